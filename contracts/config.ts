@@ -1,0 +1,98 @@
+// Watchfire's configuration: one YAML file plus environment overrides, validated once at start
+// (every problem by path), then frozen. Defaults here are the documented defaults.
+import { z } from 'zod';
+
+const Port = z.number().int().min(0).max(65535);
+
+export const Config = z.object({
+  /** Where SQLite, the InfluxDB spool and a local influxd's data live. */
+  dataDir: z.string().default('./data'),
+  timezone: z.string().default('Asia/Shanghai'),
+  /** Registry YAML loaded (upserted) at start; optional. */
+  registryFile: z.string().optional(),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  gateway: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: Port.default(1883),
+    tls: z.object({
+      port: Port.default(8883),
+      cert: z.string(),
+      key: z.string(),
+      ca: z.string().optional(),
+    }).optional(),
+    /** Largest MQTT packet accepted: 64 KiB payload plus topic and header room. */
+    maxPacketBytes: z.number().int().min(1024).default(64 * 1024 + 512),
+    /** PROTOCOL.md: 20 messages/s sustained, burst 200. */
+    rate: z.object({
+      perSecond: z.number().positive().default(20),
+      burst: z.number().int().positive().default(200),
+      /** Throttled continuously this long: disconnected. */
+      disconnectAfterMs: z.number().int().positive().default(10_000),
+    }).prefault({}),
+    /** Seconds of keep-alive the gateway tolerates (PROTOCOL.md: up to 1200). */
+    maxKeepaliveSec: z.number().int().positive().default(1200),
+    /** Admission control: pause reading sockets while this many readings wait for storage. */
+    highWaterReadings: z.number().int().positive().default(200_000),
+  }).prefault({}),
+  influx: z.object({
+    /** Unset: start a local influxd from PATH with its data under dataDir. */
+    url: z.url().optional(),
+    database: z.string().default('watchfire'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    batchSize: z.number().int().positive().default(5000),
+    flushIntervalMs: z.number().int().positive().default(1000),
+    maxRetries: z.number().int().min(0).default(3),
+    spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
+    spoolWarnRatio: z.number().min(0).max(1).default(0.8),
+    local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+  }).prefault({}),
+  http: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: Port.default(8080),
+    /** Public base URL used in links of emails and webhooks. */
+    publicUrl: z.string().default('http://localhost:8080'),
+  }).prefault({}),
+  rules: z.object({ file: z.string().optional() }).prefault({}),
+  alerts: z.object({
+    policyFile: z.string().optional(),
+    smtp: z.object({
+      host: z.string(),
+      port: Port.default(25),
+      secure: z.boolean().default(false),
+      ignoreTLS: z.boolean().default(false),
+      user: z.string().optional(),
+      pass: z.string().optional(),
+      from: z.string().default('Watchfire <watchfire@localhost>'),
+    }).optional(),
+    webhook: z.object({
+      url: z.url(),
+      secret: z.string().min(16),
+    }).optional(),
+  }).prefault({}),
+});
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;
+
+/** Environment variables that override the file, and the config path each sets. */
+export const ENV_OVERRIDES = {
+  WF_DATA_DIR: { path: ['dataDir'], type: 'string' },
+  WF_REGISTRY: { path: ['registryFile'], type: 'string' },
+  WF_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+  WF_MQTT_HOST: { path: ['gateway', 'host'], type: 'string' },
+  WF_MQTT_PORT: { path: ['gateway', 'port'], type: 'number' },
+  WF_MQTTS_PORT: { path: ['gateway', 'tls', 'port'], type: 'number' },
+  WF_TLS_CERT: { path: ['gateway', 'tls', 'cert'], type: 'string' },
+  WF_TLS_KEY: { path: ['gateway', 'tls', 'key'], type: 'string' },
+  WF_INFLUX_URL: { path: ['influx', 'url'], type: 'string' },
+  WF_INFLUX_DB: { path: ['influx', 'database'], type: 'string' },
+  WF_INFLUX_USER: { path: ['influx', 'username'], type: 'string' },
+  WF_INFLUX_PASSWORD: { path: ['influx', 'password'], type: 'string' },
+  WF_HTTP_HOST: { path: ['http', 'host'], type: 'string' },
+  WF_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
+  WF_PUBLIC_URL: { path: ['http', 'publicUrl'], type: 'string' },
+  WF_SMTP_HOST: { path: ['alerts', 'smtp', 'host'], type: 'string' },
+  WF_SMTP_PORT: { path: ['alerts', 'smtp', 'port'], type: 'number' },
+  WF_WEBHOOK_URL: { path: ['alerts', 'webhook', 'url'], type: 'string' },
+  WF_WEBHOOK_SECRET: { path: ['alerts', 'webhook', 'secret'], type: 'string' },
+} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' }>;

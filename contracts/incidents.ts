@@ -1,0 +1,102 @@
+// Incidents: one situation at one place, and its lifecycle (DESIGN.md "Incidents and escalation").
+import { z } from 'zod';
+import { Category, Level } from './findings.ts';
+
+export const IncidentState = z.enum(['open', 'acknowledged', 'dispatched', 'on_site', 'resolved', 'reviewed']);
+export type IncidentState = z.infer<typeof IncidentState>;
+
+/** 真实火情, 烹饪烟雾/其他误报, 设备误报, 测试, 不明. */
+export const Disposition = z.enum(['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown', 'condition_cleared']);
+export type Disposition = z.infer<typeof Disposition>;
+
+export const Incident = z.object({
+  id: z.string(),
+  /** Dedup key: `site:{site}:{category}`, `panel:{device}:{zone}:{category}`, `device:{device}:{condition}`. */
+  key: z.string(),
+  level: Level,
+  score: z.number(),
+  category: Category,
+  condition: z.string(),
+  state: IncidentState,
+  centerId: z.string(),
+  siteId: z.string(),
+  gridId: z.string().nullable(),
+  deviceId: z.string(),
+  zone: z.string().nullable(),
+  title: z.object({ en: z.string(), zh: z.string() }),
+  confirmed: z.boolean(),
+  findingCount: z.number().int(),
+  openedAt: z.number(),
+  updatedAt: z.number(),
+  lastFindingAt: z.number(),
+  acknowledgedAt: z.number().nullable(),
+  dispatchedAt: z.number().nullable(),
+  onSiteAt: z.number().nullable(),
+  resolvedAt: z.number().nullable(),
+  reviewedAt: z.number().nullable(),
+  assignee: z.string().nullable(),
+  disposition: Disposition.nullable(),
+  feedback: z.string().nullable(),
+  recurrenceOf: z.string().nullable(),
+});
+export type Incident = z.infer<typeof Incident>;
+
+export const IncidentEventKind = z.enum(['opened', 'updated', 'raised', 'transition', 'escalated', 'notified']);
+export type IncidentEventKind = z.infer<typeof IncidentEventKind>;
+
+export interface IncidentEvent {
+  readonly kind: IncidentEventKind;
+  readonly incident: Incident;
+  readonly at: number;
+  /** For transitions: who (person id or `system`) and the note. */
+  readonly actor?: string;
+  readonly note?: string;
+  /** Set on the event that was caused by a reading: its gateway receive time (for latency). */
+  readonly receivedAt?: number;
+}
+
+export const IncidentFilter = z.object({
+  state: z.array(IncidentState).optional(),
+  level: z.array(Level).optional(),
+  centerId: z.string().optional(),
+  gridId: z.string().optional(),
+  siteId: z.string().optional(),
+  assignee: z.string().optional(),
+  /** Only incidents not yet resolved. */
+  active: z.boolean().optional(),
+  limit: z.number().int().min(1).max(1000).default(200),
+  offset: z.number().int().min(0).default(0),
+});
+export type IncidentFilter = z.input<typeof IncidentFilter>;
+
+export const AuditEntry = z.object({
+  id: z.number().int(),
+  incidentId: z.string(),
+  at: z.number(),
+  actor: z.string(),
+  action: z.string(),
+  fromState: IncidentState.nullable(),
+  toState: IncidentState.nullable(),
+  note: z.string().nullable(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const ResolveBody = z.object({
+  disposition: Disposition,
+  feedback: z.string().trim().min(1).max(4000),
+});
+export type ResolveBody = z.infer<typeof ResolveBody>;
+
+/** The incident operations the HTTP API exposes; the actor is the authenticated person's id. */
+export interface IncidentService {
+  list(filter: IncidentFilter): Incident[];
+  get(id: string): Incident | undefined;
+  timeline(id: string): AuditEntry[];
+  acknowledge(id: string, actor: string, note?: string): Incident;
+  dispatch(id: string, actor: string, assignee: string, note?: string): Incident;
+  onSite(id: string, actor: string, note?: string): Incident;
+  /** "On my way" (出发) from the grid worker: recorded in the audit trail, state unchanged. */
+  enRoute(id: string, actor: string, note?: string): Incident;
+  resolve(id: string, actor: string, body: ResolveBody): Incident;
+  review(id: string, actor: string, note?: string): Incident;
+}

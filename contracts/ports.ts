@@ -1,0 +1,128 @@
+// The small interfaces modules are handed by the composition root (app/). Modules depend on these
+// and on contracts, never on each other.
+import type { DeviceInfo } from './registry.ts';
+import type { Reading, ScoredReading } from './reading.ts';
+import type { ErrorCode } from './errors.ts';
+
+/** Lifecycle every module follows: createX(deps) does no I/O; start/stop do. */
+export interface Lifecycle {
+  start(): Promise<void>;
+  /** Drains and leaves nothing running. */
+  stop(): Promise<void>;
+}
+
+export type AuthResult = 'ok' | 'unknown' | 'bad_secret' | 'disabled';
+
+/** What the gateway and ingest ask of the registry on the hot path: O(1), in memory, no I/O. */
+export interface DeviceDirectory {
+  get(deviceId: string): DeviceInfo | undefined;
+  verifySecret(deviceId: string, secret: string | Buffer | undefined): AuthResult;
+  /** Every device, for the offline sweep and dashboards. */
+  all(): Iterable<DeviceInfo>;
+}
+
+/** One MQTT PUBLISH from an authenticated device, handed from the gateway to ingest. */
+export interface Frame {
+  readonly deviceId: string;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  /** Gateway receive time, ms epoch. */
+  readonly receivedAt: number;
+}
+
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly rejected: number;
+  readonly duplicates: number;
+}
+
+/** Ingest, as the gateway sees it: synchronous, no I/O that is waited on. */
+export interface FrameSink {
+  accept(frame: Frame): IngestOutcome;
+}
+
+/** What ingest hands each valid reading to (app wires it to rules + store + bus). */
+export type ReadingSink = (reading: Reading) => void;
+
+export interface RejectRecord {
+  readonly id?: number;
+  readonly at: number;
+  readonly deviceId: string | undefined;
+  readonly topic: string;
+  readonly code: ErrorCode;
+  readonly reason: string;
+  /** Index within a batch, when one element of an array was rejected. */
+  readonly index: number | undefined;
+  /** First 4 KiB of the payload (or of the element), as text. */
+  readonly payload: string;
+}
+
+export interface DeadLetterStore {
+  add(rec: RejectRecord): void;
+  list(filter?: { deviceId?: string; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
+  count(filter?: { deviceId?: string; code?: ErrorCode }): number;
+}
+
+export interface StoreStats {
+  readonly queued: number;
+  readonly written: number;
+  readonly failedBatches: number;
+  readonly spooledLines: number;
+  readonly spoolBytes: number;
+  readonly replayedLines: number;
+}
+
+/** The time-series writer: write() only buffers; network I/O happens off the hot path. */
+export interface ReadingStore extends Lifecycle {
+  write(scored: ScoredReading): void;
+  /** Arbitrary points (incident transitions, gateway metrics) in line protocol. */
+  writeLines(lines: readonly string[]): void;
+  /** Resolves when everything handed so far is in InfluxDB or in the spool. */
+  flush(): Promise<void>;
+  stats(): StoreStats;
+  /** Readings waiting for storage (memory queue); the gateway pauses sockets above a high-water mark. */
+  backlog(): number;
+}
+
+/** InfluxQL reads, for dashboards and tests. */
+export interface InfluxQuery {
+  query(q: string): Promise<Array<Record<string, unknown>>>;
+}
+
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+import type { Center, Grid, Person, Roster, Site, RegistryFile, Device } from './registry.ts';
+
+/** Read access to the whole registry, in memory (alerts, dashboards, simulator). */
+export interface RegistryReader extends DeviceDirectory {
+  center(id: string): Center | undefined;
+  grid(id: string): Grid | undefined;
+  site(id: string): Site | undefined;
+  person(id: string): Person | undefined;
+  roster(centerId: string): Roster | undefined;
+  centers(): readonly Center[];
+  grids(): readonly Grid[];
+  sites(): readonly Site[];
+  people(): readonly Person[];
+  devicesOfSite(siteId: string): readonly DeviceInfo[];
+}
+
+export interface ProvisionResult {
+  readonly deviceId: string;
+  /** Shown once; only its salted hash is stored. */
+  readonly secret: string;
+}
+
+export interface RegistryWriter {
+  /** Upserts everything in the file (validated already) in one transaction. */
+  importFile(file: RegistryFile): { upserted: Record<keyof RegistryFile, number> };
+  upsertDevice(device: Device): void;
+  setDeviceEnabled(deviceId: string, enabled: boolean): void;
+  /** Generates a new random secret (≥ 128 bits), stores its salted hash, returns the secret. */
+  provision(deviceId: string): ProvisionResult;
+}

@@ -1,0 +1,177 @@
+// Device protocol v1 (shared/PROTOCOL.md): the contract between firmware and the gateway.
+// Each schema is the single source of its shape; types come from z.infer.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 'v1';
+/** PROTOCOL.md "Payloads": at most 64 KiB per MQTT message payload. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** PROTOCOL.md "Topics": arrays of up to 500 elements. */
+export const MAX_BATCH = 500;
+/** PROTOCOL.md: timestamps more than 5 min ahead or before 2020-01-01 are not trusted. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+export const EARLIEST_TS_MS = Date.UTC(2020, 0, 1);
+/** PROTOCOL.md: keep-alive up to 1200 s must be tolerated. */
+export const MAX_KEEPALIVE_SEC = 1200;
+
+export const DEVICE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+export const DeviceId = z.string().regex(DEVICE_ID_RE, { error: 'expected 1..64 characters of A-Z a-z 0-9 _ . -' });
+
+export const DeviceType = z.enum(['smoke_detector', 'fire_panel', 'settlement_sensor']);
+export type DeviceType = z.infer<typeof DeviceType>;
+
+const show = (v: unknown): string => {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
+};
+
+/** A number in [min, max] whose error reads like `expected number 0..2, got "high"` (PROTOCOL.md). */
+export function ranged(min: number, max: number) {
+  const error = (iss: { input?: unknown }) => `expected number ${min}..${max}, got ${show(iss.input)}`;
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+export function count() {
+  const error = (iss: { input?: unknown }) => `expected integer ≥ 0, got ${show(iss.input)}`;
+  return z.number({ error }).int({ error }).min(0, { error });
+}
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: (iss) => `expected one of ${values.join(', ')}, got ${show(iss.input)}` });
+}
+
+/** ms since epoch (integer) or ISO 8601 with an offset. */
+export const Timestamp = z.union([
+  z.number().int().nonnegative(),
+  z.iso.datetime({ offset: true }),
+], { error: (iss) => `expected epoch milliseconds or ISO 8601 with offset, got ${show(iss.input)}` });
+export const Seq = count();
+
+const common = { ts: Timestamp.optional(), seq: Seq.optional() };
+
+// ---- telemetry ----------------------------------------------------------------------------
+// Unknown fields are kept (loose objects) so newer firmware does not break an older gateway.
+export const SmokeTelemetry = z.looseObject({
+  ...common,
+  smoke: ranged(0, 2).optional(),
+  temp: ranged(-40, 150).optional(),
+  co: ranged(0, 10000).optional(),
+  battery: ranged(0, 100).optional(),
+  rssi: ranged(-140, 0).optional(),
+});
+export type SmokeTelemetry = z.infer<typeof SmokeTelemetry>;
+
+const power = oneOf(['ok', 'fail'] as const);
+export const PanelTelemetry = z.looseObject({
+  ...common,
+  mainPower: power.optional(),
+  backupPower: power.optional(),
+  pointsInAlarm: count().optional(),
+  pointsInFault: count().optional(),
+  pointsDisabled: count().optional(),
+});
+export type PanelTelemetry = z.infer<typeof PanelTelemetry>;
+
+export const SettlementTelemetry = z.looseObject({
+  ...common,
+  settlement: ranged(-1000, 1000).optional(),
+  tiltX: ranged(-1000, 1000).optional(),
+  tiltY: ranged(-1000, 1000).optional(),
+  crack: ranged(0, 1000).optional(),
+  battery: ranged(0, 100).optional(),
+});
+export type SettlementTelemetry = z.infer<typeof SettlementTelemetry>;
+
+export const TelemetryByType = {
+  smoke_detector: SmokeTelemetry,
+  fire_panel: PanelTelemetry,
+  settlement_sensor: SettlementTelemetry,
+} as const satisfies Record<DeviceType, z.ZodType>;
+
+// ---- events -------------------------------------------------------------------------------
+export const SMOKE_EVENT_TYPES = ['alarm', 'alarm_clear', 'hush', 'test', 'fault', 'fault_clear', 'low_battery', 'tamper', 'tamper_clear'] as const;
+export const PANEL_POINT_EVENT_TYPES = ['fire', 'manual_call', 'fire_clear', 'supervisory', 'supervisory_clear', 'disable', 'enable', 'action', 'action_feedback'] as const;
+/** Faults may be of a point or of the panel itself, so loop/point are optional for them. */
+export const PANEL_FAULT_EVENT_TYPES = ['fault', 'fault_clear'] as const;
+export const PANEL_PLAIN_EVENT_TYPES = ['reset', 'main_power_fail', 'main_power_restore', 'backup_power_fail', 'backup_power_restore'] as const;
+export const PANEL_EVENT_TYPES = [...PANEL_POINT_EVENT_TYPES, ...PANEL_FAULT_EVENT_TYPES, ...PANEL_PLAIN_EVENT_TYPES] as const;
+export const SETTLEMENT_EVENT_TYPES = ['fault', 'fault_clear'] as const;
+
+export const CommandAckEvent = z.looseObject({
+  ...common,
+  type: z.literal('command_ack'),
+  command: z.string().min(1).max(64),
+  ok: z.boolean(),
+});
+
+const pointFields = {
+  loop: count(),
+  point: count(),
+  zone: z.union([z.string().max(64), z.number().int()]).optional(),
+  label: z.string().max(200).optional(),
+};
+
+export const SmokeEvent = z.discriminatedUnion('type', [
+  z.looseObject({ ...common, type: z.enum(SMOKE_EVENT_TYPES) }),
+  CommandAckEvent,
+], { error: (iss) => `type: expected one of ${[...SMOKE_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+export type SmokeEvent = z.infer<typeof SmokeEvent>;
+
+export const PanelEvent = z.discriminatedUnion('type', [
+  z.looseObject({ ...common, type: z.enum(PANEL_POINT_EVENT_TYPES), ...pointFields }),
+  z.looseObject({ ...common, type: z.enum(PANEL_FAULT_EVENT_TYPES), ...pointFields, loop: count().optional(), point: count().optional() }),
+  z.looseObject({ ...common, type: z.enum(PANEL_PLAIN_EVENT_TYPES) }),
+  CommandAckEvent,
+], { error: (iss) => `type: expected one of ${[...PANEL_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+export type PanelEvent = z.infer<typeof PanelEvent>;
+
+export const SettlementEvent = z.discriminatedUnion('type', [
+  z.looseObject({ ...common, type: z.enum(SETTLEMENT_EVENT_TYPES) }),
+  CommandAckEvent,
+], { error: (iss) => `type: expected one of ${[...SETTLEMENT_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+export type SettlementEvent = z.infer<typeof SettlementEvent>;
+
+export const EventByType = {
+  smoke_detector: SmokeEvent,
+  fire_panel: PanelEvent,
+  settlement_sensor: SettlementEvent,
+} as const satisfies Record<DeviceType, z.ZodType>;
+
+export type DeviceEvent = SmokeEvent | PanelEvent | SettlementEvent;
+export type EventType = DeviceEvent['type'];
+
+// ---- status and commands -------------------------------------------------------------------
+export const DeviceStatus = z.looseObject({ online: z.boolean(), ts: Timestamp.optional() });
+export type DeviceStatus = z.infer<typeof DeviceStatus>;
+
+export const COMMAND_NAMES = ['selftest', 'silence', 'locate', 'config'] as const;
+export const CommandName = z.enum(COMMAND_NAMES);
+export type CommandName = z.infer<typeof CommandName>;
+const commandBase = { id: z.uuid(), ts: Timestamp };
+export const Command = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('selftest'), ...commandBase }),
+  z.object({ name: z.literal('silence'), ...commandBase }),
+  z.object({ name: z.literal('locate'), ...commandBase }),
+  z.object({ name: z.literal('config'), ...commandBase, reportEverySec: z.number().int().min(1).max(86_400) }),
+]);
+export type Command = z.infer<typeof Command>;
+
+// ---- topics ---------------------------------------------------------------------------------
+export const TOPIC_KINDS = ['telemetry', 'events', 'status'] as const;
+export type TopicKind = (typeof TOPIC_KINDS)[number];
+
+export const topics = {
+  telemetry: (id: string) => `v1/devices/${id}/telemetry`,
+  events: (id: string) => `v1/devices/${id}/events`,
+  status: (id: string) => `v1/devices/${id}/status`,
+  command: (id: string, name: CommandName) => `v1/devices/${id}/commands/${name}`,
+  commandsFilter: (id: string) => `v1/devices/${id}/commands/#`,
+  devicePrefix: (id: string) => `v1/devices/${id}/`,
+} as const;
+
+/** Parses `v1/devices/{id}/{kind}`; undefined for anything else. */
+export function parseTopic(topic: string): { deviceId: string; kind: TopicKind } | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 4 || parts[0] !== 'v1' || parts[1] !== 'devices') return undefined;
+  const [, , deviceId, kind] = parts as [string, string, string, string];
+  if (!DEVICE_ID_RE.test(deviceId)) return undefined;
+  return (TOPIC_KINDS as readonly string[]).includes(kind) ? { deviceId, kind: kind as TopicKind } : undefined;
+}
