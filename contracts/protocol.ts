@@ -112,7 +112,7 @@ const pointFields = {
 export const SmokeEvent = z.discriminatedUnion('type', [
   z.looseObject({ ...common, type: z.enum(SMOKE_EVENT_TYPES) }),
   CommandAckEvent,
-], { error: (iss) => `type: expected one of ${[...SMOKE_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+], { error: (iss) => `expected one of ${[...SMOKE_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
 export type SmokeEvent = z.infer<typeof SmokeEvent>;
 
 export const PanelEvent = z.discriminatedUnion('type', [
@@ -120,13 +120,13 @@ export const PanelEvent = z.discriminatedUnion('type', [
   z.looseObject({ ...common, type: z.enum(PANEL_FAULT_EVENT_TYPES), ...pointFields, loop: count().optional(), point: count().optional() }),
   z.looseObject({ ...common, type: z.enum(PANEL_PLAIN_EVENT_TYPES) }),
   CommandAckEvent,
-], { error: (iss) => `type: expected one of ${[...PANEL_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+], { error: (iss) => `expected one of ${[...PANEL_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
 export type PanelEvent = z.infer<typeof PanelEvent>;
 
 export const SettlementEvent = z.discriminatedUnion('type', [
   z.looseObject({ ...common, type: z.enum(SETTLEMENT_EVENT_TYPES) }),
   CommandAckEvent,
-], { error: (iss) => `type: expected one of ${[...SETTLEMENT_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
+], { error: (iss) => `expected one of ${[...SETTLEMENT_EVENT_TYPES, 'command_ack'].join(', ')}, got ${show((iss.input as { type?: unknown } | undefined)?.type)}` });
 export type SettlementEvent = z.infer<typeof SettlementEvent>;
 
 export const EventByType = {
