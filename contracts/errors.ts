@@ -44,6 +44,10 @@ export const ERROR_CODES = {
   WF_HTTP_UNAUTHENTICATED: 'No valid session or token.',
   WF_HTTP_FORBIDDEN: 'The authenticated user\'s role may not call this route.',
   WF_HTTP_CSRF: 'A write without the CSRF token of the session.',
+  WF_HTTP_NOT_FOUND: 'No such route, site or user.',
+  WF_HTTP_CONFLICT: 'The resource already exists (a user name taken).',
+  WF_HTTP_RATE_LIMITED: 'Too many login attempts from this address for this user name; retry after the given delay.',
+  WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
