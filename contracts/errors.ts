@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   WF_HTTP_NOT_FOUND: 'No such route, site or user.',
   WF_HTTP_CONFLICT: 'The resource already exists (a user name taken).',
   WF_HTTP_RATE_LIMITED: 'Too many login attempts from this address for this user name; retry after the given delay.',
+  WF_HTTP_INTERNAL: 'An unexpected server error; logged with the request, the body says no more.',
   WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;
 
