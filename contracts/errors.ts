@@ -5,6 +5,8 @@ export const ERROR_CODES = {
   // configuration and start
   WF_CONFIG_INVALID: 'The configuration file or environment failed validation; every problem is listed with its path.',
   WF_REGISTRY_INVALID: 'The registry file or CSV import failed validation; every problem is listed with its path or row.',
+  WF_REGISTRY_NOT_FOUND: 'No registry entry (device, site, person, …) with that id.',
+  WF_REGISTRY_IN_USE: 'A registry entry cannot be removed while others refer to it (a site with devices, a grid with sites, …); they are listed.',
   WF_INFLUXD_MISSING: 'No InfluxDB URL is configured and no `influxd` is on PATH to start a local one (apt-get install influxdb).',
   WF_INFLUXD_START: 'The local influxd could not be started or did not become ready.',
   // gateway: refusals and drops

@@ -126,3 +126,16 @@ export interface RegistryWriter {
   /** Generates a new random secret (≥ 128 bits), stores its salted hash, returns the secret. */
   provision(deviceId: string): ProvisionResult;
 }
+
+/** What changed in the registry; devices are also reported when their site's center or grid moved. */
+export interface RegistryChange {
+  readonly kind: 'center' | 'grid' | 'site' | 'device' | 'person' | 'roster';
+  /** The entity id (a roster's is its centerId). */
+  readonly id: string;
+  readonly op: 'upsert' | 'remove';
+}
+
+/** Who needs to learn of registry writes (rule engine, gateway) subscribes here; one call per write or import. */
+export interface RegistryChanges {
+  onChange(listener: (changes: readonly RegistryChange[]) => void): () => void;
+}
