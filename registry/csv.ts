@@ -209,6 +209,10 @@ export function parseRegistryCsv(kind: CsvKind, text: string, opts: { source?: s
       entity.contacts = list;
     }
     const result = SCHEMA[kind].safeParse(entity);
+    const id = cells[idCol] ?? '';
+    const first = firstRowOfId.get(id);
+    const duplicate = id !== '' && first !== undefined ? `${cell(rowNo, idCol)}: duplicate "${id}" (first at row ${first})` : undefined;
+    if (id !== '' && first === undefined) firstRowOfId.set(id, rowNo);
     if (!result.success) {
       for (const issue of result.error.issues) {
         const path = issue.path.map(String);
@@ -222,12 +226,9 @@ export function parseRegistryCsv(kind: CsvKind, text: string, opts: { source?: s
         }
         problems.push(`${col !== undefined && col >= 0 ? cell(rowNo, col) : `row ${rowNo}${path.length ? `, field ${path.join('.')}` : ''}`}: ${issue.message}`);
       }
-      return;
     }
-    const id = (result.data as { id: string }).id;
-    const first = firstRowOfId.get(id);
-    if (first !== undefined) problems.push(`${cell(rowNo, idCol)}: duplicate "${id}" (first at row ${first})`);
-    else firstRowOfId.set(id, rowNo);
+    if (duplicate) problems.push(duplicate);
+    if (!result.success) return;
     entities.push(result.data);
   });
   if (problems.length) {

@@ -4,7 +4,7 @@ export { createRegistry } from './registry.ts';
 export type { Registry, RegistryDeps } from './registry.ts';
 export { migrate } from './store.ts';
 export type { Kind as RegistryKind } from './store.ts';
-export { loadRegistryFile, parseRegistryYaml, validateRegistry } from './parse.ts';
+export { loadRegistryFile, parseRegistryYaml, validateRegistry, snapshotOf } from './parse.ts';
 export type { ParseOptions } from './parse.ts';
 export { parseRegistryCsv, CSV_KINDS } from './csv.ts';
 export type { CsvKind } from './csv.ts';

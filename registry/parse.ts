@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { RegistryFile } from '../contracts/registry.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
+import type { RegistryReader } from '../contracts/ports.ts';
 import { findDuplicates, findReferenceProblems, findUnknownFields, labelFile, overlay } from './check.ts';
 
 export interface ParseOptions {
@@ -50,4 +51,24 @@ export function loadRegistryFile(path: string, opts: Omit<ParseOptions, 'source'
     throw new WatchfireError('WF_REGISTRY_INVALID', `Cannot read registry file ${path}: ${(err as Error).message}`);
   }
   return parseRegistryYaml(text, { ...opts, source: path });
+}
+
+/**
+ * What a reader holds, as a RegistryFile (without secrets): the context `registry check` and
+ * `registry import` validate a partial file against.
+ */
+export function snapshotOf(reader: RegistryReader): RegistryFile {
+  const centers = [...reader.centers()];
+  return {
+    centers,
+    grids: [...reader.grids()],
+    sites: [...reader.sites()],
+    people: [...reader.people()],
+    rosters: centers.flatMap((c) => reader.roster(c.id) ?? []),
+    devices: [...reader.all()].map((d) => ({
+      id: d.id, type: d.type, siteId: d.siteId, location: d.location, intervalSec: d.intervalSec, enabled: d.enabled,
+      ...(d.rules ? { rules: { ...d.rules } } : {}),
+      ...(d.meta ? { meta: { ...d.meta } } : {}),
+    })),
+  };
 }
