@@ -1,0 +1,163 @@
+// A local influxd (Debian's InfluxDB 1.6.7) for a machine with no InfluxDB of its own, and for
+// tests. Its config is `influxd config` with every directory moved under dataDir and every
+// listener on loopback (NOTES.md "InfluxDB"); it can be stopped and started again on the same
+// dataDir (and the same port), which is how tests make an outage.
+import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { WatchfireError } from '../contracts/errors.ts';
+
+export interface LocalInfluxdOptions {
+  binary?: string;
+  dataDir: string;
+  /** HTTP port; 0 picks a free one. */
+  port?: number;
+  /** Created if missing (default `watchfire`). */
+  database?: string;
+  logger?: Logger;
+  readyTimeoutMs?: number;
+}
+
+export interface LocalInfluxd {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function findOnPath(binary: string): Promise<string | undefined> {
+  const candidates = isAbsolute(binary) || binary.includes('/')
+    ? [binary]
+    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, binary));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Rewrites the default config: directories under dataDir, listeners on loopback, no phoning home. */
+export function rewriteConfig(text: string, opts: { dataDir: string; httpPort: number; ports: () => number }): string {
+  const out: string[] = [];
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\s*\[\[?([^\]]+)\]\]?\s*$/.exec(line);
+    if (header) {
+      section = header[1]!.trim();
+      out.push(line);
+      continue;
+    }
+    const kv = /^(\s*)([A-Za-z0-9_-]+)\s*=/.exec(line);
+    if (!kv) {
+      out.push(line);
+      continue;
+    }
+    const [, indent, key] = kv as unknown as [string, string, string];
+    const set = (v: string): void => {
+      out.push(`${indent}${key} = ${v}`);
+    };
+    if (key === 'reporting-enabled') set('false');
+    else if (section === 'meta' && key === 'dir') set(JSON.stringify(join(opts.dataDir, 'meta')));
+    else if (section === 'data' && key === 'dir') set(JSON.stringify(join(opts.dataDir, 'data')));
+    else if (section === 'data' && key === 'wal-dir') set(JSON.stringify(join(opts.dataDir, 'wal')));
+    else if (section === 'data' && key === 'query-log-enabled') set('false');
+    else if (section === 'monitor' && key === 'store-enabled') set('false'); // no _internal writes every 10 s
+    else if (section === 'http' && key === 'bind-address') set(JSON.stringify(`127.0.0.1:${opts.httpPort}`));
+    else if (section === 'http' && (key === 'log-enabled' || key === 'pprof-enabled')) set('false');
+    else if (section === 'http' && key === 'bind-socket') set(JSON.stringify(join(opts.dataDir, 'influxd.sock')));
+    else if (key === 'bind-address') set(JSON.stringify(`127.0.0.1:${opts.ports()}`));
+    else out.push(line);
+  }
+  return out.join('\n');
+}
+
+async function waitReady(url: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new WatchfireError('WF_INFLUXD_START', `influxd exited (${child.exitCode ?? child.signalCode}) before it was ready`, [output().slice(-2000)]);
+    }
+    try {
+      const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
+      if (res.status === 204 || res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new WatchfireError('WF_INFLUXD_START', `influxd did not answer ${url}/ping within ${timeoutMs} ms`, [output().slice(-2000)]);
+}
+
+export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<LocalInfluxd> {
+  const binary = opts.binary ?? 'influxd';
+  const path = await findOnPath(binary);
+  if (!path) {
+    throw new WatchfireError('WF_INFLUXD_MISSING', `No InfluxDB URL is configured and \`${binary}\` is not on PATH. Install it with \`sudo apt-get install influxdb\` (InfluxDB 1.6), or set influx.url / WF_INFLUX_URL to an InfluxDB 1.x, 2.x or 3.x.`);
+  }
+  await mkdir(opts.dataDir, { recursive: true });
+  const { stdout: defaults } = await promisify(execFile)(path, ['config'], { maxBuffer: 4 * 1024 * 1024 });
+  const httpPort = opts.port || (await freePort());
+  // Other listeners (RPC, and disabled ones that still parse an address) get their own free ports.
+  const others: number[] = [];
+  for (let i = 0; i < 8; i++) others.push(await freePort());
+  let next = 0;
+  const config = rewriteConfig(defaults, { dataDir: opts.dataDir, httpPort, ports: () => others[next++ % others.length]! });
+  const configFile = join(opts.dataDir, 'influxd.conf');
+  await writeFile(configFile, config);
+
+  const child = spawn(path, ['-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-8000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', (err) => opts.logger?.error({ err }, 'influxd failed'));
+  const url = `http://127.0.0.1:${httpPort}`;
+
+  async function stop(): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  }
+
+  try {
+    await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
+    const db = opts.database ?? 'watchfire';
+    const res = await fetch(`${url}/query`, {
+      method: 'POST',
+      body: new URLSearchParams({ q: `CREATE DATABASE "${db.replace(/["\\]/g, '\\$&')}"` }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  opts.logger?.info({ url, dataDir: opts.dataDir, pid: child.pid }, 'local influxd ready');
+  return { url, port: httpPort, stop };
+}

@@ -1,0 +1,59 @@
+// Small HTTP helpers of the writer: one POST of lines through the client's own transport (same
+// timeouts and error types as the WriteApi), and creating the database on InfluxDB 1.x.
+import { HttpError } from '@influxdata/influxdb-client';
+import type { Transport } from '@influxdata/influxdb-client';
+import type { Logger } from 'pino';
+
+/** Not a failure: the batch was turned away from the wire because the spool is replaying. */
+export class Diverted extends Error {
+  constructor() {
+    super('diverted to the spool');
+    this.name = 'Diverted';
+  }
+}
+
+export function postLines(transport: Transport, path: string, lines: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let status: number | undefined;
+    transport.send(path, lines.join('\n'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } }, {
+      responseStarted(_headers, statusCode) {
+        status = statusCode;
+      },
+      error: reject,
+      complete() {
+        // 204 from 1.x and 2.x; 3.x answers 201 for a partial write and 204 otherwise.
+        if (status === undefined || status === 204 || status === 200 || status === 201) resolve();
+        else reject(new HttpError(status, `unexpected status ${status}`));
+      },
+    });
+  });
+}
+
+/**
+ * `CREATE DATABASE` is idempotent on 1.x. 2.x/3.x map databases to buckets that are created by
+ * their own tools; there the statement fails harmlessly and writes tell whether the bucket exists.
+ */
+export async function ensureDatabase(cfg: { url: string; database: string; username?: string | undefined; password?: string | undefined }, timeoutMs: number, log: Logger): Promise<boolean> {
+  const params = new URLSearchParams({ q: `CREATE DATABASE "${cfg.database.replace(/["\\]/g, '\\$&')}"` });
+  if (cfg.username !== undefined) {
+    params.set('u', cfg.username);
+    params.set('p', cfg.password ?? '');
+  }
+  try {
+    const res = await fetch(`${cfg.url.replace(/\/+$/, '')}/query`, {
+      method: 'POST',
+      body: params,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok || text.includes('"error"')) {
+      log.debug({ status: res.status, body: text.slice(0, 200) }, 'CREATE DATABASE not accepted (fine on InfluxDB 2.x/3.x)');
+      return false;
+    }
+    return true;
+  } catch (err) {
+    log.debug({ err: (err as Error).message }, 'InfluxDB not reachable to create the database (writes will spool until it is)');
+    return false;
+  }
+}

@@ -1,0 +1,66 @@
+// A real InfluxDB (Debian's influxd 1.6.7) for suites that store or read readings: a temp data
+// dir, a free loopback port, and stop/start on the same dir and port to make an outage.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalInfluxd } from '../../ingest/influxd.ts';
+import type { LocalInfluxd } from '../../ingest/influxd.ts';
+import { createInfluxQuery } from '../../ingest/store/query.ts';
+
+export interface TestInfluxd {
+  readonly url: string;
+  readonly port: number;
+  readonly database: string;
+  readonly dataDir: string;
+  /** InfluxQL against the test database; rows as objects (time in ms unless epoch says otherwise). */
+  query(q: string, epoch?: 'ns' | 'ms'): Promise<Array<Record<string, unknown>>>;
+  /** `SELECT count(field) FROM measurement [WHERE …]` as a number (0 when nothing matches). */
+  count(measurement: string, field: string, where?: string): Promise<number>;
+  /** Take it down (the outage begins); start() brings it back on the same port and data. */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  restart(): Promise<void>;
+  /** Stops it and deletes its data dir. */
+  stop(): Promise<void>;
+}
+
+export async function startTestInfluxd(opts: { database?: string } = {}): Promise<TestInfluxd> {
+  const database = opts.database ?? 'watchfire';
+  const dataDir = await mkdtemp(join(tmpdir(), 'wf-influxd-'));
+  let current: LocalInfluxd | undefined = await startLocalInfluxd({ dataDir, database });
+  const port = current.port;
+  const url = current.url;
+  const queries = {
+    ms: createInfluxQuery({ url, database, epoch: 'ms' }),
+    ns: createInfluxQuery({ url, database, epoch: 'ns' }),
+  };
+  const down = async (): Promise<void> => {
+    const c = current;
+    current = undefined;
+    await c?.stop();
+  };
+  const up = async (): Promise<void> => {
+    if (!current) current = await startLocalInfluxd({ dataDir, database, port });
+  };
+  return {
+    url,
+    port,
+    database,
+    dataDir,
+    query: (q, epoch = 'ms') => queries[epoch].query(q),
+    async count(measurement, field, where) {
+      const rows = await queries.ms.query(`SELECT count("${field}") FROM "${measurement}"${where ? ` WHERE ${where}` : ''}`);
+      return Number(rows[0]?.count ?? 0);
+    },
+    down,
+    up,
+    async restart() {
+      await down();
+      await up();
+    },
+    async stop() {
+      await down();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
