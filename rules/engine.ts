@@ -1,0 +1,203 @@
+// The rule engine: (reading, per-device state) → findings. Pure and in memory: no I/O, no timers,
+// no clock but the times handed in (reading ts / receivedAt, presence time, sweep time).
+import type { DevicePresence } from '../contracts/bus.ts';
+import { levelOf, type Finding, type Level } from '../contracts/findings.ts';
+import type { DeviceDirectory } from '../contracts/ports.ts';
+import type { DeviceType } from '../contracts/protocol.ts';
+import type { Reading } from '../contracts/reading.ts';
+import type { DeviceInfo } from '../contracts/registry.ts';
+import { anyReading, backOnline, offlineAfterMs, wentOffline } from './any.ts';
+import { Collector, type Subject } from './finding.ts';
+import { panelEvent, panelTelemetry } from './panel.ts';
+import { parseRuleSet, resolveDeviceRules, type RuleSet } from './schema.ts';
+import { settlementEvent, settlementTelemetry } from './settlement.ts';
+import { smokeEvent, smokeTelemetry, type FireContext } from './smoke.ts';
+import { DeviceState, SiteFire } from './state.ts';
+
+export interface RuleEngineDeps {
+  ruleSet: RuleSet;
+  devices: DeviceDirectory;
+  /** A device's rule override (DeviceInfo.rules) is invalid: it is ignored, the type's rules apply. */
+  onOverrideError?: (deviceId: string, errors: string[]) => void;
+}
+
+export interface Evaluation {
+  readonly score: number;
+  readonly level: Level;
+  readonly findings: readonly Finding[];
+}
+
+export type ReloadResult = { ok: true } | { ok: false; errors: string[] };
+
+export interface RuleEngineStats {
+  readonly devices: number;
+  readonly sites: number;
+  readonly readings: number;
+  readonly findings: number;
+  readonly red: number;
+  readonly yellow: number;
+  readonly clears: number;
+  readonly seqGaps: number;
+  readonly seqMissing: number;
+  readonly offline: number;
+  readonly reloads: number;
+  readonly reloadFailures: number;
+  readonly overrideErrors: number;
+  readonly lastOverrideError: { deviceId: string; errors: string[] } | undefined;
+  /** Exceptions inside a rule (a bug): counted, the reading keeps the findings made so far. */
+  readonly internalErrors: number;
+  readonly ruleSetVersion: number;
+}
+
+export interface RuleEngine {
+  evaluate(reading: Reading): Evaluation;
+  /** Presence changes: panels go offline at once on a will/closed socket; coming online clears offline. */
+  presence(p: DevicePresence): Finding[];
+  /** Offline detection over last-seen times; each transition is reported once. */
+  sweep(now: number): Finding[];
+  reload(input: unknown): ReloadResult;
+  ruleSet(): RuleSet;
+  stats(): RuleEngineStats;
+}
+
+function subjectOf(info: DeviceInfo): Subject {
+  return { deviceId: info.id, deviceType: info.type, siteId: info.siteId, centerId: info.centerId, gridId: info.gridId };
+}
+
+export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
+  const { devices } = deps;
+  let current = deps.ruleSet;
+  let version = 0;
+  const states = new Map<string, DeviceState>();
+  const sites = new Map<string, SiteFire>();
+  const out = new Collector();
+  const fire: FireContext = {
+    out,
+    site(siteId) {
+      let s = sites.get(siteId);
+      if (s === undefined) sites.set(siteId, (s = new SiteFire()));
+      return s;
+    },
+  };
+  let sweepEpoch = NaN;
+  const c = { readings: 0, findings: 0, red: 0, yellow: 0, clears: 0, reloads: 0, reloadFailures: 0, overrideErrors: 0, internalErrors: 0 };
+  let lastOverrideError: { deviceId: string; errors: string[] } | undefined;
+
+  function resolve(st: DeviceState, info: DeviceInfo | undefined): void {
+    st.info = info;
+    st.rulesVersion = version;
+    const override = info?.rules;
+    if (override === undefined || Object.keys(override).length === 0) {
+      st.rules = current[st.type];
+      return;
+    }
+    const r = resolveDeviceRules(current, st.type, override);
+    if (r.ok) {
+      st.rules = r.value;
+      return;
+    }
+    st.rules = current[st.type];
+    c.overrideErrors++;
+    lastOverrideError = { deviceId: st.deviceId, errors: r.errors };
+    deps.onOverrideError?.(st.deviceId, r.errors);
+  }
+
+  function stateOf(id: string, type: DeviceType, info: DeviceInfo | undefined): DeviceState {
+    let st = states.get(id);
+    if (st === undefined || st.type !== type) {
+      st = new DeviceState(id, type, current[type]);
+      states.set(id, st);
+    }
+    if (st.rulesVersion !== version || st.info !== info) resolve(st, info);
+    return st;
+  }
+
+  function finish(): readonly Finding[] {
+    const findings = out.take();
+    for (let i = 0; i < findings.length; i++) {
+      const f = findings[i]!;
+      c.findings++;
+      if (f.clears) c.clears++;
+      else if (f.level === 'red') c.red++;
+      else if (f.level === 'yellow') c.yellow++;
+    }
+    return findings;
+  }
+
+  function evaluate(r: Reading): Evaluation {
+    c.readings++;
+    const st = stateOf(r.deviceId, r.deviceType, devices.get(r.deviceId));
+    out.begin(r, r.ts);
+    try {
+      anyReading(out, st, r);
+      if (r.kind === 'telemetry') {
+        if (st.smoke) smokeTelemetry(fire, st, r);
+        else if (st.panel) panelTelemetry(out, st, r);
+        else settlementTelemetry(out, st, r);
+      } else if (st.smoke) smokeEvent(fire, st, r);
+      else if (st.panel) panelEvent(out, st, r);
+      else settlementEvent(out, st, r);
+    } catch {
+      c.internalErrors++;
+    }
+    const score = out.score;
+    return { score, level: levelOf(score), findings: finish() };
+  }
+
+  function presence(p: DevicePresence): Finding[] {
+    const info = devices.get(p.deviceId);
+    if (!info) return [];
+    const st = stateOf(info.id, info.type, info);
+    out.begin(subjectOf(info), p.at);
+    if (p.online) {
+      if (p.at > st.lastSeen) st.lastSeen = p.at;
+      if (st.offline) backOnline(out, st);
+    } else if ((p.reason === 'will' || p.reason === 'socket') && st.rules.offline.atDisconnect && !st.offline) {
+      wentOffline(out, st, 'any.offline_disconnect', undefined);
+    }
+    return [...finish()];
+  }
+
+  function sweep(now: number): Finding[] {
+    // Devices never heard from since the engine started count from its first sweep.
+    if (Number.isNaN(sweepEpoch)) sweepEpoch = now;
+    const found: Finding[] = [];
+    for (const info of devices.all()) {
+      if (!info.enabled) continue;
+      const st = stateOf(info.id, info.type, info);
+      if (st.offline) continue;
+      const last = st.lastSeen > -Infinity ? st.lastSeen : sweepEpoch;
+      const silent = now - last;
+      if (silent > offlineAfterMs(st.rules, info.intervalSec)) {
+        out.begin(subjectOf(info), now);
+        wentOffline(out, st, 'any.offline', silent);
+        found.push(...finish());
+      }
+    }
+    return found;
+  }
+
+  function reload(input: unknown): ReloadResult {
+    const r = parseRuleSet(input);
+    if (!r.ok) {
+      c.reloadFailures++;
+      return { ok: false, errors: r.errors };
+    }
+    current = r.ruleSet;
+    version++; // every device re-resolves its rules (and override) on its next reading
+    c.reloads++;
+    return { ok: true };
+  }
+
+  function stats(): RuleEngineStats {
+    let seqGaps = 0, seqMissing = 0, offline = 0;
+    for (const st of states.values()) {
+      seqGaps += st.seqGaps;
+      seqMissing += st.seqMissing;
+      if (st.offline) offline++;
+    }
+    return { devices: states.size, sites: sites.size, ...c, seqGaps, seqMissing, offline, lastOverrideError, ruleSetVersion: version };
+  }
+
+  return { evaluate, presence, sweep, reload, ruleSet: () => current, stats };
+}

@@ -1,0 +1,153 @@
+// Per-device state: plain classes with fixed fields (one hidden class each, small and monomorphic)
+// and typed-array windows; nothing grows with the number of readings.
+import type { DeviceType } from '../contracts/protocol.ts';
+import type { DeviceInfo } from '../contracts/registry.ts';
+import { SampleRing, BucketRegression, type WindowFit } from './ring.ts';
+import type { PanelRules, SettlementRules, SmokeRules, TypeRules } from './schema.ts';
+
+/** Conditions that clear by themselves; a bit is set while one is active, so its clear is emitted once. */
+export const COND = {
+  battery: 1,
+  tamper: 2,
+  fault: 4,
+  clock: 8,
+  power: 16,
+  supervisory: 32,
+  disabled: 64,
+} as const;
+
+/** Fire signal kinds of a smoke detector; two different kinds within the window confirm. */
+export const SIGNAL = { alarm: 0, smoke: 1, heat: 2 } as const;
+
+export class SmokeState {
+  /** Last time of each fire signal kind (ms), indexed by SIGNAL. */
+  readonly signalTs = new Float64Array(3).fill(-Infinity);
+  alarmActive = false;
+  /** Since when CO has been at or above the warning level; NaN when below. */
+  coSince = NaN;
+  /** Recent temperatures for rate-of-rise. */
+  readonly temps = new SampleRing(8);
+}
+
+/** A small bounded set of point keys (faulted, supervisory, disabled points of a panel). */
+export class PointSet {
+  private readonly keys = new Float64Array(16);
+  private n = 0;
+  /** Points beyond capacity are counted, so the set never looks empty while some are active. */
+  private overflow = 0;
+  add(key: number): void {
+    for (let i = 0; i < this.n; i++) if (this.keys[i] === key) return;
+    if (this.n < this.keys.length) this.keys[this.n++] = key;
+    else this.overflow++;
+  }
+  remove(key: number): void {
+    for (let i = 0; i < this.n; i++) {
+      if (this.keys[i] === key) {
+        this.keys[i] = this.keys[--this.n]!;
+        return;
+      }
+    }
+    if (this.overflow > 0) this.overflow--;
+  }
+  clearAll(): void {
+    this.n = 0;
+    this.overflow = 0;
+  }
+  get size(): number {
+    return this.n + this.overflow;
+  }
+}
+
+export class PanelState {
+  /** Recent fire points: key and time, ring of 8, plus the zone each was in. */
+  readonly fireKeys = new Float64Array(8);
+  readonly fireTs = new Float64Array(8).fill(-Infinity);
+  readonly fireZones: Array<string | undefined> = new Array<string | undefined>(8).fill(undefined);
+  fireNext = 0;
+  actionTs = -Infinity;
+  readonly faults = new PointSet();
+  readonly supervisory = new PointSet();
+  readonly disabled = new PointSet();
+  /** From telemetry counts (0 when not reported). */
+  telFault = 0;
+  telDisabled = 0;
+  mainFail = false;
+  backupFail = false;
+}
+
+export class SettlementState {
+  reg: BucketRegression | null = null;
+  readonly fit: WindowFit = { slopePerDay: NaN, points: 0, coverage: 0 };
+  tiltX = NaN;
+  tiltY = NaN;
+  /** First crack width seen, the growth baseline when the installer gave none. */
+  crack0 = NaN;
+}
+
+export class DeviceState {
+  readonly deviceId: string;
+  readonly type: DeviceType;
+  info: DeviceInfo | undefined = undefined;
+  rulesVersion = -1;
+  rules: TypeRules;
+  /** Last gateway receive time of anything from the device (ms), -Infinity before any. */
+  lastSeen = -Infinity;
+  offline = false;
+  lastSeq = -1;
+  seqGaps = 0;
+  seqMissing = 0;
+  active = 0;
+  readonly smoke: SmokeState | null;
+  readonly panel: PanelState | null;
+  readonly settlement: SettlementState | null;
+
+  constructor(deviceId: string, type: DeviceType, rules: TypeRules) {
+    this.deviceId = deviceId;
+    this.type = type;
+    this.rules = rules;
+    this.smoke = type === 'smoke_detector' ? new SmokeState() : null;
+    this.panel = type === 'fire_panel' ? new PanelState() : null;
+    this.settlement = type === 'settlement_sensor' ? new SettlementState() : null;
+  }
+
+  get smokeRules(): SmokeRules {
+    return this.rules as SmokeRules;
+  }
+  get panelRules(): PanelRules {
+    return this.rules as PanelRules;
+  }
+  get settlementRules(): SettlementRules {
+    return this.rules as SettlementRules;
+  }
+}
+
+/**
+ * Recent fire signals per site, for confirmation by a second detector: a ring of 8 (device, time).
+ * Created only for sites that have had a fire signal.
+ */
+export class SiteFire {
+  private readonly ids: Array<string | undefined> = new Array<string | undefined>(8).fill(undefined);
+  private readonly ts = new Float64Array(8).fill(-Infinity);
+  private next = 0;
+
+  record(deviceId: string, t: number): void {
+    for (let i = 0; i < 8; i++) {
+      if (this.ids[i] === deviceId) {
+        if (t > this.ts[i]!) this.ts[i] = t;
+        return;
+      }
+    }
+    this.ids[this.next] = deviceId;
+    this.ts[this.next] = t;
+    this.next = (this.next + 1) & 7;
+  }
+
+  /** Another device of the site signalled within windowMs of t (either side: uploads may be late). */
+  other(deviceId: string, t: number, windowMs: number): string | undefined {
+    for (let i = 0; i < 8; i++) {
+      const id = this.ids[i];
+      if (id !== undefined && id !== deviceId && Math.abs(t - this.ts[i]!) <= windowMs) return id;
+    }
+    return undefined;
+  }
+}
