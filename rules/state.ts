@@ -2,7 +2,7 @@
 // and typed-array windows; nothing grows with the number of readings.
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
-import { SampleRing, BucketRegression, type WindowFit } from './ring.ts';
+import { SampleRing, type BucketRegression, type WindowFit } from './ring.ts';
 import type { PanelRules, SettlementRules, SmokeRules, TypeRules } from './schema.ts';
 
 /** Conditions that clear by themselves; a bit is set while one is active, so its clear is emitted once. */
