@@ -1,0 +1,146 @@
+// Login, sessions and the gate in front of every route: session cookie (HttpOnly, SameSite=Strict)
+// → roles the route declares → CSRF token on writes. The gate runs in onRequest, before the body
+// is parsed, so a caller without the right role learns nothing about what a valid body is.
+import rateLimit from '@fastify/rate-limit';
+import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { Locale } from '../contracts/registry.ts';
+import { ApiError, httpError } from './http-errors.ts';
+import { User, createSession, deleteSession, loadSession, setUserLocale, verifyLogin } from './users.ts';
+import { WRITE_METHODS, rolesText, userOf, type App, type HttpDeps } from './kit.ts';
+
+export const SESSION_COOKIE = 'wf_session';
+export const CSRF_HEADER = 'x-csrf-token';
+
+const LoginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
+const SessionInfo = z.object({
+  user: User.nullable(),
+  csrf: z.string().nullable(),
+  /** Where this role's page is: the console, or the grid worker's phone page. */
+  home: z.string().nullable(),
+  timezone: z.string(),
+});
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function homeOf(role: string): string {
+  return role === 'grid_worker' ? '/worker.html' : '/';
+}
+
+export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
+  const now = () => deps.clock?.now() ?? Date.now();
+  const secure = deps.config.publicUrl.startsWith('https:');
+  app.decorateRequest('user', null);
+  app.decorateRequest('csrf', null);
+
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const token = req.cookies[SESSION_COOKIE];
+    if (token) {
+      const s = loadSession(deps.db, token, now());
+      if (s) {
+        req.user = s.user;
+        req.csrf = s.csrf;
+      }
+    }
+    const roles = req.routeOptions.config.roles;
+    if (roles === 'public') return;
+    // Deny by default: a route that forgot to say who may call it answers to nobody.
+    if (roles === undefined) {
+      // Static files and docs are open; an /api route pattern without roles is a mistake.
+      if (!req.routeOptions.url?.startsWith('/api/')) return;
+      throw httpError('WF_HTTP_FORBIDDEN', 'This route declares no roles');
+    }
+    if (!req.user) throw httpError('WF_HTTP_UNAUTHENTICATED', 'Log in first');
+    if (WRITE_METHODS.has(req.method)) {
+      const sent = req.headers[CSRF_HEADER];
+      if (typeof sent !== 'string' || !req.csrf || !sameToken(sent, req.csrf)) {
+        throw httpError('WF_HTTP_CSRF', `Writes need the session's CSRF token in the ${CSRF_HEADER} header`);
+      }
+    }
+    if (!roles.includes(req.user.role)) {
+      throw httpError('WF_HTTP_FORBIDDEN', `A ${req.user.role} may not call ${req.method} ${req.routeOptions.url}; ${rolesText(roles)}`);
+    }
+  });
+
+  await app.register(rateLimit, { global: false });
+
+  const limit = deps.loginRateLimit ?? { max: 10, windowMs: 60_000 };
+  app.route({
+    method: 'POST',
+    url: '/api/auth/login',
+    config: {
+      roles: 'public',
+      rateLimit: {
+        max: limit.max,
+        timeWindow: limit.windowMs,
+        // After parsing, so the key can hold the user name: guessing one account from one address
+        // is slowed, while a room of operators behind one NAT can still all log in.
+        hook: 'preHandler',
+        keyGenerator: (req: FastifyRequest) => `${req.ip}|${String((req.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
+        errorResponseBuilder: (_req: FastifyRequest, ctx: { after: string }) => httpError('WF_HTTP_RATE_LIMITED', `Too many login attempts; retry in ${ctx.after}`),
+      },
+    },
+    schema: {
+      tags: ['session'],
+      summary: 'Log in; sets the HttpOnly session cookie and returns the CSRF token for writes',
+      body: LoginBody,
+      response: { 200: SessionInfo, 400: ApiError, 401: ApiError, 429: ApiError },
+    },
+    handler: async (req, reply) => {
+      const user = await verifyLogin(deps.db, req.body.username, req.body.password);
+      if (!user) {
+        req.log.info({ username: req.body.username }, 'login refused');
+        throw httpError('WF_HTTP_UNAUTHENTICATED', 'Wrong user name or password');
+      }
+      const s = createSession(deps.db, user.username, now());
+      void reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'strict', secure, path: '/', expires: new Date(s.expiresAt) });
+      req.log.info({ username: user.username, role: user.role }, 'login');
+      return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user) };
+    },
+  });
+
+  app.route({
+    method: 'POST',
+    url: '/api/auth/logout',
+    config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
+    schema: { tags: ['session'], summary: 'Log out: the session is deleted on the server', response: { 204: z.null() } },
+    handler: async (req, reply) => {
+      const token = req.cookies[SESSION_COOKIE];
+      if (token) deleteSession(deps.db, token);
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send(null);
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/session',
+    config: { roles: 'public' },
+    schema: { tags: ['session'], summary: 'Who is logged in (user null when nobody), with the CSRF token', response: { 200: SessionInfo } },
+    handler: async (req) => {
+      const u = req.user;
+      return { user: u, csrf: u ? req.csrf : null, home: u ? homeOf(u.role) : null, timezone: u ? timezoneOf(deps, u) : deps.config.timezone };
+    },
+  });
+
+  app.route({
+    method: 'PUT',
+    url: '/api/session/locale',
+    config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
+    schema: { tags: ['session'], summary: "Remember the user's language (zh-CN or en)", body: z.object({ locale: Locale }), response: { 200: User, 400: ApiError } },
+    handler: async (req) => {
+      const u = userOf(req);
+      setUserLocale(deps.db, u.username, req.body.locale);
+      return { ...u, locale: req.body.locale };
+    },
+  });
+}
+
+export function timezoneOf(deps: HttpDeps, user: { centerId: string | null }): string {
+  return (user.centerId ? deps.registry.center(user.centerId)?.timezone : undefined) ?? deps.config.timezone;
+}

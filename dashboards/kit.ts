@@ -1,0 +1,77 @@
+// Shared pieces of the HTTP layer: the app type with the zod type provider, the role
+// declaration every route carries, and who the caller is.
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { EventBus } from '../contracts/bus.ts';
+import type { IncidentService, Incident } from '../contracts/incidents.ts';
+import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
+import type { Config } from '../contracts/config.ts';
+import type { User, UserRole } from './users.ts';
+import { httpError } from './http-errors.ts';
+
+/** Who may call a route: a list of roles, or 'public' (login, health, docs). Nothing else. */
+export type Roles = readonly UserRole[] | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    roles?: Roles;
+  }
+  interface FastifyRequest {
+    user: User | null;
+    csrf: string | null;
+  }
+}
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
+export interface DeviceLive {
+  online: boolean;
+  lastSeen?: number;
+  last?: Record<string, number | string>;
+}
+
+export interface HttpDeps {
+  config: Config['http'] & { timezone: string };
+  db: Database;
+  registry: RegistryReader;
+  incidents: IncidentService;
+  bus: EventBus;
+  influx?: InfluxQuery | undefined;
+  deadLetters?: DeadLetterStore | undefined;
+  metrics: Registry;
+  health: () => { live: boolean; ready: boolean; checks: Record<string, boolean | string> };
+  rules?: { reload(input: unknown): { ok: true } | { ok: false; errors: string[] } } | undefined;
+  deviceState?: ((deviceId: string) => DeviceLive | undefined) | undefined;
+  logger: Logger;
+  /** Login attempts per minute per address and user name (default 10). */
+  loginRateLimit?: { max: number; windowMs: number } | undefined;
+  clock?: { now(): number } | undefined;
+  /** Where the static files are (default dashboards/public). */
+  publicDir?: string | undefined;
+}
+
+export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function userOf(req: FastifyRequest): User {
+  if (!req.user) throw httpError('WF_HTTP_UNAUTHENTICATED', 'Log in first');
+  return req.user;
+}
+
+/** The actor of transitions: the user's registry person, or the login name when unlinked. */
+export function actorOf(user: User): string {
+  return user.personId ?? user.username;
+}
+
+/** Can this user see this incident? Center users see their center; grid workers their tasks. */
+export function canSee(user: User, inc: Incident): boolean {
+  if (user.centerId && inc.centerId !== user.centerId) return false;
+  if (user.role === 'grid_worker') return inc.assignee === actorOf(user);
+  return true;
+}
+
+export function rolesText(roles: Roles): string {
+  return roles === 'public' ? 'Roles: public (no login).' : `Roles: ${roles.join(', ')}.`;
+}
