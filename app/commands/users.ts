@@ -1,0 +1,81 @@
+// `watchfire user …`: console users. No deployment ships a default password: the first admin is
+// created here, with a password given or generated and printed once.
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import type { Database } from 'better-sqlite3';
+import { createUser, listUsers, migrateUsers, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
+import { WatchfireError } from '../../contracts/errors.ts';
+
+type Open = () => Promise<{ db: Database; close(): Promise<void> }>;
+
+/** 18 random bytes → 24 base64url characters (144 bits): typed once, then changed or kept safe. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+async function withDb<T>(open: Open, fn: (db: Database) => Promise<T>): Promise<T> {
+  const h = await open();
+  try {
+    migrateUsers(h.db);
+    return await fn(h.db);
+  } finally {
+    await h.close();
+  }
+}
+
+function fail(err: unknown): never {
+  const msg = err instanceof WatchfireError ? `${err.code}: ${err.message}` : (err as Error).message;
+  throw new Error(msg);
+}
+
+export function registerUserCommands(program: Command, open: Open, out: (line: string) => void = (l) => console.log(l)): void {
+  const user = program.command('user').description('Console users (operators, grid workers, supervisors, admins)');
+
+  user.command('create-admin <username>')
+    .description('Create an admin; without --password one is generated and printed once')
+    .option('--password <password>', 'password (at least 8 characters)')
+    .action(async (username: string, o: { password?: string }) => {
+      const password = o.password ?? generatePassword();
+      await withDb(open, async (db) => {
+        const u = await createUser(db, { username, role: 'admin', password }).catch(fail);
+        out(`admin ${u.username} created`);
+        if (!o.password) out(`password (shown once, store it now): ${password}`);
+      });
+    });
+
+  user.command('add <username>')
+    .description('Add a user; link it to a registry person so transitions carry that person as actor')
+    .requiredOption('--role <role>', `one of ${USER_ROLES.join(', ')}`)
+    .option('--person <id>', 'registry person id')
+    .option('--center <id>', 'limit the user to one fire center')
+    .option('--locale <locale>', 'zh-CN or en', 'zh-CN')
+    .option('--password <password>', 'password (at least 8 characters); generated when absent')
+    .action(async (username: string, o: { role: string; person?: string; center?: string; locale: string; password?: string }) => {
+      if (!(USER_ROLES as readonly string[]).includes(o.role)) throw new Error(`--role must be one of ${USER_ROLES.join(', ')}`);
+      const password = o.password ?? generatePassword();
+      await withDb(open, async (db) => {
+        const u = await createUser(db, {
+          username,
+          role: o.role as UserRole,
+          password,
+          locale: o.locale as 'zh-CN' | 'en',
+          ...(o.person ? { personId: o.person } : {}),
+          ...(o.center ? { centerId: o.center } : {}),
+        }).catch(fail);
+        out(`${u.role} ${u.username} created${u.personId ? ` (person ${u.personId})` : ''}`);
+        if (!o.password) out(`password (shown once, store it now): ${password}`);
+      });
+    });
+
+  user.command('list')
+    .description('List users')
+    .action(async () => {
+      await withDb(open, async (db) => {
+        const users = listUsers(db);
+        if (!users.length) out('no users yet: create the first admin with `user create-admin <name>`');
+        for (const u of users) {
+          out([u.username.padEnd(20), u.role.padEnd(12), (u.personId ?? '-').padEnd(12), (u.centerId ?? '-').padEnd(10), u.locale, u.disabled ? 'disabled' : ''].join(' ').trimEnd());
+        }
+      });
+    });
+}
