@@ -103,7 +103,7 @@ describe('registry commands', () => {
     // Provisioning again rotates: a different secret.
     const again = await run('device', 'provision', 'sd-cli-1');
     expect(/^ {2}(\S+)$/m.exec(again.out)?.[1]).not.toBe(secret);
-    expect(again.out).toContain('no longer works');
+    expect(again.out).toContain('it no longer works');
     const badType = await run('device', 'provision', 'sd-cli-2', '--type', 'toaster', '--site', 'h-xf-3-301');
     expect(badType.exitCode).not.toBe(0);
     expect(badType.err).toMatch(/toaster/);

@@ -150,7 +150,7 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
         out(cmd, '');
         out(cmd, 'WARNING: this secret is shown once and is not stored anywhere (only its hash is). Write it into');
         out(cmd, 'the device now. Provisioning again issues a new secret, and the old one stops working.');
-        if (existing) out(cmd, `Any secret issued to ${id} before no longer works.`);
+        if (existing) out(cmd, `If a secret was issued to ${id} before, it no longer works.`);
       });
     });
   for (const [name, enabled] of [['enable', true], ['disable', false]] as const) {
