@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startLocalInfluxd } from '../../ingest/influxd.ts';
 import type { LocalInfluxd } from '../../ingest/influxd.ts';
 import { createInfluxQuery } from '../../ingest/store/query.ts';
+import type { ScoredReading } from '../../contracts/reading.ts';
 
 export interface TestInfluxd {
   readonly url: string;
@@ -62,5 +63,39 @@ export async function startTestInfluxd(opts: { database?: string } = {}): Promis
       await down();
       await rm(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+// ---- scored readings made up for storage tests: distinct devices, seq and times ------------
+
+export const SAMPLE_TS = Date.UTC(2026, 10, 23, 8, 0, 0);
+
+/** The i-th telemetry reading of a fleet of `devices` smoke detectors (every 7th has no grid). */
+export function sampleTelemetry(i: number, devices = 10, tsBase = SAMPLE_TS): ScoredReading {
+  const d = i % devices;
+  const seq = Math.floor(i / devices);
+  return {
+    reading: {
+      kind: 'telemetry', deviceId: `sd-${d}`, deviceType: 'smoke_detector', siteId: `site-${d}`, centerId: 'c1',
+      gridId: d % 7 === 6 ? undefined : `g${d % 3}`,
+      // Several readings of one device share a millisecond: only seq keeps them apart in InfluxDB.
+      ts: tsBase + Math.floor(seq / 4), receivedAt: tsBase + seq, seq, flags: i % 97 === 5 ? ['clock_bad'] : [],
+      values: { smoke: (i % 50) / 1000, temp: 20 + (i % 10), battery: 90, humidity: 41.5 },
+    },
+    score: i % 50 === 49 ? 45 : 0,
+    level: i % 50 === 49 ? 'yellow' : 'green',
+  };
+}
+
+export function samplePanelEvent(i: number, tsBase = SAMPLE_TS): ScoredReading {
+  return {
+    reading: {
+      kind: 'event', deviceId: 'fp-1', deviceType: 'fire_panel', siteId: 'site-fp', centerId: 'c1', gridId: undefined,
+      ts: tsBase + 1000, receivedAt: tsBase + 1000, seq: 5000 + i, flags: [],
+      event: { type: 'fire', loop: 1, point: i, zone: '3', label: '3F corridor' },
+      values: { loop: 1, point: i, zone: '3', label: '3F corridor' },
+    },
+    score: 90,
+    level: 'red',
   };
 }
