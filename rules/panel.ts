@@ -182,15 +182,15 @@ export function panelTelemetry(out: Collector, st: DeviceState, r: TelemetryRead
   const fault = v.pointsInFault;
   if (typeof fault === 'number') {
     p.telFault = fault;
-    const n = fault + p.faults.size;
-    if (n > 0) condition(out, st, COND.fault, true, 'panel.fault', 'fault', rules.fault.score, `${fault} point(s) in fault${where}`, `${fault} 个点位故障${where}`);
+    const n = Math.max(fault, p.faults.size);
+    if (n > 0) condition(out, st, COND.fault, true, 'panel.fault', 'fault', rules.fault.score, `${n} point(s) in fault${where}`, `${n} 个点位故障${where}`);
     else condition(out, st, COND.fault, false, 'panel.fault', 'fault', 0, `No points in fault${where}`, `故障已全部恢复${where}`);
   }
   const disabled = v.pointsDisabled;
   if (typeof disabled === 'number') {
     p.telDisabled = disabled;
-    const n = disabled + p.disabled.size;
-    if (n > 0) condition(out, st, COND.disabled, true, 'panel.disabled', 'disabled', rules.disabled.score, `${disabled} point(s) disabled${where}`, `${disabled} 个点位屏蔽${where}`);
+    const n = Math.max(disabled, p.disabled.size);
+    if (n > 0) condition(out, st, COND.disabled, true, 'panel.disabled', 'disabled', rules.disabled.score, `${n} point(s) disabled${where}`, `${n} 个点位屏蔽${where}`);
     else condition(out, st, COND.disabled, false, 'panel.disabled', 'disabled', 0, `No points disabled${where}`, `屏蔽已全部解除${where}`);
   }
   const main = v.mainPower, backup = v.backupPower;
