@@ -182,7 +182,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
 
     async stop() {
-      listeners.clear();
+      // Nothing runs between calls; listeners stay, so a restarted registry keeps its subscribers.
       writes = undefined;
     },
 
