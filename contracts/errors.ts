@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   // alerts and notifications
   WF_NOTIFY_SMTP: 'An email could not be handed to the SMTP server; retried with backoff.',
   WF_NOTIFY_WEBHOOK: 'A webhook POST failed or answered non-2xx; retried with backoff.',
+  WF_NOTIFY_CONSOLE: 'A console notification could not be shown (the console channel is closed); retried with backoff.',
+  WF_NOTIFY_GAVE_UP: 'A notification kept failing past its retry window; it stays in the outbox marked failed, logged loudly.',
   WF_NOTIFY_NO_RECIPIENT: 'A notification step found nobody to notify (no one on duty, no contact); logged loudly.',
   WF_INCIDENT_NOT_FOUND: 'No incident with that id.',
   WF_INCIDENT_TRANSITION: 'That transition is not allowed from the incident\'s current state.',
