@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   WF_ACL_SUBSCRIBE: 'SUBSCRIBE outside v1/devices/{own id}/commands/#: SUBACK 0x80.',
   WF_RATE_LIMITED: 'A device exceeded its message rate budget: throttled, then disconnected if it persists.',
   WF_PACKET_TOO_LARGE: 'An MQTT packet above the maximum packet size: connection closed.',
+  WF_GATEWAY_LISTEN: 'The gateway could not listen on its MQTT or MQTTS port (in use, no permission, bad host).',
   // ingest: rejects (each one in the dead-letter store)
   WF_INGEST_TOPIC: 'A publish on a topic that is not v1/devices/{id}/telemetry|events|status.',
   WF_INGEST_TOO_LARGE: 'Payload over 64 KiB: rejected whole.',
