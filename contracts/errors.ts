@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',
   WF_AUTH_DISABLED: 'CONNECT from a device that is disabled in the registry: CONNACK 5.',
   WF_AUTH_PROTOCOL: 'CONNECT with an unsupported protocol version (MQTT 5): refused.',
+  WF_AUTH_KEEPALIVE: 'CONNECT asking for a keep-alive above gateway.maxKeepaliveSec (default 1200 s): CONNACK 5.',
   WF_ACL_PUBLISH: 'PUBLISH outside v1/devices/{own id}/: dropped, counted, connection closed.',
   WF_ACL_SUBSCRIBE: 'SUBSCRIBE outside v1/devices/{own id}/commands/#: SUBACK 0x80.',
   WF_RATE_LIMITED: 'A device exceeded its message rate budget: throttled, then disconnected if it persists.',
