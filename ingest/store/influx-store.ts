@@ -218,7 +218,15 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       writeApi.writeRecord(line);
     }
   }
+  let stopped = false;
   function enqueue(item: ScoredReading | string): void {
+    if (stopped) {
+      // Only a wiring bug gets here (app stops devices before storage); loud, never a crash.
+      drop(1, 'after_stop');
+      handed++;
+      log.error('reading handed to the InfluxDB writer after stop(): dropped');
+      return;
+    }
     pending.push(item);
     handed++;
     drainScheduled ??= setImmediate(drain);
@@ -297,6 +305,9 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
 
   // ---- lifecycle -------------------------------------------------------------------------------
   async function flush(): Promise<void> {
+    // Everything handed so far: lines handed later may settle first, so the count alone is not
+    // enough — nothing may be on the wire or held for a retry either.
+    const target = handed;
     if (drainScheduled) {
       clearImmediate(drainScheduled);
       drain();
@@ -304,7 +315,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     await writeApi.flush(true).catch(() => undefined);
     for (;;) {
       await spool.idle();
-      if (inflight === 0 && retrying.size === 0 && backlog() - pending.length <= 0) return;
+      if (inflight === 0 && retrying.size === 0 && writtenLive + spooledLive + dropped >= target) return;
       if (inflight === 0 && retrying.size > 0) {
         // Held for a later retry: try now (flush means now), and spool what still fails.
         await writeApi.flush(true).catch(() => undefined);
@@ -332,6 +343,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       wake?.();
       await replay;
       await flush();
+      stopped = true;
       await writeApi.close().catch(() => undefined);
       await spool.close();
     },
