@@ -1,0 +1,153 @@
+// Flow control on the way in: a per-device token bucket and admission control against the
+// storage backlog. Holding a publish's authorizePublish callback holds its PUBACK (aedes writes
+// it only after the callback) and stops aedes reading the socket (it reads the next chunk only
+// when every packet of the current one is done), so a device over budget, or all devices while
+// storage is behind, wait in the kernel's socket buffers and TCP flow control instead of in our
+// heap. NOTES.md: Aedes QoS 0 has no input flow control and dies past saturation.
+import type { Config } from '../contracts/config.ts';
+import type { Clock } from '../contracts/ports.ts';
+import { createTokenBucket, type TokenBucket } from './rate-limit.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+/** A publish waiting for its hand-off; done() lets aedes ack it and read on. */
+export interface Pending {
+  hand(): void;
+  done(): void;
+}
+
+export interface FlowSession {
+  readonly deviceId: string;
+  queue: Pending[];
+  /** Since when every message of this device has had to wait for budget. */
+  throttledSince: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+  ended: boolean;
+}
+
+/** Admission control polls the backlog while closed: there is no event for "storage caught up". */
+const ADMISSION_POLL_MS = 25;
+/** Reopen at half the high-water mark, so the gate does not flap around one value. */
+const ADMISSION_REOPEN_RATIO = 0.5;
+
+export function createFlow(deps: {
+  rate: Config['gateway']['rate'];
+  highWater: number;
+  backlog: (() => number) | undefined;
+  clock: Clock;
+  metrics: GatewayMetrics;
+  /** The device stayed over budget for rate.disconnectAfterMs. */
+  onPersistentFlood(session: FlowSession): void;
+}) {
+  const { rate, metrics, clock } = deps;
+  const buckets = new Map<string, TokenBucket>();
+  const waiting = new Set<FlowSession>();
+  let admissionClosed = false;
+  let admissionTimer: NodeJS.Timeout | undefined;
+
+  const bucket = (deviceId: string): TokenBucket => {
+    let b = buckets.get(deviceId);
+    if (!b) buckets.set(deviceId, (b = createTokenBucket({ perSecond: rate.perSecond, burst: rate.burst, now: clock.now() })));
+    return b;
+  };
+
+  function admissionOpen(): boolean {
+    if (admissionClosed) return false;
+    if (!deps.backlog || deps.backlog() <= deps.highWater) return true;
+    admissionClosed = true;
+    metrics.stats.admissionPaused = true;
+    metrics.admissionPause();
+    admissionTimer = setInterval(pollAdmission, ADMISSION_POLL_MS);
+    return false;
+  }
+
+  function pollAdmission(): void {
+    if (deps.backlog && deps.backlog() > deps.highWater * ADMISSION_REOPEN_RATIO) return;
+    admissionClosed = false;
+    metrics.stats.admissionPaused = false;
+    clearInterval(admissionTimer);
+    admissionTimer = undefined;
+    for (const s of [...waiting]) drain(s);
+  }
+
+  function enqueue(s: FlowSession, p: Pending): void {
+    if (s.queue.length === 0) {
+      waiting.add(s);
+      metrics.stats.pausedSockets++;
+    }
+    s.queue.push(p);
+  }
+
+  function overBudget(s: FlowSession, now: number): boolean {
+    s.throttledSince ??= now;
+    if (now - s.throttledSince < rate.disconnectAfterMs) return false;
+    deps.onPersistentFlood(s);
+    return true;
+  }
+
+  function schedule(s: FlowSession, now: number): void {
+    if (s.timer || s.ended) return;
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      drain(s);
+    }, Math.max(1, bucket(s.deviceId).waitMs(now)));
+  }
+
+  function drain(s: FlowSession): void {
+    const b = bucket(s.deviceId);
+    while (s.queue.length > 0 && !s.ended) {
+      if (!admissionOpen()) return;
+      const now = clock.now();
+      if (!b.take(now)) {
+        if (!overBudget(s, now)) schedule(s, now);
+        return;
+      }
+      const p = s.queue.shift()!;
+      p.hand();
+      p.done();
+    }
+    if (s.queue.length === 0 && waiting.delete(s)) metrics.stats.pausedSockets--;
+  }
+
+  function end(s: FlowSession): void {
+    if (s.ended) return;
+    s.ended = true;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = undefined;
+    if (waiting.delete(s)) metrics.stats.pausedSockets--;
+    s.queue = [];
+  }
+
+  return {
+    session(deviceId: string): FlowSession {
+      return { deviceId, queue: [], throttledSince: undefined, timer: undefined, ended: false };
+    },
+    /** A publish arrived: handed at once, or queued behind budget or admission. */
+    arrive(s: FlowSession, p: Pending): void {
+      if (s.ended) return;
+      const now = clock.now();
+      const open = admissionOpen();
+      if (s.queue.length === 0 && open && bucket(s.deviceId).take(now)) {
+        // A message that passes without waiting ends a throttled spell.
+        s.throttledSince = undefined;
+        p.hand();
+        p.done();
+        return;
+      }
+      enqueue(s, p);
+      if (!open) return;
+      metrics.rateLimited();
+      if (!overBudget(s, now)) schedule(s, now);
+    },
+    /** The connection ended: what was waiting is dropped unacknowledged (QoS 1 is re-sent). */
+    end,
+    stop(): void {
+      if (admissionTimer) clearInterval(admissionTimer);
+      admissionTimer = undefined;
+      admissionClosed = false;
+      metrics.stats.admissionPaused = false;
+      for (const s of [...waiting]) end(s);
+    },
+  };
+}
+
+export type Flow = ReturnType<typeof createFlow>;

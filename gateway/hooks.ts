@@ -1,0 +1,217 @@
+// The aedes hooks: who may connect, publish and subscribe, and the hand-off of every authorised
+// device PUBLISH to ingest. In aedes 1.2 (lib/handlers/publish.js) a QoS 1 PUBACK is written only
+// after authorizePublish calls back, and `published` runs after the PUBACK; so the hand-off happens
+// inside authorizePublish, before its callback: once a device holds its PUBACK, ingest holds the
+// frame. Holding the callback is also how flow.ts throttles.
+import type { AedesOptions, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import type { Logger } from 'pino';
+import type { Config } from '../contracts/config.ts';
+import type { ErrorCode } from '../contracts/errors.ts';
+import type { Clock, DeviceDirectory, Frame, FrameSink } from '../contracts/ports.ts';
+import { parseTopic } from '../contracts/protocol.ts';
+import { publishKind, subscribeAllowed, type Identity } from './acl.ts';
+import { authenticate, CONNACK_UNACCEPTABLE_PROTOCOL, type ObserverAccounts } from './auth.ts';
+import type { Flow, FlowSession } from './flow.ts';
+import type { GatewayMetrics, MessageKind, RefusalReason } from './metrics.ts';
+import type { Presence } from './presence.ts';
+
+/** What the gateway knows of one connection, from its socket to its close. */
+export interface Conn {
+  readonly address: string;
+  keepalive: number;
+  identity: Identity | undefined;
+  session: FlowSession | undefined;
+  /** The gateway closed or refused it on purpose and counted why: its error event is not news. */
+  expected: boolean;
+  /** Counted in connectionsCurrent (after CONNACK). */
+  counted: boolean;
+}
+
+const REFUSAL_CODE: Record<RefusalReason, ErrorCode> = {
+  unknown: 'WF_AUTH_UNKNOWN_DEVICE',
+  bad_secret: 'WF_AUTH_BAD_SECRET',
+  disabled: 'WF_AUTH_DISABLED',
+  protocol: 'WF_AUTH_PROTOCOL',
+  keepalive: 'WF_AUTH_KEEPALIVE',
+};
+
+export interface HookContext {
+  config: Config['gateway'];
+  directory: DeviceDirectory;
+  observers: ObserverAccounts | undefined;
+  sink: FrameSink;
+  logger: Logger;
+  clock: Clock;
+  metrics: GatewayMetrics;
+  presence: Presence;
+  flow: Flow;
+  conns: WeakMap<Client, Conn>;
+  isStopping(): boolean;
+}
+
+type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
+
+export function createHooks(ctx: HookContext): Hooks {
+  const { metrics, logger, presence, conns } = ctx;
+
+  function handOff(deviceId: string, packet: PublishPacket, kind: MessageKind, receivedAt: number): void {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const frame: Frame = { deviceId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, receivedAt };
+    try {
+      ctx.sink.accept(frame);
+    } catch (err) {
+      // An ingest bug loses this frame, not the connection, and never the broker.
+      metrics.sinkError();
+      logger.error({ err, deviceId, topic: packet.topic }, 'ingest threw on a frame');
+    }
+    metrics.message(kind);
+    if (kind === 'status') presence.fromStatus(deviceId, payload);
+  }
+
+  /** Drops a publish that breaks the ACL and closes the connection (3.1.1 has no negative PUBACK). */
+  function refusePublish(conn: Conn, topic: string, why: string, done: (err?: Error | null) => void): void {
+    metrics.aclDrop('publish');
+    metrics.disconnect('acl');
+    conn.expected = true;
+    logger.warn({ code: 'WF_ACL_PUBLISH', address: conn.address, who: conn.identity, topic }, why);
+    done(new Error(`publish to ${topic} not allowed`));
+  }
+
+  /** The last will of a connection that ended without DISCONNECT (aedes lib/client.js close()). */
+  function will(client: Client, conn: Conn, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const id = conn.identity;
+    // On shutdown the gateway, not the device, went away: no will reaches ingest as "offline".
+    // A superseded connection's will would mark a device offline that is connected anew.
+    if (ctx.isStopping() || id?.kind !== 'device' || !presence.owns(id.deviceId, client)) {
+      done(new Error('will suppressed'));
+      return;
+    }
+    const kind = publishKind(id, packet.topic);
+    if (!kind) {
+      metrics.aclDrop('publish');
+      logger.warn({ code: 'WF_ACL_PUBLISH', address: conn.address, who: id, topic: packet.topic }, 'will outside the device topics dropped');
+      done(new Error('will not allowed'));
+      return;
+    }
+    if (kind !== 'status') packet.retain = false;
+    handOff(id.deviceId, packet, 'will', ctx.clock.now());
+    presence.set(id.deviceId, false, 'will');
+    done(null);
+  }
+
+  /** A will published by the broker for a client of a broker that died (a cluster): no connection. */
+  function orphanWill(packet: PublishPacket): Error | null {
+    const t = parseTopic(packet.topic);
+    if (!t || t.kind !== 'status' || presence.owner(t.deviceId)) return new Error('will suppressed');
+    handOff(t.deviceId, packet, 'will', ctx.clock.now());
+    presence.set(t.deviceId, false, 'will');
+    return null;
+  }
+
+  return {
+    preConnect(client, packet, done) {
+      const conn = conns.get(client);
+      if (conn) conn.keepalive = packet.keepalive ?? 0;
+      // [MQTT-3.1.2-2]: aedes answers CONNACK 1 for anything but 3.1/3.1.1; counted here, where
+      // the packet is still in hand.
+      const v = packet.protocolVersion ?? 4;
+      if (v < 3 || v > 4) {
+        metrics.refusal('protocol');
+        if (conn) conn.expected = true;
+        logger.warn({ code: REFUSAL_CODE.protocol, address: conn?.address, protocolVersion: v, returnCode: CONNACK_UNACCEPTABLE_PROTOCOL }, 'CONNECT refused');
+      }
+      done(null, true);
+    },
+
+    authenticate(client, username, password, done) {
+      const conn = conns.get(client);
+      if (!conn) {
+        done(Object.assign(new Error('no connection state'), { returnCode: 3 }) as AuthenticateError, false);
+        return;
+      }
+      const d = authenticate({ directory: ctx.directory, observers: ctx.observers, maxKeepaliveSec: ctx.config.maxKeepaliveSec }, username, password, conn.keepalive);
+      if (!d.ok) {
+        metrics.refusal(d.reason);
+        conn.expected = true;
+        // The user name is a device id, not a secret; the password is never logged.
+        logger.warn({ code: REFUSAL_CODE[d.reason], address: conn.address, user: username, returnCode: d.returnCode, keepalive: conn.keepalive }, 'CONNECT refused');
+        done(Object.assign(new Error(`refused: ${d.reason}`), { returnCode: d.returnCode }) as AuthenticateError, false);
+        return;
+      }
+      conn.identity = d.identity;
+      if (d.identity.kind === 'device') {
+        const id = d.identity.deviceId;
+        const prev = presence.claim(id, client);
+        if (prev) {
+          // Keyed on the device, not the client id: the newest authenticated connection wins.
+          metrics.disconnect('takeover');
+          const prevConn = conns.get(prev);
+          if (prevConn) prevConn.expected = true;
+          logger.info({ deviceId: id, address: conn.address, previous: prevConn?.address }, 'device reconnected; older connection closed');
+          // With the same client id aedes closes the old one itself on registration [MQTT-3.1.4-2].
+          if (prev.id !== client.id) prev.close();
+        }
+        conn.session = ctx.flow.session(id);
+      }
+      done(null, true);
+    },
+
+    authorizePublish(client, packet, done) {
+      if (!client) {
+        done(orphanWill(packet));
+        return;
+      }
+      const conn = conns.get(client);
+      if (!conn?.identity) {
+        done(new Error('not authenticated'));
+        return;
+      }
+      if (client.closed) {
+        if ((client as unknown as { will?: unknown }).will === packet) will(client, conn, packet, done);
+        else done(new Error('connection closed'));
+        return;
+      }
+      const id = conn.identity;
+      if (id.kind !== 'device') {
+        refusePublish(conn, packet.topic, 'observer tried to publish', done);
+        return;
+      }
+      const kind = publishKind(id, packet.topic);
+      if (!kind) {
+        refusePublish(conn, packet.topic, 'publish outside the device topics dropped', done);
+        return;
+      }
+      // Backstop for guardPacketSize (listeners.ts), should an upgrade move the parser.
+      const bytes = packet.payload.length + Buffer.byteLength(packet.topic);
+      if (bytes > ctx.config.maxPacketBytes) {
+        metrics.error('packet_too_large');
+        metrics.disconnect('packet_too_large');
+        conn.expected = true;
+        logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn.address, deviceId: id.deviceId, bytes }, 'packet too large');
+        done(new Error('packet too large'));
+        return;
+      }
+      // Only the status is retained (PROTOCOL.md); a retained flag elsewhere would let a device
+      // grow the broker's retained store.
+      if (kind !== 'status') packet.retain = false;
+      const receivedAt = ctx.clock.now();
+      const deviceId = id.deviceId;
+      ctx.flow.arrive(conn.session!, {
+        hand: () => handOff(deviceId, packet, kind, receivedAt),
+        done: () => done(null),
+      });
+    },
+
+    authorizeSubscribe(client, sub: Subscription, done) {
+      const conn = conns.get(client);
+      if (conn?.identity && subscribeAllowed(conn.identity, sub.topic)) {
+        done(null, sub);
+        return;
+      }
+      metrics.aclDrop('subscribe');
+      logger.info({ code: 'WF_ACL_SUBSCRIBE', address: conn?.address, who: conn?.identity, topic: sub.topic }, 'subscription refused (SUBACK 0x80)');
+      // A null subscription is aedes's way to answer SUBACK 0x80 (MQTT 3.1.1 §3.9.3).
+      done(null, null);
+    },
+  };
+}

@@ -1,0 +1,224 @@
+// The gateway: an embedded Aedes broker that authenticates devices, enforces the topic ACL,
+// rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
+// synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
+import { Aedes, type Client } from 'aedes';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { EventBus } from '../contracts/bus.ts';
+import type { Config } from '../contracts/config.ts';
+import { WatchfireError } from '../contracts/errors.ts';
+import { systemClock, type Clock, type DeviceDirectory, type FrameSink, type Lifecycle, type RegistryChanges } from '../contracts/ports.ts';
+import { DEVICE_ID_RE, topics, type Command } from '../contracts/protocol.ts';
+import type { ObserverAccounts } from './auth.ts';
+import { createFlow } from './flow.ts';
+import { createHooks, type Conn } from './hooks.ts';
+import { guardPacketSize, openListeners, type Listeners } from './listeners.ts';
+import { createGatewayMetrics, type GatewayStats } from './metrics.ts';
+import { createPresence } from './presence.ts';
+
+export type { GatewayStats } from './metrics.ts';
+export type { ObserverAccounts } from './auth.ts';
+
+export interface GatewayDeps {
+  config: Config['gateway'];
+  directory: DeviceDirectory;
+  sink: FrameSink;
+  bus: EventBus;
+  logger: Logger;
+  metrics: Registry;
+  clock?: Clock;
+  /** Readings waiting for storage; above config.highWaterReadings device reading pauses. */
+  backlog?: () => number;
+  /** Maintainers' read-only accounts (a recorder of live traffic): may subscribe under v1/devices/. */
+  observers?: ObserverAccounts;
+  /** Registry writes: a device disabled or removed while connected is disconnected. */
+  changes?: RegistryChanges;
+}
+
+export interface Gateway extends Lifecycle {
+  /** The ports actually bound (port 0 in the config picks a free one). */
+  addresses(): { mqtt: number; mqtts?: number };
+  /** Publishes to v1/devices/{id}/commands/{name} at QoS 1; resolves once the broker routed it. */
+  publishCommand(deviceId: string, command: Command): Promise<void>;
+  isOnline(deviceId: string): boolean;
+  onlineCount(): number;
+  stats(): GatewayStats;
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const metrics = createGatewayMetrics(deps.metrics);
+  const presence = createPresence({ bus: deps.bus, clock, metrics });
+  const conns = new WeakMap<Client, Conn>();
+  let broker: Aedes | undefined;
+  let listeners: Listeners | undefined;
+  let stopping = false;
+  let unwatch: (() => void) | undefined;
+  let guardWarned = false;
+
+  const close = (client: Client, reason: 'rate' | 'disabled'): void => {
+    const conn = conns.get(client);
+    if (conn) conn.expected = true;
+    metrics.disconnect(reason);
+    client.close();
+  };
+
+  const flow = createFlow({
+    rate: config.rate,
+    highWater: config.highWaterReadings,
+    backlog: deps.backlog,
+    clock,
+    metrics,
+    onPersistentFlood(session) {
+      const client = presence.owner(session.deviceId);
+      logger.warn({ code: 'WF_RATE_LIMITED', deviceId: session.deviceId, throttledMs: config.rate.disconnectAfterMs }, 'device over its rate budget too long; disconnected');
+      flow.end(session);
+      if (client) close(client, 'rate');
+    },
+  });
+
+  const hooks = createHooks({
+    config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
+    metrics, presence, flow, conns, isStopping: () => stopping,
+  });
+
+  function onConnection(socket: Socket): void {
+    if (!broker) {
+      socket.destroy();
+      return;
+    }
+    const conn: Conn = { address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
+    const client = broker.handle(socket);
+    conns.set(client, conn);
+    if (!guardPacketSize(client, config.maxPacketBytes, (bytes) => {
+      conn.expected = true;
+      metrics.error('packet_too_large');
+      metrics.disconnect('packet_too_large');
+      logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn.address, who: conn.identity, bytes }, 'packet too large; connection closed');
+    }) && !guardWarned) {
+      guardWarned = true;
+      logger.warn('aedes parser not as expected: oversize packets are caught only after buffering');
+    }
+    socket.once('close', () => ended(client, conn));
+  }
+
+  function ended(client: Client, conn: Conn): void {
+    if (conn.counted) metrics.disconnected();
+    conn.counted = false;
+    if (conn.session) flow.end(conn.session);
+    const id = conn.identity;
+    if (id?.kind === 'device' && presence.release(id.deviceId, client)) {
+      presence.set(id.deviceId, false, stopping ? 'shutdown' : 'socket');
+    }
+  }
+
+  function wire(b: Aedes): void {
+    b.on('clientReady', (client) => {
+      const conn = conns.get(client);
+      if (!conn) return;
+      conn.counted = true;
+      metrics.connected();
+      const id = conn.identity;
+      if (id?.kind === 'device' && presence.owns(id.deviceId, client)) presence.set(id.deviceId, true, 'connect');
+    });
+    const onError = (kind: 'client' | 'connection') => (client: Client, err: Error) => {
+      const conn = conns.get(client);
+      if (conn?.expected) return;
+      metrics.error(kind);
+      logger.debug({ address: conn?.address, who: conn?.identity, err: err.message }, `MQTT ${kind} error`);
+    };
+    b.on('clientError', onError('client'));
+    b.on('connectionError', onError('connection'));
+    // Persistence failures surface here; an 'error' without a listener would throw.
+    (b as NodeJS.EventEmitter).on('error', (err: Error) => {
+      metrics.error('connection');
+      logger.error({ err }, 'broker error');
+    });
+  }
+
+  return {
+    async start() {
+      if (broker) return;
+      stopping = false;
+      const b = await Aedes.createBroker({
+        ...hooks,
+        // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
+        // answer with return code 6, which MQTT 3.1.1 does not have.
+        keepaliveLimit: 0,
+      });
+      wire(b);
+      broker = b;
+      try {
+        listeners = await openListeners({
+          config,
+          onConnection,
+          onTlsError(err, socket) {
+            metrics.error('tls');
+            logger.debug({ address: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
+          },
+          onServerError(err) {
+            metrics.error('connection');
+            logger.error({ err }, 'MQTT listener error');
+          },
+        });
+      } catch (err) {
+        broker = undefined;
+        await new Promise<void>((resolve) => b.close(() => resolve()));
+        throw err;
+      }
+      unwatch = deps.changes?.onChange((changes) => {
+        for (const c of changes) {
+          if (c.kind !== 'device') continue;
+          const client = presence.owner(c.id);
+          if (client && deps.directory.get(c.id)?.enabled !== true) {
+            logger.info({ deviceId: c.id }, 'device disabled or removed; disconnected');
+            close(client, 'disabled');
+          }
+        }
+      });
+      logger.info(listeners.addresses(), 'MQTT gateway listening');
+    },
+
+    async stop() {
+      const b = broker;
+      if (!b) return;
+      stopping = true;
+      unwatch?.();
+      unwatch = undefined;
+      flow.stop();
+      await new Promise<void>((resolve) => b.close(() => resolve()));
+      await listeners?.close();
+      listeners = undefined;
+      broker = undefined;
+      for (const id of presence.onlineIds()) presence.set(id, false, 'shutdown');
+    },
+
+    addresses() {
+      if (!listeners) throw new Error('gateway is not started');
+      return listeners.addresses();
+    },
+
+    async publishCommand(deviceId, command) {
+      const b = broker;
+      if (!b) throw new Error('gateway is not started');
+      if (!DEVICE_ID_RE.test(deviceId) || !deps.directory.get(deviceId)) {
+        throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `no device ${deviceId}`);
+      }
+      // PROTOCOL.md "Commands": the name is in the topic, the payload is {id, ts, ...args}.
+      const { name, ...body } = command;
+      await new Promise<void>((resolve, reject) => {
+        b.publish(
+          { cmd: 'publish', topic: topics.command(deviceId, name), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        );
+      });
+      metrics.command();
+    },
+
+    isOnline: (deviceId) => presence.isOnline(deviceId),
+    onlineCount: () => presence.count(),
+    stats: () => structuredClone(metrics.stats),
+  };
+}

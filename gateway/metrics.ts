@@ -1,0 +1,95 @@
+// The gateway's counters, twice: prom-client metrics for /metrics, and a plain stats() object
+// that tests and the bench read without parsing the exposition format.
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive';
+export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled' | 'client_error';
+export type MessageKind = 'telemetry' | 'events' | 'status' | 'will' | 'other';
+
+export interface GatewayStats {
+  connectionsCurrent: number;
+  connectionsTotal: number;
+  /** Authorised device messages handed to the sink, by topic kind. */
+  messages: Record<MessageKind, number>;
+  refusals: Record<RefusalReason, number>;
+  aclDrops: { publish: number; subscribe: number };
+  /** Messages that had to wait for rate budget. */
+  rateLimited: number;
+  disconnects: Record<DisconnectReason, number>;
+  /** Sockets whose reading is held right now (rate limit or admission control). */
+  pausedSockets: number;
+  /** Times admission control closed (backlog above the high-water mark). */
+  admissionPauses: number;
+  admissionPaused: boolean;
+  /** 'clientError' / 'connectionError' / TLS handshake failures: counted, never fatal. */
+  clientErrors: number;
+  connectionErrors: number;
+  tlsErrors: number;
+  packetTooLarge: number;
+  sinkErrors: number;
+  commands: number;
+  onlineDevices: number;
+}
+
+const zero = <K extends string>(keys: readonly K[]): Record<K, number> =>
+  Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+
+export function createGatewayMetrics(registry: Registry) {
+  const stats: GatewayStats = {
+    connectionsCurrent: 0,
+    connectionsTotal: 0,
+    messages: zero(['telemetry', 'events', 'status', 'will', 'other'] as const),
+    refusals: zero(['unknown', 'bad_secret', 'disabled', 'protocol', 'keepalive'] as const),
+    aclDrops: { publish: 0, subscribe: 0 },
+    rateLimited: 0,
+    disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled', 'client_error'] as const),
+    pausedSockets: 0,
+    admissionPauses: 0,
+    admissionPaused: false,
+    clientErrors: 0,
+    connectionErrors: 0,
+    tlsErrors: 0,
+    packetTooLarge: 0,
+    sinkErrors: 0,
+    commands: 0,
+    onlineDevices: 0,
+  };
+  const registers = [registry];
+  new Gauge({ name: 'watchfire_gateway_connections', help: 'Authenticated MQTT connections now', registers, collect() { this.set(stats.connectionsCurrent); } });
+  const connectionsTotal = new Counter({ name: 'watchfire_gateway_connections_total', help: 'Authenticated MQTT connections since start', registers });
+  const messages = new Counter({ name: 'watchfire_gateway_messages_total', help: 'Device messages handed to ingest, by topic kind', labelNames: ['kind'], registers });
+  const refusals = new Counter({ name: 'watchfire_gateway_refusals_total', help: 'CONNECTs refused, by reason', labelNames: ['reason'], registers });
+  const aclDrops = new Counter({ name: 'watchfire_gateway_acl_drops_total', help: 'PUBLISH or SUBSCRIBE outside the topic ACL', labelNames: ['op'], registers });
+  const rateLimited = new Counter({ name: 'watchfire_gateway_rate_limited_total', help: 'Messages delayed because their device was over its rate budget', registers });
+  const disconnects = new Counter({ name: 'watchfire_gateway_disconnects_total', help: 'Connections closed by the gateway, by reason', labelNames: ['reason'], registers });
+  new Gauge({ name: 'watchfire_gateway_paused_sockets', help: 'Device sockets whose reading is held (rate limit or admission control)', registers, collect() { this.set(stats.pausedSockets); } });
+  const admissionPauses = new Counter({ name: 'watchfire_gateway_admission_pauses_total', help: 'Times the storage backlog passed the high-water mark and device reading paused', registers });
+  new Gauge({ name: 'watchfire_gateway_admission_paused', help: '1 while device reading is paused for the storage backlog', registers, collect() { this.set(stats.admissionPaused ? 1 : 0); } });
+  const errors = new Counter({ name: 'watchfire_gateway_client_errors_total', help: 'Per-connection failures (socket, protocol, TLS), counted and contained', labelNames: ['kind'], registers });
+  const sinkErrors = new Counter({ name: 'watchfire_gateway_sink_errors_total', help: 'Frames whose hand-off to ingest threw', registers });
+  const commands = new Counter({ name: 'watchfire_gateway_commands_total', help: 'Commands published to devices', registers });
+  new Gauge({ name: 'watchfire_gateway_online_devices', help: 'Devices online now', registers, collect() { this.set(stats.onlineDevices); } });
+
+  return {
+    stats,
+    connected() { stats.connectionsCurrent++; stats.connectionsTotal++; connectionsTotal.inc(); },
+    disconnected() { stats.connectionsCurrent--; },
+    message(kind: MessageKind) { stats.messages[kind]++; messages.inc({ kind }); },
+    refusal(reason: RefusalReason) { stats.refusals[reason]++; refusals.inc({ reason }); },
+    aclDrop(op: 'publish' | 'subscribe') { stats.aclDrops[op]++; aclDrops.inc({ op }); },
+    rateLimited() { stats.rateLimited++; rateLimited.inc(); },
+    disconnect(reason: DisconnectReason) { stats.disconnects[reason]++; disconnects.inc({ reason }); },
+    admissionPause() { stats.admissionPauses++; admissionPauses.inc(); },
+    error(kind: 'client' | 'connection' | 'tls' | 'packet_too_large') {
+      if (kind === 'client') stats.clientErrors++;
+      else if (kind === 'connection') stats.connectionErrors++;
+      else if (kind === 'tls') stats.tlsErrors++;
+      else stats.packetTooLarge++;
+      errors.inc({ kind });
+    },
+    sinkError() { stats.sinkErrors++; sinkErrors.inc(); },
+    command() { stats.commands++; commands.inc(); },
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
