@@ -16,6 +16,10 @@ export const DETECTOR_HEAT_ALARM_C = 57;
 export const DETECTOR_LOW_BATTERY_PCT = 20;
 /** EN 14604 5.21: a hush (alarm silence) lasts at most 15 minutes. */
 export const HUSH_SEC = 10 * 60;
+/** Measurement noise of an optical chamber (dB/m), a thermistor (°C) and an electrochemical CO cell (ppm). */
+const SMOKE_NOISE = 0.002;
+const TEMP_NOISE = 0.1;
+const CO_NOISE = 0.5;
 /** While in alarm or smoke is rising, firmware reports every 10 s instead of its interval. */
 export const FAST_REPORT_SEC = 10;
 
@@ -54,6 +58,7 @@ export function createSmokeDetector(deps: ModelDeps): SmokeDetectorModel {
   const rssiBase = battPowered ? rng.range(-105, -88) : rng.range(-82, -60);
   let simT = rng.range(0, 86_400); // phase of the day, so homes do not all warm up together
   const s = { smoke: rng.range(0.002, 0.01), temp: roomBase, co: hasCo ? rng.range(0, 3) : 0, battery: battPowered ? rng.int(55, 100) : rng.int(85, 100), rssi: rssiBase, alarm: false, hushed: false, tampered: false, fault: undefined as string | undefined };
+  const room = { smoke: s.smoke, temp: s.temp, co: s.co };
   let smokeSrc: Source = { target: s.smoke, tauSec: 600 };
   let heatSrc: Source | undefined;
   let coSrc: Source = { target: s.co, tauSec: 600 };
@@ -99,10 +104,13 @@ export function createSmokeDetector(deps: ModelDeps): SmokeDetectorModel {
     step(dt) {
       if (dt <= 0) return;
       simT += dt;
-      s.smoke = Math.max(0, approach(s.smoke, smokeSrc.target, dt, smokeSrc.tauSec) + rng.normal(0.0015));
-      const heatTarget = heatSrc ? heatSrc.target : ambient();
-      s.temp = approach(s.temp, heatTarget, dt, heatSrc ? heatSrc.tauSec : 1800) + rng.normal(0.05);
-      if (hasCo) s.co = Math.max(0, approach(s.co, coSrc.target, dt, coSrc.tauSec) + rng.normal(0.3));
+      // The room follows its sources smoothly; what the sensors read carries measurement noise.
+      room.smoke = approach(room.smoke, smokeSrc.target, dt, smokeSrc.tauSec);
+      room.temp = approach(room.temp, heatSrc ? heatSrc.target : ambient(), dt, heatSrc ? heatSrc.tauSec : 1800);
+      room.co = approach(room.co, coSrc.target, dt, coSrc.tauSec);
+      s.smoke = Math.max(0, room.smoke + rng.normal(SMOKE_NOISE));
+      s.temp = room.temp + rng.normal(TEMP_NOISE);
+      if (hasCo) s.co = Math.max(0, room.co + rng.normal(CO_NOISE));
       s.rssi = clamp(s.rssi + rng.normal(0.8) + (rssiBase - s.rssi) * 0.1, -140, 0);
       if (drain) {
         s.battery = Math.max(drain.to, s.battery - drain.perSec * dt);
@@ -118,7 +126,7 @@ export function createSmokeDetector(deps: ModelDeps): SmokeDetectorModel {
         hushLeft -= dt;
         if (hushLeft <= 0) s.hushed = false;
       }
-      if (heatSrc && Math.abs(s.temp - ambient()) < 0.5 && heatSrc.target <= ambient()) heatSrc = undefined;
+      if (heatSrc && Math.abs(room.temp - ambient()) < 0.5 && heatSrc.target <= ambient()) heatSrc = undefined;
       checkAlarm();
     },
     report,
