@@ -96,11 +96,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       return Promise.resolve();
     }
     fullLogged = false;
-    const ratio = spool.bytes / cfg.spoolMaxBytes;
-    if (ratio >= cfg.spoolWarnRatio && !spoolWarned) {
-      spoolWarned = true;
-      log.warn({ code: 'WF_STORE_SPOOL_WARN', spoolBytes: spool.bytes, cap: cfg.spoolMaxBytes, ratio }, `InfluxDB spool passed ${Math.round(cfg.spoolWarnRatio * 100)} % of its cap: readings will be dropped when it is full`);
-    }
+    checkSpoolLevel();
     diverting = true;
     startReplay();
     return written.then(
@@ -115,6 +111,15 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         settled();
       },
     );
+  }
+
+  /** Warns once per crossing of the warning ratio; re-armed when replay brings it well below. */
+  function checkSpoolLevel(): void {
+    const ratio = spool.bytes / cfg.spoolMaxBytes;
+    if (ratio >= cfg.spoolWarnRatio && !spoolWarned) {
+      spoolWarned = true;
+      log.warn({ code: 'WF_STORE_SPOOL_WARN', spoolBytes: spool.bytes, cap: cfg.spoolMaxBytes, ratio }, `InfluxDB spool passed ${Math.round(cfg.spoolWarnRatio * 100)} % of its cap: readings will be dropped when it is full`);
+    } else if (ratio < cfg.spoolWarnRatio * 0.9) spoolWarned = false;
   }
 
   function drop(n: number, reason: string): void {
@@ -185,10 +190,11 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       const clientRetries = !closing && !diverting && attempt <= cfg.maxRetries && expires > Date.now() && (status === undefined || status >= 429);
       if (clientRetries) {
         retrying.add(batch);
-        log.warn({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; retrying');
+        log.debug({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; retrying');
         return undefined;
       }
-      log.warn({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; spooling the batch to disk');
+      // Once per outage: from here on batches go to the spool until it has been replayed.
+      if (!diverting) log.warn({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; spooling to disk until it is back');
       return toSpool(batch);
     },
     writeRetrySkipped(entry) {
@@ -299,7 +305,10 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       }
       // Written whole: gone. Interrupted by stop(): kept, and replayed whole next time — lines
       // already written overwrite themselves (line.ts), so nothing is stored twice.
-      if (seg.done >= seg.lines.length) await spool.remove(seg);
+      if (seg.done >= seg.lines.length) {
+        await spool.remove(seg);
+        checkSpoolLevel();
+      }
     }
   }
 
