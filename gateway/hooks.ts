@@ -153,6 +153,11 @@ export function createHooks(ctx: HookContext): Hooks {
         }
         conn.session = ctx.flow.session(id);
       }
+      // Counted and online from here, not from aedes's 'clientReady': that fires only after the
+      // CONNACK write completes, when the device may already be publishing.
+      conn.counted = true;
+      metrics.connected();
+      if (d.identity.kind === 'device') presence.set(d.identity.deviceId, true, 'connect');
       done(null, true);
     },
 

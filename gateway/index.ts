@@ -115,14 +115,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   function wire(b: Aedes): void {
-    b.on('clientReady', (client) => {
-      const conn = conns.get(client);
-      if (!conn) return;
-      conn.counted = true;
-      metrics.connected();
-      const id = conn.identity;
-      if (id?.kind === 'device' && presence.owns(id.deviceId, client)) presence.set(id.deviceId, true, 'connect');
-    });
     const onError = (kind: 'client' | 'connection') => (client: Client, err: Error) => {
       const conn = conns.get(client);
       if (conn?.expected) return;

@@ -1,0 +1,115 @@
+// Topic ACL (PROTOCOL.md "Transport"), commands to devices and observer accounts.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { topics } from '../contracts/protocol.ts';
+import { closed, publish, startTestGateway, type TestGateway } from './gateway.fixture.ts';
+import { waitFor } from './support/wait.ts';
+
+const OBSERVER = { name: 'recorder', password: 'observer-pass-0123456789' };
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway({
+    observers: { verify: (u, p) => u === OBSERVER.name && p?.toString() === OBSERVER.password },
+  });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+function subscribe(c: MqttClient, topic: string): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    c.subscribe(topic, { qos: 1 }, (err, granted) => {
+      // mqtt.js reports a SUBACK 0x80 as an error carrying the packet.
+      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
+      if (refused) resolve(refused);
+      else if (err) reject(err);
+      else resolve((granted ?? []).map((g) => g.qos));
+    });
+  });
+}
+
+function nextMessage(c: MqttClient, topic: string): Promise<{ topic: string; payload: Buffer }> {
+  return new Promise((resolve) => {
+    const on = (tp: string, payload: Buffer): void => {
+      if (tp !== topic) return;
+      c.off('message', on);
+      resolve({ topic: tp, payload });
+    };
+    c.on('message', on);
+  });
+}
+
+describe('gateway topic ACL', () => {
+  it('closes the connection of a device publishing under another device, and hands nothing', async () => {
+    const c = await t.device('sd-1');
+    const before = t.gateway.stats();
+    const gone = closed(c);
+    c.publish(topics.telemetry('sd-2'), JSON.stringify({ smoke: 0.01 }), { qos: 1 });
+    await gone;
+    const after = t.gateway.stats();
+    expect(after.aclDrops.publish).toBe(before.aclDrops.publish + 1);
+    expect(after.disconnects.acl).toBe(before.disconnects.acl + 1);
+    expect(t.sink.frames.filter((f) => f.topic === topics.telemetry('sd-2'))).toEqual([]);
+  });
+
+  it('closes the connection of a device publishing to its own commands (gateway → device only)', async () => {
+    const c = await t.device('sd-3');
+    const gone = closed(c);
+    c.publish(topics.command('sd-3', 'silence'), '{}', { qos: 0 });
+    await gone;
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-3')).toEqual([]);
+  });
+
+  it('hands a device its own telemetry, keyed on the user name, whatever the client id', async () => {
+    const c = await t.device('sd-2', { clientId: 'firmware-chooses-this' });
+    await publish(c, topics.telemetry('sd-2'), JSON.stringify({ smoke: 0.02 }));
+    const f = t.sink.frames.find((x) => x.topic === topics.telemetry('sd-2'));
+    expect(f?.deviceId).toBe('sd-2');
+    expect(JSON.parse(f!.payload.toString())).toEqual({ smoke: 0.02 });
+    c.end(true);
+  });
+
+  it('answers SUBACK 0x80 outside the own commands and grants them; a command then arrives', async () => {
+    const c = await t.device('sd-2', { clientId: 'sd-2-cmd' });
+    const before = t.gateway.stats().aclDrops.subscribe;
+    expect(await subscribe(c, topics.commandsFilter('sd-1'))).toEqual([128]);
+    expect(await subscribe(c, 'v1/devices/+/telemetry')).toEqual([128]);
+    expect(await subscribe(c, '#')).toEqual([128]);
+    expect(t.gateway.stats().aclDrops.subscribe).toBe(before + 3);
+    expect(await subscribe(c, topics.commandsFilter('sd-2'))).toEqual([1]);
+    expect(c.connected).toBe(true);
+
+    const id = randomUUID();
+    const arrived = nextMessage(c, topics.command('sd-2', 'config'));
+    await t.gateway.publishCommand('sd-2', { name: 'config', id, ts: 1_700_000_000_000, reportEverySec: 60 });
+    const m = await arrived;
+    expect(JSON.parse(m.payload.toString())).toEqual({ id, ts: 1_700_000_000_000, reportEverySec: 60 });
+    expect(t.gateway.stats().commands).toBeGreaterThanOrEqual(1);
+    c.end(true);
+  });
+
+  it('refuses a command to a device that is not in the registry', async () => {
+    await expect(t.gateway.publishCommand('nobody', { name: 'locate', id: randomUUID(), ts: 1 })).rejects.toMatchObject({ code: 'WF_REGISTRY_NOT_FOUND' });
+  });
+
+  it('lets an observer record device traffic but not publish', async () => {
+    const o = await t.connect(OBSERVER.name, OBSERVER.password, { clientId: 'recorder-1' });
+    expect(await subscribe(o, 'v1/devices/+/telemetry')).toEqual([1]);
+    expect(await subscribe(o, '$SYS/#')).toEqual([128]);
+    const d = await t.device('sd-1', { clientId: 'sd-1-obs' });
+    const seen = nextMessage(o, topics.telemetry('sd-1'));
+    await publish(d, topics.telemetry('sd-1'), JSON.stringify({ temp: 21 }));
+    expect(JSON.parse((await seen).payload.toString())).toEqual({ temp: 21 });
+    // The device's frame was handed to ingest as well as delivered to the observer.
+    expect(t.sink.frames.some((f) => f.deviceId === 'sd-1' && f.payload.toString() === JSON.stringify({ temp: 21 }))).toBe(true);
+
+    const gone = closed(o);
+    o.publish(topics.telemetry('sd-1'), '{"temp":99}', { qos: 0 });
+    await gone;
+    await waitFor(() => t.gateway.stats().aclDrops.publish >= 3, { what: 'observer publish counted' });
+    expect(t.sink.frames.some((f) => f.payload.toString() === '{"temp":99}')).toBe(false);
+    d.end(true);
+  });
+});
