@@ -1,0 +1,112 @@
+// node-cron drives the reports: a handover summary at each shift start (the shift's own pattern
+// and the roster's time zone), the daily report at 08:00 and the monthly grid-worker ratings on
+// the 1st, each in the center's time zone. Reports are stored once per period, so a firing that
+// repeats (or the catch-up after a restart) sends nothing twice.
+import { schedule, validate, type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { Clock, RegistryReader } from '../contracts/ports.ts';
+import type { Rosters } from './roster.ts';
+import type { Reports } from './reports.ts';
+import { dayString, monthString, zonedInstant, wallClock } from './zoned.ts';
+
+export const DAILY_PATTERN = '0 8 * * *';
+export const MONTHLY_PATTERN = '5 8 1 * *';
+
+export interface PlannedTask {
+  readonly name: string;
+  readonly pattern: string;
+  readonly timezone: string;
+}
+
+export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger }) {
+  const { registry, rosters, reports, clock, logger } = deps;
+  let tasks: Array<{ task: ScheduledTask; plan: PlannedTask }> = [];
+  let unsubscribe: (() => void) | undefined;
+
+  const cronLogger = {
+    info: (m: string) => logger.debug(m),
+    warn: (m: string) => logger.warn(m),
+    error: (m: string | Error, err?: Error) => logger.error({ err: err ?? m }, 'cron'),
+    debug: (m: string | Error) => logger.debug(String(m)),
+  };
+
+  function run(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      logger.error({ err, task: name }, 'scheduled report failed');
+    }
+  }
+
+  function add(plan: PlannedTask, fn: () => void): void {
+    if (!validate(plan.pattern)) {
+      logger.error({ task: plan.name, pattern: plan.pattern }, 'invalid cron pattern: task not scheduled');
+      return;
+    }
+    const task = schedule(plan.pattern, () => run(plan.name, fn), { timezone: plan.timezone, name: plan.name, noOverlap: true, logger: cronLogger });
+    tasks.push({ task, plan });
+  }
+
+  const previousDay = (centerId: string) => dayString(clock.now() - 12 * 3_600_000, rosters.timezoneOf(centerId));
+  const previousMonth = (centerId: string) => {
+    const tz = rosters.timezoneOf(centerId);
+    const w = wallClock(clock.now(), tz);
+    return monthString(zonedInstant(tz, w.year, w.month, 1) - 86_400_000, tz);
+  };
+
+  function plan(): void {
+    clear();
+    for (const c of registry.centers()) {
+      const tz = rosters.timezoneOf(c.id);
+      const roster = registry.roster(c.id);
+      for (const s of roster?.shifts ?? []) {
+        add({ name: `handover:${c.id}:${s.id}`, pattern: s.start, timezone: roster!.timezone }, () => reports.handover(c.id, clock.now()));
+      }
+      add({ name: `daily:${c.id}`, pattern: DAILY_PATTERN, timezone: tz }, () => reports.daily(c.id, previousDay(c.id)));
+      add({ name: `monthly:${c.id}`, pattern: MONTHLY_PATTERN, timezone: tz }, () => reports.monthlyRatings(c.id, previousMonth(c.id)));
+    }
+  }
+
+  /** After a restart: the last daily and monthly reports that were due and are missing are made now. */
+  function catchUp(): void {
+    const now = clock.now();
+    for (const c of registry.centers()) {
+      const tz = rosters.timezoneOf(c.id);
+      const w = wallClock(now, tz);
+      if (now >= zonedInstant(tz, w.year, w.month, w.day, 8)) {
+        const day = previousDay(c.id);
+        if (!reports.exists('daily', c.id, day)) run(`daily:${c.id}`, () => reports.daily(c.id, day));
+      }
+      if (now >= zonedInstant(tz, w.year, w.month, 1, 8, 5)) {
+        const month = previousMonth(c.id);
+        if (!reports.exists('monthly', c.id, month)) run(`monthly:${c.id}`, () => reports.monthlyRatings(c.id, month));
+      }
+    }
+  }
+
+  function clear(): void {
+    for (const t of tasks) void Promise.resolve(t.task.destroy()).catch(() => undefined);
+    tasks = [];
+  }
+
+  return {
+    start(): void {
+      plan();
+      catchUp();
+      const changes = registry as Partial<{ onChange(l: (c: ReadonlyArray<{ kind: string }>) => void): () => void }>;
+      if (typeof changes.onChange === 'function') {
+        unsubscribe = changes.onChange((cs) => {
+          if (cs.some((c) => c.kind === 'roster' || c.kind === 'center')) plan();
+        });
+      }
+    },
+    stop(): void {
+      unsubscribe?.();
+      unsubscribe = undefined;
+      clear();
+    },
+    planned(): PlannedTask[] {
+      return tasks.map((t) => t.plan);
+    },
+  };
+}

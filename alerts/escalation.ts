@@ -1,0 +1,208 @@
+// The escalation scheduler. Due steps live in SQLite (incident, policy, step, due time, done), so a
+// restart finds them; one timer on the clock points at the earliest due step and is re-armed when
+// steps are added. Executing a step is one transaction — mark it done, write its outbox rows, add
+// its repetition — so a crash either did all of it or none, and a step runs exactly once.
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Clock } from '../contracts/ports.ts';
+import type { Incident, IncidentEvent, IncidentState } from '../contracts/incidents.ts';
+import type { EventBus } from '../contracts/bus.ts';
+import { policyFor, type ChannelName, type EscalationPolicies, type Policy, type Step } from './policies.ts';
+import { STATE_RANK, statesUpTo, type IncidentStore } from './store.ts';
+import type { Outbox, NewOutboxRow } from './outbox.ts';
+import type { Recipients } from './recipients.ts';
+import type { AlertMetrics } from './metrics.ts';
+
+/** setTimeout's largest delay; a step further out gets another look then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface EscalationRow { id: number; incident_id: string; policy: string; step: string; until_state: IncidentState; due_at: number; done: number }
+
+export interface EscalationDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  bus: EventBus;
+  store: IncidentStore;
+  outbox: Outbox;
+  recipients: Recipients;
+  policies: EscalationPolicies;
+  metrics: AlertMetrics;
+}
+
+export function createEscalation(deps: EscalationDeps) {
+  const { db, clock, logger, bus, store, outbox, recipients, policies, metrics } = deps;
+  const st = {
+    insert: db.prepare('INSERT INTO alert_escalations (incident_id, policy, step, until_state, due_at, done, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)'),
+    due: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 AND due_at <= ? ORDER BY due_at, id LIMIT 100'),
+    earliest: db.prepare('SELECT MIN(due_at) FROM alert_escalations WHERE done = 0').pluck(),
+    finish: db.prepare('UPDATE alert_escalations SET done = ?, done_at = ? WHERE id = ? AND done = 0'),
+    cancelAll: db.prepare('UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0'),
+    pendingOf: db.prepare('SELECT * FROM alert_escalations WHERE incident_id = ? ORDER BY id'),
+    pendingAll: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 ORDER BY due_at, id'),
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  let running = false;
+
+  function level(i: Incident): 'red' | 'yellow' | undefined {
+    return i.level === 'green' ? undefined : i.level;
+  }
+
+  function policyOf(i: Incident): Policy | undefined {
+    const l = level(i);
+    return l ? policyFor(policies, l, i.category) : undefined;
+  }
+
+  /**
+   * Outbox rows for one step; logs and counts WF_NOTIFY_NO_RECIPIENT for every notify entry that
+   * reached nobody. Runs inside the caller's transaction.
+   */
+  function notify(i: Incident, step: Step, kind: string, now: number): number {
+    const seen = new Set<string>();
+    let written = 0;
+    const available = (c: ChannelName) => outbox.has(c);
+    for (const n of step.notify) {
+      const { rows, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
+      for (const r of rows) outbox.enqueue(r as NewOutboxRow, now);
+      written += rows.length;
+      if (rows.length === 0 && !n.via.every((c) => !available(c))) {
+        metrics.noRecipient.inc({ step: step.id, to: n.to });
+        logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, candidates: targets },
+          `nobody to notify: ${n.to} of ${i.centerId} has no one reachable by ${n.via.join('/')}`);
+      }
+    }
+    return written;
+  }
+
+  function schedule(i: Incident, p: Policy, s: Step, dueAt: number, now: number): void {
+    st.insert.run(i.id, p.id, s.id, s.until, dueAt, now);
+    if (dueAt < timerAt) arm(dueAt);
+  }
+
+  /**
+   * Starts the policy's steps anchored at `anchor` for the incident: immediate ones write their rows
+   * now (in the caller's transaction), later ones are stored for the timer. `kindOverride` marks
+   * the immediate step of a level raise as 'raised'.
+   */
+  function begin(i: Incident, anchor: 'opened' | 'acknowledged', now: number, kindOverride?: string): number {
+    const p = policyOf(i);
+    if (!p) return 0;
+    let written = 0;
+    for (const s of p.steps) {
+      if (s.from !== anchor) continue;
+      if (STATE_RANK[i.state] >= STATE_RANK[s.until]) continue;
+      if (s.after === 0) {
+        written += notify(i, s, kindOverride ?? s.kind, now);
+        if (s.every) schedule(i, p, s, now + s.every, now);
+      } else schedule(i, p, s, now + s.after, now);
+    }
+    return written;
+  }
+
+  /** Cancels the incident's pending steps that end at `reached` or earlier (all of them on resolve). */
+  function cancelUpTo(incidentId: string, reached: IncidentState, now: number): number {
+    if (STATE_RANK[reached] >= STATE_RANK.resolved) return st.cancelAll.run(now, incidentId).changes;
+    const states = statesUpTo(reached);
+    return db.prepare(`UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state IN (${states.map(() => '?').join(',')})`)
+      .run(now, incidentId, ...states).changes;
+  }
+
+  function cancelAll(incidentId: string, now: number): number {
+    return st.cancelAll.run(now, incidentId).changes;
+  }
+
+  /** Runs one due step: done + outbox rows + repetition in one transaction; returns the event to emit. */
+  const runOne = db.transaction((row: EscalationRow, now: number): IncidentEvent | undefined => {
+    const i = store.get(row.incident_id);
+    const p = policies.policies.find((x) => x.id === row.policy);
+    const s = p?.steps.find((x) => x.id === row.step);
+    if (!i || !p || !s || STATE_RANK[i.state] >= STATE_RANK[row.until_state] || policyOf(i)?.id !== p.id) {
+      if (i && (!p || !s)) logger.warn({ incident: row.incident_id, policy: row.policy, step: row.step }, 'escalation step no longer in the policies: cancelled');
+      st.finish.run(2, now, row.id);
+      return undefined;
+    }
+    if (st.finish.run(1, now, row.id).changes !== 1) return undefined;
+    const written = notify(i, s, s.kind, now);
+    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued (due ${new Date(row.due_at).toISOString()})`);
+    store.s.touch.run(now, i.id);
+    if (s.every) {
+      // Repeats missed while the process was down collapse into this one; the cadence resumes from now.
+      const periods = Math.max(1, Math.ceil((now - row.due_at + 1) / s.every));
+      schedule(i, p, s, row.due_at + periods * s.every, now);
+    }
+    metrics.escalations.inc({ step: s.id });
+    return { kind: 'escalated', incident: store.get(i.id)!, at: now, actor: 'system', note: s.id };
+  });
+
+  function runDue(): void {
+    if (!running) return;
+    for (;;) {
+      const now = clock.now();
+      const rows = st.due.all(now) as EscalationRow[];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        let ev: IncidentEvent | undefined;
+        try {
+          ev = runOne(row, now);
+        } catch (err) {
+          // Leave it pending: the next pass tries again rather than losing the step.
+          logger.error({ err, escalation: row.id, incident: row.incident_id }, 'escalation step failed; retried on the next pass');
+          arm(now + 1_000);
+          return;
+        }
+        if (ev) bus.emit('incident', ev);
+      }
+      outbox.kick();
+    }
+    rearm();
+  }
+
+  function arm(at: number): void {
+    if (!running) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    const delay = Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS);
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Infinity;
+      runDue();
+    }, delay);
+  }
+
+  function rearm(): void {
+    const t = st.earliest.get() as number | null;
+    if (t === null) {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      timerAt = Infinity;
+    } else arm(t);
+  }
+
+  return {
+    begin,
+    notify,
+    cancelUpTo,
+    cancelAll,
+    policyOf,
+    /** Picks up every due and overdue step once, then follows the timer. */
+    start(): void {
+      running = true;
+      runDue();
+    },
+    stop(): void {
+      running = false;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      timerAt = Infinity;
+    },
+    steps(incidentId: string) {
+      return (st.pendingOf.all(incidentId) as EscalationRow[]).map((r) => ({ id: r.id, policy: r.policy, step: r.step, until: r.until_state, dueAt: r.due_at, status: r.done === 0 ? 'pending' as const : r.done === 1 ? 'done' as const : 'cancelled' as const }));
+    },
+    pending() {
+      return (st.pendingAll.all() as EscalationRow[]).map((r) => ({ id: r.id, incidentId: r.incident_id, step: r.step, dueAt: r.due_at }));
+    },
+  };
+}
+
+export type Escalation = ReturnType<typeof createEscalation>;

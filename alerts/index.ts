@@ -1,0 +1,229 @@
+// The alerts module (DESIGN.md "Incidents and escalation"): incidents from findings, escalation
+// policies and their timers, duty rosters, the durable outbox and its channels, and reports.
+// createAlerts does no I/O; start() creates the tables, recovers the outbox and picks up every
+// due escalation; stop() stops the timers and cron tasks and waits for sends in flight.
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { EventBus } from '../contracts/bus.ts';
+import type { Config } from '../contracts/config.ts';
+import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
+import type { Finding } from '../contracts/findings.ts';
+import type { IncidentService } from '../contracts/incidents.ts';
+import { migrate } from './schema.ts';
+import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
+import { createRosters } from './roster.ts';
+import { createRecipients } from './recipients.ts';
+import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
+import { createEscalation, type Escalation } from './escalation.ts';
+import { createIncidents } from './incidents.ts';
+import { createIncidentStore } from './store.ts';
+import { createReports, type Reports } from './reports.ts';
+import { createSchedules } from './cron.ts';
+import { createAlertMetrics } from './metrics.ts';
+import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
+import type { Channel, OutboundMessage } from './channels/types.ts';
+import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
+import { createEmailChannel } from './channels/email.ts';
+import { createWebhookChannel } from './channels/webhook.ts';
+
+export { migrate } from './schema.ts';
+export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
+export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
+export { incidentKey, RECURRENCE_WINDOW_MS } from './incidents.ts';
+export { rateGridWorker, RATING_TARGETS } from './rating.ts';
+export type { Rating, WorkerMonth } from './rating.ts';
+export { createConsoleChannel } from './channels/console.ts';
+export type { ConsoleChannel } from './channels/console.ts';
+export { createEmailChannel } from './channels/email.ts';
+export { createWebhookChannel, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.ts';
+export type { Channel, OutboundMessage } from './channels/types.ts';
+export type { OutboxRow, OutboxOptions, OutboxAttempt } from './outbox.ts';
+export type { Report, WorkerRating } from './reports.ts';
+export type { OnDuty } from './roster.ts';
+
+export interface AlertsDeps {
+  db: Database;
+  bus: EventBus;
+  registry: RegistryReader;
+  clock: Clock;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  config: {
+    timezone: string;
+    publicUrl: string;
+    smtp?: Config['alerts']['smtp'];
+    webhook?: Config['alerts']['webhook'];
+  };
+  /** Default: DEFAULT_POLICIES (DESIGN.md); load a file with loadPolicyFile(config.alerts.policyFile). */
+  policies?: EscalationPolicies;
+  /** Replace a channel (the bench injects slowed ones; tests inject recorders). */
+  channels?: Partial<Record<ChannelName, Channel>>;
+  /** Retry and concurrency of the outbox workers. */
+  outbox?: Partial<OutboxOptions>;
+  /** Schedule handover, daily and monthly reports with node-cron (default true). */
+  cron?: boolean;
+}
+
+export function createAlerts(deps: AlertsDeps) {
+  const { db, bus, registry, clock, logger, config } = deps;
+  const policies = deps.policies ?? DEFAULT_POLICIES;
+  const rosters = createRosters({ registry, timezone: config.timezone });
+  const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
+  const own: Channel[] = [];
+  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel };
+  if (config.smtp) own.push((channels.email = createEmailChannel({ smtp: config.smtp })));
+  if (config.webhook) own.push((channels.webhook = createWebhookChannel({ secret: config.webhook.secret, now: () => clock.now() })));
+  Object.assign(channels, deps.channels);
+  const host = (() => {
+    try {
+      return new URL(config.publicUrl).hostname || 'watchfire.local';
+    } catch {
+      return 'watchfire.local';
+    }
+  })();
+
+  let parts: ReturnType<typeof build> | undefined;
+
+  function build() {
+    migrate(db);
+    const store = createIncidentStore(db);
+    // The metrics and the renderer are built before the parts they read; they look them up at use.
+    const refs: { outbox?: Outbox; reports?: Reports } = {};
+    const metrics = createAlertMetrics(deps.metrics, {
+      outboxDepth: () => refs.outbox?.depth() ?? {},
+      activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
+    });
+    const recipients = createRecipients({ registry, rosters, defaultWebhookUrl: config.webhook?.url });
+
+    function phoneOf(row: OutboxRow): string | undefined {
+      const hash = row.recipientId.indexOf('#contact');
+      if (hash > 0) return registry.site(row.recipientId.slice(0, hash))?.contacts[Number(row.recipientId.slice(hash + 8))]?.phone;
+      return registry.person(row.recipientId)?.phone;
+    }
+
+    function render(row: OutboxRow): OutboundMessage {
+      const recipient = { kind: row.recipientKind, id: row.recipientId, name: row.recipientName, locale: row.locale, phone: phoneOf(row) };
+      const base = { id: row.id, channel: row.channel, kind: row.kind, address: row.address, recipient };
+      if (row.reportId !== null) {
+        const r = refs.reports?.get(row.reportId);
+        if (!r) throw new Error(`report ${row.reportId} is gone`);
+        const lines = row.locale === 'en' ? r.body.lines.en : r.body.lines.zh;
+        const m = renderReport({ kind: r.kind, centerName: registry.center(r.centerId)?.name ?? r.centerId, period: r.period, lines, locale: row.locale, publicUrl: config.publicUrl });
+        return { ...base, messageId: `<outbox-${row.id}.report-${r.id}@${host}>`, subject: m.subject, text: m.text, html: m.html, data: { type: 'report', report: r.kind, centerId: r.centerId, period: r.period, lines, recipient } };
+      }
+      const incident = row.incidentId ? store.get(row.incidentId) : undefined;
+      if (!incident) throw new Error(`incident ${row.incidentId} is gone`);
+      const site = registry.site(incident.siteId);
+      const device = registry.get(incident.deviceId);
+      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId) });
+      return {
+        ...base,
+        messageId: `<outbox-${row.id}.${incident.id}@${host}>`,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        data: {
+          type: 'incident',
+          kind: row.kind,
+          step: row.step,
+          text: m.short,
+          link: incidentLink(config.publicUrl, incident.id),
+          incident: {
+            id: incident.id, level: incident.level, state: incident.state, category: incident.category, condition: incident.condition,
+            title: row.locale === 'en' ? incident.title.en : incident.title.zh, centerId: incident.centerId, siteId: incident.siteId,
+            siteName: site?.name ?? null, address: site?.address ?? null, deviceId: incident.deviceId, location: device?.location ?? null,
+            zone: incident.zone, openedAt: incident.openedAt, findingCount: incident.findingCount, recurrenceOf: incident.recurrenceOf,
+          },
+          resident: site?.resident ? { name: site.resident.name, phone: site.resident.phone ?? null } : null,
+          recipient,
+        },
+      };
+    }
+
+    const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
+    refs.outbox = outbox;
+    const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
+    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
+    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
+    refs.reports = reports;
+    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }) });
+    return { store, outbox, escalation, incidents, reports, schedules };
+  }
+
+  function must() {
+    if (!parts) throw new Error('alerts not started');
+    return parts;
+  }
+
+  const service: IncidentService = {
+    list: (f) => must().incidents.service.list(f),
+    get: (id) => must().incidents.service.get(id),
+    timeline: (id) => must().incidents.service.timeline(id),
+    acknowledge: (id, actor, note) => must().incidents.service.acknowledge(id, actor, note),
+    dispatch: (id, actor, assignee, note) => must().incidents.service.dispatch(id, actor, assignee, note),
+    onSite: (id, actor, note) => must().incidents.service.onSite(id, actor, note),
+    enRoute: (id, actor, note) => must().incidents.service.enRoute(id, actor, note),
+    resolve: (id, actor, body) => must().incidents.service.resolve(id, actor, body),
+    review: (id, actor, note) => must().incidents.service.review(id, actor, note),
+  };
+
+  const lifecycle: Lifecycle = {
+    start() {
+      if (parts) return Promise.resolve();
+      parts = build();
+      parts.outbox.start();
+      parts.escalation.start();
+      if (deps.cron !== false) parts.schedules.start();
+      return Promise.resolve();
+    },
+    async stop() {
+      const p = parts;
+      if (!p) return;
+      p.schedules.stop();
+      p.escalation.stop();
+      await p.outbox.stop();
+      await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));
+      parts = undefined;
+    },
+  };
+
+  return {
+    ...lifecycle,
+    /** The alarm path: synchronous, SQLite only; emits bus 'incident'. Call only between start() and stop(). */
+    handleFinding(f: Finding, receivedAt?: number): void {
+      if (!parts) {
+        logger.fatal({ finding: f }, 'finding arrived while alerts are not started');
+        return;
+      }
+      parts.incidents.handleFinding(f, receivedAt);
+    },
+    service,
+    policies,
+    /** Console notifications (escalations, reminders) as an in-process stream. */
+    console: consoleChannel,
+    outbox: {
+      stats: () => must().outbox.stats(),
+      pending: (limit?: number) => must().outbox.pending(limit),
+      ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
+      attempts: (outboxId: number) => must().outbox.attempts(outboxId),
+    },
+    escalations: {
+      pending: () => must().escalation.pending(),
+      of: (incidentId: string) => must().escalation.steps(incidentId),
+    },
+    rosters: {
+      onDuty: (centerId: string, at: number) => rosters.onDuty(centerId, at),
+      activeShifts: (centerId: string, at: number) => rosters.activeShifts(centerId, at),
+    },
+    reports: {
+      handover: (centerId: string, at: number) => must().reports.handover(centerId, at),
+      daily: (centerId: string, day: string) => must().reports.daily(centerId, day),
+      monthlyRatings: (centerId: string, month: string) => must().reports.monthlyRatings(centerId, month),
+      get: (id: number) => must().reports.get(id),
+      scheduled: () => must().schedules.planned(),
+    },
+  };
+}
+
+export type Alerts = ReturnType<typeof createAlerts>;

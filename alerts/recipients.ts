@@ -1,0 +1,109 @@
+// Who a policy step reaches, from the registry: the shift on duty (operators, supervisor), the
+// site's grid worker, the resident's emergency contacts, the roster's liaison and manager, the
+// center's maintainers. Each target becomes one outbox row per channel it can be reached on.
+import type { Incident } from '../contracts/incidents.ts';
+import type { RegistryReader } from '../contracts/ports.ts';
+import type { Contact, Locale, Person } from '../contracts/registry.ts';
+import type { ChannelName, Notify, RecipientKind } from './policies.ts';
+import type { Rosters } from './roster.ts';
+import type { NewOutboxRow } from './outbox.ts';
+
+export interface Target {
+  readonly kind: RecipientKind;
+  readonly id: string;
+  readonly name: string;
+  readonly locale: Locale;
+  readonly email?: string | undefined;
+  readonly phone?: string | undefined;
+  readonly webhook?: string | undefined;
+}
+
+function fromPerson(kind: RecipientKind, p: Person): Target {
+  return { kind, id: p.id, name: p.name, locale: p.locale, email: p.email, phone: p.phone, webhook: p.webhook };
+}
+
+function fromContact(siteId: string, index: number, c: Contact): Target {
+  return { kind: 'contacts', id: `${siteId}#contact${index}`, name: c.name, locale: c.locale, email: c.email, phone: c.phone, webhook: c.webhook };
+}
+
+export function createRecipients(deps: { registry: RegistryReader; rosters: Rosters; defaultWebhookUrl: string | undefined }) {
+  const { registry, rosters } = deps;
+
+  function targets(to: RecipientKind, incident: Incident, at: number): Target[] {
+    switch (to) {
+      case 'console': {
+        const center = registry.center(incident.centerId);
+        return [{ kind: 'console', id: incident.centerId, name: center?.name ?? incident.centerId, locale: 'zh-CN' }];
+      }
+      case 'operators':
+        return rosters.onDuty(incident.centerId, at).operators.map((p) => fromPerson(to, p));
+      case 'supervisor':
+        return rosters.onDuty(incident.centerId, at).supervisors.map((p) => fromPerson(to, p));
+      case 'grid_worker': {
+        const gridId = incident.gridId ?? registry.site(incident.siteId)?.gridId;
+        const workerId = gridId ? registry.grid(gridId)?.workerId : undefined;
+        const p = workerId ? registry.person(workerId) : undefined;
+        return p ? [fromPerson(to, p)] : [];
+      }
+      case 'contacts':
+        return (registry.site(incident.siteId)?.contacts ?? []).map((c, i) => fromContact(incident.siteId, i, c));
+      case 'liaison': {
+        const p = rosters.onDuty(incident.centerId, at).liaison;
+        return p ? [fromPerson(to, p)] : [];
+      }
+      case 'manager': {
+        const p = rosters.onDuty(incident.centerId, at).manager;
+        return p ? [fromPerson(to, p)] : [];
+      }
+      case 'maintainers':
+        return registry.people().filter((p) => p.role === 'maintainer' && p.centerId === incident.centerId).map((p) => fromPerson(to, p));
+      default: {
+        const never: never = to;
+        return never;
+      }
+    }
+  }
+
+  /** The address of a target on a channel, or undefined when it cannot be reached there. */
+  function address(t: Target, channel: ChannelName): string | undefined {
+    switch (channel) {
+      case 'console':
+        return t.kind === 'console' ? t.id : undefined;
+      case 'email':
+        return t.email;
+      case 'webhook':
+        // An SMS/voice gateway needs a phone number (or the person's own webhook) to reach anyone.
+        return t.webhook ?? (t.phone || t.email ? deps.defaultWebhookUrl : undefined);
+      default: {
+        const never: never = channel;
+        return never;
+      }
+    }
+  }
+
+  /**
+   * Outbox rows for one notify entry; duplicates (one person both operator and supervisor, or two
+   * entries naming the same address) are dropped through `seen`, keyed by channel and address.
+   */
+  function rows(n: Notify, incident: Incident, at: number, kind: string, step: string, available: (c: ChannelName) => boolean, seen: Set<string>): { rows: NewOutboxRow[]; targets: number } {
+    const out: NewOutboxRow[] = [];
+    const ts = targets(n.to, incident, at);
+    for (const t of ts) {
+      for (const channel of n.via) {
+        if (!available(channel)) continue;
+        const addr = address(t, channel);
+        if (!addr) continue;
+        // A shared gateway URL is one address for many people: the person makes the row distinct.
+        const key = `${channel}|${addr}|${channel === 'webhook' ? t.id : ''}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ channel, incidentId: incident.id, reportId: null, kind, step, recipientKind: t.kind, recipientId: t.id, recipientName: t.name, address: addr, locale: t.locale });
+      }
+    }
+    return { rows: out, targets: ts.length };
+  }
+
+  return { targets, address, rows };
+}
+
+export type Recipients = ReturnType<typeof createRecipients>;

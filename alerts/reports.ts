@@ -1,0 +1,215 @@
+// Reports (DESIGN.md "Incidents and escalation"): the shift handover summary, the daily report
+// with its enforcement list, and the monthly grid-worker ratings. Each is stored once per center
+// and period (a restart or a second cron firing finds it and sends nothing again) and emailed to
+// the supervisors and the manager through the outbox.
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Clock, RegistryReader } from '../contracts/ports.ts';
+import type { Incident } from '../contracts/incidents.ts';
+import type { Person } from '../contracts/registry.ts';
+import { toIncident, type IncidentRow } from './store.ts';
+import type { Outbox } from './outbox.ts';
+import type { Rosters } from './roster.ts';
+import { rateGridWorker, type Rating, type WorkerMonth } from './rating.ts';
+import { dayRange, formatLocal, monthRange } from './zoned.ts';
+
+export type ReportKind = 'handover' | 'daily' | 'monthly';
+
+export interface Report {
+  readonly id: number;
+  readonly kind: ReportKind;
+  readonly centerId: string;
+  readonly period: string;
+  readonly createdAt: number;
+  readonly body: ReportBody;
+  /** False when the report for this period existed already (nothing was sent again). */
+  readonly created: boolean;
+}
+
+export interface ReportBody {
+  readonly from: number;
+  readonly to: number;
+  readonly lines: { readonly zh: readonly string[]; readonly en: readonly string[] };
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface WorkerRating extends Rating {
+  readonly personId: string;
+  readonly name: string;
+  readonly month: WorkerMonth;
+}
+
+/** Targets for "closed within target": red the same shift's first hours, yellow before the 72 h warning. */
+export const CLOSURE_TARGET_MS = { red: 2 * 3_600_000, yellow: 72 * 3_600_000, green: 72 * 3_600_000 } as const;
+const FEEDBACK_MIN_CHARS = 10;
+
+export function createReports(deps: { db: Database; registry: RegistryReader; rosters: Rosters; outbox: Outbox; clock: Clock; logger: Logger }) {
+  const { db, registry, rosters, outbox, clock, logger } = deps;
+  const st = {
+    insert: db.prepare('INSERT OR IGNORE INTO alert_reports (kind, center_id, period, created_at, body) VALUES (?, ?, ?, ?, ?)'),
+    get: db.prepare('SELECT * FROM alert_reports WHERE kind = ? AND center_id = ? AND period = ?'),
+    byId: db.prepare('SELECT * FROM alert_reports WHERE id = ?'),
+    lastOf: db.prepare('SELECT * FROM alert_reports WHERE kind = ? AND center_id = ? ORDER BY created_at DESC LIMIT 1'),
+    opened: db.prepare('SELECT * FROM alert_incidents WHERE center_id = ? AND opened_at >= ? AND opened_at < ? ORDER BY opened_at'),
+    resolvedIn: db.prepare('SELECT * FROM alert_incidents WHERE center_id = ? AND resolved_at >= ? AND resolved_at < ? ORDER BY resolved_at'),
+    active: db.prepare("SELECT * FROM alert_incidents WHERE center_id = ? AND active = 1 ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, opened_at"),
+    enforcement: db.prepare(`SELECT DISTINCT i.* FROM alert_incidents i JOIN alert_escalations e ON e.incident_id = i.id
+      WHERE i.center_id = ? AND i.active = 1 AND e.done = 1 AND e.step = 'enforcement' ORDER BY i.opened_at`),
+    pendingSteps: db.prepare(`SELECT COUNT(*) FROM alert_escalations e JOIN alert_incidents i ON i.id = e.incident_id WHERE i.center_id = ? AND e.done = 0`).pluck(),
+    firstTakeUp: db.prepare(`SELECT MIN(at) FROM alert_audit WHERE incident_id = ? AND action IN ('en_route', 'on_site') AND at >= ?`).pluck(),
+  };
+
+  type RawReport = { id: number; kind: ReportKind; center_id: string; period: string; created_at: number; body: string };
+  const toReport = (r: RawReport, created: boolean): Report => ({ id: r.id, kind: r.kind, centerId: r.center_id, period: r.period, createdAt: r.created_at, body: JSON.parse(r.body) as ReportBody, created });
+
+  const incidents = (rows: unknown[]) => (rows as IncidentRow[]).map(toIncident);
+  const tz = (centerId: string) => rosters.timezoneOf(centerId);
+  const line = (i: Incident, zone: string) => ({
+    zh: `[${i.level === 'red' ? '红' : i.level === 'yellow' ? '黄' : '绿'}] ${i.title.zh} — ${registry.site(i.siteId)?.name ?? i.siteId} (${i.state}, ${formatLocal(i.openedAt, zone)})`,
+    en: `[${i.level}] ${i.title.en} — ${registry.site(i.siteId)?.name ?? i.siteId} (${i.state}, opened ${formatLocal(i.openedAt, zone)})`,
+  });
+
+  /** Stores the report once and queues its email in the same transaction; an existing one is returned as is. */
+  function store(kind: ReportKind, centerId: string, period: string, body: ReportBody, to: readonly Person[]): Report {
+    const now = clock.now();
+    return db.transaction(() => {
+      const r = st.insert.run(kind, centerId, period, now, JSON.stringify(body));
+      if (r.changes === 0) return toReport(st.get.get(kind, centerId, period) as RawReport, false);
+      const id = Number(r.lastInsertRowid);
+      const seen = new Set<string>();
+      let rows = 0;
+      if (outbox.has('email')) {
+        for (const p of to) {
+          if (!p.email || seen.has(p.email)) continue;
+          seen.add(p.email);
+          outbox.enqueue({ channel: 'email', incidentId: null, reportId: id, kind: `report:${kind}`, step: null, recipientKind: p.role, recipientId: p.id, recipientName: p.name, address: p.email, locale: p.locale }, now);
+          rows++;
+        }
+      }
+      if (rows === 0) logger.warn({ code: 'WF_NOTIFY_NO_RECIPIENT', kind, centerId, period }, 'report stored but nobody with an email to send it to');
+      return toReport(st.byId.get(id) as RawReport, true);
+    })();
+  }
+
+  function finish(r: Report): Report {
+    if (r.created) outbox.kick('email');
+    return r;
+  }
+
+  function handover(centerId: string, at: number): Report {
+    const zone = tz(centerId);
+    const last = st.lastOf.get('handover', centerId) as RawReport | undefined;
+    const from = last ? (JSON.parse(last.body) as ReportBody).to : at - 24 * 3_600_000;
+    const active = incidents(st.active.all(centerId));
+    const opened = incidents(st.opened.all(centerId, from, at));
+    const resolved = incidents(st.resolvedIn.all(centerId, from, at));
+    const pending = st.pendingSteps.get(centerId) as number;
+    const duty = rosters.onDuty(centerId, at);
+    const shiftNames = duty.shifts.map((s) => s.shift.name).join(', ') || '—';
+    const lines = {
+      zh: [`交接班：${formatLocal(at, zone)}，接班：${shiftNames}`, `上一班期间：新警情 ${opened.length} 起，处置完毕 ${resolved.length} 起`, `未闭环警情 ${active.length} 起（红色 ${active.filter((i) => i.level === 'red').length}），待执行升级 ${pending} 项`, ...active.map((i) => line(i, zone).zh)],
+      en: [`Handover at ${formatLocal(at, zone)}, incoming: ${shiftNames}`, `Previous shift: ${opened.length} opened, ${resolved.length} resolved`, `${active.length} still open (${active.filter((i) => i.level === 'red').length} red), ${pending} escalation step(s) pending`, ...active.map((i) => line(i, zone).en)],
+    };
+    const body: ReportBody = { from, to: at, lines, data: { active: active.map((i) => i.id), opened: opened.length, resolved: resolved.length, pendingEscalations: pending, shifts: duty.shifts.map((s) => s.shift.id) } };
+    return finish(store('handover', centerId, formatLocal(at, zone), body, [...duty.supervisors, ...duty.operators]));
+  }
+
+  function daily(centerId: string, day: string): Report {
+    const zone = tz(centerId);
+    const [from, to] = dayRange(day, zone);
+    const opened = incidents(st.opened.all(centerId, from, to));
+    const resolved = incidents(st.resolvedIn.all(centerId, from, to));
+    const active = incidents(st.active.all(centerId));
+    const enforcement = incidents(st.enforcement.all(centerId));
+    const count = <K extends string>(xs: readonly Incident[], f: (i: Incident) => K | null) => xs.reduce<Record<string, number>>((acc, i) => {
+      const k = f(i);
+      if (k !== null) acc[k] = (acc[k] ?? 0) + 1;
+      return acc;
+    }, {});
+    const acks = opened.filter((i) => i.level === 'red' && i.acknowledgedAt !== null).map((i) => (i.acknowledgedAt! - i.openedAt) / 1000).sort((a, b) => a - b);
+    const medianAck = acks.length ? acks[acks.length >> 1]! : null;
+    const recurrences = opened.filter((i) => i.recurrenceOf !== null);
+    const byLevel = count(opened, (i) => i.level);
+    const byDisposition = count(resolved, (i) => i.disposition);
+    const lines = {
+      zh: [
+        `${day} 日报`,
+        `新警情 ${opened.length} 起：红色 ${byLevel.red ?? 0}，黄色 ${byLevel.yellow ?? 0}；处置完毕 ${resolved.length} 起`,
+        `红色警情接警时间中位数：${medianAck === null ? '—' : `${Math.round(medianAck)} 秒`}`,
+        `处置结果：${Object.entries(byDisposition).map(([k, n]) => `${k} ${n}`).join('，') || '—'}`,
+        `复发 ${recurrences.length} 起；未闭环 ${active.length} 起`,
+        `执法清单（三次执法）${enforcement.length} 起：`, ...enforcement.map((i) => line(i, zone).zh),
+      ],
+      en: [
+        `Daily report ${day}`,
+        `${opened.length} incidents opened: ${byLevel.red ?? 0} red, ${byLevel.yellow ?? 0} yellow; ${resolved.length} resolved`,
+        `Median time to acknowledge a red incident: ${medianAck === null ? '—' : `${Math.round(medianAck)} s`}`,
+        `Dispositions: ${Object.entries(byDisposition).map(([k, n]) => `${k} ${n}`).join(', ') || '—'}`,
+        `${recurrences.length} recurrence(s); ${active.length} still open`,
+        `Enforcement list: ${enforcement.length}`, ...enforcement.map((i) => line(i, zone).en),
+      ],
+    };
+    const body: ReportBody = {
+      from, to, lines,
+      data: { opened: opened.length, byLevel, byCategory: count(opened, (i) => i.category), resolved: resolved.length, byDisposition, medianAckSec: medianAck, recurrences: recurrences.map((i) => i.id), active: active.length, enforcement: enforcement.map((i) => i.id) },
+    };
+    const duty = rosters.onDuty(centerId, clock.now());
+    return finish(store('daily', centerId, day, body, [...rosters.supervisorsOf(centerId), ...(duty.manager ? [duty.manager] : [])]));
+  }
+
+  /** The month's facts for one grid worker: the incidents assigned to them, or of their grid when unassigned. */
+  function workerMonth(worker: Person, opened: readonly Incident[]): WorkerMonth {
+    const mine = opened.filter((i) => i.assignee === worker.id || (i.assignee === null && i.gridId !== null && registry.grid(i.gridId)?.workerId === worker.id));
+    const ackSeconds: number[] = [];
+    const toSiteSeconds: number[] = [];
+    let closed = 0;
+    let within = 0;
+    let feedback = 0;
+    for (const i of mine) {
+      if (i.dispatchedAt !== null) {
+        const took = st.firstTakeUp.get(i.id, i.dispatchedAt) as number | null;
+        if (took !== null) ackSeconds.push((took - i.dispatchedAt) / 1000);
+        if (i.onSiteAt !== null) toSiteSeconds.push((i.onSiteAt - i.dispatchedAt) / 1000);
+      }
+      if (i.resolvedAt !== null && i.disposition !== 'condition_cleared') {
+        closed++;
+        if (i.resolvedAt - i.openedAt <= CLOSURE_TARGET_MS[i.level]) within++;
+        if (i.disposition !== null && i.disposition !== 'unknown' && (i.feedback?.trim().length ?? 0) >= FEEDBACK_MIN_CHARS) feedback++;
+      }
+    }
+    return { tasks: mine.length, ackSeconds, toSiteSeconds, closed, closedWithinTarget: within, feedbackComplete: feedback };
+  }
+
+  function monthlyRatings(centerId: string, month: string): Report & { ratings: WorkerRating[] } {
+    const zone = tz(centerId);
+    const [from, to] = monthRange(month, zone);
+    const opened = incidents(st.opened.all(centerId, from, to));
+    const workers = registry.people().filter((p) => p.role === 'grid_worker' && p.centerId === centerId);
+    const ratings: WorkerRating[] = workers.map((w) => {
+      const m = workerMonth(w, opened);
+      return { personId: w.id, name: w.name, month: m, ...rateGridWorker(m) };
+    });
+    const stars = (r: WorkerRating) => (r.stars === null ? '—' : '★'.repeat(r.stars) + '☆'.repeat(5 - r.stars));
+    const lines = {
+      zh: [`${month} 网格员月度星级评定`, ...ratings.map((r) => `${r.name}：${stars(r)}（任务 ${r.month.tasks}，闭环 ${r.month.closed}）`)],
+      en: [`Grid-worker ratings ${month}`, ...ratings.map((r) => `${r.name}: ${stars(r)} (${r.month.tasks} task(s), ${r.month.closed} closed)`)],
+    };
+    const body: ReportBody = { from, to, lines, data: { ratings } };
+    const duty = rosters.onDuty(centerId, clock.now());
+    const report = finish(store('monthly', centerId, month, body, [...rosters.supervisorsOf(centerId), ...(duty.manager ? [duty.manager] : [])]));
+    return { ...report, ratings: (report.body.data.ratings as WorkerRating[] | undefined) ?? ratings };
+  }
+
+  function get(id: number): Report | undefined {
+    const r = st.byId.get(id) as RawReport | undefined;
+    return r ? toReport(r, false) : undefined;
+  }
+
+  function exists(kind: ReportKind, centerId: string, period: string): boolean {
+    return st.get.get(kind, centerId, period) !== undefined;
+  }
+
+  return { handover, daily, monthlyRatings, get, exists };
+}
+
+export type Reports = ReturnType<typeof createReports>;
