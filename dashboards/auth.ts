@@ -20,6 +20,7 @@ const SessionInfo = z.object({
   /** Where this role's page is: the console, or the grid worker's phone page. */
   home: z.string().nullable(),
   timezone: z.string(),
+  centerName: z.string().nullable(),
 });
 
 function sameToken(a: string, b: string): boolean {
@@ -100,7 +101,7 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
       const s = createSession(deps.db, user.username, now());
       void reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'strict', secure, path: '/', expires: new Date(s.expiresAt) });
       req.log.info({ username: user.username, role: user.role }, 'login');
-      return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user) };
+      return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user), centerName: centerNameOf(deps, user) };
     },
   });
 
@@ -124,7 +125,7 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
     schema: { tags: ['session'], summary: 'Who is logged in (user null when nobody), with the CSRF token', response: { 200: SessionInfo } },
     handler: async (req) => {
       const u = req.user;
-      return { user: u, csrf: u ? req.csrf : null, home: u ? homeOf(u.role) : null, timezone: u ? timezoneOf(deps, u) : deps.config.timezone };
+      return { user: u, csrf: u ? req.csrf : null, home: u ? homeOf(u.role) : null, timezone: u ? timezoneOf(deps, u) : deps.config.timezone, centerName: u ? centerNameOf(deps, u) : null };
     },
   });
 
@@ -143,4 +144,8 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
 
 export function timezoneOf(deps: HttpDeps, user: { centerId: string | null }): string {
   return (user.centerId ? deps.registry.center(user.centerId)?.timezone : undefined) ?? deps.config.timezone;
+}
+
+function centerNameOf(deps: HttpDeps, user: { centerId: string | null }): string | null {
+  return user.centerId ? deps.registry.center(user.centerId)?.name ?? user.centerId : null;
 }

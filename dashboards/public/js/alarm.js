@@ -1,0 +1,75 @@
+// The audible alarm: the temporal-three pattern of ISO 8201 / NFPA 72 §18.4.2 (three 0.5 s tones
+// with 0.5 s gaps, then 1.5 s of silence), repeated while any red incident is unacknowledged.
+// Browsers only let a page play sound after a user gesture, so the first click unlocks it; until
+// then the header says so. <body data-alarm="on|off"> tells tests (and CSS) the alarm is sounding.
+let ctx = null;
+let timer = null;
+let sounding = false;
+const listeners = new Set();
+
+export function onSoundState(fn) {
+  listeners.add(fn);
+}
+
+function notify() {
+  document.body.dataset.alarm = sounding ? 'on' : 'off';
+  document.body.dataset.sound = ctx && ctx.state === 'running' ? 'enabled' : 'locked';
+  for (const fn of listeners) fn({ sounding, enabled: !!ctx && ctx.state === 'running' });
+}
+
+export function unlock() {
+  try {
+    if (!ctx) ctx = new AudioContext();
+    if (ctx.state === 'suspended') ctx.resume().then(notify, notify);
+  } catch {
+    ctx = null;
+  }
+  notify();
+}
+
+function tone(at, dur, freq, vol) {
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  osc.type = 'square';
+  osc.frequency.value = freq;
+  gain.gain.setValueAtTime(0, at);
+  gain.gain.linearRampToValueAtTime(vol, at + 0.02);
+  gain.gain.setValueAtTime(vol, at + dur - 0.03);
+  gain.gain.linearRampToValueAtTime(0, at + dur);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(at);
+  osc.stop(at + dur + 0.05);
+}
+
+function cycle() {
+  if (!ctx || ctx.state !== 'running') return;
+  const t0 = ctx.currentTime + 0.05;
+  for (let i = 0; i < 3; i++) tone(t0 + i, 0.5, 880, 0.18);
+}
+
+export function setAlarm(on) {
+  if (on === sounding) return;
+  sounding = on;
+  clearInterval(timer);
+  timer = null;
+  if (on) {
+    cycle();
+    timer = setInterval(cycle, 4000);
+  }
+  notify();
+}
+
+/** A soft single chime for a new yellow incident: noticed, not alarming. */
+export function chime() {
+  if (!ctx || ctx.state !== 'running') return;
+  const t0 = ctx.currentTime + 0.02;
+  tone(t0, 0.18, 660, 0.08);
+  tone(t0 + 0.2, 0.25, 990, 0.06);
+}
+
+export function init() {
+  notify();
+  const first = () => unlock();
+  document.addEventListener('pointerdown', first);
+  document.addEventListener('keydown', first);
+}

@@ -1,0 +1,175 @@
+// The operator console: live queue, incident detail, site view, overview and review. One page,
+// hash routes (#/queue, #/site/ID?incident=ID, #/overview, #/review), updates pushed over SSE.
+import { wireSwitch, onLocale, t } from './i18n.js';
+import { api, session, logout } from './api.js';
+import { connect } from './live.js';
+import * as alarm from './alarm.js';
+import { time } from './fmt.js';
+import { $ } from './dom.js';
+import { createQueue } from './queue.js';
+import { renderSite, updateSiteLive } from './site.js';
+import { renderOverview } from './overview.js';
+
+const state = {
+  me: null,
+  tz: 'Asia/Shanghai',
+  /** Active incidents by id (views from the API: incident + context). */
+  active: new Map(),
+  review: [],
+  route: { view: 'queue', id: null, incident: null },
+  stream: null,
+  streamSite: undefined,
+};
+
+const view = $('#view');
+const queue = createQueue({ state, rerender: () => render(), toast });
+
+function toast(msg, kind = 'info') {
+  const el = $('#toast');
+  el.textContent = msg;
+  el.dataset.kind = kind;
+  el.classList.add('show');
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => el.classList.remove('show'), 4000);
+}
+
+function parseRoute() {
+  const [path, query] = window.location.hash.replace(/^#/, '').split('?');
+  const parts = path.split('/').filter(Boolean);
+  const params = new URLSearchParams(query || '');
+  if (parts[0] === 'site' && parts[1]) return { view: 'site', id: decodeURIComponent(parts[1]), incident: params.get('incident') };
+  if (parts[0] === 'overview') return { view: 'overview' };
+  if (parts[0] === 'review') return { view: 'review' };
+  return { view: 'queue', incident: parts[1] ? decodeURIComponent(parts[1]) : null };
+}
+
+async function loadActive() {
+  const { incidents } = await api('GET', '/api/incidents?active=true&limit=500');
+  state.active = new Map(incidents.map((i) => [i.id, i]));
+  updateAlarm();
+}
+
+async function loadReview() {
+  const { incidents } = await api('GET', '/api/incidents?state=resolved&limit=200');
+  state.review = incidents;
+  $('#review-count').textContent = incidents.length ? String(incidents.length) : '';
+}
+
+function updateAlarm() {
+  const unacked = [...state.active.values()].filter((i) => i.level === 'red' && i.state === 'open');
+  alarm.setAlarm(unacked.length > 0);
+  const reds = [...state.active.values()].filter((i) => i.level === 'red').length;
+  const el = $('#queue-count');
+  el.textContent = state.active.size ? String(state.active.size) : '';
+  el.classList.toggle('red', reds > 0);
+  document.title = `${unacked.length ? `(${unacked.length}) ` : ''}Watchfire · 守望`;
+}
+
+function ensureStream() {
+  const site = state.route.view === 'site' ? state.route.id : undefined;
+  if (state.stream && state.streamSite === site) return;
+  state.stream?.close();
+  state.streamSite = site;
+  state.stream = connect(`/api/stream${site ? `?site=${encodeURIComponent(site)}` : ''}`, {
+    reset: () => void refreshAll(),
+    incident: (ev) => onIncident(ev),
+    presence: (p) => updateSiteLive({ presence: p }),
+    reading: (r) => updateSiteLive({ reading: r }),
+  }, (s) => {
+    const live = $('#live');
+    live.dataset.state = s;
+    $('#live-text').textContent = t(`live.${s}`);
+  });
+}
+
+function onIncident(ev) {
+  const inc = ev.incident;
+  const isActive = inc.state !== 'resolved' && inc.state !== 'reviewed';
+  const known = state.active.has(inc.id);
+  if (isActive) state.active.set(inc.id, inc);
+  else state.active.delete(inc.id);
+  if (!known && isActive && ev.kind === 'opened') {
+    queue.markNew(inc.id);
+    if (inc.level === 'yellow') alarm.chime();
+  }
+  updateAlarm();
+  if (inc.state === 'resolved' || inc.state === 'reviewed') void loadReview().then(() => state.route.view === 'review' && render());
+  if (state.route.view === 'queue') queue.onEvent(inc);
+  else if (state.route.view === 'site' && inc.siteId === state.route.id) void render();
+  else if (state.route.view === 'overview') scheduleOverview();
+}
+
+let overviewTimer;
+function scheduleOverview() {
+  clearTimeout(overviewTimer);
+  overviewTimer = setTimeout(() => state.route.view === 'overview' && render(), 1500);
+}
+
+async function refreshAll() {
+  await Promise.all([loadActive(), loadReview()]);
+  render();
+}
+
+async function render() {
+  const r = state.route;
+  document.body.dataset.view = r.view;
+  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === r.view || (r.view === 'site' && a.dataset.tab === 'queue'));
+  try {
+    if (r.view === 'queue') queue.render(view);
+    else if (r.view === 'site') await renderSite(view, { state, siteId: r.id, incidentId: r.incident, toast, queue });
+    else if (r.view === 'overview') await renderOverview(view, { state });
+    else if (r.view === 'review') queue.renderReview(view);
+  } catch (err) {
+    toast(t('error.generic', { msg: err.message }), 'error');
+  }
+}
+
+function tick() {
+  $('#clock').textContent = time(Date.now(), state.tz);
+  queue.tick();
+}
+
+function soundButton({ sounding, enabled }) {
+  const b = $('#sound');
+  b.dataset.enabled = String(enabled);
+  b.dataset.sounding = String(sounding);
+  b.textContent = enabled ? (sounding ? t('sound.alarm') : t('sound.on')) : t('sound.off');
+  $('#alarm-banner').classList.toggle('show', sounding);
+}
+
+async function boot() {
+  wireSwitch();
+  alarm.init();
+  alarm.onSoundState(soundButton);
+  $('#sound').addEventListener('click', () => alarm.unlock());
+  $('#logout').addEventListener('click', () => void logout());
+  const s = await session();
+  if (!s.user) return window.location.replace('/login.html');
+  if (s.user.role === 'grid_worker') return window.location.replace('/worker.html');
+  state.me = s.user;
+  state.tz = s.timezone;
+  if (s.centerName) {
+    $('#center-name').removeAttribute('data-i18n');
+    $('#center-name').textContent = s.centerName;
+  }
+  $('#me').textContent = `${s.user.personId ? '' : ''}${s.user.username} · ${s.user.role}`;
+  onLocale(() => {
+    soundButton({ sounding: document.body.dataset.alarm === 'on', enabled: document.body.dataset.sound === 'enabled' });
+    void render();
+    void api('PUT', '/api/session/locale', { locale: document.documentElement.lang }).catch(() => undefined);
+  });
+  window.addEventListener('hashchange', () => {
+    state.route = parseRoute();
+    ensureStream();
+    void render();
+  });
+  state.route = parseRoute();
+  await refreshAll();
+  ensureStream();
+  tick();
+  setInterval(tick, 1000);
+  // A safety net under the live stream: the queue is also re-read every minute.
+  setInterval(() => void loadActive().then(() => state.route.view === 'queue' && queue.render(view)), 60_000);
+}
+
+void boot();

@@ -1,0 +1,269 @@
+// The live queue and the incident detail beside it. Red first with a pulsing border until
+// acknowledged; each card says site, resident, device, level, age and state, and acknowledging
+// is one click on the card itself.
+import { h, clear, $ } from './dom.js';
+import { t, tr } from './i18n.js';
+import { api } from './api.js';
+import { age, dateTime, time } from './fmt.js';
+
+const LEVEL_RANK = { red: 0, yellow: 1, green: 2 };
+const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolved: 4, reviewed: 5 };
+const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state] || a.openedAt - b.openedAt;
+export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
+
+export function levelBadge(level) {
+  return h('span', { class: `badge ${level}` }, t(`level.${level}`));
+}
+
+export function stateChip(s) {
+  return h('span', { class: `chip state-${s}`, dataset: { role: 'state' } }, t(`state.${s}`));
+}
+
+export function residentLine(ctx) {
+  const r = ctx.resident;
+  if (!r) return null;
+  return [r.name, r.age ? t('field.years', { n: r.age }) : null, r.livesAlone ? t('field.livesAlone') : null].filter(Boolean).join(' · ');
+}
+
+export function createQueue({ state, rerender, toast }) {
+  let selected = null;
+  let detail = null; // { incident, timeline, site }
+  let draft = null; // resolve form { disposition, feedback, errors }
+  let people = null;
+  const fresh = new Set();
+  let root = null;
+
+  async function act(inc, action, body = {}) {
+    try {
+      const updated = await api('POST', `/api/incidents/${encodeURIComponent(inc.id)}/${action}`, body);
+      if (updated.state === 'resolved' || updated.state === 'reviewed') state.active.delete(updated.id);
+      else state.active.set(updated.id, updated);
+      if (action === 'resolve') draft = null;
+      if (action === 'review') state.review = state.review.filter((i) => i.id !== updated.id);
+      rerender();
+      if (selected === inc.id) void loadDetail(inc.id);
+      return updated;
+    } catch (err) {
+      if (action === 'resolve' && err.status === 400 && draft) {
+        draft.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+        renderDetail();
+      } else toast(t('error.generic', { msg: err.message }), 'error');
+      // A 409 means someone else moved it first: show what is true now.
+      if (err.status === 409 || err.status === 404) void reload(inc.id);
+      return null;
+    }
+  }
+
+  async function reload(id) {
+    try {
+      const d = await api('GET', `/api/incidents/${encodeURIComponent(id)}`);
+      const inc = d.incident;
+      if (inc.state === 'resolved' || inc.state === 'reviewed') state.active.delete(id);
+      else state.active.set(id, inc);
+    } catch {
+      state.active.delete(id);
+    }
+    rerender();
+  }
+
+  function actions(inc, compact) {
+    const btns = [];
+    const stop = (fn) => (e) => {
+      e.stopPropagation();
+      fn();
+    };
+    if (inc.state === 'open') {
+      btns.push(h('button', { type: 'button', class: `btn ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: stop(() => act(inc, 'acknowledge')) }, t('action.acknowledge')));
+    }
+    if ((inc.state === 'open' || inc.state === 'acknowledged') && inc.context.gridWorkerId) {
+      btns.push(h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch' }, onclick: stop(() => act(inc, 'dispatch', {})) }, t('action.dispatchTo', { name: inc.context.gridWorkerName })));
+    }
+    if (!compact && inc.state !== 'resolved' && inc.state !== 'reviewed') {
+      btns.push(h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: stop(() => { select(inc.id); draft = draft && draft.id === inc.id ? draft : { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); $('#feedback')?.focus(); }) }, t('action.resolve')));
+    }
+    return btns;
+  }
+
+  function card(inc) {
+    const c = inc.context;
+    return h('article', {
+      class: `card level-${inc.level} state-${inc.state}${selected === inc.id ? ' selected' : ''}${fresh.has(inc.id) ? ' new' : ''}`,
+      tabindex: 0,
+      dataset: { incidentId: inc.id, level: inc.level, state: inc.state },
+      onclick: () => select(inc.id),
+      onkeydown: (e) => e.key === 'Enter' && select(inc.id),
+    },
+    h('div', { class: 'card-head' },
+      levelBadge(inc.level),
+      h('span', { class: 'title' }, tr(inc.title)),
+      inc.confirmed ? h('span', { class: 'tag confirmed' }, t('field.confirmed')) : null,
+      inc.recurrenceOf ? h('span', { class: 'tag' }, t('field.recurrence')) : null,
+      h('span', { class: 'age', dataset: { since: inc.openedAt }, title: dateTime(inc.openedAt, c.timezone) }, age(inc.openedAt))),
+    h('div', { class: 'card-body' },
+      h('div', { class: 'site' }, c.siteName),
+      h('div', { class: 'meta' },
+        residentLine(c) ? h('span', { class: 'resident' }, residentLine(c)) : null,
+        h('span', { class: 'device' }, `${t(`device.${c.deviceType}`)}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
+        inc.findingCount > 1 ? h('span', {}, t('field.findings', { n: inc.findingCount })) : null)),
+    h('div', { class: 'card-foot' },
+      stateChip(inc.state),
+      c.assigneeName ? h('span', { class: 'assignee' }, `→ ${c.assigneeName}`) : null,
+      h('span', { class: 'opened' }, time(inc.openedAt, c.timezone)),
+      h('div', { class: 'actions' }, actions(inc, false))));
+  }
+
+  function select(id) {
+    if (selected !== id) draft = draft && draft.id === id ? draft : null;
+    selected = id;
+    for (const el of document.querySelectorAll('.card')) el.classList.toggle('selected', el.dataset.incidentId === id);
+    void loadDetail(id);
+  }
+
+  async function loadDetail(id) {
+    try {
+      const d = await api('GET', `/api/incidents/${encodeURIComponent(id)}`);
+      const site = await api('GET', `/api/sites/${encodeURIComponent(d.incident.siteId)}`).catch(() => null);
+      if (selected !== id) return;
+      detail = { ...d, site };
+      renderDetail();
+    } catch (err) {
+      if (err.status === 404) {
+        selected = null;
+        detail = null;
+        renderDetail();
+      }
+    }
+  }
+
+  function resolveForm(inc) {
+    const d = draft;
+    const err = d.errors || {};
+    const options = inc.level === 'yellow' ? [...DISPOSITIONS, 'condition_cleared'] : DISPOSITIONS;
+    return h('form', { class: 'resolve', onsubmit: (e) => { e.preventDefault(); void act(inc, 'resolve', { disposition: d.disposition, feedback: d.feedback }); } },
+      h('fieldset', { class: err.disposition ? 'invalid' : '' },
+        h('legend', {}, t('disposition')),
+        h('div', { class: 'choices' }, options.map((o) => h('label', { class: `choice${d.disposition === o ? ' on' : ''}` },
+          h('input', { type: 'radio', name: 'disposition', value: o, checked: d.disposition === o, onchange: () => { d.disposition = o; d.errors = { ...d.errors, disposition: undefined }; renderDetail(); } }),
+          t(`disposition.${o}`)))),
+        err.disposition ? h('p', { class: 'field-error' }, err.disposition) : null),
+      h('label', { class: `field${err.feedback ? ' invalid' : ''}` }, h('span', {}, t('feedback')),
+        h('textarea', { id: 'feedback', name: 'feedback', rows: 3, placeholder: t('feedback.placeholder'), oninput: (e) => { d.feedback = e.target.value; } }, d.feedback),
+        err.feedback ? h('p', { class: 'field-error' }, err.feedback) : null),
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', class: 'btn primary', dataset: { action: 'resolve' } }, t('action.resolveSubmit')),
+        h('button', { type: 'button', class: 'btn ghost', onclick: () => { draft = null; renderDetail(); } }, t('action.cancel'))));
+  }
+
+  async function dispatchPicker() {
+    people ??= (await api('GET', '/api/people?role=grid_worker').catch(() => ({ people: [] }))).people;
+    return people;
+  }
+
+  function renderDetail() {
+    const pane = $('#detail');
+    if (!pane) return;
+    clear(pane);
+    const d = detail;
+    if (!d || d.incident.id !== selected) {
+      pane.append(h('div', { class: 'placeholder' }, t('queue.select')));
+      return;
+    }
+    const inc = state.active.get(d.incident.id) || d.incident;
+    const c = inc.context;
+    const site = d.site;
+    const pick = h('select', { class: 'picker', 'aria-label': t('action.dispatch') });
+    void dispatchPicker().then((list) => {
+      for (const p of list) pick.append(h('option', { value: p.id, selected: p.id === (inc.assignee || c.gridWorkerId) }, `${p.name}${p.id === c.gridWorkerId ? ` (${c.gridName || t('field.grid')})` : ''}`));
+    });
+    const canDispatch = inc.state === 'open' || inc.state === 'acknowledged' || inc.state === 'dispatched';
+    pane.append(h('div', { class: `detail level-${inc.level}`, dataset: { incidentId: inc.id } },
+      h('div', { class: 'detail-head' },
+        h('div', { class: 'row' }, levelBadge(inc.level), stateChip(inc.state), inc.confirmed ? h('span', { class: 'tag confirmed' }, t('field.confirmed')) : null),
+        h('h2', {}, tr(inc.title)),
+        h('div', { class: 'site-name' }, c.siteName),
+        h('div', { class: 'address' }, c.address),
+        h('a', { class: 'btn ghost small', href: `#/site/${encodeURIComponent(inc.siteId)}?incident=${encodeURIComponent(inc.id)}` }, t('action.site'))),
+      h('div', { class: 'people' },
+        c.resident ? h('div', { class: 'person main' },
+          h('div', { class: 'label' }, t('field.resident')),
+          h('div', { class: 'name' }, residentLine(c)),
+          c.resident.phone ? h('a', { class: 'phone', href: `tel:${c.resident.phone}` }, `☎ ${c.resident.phone}`) : null) : null,
+        site && site.site.contacts.length ? h('div', { class: 'person' },
+          h('div', { class: 'label' }, t('field.contacts')),
+          site.site.contacts.map((p) => h('div', { class: 'contact' }, h('span', {}, `${p.name}${p.relation ? ` (${p.relation})` : ''}`), p.phone ? h('a', { class: 'phone', href: `tel:${p.phone}` }, `☎ ${p.phone}`) : null))) : null),
+      h('dl', { class: 'facts' },
+        h('dt', {}, t('field.device')), h('dd', {}, `${t(`device.${c.deviceType}`)} · ${inc.deviceId}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
+        h('dt', {}, t('field.opened')), h('dd', {}, `${dateTime(inc.openedAt, c.timezone)} · `, h('span', { dataset: { since: inc.openedAt } }, age(inc.openedAt))),
+        h('dt', {}, t('field.grid')), h('dd', {}, c.gridName || '—'),
+        h('dt', {}, t('field.assignee')), h('dd', {}, c.assigneeName || '—')),
+      inc.state === 'resolved' || inc.state === 'reviewed' ? null : h('div', { class: 'detail-actions' },
+        inc.state === 'open' ? h('button', { type: 'button', class: `btn big ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: () => act(inc, 'acknowledge') }, t('action.acknowledge')) : null,
+        canDispatch ? h('div', { class: 'row dispatch' }, pick, h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch-to' }, onclick: () => act(inc, 'dispatch', { assignee: pick.value }) }, t('action.dispatch'))) : null,
+        draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
+      h('section', { class: 'timeline' },
+        h('h3', {}, t('field.timeline')),
+        h('ol', {}, d.timeline.map((e) => h('li', { class: `tl-${e.action}` },
+          h('time', {}, time(e.at, c.timezone)),
+          h('span', { class: 'what' }, t(`timeline.${e.action}`) === `timeline.${e.action}` ? e.action : t(`timeline.${e.action}`)),
+          h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName),
+          e.note ? h('div', { class: 'note' }, e.note) : null))))));
+  }
+
+  function render(el) {
+    root = el;
+    const list = [...state.active.values()].sort(order);
+    if (!selected && list.length) selected = list[0].id;
+    if (selected && !state.active.has(selected) && !(detail && detail.incident.id === selected)) selected = list[0]?.id ?? null;
+    const reds = list.filter((i) => i.level === 'red');
+    const others = list.filter((i) => i.level !== 'red');
+    const existing = $('#detail', el);
+    const col = h('section', { class: 'queue-col', 'aria-live': 'polite' },
+      list.length === 0 ? h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), t('queue.empty')) : null,
+      reds.length ? [h('h2', { class: 'section red' }, t('queue.red'), h('span', { class: 'n' }, reds.length)), reds.map(card)] : null,
+      others.length ? [h('h2', { class: 'section yellow' }, t('queue.yellow'), h('span', { class: 'n' }, others.length)), others.map(card)] : null);
+    if (existing && el.querySelector('.queue-layout')) {
+      el.querySelector('.queue-col').replaceWith(col);
+    } else {
+      clear(el).append(h('div', { class: 'queue-layout' }, col, h('aside', { class: 'detail-col', id: 'detail' })));
+    }
+    if (selected && (!detail || detail.incident.id !== selected)) void loadDetail(selected);
+    else renderDetail();
+  }
+
+  function renderReview(el) {
+    root = el;
+    const canReview = state.me.role === 'supervisor';
+    clear(el).append(h('section', { class: 'review' },
+      h('h2', {}, t('review.title')),
+      state.review.length === 0 ? h('div', { class: 'empty' }, t('review.empty')) : h('table', { class: 'table' },
+        h('thead', {}, h('tr', {}, [t('field.level'), t('field.site'), '', t('disposition'), t('feedback'), t('state.resolved'), ''].map((x) => h('th', {}, x)))),
+        h('tbody', {}, state.review.map((i) => h('tr', { dataset: { incidentId: i.id } },
+          h('td', {}, levelBadge(i.level)),
+          h('td', {}, h('a', { href: `#/site/${encodeURIComponent(i.siteId)}?incident=${encodeURIComponent(i.id)}` }, i.context.siteName)),
+          h('td', {}, tr(i.title)),
+          h('td', {}, i.disposition ? t(`disposition.${i.disposition}`) : '—'),
+          h('td', { class: 'feedback' }, i.feedback || ''),
+          h('td', {}, i.resolvedAt ? dateTime(i.resolvedAt, i.context.timezone) : ''),
+          h('td', {}, canReview ? h('button', { type: 'button', class: 'btn small', dataset: { action: 'review' }, onclick: () => act(i, 'review', {}) }, t('action.review')) : null)))))));
+  }
+
+  return {
+    render,
+    renderReview,
+    markNew(id) {
+      fresh.add(id);
+      setTimeout(() => {
+        fresh.delete(id);
+        document.querySelector(`.card[data-incident-id="${window.CSS.escape(id)}"]`)?.classList.remove('new');
+      }, 4000);
+    },
+    onEvent(inc) {
+      if (root) render(root);
+      if (inc.id === selected) void loadDetail(inc.id);
+    },
+    tick() {
+      for (const el of document.querySelectorAll('[data-since]')) el.textContent = age(Number(el.dataset.since));
+    },
+    act,
+  };
+}
