@@ -35,6 +35,8 @@ export interface DeviceClientDeps {
   /** Telemetry QoS (PROTOCOL.md allows 0 or 1); events are always QoS 1. */
   telemetryQos?: 0 | 1 | undefined;
   mqttOptions?: IClientOptions | undefined;
+  /** Publish retained `{"online":true}` on every connect (firmware does; a replay has its own). Default true. */
+  announceOnline?: boolean | undefined;
 }
 
 export interface DeviceClientStats {
@@ -57,8 +59,8 @@ export interface DeviceClient {
   dropConnection(): void;
   /** Power is back: connect again (and announce online). */
   reconnect(): Promise<void>;
-  /** Graceful stop: retained offline status, DISCONNECT, nothing left running. */
-  stop(): Promise<void>;
+  /** Graceful stop: retained offline status (unless told not to), DISCONNECT, nothing left running. */
+  stop(opts?: { announceOffline?: boolean }): Promise<void>;
 }
 
 const OFFLINE = Buffer.from('{"online":false}');
@@ -114,7 +116,7 @@ export function createDeviceClient(deps: DeviceClientDeps): DeviceClient {
     c.on('connect', () => {
       stats.connects++;
       // Announce online on every (re)connect: the broker replaced it with the will while we were gone.
-      void send(statusTopic, JSON.stringify({ online: true, ts: clock.now() }), 1, true);
+      if (deps.announceOnline !== false) void send(statusTopic, JSON.stringify({ online: true, ts: clock.now() }), 1, true);
     });
     c.on('error', (err) => {
       stats.errors++;
@@ -171,12 +173,12 @@ export function createDeviceClient(deps: DeviceClientDeps): DeviceClient {
       if (client?.connected) return;
       await connect();
     },
-    async stop() {
+    async stop(opts = {}) {
       stopped = true;
       const c = client;
       client = undefined;
       if (!c) return;
-      if (c.connected) {
+      if (c.connected && opts.announceOffline !== false) {
         tap(statusTopic, OFFLINE, 1, true);
         await c.publishAsync(statusTopic, OFFLINE, { qos: 1, retain: true }).catch(() => undefined);
       }
