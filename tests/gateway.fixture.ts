@@ -61,6 +61,8 @@ export const DEVICES: readonly TestDevice[] = [
   { id: 'sd-1', secret: 'secret-one-0123456789abcdef' },
   { id: 'sd-2', secret: 'secret-two-0123456789abcdef' },
   { id: 'sd-3', secret: 'secret-three-0123456789abcd' },
+  { id: 'sd-4', secret: 'secret-four-0123456789abcde' },
+  { id: 'sd-5', secret: 'secret-five-0123456789abcde' },
   { id: 'sd-off', secret: 'secret-off-0123456789abcdef', enabled: false },
 ];
 export const secretOf = (id: string): string => DEVICES.find((d) => d.id === id)!.secret;

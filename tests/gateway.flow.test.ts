@@ -1,0 +1,134 @@
+// The hot path's hand-off and flow control: the frame reaches ingest before the PUBACK, a
+// flooding device is throttled then disconnected without hurting others, admission control
+// holds PUBACKs while storage is behind, and oversize packets close the connection.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { topics } from '../contracts/protocol.ts';
+import { closed, publish, startTestGateway, type TestGateway } from './gateway.fixture.ts';
+import { waitFor } from './support/wait.ts';
+
+let backlog = 0;
+let backlogReads = 0;
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startTestGateway({
+    config: {
+      maxPacketBytes: 2048,
+      rate: { perSecond: 50, burst: 20, disconnectAfterMs: 400 },
+      highWaterReadings: 100,
+    },
+    backlog: () => { backlogReads++; return backlog; },
+  });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('gateway hand-off and flow control', () => {
+  it('hands each QoS 1 frame to the sink before its PUBACK is written', async () => {
+    const c = await t.device('sd-3');
+    const order: string[] = [];
+    t.sink.onAccept = (f) => order.push(`sink ${f.payload.toString()}`);
+    // Spy on the server's socket writes: a PUBACK's first chunk is its header byte 0x40
+    // (mqtt-packet writeToStream); the device never sends one here (it receives no QoS 1).
+    const original = net.Socket.prototype.write;
+    const write = vi.spyOn(net.Socket.prototype, 'write').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+      const chunk = args[0];
+      if (Buffer.isBuffer(chunk) && chunk.length === 1 && chunk[0] === 0x40) order.push('puback');
+      return Reflect.apply(original, this, args) as boolean;
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await publish(c, topics.events('sd-3'), `{"type":"test","seq":${i}}`, { qos: 1 });
+        // When the device's publish callback (its PUBACK) fires, ingest has the frame.
+        expect(t.sink.frames.at(-1)?.payload.toString()).toBe(`{"type":"test","seq":${i}}`);
+      }
+    } finally {
+      write.mockRestore();
+      t.sink.onAccept = undefined;
+    }
+    expect(order).toEqual([0, 1, 2].flatMap((i) => [`sink {"type":"test","seq":${i}}`, 'puback']));
+    c.end(true);
+  });
+
+  it('throttles a device bursting far over its budget, then disconnects it, while another device gets through', async () => {
+    const flooder = await t.device('sd-1');
+    flooder.on('error', () => undefined); // writes after the gateway hung up
+    const calm = await t.device('sd-2');
+    const before = t.gateway.stats();
+    const gone = closed(flooder);
+    const FLOOD = 3000;
+    for (let i = 0; i < FLOOD; i++) flooder.publish(topics.telemetry('sd-1'), `{"seq":${i}}`, { qos: 0 });
+    // The calm device's messages are sent while the flood is being throttled.
+    await waitFor(() => t.gateway.stats().rateLimited > before.rateLimited, { what: 'throttling to start' });
+    const CALM = 15;
+    await Promise.all(Array.from({ length: CALM }, (_, i) => publish(calm, topics.telemetry('sd-2'), `{"seq":${i}}`, { qos: 1 })));
+    await gone;
+    const after = t.gateway.stats();
+    expect(after.disconnects.rate).toBe(before.disconnects.rate + 1);
+    const flooded = t.sink.frames.filter((f) => f.deviceId === 'sd-1').length;
+    // The burst went through, and much less than the flood.
+    expect(flooded).toBeGreaterThanOrEqual(20);
+    expect(flooded).toBeLessThan(FLOOD / 2);
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-2').map((f) => f.payload.toString()))
+      .toEqual(Array.from({ length: CALM }, (_, i) => `{"seq":${i}}`));
+    expect(calm.connected).toBe(true);
+    expect(await t.metrics.getSingleMetricAsString('watchfire_gateway_disconnects_total')).toContain('reason="rate"');
+    // Nothing of the closed connection is left waiting.
+    await waitFor(() => t.gateway.stats().pausedSockets === 0, { what: 'no paused sockets' });
+    calm.end(true);
+  });
+
+  it('holds PUBACKs while the storage backlog is above the high-water mark, and resumes below it', async () => {
+    const c = await t.device('sd-4');
+    backlog = 1000;
+    let acked = false;
+    const done = publish(c, topics.telemetry('sd-4'), '{"smoke":0.01}', { qos: 1 }).then(() => { acked = true; });
+    await waitFor(() => t.gateway.stats().pausedSockets === 1, { what: 'the socket to be paused' });
+    const paused = t.gateway.stats();
+    expect(paused.admissionPaused).toBe(true);
+    expect(paused.admissionPauses).toBe(1);
+    expect(acked).toBe(false);
+    expect(t.sink.frames.some((f) => f.deviceId === 'sd-4')).toBe(false);
+    // Still above the reopen level (half the high-water mark): still held.
+    backlog = 80;
+    const reads = backlogReads;
+    await waitFor(() => backlogReads >= reads + 2, { what: 'admission control to look at the backlog again' });
+    expect(t.gateway.stats().admissionPaused).toBe(true);
+    expect(acked).toBe(false);
+    backlog = 10;
+    await done;
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-4')).toHaveLength(1);
+    const resumed = t.gateway.stats();
+    expect(resumed.admissionPaused).toBe(false);
+    expect(resumed.pausedSockets).toBe(0);
+    backlog = 0;
+    c.end(true);
+  });
+
+  it('closes the connection on a packet above maxPacketBytes and hands nothing of it', async () => {
+    const c = await t.device('sd-5');
+    await publish(c, topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(1500) }));
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-5')).toHaveLength(1);
+    const before = t.gateway.stats();
+    const gone = closed(c);
+    c.on('error', () => undefined);
+    c.publish(topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(4000) }), { qos: 1 });
+    await gone;
+    const after = t.gateway.stats();
+    expect(after.packetTooLarge).toBe(before.packetTooLarge + 1);
+    expect(after.disconnects.packet_too_large).toBe(before.disconnects.packet_too_large + 1);
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-5')).toHaveLength(1);
+  });
+
+  it('closes the connection as soon as a packet header announces too many bytes, without waiting for them', async () => {
+    const c = await t.device('sd-5', { clientId: 'sd-5-raw' });
+    c.on('error', () => undefined);
+    const before = t.gateway.stats().packetTooLarge;
+    const gone = closed(c);
+    // A PUBLISH fixed header claiming 268 MB (the 4-byte maximum remaining length), and no body.
+    c.stream.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]));
+    await gone;
+    expect(t.gateway.stats().packetTooLarge).toBe(before + 1);
+  });
+});
