@@ -52,6 +52,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const metrics = createGatewayMetrics(deps.metrics);
   const presence = createPresence({ bus: deps.bus, clock, metrics });
   const conns = new WeakMap<Client, Conn>();
+  /** Open connections, to settle on stop: a server's 'close' can precede its sockets' 'close'. */
+  const live = new Map<Client, Conn>();
   let broker: Aedes | undefined;
   let listeners: Listeners | undefined;
   let stopping = false;
@@ -92,6 +94,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const conn: Conn = { address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
     const client = broker.handle(socket);
     conns.set(client, conn);
+    live.set(client, conn);
     if (!guardPacketSize(client, config.maxPacketBytes, (bytes) => {
       conn.expected = true;
       metrics.error('packet_too_large');
@@ -105,6 +108,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   function ended(client: Client, conn: Conn): void {
+    if (!live.delete(client)) return;
     if (conn.counted) metrics.disconnected();
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
@@ -184,6 +188,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await listeners?.close();
       listeners = undefined;
       broker = undefined;
+      for (const [client, conn] of [...live]) ended(client, conn);
       for (const id of presence.onlineIds()) presence.set(id, false, 'shutdown');
     },
 
