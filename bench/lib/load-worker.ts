@@ -1,0 +1,273 @@
+// One load worker process: holds a share of the simulated devices as real MQTT connections and
+// publishes telemetry at the rate the runner asks, spreading it round-robin over its devices.
+// A device with its PUBACKs outstanding, or whose socket the broker has paused, waits — the way
+// firmware slows down when the gateway does — and that shows up as `deferred`, never as a drop.
+import { connect as netConnect, type Socket } from 'node:net';
+import type { WorkerCommand, WorkerDevice, WorkerInit, WorkerReply, WorkerSnapshot } from './load-protocol.ts';
+import {
+  CONNACK, PINGRESP, PUBACK, PUBLISH, SUBACK, DISCONNECT_BYTES, PINGREQ_BYTES,
+  createParser, encodeConnect, encodePuback, encodePublish, encodeSubscribe, parsePublish,
+} from './mqtt-wire.ts';
+import { newHistogram, record } from './stats.ts';
+
+interface Conn {
+  dev: WorkerDevice;
+  addr: string;
+  topic: string;
+  sock: Socket | undefined;
+  connected: boolean;
+  paused: boolean;
+  inflight: Map<number, number>;
+  nextId: number;
+  seq: number;
+  connectedAt: number;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+const send = (m: WorkerReply): void => {
+  process.send?.(m);
+};
+
+let init: WorkerInit | undefined;
+let conns: Conn[] = [];
+let stopping = false;
+let rate = 0;
+let qos: 0 | 1 = 1;
+let rr = 0;
+let debt = 0;
+
+let lastTick = performance.now();
+const snap: WorkerSnapshot = freshSnapshot();
+
+function freshSnapshot(): WorkerSnapshot {
+  return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
+}
+
+const ONLINE = Buffer.from('{"online":true}');
+const OFFLINE = Buffer.from('{"online":false}');
+
+function open(c: Conn, timeoutMs: number): void {
+  const cfg = init!;
+  c.retryTimer = undefined;
+  const sock = netConnect({ host: cfg.host, port: cfg.port, localAddress: c.addr });
+  c.sock = sock;
+  sock.setNoDelay(true);
+  const deadline = setTimeout(() => {
+    if (!c.connected) sock.destroy(new Error('CONNACK timeout'));
+  }, timeoutMs);
+  sock.on('connect', () => {
+    sock.write(encodeConnect({
+      clientId: `${c.dev.id}-b${process.pid}`,
+      ...(c.dev.secret !== undefined ? { username: c.dev.id, password: c.dev.secret } : {}),
+      keepaliveSec: cfg.keepaliveSec,
+      ...(cfg.announce ? { will: { topic: `v1/devices/${c.dev.id}/status`, payload: OFFLINE, qos: 1 as const, retain: true } } : {}),
+    }));
+  });
+  sock.on('drain', () => {
+    c.paused = false;
+  });
+  sock.on('data', createParser((p) => {
+    if (p.type === PUBACK) {
+      const id = p.body.readUInt16BE(0);
+      const t0 = c.inflight.get(id);
+      if (t0 !== undefined) {
+        c.inflight.delete(id);
+        snap.acked++;
+        record(snap.hist, (performance.now() - t0) * 1000);
+      }
+    } else if (p.type === CONNACK) {
+      clearTimeout(deadline);
+      const rc = p.body[1];
+      if (rc === 0) {
+        c.connected = true;
+        c.connectedAt = performance.now();
+        snap.connected++;
+        if (cfg.announce) sock.write(encodePublish(`v1/devices/${c.dev.id}/status`, ONLINE, 1, nextId(c), true));
+        onConnected();
+      } else {
+        snap.refused++;
+        sock.destroy();
+      }
+    } else if (p.type === PUBLISH) {
+      const m = parsePublish(p);
+      snap.received++;
+      const ts = /"ts":(\d+)/.exec(m.payload.toString('latin1', 0, 40))?.[1];
+      if (ts) record(snap.recvHist, Math.max(0, Date.now() - Number(ts)) * 1000);
+      if (((p.flags >> 1) & 3) > 0) sock.write(encodePuback(m.packetId));
+    } else if (p.type === SUBACK) {
+      send({ ev: 'subscribed' });
+    } else if (p.type === PINGRESP) {
+      // keep-alive answered
+    }
+  }));
+  sock.on('error', () => {
+    if (!c.connected) snap.errors++;
+  });
+  sock.on('close', () => {
+    clearTimeout(deadline);
+    if (c.sock !== sock) return;
+    c.sock = undefined;
+    if (c.connected) {
+      c.connected = false;
+      snap.connected--;
+      snap.disconnects++;
+    }
+    snap.unackedAtClose += c.inflight.size;
+    c.inflight.clear();
+    c.paused = false;
+    if (!stopping && cfg.retryMs > 0) {
+      // Firmware backs off with jitter so a whole county does not retry in lockstep.
+      c.retryTimer = setTimeout(() => open(c, timeoutMs), cfg.retryMs * (0.5 + Math.random()));
+    }
+  });
+}
+
+function nextId(c: Conn): number {
+  c.nextId = c.nextId >= 65535 ? 1 : c.nextId + 1;
+  return c.nextId;
+}
+
+let connectWaiter: { start: number; timer: NodeJS.Timeout } | undefined;
+function onConnected(): void {
+  if (connectWaiter && snap.connected >= conns.length) finishConnect(true);
+}
+function finishConnect(complete: boolean): void {
+  if (!connectWaiter) return;
+  clearTimeout(connectWaiter.timer);
+  send({ ev: 'connected', connected: snap.connected, refused: snap.refused, errors: snap.errors, ms: Math.round(performance.now() - connectWaiter.start), complete });
+  connectWaiter = undefined;
+}
+
+function connectAll(perSec: number, timeoutMs: number): void {
+  connectWaiter = { start: performance.now(), timer: setTimeout(() => finishConnect(false), timeoutMs) };
+  const todo = conns.filter((c) => !c.sock);
+  if (todo.length === 0) return finishConnect(true);
+  // perSec 0: all at once (a reconnect storm), in slices so the event loop keeps reading CONNACKs.
+  const slice = perSec > 0 ? Math.max(1, Math.round(perSec / 100)) : 500;
+  const every = perSec > 0 ? 10 : 0;
+  let i = 0;
+  const step = (): void => {
+    const end = Math.min(todo.length, i + slice);
+    for (; i < end; i++) open(todo[i]!, Math.min(timeoutMs, 30_000));
+    if (i < todo.length) setTimeout(step, every);
+  };
+  step();
+}
+
+function publishTick(): void {
+  const now = performance.now();
+  const dt = (now - lastTick) / 1000;
+  lastTick = now;
+  if (rate <= 0 || !init) return;
+  // `debt`: publishes due and not yet sent (fractional part included).
+  const fresh = rate * dt;
+  snap.offered += fresh;
+  debt += fresh;
+  let n = Math.floor(debt);
+  const cap = init.inflightPerDevice;
+  let tried = 0;
+  const tsNow = Date.now();
+  while (n > 0 && tried < conns.length) {
+    const c = conns[rr]!;
+    rr = rr + 1 >= conns.length ? 0 : rr + 1;
+    if (!c.connected || c.paused || (qos === 1 && c.inflight.size >= cap) || !c.sock) {
+      tried++;
+      continue;
+    }
+    tried = 0;
+    const seq = c.seq++;
+    const payload = Buffer.from(`{"ts":${tsNow},"seq":${seq},"smoke":${(seq % 13) / 1000},"temp":${20 + (seq % 7) / 2},"battery":87,"rssi":-71}`);
+    const id = qos === 1 ? nextId(c) : 0;
+    if (qos === 1) c.inflight.set(id, performance.now());
+    snap.sent++;
+    if (!c.sock.write(encodePublish(c.topic, payload, qos, id))) c.paused = true;
+    n--;
+    debt--;
+  }
+  // Devices held back by the broker (PUBACKs late, sockets paused) catch up for at most a second;
+  // what is older than that they skip, like firmware sampling again rather than queueing forever.
+  if (debt > rate) {
+    snap.deferred += debt - rate;
+    debt = rate;
+  }
+}
+
+const ticker = setInterval(publishTick, 10);
+const pinger = setInterval(() => {
+  for (const c of conns) if (c.connected && c.sock && performance.now() - c.connectedAt > 1000) c.sock.write(PINGREQ_BYTES);
+}, 60_000);
+
+process.on('message', (m: WorkerCommand) => {
+  switch (m.cmd) {
+    case 'init': {
+      init = m;
+      conns = m.devices.map((dev, i) => ({
+        dev, addr: m.localAddresses[i % m.localAddresses.length]!, topic: `v1/devices/${dev.id}/telemetry`, sock: undefined,
+        connected: false, paused: false, inflight: new Map(), nextId: 0, seq: 0, connectedAt: 0, retryTimer: undefined,
+      }));
+      send({ ev: 'ready' });
+      break;
+    }
+    case 'connect':
+      stopping = false;
+      connectAll(m.perSec, m.timeoutMs);
+      break;
+    case 'rate':
+      rate = m.perSec;
+      qos = m.qos;
+      debt = 0;
+      lastTick = performance.now();
+      break;
+    case 'snapshot': {
+      let inflight = 0;
+      for (const c of conns) inflight += c.inflight.size;
+      send({ ev: 'snapshot', snap: { ...snap, offered: Math.round(snap.offered), inflight } });
+      if (m.reset) {
+        snap.hist = newHistogram();
+        snap.recvHist = newHistogram();
+      }
+      break;
+    }
+    case 'drop':
+      // The radio dies everywhere at once: sockets close without DISCONNECT (wills fire).
+      rate = 0;
+      for (const c of conns) {
+        if (c.retryTimer) clearTimeout(c.retryTimer);
+        c.retryTimer = undefined;
+        const s = c.sock;
+        // Detached first, so its close handler neither counts it again nor schedules a retry.
+        c.sock = undefined;
+        if (c.connected) {
+          c.connected = false;
+          snap.connected--;
+          snap.disconnects++;
+        }
+        snap.unackedAtClose += c.inflight.size;
+        c.inflight.clear();
+        c.paused = false;
+        s?.destroy();
+      }
+      send({ ev: 'done' });
+      break;
+    case 'end': {
+      stopping = true;
+      rate = 0;
+      clearInterval(ticker);
+      clearInterval(pinger);
+      for (const c of conns) {
+        if (c.retryTimer) clearTimeout(c.retryTimer);
+        if (c.sock) c.sock.end(DISCONNECT_BYTES);
+      }
+      send({ ev: 'done' });
+      setTimeout(() => process.exit(0), 500).unref();
+      break;
+    }
+    case 'subscribe': {
+      const c = conns[0];
+      if (!c?.sock) break;
+      c.sock.write(encodeSubscribe(nextId(c), m.filter, m.qos));
+      break;
+    }
+  }
+});
+process.on('disconnect', () => process.exit(0));

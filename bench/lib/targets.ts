@@ -1,0 +1,213 @@
+// The three systems every scenario runs against, side by side in the same run:
+//   watchfire  — the full system (gateway, ingest, rules, store → its own influxd, alerts, HTTP)
+//   mosquitto  — broker only, with a plain QoS 1 subscriber counting what arrives
+//   nodered    — what a user would otherwise assemble: Mosquitto → Node-RED (parse, classify,
+//                batch-write to InfluxDB, webhook on red) → its own influxd
+// Each reports "stored" the same way its users would see it: points in InfluxDB (or messages
+// received by the subscriber), and the pids whose CPU and RSS the scenario samples.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../ingest/influxd.ts';
+import type { RegistryFile } from '../../contracts/registry.ts';
+import { startBenchInfluxd, type BenchInfluxd } from './influxd.ts';
+import { startMosquitto, type Mosquitto } from './mosquitto.ts';
+import { createLoadPool, type LoadPool } from './load.ts';
+
+export type TargetName = 'watchfire' | 'mosquitto' | 'nodered';
+
+export interface Target {
+  readonly name: TargetName;
+  readonly host: string;
+  readonly port: number;
+  /** Processes sampled for CPU/RSS; `broker` is the one that holds the device connections. */
+  readonly pids: Record<string, number>;
+  /** Devices must present their registry credentials. */
+  readonly authenticates: boolean;
+  /** Readings stored (InfluxDB points, or messages the subscriber received). */
+  stored(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface WatchfireTarget extends Target {
+  readonly name: 'watchfire';
+  readonly httpPort: number;
+  /** 'notify' and 'incident' messages from the target process (see target-watchfire.ts). */
+  readonly events: EventEmitter;
+  stats(): Promise<{ store: Record<string, number>; backlog: number; gateway: Record<string, unknown>; online: number }>;
+  /** Session cookie of the console user, for /api/stream. */
+  login(): Promise<string>;
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CONSOLE_USER = { username: 'bench', password: 'bench-console-password-1' };
+
+export async function startWatchfireTarget(registry: RegistryFile, config: Record<string, unknown> = {}): Promise<WatchfireTarget> {
+  const influx = await startBenchInfluxd('watchfire');
+  const dir = await mkdtemp(join(tmpdir(), 'wf-bench-target-'));
+  const registryFile = join(dir, 'registry.json');
+  await writeFile(registryFile, JSON.stringify(registry));
+  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config };
+  const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const events = new EventEmitter();
+  let nextId = 1;
+  const pending = new Map<number, (m: unknown) => void>();
+  child.on('message', (m: { t: string; id?: number }) => {
+    if (m.id !== undefined && pending.has(m.id)) {
+      pending.get(m.id)!(m);
+      pending.delete(m.id);
+    } else events.emit(m.t, m);
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const ports = await new Promise<{ mqtt: number; http: number; pid: number }>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { mqtt: number; http: number; pid: number });
+    });
+    child.once('exit', (code) => reject(new Error(`target-watchfire exited (${code}) before it was ready`)));
+  });
+  const ask = <T>(t: string): Promise<T> => new Promise((resolve) => {
+    const id = nextId++;
+    pending.set(id, resolve as (m: unknown) => void);
+    child.send({ t, id });
+  });
+  return {
+    name: 'watchfire',
+    host: '127.0.0.1',
+    port: ports.mqtt,
+    httpPort: ports.http,
+    pids: { broker: child.pid!, influxd: influx.pid },
+    authenticates: true,
+    events,
+    stored: () => influx.count('telemetry', 'score'),
+    stats: () => ask('stats'),
+    async login() {
+      const res = await fetch(`http://127.0.0.1:${ports.http}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(CONSOLE_USER),
+      });
+      if (!res.ok) throw new Error(`console login answered ${res.status}: ${await res.text()}`);
+      const cookie = res.headers.get('set-cookie') ?? '';
+      return cookie.split(';')[0]!;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.send({ t: 'stop' });
+        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await influx.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startMosquittoTarget(): Promise<Target> {
+  const mosq = await startMosquitto();
+  const sub: LoadPool = await createLoadPool({ host: '127.0.0.1', port: mosq.port, devices: [{ id: 'bench-subscriber' }], workers: 1, retryMs: 0 });
+  await sub.connect();
+  await sub.subscribe('v1/devices/+/telemetry', 1);
+  return {
+    name: 'mosquitto',
+    host: '127.0.0.1',
+    port: mosq.port,
+    pids: { broker: mosq.pid, subscriber: sub.pids[0]! },
+    authenticates: false,
+    stored: async () => (await sub.snapshot()).received,
+    async stop() {
+      await sub.close();
+      await mosq.stop();
+    },
+  };
+}
+
+const NODERED_DIR = join(ROOT, 'bench/nodered');
+export const noderedInstalled = (): boolean => existsSync(join(NODERED_DIR, 'node_modules/node-red/red.js'));
+
+/** A webhook receiver for the Node-RED flow's red readings (counted, answered 204). */
+async function startWebhookSink(): Promise<{ url: string; hits: () => number; server: Server }> {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hits++;
+      res.statusCode = 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`, hits: () => hits, server };
+}
+
+export async function startNoderedTarget(): Promise<Target & { webhookHits(): number }> {
+  if (!noderedInstalled()) throw new Error('Node-RED is not installed: npm install --prefix bench/nodered');
+  const influx: BenchInfluxd = await startBenchInfluxd('nodered');
+  const mosq: Mosquitto = await startMosquitto();
+  const hook = await startWebhookSink();
+  const userDir = await mkdtemp(join(tmpdir(), 'wf-bench-nodered-'));
+  const nrPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=4096', join(NODERED_DIR, 'node_modules/node-red/red.js'), '--settings', join(NODERED_DIR, 'settings.js'), '--userDir', userDir], {
+    cwd: NODERED_DIR,
+    env: { ...process.env, NR_PORT: String(nrPort), NR_USER_DIR: userDir, MQTT_PORT: String(mosq.port), INFLUX_URL: influx.url, WEBHOOK_URL: hook.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const keep = (c: Buffer): void => {
+    log = (log + c.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // Ready when Node-RED's MQTT node has subscribed: Mosquitto has a client named nodered-bench.
+  // Node-RED logs "Connected to broker" at info only; poll its flow state through a probe publish
+  // instead: publish a marker reading and wait until it is stored.
+  const probe = await createLoadPool({ host: '127.0.0.1', port: mosq.port, devices: [{ id: 'nodered-probe' }], workers: 1, retryMs: 0 });
+  await probe.connect();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`Node-RED exited: ${log.slice(-2000)}`);
+    probe.setRate(20);
+    await new Promise((r) => setTimeout(r, 1500));
+    probe.setRate(0);
+    await new Promise((r) => setTimeout(r, 1200));
+    if ((await influx.count('telemetry', 'score').catch(() => 0)) > 0) break;
+    if (Date.now() > deadline) throw new Error(`Node-RED flow did not store a probe reading within 60 s: ${log.slice(-2000)}`);
+  }
+  await probe.close();
+  const base = await influx.count('telemetry', 'score');
+  return {
+    name: 'nodered',
+    host: '127.0.0.1',
+    port: mosq.port,
+    pids: { broker: mosq.pid, nodered: child.pid!, influxd: influx.pid },
+    authenticates: false,
+    stored: async () => (await influx.count('telemetry', 'score')) - base,
+    webhookHits: hook.hits,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await new Promise<void>((r) => hook.server.close(() => r()));
+      await mosq.stop();
+      await influx.stop();
+      await rm(userDir, { recursive: true, force: true });
+    },
+  };
+}

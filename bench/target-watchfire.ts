@@ -1,0 +1,85 @@
+// Watchfire under benchmark, in its own process so that its CPU and RSS are measured on their own
+// (/proc/<pid>/stat, /proc/<pid>/status). Started by bench/lib/targets.ts with a JSON argument:
+//   { dataDir, influxUrl, registryFile, consoleUser: { username, password } }
+// It loads the registry, creates a console user for the live stream, and prints
+//   {"mqtt": port, "http": port, "pid": pid}
+// on one line of stdout. Notifications handed to the email and webhook channels are reported to
+// the parent over IPC ({ t: 'notify', channel, deviceId, at }) and resolve at once, so the
+// benchmark measures Watchfire up to the hand-over, not a mail server.
+import { readFileSync } from 'node:fs';
+import pino from 'pino';
+import { loadConfig } from '../app/config.ts';
+import { createWatchfire } from '../app/watchfire.ts';
+import { RegistryFile } from '../contracts/registry.ts';
+import { createUser } from '../dashboards/index.ts';
+import type { Channel, OutboundMessage } from '../alerts/index.ts';
+
+interface TargetArgs {
+  dataDir: string;
+  influxUrl: string;
+  registryFile: string;
+  consoleUser: { username: string; password: string };
+  config?: Record<string, unknown>;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as TargetArgs;
+const now = (): number => performance.timeOrigin + performance.now();
+
+function recorder(name: 'email' | 'webhook'): Channel {
+  return {
+    name,
+    send(m: OutboundMessage) {
+      const inc = (m.data as { incident?: { deviceId?: string; level?: string } }).incident;
+      process.send?.({ t: 'notify', channel: name, kind: m.kind, deviceId: inc?.deviceId ?? null, level: inc?.level ?? null, at: now() });
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const config = loadConfig({
+  env: {},
+  overrides: {
+    dataDir: args.dataDir,
+    'log.level': 'warn',
+    'gateway.host': '127.0.0.1',
+    'gateway.port': 0,
+    'http.host': '127.0.0.1',
+    'http.port': 0,
+    'influx.url': args.influxUrl,
+    ...args.config,
+  },
+});
+const wf = createWatchfire({
+  config,
+  logger: pino({ level: 'warn' }, pino.destination(2)),
+  alerts: { channels: { email: recorder('email'), webhook: recorder('webhook') }, cron: false },
+});
+await wf.start();
+const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
+wf.registry.importFile(registry);
+await createUser(wf.db, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+
+// Incidents as the bus sees them, for the alarm scenarios' cross-check against the stream.
+wf.bus.on('incident', 'bench', (ev) => {
+  if (ev.kind === 'opened' || ev.kind === 'raised' || ev.kind === 'updated') {
+    process.send?.({ t: 'incident', kind: ev.kind, key: ev.incident.key, deviceId: ev.incident.deviceId, receivedAt: ev.receivedAt ?? null, at: now() });
+  }
+});
+
+process.on('message', (m: { t: string; id?: number }) => {
+  if (m.t === 'stats') {
+    const s = wf.store.stats();
+    process.send?.({ t: 'stats', id: m.id, store: s, backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
+  } else if (m.t === 'flush') {
+    void wf.store.flush().then(() => process.send?.({ t: 'flushed', id: m.id }));
+  } else if (m.t === 'stop') {
+    void wf.stop().then(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => {
+  void wf.stop().finally(() => process.exit(0));
+});
+
+const a = wf.addresses();
+process.stdout.write(`${JSON.stringify({ mqtt: a.mqtt, http: a.http, pid: process.pid })}\n`);
