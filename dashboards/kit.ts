@@ -49,6 +49,8 @@ export interface HttpDeps {
   /** Login attempts per minute per address and user name (default 10). */
   loginRateLimit?: { max: number; windowMs: number } | undefined;
   clock?: { now(): number } | undefined;
+  /** scrypt cost for passwords set through the API (default DEFAULT_SCRYPT; tests lower it). */
+  passwordCost?: { N: number; r: number; p: number } | undefined;
   /** Where the static files are (default dashboards/public). */
   publicDir?: string | undefined;
 }

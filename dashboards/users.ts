@@ -114,10 +114,11 @@ function toUser(r: UserRow): User {
 export async function createUser(db: Database, input: NewUser, opts: { cost?: { N: number; r: number; p: number }; now?: number } = {}): Promise<User> {
   migrateUsers(db);
   const u = NewUser.parse(input);
+  const taken = () => db.prepare('SELECT 1 FROM users WHERE username = ?').get(u.username);
+  if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
   const hash = await hashPassword(u.password, opts.cost);
   // Checked after hashing too: the hash is async and another create may have won meanwhile.
-  const exists = db.prepare('SELECT 1 FROM users WHERE username = ?').get(u.username);
-  if (exists) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
+  if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
   const now = opts.now ?? Date.now();
   db.prepare('INSERT INTO users (username, role, person_id, center_id, locale, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     .run(u.username, u.role, u.personId ?? null, u.centerId ?? null, u.locale, hash, now);

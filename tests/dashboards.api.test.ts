@@ -1,8 +1,8 @@
 // The HTTP API through inject(): who may call what, CSRF, the login rate limit, and answers to bad
 // input (400 with field and reason, 404, 409) that leave nothing half-written.
-import { describe, it, expect, beforeEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { USER_ROLES } from '../dashboards/index.ts';
-import { makeServer, login, USERS, PASSWORD, type Session } from './dashboards.fixture.ts';
+import { makeServer, login, USERS, PASSWORD, LOW_BATTERY, type Session } from './dashboards.fixture.ts';
 
 type Ctx = Awaited<ReturnType<typeof makeServer>>;
 
@@ -19,6 +19,9 @@ describe('dashboards API', () => {
       supervisor: await login(ctx.app, USERS.supervisor.username),
       admin: await login(ctx.app, USERS.admin.username),
     };
+  });
+  afterEach(async () => {
+    await ctx.close();
   });
 
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, who: Session | undefined, payload?: unknown, opts: { csrf?: string | null } = {}) =>
@@ -39,7 +42,7 @@ describe('dashboards API', () => {
     // Logout last: it ends the session the other calls use.
     const writes = routes.filter((r) => r.method !== 'GET' && r.roles !== 'public').sort((a, b) => Number(a.url === '/api/auth/logout') - Number(b.url === '/api/auth/logout'));
     expect(writes.map((w) => w.url)).toEqual(expect.arrayContaining(['/api/incidents/:id/acknowledge', '/api/incidents/:id/resolve', '/api/incidents/:id/review', '/api/users']));
-    const inc = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
+    const inc = ctx.raise('sd-1');
     let refusals = 0;
     for (const w of writes) {
       const url = w.url.replace(':id', inc.id);
@@ -61,7 +64,7 @@ describe('dashboards API', () => {
   });
 
   it('refuses writes without a session (401) and without or with a wrong CSRF token (403)', async () => {
-    const inc = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
+    const inc = ctx.raise('sd-1');
     const url = `/api/incidents/${inc.id}/acknowledge`;
     expect((await call('POST', url, undefined, {})).statusCode).toBe(401);
     const noToken = await call('POST', url, s.operator, {}, { csrf: null });
@@ -98,10 +101,11 @@ describe('dashboards API', () => {
     // Another account from the same desk still logs in.
     expect((await attempt('sup', PASSWORD)).statusCode).toBe(200);
     expect(await fresh.metrics.getSingleMetricAsString('watchfire_http_logins_total')).toMatch(/outcome="rate_limited"} 1/);
+    await fresh.close();
   });
 
   it('answers 400 with the field and the reason, and writes nothing', async () => {
-    const inc = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
+    const inc = ctx.raise('sd-1');
     const before = ctx.incidents.timeline(inc.id).length;
     const bad = await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, { disposition: 'aliens', feedback: '   ' });
     expect(bad.statusCode).toBe(400);
@@ -131,14 +135,17 @@ describe('dashboards API', () => {
     expect(asJson(await call('GET', '/api/incidents/nope', s.operator)).code).toBe('WF_INCIDENT_NOT_FOUND');
     const unknown = await call('POST', '/api/incidents/nope/acknowledge', s.operator, {});
     expect(unknown.statusCode).toBe(404);
-    const west = ctx.incidents.open({ siteId: 's9', deviceId: 'sd-9' });
+    const west = ctx.raise('sd-9');
     expect((await call('POST', `/api/incidents/${west.id}/acknowledge`, s.operator, {})).statusCode).toBe(404);
     expect(ctx.incidents.get(west.id)!.state).toBe('open');
     // The admin has no center: sees everything (read-only for incidents).
     expect((await call('GET', `/api/incidents/${west.id}`, s.admin)).statusCode).toBe(200);
 
-    const inc = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
+    const inc = ctx.raise('sd-1');
     const resolve = { disposition: 'nuisance', feedback: 'Burnt rice, window opened' };
+    // The lifecycle is the alerts module's: an alarm nobody acknowledged cannot be closed.
+    expect((await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, resolve)).statusCode).toBe(409);
+    expect((await call('POST', `/api/incidents/${inc.id}/acknowledge`, s.operator, {})).statusCode).toBe(200);
     expect((await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, resolve)).statusCode).toBe(200);
     const trail = ctx.incidents.timeline(inc.id).length;
     const stale = await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, { disposition: 'real_fire', feedback: 'again' });
@@ -150,7 +157,7 @@ describe('dashboards API', () => {
   });
 
   it('runs the whole loop with the actor taken from the logged-in user', async () => {
-    const inc = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
+    const inc = ctx.raise('sd-1');
     const list = asJson(await call('GET', '/api/incidents?active=true&level=red', s.operator)) as { incidents: Array<{ id: string; context: { siteName: string; resident: { name: string }; gridWorkerId: string } }> };
     expect(list.incidents[0]).toMatchObject({ id: inc.id, context: { siteName: '梅园新村 3-2-401', resident: { name: '王秀英' }, gridWorkerId: 'w1' } });
     // The worker sees nothing before the dispatch.
@@ -165,15 +172,18 @@ describe('dashboards API', () => {
     expect(asJson(await call('POST', `/api/incidents/${inc.id}/resolve`, s.grid_worker, { disposition: 'nuisance', feedback: '锅烧干了，已关火通风' })).state).toBe('resolved');
     expect(asJson(await call('POST', `/api/incidents/${inc.id}/review`, s.supervisor, { note: 'ok' })).state).toBe('reviewed');
     const detail = asJson(await call('GET', `/api/incidents/${inc.id}`, s.operator)) as { timeline: Array<{ actor: string; action: string; actorName: string }> };
-    expect(detail.timeline.map((e) => [e.action, e.actor])).toEqual([
-      ['open', 'system'], ['acknowledge', 'op1'], ['dispatch', 'op1'], ['en_route', 'w1'], ['on_site', 'w1'], ['resolve', 'w1'], ['review', 'sup1'],
+    expect(detail.timeline[0]).toMatchObject({ action: 'opened', actor: 'system' });
+    const people = detail.timeline.filter((e) => e.actor !== 'system');
+    expect(people.map((e) => [e.action, e.actor])).toEqual([
+      ['acknowledge', 'op1'], ['dispatch', 'op1'], ['en_route', 'w1'], ['on_site', 'w1'], ['resolve', 'w1'], ['review', 'sup1'],
     ]);
-    expect(detail.timeline[1]!.actorName).toBe('陈值班');
+    expect(people[0]!.actorName).toBe('陈值班');
   });
 
   it("does not let a grid worker act on someone else's task", async () => {
-    const inc = ctx.incidents.open({ siteId: 's2', deviceId: 'sd-3' });
-    await call('POST', `/api/incidents/${inc.id}/dispatch`, s.operator, { assignee: 'w2' });
+    const inc = ctx.raise('sd-3');
+    await call('POST', `/api/incidents/${inc.id}/acknowledge`, s.operator, {});
+    expect((await call('POST', `/api/incidents/${inc.id}/dispatch`, s.operator, { assignee: 'w2' })).statusCode).toBe(200);
     const r = await call('POST', `/api/incidents/${inc.id}/on-site`, s.grid_worker, {});
     expect(r.statusCode).toBe(404);
     expect(ctx.incidents.get(inc.id)!.state).toBe('dispatched');
@@ -191,8 +201,8 @@ describe('dashboards API', () => {
   });
 
   it('serves health, readiness and Prometheus metrics with open incidents by level', async () => {
-    ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1' });
-    ctx.incidents.open({ siteId: 's2', deviceId: 'sd-3', level: 'yellow', condition: 'low_battery', category: 'maintenance' });
+    ctx.raise('sd-1');
+    ctx.raise('sd-3', LOW_BATTERY);
     expect((await ctx.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect(asJson(await ctx.app.inject({ method: 'GET', url: '/readyz' }))).toMatchObject({ ready: true });
     const m = await ctx.app.inject({ method: 'GET', url: '/metrics' });
@@ -205,6 +215,7 @@ describe('dashboards API', () => {
   it('answers 503 on /readyz while not ready', async () => {
     const c = await makeServer({ health: () => ({ live: true, ready: false, checks: { gateway: false } }) });
     const r = await c.app.inject({ method: 'GET', url: '/readyz' });
+    await c.close();
     expect(r.statusCode).toBe(503);
     expect(asJson(r).checks).toEqual({ gateway: false });
   });

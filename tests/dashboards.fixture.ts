@@ -1,15 +1,15 @@
-// Test inputs for the dashboards suites: a small in-memory registry and incident service that
-// follow the contracts (the real alerts module replaces the latter once it has landed), and a
-// server with one user per role.
+// The dashboards suites' world: the real registry and alerts modules on an in-memory SQLite
+// database, a registry of two centers, findings raised as the rule engine would, and a server
+// with one user per role.
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { Registry as Metrics } from 'prom-client';
-import { createEventBus, type EventBus } from '../contracts/bus.ts';
-import { WatchfireError } from '../contracts/errors.ts';
-import type { AuditEntry, Incident, IncidentFilter, IncidentService, IncidentState, ResolveBody } from '../contracts/incidents.ts';
-import { IncidentFilter as IncidentFilterSchema } from '../contracts/incidents.ts';
-import type { RegistryReader } from '../contracts/ports.ts';
-import { DEFAULT_INTERVAL_SEC, RegistryFile, type DeviceInfo } from '../contracts/registry.ts';
+import { createEventBus } from '../contracts/bus.ts';
+import type { Finding } from '../contracts/findings.ts';
+import { systemClock } from '../contracts/ports.ts';
+import { RegistryFile } from '../contracts/registry.ts';
+import { createRegistry } from '../registry/index.ts';
+import { createAlerts } from '../alerts/index.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
 
@@ -43,84 +43,20 @@ export const REGISTRY = RegistryFile.parse({
   ],
 });
 
-export function memRegistry(file: RegistryFile = REGISTRY): RegistryReader {
-  const info = (d: RegistryFile['devices'][number]): DeviceInfo => {
-    const site = file.sites.find((s) => s.id === d.siteId)!;
-    return { id: d.id, type: d.type, siteId: d.siteId, centerId: site.centerId, gridId: site.gridId, location: d.location, intervalSec: d.intervalSec ?? DEFAULT_INTERVAL_SEC[d.type], enabled: d.enabled, rules: d.rules, meta: d.meta };
-  };
-  const devices = new Map(file.devices.map((d) => [d.id, info(d)]));
+/** A finding as the rule engine would raise it, for the site and device given. */
+export function finding(deviceId: string, over: Partial<Finding> = {}): Finding {
+  const d = REGISTRY.devices.find((x) => x.id === deviceId)!;
+  const site = REGISTRY.sites.find((x) => x.id === d.siteId)!;
   return {
-    get: (id) => devices.get(id),
-    verifySecret: () => 'unknown',
-    all: () => devices.values(),
-    center: (id) => file.centers.find((c) => c.id === id),
-    grid: (id) => file.grids.find((g) => g.id === id),
-    site: (id) => file.sites.find((s) => s.id === id),
-    person: (id) => file.people.find((p) => p.id === id),
-    roster: (id) => file.rosters.find((r) => r.centerId === id),
-    centers: () => file.centers,
-    grids: () => file.grids,
-    sites: () => file.sites,
-    people: () => file.people,
-    devicesOfSite: (siteId) => [...devices.values()].filter((d) => d.siteId === siteId),
+    ruleId: 'smoke.alarm', level: 'red', score: 90, category: 'fire', condition: 'alarm',
+    message: { en: 'Smoke alarm', zh: '烟感火警' },
+    deviceId, deviceType: d.type, siteId: site.id, centerId: site.centerId, gridId: site.gridId,
+    zone: undefined, ts: Date.now(), confirmed: false, clears: false, ...over,
   };
 }
 
-/** The lifecycle of DESIGN.md, in memory: every transition audited, refused ones change nothing. */
-export function memIncidents(bus: EventBus, now: () => number = Date.now) {
-  const incidents = new Map<string, Incident>();
-  const audit: AuditEntry[] = [];
-  let n = 0;
-  const must = (id: string) => {
-    const i = incidents.get(id);
-    if (!i) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
-    return i;
-  };
-  const move = (id: string, actor: string, action: string, from: readonly IncidentState[], to: IncidentState | null, patch: (i: Incident, t: number) => Partial<Incident>, note?: string): Incident => {
-    const i = must(id);
-    if (!from.includes(i.state)) throw new WatchfireError('WF_INCIDENT_TRANSITION', `Cannot ${action} an incident that is ${i.state}`);
-    const t = now();
-    const next: Incident = { ...i, ...patch(i, t), state: to ?? i.state, updatedAt: t };
-    incidents.set(id, next);
-    audit.push({ id: audit.length + 1, incidentId: id, at: t, actor, action, fromState: i.state, toState: to ?? i.state, note: note ?? null });
-    bus.emit('incident', { kind: 'transition', incident: next, at: t, actor, ...(note ? { note } : {}) });
-    return next;
-  };
-  const service: IncidentService & { open(p: Partial<Incident> & { siteId: string; deviceId: string }): Incident } = {
-    open(p) {
-      const t = now();
-      const site = REGISTRY.sites.find((s) => s.id === p.siteId)!;
-      const inc: Incident = {
-        id: `inc-${++n}`, key: `site:${p.siteId}:fire`, level: 'red', score: 90, category: 'fire', condition: 'alarm', state: 'open',
-        centerId: site.centerId, gridId: site.gridId ?? null, zone: null,
-        title: { en: 'Smoke alarm', zh: '烟感火警' }, confirmed: false, findingCount: 1, openedAt: t, updatedAt: t, lastFindingAt: t,
-        acknowledgedAt: null, dispatchedAt: null, onSiteAt: null, resolvedAt: null, reviewedAt: null, assignee: null,
-        disposition: null, feedback: null, recurrenceOf: null, ...p,
-      };
-      incidents.set(inc.id, inc);
-      audit.push({ id: audit.length + 1, incidentId: inc.id, at: t, actor: 'system', action: 'open', fromState: null, toState: 'open', note: null });
-      bus.emit('incident', { kind: 'opened', incident: inc, at: t });
-      return inc;
-    },
-    list(filter: IncidentFilter) {
-      const f = IncidentFilterSchema.parse(filter);
-      return [...incidents.values()].filter((i) =>
-        (!f.state || f.state.includes(i.state)) && (!f.level || f.level.includes(i.level)) && (!f.centerId || i.centerId === f.centerId) &&
-        (!f.gridId || i.gridId === f.gridId) && (!f.siteId || i.siteId === f.siteId) && (!f.assignee || i.assignee === f.assignee) &&
-        (!f.active || (i.state !== 'resolved' && i.state !== 'reviewed')),
-      ).slice(f.offset, f.offset + f.limit);
-    },
-    get: (id) => incidents.get(id),
-    timeline: (id) => audit.filter((a) => a.incidentId === id),
-    acknowledge: (id, actor, note) => move(id, actor, 'acknowledge', ['open'], 'acknowledged', (_i, t) => ({ acknowledgedAt: t }), note),
-    dispatch: (id, actor, assignee, note) => move(id, actor, 'dispatch', ['open', 'acknowledged', 'dispatched'], 'dispatched', (i, t) => ({ dispatchedAt: t, assignee, acknowledgedAt: i.acknowledgedAt ?? t }), note),
-    enRoute: (id, actor, note) => move(id, actor, 'en_route', ['dispatched'], null, () => ({}), note),
-    onSite: (id, actor, note) => move(id, actor, 'on_site', ['acknowledged', 'dispatched'], 'on_site', (_i, t) => ({ onSiteAt: t }), note),
-    resolve: (id, actor, body: ResolveBody) => move(id, actor, 'resolve', ['open', 'acknowledged', 'dispatched', 'on_site'], 'resolved', (_i, t) => ({ resolvedAt: t, disposition: body.disposition, feedback: body.feedback }), body.feedback),
-    review: (id, actor, note) => move(id, actor, 'review', ['resolved'], 'reviewed', (_i, t) => ({ reviewedAt: t }), note),
-  };
-  return service;
-}
+export const OFFLINE = { ruleId: 'any.offline', level: 'yellow', score: 50, category: 'maintenance', condition: 'offline', message: { en: 'Detector offline', zh: '探测器离线' } } as const;
+export const LOW_BATTERY = { ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' } } as const;
 
 /** Fast scrypt for tests (the default cost is for real deployments). */
 export const TEST_COST = { N: 1024, r: 8, p: 1 };
@@ -135,22 +71,43 @@ export const PASSWORD = 'correct horse battery';
 
 export async function makeServer(over: Partial<HttpDeps> = {}) {
   const db = new Database(':memory:');
+  db.pragma('foreign_keys = ON');
   const bus = createEventBus();
-  const incidents = memIncidents(bus);
   const metrics = new Metrics();
+  const logger = pino({ level: 'silent' });
+  const registry = createRegistry({ db, logger });
+  await registry.start();
+  registry.importFile(REGISTRY);
+  const alerts = createAlerts({ db, bus, registry, clock: systemClock, logger, metrics, config: { timezone: 'Asia/Shanghai', publicUrl: 'http://localhost' }, cron: false });
+  await alerts.start();
   const server = createHttpServer({
     config: { host: '127.0.0.1', port: 0, publicUrl: 'http://localhost', timezone: 'Asia/Shanghai' },
     db,
-    registry: memRegistry(),
-    incidents,
+    registry,
+    incidents: alerts.service,
     bus,
     metrics,
     health: () => ({ live: true, ready: true, checks: { database: true } }),
-    logger: pino({ level: 'silent' }),
+    logger,
+    passwordCost: TEST_COST,
     ...over,
   });
   for (const u of Object.values(USERS)) await createUser(db, { ...u, password: PASSWORD }, { cost: TEST_COST });
-  return { server, app: server.app, db, bus, incidents, metrics };
+  /** Raises a finding through the real alerts module and returns the incident it opened or updated. */
+  const raise = (deviceId: string, over: Partial<Finding> = {}) => {
+    const f = finding(deviceId, over);
+    alerts.handleFinding(f);
+    const found = alerts.service.list({ siteId: f.siteId, active: true }).find((i) => i.deviceId === deviceId && i.condition === f.condition);
+    if (!found) throw new Error(`no incident for ${deviceId} ${f.condition}`);
+    return found;
+  };
+  const close = async () => {
+    await server.stop();
+    await alerts.stop();
+    await registry.stop();
+    db.close();
+  };
+  return { server, app: server.app, db, bus, incidents: alerts.service, alerts, registry, metrics, raise, close };
 }
 
 export interface Session {

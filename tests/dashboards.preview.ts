@@ -1,6 +1,6 @@
 // Not a test: renders the pages against the fixture server for a quick look (tsx tests/dashboards.preview.ts).
 import { chromium } from 'playwright-core';
-import { makeServer } from './dashboards.fixture.ts';
+import { makeServer, OFFLINE, LOW_BATTERY } from './dashboards.fixture.ts';
 
 const now = Date.now();
 const influx = {
@@ -23,9 +23,10 @@ const state = new Map<string, { online: boolean; lastSeen: number; last: Record<
 const ctx = await makeServer({ influx, deviceState: (id) => state.get(id) });
 await ctx.server.start();
 const port = ctx.server.address().port;
-const a = ctx.incidents.open({ siteId: 's1', deviceId: 'sd-1', openedAt: now - 95_000, confirmed: true, findingCount: 3 });
-const b = ctx.incidents.open({ siteId: 's2', deviceId: 'sd-3', level: 'yellow', score: 50, condition: 'offline', category: 'maintenance', title: { en: 'Detector offline', zh: '探测器离线' }, openedAt: now - 3 * 3600_000 });
-ctx.incidents.open({ siteId: 's1', deviceId: 'sd-2', level: 'yellow', score: 45, condition: 'low_battery', category: 'maintenance', key: 'device:sd-2:low_battery', title: { en: 'Low battery', zh: '低电量' }, openedAt: now - 26 * 3600_000 });
+const a = ctx.raise('sd-1', { confirmed: true });
+ctx.raise('sd-1', { ruleId: 'smoke.heat', message: { en: 'Heat', zh: '温度过高' } });
+const b = ctx.raise('sd-3', OFFLINE);
+ctx.raise('sd-2', LOW_BATTERY);
 ctx.incidents.acknowledge(b.id, 'op1');
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 const lang = process.argv[2] ?? 'zh-CN';
@@ -43,6 +44,7 @@ await page.screenshot({ path: `/tmp/wfprev/site-${lang}.png`, fullPage: true });
 await page.goto(`http://127.0.0.1:${port}/#/overview`);
 await page.waitForSelector('.tiles');
 await page.screenshot({ path: `/tmp/wfprev/overview-${lang}.png`, fullPage: true });
+ctx.incidents.acknowledge(a.id, 'op1');
 ctx.incidents.dispatch(a.id, 'op1', 'w1');
 const phone = await browser.newPage({ viewport: { width: 360, height: 780 }, locale: lang, isMobile: true, hasTouch: true });
 await phone.goto(`http://127.0.0.1:${port}/login.html`);
@@ -56,5 +58,5 @@ await phone.screenshot({ path: `/tmp/wfprev/phone-resolve-${lang}.png`, fullPage
 const errs: string[] = [];
 page.on('pageerror', (e) => errs.push(String(e)));
 await browser.close();
-await ctx.server.stop();
+await ctx.close();
 console.log('done', errs);

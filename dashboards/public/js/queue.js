@@ -10,6 +10,16 @@ const LEVEL_RANK = { red: 0, yellow: 1, green: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolved: 4, reviewed: 5 };
 const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state] || a.openedAt - b.openedAt;
 export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
+const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
+
+/** Audit actions in words: transitions, and what the system did (opened, raised, escalation:step). */
+export function actionLabel(action) {
+  const [base, step] = action.split(':');
+  const key = `timeline.${base}`;
+  const label = t(key);
+  if (label === key) return action;
+  return step ? `${label} · ${step}` : label;
+}
 
 export function levelBadge(level) {
   return h('span', { class: `badge ${level}` }, t(`level.${level}`));
@@ -75,10 +85,11 @@ export function createQueue({ state, rerender, toast }) {
     if (inc.state === 'open') {
       btns.push(h('button', { type: 'button', class: `btn ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: stop(() => act(inc, 'acknowledge')) }, t('action.acknowledge')));
     }
-    if ((inc.state === 'open' || inc.state === 'acknowledged') && inc.context.gridWorkerId) {
+    // The lifecycle (alerts module): acknowledge first, then dispatch or resolve.
+    if (inc.state === 'acknowledged' && inc.context.gridWorkerId) {
       btns.push(h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch' }, onclick: stop(() => act(inc, 'dispatch', {})) }, t('action.dispatchTo', { name: inc.context.gridWorkerName })));
     }
-    if (!compact && inc.state !== 'resolved' && inc.state !== 'reviewed') {
+    if (!compact && RESOLVABLE.has(inc.state)) {
       btns.push(h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: stop(() => { select(inc.id); draft = draft && draft.id === inc.id ? draft : { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); $('#feedback')?.focus(); }) }, t('action.resolve')));
     }
     return btns;
@@ -175,7 +186,7 @@ export function createQueue({ state, rerender, toast }) {
     void dispatchPicker().then((list) => {
       for (const p of list) pick.append(h('option', { value: p.id, selected: p.id === (inc.assignee || c.gridWorkerId) }, `${p.name}${p.id === c.gridWorkerId ? ` (${c.gridName || t('field.grid')})` : ''}`));
     });
-    const canDispatch = inc.state === 'open' || inc.state === 'acknowledged' || inc.state === 'dispatched';
+    const canDispatch = inc.state === 'acknowledged';
     pane.append(h('div', { class: `detail level-${inc.level}`, dataset: { incidentId: inc.id } },
       h('div', { class: 'detail-head' },
         h('div', { class: 'row' }, levelBadge(inc.level), stateChip(inc.state), inc.confirmed ? h('span', { class: 'tag confirmed' }, t('field.confirmed')) : null),
@@ -199,12 +210,12 @@ export function createQueue({ state, rerender, toast }) {
       inc.state === 'resolved' || inc.state === 'reviewed' ? null : h('div', { class: 'detail-actions' },
         inc.state === 'open' ? h('button', { type: 'button', class: `btn big ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: () => act(inc, 'acknowledge') }, t('action.acknowledge')) : null,
         canDispatch ? h('div', { class: 'row dispatch' }, pick, h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch-to' }, onclick: () => act(inc, 'dispatch', { assignee: pick.value }) }, t('action.dispatch'))) : null,
-        draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
+        !RESOLVABLE.has(inc.state) ? null : draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
       h('section', { class: 'timeline' },
         h('h3', {}, t('field.timeline')),
-        h('ol', {}, d.timeline.map((e) => h('li', { class: `tl-${e.action}` },
+        h('ol', {}, d.timeline.map((e) => h('li', { class: `tl-${e.action.split(':')[0]}` },
           h('time', {}, time(e.at, c.timezone)),
-          h('span', { class: 'what' }, t(`timeline.${e.action}`) === `timeline.${e.action}` ? e.action : t(`timeline.${e.action}`)),
+          h('span', { class: 'what' }, actionLabel(e.action)),
           h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName),
           e.note ? h('div', { class: 'note' }, e.note) : null))))));
   }
