@@ -52,7 +52,7 @@ export async function runScenario(deps: RunScenarioDeps): Promise<ScenarioRun> {
     if (!deps.url || !deps.credentials) throw new Error(`scenario ${scenario.name}: a url and credentials are needed to run alone`);
     // Alone: the target devices and the rest of their site, so the home looks like a home.
     const ids = new Set([...targets.deviceIds, ...devicesOfSite(registry, targets.siteId).map((d) => d.id)]);
-    fleet = createFleet({ url: deps.url, registry, credentials: deps.credentials, speed, seed: deps.seed ?? 1, deviceIds: [...ids].filter((id) => deps.credentials![id] !== undefined), logger: deps.logger });
+    fleet = createFleet({ url: deps.url, registry, credentials: deps.credentials, speed, seed: deps.seed ?? 1, deviceIds: [...ids].filter((id) => deps.credentials![id] !== undefined), logger: deps.logger, ...(deps.tap ? { tap: deps.tap } : {}) });
     own = true;
     await fleet.start();
   }

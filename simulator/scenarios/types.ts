@@ -6,6 +6,7 @@ import type { ErrorCode } from '../../contracts/errors.ts';
 import type { Device, RegistryFile } from '../../contracts/registry.ts';
 import type { Rng } from '../prng.ts';
 import type { Fleet, SimDevice } from '../fleet.ts';
+import type { TrafficRecord } from '../device-client.ts';
 
 export interface Text {
   readonly en: string;
@@ -97,6 +98,8 @@ export interface RunScenarioDeps {
   options?: ScenarioOptions;
   logger?: Logger | undefined;
   signal?: AbortSignal;
+  /** Sees every publish of a fleet started for the run (record mode). */
+  tap?: (rec: TrafficRecord) => void;
 }
 
 // ---- helpers shared by the scenario scripts ----------------------------------------------------
