@@ -112,6 +112,10 @@ export function createHooks(ctx: HookContext): Hooks {
     preConnect(client, packet, done) {
       const conn = conns.get(client);
       if (conn) conn.keepalive = packet.keepalive ?? 0;
+      // Only devices keep a session (commands queued while offline). An observer account always
+      // starts clean: a recorder that went away must not have the broker queue every device
+      // message for it in memory.
+      if (packet.username === undefined || !ctx.directory.get(packet.username)) packet.clean = true;
       // [MQTT-3.1.2-2]: aedes answers CONNACK 1 for anything but 3.1/3.1.1; counted here, where
       // the packet is still in hand.
       const v = packet.protocolVersion ?? 4;

@@ -1,7 +1,7 @@
 // Topic ACL (PROTOCOL.md "Transport"), commands to devices and observer accounts.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../contracts/protocol.ts';
 import { closed, publish, startTestGateway, type TestGateway } from './gateway.fixture.ts';
 import { waitFor } from './support/wait.ts';
@@ -110,6 +110,24 @@ describe('gateway topic ACL', () => {
     await gone;
     await waitFor(() => t.gateway.stats().aclDrops.publish >= 3, { what: 'observer publish counted' });
     expect(t.sink.frames.some((f) => f.payload.toString() === '{"temp":99}')).toBe(false);
+    d.end(true);
+  });
+
+  it('gives an observer a clean session even when it asks for a persistent one', async () => {
+    const opts = { clientId: 'recorder-persistent', clean: false };
+    const o = await t.connect(OBSERVER.name, OBSERVER.password, opts);
+    expect(await subscribe(o, 'v1/devices/+/telemetry')).toEqual([1]);
+    await new Promise<void>((resolve) => o.end(false, {}, () => resolve()));
+    const d = await t.device('sd-3', { clientId: 'sd-3-obs' });
+    await publish(d, topics.telemetry('sd-3'), '{"temp":22}');
+    const again = mqtt.connect(t.url, { username: OBSERVER.name, password: OBSERVER.password, reconnectPeriod: 0, ...opts });
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      again.once('connect', resolve);
+      again.once('error', reject);
+    });
+    // Nothing was kept for it: no session, no queued message.
+    expect(connack.sessionPresent).toBe(false);
+    again.end(true);
     d.end(true);
   });
 });
