@@ -41,6 +41,8 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     // Phones on a flaky mobile link in a stairwell: do not hold sockets forever, but be patient.
     requestTimeout: 30_000,
     bodyLimit: 1024 * 1024,
+    // stop() must not wait on browsers holding keep-alive sockets open.
+    forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>() as unknown as App;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
