@@ -16,7 +16,7 @@ import { RegistryFile, type RegistryFile as RegistryFileType } from '../contract
 import type { Finding } from '../contracts/findings.ts';
 import type { IncidentEvent } from '../contracts/incidents.ts';
 import type { Clock } from '../contracts/ports.ts';
-import { createAlerts, type AlertsDeps, type Alerts } from '../alerts/index.ts';
+import { createAlerts, type AlertsDeps, type Alerts, type OutboundMessage } from '../alerts/index.ts';
 
 /** Monday 2026-11-23 10:00 in Shanghai: the day shift (08:00–20:00) is on duty. */
 export const DAY_SHIFT_TIME = Date.parse('2026-11-23T10:00:00+08:00');
@@ -177,11 +177,11 @@ export async function startWebhookReceiver(secret = WEBHOOK_SECRET) {
 
 /** A channel that records what it is handed (the delivery suites use the real SMTP and HTTP receivers). */
 export function recordingChannel<N extends 'console' | 'email' | 'webhook'>(name: N) {
-  const sent: import('../alerts/index.ts').OutboundMessage[] = [];
+  const sent: OutboundMessage[] = [];
   return {
     name,
     sent,
-    send(m: import('../alerts/index.ts').OutboundMessage) {
+    send(m: OutboundMessage) {
       sent.push(m);
       return Promise.resolve();
     },

@@ -1,0 +1,109 @@
+// One contract for every notifier channel (STYLE.md, after MQTT.js's shared transport tests):
+// a send resolves only once the receiving end has the message, carries the row's stable id, a
+// down receiving end makes send reject with the channel's code, and a closed channel refuses.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestSmtp, type TestSmtp } from './support/smtp.ts';
+import { createConsoleChannel, createEmailChannel, createWebhookChannel, type Channel, type OutboundMessage } from '../alerts/index.ts';
+import { startWebhookReceiver, WEBHOOK_SECRET } from './alerts.fixture.ts';
+import { WatchfireError } from '../contracts/errors.ts';
+
+interface Harness {
+  channel: Channel;
+  address: string;
+  /** What the receiving end got, as (outbox id, subject or text). */
+  received(): Array<{ id: number; subject: string }>;
+  down?(): Promise<void>;
+  up?(): Promise<void>;
+  code: string;
+}
+
+let smtp: TestSmtp;
+let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
+beforeAll(async () => {
+  smtp = await startTestSmtp();
+  hook = await startWebhookReceiver();
+});
+afterAll(async () => {
+  await smtp.stop();
+  await hook.stop();
+});
+
+let seq = 1;
+function message(h: Harness): OutboundMessage {
+  const id = seq++;
+  return {
+    id, messageId: `<outbox-${id}.i1@watchfire.test>`, channel: h.channel.name, kind: 'alarm', address: h.address,
+    recipient: { kind: 'operators', id: 'op', name: '刘洋', locale: 'zh-CN' },
+    subject: `[红色警情] 烟感报警 #${id}`, text: `text ${id}`, html: `<p>html ${id}</p>`, data: { type: 'incident', subject: `[红色警情] 烟感报警 #${id}` },
+  };
+}
+
+const harnesses: Record<string, () => Harness> = {
+  console: () => {
+    const channel = createConsoleChannel();
+    const got: OutboundMessage[] = [];
+    channel.subscribe((m) => got.push(m));
+    return { channel, address: 'fc1', received: () => got.map((m) => ({ id: m.id, subject: m.subject })), code: 'WF_NOTIFY_CONSOLE' };
+  },
+  email: () => ({
+    channel: createEmailChannel({ smtp: { host: '127.0.0.1', port: smtp.port, secure: false, ignoreTLS: true, from: 'Watchfire <wf@test.local>' }, timeoutMs: 3000 }),
+    address: 'liu@example.org',
+    received: () => smtp.mails.map((m) => ({ id: Number(/outbox-(\d+)/.exec(m.messageId ?? '')?.[1]), subject: m.subject })),
+    down: () => smtp.down(),
+    up: () => smtp.up(),
+    code: 'WF_NOTIFY_SMTP',
+  }),
+  webhook: () => ({
+    channel: createWebhookChannel({ secret: WEBHOOK_SECRET, timeoutMs: 3000 }),
+    address: hook.url,
+    received: () => hook.received.filter((x) => x.signatureOk).map((x) => ({ id: Number(x.body.deliveryId), subject: String(x.body.subject) })),
+    down: () => Promise.resolve(hook.setFailing(true)),
+    up: () => Promise.resolve(hook.setFailing(false)),
+    code: 'WF_NOTIFY_WEBHOOK',
+  }),
+};
+
+for (const [name, make] of Object.entries(harnesses)) {
+  describe(`${name} channel contract`, () => {
+    let h: Harness;
+    beforeAll(() => {
+      h = make();
+    });
+    afterAll(() => h.channel.close());
+
+    it('a resolved send is at the receiving end, once, with its stable id', async () => {
+      const m = message(h);
+      await h.channel.send(m);
+      expect(h.received().filter((r) => r.id === m.id)).toEqual([{ id: m.id, subject: m.subject }]);
+    });
+
+    it('concurrent sends all arrive', async () => {
+      const ms = [message(h), message(h), message(h), message(h)];
+      await Promise.all(ms.map((m) => h.channel.send(m)));
+      const ids = new Set(h.received().map((r) => r.id));
+      expect(ms.every((m) => ids.has(m.id))).toBe(true);
+    });
+
+    // The console is in-process: it has no receiving end that can be down.
+    if (name !== 'console') {
+      it('a down receiving end makes send reject with the channel code; back up, it delivers', async () => {
+        await h.down!();
+        const m = message(h);
+        const err = await h.channel.send(m).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(WatchfireError);
+        expect((err as WatchfireError).code).toBe(h.code);
+        expect(h.received().some((r) => r.id === m.id)).toBe(false);
+        await h.up!();
+        await h.channel.send(m);
+        expect(h.received().filter((r) => r.id === m.id)).toHaveLength(1);
+      });
+    }
+
+    it('a closed channel refuses to send', async () => {
+      const c = make().channel;
+      await c.close();
+      const err = await c.send(message(h)).then(() => undefined, (e: unknown) => e);
+      expect((err as WatchfireError).code).toBe(h.code);
+    });
+  });
+}
