@@ -4,6 +4,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { makeServer, login, OFFLINE, LOW_BATTERY, type Session } from './dashboards.fixture.ts';
 import { startOfDay } from '../dashboards/overview.ts';
 import type { InfluxQuery } from '../contracts/ports.ts';
+import type { DeviceLive } from '../dashboards/kit.ts';
 
 type Ctx = Awaited<ReturnType<typeof makeServer>>;
 let ctx: Ctx | undefined;
@@ -131,7 +132,7 @@ describe('site view', () => {
         ];
       },
     };
-    const live = new Map([['sd-1', { online: true, lastSeen: t0, last: { smoke: 0.19, battery: 88 } }], ['sd-2', { online: false, lastSeen: t0 - 1000, last: { battery: 12 } }]]);
+    const live = new Map<string, DeviceLive>([['sd-1', { online: true, lastSeen: t0, last: { smoke: 0.19, battery: 88 } }], ['sd-2', { online: false, lastSeen: t0 - 1000, last: { battery: 12 } }]]);
     ctx = await makeServer({ influx, deviceState: (id) => live.get(id) });
     const op = await login(ctx.app, 'op');
     const get = (url: string) => ctx!.app.inject({ method: 'GET', url, headers: { cookie: op.cookie } });
@@ -167,7 +168,7 @@ describe('site view', () => {
 
 describe('overview', () => {
   it('counts sites by colour per center and grid, offline devices, low batteries, open incidents by age and response times', async () => {
-    const live = new Map([['sd-3', { online: false, lastSeen: Date.now() - 7200_000 }], ['sd-2', { online: true, last: { battery: 15 } }]]);
+    const live = new Map<string, DeviceLive>([['sd-3', { online: false, lastSeen: Date.now() - 7200_000 }], ['sd-2', { online: true, last: { battery: 15 } }]]);
     ctx = await makeServer({ deviceState: (id) => live.get(id) });
     const red = ctx.raise('sd-1');
     ctx.raise('sd-3', OFFLINE);
