@@ -1,0 +1,83 @@
+// A local mail catcher for the demo: an SMTP server on loopback that keeps what it receives and
+// shows it on a small web page, so a newcomer sees the escalation emails without a mail account.
+import { createServer as createHttp, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { simpleParser } from 'mailparser';
+
+export interface CaughtMail {
+  id: number;
+  at: number;
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html: string | undefined;
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function createMailCatcher(deps: { host?: string; smtpPort?: number; httpPort?: number; keep?: number }) {
+  const host = deps.host ?? '127.0.0.1';
+  const keep = deps.keep ?? 500;
+  const mails: CaughtMail[] = [];
+  let nextId = 1;
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      simpleParser(stream)
+        .then((m) => {
+          mails.unshift({
+            id: nextId++,
+            at: Date.now(),
+            from: m.from?.text ?? String(session.envelope.mailFrom && session.envelope.mailFrom.address),
+            to: session.envelope.rcptTo.map((r) => r.address),
+            subject: m.subject ?? '',
+            text: m.text ?? '',
+            html: typeof m.html === 'string' ? m.html : undefined,
+          });
+          if (mails.length > keep) mails.length = keep;
+          callback();
+        })
+        .catch((err: Error) => callback(err));
+    },
+  });
+  let http: HttpServer | undefined;
+
+  function page(): string {
+    const rows = mails
+      .map((m) => `<details><summary><b>${esc(m.subject)}</b> — ${esc(m.to.join(', '))} <small>${new Date(m.at).toLocaleString()}</small></summary>${m.html ?? `<pre>${esc(m.text)}</pre>`}</details>`)
+      .join('\n');
+    return `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Watchfire demo mail</title>
+<style>body{font:14px system-ui;background:#111;color:#ddd;margin:2em}details{background:#1c1c1c;margin:.5em 0;padding:.6em;border-radius:6px}summary{cursor:pointer}</style>
+<h1>Demo mail catcher</h1><p>${mails.length} message(s); newest first; refreshes every 10 s.</p>${rows}`;
+  }
+
+  return {
+    mails: () => mails as readonly CaughtMail[],
+    async start(): Promise<{ smtpPort: number; httpPort: number }> {
+      await new Promise<void>((res, rej) => {
+        smtp.once('error', rej);
+        smtp.listen(deps.smtpPort ?? 0, host, () => res());
+      });
+      http = createHttp((req, res) => {
+        if (req.url === '/api/mails') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(mails));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page());
+      });
+      await new Promise<void>((res) => http!.listen(deps.httpPort ?? 0, host, () => res()));
+      return {
+        smtpPort: (smtp.server.address() as AddressInfo).port,
+        httpPort: (http.address() as AddressInfo).port,
+      };
+    },
+    async stop(): Promise<void> {
+      await new Promise<void>((res) => smtp.close(() => res()));
+      if (http) await new Promise<void>((res) => http!.close(() => res()));
+    },
+  };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env -S npx tsx
+// Command-line entry point: `start` runs Watchfire, `demo` runs it with the demo county, the
+// simulator and a mail catcher; the other commands provision devices, users and simulated traffic.
+import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { loadConfig } from './config.ts';
+import { openDatabase } from './db.ts';
+import { createWatchfire } from './watchfire.ts';
+import { WatchfireError } from '../contracts/errors.ts';
+import { createRegistry } from '../registry/index.ts';
+import { registerRegistryCommands } from './commands/registry.ts';
+import { registerUserCommands } from './commands/users.ts';
+import { registerSimulatorCommands } from './commands/simulator.ts';
+import { runDemo } from './demo.ts';
+
+const program = new Command();
+program
+  .name('watchfire')
+  .description('Watchfire: MQTT ingestion, scoring and alerting for homes and buildings')
+  .option('-c, --config <file>', 'configuration YAML (default: $WF_CONFIG, or built-in defaults)');
+
+function config() {
+  const opts = program.opts<{ config?: string }>();
+  return loadConfig({ file: opts.config });
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((res) => {
+    process.once('SIGINT', () => res('SIGINT'));
+    process.once('SIGTERM', () => res('SIGTERM'));
+  });
+}
+
+program
+  .command('start')
+  .description('run the gateway, pipeline, alerts and HTTP API')
+  .action(async () => {
+    const cfg = config();
+    const wf = createWatchfire({ config: cfg });
+    await wf.start();
+    const signal = await waitForSignal();
+    wf.logger.info({ signal }, 'stopping');
+    await wf.stop();
+  });
+
+program
+  .command('demo')
+  .description('run Watchfire with a generated demo county, simulated traffic and a mail catcher')
+  .option('--homes <n>', 'homes in the demo county', '300')
+  .option('--seed <n>', 'seed of the demo county', '42')
+  .option('--speed <n>', 'simulated time runs this many times faster', '10')
+  .option('--scenario-every <sec>', 'seconds between scenarios', '90')
+  .action(async (o: { homes: string; seed: string; speed: string; scenarioEvery: string }) => {
+    const demo = await runDemo({
+      configFile: program.opts<{ config?: string }>().config,
+      homes: Number(o.homes),
+      seed: Number(o.seed),
+      speed: Number(o.speed),
+      scenarioEveryMs: Number(o.scenarioEvery) * 1000,
+    });
+    await waitForSignal();
+    await demo.stop();
+  });
+
+program
+  .command('config')
+  .description('validate the configuration and print it')
+  .action(() => {
+    console.log(JSON.stringify(config(), null, 2));
+  });
+
+async function openRegistry() {
+  const cfg = config();
+  const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
+  const registry = createRegistry({ db, logger: pino({ level: 'warn' }) });
+  await registry.start();
+  return {
+    registry,
+    close: async () => {
+      await registry.stop();
+      db.close();
+    },
+  };
+}
+
+registerRegistryCommands(program, openRegistry);
+registerUserCommands(program, async () => {
+  const cfg = config();
+  const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
+  return { db, close: async () => { db.close(); } };
+});
+registerSimulatorCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof WatchfireError) {
+    console.error(`${err.code}: ${err.message}`);
+  } else {
+    console.error(err);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,302 @@
+// The composition root: the one place that builds every module, wires them together and decides
+// the start and stop order (STYLE.md). Modules only know contracts/ and the deps handed to them.
+//
+// The alarm path, all synchronous and in memory, inside the broker's publish hook:
+//   gateway ─frame─▶ ingest ─reading─▶ rules ─scored─▶ store.write (buffer only)
+//                                           └─findings─▶ alerts.handleFinding ─▶ bus 'incident'
+// InfluxDB, SMTP and webhooks are downstream of buffers and outboxes; none of them is waited on.
+import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import { Registry as MetricsRegistry, collectDefaultMetrics, Histogram } from 'prom-client';
+import type { Config } from '../contracts/config.ts';
+import { createEventBus, type EventBus } from '../contracts/bus.ts';
+import type { Clock, InfluxQuery } from '../contracts/ports.ts';
+import { systemClock } from '../contracts/ports.ts';
+import type { Finding } from '../contracts/findings.ts';
+import type { Reading, ScoredReading } from '../contracts/reading.ts';
+import { openDatabase, type Db } from './db.ts';
+import { createRegistry, loadRegistryFile } from '../registry/index.ts';
+import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
+import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
+import { createAlerts } from '../alerts/index.ts';
+import { createGateway } from '../gateway/index.ts';
+import { createHttpServer } from '../dashboards/index.ts';
+import { readFileSync } from 'node:fs';
+
+export interface WatchfireDeps {
+  config: Readonly<Config>;
+  logger?: Logger;
+  clock?: Clock;
+  /** Extra options handed to alerts (tests and benchmarks inject slowed channels here). */
+  alerts?: Partial<Parameters<typeof createAlerts>[0]>;
+}
+
+export interface DeviceLiveState {
+  online: boolean;
+  lastSeen?: number;
+  last?: Record<string, number | string>;
+  level?: string;
+}
+
+/** Offline sweep period: well under the shortest offline threshold (panel: 60 s × 2 + grace). */
+const SWEEP_MS = 5_000;
+
+export function createWatchfire(deps: WatchfireDeps) {
+  const { config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? pino({ level: config.log.level, name: 'watchfire' });
+  const dataDir = resolve(config.dataDir);
+  const metrics = new MetricsRegistry();
+  const bus: EventBus = createEventBus({
+    onListenerError: (owner, event, err) => logger.error({ err, owner, event }, 'bus listener failed'),
+  });
+
+  // Created in start(): these need I/O (the database file, a local influxd).
+  let db: Db | undefined;
+  let influxd: { url: string; stop(): Promise<void> } | undefined;
+  let influxUrl = config.influx.url;
+  let query: InfluxQuery | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let stopRuleWatch: (() => void) | undefined;
+  let parts: ReturnType<typeof build> | undefined;
+  const live = new Map<string, DeviceLiveState>();
+
+  const ruleLatency = new Histogram({
+    name: 'watchfire_rules_latency_seconds',
+    help: 'Time to score one reading (rule engine evaluate)',
+    buckets: [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 1e-3, 1e-2],
+    registers: [metrics],
+  });
+  let latencySample = 0;
+
+  function build(database: Db, url: string) {
+    const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
+    const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    const store = createInfluxStore({
+      config: { ...config.influx, url },
+      spoolDir: join(dataDir, 'spool'),
+      logger: logger.child({ module: 'store' }),
+      metrics,
+    });
+    let ruleSet = DEFAULT_RULE_SET;
+    if (config.rules.file) {
+      const parsed = parseRuleSet(readFileSync(config.rules.file, 'utf8'));
+      if (!parsed.ok) throw new Error(`Invalid rule set ${config.rules.file}:\n  - ${parsed.errors.join('\n  - ')}`);
+      ruleSet = parsed.ruleSet;
+    }
+    const rules = createRuleEngine({ ruleSet, devices: registry });
+    const alerts = createAlerts({
+      db: database,
+      bus,
+      registry,
+      clock,
+      logger: logger.child({ module: 'alerts' }),
+      metrics,
+      config: {
+        timezone: config.timezone,
+        publicUrl: config.http.publicUrl,
+        ...(config.alerts.smtp ? { smtp: config.alerts.smtp } : {}),
+        ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
+      },
+      ...deps.alerts,
+    });
+
+    const raise = (f: Finding, receivedAt?: number): void => {
+      bus.emit('finding', f);
+      alerts.handleFinding(f, receivedAt);
+    };
+
+    // The hot path's hand-off from ingest: score, buffer for storage, raise findings.
+    const onReading = (reading: Reading): void => {
+      const sample = (latencySample++ & 1023) === 0;
+      const t0 = sample ? process.hrtime.bigint() : 0n;
+      const ev = rules.evaluate(reading);
+      if (sample) ruleLatency.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      const scored: ScoredReading = { reading, score: ev.score, level: ev.level };
+      store.write(scored);
+      const state = live.get(reading.deviceId);
+      if (state) {
+        state.lastSeen = reading.ts;
+        if (reading.kind === 'telemetry') state.last = { ...state.last, ...reading.values };
+        state.level = ev.level;
+      } else {
+        live.set(reading.deviceId, { online: true, lastSeen: reading.ts, last: reading.kind === 'telemetry' ? { ...reading.values } : {}, level: ev.level });
+      }
+      for (const f of ev.findings) if (f.level !== 'green' || f.clears) raise(f, reading.receivedAt);
+      bus.emit('reading.scored', scored);
+    };
+
+    const ingest = createIngest({
+      directory: registry,
+      deadLetters,
+      sink: onReading,
+      bus,
+      clock,
+      metrics,
+      logger: logger.child({ module: 'ingest' }),
+    });
+    const gateway = createGateway({
+      config: config.gateway,
+      directory: registry,
+      sink: ingest,
+      bus,
+      logger: logger.child({ module: 'gateway' }),
+      metrics,
+      clock,
+      backlog: () => store.backlog(),
+    });
+
+    bus.on('device.presence', 'app.presence', (p) => {
+      const s = live.get(p.deviceId);
+      if (s) s.online = p.online;
+      else live.set(p.deviceId, { online: p.online });
+      for (const f of rules.presence(p)) raise(f);
+    });
+
+    const http = createHttpServer({
+      config: { ...config.http, timezone: config.timezone },
+      db: database,
+      registry,
+      incidents: alerts.service,
+      bus,
+      influx: query!,
+      deadLetters,
+      metrics,
+      health: () => health(),
+      rules: { reload: (input: unknown) => rules.reload(input) },
+      deviceState: (id: string) => live.get(id),
+      logger: logger.child({ module: 'http' }),
+    });
+    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http };
+  }
+
+  function health() {
+    const p = parts;
+    const checks: Record<string, boolean | string> = {
+      database: !!db,
+      influx: !!influxUrl,
+      gateway: !!p,
+    };
+    if (p) {
+      const s = p.store.stats();
+      checks.spoolLines = String(s.spooledLines);
+      checks.writeBacklog = String(p.store.backlog());
+    }
+    return { live: true, ready: !!p && started, checks };
+  }
+
+  let started = false;
+
+  async function start(): Promise<void> {
+    mkdirSync(dataDir, { recursive: true });
+    collectDefaultMetrics({ register: metrics });
+    db = openDatabase(join(dataDir, 'watchfire.db'));
+    if (!influxUrl) {
+      influxd = await startLocalInfluxd({
+        binary: config.influx.local.binary,
+        dataDir: join(dataDir, 'influxdb'),
+        port: config.influx.local.port,
+        logger: logger.child({ module: 'influxd' }),
+      });
+      influxUrl = influxd.url;
+      logger.info({ url: influxUrl }, 'started a local influxd (set influx.url or WF_INFLUX_URL to use your own)');
+    }
+    query = createInfluxQuery({
+      url: influxUrl,
+      database: config.influx.database,
+      ...(config.influx.username ? { username: config.influx.username } : {}),
+      ...(config.influx.password ? { password: config.influx.password } : {}),
+    });
+    parts = build(db, influxUrl);
+    const p = parts;
+    // Start order: state first, then storage, then the people side, then HTTP; devices last, so
+    // that nothing a device sends arrives before everything downstream of it can take it.
+    await p.registry.start();
+    if (config.registryFile) {
+      const file = loadRegistryFile(config.registryFile);
+      const { upserted } = p.registry.importFile(file);
+      logger.info({ file: config.registryFile, upserted }, 'registry loaded');
+    }
+    await p.deadLetters.start();
+    await p.store.start();
+    await p.alerts.start();
+    await p.http.start();
+    await p.gateway.start();
+    if (config.rules.file) {
+      stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
+    }
+    sweepTimer = setInterval(() => {
+      for (const f of p.rules.sweep(clock.now())) {
+        bus.emit('finding', f);
+        p.alerts.handleFinding(f);
+      }
+    }, SWEEP_MS);
+    sweepTimer.unref();
+    started = true;
+    const a = addresses();
+    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
+  }
+
+  async function stop(): Promise<void> {
+    started = false;
+    if (sweepTimer) clearInterval(sweepTimer);
+    stopRuleWatch?.();
+    const p = parts;
+    if (p) {
+      // Reverse order: stop taking device traffic, then drain storage and the outbox.
+      await p.gateway.stop();
+      await p.http.stop();
+      await p.alerts.stop();
+      await p.store.stop();
+      await p.deadLetters.stop();
+      await p.registry.stop();
+    }
+    if (influxd) await influxd.stop();
+    db?.close();
+    parts = undefined;
+    db = undefined;
+  }
+
+  function addresses(): { mqtt: number; mqtts?: number; http: number } {
+    if (!parts) throw new Error('Watchfire is not started');
+    const g = parts.gateway.addresses();
+    return { ...g, http: parts.http.address().port };
+  }
+
+  function must() {
+    if (!parts) throw new Error('Watchfire is not started');
+    return parts;
+  }
+
+  return {
+    start,
+    stop,
+    addresses,
+    bus,
+    metrics,
+    logger,
+    get influxUrl() {
+      return influxUrl;
+    },
+    get query(): InfluxQuery {
+      if (!query) throw new Error('Watchfire is not started');
+      return query;
+    },
+    get db(): Db {
+      if (!db) throw new Error('Watchfire is not started');
+      return db;
+    },
+    get registry() { return must().registry; },
+    get store() { return must().store; },
+    get rules() { return must().rules; },
+    get alerts() { return must().alerts; },
+    get ingest() { return must().ingest; },
+    get gateway() { return must().gateway; },
+    get http() { return must().http; },
+    get deadLetters() { return must().deadLetters; },
+    deviceState: (id: string) => live.get(id),
+  };
+}
+
+export type Watchfire = ReturnType<typeof createWatchfire>;
