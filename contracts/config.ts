@@ -45,6 +45,8 @@ export const Config = z.object({
     maxRetries: z.number().int().min(0).default(3),
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
     spoolWarnRatio: z.number().min(0).max(1).default(0.8),
+    /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
+    concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
   }).prefault({}),
   http: z.object({
