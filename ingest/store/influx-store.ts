@@ -39,6 +39,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   const minDelay = deps.retry?.minDelayMs ?? 1000;
   const maxDelay = deps.retry?.maxDelayMs ?? 10_000;
   const timeout = deps.retry?.requestTimeoutMs ?? 10_000;
+  // More batches than this wait their turn in memory (still counted in backlog()).
+  const maxConcurrent = cfg.concurrency ?? 2;
   const auth = cfg.username !== undefined ? `&u=${encodeURIComponent(cfg.username)}&p=${encodeURIComponent(cfg.password ?? '')}` : '';
   const writePath = `/write?db=${encodeURIComponent(cfg.database)}${auth}`;
   const real = new InfluxDB({ url: cfg.url, timeout }).transport;
@@ -54,7 +56,6 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   // While the spool holds anything, new batches go behind it (diverted), so replay keeps order.
   let diverting = false;
   let closing = false;
-  let inflight = 0;
   /** Batches the client holds for a retry: the client hands the same array back, so identity tracks them. */
   const retrying = new Set<string[]>();
   let waiters: Array<() => void> = [];
@@ -97,7 +98,11 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     }
     fullLogged = false;
     checkSpoolLevel();
-    diverting = true;
+    if (!diverting) {
+      diverting = true;
+      // Batches still waiting for the wire are older than anything diverted from now on.
+      while (waiting.length) waiting.shift()!();
+    }
     startReplay();
     return written.then(
       () => {
@@ -127,28 +132,40 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     lines.labels(`dropped_${reason}`).inc(n);
   }
 
-  // The client's transport, wrapped: diverts batches while the spool is replaying, and counts
-  // requests in flight so flush() knows when the client has nothing left on the wire.
+  // The client's transport, wrapped: diverts batches while the spool is replaying, and limits
+  // requests on the wire. The client alone sends every full batch at once; on a 2-core box shared
+  // with influxd, dozens of concurrent 5,000-line writes only make each one slower until they
+  // time out and are sent again (NOTES.md: 1.6.7 peaks with 2–4 writers).
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  const inflightCount = (): number => active + waiting.length;
+  function sendNow(path: string, body: string, options: Parameters<Transport['send']>[2], callbacks: Parameters<Transport['send']>[3]): void {
+    if (diverting) {
+      callbacks?.error?.(new Diverted());
+      return;
+    }
+    active++;
+    const done = (): void => {
+      active--;
+      const next = waiting.shift();
+      next?.();
+      settled();
+    };
+    real.send(path, body, options, {
+      ...callbacks,
+      error(e) {
+        try { callbacks?.error?.(e); } finally { done(); }
+      },
+      complete() {
+        try { callbacks?.complete?.(); } finally { done(); }
+      },
+    });
+  }
   const transport: Transport = {
     send(path, body, options, callbacks) {
-      if (diverting) {
-        callbacks?.error?.(new Diverted());
-        return;
-      }
-      inflight++;
-      const done = (): void => {
-        inflight--;
-        settled();
-      };
-      real.send(path, body, options, {
-        ...callbacks,
-        error(e) {
-          try { callbacks?.error?.(e); } finally { done(); }
-        },
-        complete() {
-          try { callbacks?.complete?.(); } finally { done(); }
-        },
-      });
+      if (diverting) callbacks?.error?.(new Diverted());
+      else if (active < maxConcurrent) sendNow(path, body, options, callbacks);
+      else waiting.push(() => sendNow(path, body, options, callbacks));
     },
     request: (path, body, options, started) => real.request(path, body, options, started),
     iterate: (path, body, options) => real.iterate(path, body, options),
@@ -199,6 +216,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     },
     writeRetrySkipped(entry) {
       // The client's retry buffer overflowed: those lines go to the spool instead of being lost.
+      if (!diverting) log.warn({ code: 'WF_STORE_WRITE', lines: entry.lines.length }, 'InfluxDB is not keeping up: spooling to disk until it is');
       void toSpool(entry.lines);
     },
   });
@@ -324,8 +342,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     await writeApi.flush(true).catch(() => undefined);
     for (;;) {
       await spool.idle();
-      if (inflight === 0 && retrying.size === 0 && writtenLive + spooledLive + dropped >= target) return;
-      if (inflight === 0 && retrying.size > 0) {
+      if (inflightCount() === 0 && retrying.size === 0 && writtenLive + spooledLive + dropped >= target) return;
+      if (inflightCount() === 0 && retrying.size > 0) {
         // Held for a later retry: try now (flush means now), and spool what still fails.
         await writeApi.flush(true).catch(() => undefined);
         continue;

@@ -1,5 +1,5 @@
 // Write throughput of the InfluxDB writer into a local influxd (Debian's 1.6.7), end to end:
-// from write() until InfluxDB confirms every line. Run: npx tsx ingest/store/store.bench.ts [points]
+// from write() until InfluxDB confirms every line. Run: npx tsx ingest/store/store.bench.ts [points] [concurrent requests]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wf-bench-'));
   const influxd = await startLocalInfluxd({ dataDir: join(dir, 'influxdb'), database: 'bench' });
   const store = createInfluxStore({
-    config: { ...Config.parse({}).influx, url: influxd.url, database: 'bench' },
+    config: { ...Config.parse({}).influx, url: influxd.url, database: 'bench', ...(process.argv[3] ? { concurrency: Number(process.argv[3]) } : {}) },
     spoolDir: join(dir, 'spool'),
     logger: pino({ level: 'warn' }),
     metrics: new Registry(),
@@ -43,6 +43,8 @@ async function main(): Promise<void> {
     if (i % 5000 === 4999) await new Promise((res) => setImmediate(res));
   }
   await store.flush();
+  // Spooled lines count as safe for flush(); the throughput counts them once they are in InfluxDB.
+  while (store.stats().spooledLines > 0) await new Promise((res) => setTimeout(res, 20));
   const secs = (Date.now() - t0) / 1000;
   const [row] = await createInfluxQuery({ url: influxd.url, database: 'bench' }).query('SELECT count(score) FROM telemetry');
   console.log(JSON.stringify({
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
     pointsPerSecond: Math.round(total / secs),
     writeCallNs: Number(handOffNs / BigInt(total)),
     batchSize: Config.parse({}).influx.batchSize,
+    ...store.stats(),
   }));
   await store.stop();
   await influxd.stop();
