@@ -133,7 +133,17 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If Watchfire (or a test worker) exits without stop(), its influxd must not live on.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', killOnExit);
+      resolve();
+    }),
+  );
   child.once('error', (err) => opts.logger?.error({ err }, 'influxd failed'));
   const url = `http://127.0.0.1:${httpPort}`;
 

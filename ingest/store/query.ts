@@ -7,7 +7,7 @@ export interface InfluxQueryDeps {
   database: string;
   username?: string;
   password?: string;
-  /** Time column precision of returned rows (default ms, as epoch numbers). */
+  /** Time column precision of returned rows (default ms, as epoch numbers; `ns` values exceed 2⁵³ and lose their last digits). */
   epoch?: 'ns' | 'u' | 'ms' | 's';
   timeoutMs?: number;
 }
