@@ -71,6 +71,18 @@ function show(v: unknown): string {
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
+/**
+ * formatIssues, plus the offending value where zod's own message does not name it (the protocol's
+ * schemas say `expected number 0..2, got "high"`; zod's built-in checks, e.g. ISO format, do not).
+ */
+function reasonOf(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, input: unknown): string {
+  return formatIssues(issues).map((text, i) => {
+    if (text.includes(', got ')) return text;
+    let v: unknown = input;
+    for (const k of issues[i]!.path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+    return `${text}, got ${v === undefined ? 'nothing' : show(v)}`;
+  }).join('; ');
+}
 function kindOf(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
@@ -138,7 +150,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     const schema = kind === 'telemetry' ? TelemetryByType[device.type] : EventByType[device.type];
     const parsed = schema.safeParse(el);
     if (!parsed.success) {
-      reject(frame, device.id, 'WF_INGEST_SCHEMA', formatIssues(parsed.error.issues).join('; '), index, JSON.stringify(el));
+      reject(frame, device.id, 'WF_INGEST_SCHEMA', reasonOf(parsed.error.issues, el), index, JSON.stringify(el));
       out.rejected++;
       return;
     }
@@ -210,7 +222,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       // Presence is the gateway's (it sees connects, wills and sockets); here only validation.
       const parsed = DeviceStatus.safeParse(body);
       if (parsed.success) return { accepted: 1, rejected: 0, duplicates: 0 };
-      reject(frame, device.id, 'WF_INGEST_SCHEMA', formatIssues(parsed.error.issues).join('; '), undefined, rawText(frame));
+      reject(frame, device.id, 'WF_INGEST_SCHEMA', reasonOf(parsed.error.issues, body), undefined, rawText(frame));
       return { accepted: 0, rejected: 1, duplicates: 0 };
     }
     if (isArray && (body as unknown[]).length > MAX_BATCH) {
