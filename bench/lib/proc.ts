@@ -87,3 +87,17 @@ export function cores(): number {
   const txt = readFileSync('/proc/cpuinfo', 'utf8');
   return (txt.match(/^processor\s*:/gm) ?? []).length || 1;
 }
+
+/** Busy share of the whole machine (all cores, every process, ours and others') since `since`. */
+export function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (line[3] ?? 0) + (line[4] ?? 0);
+  const total = line.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export function machineBusy(since: { busy: number; total: number }): number {
+  const now = machineTicks();
+  const dt = now.total - since.total;
+  return dt > 0 ? Math.round(((now.busy - since.busy) / dt) * 100) / 100 : 0;
+}

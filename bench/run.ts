@@ -1,0 +1,94 @@
+// `npm run bench` — the end-to-end benchmarks (issue 7, issue 2 point 9), each against the full
+// system and, in the same run, against the baselines; results in bench/results/<scenario>.json and
+// bench/results/summary.md.
+//   npm run bench                       quick set (≈ 10 min): throughput at 5,000 devices, alarm,
+//                                       storm, reconnect and connections at 5,000, rules, alerts
+//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts
+//   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
+//   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three)
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { environment, writeResult, type ScenarioResult } from './lib/report.ts';
+import { throughput } from './scenarios/throughput.ts';
+import { alarm } from './scenarios/alarm.ts';
+import { storm } from './scenarios/storm.ts';
+import { reconnect, connections } from './scenarios/reconnect.ts';
+import type { TargetName } from './lib/targets.ts';
+
+const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'rules', 'alerts'] as const;
+type Scenario = (typeof ALL)[number];
+
+const argv = process.argv.slice(2);
+const full = argv.includes('--full');
+const flag = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const picked = argv.filter((a) => !a.startsWith('--')) as Scenario[];
+for (const p of picked) {
+  if (!(ALL as readonly string[]).includes(p)) {
+    console.error(`unknown scenario ${p}; one of: ${ALL.join(', ')}`);
+    process.exit(2);
+  }
+}
+const scenarios: Scenario[] = picked.length ? picked : [...ALL];
+const targets = (flag('targets')?.split(',') ?? ['watchfire', 'nodered', 'mosquitto']) as TargetName[];
+const log = (s: string): void => {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+};
+const env = environment();
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The micro-benchmarks other helpers own (bench/rules.ts, bench/alerts.ts) write their own JSON. */
+function runScript(file: string): ScenarioResult | undefined {
+  if (!existsSync(`${ROOT}bench/${file}`)) {
+    log(`${file}: not present, skipped`);
+    return undefined;
+  }
+  log(`${file}: running`);
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', `bench/${file}`], { cwd: ROOT, stdio: 'inherit', timeout: 10 * 60_000 });
+  log(`${file}: exit ${r.status ?? r.signal}`);
+  return undefined;
+}
+
+const started = performance.now();
+let failed = false;
+for (const s of scenarios) {
+  log(`== ${s}${full ? ' (full)' : ''}`);
+  let result: ScenarioResult | undefined;
+  try {
+    switch (s) {
+      case 'throughput':
+        result = await throughput({
+          devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)),
+          steps: (flag('steps')?.split(',').map(Number)) ?? (full ? [2500, 5000, 10000, 15000, 20000, 25000, 30000, 40000] : [2500, 5000, 10000, 15000, 20000, 30000]),
+          stepSec: Number(flag('step-sec') ?? (full ? 30 : 10)),
+          targets,
+          latencyAt: 5000,
+        }, log);
+        break;
+      case 'alarm':
+        result = await alarm({ devices: full ? 10_000 : 5_000, alarms: 200, full }, log);
+        break;
+      case 'storm':
+        result = await storm({ devices: full ? 10_000 : 5_000, events: 1000, seconds: 5, full }, log);
+        break;
+      case 'reconnect':
+        result = await reconnect({ devices: full ? 19_000 : 5_000 }, log);
+        break;
+      case 'connections':
+        result = await connections({ sizes: full ? [5_000, 19_000] : [5_000] }, log);
+        break;
+      case 'rules':
+        runScript('rules.ts');
+        break;
+      case 'alerts':
+        runScript('alerts.ts');
+        break;
+    }
+  } catch (err) {
+    failed = true;
+    log(`${s} failed: ${(err as Error).stack ?? String(err)}`);
+  }
+  if (result) log(`wrote ${writeResult(result, env)}`);
+}
+log(`done in ${Math.round((performance.now() - started) / 1000)} s; summary in bench/results/summary.md`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,122 @@
+// Issue 2 point 9 and issue 7 scenarios 1 and 6: N devices connected as real MQTT clients in
+// separate processes, load raised step by step; per step readings/s acknowledged and stored,
+// publish → PUBACK latency, loss (acknowledged − stored), CPU and RSS of every process; the same
+// steps against Mosquitto + a plain subscriber and against Mosquitto → Node-RED → InfluxDB.
+import type { BenchCounty } from '../lib/county.ts';
+import { benchCounty } from '../lib/county.ts';
+import { createLoadPool } from '../lib/load.ts';
+import { runStep, sleep, type StepResult } from '../lib/phase.ts';
+import { readUsage } from '../lib/proc.ts';
+import type { ScenarioResult } from '../lib/report.ts';
+import { ratio } from '../lib/stats.ts';
+import { noderedInstalled, startMosquittoTarget, startNoderedTarget, startWatchfireTarget, type Target, type TargetName } from '../lib/targets.ts';
+
+export interface ThroughputOptions {
+  devices: number;
+  steps: number[];
+  stepSec: number;
+  targets: TargetName[];
+  /** The rate at which issue 2 asks for PUBACK p99 (5,000 readings/s). */
+  latencyAt: number;
+}
+
+export interface TargetRun {
+  target: TargetName;
+  connect: { ms: number; connected: number; refused: number; errors: number };
+  rssPerConnectionKiB: number | null;
+  steps: StepResult[];
+  /** Highest step that was sustained with zero loss. */
+  zeroLossRate: number;
+  zeroLossStep: StepResult | undefined;
+  atLatencyRate: StepResult | undefined;
+  pastSaturation: StepResult | undefined;
+  error?: string;
+}
+
+async function start(name: TargetName, county: BenchCounty): Promise<Target> {
+  if (name === 'watchfire') return startWatchfireTarget(county.registry);
+  if (name === 'mosquitto') return startMosquittoTarget();
+  return startNoderedTarget();
+}
+
+export async function runTarget(name: TargetName, county: BenchCounty, o: ThroughputOptions, log: (s: string) => void): Promise<TargetRun> {
+  const target = await start(name, county);
+  const devices = county.load.map((d) => (target.authenticates ? d : { id: d.id }));
+  const pool = await createLoadPool({ host: target.host, port: target.port, devices, announce: true, retryMs: 2000 });
+  const run: TargetRun = { target: name, connect: { ms: 0, connected: 0, refused: 0, errors: 0 }, rssPerConnectionKiB: null, steps: [], zeroLossRate: 0, zeroLossStep: undefined, atLatencyRate: undefined, pastSaturation: undefined };
+  try {
+    await sleep(1000);
+    const rss0 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
+    const c = await pool.connect({ perSec: 2000, timeoutMs: 120_000 });
+    run.connect = { ms: c.ms, connected: c.connected, refused: c.refused, errors: c.errors };
+    await sleep(3000);
+    const rss1 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
+    run.rssPerConnectionKiB = c.connected ? Math.round(((rss1 - rss0) / c.connected) * 100) / 100 : null;
+    log(`${name}: ${c.connected}/${devices.length} connected in ${c.ms} ms, ${run.rssPerConnectionKiB} KiB RSS per connection`);
+    for (const rate of o.steps) {
+      const s = await runStep(target, pool, rate, o.stepSec);
+      run.steps.push(s);
+      log(`${name} @ ${rate}/s: acked ${s.ackedPerSec}/s stored ${s.storedPerSec}/s loss ${s.loss} p50 ${s.puback.p50} p99 ${s.puback.p99} ms drain ${s.drainMs} ms ${s.sustained ? 'sustained' : 'NOT sustained'} — ${s.limitedBy}`);
+      if (s.sustained) {
+        run.zeroLossRate = s.storedPerSec;
+        run.zeroLossStep = s;
+      }
+      if (rate === o.latencyAt) run.atLatencyRate = s;
+      if (!s.sustained) {
+        run.pastSaturation = s;
+        break;
+      }
+      await sleep(1000);
+    }
+  } catch (err) {
+    run.error = String((err as Error).stack ?? err);
+    log(`${name}: ${run.error}`);
+  } finally {
+    await pool.close();
+    await target.stop();
+  }
+  return run;
+}
+
+export async function throughput(o: ThroughputOptions, log: (s: string) => void): Promise<ScenarioResult> {
+  const county = benchCounty(o.devices);
+  const runs: Partial<Record<TargetName, TargetRun>> = {};
+  for (const name of o.targets) {
+    if (name === 'nodered' && !noderedInstalled()) {
+      log('nodered: skipped, not installed (npm install --prefix bench/nodered)');
+      continue;
+    }
+    runs[name] = await runTarget(name, county, o, log);
+  }
+  const wf = runs.watchfire;
+  const nr = runs.nodered;
+  const mq = runs.mosquitto;
+  const lat = wf?.atLatencyRate;
+  const fmt = (x: number | null | undefined, unit = '') => (x === null || x === undefined ? 'n/a' : `${x}${unit}`);
+  const targets: ScenarioResult['targets'] = [];
+  if (wf) {
+    targets.push(
+      { what: `zero-loss readings/s stored, ${o.devices} devices connected`, target: o.devices >= 5000 ? '≥ 15,000/s' : '≥ 15,000/s (at 5,000 devices)', measured: `${wf.zeroLossRate}/s`, met: o.devices >= 5000 ? wf.zeroLossRate >= 15_000 : null },
+      { what: `PUBACK p99 at ${o.latencyAt}/s offered`, target: '≤ 20 ms', measured: fmt(lat?.puback.p99, ' ms'), met: lat?.puback.p99 == null ? null : lat.puback.p99 <= 20 },
+      { what: 'loss past saturation (acked − stored)', target: '0, no crash', measured: wf.pastSaturation ? `${wf.pastSaturation.loss} at ${wf.pastSaturation.offeredPerSec}/s offered, ${wf.pastSaturation.alive ? 'alive' : 'DIED'}` : 'saturation not reached', met: wf.pastSaturation ? wf.pastSaturation.loss <= 0 && wf.pastSaturation.alive : null },
+      { what: 'RSS per connected device', target: '≤ 12 KiB', measured: fmt(wf.rssPerConnectionKiB, ' KiB'), met: wf.rssPerConnectionKiB === null ? null : wf.rssPerConnectionKiB <= 12 },
+    );
+    if (nr) targets.push({ what: 'zero-loss rate vs Node-RED stack', target: '≥ 1.5×', measured: `${fmt(ratio(wf.zeroLossRate, nr.zeroLossRate), '×')} (${wf.zeroLossRate} vs ${nr.zeroLossRate}/s)`, met: nr.zeroLossRate ? wf.zeroLossRate >= 1.5 * nr.zeroLossRate : null });
+  }
+  const summary = [
+    '| target | zero-loss stored/s | PUBACK p50 / p99 at latency step (ms) | CPU cores at that rate (target / load gen) | RSS/conn KiB | past saturation | limited by |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of Object.values(runs)) {
+    const z = r.zeroLossStep;
+    const l = r.atLatencyRate;
+    const cpu = z ? Object.entries(z.usage).filter(([k]) => !k.startsWith('load')).map(([k, u]) => `${k} ${u.cpuCores}`).join(', ') : 'n/a';
+    const past = r.pastSaturation ? `${r.pastSaturation.offeredPerSec}/s offered → ${r.pastSaturation.ackedPerSec}/s acked, loss ${r.pastSaturation.loss}, ${r.pastSaturation.alive ? 'alive' : 'died'}` : 'not reached';
+    summary.push(`| ${r.target} | ${r.zeroLossRate} | ${fmt(l?.puback.p50)} / ${fmt(l?.puback.p99)} | ${cpu} / ${z?.loadGenCores ?? 'n/a'} | ${fmt(r.rssPerConnectionKiB)} | ${past} | ${r.pastSaturation?.limitedBy ?? z?.limitedBy ?? 'n/a'} |`);
+  }
+  if (wf && (nr || mq)) {
+    summary.push('', `Ratios (Watchfire ÷ baseline): zero-loss rate ${fmt(ratio(wf.zeroLossRate, nr?.zeroLossRate))}× Node-RED stack, ${fmt(ratio(wf.zeroLossRate, mq?.zeroLossRate))}× Mosquitto broker-only; PUBACK p99 at ${o.latencyAt}/s ${fmt(ratio(lat?.puback.p99, nr?.atLatencyRate?.puback.p99))}× Node-RED stack, ${fmt(ratio(lat?.puback.p99, mq?.atLatencyRate?.puback.p99))}× Mosquitto; RSS per connection ${fmt(ratio(wf.rssPerConnectionKiB, mq?.rssPerConnectionKiB))}× Mosquitto.`);
+  }
+  summary.push('', `Steps of ${o.stepSec} s at ${o.steps.join(', ')} readings/s offered (QoS 1, one reading per message, ≤ 4 unacknowledged per device), spread evenly over ${o.devices} connected smoke detectors; a step is sustained when ≥ 97 % of the offered publishes went out, acked − stored = 0 and everything acknowledged was stored within 10 s. "broker" is the whole Watchfire process for Watchfire (gateway, ingest, rules, store, alerts, HTTP). Each stack has its own influxd; the load generator shares the same 2 cores.`);
+  return { scenario: 'throughput', targets, summary, data: { options: o, runs } };
+}
