@@ -3,7 +3,7 @@
 // when its latest start at or before the moment is less than a duration ago.
 import { CronExpressionParser } from 'cron-parser';
 import type { RegistryReader } from '../contracts/ports.ts';
-import type { Person, Shift } from '../contracts/registry.ts';
+import type { Person, Roster, Shift } from '../contracts/registry.ts';
 
 export interface ActiveShift {
   readonly shift: Shift;
@@ -48,16 +48,32 @@ export function createRosters(deps: { registry: RegistryReader; timezone: string
     return registry.roster(centerId)?.timezone ?? registry.center(centerId)?.timezone ?? deps.timezone;
   }
 
+  // cron-parser costs about a millisecond per prev()/next() here, too much for the alarm path: the
+  // shifts on duty are computed once per center and reused until the next shift starts or ends
+  // (or the roster object is replaced by a registry write).
+  const cache = new Map<string, { roster: Roster; from: number; until: number; shifts: ActiveShift[] }>();
+
   function activeShifts(centerId: string, at: number): ActiveShift[] {
     const roster = registry.roster(centerId);
     if (!roster) return [];
+    const hit = cache.get(centerId);
+    if (hit && hit.roster === roster && at >= hit.from && at < hit.until) return hit.shifts;
     const out: ActiveShift[] = [];
+    let from = -Infinity;
+    let until = Infinity;
     for (const shift of roster.shifts) {
       const start = lastStart(shift, at, roster.timezone);
       if (start === undefined) continue;
       const end = start + shift.durationMinutes * 60_000;
-      if (at < end) out.push({ shift, startedAt: start, endsAt: end });
+      if (at < end) {
+        out.push({ shift, startedAt: start, endsAt: end });
+        until = Math.min(until, end);
+      } else from = Math.max(from, end);
+      from = Math.max(from, start);
+      const next = nextStart(shift.start, at, roster.timezone);
+      if (next !== undefined) until = Math.min(until, next);
     }
+    cache.set(centerId, { roster, from, until, shifts: out });
     return out;
   }
 
