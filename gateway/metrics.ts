@@ -3,7 +3,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive';
-export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled' | 'client_error';
+export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled';
 export type MessageKind = 'telemetry' | 'events' | 'status' | 'will' | 'other';
 
 export interface GatewayStats {
@@ -42,7 +42,7 @@ export function createGatewayMetrics(registry: Registry) {
     refusals: zero(['unknown', 'bad_secret', 'disabled', 'protocol', 'keepalive'] as const),
     aclDrops: { publish: 0, subscribe: 0 },
     rateLimited: 0,
-    disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled', 'client_error'] as const),
+    disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled'] as const),
     pausedSockets: 0,
     admissionPauses: 0,
     admissionPaused: false,
