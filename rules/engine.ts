@@ -7,7 +7,7 @@ import type { DeviceType } from '../contracts/protocol.ts';
 import type { Reading } from '../contracts/reading.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { anyReading, backOnline, offlineAfterMs, wentOffline } from './any.ts';
-import { Collector, type Subject } from './finding.ts';
+import { Collector, NO_FINDINGS, type Subject } from './finding.ts';
 import { panelEvent, panelTelemetry } from './panel.ts';
 import { parseRuleSet, resolveDeviceRules, type RuleSet } from './schema.ts';
 import { settlementEvent, settlementTelemetry } from './settlement.ts';
@@ -26,6 +26,9 @@ export interface Evaluation {
   readonly level: Level;
   readonly findings: readonly Finding[];
 }
+
+/** Most readings: nothing found. One shared frozen answer, so a green reading allocates nothing. */
+const QUIET: Evaluation = Object.freeze({ score: 0, level: 'green', findings: NO_FINDINGS });
 
 export type ReloadResult = { ok: true } | { ok: false; errors: string[] };
 
@@ -139,6 +142,10 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       else settlementEvent(out, st, r);
     } catch {
       c.internalErrors++;
+    }
+    if (out.findings === null) {
+      out.subject = null;
+      return QUIET;
     }
     const score = out.score;
     return { score, level: levelOf(score), findings: finish() };
