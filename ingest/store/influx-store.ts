@@ -18,6 +18,7 @@ import type { ScoredReading } from '../../contracts/reading.ts';
 import { createSpool } from './spool.ts';
 import { toLine } from './line.ts';
 import { postLines, Diverted, ensureDatabase } from './http.ts';
+import { createReplayer } from './replay.ts';
 
 export interface InfluxStoreDeps {
   config: Config['influx'] & { url: string };
@@ -257,78 +258,34 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   }
 
   // ---- replay ----------------------------------------------------------------------------------
-  let replay: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
-  let stopping = false;
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((r) => {
-      const t = setTimeout(() => { wake = undefined; r(); }, ms);
-      wake = () => { clearTimeout(t); wake = undefined; r(); };
-    });
-
-  function startReplay(): void {
-    if (replay || stopping) return;
-    replay = replayLoop().finally(() => {
-      replay = undefined;
-    });
-  }
-
-  async function replayLoop(): Promise<void> {
-    let delay = minDelay;
-    let failing = false;
-    while (!stopping) {
-      let seg;
-      try {
-        seg = await spool.oldest();
-      } catch (err) {
-        log.error({ err }, 'spool read failed');
-        await sleep(maxDelay);
-        continue;
-      }
-      if (!seg) {
-        // Checked in the same tick as the flag is cleared: an append reserves its lines at once.
-        if (spool.lines === 0) {
-          diverting = false;
-          log.info({ replayed }, 'InfluxDB spool drained');
-          return;
-        }
-        await spool.idle();
-        continue;
-      }
-      while (seg.done < seg.lines.length && !stopping) {
-        const chunk = seg.lines.slice(seg.done, seg.done + cfg.batchSize);
-        try {
-          await postLines(real, writePath, chunk);
-          if (failing) log.info({ spooled: spool.lines }, 'InfluxDB is back: replaying the spool');
-          failing = false;
-          delay = minDelay;
-          seg.done += chunk.length;
-          replayed += chunk.length;
-          lines.labels('replayed').inc(chunk.length);
-        } catch (err) {
-          failures.inc();
-          failedBatches++;
-          if (err instanceof HttpError && err.statusCode === 400) {
-            seg.done += chunk.length;
-            drop(chunk.length, 'rejected');
-            log.error({ code: 'WF_STORE_WRITE', err: err.message }, 'InfluxDB rejected spooled lines as malformed');
-            continue;
-          }
-          if (err instanceof HttpError && err.statusCode === 404) await ensureDatabase(cfg, timeout, log);
-          if (!failing) log.warn({ code: 'WF_STORE_WRITE', err: (err as Error).message, spooled: spool.lines }, 'InfluxDB unreachable: readings go to the disk spool');
-          failing = true;
-          await sleep(delay);
-          delay = Math.min(delay * 2, maxDelay);
-        }
-      }
-      // Written whole: gone. Interrupted by stop(): kept, and replayed whole next time — lines
-      // already written overwrite themselves (line.ts), so nothing is stored twice.
-      if (seg.done >= seg.lines.length) {
-        await spool.remove(seg);
-        checkSpoolLevel();
-      }
-    }
-  }
+  const replayer = createReplayer({
+    spool,
+    post: (chunk) => postLines(real, writePath, chunk),
+    batchSize: cfg.batchSize,
+    minDelayMs: minDelay,
+    maxDelayMs: maxDelay,
+    log,
+    onReplayed(n) {
+      replayed += n;
+      lines.labels('replayed').inc(n);
+    },
+    onRejected(n, err) {
+      failures.inc();
+      failedBatches++;
+      drop(n, 'rejected');
+      log.error({ code: 'WF_STORE_WRITE', err: err.message }, 'InfluxDB rejected spooled lines as malformed');
+    },
+    async onFailure(err) {
+      failures.inc();
+      failedBatches++;
+      if (err instanceof HttpError && err.statusCode === 404) await ensureDatabase(cfg, timeout, log);
+    },
+    onSegmentRemoved: checkSpoolLevel,
+    onDrained() {
+      diverting = false;
+    },
+  });
+  const startReplay = (): void => replayer.start();
 
   // ---- lifecycle -------------------------------------------------------------------------------
   async function flush(): Promise<void> {
@@ -366,9 +323,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     },
     async stop() {
       closing = true;
-      stopping = true;
-      wake?.();
-      await replay;
+      await replayer.stop();
       await flush();
       stopped = true;
       await writeApi.close().catch(() => undefined);
