@@ -68,7 +68,9 @@ export function chime() {
 }
 
 export function init() {
-  notify();
+  // Where the browser already allows sound (a kiosk started with an autoplay policy, or a site
+  // the user has engaged with), this starts it; elsewhere the context waits for the first click.
+  unlock();
   const first = () => unlock();
   document.addEventListener('pointerdown', first);
   document.addEventListener('keydown', first);

@@ -17,7 +17,12 @@ function s(tag, attrs, ...children) {
 /** Thresholds worth drawing (DESIGN.md default rule set). */
 const LIMITS = { smoke: [[0.08, 'yellow'], [0.15, 'red']], temp: [[57, 'red']], co: [[50, 'yellow'], [150, 'red']], battery: [[20, 'yellow']] };
 
-export function lineChart({ field, lines, from, to, tz, width = 520, height = 150 }) {
+export function lineChart({ field, lines, from: windowFrom, to, tz, width = 520, height = 150 }) {
+  // A device installed (or a server started) a few hours ago: show the hours there are, not a
+  // mostly empty day. At least an hour, so a handful of points is not stretched edge to edge.
+  let first = to;
+  for (const l of lines) if (l.points.length) first = Math.min(first, l.points[0][0]);
+  const from = Math.max(windowFrom, Math.min(first, to - 3600_000));
   const pad = { l: 44, r: 12, t: 22, b: 22 };
   const w = width - pad.l - pad.r;
   const hgt = height - pad.t - pad.b;

@@ -33,7 +33,7 @@ export async function renderOverview(el) {
               h('dt', {}, t('overview.ackMedian')), h('dd', {}, secs(c.today.ackMedianSec, c.today.ackP90Sec)),
               h('dt', {}, t('overview.siteMedian')), h('dd', {}, secs(c.today.siteMedianSec, c.today.siteP90Sec))))),
         h('div', { class: 'tile ages' }, h('div', { class: 'label' }, t('overview.byAge')),
-          h('div', { class: 'age-bars' }, c.openByAge.map((b) => h('div', { class: 'age-bar' },
+          h('div', { class: 'age-bars' }, c.openByAge.map((b) => h('div', { class: `age-bar${b.red + b.yellow ? '' : ' zero'}` },
             h('div', { class: 'stack', style: { '--h': ((b.red + b.yellow) / maxAge) * 100, '--f': b.red / Math.max(1, b.red + b.yellow) } },
               h('span', { class: 'red' }),
               h('span', { class: 'yellow' })),
