@@ -3,10 +3,23 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
 
 export type Db = Database.Database;
 
-export function openDatabase(file: string): Db {
+export interface OpenOptions {
+  /**
+   * Checkpoint the WAL from a worker thread on its own connection instead of inside commits.
+   * SQLite's automatic checkpoint copies the WAL into the main file during whichever commit
+   * crosses 1,000 pages; on the alarm path that put a 10+ ms tail on an incident's commit
+   * (bench/alerts.ts: p99 13.8 ms with it, 8.1 ms without). A PASSIVE checkpoint from another
+   * connection never blocks this one's writers.
+   */
+  backgroundCheckpoint?: boolean;
+}
+
+export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   // WAL with synchronous=NORMAL: commits survive a process crash, and a write costs microseconds,
@@ -15,5 +28,36 @@ export function openDatabase(file: string): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  if (opts.backgroundCheckpoint && file !== ':memory:') db.pragma('wal_autocheckpoint = 0');
   return db;
+}
+
+// An eval'd CommonJS worker: no TypeScript loader is needed inside the thread.
+const CHECKPOINT_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 1000');
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (err) { parentPort.postMessage(String(err)); }
+}, workerData.everyMs);
+parentPort.on('message', (m) => { if (m === 'stop') { clearInterval(timer); try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} db.close(); parentPort.close(); } });
+`;
+
+/** Runs PASSIVE WAL checkpoints every `everyMs` on a worker thread; stop() ends it. */
+export function startCheckpointer(file: string, opts: { everyMs?: number; onError?: (msg: string) => void } = {}) {
+  const worker = new Worker(CHECKPOINT_WORKER, {
+    eval: true,
+    workerData: { file, everyMs: opts.everyMs ?? 1000, module: createRequire(import.meta.url).resolve('better-sqlite3') },
+  });
+  worker.on('message', (m: string) => opts.onError?.(m));
+  worker.on('error', (err) => opts.onError?.(String(err)));
+  worker.unref();
+  return {
+    async stop(): Promise<void> {
+      const exited = new Promise<void>((res) => worker.once('exit', () => res()));
+      worker.postMessage('stop');
+      await exited;
+    },
+  };
 }

@@ -8,6 +8,7 @@ import { loadConfig } from './config.ts';
 import { openDatabase } from './db.ts';
 import { createWatchfire } from './watchfire.ts';
 import { WatchfireError } from '../contracts/errors.ts';
+import { generateSecret, hashSecret } from '../contracts/secrets.ts';
 import { createRegistry } from '../registry/index.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerUserCommands } from './commands/users.ts';
@@ -61,6 +62,14 @@ program
     });
     await waitForSignal();
     await demo.stop();
+  });
+
+program
+  .command('observer-secret <username>')
+  .description('issue a password for a maintainer observer account (records live traffic) and print its config entry')
+  .action((username: string) => {
+    const secret = generateSecret();
+    console.log(`Password for observer ${username} (shown once): ${secret}\n\nAdd to the configuration:\ngateway:\n  observers:\n    - username: ${username}\n      secretHash: "${hashSecret(secret)}"`);
   });
 
 program

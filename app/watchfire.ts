@@ -15,14 +15,15 @@ import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { Reading, ScoredReading } from '../contracts/reading.ts';
-import { openDatabase, type Db } from './db.ts';
+import { openDatabase, startCheckpointer, type Db } from './db.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
-import { createAlerts } from '../alerts/index.ts';
+import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { readFileSync } from 'node:fs';
+import { verifySecret } from '../contracts/secrets.ts';
 
 export interface WatchfireDeps {
   config: Readonly<Config>;
@@ -59,6 +60,7 @@ export function createWatchfire(deps: WatchfireDeps) {
   let query: InfluxQuery | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
   let stopRuleWatch: (() => void) | undefined;
+  let checkpointer: { stop(): Promise<void> } | undefined;
   let parts: ReturnType<typeof build> | undefined;
   const live = new Map<string, DeviceLiveState>();
 
@@ -99,6 +101,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.smtp ? { smtp: config.alerts.smtp } : {}),
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
       },
+      ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
       ...deps.alerts,
     });
 
@@ -145,6 +148,13 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
+      // A device disabled or removed while connected is disconnected.
+      changes: registry,
+      // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
+      observers: {
+        verify: (username: string, password: Buffer | undefined) =>
+          config.gateway.observers.some((o) => o.username === username && verifySecret(password, o.secretHash)),
+      },
     });
 
     bus.on('device.presence', 'app.presence', (p) => {
@@ -191,7 +201,9 @@ export function createWatchfire(deps: WatchfireDeps) {
   async function start(): Promise<void> {
     mkdirSync(dataDir, { recursive: true });
     collectDefaultMetrics({ register: metrics });
-    db = openDatabase(join(dataDir, 'watchfire.db'));
+    const dbFile = join(dataDir, 'watchfire.db');
+    db = openDatabase(dbFile, { backgroundCheckpoint: true });
+    checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
         binary: config.influx.local.binary,
@@ -253,6 +265,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();
+    await checkpointer?.stop();
+    checkpointer = undefined;
     db?.close();
     parts = undefined;
     db = undefined;

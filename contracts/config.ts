@@ -31,6 +31,12 @@ export const Config = z.object({
     }).prefault({}),
     /** Seconds of keep-alive the gateway tolerates (PROTOCOL.md: up to 1200). */
     maxKeepaliveSec: z.number().int().positive().default(1200),
+    /** Maintainers' observer accounts (a recorder of live traffic): subscribe only, never publish. */
+    observers: z.array(z.object({
+      username: z.string().min(1),
+      /** hashSecret() of the password (contracts/secrets.ts): `npm run wf -- observer-secret NAME`. */
+      secretHash: z.string().startsWith('sha256$'),
+    })).default([]),
     /** Admission control: pause reading sockets while this many readings wait for storage. */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),
