@@ -21,6 +21,8 @@ const SessionInfo = z.object({
   home: z.string().nullable(),
   timezone: z.string(),
   centerName: z.string().nullable(),
+  /** The linked registry person's name, else the user name. */
+  displayName: z.string().nullable(),
 });
 
 function sameToken(a: string, b: string): boolean {
@@ -101,7 +103,7 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
       const s = createSession(deps.db, user.username, now());
       void reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'strict', secure, path: '/', expires: new Date(s.expiresAt) });
       req.log.info({ username: user.username, role: user.role }, 'login');
-      return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user), centerName: centerNameOf(deps, user) };
+      return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user), centerName: centerNameOf(deps, user), displayName: displayNameOf(deps, user) };
     },
   });
 
@@ -125,7 +127,7 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
     schema: { tags: ['session'], summary: 'Who is logged in (user null when nobody), with the CSRF token', response: { 200: SessionInfo } },
     handler: async (req) => {
       const u = req.user;
-      return { user: u, csrf: u ? req.csrf : null, home: u ? homeOf(u.role) : null, timezone: u ? timezoneOf(deps, u) : deps.config.timezone, centerName: u ? centerNameOf(deps, u) : null };
+      return { user: u, csrf: u ? req.csrf : null, home: u ? homeOf(u.role) : null, timezone: u ? timezoneOf(deps, u) : deps.config.timezone, centerName: u ? centerNameOf(deps, u) : null, displayName: u ? displayNameOf(deps, u) : null };
     },
   });
 
@@ -148,4 +150,8 @@ export function timezoneOf(deps: HttpDeps, user: { centerId: string | null }): s
 
 function centerNameOf(deps: HttpDeps, user: { centerId: string | null }): string | null {
   return user.centerId ? deps.registry.center(user.centerId)?.name ?? user.centerId : null;
+}
+
+function displayNameOf(deps: HttpDeps, user: { personId: string | null; username: string }): string {
+  return (user.personId ? deps.registry.person(user.personId)?.name : undefined) ?? user.username;
 }

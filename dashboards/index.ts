@@ -1,6 +1,6 @@
 // The HTTP side of Watchfire: the JSON API (schemas from contracts/, OpenAPI at /docs), the live
 // stream, the operator console and the grid worker's page as static files, health and metrics.
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -37,7 +37,8 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
   const publicDir = deps.publicDir ?? fileURLToPath(new URL('./public/', import.meta.url));
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Per-request lines would drown the log (consoles poll and stream all shift); errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
     // Phones on a flaky mobile link in a stairwell: do not hold sockets forever, but be patient.
     requestTimeout: 30_000,
     bodyLimit: 1024 * 1024,

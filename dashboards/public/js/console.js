@@ -152,8 +152,12 @@ async function boot() {
     $('#center-name').removeAttribute('data-i18n');
     $('#center-name').textContent = s.centerName;
   }
-  $('#me').textContent = `${s.user.personId ? '' : ''}${s.user.username} · ${s.user.role}`;
+  const me = () => {
+    $('#me').textContent = `${s.displayName || s.user.username} · ${t(`role.${s.user.role}`)}`;
+  };
+  me();
   onLocale(() => {
+    me();
     soundButton({ sounding: document.body.dataset.alarm === 'on', enabled: document.body.dataset.sound === 'enabled' });
     void render();
     void api('PUT', '/api/session/locale', { locale: document.documentElement.lang }).catch(() => undefined);

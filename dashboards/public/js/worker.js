@@ -114,7 +114,7 @@ async function boot() {
   const s = await session();
   if (!s.user) return window.location.replace('/login.html');
   state.me = s.user;
-  $('#me').textContent = s.user.username;
+  $('#me').textContent = s.displayName || s.user.username;
   onLocale(() => {
     render();
     void api('PUT', '/api/session/locale', { locale: document.documentElement.lang }).catch(() => undefined);
