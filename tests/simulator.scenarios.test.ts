@@ -12,7 +12,9 @@ import { generateCounty } from '../simulator/county.ts';
 import { createRng } from '../simulator/prng.ts';
 import { findScenario, runScenario, type Scenario, type Targets } from '../simulator/scenarios/index.ts';
 import { createFleet } from '../simulator/fleet.ts';
-import { createJsonlWriter, readJsonl } from '../simulator/record.ts';
+import { createJsonlWriter, readJsonl, recordLive } from '../simulator/record.ts';
+import type { TrafficRecord } from '../simulator/device-client.ts';
+import { hashSecret } from '../contracts/secrets.ts';
 import { replay } from '../simulator/replay.ts';
 
 /** Fast enough for CI, slow enough that every step of a script is a separate reading. */
@@ -193,21 +195,29 @@ describe('record and replay against a real gateway', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a recorded run replays into a fresh system as the same stored readings', async () => {
+  it('a run recorded live by an observer account replays into a fresh system as the same stored readings', async () => {
     const county = generateCounty({ seed: 5, homes: 4, centers: 1, panels: 1, settlementBuildings: 1, nbIotShare: 0 });
     const registry = county.registry;
-    const a = await startTestSystem({ registry, influx, config: { 'influx.database': 'rec_a' } });
+    const observer = { username: 'recorder', password: 'a long observer password' };
+    const a = await startTestSystem({ registry, influx, config: { 'influx.database': 'rec_a', 'gateway.observers': [{ username: observer.username, secretHash: hashSecret(observer.password) }] } });
     systems.push(a);
-    const file = join(dir, 'run.jsonl');
-    const writer = createJsonlWriter(file);
-    // Ten minutes of a small county at 60×, with a kitchen fire, recorded as it is sent.
-    const fleet = createFleet({ url: a.mqttUrl, registry, credentials: a.secrets, speed: 60, seed: 5, tap: (r) => writer.write(r) });
+    const liveFile = join(dir, 'live.jsonl');
+    const ownFile = join(dir, 'own.jsonl');
+    const live = await recordLive({ url: a.mqttUrl, username: observer.username, password: observer.password, out: liveFile });
+    const own = createJsonlWriter(ownFile);
+    // Ten minutes of a small county at 60×, with a kitchen fire: recorded by the gateway's observer
+    // and, for comparison, by the simulator's own tap.
+    const fleet = createFleet({ url: a.mqttUrl, registry, credentials: a.secrets, speed: 60, seed: 5, tap: (r) => own.write(r) });
     await fleet.start();
     await runScenario({ scenario: scenario('kitchen-smoke'), fleet, registry, speed: 60, seed: 5 });
     await fleet.stop();
-    await writer.close();
-    const records = await readJsonl(file);
-    expect(records.length).toBeGreaterThan(registry.devices.length);
+    await own.close();
+    const sent = await readJsonl(ownFile);
+    await a.waitFor(() => live.count >= sent.length, { what: 'the observer to see every message' });
+    await live.stop();
+    const records = await readJsonl(liveFile);
+    const key = (r: TrafficRecord) => `${r.topic} ${r.payload}`;
+    expect(records.map(key).sort()).toEqual(sent.map(key).sort());
 
     const b = await startTestSystem({ registry, influx, config: { 'influx.database': 'rec_b' } });
     systems.push(b);
@@ -215,13 +225,13 @@ describe('record and replay against a real gateway', () => {
     expect(summary).toMatchObject({ published: records.length, skipped: 0, errors: 0 });
 
     const rows = (s: TestSystem) => s.wf.query.query('SELECT * FROM "telemetry", "event" GROUP BY "device"');
-    const key = (r: Record<string, unknown>) => JSON.stringify(Object.entries(r).filter(([k]) => k !== '_measurement').sort(([x], [y]) => x.localeCompare(y)));
+    const row = (r: Record<string, unknown>) => JSON.stringify(Object.entries(r).filter(([k]) => k !== '_measurement').sort(([x], [y]) => x.localeCompare(y)));
     await a.wf.store.flush();
-    const expected = (await rows(a)).map(key).sort();
+    const expected = (await rows(a)).map(row).sort();
     expect(expected.length).toBeGreaterThan(registry.devices.length);
     const got = await a.waitFor(async () => {
       await b.wf.store.flush();
-      const r = (await rows(b)).map(key).sort();
+      const r = (await rows(b)).map(row).sort();
       return r.length >= expected.length ? r : undefined;
     }, { what: 'the replayed readings in InfluxDB' });
     expect(got).toEqual(expected);
