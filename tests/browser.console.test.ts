@@ -128,5 +128,14 @@ describe('operator console and grid worker page in Chromium', () => {
     await op.waitForSelector('.overview .tiles');
     await op.screenshot({ path: join(ARTIFACTS, 'console-overview.png'), fullPage: true });
     expect(errors).toEqual([]);
+
+    // Operations on the same server: ready, documented, and every module's metrics in one scrape.
+    expect((await fetch(`${sys.httpUrl}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${sys.httpUrl}/metrics`)).text();
+    for (const name of ['watchfire_gateway_connections', 'watchfire_ingest_messages_total', 'watchfire_ingest_rejects_total', 'watchfire_rules_latency_seconds', 'watchfire_store_backlog_lines', 'watchfire_store_spool_lines', 'watchfire_alerts_outbox_depth', 'watchfire_incidents_open', 'watchfire_http_requests_total']) {
+      expect(metrics, name).toContain(`# TYPE ${name} `);
+    }
+    const doc = (await (await fetch(`${sys.httpUrl}/docs/json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/incidents', '/api/incidents/{id}/resolve', '/api/sites/{id}/readings']));
   });
 });
