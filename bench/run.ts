@@ -66,16 +66,16 @@ for (const s of scenarios) {
         }, log);
         break;
       case 'alarm':
-        result = await alarm({ devices: full ? 10_000 : 5_000, alarms: 200, full }, log);
+        result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full }, log);
         break;
       case 'storm':
-        result = await storm({ devices: full ? 10_000 : 5_000, events: 1000, seconds: 5, full }, log);
+        result = await storm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), events: 1000, seconds: 5, full }, log);
         break;
       case 'reconnect':
-        result = await reconnect({ devices: full ? 19_000 : 5_000 }, log);
+        result = await reconnect({ devices: Number(flag('reconnect-devices') ?? (full ? 19_000 : 5_000)) }, log);
         break;
       case 'connections':
-        result = await connections({ sizes: full ? [5_000, 19_000] : [5_000] }, log);
+        result = await connections({ sizes: flag('sizes')?.split(',').map(Number) ?? (full ? [5_000, 19_000] : [5_000]) }, log);
         break;
       case 'rules':
         runScript('rules.ts');

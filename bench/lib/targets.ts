@@ -52,7 +52,10 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
   const dir = await mkdtemp(join(tmpdir(), 'wf-bench-target-'));
   const registryFile = join(dir, 'registry.json');
   await writeFile(registryFile, JSON.stringify(registry));
-  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config };
+  // A webhook target for contacts and grid workers without their own (the recorder channel in
+  // target-watchfire.ts takes the hand-over; nothing listens at this address).
+  const alertsConfig = { 'alerts.webhook': { url: 'http://127.0.0.1:9/sms-gateway', secret: 'bench-webhook-secret-0123456789' } };
+  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config } };
   const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],

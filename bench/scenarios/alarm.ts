@@ -25,11 +25,11 @@ export function halfZeroLossRate(fallback: number): { rate: number; source: stri
   return { rate: fallback, source: `default ${fallback}/s (no throughput result yet)` };
 }
 
-export async function connectDevices(port: number, devs: Array<{ id: string; secret?: string }>): Promise<MqttClient[]> {
+export async function connectDevices(port: number, devs: Array<{ id: string; secret?: string }>, reconnectMs = 0): Promise<MqttClient[]> {
   const out: MqttClient[] = [];
   for (const d of devs) {
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-      clientId: `${d.id}-alarm`, username: d.id, password: d.secret ?? '', reconnectPeriod: 0, keepalive: 600, connectTimeout: 30_000,
+      clientId: `${d.id}-alarm`, username: d.id, password: d.secret ?? '', reconnectPeriod: reconnectMs, keepalive: 600, connectTimeout: 30_000,
       will: { topic: topics.status(d.id), payload: Buffer.from('{"online":false}'), qos: 1, retain: true },
     });
     (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
