@@ -26,7 +26,8 @@ async function run(job: WorkerStart): Promise<void> {
       const t0 = Date.now();
       await Promise.all(job.devices.slice(i, i + perStep).map(async (d) => {
         try {
-          const cl = await mqtt.connectAsync(job.url, { clientId: d.id, username: d.id, password: d.secret, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120, connectTimeout: 15_000 });
+          // A client id of its own, so a load run beside a simulator of the same devices does not take over their sessions.
+          const cl = await mqtt.connectAsync(job.url, { clientId: `${d.id}-load`, username: d.id, password: d.secret, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120, connectTimeout: 15_000 });
           cl.on('error', () => c.errors++);
           clients.push(cl);
           seqs.push(0);
