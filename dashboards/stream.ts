@@ -38,6 +38,8 @@ export function createStreamHub(deps: {
   onDrop?: (reason: 'slow' | 'error') => void;
 }) {
   const clients = new Set<Client>();
+  /** Sites someone has open, with how many: the reading listener runs on the hot path, O(1). */
+  const watched = new Map<string, number>();
   const ring: StreamEvent[] = [];
   let nextId = 1;
   // A per-process epoch in ids: after a restart the old ids mean nothing, and the client is told
@@ -93,11 +95,8 @@ export function createStreamHub(deps: {
           publish({ type: 'presence', data: JSON.stringify(p) });
         }),
         deps.bus.on('reading.scored', 'dashboards.stream', (s) => {
-          if (!clients.size) return;
           const r = s.reading;
-          let watched = false;
-          for (const c of clients) if (c.siteId === r.siteId) watched = true;
-          if (!watched) return;
+          if (!watched.has(r.siteId)) return;
           publish({ type: 'reading', siteId: r.siteId, centerId: r.centerId, data: JSON.stringify({ deviceId: r.deviceId, ts: r.ts, kind: r.kind, values: r.values, level: s.level, score: s.score }) });
         }),
       );
@@ -135,7 +134,16 @@ export function createStreamHub(deps: {
         raw.write(`event: hello\ndata: {}\n\n`);
       }
       clients.add(client);
-      const done = () => clients.delete(client);
+      if (siteId) watched.set(siteId, (watched.get(siteId) ?? 0) + 1);
+      let gone = false;
+      const done = () => {
+        clients.delete(client);
+        if (gone || !siteId) return;
+        gone = true;
+        const n = (watched.get(siteId) ?? 1) - 1;
+        if (n > 0) watched.set(siteId, n);
+        else watched.delete(siteId);
+      };
       raw.on('close', done);
       raw.on('error', () => {
         done();
@@ -153,6 +161,7 @@ export function createStreamHub(deps: {
       heartbeat = undefined;
       for (const c of clients) c.reply.raw.end();
       clients.clear();
+      watched.clear();
     },
   };
 }

@@ -14,15 +14,17 @@ afterEach(async () => {
 });
 
 interface Sse {
+  /** The next event of any type, in order. */
+  any(): Promise<{ type: string; data: Record<string, unknown> }>;
   next(type: string, pred?: (data: Record<string, unknown>) => boolean): Promise<{ id: string; data: Record<string, unknown> }>;
   lastId(): string;
   close(): void;
 }
 
 /** A minimal EventSource over fetch, so the test can send the cookie and Last-Event-ID itself. */
-async function openStream(base: string, who: Session, lastEventId?: string): Promise<Sse> {
+async function openStream(base: string, who: Session, lastEventId?: string, query = ''): Promise<Sse> {
   const ac = new AbortController();
-  const res = await fetch(`${base}/api/stream`, { headers: { cookie: who.cookie, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ac.signal });
+  const res = await fetch(`${base}/api/stream${query}`, { headers: { cookie: who.cookie, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ac.signal });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const reader = res.body!.getReader();
@@ -52,6 +54,10 @@ async function openStream(base: string, who: Session, lastEventId?: string): Pro
     }
   };
   return {
+    async any() {
+      while (!queue.length) await pump();
+      return queue.shift()!;
+    },
     async next(type, pred = () => true) {
       for (;;) {
         const k = queue.findIndex((e) => e.type === type && pred(e.data));
@@ -109,6 +115,30 @@ describe('live stream', () => {
     expect(ctx.server.address().port).toBeGreaterThan(0);
     const m = await ctx.app.inject({ method: 'GET', url: '/metrics' });
     expect(m.body).toMatch(/watchfire_http_sse_clients \d/);
+  });
+
+  it("adds the readings of the site a console has open, and only that site's", async () => {
+    ctx = await makeServer();
+    await ctx.server.start();
+    const base = `http://127.0.0.1:${ctx.server.address().port}`;
+    const op = await login(ctx.app, 'op');
+    const site = await openStream(base, op, undefined, '?site=s1');
+    await site.next('hello');
+    const plain = await openStream(base, op);
+    await plain.next('hello');
+    const reading = (deviceId: string, siteId: string, smoke: number) => ({
+      reading: { kind: 'telemetry' as const, deviceId, deviceType: 'smoke_detector' as const, siteId, centerId: 'c1', gridId: 'g1', ts: Date.now(), receivedAt: Date.now(), seq: 1, flags: [], values: { smoke } },
+      score: 0,
+      level: 'green' as const,
+    });
+    ctx.bus.emit('reading.scored', reading('sd-3', 's2', 0.5));
+    ctx.bus.emit('reading.scored', reading('sd-1', 's1', 0.02));
+    expect((await site.next('reading')).data).toMatchObject({ deviceId: 'sd-1', values: { smoke: 0.02 } });
+    site.close();
+    // The plain stream gets incidents but no readings: the next thing it sees is this alarm.
+    ctx.raise('sd-1');
+    expect((await plain.any()).type).toBe('incident');
+    plain.close();
   });
 
   it('refuses the stream without a session', async () => {

@@ -56,8 +56,9 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       const user = userOf(req);
       const scope = user.centerId ? { centerId: user.centerId } : {};
       const active = listAll(deps.incidents, { ...scope, active: true });
-      // Today's incidents, closed ones included: the most recent pages are enough for one day.
-      const recent = listAll(deps.incidents, scope, 5);
+      // Today's incidents, closed ones included. list() orders active first, then the newest
+      // (alerts/incidents.ts), within a level: a few pages per level reach back past today.
+      const recent = [...listAll(deps.incidents, { ...scope, level: ['red'] }, 5), ...listAll(deps.incidents, { ...scope, level: ['yellow'] }, 5)];
       return computeOverview({ registry: deps.registry, active, recent, deviceState: deps.deviceState, now: now(), defaultTimezone: deps.config.timezone, centerId: user.centerId });
     },
   });
