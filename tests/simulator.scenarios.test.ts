@@ -44,7 +44,7 @@ describe('scenarios against a real gateway', () => {
     // Choose every scenario's site up front, each a different one.
     const used = new Set<string>();
     const rng = createRng(11);
-    for (const name of ['kitchen-smoke', 'fire-spread', 'panel-storm', 'silent-device', 'power-loss', 'settlement-creep', 'malformed', 'dying-battery']) {
+    for (const name of ['kitchen-smoke', 'fire-spread', 'panel-storm', 'silent-device', 'power-loss', 'settlement-creep', 'malformed', 'dying-battery', 'tamper']) {
       const t = scenario(name).select(registry, rng, used);
       if (!t) throw new Error(`no site for ${name}`);
       used.add(t.siteId);
@@ -127,13 +127,17 @@ describe('scenarios against a real gateway', () => {
     expect(incidentsOf(t.siteId).filter((i) => i.category === 'structural')).toHaveLength(1);
   });
 
-  it('dying-battery: a yellow maintenance incident that resolves when the battery is replaced', async () => {
-    const t = targets.get('dying-battery')!;
-    await run('dying-battery');
-    const inc = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'maintenance' && i.deviceId === t.deviceIds[0]), { what: 'a battery incident' });
-    expect(inc.level).toBe('yellow');
-    expect(incidentsOf(t.siteId).some((i) => i.level === 'red')).toBe(false);
-    await sys.waitFor(() => sys.wf.alerts.service.get(inc.id)?.state === 'resolved', { what: 'the battery incident to resolve itself' });
+  it('dying-battery and tamper: yellow maintenance incidents that resolve themselves', async () => {
+    const battery = targets.get('dying-battery')!;
+    const tampered = targets.get('tamper')!;
+    await Promise.all([run('dying-battery'), run('tamper', 2 * SPEED)]);
+    for (const [t, condition] of [[battery, 'low_battery'], [tampered, 'tamper']] as const) {
+      const inc = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'maintenance' && i.deviceId === t.deviceIds[0]), { what: `a ${condition} incident` });
+      expect(inc.level).toBe('yellow');
+      expect(inc.condition).toContain(condition === 'low_battery' ? 'battery' : 'tamper');
+      expect(incidentsOf(t.siteId).some((i) => i.level === 'red')).toBe(false);
+      await sys.waitFor(() => sys.wf.alerts.service.get(inc.id)?.state === 'resolved', { what: `the ${condition} incident to resolve itself` });
+    }
   });
 
   it('malformed: no incident, every kind of garbage dead-lettered, the good readings of the mixed batch stored', async () => {
