@@ -71,7 +71,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
   Watchfire demo is running — ${county.registry.sites.length} sites, ${county.registry.devices.length} devices.
 
     Operator console   ${host}:${addr.http}/
-    Grid worker page   ${host}:${addr.http}/grid.html
+    Grid worker page   ${host}:${addr.http}/worker.html
     API docs           ${host}:${addr.http}/docs
     Metrics            ${host}:${addr.http}/metrics
     Caught emails      ${host}:${mailPorts.httpPort}/
