@@ -12,6 +12,8 @@ import { createDeviceClient, type DeviceClient, type TrafficRecord } from './dev
 
 /** While something changes fast (smoke rising), physics are stepped at least this often (wall ms). */
 const ACTIVE_STEP_MS = 1000;
+/** Boot reports of a fleet starting together are spread over this much wall time. */
+const BOOT_REPORT_SPREAD_MS = 3000;
 /** Longest setTimeout Node accepts (2^31 − 1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -150,7 +152,17 @@ export function createFleet(deps: FleetDeps): Fleet {
       },
       begin() {
         lastStep = clock.now();
-        schedule();
+        // Firmware reports once when it boots and joins the network, then on its own schedule
+        // (with a random phase); a daily NB-IoT unit would otherwise stay blank for hours.
+        const jitterMs = root.fork(`${device.id}/boot`).next() * BOOT_REPORT_SPREAD_MS;
+        timer = setTimeout(() => {
+          timer = undefined;
+          if (!running || silenced) return;
+          stepToNow();
+          model.report();
+          publish(model.drain());
+          schedule();
+        }, jitterMs);
       },
       end() {
         if (timer) clearTimeout(timer);
