@@ -24,6 +24,9 @@ export interface StepResult {
   puback: LatencySummary;
   usage: Record<string, PhaseUsage>;
   loadGenCores: number;
+  /** CPU time the system under test spent per acknowledged reading (all its processes), µs: the
+   * figure least disturbed by other tenants of a shared machine. */
+  cpuUsPerReading: number | null;
   machineBusy: number;
   alive: boolean;
   sustained: boolean;
@@ -101,6 +104,7 @@ export async function runStep(target: Target, pool: LoadPool, rate: number, seco
     puback: summarize(s1.hist),
     usage,
     loadGenCores: Math.round(loadGenCores * 100) / 100,
+    cpuUsPerReading: acked > 0 ? Math.round((Object.entries(usage).filter(([k]) => !k.startsWith('load')).reduce((a, [, u]) => a + u.cpuCores, 0) * seconds * 1e6) / acked) : null,
     machineBusy: busy,
     alive,
     sustained,

@@ -45,6 +45,14 @@ export function writeSummary(): void {
   for (const f of files) {
     const r = JSON.parse(readFileSync(join(RESULTS, f), 'utf8')) as Partial<ScenarioResult> & { environment?: ReturnType<typeof environment> & { loadavgAtEnd?: number[] } };
     out.push(`## ${r.scenario ?? f.replace('.json', '')}`, '');
+    if (!Array.isArray(r.targets)) {
+      // Written by another bench script (bench/rules.ts, bench/alerts.ts): its scalar figures as they are.
+      const flat = Object.entries(r as Record<string, unknown>).filter(([, v]) => typeof v !== 'object' || v === null);
+      const nested = Object.entries(r as Record<string, unknown>).filter(([k, v]) => typeof v === 'object' && v !== null && ['latencyUs', 'met', 'targets', 'bytesPerDeviceState'].includes(k));
+      out.push(`_Written by bench/${f.replace('.json', '.ts')}; full figures in bench/results/${f}._`, '');
+      out.push(...flat.map(([k, v]) => `- ${k}: ${String(v)}`), ...nested.map(([k, v]) => `- ${k}: \`${JSON.stringify(v)}\``), '');
+      continue;
+    }
     if (r.environment) out.push(`_${r.environment.at}, ${r.environment.cpus} cores, load average ${r.environment.loadavgAtStart?.join('/')} → ${r.environment.loadavgAtEnd?.join('/')}, \`${r.environment.command}\`_`, '');
     if (r.targets?.length) {
       out.push('| figure | target | measured | met |', '|---|---|---|---|');

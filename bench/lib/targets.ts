@@ -141,12 +141,20 @@ const NODERED_DIR = join(ROOT, 'bench/nodered');
 export const noderedInstalled = (): boolean => existsSync(join(NODERED_DIR, 'node_modules/node-red/red.js'));
 
 /** A webhook receiver for the Node-RED flow's red readings (counted, answered 204). */
-async function startWebhookSink(): Promise<{ url: string; hits: () => number; server: Server }> {
+async function startWebhookSink(events: EventEmitter): Promise<{ url: string; hits: () => number; server: Server }> {
   let hits = 0;
   const server = createServer((req, res) => {
-    req.resume();
+    const at = performance.timeOrigin + performance.now();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       hits++;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { deviceId?: string };
+        events.emit('hook', { deviceId: body.deviceId, at });
+      } catch {
+        // not JSON: counted only
+      }
       res.statusCode = 204;
       res.end();
     });
@@ -156,11 +164,18 @@ async function startWebhookSink(): Promise<{ url: string; hits: () => number; se
   return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`, hits: () => hits, server };
 }
 
-export async function startNoderedTarget(): Promise<Target & { webhookHits(): number }> {
+export interface NoderedTarget extends Target {
+  webhookHits(): number;
+  /** 'hook' { deviceId, at }: a red reading's webhook arrived (at: performance.timeOrigin + now()). */
+  readonly events: EventEmitter;
+}
+
+export async function startNoderedTarget(): Promise<NoderedTarget> {
   if (!noderedInstalled()) throw new Error('Node-RED is not installed: npm install --prefix bench/nodered');
   const influx: BenchInfluxd = await startBenchInfluxd('nodered');
   const mosq: Mosquitto = await startMosquitto();
-  const hook = await startWebhookSink();
+  const events = new EventEmitter();
+  const hook = await startWebhookSink(events);
   const userDir = await mkdtemp(join(tmpdir(), 'wf-bench-nodered-'));
   const nrPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, ['--max-old-space-size=4096', join(NODERED_DIR, 'node_modules/node-red/red.js'), '--settings', join(NODERED_DIR, 'settings.js'), '--userDir', userDir], {
@@ -200,6 +215,7 @@ export async function startNoderedTarget(): Promise<Target & { webhookHits(): nu
     authenticates: false,
     stored: async () => (await influx.count('telemetry', 'score')) - base,
     webhookHits: hook.hits,
+    events,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

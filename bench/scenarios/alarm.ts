@@ -9,8 +9,8 @@ import { createLoadPool } from '../lib/load.ts';
 import { sleep } from '../lib/phase.ts';
 import { createSampler } from '../lib/proc.ts';
 import { RESULTS, type ScenarioResult } from '../lib/report.ts';
-import { percentiles, summarize } from '../lib/stats.ts';
-import { startWatchfireTarget } from '../lib/targets.ts';
+import { percentiles, ratio, summarize } from '../lib/stats.ts';
+import { noderedInstalled, startNoderedTarget, startWatchfireTarget } from '../lib/targets.ts';
 import { nowMs, openConsoleStream } from '../lib/console-stream.ts';
 import { topics } from '../../contracts/protocol.ts';
 
@@ -38,7 +38,7 @@ export async function connectDevices(port: number, devs: Array<{ id: string; sec
   return out;
 }
 
-export async function alarm(o: { devices: number; alarms: number; full: boolean }, log: (s: string) => void): Promise<ScenarioResult> {
+async function alarmWatchfire(o: { devices: number; alarms: number; full: boolean }, log: (s: string) => void): Promise<ScenarioResult> {
   const county = benchCounty(o.devices, o.alarms);
   const { rate, source } = halfZeroLossRate(5000);
   const target = await startWatchfireTarget(county.registry);
@@ -108,4 +108,57 @@ export async function alarm(o: { devices: number; alarms: number; full: boolean 
     await pool.close();
     await target.stop();
   }
+}
+
+/**
+ * The same alarms through the stack a user would otherwise assemble: a red reading (smoke
+ * 0.3 dB/m) from the alarm homes, Mosquitto → Node-RED's classify → webhook; PUBLISH → webhook
+ * received. It has no incidents and no console, so the webhook is its fastest path to a person.
+ */
+async function alarmNodered(o: { devices: number; alarms: number }, rate: number, log: (s: string) => void) {
+  const county = benchCounty(o.devices, o.alarms);
+  const target = await startNoderedTarget();
+  const pool = await createLoadPool({ host: target.host, port: target.port, devices: county.load.map((d) => ({ id: d.id })), announce: true });
+  const sent = new Map<string, number>();
+  const hooked = new Map<string, number>();
+  target.events.on('hook', (h: { deviceId?: string; at: number }) => {
+    if (h.deviceId && sent.has(h.deviceId) && !hooked.has(h.deviceId)) hooked.set(h.deviceId, h.at);
+  });
+  const clients = await connectDevices(target.port, county.alarm.map((d) => ({ id: d.id })));
+  try {
+    await pool.connect({ perSec: 2000 });
+    pool.setRate(rate);
+    await sleep(3000);
+    await pool.snapshot(true);
+    for (const [i, cl] of clients.map((c, j) => [j, c] as const).sort(() => Math.random() - 0.5)) {
+      const id = county.alarm[i]!.id;
+      sent.set(id, nowMs());
+      void cl.publishAsync(topics.telemetry(id), JSON.stringify({ ts: Date.now(), seq: 1, smoke: 0.3, temp: 31 }), { qos: 1 });
+      await sleep(100);
+    }
+    const deadline = Date.now() + 15_000;
+    while (hooked.size < sent.size && Date.now() < deadline) await sleep(200);
+    const county1 = summarize((await pool.snapshot(true)).hist);
+    pool.setRate(0);
+    const lat = percentiles([...hooked].map(([id, at]) => at - sent.get(id)!));
+    log(`alarm nodered: webhook p50 ${lat.p50} p99 ${lat.p99} max ${lat.max} ms (${hooked.size}/${sent.size}); county PUBACK p99 ${county1.p99} ms`);
+    return { webhook: lat, county: county1, seen: hooked.size, sent: sent.size };
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await pool.close();
+    await target.stop();
+  }
+}
+
+export async function alarm(o: { devices: number; alarms: number; full: boolean }, log: (s: string) => void): Promise<ScenarioResult> {
+  const r = await alarmWatchfire(o, log);
+  if (!noderedInstalled()) return r;
+  const d = r.data as { rate: number; console: { p99: number | null }; channel: { p50: number | null; p99: number | null; max: number | null } };
+  const nr = await alarmNodered(o, d.rate, log);
+  r.summary.push(
+    '',
+    `Baseline in the same run, Mosquitto → Node-RED (red reading → webhook received), same county load: p50 ${nr.webhook.p50} / p99 ${nr.webhook.p99} / max ${nr.webhook.max} ms (${nr.seen}/${nr.sent}); county PUBACK p99 ${nr.county.p99} ms. Watchfire ÷ Node-RED: console p99 ${ratio(d.console.p99, nr.webhook.p99)}×, first notification p99 ${ratio(d.channel.p99, nr.webhook.p99)}×.`,
+  );
+  r.data = { ...(r.data as object), nodered: nr };
+  return r;
 }

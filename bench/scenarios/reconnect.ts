@@ -5,7 +5,8 @@
 import { benchCounty } from '../lib/county.ts';
 import { createLoadPool } from '../lib/load.ts';
 import { sleep } from '../lib/phase.ts';
-import { createSampler, readUsage } from '../lib/proc.ts';
+import { createSampler, machineBusy, machineTicks, readUsage } from '../lib/proc.ts';
+import { limiter } from '../lib/phase.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { ratio } from '../lib/stats.ts';
 import { startMosquittoTarget, startWatchfireTarget, type Target } from '../lib/targets.ts';
@@ -32,22 +33,28 @@ export async function reconnect(o: { devices: number }, log: (s: string) => void
       try {
         const first = await pool.connect({ perSec: 2000, timeoutMs: 180_000 });
         await sleep(3000);
-        const sampler = createSampler({ ...t.pids }, 100);
+        const pids: Record<string, number> = { ...t.pids };
+        pool.pids.forEach((p, i) => (pids[`load${i}`] = p));
+        const sampler = createSampler(pids, 100);
         sampler.phase();
+        const m0 = machineTicks();
         await pool.drop();
         const again = await pool.connect({ perSec: 0, timeoutMs: 120_000 });
         await sleep(1000);
         const usage = sampler.end();
+        const busy = machineBusy(m0);
         sampler.stop();
+        const loadGen = Math.round(Object.entries(usage).filter(([k]) => k.startsWith('load')).reduce((a, [, u]) => a + u.cpuCores, 0) * 100) / 100;
+        const limitedBy = limiter(usage, loadGen, busy, pool.pids.length);
         const online = t.name === 'watchfire' ? ((await (t as Awaited<ReturnType<typeof startWatchfireTarget>>).stats()).online) : null;
-        log(`reconnect ${name}: ${again.connected}/${devs.length} back in ${again.ms} ms, refused ${again.refused}, errors ${again.errors}, peak RSS ${usage.broker?.rssMiBPeak} MiB, ${usage.broker?.cpuCores} cores`);
-        return { firstConnect: first, reconnect: again, usage, gatewayOnline: online };
+        log(`reconnect ${name}: ${again.connected}/${devs.length} back in ${again.ms} ms, refused ${again.refused}, errors ${again.errors}, peak RSS ${usage.broker?.rssMiBPeak} MiB, ${usage.broker?.cpuCores} cores; load generator ${loadGen} cores; ${limitedBy}`);
+        return { firstConnect: first, reconnect: again, usage, loadGenCores: loadGen, machineBusy: busy, limitedBy, gatewayOnline: online };
       } finally {
         await pool.close();
       }
     });
   }
-  const wf = rows.watchfire as { reconnect: { ms: number; connected: number; refused: number; errors: number; complete: boolean }; usage: Record<string, { rssMiBPeak: number; cpuCores: number }> };
+  const wf = rows.watchfire as { reconnect: { ms: number; connected: number; refused: number; errors: number; complete: boolean }; usage: Record<string, { rssMiBPeak: number; cpuCores: number }>; loadGenCores: number; limitedBy: string };
   const mq = rows.mosquitto as typeof wf;
   return {
     scenario: 'reconnect',
@@ -56,10 +63,10 @@ export async function reconnect(o: { devices: number }, log: (s: string) => void
       { what: 'refused connections during the storm', target: 'reported', measured: `${wf.reconnect.refused} refused, ${wf.reconnect.errors} socket errors`, met: null },
     ],
     summary: [
-      '| target | back online | refused | socket errors | peak RSS MiB | CPU cores |', '|---|---|---|---|---|---|',
+      '| target | back online | refused | socket errors | peak RSS MiB | CPU cores (broker / load gen) | limited by |', '|---|---|---|---|---|---|---|',
       ...(['watchfire', 'mosquitto'] as const).map((n) => {
         const r = rows[n] as typeof wf;
-        return `| ${n} | ${(r.reconnect.ms / 1000).toFixed(1)} s (${r.reconnect.connected}/${o.devices}) | ${r.reconnect.refused} | ${r.reconnect.errors} | ${r.usage.broker?.rssMiBPeak} | ${r.usage.broker?.cpuCores} |`;
+        return `| ${n} | ${(r.reconnect.ms / 1000).toFixed(1)} s (${r.reconnect.connected}/${o.devices}) | ${r.reconnect.refused} | ${r.reconnect.errors} | ${r.usage.broker?.rssMiBPeak} | ${r.usage.broker?.cpuCores} / ${r.loadGenCores} | ${r.limitedBy} |`;
       }),
       '', `Watchfire ÷ Mosquitto: reconnect time ${ratio(wf.reconnect.ms, mq.reconnect.ms)}×. Every socket is cut without DISCONNECT (wills fire), then every device reconnects at once with its credentials, will and retained online status; refused or failed devices retry after 0.5–1.5 s as firmware would. Load workers: ≤ 5,000 sockets each, 8 loopback source addresses.`,
     ],

@@ -8,7 +8,7 @@ import { createLoadPool } from '../lib/load.ts';
 import { runStep, sleep, type StepResult } from '../lib/phase.ts';
 import { readUsage } from '../lib/proc.ts';
 import type { ScenarioResult } from '../lib/report.ts';
-import { ratio } from '../lib/stats.ts';
+import { median, ratio } from '../lib/stats.ts';
 import { noderedInstalled, startMosquittoTarget, startNoderedTarget, startWatchfireTarget, type Target, type TargetName } from '../lib/targets.ts';
 
 export interface ThroughputOptions {
@@ -88,6 +88,11 @@ export async function runTarget(name: TargetName, county: BenchCounty, o: Throug
   return run;
 }
 
+/** Median over the sustained steps of CPU µs per reading (every process of the stack, load generator excluded). */
+export function cpuPerReading(r: TargetRun): number | null {
+  return median(r.steps.filter((s) => s.sustained && s.cpuUsPerReading !== null).map((s) => s.cpuUsPerReading!));
+}
+
 export async function throughput(o: ThroughputOptions, log: (s: string) => void): Promise<ScenarioResult> {
   const county = benchCounty(o.devices);
   const runs: Partial<Record<TargetName, TargetRun>> = {};
@@ -114,17 +119,18 @@ export async function throughput(o: ThroughputOptions, log: (s: string) => void)
     if (nr) targets.push({ what: 'zero-loss rate vs Node-RED stack', target: '≥ 1.5×', measured: `${fmt(ratio(wf.zeroLossRate, nr.zeroLossRate), '×')} (${wf.zeroLossRate} vs ${nr.zeroLossRate}/s)`, met: nr.zeroLossRate ? wf.zeroLossRate >= 1.5 * nr.zeroLossRate : null });
   }
   const summary = [
-    '| target | zero-loss stored/s | PUBACK p50 / p99 at latency step (ms) | CPU cores at that rate (target / load gen) | RSS/conn KiB | past saturation | limited by |',
-    '|---|---|---|---|---|---|---|',
+    '| target | zero-loss stored/s | PUBACK p50 / p99 at latency step (ms) | CPU cores at that rate (target / load gen) | CPU µs per reading (median of steps) | RSS/conn KiB | past saturation | limited by |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of Object.values(runs)) {
     const z = r.zeroLossStep;
     const l = r.atLatencyRate;
     const cpu = z ? Object.entries(z.usage).filter(([k]) => !k.startsWith('load')).map(([k, u]) => `${k} ${u.cpuCores}`).join(', ') : 'n/a';
     const past = (r.pastSaturation ? `${r.pastSaturation.offeredPerSec}/s offered → ${r.pastSaturation.ackedPerSec}/s acked, ${r.pastSaturation.alive ? 'alive' : 'died'}` : 'not reached') + `; run loss ${r.final?.loss ?? 'n/a'}`;
-    summary.push(`| ${r.target} | ${r.zeroLossRate} | ${fmt(l?.puback.p50)} / ${fmt(l?.puback.p99)} | ${cpu} / ${z?.loadGenCores ?? 'n/a'} | ${fmt(r.rssPerConnectionKiB)} | ${past} | ${r.pastSaturation?.limitedBy ?? z?.limitedBy ?? 'n/a'} |`);
+    summary.push(`| ${r.target} | ${r.zeroLossRate} | ${fmt(l?.puback.p50)} / ${fmt(l?.puback.p99)} | ${cpu} / ${z?.loadGenCores ?? 'n/a'} | ${fmt(cpuPerReading(r))} | ${fmt(r.rssPerConnectionKiB)} | ${past} | ${r.pastSaturation?.limitedBy ?? z?.limitedBy ?? 'n/a'} |`);
   }
   if (wf && (nr || mq)) {
+    summary.push('', `CPU per reading, Watchfire ÷ baseline: ${fmt(ratio(cpuPerReading(wf), nr ? cpuPerReading(nr) : null))}× Node-RED stack, ${fmt(ratio(cpuPerReading(wf), mq ? cpuPerReading(mq) : null))}× Mosquitto + subscriber. At ${fmt(cpuPerReading(wf))} µs per reading, one otherwise idle core would carry ≈ ${cpuPerReading(wf) ? Math.round(1e6 / cpuPerReading(wf)!) : 'n/a'} readings/s through Watchfire and its influxd.`);
     summary.push('', `Ratios (Watchfire ÷ baseline): zero-loss rate ${fmt(ratio(wf.zeroLossRate, nr?.zeroLossRate))}× Node-RED stack, ${fmt(ratio(wf.zeroLossRate, mq?.zeroLossRate))}× Mosquitto broker-only; PUBACK p99 at ${o.latencyAt}/s ${fmt(ratio(lat?.puback.p99, nr?.atLatencyRate?.puback.p99))}× Node-RED stack, ${fmt(ratio(lat?.puback.p99, mq?.atLatencyRate?.puback.p99))}× Mosquitto; RSS per connection ${fmt(ratio(wf.rssPerConnectionKiB, mq?.rssPerConnectionKiB))}× Mosquitto.`);
   }
   summary.push('', `Steps of ${o.stepSec} s at ${o.steps.join(', ')} readings/s offered (QoS 1, one reading per message, ≤ 4 unacknowledged per device), spread evenly over ${o.devices} connected smoke detectors; a step is sustained when ≥ 97 % of the offered publishes went out, acked − stored = 0 and everything acknowledged was stored within 10 s. "broker" is the whole Watchfire process for Watchfire (gateway, ingest, rules, store, alerts, HTTP). Each stack has its own influxd; the load generator shares the same 2 cores.`);
