@@ -44,6 +44,7 @@ export async function startDemo(deps: DemoDeps): Promise<Demo> {
   const used = new Set<string>();
   const runs: ScenarioRun[] = [];
   const running = new Set<Promise<unknown>>();
+  const busy = new Map<Promise<unknown>, string>();
   const abort = new AbortController();
   let next = 0;
   let round = 0;
@@ -54,12 +55,19 @@ export async function startDemo(deps: DemoDeps): Promise<Demo> {
     next++;
     round++;
     const rng = createRng(seed).fork(`demo/${round}`);
-    const targets = scenario.select(deps.registry, rng, used);
+    let targets = scenario.select(deps.registry, rng, used);
+    if (!targets) {
+      // Every fitting site has had its turn: start over, avoiding only the sites busy right now.
+      used.clear();
+      for (const id of busy.values()) used.add(id);
+      targets = scenario.select(deps.registry, rng, used);
+    }
     if (!targets) {
       logger.warn({ scenario: scenario.name }, 'no fitting site left for the scenario; skipped');
       return;
     }
     used.add(targets.siteId);
+    const siteId = targets.siteId;
     const p = runScenario({ scenario, fleet, registry: deps.registry, speed: deps.speed, seed: `${seed}/${round}`, targets, logger, signal: abort.signal })
       .then((r) => {
         runs.push(r);
@@ -67,8 +75,12 @@ export async function startDemo(deps: DemoDeps): Promise<Demo> {
       .catch((err: unknown) => {
         if ((err as Error).name !== 'AbortError') logger.error({ err, scenario: scenario.name }, 'scenario failed');
       })
-      .finally(() => running.delete(p));
+      .finally(() => {
+        running.delete(p);
+        busy.delete(p);
+      });
     running.add(p);
+    busy.set(p, siteId);
   };
   const schedule = (ms: number) => {
     timer = setTimeout(() => {

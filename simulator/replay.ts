@@ -74,7 +74,7 @@ export interface ReplaySummary {
   published: number;
   acked: number;
   errors: number;
-  /** Records of devices without a credential: not sent. */
+  /** Records of devices without a credential, or that the gateway refused: not sent. */
   skipped: number;
   devices: number;
   wallMs: number;
@@ -82,14 +82,23 @@ export interface ReplaySummary {
 
 export async function replay(deps: ReplayDeps): Promise<ReplaySummary> {
   const timer = deps.timer ?? realTimer;
-  const plan = planReplay(deps.records.filter((r) => deps.credentials[r.deviceId] !== undefined), deps.speed);
-  const skipped = deps.records.length - plan.length;
   const clients = new Map<string, DeviceClient>();
-  for (const id of new Set(plan.map((p) => p.rec.deviceId))) {
+  for (const id of new Set(deps.records.map((r) => r.deviceId))) {
+    if (deps.credentials[id] === undefined) continue;
     // The recording holds the devices' own status messages, so the client does not announce itself.
-    clients.set(id, createDeviceClient({ url: deps.url, deviceId: id, secret: deps.credentials[id]!, logger: deps.logger, announceOnline: false, reconnectMs: 1000 }));
+    clients.set(id, createDeviceClient({ url: deps.url, deviceId: id, secret: deps.credentials[id], logger: deps.logger, announceOnline: false, reconnectMs: 0 }));
   }
-  await Promise.all([...clients.values()].map((c) => c.start()));
+  await Promise.all([...clients.entries()].map(async ([id, c]) => {
+    try {
+      await c.start();
+    } catch (err) {
+      // A device the gateway refuses (unknown, wrong secret, disabled): its records are skipped.
+      deps.logger?.warn({ err, deviceId: id }, 'replay: device could not connect');
+      clients.delete(id);
+    }
+  }));
+  const plan = planReplay(deps.records.filter((r) => clients.has(r.deviceId)), deps.speed);
+  const skipped = deps.records.length - plan.length;
   const delta = deps.retime && plan.length ? Date.now() - plan[0]!.rec.t : 0;
   const inflight: Array<Promise<void>> = [];
   let done = 0;

@@ -73,7 +73,13 @@ describe('record and replay over MQTT', () => {
   let dir: string;
 
   beforeAll(async () => {
-    broker = await Aedes.createBroker();
+    // Refuses the password "bad" with CONNACK 4, as the gateway refuses a wrong device secret.
+    broker = await Aedes.createBroker({
+      authenticate: (_client, _user, password, done) => {
+        if (password?.toString() === 'bad') done(Object.assign(new Error('bad secret'), { returnCode: 4 as const }), false);
+        else done(null, true);
+      },
+    });
     server = createServer(broker.handle);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -119,6 +125,12 @@ describe('record and replay over MQTT', () => {
       expect(seen.filter((r) => r.deviceId === id).map(key)).toEqual(recorded.filter((r) => r.deviceId === id).map(key));
     }
     expect(seen).toHaveLength(recorded.length);
+  });
+
+  it('skips the records of a device the broker refuses, and sends the rest', async () => {
+    const records = [rec(1, 'sd-a'), rec(2, 'sd-x'), rec(3, 'sd-a'), rec(4, 'sd-y')];
+    const s = await replay({ records, url, credentials: { 'sd-a': 's', 'sd-x': 'bad' }, speed: 'max' });
+    expect(s).toMatchObject({ published: 2, acked: 2, skipped: 2, devices: 1 });
   });
 });
 
