@@ -66,7 +66,7 @@ export function settlementTelemetry(out: Collector, st: DeviceState, r: Telemetr
     if (typeof ty === 'number') s.tiltY = ty;
     const dx = Number.isNaN(s.tiltX) ? 0 : s.tiltX - baseline(st, 'tiltXBaseline');
     const dy = Number.isNaN(s.tiltY) ? 0 : s.tiltY - baseline(st, 'tiltYBaseline');
-    limit(out, Math.hypot(dx, dy), rules.tilt, 'tilt', '‰', 'Tilt', '倾斜', where);
+    limit(out, Math.sqrt(dx * dx + dy * dy), rules.tilt, 'tilt', '‰', 'Tilt', '倾斜', where);
   }
   const crack = v.crack;
   if (typeof crack === 'number') {

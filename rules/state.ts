@@ -31,27 +31,28 @@ export class SmokeState {
 
 /** A small bounded set of point keys (faulted, supervisory, disabled points of a panel). */
 export class PointSet {
-  private readonly keys = new Float64Array(16);
+  /** Allocated on the first point: most panels never have one of each kind. */
+  private keys: Float64Array | null = null;
   private n = 0;
   /** Points beyond capacity are counted, so the set never looks empty while some are active. */
   private overflow = 0;
   add(key: number): void {
-    for (let i = 0; i < this.n; i++) if (this.keys[i] === key) return;
-    if (this.n < this.keys.length) this.keys[this.n++] = key;
+    const keys = (this.keys ??= new Float64Array(16));
+    for (let i = 0; i < this.n; i++) if (keys[i] === key) return;
+    if (this.n < keys.length) keys[this.n++] = key;
     else this.overflow++;
   }
   remove(key: number): void {
-    for (let i = 0; i < this.n; i++) {
-      if (this.keys[i] === key) {
-        this.keys[i] = this.keys[--this.n]!;
-        return;
+    const keys = this.keys;
+    if (keys) {
+      for (let i = 0; i < this.n; i++) {
+        if (keys[i] === key) {
+          keys[i] = keys[--this.n]!;
+          return;
+        }
       }
     }
     if (this.overflow > 0) this.overflow--;
-  }
-  clearAll(): void {
-    this.n = 0;
-    this.overflow = 0;
   }
   get size(): number {
     return this.n + this.overflow;
