@@ -38,8 +38,11 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
     file: opts.configFile,
     overrides: {
       dataDir: demoDir,
+      // Links in the demo's emails and webhooks point at this console.
+      ...(base.http.port ? { 'http.publicUrl': `http://localhost:${base.http.port}` } : {}),
       registryFile,
       'alerts.smtp': { host: '127.0.0.1', port: mailPorts.smtpPort, ignoreTLS: true, from: 'Watchfire 演示 <watchfire@demo.local>' },
+      'alerts.webhook': { url: `http://127.0.0.1:${mailPorts.httpPort}/hooks`, secret: randomBytes(24).toString('base64url') },
     },
   });
   const wf = createWatchfire({ config, logger });
@@ -74,7 +77,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
     Grid worker page   ${host}:${addr.http}/worker.html
     API docs           ${host}:${addr.http}/docs
     Metrics            ${host}:${addr.http}/metrics
-    Caught emails      ${host}:${mailPorts.httpPort}/
+    Caught emails      ${host}:${mailPorts.httpPort}/   (and webhooks to grid workers and contacts)
     MQTT               mqtt://localhost:${addr.mqtt}   (device credentials: ${join(demoDir, 'credentials.json')})
 
   Demo accounts (passwords are new each run):

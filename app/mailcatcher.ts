@@ -1,5 +1,6 @@
 // A local mail catcher for the demo: an SMTP server on loopback that keeps what it receives and
 // shows it on a small web page, so a newcomer sees the escalation emails without a mail account.
+// It also stands in for the SMS/voice gateway: webhooks POSTed to /hooks are kept and shown.
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -21,6 +22,7 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
   const host = deps.host ?? '127.0.0.1';
   const keep = deps.keep ?? 500;
   const mails: CaughtMail[] = [];
+  const hooks: Array<{ at: number; body: string }> = [];
   let nextId = 1;
   const smtp = new SMTPServer({
     authOptional: true,
@@ -50,9 +52,14 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
     const rows = mails
       .map((m) => `<details><summary><b>${esc(m.subject)}</b> — ${esc(m.to.join(', '))} <small>${new Date(m.at).toLocaleString()}</small></summary>${m.html ?? `<pre>${esc(m.text)}</pre>`}</details>`)
       .join('\n');
+    const hookRows = hooks
+      .slice(0, 50)
+      .map((h) => `<details><summary>${new Date(h.at).toLocaleString()} — ${esc(h.body.slice(0, 120))}</summary><pre>${esc(h.body)}</pre></details>`)
+      .join('\n');
     return `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Watchfire demo mail</title>
 <style>body{font:14px system-ui;background:#111;color:#ddd;margin:2em}details{background:#1c1c1c;margin:.5em 0;padding:.6em;border-radius:6px}summary{cursor:pointer}</style>
-<h1>Demo mail catcher</h1><p>${mails.length} message(s); newest first; refreshes every 10 s.</p>${rows}`;
+<h1>Demo mail catcher</h1><p>${mails.length} message(s); newest first; refreshes every 10 s.</p>${rows}
+<h2>Webhooks (SMS / voice gateway stand-in)</h2><p>${hooks.length} received.</p>${hookRows}`;
   }
 
   return {
@@ -63,6 +70,20 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
         smtp.listen(deps.smtpPort ?? 0, host, () => res());
       });
       http = createHttp((req, res) => {
+        if (req.method === 'POST' && req.url?.startsWith('/hooks')) {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => {
+            hooks.unshift({ at: Date.now(), body: Buffer.concat(chunks).toString('utf8') });
+            if (hooks.length > keep) hooks.length = keep;
+            res.writeHead(204).end();
+          });
+          return;
+        }
+        if (req.url === '/api/hooks') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(hooks));
+          return;
+        }
         if (req.url === '/api/mails') {
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(mails));
           return;
