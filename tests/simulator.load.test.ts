@@ -30,6 +30,7 @@ describe('runLoad', () => {
   let url: string;
   let dir: string;
   const seen = new Set<string>();
+  const sources = new Set<string>();
   let received = 0;
 
   beforeAll(async () => {
@@ -40,7 +41,10 @@ describe('runLoad', () => {
         seen.add(client.id);
       }
     });
-    server = createServer(broker.handle);
+    server = createServer((socket) => {
+      if (socket.remoteAddress) sources.add(socket.remoteAddress.replace(/^::ffff:/, ''));
+      broker.handle(socket);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
     dir = mkdtempSync(join(tmpdir(), 'wf-load-'));
@@ -64,5 +68,12 @@ describe('runLoad', () => {
     expect(s.latencyMs.p50).toBeLessThanOrEqual(s.latencyMs.p99);
     expect(s.latencyMs.p99).toBeLessThanOrEqual(s.latencyMs.max);
     expect(JSON.parse(readFileSync(jsonFile, 'utf8'))).toEqual(s);
+  });
+
+  it('spreads connections over loopback source addresses when asked', async () => {
+    sources.clear();
+    const s = await runLoad({ url, devices: 6, rate: 2, durationSec: 0.5, workers: 1, sourceAddresses: 3 });
+    expect(s).toMatchObject({ connected: 6, connectErrors: 0, errors: 0 });
+    expect([...sources].sort()).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
   });
 });

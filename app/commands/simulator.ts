@@ -162,8 +162,9 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--credentials <file>', 'credentials JSON; without it, ids load-00001… and no password (a bare broker)')
     .option('--connect-rate <n>', 'CONNECTs per second', '500')
     .option('--qos <q>', '0 or 1', '1')
+    .option('--source-addresses <n>', 'spread connections over 127.0.0.2 … 127.0.0.(1+n) (many connections to a loopback gateway)')
     .option('--json <file>', 'also write the summary as JSON')
-    .action(async function (this: Command, o: { devices: string; rate: string; duration: string; url: string; workers?: string; credentials?: string; connectRate: string; qos: string; json?: string }) {
+    .action(async function (this: Command, o: { devices: string; rate: string; duration: string; url: string; workers?: string; credentials?: string; connectRate: string; qos: string; sourceAddresses?: string; json?: string }) {
       const s = await runLoad({
         url: o.url,
         devices: num('devices', o.devices, 1),
@@ -173,6 +174,7 @@ export function registerSimulatorCommands(program: Command): void {
         ...(o.credentials ? { credentials: readCredentials(o.credentials) } : {}),
         connectPerSec: num('connect-rate', o.connectRate, 1),
         qos: o.qos === '0' ? 0 : 1,
+        ...(o.sourceAddresses ? { sourceAddresses: num('source-addresses', o.sourceAddresses, 1) } : {}),
         progress: process.stderr.isTTY,
         ...(o.json ? { jsonFile: o.json } : {}),
       });

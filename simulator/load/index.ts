@@ -15,8 +15,10 @@ export interface LoadOptions {
   /** Messages per second per device (the gateway's default budget is 20/s sustained). */
   rate: number;
   durationSec: number;
-  /** Worker processes; default: CPU count − 1, at least 1. */
+  /** Worker processes; default: CPU count − 1, and at least one per 15,000 devices (open files: NOTES.md). */
   workers?: number;
+  /** Spread connections over source addresses 127.0.0.2 … 127.0.0.(1+n) (loopback targets only). */
+  sourceAddresses?: number;
   /** CONNECTs per second across all workers. */
   connectPerSec?: number;
   /** device id → secret; the first `devices` entries are used. Without: ids `load-00001…` and no password (a bare broker). */
@@ -48,12 +50,15 @@ export interface LoadSummary {
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
 }
 
+const DEVICES_PER_WORKER = 15_000;
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   if (!(opts.devices >= 1) || !(opts.rate > 0) || !(opts.durationSec > 0)) throw new RangeError('devices ≥ 1, rate > 0 and durationSec > 0 are required');
-  const nWorkers = Math.max(1, Math.min(opts.devices, opts.workers ?? Math.max(1, cpus().length - 1)));
+  // One process holds at most ~19,500 sockets here (20,000 open files, NOTES.md).
+  const nWorkers = Math.max(1, Math.min(opts.devices, opts.workers ?? Math.max(cpus().length - 1, Math.ceil(opts.devices / DEVICES_PER_WORKER))));
+  const sourceAddresses = Array.from({ length: opts.sourceAddresses ?? 0 }, (_, i) => `127.0.0.${2 + i}`);
   const qos = opts.qos ?? 1;
   let devices: Array<{ id: string; secret: string }>;
   if (opts.credentials) {
@@ -96,7 +101,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
       let done: WorkerDone | undefined;
       child.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
-          const job: WorkerStart = { type: 'start', url: opts.url, devices: share, rate: opts.rate, durationMs, connectPerSec: Math.max(1, connectPerSec / nWorkers), qos, drainMs: opts.drainMs ?? 5000 };
+          const job: WorkerStart = { type: 'start', url: opts.url, devices: share, rate: opts.rate, durationMs, connectPerSec: Math.max(1, connectPerSec / nWorkers), qos, drainMs: opts.drainMs ?? 5000, sourceAddresses };
           child.send(job);
         } else if (m.type === 'progress') live[i] = m;
         else if (m.type === 'done') {

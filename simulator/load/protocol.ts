@@ -12,6 +12,8 @@ export interface WorkerStart {
   qos: 0 | 1;
   /** How long to wait for outstanding PUBACKs at the end. */
   drainMs: number;
+  /** Loopback source addresses to spread connections over (empty: the system's choice). */
+  sourceAddresses: string[];
 }
 export interface WorkerStop {
   type: 'stop';

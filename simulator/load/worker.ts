@@ -1,6 +1,7 @@
 // A load-generator worker process: holds its share of the devices' MQTT connections, ramps them
 // up, publishes at the device rate until the duration ends, and measures publish → PUBACK latency.
-import mqtt, { type MqttClient } from 'mqtt';
+import { createConnection } from 'node:net';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { createHistogram } from './histogram.ts';
 import type { FromWorker, ToWorker, WorkerCounters, WorkerStart } from './protocol.ts';
 
@@ -9,6 +10,22 @@ const MAX_INFLIGHT = 20_000;
 const TICK_MS = 5;
 
 const send = (m: FromWorker) => process.send?.(m);
+
+/** Connects one device, from a given loopback source address when there are many connections. */
+function connectDevice(url: string, opts: IClientOptions, localAddress: string | undefined): Promise<MqttClient> {
+  if (!localAddress) return mqtt.connectAsync(url, opts);
+  const u = new URL(url);
+  // Ephemeral ports are per source address: spreading thousands of connections over 127.0.0.x
+  // keeps one client host from running out of them (NOTES.md, "Measured limits").
+  const client = new MqttClient(() => createConnection({ host: u.hostname, port: Number(u.port || 1883), localAddress }), opts);
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      reject(err);
+    });
+  });
+}
 
 async function run(job: WorkerStart): Promise<void> {
   const hist = createHistogram();
@@ -24,10 +41,11 @@ async function run(job: WorkerStart): Promise<void> {
     const perStep = Math.max(1, Math.round(job.connectPerSec / 20));
     for (let i = 0; i < job.devices.length && !stopping; i += perStep) {
       const t0 = Date.now();
-      await Promise.all(job.devices.slice(i, i + perStep).map(async (d) => {
+      await Promise.all(job.devices.slice(i, i + perStep).map(async (d, k) => {
         try {
+          const src = job.sourceAddresses.length ? job.sourceAddresses[(i + k) % job.sourceAddresses.length] : undefined;
           // A client id of its own, so a load run beside a simulator of the same devices does not take over their sessions.
-          const cl = await mqtt.connectAsync(job.url, { clientId: `${d.id}-load`, username: d.id, password: d.secret, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120, connectTimeout: 15_000 });
+          const cl = await connectDevice(job.url, { clientId: `${d.id}-load`, username: d.id, password: d.secret, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120, connectTimeout: 15_000 }, src);
           cl.on('error', () => c.errors++);
           clients.push(cl);
           seqs.push(0);
