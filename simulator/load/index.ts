@@ -72,15 +72,15 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   const connectPerSec = opts.connectPerSec ?? 500;
   const durationMs = opts.durationSec * 1000;
 
+  const elapsed: number[] = shares.map(() => 0);
   const live: WorkerCounters[] = shares.map(() => ({ connected: 0, connectErrors: 0, sent: 0, acked: 0, errors: 0, backpressure: 0 }));
   const total = () => live.reduce((a, w) => ({ connected: a.connected + w.connected, connectErrors: a.connectErrors + w.connectErrors, sent: a.sent + w.sent, acked: a.acked + w.acked, errors: a.errors + w.errors, backpressure: a.backpressure + w.backpressure }));
   const bar = opts.progress
-    ? new cliProgress.SingleBar({ format: 'load |{bar}| {percentage}% {elapsed}s | conn {connected}/{devices} | sent {sent} acked {acked} err {errors} | {rate}/s', hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar({ format: 'load |{bar}| {percentage}% {duration}s | conn {connected}/{devices} | sent {sent} acked {acked} err {errors} | {rate}/s', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(opts.durationSec, 0, { connected: 0, devices: opts.devices, sent: 0, acked: 0, errors: 0, rate: 0 });
-  const t0 = Date.now();
   let lastAcked = 0;
-  let lastT = t0;
+  let lastT = Date.now();
   const ticker = bar
     ? setInterval(() => {
         const s = total();
@@ -88,7 +88,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
         const rate = Math.round(((s.acked - lastAcked) * 1000) / Math.max(1, now - lastT));
         lastAcked = s.acked;
         lastT = now;
-        bar.update(Math.min(opts.durationSec, (now - t0) / 1000), { ...s, devices: opts.devices, rate });
+        // Progress is the workers' own clock: they start after their processes boot.
+        bar.update(Math.min(opts.durationSec, Math.max(...elapsed) / 1000), { ...s, devices: opts.devices, rate });
       }, 250)
     : undefined;
 
@@ -103,7 +104,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
         if (m.type === 'ready') {
           const job: WorkerStart = { type: 'start', url: opts.url, devices: share, rate: opts.rate, durationMs, connectPerSec: Math.max(1, connectPerSec / nWorkers), qos, drainMs: opts.drainMs ?? 5000, sourceAddresses };
           child.send(job);
-        } else if (m.type === 'progress') live[i] = m;
+        } else if (m.type === 'progress') {
+          live[i] = m;
+          elapsed[i] = m.elapsedMs;
+        }
         else if (m.type === 'done') {
           live[i] = m;
           done = m;

@@ -31,6 +31,8 @@ export interface WorkerCounters {
 }
 export interface WorkerProgress extends WorkerCounters {
   type: 'progress';
+  /** Wall ms since this worker started its run. */
+  elapsedMs: number;
 }
 export interface WorkerDone extends WorkerCounters {
   type: 'done';

@@ -34,7 +34,8 @@ async function run(job: WorkerStart): Promise<void> {
   const seqs: number[] = [];
   let inflight = 0;
   let stopping = false;
-  const progress = setInterval(() => send({ type: 'progress', ...c }), 250);
+  const began = performance.now();
+  const progress = setInterval(() => send({ type: 'progress', ...c, elapsedMs: performance.now() - began }), 250);
 
   // Ramp: connections at connectPerSec, in small groups every 50 ms.
   const connectAll = (async () => {
