@@ -20,6 +20,8 @@ export const HUSH_SEC = 10 * 60;
 const SMOKE_NOISE = 0.002;
 const TEMP_NOISE = 0.1;
 const CO_NOISE = 0.5;
+/** Mean time between presses of the test button by a diligent resident: a month. */
+const MONTHLY_TEST_SEC = 30 * 86_400;
 /** While in alarm or smoke is rising, firmware reports every 10 s instead of its interval. */
 export const FAST_REPORT_SEC = 10;
 
@@ -122,6 +124,8 @@ export function createSmokeDetector(deps: ModelDeps): SmokeDetectorModel {
         lowSent = true;
         out.event('low_battery', { battery: Math.round(s.battery) });
       }
+      // Residents are asked to press the test button monthly (EN 14604 user instructions); some do.
+      if (rng.chance(dt / MONTHLY_TEST_SEC)) out.event('test');
       if (hushLeft > 0) {
         hushLeft -= dt;
         if (hushLeft <= 0) s.hushed = false;
