@@ -87,7 +87,13 @@ export function createWatchfire(deps: WatchfireDeps) {
       if (!parsed.ok) throw new Error(`Invalid rule set ${config.rules.file}:\n  - ${parsed.errors.join('\n  - ')}`);
       ruleSet = parsed.ruleSet;
     }
-    const rules = createRuleEngine({ ruleSet, devices: registry });
+    const rules = createRuleEngine({
+      ruleSet,
+      devices: registry,
+      // A bad per-device override is ignored (the type's thresholds apply) and said loudly.
+      onOverrideError: (deviceId: string, errors: readonly string[]) =>
+        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override refused; type defaults apply'),
+    });
     const alerts = createAlerts({
       db: database,
       bus,

@@ -175,14 +175,20 @@ export function createIngest(deps: IngestDeps): Ingest {
         clockBad.inc();
       } else ts = deviceTs;
     }
-    const base = {
-      deviceId: device.id, deviceType: device.type, siteId: device.siteId, centerId: device.centerId, gridId: device.gridId,
-      ts, receivedAt: frame.receivedAt, seq: data.seq, flags,
-    };
     const values = valuesOf(data, KNOWN_FIELDS);
+    // One object literal per kind with the fields always in the same order: every reading then
+    // shares one hidden class, and the rule engine, store and bus read its fields with monomorphic
+    // inline caches. Spreading a `base` object gave nearly every reading its own hidden class
+    // (19,992 shapes for 20,000 readings) and made everything downstream ~6× slower (bench/rules.ts).
     const reading: Reading = kind === 'telemetry'
-      ? { ...base, kind: 'telemetry', values }
-      : { ...base, kind: 'event', event: data as DeviceEvent, values };
+      ? {
+          kind: 'telemetry', deviceId: device.id, deviceType: device.type, siteId: device.siteId, centerId: device.centerId,
+          gridId: device.gridId, ts, receivedAt: frame.receivedAt, seq: data.seq, flags, values,
+        }
+      : {
+          kind: 'event', deviceId: device.id, deviceType: device.type, siteId: device.siteId, centerId: device.centerId,
+          gridId: device.gridId, ts, receivedAt: frame.receivedAt, seq: data.seq, flags, values, event: data as DeviceEvent,
+        };
     state.readings++;
     byKind[kind].inc();
     out.accepted++;
