@@ -18,7 +18,7 @@ import { hashSecret } from '../contracts/secrets.ts';
 import { replay } from '../simulator/replay.ts';
 
 /** Fast enough for CI, slow enough that every step of a script is a separate reading. */
-const SPEED = 60;
+const SPEED = 120;
 /** Devices of the offline scenarios report every 2 s and are offline after 2 × 2 + 1 s. */
 const SHORT = { intervalSec: 2, rules: { offline: { graceSec: 1 } } };
 const OFFLINE_AFTER_MS = (2 * 2 + 1) * 1000;
@@ -68,7 +68,7 @@ describe('scenarios against a real gateway', () => {
   it('fire-spread: one confirmed red fire incident at the right home, nowhere else', async () => {
     const t = targets.get('fire-spread')!;
     const before = sys.wf.alerts.service.list({ level: ['red'], limit: 1000 }).map((i) => i.id);
-    await run('fire-spread', 2 * SPEED);
+    await run('fire-spread', SPEED);
     const fire = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'fire' && i.confirmed), { what: 'a confirmed fire incident' });
     expect(fire).toMatchObject({ level: 'red', siteId: t.siteId, category: 'fire', confirmed: true });
     expect(incidentsOf(t.siteId).filter((i) => i.category === 'fire')).toHaveLength(1);
