@@ -67,6 +67,7 @@ function firePoint(out: Collector, st: DeviceState, e: PointFields, t: number, m
   }
   if (!by && Math.abs(t - p.actionTs) <= windowMs) by = { en: 'a started output', zh: '联动设备启动' };
   recordFire(p, key, t, zone);
+  p.pointFireSinceReset = true;
   const name = pointName(e);
   const what = manual ? { en: 'Manual call point', zh: '手动报警按钮' } : { en: 'Fire alarm', zh: '火警' };
   const cond = manual ? 'manual_call' : 'fire';
@@ -141,6 +142,7 @@ export function panelEvent(out: Collector, st: DeviceState, r: EventReading): vo
       return;
     }
     case 'reset':
+      p.pointFireSinceReset = false;
       out.add('panel.reset', 0, 'info', 'reset', `Panel reset${where}`, `主机复位${where}`);
       return;
     case 'fault':
@@ -176,7 +178,10 @@ export function panelTelemetry(out: Collector, st: DeviceState, r: TelemetryRead
   const v = r.values;
   const where = at(st.info?.location);
   const alarm = v.pointsInAlarm;
-  if (typeof alarm === 'number' && alarm > 0) {
+  // The heartbeat's count matters when no point event told us where the fire is (events lost or
+  // a panel that reports counts only); once point events arrived, their zones carry the incident
+  // and a panel-wide one beside them would only double the alarm storm on the console.
+  if (typeof alarm === 'number' && alarm > 0 && !p.pointFireSinceReset) {
     out.add('panel.points_in_alarm', rules.pointsInAlarm.score, 'fire', 'fire', `${alarm} point(s) in fire alarm${where}`, `${alarm} 个点位火警${where}`);
   }
   const fault = v.pointsInFault;

@@ -65,6 +65,8 @@ export class PanelState {
   readonly fireTs = new Float64Array(8).fill(-Infinity);
   readonly fireZones: Array<string | undefined> = new Array<string | undefined>(8).fill(undefined);
   fireNext = 0;
+  /** A fire or manual-call point event was seen since the last reset: its zone has an incident. */
+  pointFireSinceReset = false;
   actionTs = -Infinity;
   readonly faults = new PointSet();
   readonly supervisory = new PointSet();

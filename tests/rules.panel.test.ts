@@ -74,6 +74,16 @@ describe('fire and manual call points', () => {
   ])('telemetry pointsInAlarm %i → %s', (n, level) => {
     expect(engine().evaluate(telemetry(p, T0, { pointsInAlarm: n })).level).toBe(level);
   });
+
+  it('adds no panel-wide fire beside the zones once point events said where the fire is, until a reset', () => {
+    const e = engine();
+    e.evaluate(event(p, T0, pt('fire', 1, 12, { zone: '3F' })));
+    // The storm's heartbeats keep counting points in alarm: the zone incident already covers them.
+    expect(e.evaluate(telemetry(p, T0 + 60_000, { pointsInAlarm: 5 })).findings.filter((f) => f.category === 'fire')).toEqual([]);
+    e.evaluate(event(p, T0 + 120_000, { type: 'reset' }));
+    // After a reset, a count with no point event is all there is to go on: panel-wide red.
+    expect(e.evaluate(telemetry(p, T0 + 180_000, { pointsInAlarm: 1 })).level).toBe('red');
+  });
 });
 
 describe('faults, supervisory and disabled points', () => {
