@@ -9,20 +9,11 @@ import { DEFAULT_INTERVAL_SEC } from '../../contracts/registry.ts';
 import { DeviceType } from '../../contracts/protocol.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
 import { CSV_KINDS, parseRegistryCsv, parseRegistryYaml, snapshotOf, validateRegistry, type CsvKind } from '../../registry/index.ts';
+import { out, root } from './output.ts';
 
 export type OpenRegistry = () => Promise<{ registry: RegistryReader & RegistryWriter; close(): Promise<void> }>;
 
-function root(cmd: Command): Command {
-  let c = cmd;
-  while (c.parent) c = c.parent;
-  return c;
-}
 
-/** Output through commander's configured writers, so tests and embedders can capture it. */
-function out(cmd: Command, text: string): void {
-  const write = root(cmd).configureOutput().writeOut ?? ((s: string) => process.stdout.write(s));
-  write(`${text}\n`);
-}
 
 /** Opens the registry, runs `fn`, always closes; a WatchfireError becomes exit code 1 with its problems. */
 async function withRegistry(cmd: Command, open: OpenRegistry, fn: (registry: RegistryReader & RegistryWriter) => void | Promise<void>): Promise<void> {

@@ -9,16 +9,8 @@ import { SCENARIOS, findScenario, runScenario } from '../../simulator/scenarios/
 import { createJsonlWriter, readJsonl, recordLive } from '../../simulator/record.ts';
 import { replay, type ReplaySpeed } from '../../simulator/replay.ts';
 import { formatSummary, runLoad } from '../../simulator/load/index.ts';
+import { out } from './output.ts';
 
-function root(cmd: Command): Command {
-  let c = cmd;
-  while (c.parent) c = c.parent;
-  return c;
-}
-function out(cmd: Command, text: string): void {
-  const write = root(cmd).configureOutput().writeOut ?? ((s: string) => process.stdout.write(s));
-  write(`${text}\n`);
-}
 function num(name: string, v: string, min = 0): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${JSON.stringify(v)}`);
