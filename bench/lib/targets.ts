@@ -58,7 +58,9 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
   const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config } };
   const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
     cwd: ROOT,
-    execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Watchfire process, written when it exits
+    // (read it with `npx tsx bench/lib/profile-top.ts <file>`).
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const events = new EventEmitter();

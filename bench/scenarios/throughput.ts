@@ -4,7 +4,7 @@
 // steps against Mosquitto + a plain subscriber and against Mosquitto → Node-RED → InfluxDB.
 import type { BenchCounty } from '../lib/county.ts';
 import { benchCounty } from '../lib/county.ts';
-import { createLoadPool } from '../lib/load.ts';
+import { createLoadPool, type LoadPool } from '../lib/load.ts';
 import { runStep, sleep, type StepResult } from '../lib/phase.ts';
 import { readUsage } from '../lib/proc.ts';
 import type { ScenarioResult } from '../lib/report.ts';
@@ -41,51 +41,97 @@ async function start(name: TargetName, county: BenchCounty): Promise<Target> {
   return startNoderedTarget();
 }
 
-export async function runTarget(name: TargetName, county: BenchCounty, o: ThroughputOptions, log: (s: string) => void): Promise<TargetRun> {
+interface Live {
+  name: TargetName;
+  target: Target;
+  pool: LoadPool;
+  run: TargetRun;
+  stored0: number;
+  done: boolean;
+}
+
+/** Starts a stack and connects every device to it (RSS per connection measured on the way). */
+async function prepare(name: TargetName, county: BenchCounty, log: (s: string) => void): Promise<Live> {
   const target = await start(name, county);
   const devices = county.load.map((d) => (target.authenticates ? d : { id: d.id }));
   const pool = await createLoadPool({ host: target.host, port: target.port, devices, announce: true, retryMs: 2000 });
   const run: TargetRun = { target: name, connect: { ms: 0, connected: 0, refused: 0, errors: 0 }, rssPerConnectionKiB: null, steps: [], zeroLossRate: 0, zeroLossStep: undefined, atLatencyRate: undefined, pastSaturation: undefined };
+  await sleep(1000);
+  const rss0 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
+  const stored0 = await target.stored();
+  const c = await pool.connect({ perSec: 2000, timeoutMs: 120_000 });
+  run.connect = { ms: c.ms, connected: c.connected, refused: c.refused, errors: c.errors };
+  await sleep(3000);
+  const rss1 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
+  run.rssPerConnectionKiB = c.connected ? Math.round(((rss1 - rss0) / c.connected) * 100) / 100 : null;
+  log(`${name}: ${c.connected}/${devices.length} connected in ${c.ms} ms, ${run.rssPerConnectionKiB} KiB RSS per connection`);
+  return { name, target, pool, run, stored0, done: false };
+}
+
+/** Past saturation: give storage time to catch up, then compare everything acknowledged with everything stored. */
+async function finish(l: Live, log: (s: string) => void): Promise<void> {
+  if (l.done) return;
+  l.done = true;
   try {
-    await sleep(1000);
-    const rss0 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
-    const stored0 = await target.stored();
-    const c = await pool.connect({ perSec: 2000, timeoutMs: 120_000 });
-    run.connect = { ms: c.ms, connected: c.connected, refused: c.refused, errors: c.errors };
-    await sleep(3000);
-    const rss1 = readUsage(target.pids.broker!)?.rssKiB ?? 0;
-    run.rssPerConnectionKiB = c.connected ? Math.round(((rss1 - rss0) / c.connected) * 100) / 100 : null;
-    log(`${name}: ${c.connected}/${devices.length} connected in ${c.ms} ms, ${run.rssPerConnectionKiB} KiB RSS per connection`);
-    for (const rate of o.steps) {
-      const s = await runStep(target, pool, rate, o.stepSec);
-      run.steps.push(s);
-      log(`${name} @ ${rate}/s: acked ${s.ackedPerSec}/s stored ${s.storedPerSec}/s loss ${s.loss} p50 ${s.puback.p50} p99 ${s.puback.p99} ms drain ${s.drainMs} ms ${s.sustained ? 'sustained' : 'NOT sustained'} — ${s.limitedBy}`);
-      if (s.sustained) {
-        run.zeroLossRate = s.storedPerSec;
-        run.zeroLossStep = s;
-      }
-      if (rate === o.latencyAt) run.atLatencyRate = s;
-      if (!s.sustained) {
-        run.pastSaturation = s;
-        break;
-      }
-      await sleep(1000);
-    }
-    // Past saturation: give storage time to catch up, then compare everything acknowledged in
-    // this run with everything stored — what is still missing then is loss, not lag.
     await sleep(10_000);
-    const acked = run.steps.reduce((a, s) => a + s.acked, 0);
-    const stored = (await target.stored()) - stored0;
-    run.final = { acked, stored, loss: acked - stored };
-    log(`${name}: whole run acked ${acked}, stored ${stored}, loss ${acked - stored}`);
+    const acked = l.run.steps.reduce((a, s) => a + s.acked, 0);
+    const stored = (await l.target.stored()) - l.stored0;
+    l.run.final = { acked, stored, loss: acked - stored };
+    log(`${l.name}: whole run acked ${acked}, stored ${stored}, loss ${acked - stored}`);
   } catch (err) {
-    run.error = String((err as Error).stack ?? err);
-    log(`${name}: ${run.error}`);
+    l.run.error = String((err as Error).stack ?? err);
   } finally {
-    await pool.close();
-    await target.stop();
+    await l.pool.close();
+    await l.target.stop();
   }
-  return run;
+}
+
+/**
+ * Every stack is started and connected first; then each step runs against each stack in turn,
+ * minutes apart at most, so a noisy neighbour on this shared machine hits all of them alike.
+ * A stack leaves the rotation after its first step that is not sustained.
+ */
+export async function runInterleaved(names: TargetName[], county: BenchCounty, o: ThroughputOptions, log: (s: string) => void): Promise<Partial<Record<TargetName, TargetRun>>> {
+  const live: Live[] = [];
+  const runs: Partial<Record<TargetName, TargetRun>> = {};
+  try {
+    for (const n of names) {
+      try {
+        const l = await prepare(n, county, log);
+        live.push(l);
+        runs[n] = l.run;
+      } catch (err) {
+        log(`${n}: could not start: ${(err as Error).stack ?? String(err)}`);
+      }
+    }
+    for (const rate of o.steps) {
+      for (const l of live) {
+        if (l.done) continue;
+        try {
+          const s = await runStep(l.target, l.pool, rate, o.stepSec);
+          l.run.steps.push(s);
+          log(`${l.name} @ ${rate}/s: acked ${s.ackedPerSec}/s stored ${s.storedPerSec}/s loss ${s.loss} p50 ${s.puback.p50} p99 ${s.puback.p99} ms drain ${s.drainMs} ms ${s.sustained ? 'sustained' : 'NOT sustained'} — ${s.limitedBy}`);
+          if (s.sustained) {
+            l.run.zeroLossRate = s.storedPerSec;
+            l.run.zeroLossStep = s;
+          }
+          if (rate === o.latencyAt) l.run.atLatencyRate = s;
+          if (!s.sustained) {
+            l.run.pastSaturation = s;
+            await finish(l, log);
+          }
+        } catch (err) {
+          l.run.error = String((err as Error).stack ?? err);
+          log(`${l.name}: ${l.run.error}`);
+          await finish(l, log);
+        }
+        await sleep(1000);
+      }
+    }
+  } finally {
+    for (const l of live) await finish(l, log);
+  }
+  return runs;
 }
 
 /**
@@ -99,14 +145,11 @@ export function cpuPerReading(r: TargetRun): number | null {
 
 export async function throughput(o: ThroughputOptions, log: (s: string) => void): Promise<ScenarioResult> {
   const county = benchCounty(o.devices);
-  const runs: Partial<Record<TargetName, TargetRun>> = {};
-  for (const name of o.targets) {
-    if (name === 'nodered' && !noderedInstalled()) {
-      log('nodered: skipped, not installed (npm install --prefix bench/nodered)');
-      continue;
-    }
-    runs[name] = await runTarget(name, county, o, log);
-  }
+  const names = o.targets.filter((n) => {
+    if (n === 'nodered' && !noderedInstalled()) log('nodered: skipped, not installed (npm install --prefix bench/nodered)');
+    return n !== 'nodered' || noderedInstalled();
+  });
+  const runs = await runInterleaved(names, county, o, log);
   const wf = runs.watchfire;
   const nr = runs.nodered;
   const mq = runs.mosquitto;
@@ -137,6 +180,6 @@ export async function throughput(o: ThroughputOptions, log: (s: string) => void)
     summary.push('', `CPU per reading, Watchfire ÷ baseline: ${fmt(ratio(cpuPerReading(wf), nr ? cpuPerReading(nr) : null))}× Node-RED stack, ${fmt(ratio(cpuPerReading(wf), mq ? cpuPerReading(mq) : null))}× Mosquitto + subscriber. At ${fmt(cpuPerReading(wf))} µs per reading, one otherwise idle core would carry ≈ ${cpuPerReading(wf) ? Math.round(1e6 / cpuPerReading(wf)!) : 'n/a'} readings/s through Watchfire and its influxd.`);
     summary.push('', `Ratios (Watchfire ÷ baseline): zero-loss rate ${fmt(ratio(wf.zeroLossRate, nr?.zeroLossRate))}× Node-RED stack, ${fmt(ratio(wf.zeroLossRate, mq?.zeroLossRate))}× Mosquitto broker-only; PUBACK p99 at ${o.latencyAt}/s ${fmt(ratio(lat?.puback.p99, nr?.atLatencyRate?.puback.p99))}× Node-RED stack, ${fmt(ratio(lat?.puback.p99, mq?.atLatencyRate?.puback.p99))}× Mosquitto; RSS per connection ${fmt(ratio(wf.rssPerConnectionKiB, mq?.rssPerConnectionKiB))}× Mosquitto.`);
   }
-  summary.push('', `Steps of ${o.stepSec} s at ${o.steps.join(', ')} readings/s offered (QoS 1, one reading per message, ≤ 4 unacknowledged per device), spread evenly over ${o.devices} connected smoke detectors; a step is sustained when ≥ 97 % of the offered publishes went out, acked − stored = 0 and everything acknowledged was stored within 10 s. "broker" is the whole Watchfire process for Watchfire (gateway, ingest, rules, store, alerts, HTTP). Each stack has its own influxd; the load generator shares the same 2 cores.`);
+  summary.push('', `Stacks interleaved: all started and connected first, then each step run against each stack in turn. Steps of ${o.stepSec} s at ${o.steps.join(', ')} readings/s offered (QoS 1, one reading per message, ≤ 4 unacknowledged per device), spread evenly over ${o.devices} connected smoke detectors; a step is sustained when ≥ 97 % of the offered publishes went out, acked − stored = 0 and everything acknowledged was stored within 10 s. "broker" is the whole Watchfire process for Watchfire (gateway, ingest, rules, store, alerts, HTTP). Each stack has its own influxd; the load generator shares the same 2 cores.`);
   return { scenario: 'throughput', targets, summary, data: { options: o, runs } };
 }
