@@ -101,3 +101,16 @@ export function machineBusy(since: { busy: number; total: number }): number {
   const dt = now.total - since.total;
   return dt > 0 ? Math.round(((now.busy - since.busy) / dt) * 100) / 100 : 0;
 }
+
+/**
+ * Machine-wide TcpExt ListenOverflows (/proc/net/netstat): SYNs dropped because a listener's
+ * accept queue was full. In a reconnect storm each drop costs that device a SYN retransmission
+ * (1 s, then 3 s, 7 s … RFC 6298 backoff), which is what stretches "all back online".
+ */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const i = names.indexOf('ListenOverflows');
+  return i > 0 ? Number(values[i] ?? 0) : 0;
+}

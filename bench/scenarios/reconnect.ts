@@ -5,7 +5,7 @@
 import { benchCounty } from '../lib/county.ts';
 import { createLoadPool } from '../lib/load.ts';
 import { sleep } from '../lib/phase.ts';
-import { createSampler, machineBusy, machineTicks, readUsage } from '../lib/proc.ts';
+import { createSampler, listenOverflows, machineBusy, machineTicks, readUsage } from '../lib/proc.ts';
 import { limiter } from '../lib/phase.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { ratio } from '../lib/stats.ts';
@@ -39,16 +39,18 @@ export async function reconnect(o: { devices: number }, log: (s: string) => void
         sampler.phase();
         const m0 = machineTicks();
         await pool.drop();
+        const lo0 = listenOverflows();
         const again = await pool.connect({ perSec: 0, timeoutMs: 120_000 });
         await sleep(1000);
         const usage = sampler.end();
         const busy = machineBusy(m0);
+        const synDrops = listenOverflows() - lo0;
         sampler.stop();
         const loadGen = Math.round(Object.entries(usage).filter(([k]) => k.startsWith('load')).reduce((a, [, u]) => a + u.cpuCores, 0) * 100) / 100;
         const limitedBy = limiter(usage, loadGen, busy, pool.pids.length);
         const online = t.name === 'watchfire' ? ((await (t as Awaited<ReturnType<typeof startWatchfireTarget>>).stats()).online) : null;
-        log(`reconnect ${name}: ${again.connected}/${devs.length} back in ${again.ms} ms, refused ${again.refused}, errors ${again.errors}, peak RSS ${usage.broker?.rssMiBPeak} MiB, ${usage.broker?.cpuCores} cores; load generator ${loadGen} cores; ${limitedBy}`);
-        return { firstConnect: first, reconnect: again, usage, loadGenCores: loadGen, machineBusy: busy, limitedBy, gatewayOnline: online };
+        log(`reconnect ${name}: ${again.connected}/${devs.length} back in ${again.ms} ms, refused ${again.refused}, errors ${again.errors}, peak RSS ${usage.broker?.rssMiBPeak} MiB, ${usage.broker?.cpuCores} cores; load generator ${loadGen} cores; ${synDrops} SYNs dropped on a full accept queue; ${limitedBy}`);
+        return { firstConnect: first, reconnect: again, usage, loadGenCores: loadGen, machineBusy: busy, limitedBy: synDrops > 0 ? `accept queue overflow: ${synDrops} SYNs dropped, each retried by TCP after ≥ 1 s (${limitedBy})` : limitedBy, synDrops, gatewayOnline: online };
       } finally {
         await pool.close();
       }
