@@ -124,14 +124,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       if (sample) ruleLatency.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       const scored: ScoredReading = { reading, score: ev.score, level: ev.level };
       store.write(scored);
-      const state = live.get(reading.deviceId);
-      if (state) {
-        state.lastSeen = reading.ts;
-        if (reading.kind === 'telemetry') state.last = { ...state.last, ...reading.values };
-        state.level = ev.level;
-      } else {
-        live.set(reading.deviceId, { online: true, lastSeen: reading.ts, last: reading.kind === 'telemetry' ? { ...reading.values } : {}, level: ev.level });
-      }
+      // Last values per device for the site view, merged in place: no new object per reading.
+      let state = live.get(reading.deviceId);
+      if (!state) live.set(reading.deviceId, (state = { online: true, last: {} }));
+      state.lastSeen = reading.ts;
+      state.level = ev.level;
+      if (reading.kind === 'telemetry') Object.assign(state.last!, reading.values);
       for (const f of ev.findings) if (f.level !== 'green' || f.clears) raise(f, reading.receivedAt);
       bus.emit('reading.scored', scored);
     };
@@ -166,7 +164,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     bus.on('device.presence', 'app.presence', (p) => {
       const s = live.get(p.deviceId);
       if (s) s.online = p.online;
-      else live.set(p.deviceId, { online: p.online });
+      else live.set(p.deviceId, { online: p.online, last: {} });
       for (const f of rules.presence(p)) raise(f);
     });
 
