@@ -56,6 +56,9 @@ export function startCheckpointer(file: string, opts: { everyMs?: number; onErro
   return {
     async stop(): Promise<void> {
       const exited = new Promise<void>((res) => worker.once('exit', () => res()));
+      // An unref'd worker does not keep the process alive: awaiting its exit with nothing else
+      // pending would end the process mid-stop (exit code 13 in bench/alerts.ts).
+      worker.ref();
       worker.postMessage('stop');
       await exited;
     },

@@ -28,6 +28,15 @@ export const Config = z.object({
       burst: z.number().int().positive().default(200),
       /** Throttled continuously this long: disconnected. */
       disconnectAfterMs: z.number().int().positive().default(10_000),
+      /**
+       * Budgets per device type that replace the default. A fire panel's transmission unit
+       * legitimately sends hundreds of events in seconds during a fire (DESIGN.md: an alarm storm
+       * of 1,000 events in 5 s); throttling it is fine, disconnecting it mid-fire is not.
+       */
+      byType: z.partialRecord(z.enum(['smoke_detector', 'fire_panel', 'settlement_sensor']), z.object({
+        perSecond: z.number().positive(),
+        burst: z.number().int().positive(),
+      })).default({ fire_panel: { perSecond: 250, burst: 2000 } }),
     }).prefault({}),
     /** Seconds of keep-alive the gateway tolerates (PROTOCOL.md: up to 1200). */
     maxKeepaliveSec: z.number().int().positive().default(1200),

@@ -31,6 +31,8 @@ const ADMISSION_REOPEN_RATIO = 0.5;
 
 export function createFlow(deps: {
   rate: Config['gateway']['rate'];
+  /** The budget of one device (by its type); default: rate.perSecond / rate.burst. */
+  budgetOf?: (deviceId: string) => { perSecond: number; burst: number };
   highWater: number;
   backlog: (() => number) | undefined;
   clock: Clock;
@@ -46,7 +48,10 @@ export function createFlow(deps: {
 
   const bucket = (deviceId: string): TokenBucket => {
     let b = buckets.get(deviceId);
-    if (!b) buckets.set(deviceId, (b = createTokenBucket({ perSecond: rate.perSecond, burst: rate.burst, now: clock.now() })));
+    if (!b) {
+      const budget = deps.budgetOf?.(deviceId) ?? rate;
+      buckets.set(deviceId, (b = createTokenBucket({ perSecond: budget.perSecond, burst: budget.burst, now: clock.now() })));
+    }
     return b;
   };
 

@@ -69,6 +69,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const flow = createFlow({
     rate: config.rate,
+    budgetOf: (deviceId) => {
+      const type = deps.directory.get(deviceId)?.type;
+      return (type && config.rate.byType[type]) || config.rate;
+    },
     highWater: config.highWaterReadings,
     backlog: deps.backlog,
     clock,

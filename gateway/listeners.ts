@@ -27,7 +27,10 @@ function listen(server: net.Server, port: number, host: string, what: string): P
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(new WatchfireError('WF_GATEWAY_LISTEN', `cannot listen for ${what} on ${host}:${port}: ${err.message}`));
     server.once('error', onError);
-    server.listen(port, host, () => {
+    // A reconnect storm (19,000 devices after a network outage) overflowed Node's default
+    // accept queue of 511: every dropped SYN costs the device a ≥ 1 s TCP retry. 4096 is also
+    // this kernel's somaxconn cap (bench/results/reconnect.json).
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', onError);
       resolve((server.address() as AddressInfo).port);
     });

@@ -111,7 +111,8 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const c = loadConfig({ env: {} });
     expect(c.gateway.port).toBe(1883);
-    expect(c.gateway.rate).toEqual({ perSecond: 20, burst: 200, disconnectAfterMs: 10_000 });
+    expect(c.gateway.rate).toMatchObject({ perSecond: 20, burst: 200, disconnectAfterMs: 10_000 });
+    expect(c.gateway.rate.byType.fire_panel).toEqual({ perSecond: 250, burst: 2000 });
     expect(Object.isFrozen(c.gateway)).toBe(true);
   });
   it('takes environment overrides for what differs per deployment', () => {

@@ -171,6 +171,21 @@ describe('bad input', () => {
   });
 });
 
+describe('rate budgets', () => {
+  it('lets a fire panel\'s alarm storm through without cutting the panel off', async () => {
+    const panel = await sys.connectDevice('fp-1');
+    const before = sys.wf.gateway.stats();
+    const t = base + 30_000_000;
+    // 600 point events as fast as the socket takes them: ten times a detector's burst budget.
+    await Promise.all(Array.from({ length: 600 }, (_, i) => panel.publishAsync(topics.events('fp-1'),
+      JSON.stringify({ type: i % 2 ? 'fire' : 'action', loop: 1 + (i % 4), point: i % 50, zone: String(1 + (i % 4)), ts: t + i, seq: 10_000 + i }), { qos: 1 })));
+    expect(panel.connected).toBe(true);
+    expect(sys.wf.gateway.stats().disconnects.rate).toBe(before.disconnects.rate);
+    await sys.waitFor(async () => (await sys.count('event', `"device"='fp-1' AND "seq" >= 10000`)) === 600, { what: '600 panel events stored' });
+    await panel.endAsync();
+  });
+});
+
 describe('presence', () => {
   it('marks a panel that drops its connection without DISCONNECT offline through its will', async () => {
     const panel = await sys.connectDevice('fp-1');
