@@ -73,15 +73,22 @@ describe('fleet over a real broker', () => {
   });
 
   it('a silenced device leaves through its will; revived, it is online again and reports', async () => {
-    const id = county.registry.devices.find((d) => d.type === 'smoke_detector')!.id;
-    const fleet = createFleet({ url, registry: county.registry, credentials: county.credentials, speed: 300, seed: 4, deviceIds: [id], reconnectMs: 100 });
+    // Two detectors with the same reporting interval: the second one's reports are the clock that
+    // proves the silenced one had time to report and did not.
+    const detectors = county.registry.devices.filter((d) => d.type === 'smoke_detector');
+    const first = detectors[0]!;
+    const twin = detectors.find((d) => d.id !== first.id && d.intervalSec === first.intervalSec)!;
+    const id = first.id;
+    const fleet = createFleet({ url, registry: county.registry, credentials: county.credentials, speed: 300, seed: 4, deviceIds: [id, twin.id], reconnectMs: 100 });
     await fleet.start();
     const dev = fleet.get(id)!;
     msgs.length = 0;
     dev.silence();
     await until(() => msgs.some((m) => m.topic === `v1/devices/${id}/status` && m.payload === '{"online":false}'), 'the will');
     const sentWhileSilent = dev.client.stats.sent;
-    await new Promise((r) => setTimeout(r, 1500)); // longer than its compressed report interval
+    const twinReports = () => msgs.filter((m) => m.topic === `v1/devices/${twin.id}/telemetry`).length;
+    const twinBefore = twinReports();
+    await until(() => twinReports() >= twinBefore + 2, 'two reports of the twin: more than one report interval passed');
     expect(dev.client.stats.sent).toBe(sentWhileSilent);
     expect(dev.client.connected).toBe(false);
     msgs.length = 0;
