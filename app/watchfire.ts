@@ -182,7 +182,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: (id: string) => live.get(id),
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http };
+    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise };
   }
 
   function health() {
@@ -243,10 +243,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
     }
     sweepTimer = setInterval(() => {
-      for (const f of p.rules.sweep(clock.now())) {
-        bus.emit('finding', f);
-        p.alerts.handleFinding(f);
-      }
+      for (const f of p.rules.sweep(clock.now())) p.raise(f);
     }, SWEEP_MS);
     sweepTimer.unref();
     started = true;
