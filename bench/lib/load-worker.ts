@@ -106,20 +106,25 @@ function open(c: Conn, timeoutMs: number): void {
   sock.on('close', () => {
     clearTimeout(deadline);
     if (c.sock !== sock) return;
-    c.sock = undefined;
-    if (c.connected) {
-      c.connected = false;
-      snap.connected--;
-      snap.disconnects++;
-    }
-    snap.unackedAtClose += c.inflight.size;
-    c.inflight.clear();
-    c.paused = false;
+    detach(c);
     if (!stopping && cfg.retryMs > 0) {
       // Firmware backs off with jitter so a whole county does not retry in lockstep.
       c.retryTimer = setTimeout(() => open(c, timeoutMs), cfg.retryMs * (0.5 + Math.random()));
     }
   });
+}
+
+/** Forgets a connection's socket and what was in flight on it, counting the disconnect once. */
+function detach(c: Conn): void {
+  c.sock = undefined;
+  if (c.connected) {
+    c.connected = false;
+    snap.connected--;
+    snap.disconnects++;
+  }
+  snap.unackedAtClose += c.inflight.size;
+  c.inflight.clear();
+  c.paused = false;
 }
 
 function nextId(c: Conn): number {
@@ -236,15 +241,7 @@ process.on('message', (m: WorkerCommand) => {
         c.retryTimer = undefined;
         const s = c.sock;
         // Detached first, so its close handler neither counts it again nor schedules a retry.
-        c.sock = undefined;
-        if (c.connected) {
-          c.connected = false;
-          snap.connected--;
-          snap.disconnects++;
-        }
-        snap.unackedAtClose += c.inflight.size;
-        c.inflight.clear();
-        c.paused = false;
+        detach(c);
         s?.destroy();
       }
       send({ ev: 'done' });
