@@ -6,14 +6,42 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 
-export interface CaughtMail {
+export interface CaughtMail extends ReceivedMail {
   id: number;
   at: number;
+}
+
+export interface ReceivedMail {
   from: string;
   to: string[];
   subject: string;
   text: string;
   html: string | undefined;
+  messageId: string | undefined;
+}
+
+/** An SMTP server on loopback terms (no TLS, no auth) that parses each message it receives. */
+export function catchingSmtpServer(onMail: (m: ReceivedMail) => void): SMTPServer {
+  return new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      simpleParser(stream)
+        .then((m) => {
+          onMail({
+            from: m.from?.text ?? '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            subject: m.subject ?? '',
+            text: m.text ?? '',
+            html: typeof m.html === 'string' ? m.html : undefined,
+            messageId: m.messageId,
+          });
+          callback();
+        })
+        .catch((err: Error) => callback(err));
+    },
+  });
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -24,27 +52,9 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
   const mails: CaughtMail[] = [];
   const hooks: Array<{ at: number; body: string }> = [];
   let nextId = 1;
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      simpleParser(stream)
-        .then((m) => {
-          mails.unshift({
-            id: nextId++,
-            at: Date.now(),
-            from: m.from?.text ?? String(session.envelope.mailFrom && session.envelope.mailFrom.address),
-            to: session.envelope.rcptTo.map((r) => r.address),
-            subject: m.subject ?? '',
-            text: m.text ?? '',
-            html: typeof m.html === 'string' ? m.html : undefined,
-          });
-          if (mails.length > keep) mails.length = keep;
-          callback();
-        })
-        .catch((err: Error) => callback(err));
-    },
+  const smtp = catchingSmtpServer((m) => {
+    mails.unshift({ id: nextId++, at: Date.now(), ...m });
+    if (mails.length > keep) mails.length = keep;
   });
   let http: HttpServer | undefined;
 

@@ -1,7 +1,6 @@
 // A real SMTP server on loopback for tests: receives what nodemailer sends, parses it, and lets a
 // test wait for the messages it expects. It can be taken down and brought back on the same port.
-import { SMTPServer } from 'smtp-server';
-import { simpleParser } from 'mailparser';
+import { catchingSmtpServer } from '../../app/mailcatcher.ts';
 import type { AddressInfo } from 'node:net';
 import { waitFor } from './wait.ts';
 
@@ -27,27 +26,7 @@ export interface TestSmtp {
 export async function startTestSmtp(): Promise<TestSmtp> {
   const mails: TestMail[] = [];
   let port = 0;
-  const make = () =>
-    new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, callback) {
-        simpleParser(stream)
-          .then((m) => {
-            mails.push({
-              from: m.from?.text ?? '',
-              to: session.envelope.rcptTo.map((r) => r.address),
-              subject: m.subject ?? '',
-              text: m.text ?? '',
-              html: typeof m.html === 'string' ? m.html : '',
-              messageId: m.messageId,
-            });
-            callback();
-          })
-          .catch((err: Error) => callback(err));
-      },
-    });
+  const make = () => catchingSmtpServer((m) => mails.push({ ...m, html: m.html ?? '' }));
   let server = make();
   const listen = () =>
     new Promise<void>((res, rej) => {
