@@ -16,27 +16,45 @@ afterAll(async () => {
   await influx?.stop();
 });
 
-/** Two detectors publishing batches of 5 readings every 100 ms at QoS 1; counts what was PUBACKed. */
+/**
+ * Two detectors publishing batches of 5 readings every 100 ms at QoS 1; counts what was PUBACKed.
+ * quiesce() stops publishing and waits for every publish in flight to settle, so a connection is
+ * never ended under a publish (that one would be neither acknowledged nor reliably lost).
+ */
 function stream(clients: () => Map<string, MqttClient>) {
   let seq = 0;
   let acked = 0;
   let failed = 0;
+  let paused = false;
+  const inflight = new Set<Promise<void>>();
   const t0 = Date.now() - 600_000;
   const timer = setInterval(() => {
+    if (paused) return;
     for (const [id, client] of clients()) {
       if (!client.connected) continue;
       const batch = Array.from({ length: 5 }, () => {
         seq++;
         return { ts: t0 + seq, seq, smoke: 0.001, temp: 21 };
       });
-      client.publishAsync(topics.telemetry(id), JSON.stringify(batch), { qos: 1 }).then(
+      const p: Promise<void> = client.publishAsync(topics.telemetry(id), JSON.stringify(batch), { qos: 1 }).then(
         () => { acked += batch.length; },
         () => { failed += batch.length; },
-      );
+      ).finally(() => inflight.delete(p));
+      inflight.add(p);
     }
   }, 100);
   return {
-    stop: () => clearInterval(timer),
+    async quiesce() {
+      paused = true;
+      await Promise.all([...inflight]);
+    },
+    resume() {
+      paused = false;
+    },
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([...inflight]);
+    },
     get acked() { return acked; },
     get failed() { return failed; },
   };
@@ -60,6 +78,7 @@ describe('InfluxDB outage during a live stream, and a Watchfire restart during i
     // Restart Watchfire on the same data directory while InfluxDB is still down.
     const dataDir = sys.dataDir;
     const secrets = sys.secrets;
+    await s.quiesce();
     for (const c of clients.values()) await c.endAsync();
     clients.clear();
     await sys.wf.stop();
@@ -68,11 +87,12 @@ describe('InfluxDB outage during a live stream, and a Watchfire restart during i
     // Provisioning again issued new secrets; the devices use the new ones.
     expect(sys.secrets['sd-1']).not.toBe(secrets['sd-1']);
     for (const id of ids) clients.set(id, await sys.connectDevice(id));
+    s.resume();
     await sys.waitFor(() => s.acked > ackedBeforeRestart + 50 && Date.now() - downAt >= OUTAGE_MS, { what: 'the rest of the outage', timeoutMs: OUTAGE_MS * 2 });
 
     await influx.up();
     await sys.waitFor(async () => (await sys!.count('telemetry')) > ackedBeforeRestart, { what: 'spool replayed' });
-    s.stop();
+    await s.stop();
     for (const c of clients.values()) await c.endAsync();
     await sys.wf.store.flush();
     const acked = s.acked;
