@@ -6,7 +6,11 @@
 // on one line of stdout. Notifications handed to the email and webhook channels are reported to
 // the parent over IPC ({ t: 'notify', channel, deviceId, at }) and resolve at once, so the
 // benchmark measures Watchfire up to the hand-over, not a mail server.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { join } from 'node:path';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
 import { loadConfig } from '../app/config.ts';
 import { createWatchfire } from '../app/watchfire.ts';
@@ -67,14 +71,59 @@ wf.bus.on('incident', 'bench', (ev) => {
   }
 });
 
+// What holds the event loop up, for the latency scenarios: its delay histogram and GC pauses
+// since the last 'loop' request (which resets both).
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+let gcPauses: Record<string, { n: number; totalMs: number; maxMs: number }> = {};
+const GC_KINDS: Record<number, string> = { [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = GC_KINDS[((e as { detail?: { kind?: number } }).detail)?.kind ?? -1] ?? 'other';
+    const g = (gcPauses[kind] ??= { n: 0, totalMs: 0, maxMs: 0 });
+    g.n++;
+    g.totalMs += e.duration;
+    g.maxMs = Math.max(g.maxMs, e.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
+
+// BENCH_HEAP_SAMPLING=<file>: where the process allocates (including what GC collected since),
+// sampled from start to stop; read it with `npx tsx bench/lib/profile-top.ts --heap <file>`.
+const heapSampling = process.env.BENCH_HEAP_SAMPLING ? new Session() : undefined;
+if (heapSampling) {
+  heapSampling.connect();
+  heapSampling.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
+function stopHeapSampling(): Promise<void> {
+  if (!heapSampling) return Promise.resolve();
+  return new Promise((resolve) => {
+    heapSampling.post('HeapProfiler.stopSampling', (err, r) => {
+      if (!err) writeFileSync(process.env.BENCH_HEAP_SAMPLING!, JSON.stringify(r.profile));
+      resolve();
+    });
+  });
+}
+
 process.on('message', (m: { t: string; id?: number }) => {
-  if (m.t === 'stats') {
+  if (m.t === 'loop') {
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    const round = (x: number): number => Math.round(x * 100) / 100;
+    process.send?.({ t: 'loop', id: m.id, delay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { n: g.n, totalMs: round(g.totalMs), maxMs: round(g.maxMs) }])) });
+    loopDelay.reset();
+    gcPauses = {};
+  } else if (m.t === 'stats') {
     const s = wf.store.stats();
     process.send?.({ t: 'stats', id: m.id, store: s, backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
+  } else if (m.t === 'memory') {
+    // Memory probes (bench/lib/memory-probe.ts): after a full GC when --expose-gc is given, and a
+    // heap snapshot when BENCH_HEAP_SNAPSHOT names a directory.
+    (globalThis as { gc?: () => void }).gc?.();
+    const file = process.env.BENCH_HEAP_SNAPSHOT ? writeHeapSnapshot(join(process.env.BENCH_HEAP_SNAPSHOT, `wf-${Date.now()}.heapsnapshot`)) : null;
+    process.send?.({ t: 'memory', id: m.id, usage: process.memoryUsage(), heap: getHeapStatistics(), spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, { size: sp.space_size, used: sp.space_used_size }])), snapshot: file });
   } else if (m.t === 'flush') {
     void wf.store.flush().then(() => process.send?.({ t: 'flushed', id: m.id }));
   } else if (m.t === 'stop') {
-    void wf.stop().then(() => process.exit(0));
+    void stopHeapSampling().then(() => wf.stop()).then(() => process.exit(0));
   }
 });
 process.on('disconnect', () => {

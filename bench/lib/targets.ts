@@ -34,12 +34,21 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+export interface LoopStats {
+  delay: { p50: number; p99: number; max: number };
+  gc: Record<string, { n: number; totalMs: number; maxMs: number }>;
+}
+
 export interface WatchfireTarget extends Target {
   readonly name: 'watchfire';
   readonly httpPort: number;
   /** 'notify' and 'incident' messages from the target process (see target-watchfire.ts). */
   readonly events: EventEmitter;
   stats(): Promise<{ store: Record<string, number>; backlog: number; gateway: Record<string, unknown>; online: number }>;
+  /** process.memoryUsage() of the target (after a full GC when BENCH_NODE_ARGS has --expose-gc). */
+  memory(): Promise<{ usage: NodeJS.MemoryUsage; heap: Record<string, number>; spaces: Record<string, { size: number; used: number }>; snapshot: string | null }>;
+  /** Event-loop delay (ms) and GC pauses since the last call; the first call resets. */
+  loop(): Promise<LoopStats>;
   /** Session cookie of the console user, for /api/stream. */
   login(): Promise<string>;
 }
@@ -55,12 +64,14 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
   // A webhook target for contacts and grid workers without their own (the recorder channel in
   // target-watchfire.ts takes the hand-over; nothing listens at this address).
   const alertsConfig = { 'alerts.webhook': { url: 'http://127.0.0.1:9/sms-gateway', secret: 'bench-webhook-secret-0123456789' } };
-  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config } };
+  // BENCH_WF_CONFIG='{"influx.flushIntervalMs":200}': config overrides for experiments.
+  const extra = process.env.BENCH_WF_CONFIG ? (JSON.parse(process.env.BENCH_WF_CONFIG) as Record<string, unknown>) : {};
+  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config, ...extra } };
   const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
     cwd: ROOT,
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Watchfire process, written when it exits
     // (read it with `npx tsx bench/lib/profile-top.ts <file>`).
-    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const events = new EventEmitter();
@@ -97,6 +108,8 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
     events,
     stored: () => influx.count('telemetry', 'score'),
     stats: () => ask('stats'),
+    memory: () => ask('memory'),
+    loop: () => ask('loop'),
     async login() {
       const res = await fetch(`http://127.0.0.1:${ports.http}/api/auth/login`, {
         method: 'POST',

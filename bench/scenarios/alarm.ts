@@ -10,7 +10,7 @@ import { sleep } from '../lib/phase.ts';
 import { createSampler } from '../lib/proc.ts';
 import { RESULTS, type ScenarioResult } from '../lib/report.ts';
 import { percentiles, ratio, summarize } from '../lib/stats.ts';
-import { noderedInstalled, startNoderedTarget, startWatchfireTarget } from '../lib/targets.ts';
+import { noderedInstalled, startNoderedTarget, startWatchfireTarget, type LoopStats } from '../lib/targets.ts';
 import { nowMs, openConsoleStream } from '../lib/console-stream.ts';
 import { topics } from '../../contracts/protocol.ts';
 
@@ -36,6 +36,10 @@ export async function connectDevices(port: number, devs: Array<{ id: string; sec
     out.push(c);
   }
   return out;
+}
+
+export function gcLine(loop: LoopStats): string {
+  return Object.entries(loop.gc).map(([k, g]) => `${k} ${g.n}× (total ${g.totalMs} ms, max ${g.maxMs} ms)`).join(', ') || 'none';
 }
 
 async function alarmWatchfire(o: { devices: number; alarms: number; full: boolean }, log: (s: string) => void): Promise<ScenarioResult> {
@@ -64,6 +68,7 @@ async function alarmWatchfire(o: { devices: number; alarms: number; full: boolea
     await pool.snapshot(true);
     const sampler = createSampler({ ...target.pids });
     sampler.phase();
+    await target.loop();
     const pubacks: number[] = [];
     // Random order, one alarm every 100 ms: 200 alarms in 20 s while the county keeps reporting.
     const order = clients.map((cl, i) => ({ cl, dev: county.alarm[i]! })).sort(() => Math.random() - 0.5);
@@ -77,6 +82,7 @@ async function alarmWatchfire(o: { devices: number; alarms: number; full: boolea
     while ((toConsole.size < sent.size || toChannel.size < sent.size) && Date.now() < deadline) await sleep(200);
     const usage = sampler.end();
     sampler.stop();
+    const loop = await target.loop();
     const county1 = await pool.snapshot(true);
     pool.setRate(0);
     const consoleLat = percentiles([...toConsole].map(([id, at]) => at - sent.get(id)!));
@@ -98,9 +104,9 @@ async function alarmWatchfire(o: { devices: number; alarms: number; full: boolea
         `| PUBLISH → first notification handed to channel (${Object.entries(channels).map(([k, v]) => `${k} ${v}`).join(', ')}) | ${channelLat.n} | ${channelLat.p50} | ${channelLat.p99} | ${channelLat.max} |`,
         `| alarm PUBLISH → PUBACK | ${pubacks.length} | ${percentiles(pubacks).p50} | ${percentiles(pubacks).p99} | ${percentiles(pubacks).max} |`,
         `| county readings PUBLISH → PUBACK | ${countyLat.n} | ${countyLat.p50} | ${countyLat.p99} | ${countyLat.max} |`,
-        '', `Watchfire process during the alarms: ${usage.broker?.cpuCores} cores, RSS ${usage.broker?.rssMiBPeak} MiB peak; influxd ${usage.influxd?.cpuCores} cores.`,
+        '', `Watchfire process during the alarms: ${usage.broker?.cpuCores} cores, RSS ${usage.broker?.rssMiBPeak} MiB peak; influxd ${usage.influxd?.cpuCores} cores. Its event loop delay p50 ${loop.delay.p50} / p99 ${loop.delay.p99} / max ${loop.delay.max} ms; GC pauses ${gcLine(loop)}.`,
       ],
-      data: { rate, source, console: consoleLat, channel: channelLat, channels, pubacks: percentiles(pubacks), county: countyLat, usage },
+      data: { rate, source, loop, console: consoleLat, channel: channelLat, channels, pubacks: percentiles(pubacks), county: countyLat, usage },
     };
   } finally {
     stream?.close();
