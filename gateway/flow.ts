@@ -22,6 +22,8 @@ export interface FlowSession {
   throttledSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
   ended: boolean;
+  /** The device's bucket (kept by device across connections), cached for the hot path. */
+  bucket: TokenBucket | undefined;
 }
 
 /** Admission control polls the backlog while closed: there is no event for "storage caught up". */
@@ -94,11 +96,11 @@ export function createFlow(deps: {
     s.timer = setTimeout(() => {
       s.timer = undefined;
       drain(s);
-    }, Math.max(1, bucket(s.deviceId).waitMs(now)));
+    }, Math.max(1, (s.bucket ??= bucket(s.deviceId)).waitMs(now)));
   }
 
   function drain(s: FlowSession): void {
-    const b = bucket(s.deviceId);
+    const b = (s.bucket ??= bucket(s.deviceId));
     while (s.queue.length > 0 && !s.ended) {
       if (!admissionOpen()) return;
       const now = clock.now();
@@ -124,22 +126,26 @@ export function createFlow(deps: {
 
   return {
     session(deviceId: string): FlowSession {
-      return { deviceId, queue: [], throttledSince: undefined, timer: undefined, ended: false };
+      return { deviceId, queue: [], throttledSince: undefined, timer: undefined, ended: false, bucket: undefined };
     },
-    /** A publish arrived: handed at once, or queued behind budget or admission. */
-    arrive(s: FlowSession, p: Pending): void {
+    /**
+     * The hot path: may a publish that just arrived pass now (nothing of its device waiting,
+     * admission open, a token in its bucket)? When true the caller hands it off and acks it at
+     * once; when false it calls wait(). Split so that the common case allocates nothing.
+     */
+    admit(s: FlowSession): boolean {
+      if (s.ended || s.queue.length > 0 || !admissionOpen()) return false;
+      if (!(s.bucket ??= bucket(s.deviceId)).take(clock.now())) return false;
+      // A message that passes without waiting ends a throttled spell.
+      s.throttledSince = undefined;
+      return true;
+    },
+    /** A publish that admit() turned away: queued behind budget or admission. */
+    wait(s: FlowSession, p: Pending): void {
       if (s.ended) return;
-      const now = clock.now();
-      const open = admissionOpen();
-      if (s.queue.length === 0 && open && bucket(s.deviceId).take(now)) {
-        // A message that passes without waiting ends a throttled spell.
-        s.throttledSince = undefined;
-        p.hand();
-        p.done();
-        return;
-      }
       enqueue(s, p);
-      if (!open) return;
+      if (!admissionOpen()) return;
+      const now = clock.now();
       metrics.rateLimited();
       if (!overBudget(s, now)) schedule(s, now);
     },

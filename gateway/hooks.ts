@@ -205,7 +205,13 @@ export function createHooks(ctx: HookContext): Hooks {
       if (kind !== 'status') packet.retain = false;
       const receivedAt = ctx.clock.now();
       const deviceId = id.deviceId;
-      ctx.flow.arrive(conn.session!, {
+      const session = conn.session!;
+      if (ctx.flow.admit(session)) {
+        handOff(deviceId, packet, kind, receivedAt);
+        done(null);
+        return;
+      }
+      ctx.flow.wait(session, {
         hand: () => handOff(deviceId, packet, kind, receivedAt),
         done: () => done(null),
       });

@@ -1,39 +1,48 @@
 // A token bucket per device (PROTOCOL.md: 20 messages/s sustained, burst 200). Refilled lazily
 // from the clock on each take, so an idle device costs nothing and no timer runs per device.
+// A class, not closures: one small object per device (bench/lib/memory-probe.ts).
 
-export interface TokenBucket {
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  private readonly perMs: number;
+  private readonly burst: number;
+
+  constructor(opts: { perSecond: number; burst: number; now: number }) {
+    this.perMs = opts.perSecond / 1000;
+    this.burst = opts.burst;
+    this.tokens = opts.burst;
+    this.last = opts.now;
+  }
+
+  private refill(now: number): void {
+    if (now > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.perMs);
+      this.last = now;
+    }
+  }
+
   /** Takes one token if there is one; refills first. */
-  take(now: number): boolean;
+  take(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
   /** Tokens available now (after refill). */
-  available(now: number): number;
+  available(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+
   /** Milliseconds until one whole token is available (0 if one is). */
-  waitMs(now: number): number;
+  waitMs(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.perMs);
+  }
 }
 
 export function createTokenBucket(opts: { perSecond: number; burst: number; now: number }): TokenBucket {
-  const perMs = opts.perSecond / 1000;
-  let tokens = opts.burst;
-  let last = opts.now;
-  const refill = (now: number): void => {
-    if (now > last) {
-      tokens = Math.min(opts.burst, tokens + (now - last) * perMs);
-      last = now;
-    }
-  };
-  return {
-    take(now) {
-      refill(now);
-      if (tokens < 1) return false;
-      tokens -= 1;
-      return true;
-    },
-    available(now) {
-      refill(now);
-      return tokens;
-    },
-    waitMs(now) {
-      refill(now);
-      return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / perMs);
-    },
-  };
+  return new TokenBucket(opts);
 }
