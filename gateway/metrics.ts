@@ -55,40 +55,48 @@ export function createGatewayMetrics(registry: Registry) {
     onlineDevices: 0,
   };
   const registers = [registry];
+  // Every counter reads the stats object when /metrics is scraped: the hot path only bumps numbers.
+  const mirror = (name: string, help: string, read: () => number): void => {
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+  };
+  const mirrorBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
+    new Counter({ name, help, labelNames: [label], registers, collect() { this.reset(); for (const [k, n] of Object.entries(read())) this.inc({ [label]: k }, n); } });
+  };
   new Gauge({ name: 'watchfire_gateway_connections', help: 'Authenticated MQTT connections now', registers, collect() { this.set(stats.connectionsCurrent); } });
-  const connectionsTotal = new Counter({ name: 'watchfire_gateway_connections_total', help: 'Authenticated MQTT connections since start', registers });
-  const messages = new Counter({ name: 'watchfire_gateway_messages_total', help: 'Device messages handed to ingest, by topic kind', labelNames: ['kind'], registers });
-  const refusals = new Counter({ name: 'watchfire_gateway_refusals_total', help: 'CONNECTs refused, by reason', labelNames: ['reason'], registers });
-  const aclDrops = new Counter({ name: 'watchfire_gateway_acl_drops_total', help: 'PUBLISH or SUBSCRIBE outside the topic ACL', labelNames: ['op'], registers });
-  const rateLimited = new Counter({ name: 'watchfire_gateway_rate_limited_total', help: 'Messages delayed because their device was over its rate budget', registers });
-  const disconnects = new Counter({ name: 'watchfire_gateway_disconnects_total', help: 'Connections closed by the gateway, by reason', labelNames: ['reason'], registers });
+  mirror('watchfire_gateway_connections_total', 'Authenticated MQTT connections since start', () => stats.connectionsTotal);
+  mirrorBy('watchfire_gateway_messages_total', 'Device messages handed to ingest, by topic kind', 'kind', () => stats.messages);
+  mirrorBy('watchfire_gateway_refusals_total', 'CONNECTs refused, by reason', 'reason', () => stats.refusals);
+  mirrorBy('watchfire_gateway_acl_drops_total', 'PUBLISH or SUBSCRIBE outside the topic ACL', 'op', () => stats.aclDrops);
+  mirror('watchfire_gateway_rate_limited_total', 'Messages delayed because their device was over its rate budget', () => stats.rateLimited);
+  mirrorBy('watchfire_gateway_disconnects_total', 'Connections closed by the gateway, by reason', 'reason', () => stats.disconnects);
   new Gauge({ name: 'watchfire_gateway_paused_sockets', help: 'Device sockets whose reading is held (rate limit or admission control)', registers, collect() { this.set(stats.pausedSockets); } });
-  const admissionPauses = new Counter({ name: 'watchfire_gateway_admission_pauses_total', help: 'Times the storage backlog passed the high-water mark and device reading paused', registers });
+  mirror('watchfire_gateway_admission_pauses_total', 'Times the storage backlog passed the high-water mark and device reading paused', () => stats.admissionPauses);
   new Gauge({ name: 'watchfire_gateway_admission_paused', help: '1 while device reading is paused for the storage backlog', registers, collect() { this.set(stats.admissionPaused ? 1 : 0); } });
-  const errors = new Counter({ name: 'watchfire_gateway_client_errors_total', help: 'Per-connection failures (socket, protocol, TLS), counted and contained', labelNames: ['kind'], registers });
-  const sinkErrors = new Counter({ name: 'watchfire_gateway_sink_errors_total', help: 'Frames whose hand-off to ingest threw', registers });
-  const commands = new Counter({ name: 'watchfire_gateway_commands_total', help: 'Commands published to devices', registers });
+  mirrorBy('watchfire_gateway_client_errors_total', 'Per-connection failures (socket, protocol, TLS), counted and contained', 'kind', () => ({
+    client: stats.clientErrors, connection: stats.connectionErrors, tls: stats.tlsErrors, packet_too_large: stats.packetTooLarge,
+  }));
+  mirror('watchfire_gateway_sink_errors_total', 'Frames whose hand-off to ingest threw', () => stats.sinkErrors);
+  mirror('watchfire_gateway_commands_total', 'Commands published to devices', () => stats.commands);
   new Gauge({ name: 'watchfire_gateway_online_devices', help: 'Devices online now', registers, collect() { this.set(stats.onlineDevices); } });
 
   return {
     stats,
-    connected() { stats.connectionsCurrent++; stats.connectionsTotal++; connectionsTotal.inc(); },
+    connected() { stats.connectionsCurrent++; stats.connectionsTotal++; },
     disconnected() { stats.connectionsCurrent--; },
-    message(kind: MessageKind) { stats.messages[kind]++; messages.inc({ kind }); },
-    refusal(reason: RefusalReason) { stats.refusals[reason]++; refusals.inc({ reason }); },
-    aclDrop(op: 'publish' | 'subscribe') { stats.aclDrops[op]++; aclDrops.inc({ op }); },
-    rateLimited() { stats.rateLimited++; rateLimited.inc(); },
-    disconnect(reason: DisconnectReason) { stats.disconnects[reason]++; disconnects.inc({ reason }); },
-    admissionPause() { stats.admissionPauses++; admissionPauses.inc(); },
+    message(kind: MessageKind) { stats.messages[kind]++; },
+    refusal(reason: RefusalReason) { stats.refusals[reason]++; },
+    aclDrop(op: 'publish' | 'subscribe') { stats.aclDrops[op]++; },
+    rateLimited() { stats.rateLimited++; },
+    disconnect(reason: DisconnectReason) { stats.disconnects[reason]++; },
+    admissionPause() { stats.admissionPauses++; },
     error(kind: 'client' | 'connection' | 'tls' | 'packet_too_large') {
       if (kind === 'client') stats.clientErrors++;
       else if (kind === 'connection') stats.connectionErrors++;
       else if (kind === 'tls') stats.tlsErrors++;
       else stats.packetTooLarge++;
-      errors.inc({ kind });
     },
-    sinkError() { stats.sinkErrors++; sinkErrors.inc(); },
-    command() { stats.commands++; commands.inc(); },
+    sinkError() { stats.sinkErrors++; },
+    command() { stats.commands++; },
   };
 }
 

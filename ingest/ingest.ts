@@ -11,12 +11,13 @@ import type { ErrorCode } from '../contracts/errors.ts';
 import { formatIssues } from '../contracts/errors.ts';
 import type { DeviceEvent } from '../contracts/protocol.ts';
 import {
-  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MAX_FUTURE_SKEW_MS, MAX_PAYLOAD_BYTES, TelemetryByType, parseTopic,
+  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MAX_FUTURE_SKEW_MS, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
 } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import type { Reading, ReadingFlag } from '../contracts/reading.ts';
 import { SeqTracker } from './seq-tracker.ts';
 import { valuesOf } from './values.ts';
+import { hotCounter, hotLabelledCounter } from '../contracts/metrics.ts';
 
 /** PROTOCOL.md "What the gateway does with bad input": the first 4 KiB are kept. */
 const KEEP_PAYLOAD_CHARS = 4096;
@@ -91,14 +92,14 @@ export function createIngest(deps: IngestDeps): Ingest {
   const clock = deps.clock ?? systemClock;
   const devices = new Map<string, DeviceState>();
   const m = deps.metrics;
-  const messages = new Counter({ name: 'watchfire_ingest_messages_total', help: 'Frames handed to ingest, by topic kind', labelNames: ['kind'], registers: [m] });
-  const readings = new Counter({ name: 'watchfire_ingest_readings_total', help: 'Valid readings and events handed on', labelNames: ['kind'], registers: [m] });
+  // Hot-path counters are plain numbers that prom-client reads when scraped (contracts/metrics.ts).
+  const messages = hotLabelledCounter(m, 'watchfire_ingest_messages_total', 'Frames handed to ingest, by topic kind', 'kind', [...TOPIC_KINDS, 'invalid']);
+  const byKind = hotLabelledCounter(m, 'watchfire_ingest_readings_total', 'Valid readings and events handed on', 'kind', ['telemetry', 'events']);
   const rejects = new Counter({ name: 'watchfire_ingest_rejects_total', help: 'Rejected messages or elements, by reason code (per device: see the API)', labelNames: ['code'], registers: [m] });
-  const duplicates = new Counter({ name: 'watchfire_ingest_duplicates_total', help: 'Exact re-sends dropped (same device, seq and ts)', registers: [m] });
-  const gapsTotal = new Counter({ name: 'watchfire_ingest_seq_gaps_total', help: 'Missing seq numbers, summed over devices', registers: [m] });
-  const clockBad = new Counter({ name: 'watchfire_ingest_clock_bad_total', help: 'Readings whose device clock was far off (receive time used)', registers: [m] });
+  const duplicates = hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)');
+  const gapsTotal = hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices');
+  const clockBad = hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)');
   const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
-  const byKind = { telemetry: readings.labels('telemetry'), events: readings.labels('events') };
 
   function stateOf(id: string): DeviceState {
     let s = devices.get(id);
@@ -159,11 +160,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (data.seq !== undefined) {
       const { duplicate, gap } = state.seq.seen(data.seq, deviceTs);
       if (duplicate) {
-        duplicates.inc();
+        duplicates.n++;
         out.duplicates++;
         return;
       }
-      if (gap > 0) gapsTotal.inc(gap);
+      if (gap > 0) gapsTotal.n += gap;
     }
     let ts = frame.receivedAt;
     let flags = NO_FLAGS;
@@ -172,7 +173,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (deviceTs > frame.receivedAt + MAX_FUTURE_SKEW_MS || deviceTs < EARLIEST_TS_MS || Number.isNaN(deviceTs)) {
         flags = CLOCK_BAD;
         state.clockBad++;
-        clockBad.inc();
+        clockBad.n++;
       } else ts = deviceTs;
     }
     const values = valuesOf(data, KNOWN_FIELDS);
@@ -190,14 +191,14 @@ export function createIngest(deps: IngestDeps): Ingest {
           gridId: device.gridId, ts, receivedAt: frame.receivedAt, seq: data.seq, flags, values, event: data as DeviceEvent,
         };
     state.readings++;
-    byKind[kind].inc();
+    byKind[kind]++;
     out.accepted++;
     deliver(reading);
   }
 
   function accept(frame: Frame): IngestOutcome {
     const topic = parseTopic(frame.topic);
-    messages.labels(topic?.kind ?? 'invalid').inc();
+    messages[topic?.kind ?? 'invalid']++;
     if (!topic || topic.deviceId !== frame.deviceId) {
       reject(frame, frame.deviceId, 'WF_INGEST_TOPIC', `topic ${show(frame.topic)}: expected v1/devices/${frame.deviceId}/telemetry|events|status`, undefined, rawText(frame));
       return { accepted: 0, rejected: 1, duplicates: 0 };

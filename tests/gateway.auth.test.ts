@@ -48,7 +48,7 @@ describe('gateway authentication', () => {
     expect(after.unknown - before.unknown).toBe(1);
     expect(after.disabled - before.disabled).toBe(1);
     const text = await t.metrics.getSingleMetricAsString('watchfire_gateway_refusals_total');
-    expect(text).toContain('reason="bad_secret"');
+    expect(text).toMatch(/reason="bad_secret"\} [1-9]/);
     expect(t.sink.frames.filter((f) => f.deviceId === 'sd-off' || f.deviceId === 'nobody')).toEqual([]);
   });
 
