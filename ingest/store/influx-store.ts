@@ -16,7 +16,7 @@ import type { Config } from '../../contracts/config.ts';
 import type { ReadingStore, StoreStats } from '../../contracts/ports.ts';
 import type { ScoredReading } from '../../contracts/reading.ts';
 import { createSpool } from './spool.ts';
-import { toLine } from './line.ts';
+import { LineFormatter } from './line.ts';
 import { postLines, Diverted, ensureDatabase } from './http.ts';
 import { createReplayer } from './replay.ts';
 
@@ -223,6 +223,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   });
   writeApi.path = writePath;
 
+  const formatter = new LineFormatter();
   function drain(): void {
     drainScheduled = undefined;
     const items = pending;
@@ -230,7 +231,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     for (const item of items) {
       let line: string;
       try {
-        line = typeof item === 'string' ? item : toLine(item);
+        line = typeof item === 'string' ? item : formatter.format(item);
       } catch (err) {
         log.error({ err }, 'could not format a reading as line protocol');
         drop(1, 'format');
