@@ -46,7 +46,7 @@ export const Config = z.object({
       /** hashSecret() of the password (contracts/secrets.ts): `npm run wf -- observer-secret NAME`. */
       secretHash: z.string().startsWith('sha256$'),
     })).default([]),
-    /** Admission control: pause reading sockets while this many readings wait for storage. */
+    /** Admission control: pause reading telemetry while this many readings wait for storage (events and status always pass). */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),
   influx: z.object({

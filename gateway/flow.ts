@@ -130,11 +130,13 @@ export function createFlow(deps: {
     },
     /**
      * The hot path: may a publish that just arrived pass now (nothing of its device waiting,
-     * admission open, a token in its bucket)? When true the caller hands it off and acks it at
+     * admission open unless it is urgent, a token in its bucket)? When true the caller hands it off and acks it at
      * once; when false it calls wait(). Split so that the common case allocates nothing.
      */
-    admit(s: FlowSession): boolean {
-      if (s.ended || s.queue.length > 0 || !admissionOpen()) return false;
+    admit(s: FlowSession, urgent: boolean): boolean {
+      // Events (alarms, faults) and status pass a closed admission gate: an alarm must never wait
+      // on storage. They are rare next to telemetry and still spend the device's budget.
+      if (s.ended || s.queue.length > 0 || (!urgent && !admissionOpen())) return false;
       if (!(s.bucket ??= bucket(s.deviceId)).take(clock.now())) return false;
       // A message that passes without waiting ends a throttled spell.
       s.throttledSince = undefined;

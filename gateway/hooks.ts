@@ -206,7 +206,7 @@ export function createHooks(ctx: HookContext): Hooks {
       const receivedAt = ctx.clock.now();
       const deviceId = id.deviceId;
       const session = conn.session!;
-      if (ctx.flow.admit(session)) {
+      if (ctx.flow.admit(session, kind !== 'telemetry')) {
         handOff(deviceId, packet, kind, receivedAt);
         done(null);
         return;

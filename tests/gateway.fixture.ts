@@ -63,6 +63,8 @@ export const DEVICES: readonly TestDevice[] = [
   { id: 'sd-3', secret: 'secret-three-0123456789abcd' },
   { id: 'sd-4', secret: 'secret-four-0123456789abcde' },
   { id: 'sd-5', secret: 'secret-five-0123456789abcde' },
+  { id: 'sd-6', secret: 'secret-six-0123456789abcdef' },
+  { id: 'sd-7', secret: 'secret-seven-0123456789abcd' },
   { id: 'sd-off', secret: 'secret-off-0123456789abcdef', enabled: false },
 ];
 export const secretOf = (id: string): string => DEVICES.find((d) => d.id === id)!.secret;

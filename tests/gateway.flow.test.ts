@@ -106,6 +106,25 @@ describe('gateway hand-off and flow control', () => {
     c.end(true);
   });
 
+  it('lets an alarm through while admission control holds telemetry', async () => {
+    const quiet = await t.device('sd-6');
+    const alarming = await t.device('sd-7');
+    backlog = 1000;
+    let telemetryAcked = false;
+    const held = publish(quiet, topics.telemetry('sd-6'), '{"smoke":0.01}', { qos: 1 }).then(() => { telemetryAcked = true; });
+    await waitFor(() => t.gateway.stats().admissionPaused, { what: 'admission control to close' });
+    // The alarm of another device is handed to ingest and acknowledged with the gate closed.
+    await publish(alarming, topics.events('sd-7'), '{"type":"alarm","seq":1}', { qos: 1 });
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-7').map((f) => f.topic)).toEqual([topics.events('sd-7')]);
+    expect(telemetryAcked).toBe(false);
+    expect(t.sink.frames.some((f) => f.deviceId === 'sd-6')).toBe(false);
+    backlog = 0;
+    await held;
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-6')).toHaveLength(1);
+    quiet.end(true);
+    alarming.end(true);
+  });
+
   it('closes the connection on a packet above maxPacketBytes and hands nothing of it', async () => {
     const c = await t.device('sd-5');
     await publish(c, topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(1500) }));
