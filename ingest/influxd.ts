@@ -21,6 +21,8 @@ export interface LocalInfluxdOptions {
   database?: string;
   logger?: Logger;
   readyTimeoutMs?: number;
+  /** CPU niceness of influxd (default 5: below Watchfire; 0 keeps the caller's). */
+  niceness?: number;
 }
 
 export interface LocalInfluxd {
@@ -126,7 +128,13 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
   const configFile = join(opts.dataDir, 'influxd.conf');
   await writeFile(configFile, config);
 
-  const child = spawn(path, ['-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Below Watchfire's own priority: on a shared box the alarm path gets the CPU first, and storage,
+  // which is asynchronous and spooled, catches up after. `nice` is in coreutils.
+  const niceness = opts.niceness ?? 5;
+  const nicePath = niceness > 0 ? await findOnPath('nice') : undefined;
+  const child = nicePath
+    ? spawn(nicePath, ['-n', String(niceness), path, '-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(path, ['-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-8000);

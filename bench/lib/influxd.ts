@@ -30,6 +30,7 @@ async function pidOf(configFile: string): Promise<number> {
 
 export async function startBenchInfluxd(database: string): Promise<BenchInfluxd> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wf-bench-influx-'));
+  // Every stack's influxd runs as Watchfire's launcher runs it in production: nice 5 (ingest/influxd.ts).
   const influxd = await startLocalInfluxd({ dataDir, database });
   const pid = await pidOf(join(dataDir, 'influxd.conf'));
   const query = async (q: string): Promise<Array<Record<string, unknown>>> => {
