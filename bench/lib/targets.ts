@@ -54,6 +54,8 @@ export interface WatchfireTarget extends Target {
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The V8 flags `npm start` runs Watchfire with (package.json), so the bench measures what runs. */
+const WATCHFIRE_NODE_FLAGS = ['--max-semi-space-size=64'];
 const CONSOLE_USER = { username: 'bench', password: 'bench-console-password-1' };
 
 export async function startWatchfireTarget(registry: RegistryFile, config: Record<string, unknown> = {}): Promise<WatchfireTarget> {
@@ -71,7 +73,7 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
     cwd: ROOT,
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Watchfire process, written when it exits
     // (read it with `npx tsx bench/lib/profile-top.ts <file>`).
-    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...WATCHFIRE_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const events = new EventEmitter();
