@@ -6,6 +6,7 @@
 //   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three)
+//   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +67,7 @@ for (const s of scenarios) {
         }, log);
         break;
       case 'alarm':
-        result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full }, log);
+        result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full, repeats: Number(flag('repeats') ?? (full ? 3 : 1)) }, log);
         break;
       case 'storm':
         result = await storm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), events: 1000, seconds: 5, full }, log);

@@ -16,6 +16,7 @@ import { loadConfig } from '../app/config.ts';
 import { createWatchfire } from '../app/watchfire.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import { createUser } from '../dashboards/index.ts';
+import { watchStalls } from './lib/stall-watch.ts';
 import type { Channel, OutboundMessage } from '../alerts/index.ts';
 
 interface TargetArgs {
@@ -104,11 +105,16 @@ function stopHeapSampling(): Promise<void> {
   });
 }
 
+// What the main thread was doing in each event-loop stall over 50 ms (BENCH_STALL_WATCH=0 turns it off).
+const stallWatch = process.env.BENCH_STALL_WATCH === '0' ? undefined : watchStalls(50);
+
 process.on('message', (m: { t: string; id?: number }) => {
   if (m.t === 'loop') {
     const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
     const round = (x: number): number => Math.round(x * 100) / 100;
-    process.send?.({ t: 'loop', id: m.id, delay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { n: g.n, totalMs: round(g.totalMs), maxMs: round(g.maxMs) }])) });
+    const stalls = stallWatch?.stalls() ?? [];
+    stallWatch?.reset();
+    process.send?.({ t: 'loop', id: m.id, stalls, delay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { n: g.n, totalMs: round(g.totalMs), maxMs: round(g.maxMs) }])) });
     loopDelay.reset();
     gcPauses = {};
   } else if (m.t === 'stats') {

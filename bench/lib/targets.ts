@@ -8,7 +8,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,8 @@ export interface Target {
 export interface LoopStats {
   delay: { p50: number; p99: number; max: number };
   gc: Record<string, { n: number; totalMs: number; maxMs: number }>;
+  /** Each event-loop stall over 50 ms and the main thread's kernel state in it. */
+  stalls?: Array<{ at: number; ms: number; states: Record<string, number> }>;
 }
 
 export interface WatchfireTarget extends Target {
@@ -87,11 +89,21 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const ports = await new Promise<{ mqtt: number; http: number; pid: number }>((resolve, reject) => {
+    // The ready line is {"mqtt":…}; anything else on stdout (V8 traces from BENCH_NODE_ARGS) goes to
+    // BENCH_TARGET_STDOUT=<file> when set.
     let buf = '';
+    let ready = false;
+    const sink = process.env.BENCH_TARGET_STDOUT ? createWriteStream(process.env.BENCH_TARGET_STDOUT) : undefined;
     child.stdout!.on('data', (c: Buffer) => {
+      sink?.write(c);
+      if (ready) return;
       buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { mqtt: number; http: number; pid: number });
+      const m = /^(\{"mqtt":.*)\n/m.exec(buf);
+      if (m) {
+        ready = true;
+        buf = '';
+        resolve(JSON.parse(m[1]!) as { mqtt: number; http: number; pid: number });
+      } else buf = buf.slice(buf.lastIndexOf('\n') + 1);
     });
     child.once('exit', (code) => reject(new Error(`target-watchfire exited (${code}) before it was ready`)));
   });

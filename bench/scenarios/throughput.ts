@@ -143,6 +143,11 @@ export function cpuPerReading(r: TargetRun): number | null {
   return r.zeroLossStep?.cpuUsPerReading ?? median(r.steps.filter((s) => s.cpuUsPerReading !== null).map((s) => s.cpuUsPerReading!));
 }
 
+const RESPONSIVE_P50_MS = 20;
+function responsiveRate(r: TargetRun): number {
+  return Math.max(0, ...r.steps.filter((st) => st.sustained && st.puback.p50 !== null && st.puback.p50 <= RESPONSIVE_P50_MS).map((st) => st.storedPerSec));
+}
+
 export async function throughput(o: ThroughputOptions, log: (s: string) => void): Promise<ScenarioResult> {
   const county = benchCounty(o.devices);
   const names = o.targets.filter((n) => {
@@ -161,11 +166,20 @@ export async function throughput(o: ThroughputOptions, log: (s: string) => void)
       { what: `zero-loss readings/s stored, ${o.devices} devices connected`, target: o.devices >= 5000 ? '≥ 15,000/s' : '≥ 15,000/s (at 5,000 devices)', measured: `${wf.zeroLossRate}/s`, met: o.devices >= 5000 ? wf.zeroLossRate >= 15_000 : null },
       { what: `PUBACK p99 at ${o.latencyAt}/s offered`, target: '≤ 20 ms', measured: fmt(lat?.puback.p99, ' ms'), met: lat?.puback.p99 == null ? null : lat.puback.p99 <= 20 },
       { what: 'loss over the whole run incl. past saturation (acked − stored)', target: '0, no crash', measured: `${wf.final?.loss ?? 'n/a'} of ${wf.final?.acked ?? 'n/a'} acked${wf.pastSaturation ? `; saturated at ${wf.pastSaturation.offeredPerSec}/s offered, ${wf.pastSaturation.alive ? 'alive' : 'DIED'}` : '; saturation not reached'}`, met: wf.final ? wf.final.loss <= 0 && (wf.pastSaturation?.alive ?? true) : null },
-      { what: 'RSS per connected device', target: '≤ 12 KiB', measured: fmt(wf.rssPerConnectionKiB, ' KiB'), met: wf.rssPerConnectionKiB === null ? null : wf.rssPerConnectionKiB <= 12 },
+      // Judged by the connections scenario (idle devices, one-time costs excluded); this one counts everything the connect burst left.
+      { what: 'RSS per device right after connecting them all (incl. one-time costs)', target: 'reported', measured: fmt(wf.rssPerConnectionKiB, ' KiB'), met: null },
     );
+    if (nr) {
+      // Zero loss alone lets a saturated stack count: Watchfire slows devices (PUBACK later) and
+      // loses nothing, so its zero-loss rate can sit where acknowledgements take a second. The
+      // responsive rate is the highest sustained step whose PUBACK p50 stayed ≤ 20 ms.
+      targets.push({ what: 'responsive rate (sustained, PUBACK p50 ≤ 20 ms) vs Node-RED stack', target: 'reported', measured: `${fmt(ratio(responsiveRate(wf), responsiveRate(nr)), '×')} (${responsiveRate(wf)} vs ${responsiveRate(nr)}/s)`, met: null });
+    }
     if (nr) targets.push({ what: 'zero-loss rate vs Node-RED stack', target: '≥ 1.5×', measured: `${fmt(ratio(wf.zeroLossRate, nr.zeroLossRate), '×')} (${wf.zeroLossRate} vs ${nr.zeroLossRate}/s)`, met: nr.zeroLossRate ? wf.zeroLossRate >= 1.5 * nr.zeroLossRate : null });
   }
   const summary = [
+    `Responsive rate (highest sustained step with PUBACK p50 ≤ ${RESPONSIVE_P50_MS} ms): ${Object.values(runs).map((r) => `${r.target} ${responsiveRate(r)}/s`).join(', ')}.`,
+    '',
     '| target | zero-loss stored/s (PUBACK p50 / p99 there, ms) | PUBACK p50 / p99 at latency step (ms) | CPU cores at that rate (target / load gen) | CPU µs per reading (at zero-loss step) | RSS/conn KiB | past saturation | limited by |',
     '|---|---|---|---|---|---|---|---|',
   ];
