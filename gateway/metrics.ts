@@ -1,6 +1,7 @@
 // The gateway's counters, twice: prom-client metrics for /metrics, and a plain stats() object
 // that tests and the bench read without parsing the exposition format.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { collectedCounter } from '../contracts/metrics.ts';
 
 export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive';
 export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled';
@@ -56,12 +57,8 @@ export function createGatewayMetrics(registry: Registry) {
   };
   const registers = [registry];
   // Every counter reads the stats object when /metrics is scraped: the hot path only bumps numbers.
-  const mirror = (name: string, help: string, read: () => number): void => {
-    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
-  };
-  const mirrorBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
-    new Counter({ name, help, labelNames: [label], registers, collect() { this.reset(); for (const [k, n] of Object.entries(read())) this.inc({ [label]: k }, n); } });
-  };
+  const mirror = (name: string, help: string, read: () => number): void => collectedCounter(registry, name, help, read);
+  const mirrorBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => collectedCounter(registry, name, help, read, label);
   new Gauge({ name: 'watchfire_gateway_connections', help: 'Authenticated MQTT connections now', registers, collect() { this.set(stats.connectionsCurrent); } });
   mirror('watchfire_gateway_connections_total', 'Authenticated MQTT connections since start', () => stats.connectionsTotal);
   mirrorBy('watchfire_gateway_messages_total', 'Device messages handed to ingest, by topic kind', 'kind', () => stats.messages);
