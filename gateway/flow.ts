@@ -11,6 +11,8 @@ import type { GatewayMetrics } from './metrics.ts';
 
 /** A publish waiting for its hand-off; done() lets aedes ack it and read on. */
 export interface Pending {
+  /** An event or status: passes a closed admission gate (it still waits for budget). */
+  urgent: boolean;
   hand(): void;
   done(): void;
 }
@@ -102,7 +104,7 @@ export function createFlow(deps: {
   function drain(s: FlowSession): void {
     const b = (s.bucket ??= bucket(s.deviceId));
     while (s.queue.length > 0 && !s.ended) {
-      if (!admissionOpen()) return;
+      if (!s.queue[0]!.urgent && !admissionOpen()) return;
       const now = clock.now();
       if (!b.take(now)) {
         if (!overBudget(s, now)) schedule(s, now);
@@ -146,7 +148,8 @@ export function createFlow(deps: {
     wait(s: FlowSession, p: Pending): void {
       if (s.ended) return;
       enqueue(s, p);
-      if (!admissionOpen()) return;
+      // Held by admission control: pollAdmission() drains it when storage has caught up.
+      if (!p.urgent && !admissionOpen()) return;
       const now = clock.now();
       metrics.rateLimited();
       if (!overBudget(s, now)) schedule(s, now);

@@ -206,12 +206,14 @@ export function createHooks(ctx: HookContext): Hooks {
       const receivedAt = ctx.clock.now();
       const deviceId = id.deviceId;
       const session = conn.session!;
-      if (ctx.flow.admit(session, kind !== 'telemetry')) {
+      const urgent = kind !== 'telemetry';
+      if (ctx.flow.admit(session, urgent)) {
         handOff(deviceId, packet, kind, receivedAt);
         done(null);
         return;
       }
       ctx.flow.wait(session, {
+        urgent,
         hand: () => handOff(deviceId, packet, kind, receivedAt),
         done: () => done(null),
       });

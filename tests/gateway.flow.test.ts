@@ -125,6 +125,19 @@ describe('gateway hand-off and flow control', () => {
     alarming.end(true);
   });
 
+  it('hands alarms that had to wait for their budget while storage is behind', async () => {
+    const c = await t.device('sd-7');
+    backlog = 1000;
+    const before = t.sink.frames.filter((f) => f.deviceId === 'sd-7').length;
+    const limited = t.gateway.stats().rateLimited;
+    // Twice the burst (20): the later ones wait for tokens (50/s) — and only for tokens.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => publish(c, topics.events('sd-7'), `{"type":"alarm","seq":${100 + i}}`, { qos: 1 })));
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-7')).toHaveLength(before + 40);
+    expect(t.gateway.stats().rateLimited).toBeGreaterThan(limited);
+    backlog = 0;
+    c.end(true);
+  });
+
   it('closes the connection on a packet above maxPacketBytes and hands nothing of it', async () => {
     const c = await t.device('sd-5');
     await publish(c, topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(1500) }));
