@@ -12,7 +12,6 @@ const n = Number(process.argv[2] ?? 5000);
 const WARM = 100;
 const county = benchCounty(n + WARM);
 const t = await startWatchfireTarget(county.registry);
-const kib = (b: number): number => Math.round(b / 102.4) / 10;
 try {
   // Warm-up devices first: one-time costs (mqtt-packet's number cache, compiled code) are not per device.
   const warm = await createLoadPool({ host: t.host, port: t.port, devices: county.load.slice(0, WARM), workers: 1, announce: true });
@@ -27,15 +26,16 @@ try {
   const m1 = await t.memory();
   const rss2 = readUsage(t.pids.broker!)!.rssKiB;
   const per = (a: number, b: number): number => Math.round(((b - a) / c.connected) * 100) / 100;
+  const perBytes = (a: number, b: number): number => per(a / 1024, b / 1024);
   const row = {
     devices: n,
     connected: c.connected,
     rssKiBPerDevice: per(rss0, rss1),
     rssKiBPerDeviceAfterGc: per(rss0, rss2),
-    heapUsedKiB: per(kib(m0.usage.heapUsed) * 1, kib(m1.usage.heapUsed) * 1),
-    heapTotalKiB: per(kib(m0.usage.heapTotal), kib(m1.usage.heapTotal)),
-    externalKiB: per(kib(m0.usage.external), kib(m1.usage.external)),
-    arrayBuffersKiB: per(kib(m0.usage.arrayBuffers), kib(m1.usage.arrayBuffers)),
+    heapUsedKiB: perBytes(m0.usage.heapUsed, m1.usage.heapUsed),
+    heapTotalKiB: perBytes(m0.usage.heapTotal, m1.usage.heapTotal),
+    externalKiB: perBytes(m0.usage.external, m1.usage.external),
+    arrayBuffersKiB: perBytes(m0.usage.arrayBuffers, m1.usage.arrayBuffers),
     spacesMiB: Object.fromEntries(Object.entries(m1.spaces).map(([k, v]) => [k, `${(m0.spaces[k]!.size / 1048576).toFixed(1)}→${(v.size / 1048576).toFixed(1)} (used ${(m0.spaces[k]!.used / 1048576).toFixed(1)}→${(v.used / 1048576).toFixed(1)})`])),
     snapshots: [m0.snapshot, m1.snapshot],
   };
