@@ -89,7 +89,7 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ['gc'] });
 
 // BENCH_HEAP_SAMPLING=<file>: where the process allocates (including what GC collected since),
-// sampled from start to stop; read it with `npx tsx bench/lib/profile-top.ts --heap <file>`.
+// sampled from start to stop; open the file in Chrome DevTools (Memory → Load).
 const heapSampling = process.env.BENCH_HEAP_SAMPLING ? new Session() : undefined;
 if (heapSampling) {
   heapSampling.connect();
