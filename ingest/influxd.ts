@@ -132,9 +132,8 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
   // which is asynchronous and spooled, catches up after. `nice` is in coreutils.
   const niceness = opts.niceness ?? 5;
   const nicePath = niceness > 0 ? await findOnPath('nice') : undefined;
-  const child = nicePath
-    ? spawn(nicePath, ['-n', String(niceness), path, '-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(path, ['-config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...args] = [...(nicePath ? [nicePath, '-n', String(niceness)] : []), path, '-config', configFile];
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-8000);
