@@ -1,6 +1,8 @@
 // What the main thread is doing when its event loop stalls: a watchdog thread sees the loop's
 // heartbeat stop and samples the main thread's kernel state (/proc/self/task/<tid>/stat, syscall,
 // wchan) until it beats again. R = on a CPU or waiting for one; S/D = blocked, in `syscall`.
+// The thread's schedstat (time on a CPU, time runnable but waiting for one) across the stall tells
+// the two R cases apart: cpuMs ≈ ms is work on the thread (JS, GC), waitMs is the scheduler.
 // Started by bench/target-watchfire.ts (BENCH_STALL_WATCH=0 to leave it out).
 import { Worker } from 'node:worker_threads';
 
@@ -9,6 +11,9 @@ export interface Stall {
   ms: number;
   /** Samples taken during the stall: "state syscall-number wchan", counted. */
   states: Record<string, number>;
+  /** Of the stall, ms the main thread ran on a CPU and ms it waited runnable for one (schedstat). */
+  cpuMs?: number;
+  waitMs?: number;
 }
 
 const WORKER = `
@@ -18,17 +23,21 @@ const beat = new Float64Array(workerData.sab);
 const tid = workerData.tid;
 const read = (f) => { try { return readFileSync('/proc/self/task/' + tid + '/' + f, 'utf8').trim(); } catch { return '?'; } };
 let stall = null;
+// schedstat: ns on a CPU, ns waiting on a run queue, timeslices.
+const sched = () => read('schedstat').split(' ').map(Number);
 setInterval(() => {
   const now = performance.timeOrigin + performance.now();
   const late = now - beat[0];
   if (late > workerData.thresholdMs) {
-    stall ??= { at: beat[0], states: {} };
+    stall ??= { at: beat[0], states: {}, sched: sched() };
     const stat = read('stat');
     const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
     const key = state + ' ' + read('syscall').split(' ')[0] + ' ' + read('wchan');
     stall.states[key] = (stall.states[key] || 0) + 1;
   } else if (stall) {
-    parentPort.postMessage({ at: stall.at, ms: Math.round(now - stall.at), states: stall.states });
+    const [run, wait] = sched();
+    // The first sample comes thresholdMs into the stall: the deltas cover the rest of it.
+    parentPort.postMessage({ at: stall.at, ms: Math.round(now - stall.at), states: stall.states, cpuMs: Math.round((run - stall.sched[0]) / 1e6), waitMs: Math.round((wait - stall.sched[1]) / 1e6) });
     stall = null;
   }
 }, 5);
