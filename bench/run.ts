@@ -5,7 +5,7 @@
 //                                       storm, reconnect and connections at 5,000, rules, alerts
 //   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
-//   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three)
+//   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -67,7 +67,7 @@ for (const s of scenarios) {
         }, log);
         break;
       case 'alarm':
-        result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full, repeats: Number(flag('repeats') ?? (full ? 3 : 1)) }, log);
+        result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full, repeats: Number(flag('repeats') ?? (full ? 3 : 1)), baseline: targets.includes('nodered') }, log);
         break;
       case 'storm':
         result = await storm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), events: 1000, seconds: 5, full }, log);

@@ -180,7 +180,8 @@ async function alarmNodered(o: { devices: number; alarms: number }, rate: number
   }
 }
 
-export async function alarm(o: { devices: number; alarms: number; full: boolean; repeats: number }, log: (s: string) => void): Promise<ScenarioResult> {
+export async function alarm(o: { devices: number; alarms: number; full: boolean; repeats: number; baseline: boolean }, log: (s: string) => void): Promise<ScenarioResult> {
+  const withNodered = o.baseline && noderedInstalled();
   // This box is shared and the tail of a 200-alarm run swings several-fold between runs, so the
   // pair (Watchfire, Node-RED) runs `repeats` times back to back and the medians are the figures.
   type Wf = { rate: number; console: { p99: number | null }; channel: { p50: number | null; p99: number | null; max: number | null } };
@@ -188,7 +189,7 @@ export async function alarm(o: { devices: number; alarms: number; full: boolean;
   for (let i = 0; i < o.repeats; i++) {
     if (o.repeats > 1) log(`alarm: run ${i + 1} of ${o.repeats}`);
     const r = await alarmWatchfire(o, log);
-    const nr = noderedInstalled() ? await alarmNodered(o, (r.data as Wf).rate, log) : undefined;
+    const nr = withNodered ? await alarmNodered(o, (r.data as Wf).rate, log) : undefined;
     runs.push({ r, nr });
   }
   const med = (xs: Array<number | null | undefined>): number | null => {
@@ -207,7 +208,7 @@ export async function alarm(o: { devices: number; alarms: number; full: boolean;
     r.targets[0] = { ...r.targets[0]!, measured: `${wfMed} ms, median of ${o.repeats} runs (${wfP99.join(', ')} ms)`, met: wfMed === null ? null : wfMed <= 10 };
     r.summary.unshift(`${o.repeats} runs back to back, each Watchfire then the Node-RED stack; the table is the run with the median console p99.`, '');
   }
-  if (noderedInstalled()) {
+  if (withNodered) {
     const nr = mid.nr!;
     r.summary.push(
       '',
