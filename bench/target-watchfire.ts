@@ -90,10 +90,12 @@ new PerformanceObserver((list) => {
 
 // BENCH_HEAP_SAMPLING=<file>: where the process allocates (including what GC collected since),
 // sampled from start to stop; open the file in Chrome DevTools (Memory → Load).
+// BENCH_HEAP_SAMPLING_SURVIVORS=1 leaves out what the young-generation GC collected: what is left
+// is what lived long enough to be promoted (the cost of old-generation GC) or was alive at the end.
 const heapSampling = process.env.BENCH_HEAP_SAMPLING ? new Session() : undefined;
 if (heapSampling) {
   heapSampling.connect();
-  heapSampling.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  heapSampling.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_SAMPLING_SURVIVORS !== '1' });
 }
 function stopHeapSampling(): Promise<void> {
   if (!heapSampling) return Promise.resolve();
