@@ -55,7 +55,12 @@ export const Config = z.object({
     database: z.string().default('watchfire'),
     username: z.string().optional(),
     password: z.string().optional(),
-    batchSize: z.number().int().positive().default(5000),
+    /**
+     * Lines per write request. A batch waits in the JS heap until it is sent, and at 1,000 lines
+     * it is gone before the young-generation GC would copy it: 5,000 made it most of what each
+     * scavenge copied (1.17 vs 0.37 MB), with the same zero-loss rate and CPU per reading.
+     */
+    batchSize: z.number().int().positive().default(1000),
     flushIntervalMs: z.number().int().positive().default(1000),
     maxRetries: z.number().int().min(0).default(3),
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
