@@ -91,7 +91,10 @@ export async function connections(o: { sizes: number[] }, log: (s: string) => vo
         const pool = await createLoadPool({ host: t.host, port: t.port, devices: devs, workers: Math.max(2, Math.ceil(devs.length / 5000)), sourceAddresses: 8, announce: true });
         try {
           await warm.connect({ perSec: 2000, timeoutMs: 60_000 });
-          await sleep(2000);
+          // "Before" settles as long as "settled" does: V8 gives back young-generation space after
+          // a while idle, and read any sooner the settled figure could fall below it (it did:
+          // 238.5 → 385.4 → 212.7 MiB at 5,000 devices, "−5.29 KiB per device").
+          await sleep(SETTLE_MS + 5000);
           const before = readUsage(t.pids.broker!)?.rssKiB ?? 0;
           const c = await pool.connect({ perSec: 2000, timeoutMs: 180_000 });
           // Idle: let the retained statuses and presence settle, then read RSS; and again later.
@@ -119,7 +122,7 @@ export async function connections(o: { sizes: number[] }, log: (s: string) => vo
     summary: [
       `| target | devices | connected | RSS before → 5 s → ${SETTLE_MS / 1000 + 5} s (MiB) | KiB per idle device, 5 s | settled | settled ÷ Mosquitto |`, '|---|---|---|---|---|---|---|',
       ...rows.map((r) => `| ${r.target} | ${r.devices} | ${r.connected} | ${r.rssBeforeMiB} → ${r.rssAfterMiB} → ${r.rssSettledMiB} | ${r.kibPerDevice} | ${r.kibPerDeviceSettled} | ${ratio(r.kibPerDeviceSettled, mq(r)?.kibPerDeviceSettled)} |`),
-      '', `Each device connected with its credentials, a retained offline will and a retained online status, then idle; RSS of the broker process (the whole Watchfire process for Watchfire) from /proc/<pid>/status, read 5 s and ${SETTLE_MS / 1000 + 5} s after the last device connected. "Before" is read after ${WARM_UP_DEVICES} warm-up devices connected, so one-time costs (mqtt-packet's 64 Ki-entry number cache, code compiled on first use) are not counted per device. What an idle connection holds: \`BENCH_NODE_ARGS=--expose-gc npx tsx bench/lib/memory-probe.ts 5000\` (heap after a full GC, by space; heap snapshots with BENCH_HEAP_SNAPSHOT=<dir>).`,
+      '', `Each device connected with its credentials, a retained offline will and a retained online status, then idle; RSS of the broker process (the whole Watchfire process for Watchfire) from /proc/<pid>/status, read 5 s and ${SETTLE_MS / 1000 + 5} s after the last device connected. "Before" is read ${SETTLE_MS / 1000 + 5} s after ${WARM_UP_DEVICES} warm-up devices connected, so one-time costs (mqtt-packet's 64 Ki-entry number cache, code compiled on first use) are not counted per device. What an idle connection holds: \`BENCH_NODE_ARGS=--expose-gc npx tsx bench/lib/memory-probe.ts 5000\` (heap after a full GC, by space; heap snapshots with BENCH_HEAP_SNAPSHOT=<dir>).`,
     ],
     data: rows,
   };
