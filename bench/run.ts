@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { environment, writeResult, type ScenarioResult } from './lib/report.ts';
+import { environment, writeResult, writeSummary, type ScenarioResult } from './lib/report.ts';
 import { throughput } from './scenarios/throughput.ts';
 import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
@@ -47,6 +47,8 @@ function runScript(file: string): ScenarioResult | undefined {
   log(`${file}: running`);
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', `bench/${file}`], { cwd: ROOT, stdio: 'inherit', timeout: 10 * 60_000 });
   log(`${file}: exit ${r.status ?? r.signal}`);
+  // Its JSON is new: the summary's section for it too (writeResult rebuilds only after scenarios).
+  writeSummary();
   return undefined;
 }
 
