@@ -206,7 +206,7 @@ export async function alarm(o: { devices: number; alarms: number; full: boolean;
   const nrMed = med(nrP99);
   if (o.repeats > 1) {
     r.targets[0] = { ...r.targets[0]!, measured: `${wfMed} ms, median of ${o.repeats} runs (${wfP99.join(', ')} ms)`, met: wfMed === null ? null : wfMed <= 10 };
-    r.summary.unshift(`${o.repeats} runs back to back, each Watchfire then the Node-RED stack; the table is the run with the median console p99.`, '');
+    r.summary.unshift(`${o.repeats} runs back to back${withNodered ? ', each Watchfire then the Node-RED stack' : ' (Watchfire only)'}; the table is the run with the median console p99.`, '');
   }
   if (withNodered) {
     const nr = mid.nr!;
