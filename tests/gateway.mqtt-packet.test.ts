@@ -2,7 +2,7 @@
 // applied on install by patch-package): debug() is a no-op while its namespace is off, and the
 // parser makes its next packet only when bytes of it arrive. The second touches parsing itself, so
 // every way a byte stream can be cut into socket reads must still yield exactly the packets sent —
-// and the patch must really be in place (without it the GC figures in bench/README.md do not hold).
+// and the patch must really be in place (without it the GC figures in README.md "Performance" do not hold).
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
