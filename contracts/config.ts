@@ -46,7 +46,11 @@ export const Config = z.object({
       /** hashSecret() of the password (contracts/secrets.ts): `npm run wf -- observer-secret NAME`. */
       secretHash: z.string().startsWith('sha256$'),
     })).default([]),
-    /** Admission control: pause reading telemetry while this many readings wait for storage (events and status always pass). */
+    /**
+     * Admission control: hold telemetry while this many readings wait for storage. Events and status
+     * pass the closed gate — except behind a held telemetry message of the same device, because
+     * Aedes reads a client's next packet only once the last one is handled (README "Operations").
+     */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),
   influx: z.object({
