@@ -48,8 +48,7 @@ export const Config = z.object({
     })).default([]),
     /**
      * Admission control: hold telemetry while this many readings wait for storage. Events and status
-     * pass the closed gate — except behind a held telemetry message of the same device, because
-     * Aedes reads a client's next packet only once the last one is handled (README "Operations").
+     * pass the closed gate, with whatever of their own device's telemetry is held ahead of them.
      */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),

@@ -1,9 +1,15 @@
 // Flow control on the way in: a per-device token bucket and admission control against the
 // storage backlog. Holding a publish's authorizePublish callback holds its PUBACK (aedes writes
-// it only after the callback) and stops aedes reading the socket (it reads the next chunk only
-// when every packet of the current one is done), so a device over budget, or all devices while
-// storage is behind, wait in the kernel's socket buffers and TCP flow control instead of in our
-// heap. NOTES.md: Aedes QoS 0 has no input flow control and dies past saturation.
+// it only after the callback) and slows aedes' reading of the socket: aedes 1.2 (lib/client.js)
+// reads on when every packet of the last read is done, or when new data arrives, which counts one
+// off. So a device whose reads each hold several publishes (a flood) stops being read and waits
+// in the kernel's socket buffers and TCP flow control instead of in our heap; a device sending
+// one message at a time is still read and its messages queue here (heldPublishes).
+// NOTES.md: Aedes QoS 0 has no input flow control and dies past saturation.
+//
+// An alarm must never wait on storage, also not behind its own device's held telemetry: an event
+// or status in a device's queue carries what is ahead of it through the closed gate, in order
+// (MQTT 3.1.1 [MQTT-4.6.0-2]: PUBACKs in the order of the PUBLISHes).
 import type { Config } from '../contracts/config.ts';
 import type { Clock } from '../contracts/ports.ts';
 import { createTokenBucket, type TokenBucket } from './rate-limit.ts';
@@ -20,6 +26,8 @@ export interface Pending {
 export interface FlowSession {
   readonly deviceId: string;
   queue: Pending[];
+  /** Events and status in the queue: while there is one, admission does not hold the queue. */
+  urgentQueued: number;
   /** Since when every message of this device has had to wait for budget. */
   throttledSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -84,6 +92,7 @@ export function createFlow(deps: {
       metrics.stats.pausedSockets++;
     }
     s.queue.push(p);
+    metrics.stats.heldPublishes++;
   }
 
   function overBudget(s: FlowSession, now: number): boolean {
@@ -101,20 +110,25 @@ export function createFlow(deps: {
     }, Math.max(1, (s.bucket ??= bucket(s.deviceId)).waitMs(now)));
   }
 
-  function drain(s: FlowSession): void {
+  /** Hands what may pass, in order; says what stopped it. */
+  function drain(s: FlowSession): 'budget' | 'admission' | 'empty' {
     const b = (s.bucket ??= bucket(s.deviceId));
     while (s.queue.length > 0 && !s.ended) {
-      if (!s.queue[0]!.urgent && !admissionOpen()) return;
+      // An event or status anywhere in the queue carries what is ahead of it through the gate.
+      if (s.urgentQueued === 0 && !admissionOpen()) return 'admission';
       const now = clock.now();
       if (!b.take(now)) {
         if (!overBudget(s, now)) schedule(s, now);
-        return;
+        return 'budget';
       }
       const p = s.queue.shift()!;
+      metrics.stats.heldPublishes--;
+      if (p.urgent) s.urgentQueued--;
       p.hand();
       p.done();
     }
     if (s.queue.length === 0 && waiting.delete(s)) metrics.stats.pausedSockets--;
+    return 'empty';
   }
 
   function end(s: FlowSession): void {
@@ -123,12 +137,14 @@ export function createFlow(deps: {
     if (s.timer) clearTimeout(s.timer);
     s.timer = undefined;
     if (waiting.delete(s)) metrics.stats.pausedSockets--;
+    metrics.stats.heldPublishes -= s.queue.length;
     s.queue = [];
+    s.urgentQueued = 0;
   }
 
   return {
     session(deviceId: string): FlowSession {
-      return { deviceId, queue: [], throttledSince: undefined, timer: undefined, ended: false, bucket: undefined };
+      return { deviceId, queue: [], urgentQueued: 0, throttledSince: undefined, timer: undefined, ended: false, bucket: undefined };
     },
     /**
      * The hot path: may a publish that just arrived pass now (nothing of its device waiting,
@@ -148,11 +164,10 @@ export function createFlow(deps: {
     wait(s: FlowSession, p: Pending): void {
       if (s.ended) return;
       enqueue(s, p);
+      if (p.urgent) s.urgentQueued++;
       // Held by admission control: pollAdmission() drains it when storage has caught up.
-      if (!p.urgent && !admissionOpen()) return;
-      const now = clock.now();
-      metrics.rateLimited();
-      if (!overBudget(s, now)) schedule(s, now);
+      else if (s.urgentQueued === 0 && !admissionOpen()) return;
+      if (drain(s) === 'budget') metrics.rateLimited();
     },
     /** The connection ended: what was waiting is dropped unacknowledged (QoS 1 is re-sent). */
     end,

@@ -19,6 +19,8 @@ export interface GatewayStats {
   disconnects: Record<DisconnectReason, number>;
   /** Sockets whose reading is held right now (rate limit or admission control). */
   pausedSockets: number;
+  /** Device publishes held right now, their PUBACK waiting (rate limit or admission control). */
+  heldPublishes: number;
   /** Times admission control closed (backlog above the high-water mark). */
   admissionPauses: number;
   admissionPaused: boolean;
@@ -45,6 +47,7 @@ export function createGatewayMetrics(registry: Registry) {
     rateLimited: 0,
     disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled'] as const),
     pausedSockets: 0,
+    heldPublishes: 0,
     admissionPauses: 0,
     admissionPaused: false,
     clientErrors: 0,
@@ -67,6 +70,7 @@ export function createGatewayMetrics(registry: Registry) {
   mirror('watchfire_gateway_rate_limited_total', 'Messages delayed because their device was over its rate budget', () => stats.rateLimited);
   mirrorBy('watchfire_gateway_disconnects_total', 'Connections closed by the gateway, by reason', 'reason', () => stats.disconnects);
   new Gauge({ name: 'watchfire_gateway_paused_sockets', help: 'Device sockets whose reading is held (rate limit or admission control)', registers, collect() { this.set(stats.pausedSockets); } });
+  new Gauge({ name: 'watchfire_gateway_held_publishes', help: 'Device publishes held, PUBACK waiting (rate limit or admission control)', registers, collect() { this.set(stats.heldPublishes); } });
   mirror('watchfire_gateway_admission_pauses_total', 'Times the storage backlog passed the high-water mark and device reading paused', () => stats.admissionPauses);
   new Gauge({ name: 'watchfire_gateway_admission_paused', help: '1 while device reading is paused for the storage backlog', registers, collect() { this.set(stats.admissionPaused ? 1 : 0); } });
   mirrorBy('watchfire_gateway_client_errors_total', 'Per-connection failures (socket, protocol, TLS), counted and contained', 'kind', () => ({

@@ -125,6 +125,33 @@ describe('gateway hand-off and flow control', () => {
     alarming.end(true);
   });
 
+  it('hands an alarm behind its own device\'s held telemetry, carrying that telemetry with it in order', async () => {
+    const c = await t.device('sd-6');
+    backlog = 1000;
+    const acked: string[] = [];
+    const send = (topic: string, payload: string): Promise<void> => publish(c, topic, payload, { qos: 1 }).then(() => { acked.push(payload); });
+    const first = send(topics.telemetry('sd-6'), '{"smoke":0.01,"seq":1}');
+    // The telemetry is parsed and held before the alarm is even sent.
+    await waitFor(() => t.gateway.stats().heldPublishes === 1, { what: 'the telemetry to be held' });
+    const alarm = send(topics.events('sd-6'), '{"type":"alarm","seq":2}');
+    await Promise.all([first, alarm]);
+    expect(t.gateway.stats().admissionPaused).toBe(true);
+    // Handed and acknowledged in the order sent (MQTT 3.1.1 4.6), the telemetry first.
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-6').slice(-2).map((f) => f.payload.toString()))
+      .toEqual(['{"smoke":0.01,"seq":1}', '{"type":"alarm","seq":2}']);
+    expect(acked).toEqual(['{"smoke":0.01,"seq":1}', '{"type":"alarm","seq":2}']);
+    // Telemetry after the alarm is held again until storage catches up.
+    const handed = t.sink.frames.length;
+    const later = send(topics.telemetry('sd-6'), '{"smoke":0.01,"seq":3}');
+    await waitFor(() => t.gateway.stats().heldPublishes === 1, { what: 'the later telemetry to be held' });
+    expect(t.sink.frames.length).toBe(handed);
+    backlog = 0;
+    await later;
+    expect(t.sink.frames.at(-1)?.payload.toString()).toBe('{"smoke":0.01,"seq":3}');
+    expect(t.gateway.stats().heldPublishes).toBe(0);
+    c.end(true);
+  });
+
   it('hands alarms that had to wait for their budget while storage is behind', async () => {
     const c = await t.device('sd-7');
     backlog = 1000;
