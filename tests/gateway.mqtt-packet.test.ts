@@ -1,6 +1,7 @@
-// The gateway's MQTT parser is mqtt-packet with two patches (patches/mqtt-packet+9.0.2.patch,
-// applied on install by patch-package): debug() is a no-op while its namespace is off, and the
-// parser makes its next packet only when bytes of it arrive. The second touches parsing itself, so
+// The gateway's MQTT parser is mqtt-packet with three patches (patches/mqtt-packet+9.0.2.patch,
+// applied on install by patch-package): debug() is a no-op while its namespace is off, the
+// parser makes its next packet only when bytes of it arrive, and it buffers in bl's plain
+// BufferList instead of a BufferListStream. The last two touch parsing itself, so
 // every way a byte stream can be cut into socket reads must still yield exactly the packets sent —
 // and the patch must really be in place (without it the GC figures in README.md "Performance" do not hold).
 import { createRequire } from 'node:module';
@@ -9,7 +10,7 @@ import fc from 'fast-check';
 
 // mqtt-packet has no types of its own; the shape used here is small.
 interface Packet { cmd: string; topic?: string | null; payload?: Buffer | null; messageId?: number; length: number }
-interface Parser { packet: Packet; parse(b: Buffer): number; on(ev: 'packet', fn: (p: Packet) => void): void; on(ev: 'error', fn: (e: Error) => void): void }
+interface Parser { packet: Packet; _list: object; parse(b: Buffer): number; on(ev: 'packet', fn: (p: Packet) => void): void; on(ev: 'error', fn: (e: Error) => void): void }
 const mp = createRequire(import.meta.url)('mqtt-packet') as {
   parser(opt?: { protocolVersion: number }): Parser;
   generate(p: Record<string, unknown>): Buffer;
@@ -79,5 +80,12 @@ describe('mqtt-packet as patched for the gateway', () => {
     const next = parseInChunks(Buffer.concat([sent[0]!.buf, sent[1]!.buf.subarray(0, 3)]), []);
     // Part of the next packet arrived: it has its own object.
     expect(Object.isFrozen(next.parser.packet)).toBe(false);
+  });
+
+  it('buffers in a plain BufferList, not a stream (the patch is applied)', () => {
+    const { parser } = parseInChunks(sent[0]!.buf, []);
+    // Unpatched, bl() is a BufferListStream: a Duplex with stream states, ≈ 0.7 KiB per connection.
+    expect(parser._list.constructor.name).toBe('BufferList');
+    expect('pipe' in parser._list).toBe(false);
   });
 });
