@@ -17,6 +17,7 @@ import type { Presence } from './presence.ts';
 
 /** What the gateway knows of one connection, from its socket to its close. */
 export interface Conn {
+  readonly client: Client;
   readonly address: string;
   keepalive: number;
   identity: Identity | undefined;
@@ -190,7 +191,7 @@ export function createHooks(ctx: HookContext): Hooks {
         refusePublish(conn, packet.topic, 'publish outside the device topics dropped', done);
         return;
       }
-      // Backstop for guardPacketSize (listeners.ts), should an upgrade move the parser.
+      // Backstop for packetSizeGuard (listeners.ts), should an upgrade move the parser.
       const bytes = packet.payload.length + Buffer.byteLength(packet.topic);
       if (bytes > ctx.config.maxPacketBytes) {
         metrics.error('packet_too_large');

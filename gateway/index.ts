@@ -13,7 +13,7 @@ import { DEVICE_ID_RE, topics, type Command } from '../contracts/protocol.ts';
 import type { ObserverAccounts } from './auth.ts';
 import { createFlow } from './flow.ts';
 import { createHooks, type Conn } from './hooks.ts';
-import { guardPacketSize, openListeners, type Listeners } from './listeners.ts';
+import { openListeners, packetSizeGuard, type Listeners } from './listeners.ts';
 import { createGatewayMetrics, type GatewayStats } from './metrics.ts';
 import { createPresence } from './presence.ts';
 
@@ -52,8 +52,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const metrics = createGatewayMetrics(deps.metrics);
   const presence = createPresence({ bus: deps.bus, clock, metrics });
   const conns = new WeakMap<Client, Conn>();
-  /** Open connections, to settle on stop: a server's 'close' can precede its sockets' 'close'. */
-  const live = new Map<Client, Conn>();
+  /** Open connections by socket, to settle on stop: a server's 'close' can precede its sockets' 'close'. */
+  const live = new Map<Socket, Conn>();
   let broker: Aedes | undefined;
   let listeners: Listeners | undefined;
   let stopping = false;
@@ -90,29 +90,39 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics, presence, flow, conns, isStopping: () => stopping,
   });
 
+  const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
+    const conn = conns.get(client as Client);
+    if (conn) conn.expected = true;
+    metrics.error('packet_too_large');
+    metrics.disconnect('packet_too_large');
+    logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
+  });
+
   function onConnection(socket: Socket): void {
     if (!broker) {
       socket.destroy();
       return;
     }
-    const conn: Conn = { address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
     const client = broker.handle(socket);
+    const conn: Conn = { client, address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
     conns.set(client, conn);
-    live.set(client, conn);
-    if (!guardPacketSize(client, config.maxPacketBytes, (bytes) => {
-      conn.expected = true;
-      metrics.error('packet_too_large');
-      metrics.disconnect('packet_too_large');
-      logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn.address, who: conn.identity, bytes }, 'packet too large; connection closed');
-    }) && !guardWarned) {
+    live.set(socket, conn);
+    if (!sizeGuard.install(client) && !guardWarned) {
       guardWarned = true;
       logger.warn('aedes parser not as expected: oversize packets are caught only after buffering');
     }
-    socket.once('close', () => ended(client, conn));
+    // One handler for every socket (no closure per connection: idle devices are many).
+    socket.on('close', onSocketClose);
   }
 
-  function ended(client: Client, conn: Conn): void {
-    if (!live.delete(client)) return;
+  function onSocketClose(this: Socket): void {
+    const conn = live.get(this);
+    if (conn) ended(this, conn);
+  }
+
+  function ended(socket: Socket, conn: Conn): void {
+    if (!live.delete(socket)) return;
+    const client = conn.client;
     if (conn.counted) metrics.disconnected();
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
@@ -192,7 +202,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await listeners?.close();
       listeners = undefined;
       broker = undefined;
-      for (const [client, conn] of [...live]) ended(client, conn);
+      for (const [socket, conn] of [...live]) ended(socket, conn);
       for (const id of presence.onlineIds()) presence.set(id, false, 'shutdown');
     },
 

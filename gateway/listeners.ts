@@ -45,9 +45,13 @@ export async function openListeners(deps: {
 }): Promise<Listeners> {
   const { config } = deps;
   const sockets = new Set<Socket>();
+  // 'close' comes once per socket; one handler for all of them, no closure per connection.
+  function untrack(this: Socket): void {
+    sockets.delete(this);
+  }
   const track = (socket: Socket): void => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', untrack);
   };
   const servers: net.Server[] = [];
 
@@ -103,6 +107,8 @@ function fixedHeaderBytes(remaining: number): number {
 
 interface PacketParser {
   packet: { length: number };
+  /** Set by aedes (lib/client.js): the client this parser reads for. */
+  client: unknown;
   _parseLength(): boolean;
   _emitError(err: Error): void;
 }
@@ -111,26 +117,34 @@ interface PacketParser {
  * Refuses an MQTT packet larger than maxBytes as soon as its fixed header is read, before its
  * body is buffered: mqtt-packet's parser has no size option and aedes 1.2 builds it without one,
  * so the check wraps the parser's length state. The aedes client then closes the connection
- * on the parser error. Returns false when the parser is not the expected shape (an upgrade moved
- * it); the caller still checks each PUBLISH's size, after it was buffered.
+ * on the parser error. One wrapper serves every connection (a closure per connection cost
+ * ≈ 0.3 KiB of each idle device's heap). install() returns false when the parser is not the
+ * expected shape (an upgrade moved it); the caller still checks each PUBLISH's size, after it
+ * was buffered.
  */
-export function guardPacketSize(client: unknown, maxBytes: number, onTooLarge: (bytes: number) => void): boolean {
-  const parser = (client as { _parser?: Partial<PacketParser> })._parser;
-  if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') return false;
-  const parseLength = parser._parseLength;
-  const p = parser as PacketParser;
-  p._parseLength = function guardedParseLength(this: PacketParser): boolean {
-    const done = parseLength.call(this);
+export function packetSizeGuard(maxBytes: number, onTooLarge: (client: unknown, bytes: number) => void): { install(client: unknown): boolean } {
+  let parseLength: (() => boolean) | undefined;
+  function guardedParseLength(this: PacketParser): boolean {
+    const done = parseLength!.call(this);
     if (done) {
       const bytes = this.packet.length + fixedHeaderBytes(this.packet.length);
       if (bytes > maxBytes) {
-        onTooLarge(bytes);
-        const err = new WatchfireError('WF_PACKET_TOO_LARGE', `MQTT packet of ${bytes} bytes exceeds the maximum of ${maxBytes}`);
-        this._emitError(err);
+        onTooLarge(this.client, bytes);
+        this._emitError(new WatchfireError('WF_PACKET_TOO_LARGE', `MQTT packet of ${bytes} bytes exceeds the maximum of ${maxBytes}`));
         return false;
       }
     }
     return done;
+  }
+  return {
+    install(client) {
+      const parser = (client as { _parser?: Partial<PacketParser> })._parser;
+      if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function' || parser.client !== client) return false;
+      // mqtt-packet's own method, from its prototype: the same for every parser.
+      parseLength ??= parser._parseLength;
+      if (parser._parseLength !== parseLength) return false;
+      parser._parseLength = guardedParseLength;
+      return true;
+    },
   };
-  return true;
 }
