@@ -161,7 +161,7 @@ export function createHooks(ctx: HookContext): Hooks {
       // Counted and online from here, not from aedes's 'clientReady': that fires only after the
       // CONNACK write completes, when the device may already be publishing.
       conn.counted = true;
-      metrics.connected();
+      metrics.connected(d.identity.kind === 'observer');
       if (d.identity.kind === 'device') presence.set(d.identity.deviceId, true, 'connect');
       done(null, true);
     },

@@ -1,7 +1,7 @@
 // The gateway: an embedded Aedes broker that authenticates devices, enforces the topic ACL,
 // rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
 // synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -44,6 +44,30 @@ export interface Gateway extends Lifecycle {
   isOnline(deviceId: string): boolean;
   onlineCount(): number;
   stats(): GatewayStats;
+}
+
+type BrokerPublish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error | null) => void) => void;
+
+/**
+ * Aedes sends every PUBLISH it acknowledged through its delivery pipeline: a copy of the packet,
+ * the retained store, a look-up of offline sessions to queue it for, the emitter's topic match.
+ * Only maintainers' observer accounts can subscribe to a device's telemetry, events or status
+ * (a device subscribes to its own commands, which devices cannot publish: acl.ts), and the
+ * gateway itself subscribes to nothing. So while no observer is connected, a device's message
+ * has no one to go to, and the gateway skips that pipeline: 3 µs less CPU per reading at
+ * 15,000–20,000 readings/s (8 %; README "Performance"). Retained messages (statuses) always go
+ * through, for an observer who subscribes later. A server-side subscription to device topics
+ * (broker.subscribe) would have to count as an observer here.
+ */
+function skipUndeliverable(b: Aedes, fromDevice: (client: Client) => boolean, observers: () => number): void {
+  const publish = (b.publish as unknown as BrokerPublish).bind(b);
+  (b as unknown as { publish: BrokerPublish }).publish = (packet, client, done) => {
+    if (observers() === 0 && !packet.retain && client && typeof client !== 'function' && fromDevice(client)) {
+      done?.(null);
+      return;
+    }
+    publish(packet, client, done);
+  };
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -123,7 +147,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   function ended(socket: Socket, conn: Conn): void {
     if (!live.delete(socket)) return;
     const client = conn.client;
-    if (conn.counted) metrics.disconnected();
+    if (conn.counted) metrics.disconnected(conn.identity?.kind === 'observer');
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
     const id = conn.identity;
@@ -159,6 +183,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         keepaliveLimit: 0,
       });
       wire(b);
+      skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
       broker = b;
       try {
         listeners = await openListeners({

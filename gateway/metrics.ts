@@ -9,6 +9,8 @@ export type MessageKind = 'telemetry' | 'events' | 'status' | 'will' | 'other';
 
 export interface GatewayStats {
   connectionsCurrent: number;
+  /** Of those, maintainers' observer accounts (the only subscribers to device topics). */
+  observersCurrent: number;
   connectionsTotal: number;
   /** Authorised device messages handed to the sink, by topic kind. */
   messages: Record<MessageKind, number>;
@@ -40,6 +42,7 @@ const zero = <K extends string>(keys: readonly K[]): Record<K, number> =>
 export function createGatewayMetrics(registry: Registry) {
   const stats: GatewayStats = {
     connectionsCurrent: 0,
+    observersCurrent: 0,
     connectionsTotal: 0,
     messages: zero(['telemetry', 'events', 'status', 'will', 'other'] as const),
     refusals: zero(['unknown', 'bad_secret', 'disabled', 'protocol', 'keepalive'] as const),
@@ -63,6 +66,7 @@ export function createGatewayMetrics(registry: Registry) {
   const mirror = (name: string, help: string, read: () => number): void => collectedCounter(registry, name, help, read);
   const mirrorBy = (name: string, help: string, label: string, read: () => Record<string, number>): void => collectedCounter(registry, name, help, read, label);
   new Gauge({ name: 'watchfire_gateway_connections', help: 'Authenticated MQTT connections now', registers, collect() { this.set(stats.connectionsCurrent); } });
+  new Gauge({ name: 'watchfire_gateway_observers', help: 'Authenticated observer (maintainer) connections now', registers, collect() { this.set(stats.observersCurrent); } });
   mirror('watchfire_gateway_connections_total', 'Authenticated MQTT connections since start', () => stats.connectionsTotal);
   mirrorBy('watchfire_gateway_messages_total', 'Device messages handed to ingest, by topic kind', 'kind', () => stats.messages);
   mirrorBy('watchfire_gateway_refusals_total', 'CONNECTs refused, by reason', 'reason', () => stats.refusals);
@@ -82,8 +86,8 @@ export function createGatewayMetrics(registry: Registry) {
 
   return {
     stats,
-    connected() { stats.connectionsCurrent++; stats.connectionsTotal++; },
-    disconnected() { stats.connectionsCurrent--; },
+    connected(observer: boolean) { stats.connectionsCurrent++; stats.connectionsTotal++; if (observer) stats.observersCurrent++; },
+    disconnected(observer: boolean) { stats.connectionsCurrent--; if (observer) stats.observersCurrent--; },
     message(kind: MessageKind) { stats.messages[kind]++; },
     refusal(reason: RefusalReason) { stats.refusals[reason]++; },
     aclDrop(op: 'publish' | 'subscribe') { stats.aclDrops[op]++; },

@@ -130,4 +130,27 @@ describe('gateway topic ACL', () => {
     again.end(true);
     d.end(true);
   });
+
+  it('skips delivery while no observer is connected, yet keeps retained statuses for one who comes later', async () => {
+    await waitFor(() => t.gateway.stats().observersCurrent === 0, { what: 'no observer connected' });
+    const d = await t.device('sd-4', { clientId: 'sd-4-obs' });
+    // With nobody to deliver to: telemetry is handed to ingest and acknowledged, the status retained.
+    await publish(d, topics.telemetry('sd-4'), '{"temp":23}', { qos: 1 });
+    await publish(d, topics.status('sd-4'), '{"online":true,"fw":"2.1"}', { qos: 1, retain: true });
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-4').map((f) => f.payload.toString())).toEqual(['{"temp":23}', '{"online":true,"fw":"2.1"}']);
+    const o = await t.connect(OBSERVER.name, OBSERVER.password, { clientId: 'recorder-late' });
+    expect(t.gateway.stats().observersCurrent).toBe(1);
+    const retained = nextMessage(o, topics.status('sd-4'));
+    expect(await subscribe(o, 'v1/devices/sd-4/#')).toEqual([1]);
+    expect((await retained).payload.toString()).toBe('{"online":true,"fw":"2.1"}');
+    // With an observer connected, device messages reach it again.
+    const live = nextMessage(o, topics.telemetry('sd-4'));
+    await publish(d, topics.telemetry('sd-4'), '{"temp":24}', { qos: 1 });
+    expect((await live).payload.toString()).toBe('{"temp":24}');
+    const gone = closed(o);
+    o.end(true);
+    await gone;
+    await waitFor(() => t.gateway.stats().observersCurrent === 0, { what: 'the observer to be counted off' });
+    d.end(true);
+  });
 });
