@@ -17,7 +17,7 @@ import type { GatewayMetrics } from './metrics.ts';
 
 /** A publish waiting for its hand-off; done() lets aedes ack it and read on. */
 export interface Pending {
-  /** An event or status: passes a closed admission gate (it still waits for budget). */
+  /** An event or status: passes a closed admission gate with what its device has queued ahead of it (it still waits for budget). */
   urgent: boolean;
   hand(): void;
   done(): void;
