@@ -72,7 +72,7 @@ for (const s of scenarios) {
         result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full, repeats: Number(flag('repeats') ?? (full ? 3 : 1)), baseline: targets.includes('nodered') }, log);
         break;
       case 'storm':
-        result = await storm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), events: 1000, seconds: 5, full }, log);
+        result = await storm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), events: Number(flag('events') ?? 1000), seconds: 5, rounds: Number(flag('rounds') ?? 5), full }, log);
         break;
       case 'reconnect':
         result = await reconnect({ devices: Number(flag('reconnect-devices') ?? (full ? 19_000 : 5_000)) }, log);
