@@ -180,6 +180,8 @@ export function createAlerts(deps: AlertsDeps) {
     async stop() {
       const p = parts;
       if (!p) return;
+      // Held repeats are written before the database closes.
+      p.incidents.flush();
       p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();

@@ -42,6 +42,10 @@ export function createIncidentStore(db: Database) {
     update: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + 1, last_reading = @last_reading, last_finding_at = @now,
       updated_at = @now, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score),
       level = @level, condition = @condition, title_en = @title_en, title_zh = @title_zh WHERE id = @id`),
+    /** Held repeats of the open incident's condition, written as one: @n findings, the last one's reading and time. */
+    repeat: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + @n, last_reading = @last_reading, last_finding_at = @at,
+      updated_at = @at, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score), condition = COALESCE(@condition, condition),
+      title_en = COALESCE(@title_en, title_en), title_zh = COALESCE(@title_zh, title_zh) WHERE id = @id AND active = 1`),
     transition: db.prepare(`UPDATE alert_incidents SET state = @state, active = @active, updated_at = @now,
       acknowledged_at = COALESCE(@acknowledged_at, acknowledged_at), dispatched_at = COALESCE(@dispatched_at, dispatched_at),
       on_site_at = COALESCE(@on_site_at, on_site_at), resolved_at = COALESCE(@resolved_at, resolved_at),

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { WatchfireError } from '../contracts/errors.ts';
+import type { IncidentEvent } from '../contracts/incidents.ts';
 import {
   DAY_SHIFT_TIME, finding, manualClock, recordingChannel, startAlerts, tempDir, WEBHOOK_SECRET, type Harness,
 } from './alerts.fixture.ts';
@@ -101,6 +102,44 @@ describe('incidents from findings', () => {
     const rows = list.flatMap((i) => h.alerts.outbox.ofIncident(i.id));
     // Per zone: the console, two operators, the bank's contact — never per event.
     expect(rows).toHaveLength(zones.length * 4);
+  });
+
+  it('repeats of an open incident are written together, never lost or reordered behind a raise or a resolve', async () => {
+    const { h, clock, metrics } = await setup();
+    current = h;
+    const yellow = (score: number, msg = 'Smoke pre-alarm') => finding({ ruleId: 'smoke.pre_alarm', level: 'yellow', score, condition: 'smoke', message: { en: msg, zh: '烟雾预警' } });
+    h.alerts.handleFinding(yellow(50));
+    h.alerts.handleFinding(yellow(51));
+    const id = h.events[0]!.incident.id;
+    // The first repeat is written at once; the 98 after it wait together for one update.
+    for (let k = 0; k < 98; k++) {
+      clock.advance(10);
+      h.alerts.handleFinding(yellow(52 + (k % 7), `Smoke pre-alarm ${k}`), clock.now() - 2);
+    }
+    expect(h.events.map((e) => e.kind)).toEqual(['opened', 'updated']);
+    const flushed = await new Promise<IncidentEvent>((resolve) => h.bus.on('incident', 'hold-test', resolve));
+    expect(flushed).toMatchObject({ kind: 'updated', at: clock.now(), receivedAt: clock.now() - 2 });
+    expect(flushed.incident).toMatchObject({ id, findingCount: 100, score: 58, level: 'yellow', title: { en: 'Smoke pre-alarm 97' }, lastFindingAt: clock.now() });
+    // The flood goes on: the incident stays held for the next window. A red alarm behind held
+    // repeats: the repeats are counted first, then the raise notifies at once.
+    h.alerts.handleFinding(yellow(50));
+    h.alerts.handleFinding(yellow(50));
+    h.alerts.handleFinding(yellow(50));
+    expect(h.events).toHaveLength(3);
+    h.alerts.handleFinding(finding({ deviceId: 'sd2' }));
+    expect(h.events.slice(3).map((e) => [e.kind, e.incident.findingCount])).toEqual([['updated', 103], ['raised', 104]]);
+    // Held repeats land on the incident before a person resolves it, not on the next one.
+    h.alerts.handleFinding(finding());
+    h.alerts.handleFinding(finding());
+    h.alerts.service.acknowledge(id, 'op-liu');
+    h.alerts.handleFinding(finding());
+    h.alerts.handleFinding(finding());
+    h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: '烹饪烟雾' });
+    h.alerts.handleFinding(finding());
+    const all = h.alerts.service.list({});
+    expect(all.map((i) => [i.id === id, i.state, i.findingCount])).toEqual([[false, 'open', 1], [true, 'resolved', 108]]);
+    const m = await metrics.getSingleMetric('watchfire_alerts_findings_total')!.get();
+    expect(m.values.find((v) => v.labels.outcome === 'updated')?.value).toBe(106);
   });
 
   it('finding nobody to notify is counted and logged as WF_NOTIFY_NO_RECIPIENT', async () => {
