@@ -65,6 +65,8 @@ export const Config = z.object({
      */
     batchSize: z.number().int().positive().default(1000),
     flushIntervalMs: z.number().int().positive().default(1000),
+    /** Gzip write bodies of this many bytes or more; 0 = never (a local or LAN influxd: gzip is CPU for nothing). */
+    gzipThresholdBytes: z.number().int().min(0).default(0),
     maxRetries: z.number().int().min(0).default(3),
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
     spoolWarnRatio: z.number().min(0).max(1).default(0.8),

@@ -176,6 +176,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   const writeApi: WriteApi = new InfluxDB({ url: cfg.url, timeout, transport }).getWriteApi('', cfg.database, 'ns', {
     batchSize: cfg.batchSize,
     flushInterval: cfg.flushIntervalMs,
+    // The client's default gzips every body over 1,000 bytes.
+    gzipThreshold: cfg.gzipThresholdBytes > 0 ? cfg.gzipThresholdBytes : Number.MAX_SAFE_INTEGER,
     maxRetries: cfg.maxRetries,
     maxRetryTime: deps.retry?.maxRetryTimeMs ?? 60_000,
     minRetryDelay: minDelay,
