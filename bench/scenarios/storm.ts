@@ -1,6 +1,6 @@
 // Issue 7 scenario 3: one fire panel sends 1,000 point events in 5 s while the county keeps
 // reporting. The county's PUBACK latency in quiet windows vs storm windows, the panel's own PUBACKs
-// (the gateway's per-device rate limit meets an alarm storm here), and incidents: one per zone.
+// (the gateway's per-device budget for panels meets an alarm storm here), and incidents: one per zone.
 //
 // One 5 s window's p99 is set by the two or three worst moments in it, and on this 2-core machine
 // those come from influxd's own cycle (cache snapshots and compactions about every 10 s take a
@@ -139,7 +139,7 @@ export async function storm(o: { devices: number; events: number; seconds: numbe
         `County at ${rate}/s (${source}) over ${c.connected} devices. ${o.rounds} storms, each from its own panel: ${o.events} QoS 1 events (fire and action, ${ZONES} zones) in ${o.seconds} s as single messages, as a panel's transmission unit does, each right after a quiet window of ${o.seconds} s and a random pause (${pauses.map((p) => (p / 1000).toFixed(1)).join(', ')} s).`,
         `County PUBACK p99 per window, quiet: ${list(quiet)} ms; storm: ${list(storms)} ms. influxd's CPU per window, quiet: ${quiet.map((w) => w.cpu.influxd).join(' / ')}; storm: ${storms.map((w) => w.cpu.influxd).join(' / ')} cores (its snapshot/compaction cycle is what moves a quiet window's p99); Watchfire quiet ${quiet.map((w) => w.cpu.broker).join(' / ')}, storm ${storms.map((w) => w.cpu.broker).join(' / ')} cores.`,
         `Watchfire's event loop delay p99 per window, quiet: ${quiet.map((w) => w.loop.delay.p99).join(' / ')}; storm: ${storms.map((w) => w.loop.delay.p99).join(' / ')} ms.`,
-        `Panel PUBLISH → PUBACK p50 ${ackP.p50} / p99 ${ackP.p99} / max ${ackP.max} ms. The gateway's per-device budget (${'20/s, burst 200'} by default) made ${rateLimited} of them wait and disconnected a panel ${rateDisconnects} times: an alarm storm from one panel is throttled, not dropped.`,
+        `Panel PUBLISH → PUBACK p50 ${ackP.p50} / p99 ${ackP.p99} / max ${ackP.max} ms. The gateway's budget for a fire panel (250/s, burst 2,000 by default: \`gateway.rate.byType\`) made ${rateLimited} of them wait and disconnected a panel ${rateDisconnects} times: a storm over the budget is throttled, not dropped.`,
         `Fire incidents: ${opened.map(([k, l]) => `${k} (${l.length} incident events)`).join('; ')}. Other incidents for the panels: ${others.map(([k]) => k).join(', ') || 'none'}.`,
       ],
       data: { rate, source, pauses, quiet, storms: storms.map(({ acks: a, ...s }) => ({ ...s, acks: percentiles(a) })), quietP99, stormP99, failedPublishes: failed, panelAcks: ackP, incidents: Object.fromEntries(incidents), rateLimited, rateDisconnects },
