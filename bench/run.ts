@@ -62,7 +62,7 @@ for (const s of scenarios) {
       case 'throughput':
         result = await throughput({
           devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)),
-          steps: (flag('steps')?.split(',').map(Number)) ?? (full ? [2500, 5000, 10000, 15000, 17500, 20000, 22500, 25000, 30000, 35000, 40000] : [2500, 5000, 10000, 15000, 17500, 20000, 25000, 30000]),
+          steps: (flag('steps')?.split(',').map(Number)) ?? (full ? [2500, 5000, 10000, 15000, 17500, 20000, 22500, 25000, 27500, 30000, 32500, 35000, 37500, 40000] : [2500, 5000, 10000, 15000, 17500, 20000, 25000, 30000]),
           stepSec: Number(flag('step-sec') ?? (full ? 30 : 10)),
           targets,
           latencyAt: 5000,
