@@ -26,7 +26,6 @@ interface Conn {
   inflight: Map<number, number>;
   nextId: number;
   seq: number;
-  connectedAt: number;
   /** When the device last sent anything: it pings only after PING_IDLE_MS of silence. */
   lastSentAt: number;
   retryTimer: NodeJS.Timeout | undefined;
@@ -88,8 +87,7 @@ function open(c: Conn, timeoutMs: number): void {
       const rc = p.body[1];
       if (rc === 0) {
         c.connected = true;
-        c.connectedAt = performance.now();
-        c.lastSentAt = c.connectedAt;
+        c.lastSentAt = performance.now();
         snap.connected++;
         if (cfg.announce) sock.write(encodePublish(`v1/devices/${c.dev.id}/status`, ONLINE, 1, nextId(c), true));
         onConnected();
@@ -229,7 +227,7 @@ process.on('message', (m: WorkerCommand) => {
       init = m;
       conns = m.devices.map((dev, i) => ({
         dev, addr: m.localAddresses[i % m.localAddresses.length]!, topic: `v1/devices/${dev.id}/telemetry`, sock: undefined,
-        connected: false, paused: false, inflight: new Map(), nextId: 0, seq: 0, connectedAt: 0, lastSentAt: 0, retryTimer: undefined,
+        connected: false, paused: false, inflight: new Map(), nextId: 0, seq: 0, lastSentAt: 0, retryTimer: undefined,
       }));
       send({ ev: 'ready' });
       break;

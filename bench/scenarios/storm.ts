@@ -105,7 +105,6 @@ export async function storm(o: { devices: number; events: number; seconds: numbe
     }
     const stats1 = await target.stats();
     pool.setRate(0);
-    sampler.stop();
     const all = [...incidents.entries()].filter(([, l]) => l.some((e) => e.kind === 'opened'));
     const opened = all.filter(([k]) => k.endsWith(':fire'));
     const others = all.filter(([k]) => !k.endsWith(':fire'));
