@@ -167,7 +167,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     mkdirSync(dataDir, { recursive: true });
     collectDefaultMetrics({ register: metrics });
     const dbFile = join(dataDir, 'watchfire.db');
-    db = openDatabase(dbFile, { backgroundCheckpoint: true });
+    db = openDatabase(dbFile, {
+      backgroundCheckpoint: true,
+      onMigrated: (r) => { if (r.applied.length) logger.info({ from: r.from, to: r.to, applied: r.applied }, 'database schema migrated'); },
+    });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
