@@ -53,6 +53,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     bus: deps.bus,
     view: (inc) => viewOf(deps.registry, inc, deps.config.timezone),
     onDrop: (reason) => metrics.sseDrops.inc({ reason }),
+    centerOf: (deviceId) => deps.registry.get(deviceId)?.centerId,
   });
   const metrics = createHttpMetrics(deps.metrics, { incidents: deps.incidents, sseClients: () => hub.clients() });
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../../contracts/errors.ts';
 import { ERROR_CODES } from '../../contracts/errors.ts';
 import { ApiError, httpError } from '../http-errors.ts';
+import { canSeeSite, devicesInScope } from '../scope.ts';
 import { userOf, type App, type HttpDeps } from '../kit.ts';
 import { Overview, computeOverview, listAll } from '../overview.ts';
 import type { StreamHub } from '../stream.ts';
@@ -73,7 +74,14 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       querystring: z.object({ site: z.string().max(64).optional() }),
     },
     handler: (req, reply) => {
-      hub.serve(req, reply, userOf(req), req.query.site);
+      const user = userOf(req);
+      const siteId = req.query.site;
+      // Readings of a site are for those who may open the site (issue 16: a grid worker's homes).
+      if (siteId !== undefined) {
+        const site = deps.registry.site(siteId);
+        if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${siteId}`);
+      }
+      hub.serve(req, reply, user, siteId);
     },
   });
 
@@ -83,7 +91,7 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     config: { roles: ['supervisor', 'admin'] },
     schema: {
       tags: ['operations'],
-      summary: 'Dead-lettered messages (rejected readings) with their reason, newest first',
+      summary: "Dead-lettered messages (rejected readings) with their reason, newest first; a center's supervisor sees their center's devices only",
       querystring: z.object({ deviceId: z.string().optional(), code: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().optional() }),
       response: {
         200: z.object({ total: z.number(), rejects: z.array(z.object({ id: z.number().optional(), at: z.number(), deviceId: z.string().nullable(), topic: z.string(), code: z.string(), reason: z.string(), index: z.number().nullable(), payload: z.string() })) }),
@@ -95,7 +103,10 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       if (!dl) return { total: 0, rejects: [] };
       const { deviceId, code, limit, before } = req.query;
       if (code !== undefined && !(code in ERROR_CODES)) throw httpError('WF_HTTP_VALIDATION', `Unknown code ${code}`, [{ field: 'code', in: 'querystring', reason: 'not a WF_ code' }]);
-      const f = { ...(deviceId ? { deviceId } : {}), ...(code ? { code: code as ErrorCode } : {}) };
+      // A center's supervisor reads the dead letters of their center's devices only; rejects of
+      // unknown devices (no center to tie them to) are for center-less staff.
+      const deviceIds = devicesInScope(deps.registry, userOf(req));
+      const f = { ...(deviceId ? { deviceId } : {}), ...(code ? { code: code as ErrorCode } : {}), ...(deviceIds ? { deviceIds } : {}) };
       const rejects = dl.list({ ...f, limit, ...(before !== undefined ? { before } : {}) }).map((r) => ({ ...r, deviceId: r.deviceId ?? null, index: r.index ?? null }));
       return { total: dl.count(f), rejects };
     },
