@@ -11,6 +11,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { Lifecycle } from '../contracts/ports.ts';
 import { errorHandler } from './http-errors.ts';
 import { installAuth } from './auth.ts';
+import { aggregateRefusals, createLoginGuard } from './login-guard.ts';
 import { rolesText, type App, type HttpDeps, type Roles } from './kit.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
@@ -26,6 +27,8 @@ export { CSRF_HEADER, SESSION_COOKIE } from './auth.ts';
 
 // Pages are our own files only: no inline script, no third-party origin (OWASP CSP cheat sheet).
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const LOGIN_OUTCOME: Record<number, string> = { 200: 'ok', 429: 'rate_limited', 503: 'busy' };
 
 export interface RouteInfo {
   method: string;
@@ -55,7 +58,9 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     onDrop: (reason) => metrics.sseDrops.inc({ reason }),
     centerOf: (deviceId) => deps.registry.get(deviceId)?.centerId,
   });
-  const metrics = createHttpMetrics(deps.metrics, { incidents: deps.incidents, sseClients: () => hub.clients() });
+  const now = () => deps.clock?.now() ?? Date.now();
+  const guard = createLoginGuard(deps.config.login, { now, onRefuse: aggregateRefusals(deps.logger, now) });
+  const metrics = createHttpMetrics(deps.metrics, { incidents: deps.incidents, sseClients: () => hub.clients(), logins: () => guard.stats() });
 
   const table: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
@@ -72,7 +77,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    if (route === '/api/auth/login') metrics.logins.inc({ outcome: reply.statusCode === 200 ? 'ok' : reply.statusCode === 429 ? 'rate_limited' : 'refused' });
+    if (route === '/api/auth/login') metrics.logins.inc({ outcome: LOGIN_OUTCOME[reply.statusCode] ?? 'refused' });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ code: 'WF_HTTP_NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
@@ -94,7 +99,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
   void app.register(async (api: App) => {
-    await installAuth(api, deps);
+    await installAuth(api, deps, guard);
     incidentRoutes(api, deps);
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
