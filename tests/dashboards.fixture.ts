@@ -1,7 +1,6 @@
 // The dashboards suites' world: the real registry and alerts modules on an in-memory SQLite
 // database, a registry of two centers, findings raised as the rule engine would, and a server
 // with one user per role.
-import Database from 'better-sqlite3';
 import pino from 'pino';
 import { Registry as Metrics } from 'prom-client';
 import { createEventBus } from '../contracts/bus.ts';
@@ -12,6 +11,7 @@ import { RegistryFile } from '../contracts/registry.ts';
 import { createRegistry } from '../registry/index.ts';
 import { createAlerts } from '../alerts/index.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
+import { openDatabase } from '../app/db.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
 
@@ -77,8 +77,7 @@ export const OTHER_CENTER_MARKERS = ['C2-RESIDENT-PHONE', 'C2-RESIDENT-NOTES', '
 
 export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { config?: Partial<HttpDeps['config']> } = {}) {
   const { config: configOver, ...depsOver } = over;
-  const db = new Database(':memory:');
-  db.pragma('foreign_keys = ON');
+  const db = openDatabase(':memory:');
   const bus = createEventBus();
   const metrics = new Metrics();
   const logger = pino({ level: 'silent' });
