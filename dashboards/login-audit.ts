@@ -2,6 +2,8 @@
 // who, from where, and how it ended. Refusals before hashing (429/503) are counted in /metrics and
 // logged in aggregate instead: a flood would otherwise write a row per request and fill the disk.
 // Rows are bounded by the hashing rate (a few per second at most) and trimmed to the newest N.
+// The table: app/migrations (version 3): username as typed (lower-cased, names that do not exist
+// too), address, outcome (ok | wrong_password | unknown_user | disabled), user agent.
 import type { Database } from 'better-sqlite3';
 import { z } from 'zod';
 
@@ -21,40 +23,18 @@ export type AuditRow = z.infer<typeof AuditRow>;
 /** How long an address that signed in as a user counts as that user's usual place. */
 const TRUST_MS = 30 * 24 * 3600_000;
 
-export function migrateLoginAudit(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS login_audit (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      at INTEGER NOT NULL,
-      username TEXT NOT NULL,     -- as typed (lower-cased), also for names that do not exist
-      address TEXT NOT NULL,
-      outcome TEXT NOT NULL,      -- ok | wrong_password | unknown_user | disabled
-      user_agent TEXT
-    );
-    CREATE INDEX IF NOT EXISTS login_audit_user ON login_audit (username, address, outcome, at);
-  `);
-}
-
 export function createLoginAudit(db: Database, maxRows: number) {
-  let ready = false;
-  const ensure = () => {
-    if (!ready) migrateLoginAudit(db);
-    ready = true;
-  };
   return {
     record(r: Omit<AuditRow, 'id'>): void {
-      ensure();
       db.prepare('INSERT INTO login_audit (at, username, address, outcome, user_agent) VALUES (?, ?, ?, ?, ?)').run(r.at, r.username.toLowerCase(), r.address, r.outcome, r.userAgent?.slice(0, 200) ?? null);
       // AUTOINCREMENT ids only grow: "the newest maxRows" is one indexed delete.
       db.prepare('DELETE FROM login_audit WHERE id <= (SELECT MAX(id) FROM login_audit) - ?').run(maxRows);
     },
     /** Did this address sign in as this user lately? Such logins get the reserved lane. */
     trusted(username: string, address: string, now: number): boolean {
-      ensure();
       return db.prepare("SELECT 1 FROM login_audit WHERE username = ? AND address = ? AND outcome = 'ok' AND at > ? LIMIT 1").get(username.toLowerCase(), address, now - TRUST_MS) !== undefined;
     },
     list(f: { username?: string | undefined; before?: number | undefined; limit: number }): AuditRow[] {
-      ensure();
       const where: string[] = [];
       const args: unknown[] = [];
       if (f.username !== undefined) { where.push('username = ?'); args.push(f.username.toLowerCase()); }
