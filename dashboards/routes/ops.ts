@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../../contracts/errors.ts';
 import { ERROR_CODES } from '../../contracts/errors.ts';
+import { verifySecret } from '../../contracts/secrets.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { canSeeSite, devicesInScope } from '../scope.ts';
 import { userOf, type App, type HttpDeps } from '../kit.ts';
@@ -11,6 +12,14 @@ import type { StreamHub } from '../stream.ts';
 import { NewUser, User, createUser, listUsers } from '../users.ts';
 
 const Health = z.object({ live: z.boolean(), ready: z.boolean(), checks: z.record(z.string(), z.union([z.boolean(), z.string()])) });
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+function metricsAllowed(authorization: string | undefined, ip: string, tokenHash: string | undefined): boolean {
+  if (!tokenHash) return LOOPBACK.test(ip);
+  const m = /^Bearer (\S+)$/i.exec(authorization ?? '');
+  return m !== null && verifySecret(m[1], tokenHash);
+}
 
 export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
   const now = () => deps.clock?.now() ?? Date.now();
@@ -41,8 +50,17 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     method: 'GET',
     url: '/metrics',
     config: { roles: 'public' },
-    schema: { tags: ['operations'], summary: 'Prometheus metrics of every module (text exposition format)' },
-    handler: async (_req, reply) => {
+    schema: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics of every module (text exposition format). Needs `Authorization: Bearer <token>` when http.metricsTokenHash is set, else answers loopback addresses only',
+      security: [{ metricsToken: [] }],
+    },
+    handler: async (req, reply) => {
+      // Issue 16 point 4: live incident counts and the system's internals are not for the street.
+      if (!metricsAllowed(req.headers.authorization, req.ip, deps.config.metricsTokenHash)) {
+        void reply.header('www-authenticate', 'Bearer realm="watchfire-metrics"');
+        throw httpError('WF_HTTP_UNAUTHENTICATED', deps.config.metricsTokenHash ? 'Send the metrics bearer token' : 'Metrics are served to loopback addresses only unless http.metricsTokenHash is set');
+      }
       const body = await deps.metrics.metrics();
       return reply.type(deps.metrics.contentType).send(body);
     },
