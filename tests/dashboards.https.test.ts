@@ -3,6 +3,7 @@
 // behind a bearer token (loopback only without one); /docs with a CSP. Real sockets, real TLS.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -45,7 +46,7 @@ function request(port: number, ca: string, path: string, opts: { method?: string
     // agent: false → a new TLS connection each time, so a renewed certificate is what we see.
     const req = https.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca, servername: 'localhost', agent: false, headers: opts.body ? { 'content-type': 'application/json' } : {} }, (res) => {
       const chunks: Buffer[] = [];
-      const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+      const cert = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString(), cert }));
     });
