@@ -59,7 +59,8 @@ export const ERROR_CODES = {
   WF_HTTP_CSRF: 'A write without the CSRF token of the session.',
   WF_HTTP_NOT_FOUND: 'No such route, site or user.',
   WF_HTTP_CONFLICT: 'The resource already exists (a user name taken).',
-  WF_HTTP_RATE_LIMITED: 'Too many login attempts from this address for this user name; retry after the given delay.',
+  WF_HTTP_RATE_LIMITED: 'Too many failed logins from this address (or for this user name from it), or one of its logins is still being checked; retry after the Retry-After delay.',
+  WF_HTTP_BUSY: 'Sign-in is at capacity (every password-hashing slot busy and the queue full); answered at once, retry after the Retry-After delay.',
   WF_HTTP_INTERNAL: 'An unexpected server error; logged with the request, the body says no more.',
   WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;

@@ -66,8 +66,9 @@ export interface RejectRecord {
 
 export interface DeadLetterStore {
   add(rec: RejectRecord): void;
-  list(filter?: { deviceId?: string; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
-  count(filter?: { deviceId?: string; code?: ErrorCode }): number;
+  /** deviceIds: only rejects of these devices (a center's scope, issue 16); none without a device. */
+  list(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
+  count(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode }): number;
 }
 
 export interface StoreStats {
