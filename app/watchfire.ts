@@ -15,7 +15,7 @@ import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { openDatabase, startCheckpointer, type Db } from './db.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
@@ -102,9 +102,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger: logger.child({ module: 'pipeline' }),
     });
 
+    // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken twice.
+    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }) });
     const ingest = createIngest({
       directory: registry,
       deadLetters,
+      seqs,
       sink: pipeline.onReading,
       bus,
       clock,
@@ -143,7 +146,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, store, rules, alerts, pipeline, ingest, gateway, http };
+    return { registry, deadLetters, seqs, store, rules, alerts, pipeline, ingest, gateway, http };
   }
 
   function health() {
@@ -199,6 +202,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
     await p.deadLetters.start();
+    await p.seqs.start();
     await p.store.start();
     await p.alerts.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
@@ -224,6 +228,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.pipeline.stop();
       await p.alerts.stop();
       await p.store.stop();
+      await p.seqs.stop();
       await p.deadLetters.stop();
       await p.registry.stop();
     }

@@ -44,4 +44,11 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         user_agent TEXT
       );
       CREATE INDEX login_audit_user ON login_audit (username, address, outcome, at);` },
+  // Issue 15 point 3: each device's re-send memory survives restarts (ingest/seq-store.ts).
+  { version: 4, name: 'ingest: ingest_seq', sql: `
+      CREATE TABLE ingest_seq (
+        device_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );` },
 ]);

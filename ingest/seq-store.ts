@@ -1,0 +1,212 @@
+// Each device's re-send memory (seq-tracker.ts), kept across restarts (issue 15 point 3): a
+// checkpoint in SQLite (table ingest_seq, one JSON row per device) plus a log of what was taken
+// since, replayed at start. A restart therefore knows every reading that was accepted before it,
+// and re-accepts none of them.
+//
+// Off the hot path: a taken reading appends one short line to a memory buffer; the buffer is
+// written to the log file once per event-loop turn (one write for all of the turn's readings).
+// A process crash keeps what was written (the page cache); for a power loss, `participant` is
+// what the journal's group commit syncs beside its own flush, so a PUBACK covers the log line of
+// the reading it acknowledges. A checkpoint every `checkpointMs` writes the devices that changed,
+// in small transactions between other work, and then deletes the logs it made redundant.
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { SeqTracker, type SeqSnapshot } from './seq-tracker.ts';
+
+/** What ingest asks of the re-send memory. */
+export interface SeqTrackers {
+  /** The device's tracker, restored from the checkpoint and log when it has one. */
+  tracker(deviceId: string): SeqTracker;
+  /** A reading with a seq was taken (not a duplicate): logged for replay after a restart. */
+  taken(deviceId: string, seq: number, ts: number | undefined, trusted: boolean): void;
+}
+
+export interface SeqStoreDeps {
+  db: Database;
+  /** Directory of the logs (under the data directory). */
+  dir: string;
+  logger: Logger;
+  /** Checkpoint period (default 10 s): bounds the log replayed at start. */
+  checkpointMs?: number;
+}
+
+export interface SeqStore extends SeqTrackers {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Writes the changed devices and drops the logs they cover (also run every checkpointMs). */
+  checkpoint(): Promise<void>;
+  /** For the journal's group commit: the log lines a PUBACK depends on, made durable beside it. */
+  readonly participant: { dirty(): boolean; sync(): Promise<void> };
+}
+
+/** Devices written per transaction during a checkpoint: each is a short pause, not one long one. */
+const CHUNK = 250;
+const LOG_RE = /^seq-(\d+)\.log$/;
+
+export function createSeqStore(deps: SeqStoreDeps): SeqStore {
+  const checkpointMs = deps.checkpointMs ?? 10_000;
+  const trackers = new Map<string, SeqTracker>();
+  /** Checkpointed rows not yet asked for: parsed at a device's first message. */
+  let saved = new Map<string, string>();
+  let dirty = new Set<string>();
+  let pending = '';
+  let scheduled: NodeJS.Immediate | undefined;
+  let fd: number | undefined;
+  let logN = 0;
+  let unsynced = false;
+  /** Bytes written to the current log. */
+  let logBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  const logPath = (n: number): string => join(deps.dir, `seq-${n}.log`);
+  const logs = (): number[] => readdirSync(deps.dir).map((f) => LOG_RE.exec(f)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+
+  function tracker(id: string): SeqTracker {
+    let t = trackers.get(id);
+    if (t) return t;
+    const row = saved.get(id);
+    t = undefined;
+    if (row !== undefined) {
+      saved.delete(id);
+      try {
+        t = SeqTracker.from(JSON.parse(row) as SeqSnapshot);
+      } catch (err) {
+        deps.logger.error({ err, deviceId: id }, 'unreadable re-send memory; starting afresh for this device');
+      }
+    }
+    t ??= new SeqTracker();
+    trackers.set(id, t);
+    return t;
+  }
+
+  function writeOut(): void {
+    if (scheduled) {
+      clearImmediate(scheduled);
+      scheduled = undefined;
+    }
+    if (!pending || fd === undefined) return;
+    const buf = Buffer.from(pending);
+    pending = '';
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    logBytes += buf.length;
+    unsynced = true;
+  }
+
+  function taken(id: string, seq: number, ts: number | undefined, trusted: boolean): void {
+    pending += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
+    dirty.add(id);
+    scheduled ??= setImmediate(writeOut);
+  }
+
+  function replay(n: number): number {
+    let lines = 0;
+    for (const line of readFileSync(logPath(n), 'utf8').split('\n')) {
+      const [id, seq, ts, trusted] = line.split('\t');
+      // A torn last line (a crash mid-write) is skipped: its PUBACK was never sent.
+      if (!id || seq === undefined || trusted === undefined || !/^[01]$/.test(trusted)) continue;
+      tracker(id).seen(Number(seq), ts === '' || ts === undefined ? undefined : Number(ts), trusted === '1');
+      dirty.add(id);
+      lines++;
+    }
+    return lines;
+  }
+
+  function openLog(n: number): void {
+    if (fd !== undefined) {
+      // Its last lines may be what a PUBACK waits for: durable before the next log takes over.
+      if (unsynced) fdatasyncSync(fd);
+      closeSync(fd);
+    }
+    fd = openSync(logPath(n), 'a');
+    logN = n;
+    logBytes = 0;
+  }
+
+  function upsertChunk(ids: string[], durable: boolean): void {
+    const up = deps.db.prepare('INSERT INTO ingest_seq (device_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at');
+    const now = Date.now();
+    const tx = deps.db.transaction(() => {
+      for (const id of ids) {
+        const t = trackers.get(id);
+        if (t) up.run(id, JSON.stringify(t.snapshot()), now);
+      }
+    });
+    if (!durable) {
+      tx();
+      return;
+    }
+    // The last chunk commits with synchronous=FULL: the WAL is fsync'ed, covering every earlier
+    // chunk too, before the logs it replaces are deleted. All in one turn: nobody else commits.
+    deps.db.pragma('synchronous = FULL');
+    try {
+      tx();
+    } finally {
+      deps.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  async function checkpointOnce(): Promise<void> {
+    // Lines from here on go to a new log; the old ones are covered once every changed device is saved.
+    writeOut();
+    const covered = logs().filter((n) => n <= logN);
+    openLog(logN + 1);
+    const ids = [...dirty];
+    dirty = new Set();
+    for (let i = 0; i < ids.length || i === 0; i += CHUNK) {
+      upsertChunk(ids.slice(i, i + CHUNK), i + CHUNK >= ids.length);
+      if (i + CHUNK < ids.length) await new Promise<void>((r) => setImmediate(r));
+    }
+    for (const n of covered) unlinkSync(logPath(n));
+  }
+
+  function checkpoint(): Promise<void> {
+    running ??= checkpointOnce().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  return {
+    tracker,
+    taken,
+    checkpoint,
+    participant: {
+      dirty: () => pending.length > 0 || unsynced,
+      sync() {
+        writeOut();
+        const f = fd;
+        unsynced = false;
+        if (f === undefined) return Promise.resolve();
+        return new Promise<void>((resolve, reject) => fdatasync(f, (err) => (err ? reject(err) : resolve())));
+      },
+    },
+    async start() {
+      mkdirSync(deps.dir, { recursive: true });
+      const rows = deps.db.prepare('SELECT device_id, state FROM ingest_seq').all() as Array<{ device_id: string; state: string }>;
+      saved = new Map(rows.map((r) => [r.device_id, r.state]));
+      const found = logs();
+      let lines = 0;
+      for (const n of found) lines += replay(n);
+      if (found.length) deps.logger.info({ logs: found.length, lines, devices: dirty.size }, 're-send memory: replayed what was taken since the last checkpoint');
+      openLog((found.at(-1) ?? 0) + 1);
+      timer = setInterval(() => {
+        checkpoint().catch((err: unknown) => deps.logger.error({ err }, 're-send memory checkpoint failed; the log keeps growing until one succeeds'));
+      }, checkpointMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+      await checkpoint();
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      // Everything is in the checkpoint: an empty log is not left behind.
+      if (logBytes === 0) unlinkSync(logPath(logN));
+    },
+  };
+}
