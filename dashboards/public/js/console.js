@@ -1,7 +1,7 @@
 // The operator console: live queue, incident detail, site view, overview and review. One page,
 // hash routes (#/queue, #/site/ID?incident=ID, #/overview, #/review), updates pushed over SSE.
 import { wireSwitch, onLocale, t } from './i18n.js';
-import { api, session, logout } from './api.js';
+import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import * as alarm from './alarm.js';
 import { time } from './fmt.js';
@@ -40,7 +40,9 @@ function parseRoute() {
   if (parts[0] === 'site' && parts[1]) return { view: 'site', id: decodeURIComponent(parts[1]), incident: params.get('incident') };
   if (parts[0] === 'overview') return { view: 'overview' };
   if (parts[0] === 'review') return { view: 'review' };
-  return { view: 'queue', incident: parts[1] ? decodeURIComponent(parts[1]) : null };
+  // #/incidents/ID is what emails, webhooks and texts link to (alerts/messages.ts incidentLink).
+  if (parts[0] === 'incidents' && parts[1]) return { view: 'queue', incident: decodeURIComponent(parts[1]) };
+  return { view: 'queue', incident: null };
 }
 
 async function loadActive() {
@@ -124,6 +126,11 @@ async function render() {
   }
 }
 
+/** A link to one incident opens exactly that one, whether it is in the live queue or not. */
+function focusRoute() {
+  if (state.route.view === 'queue' && state.route.incident) queue.focus(state.route.incident);
+}
+
 function tick() {
   $('#clock').textContent = time(Date.now(), state.tz);
   queue.tick();
@@ -144,8 +151,9 @@ async function boot() {
   $('#sound').addEventListener('click', () => alarm.unlock());
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
-  if (!s.user) return window.location.replace('/login.html');
-  if (s.user.role === 'grid_worker') return window.location.replace('/worker.html');
+  if (!s.user) return window.location.replace(loginUrl());
+  // A grid worker who follows a link to an incident sees it as their task.
+  if (s.user.role === 'grid_worker') return window.location.replace(`/worker.html${window.location.hash}`);
   state.me = s.user;
   state.tz = s.timezone;
   if (s.centerName) {
@@ -165,10 +173,11 @@ async function boot() {
   window.addEventListener('hashchange', () => {
     state.route = parseRoute();
     ensureStream();
-    void render();
+    void render().then(focusRoute);
   });
   state.route = parseRoute();
   await refreshAll();
+  focusRoute();
   ensureStream();
   tick();
   setInterval(tick, 1000);

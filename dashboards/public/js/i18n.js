@@ -144,6 +144,7 @@ const DICT = {
     'worker.sent': 'Sent',
     'error.generic': 'That did not work: {msg}',
     'error.offline': 'No connection. Try again.',
+    'error.notFound': 'This incident does not exist or is not yours to see.',
   },
   'zh-CN': {
     'app.name': '守望',
@@ -288,6 +289,7 @@ const DICT = {
     'worker.sent': '已提交',
     'error.generic': '操作失败：{msg}',
     'error.offline': '网络不通，请重试。',
+    'error.notFound': '该警情不存在，或不在您的权限范围内。',
   },
 };
 

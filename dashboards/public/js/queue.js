@@ -8,7 +8,12 @@ import { age, dateTime, time } from './fmt.js';
 
 const LEVEL_RANK = { red: 0, yellow: 1, green: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolved: 4, reviewed: 5 };
-const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state] || a.openedAt - b.openedAt;
+/**
+ * Issue 17 point 2: the newest unacknowledged red comes first, so a fresh fire is never below the
+ * fold behind older ones; the rest keep "red first, unacknowledged first, longest waiting first".
+ */
+export const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state]
+  || (a.level === 'red' && a.state === 'open' ? b.openedAt - a.openedAt : a.openedAt - b.openedAt);
 export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
 const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
 
@@ -42,6 +47,16 @@ export function createQueue({ state, rerender, toast }) {
   let people = null;
   const fresh = new Set();
   let root = null;
+  /** Card elements by incident id, and the other keyed nodes of the list (headers, empty note). */
+  const cards = new Map();
+  const fixed = new Map();
+  /** The incident a link or a click asked for: kept selected even when not in the live queue. */
+  let pinned = null;
+
+  /** The queue's blocks in order; point 3 groups a panel's or a site's incidents here. */
+  function groupsOf(list) {
+    return list.map(patchCard);
+  }
 
   async function act(inc, action, body = {}) {
     try {
@@ -139,6 +154,8 @@ export function createQueue({ state, rerender, toast }) {
       renderDetail();
     } catch (err) {
       if (err.status === 404) {
+        if (pinned === id) toast(t('error.notFound'), 'error');
+        if (pinned === id) pinned = null;
         selected = null;
         detail = null;
         renderDetail();
@@ -170,16 +187,26 @@ export function createQueue({ state, rerender, toast }) {
     return people;
   }
 
+  /** Rebuilds the detail pane only when what it shows changed (no rebuild under the pointer). */
   function renderDetail() {
     const pane = $('#detail');
     if (!pane) return;
-    clear(pane);
     const d = detail;
-    if (!d || d.incident.id !== selected) {
+    const shown = d && d.incident.id === selected ? (state.active.get(d.incident.id) || d.incident) : null;
+    const sig = JSON.stringify([shown, d && d.timeline.length, d && d.notes?.length, draft && { ...draft, feedback: undefined }, document.documentElement.lang]);
+    if (pane.dataset.sig === sig && pane.firstChild) return;
+    pane.dataset.sig = sig;
+    const focused = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
+    clear(pane);
+    if (!shown) {
       pane.append(h('div', { class: 'placeholder' }, t('queue.select')));
       return;
     }
-    const inc = state.active.get(d.incident.id) || d.incident;
+    renderDetailInto(pane, d, shown);
+    if (focused) document.getElementById(focused)?.focus();
+  }
+
+  function renderDetailInto(pane, d, inc) {
     const c = inc.context;
     const site = d.site;
     const pick = h('select', { class: 'picker', 'aria-label': t('action.dispatch') });
@@ -220,23 +247,70 @@ export function createQueue({ state, rerender, toast }) {
           e.note ? h('div', { class: 'note' }, e.note) : null))))));
   }
 
+  /** What a card shows; the card is rebuilt only when this changes. */
+  function signature(inc) {
+    const c = inc.context;
+    return JSON.stringify([inc.level, inc.state, inc.title, inc.confirmed, inc.recurrenceOf, inc.findingCount, c.assigneeName, c.siteName, c.deviceLocation, fresh.has(inc.id), document.documentElement.lang]);
+  }
+
+  /**
+   * Issue 17 point 2: updates patch the queue in place. Each card keeps its element for as long as
+   * its incident is listed (only its contents change when what it shows changes), and nodes are
+   * moved only when the order changes, so a click never lands on a card that was just replaced.
+   */
+  function patchCard(inc) {
+    const sig = signature(inc);
+    let had = cards.get(inc.id);
+    if (!had) cards.set(inc.id, (had = { el: card(inc), sig }));
+    else if (had.sig !== sig) {
+      const built = card(inc);
+      had.el.className = built.className;
+      Object.assign(had.el.dataset, built.dataset);
+      had.el.replaceChildren(...built.childNodes);
+      had.sig = sig;
+    }
+    had.el.classList.toggle('selected', selected === inc.id);
+    return had.el;
+  }
+
+  function keyed(key, make, update) {
+    let el = fixed.get(key);
+    if (!el) fixed.set(key, (el = make()));
+    update?.(el);
+    return el;
+  }
+
+  function header(kind, n) {
+    return keyed(`h:${kind}`, () => h('h2', { class: `section ${kind}` }, h('span', { class: 't' }), h('span', { class: 'n' })), (el) => {
+      el.querySelector('.t').textContent = t(`queue.${kind}`);
+      el.querySelector('.n').textContent = String(n);
+    });
+  }
+
   function render(el) {
     root = el;
     const list = [...state.active.values()].sort(order);
     if (!selected && list.length) selected = list[0].id;
-    if (selected && !state.active.has(selected) && !(detail && detail.incident.id === selected)) selected = list[0]?.id ?? null;
+    if (selected && selected !== pinned && !state.active.has(selected) && !(detail && detail.incident.id === selected)) selected = list[0]?.id ?? null;
+    for (const i of list) if (fresh.has(i.id) && i.state !== 'open') fresh.delete(i.id);
     const reds = list.filter((i) => i.level === 'red');
     const others = list.filter((i) => i.level !== 'red');
-    const existing = $('#detail', el);
-    const col = h('section', { class: 'queue-col', 'aria-live': 'polite' },
-      list.length === 0 ? h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), t('queue.empty')) : null,
-      reds.length ? [h('h2', { class: 'section red' }, t('queue.red'), h('span', { class: 'n' }, reds.length)), reds.map(card)] : null,
-      others.length ? [h('h2', { class: 'section yellow' }, t('queue.yellow'), h('span', { class: 'n' }, others.length)), others.map(card)] : null);
-    if (existing && el.querySelector('.queue-layout')) {
-      el.querySelector('.queue-col').replaceWith(col);
-    } else {
-      clear(el).append(h('div', { class: 'queue-layout' }, col, h('aside', { class: 'detail-col', id: 'detail' })));
+    if (!el.querySelector('.queue-layout')) {
+      cards.clear();
+      fixed.clear();
+      clear(el).append(h('div', { class: 'queue-layout' }, h('section', { class: 'queue-col', 'aria-live': 'polite' }), h('aside', { class: 'detail-col', id: 'detail' })));
     }
+    const col = el.querySelector('.queue-col');
+    const want = [];
+    if (list.length === 0) want.push(keyed('empty', () => h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), h('span', { class: 't' })), (x) => { x.querySelector('.t').textContent = t('queue.empty'); }));
+    if (reds.length) want.push(header('red', reds.length), ...groupsOf(reds));
+    if (others.length) want.push(header('yellow', others.length), ...groupsOf(others));
+    const listed = new Set(list.map((i) => i.id));
+    for (const id of cards.keys()) if (!listed.has(id)) cards.delete(id);
+    want.forEach((node, i) => {
+      if (col.children[i] !== node) col.insertBefore(node, col.children[i] ?? null);
+    });
+    while (col.children.length > want.length) col.lastElementChild.remove();
     if (selected && (!detail || detail.incident.id !== selected)) void loadDetail(selected);
     else renderDetail();
   }
@@ -261,12 +335,17 @@ export function createQueue({ state, rerender, toast }) {
   return {
     render,
     renderReview,
+    /** Marked until acknowledged (issue 17: a 4 s highlight was too easy to miss). */
     markNew(id) {
       fresh.add(id);
-      setTimeout(() => {
-        fresh.delete(id);
-        document.querySelector(`.card[data-incident-id="${window.CSS.escape(id)}"]`)?.classList.remove('new');
-      }, 4000);
+    },
+    /** Opens exactly this incident (links from emails and webhooks), live or not. */
+    focus(id) {
+      pinned = id;
+      select(id);
+      if (root) render(root);
+      const el = cards.get(id)?.el;
+      if (el) el.scrollIntoView({ block: 'center' });
     },
     onEvent(inc) {
       if (root) render(root);
