@@ -1,6 +1,6 @@
 // The operator console: live queue, incident detail, site view, overview and review. One page,
 // hash routes (#/queue, #/site/ID?incident=ID, #/overview, #/review), updates pushed over SSE.
-import { wireSwitch, onLocale, t } from './i18n.js';
+import { wireSwitch, onLocale, t, tr } from './i18n.js';
 import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import * as alarm from './alarm.js';
@@ -57,14 +57,37 @@ async function loadReview() {
   $('#review-count').textContent = incidents.length ? String(incidents.length) : '';
 }
 
+/** Newest first: the one the banner names and the queue puts on top. */
+function unacknowledgedReds() {
+  return [...state.active.values()].filter((i) => i.level === 'red' && i.state === 'open').sort((a, b) => b.openedAt - a.openedAt);
+}
+
+/**
+ * Issue 17 point 2: while a red waits for acknowledgement the sound repeats, the favicon turns red,
+ * the title counts and blinks (seen from another tab or window), and the banner on every view names
+ * the newest one and links to it.
+ */
 function updateAlarm() {
-  const unacked = [...state.active.values()].filter((i) => i.level === 'red' && i.state === 'open');
+  const unacked = unacknowledgedReds();
   alarm.setAlarm(unacked.length > 0);
   const reds = [...state.active.values()].filter((i) => i.level === 'red').length;
   const el = $('#queue-count');
   el.textContent = state.active.size ? String(state.active.size) : '';
   el.classList.toggle('red', reds > 0);
-  document.title = `${unacked.length ? `(${unacked.length}) ` : ''}Watchfire · 守望`;
+  const icon = unacked.length ? '/favicon-alarm.svg' : '/favicon.svg';
+  if ($('#favicon').getAttribute('href') !== icon) $('#favicon').setAttribute('href', icon);
+  const newest = unacked[0];
+  const link = $('#alarm-newest');
+  link.textContent = newest ? `${tr(newest.title)} — ${newest.context.siteName}` : '';
+  link.setAttribute('href', newest ? `#/incidents/${encodeURIComponent(newest.id)}` : '#/queue');
+  titleTick();
+}
+
+let blink = false;
+function titleTick() {
+  const n = unacknowledgedReds().length;
+  blink = n > 0 && !blink;
+  document.title = n ? `(${n}) ${blink ? '🔴' : '⚪'} ${t('title.alarm')} · ${t('app.name')}` : 'Watchfire · 守望';
 }
 
 function ensureStream() {
@@ -93,6 +116,8 @@ function onIncident(ev) {
   if (!known && isActive && ev.kind === 'opened') {
     queue.markNew(inc.id);
     if (inc.level === 'yellow') alarm.chime();
+    // A new red goes to the top of the queue; the operator's view goes there too.
+    if (inc.level === 'red' && state.route.view === 'queue') window.scrollTo({ top: 0 });
   }
   updateAlarm();
   if (inc.state === 'resolved' || inc.state === 'reviewed') void loadReview().then(() => state.route.view === 'review' && render());
@@ -133,6 +158,7 @@ function focusRoute() {
 
 function tick() {
   $('#clock').textContent = time(Date.now(), state.tz);
+  titleTick();
   queue.tick();
 }
 
@@ -149,6 +175,7 @@ async function boot() {
   alarm.init();
   alarm.onSoundState(soundButton);
   $('#sound').addEventListener('click', () => alarm.unlock());
+  $('#sound-blocker-button').addEventListener('click', () => alarm.unlock());
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
   if (!s.user) return window.location.replace(loginUrl());

@@ -89,6 +89,7 @@ const DICT = {
     'field.recurrence': 'Recurrence',
     'field.notes': 'Notes',
     'field.location': 'Location',
+    'field.zone': 'zone {z}',
     'metric.smoke': 'Smoke',
     'metric.temp': 'Temperature',
     'metric.co': 'CO',
@@ -145,6 +146,9 @@ const DICT = {
     'error.generic': 'That did not work: {msg}',
     'error.offline': 'No connection. Try again.',
     'error.notFound': 'This incident does not exist or is not yours to see.',
+    'title.alarm': 'RED ALARM',
+    'blocker.title': 'The alarm sound is off',
+    'blocker.text': 'This browser plays no sound until it is clicked. Click anywhere to turn the alarm sound on.',
   },
   'zh-CN': {
     'app.name': '守望',
@@ -234,6 +238,7 @@ const DICT = {
     'field.recurrence': '复发',
     'field.notes': '备注',
     'field.location': '安装位置',
+    'field.zone': '{z}区',
     'metric.smoke': '烟雾浓度',
     'metric.temp': '温度',
     'metric.co': '一氧化碳',
@@ -290,6 +295,9 @@ const DICT = {
     'error.generic': '操作失败：{msg}',
     'error.offline': '网络不通，请重试。',
     'error.notFound': '该警情不存在，或不在您的权限范围内。',
+    'title.alarm': '红色警情',
+    'blocker.title': '报警声音未开启',
+    'blocker.text': '浏览器在点击之前不会播放声音。请点击任意位置开启报警声音。',
   },
 };
 

@@ -129,7 +129,7 @@ export function createQueue({ state, rerender, toast }) {
       h('div', { class: 'site' }, c.siteName),
       h('div', { class: 'meta' },
         residentLine(c) ? h('span', { class: 'resident' }, residentLine(c)) : null,
-        h('span', { class: 'device' }, `${t(`device.${c.deviceType}`)}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
+        h('span', { class: 'device' }, `${t(`device.${c.deviceType}`)}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}${inc.zone ? ` · ${t('field.zone', { z: inc.zone })}` : ''}`),
         inc.findingCount > 1 ? h('span', {}, t('field.findings', { n: inc.findingCount })) : null)),
     h('div', { class: 'card-foot' },
       stateChip(inc.state),
