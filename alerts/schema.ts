@@ -120,4 +120,10 @@ export function migrate(db: Database): void {
       UNIQUE(kind, center_id, period)
     );
   `);
+
+  // --- Issue 17 point 5: the Chinese text of the system's own timeline notes -------------------
+  // `note` keeps the English (and a person's own words); `note_zh` the same system note in Chinese,
+  // so each reader sees the timeline in their language. Added to existing databases in place.
+  const auditColumns = db.prepare(`SELECT name FROM pragma_table_info('alert_audit')`).pluck().all() as string[];
+  if (!auditColumns.includes('note_zh')) db.exec('ALTER TABLE alert_audit ADD COLUMN note_zh TEXT');
 }

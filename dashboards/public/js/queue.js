@@ -2,7 +2,7 @@
 // acknowledged; each card says site, resident, device, level, age and state, and acknowledging
 // is one click on the card itself.
 import { h, clear, $ } from './dom.js';
-import { t, tr } from './i18n.js';
+import { t, tr, fieldErrors, errorText } from './i18n.js';
 import { api } from './api.js';
 import { age, dateTime, time } from './fmt.js';
 
@@ -17,13 +17,27 @@ export const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STAT
 export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
 const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
 
-/** Audit actions in words: transitions, and what the system did (opened, raised, escalation:step). */
+/**
+ * Audit actions in words: transitions, and what the system did (opened, raised, escalation:step).
+ * A policy's own step ids are not words: only the default steps' are shown; the note says the rest.
+ */
 export function actionLabel(action) {
   const [base, step] = action.split(':');
   const key = `timeline.${base}`;
   const label = t(key);
-  if (label === key) return action;
-  return step ? `${label} · ${step}` : label;
+  if (label === key) return t('timeline.other');
+  const stepLabel = step ? t(`step.${step}`) : null;
+  return stepLabel && stepLabel !== `step.${step}` ? `${label} · ${stepLabel}` : label;
+}
+
+/** One timeline line: time in the center's zone, what, who (names, not ids), the note in the reader's language. */
+export function timelineItem(e, tz, fmt) {
+  const note = e.text ? tr(e.text) : null;
+  return h('li', { class: `tl-${e.action.split(':')[0]}` },
+    h('time', {}, fmt(e.at, tz)),
+    h('span', { class: 'what' }, actionLabel(e.action)),
+    h('span', { class: 'who' }, e.actor === 'system' ? t('actor.system') : e.actorName),
+    note ? h('div', { class: 'note' }, note) : null);
 }
 
 export function levelBadge(level) {
@@ -70,9 +84,9 @@ export function createQueue({ state, rerender, toast }) {
       return updated;
     } catch (err) {
       if (action === 'resolve' && err.status === 400 && draft) {
-        draft.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+        draft.errors = fieldErrors(err.errors);
         renderDetail();
-      } else toast(t('error.generic', { msg: err.message }), 'error');
+      } else toast(errorText(err), 'error');
       // A 409 means someone else moved it first: show what is true now.
       if (err.status === 409 || err.status === 404) void reload(inc.id);
       return null;
@@ -240,11 +254,7 @@ export function createQueue({ state, rerender, toast }) {
         !RESOLVABLE.has(inc.state) ? null : draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
       h('section', { class: 'timeline' },
         h('h3', {}, t('field.timeline')),
-        h('ol', {}, d.timeline.map((e) => h('li', { class: `tl-${e.action.split(':')[0]}` },
-          h('time', {}, time(e.at, c.timezone)),
-          h('span', { class: 'what' }, actionLabel(e.action)),
-          h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName),
-          e.note ? h('div', { class: 'note' }, e.note) : null))))));
+        h('ol', {}, d.timeline.map((e) => timelineItem(e, c.timezone, time))))));
   }
 
   /** What a card shows; the card is rebuilt only when this changes. */

@@ -1,6 +1,6 @@
 // The grid worker's page: phone-sized, one card per assigned task, three big steps —
 // on my way (出发), arrived (到场), resolved (处置完毕) with what was found.
-import { wireSwitch, onLocale, t, tr } from './i18n.js';
+import { wireSwitch, onLocale, t, tr, fieldErrors, errorText } from './i18n.js';
 import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import { h, clear, $ } from './dom.js';
@@ -47,11 +47,11 @@ async function step(inc, action, body = {}) {
   } catch (err) {
     if (err.status === 400 && action === 'resolve') {
       const d = state.drafts.get(inc.id);
-      if (d) d.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+      if (d) d.errors = fieldErrors(err.errors);
       render();
       return;
     }
-    toast(err.status ? t('error.generic', { msg: err.message }) : t('error.offline'), 'error');
+    toast(errorText(err), 'error');
     if (err.status === 409 || err.status === 404) await load();
   }
 }
