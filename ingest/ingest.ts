@@ -288,7 +288,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     try {
       return acceptFrame(frame);
     } catch (err) {
-      internal(frame, frame.deviceId, err, undefined, rawText(frame));
+      let text: string;
+      try {
+        text = rawText(frame);
+      } catch {
+        text = '(payload unreadable)';
+      }
+      internal(frame, frame.deviceId, err, undefined, text);
       return REJECTED;
     }
   }
