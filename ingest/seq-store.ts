@@ -56,6 +56,9 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   let fd: number | undefined;
   let logN = 0;
   let unsynced = false;
+  /** fdatasync calls in flight, and descriptors of rotated logs waiting for them to finish. */
+  let syncing = 0;
+  const toClose: number[] = [];
   /** Bytes written to the current log. */
   let logBytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -118,8 +121,10 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   function openLog(n: number): void {
     if (fd !== undefined) {
       // Its last lines may be what a PUBACK waits for: durable before the next log takes over.
-      if (unsynced) fdatasyncSync(fd);
-      closeSync(fd);
+      if (unsynced || syncing > 0) fdatasyncSync(fd);
+      // A sync still on the disk holds the descriptor: closed when it is done, not under it.
+      if (syncing > 0) toClose.push(fd);
+      else closeSync(fd);
     }
     fd = openSync(logPath(n), 'a');
     logN = n;
@@ -181,7 +186,12 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
         const f = fd;
         unsynced = false;
         if (f === undefined) return Promise.resolve();
-        return new Promise<void>((resolve, reject) => fdatasync(f, (err) => (err ? reject(err) : resolve())));
+        syncing++;
+        return new Promise<void>((resolve, reject) => fdatasync(f, (err) => {
+          if (--syncing === 0) for (const old of toClose.splice(0)) closeSync(old);
+          if (err) reject(err);
+          else resolve();
+        }));
       },
     },
     async start() {
@@ -203,7 +213,10 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
       timer = undefined;
       await running;
       await checkpoint();
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) {
+        if (syncing > 0) toClose.push(fd);
+        else closeSync(fd);
+      }
       fd = undefined;
       // Everything is in the checkpoint: an empty log is not left behind.
       if (logBytes === 0) unlinkSync(logPath(logN));
