@@ -68,11 +68,21 @@ export const Config = z.object({
     /** Gzip write bodies of this many bytes or more; 0 = never (a local or LAN influxd: gzip is CPU for nothing). */
     gzipThresholdBytes: z.number().int().min(0).default(0),
     maxRetries: z.number().int().min(0).default(3),
+    /** Cap of the journal's unshipped tail on disk (what InfluxDB has not confirmed); at the cap telemetry is held, alarms pass. */
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
     spoolWarnRatio: z.number().min(0).max(1).default(0.8),
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+  }).prefault({}),
+  /**
+   * The journal behind every PUBACK (contracts/journal.ts, issue 15). With fsync on (the default)
+   * a PUBACK means the reading is on stable storage: nothing acknowledged is lost to a process
+   * crash or a power loss. Off: still nothing lost to a process crash, but a power loss can take
+   * the last moments of acknowledged readings (the kernel's dirty pages), for less disk work.
+   */
+  journal: z.object({
+    fsync: z.boolean().default(true),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
