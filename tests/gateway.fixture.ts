@@ -89,6 +89,7 @@ export async function startTestGateway(opts: {
   backlog?: () => number;
   observers?: GatewayDeps['observers'];
   changes?: GatewayDeps['changes'];
+  durable?: GatewayDeps['durable'];
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
@@ -103,6 +104,7 @@ export async function startTestGateway(opts: {
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
   });
   await gateway.start();
   const url = `mqtt://127.0.0.1:${gateway.addresses().mqtt}`;
