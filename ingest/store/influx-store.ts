@@ -16,7 +16,6 @@ import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import type { Config } from '../../contracts/config.ts';
 import type { Journal, JournalBatch } from '../../contracts/journal.ts';
 import type { ReadingStore, StoreStats } from '../../contracts/ports.ts';
-import type { ScoredReading } from '../../contracts/reading.ts';
 import { LineFormatter } from './line.ts';
 import { postLines, ensureDatabase } from './http.ts';
 
