@@ -1,16 +1,17 @@
 // Write throughput of the InfluxDB writer into a local influxd (Debian's 1.6.7), end to end:
-// from write() until InfluxDB confirms every line. Run: npx tsx ingest/store/store.bench.ts [points] [concurrent requests]
+// from write() until InfluxDB confirms every line. Run: npx tsx bench/store.ts [points] [concurrent requests]
+// It lives in bench/ because it wires the journal, which ingest/ may not import (eslint.config.js).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { Config } from '../../contracts/config.ts';
-import type { ScoredReading } from '../../contracts/reading.ts';
-import { startLocalInfluxd } from '../influxd.ts';
-import { createInfluxStore } from './influx-store.ts';
-import { createJournal } from '../../journal/index.ts';
-import { createInfluxQuery } from './query.ts';
+import { Config } from '../contracts/config.ts';
+import type { ScoredReading } from '../contracts/reading.ts';
+import { startLocalInfluxd } from '../ingest/influxd.ts';
+import { createInfluxStore } from '../ingest/store/influx-store.ts';
+import { createJournal } from '../journal/index.ts';
+import { createInfluxQuery } from '../ingest/store/query.ts';
 
 async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 200_000);
