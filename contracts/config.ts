@@ -5,7 +5,7 @@ import { z } from 'zod';
 const Port = z.number().int().min(0).max(65535);
 
 export const Config = z.object({
-  /** Where SQLite, the InfluxDB spool and a local influxd's data live. */
+  /** Where SQLite, the journal (readings not yet in InfluxDB) and a local influxd's data live. */
   dataDir: z.string().default('./data'),
   timezone: z.string().default('Asia/Shanghai'),
   /** Registry YAML loaded (upserted) at start; optional. */
@@ -47,8 +47,9 @@ export const Config = z.object({
       secretHash: z.string().startsWith('sha256$'),
     })).default([]),
     /**
-     * Admission control: hold telemetry while this many readings wait for storage. Events and status
-     * pass the closed gate, with whatever of their own device's telemetry is held ahead of them.
+     * Admission control: hold telemetry while this many readings wait for the journal's disk (or
+     * while the journal's unshipped tail is at influx.spoolMaxBytes). Events and status pass the
+     * closed gate, with whatever of their own device's telemetry is held ahead of them.
      */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),
@@ -67,6 +68,7 @@ export const Config = z.object({
     flushIntervalMs: z.number().int().positive().default(1000),
     /** Gzip write bodies of this many bytes or more; 0 = never (a local or LAN influxd: gzip is CPU for nothing). */
     gzipThresholdBytes: z.number().int().min(0).default(0),
+    /** Unused since the journal (issue 15): a batch stays in the journal and is retried until InfluxDB takes it. Accepted so old files stay valid. */
     maxRetries: z.number().int().min(0).default(3),
     /** Cap of the journal's unshipped tail on disk (what InfluxDB has not confirmed); at the cap telemetry is held, alarms pass. */
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
