@@ -112,4 +112,15 @@ describe('InfluxDB writer', () => {
     await store.stop();
     expect((await readdir(spoolDir)).filter((f) => f.endsWith('.lp'))).toEqual([]);
   });
+
+  it('stores every line when write bodies are gzipped (influx.gzipThresholdBytes)', async () => {
+    const db = 'gzip';
+    const store = makeStore(db, join(tmp, 'journal-gzip'), { gzipThresholdBytes: 1 });
+    await store.start();
+    for (let i = 0; i < 300; i++) store.write(sampleTelemetry(i));
+    await store.flush();
+    expect(store.stats()).toMatchObject({ written: 300, failedBatches: 0 });
+    expect(await count(db, 'SELECT count(score) FROM telemetry')).toBe(300);
+    await store.stop();
+  });
 });

@@ -4,10 +4,11 @@ import { HttpError } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import type { Logger } from 'pino';
 
-export function postLines(transport: Transport, path: string, lines: readonly string[]): Promise<void> {
+/** `gzipThreshold`: bodies of this many bytes or more are gzipped by the transport (undefined: never). */
+export function postLines(transport: Transport, path: string, lines: readonly string[], gzipThreshold?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let status: number | undefined;
-    transport.send(path, lines.join('\n'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } }, {
+    transport.send(path, lines.join('\n'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, ...(gzipThreshold !== undefined ? { gzipThreshold } : {}) }, {
       responseStarted(_headers, statusCode) {
         status = statusCode;
       },

@@ -49,6 +49,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   const auth = cfg.username !== undefined ? `&u=${encodeURIComponent(cfg.username)}&p=${encodeURIComponent(cfg.password ?? '')}` : '';
   const writePath = `/write?db=${encodeURIComponent(cfg.database)}${auth}`;
   const transport = new InfluxDB({ url: cfg.url, timeout }).transport;
+  // 0 = never: a local or LAN influxd only spends CPU on gzip (config.ts).
+  const gzipThreshold = cfg.gzipThresholdBytes > 0 ? cfg.gzipThresholdBytes : undefined;
 
   let written = 0;
   let replayed = 0;
@@ -98,7 +100,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     let delay = minDelay;
     for (;;) {
       try {
-        await postLines(transport, writePath, batch.lines);
+        await postLines(transport, writePath, batch.lines, gzipThreshold);
         if (failing) log.info({ unshipped: journal.stats().unshippedLines }, 'InfluxDB is back: shipping the journal');
         failing = false;
         const n = batch.lines.length;
