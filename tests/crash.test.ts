@@ -1,6 +1,6 @@
 // Issue 15, point 5: an acknowledgement is a promise, also across kill -9. Watchfire runs as its
 // own process (app/main.ts start) under steady load from real mqtt.js clients; it is killed with
-// SIGKILL at random moments, twice with InfluxDB up and twice with it down, and restarted each
+// SIGKILL at random moments, once with InfluxDB up and twice with it down, and restarted each
 // time; each run one home's detector raises an alarm at a random moment. At the end (InfluxDB back,
 // a graceful stop): every PUBACKed reading is in InfluxDB exactly once (by device and seq), every
 // acknowledged alarm has exactly one incident, and every notification for it went out, once, or
@@ -24,8 +24,12 @@ import type { RegistryInput } from './support/registries.ts';
 const LOAD_DEVICES = 16;
 /** PROTOCOL.md's sustained budget is 20 messages/s per device: one every 50 ms. */
 const PERIOD_MS = 50;
-/** Kills: the first two with InfluxDB up, the next two with it down. */
-const RUNS: ReadonlyArray<'up' | 'down'> = ['up', 'up', 'down', 'down'];
+/**
+ * Kills: the first with InfluxDB up (the journal's shipped head is re-shipped: stored once all
+ * the same), the next two with it down (everything acknowledged exists only in the journal).
+ * Each run costs a Watchfire start (≈ 3 s on a quiet machine, far more on a busy shared one).
+ */
+const RUNS: ReadonlyArray<'up' | 'down'> = ['up', 'down', 'down'];
 
 const loadIds = Array.from({ length: LOAD_DEVICES }, (_, i) => `ld-${i}`);
 const alarmIds = RUNS.map((_, i) => `al-${i}`);
@@ -87,7 +91,7 @@ beforeAll(async () => {
     influx: { url: influx.url, database: influx.database, flushIntervalMs: 100 },
     alerts: { policyFile, smtp: { host: '127.0.0.1', port: smtp.port, ignoreTLS: true } },
   });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const c of clients) c.end(true);
@@ -209,5 +213,5 @@ describe('kill -9 under load', () => {
     } finally {
       db.close();
     }
-  }, 180_000);
+  }, 240_000);
 });
