@@ -23,6 +23,14 @@ export const Config = z.object({
     }).optional(),
     /** Largest MQTT packet accepted: 64 KiB payload plus topic and header room. */
     maxPacketBytes: z.number().int().min(1024).default(64 * 1024 + 512),
+    /**
+     * Hard cap for a device's PUBLISH (issue 15 point 4): one above maxPacketBytes and up to this
+     * is still read, dead-lettered with its first 4 KiB (WF_INGEST_TOO_LARGE) and acknowledged, so a
+     * QoS 1 device does not re-send it forever; beyond it the connection is closed
+     * (WF_PACKET_TOO_LARGE). 4 × the 64 KiB payload limit, which bounds what one connection can
+     * make the gateway buffer. Below maxPacketBytes it counts as maxPacketBytes.
+     */
+    maxPacketHardBytes: z.number().int().min(1024).default(256 * 1024),
     /** PROTOCOL.md: 20 messages/s sustained, burst 200. */
     rate: z.object({
       perSecond: z.number().positive().default(20),

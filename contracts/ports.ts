@@ -30,6 +30,11 @@ export interface Frame {
   readonly retain: boolean;
   /** Gateway receive time, ms epoch. */
   readonly receivedAt: number;
+  /**
+   * Set when the MQTT packet was larger than gateway.maxPacketBytes (and within its hard cap):
+   * `payload` is then only its first 4 KiB, and ingest dead-letters it whole (issue 15 point 4).
+   */
+  readonly oversize?: { readonly bytes: number; readonly limit: number };
 }
 
 export interface IngestOutcome {
