@@ -123,6 +123,11 @@ export const Config = z.object({
       concurrency: z.number().int().min(1).max(16).default(2),
       /** Logins waiting for a hashing slot; beyond it: 503 at once, with Retry-After. */
       queue: z.number().int().min(0).default(16),
+      /**
+       * Longest wait for a hashing slot, then 503. Measured (bench/login-flood.ts, 2 cores under
+       * load 20): a hash took ~10 s and a 16-deep queue meant 75 s waits before this bound.
+       */
+      maxWaitMs: z.number().int().min(100).default(10_000),
       /** Logins one address may have hashing or waiting; beyond it: 429 at once. */
       perAddressInFlight: z.number().int().min(1).default(2),
       /** Failed logins per address per minute (a control room behind one NAT shares it). */
