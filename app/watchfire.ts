@@ -13,7 +13,8 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, type Db } from './db.ts';
+import { openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
@@ -34,6 +35,21 @@ export interface WatchfireDeps {
 
 export type { DeviceLiveState } from '../contracts/pipeline.ts';
 
+/**
+ * A rejected frame's PUBACK stands behind its dead letter (issue 15 point 4: never acked and lost).
+ * dirty() writes the queued rejects to SQLite at once (one small transaction), so that the WAL
+ * participant listed after it sees that commit and syncs it in the same group commit.
+ */
+function deadLetterParticipant(deadLetters: { readonly queued: number; flush(): void }) {
+  return {
+    dirty(): boolean {
+      if (deadLetters.queued > 0) deadLetters.flush();
+      return false;
+    },
+    sync: async (): Promise<void> => undefined,
+  };
+}
+
 export function createWatchfire(deps: WatchfireDeps) {
   const { config } = deps;
   const clock = deps.clock ?? systemClock;
@@ -51,14 +67,30 @@ export function createWatchfire(deps: WatchfireDeps) {
   let query: InfluxQuery | undefined;
   let stopRuleWatch: (() => void) | undefined;
   let checkpointer: { stop(): Promise<void> } | undefined;
+  let wal: ReturnType<typeof walParticipant> | undefined;
   let parts: ReturnType<typeof build> | undefined;
 
   function build(database: Db, url: string) {
     const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
+    // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
+    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }) });
+    // Issue 15: every reading and event goes to the journal, and a PUBACK waits for its group
+    // commit (with the SQLite WAL synced beside it); the InfluxDB writer ships from the journal.
+    const journal = createJournal({
+      dir: join(dataDir, 'journal'),
+      fsync: config.journal.fsync,
+      maxBytes: config.influx.spoolMaxBytes,
+      warnRatio: config.influx.spoolWarnRatio,
+      participants: [seqs.participant, deadLetterParticipant(deadLetters), ...(wal ? [wal] : [])],
+      adoptSpool: join(dataDir, 'spool'),
+      logger: logger.child({ module: 'journal' }),
+      metrics,
+    });
     const store = createInfluxStore({
       config: { ...config.influx, url },
-      spoolDir: join(dataDir, 'spool'),
+      journal,
       logger: logger.child({ module: 'store' }),
       metrics,
     });
@@ -102,8 +134,6 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger: logger.child({ module: 'pipeline' }),
     });
 
-    // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken twice.
-    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }) });
     const ingest = createIngest({
       directory: registry,
       deadLetters,
@@ -123,6 +153,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
+      durable: (done) => journal.durable(done),
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -146,7 +177,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, seqs, store, rules, alerts, pipeline, ingest, gateway, http };
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http };
   }
 
   function health() {
@@ -175,6 +206,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       onMigrated: (r) => { if (r.applied.length) logger.info({ from: r.from, to: r.to, applied: r.applied }, 'database schema migrated'); },
     });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
+    wal = walParticipant(db, dbFile);
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
         binary: config.influx.local.binary,
@@ -203,6 +235,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     }
     await p.deadLetters.start();
     await p.seqs.start();
+    await p.journal.start();
     await p.store.start();
     await p.alerts.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
@@ -228,6 +261,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.pipeline.stop();
       await p.alerts.stop();
       await p.store.stop();
+      await p.journal.stop();
       await p.seqs.stop();
       await p.deadLetters.stop();
       await p.registry.stop();
@@ -235,6 +269,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     if (influxd) await influxd.stop();
     await checkpointer?.stop();
     checkpointer = undefined;
+    await wal?.close();
+    wal = undefined;
     db?.close();
     parts = undefined;
     db = undefined;
@@ -271,6 +307,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     },
     get registry() { return must().registry; },
     get store() { return must().store; },
+    get journal() { return must().journal; },
     get rules() { return must().rules; },
     get alerts() { return must().alerts; },
     get ingest() { return must().ingest; },
