@@ -75,7 +75,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
-    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }) });
+    // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.
+    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }), durable: (done) => journal.durable(done) });
     // Issue 15: every reading and event goes to the journal, and a PUBACK waits for its group
     // commit (with the SQLite WAL synced beside it); the InfluxDB writer ships from the journal.
     const journal = createJournal({
@@ -153,7 +154,14 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
-      durable: (done) => journal.durable(done),
+      // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
+      durable: (done) => {
+        const upTo = seqs.mark();
+        journal.durable((err) => {
+          if (!err) seqs.release(upTo);
+          done(err);
+        });
+      },
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).

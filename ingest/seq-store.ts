@@ -1,14 +1,16 @@
 // Each device's re-send memory (seq-tracker.ts), kept across restarts (issue 15 point 3): a
 // checkpoint in SQLite (table ingest_seq, one JSON row per device) plus a log of what was taken
-// since, replayed at start. A restart therefore knows every reading that was accepted before it,
-// and re-accepts none of them.
+// since, replayed at start. A restart therefore knows every reading that was acknowledged before
+// it, and re-accepts none of them.
 //
-// Off the hot path: a taken reading appends one short line to a memory buffer; the buffer is
-// written to the log file once per event-loop turn (one write for all of the turn's readings).
-// A process crash keeps what was written (the page cache); for a power loss, `participant` is
-// what the journal's group commit syncs beside its own flush, so a PUBACK covers the log line of
-// the reading it acknowledges. A checkpoint every `checkpointMs` writes the devices that changed,
-// in small transactions between other work, and then deletes the logs it made redundant.
+// Never ahead of the journal. A reading's line is logged only once the journal holds that reading
+// durably (`durable`), and before its PUBACK (the gateway's durable callback calls `release`
+// first): were the memory to know a reading the journal lost in a crash, the device's re-send of
+// it — never acknowledged — would be dropped as a duplicate and the reading lost. The checkpoint is
+// taken from a second set of trackers fed only with released lines, for the same reason.
+// Off the hot path: taking a reading appends to a memory buffer; lines are written once per group
+// commit. A process crash keeps what was written (the page cache); `participant` fdatasyncs the log
+// in the journal's next group commit.
 import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
@@ -30,6 +32,8 @@ export interface SeqStoreDeps {
   logger: Logger;
   /** Checkpoint period (default 10 s): bounds the log replayed at start. */
   checkpointMs?: number;
+  /** The journal's durable(): calls back once everything appended so far is on disk. Without it, lines are logged a turn later. */
+  durable?: (done: (err?: Error) => void) => void;
 }
 
 export interface SeqStore extends SeqTrackers {
@@ -37,8 +41,12 @@ export interface SeqStore extends SeqTrackers {
   stop(): Promise<void>;
   /** Writes the changed devices and drops the logs they cover (also run every checkpointMs). */
   checkpoint(): Promise<void>;
-  /** For the journal's group commit: the log lines a PUBACK depends on, made durable beside it. */
+  /** For the journal's group commit: fdatasyncs the lines logged since the last one. */
   readonly participant: { dirty(): boolean; sync(): Promise<void> };
+  /** How many readings were taken so far: a PUBACK's durable wait notes it when it starts… */
+  mark(): number;
+  /** …and, once the journal has them, logs the readings taken up to that mark, before the PUBACK. */
+  release(upTo: number): void;
 }
 
 /** Devices written per transaction during a checkpoint: each is a short pause, not one long one. */
@@ -47,11 +55,17 @@ const LOG_RE = /^seq-(\d+)\.log$/;
 
 export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   const checkpointMs = deps.checkpointMs ?? 10_000;
+  /** What ingest judges with: every reading taken, durable in the journal or not yet. */
   const trackers = new Map<string, SeqTracker>();
+  /** Fed only with released lines (durable in the journal): what a checkpoint saves. */
+  const durableTrackers = new Map<string, SeqTracker>();
   /** Checkpointed rows not yet asked for: parsed at a device's first message. */
   let saved = new Map<string, string>();
   let dirty = new Set<string>();
-  let pending = '';
+  /** Taken, not yet released: [id, seq, ts, trusted] per reading. */
+  const pending: Array<[string, number, number | undefined, boolean]> = [];
+  /** Readings taken before pending[0]. */
+  let releasedCount = 0;
   let scheduled: NodeJS.Immediate | undefined;
   let fd: number | undefined;
   let logN = 0;
@@ -67,42 +81,62 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   const logPath = (n: number): string => join(deps.dir, `seq-${n}.log`);
   const logs = (): number[] => readdirSync(deps.dir).map((f) => LOG_RE.exec(f)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
 
-  function tracker(id: string): SeqTracker {
-    let t = trackers.get(id);
-    if (t) return t;
-    const row = saved.get(id);
-    t = undefined;
+  function restore(id: string, row: string | undefined): SeqTracker {
     if (row !== undefined) {
-      saved.delete(id);
       try {
-        t = SeqTracker.from(JSON.parse(row) as SeqSnapshot);
+        return SeqTracker.from(JSON.parse(row) as SeqSnapshot);
       } catch (err) {
         deps.logger.error({ err, deviceId: id }, 'unreadable re-send memory; starting afresh for this device');
       }
     }
-    t ??= new SeqTracker();
-    trackers.set(id, t);
-    return t;
+    return new SeqTracker();
   }
 
-  function writeOut(): void {
-    if (scheduled) {
-      clearImmediate(scheduled);
-      scheduled = undefined;
+  /** Both trackers of a device, restored from its checkpoint row at first use. */
+  function load(id: string): void {
+    if (trackers.has(id)) return;
+    const row = saved.get(id);
+    saved.delete(id);
+    trackers.set(id, restore(id, row));
+    durableTrackers.set(id, restore(id, row));
+  }
+
+  function tracker(id: string): SeqTracker {
+    load(id);
+    return trackers.get(id)!;
+  }
+
+  function release(upTo: number): void {
+    const n = Math.min(upTo - releasedCount, pending.length);
+    if (n <= 0) return;
+    const batch = pending.splice(0, n);
+    releasedCount += n;
+    let text = '';
+    for (const [id, seq, ts, trusted] of batch) {
+      text += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
+      durableTrackers.get(id)!.seen(seq, ts, trusted);
+      dirty.add(id);
     }
-    if (!pending || fd === undefined) return;
-    const buf = Buffer.from(pending);
-    pending = '';
+    if (fd === undefined) return;
+    const buf = Buffer.from(text);
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off);
     logBytes += buf.length;
     unsynced = true;
   }
 
+  /** Once a turn: ask the journal to say when this turn's readings are durable, then log them. */
+  function requestRelease(): void {
+    scheduled = undefined;
+    const upTo = releasedCount + pending.length;
+    if (deps.durable) deps.durable((err) => { if (!err) release(upTo); });
+    else release(upTo);
+  }
+
   function taken(id: string, seq: number, ts: number | undefined, trusted: boolean): void {
-    pending += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
-    dirty.add(id);
-    scheduled ??= setImmediate(writeOut);
+    load(id);
+    pending.push([id, seq, ts, trusted]);
+    scheduled ??= setImmediate(requestRelease);
   }
 
   function replay(n: number): number {
@@ -111,7 +145,9 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
       const [id, seq, ts, trusted] = line.split('\t');
       // A torn last line (a crash mid-write) is skipped: its PUBACK was never sent.
       if (!id || seq === undefined || trusted === undefined || !/^[01]$/.test(trusted)) continue;
-      tracker(id).seen(Number(seq), ts === '' || ts === undefined ? undefined : Number(ts), trusted === '1');
+      const args = [Number(seq), ts === '' || ts === undefined ? undefined : Number(ts), trusted === '1'] as const;
+      tracker(id).seen(...args);
+      durableTrackers.get(id)!.seen(...args);
       dirty.add(id);
       lines++;
     }
@@ -136,7 +172,7 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     const now = Date.now();
     const tx = deps.db.transaction(() => {
       for (const id of ids) {
-        const t = trackers.get(id);
+        const t = durableTrackers.get(id);
         if (t) up.run(id, JSON.stringify(t.snapshot()), now);
       }
     });
@@ -156,7 +192,6 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
 
   async function checkpointOnce(): Promise<void> {
     // Lines from here on go to a new log; the old ones are covered once every changed device is saved.
-    writeOut();
     const covered = logs().filter((n) => n <= logN);
     openLog(logN + 1);
     const ids = [...dirty];
@@ -179,10 +214,11 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     tracker,
     taken,
     checkpoint,
+    mark: () => releasedCount + pending.length,
+    release,
     participant: {
-      dirty: () => pending.length > 0 || unsynced,
+      dirty: () => unsynced,
       sync() {
-        writeOut();
         const f = fd;
         unsynced = false;
         if (f === undefined) return Promise.resolve();
@@ -212,6 +248,10 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
       if (timer) clearInterval(timer);
       timer = undefined;
       await running;
+      // Stopped in order after the journal, which made everything it was handed durable.
+      if (scheduled) clearImmediate(scheduled);
+      scheduled = undefined;
+      release(releasedCount + pending.length);
       await checkpoint();
       if (fd !== undefined) {
         if (syncing > 0) toClose.push(fd);

@@ -31,6 +31,8 @@ for (;;) {
     const out = ingest.accept({ deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', payload, qos: 1, retain: false, receivedAt: Date.now() });
     if (out.accepted === 1) group.push(seq);
   }
+  // As the gateway does: the journal has the group (here: at once), its lines are logged, then PUBACKs.
+  seqs.release(seqs.mark());
   await seqs.participant.sync();
   process.stdout.write(`acked ${group.join(' ')}\n`);
 }
