@@ -173,7 +173,8 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     const tx = deps.db.transaction(() => {
       for (const id of ids) {
         const t = durableTrackers.get(id);
-        if (t) up.run(id, JSON.stringify(t.snapshot()), now);
+        // The duplicates count is a statistic of the live tracker (re-sends change no state).
+        if (t) up.run(id, JSON.stringify({ ...t.snapshot(), d: trackers.get(id)?.duplicates ?? 0 }), now);
       }
     });
     if (!durable) {
