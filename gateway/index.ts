@@ -16,6 +16,8 @@ import { createHooks, type Conn } from './hooks.ts';
 import { openListeners, packetSizeGuard, type Listeners } from './listeners.ts';
 import { createGatewayMetrics, type GatewayStats } from './metrics.ts';
 import { createPresence } from './presence.ts';
+import { createAdmission } from './admission.ts';
+import { createRefusalLog } from './refusal-log.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -38,7 +40,7 @@ export interface GatewayDeps {
 
 export interface Gateway extends Lifecycle {
   /** The ports actually bound (port 0 in the config picks a free one). */
-  addresses(): { mqtt: number; mqtts?: number };
+  addresses(): { mqtt?: number; mqtts?: number };
   /** Publishes to v1/devices/{id}/commands/{name} at QoS 1; resolves once the broker routed it. */
   publishCommand(deviceId: string, command: Command): Promise<void>;
   isOnline(deviceId: string): boolean;
@@ -71,6 +73,24 @@ function skipUndeliverable(b: Aedes, fromDevice: (client: Client) => boolean, ob
   };
 }
 
+/** The parts of aedes-persistence (its documented interface) the gateway reads; aedes types it as any. */
+interface Persistence {
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
+  outgoingStream(client: { id: string }): AsyncIterable<unknown>;
+}
+const persistenceOf = (b: Aedes): Persistence => (b as unknown as { persistence: Persistence }).persistence;
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/** Commands queued for a device's persistent session (its client id is its device id: hooks.ts preConnect), counted up to `cap`. */
+async function queuedCommands(b: Aedes, deviceId: string, cap: number): Promise<number> {
+  let n = 0;
+  for await (const packet of persistenceOf(b).outgoingStream({ id: deviceId })) {
+    if (packet && ++n >= cap) break;
+  }
+  return n;
+}
+
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -84,6 +104,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let stopping = false;
   let unwatch: (() => void) | undefined;
   let guardWarned = false;
+  const admission = createAdmission({ config: config.admission, clock });
+  const refusals = createRefusalLog({ logger, windowMs: config.admission.logWindowMs, firstPerWindow: config.admission.logFirstPerWindow });
 
   const close = (client: Client, reason: 'rate' | 'disabled'): void => {
     const conn = conns.get(client);
@@ -112,7 +134,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
-    metrics, presence, flow, conns, isStopping: () => stopping,
+    metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping,
   });
 
   const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
@@ -120,7 +142,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (conn) conn.expected = true;
     metrics.error('packet_too_large');
     metrics.disconnect('packet_too_large');
-    logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
+    refusals.refused('WF_PACKET_TOO_LARGE', conn?.ip, { port: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
   });
 
   function onConnection(socket: Socket): void {
@@ -129,7 +151,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return;
     }
     const client = broker.handle(socket);
-    const conn: Conn = { client, address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
+    const conn: Conn = {
+      client, address: `${socket.remoteAddress}:${socket.remotePort}`, ip: socket.remoteAddress ?? 'unknown', keepalive: 0, identity: undefined,
+      session: undefined, expected: false, counted: false, subscriptions: undefined, heldBytes: 0, clientIdTooLong: false, delayed: undefined,
+    };
     conns.set(client, conn);
     live.set(socket, conn);
     if (!sizeGuard.install(client) && !guardWarned) {
@@ -151,6 +176,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (conn.counted) metrics.disconnected(conn.identity?.kind === 'observer');
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
+    if (conn.delayed) clearTimeout(conn.delayed);
+    if (conn.subscriptions) metrics.stats.subscriptionsCurrent -= conn.subscriptions.size;
+    conn.subscriptions = undefined;
     const id = conn.identity;
     if (id?.kind === 'device' && presence.release(id.deviceId, client)) {
       presence.set(id.deviceId, false, stopping ? 'shutdown' : 'socket');
@@ -161,10 +189,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const onError = (kind: 'client' | 'connection') => (client: Client, err: Error) => {
       const conn = conns.get(client);
       if (conn?.expected) return;
+      // aedes lib/client.js: the CONNECT timer's error (gateway.connectTimeoutMs).
+      if (err.message === 'connect did not arrive in time') {
+        metrics.violation('connect_timeout');
+        refusals.refused('WF_CONNECT_TIMEOUT', conn?.ip, { port: conn?.address, timeoutMs: config.connectTimeoutMs }, 'no CONNECT in time; connection closed', 'info');
+        return;
+      }
       metrics.error(kind);
       logger.debug({ address: conn?.address, who: conn?.identity, err: err.message }, `MQTT ${kind} error`);
     };
     b.on('clientError', onError('client'));
+    b.on('unsubscribe', (filters: string[], client: Client) => {
+      const subs = conns.get(client)?.subscriptions;
+      if (!subs) return;
+      for (const f of filters) if (subs.delete(f)) metrics.stats.subscriptionsCurrent--;
+    });
     b.on('connectionError', onError('connection'));
     // Persistence failures surface here; an 'error' without a listener would throw.
     (b as NodeJS.EventEmitter).on('error', (err: Error) => {
@@ -176,9 +215,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     async start() {
       if (broker) return;
+      if (!config.plain && !config.tls) throw new WatchfireError('WF_CONFIG_INVALID', 'gateway.plain is false and gateway.tls is not set: no MQTT listener would open');
       stopping = false;
       const b = await Aedes.createBroker({
         ...hooks,
+        // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
+        connectTimeout: config.connectTimeoutMs,
+        // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
+        maxClientsIdLength: config.limits.maxClientIdLength,
         // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
         // answer with return code 6, which MQTT 3.1.1 does not have.
         keepaliveLimit: 0,
@@ -186,10 +230,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
       wire(b);
       skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
       broker = b;
+      metrics.sessionSource.read = async () => {
+        const c = await persistenceOf(b).countOffline();
+        return { sessions: c.clientsCount, subscriptions: c.subsCount };
+      };
+      admission.start();
       try {
         listeners = await openListeners({
           config,
           onConnection,
+          admit(socket) {
+            const why = admission.accept(socket.remoteAddress ?? 'unknown');
+            if (!why) return true;
+            metrics.violation(why);
+            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', socket.remoteAddress, {}, 'connection refused by admission control');
+            return false;
+          },
+          release: (socket) => admission.release(socket.remoteAddress ?? 'unknown'),
+          onTlsReload(err) {
+            if (err) logger.error({ code: 'WF_GATEWAY_TLS_RELOAD', err: err.message }, 'MQTTS certificate files changed but do not form a valid certificate and key; the previous one stays in use');
+            else logger.info('MQTTS certificate reloaded from its files; new connections use it');
+          },
           onTlsError(err, socket) {
             metrics.error('tls');
             logger.debug({ address: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
@@ -200,6 +261,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           },
         });
       } catch (err) {
+        admission.stop();
         broker = undefined;
         await new Promise<void>((resolve) => b.close(() => resolve()));
         throw err;
@@ -215,6 +277,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
         }
       });
       logger.info(listeners.addresses(), 'MQTT gateway listening');
+      if (config.plain && !isLoopback(config.host)) {
+        logger.warn({ code: 'WF_GATEWAY_PLAINTEXT', host: config.host, port: listeners.addresses().mqtt },
+          '!!! MQTT listens in PLAIN TEXT on a non-loopback address: device secrets and alarms cross the network readable by anyone on the path. Configure gateway.tls and set gateway.plain: false (README "Securing a deployment") !!!');
+      }
     },
 
     async stop() {
@@ -224,6 +290,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       unwatch?.();
       unwatch = undefined;
       flow.stop();
+      admission.stop();
+      refusals.flush();
       await new Promise<void>((resolve) => b.close(() => resolve()));
       await listeners?.close();
       listeners = undefined;
@@ -242,6 +310,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (!b) throw new Error('gateway is not started');
       if (!DEVICE_ID_RE.test(deviceId) || !deps.directory.get(deviceId)) {
         throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `no device ${deviceId}`);
+      }
+      // Issue 16: a device offline with a persistent session gets its commands when it is back;
+      // what waits for it is bounded (a command is not a reading: no alarm is lost by refusing it).
+      if (!presence.isOnline(deviceId) && (await queuedCommands(b, deviceId, config.limits.maxQueuedCommands)) >= config.limits.maxQueuedCommands) {
+        metrics.stats.commandsRefused++;
+        throw new WatchfireError('WF_COMMAND_QUEUE_FULL', `device ${deviceId} is offline with ${config.limits.maxQueuedCommands} commands already queued`);
       }
       // PROTOCOL.md "Commands": the name is in the topic, the payload is {id, ts, ...args}.
       const { name, ...body } = command;
