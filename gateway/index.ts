@@ -241,12 +241,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
           onConnection,
           admit(socket) {
             const why = admission.accept(socket.remoteAddress ?? 'unknown');
-            if (!why) return true;
+            if (!why) {
+              metrics.stats.socketsOpen++;
+              return true;
+            }
             metrics.violation(why);
             refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', socket.remoteAddress, {}, 'connection refused by admission control');
             return false;
           },
-          release: (socket) => admission.release(socket.remoteAddress ?? 'unknown'),
+          release(socket) {
+            metrics.stats.socketsOpen--;
+            admission.release(socket.remoteAddress ?? 'unknown');
+          },
           onTlsReload(err) {
             if (err) logger.error({ code: 'WF_GATEWAY_TLS_RELOAD', err: err.message }, 'MQTTS certificate files changed but do not form a valid certificate and key; the previous one stays in use');
             else logger.info('MQTTS certificate reloaded from its files; new connections use it');

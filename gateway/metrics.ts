@@ -45,6 +45,8 @@ export interface GatewayStats {
   commandsRefused: number;
   /** Subscriptions held by connections now (devices and observers). */
   subscriptionsCurrent: number;
+  /** Sockets admitted and open now, before or after CONNECT (plain and TLS). */
+  socketsOpen: number;
 }
 
 const zero = <K extends string>(keys: readonly K[]): Record<K, number> =>
@@ -75,6 +77,7 @@ export function createGatewayMetrics(registry: Registry) {
     authDelayed: 0,
     commandsRefused: 0,
     subscriptionsCurrent: 0,
+    socketsOpen: 0,
   };
   const registers = [registry];
   // Every counter reads the stats object when /metrics is scraped: the hot path only bumps numbers.
@@ -102,6 +105,7 @@ export function createGatewayMetrics(registry: Registry) {
   mirrorBy('watchfire_gateway_violations_total', 'Peers refused by the gateway\'s bounds and admission control, by kind', 'kind', () => stats.violations);
   mirror('watchfire_gateway_auth_delayed_total', 'Wrong CONNECTs answered late by the failed-auth backoff', () => stats.authDelayed);
   mirror('watchfire_gateway_commands_refused_total', 'Commands refused because the device\'s offline queue was full', () => stats.commandsRefused);
+  new Gauge({ name: 'watchfire_gateway_sockets', help: 'MQTT sockets open now, before or after CONNECT', registers, collect() { this.set(stats.socketsOpen); } });
   new Gauge({ name: 'watchfire_gateway_subscriptions', help: 'Subscriptions held by open connections now', registers, collect() { this.set(stats.subscriptionsCurrent); } });
   /** Set by the gateway once its broker exists: persistent sessions and their subscriptions, from aedes' persistence. */
   const sessionSource: { read?: () => Promise<{ sessions: number; subscriptions: number }> } = {};

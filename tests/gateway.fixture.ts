@@ -89,6 +89,7 @@ export async function startTestGateway(opts: {
   backlog?: () => number;
   observers?: GatewayDeps['observers'];
   changes?: GatewayDeps['changes'];
+  logger?: GatewayDeps['logger'];
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
@@ -99,7 +100,7 @@ export async function startTestGateway(opts: {
   const metrics = new Registry();
   const gateway = createGateway({
     config, directory, sink, bus, metrics,
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
