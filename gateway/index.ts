@@ -75,10 +75,25 @@ function skipUndeliverable(b: Aedes, fromDevice: (client: Client) => boolean, ob
 
 /** The parts of aedes-persistence (its documented interface) the gateway reads; aedes types it as any. */
 interface Persistence {
+  addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<void>;
   countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
   outgoingStream(client: { id: string }): AsyncIterable<unknown>;
 }
 const persistenceOf = (b: Aedes): Persistence => (b as unknown as { persistence: Persistence }).persistence;
+
+/**
+ * aedes 1.2 (lib/handlers/subscribe.js storeSubscriptions) stores the whole SUBSCRIBE's filter list
+ * in a persistent session as soon as one of them is granted: with one allowed filter a device
+ * could store thousands refused with SUBACK 0x80, kept after disconnect and replayed through the
+ * ACL on every reconnect (issue 16; found by tests/gateway.memory.test.ts). The persistence is
+ * handed only the filters authorizeSubscribe granted this connection. Each granted filter's own
+ * storeSubscriptions call comes after its grant, so none is lost.
+ */
+function storeOnlyGranted(b: Aedes, granted: (client: Client, filter: string) => boolean): void {
+  const p = persistenceOf(b);
+  const add = p.addSubscriptions.bind(p);
+  p.addSubscriptions = (client, subs) => add(client, subs.filter((s) => granted(client, s.topic)));
+}
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -230,6 +245,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       wire(b);
       skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
       broker = b;
+      storeOnlyGranted(b, (client, filter) => conns.get(client)?.subscriptions?.has(filter) === true);
       metrics.sessionSource.read = async () => {
         const c = await persistenceOf(b).countOffline();
         return { sessions: c.clientsCount, subscriptions: c.subsCount };

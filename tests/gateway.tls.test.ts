@@ -25,7 +25,7 @@ function servedCn(port: number): Promise<string> {
     const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
       const cn = s.getPeerCertificate().subject.CN;
       s.destroy();
-      resolve(Array.isArray(cn) ? cn.join(',') : cn);
+      resolve(Array.isArray(cn) ? cn.join(',') : (cn ?? ''));
     });
     s.once('error', reject);
   });
