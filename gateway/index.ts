@@ -141,7 +141,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics,
     onPersistentFlood(session) {
       const client = presence.owner(session.deviceId);
-      logger.warn({ code: 'WF_RATE_LIMITED', deviceId: session.deviceId, throttledMs: config.rate.disconnectAfterMs }, 'device over its rate budget too long; disconnected');
+      refusals.refused('WF_RATE_LIMITED', client ? conns.get(client)?.ip : undefined, { deviceId: session.deviceId, throttledMs: config.rate.disconnectAfterMs }, 'device over its rate budget too long; disconnected');
       flow.end(session);
       if (client) close(client, 'rate');
     },
@@ -152,7 +152,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping,
   });
 
-  const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
+  const sizeGuard = packetSizeGuard({
+    maxBytes: config.maxPacketBytes,
+    hardBytes: config.maxPacketHardBytes,
+    isDevice: (client) => conns.get(client as Client)?.identity?.kind === 'device',
+  }, (client, bytes) => {
     const conn = conns.get(client as Client);
     if (conn) conn.expected = true;
     metrics.error('packet_too_large');
