@@ -1,7 +1,7 @@
 // The gateway: an embedded Aedes broker that authenticates devices, enforces the topic ACL,
 // rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
 // synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
-import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -18,6 +18,7 @@ import { createGatewayMetrics, type GatewayStats } from './metrics.ts';
 import { createPresence } from './presence.ts';
 import { createAdmission } from './admission.ts';
 import { createRefusalLog } from './refusal-log.ts';
+import { persistenceOf, queuedCommands, skipUndeliverable, storeOnlyGranted } from './aedes-seams.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -48,63 +49,8 @@ export interface Gateway extends Lifecycle {
   stats(): GatewayStats;
 }
 
-type BrokerPublish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error | null) => void) => void;
-
-/**
- * Aedes sends every PUBLISH it acknowledged through its delivery pipeline: a copy of the packet,
- * the retained store, a look-up of offline sessions to queue it for, the emitter's topic match.
- * Only maintainers' observer accounts can subscribe to a device's telemetry, events or status
- * (a device subscribes to its own commands, which devices cannot publish: acl.ts), and the
- * gateway itself subscribes to nothing. So while no observer is connected, a device's message
- * has no one to go to, and the gateway skips that pipeline: 3 µs less CPU per reading at
- * 15,000–20,000 readings/s (8 %; README "Performance"). Retained messages (statuses) always go
- * through, for an observer who subscribes later. Skipped too: aedes' `published` hook and its
- * 'publish' event, which the gateway does not use. A server-side subscription to device topics
- * (broker.subscribe) or a 'publish' listener would have to count as an observer here.
- */
-function skipUndeliverable(b: Aedes, fromDevice: (client: Client) => boolean, observers: () => number): void {
-  const publish = (b.publish as unknown as BrokerPublish).bind(b);
-  (b as unknown as { publish: BrokerPublish }).publish = (packet, client, done) => {
-    if (observers() === 0 && !packet.retain && client && typeof client !== 'function' && fromDevice(client)) {
-      done?.(null);
-      return;
-    }
-    publish(packet, client, done);
-  };
-}
-
-/** The parts of aedes-persistence (its documented interface) the gateway reads; aedes types it as any. */
-interface Persistence {
-  addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<void>;
-  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
-  outgoingStream(client: { id: string }): AsyncIterable<unknown>;
-}
-const persistenceOf = (b: Aedes): Persistence => (b as unknown as { persistence: Persistence }).persistence;
-
-/**
- * aedes 1.2 (lib/handlers/subscribe.js storeSubscriptions) stores the whole SUBSCRIBE's filter list
- * in a persistent session as soon as one of them is granted: with one allowed filter a device
- * could store thousands refused with SUBACK 0x80, kept after disconnect and replayed through the
- * ACL on every reconnect (issue 16; found by tests/gateway.memory.test.ts). The persistence is
- * handed only the filters authorizeSubscribe granted this connection. Each granted filter's own
- * storeSubscriptions call comes after its grant, so none is lost.
- */
-function storeOnlyGranted(b: Aedes, granted: (client: Client, filter: string) => boolean): void {
-  const p = persistenceOf(b);
-  const add = p.addSubscriptions.bind(p);
-  p.addSubscriptions = (client, subs) => add(client, subs.filter((s) => granted(client, s.topic)));
-}
 
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
-
-/** Commands queued for a device's persistent session (its client id is its device id: hooks.ts preConnect), counted up to `cap`. */
-async function queuedCommands(b: Aedes, deviceId: string, cap: number): Promise<number> {
-  let n = 0;
-  for await (const packet of persistenceOf(b).outgoingStream({ id: deviceId })) {
-    if (packet && ++n >= cap) break;
-  }
-  return n;
-}
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
