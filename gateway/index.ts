@@ -219,6 +219,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
             metrics.stats.socketsOpen--;
             admission.release(socket.remoteAddress ?? 'unknown');
           },
+          onHandshakeTimeout(socket) {
+            metrics.violation('connect_timeout');
+            refusals.refused('WF_CONNECT_TIMEOUT', socket.remoteAddress, { timeoutMs: config.connectTimeoutMs, tls: true }, 'no TLS handshake in time; connection closed', 'info');
+          },
           onTlsReload(err) {
             if (err) logger.error({ code: 'WF_GATEWAY_TLS_RELOAD', err: err.message }, 'MQTTS certificate files changed but do not form a valid certificate and key; the previous one stays in use');
             else logger.info('MQTTS certificate reloaded from its files; new connections use it');

@@ -37,6 +37,8 @@ export async function openListeners(deps: {
   admit(socket: Socket): boolean;
   /** An admitted socket closed. */
   release(socket: Socket): void;
+  /** A TLS socket that did not finish its handshake within connectTimeoutMs; it is closed. */
+  onHandshakeTimeout(socket: Socket): void;
   /** The certificate files changed: reloaded, or why not (the previous one stays in use). */
   onTlsReload(err: Error | undefined): void;
 }): Promise<Listeners> {
@@ -45,8 +47,20 @@ export async function openListeners(deps: {
   // 'close' comes once per socket; one handler for all of them, no closure per connection.
   function untrack(this: Socket): void {
     sockets.delete(this);
+    handshaking.delete(this);
     deps.release(this);
   }
+  /**
+   * TLS sockets admitted and not yet through their handshake, with when they came. Node's
+   * handshakeTimeout starts only once a ClientHello arrives: a socket that sends nothing at all
+   * would hold its descriptor until the peer goes away. A sweep closes those past
+   * connectTimeoutMs. The finished handshake is matched to its socket through TLSSocket's
+   * `_parent` (Node internals; tests/gateway.tls.test.ts covers it): should that ever be missing,
+   * the sweep turns itself off rather than close live connections.
+   */
+  const handshaking = new Map<Socket, number>();
+  let sweepHandshakes = true;
+  let sweeper: NodeJS.Timeout | undefined;
   const track = (socket: Socket): boolean => {
     if (!deps.admit(socket)) {
       socket.destroy();
@@ -81,13 +95,29 @@ export async function openListeners(deps: {
       });
       // Before the TLS layer takes the socket: a refused one costs no handshake.
       secure.prependListener('connection', (socket: Socket) => {
-        track(socket);
+        if (track(socket) && sweepHandshakes) handshaking.set(socket, Date.now());
       });
+      sweeper = setInterval(() => {
+        const due = Date.now() - config.connectTimeoutMs;
+        for (const [socket, at] of handshaking) {
+          if (at > due) break;
+          handshaking.delete(socket);
+          deps.onHandshakeTimeout(socket);
+          socket.destroy();
+        }
+      }, Math.max(100, config.connectTimeoutMs / 4));
+      sweeper.unref();
       stopWatch = watchTlsFiles(files, (err, options) => {
         if (options) secure.setSecureContext(options);
         deps.onTlsReload(err);
       });
       secure.on('secureConnection', (socket: tls.TLSSocket) => {
+        const raw = (socket as unknown as { _parent?: Socket })._parent;
+        if (raw && handshaking.has(raw)) handshaking.delete(raw);
+        else if (!raw) {
+          sweepHandshakes = false;
+          handshaking.clear();
+        }
         socket.setNoDelay(true);
         deps.onConnection(socket);
       });
@@ -105,6 +135,7 @@ export async function openListeners(deps: {
 
   async function closeAll(): Promise<void> {
     stopWatch?.();
+    if (sweeper) clearInterval(sweeper);
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const s of sockets) s.destroy();
     await Promise.all(closed);

@@ -1,6 +1,7 @@
 // MQTT over TLS with a certificate from the config (file paths here), beside plain TCP.
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import net from 'node:net';
 import tls from 'node:tls';
 import pino from 'pino';
 import { tmpdir } from 'node:os';
@@ -130,6 +131,35 @@ describe('MQTT over TLS only, certificates reloaded (issue 16 point 4)', () => {
     const g = await startTestGateway({ logger, config: { host: '0.0.0.0' } });
     await g.stop();
     expect(lines.filter((l) => l.code === 'WF_GATEWAY_PLAINTEXT')).toHaveLength(1);
+  });
+
+  it('applies admission control and the CONNECT timeout on the TLS port before any handshake', async () => {
+    const g = await startTestGateway({ config: { connectTimeoutMs: 500, admission: { maxConnectionsPerAddress: 1 }, tls: { port: 0, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } } });
+    try {
+      const port = g.gateway.addresses().mqtts!;
+      // The first socket holds the address's only place and never starts its handshake.
+      const idle = net.connect({ port, host: '127.0.0.1' });
+      idle.on('error', () => {});
+      await new Promise((r) => idle.once('connect', r));
+      await waitFor(() => g.gateway.stats().socketsOpen === 1, { what: 'the idle socket to be admitted' });
+      const second = tls.connect({ port, host: '127.0.0.1', ca: cert });
+      await expect(new Promise((resolve, reject) => { second.once('secureConnect', resolve); second.once('error', reject); })).rejects.toThrow();
+      expect(g.gateway.stats().violations.address_connections).toBe(1);
+      // The idle one is closed once connectTimeoutMs passed without a handshake.
+      await new Promise((r) => idle.once('close', r));
+      await waitFor(() => g.gateway.stats().socketsOpen === 0, { what: 'the idle socket to be released' });
+      expect(g.gateway.stats().violations.connect_timeout).toBe(1);
+      // A device that completes its handshake is not touched by that timeout.
+      const d = await awaitConnect(mqtt.connect(`mqtts://127.0.0.1:${port}`, { username: 'sd-6', password: secretOf('sd-6'), ca: cert, reconnectPeriod: 0, keepalive: 0 }));
+      const ping = (): Promise<void> => publish(d, topics.telemetry('sd-6'), '{"smoke":0.01}');
+      await ping();
+      await waitFor(async () => { await ping(); return g.sink.frames.length >= 5; }, { what: 'the device to keep publishing past the timeout', intervalMs: 300 });
+      expect(d.connected).toBe(true);
+      expect(g.gateway.stats().violations.connect_timeout).toBe(1);
+      d.end(true);
+    } finally {
+      await g.stop();
+    }
   });
 
   it('refuses to start with plain MQTT off and no TLS', async () => {
