@@ -59,16 +59,19 @@ export function startHostile(o: { port: number; opsPerSec: number; compromised: 
     subscribe_flood: () => socket((s) => {
       const d = pick(o.compromised);
       s.write(connect(d, { clean: false, clientId: `evil-${n}` }));
-      s.write(mp.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [topics.commandsFilter(d.id), ...Array.from({ length: 499 }, (_, i) => `v1/devices/${d.id}/commands/f${n}-${i}`)].map((topic) => ({ topic, qos: 1 })) }));
-      setTimeout(() => s.destroy(), 500);
+      // After the CONNACK: packets sent before it wait in aedes' pre-connect queue (42 packets).
+      s.once('data', () => s.write(mp.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [topics.commandsFilter(d.id), ...Array.from({ length: 499 }, (_, i) => `v1/devices/${d.id}/commands/f${n}-${i}`)].map((topic) => ({ topic, qos: 1 })) })));
+      setTimeout(() => s.destroy(), 2_000);
     }),
     // 300 QoS 1 publishes of 8 KiB at once, far over the device's budget.
     publish_flood: () => socket((s) => {
       const d = pick(o.compromised);
       s.write(connect(d));
       const payload = Buffer.alloc(8 * 1024, 0x20);
-      for (let i = 1; i <= 300; i++) s.write(mp.generate({ cmd: 'publish', topic: topics.telemetry(d.id), payload, qos: 1, messageId: i }));
-      setTimeout(() => s.destroy(), 3_000);
+      s.once('data', () => {
+        for (let i = 1; i <= 300; i++) s.write(mp.generate({ cmd: 'publish', topic: topics.telemetry(d.id), payload, qos: 1, messageId: i }));
+      });
+      setTimeout(() => s.destroy(), 4_000);
     }),
     qos2: () => socket((s) => {
       const d = pick(o.compromised);
