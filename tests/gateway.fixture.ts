@@ -93,6 +93,7 @@ export async function startTestGateway(opts: {
   logger?: GatewayDeps['logger'];
   /** A real ingest behind the recording sink (its directory: this fixture's, via `directory`). */
   forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
+  durable?: GatewayDeps['durable'];
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
@@ -107,6 +108,7 @@ export async function startTestGateway(opts: {
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
   });
   await gateway.start();
   const url = `mqtt://127.0.0.1:${gateway.addresses().mqtt}`;
