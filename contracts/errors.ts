@@ -19,7 +19,7 @@ export const ERROR_CODES = {
   WF_AUTH_PROTOCOL: 'CONNECT with an unsupported protocol version (MQTT 5): refused.',
   WF_AUTH_KEEPALIVE: 'CONNECT asking for a keep-alive above gateway.maxKeepaliveSec (default 1200 s): CONNACK 5.',
   WF_ACL_PUBLISH: 'PUBLISH outside v1/devices/{own id}/: dropped, counted, connection closed.',
-  WF_ACL_SUBSCRIBE: 'SUBSCRIBE outside v1/devices/{own id}/commands/#: SUBACK 0x80.',
+  WF_ACL_SUBSCRIBE: 'SUBSCRIBE to anything but the device\'s own commands filters (v1/devices/{own id}/commands/#, …/commands/+ or …/commands/{name}): SUBACK 0x80.',
   WF_RATE_LIMITED: 'A device exceeded its message rate budget: throttled, then disconnected if it persists.',
   WF_PACKET_TOO_LARGE: 'An MQTT packet above gateway.maxPacketBytes that is not a device PUBLISH, or any packet above gateway.maxPacketHardBytes: connection closed.',
   WF_GATEWAY_LISTEN: 'The gateway could not listen on its MQTT or MQTTS port (in use, no permission, bad host).',
