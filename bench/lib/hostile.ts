@@ -87,11 +87,12 @@ export function startHostile(o: { port: number; opsPerSec: number; compromised: 
     garbage: () => socket((s) => s.end(randomBytes(1 + Math.floor(Math.random() * 512)))),
   };
 
-  const tick = setInterval(() => {
+  // --hostile-ops=0: the honest baseline of the same soak, nothing hostile.
+  const tick = o.opsPerSec > 0 ? setInterval(() => {
     const op = HOSTILE_OPS[n++ % HOSTILE_OPS.length]!;
     ops[op]++;
     run[op]();
-  }, Math.max(1, Math.round(1000 / o.opsPerSec)));
+  }, Math.max(1, Math.round(1000 / o.opsPerSec))) : undefined;
 
   return {
     counts: () => ({ ops: { ...ops }, closedByGateway, open: open.size }),
