@@ -284,7 +284,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     db = undefined;
   }
 
-  function addresses(): { mqtt: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt?: number; mqtts?: number; http: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
     return { ...g, http: parts.http.address().port };
