@@ -321,8 +321,10 @@ export function createIncidents(deps: IncidentsDeps) {
         (i, now) => escalation.begin(i, 'acknowledged', now));
     },
     dispatch(id, actor, assignee, note) {
+      // Issue 17 point 4: the policy's `from: dispatched` steps notify the assignee at once and
+      // escalate when they do not set out in time.
       return transition(id, actor, 'dispatch', ['acknowledged'], (_i, now) => ({ to: 'dispatched', stamps: { dispatched_at: now }, assignee }),
-        note ? `to ${assignee}: ${note}` : `to ${assignee}`);
+        note ? `to ${assignee}: ${note}` : `to ${assignee}`, (i, now) => escalation.begin(i, 'dispatched', now));
     },
     onSite(id, actor, note) {
       return transition(id, actor, 'on_site', ['acknowledged', 'dispatched'], (_i, now) => ({ to: 'on_site', stamps: { on_site_at: now } }), note);
@@ -334,6 +336,7 @@ export function createIncidents(deps: IncidentsDeps) {
         const cur = must(id);
         if (cur.state !== 'dispatched') refuse(cur, 'report en route for');
         store.audit(id, now, actor, 'en_route', cur.state, cur.state, note ?? null);
+        escalation.cancelAccepted(id, now);
         s.touch.run(now, id);
         return store.get(id)!;
       })();

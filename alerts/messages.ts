@@ -6,7 +6,7 @@ import type { Locale, Site } from '../contracts/registry.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { STATE_WORDS } from '../contracts/words.ts';
 
-export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised';
+export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised' | 'dispatch' | 'not_accepted';
 
 const LEVEL = {
   'zh-CN': { red: '红色警情', yellow: '黄色警情', green: '绿色' },
@@ -15,8 +15,8 @@ const LEVEL = {
 
 /** Prefixes for what kind of notice this is; the first alarm carries none. */
 const KIND = {
-  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' },
-  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ' },
+  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法', dispatch: '派单给您·', not_accepted: '未出发·升级' },
+  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ', dispatch: 'DISPATCHED TO YOU · ', not_accepted: 'NOT ON THE WAY · ' },
 } as const;
 
 /** GLOSSARY.md terms for the conditions the rules report. */
