@@ -44,6 +44,10 @@ export function createEscalation(deps: EscalationDeps) {
     cancelAccepted: db.prepare("UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state = 'accepted'"),
     pendingOf: db.prepare('SELECT * FROM alert_escalations WHERE incident_id = ? ORDER BY id'),
     pendingAll: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 ORDER BY due_at, id'),
+    // A row of this step to this person on this channel, for another incident of the same site,
+    // within the storm window (index alert_outbox_digest, migration 4).
+    digested: db.prepare(`SELECT 1 FROM alert_outbox o JOIN alert_incidents i ON i.id = o.incident_id
+      WHERE o.step = ? AND o.recipient_id = ? AND o.channel = ? AND o.created_at > ? AND i.site_id = ? AND o.incident_id != ? LIMIT 1`).pluck(),
   };
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
@@ -66,11 +70,16 @@ export function createEscalation(deps: EscalationDeps) {
     const seen = new Set<string>();
     let written = 0;
     const available = (c: ChannelName) => outbox.has(c);
+    // Storm digest (issue 17 point 3): within the window (and within one repeat of the step), a
+    // person already told of this step for another incident of the site is not told again.
+    const window = Math.min(policyOf(i)?.storm.window ?? 0, step.every ?? Infinity);
     for (const n of step.notify) {
-      const { rows, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
+      const { rows: all, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
+      const rows = window > 0 ? all.filter((r) => !st.digested.get(step.id, r.recipientId, r.channel, now - window, i.siteId, i.id)) : all;
       for (const r of rows) outbox.enqueue(r as NewOutboxRow, now);
       written += rows.length;
-      if (rows.length === 0 && !n.via.every((c) => !available(c))) {
+      if (all.length > rows.length) metrics.digested.inc({ step: step.id }, all.length - rows.length);
+      if (all.length === 0 && !n.via.every((c) => !available(c))) {
         metrics.noRecipient.inc({ step: step.id, to: n.to });
         logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, candidates: targets },
           `nobody to notify: ${n.to} of ${i.centerId} has no one reachable by ${n.via.join('/')}`);

@@ -69,9 +69,18 @@ const Step = z.object({
 });
 export type Step = z.output<typeof Step>;
 
+/**
+ * Issue 17 point 3, alarm storms: a panel in alarm opens one incident per zone, and each would
+ * escalate on its own. Within `window`, a step already sent to a person (per channel) for an
+ * incident of the same site is not sent again for the site's other incidents: that person gets
+ * one digest per step (rendered when sent, listing every open incident of the site). 0 turns it off.
+ */
+const Storm = z.object({ window: Duration.default(120_000) }).default({ window: 120_000 });
+
 const Policy = z.object({
   id: z.string().min(1),
   level: z.enum(['red', 'yellow']),
+  storm: Storm,
   /** Categories this policy covers; absent: every category of its level not covered before it. */
   categories: z.array(Category).min(1).optional(),
   steps: z.array(Step).min(1),

@@ -36,4 +36,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   // Issue 17 point 5: the Chinese of the system's own timeline notes (`note` keeps the English and
   // a person's own words), so each reader sees the timeline in their language.
   { version: 3, name: 'alerts: alert_audit.note_zh', sql: 'ALTER TABLE alert_audit ADD COLUMN note_zh TEXT;' },
+  // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
+  { version: 4, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
 ]);
