@@ -34,6 +34,11 @@ export interface GatewayDeps {
   observers?: ObserverAccounts;
   /** Registry writes: a device disabled or removed while connected is disconnected. */
   changes?: RegistryChanges;
+  /**
+   * The journal's group commit (contracts/journal.ts): a QoS 1 PUBACK waits for it. Unset, a
+   * PUBACK goes out once ingest has the message (tests of the gateway alone).
+   */
+  durable?: (done: (err?: Error) => void) => void;
 }
 
 export interface Gateway extends Lifecycle {
@@ -112,10 +117,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
-    metrics, presence, flow, conns, isStopping: () => stopping,
+    metrics, presence, flow, conns, isStopping: () => stopping, durable: deps.durable,
   });
 
-  const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
+  const sizeGuard = packetSizeGuard({
+    maxBytes: config.maxPacketBytes,
+    hardBytes: config.maxPacketHardBytes,
+    isDevice: (client) => conns.get(client as Client)?.identity?.kind === 'device',
+  }, (client, bytes) => {
     const conn = conns.get(client as Client);
     if (conn) conn.expected = true;
     metrics.error('packet_too_large');
