@@ -282,6 +282,20 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
+  function remark(id: string, actor: string, action: string, text: string): Incident {
+    flushHeld();
+    const now = clock.now();
+    const i = db.transaction(() => {
+      const cur = must(id);
+      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      s.touch.run(now, id);
+      return store.get(id)!;
+    })();
+    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
+    return i;
+  }
+
   const service: IncidentService = {
     list(filter) {
       flushHeld();
@@ -342,6 +356,12 @@ export function createIncidents(deps: IncidentsDeps) {
       })();
       bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note ?? 'en route' });
       return i;
+    },
+    note(id, actor, text) {
+      return remark(id, actor, 'note', text);
+    },
+    call(id, actor, c) {
+      return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
     resolve(id, actor, body) {
       const cur = must(id);

@@ -168,6 +168,8 @@ export function createAlerts(deps: AlertsDeps) {
     enRoute: (id, actor, note) => must().incidents.service.enRoute(id, actor, note),
     resolve: (id, actor, body) => must().incidents.service.resolve(id, actor, body),
     review: (id, actor, note) => must().incidents.service.review(id, actor, note),
+    note: (id, actor, text) => must().incidents.service.note(id, actor, text),
+    call: (id, actor, c) => must().incidents.service.call(id, actor, c),
   };
 
   const lifecycle: Lifecycle = {
