@@ -282,6 +282,20 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
+  function remark(id: string, actor: string, action: string, text: string): Incident {
+    flushHeld();
+    const now = clock.now();
+    const i = db.transaction(() => {
+      const cur = must(id);
+      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      s.touch.run(now, id);
+      return store.get(id)!;
+    })();
+    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
+    return i;
+  }
+
   const service: IncidentService = {
     list(filter) {
       flushHeld();
@@ -321,8 +335,10 @@ export function createIncidents(deps: IncidentsDeps) {
         (i, now) => escalation.begin(i, 'acknowledged', now));
     },
     dispatch(id, actor, assignee, note) {
+      // Issue 17 point 4: the policy's `from: dispatched` steps notify the assignee at once and
+      // escalate when they do not set out in time.
       return transition(id, actor, 'dispatch', ['acknowledged'], (_i, now) => ({ to: 'dispatched', stamps: { dispatched_at: now }, assignee }),
-        note ? `to ${assignee}: ${note}` : `to ${assignee}`);
+        note ? `to ${assignee}: ${note}` : `to ${assignee}`, (i, now) => escalation.begin(i, 'dispatched', now));
     },
     onSite(id, actor, note) {
       return transition(id, actor, 'on_site', ['acknowledged', 'dispatched'], (_i, now) => ({ to: 'on_site', stamps: { on_site_at: now } }), note);
@@ -334,11 +350,18 @@ export function createIncidents(deps: IncidentsDeps) {
         const cur = must(id);
         if (cur.state !== 'dispatched') refuse(cur, 'report en route for');
         store.audit(id, now, actor, 'en_route', cur.state, cur.state, note ?? null);
+        escalation.cancelAccepted(id, now);
         s.touch.run(now, id);
         return store.get(id)!;
       })();
       bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note ?? 'en route' });
       return i;
+    },
+    note(id, actor, text) {
+      return remark(id, actor, 'note', text);
+    },
+    call(id, actor, c) {
+      return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
     resolve(id, actor, body) {
       const cur = must(id);

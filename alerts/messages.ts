@@ -6,7 +6,7 @@ import type { Locale, Site } from '../contracts/registry.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { STATE_WORDS } from '../contracts/words.ts';
 
-export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised';
+export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised' | 'dispatch' | 'not_accepted';
 
 const LEVEL = {
   'zh-CN': { red: '红色警情', yellow: '黄色警情', green: '绿色' },
@@ -15,8 +15,8 @@ const LEVEL = {
 
 /** Prefixes for what kind of notice this is; the first alarm carries none. */
 const KIND = {
-  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' },
-  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ' },
+  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法', dispatch: '派单给您·', not_accepted: '未出发·升级' },
+  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ', dispatch: 'DISPATCHED TO YOU · ', not_accepted: 'NOT ON THE WAY · ' },
 } as const;
 
 /** GLOSSARY.md terms for the conditions the rules report. */
@@ -56,6 +56,8 @@ export interface IncidentMessageInput {
   readonly recipientName: string;
   readonly publicUrl: string;
   readonly timezone: string;
+  /** The site's other open incidents (a storm digest lists them; issue 17 point 3). */
+  readonly others?: readonly Incident[];
 }
 
 export interface RenderedMessage {
@@ -106,7 +108,7 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
   const { incident, site, device } = i;
   const en = i.locale === 'en';
   const loc = en ? 'en' : 'zh-CN';
-  const subject = incidentSubject(i);
+  const subject = `${incidentSubject(i)}${i.others?.length ? (en ? ` (+${i.others.length} more here)` : `（此处另有${i.others.length}条）`) : ''}`;
   const link = incidentLink(i.publicUrl, incident.id);
   const rows: Array<[string, string]> = [
     [en ? 'What' : '警情', en ? incident.title.en : incident.title.zh],
@@ -126,6 +128,11 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
   rows.push([en ? 'Findings' : '报警次数', String(incident.findingCount)]);
   if (incident.acknowledgedAt) rows.push([en ? 'Acknowledged' : '接警时间', fmtTime(incident.acknowledgedAt, loc, i.timezone)]);
   if (incident.recurrenceOf) rows.push([en ? 'Recurrence of' : '复发（前次警情）', incident.recurrenceOf]);
+  const others = i.others ?? [];
+  if (others.length) {
+    const list = others.map((o) => `${o.zone ? (en ? `zone ${o.zone} ` : `${o.zone}区 `) : ''}${en ? o.title.en : o.title.zh} (${en ? STATE_WORDS[o.state].en : STATE_WORDS[o.state].zh})`).join('; ');
+    rows.push([en ? `Also open here (${others.length})` : `此处另有未处置警情（${others.length}条）`, list]);
+  }
   const greeting = en ? `Hello ${i.recipientName},` : `${i.recipientName}，您好：`;
   const text = [greeting, '', subject, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', `${en ? 'Open the incident' : '查看警情'}: ${link}`, ''].join('\n');
   const color = incident.level === 'red' ? '#c62828' : incident.level === 'yellow' ? '#f9a825' : '#2e7d32';

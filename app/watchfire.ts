@@ -22,6 +22,7 @@ import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
+import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 
@@ -246,6 +247,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.journal.start();
     await p.store.start();
     await p.alerts.start();
+    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock });
+    annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();
     await p.http.start();
@@ -258,6 +261,9 @@ export function createWatchfire(deps: WatchfireDeps) {
     logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
   }
 
+  // Issue 17 point 7: incidents into InfluxDB for Grafana (app/annotations.ts).
+  let annotations: ReturnType<typeof createIncidentAnnotations> | undefined;
+
   async function stop(): Promise<void> {
     started = false;
     stopRuleWatch?.();
@@ -267,6 +273,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.gateway.stop();
       await p.http.stop();
       await p.pipeline.stop();
+      annotations?.stop();
+      annotations = undefined;
       await p.alerts.stop();
       await p.store.stop();
       await p.journal.stop();

@@ -16,6 +16,7 @@ import { rolesText, type App, type HttpDeps, type Roles } from './kit.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { shiftRoutes } from './routes/shift.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -112,6 +113,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     incidentRoutes(api, deps);
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
+    shiftRoutes(api, deps);
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',

@@ -109,4 +109,22 @@ describe('an alarm nobody can miss', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'alarm-all-acknowledged.png'), animations: 'disabled' });
     expect(errors).toEqual([]);
   });
+
+  it('groups a panel storm by site, with one button that acknowledges every new zone', async () => {
+    for (const zone of ['6', '7', '8']) raise('fp-1', zone);
+    const group = page.locator('.group[data-site-id="b1"]');
+    await page.waitForFunction(() => document.querySelectorAll('.group[data-site-id="b1"] .card[data-state="open"]').length === 3);
+    expect(await group.locator('.card').count()).toBe(8);
+    await expect(group.locator('.group-count').textContent()).resolves.toBe('共8条警情');
+    await expect(group.locator('.group-open').textContent()).resolves.toBe('3条新警情');
+    await page.waitForSelector('body[data-alarm="on"]');
+    await page.screenshot({ path: join(ARTIFACTS, 'alarm-storm-group.png'), animations: 'disabled' });
+    await group.locator('[data-action="acknowledge-group"]').click();
+    await page.waitForSelector('body[data-alarm="off"]');
+    expect(sys.wf.alerts.service.list({ active: true, state: ['open'] })).toEqual([]);
+    const acks = sys.wf.alerts.service.list({ active: true }).filter((i) => i.siteId === 'b1').map((i) => sys.wf.alerts.service.timeline(i.id).filter((e) => e.action === 'acknowledge').map((e) => e.actor));
+    expect(acks.flat()).toEqual(Array(8).fill('op1'));
+    expect(await group.locator('[data-action="acknowledge-group"]').isVisible()).toBe(false);
+    expect(errors).toEqual([]);
+  });
 });

@@ -73,6 +73,14 @@ describe('Chinese everywhere in a zh-CN view', () => {
     await op.locator(`.detail[data-incident-id="${home.id}"] [data-action="acknowledge"]`).click();
     await op.locator(`.detail[data-incident-id="${home.id}"] [data-action="dispatch-to"]`).click();
     await op.waitForSelector(`.detail[data-incident-id="${home.id}"] .timeline li.tl-dispatch`);
+    // The shift's tools (issue 17 point 6): one tap logs a call's outcome, a note goes in the timeline.
+    await op.locator('.detail .call-log[data-contact="王秀英"] [data-outcome="no_answer"]').click();
+    await op.waitForSelector('.detail .timeline li.tl-call');
+    await expect(op.locator('.detail .timeline li.tl-call .what').textContent()).resolves.toBe('电话 · 无人接听');
+    await op.fill('#note-text', '电话未接通，已请邻居敲门');
+    await op.locator('.detail [data-action="note"]').click();
+    await op.waitForSelector('.detail .timeline li.tl-note');
+    await expect(op.locator('.detail .timeline li.tl-note .note').textContent()).resolves.toBe('电话未接通，已请邻居敲门');
     expect(await notChinese(op)).toEqual([]);
     // The notes: the system's in Chinese, the dispatch naming the grid worker, not their id.
     const notes = await op.locator('.detail .timeline .note').allTextContents();

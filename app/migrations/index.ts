@@ -54,4 +54,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         state TEXT NOT NULL,
         updated_at INTEGER NOT NULL
       );` },
+  // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
+  { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
 ]);

@@ -31,6 +31,8 @@ const ListQuery = z.object({
 });
 
 const ListAnswer = z.object({ incidents: z.array(IncidentView) });
+const BulkAck = z.object({ ids: z.array(z.string().min(1).max(200)).min(1).max(500), note: z.string().trim().max(2000).optional() });
+const BulkAnswer = z.object({ acknowledged: z.array(IncidentView), refused: z.array(z.object({ id: z.string(), code: z.string(), message: z.string() })) });
 const Detail = z.object({ incident: IncidentView, timeline: z.array(TimelineEntry) });
 const OPS = ['operator', 'supervisor'] as const;
 const FIELD = ['grid_worker', 'operator', 'supervisor'] as const;
@@ -103,6 +105,34 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
       const user = userOf(req);
       const inc = visible(req.params.id, user);
       return view(deps.incidents.acknowledge(inc.id, actorOf(user), req.body?.note));
+    },
+  });
+
+  // Issue 17 point 3: one click for an alarm storm's incidents. Each is acknowledged on its own (its
+  // own audit entry and escalation change); those someone else moved on are listed, not fatal.
+  app.route({
+    method: 'POST',
+    url: '/api/incidents/bulk/acknowledge',
+    config: { roles: OPS },
+    schema: {
+      tags: ['incidents'], summary: 'Acknowledge (接警) several incidents at once, e.g. the zones of one panel in an alarm storm',
+      body: BulkAck, response: { 200: BulkAnswer, ...errors },
+    },
+    handler: async (req) => {
+      const user = userOf(req);
+      const acknowledged: IncidentView[] = [];
+      const refused: Array<{ id: string; code: string; message: string }> = [];
+      for (const id of new Set(req.body.ids)) {
+        try {
+          const inc = visible(id, user);
+          acknowledged.push(view(deps.incidents.acknowledge(inc.id, actorOf(user), req.body.note)));
+        } catch (err) {
+          const e = err as { code?: string; message?: string };
+          if (!e.code) throw err;
+          refused.push({ id, code: e.code ?? 'WF_HTTP_INTERNAL', message: e.message ?? String(err) });
+        }
+      }
+      return { acknowledged, refused };
     },
   });
 

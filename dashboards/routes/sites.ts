@@ -133,7 +133,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
     schema: {
       tags: ['sites'],
-      summary: "Recent readings of the site's devices from InfluxDB (mean per step), for the chart",
+      summary: "Recent readings of the site's devices from InfluxDB (each step's max; battery min), for the chart",
       params: Id,
       querystring: z.object({ hours: z.coerce.number().int().min(1).max(24 * 31).default(24) }),
       response: { 200: Readings, 400: ApiError, 404: ApiError, 502: ApiError },
@@ -152,7 +152,9 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
       // One query per device: a site has a handful, and the answer needs no tag parsing.
       for (const d of deps.registry.devicesOfSite(site.id)) {
         const fields = CHART_FIELDS[d.type];
-        const q = `SELECT ${fields.map((f) => `mean(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
+        // Issue 17 point 6: each step's peak (max), so the spike that raised an alarm is drawn, not
+        // averaged away; battery its lowest (min) for the same reason.
+        const q = `SELECT ${fields.map((f) => `${f === 'battery' ? 'min' : 'max'}(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
         let rows: Array<Record<string, unknown>>;
         try {
           rows = await withTimeout(influx.query(q), INFLUX_TIMEOUT_MS);

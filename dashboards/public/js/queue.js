@@ -14,45 +14,10 @@ const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolv
  */
 export const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state]
   || (a.level === 'red' && a.state === 'open' ? b.openedAt - a.openedAt : a.openedAt - b.openedAt);
-export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
 const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
-
-/**
- * Audit actions in words: transitions, and what the system did (opened, raised, escalation:step).
- * A policy's own step ids are not words: only the default steps' are shown; the note says the rest.
- */
-export function actionLabel(action) {
-  const [base, step] = action.split(':');
-  const key = `timeline.${base}`;
-  const label = t(key);
-  if (label === key) return t('timeline.other');
-  const stepLabel = step ? t(`step.${step}`) : null;
-  return stepLabel && stepLabel !== `step.${step}` ? `${label} · ${stepLabel}` : label;
-}
-
-/** One timeline line: time in the center's zone, what, who (names, not ids), the note in the reader's language. */
-export function timelineItem(e, tz, fmt) {
-  const note = e.text ? tr(e.text) : null;
-  return h('li', { class: `tl-${e.action.split(':')[0]}` },
-    h('time', {}, fmt(e.at, tz)),
-    h('span', { class: 'what' }, actionLabel(e.action)),
-    h('span', { class: 'who' }, e.actor === 'system' ? t('actor.system') : e.actorName),
-    note ? h('div', { class: 'note' }, note) : null);
-}
-
-export function levelBadge(level) {
-  return h('span', { class: `badge ${level}` }, t(`level.${level}`));
-}
-
-export function stateChip(s) {
-  return h('span', { class: `chip state-${s}`, dataset: { role: 'state' } }, t(`state.${s}`));
-}
-
-export function residentLine(ctx) {
-  const r = ctx.resident;
-  if (!r) return null;
-  return [r.name, r.age ? t('field.years', { n: r.age }) : null, r.livesAlone ? t('field.livesAlone') : null].filter(Boolean).join(' · ');
-}
+export { DISPOSITIONS, actionLabel, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
+import { DISPOSITIONS, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
+import { callButtons, noteForm } from './shift.js';
 
 export function createQueue({ state, rerender, toast }) {
   let selected = null;
@@ -67,9 +32,67 @@ export function createQueue({ state, rerender, toast }) {
   /** The incident a link or a click asked for: kept selected even when not in the live queue. */
   let pinned = null;
 
-  /** The queue's blocks in order; point 3 groups a panel's or a site's incidents here. */
-  function groupsOf(list) {
-    return list.map(patchCard);
+  /**
+   * The queue's blocks in order. Issue 17 point 3: incidents of one site (a panel's zones in an
+   * alarm storm) form one group, placed where its most urgent member would be, with a count and
+   * one button that acknowledges every new one in it.
+   */
+  function groupsOf(list, section) {
+    const bySite = new Map();
+    for (const i of list) bySite.set(i.siteId, [...(bySite.get(i.siteId) || []), i]);
+    const out = [];
+    const placed = new Set();
+    for (const i of list) {
+      const members = bySite.get(i.siteId);
+      if (members.length < 2) out.push(patchCard(i));
+      else if (!placed.has(i.siteId)) {
+        placed.add(i.siteId);
+        out.push(group(section, members));
+      }
+    }
+    return out;
+  }
+
+  function group(section, members) {
+    const first = members[0];
+    const open = members.filter((i) => i.state === 'open');
+    const el = keyed(`g:${section}:${first.siteId}`, () => h('section', { class: 'group', dataset: { siteId: first.siteId } },
+      h('header', { class: 'group-head' }, h('span', { class: 'group-site' }), h('span', { class: 'group-count' }), h('span', { class: 'group-open' }),
+        h('button', { type: 'button', class: 'btn danger', dataset: { action: 'acknowledge-group' } })),
+      h('div', { class: 'group-body' })));
+    el.dataset.level = section;
+    el.querySelector('.group-site').textContent = first.context.siteName;
+    el.querySelector('.group-count').textContent = t('group.count', { n: members.length });
+    el.querySelector('.group-open').textContent = open.length ? t('group.open', { n: open.length }) : '';
+    const b = el.querySelector('[data-action="acknowledge-group"]');
+    b.hidden = open.length === 0 || !canAct();
+    b.textContent = t('action.acknowledgeAll', { n: open.length });
+    b.onclick = () => void acknowledgeAll(open.map((i) => i.id));
+    reconcile(el.querySelector('.group-body'), members.map(patchCard));
+    return el;
+  }
+
+  function canAct() {
+    return state.me && (state.me.role === 'operator' || state.me.role === 'supervisor');
+  }
+
+  async function acknowledgeAll(ids) {
+    try {
+      const r = await api('POST', '/api/incidents/bulk/acknowledge', { ids });
+      for (const inc of r.acknowledged) state.active.set(inc.id, inc);
+      if (r.refused.length) toast(t('group.refused', { n: r.refused.length }), 'error');
+      rerender();
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+  }
+
+  /** Puts exactly these nodes, in this order, under the parent, moving only what is out of place. */
+  function reconcile(parent, want) {
+    want.forEach((node, i) => {
+      if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
+    });
+    while (parent.children.length > want.length) parent.lastElementChild.remove();
   }
 
   async function act(inc, action, body = {}) {
@@ -220,6 +243,9 @@ export function createQueue({ state, rerender, toast }) {
     if (focused) document.getElementById(focused)?.focus();
   }
 
+  /** After a note or a call: the timeline shows it (the detail is read again). */
+  const logged = (err) => (err ? toast(errorText(err), 'error') : void loadDetail(selected));
+
   function renderDetailInto(pane, d, inc) {
     const c = inc.context;
     const site = d.site;
@@ -239,10 +265,12 @@ export function createQueue({ state, rerender, toast }) {
         c.resident ? h('div', { class: 'person main' },
           h('div', { class: 'label' }, t('field.resident')),
           h('div', { class: 'name' }, residentLine(c)),
-          c.resident.phone ? h('a', { class: 'phone', href: `tel:${c.resident.phone}` }, `☎ ${c.resident.phone}`) : null) : null,
+          c.resident.phone ? h('a', { class: 'phone', href: `tel:${c.resident.phone}` }, `☎ ${c.resident.phone}`) : null,
+          c.resident.phone ? callButtons(inc, { contact: c.resident.name, phone: c.resident.phone }, logged) : null) : null,
         site && site.site.contacts.length ? h('div', { class: 'person' },
           h('div', { class: 'label' }, t('field.contacts')),
-          site.site.contacts.map((p) => h('div', { class: 'contact' }, h('span', {}, `${p.name}${p.relation ? ` (${p.relation})` : ''}`), p.phone ? h('a', { class: 'phone', href: `tel:${p.phone}` }, `☎ ${p.phone}`) : null))) : null),
+          site.site.contacts.map((p) => [h('div', { class: 'contact' }, h('span', {}, `${p.name}${p.relation ? ` (${p.relation})` : ''}`), p.phone ? h('a', { class: 'phone', href: `tel:${p.phone}` }, `☎ ${p.phone}`) : null),
+            p.phone ? callButtons(inc, { contact: p.name, phone: p.phone }, logged) : null])) : null),
       h('dl', { class: 'facts' },
         h('dt', {}, t('field.device')), h('dd', {}, `${t(`device.${c.deviceType}`)} · ${inc.deviceId}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
         h('dt', {}, t('field.opened')), h('dd', {}, `${dateTime(inc.openedAt, c.timezone)} · `, h('span', { dataset: { since: inc.openedAt } }, age(inc.openedAt))),
@@ -252,6 +280,7 @@ export function createQueue({ state, rerender, toast }) {
         inc.state === 'open' ? h('button', { type: 'button', class: `btn big ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: () => act(inc, 'acknowledge') }, t('action.acknowledge')) : null,
         canDispatch ? h('div', { class: 'row dispatch' }, pick, h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch-to' }, onclick: () => act(inc, 'dispatch', { assignee: pick.value }) }, t('action.dispatch'))) : null,
         !RESOLVABLE.has(inc.state) ? null : draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
+      noteForm(inc, logged),
       h('section', { class: 'timeline' },
         h('h3', {}, t('field.timeline')),
         h('ol', {}, d.timeline.map((e) => timelineItem(e, c.timezone, time))))));
@@ -313,14 +342,11 @@ export function createQueue({ state, rerender, toast }) {
     const col = el.querySelector('.queue-col');
     const want = [];
     if (list.length === 0) want.push(keyed('empty', () => h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), h('span', { class: 't' })), (x) => { x.querySelector('.t').textContent = t('queue.empty'); }));
-    if (reds.length) want.push(header('red', reds.length), ...groupsOf(reds));
-    if (others.length) want.push(header('yellow', others.length), ...groupsOf(others));
+    if (reds.length) want.push(header('red', reds.length), ...groupsOf(reds, 'red'));
+    if (others.length) want.push(header('yellow', others.length), ...groupsOf(others, 'yellow'));
     const listed = new Set(list.map((i) => i.id));
     for (const id of cards.keys()) if (!listed.has(id)) cards.delete(id);
-    want.forEach((node, i) => {
-      if (col.children[i] !== node) col.insertBefore(node, col.children[i] ?? null);
-    });
-    while (col.children.length > want.length) col.lastElementChild.remove();
+    reconcile(col, want);
     if (selected && (!detail || detail.incident.id !== selected)) void loadDetail(selected);
     else renderDetail();
   }
@@ -329,7 +355,7 @@ export function createQueue({ state, rerender, toast }) {
     root = el;
     const canReview = state.me.role === 'supervisor';
     clear(el).append(h('section', { class: 'review' },
-      h('h2', {}, t('review.title')),
+      h('div', { class: 'row' }, h('h2', {}, t('review.title')), h('a', { class: 'btn small ghost', href: '/api/history?format=csv', download: 'watchfire-history.csv', dataset: { action: 'history-csv' } }, t('history.csv'))),
       state.review.length === 0 ? h('div', { class: 'empty' }, t('review.empty')) : h('table', { class: 'table' },
         h('thead', {}, h('tr', {}, [t('field.level'), t('field.site'), '', t('disposition'), t('feedback'), t('state.resolved'), ''].map((x) => h('th', {}, x)))),
         h('tbody', {}, state.review.map((i) => h('tr', { dataset: { incidentId: i.id } },

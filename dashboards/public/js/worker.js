@@ -6,6 +6,7 @@ import { connect } from './live.js';
 import { h, clear, $ } from './dom.js';
 import { age, time } from './fmt.js';
 import { DISPOSITIONS, levelBadge, stateChip, residentLine } from './queue.js';
+import * as alarm from './alarm.js';
 
 const state = { me: null, tasks: new Map(), timelines: new Map(), sites: new Map(), drafts: new Map() };
 const root = $('#tasks');
@@ -108,6 +109,48 @@ function render() {
   if (focused) document.getElementById(focused)?.focus();
 }
 
+/**
+ * Issue 17 point 4: a task given to me while the page is open sounds, vibrates and shows a system
+ * notification (seen with the phone in a pocket or another app in front). <body data-task-alert>
+ * names the last task announced, for people debugging and for tests.
+ */
+function announce(inc) {
+  const title = `${t('worker.newTask')} · ${tr(inc.title)}`;
+  const body = `${inc.context.siteName}${inc.context.address ? ` · ${inc.context.address}` : ''}`;
+  alarm.taskTone();
+  if (navigator.vibrate) navigator.vibrate([400, 200, 400, 200, 400]);
+  if ('Notification' in window && window.Notification.permission === 'granted') {
+    try {
+      const n = new window.Notification(title, { body, tag: inc.id, requireInteraction: true });
+      n.onclick = () => {
+        window.focus();
+        window.location.hash = `#/incidents/${encodeURIComponent(inc.id)}`;
+      };
+    } catch {
+      // Some phone browsers only notify from a service worker: sound and vibration still ran.
+    }
+  }
+  document.body.dataset.taskAlert = inc.id;
+  toast(title, 'alarm');
+}
+
+/** Sound needs a first tap and notifications a permission: one button asks for both. */
+function alertsButton() {
+  const b = $('#enable-alerts');
+  const update = () => {
+    const sound = document.body.dataset.sound === 'enabled';
+    const notify = !('Notification' in window) || window.Notification.permission !== 'default';
+    b.hidden = sound && notify;
+  };
+  alarm.onSoundState(update);
+  b.addEventListener('click', async () => {
+    alarm.unlock();
+    if ('Notification' in window && window.Notification.permission === 'default') await window.Notification.requestPermission().catch(() => undefined);
+    update();
+  });
+  update();
+}
+
 /** #/incidents/ID (the link in a dispatch message) scrolls to that task and marks it. */
 function focusLinked() {
   const m = /^#\/incidents\/([^/?]+)/.exec(window.location.hash);
@@ -122,6 +165,8 @@ function focusLinked() {
 
 async function boot() {
   wireSwitch();
+  alarm.init();
+  alertsButton();
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
   if (!s.user) return window.location.replace(loginUrl());
@@ -140,10 +185,12 @@ async function boot() {
     reset: () => void load(),
     incident: async (ev) => {
       const inc = ev.incident;
+      const isNew = !state.tasks.has(inc.id);
       if (inc.state === 'resolved' || inc.state === 'reviewed') state.tasks.delete(inc.id);
       else {
         state.tasks.set(inc.id, inc);
         await details(inc);
+        if (isNew) announce(inc);
       }
       if (!document.querySelector('.sheet textarea:focus')) render();
     },
