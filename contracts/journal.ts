@@ -78,6 +78,8 @@ export interface JournalStats {
   readonly unshippedLines: number;
   readonly unshippedBytes: number;
   readonly segments: number;
+  /** Records kept in memory for the reader: those durable and not yet handed out, at most one segment's. */
+  readonly heldLines: number;
   readonly fsync: boolean;
 }
 

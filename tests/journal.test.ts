@@ -131,6 +131,52 @@ describe('journal', () => {
     await j.stop();
   });
 
+  it('keeps in memory only records not yet handed out: shipped ones of the active segment are let go at once', async () => {
+    // The memory growth of issue 15's soak: the active segment (8 MiB, ~45,000 readings) kept
+    // every record until it sealed, ~750 B of heap each, though InfluxDB had them all.
+    const dir = freshDir();
+    const j = journalAt(dir, { fsync: false });
+    await j.start();
+    const shipped: string[] = [];
+    for (let g = 0; g < 40; g++) {
+      for (let i = 0; i < 500; i++) j.append(lp(g * 500 + i));
+      await durable(j);
+      // Durable, not yet handed out: what the reader will need, and nothing else.
+      expect(j.stats().heldLines).toBe(j.unread());
+      expect(j.unread()).toBe(500);
+      const half = (await j.read(250))!;
+      expect(j.stats().heldLines).toBe(250);
+      shipped.push(...half.lines);
+      j.confirm(half);
+      shipped.push(...(await readAll(j, 100)));
+      expect(j.stats()).toMatchObject({ heldLines: 0, unshippedLines: 0, segments: 1 });
+    }
+    // 20,000 records in the active segment (never sealed), none of them held, all handed out in order.
+    expect(j.stats().appended).toBe(20_000);
+    expect(shipped).toEqual(Array.from({ length: 20_000 }, (_, i) => lp(i)));
+    await j.stop();
+  });
+
+  it('lets go of a sealed segment read back from disk as it is handed out', async () => {
+    const dir = freshDir();
+    const j = journalAt(dir, { segmentBytes: 4096, fsync: false });
+    await j.start();
+    for (let i = 0; i < 300; i++) j.append(lp(i));
+    await durable(j);
+    for (let i = 300; i < 310; i++) j.append(lp(i));
+    await durable(j);
+    // The first segment is sealed, out of memory until read; the active one holds its 10 records.
+    expect(j.stats()).toMatchObject({ segments: 2, heldLines: 10 });
+    const a = (await j.read(100))!;
+    expect(a).toMatchObject({ fromDisk: true, from: 0 });
+    expect(j.stats().heldLines).toBe(200 + 10);
+    const rest = await readAll(j, 100);
+    j.confirm(a);
+    expect(j.stats()).toMatchObject({ heldLines: 0, unshippedLines: 0, segments: 1 });
+    expect([...a.lines, ...rest]).toEqual(Array.from({ length: 310 }, (_, i) => lp(i)));
+    await j.stop();
+  });
+
   it('syncs a dirty participant (the SQLite WAL) in the same group, before the callbacks', async () => {
     const events: string[] = [];
     let dirty = false;
