@@ -3,6 +3,8 @@
 // with real line protocol (LineFormatter) and a shipper that confirms every batch at once, as the
 // InfluxDB writer does when InfluxDB answers; prints heap after a full GC before and after N.
 //   node --expose-gc --import tsx bench/lib/journal-heap-probe.ts 30000
+// With `held` as second argument nothing is shipped (InfluxDB away): what the active segment's
+// unshipped records cost.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +13,14 @@ import { createJournal } from '../../journal/journal.ts';
 import { LineFormatter } from '../../ingest/store/line.ts';
 
 const N = Number(process.argv[2] ?? 30000);
+const ship = process.argv[3] !== 'held';
 const gc = (globalThis as { gc?: () => void }).gc!;
 const heap = (): number => { gc(); gc(); return process.memoryUsage().heapUsed / 1048576; };
 const j = createJournal({ dir: mkdtempSync(join(tmpdir(), 'jp-')), fsync: false, maxBytes: 1e9, warnRatio: 0.9, logger: pino({ level: 'silent' }) });
 await j.start();
 const f = new LineFormatter();
 let stop = false;
-const worker = (async () => { while (!stop) { const b = await j.read(500); if (!b) return; j.confirm(b); } })();
+const worker = (async () => { while (!stop && ship) { const b = await j.read(500); if (!b) return; j.confirm(b); } })();
 const h0 = heap();
 for (let i = 0; i < N; i++) {
   const d = i % 500;
