@@ -13,6 +13,7 @@ import { createRegistry } from '../registry/index.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerUserCommands } from './commands/users.ts';
 import { registerSimulatorCommands } from './commands/simulator.ts';
+import { registerBackupCommands } from './commands/backup.ts';
 import type * as DemoModule from './demo.ts';
 
 const program = new Command();
@@ -116,6 +117,7 @@ registerUserCommands(program, async () => {
   return { db, close: async () => { db.close(); } };
 });
 registerSimulatorCommands(program);
+registerBackupCommands(program, config);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WatchfireError) {

@@ -97,6 +97,17 @@ export const Config = z.object({
       secret: z.string().min(16),
     }).optional(),
   }).prefault({}),
+  // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
+  backup: z.object({
+    /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).default(7),
+    /**
+     * host:port of InfluxDB 1.x's backup (RPC) service, for `influxd backup -portable`. Unset with
+     * a local influxd: read from its config under dataDir; unset with influx.url: readings are
+     * not backed up (the backup says so), back up that server where it runs.
+     */
+    influxRpc: z.string().regex(/^[^:\s]+:\d{1,5}$/).optional(),
+  }).prefault({}),
 });
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;

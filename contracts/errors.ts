@@ -12,6 +12,10 @@ export const ERROR_CODES = {
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
+  // backup and restore (issue 18 point 4)
+  WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
+  WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',
+  WF_RESTORE_FAILED: 'A restore step failed (copying the database or influxd restore); the message names the step.',
   WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',

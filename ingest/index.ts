@@ -9,5 +9,7 @@ export type { InfluxStore, InfluxStoreDeps } from './store/influx-store.ts';
 export { createInfluxQuery } from './store/query.ts';
 export type { InfluxQueryDeps } from './store/query.ts';
 export { toLine, nanos } from './store/line.ts';
-export { startLocalInfluxd } from './influxd.ts';
+export { startLocalInfluxd, rpcAddressOf } from './influxd.ts';
+export { influxBackup, influxRestore } from './influx-backup.ts';
+export type { InfluxBackupTarget } from './influx-backup.ts';
 export type { LocalInfluxd, LocalInfluxdOptions } from './influxd.ts';

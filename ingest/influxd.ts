@@ -23,11 +23,15 @@ export interface LocalInfluxdOptions {
   readyTimeoutMs?: number;
   /** CPU niceness of influxd (default 5: below Watchfire; 0 keeps the caller's). */
   niceness?: number;
+  /** CREATE DATABASE at start (default true); false for a restore, which refuses an existing one. */
+  createDatabase?: boolean;
 }
 
 export interface LocalInfluxd {
   readonly url: string;
   readonly port: number;
+  /** host:port of its backup/restore (RPC) service: `influxd backup -host`. */
+  readonly rpcAddress: string;
   stop(): Promise<void>;
 }
 
@@ -165,16 +169,26 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
   try {
     await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
     const db = opts.database ?? 'watchfire';
-    const res = await fetch(`${url}/query`, {
+    const res = opts.createDatabase === false ? undefined : await fetch(`${url}/query`, {
       method: 'POST',
       body: new URLSearchParams({ q: `CREATE DATABASE "${db.replace(/["\\]/g, '\\$&')}"` }),
       signal: AbortSignal.timeout(10_000),
     });
-    if (!res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
+    if (res && !res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
   } catch (err) {
     await stop();
     throw err;
   }
   opts.logger?.info({ url, dataDir: opts.dataDir, pid: child.pid }, 'local influxd ready');
-  return { url, port: httpPort, stop };
+  return { url, port: httpPort, rpcAddress: rpcAddressOf(config) ?? '', stop };
+}
+
+/** The top-level `bind-address` (the backup/restore RPC service) of an influxd config file's text. */
+export function rpcAddressOf(configText: string): string | undefined {
+  for (const line of configText.split('\n')) {
+    if (/^\s*\[/.test(line)) return undefined; // past the top level
+    const m = /^\s*bind-address\s*=\s*"([^"]+)"/.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
 }
