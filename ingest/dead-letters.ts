@@ -65,10 +65,12 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     }
   }
 
-  function where(filter: { deviceId?: string; code?: ErrorCode; before?: number }): { sql: string; args: unknown[] } {
+  function where(filter: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; before?: number }): { sql: string; args: unknown[] } {
     const parts: string[] = [];
     const args: unknown[] = [];
     if (filter.deviceId !== undefined) { parts.push('device_id = ?'); args.push(filter.deviceId); }
+    // One JSON parameter, not one per id: a center has thousands of devices.
+    if (filter.deviceIds !== undefined) { parts.push('device_id IN (SELECT value FROM json_each(?))'); args.push(JSON.stringify(filter.deviceIds)); }
     if (filter.code !== undefined) { parts.push('code = ?'); args.push(filter.code); }
     if (filter.before !== undefined) { parts.push('at < ?'); args.push(filter.before); }
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };

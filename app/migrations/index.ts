@@ -33,4 +33,15 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'baseline: the schema of release 0.1.0', sql: BASELINE_0_1_0 },
   { version: 2, name: 'app: wf_meta with installed_at', sql: INSTALLATION },
+  // Issue 16 point 3: the sign-in audit (dashboards/login-audit.ts).
+  { version: 3, name: 'dashboards: login_audit', sql: `
+      CREATE TABLE login_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        username TEXT NOT NULL,
+        address TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        user_agent TEXT
+      );
+      CREATE INDEX login_audit_user ON login_audit (username, address, outcome, at);` },
 ]);
