@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console, fetch, AbortSignal, setTimeout */
 // Exit 0 when Watchfire answers its /healthz (or the URL given) with 2xx within 10 s, in one of
 // three tries 5 s apart; exit 1 otherwise. Used by watchfire-healthz.service and the container's
 // HEALTHCHECK. Three tries: one slow answer (a long GC, a burst) is no reason to restart.
