@@ -14,6 +14,7 @@ import { registerRegistryCommands } from './commands/registry.ts';
 import { registerUserCommands } from './commands/users.ts';
 import { registerSimulatorCommands } from './commands/simulator.ts';
 import { registerBackupCommands } from './commands/backup.ts';
+import { registerStoreCommands } from './commands/store.ts';
 import type * as DemoModule from './demo.ts';
 
 const program = new Command();
@@ -126,6 +127,7 @@ registerUserCommands(program, async () => {
 });
 registerSimulatorCommands(program);
 registerBackupCommands(program, config);
+registerStoreCommands(program, config);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WatchfireError) {

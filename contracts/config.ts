@@ -82,6 +82,15 @@ export const Config = z.object({
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+    /**
+     * Issue 18 point 6 (InfluxDB 1.x): raw readings kept `raw` (InfluxQL duration or INF), then only
+     * min/max/mean per 5 minutes in the `long_term` policy, kept `longTerm`.
+     */
+    retention: z.object({
+      raw: z.string().regex(/^(INF|\d+[hdw])$/).default('180d'),
+      longTerm: z.string().regex(/^(INF|\d+[hdw])$/).default('INF'),
+      downsample: z.boolean().default(true),
+    }).prefault({}),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),

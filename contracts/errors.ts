@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   WF_STORE_WRITE: 'A batch write to InfluxDB failed; the batch is spooled to disk and retried.',
   WF_STORE_SPOOL_FULL: 'The disk spool reached its size cap; the oldest data is kept, new batches are refused loudly.',
   WF_STORE_SPOOL_WARN: 'The disk spool passed its warning threshold.',
+  WF_STORE_REFUSED: 'InfluxDB refused lines (HTTP 400: type conflict, series or tag-value limit, malformed); they are kept under DATA_DIR/refused/ with the reason for `wf store replay-refused`, or lost loudly when that store is full.',
   // rules
   WF_RULES_INVALID: 'A rule set (file, API or per-device override) failed validation; the running one stays.',
   // alerts and notifications

@@ -25,6 +25,8 @@ export interface InfluxStoreDeps {
   spoolDir: string;
   logger: Logger;
   metrics: Registry;
+  /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
+  refused?: { add(lines: readonly string[], reason: string): void };
   /** Tuning for tests; defaults suit production. */
   retry?: { minDelayMs?: number; maxDelayMs?: number; maxRetryTimeMs?: number; requestTimeoutMs?: number };
 }
@@ -201,6 +203,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         // write, and no retry can fix the rest.
         retrying.delete(batch);
         drop(batch.length, 'rejected');
+        deps.refused?.add(batch, error.message);
         log.error({ code: 'WF_STORE_WRITE', err: error.message, lines: batch.length, first: batch[0] }, 'InfluxDB rejected lines as malformed');
         settled();
         return Promise.resolve();
