@@ -13,7 +13,7 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, type Db } from './db.ts';
+import { installedAt, openDatabase, startCheckpointer, type Db } from './db.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
@@ -90,6 +90,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
+      installedAt: installedAt(database),
       ...deps.alerts,
     });
 

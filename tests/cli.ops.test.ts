@@ -28,7 +28,7 @@ describe('wf rejects and wf store refused', () => {
   it('lists dead letters newest first, filtered, as text or JSON lines', async () => {
     const db = openDatabase(join(dataDir, 'watchfire.db'));
     const dl = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
-    dl.add({ at: 1_000, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_NOT_JSON', reason: 'Unexpected token', payload: '{oops' });
+    dl.add({ at: 1_000, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_NOT_JSON', reason: 'Unexpected token', index: undefined, payload: '{oops' });
     dl.add({ at: 2_000, deviceId: 'sd-2', topic: 'v1/devices/sd-2/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: 3, payload: '[…]' });
     dl.flush();
     db.close();
