@@ -10,7 +10,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Config } from '../contracts/config.ts';
 import { startTestInfluxd, sampleTelemetry, SAMPLE_TS, type TestInfluxd } from './support/influxd.ts';
-import { createInfluxStore } from '../ingest/store/influx-store.ts';
+import { createJournaledStore } from './support/store.ts';
 import { createRefusedStore, type PostLines } from '../ingest/store/refused.ts';
 import { ensureRetention } from '../ingest/store/retention.ts';
 
@@ -82,7 +82,7 @@ describe('InfluxDB for years', () => {
     const metrics = new Registry();
     const refused = createRefusedStore({ dir: join(tmp, 'refused'), logger, metrics });
     const config = { ...Config.parse({}).influx, database: db, batchSize: 100, flushIntervalMs: 50, maxRetries: 1, url: influx.url };
-    const store = createInfluxStore({ config, spoolDir: join(tmp, 'spool'), logger, metrics: new Registry(), refused, retry: { minDelayMs: 50, maxDelayMs: 200, requestTimeoutMs: 2000 } });
+    const store = createJournaledStore({ dir: join(tmp, 'journal'), config, logger, metrics: new Registry(), refused, retry: { minDelayMs: 50, maxDelayMs: 200, requestTimeoutMs: 2000 } });
     await store.start();
     store.write(sampleTelemetry(0, 1));
     await store.flush();
