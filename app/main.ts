@@ -15,6 +15,7 @@ import { registerUserCommands } from './commands/users.ts';
 import { registerSimulatorCommands } from './commands/simulator.ts';
 import { registerBackupCommands } from './commands/backup.ts';
 import { registerStoreCommands } from './commands/store.ts';
+import { registerBatchProvision } from './commands/provision-batch.ts';
 import type * as DemoModule from './demo.ts';
 
 const program = new Command();
@@ -112,6 +113,7 @@ async function openRegistry() {
   await registry.start();
   return {
     registry,
+    db,
     close: async () => {
       await registry.stop();
       db.close();
@@ -128,6 +130,7 @@ registerUserCommands(program, async () => {
 registerSimulatorCommands(program);
 registerBackupCommands(program, config);
 registerStoreCommands(program, config);
+registerBatchProvision(program, openRegistry);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WatchfireError) {
