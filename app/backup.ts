@@ -124,6 +124,30 @@ export interface RestoreOptions {
    * local influxd under the new data directory with createDatabase: false) or names a server.
    */
   influx?: InfluxBackupTarget | undefined;
+  /**
+   * HTTP URL of that influxd. influxd 1.6 loads restored shards in the background after
+   * `influxd restore` returns (seen here: seconds later); with the URL, restore waits until the
+   * point count stops changing, so stopping the server right after loses nothing.
+   */
+  influxUrl?: string | undefined;
+}
+
+async function settledCount(url: string, database: string): Promise<number> {
+  const count = async () => {
+    const res = await fetch(`${url}/query?db=${encodeURIComponent(database)}&q=${encodeURIComponent('SELECT count(*) FROM /.*/')}`, { signal: AbortSignal.timeout(30_000) });
+    const body = (await res.json()) as { results?: Array<{ series?: Array<{ values?: unknown[][] }> }> };
+    return (body.results?.[0]?.series ?? []).reduce((n, s) => n + (s.values?.[0]?.slice(1).reduce((a: number, v) => a + (typeof v === 'number' ? v : 0), 0) ?? 0), 0);
+  };
+  let last = -1;
+  let same = 0;
+  // Three equal answers a second apart, at most two minutes.
+  for (let i = 0; i < 120 && same < 3; i++) {
+    const n = await count();
+    same = n === last ? same + 1 : 0;
+    last = n;
+    if (same < 3) await new Promise((r) => setTimeout(r, 1000));
+  }
+  return last;
 }
 
 export function resolveBackup(from: string): { path: string; manifest: Manifest } {
@@ -155,6 +179,7 @@ export async function restore(opts: RestoreOptions): Promise<{ path: string; man
   if (manifest.influx && opts.influx) {
     try {
       await influxRestore(opts.influx, join(path, manifest.influx.dir), manifest.influx.database);
+      if (opts.influxUrl) await settledCount(opts.influxUrl, opts.influx.database);
     } catch (err) {
       throw new WatchfireError('WF_RESTORE_FAILED', `Restoring readings: ${(err as Error).message}`);
     }

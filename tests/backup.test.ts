@@ -73,7 +73,7 @@ describe('wf backup and wf restore', () => {
     const dataDir = join(work, 'restored');
     const local = await startLocalInfluxd({ dataDir: join(dataDir, 'influxdb'), database: 'watchfire', createDatabase: false });
     try {
-      const r = await restore({ from: join(work, 'backups'), dataDir, influx: { rpc: local.rpcAddress, database: 'watchfire' } });
+      const r = await restore({ from: join(work, 'backups'), dataDir, influx: { rpc: local.rpcAddress, database: 'watchfire' }, influxUrl: local.url });
       expect(r).toMatchObject({ path: result.path, readings: true });
     } finally {
       // As `wf restore` does: the restored shards are loaded when influxd starts next (with Watchfire).

@@ -60,7 +60,7 @@ export function registerBackupCommands(program: Command, config: () => Config): 
         influx = { rpc: local.rpcAddress, database: cfg.influx.database, binary: cfg.influx.local.binary };
       }
       try {
-        const r = await restore({ from: dir, dataDir, influx });
+        const r = await restore({ from: dir, dataDir, influx, influxUrl: local?.url });
         if (o.json) return out(cmd, JSON.stringify(r));
         out(cmd, `Restored ${r.path} into ${dataDir}: ${r.manifest.sqlite.incidents} incidents, ${r.manifest.sqlite.auditEntries} audit entries; readings ${r.readings ? 'restored' : 'NOT restored'}.`);
       } finally {
