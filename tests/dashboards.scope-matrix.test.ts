@@ -175,5 +175,6 @@ describe('scope matrix: every route × every role × own / other center', () => 
     }
     // The matrix is as big as routes × callers × variants (a cell each).
     expect(cells.length).toBe((routes.length - 1) * CALLERS.length * VARIANTS.length);
-  });
+    // ~470 requests over a real socket: a few seconds alone, a minute on a 2-core box that is busy.
+  }, 240_000);
 });
