@@ -28,7 +28,7 @@ const boundaries = MODULES.flatMap((m) =>
 );
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', 'bench/nodered/**', 'dashboards/public/vendor/**', 'data/**', '.data/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/results/**', 'bench/nodered/**', 'dashboards/public/vendor/**', 'data/**', '.data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

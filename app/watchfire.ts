@@ -13,10 +13,10 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
@@ -95,6 +95,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       journal,
       logger: logger.child({ module: 'store' }),
       metrics,
+      refused: createRefusedStore({ dir: join(dataDir, 'refused'), logger: logger.child({ module: 'store' }), metrics }),
     });
     let ruleSet = DEFAULT_RULE_SET;
     if (config.rules.file) {
@@ -123,6 +124,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
+      installedAt: installedAt(database),
       ...deps.alerts,
     });
 
@@ -234,6 +236,12 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     parts = build(db, influxUrl);
     const p = parts;
+    // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
+    // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
+    const retention = { url: influxUrl, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention };
+    void ensureDatabase(retention, 10_000, logger)
+      .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so
     // that nothing a device sends arrives before everything downstream of it can take it.
     await p.registry.start();

@@ -125,6 +125,15 @@ export const Config = z.object({
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+    /**
+     * Issue 18 point 6 (InfluxDB 1.x): raw readings kept `raw` (InfluxQL duration or INF), then only
+     * min/max/mean per 5 minutes in the `long_term` policy, kept `longTerm`.
+     */
+    retention: z.object({
+      raw: z.string().regex(/^(INF|\d+[hdw])$/).default('180d'),
+      longTerm: z.string().regex(/^(INF|\d+[hdw])$/).default('INF'),
+      downsample: z.boolean().default(true),
+    }).prefault({}),
   }).prefault({}),
   /**
    * The journal behind every PUBACK (contracts/journal.ts, issue 15). With fsync on (the default)
@@ -194,6 +203,17 @@ export const Config = z.object({
       url: z.url(),
       secret: z.string().min(16),
     }).optional(),
+  }).prefault({}),
+  // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
+  backup: z.object({
+    /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).default(7),
+    /**
+     * host:port of InfluxDB 1.x's backup (RPC) service, for `influxd backup -portable`. Unset with
+     * a local influxd: read from its config under dataDir; unset with influx.url: readings are
+     * not backed up (the backup says so), back up that server where it runs.
+     */
+    influxRpc: z.string().regex(/^[^:\s]+:\d{1,5}$/).optional(),
   }).prefault({}),
 });
 export type Config = z.infer<typeof Config>;

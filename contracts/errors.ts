@@ -12,6 +12,11 @@ export const ERROR_CODES = {
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
+  // backup and restore (issue 18 point 4)
+  WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
+  WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',
+  WF_RESTORE_FAILED: 'A restore step failed (copying the database or influxd restore); the message names the step.',
+  WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',
@@ -53,6 +58,7 @@ export const ERROR_CODES = {
   WF_STORE_WRITE: 'A batch write to InfluxDB failed; its readings stay in the journal and the batch is retried with backoff.',
   WF_STORE_SPOOL_FULL: 'The journal\'s unshipped tail (what InfluxDB has not confirmed) reached influx.spoolMaxBytes; devices\' telemetry is held unacknowledged until InfluxDB catches up, alarms still pass.',
   WF_STORE_SPOOL_WARN: 'The journal\'s unshipped tail passed influx.spoolWarnRatio of its cap.',
+  WF_STORE_REFUSED: 'InfluxDB refused lines (HTTP 400: type conflict, series or tag-value limit, malformed); they are kept under DATA_DIR/refused/ with the reason for `wf store replay-refused`, or lost loudly when that store is full.',
   // journal (issue 15)
   WF_JOURNAL_WRITE: 'The journal could not write or fdatasync a group (disk full, I/O error): its PUBACKs are held and the group retried; nothing is acknowledged until it is on disk.',
   // rules
