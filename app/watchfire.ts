@@ -24,6 +24,8 @@ import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
+import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
+import { createGbtListener } from '../adapters/index.ts';
 
 export interface WatchfireDeps {
   config: Readonly<Config>;
@@ -161,6 +163,21 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
     });
 
+    // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
+    // published; their own refusals go to the same dead letters, their presence to the same bus.
+    const ingress: IngressPort = {
+      accept: (frame) => ingest.accept(frame),
+      reject: (r) => {
+        const rec = rejectRecordOf(r);
+        deadLetters.add(rec);
+        bus.emit('reject', rec);
+      },
+      presence: (deviceId, online, at) => bus.emit('device.presence', { deviceId, online, at, reason: online ? 'connect' : 'socket' }),
+    };
+    const gbt = config.ingress.gbt26875.enabled
+      ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })
+      : undefined;
+
     bus.on('device.presence', 'app.presence', (p) => {
       const s = live.get(p.deviceId);
       if (s) s.online = p.online;
@@ -182,7 +199,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: (id: string) => live.get(id),
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise };
+    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise, ingress, gbt };
   }
 
   function health() {
@@ -239,6 +256,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.alerts.start();
     await p.http.start();
     await p.gateway.start();
+    await p.gbt?.start();
     if (config.rules.file) {
       stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
     }
@@ -248,7 +266,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     sweepTimer.unref();
     started = true;
     const a = addresses();
-    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
+    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http, gbt26875: a.gbt26875 }, 'Watchfire started');
   }
 
   async function stop(): Promise<void> {
@@ -258,6 +276,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const p = parts;
     if (p) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
+      await p.gbt?.stop();
       await p.gateway.stop();
       await p.http.stop();
       await p.alerts.stop();
@@ -273,10 +292,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     db = undefined;
   }
 
-  function addresses(): { mqtt: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt: number; mqtts?: number; http: number; gbt26875?: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
-    return { ...g, http: parts.http.address().port };
+    return { ...g, http: parts.http.address().port, ...(parts.gbt ? { gbt26875: parts.gbt.address().port } : {}) };
   }
 
   function must() {
@@ -310,6 +329,9 @@ export function createWatchfire(deps: WatchfireDeps) {
     get gateway() { return must().gateway; },
     get http() { return must().http; },
     get deadLetters() { return must().deadLetters; },
+    /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
+    get ingress() { return must().ingress; },
+    get gbt26875() { return must().gbt; },
     deviceState: (id: string) => live.get(id),
   };
 }
