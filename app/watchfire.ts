@@ -25,7 +25,8 @@ import { createHttpServer } from '../dashboards/index.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
-import { createGbtListener } from '../adapters/index.ts';
+import { createGbtListener, createPlatformCommands, nbiotPushRoutes } from '../adapters/index.ts';
+import type { Command } from '../contracts/protocol.ts';
 
 export interface WatchfireDeps {
   config: Readonly<Config>;
@@ -178,6 +179,15 @@ export function createWatchfire(deps: WatchfireDeps) {
       ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })
       : undefined;
 
+    const nb = config.ingress.nbiot;
+    const nbiotPush = nb.onenet || nb.ctwing
+      ? nbiotPushRoutes({
+          config: { onenet: nb.onenet, ctwing: nb.ctwing }, directory: registry, changes: registry, ingress, clock,
+          logger: logger.child({ module: 'nbiot' }), metrics,
+        })
+      : undefined;
+    const platformCommands = createPlatformCommands({ config: { onenet: nb.onenet?.api, ctwing: nb.ctwing?.api }, directory: registry, clock });
+
     bus.on('device.presence', 'app.presence', (p) => {
       const s = live.get(p.deviceId);
       if (s) s.online = p.online;
@@ -198,8 +208,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       rules: { reload: (input: unknown) => rules.reload(input) },
       deviceState: (id: string) => live.get(id),
       logger: logger.child({ module: 'http' }),
+      plugins: nbiotPush ? [nbiotPush] : [],
     });
-    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise, ingress, gbt };
+    // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
+    const sendCommand = (deviceId: string, command: Command): Promise<void> =>
+      platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
+    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise, ingress, gbt, sendCommand };
   }
 
   function health() {
@@ -332,6 +346,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
     get ingress() { return must().ingress; },
     get gbt26875() { return must().gbt; },
+    sendCommand: (deviceId: string, command: Command) => must().sendCommand(deviceId, command),
     deviceState: (id: string) => live.get(id),
   };
 }

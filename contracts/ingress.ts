@@ -5,7 +5,7 @@
 // cannot tell the difference except by the frame's `source` tag.
 import type { Frame, IngestOutcome, RejectRecord } from './ports.ts';
 import type { ErrorCode } from './errors.ts';
-import { topics } from './protocol.ts';
+import { topics, type Command } from './protocol.ts';
 
 export const INGRESS_SOURCES = ['mqtt', 'gbt26875', 'ctwing', 'onenet'] as const;
 export type IngressSource = (typeof INGRESS_SOURCES)[number];
@@ -58,4 +58,12 @@ export function adapterFrame(deviceId: string, kind: 'telemetry' | 'events', bod
     receivedAt,
     source,
   };
+}
+
+/**
+ * Commands to a device, whatever its ingress (issue 20 point 2): MQTT devices get a publish on
+ * v1/devices/{id}/commands/{name}; NB-IoT devices a call to their platform's command API.
+ */
+export interface DeviceCommandPort {
+  send(deviceId: string, command: Command): Promise<void>;
 }

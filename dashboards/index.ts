@@ -92,6 +92,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     transform: jsonSchemaTransform,
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
+  for (const plugin of deps.plugins ?? []) void app.register(plugin as unknown as Parameters<App['register']>[0]);
   void app.register(async (api: App) => {
     await installAuth(api, deps);
     incidentRoutes(api, deps);

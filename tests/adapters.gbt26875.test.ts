@@ -91,7 +91,7 @@ describe('what the listener refuses', () => {
     const u = await unit();
     await u.heartbeat();
     const frame = encodeFrame({ serial: 42, at: Date.now(), source: UNIT, destination: '0000000000c1', command: COMMAND.send }, 480);
-    frame[frame.length - 3] ^= 0xff;
+    frame[frame.length - 3] = frame[frame.length - 3]! ^ 0xff;
     u.sendRaw(frame);
     const deny = await u.waitFrame((f) => f.command === COMMAND.deny && f.serial === 42);
     expect(deny.destination).toBe(UNIT);
