@@ -73,6 +73,14 @@ program
   });
 
 program
+  .command('metrics-token')
+  .description('issue the bearer token /metrics asks for (issue 16) and print its config entry')
+  .action(() => {
+    const token = generateSecret();
+    console.log(`Bearer token for /metrics (shown once): ${token}\n\nAdd to the configuration:\nhttp:\n  metricsTokenHash: "${hashSecret(token)}"\n\nand to Prometheus' scrape job:\n  authorization:\n    credentials: ${token}`);
+  });
+
+program
   .command('config')
   .description('validate the configuration and print it')
   .action(() => {

@@ -1,6 +1,7 @@
 // Watchfire's configuration: one YAML file plus environment overrides, validated once at start
 // (every problem by path), then frozen. Defaults here are the documented defaults.
 import { z } from 'zod';
+import { Role } from './registry.ts';
 
 const Port = z.number().int().min(0).max(65535);
 
@@ -22,6 +23,14 @@ export const Config = z.object({
     }).optional(),
     /** Largest MQTT packet accepted: 64 KiB payload plus topic and header room. */
     maxPacketBytes: z.number().int().min(1024).default(64 * 1024 + 512),
+    /**
+     * Hard cap for a device's PUBLISH (issue 15 point 4): one above maxPacketBytes and up to this
+     * is still read, dead-lettered with its first 4 KiB (WF_INGEST_TOO_LARGE) and acknowledged, so a
+     * QoS 1 device does not re-send it forever; beyond it the connection is closed
+     * (WF_PACKET_TOO_LARGE). 4 × the 64 KiB payload limit, which bounds what one connection can
+     * make the gateway buffer. Below maxPacketBytes it counts as maxPacketBytes.
+     */
+    maxPacketHardBytes: z.number().int().min(1024).default(256 * 1024),
     /** PROTOCOL.md: 20 messages/s sustained, burst 200. */
     rate: z.object({
       perSecond: z.number().positive().default(20),
@@ -79,6 +88,38 @@ export const Config = z.object({
     port: Port.default(8080),
     /** Public base URL used in links of emails and webhooks. */
     publicUrl: z.string().default('http://localhost:8080'),
+    // ---- issue 16: securing the console and API ----
+    /** HTTPS from these PEM files (re-read when they change, no restart). Unset: plain HTTP, warned about off loopback. */
+    tls: z.object({
+      cert: z.string(),
+      key: z.string(),
+      ca: z.string().optional(),
+      /** How often the files are checked for a renewal (fs.watchFile polling: works on bind mounts and symlink swaps). */
+      reloadCheckMs: z.number().int().min(100).default(10_000),
+    }).optional(),
+    /** Strict-Transport-Security max-age under HTTPS (RFC 6797; one year, as the HSTS preload list asks). */
+    hstsMaxAgeSec: z.number().int().min(0).default(31_536_000),
+    /**
+     * hashSecret() of the bearer token /metrics asks for (`npm run wf -- metrics-token`). Unset:
+     * /metrics answers only to loopback addresses (a Prometheus on the same host).
+     */
+    metricsTokenHash: z.string().startsWith('sha256$').optional(),
+    /** Registry roles an incident may be dispatched to; the person must also be of the incident's center. */
+    dispatchRoles: z.array(Role).min(1).default(['grid_worker']),
+    login: z.object({
+      /** scrypt hashes at once (N=2^17: 128 MiB each, on libuv's pool of 4 threads). */
+      concurrency: z.number().int().min(1).max(16).default(2),
+      /** Logins waiting for a hashing slot; beyond it: 503 at once, with Retry-After. */
+      queue: z.number().int().min(0).default(16),
+      /** Logins one address may have hashing or waiting; beyond it: 429 at once. */
+      perAddressInFlight: z.number().int().min(1).default(2),
+      /** Failed logins per address per minute (a control room behind one NAT shares it). */
+      perAddressFailuresPerMinute: z.number().int().min(1).default(30),
+      /** Failed logins per address and user name per minute: slows guessing one account. */
+      perAccountFailuresPerMinute: z.number().int().min(1).default(10),
+      /** Sign-in audit rows kept (login_audit), newest first. */
+      auditMaxRows: z.number().int().min(100).default(100_000),
+    }).prefault({}),
   }).prefault({}),
   rules: z.object({ file: z.string().optional() }).prefault({}),
   // ---- issue 20: devices as they actually arrive (contracts/GBT26875.md, contracts/NBIOT.md) ----
@@ -153,6 +194,9 @@ export const ENV_OVERRIDES = {
   WF_HTTP_HOST: { path: ['http', 'host'], type: 'string' },
   WF_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
   WF_PUBLIC_URL: { path: ['http', 'publicUrl'], type: 'string' },
+  WF_HTTPS_CERT: { path: ['http', 'tls', 'cert'], type: 'string' },
+  WF_HTTPS_KEY: { path: ['http', 'tls', 'key'], type: 'string' },
+  WF_METRICS_TOKEN_HASH: { path: ['http', 'metricsTokenHash'], type: 'string' },
   WF_SMTP_HOST: { path: ['alerts', 'smtp', 'host'], type: 'string' },
   WF_SMTP_PORT: { path: ['alerts', 'smtp', 'port'], type: 'number' },
   WF_WEBHOOK_URL: { path: ['alerts', 'webhook', 'url'], type: 'string' },

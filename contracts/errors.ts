@@ -9,6 +9,9 @@ export const ERROR_CODES = {
   WF_REGISTRY_IN_USE: 'A registry entry cannot be removed while others refer to it (a site with devices, a grid with sites, …); they are listed.',
   WF_INFLUXD_MISSING: 'No InfluxDB URL is configured and no `influxd` is on PATH to start a local one (apt-get install influxdb).',
   WF_INFLUXD_START: 'The local influxd could not be started or did not become ready.',
+  // SQL store schema (issue 18: app/migrations/)
+  WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
+  WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',
@@ -18,17 +21,21 @@ export const ERROR_CODES = {
   WF_ACL_PUBLISH: 'PUBLISH outside v1/devices/{own id}/: dropped, counted, connection closed.',
   WF_ACL_SUBSCRIBE: 'SUBSCRIBE outside v1/devices/{own id}/commands/#: SUBACK 0x80.',
   WF_RATE_LIMITED: 'A device exceeded its message rate budget: throttled, then disconnected if it persists.',
-  WF_PACKET_TOO_LARGE: 'An MQTT packet above the maximum packet size: connection closed.',
+  WF_PACKET_TOO_LARGE: 'An MQTT packet above gateway.maxPacketBytes that is not a device PUBLISH, or any packet above gateway.maxPacketHardBytes: connection closed.',
   WF_GATEWAY_LISTEN: 'The gateway could not listen on its MQTT or MQTTS port (in use, no permission, bad host).',
   // ingest: rejects (each one in the dead-letter store)
   WF_INGEST_TOPIC: 'A publish on a topic that is not v1/devices/{id}/telemetry|events|status.',
-  WF_INGEST_TOO_LARGE: 'Payload over 64 KiB: rejected whole.',
+  WF_INGEST_TOO_LARGE: 'Payload over 64 KiB, or an MQTT packet over gateway.maxPacketBytes (up to gateway.maxPacketHardBytes): rejected whole and acknowledged; its first 4 KiB are dead-lettered.',
   WF_INGEST_NOT_JSON: 'Payload is not UTF-8 JSON: rejected whole.',
   WF_INGEST_NOT_OBJECT: 'JSON that is neither an object nor an array of objects: rejected whole.',
   WF_INGEST_BATCH_TOO_LARGE: 'An array of more than 500 elements: rejected whole.',
   WF_INGEST_SCHEMA: 'One element failed validation (wrong type, out of range, unknown event type); the rest of the batch is processed.',
   WF_INGEST_UNKNOWN_DEVICE: 'A message from a device that is not (or no longer) in the registry.',
   WF_INGEST_DUPLICATE: 'An exact re-send (same device, seq and ts): dropped, counted, not dead-lettered.',
+  // issue 15 point 4: every bad input is rejected with a reason, never acknowledged and lost
+  WF_INGEST_TOO_DEEP: 'JSON nested deeper than 16 arrays/objects (MAX_JSON_DEPTH): rejected whole before parsing.',
+  WF_INGEST_EMPTY: 'A telemetry object with no field its device type knows (e.g. `{}`): rejected; nothing is stored.',
+  WF_INGEST_INTERNAL: 'Ingest or the pipeline behind it threw on this frame or element (a bug): the frame is dead-lettered, not silently acknowledged; logged with the error.',
   // storage
   WF_STORE_WRITE: 'A batch write to InfluxDB failed; the batch is spooled to disk and retried.',
   WF_STORE_SPOOL_FULL: 'The disk spool reached its size cap; the oldest data is kept, new batches are refused loudly.',
@@ -61,7 +68,8 @@ export const ERROR_CODES = {
   WF_HTTP_CSRF: 'A write without the CSRF token of the session.',
   WF_HTTP_NOT_FOUND: 'No such route, site or user.',
   WF_HTTP_CONFLICT: 'The resource already exists (a user name taken).',
-  WF_HTTP_RATE_LIMITED: 'Too many login attempts from this address for this user name; retry after the given delay.',
+  WF_HTTP_RATE_LIMITED: 'Too many failed logins from this address (or for this user name from it), or one of its logins is still being checked; retry after the Retry-After delay.',
+  WF_HTTP_BUSY: 'Sign-in is at capacity (every password-hashing slot busy and the queue full); answered at once, retry after the Retry-After delay.',
   WF_HTTP_INTERNAL: 'An unexpected server error; logged with the request, the body says no more.',
   WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;

@@ -33,6 +33,11 @@ export interface Frame {
   readonly receivedAt: number;
   /** Which ingress built it (contracts/ingress.ts); absent means MQTT, the reference. */
   readonly source?: IngressSource;
+  /**
+   * Set when the MQTT packet was larger than gateway.maxPacketBytes (and within its hard cap):
+   * `payload` is then only its first 4 KiB, and ingest dead-letters it whole (issue 15 point 4).
+   */
+  readonly oversize?: { readonly bytes: number; readonly limit: number };
 }
 
 export interface IngestOutcome {
@@ -64,8 +69,9 @@ export interface RejectRecord {
 
 export interface DeadLetterStore {
   add(rec: RejectRecord): void;
-  list(filter?: { deviceId?: string; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
-  count(filter?: { deviceId?: string; code?: ErrorCode }): number;
+  /** deviceIds: only rejects of these devices (a center's scope, issue 16); none without a device. */
+  list(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
+  count(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode }): number;
 }
 
 export interface StoreStats {

@@ -5,8 +5,16 @@ import { z } from 'zod';
 export const PROTOCOL_VERSION = 'v1';
 /** PROTOCOL.md "Payloads": at most 64 KiB per MQTT message payload. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** PROTOCOL.md "What the gateway does with bad input": the first 4 KiB of a rejected payload are kept. */
+export const KEEP_PAYLOAD_BYTES = 4096;
 /** PROTOCOL.md "Topics": arrays of up to 500 elements. */
 export const MAX_BATCH = 500;
+/**
+ * PROTOCOL.md "What the gateway does with bad input": the deepest nesting of arrays and objects a
+ * payload may have. A batch of readings is 2 deep; the rest is room for newer firmware's unknown
+ * fields. Deeper is rejected whole (issue 15: 20,000 deep overflowed the stack after its PUBACK).
+ */
+export const MAX_JSON_DEPTH = 16;
 /** PROTOCOL.md: timestamps more than 5 min ahead or before 2020-01-01 are not trusted. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 export const EARLIEST_TS_MS = Date.UTC(2020, 0, 1);
@@ -21,6 +29,8 @@ export type DeviceType = z.infer<typeof DeviceType>;
 
 const show = (v: unknown): string => {
   if (v === undefined) return 'nothing';
+  // JSON.parse('1e999') is Infinity, which JSON.stringify would print as null (issue 15 point 4).
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${v} (not a finite number)`;
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
 };

@@ -34,29 +34,6 @@ export const NewUser = z.object({
 });
 export type NewUser = z.input<typeof NewUser>;
 
-export function migrateUsers(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS users (
-      username TEXT PRIMARY KEY,
-      role TEXT NOT NULL,
-      person_id TEXT,
-      center_id TEXT,
-      locale TEXT NOT NULL DEFAULT 'zh-CN',
-      password_hash TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      disabled INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE IF NOT EXISTS sessions (
-      id TEXT PRIMARY KEY,           -- sha256 of the cookie token: a stolen database opens no session
-      username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-      csrf TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      expires_at INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
-  `);
-}
-
 // ---- passwords: scrypt (RFC 7914) -----------------------------------------------------------
 /** OWASP Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1. */
 export const DEFAULT_SCRYPT = { N: 2 ** 17, r: 8, p: 1 } as const;
@@ -112,7 +89,6 @@ function toUser(r: UserRow): User {
 }
 
 export async function createUser(db: Database, input: NewUser, opts: { cost?: { N: number; r: number; p: number }; now?: number } = {}): Promise<User> {
-  migrateUsers(db);
   const u = NewUser.parse(input);
   const taken = () => db.prepare('SELECT 1 FROM users WHERE username = ?').get(u.username);
   if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
@@ -139,24 +115,34 @@ export function setUserLocale(db: Database, username: string, locale: z.infer<ty
 }
 
 export function countAdmins(db: Database): number {
-  migrateUsers(db);
   return (db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0").get() as { n: number }).n;
 }
 
 // A fixed hash to verify against when the user does not exist, so that a login for an unknown
-// name costs the same time as a wrong password and does not reveal which names exist.
-let dummyHash: Promise<string> | undefined;
+// name costs the same time as a wrong password and does not reveal which names exist. One per
+// cost, made with the cost real hashes have.
+const dummyHashes = new Map<string, Promise<string>>();
+
+export type LoginCheck = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' };
+
+/** Checks a password at the cost of a real hash whether or not the user exists. */
+export async function checkLogin(db: Database, username: string, password: string, cost: { N: number; r: number; p: number } = DEFAULT_SCRYPT): Promise<LoginCheck> {
+  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+  if (!row) {
+    const k = `${cost.N}/${cost.r}/${cost.p}`;
+    let dummy = dummyHashes.get(k);
+    if (!dummy) dummyHashes.set(k, (dummy = hashPassword('not a password', cost)));
+    await verifyPassword(password, await dummy);
+    return { ok: false, reason: 'unknown_user' };
+  }
+  if (!(await verifyPassword(password, row.password_hash))) return { ok: false, reason: 'wrong_password' };
+  return row.disabled === 0 ? { ok: true, user: toUser(row) } : { ok: false, reason: 'disabled' };
+}
 
 /** The user when the password is right and the user enabled; undefined otherwise. */
 export async function verifyLogin(db: Database, username: string, password: string): Promise<User | undefined> {
-  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
-  if (!row) {
-    dummyHash ??= hashPassword('not a password', DEFAULT_SCRYPT);
-    await verifyPassword(password, await dummyHash);
-    return undefined;
-  }
-  const ok = await verifyPassword(password, row.password_hash);
-  return ok && row.disabled === 0 ? toUser(row) : undefined;
+  const r = await checkLogin(db, username, password);
+  return r.ok ? r.user : undefined;
 }
 
 // ---- sessions ------------------------------------------------------------------------------

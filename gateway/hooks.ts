@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
 import type { ErrorCode } from '../contracts/errors.ts';
 import type { Clock, DeviceDirectory, Frame, FrameSink } from '../contracts/ports.ts';
+import { KEEP_PAYLOAD_BYTES } from '../contracts/protocol.ts';
 import { parseTopic } from '../contracts/protocol.ts';
 import { publishKind, subscribeAllowed, type Identity } from './acl.ts';
 import { authenticate, CONNACK_UNACCEPTABLE_PROTOCOL, type ObserverAccounts } from './auth.ts';
@@ -55,9 +56,12 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 export function createHooks(ctx: HookContext): Hooks {
   const { metrics, logger, presence, conns } = ctx;
 
-  function handOff(deviceId: string, packet: PublishPacket, kind: MessageKind, receivedAt: number): void {
+  function handOff(deviceId: string, packet: PublishPacket, kind: MessageKind, receivedAt: number, oversize?: Frame['oversize']): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    const frame: Frame = { deviceId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, receivedAt };
+    const frame: Frame = oversize
+      // Only the first 4 KiB go on, copied, so the big buffer is freed with the packet.
+      ? { deviceId, topic: packet.topic, payload: Buffer.from(payload.subarray(0, KEEP_PAYLOAD_BYTES)), qos: packet.qos, retain: packet.retain, receivedAt, oversize }
+      : { deviceId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, receivedAt };
     try {
       ctx.sink.accept(frame);
     } catch (err) {
@@ -66,7 +70,7 @@ export function createHooks(ctx: HookContext): Hooks {
       logger.error({ err, deviceId, topic: packet.topic }, 'ingest threw on a frame');
     }
     metrics.message(kind);
-    if (kind === 'status') presence.fromStatus(deviceId, payload);
+    if (kind === 'status' && !oversize) presence.fromStatus(deviceId, payload);
   }
 
   /** Drops a publish that breaks the ACL and closes the connection (3.1.1 has no negative PUBACK). */
@@ -191,9 +195,16 @@ export function createHooks(ctx: HookContext): Hooks {
         refusePublish(conn, packet.topic, 'publish outside the device topics dropped', done);
         return;
       }
-      // Backstop for packetSizeGuard (listeners.ts), should an upgrade move the parser.
+      // Over maxPacketBytes but within the hard cap (packetSizeGuard let it be read): dead-lettered
+      // by ingest and acknowledged, so a QoS 1 device does not re-send it forever (issue 15).
+      // Beyond the hard cap: the backstop for packetSizeGuard, should an upgrade move the parser.
       const bytes = packet.payload.length + Buffer.byteLength(packet.topic);
-      if (bytes > ctx.config.maxPacketBytes) {
+      let oversize: Frame['oversize'];
+      if (bytes > ctx.config.maxPacketBytes && bytes <= Math.max(ctx.config.maxPacketHardBytes, ctx.config.maxPacketBytes)) {
+        metrics.error('packet_too_large');
+        logger.warn({ code: 'WF_INGEST_TOO_LARGE', address: conn.address, deviceId: id.deviceId, bytes }, 'packet too large; dead-lettered and acknowledged');
+        oversize = { bytes, limit: ctx.config.maxPacketBytes };
+      } else if (bytes > ctx.config.maxPacketBytes) {
         metrics.error('packet_too_large');
         metrics.disconnect('packet_too_large');
         conn.expected = true;
@@ -209,13 +220,13 @@ export function createHooks(ctx: HookContext): Hooks {
       const session = conn.session!;
       const urgent = kind !== 'telemetry';
       if (ctx.flow.admit(session, urgent)) {
-        handOff(deviceId, packet, kind, receivedAt);
+        handOff(deviceId, packet, kind, receivedAt, oversize);
         done(null);
         return;
       }
       ctx.flow.wait(session, {
         urgent,
-        hand: () => handOff(deviceId, packet, kind, receivedAt),
+        hand: () => handOff(deviceId, packet, kind, receivedAt, oversize),
         done: () => done(null),
       });
     },

@@ -115,7 +115,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics, presence, flow, conns, isStopping: () => stopping,
   });
 
-  const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
+  const sizeGuard = packetSizeGuard({
+    maxBytes: config.maxPacketBytes,
+    hardBytes: config.maxPacketHardBytes,
+    isDevice: (client) => conns.get(client as Client)?.identity?.kind === 'device',
+  }, (client, bytes) => {
     const conn = conns.get(client as Client);
     if (conn) conn.expected = true;
     metrics.error('packet_too_large');

@@ -106,29 +106,43 @@ function fixedHeaderBytes(remaining: number): number {
 }
 
 interface PacketParser {
-  packet: { length: number };
+  /** mqtt-packet sets cmd from the fixed header's first byte before it parses the length. */
+  packet: { length: number; cmd?: string };
   /** Set by aedes (lib/client.js): the client this parser reads for. */
   client: unknown;
   _parseLength(): boolean;
   _emitError(err: Error): void;
 }
 
+export interface PacketLimits {
+  /** Largest packet taken as it is. */
+  readonly maxBytes: number;
+  /** Largest PUBLISH of an authenticated device still read (then dead-lettered and acked, issue 15). */
+  readonly hardBytes: number;
+  /** Whether this client is an authenticated device (asked only for a PUBLISH above maxBytes). */
+  isDevice(client: unknown): boolean;
+}
+
 /**
- * Refuses an MQTT packet larger than maxBytes as soon as its fixed header is read, before its
+ * Refuses an MQTT packet larger than its limit as soon as its fixed header is read, before its
  * body is buffered: mqtt-packet's parser has no size option and aedes 1.2 builds it without one,
- * so the check wraps the parser's length state. The aedes client then closes the connection
- * on the parser error. One wrapper serves every connection (a closure per connection cost
- * ≈ 0.3 KiB of each idle device's heap). install() returns false when the parser is not the
+ * so the check wraps the parser's length state. The limit is maxBytes, except for a device's
+ * PUBLISH, which is read up to hardBytes so that it can be dead-lettered and acknowledged (a QoS 1
+ * device would otherwise re-send it on every reconnect, forever). The aedes client then closes the
+ * connection on the parser error. One wrapper serves every connection (a closure per connection
+ * cost ≈ 0.3 KiB of each idle device's heap). install() returns false when the parser is not the
  * expected shape (an upgrade moved it); the caller still checks each PUBLISH's size, after it
  * was buffered.
  */
-export function packetSizeGuard(maxBytes: number, onTooLarge: (client: unknown, bytes: number) => void): { install(client: unknown): boolean } {
+export function packetSizeGuard(limits: PacketLimits, onTooLarge: (client: unknown, bytes: number) => void): { install(client: unknown): boolean } {
+  const { maxBytes } = limits;
+  const hardBytes = Math.max(limits.hardBytes, maxBytes);
   let parseLength: (() => boolean) | undefined;
   function guardedParseLength(this: PacketParser): boolean {
     const done = parseLength!.call(this);
     if (done) {
       const bytes = this.packet.length + fixedHeaderBytes(this.packet.length);
-      if (bytes > maxBytes) {
+      if (bytes > maxBytes && !(bytes <= hardBytes && this.packet.cmd === 'publish' && limits.isDevice(this.client))) {
         onTooLarge(this.client, bytes);
         this._emitError(new WatchfireError('WF_PACKET_TOO_LARGE', `MQTT packet of ${bytes} bytes exceeds the maximum of ${maxBytes}`));
         return false;

@@ -8,6 +8,7 @@ import { formatIssues } from '../../contracts/errors.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { actorOf, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import type { User } from '../users.ts';
+import { dispatchRefusal, peopleInScope } from '../scope.ts';
 import { IncidentView, TimelineEntry, personName, queueOrder, viewOf } from '../views.ts';
 
 const Id = z.object({ id: z.string().min(1).max(200) });
@@ -115,7 +116,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
       const inc = visible(req.params.id, user);
       const assignee = req.body?.assignee ?? (inc.gridId ? deps.registry.grid(inc.gridId)?.workerId : undefined);
       if (!assignee) throw httpError('WF_HTTP_VALIDATION', 'No grid worker to dispatch to', [{ field: 'assignee', in: 'body', reason: "the site's grid has no grid worker: name one" }]);
-      if (!deps.registry.person(assignee)) throw httpError('WF_HTTP_VALIDATION', `Unknown person ${assignee}`, [{ field: 'assignee', in: 'body', reason: `no person ${assignee} in the registry` }]);
+      const refusal = dispatchRefusal(deps.registry, inc, assignee, deps.config.dispatchRoles);
+      if (refusal) throw httpError('WF_HTTP_VALIDATION', `Cannot dispatch to ${assignee}: ${refusal}`, [{ field: 'assignee', in: 'body', reason: refusal }]);
       return view(deps.incidents.dispatch(inc.id, actorOf(user), assignee, req.body?.note));
     },
   });
@@ -174,15 +176,13 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     config: { roles: ['operator', 'supervisor', 'admin'] },
     schema: {
       tags: ['registry'],
-      summary: 'People to dispatch to (filter by role and center)',
+      summary: "People to dispatch to (filter by role); a center's staff see their center's people only",
       querystring: z.object({ role: z.string().optional(), centerId: z.string().optional() }),
       response: { 200: z.object({ people: z.array(z.object({ id: z.string(), name: z.string(), role: z.string(), phone: z.string().nullable(), centerId: z.string().nullable() })) }) },
     },
     handler: async (req) => {
-      const user = userOf(req);
-      const center = user.centerId ?? req.query.centerId;
-      const people = deps.registry.people()
-        .filter((p) => (!req.query.role || p.role === req.query.role) && (!center || !p.centerId || p.centerId === center))
+      const people = peopleInScope(deps.registry, userOf(req), req.query.centerId)
+        .filter((p) => !req.query.role || p.role === req.query.role)
         .map((p) => ({ id: p.id, name: p.name, role: p.role, phone: p.phone ?? null, centerId: p.centerId ?? null }));
       return { people };
     },

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { DeviceType } from '../../contracts/protocol.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { canSee, userOf, type App, type HttpDeps } from '../kit.ts';
+import { canSeeSite } from '../scope.ts';
+import type { User } from '../users.ts';
 import { IncidentView, personName, queueOrder, viewOf } from '../views.ts';
 
 /** The numeric telemetry worth a chart, per device type (PROTOCOL.md telemetry fields). */
@@ -69,9 +71,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 export function siteRoutes(app: App, deps: HttpDeps): void {
-  const visibleSite = (id: string, centerId: string | null) => {
+  const visibleSite = (id: string, user: User) => {
     const site = deps.registry.site(id);
-    if (!site || (centerId && site.centerId !== centerId)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
+    if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
     return site;
   };
 
@@ -79,10 +81,10 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     method: 'GET',
     url: '/api/sites/:id',
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
-    schema: { tags: ['sites'], summary: 'Site view: resident, emergency contacts, devices with live state, recent incidents', params: Id, response: { 200: SiteView, 401: ApiError, 403: ApiError, 404: ApiError } },
+    schema: { tags: ['sites'], summary: "Site view: resident, emergency contacts, devices with live state, recent incidents. A grid worker sees the homes of their grid and of their tasks only", params: Id, response: { 200: SiteView, 401: ApiError, 403: ApiError, 404: ApiError } },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user.centerId);
+      const site = visibleSite(req.params.id, user);
       const center = deps.registry.center(site.centerId);
       const grid = site.gridId ? deps.registry.grid(site.gridId) : undefined;
       const worker = grid?.workerId ? deps.registry.person(grid.workerId) : undefined;
@@ -138,7 +140,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user.centerId);
+      const site = visibleSite(req.params.id, user);
       const to = deps.clock?.now() ?? Date.now();
       const hours = req.query.hours;
       // About 120 points across the chart, on a whole number of minutes.
