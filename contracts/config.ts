@@ -192,6 +192,7 @@ export const ENV_OVERRIDES = {
   WF_INFLUX_USER: { path: ['influx', 'username'], type: 'string' },
   WF_INFLUX_PASSWORD: { path: ['influx', 'password'], type: 'string' },
   WF_HTTP_HOST: { path: ['http', 'host'], type: 'string' },
+  WF_GBT_PORT: { path: ['ingress', 'gbt26875', 'port'], type: 'number' },
   WF_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
   WF_PUBLIC_URL: { path: ['http', 'publicUrl'], type: 'string' },
   WF_HTTPS_CERT: { path: ['http', 'tls', 'cert'], type: 'string' },

@@ -115,7 +115,7 @@ export async function connectTransmissionUnit(opts: TransmissionUnitOptions) {
   }
 
   /** GB/T 26875.3 objects for one emission of the fire panel model; undefined when it has none. */
-  function aduOfEmission(e: Emission): Buffer | undefined {
+  function aduOfEmission(e: Emission): Buffer | Buffer[] | undefined {
     const p = e.payload;
     if (e.kind === 'telemetry') {
       system = p.mainPower === 'fail' ? system | (1 << SYSTEM_BITS.mainPowerFault) : system & ~(1 << SYSTEM_BITS.mainPowerFault);
@@ -148,9 +148,21 @@ export async function connectTransmissionUnit(opts: TransmissionUnitOptions) {
       case 'main_power_restore': return sys(SYSTEM_BITS.mainPowerFault, false);
       case 'backup_power_fail': return sys(SYSTEM_BITS.backupPowerFault, true);
       case 'backup_power_restore': return sys(SYSTEM_BITS.backupPowerFault, false);
-      case 'reset':
-        for (const v of points.values()) v.state = 1 << COMPONENT_BITS.normal;
-        return aduOf(ADU_TYPE.systemOperation, [systemOperationObject({ systemType: SYSTEM_TYPE_FIRE_ALARM, systemAddr: SYSTEM_ADDR, flags: 1 << OPERATION_BITS.reset, operator: 0, at: clock.now() }, off)]);
+      case 'reset': {
+        // A reset is reported as the operation, then every point that was not normal as normal
+        // again (a unit reports states; the center must see each point clear).
+        const cleared: Buffer[] = [];
+        for (const [addr, v] of points) {
+          if (v.state === 1 << COMPONENT_BITS.normal) continue;
+          v.state = 1 << COMPONENT_BITS.normal;
+          cleared.push(componentStateObject({ systemType: SYSTEM_TYPE_FIRE_ALARM, systemAddr: SYSTEM_ADDR, componentType: v.type, componentAddr: addr, state: v.state, description: v.label, at: clock.now() }, off));
+        }
+        const op = aduOf(ADU_TYPE.systemOperation, [systemOperationObject({ systemType: SYSTEM_TYPE_FIRE_ALARM, systemAddr: SYSTEM_ADDR, flags: 1 << OPERATION_BITS.reset, operator: 0, at: clock.now() }, off)]);
+        // At most 22 component objects fit the standard's 1024-byte data unit.
+        const out = [op];
+        for (let i = 0; i < cleared.length; i += 22) out.push(aduOf(ADU_TYPE.componentState, cleared.slice(i, i + 22)));
+        return out;
+      }
       default: return undefined;
     }
   }
@@ -177,8 +189,8 @@ export async function connectTransmissionUnit(opts: TransmissionUnitOptions) {
     async emit(emissions: readonly Emission[]): Promise<Answer[]> {
       const answers: Answer[] = [];
       for (const e of emissions) {
-        const adu = aduOfEmission(e);
-        answers.push(await (adu ? sendData(adu) : sendData(Buffer.alloc(0))));
+        const adu = aduOfEmission(e) ?? Buffer.alloc(0);
+        for (const one of Array.isArray(adu) ? adu : [adu]) answers.push(await sendData(one));
       }
       return answers;
     },
