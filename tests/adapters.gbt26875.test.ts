@@ -65,6 +65,8 @@ describe('a transmission unit of a registered panel', () => {
     // Main power fails at the panel (system state bit 8): telemetry and a main_power_fail event.
     await u.systemState((1 << SYSTEM_BITS.normal) | (1 << SYSTEM_BITS.mainPowerFault));
     await sys.waitFor(async () => (await sys.count('event', `"device"='fp-1' AND "event"='main_power_fail'`)) === 1, { what: 'main_power_fail stored' });
+    // Heartbeats and state objects map to readings ingest takes: nothing of the unit was refused.
+    expect(sys.wf.deadLetters.list({ deviceId: 'fp-1' })).toEqual([]);
     await u.close();
     await sys.waitFor(() => presence.some((p) => p.deviceId === 'fp-1' && !p.online), { what: 'offline on close' });
   });

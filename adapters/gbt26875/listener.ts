@@ -13,7 +13,7 @@ import { adapterFrame, type IngressPort } from '../../contracts/ingress.ts';
 import { familyAccepts } from '../../contracts/families.ts';
 import { MAX_BATCH } from '../../contracts/protocol.ts';
 import type { GbtFrame, GbtHeader } from '../../contracts/gbt26875.ts';
-import { ADDRESS_RE, COMMAND, commandName, decodeAdu, encodeFrame, MAX_ADU_BYTES, scanFrame, syncTimeAdu } from '../../contracts/gbt26875.ts';
+import { ADDRESS_RE, bit, COMMAND, commandName, SYSTEM_BITS, decodeAdu, encodeFrame, MAX_ADU_BYTES, scanFrame, syncTimeAdu } from '../../contracts/gbt26875.ts';
 import { mapObjects, newUnitMemory, type Body, type UnitMemory } from './mapping.ts';
 
 export interface GbtListenerConfig {
@@ -145,10 +145,34 @@ export function createGbtListener(deps: GbtListenerDeps) {
     return unit;
   }
 
+  /** Main and backup power of the unit's systems as last reported (type 1), if ever. */
+  function powerOf(unit: Unit): { mainPower: 'ok' | 'fail'; backupPower: 'ok' | 'fail' } | undefined {
+    if (unit.memory.systems.size === 0) return undefined;
+    let main = false;
+    let backup = false;
+    for (const s of unit.memory.systems.values()) {
+      main ||= bit(s, SYSTEM_BITS.mainPowerFault);
+      backup ||= bit(s, SYSTEM_BITS.backupPowerFault);
+    }
+    return { mainPower: main ? 'fail' : 'ok', backupPower: backup ? 'fail' : 'ok' };
+  }
+
+  /** A heartbeat: the panel is heard from (its offline timer restarts) without a value to store. */
+  function alive(unit: Unit, at: number): void {
+    ingress.presence(unit.deviceId, true, at, 'gbt26875');
+  }
+
   function hand(unit: Unit, kind: 'telemetry' | 'events', bodies: Body[], receivedAt: number): void {
     if (bodies.length === 0) return;
     if (kind === 'telemetry') {
-      for (const b of bodies) ingress.accept(adapterFrame(unit.deviceId, 'telemetry', b, 'gbt26875', receivedAt));
+      for (const b of bodies) {
+        // Ingest takes telemetry only with a field the panel family knows (WF_INGEST_EMPTY):
+        // operation records, analog values and versions ride along with the last power state the
+        // unit reported; before any, they only show the unit is alive.
+        const body = 'mainPower' in b ? b : powerOf(unit) ? { ...powerOf(unit), ...b } : undefined;
+        if (body) ingress.accept(adapterFrame(unit.deviceId, 'telemetry', body, 'gbt26875', receivedAt));
+        else alive(unit, receivedAt);
+      }
       return;
     }
     // Events of one frame go together, as a panel's batch would (PROTOCOL.md: ≤ 500 per message).
@@ -184,7 +208,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
         if (unit.recent.length > RECENT) unit.recent.shift();
         if (decoded.adu.objects.length === 0) {
           // A heartbeat (send data without a data unit): keeps the panel's offline timer fed.
-          hand(unit, 'telemetry', [{}], receivedAt);
+          alive(unit, receivedAt);
         } else {
           const mapped = mapObjects(decoded.adu.objects, unit.memory);
           hand(unit, 'events', mapped.events, receivedAt);
