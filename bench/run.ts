@@ -3,7 +3,7 @@
 // bench/results/summary.md.
 //   npm run bench                       quick set (≈ 10 min): throughput at 5,000 devices, alarm,
 //                                       storm, reconnect and connections at 5,000, rules, alerts
-//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts
+//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts ingress
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
@@ -15,9 +15,10 @@ import { throughput } from './scenarios/throughput.ts';
 import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
 import { reconnect, connections } from './scenarios/reconnect.ts';
+import { ingress } from './scenarios/ingress.ts';
 import type { TargetName } from './lib/targets.ts';
 
-const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'rules', 'alerts'] as const;
+const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'rules', 'alerts', 'ingress'] as const;
 type Scenario = (typeof ALL)[number];
 
 const argv = process.argv.slice(2);
@@ -79,6 +80,16 @@ for (const s of scenarios) {
         break;
       case 'connections':
         result = await connections({ sizes: flag('sizes')?.split(',').map(Number) ?? (full ? [5_000, 19_000] : [5_000]) }, log);
+        break;
+      case 'ingress':
+        // Issue 20: GB/T 26875.3 and NB-IoT push beside MQTT (the throughput scenario's result).
+        result = await ingress({
+          steps: flag('ingress-steps')?.split(',').map(Number) ?? (full ? [500, 1000, 2000, 3000, 4000, 6000, 8000] : [500, 1000, 2000, 4000]),
+          stepSec: Number(flag('ingress-step-sec') ?? (full ? 15 : 8)),
+          units: 50,
+          detectors: 400,
+          alarms: 20,
+        }, log);
         break;
       case 'rules':
         runScript('rules.ts');

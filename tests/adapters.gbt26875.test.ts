@@ -86,6 +86,17 @@ describe('a transmission unit of a registered panel', () => {
     expect(await sys.count('event', `"device"='fp-1' AND "event"='fault' AND "point"=5`)).toBe(1);
     await u.close();
   });
+
+  it('keeps every reading of a second: time tags have whole seconds, the history one point per time', async () => {
+    const u = await unit();
+    await u.heartbeat();
+    const where = `"device"='fp-1'`;
+    const before = await sys.count('telemetry', where, 'mainPower');
+    // Five system states sent at once share one time tag (the same second).
+    await Promise.all([0, 1, 2, 3, 4].map(() => u.systemState(1 << SYSTEM_BITS.normal)));
+    await sys.waitFor(async () => (await sys.count('telemetry', where, 'mainPower')) === before + 5, { what: 'five telemetry points stored' });
+    await u.close();
+  });
 });
 
 describe('what the listener refuses', () => {

@@ -50,6 +50,8 @@ interface Unit {
   readonly address: string;
   readonly memory: UnitMemory;
   readonly recent: number[];
+  /** The last reading time handed to ingest (see distinct()). */
+  lastTs: number;
 }
 
 function blockListOf(entries: readonly string[]): net.BlockList | undefined {
@@ -131,7 +133,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
       return undefined;
     }
     let unit = memories.get(deviceId);
-    if (!unit) memories.set(deviceId, (unit = { deviceId, address: f.source, memory: newUnitMemory(), recent: [] }));
+    if (!unit) memories.set(deviceId, (unit = { deviceId, address: f.source, memory: newUnitMemory(), recent: [], lastTs: 0 }));
     // A unit that reconnects (its old socket half-open) replaces the old connection.
     const old = byUnit.get(deviceId);
     if (old && old !== socket) old.destroy();
@@ -162,8 +164,22 @@ export function createGbtListener(deps: GbtListenerDeps) {
     ingress.presence(unit.deviceId, true, at, 'gbt26875');
   }
 
+  /**
+   * Time tags have whole seconds (§ 8.1.2), and InfluxDB keeps one point per series and time: two
+   * states of one panel in the same second would overwrite each other in the history. Readings of
+   * a unit keep their order and get distinct times, 1 ms apart within a second.
+   */
+  function distinct(unit: Unit, bodies: Body[]): void {
+    for (const b of bodies) {
+      if (typeof b.ts !== 'number') continue;
+      if (b.ts <= unit.lastTs && b.ts > unit.lastTs - 1000) b.ts = unit.lastTs + 1;
+      unit.lastTs = b.ts as number;
+    }
+  }
+
   function hand(unit: Unit, kind: 'telemetry' | 'events', bodies: Body[], receivedAt: number): void {
     if (bodies.length === 0) return;
+    distinct(unit, bodies);
     if (kind === 'telemetry') {
       for (const b of bodies) {
         // Ingest takes telemetry only with a field the panel family knows (WF_INGEST_EMPTY):

@@ -104,7 +104,20 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     return false;
   }
 
+  /** Last reading time per device: readings of one device in the same ms would be one InfluxDB point. */
+  const lastTs = new Map<string, number>();
+  function distinct(deviceId: string, bodies: Array<Body | undefined>): void {
+    let last = lastTs.get(deviceId) ?? 0;
+    for (const b of bodies) {
+      if (!b || typeof b.ts !== 'number') continue;
+      if (b.ts <= last && b.ts > last - 1000) b.ts = last + 1;
+      last = b.ts as number;
+    }
+    lastTs.set(deviceId, last);
+  }
+
   function hand(d: DeviceInfo, source: IngressSource, telemetry: Body | undefined, events: Body[], receivedAt: number): void {
+    distinct(d.id, [...events, telemetry]);
     if (events.length > 0) ingress.accept(adapterFrame(d.id, 'events', events.length === 1 ? events[0] : events, source, receivedAt));
     if (telemetry) ingress.accept(adapterFrame(d.id, 'telemetry', telemetry, source, receivedAt));
   }
