@@ -87,7 +87,7 @@ for (const s of scenarios) {
           steps: flag('ingress-steps')?.split(',').map(Number) ?? (full ? [500, 1000, 2000, 3000, 4000, 6000, 8000] : [500, 1000, 2000, 4000]),
           stepSec: Number(flag('ingress-step-sec') ?? (full ? 15 : 8)),
           units: 50,
-          detectors: 400,
+          detectors: 1200,
           alarms: 20,
         }, log);
         break;
