@@ -7,11 +7,14 @@ import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Incident, IncidentEvent, IncidentState } from '../contracts/incidents.ts';
 import type { EventBus } from '../contracts/bus.ts';
-import { policyFor, type ChannelName, type EscalationPolicies, type Policy, type Step } from './policies.ts';
+import { policyFor, type ChannelName, type EscalationPolicies, type Policy, type Step, type StepKind } from './policies.ts';
 import { STATE_RANK, statesUpTo, type IncidentStore } from './store.ts';
 import type { Outbox, NewOutboxRow } from './outbox.ts';
 import type { Recipients } from './recipients.ts';
 import type { AlertMetrics } from './metrics.ts';
+
+/** GLOSSARY.md words for a step's kind, for the Chinese timeline. */
+const STEP_ZH: Record<StepKind, string> = { alarm: '报警通知', escalation: '未接警升级', not_on_site: '未到场升级', notice: '通知', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' };
 
 /** setTimeout's largest delay; a step further out gets another look then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -124,7 +127,8 @@ export function createEscalation(deps: EscalationDeps) {
     }
     if (st.finish.run(1, now, row.id).changes !== 1) return undefined;
     const written = notify(i, s, s.kind, now);
-    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued (due ${new Date(row.due_at).toISOString()})`);
+    // The entry's own time is when it ran; the note says what it did, in both languages (issue 17).
+    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued`, `${STEP_ZH[s.kind]}：已发出 ${written} 条通知`);
     store.s.touch.run(now, i.id);
     if (s.every) {
       // Repeats missed while the process was down collapse into this one; the cadence resumes from now.

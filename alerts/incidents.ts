@@ -70,6 +70,16 @@ function humanDuration(ms: number): string {
   return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+function humanDurationZh(ms: number): string {
+  const m = Math.round(ms / 60_000);
+  if (m < 60) return `${m}分钟`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}小时${m % 60}分钟` : `${Math.floor(h / 24)}天${h % 24}小时`;
+}
+
+/** GLOSSARY.md: 红 / 黄 / 绿 (three-colour management). */
+const LEVEL_ZH: Record<Level, string> = { red: '红', yellow: '黄', green: '绿' };
+
 export interface IncidentsDeps {
   db: Database;
   bus: EventBus;
@@ -99,13 +109,13 @@ export function createIncidents(deps: IncidentsDeps) {
         // A condition that cleared by itself resolves the yellow incident, recording how long it lasted.
         const note = `condition cleared by the device after ${humanDuration(now - i.openedAt)}: ${f.message.en}`;
         s.transition.run({ id: i.id, state: 'resolved', active: 0, now, acknowledged_at: null, dispatched_at: null, on_site_at: null, resolved_at: now, reviewed_at: null, assignee: null, disposition: 'condition_cleared', feedback: note });
-        store.audit(i.id, now, 'system', 'auto_resolve', i.state, 'resolved', note);
+        store.audit(i.id, now, 'system', 'auto_resolve', i.state, 'resolved', note, `设备自行恢复，持续${humanDurationZh(now - i.openedAt)}：${f.message.zh}`);
         escalation.cancelAll(i.id, now);
         metrics.transitions.inc({ state: 'resolved' });
         return { ev: { kind: 'transition', incident: store.get(i.id)!, at: now, actor: 'system', note, ...extra }, rows: 0 };
       }
       // Red closes only by a person: the device clearing is noted, the incident stays.
-      store.audit(i.id, now, 'system', 'condition_cleared', i.state, i.state, f.message.en);
+      store.audit(i.id, now, 'system', 'condition_cleared', i.state, i.state, f.message.en, f.message.zh);
       s.touch.run(now, i.id);
       return { ev: { kind: 'updated', incident: store.get(i.id)!, at: now, actor: 'system', note: 'condition cleared at the device', ...extra }, rows: 0 };
     }
@@ -120,7 +130,7 @@ export function createIncidents(deps: IncidentsDeps) {
         condition: lead ? f.condition : before.condition, title_en: lead ? f.message.en : before.title.en, title_zh: lead ? f.message.zh : before.title.zh,
       });
       if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true };
-      store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`);
+      store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`);
       escalation.cancelAll(before.id, now);
       const after = store.get(before.id)!;
       let rows = escalation.begin(after, 'opened', now, 'raised');
@@ -134,7 +144,7 @@ export function createIncidents(deps: IncidentsDeps) {
       site_id: f.siteId, grid_id: f.gridId ?? null, device_id: f.deviceId, zone: f.zone ?? null, title_en: f.message.en,
       title_zh: f.message.zh, confirmed: f.confirmed ? 1 : 0, last_reading: lastReading, now, recurrence_of: prev?.id ?? null,
     });
-    store.audit(id, now, 'system', 'opened', null, 'open', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en);
+    store.audit(id, now, 'system', 'opened', null, 'open', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en, prev ? `${f.message.zh}（复发，前次警情 ${prev.id}）` : f.message.zh);
     const i = store.get(id)!;
     const rows = escalation.begin(i, 'opened', now);
     metrics.opened.inc({ level: f.level });

@@ -4,6 +4,7 @@
 import type { Incident } from '../contracts/incidents.ts';
 import type { Locale, Site } from '../contracts/registry.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
+import { STATE_WORDS } from '../contracts/words.ts';
 
 export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised';
 
@@ -14,7 +15,7 @@ const LEVEL = {
 
 /** Prefixes for what kind of notice this is; the first alarm carries none. */
 const KIND = {
-  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未确认·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' },
+  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' },
   en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ' },
 } as const;
 
@@ -40,11 +41,6 @@ const CONDITION: Record<string, { zh: string; en: string }> = {
   settlement_rate: { zh: '沉降速率', en: 'Settlement rate' },
   seq_gap: { zh: '消息缺失', en: 'Missing messages' },
 };
-
-const STATE = {
-  'zh-CN': { open: '待确认', acknowledged: '已确认', dispatched: '已派单', on_site: '已到场', resolved: '处置完毕', reviewed: '已复盘' },
-  en: { open: 'open', acknowledged: 'acknowledged', dispatched: 'dispatched', on_site: 'on site', resolved: 'resolved', reviewed: 'reviewed' },
-} as const;
 
 export function conditionLabel(condition: string, locale: Locale): string | undefined {
   const c = CONDITION[condition];
@@ -115,7 +111,7 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
   const rows: Array<[string, string]> = [
     [en ? 'What' : '警情', en ? incident.title.en : incident.title.zh],
     [en ? 'Level' : '等级', LEVEL[loc][incident.level]],
-    [en ? 'State' : '状态', STATE[loc][incident.state]],
+    [en ? 'State' : '状态', en ? STATE_WORDS[incident.state].en : STATE_WORDS[incident.state].zh],
     [en ? 'Site' : '地点', site ? `${site.name}${site.address ? `, ${site.address}` : ''}` : incident.siteId],
   ];
   if (site?.resident) {

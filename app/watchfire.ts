@@ -13,7 +13,8 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, type Db } from './db.ts';
+import { openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
@@ -54,14 +55,27 @@ export function createWatchfire(deps: WatchfireDeps) {
   let query: InfluxQuery | undefined;
   let stopRuleWatch: (() => void) | undefined;
   let checkpointer: { stop(): Promise<void> } | undefined;
+  let wal: ReturnType<typeof walParticipant> | undefined;
   let parts: ReturnType<typeof build> | undefined;
 
   function build(database: Db, url: string) {
     const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    // Issue 15: every reading and event goes to the journal, and a PUBACK waits for its group
+    // commit (with the SQLite WAL synced beside it); the InfluxDB writer ships from the journal.
+    const journal = createJournal({
+      dir: join(dataDir, 'journal'),
+      fsync: config.journal.fsync,
+      maxBytes: config.influx.spoolMaxBytes,
+      warnRatio: config.influx.spoolWarnRatio,
+      participants: wal ? [wal] : [],
+      adoptSpool: join(dataDir, 'spool'),
+      logger: logger.child({ module: 'journal' }),
+      metrics,
+    });
     const store = createInfluxStore({
       config: { ...config.influx, url },
-      spoolDir: join(dataDir, 'spool'),
+      journal,
       logger: logger.child({ module: 'store' }),
       metrics,
     });
@@ -123,6 +137,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
+      durable: (done) => journal.durable(done),
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -136,6 +151,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // published; their own refusals go to the same dead letters, their presence to the same bus.
     const ingress: IngressPort = {
       accept: (frame) => ingest.accept(frame),
+      durable: (done) => journal.durable(done),
       reject: (r) => {
         const rec = rejectRecordOf(r);
         deadLetters.add(rec);
@@ -174,7 +190,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
+    return { registry, deadLetters, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
   }
 
   function health() {
@@ -203,6 +219,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       onMigrated: (r) => { if (r.applied.length) logger.info({ from: r.from, to: r.to, applied: r.applied }, 'database schema migrated'); },
     });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
+    wal = walParticipant(db, dbFile);
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
         binary: config.influx.local.binary,
@@ -230,6 +247,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
     await p.deadLetters.start();
+    await p.journal.start();
     await p.store.start();
     await p.alerts.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
@@ -257,12 +275,15 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.pipeline.stop();
       await p.alerts.stop();
       await p.store.stop();
+      await p.journal.stop();
       await p.deadLetters.stop();
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();
     await checkpointer?.stop();
     checkpointer = undefined;
+    await wal?.close();
+    wal = undefined;
     db?.close();
     parts = undefined;
     db = undefined;
@@ -299,6 +320,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     },
     get registry() { return must().registry; },
     get store() { return must().store; },
+    get journal() { return must().journal; },
     get rules() { return must().rules; },
     get alerts() { return must().alerts; },
     get ingest() { return must().ingest; },

@@ -7,6 +7,7 @@
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
+//   journal                             the journal's group commit alone, fsync on and off (issue 15)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +17,10 @@ import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
 import { reconnect, connections } from './scenarios/reconnect.ts';
 import { ingress } from './scenarios/ingress.ts';
+import { journal } from './scenarios/journal.ts';
 import type { TargetName } from './lib/targets.ts';
 
-const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'rules', 'alerts', 'ingress'] as const;
+const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
 type Scenario = (typeof ALL)[number];
 
 const argv = process.argv.slice(2);
@@ -32,7 +34,7 @@ for (const p of picked) {
   }
 }
 const scenarios: Scenario[] = picked.length ? picked : [...ALL];
-const targets = (flag('targets')?.split(',') ?? ['watchfire', 'nodered', 'mosquitto']) as TargetName[];
+const targets = (flag('targets')?.split(',') ?? ['watchfire', 'watchfire-nofsync', 'nodered', 'mosquitto']) as TargetName[];
 const log = (s: string): void => {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 };
@@ -80,6 +82,9 @@ for (const s of scenarios) {
         break;
       case 'connections':
         result = await connections({ sizes: flag('sizes')?.split(',').map(Number) ?? (full ? [5_000, 19_000] : [5_000]) }, log);
+        break;
+      case 'journal':
+        result = await journal({ rates: [1000, 5000, 20000], seconds: full ? 10 : 3 }, log);
         break;
       case 'ingress':
         // Issue 20: GB/T 26875.3 and NB-IoT push beside MQTT (the throughput scenario's result).

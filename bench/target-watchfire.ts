@@ -121,7 +121,7 @@ process.on('message', (m: { t: string; id?: number }) => {
     gcPauses = {};
   } else if (m.t === 'stats') {
     const s = wf.store.stats();
-    process.send?.({ t: 'stats', id: m.id, store: s, backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
+    process.send?.({ t: 'stats', id: m.id, store: s, journal: wf.journal.stats(), backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
   } else if (m.t === 'memory') {
     // Memory probes (bench/lib/memory-probe.ts): after a full GC when --expose-gc is given, and a
     // heap snapshot when BENCH_HEAP_SNAPSHOT names a directory.

@@ -6,7 +6,7 @@ import { Role } from './registry.ts';
 const Port = z.number().int().min(0).max(65535);
 
 export const Config = z.object({
-  /** Where SQLite, the InfluxDB spool and a local influxd's data live. */
+  /** Where SQLite, the journal (readings not yet in InfluxDB) and a local influxd's data live. */
   dataDir: z.string().default('./data'),
   timezone: z.string().default('Asia/Shanghai'),
   /** Registry YAML loaded (upserted) at start; optional. */
@@ -56,8 +56,9 @@ export const Config = z.object({
       secretHash: z.string().startsWith('sha256$'),
     })).default([]),
     /**
-     * Admission control: hold telemetry while this many readings wait for storage. Events and status
-     * pass the closed gate, with whatever of their own device's telemetry is held ahead of them.
+     * Admission control: hold telemetry while this many readings wait for the journal's disk (or
+     * while the journal's unshipped tail is at influx.spoolMaxBytes). Events and status pass the
+     * closed gate, with whatever of their own device's telemetry is held ahead of them.
      */
     highWaterReadings: z.number().int().positive().default(200_000),
   }).prefault({}),
@@ -76,12 +77,23 @@ export const Config = z.object({
     flushIntervalMs: z.number().int().positive().default(1000),
     /** Gzip write bodies of this many bytes or more; 0 = never (a local or LAN influxd: gzip is CPU for nothing). */
     gzipThresholdBytes: z.number().int().min(0).default(0),
+    /** Unused since the journal (issue 15): a batch stays in the journal and is retried until InfluxDB takes it. Accepted so old files stay valid. */
     maxRetries: z.number().int().min(0).default(3),
+    /** Cap of the journal's unshipped tail on disk (what InfluxDB has not confirmed); at the cap telemetry is held, alarms pass. */
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
     spoolWarnRatio: z.number().min(0).max(1).default(0.8),
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+  }).prefault({}),
+  /**
+   * The journal behind every PUBACK (contracts/journal.ts, issue 15). With fsync on (the default)
+   * a PUBACK means the reading is on stable storage: nothing acknowledged is lost to a process
+   * crash or a power loss. Off: still nothing lost to a process crash, but a power loss can take
+   * the last moments of acknowledged readings (the kernel's dirty pages), for less disk work.
+   */
+  journal: z.object({
+    fsync: z.boolean().default(true),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
@@ -111,6 +123,11 @@ export const Config = z.object({
       concurrency: z.number().int().min(1).max(16).default(2),
       /** Logins waiting for a hashing slot; beyond it: 503 at once, with Retry-After. */
       queue: z.number().int().min(0).default(16),
+      /**
+       * Longest wait for a hashing slot, then 503. Measured (bench/login-flood.ts, 2 cores under
+       * load 20): a hash took ~10 s and a 16-deep queue meant 75 s waits before this bound.
+       */
+      maxWaitMs: z.number().int().min(100).default(10_000),
       /** Logins one address may have hashing or waiting; beyond it: 429 at once. */
       perAddressInFlight: z.number().int().min(1).default(2),
       /** Failed logins per address per minute (a control room behind one NAT shares it). */

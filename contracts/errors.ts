@@ -37,9 +37,11 @@ export const ERROR_CODES = {
   WF_INGEST_EMPTY: 'A telemetry object with no field its device type knows (e.g. `{}`): rejected; nothing is stored.',
   WF_INGEST_INTERNAL: 'Ingest or the pipeline behind it threw on this frame or element (a bug): the frame is dead-lettered, not silently acknowledged; logged with the error.',
   // storage
-  WF_STORE_WRITE: 'A batch write to InfluxDB failed; the batch is spooled to disk and retried.',
-  WF_STORE_SPOOL_FULL: 'The disk spool reached its size cap; the oldest data is kept, new batches are refused loudly.',
-  WF_STORE_SPOOL_WARN: 'The disk spool passed its warning threshold.',
+  WF_STORE_WRITE: 'A batch write to InfluxDB failed; its readings stay in the journal and the batch is retried with backoff.',
+  WF_STORE_SPOOL_FULL: 'The journal\'s unshipped tail (what InfluxDB has not confirmed) reached influx.spoolMaxBytes; devices\' telemetry is held unacknowledged until InfluxDB catches up, alarms still pass.',
+  WF_STORE_SPOOL_WARN: 'The journal\'s unshipped tail passed influx.spoolWarnRatio of its cap.',
+  // journal (issue 15)
+  WF_JOURNAL_WRITE: 'The journal could not write or fdatasync a group (disk full, I/O error): its PUBACKs are held and the group retried; nothing is acknowledged until it is on disk.',
   // rules
   WF_RULES_INVALID: 'A rule set (file, API or per-device override) failed validation; the running one stays.',
   // alerts and notifications

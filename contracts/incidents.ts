@@ -78,6 +78,8 @@ export const AuditEntry = z.object({
   fromState: IncidentState.nullable(),
   toState: IncidentState.nullable(),
   note: z.string().nullable(),
+  /** The same note in Chinese when the system wrote it (issue 17); null for a person's own words. */
+  noteZh: z.string().nullable(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 

@@ -28,6 +28,11 @@ export interface IngressPort {
   /** Ingest's accept, unchanged: synchronous, no I/O waited on. */
   accept(frame: Frame): IngestOutcome;
   reject(rec: IngressReject): void;
+  /**
+   * Calls back once everything accepted so far is durable (the journal's group commit, issue 15):
+   * an adapter confirms a frame or answers a push 200 only then, as the gateway's PUBACK does.
+   */
+  durable(done: (err?: Error) => void): void;
   /** A transmission unit connected or dropped; a platform reported a device on- or offline. */
   presence(deviceId: string, online: boolean, at: number, source: IngressSource): void;
 }

@@ -83,15 +83,15 @@ export interface StoreStats {
   readonly replayedLines: number;
 }
 
-/** The time-series writer: write() only buffers; network I/O happens off the hot path. */
+/** The time-series writer: write() appends to the journal (contracts/journal.ts); network I/O happens off the hot path. */
 export interface ReadingStore extends Lifecycle {
   write(scored: ScoredReading): void;
   /** Arbitrary points (incident transitions, gateway metrics) in line protocol. */
   writeLines(lines: readonly string[]): void;
-  /** Resolves when everything handed so far is in InfluxDB or in the spool. */
+  /** Resolves when everything handed so far is durable in the journal and in InfluxDB, or InfluxDB is failing (then it waits in the journal). */
   flush(): Promise<void>;
   stats(): StoreStats;
-  /** Readings waiting for storage (memory queue); the gateway pauses sockets above a high-water mark. */
+  /** Readings not yet durable in the journal (huge when its unshipped tail is at its cap); the gateway holds telemetry above a high-water mark. */
   backlog(): number;
 }
 

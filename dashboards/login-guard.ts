@@ -4,8 +4,9 @@
 //   - failures per address and per address + user name in one-minute windows (429): guessing is
 //     slowed, yet a user is never locked out from another address;
 //   - logins in flight per address (429): one address cannot fill the queue;
-//   - a bounded queue in front of `concurrency` hashing slots (503 at once when full): memory and
-//     the thread pool stay bounded, and a refusal costs microseconds, not a wait.
+//   - a bounded queue in front of `concurrency` hashing slots (503 at once when full, or after
+//     maxWaitMs in it): memory and the thread pool stay bounded, a refusal costs microseconds,
+//     and nobody waits longer than maxWaitMs for a slot.
 // An address that signed in as that user before (the audit says) waits in a lane of its own that
 // is served first and is not refused for others' failures: the supervisor at her usual desk gets
 // in while strangers flood.
@@ -17,6 +18,8 @@ export interface LoginGuardOptions {
   perAddressInFlight: number;
   perAddressFailuresPerMinute: number;
   perAccountFailuresPerMinute: number;
+  /** Longest wait for a hashing slot; then 503 (a login queued behind a minute of hashes helps nobody). */
+  maxWaitMs: number;
 }
 
 export type Refusal = 'rate_limited' | 'busy';
@@ -25,6 +28,7 @@ const WINDOW_MS = 60_000;
 
 interface Waiter {
   start: () => void;
+  timer?: NodeJS.Timeout;
 }
 
 export function createLoginGuard(opts: LoginGuardOptions, deps: { now: () => number; onRefuse?: (why: Refusal, address: string) => void }) {
@@ -59,8 +63,31 @@ export function createLoginGuard(opts: LoginGuardOptions, deps: { now: () => num
 
   function release(): void {
     const next = trustedLane.shift() ?? otherLane.shift();
-    if (next) next.start();
-    else active--;
+    if (next) {
+      clearTimeout(next.timer);
+      next.start();
+    } else {
+      active--;
+    }
+  }
+
+  /** Waits in its lane for a slot; rejects with 503 after maxWaitMs still waiting. */
+  function wait(lane: Waiter[], address: string): Promise<void> {
+    return new Promise<void>((start, reject) => {
+      const w: Waiter = { start };
+      w.timer = setTimeout(() => {
+        const i = lane.indexOf(w);
+        if (i < 0) return;
+        lane.splice(i, 1);
+        try {
+          refuse('busy', address, 'Sign-in is busy; retry in a few seconds', 2);
+        } catch (err) {
+          reject(err as Error);
+        }
+      }, opts.maxWaitMs);
+      w.timer.unref();
+      lane.push(w);
+    });
   }
 
   return {
@@ -87,7 +114,7 @@ export function createLoginGuard(opts: LoginGuardOptions, deps: { now: () => num
       try {
         if (active < opts.concurrency) active++;
         // The slot is handed over by release() as it is: `active` stays the same for the waiter.
-        else await new Promise<void>((start) => (trusted ? trustedLane : otherLane).push({ start }));
+        else await wait(trusted ? trustedLane : otherLane, address);
         let result: T;
         try {
           result = await verify();

@@ -49,6 +49,8 @@ export interface HookContext {
   flow: Flow;
   conns: WeakMap<Client, Conn>;
   isStopping(): boolean;
+  /** Calls back once everything handed off so far is durable (the journal's group commit). */
+  durable: ((done: (err?: Error) => void) => void) | undefined;
 }
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
@@ -71,6 +73,20 @@ export function createHooks(ctx: HookContext): Hooks {
     }
     metrics.message(kind);
     if (kind === 'status' && !oversize) presence.fromStatus(deviceId, payload);
+  }
+
+  /** Lets aedes write the PUBACK once the journal has the message; a disk failure acks nothing. */
+  function durableAck(conn: Conn, deviceId: string, done: (err?: Error | null) => void): void {
+    ctx.durable!((err) => {
+      if (!err) {
+        done(null);
+        return;
+      }
+      // aedes closes the connection on an error: the device keeps the message and re-sends it.
+      conn.expected = true;
+      logger.error({ code: 'WF_JOURNAL_WRITE', deviceId, err: err.message }, 'journal could not make a message durable: not acknowledged');
+      done(err);
+    });
   }
 
   /** Drops a publish that breaks the ACL and closes the connection (3.1.1 has no negative PUBACK). */
@@ -219,15 +235,20 @@ export function createHooks(ctx: HookContext): Hooks {
       const deviceId = id.deviceId;
       const session = conn.session!;
       const urgent = kind !== 'telemetry';
+      // Issue 15: a QoS 1 PUBACK is a promise that the message is on disk, so aedes is let
+      // write it only once the journal's group commit holding this message's readings (and its
+      // alarm's incident) has been flushed. Rules and incidents have already run in handOff: an
+      // alarm never waits on storage, only its acknowledgement does. QoS 0 has nothing to hold.
+      const ack = packet.qos > 0 && ctx.durable ? () => durableAck(conn, deviceId, done) : () => done(null);
       if (ctx.flow.admit(session, urgent)) {
         handOff(deviceId, packet, kind, receivedAt, oversize);
-        done(null);
+        ack();
         return;
       }
       ctx.flow.wait(session, {
         urgent,
         hand: () => handOff(deviceId, packet, kind, receivedAt, oversize),
-        done: () => done(null),
+        done: ack,
       });
     },
 

@@ -34,6 +34,11 @@ export interface GatewayDeps {
   observers?: ObserverAccounts;
   /** Registry writes: a device disabled or removed while connected is disconnected. */
   changes?: RegistryChanges;
+  /**
+   * The journal's group commit (contracts/journal.ts): a QoS 1 PUBACK waits for it. Unset, a
+   * PUBACK goes out once ingest has the message (tests of the gateway alone).
+   */
+  durable?: (done: (err?: Error) => void) => void;
 }
 
 export interface Gateway extends Lifecycle {
@@ -112,7 +117,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
-    metrics, presence, flow, conns, isStopping: () => stopping,
+    metrics, presence, flow, conns, isStopping: () => stopping, durable: deps.durable,
   });
 
   const sizeGuard = packetSizeGuard({

@@ -1,5 +1,5 @@
-// Ingest: frames → validated readings; the dead-letter store; the InfluxDB writer, its spool and
-// its reader; a local influxd for machines without one. The composition root (app/) wires these.
+// Ingest: frames → validated readings; the dead-letter store; the InfluxDB writer (which ships
+// from the journal) and its reader; a local influxd for machines without one. The composition root (app/) wires these.
 export { createIngest } from './ingest.ts';
 export type { Ingest, IngestDeps, DeviceIngestStats } from './ingest.ts';
 export { createDeadLetterStore } from './dead-letters.ts';

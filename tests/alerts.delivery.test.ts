@@ -78,7 +78,7 @@ describe('delivery to real SMTP and webhook receivers', () => {
     expect(hooks.every((x) => incidentOf(x) === inc.id)).toBe(true);
     // Not acknowledged: the supervisor hears of it after the configured delay.
     const esc = await smtp.waitForMails((m) => m.some((x) => x.to.includes('huang@example.org')), 'escalation to the supervisor');
-    expect(esc.find((x) => x.to.includes('huang@example.org'))!.subject).toMatch(/^\[未确认·升级红色警情\]/);
+    expect(esc.find((x) => x.to.includes('huang@example.org'))!.subject).toMatch(/^\[未接警·升级红色警情\]/);
     h.alerts.service.acknowledge(inc.id, 'op-liu');
     expect(h.alerts.escalations.of(inc.id).find((s) => s.step === 'unacknowledged' && s.status === 'pending')).toBeUndefined();
     await waitFor(() => h!.alerts.outbox.pending().length === 0, { what: 'outbox drained' });

@@ -1,12 +1,12 @@
 // Issue 16 point 3: sign-in under a flood. The guard's rules with hashes the test holds open (so
 // "the queue is full" is a fact, not a race), then the real route: the audit log, 503/429 with
 // Retry-After before any hashing, and the user at her usual desk getting in past a flood.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, vi } from 'vitest';
 import { createLoginGuard, type LoginGuardOptions } from '../dashboards/login-guard.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import { makeServer, login, PASSWORD, USERS } from './dashboards.fixture.ts';
 
-const OPTS: LoginGuardOptions = { concurrency: 2, queue: 2, perAddressInFlight: 2, perAddressFailuresPerMinute: 5, perAccountFailuresPerMinute: 3 };
+const OPTS: LoginGuardOptions = { concurrency: 2, queue: 2, perAddressInFlight: 2, perAddressFailuresPerMinute: 5, perAccountFailuresPerMinute: 3, maxWaitMs: 60_000 };
 
 /** A hash the test finishes when it wants, with the outcome it wants. */
 function held() {
@@ -59,6 +59,27 @@ describe('login guard', () => {
     expect(await supRun).toEqual({ ok: true });
     for (const x of flood) x.finish(false);
     await Promise.all(runs);
+  });
+
+  it('answers 503 to a login still waiting for a slot after maxWaitMs, and leaves the queue to the rest', async () => {
+    vi.useFakeTimers();
+    try {
+      const g = createLoginGuard({ ...OPTS, concurrency: 1, maxWaitMs: 10_000 }, { now: () => 0 });
+      const first = held();
+      const running = g.run('10.0.0.1', 'a', false, first.verify);
+      const waiting = g.run('10.0.0.2', 'b', false, held().verify);
+      const refused = refusal(waiting);
+      vi.advanceTimersByTime(9_999);
+      expect(g.stats()).toEqual({ active: 1, queued: 1 });
+      vi.advanceTimersByTime(1);
+      expect(await refused).toMatchObject({ code: 'WF_HTTP_BUSY', retryAfter: 2 });
+      expect(g.stats()).toEqual({ active: 1, queued: 0 });
+      first.finish(false);
+      await running;
+      expect(g.stats()).toEqual({ active: 0, queued: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('limits logins in flight per address (429), so one address cannot fill the queue', async () => {
@@ -125,7 +146,7 @@ describe('sign-in route', () => {
 
   it('answers a flood of unknown names with 401 or a fast 503 + Retry-After, then lets the supervisor in from her desk', async () => {
     // One hashing slot and one waiting place, at a cost that takes a while: the flood overflows.
-    ctx = await makeServer({ passwordCost: { N: 2 ** 14, r: 8, p: 1 }, config: { login: { concurrency: 1, queue: 1, perAddressInFlight: 1, perAddressFailuresPerMinute: 30, perAccountFailuresPerMinute: 10, auditMaxRows: 1000 } } });
+    ctx = await makeServer({ passwordCost: { N: 2 ** 14, r: 8, p: 1 }, config: { login: { concurrency: 1, queue: 1, perAddressInFlight: 1, perAddressFailuresPerMinute: 30, perAccountFailuresPerMinute: 10, maxWaitMs: 600_000, auditMaxRows: 1000 } } });
     const c = ctx;
     const attempt = (username: string, password: string, remoteAddress: string) =>
       c.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password }, remoteAddress });

@@ -92,6 +92,7 @@ export async function startTestGateway(opts: {
   changes?: GatewayDeps['changes'];
   /** A real ingest behind the recording sink (its directory: this fixture's, via `directory`). */
   forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
+  durable?: GatewayDeps['durable'];
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
@@ -106,6 +107,7 @@ export async function startTestGateway(opts: {
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
   });
   await gateway.start();
   const url = `mqtt://127.0.0.1:${gateway.addresses().mqtt}`;

@@ -3,7 +3,7 @@
 // ingest, and a PUBLISH over gateway.maxPacketBytes. First ingest alone, then through the real
 // gateway with real mqtt.js clients over real sockets.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import { openDatabase, type Db } from '../app/db.ts';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createEventBus } from '../contracts/bus.ts';
@@ -26,7 +26,7 @@ function frame(payload: string | Buffer, kind = 'telemetry'): Frame {
 }
 
 describe('ingest alone', () => {
-  let db: Database.Database;
+  let db: Db;
   let deadLetters: DeadLetters;
   let readings: Reading[];
   let emitted: RejectRecord[];
@@ -37,7 +37,7 @@ describe('ingest alone', () => {
     return createIngest({ directory, deadLetters, sink: (r) => readings.push(r), bus, metrics: new Registry(), logger: pino({ level: 'silent' }), clock: { now: () => NOW }, ...over });
   };
   beforeEach(async () => {
-    db = new Database(':memory:');
+    db = openDatabase(':memory:');
     deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
     await deadLetters.start();
     readings = [];
@@ -112,12 +112,12 @@ describe('ingest alone', () => {
 });
 
 describe('through the gateway, with real MQTT clients', () => {
-  let db: Database.Database;
+  let db: Db;
   let deadLetters: DeadLetters;
   let t: TestGateway;
   const dead = (code: string) => deadLetters.list({ code: code as RejectRecord['code'] });
   beforeAll(async () => {
-    db = new Database(':memory:');
+    db = openDatabase(':memory:');
     deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
     await deadLetters.start();
     // Default limits: maxPacketBytes 66,048 and maxPacketHardBytes 262,144.

@@ -195,6 +195,21 @@ export function createGbtListener(deps: GbtListenerDeps) {
     for (let i = 0; i < bodies.length; i += MAX_BATCH) ingress.accept(adapterFrame(unit.deviceId, 'events', bodies.slice(i, i + MAX_BATCH), 'gbt26875', receivedAt));
   }
 
+  /**
+   * The confirm is a promise (PREAMBLE: an acknowledgement means durably kept): it goes out once
+   * the journal holds what the frame carried. If the journal cannot, no confirm: the unit resends.
+   */
+  function confirmDurable(socket: net.Socket, unit: Unit, f: GbtFrame): void {
+    ingress.durable((err) => {
+      if (err) {
+        frames.labels('not_durable').inc();
+        logger.error({ code: 'WF_JOURNAL_WRITE', deviceId: unit.deviceId, serial: f.serial, err: err.message }, 'GB/T frame not durable: not confirmed');
+        return;
+      }
+      send(socket, f.source, COMMAND.confirm, f.serial);
+    });
+  }
+
   function onFrame(socket: net.Socket, ip: string, origin: string, state: { unit: Unit | undefined }, f: GbtFrame): void {
     if (!state.unit) {
       state.unit = authenticate(socket, ip, origin, f);
@@ -212,7 +227,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
         if (unit.recent.includes(tag)) {
           // A resend of a frame we confirmed (our confirm was lost): confirm again, ingest once.
           frames.labels('duplicate').inc();
-          if (f.command === COMMAND.send) send(socket, f.source, COMMAND.confirm, f.serial);
+          if (f.command === COMMAND.send) confirmDurable(socket, unit, f);
           return;
         }
         const decoded = decodeAdu(f.adu, off);
@@ -231,7 +246,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
           hand(unit, 'telemetry', mapped.telemetry, receivedAt);
         }
         frames.labels('accepted').inc();
-        if (f.command === COMMAND.send) send(socket, f.source, COMMAND.confirm, f.serial);
+        if (f.command === COMMAND.send) confirmDurable(socket, unit, f);
         return;
       }
       case COMMAND.confirm:

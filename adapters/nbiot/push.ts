@@ -134,6 +134,21 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     return reply.code(200).send({ code: r.code, message: r.message });
   }
 
+  /** 200 is a promise: it is sent once the journal holds what the push carried (issue 15). */
+  function durable(): Promise<void> {
+    return new Promise<void>((resolve, reject) => ingress.durable((err) => (err ? reject(err) : resolve())));
+  }
+  async function answerDurably(source: IngressSource, reply: FastifyReply, ok: () => FastifyReply): Promise<FastifyReply> {
+    try {
+      await durable();
+    } catch (err) {
+      pushes.labels(source, 'not_durable').inc();
+      logger.error({ code: 'WF_JOURNAL_WRITE', err: (err as Error).message }, 'push not durable: answered 503 so the platform retries');
+      return reply.code(503).send({ code: 'WF_JOURNAL_WRITE', message: 'not stored; retry' });
+    }
+    return ok();
+  }
+
   function checkFrom(list: net.BlockList | undefined, ip: string): void {
     if (!list) return;
     const bare = ip.replace(/^::ffff:/, '');
@@ -268,7 +283,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
           throw err;
         }
         pushes.labels('onenet', 'accepted').inc();
-        return reply.type('text/plain').send('ok');
+        return answerDurably('onenet', reply, () => reply.type('text/plain').send('ok'));
       });
     }
     const ctwing = deps.config.ctwing;
@@ -287,7 +302,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
           throw err;
         }
         pushes.labels('ctwing', 'accepted').inc();
-        return reply.code(200).send({ code: 0 });
+        return answerDurably('ctwing', reply, () => reply.code(200).send({ code: 0 }));
       });
     }
     logger.info({ onenet: !!onenet, ctwing: !!ctwing }, 'NB-IoT push endpoints ready');

@@ -44,4 +44,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         user_agent TEXT
       );
       CREATE INDEX login_audit_user ON login_audit (username, address, outcome, at);` },
+  // Issue 17 point 5: the Chinese of the system's own timeline notes (`note` keeps the English and
+  // a person's own words), so each reader sees the timeline in their language.
+  { version: 4, name: 'alerts: alert_audit.note_zh', sql: 'ALTER TABLE alert_audit ADD COLUMN note_zh TEXT;' },
 ]);

@@ -9,7 +9,7 @@ import { ApiError, httpError } from '../http-errors.ts';
 import { actorOf, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import type { User } from '../users.ts';
 import { dispatchRefusal, peopleInScope } from '../scope.ts';
-import { IncidentView, TimelineEntry, personName, queueOrder, viewOf } from '../views.ts';
+import { IncidentView, TimelineEntry, queueOrder, timelineEntry, viewOf } from '../views.ts';
 
 const Id = z.object({ id: z.string().min(1).max(200) });
 const Note = z.object({ note: z.string().trim().max(2000).optional() }).optional();
@@ -89,7 +89,7 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail', params: Id, response: { 200: Detail, ...errors } },
     handler: async (req) => {
       const inc = visible(req.params.id, userOf(req));
-      const timeline = deps.incidents.timeline(inc.id).map((e) => ({ ...e, actorName: personName(deps.registry, e.actor) ?? e.actor }));
+      const timeline = deps.incidents.timeline(inc.id).map((e) => timelineEntry(deps.registry, e));
       return { incident: view(inc), timeline };
     },
   });

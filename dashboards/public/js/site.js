@@ -5,7 +5,7 @@ import { t, tr } from './i18n.js';
 import { api } from './api.js';
 import { age, dateTime, time, num } from './fmt.js';
 import { chartsFor } from './chart.js';
-import { levelBadge, stateChip, residentLine, actionLabel } from './queue.js';
+import { levelBadge, stateChip, residentLine, timelineItem } from './queue.js';
 
 let current = null; // { siteId, data, el }
 
@@ -59,7 +59,7 @@ export async function renderSite(el, { siteId, incidentId, toast, queue }) {
         incident ? h('section', { class: 'panel timeline' },
           h('h3', {}, `${t('field.timeline')} · ${tr(incident.title)}`),
           incident.state === 'open' ? h('button', { type: 'button', class: `btn ${incident.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: async () => { await queue.act(incident, 'acknowledge'); } }, t('action.acknowledge')) : null,
-          h('ol', {}, timeline.map((e) => h('li', { class: `tl-${e.action.split(':')[0]}` }, h('time', {}, dateTime(e.at, tz)), h('span', { class: 'what' }, actionLabel(e.action)), h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName), e.note ? h('div', { class: 'note' }, e.note) : null)))) : null,
+          h('ol', {}, timeline.map((e) => timelineItem(e, tz, dateTime)))) : null,
         h('section', { class: 'panel' },
           h('h3', {}, t('field.incidents')),
           data.incidents.length ? h('ul', { class: 'mini-list' }, data.incidents.map((i) => h('li', {},

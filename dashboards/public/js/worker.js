@@ -1,7 +1,7 @@
 // The grid worker's page: phone-sized, one card per assigned task, three big steps —
 // on my way (出发), arrived (到场), resolved (处置完毕) with what was found.
-import { wireSwitch, onLocale, t, tr } from './i18n.js';
-import { api, session, logout } from './api.js';
+import { wireSwitch, onLocale, t, tr, fieldErrors, errorText } from './i18n.js';
+import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import { h, clear, $ } from './dom.js';
 import { age, time } from './fmt.js';
@@ -47,11 +47,11 @@ async function step(inc, action, body = {}) {
   } catch (err) {
     if (err.status === 400 && action === 'resolve') {
       const d = state.drafts.get(inc.id);
-      if (d) d.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+      if (d) d.errors = fieldErrors(err.errors);
       render();
       return;
     }
-    toast(err.status ? t('error.generic', { msg: err.message }) : t('error.offline'), 'error');
+    toast(errorText(err), 'error');
     if (err.status === 409 || err.status === 404) await load();
   }
 }
@@ -108,11 +108,25 @@ function render() {
   if (focused) document.getElementById(focused)?.focus();
 }
 
+/** #/incidents/ID (the link in a dispatch message) scrolls to that task and marks it. */
+function focusLinked() {
+  const m = /^#\/incidents\/([^/?]+)/.exec(window.location.hash);
+  if (!m) return;
+  const id = decodeURIComponent(m[1]);
+  const el = document.querySelector(`.task[data-incident-id="${window.CSS.escape(id)}"]`);
+  if (!el) return toast(t('error.notFound'), 'error');
+  for (const x of document.querySelectorAll('.task.linked')) x.classList.remove('linked');
+  el.classList.add('linked');
+  el.scrollIntoView({ block: 'start' });
+}
+
 async function boot() {
   wireSwitch();
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
-  if (!s.user) return window.location.replace('/login.html');
+  if (!s.user) return window.location.replace(loginUrl());
+  // An operator who follows a link meant for the field lands on the same incident in the console.
+  if (s.user.role !== 'grid_worker') return window.location.replace(`/${window.location.hash}`);
   state.me = s.user;
   $('#me').textContent = s.displayName || s.user.username;
   onLocale(() => {
@@ -120,6 +134,8 @@ async function boot() {
     void api('PUT', '/api/session/locale', { locale: document.documentElement.lang }).catch(() => undefined);
   });
   await load();
+  focusLinked();
+  window.addEventListener('hashchange', focusLinked);
   connect('/api/stream', {
     reset: () => void load(),
     incident: async (ev) => {
