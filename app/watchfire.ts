@@ -25,6 +25,9 @@ import { createPipeline } from '../pipeline/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
+import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
+import { createGbtListener, createPlatformCommands, nbiotPushRoutes } from '../adapters/index.ts';
+import type { Command } from '../contracts/protocol.ts';
 
 export interface WatchfireDeps {
   config: Readonly<Config>;
@@ -174,6 +177,31 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
     });
 
+    // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
+    // published; their own refusals go to the same dead letters, their presence to the same bus.
+    const ingress: IngressPort = {
+      accept: (frame) => ingest.accept(frame),
+      durable: (done) => journal.durable(done),
+      reject: (r) => {
+        const rec = rejectRecordOf(r);
+        deadLetters.add(rec);
+        bus.emit('reject', rec);
+      },
+      presence: (deviceId, online, at) => bus.emit('device.presence', { deviceId, online, at, reason: online ? 'connect' : 'socket' }),
+    };
+    const gbt = config.ingress.gbt26875.enabled
+      ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })
+      : undefined;
+
+    const nb = config.ingress.nbiot;
+    const nbiotPush = nb.onenet || nb.ctwing
+      ? nbiotPushRoutes({
+          config: { onenet: nb.onenet, ctwing: nb.ctwing }, directory: registry, changes: registry, ingress, clock,
+          logger: logger.child({ module: 'nbiot' }), metrics,
+        })
+      : undefined;
+    const platformCommands = createPlatformCommands({ config: { onenet: nb.onenet?.api, ctwing: nb.ctwing?.api }, directory: registry, clock });
+
     const http = createHttpServer({
       config: { ...config.http, timezone: config.timezone },
       db: database,
@@ -187,8 +215,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       rules: { reload: (input: unknown) => rules.reload(input) },
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
+      plugins: nbiotPush ? [nbiotPush] : [],
     });
-    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http };
+    // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
+    const sendCommand = (deviceId: string, command: Command): Promise<void> =>
+      platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
   }
 
   function health() {
@@ -261,12 +293,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.pipeline.start();
     await p.http.start();
     await p.gateway.start();
+    await p.gbt?.start();
     if (config.rules.file) {
       stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
     }
     started = true;
     const a = addresses();
-    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
+    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http, gbt26875: a.gbt26875 }, 'Watchfire started');
   }
 
   // Issue 17 point 7: incidents into InfluxDB for Grafana (app/annotations.ts).
@@ -278,6 +311,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const p = parts;
     if (p) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
+      await p.gbt?.stop();
       await p.gateway.stop();
       await p.http.stop();
       await p.pipeline.stop();
@@ -300,10 +334,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     db = undefined;
   }
 
-  function addresses(): { mqtt?: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt?: number; mqtts?: number; http: number; gbt26875?: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
-    return { ...g, http: parts.http.address().port };
+    return { ...g, http: parts.http.address().port, ...(parts.gbt ? { gbt26875: parts.gbt.address().port } : {}) };
   }
 
   function must() {
@@ -340,6 +374,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     get deadLetters() { return must().deadLetters; },
     get pipeline() { return must().pipeline; },
     deviceState: (id: string) => parts?.pipeline.deviceState(id),
+    /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
+    get ingress() { return must().ingress; },
+    get gbt26875() { return must().gbt; },
+    sendCommand: (deviceId: string, command: Command) => must().sendCommand(deviceId, command),
   };
 }
 

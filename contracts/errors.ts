@@ -73,6 +73,15 @@ export const ERROR_CODES = {
   WF_INCIDENT_TRANSITION: 'That transition is not allowed from the incident\'s current state.',
   WF_INCIDENT_DISPOSITION: 'A red incident can be resolved only with a disposition and feedback.',
   WF_POLICY_INVALID: 'An escalation policy file failed validation.',
+  // ingress adapters (issue 20): GB/T 26875.3 units and NB-IoT platform pushes, each dead-lettered
+  WF_GBT_FRAME: 'A GB/T 26875.3 frame that cannot be read (markers, length, checksum, time tag, unknown command or type flag, objects cut short): denied (command 6) when its header was readable, dead-lettered with the reason.',
+  WF_GBT_UNKNOWN_UNIT: 'A transmission unit whose source address is no enabled fire panel\'s meta.gbtAddress: denied, connection closed.',
+  WF_GBT_NOT_ALLOWED: 'A registered transmission unit connecting from an IP outside its meta.gbtAllow and ingress.gbt26875.allowFrom: denied, connection closed.',
+  WF_GBT_LISTEN: 'The GB/T 26875.3 listener could not listen on its port (in use, no permission, bad host).',
+  WF_NBIOT_SIGNATURE: 'An NB-IoT platform push with a missing or wrong signature/token, or from an address outside allowFrom: answered 403, not ingested.',
+  WF_NBIOT_FORMAT: 'An NB-IoT platform push that is not the platform\'s documented message format: answered 200 (a retry cannot help), dead-lettered.',
+  WF_NBIOT_UNKNOWN_DEVICE: 'An NB-IoT push for an IMEI or platform device id that is no enabled device\'s meta.imei/meta.nbDeviceId: answered 200, dead-lettered.',
+  WF_NBIOT_COMMAND: 'A command (selftest, silence) through the CTWing or OneNET API failed or was refused by the platform.',
   // HTTP API
   WF_HTTP_VALIDATION: 'A request body, query or parameter failed validation; the field and reason are given.',
   WF_HTTP_UNAUTHENTICATED: 'No valid session or token.',

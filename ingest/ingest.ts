@@ -154,7 +154,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   function reject(frame: Frame, deviceId: string | undefined, code: ErrorCode, reason: string, index: number | undefined, payload: string): void {
     let rec: RejectRecord | undefined;
     try {
-      rec = { at: frame.receivedAt || clock.now(), deviceId, topic: frame.topic, code, reason, index, payload: clip(payload) };
+      // A frame built by an adapter names its source in the dead letter (issue 20: `gbt26875:v1/…`).
+      const topic = frame.source === undefined || frame.source === 'mqtt' ? frame.topic : `${frame.source}:${frame.topic}`;
+      rec = { at: frame.receivedAt || clock.now(), deviceId, topic, code, reason, index, payload: clip(payload) };
       rejects.labels(code).inc();
       if (deviceId !== undefined) {
         const s = stateOf(deviceId);

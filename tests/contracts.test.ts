@@ -10,7 +10,7 @@ import { ENV_OVERRIDES } from '../contracts/config.ts';
 import { verifySecret, hashSecret, generateSecret } from '../contracts/secrets.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SOURCE_DIRS = ['contracts', 'gateway', 'ingest', 'rules', 'alerts', 'registry', 'dashboards', 'simulator', 'app'];
+const SOURCE_DIRS = ['adapters', 'contracts', 'gateway', 'ingest', 'rules', 'alerts', 'registry', 'dashboards', 'simulator', 'app'];
 
 function* sourceFiles(dir: string): Generator<string> {
   let entries: string[];
