@@ -16,7 +16,7 @@ import { systemClock } from '../contracts/ports.ts';
 import { openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
@@ -35,6 +35,21 @@ export interface WatchfireDeps {
 }
 
 export type { DeviceLiveState } from '../contracts/pipeline.ts';
+
+/**
+ * A rejected frame's PUBACK stands behind its dead letter (issue 15 point 4: never acked and lost).
+ * dirty() writes the queued rejects to SQLite at once (one small transaction), so that the WAL
+ * participant listed after it sees that commit and syncs it in the same group commit.
+ */
+function deadLetterParticipant(deadLetters: { readonly queued: number; flush(): void }) {
+  return {
+    dirty(): boolean {
+      if (deadLetters.queued > 0) deadLetters.flush();
+      return false;
+    },
+    sync: async (): Promise<void> => undefined,
+  };
+}
 
 export function createWatchfire(deps: WatchfireDeps) {
   const { config } = deps;
@@ -59,6 +74,10 @@ export function createWatchfire(deps: WatchfireDeps) {
   function build(database: Db, url: string) {
     const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
+    // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
+    // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.
+    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }), durable: (done) => journal.durable(done) });
     // Issue 15: every reading and event goes to the journal, and a PUBACK waits for its group
     // commit (with the SQLite WAL synced beside it); the InfluxDB writer ships from the journal.
     const journal = createJournal({
@@ -66,7 +85,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       fsync: config.journal.fsync,
       maxBytes: config.influx.spoolMaxBytes,
       warnRatio: config.influx.spoolWarnRatio,
-      participants: wal ? [wal] : [],
+      participants: [seqs.participant, deadLetterParticipant(deadLetters), ...(wal ? [wal] : [])],
       adoptSpool: join(dataDir, 'spool'),
       logger: logger.child({ module: 'journal' }),
       metrics,
@@ -120,6 +139,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const ingest = createIngest({
       directory: registry,
       deadLetters,
+      seqs,
       sink: pipeline.onReading,
       bus,
       clock,
@@ -135,7 +155,14 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
-      durable: (done) => journal.durable(done),
+      // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
+      durable: (done) => {
+        const upTo = seqs.mark();
+        journal.durable((err) => {
+          if (!err) seqs.release(upTo);
+          done(err);
+        });
+      },
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -159,7 +186,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, journal, store, rules, alerts, pipeline, ingest, gateway, http };
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http };
   }
 
   function health() {
@@ -216,6 +243,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
     await p.deadLetters.start();
+    await p.seqs.start();
     await p.journal.start();
     await p.store.start();
     await p.alerts.start();
@@ -250,6 +278,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.alerts.stop();
       await p.store.stop();
       await p.journal.stop();
+      await p.seqs.stop();
       await p.deadLetters.stop();
       await p.registry.stop();
     }
@@ -263,7 +292,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     db = undefined;
   }
 
-  function addresses(): { mqtt: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt?: number; mqtts?: number; http: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
     return { ...g, http: parts.http.address().port };

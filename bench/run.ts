@@ -8,6 +8,8 @@
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 //   journal                             the journal's group commit alone, fsync on and off (issue 15)
+//   npm run bench -- soak [--soak-min=30] [--devices=2000] [--rate=1000] [--hostile-ops=40]
+//                                       issue 16: mixed hostile and honest traffic; on request only
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,18 +19,21 @@ import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
 import { reconnect, connections } from './scenarios/reconnect.ts';
 import { journal } from './scenarios/journal.ts';
+import { soak } from './scenarios/soak.ts';
 import type { TargetName } from './lib/targets.ts';
 
 const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts'] as const;
-type Scenario = (typeof ALL)[number];
+/** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
+const ON_REQUEST = ['soak'] as const;
+type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
 
 const argv = process.argv.slice(2);
 const full = argv.includes('--full');
 const flag = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const picked = argv.filter((a) => !a.startsWith('--')) as Scenario[];
 for (const p of picked) {
-  if (!(ALL as readonly string[]).includes(p)) {
-    console.error(`unknown scenario ${p}; one of: ${ALL.join(', ')}`);
+  if (![...ALL, ...ON_REQUEST].includes(p)) {
+    console.error(`unknown scenario ${p}; one of: ${[...ALL, ...ON_REQUEST].join(', ')}`);
     process.exit(2);
   }
 }
@@ -90,6 +95,14 @@ for (const s of scenarios) {
         break;
       case 'alerts':
         runScript('alerts.ts');
+        break;
+      case 'soak':
+        result = await soak({
+          minutes: Number(flag('soak-min') ?? 30),
+          devices: Number(flag('devices') ?? 2_000),
+          rate: Number(flag('rate') ?? 1_000),
+          hostileOpsPerSec: Number(flag('hostile-ops') ?? 40),
+        }, log);
         break;
     }
   } catch (err) {

@@ -61,6 +61,46 @@ export const Config = z.object({
      * closed gate, with whatever of their own device's telemetry is held ahead of them.
      */
     highWaterReadings: z.number().int().positive().default(200_000),
+    // ── Issue 16: bounds and admission control (README "Securing a deployment" › MQTT) ──
+    /** The plain-text MQTT listener on `port`; false with `tls` set = MQTT over TLS only. */
+    plain: z.boolean().default(true),
+    /**
+     * A socket that has not sent CONNECT (or finished its TLS handshake) this long is closed.
+     * Aedes' default is 30 s: 20,400 half-open sockets from one address held 14,687 of 20,000
+     * file descriptors (issue 16). A device on a slow cellular link sends CONNECT well within 5 s.
+     */
+    connectTimeoutMs: z.number().int().min(500).default(5_000),
+    limits: z.object({
+      /** MQTT 3.1.1 §3.1.3.1: a server must allow 23 and may allow more; firmware uses e.g. `{id}-load`. */
+      maxClientIdLength: z.number().int().min(23).max(65_535).default(128),
+      /** Subscriptions one connection may hold (observers; a device's set is fixed and smaller). */
+      maxSubscriptionsPerConnection: z.number().int().min(1).default(16),
+      /** Device publishes held for budget or admission on one connection before it is closed. */
+      maxHeldPublishes: z.number().int().min(1).default(2_000),
+      /** Bytes of payload those held publishes may take on one connection. */
+      maxHeldBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+      /** Commands queued for an offline device's persistent session; more are refused. */
+      maxQueuedCommands: z.number().int().min(1).default(32),
+    }).prefault({}),
+    admission: z.object({
+      /**
+       * Open sockets per source address. Sized for NAT: a residential compound or an industrial
+       * park can put a few thousand detectors behind one carrier address.
+       */
+      maxConnectionsPerAddress: z.number().int().min(1).default(5_000),
+      /** New connections per address per second, sustained, and the burst (a NAT'd site reconnecting after an outage). */
+      attemptsPerSecond: z.number().positive().default(100),
+      attemptsBurst: z.number().int().min(1).default(5_000),
+      /** Addresses exempt from the per-address caps (a load balancer, the bench on loopback). */
+      exemptAddresses: z.array(z.string()).default([]),
+      /** Failed CONNECTs per address or device id before wrong ones are answered late (backoff). */
+      authFailuresFree: z.number().int().min(0).default(5),
+      authBackoffMs: z.number().int().min(1).default(1_000),
+      authMaxBackoffMs: z.number().int().min(1).default(30_000),
+      /** Refusals are logged one line each for the first few of a window, then as one summary per window. */
+      logWindowMs: z.number().int().min(100).default(10_000),
+      logFirstPerWindow: z.number().int().min(0).default(5),
+    }).prefault({}),
   }).prefault({}),
   influx: z.object({
     /** Unset: start a local influxd from PATH with its data under dataDir. */

@@ -55,6 +55,35 @@ export const Timestamp = z.union([
 ], { error: (iss) => `expected epoch milliseconds or ISO 8601 with offset, got ${show(iss.input)}` });
 export const Seq = count();
 
+/**
+ * How the gateway recognises a re-send (PROTOCOL.md "Every reading and event may carry"; issue 15
+ * point 3). Implemented in ingest/seq-tracker.ts, kept across restarts by ingest/seq-store.ts.
+ */
+export const SEQ_RULE = `
+A reading or event is identified by its device, seq and ts. The gateway remembers, per device and
+across restarts, the device's current counter run — the first and the highest seq it accepted
+since the device last restarted its counter, with their ts, and the seq numbers skipped in
+between — the run before it, and the last (seq, ts) pairs it accepted.
+
+1. An exact re-send of an accepted (seq, ts) is a duplicate: counted, and nothing else — it is not
+   rescored, not stored again, and never opens, reopens or re-notifies an incident. This holds
+   however long after the original it arrives.
+2. With a trusted ts (not clock_bad): a seq between a run's first and highest, with a ts between
+   theirs, that the run did not skip, was accepted already, so it is a re-send, even when its ts
+   or values differ from the original's; the stored original is never overwritten.
+3. The device restarted its counter (a reboot, a firmware update) when a seq not above the current
+   run's highest arrives with a trusted ts later than every ts of that run: a new run starts with
+   it. A device that restarts its counter must therefore send ts from a clock that moved forward.
+4. A seq the run skipped that arrives late is new and fills the gap; so is a seq below the run's
+   first that is also older (a backlog uploaded newest first).
+5. A reading without ts, or whose ts is not trusted, is a duplicate only by rule 1: without a clock a
+   re-send cannot be told from a new reading, and dropping a real alarm is worse than storing a
+   reading twice.
+Limits: a run remembers its 64 most recent skipped ranges; a re-send from before the last two
+counter runs, or into a forgotten gap, is not recognised by rule 2 (rule 1 still applies to the
+most recent pairs).
+`;
+
 const common = { ts: Timestamp.optional(), seq: Seq.optional() };
 
 // ---- telemetry ----------------------------------------------------------------------------

@@ -3,24 +3,15 @@
 // ACK; noDelay brings it to 1–2 ms).
 import net, { type Socket, type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { tlsFiles, watchTlsFiles } from './tls-files.ts';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 
 export interface Listeners {
-  addresses(): { mqtt: number; mqtts?: number };
+  /** `mqtt` is absent when gateway.plain is false. */
+  addresses(): { mqtt?: number; mqtts?: number };
   /** Stops accepting, destroys every socket still open (also those that never sent CONNECT). */
   close(): Promise<void>;
-}
-
-/** A PEM in the config is used as is; anything else is a path to read. */
-function pem(value: string, what: string): string {
-  if (value.includes('-----BEGIN')) return value;
-  try {
-    return readFileSync(value, 'utf8');
-  } catch (err) {
-    throw new WatchfireError('WF_CONFIG_INVALID', `gateway.tls.${what}: cannot read ${value}: ${(err as Error).message}`);
-  }
 }
 
 function listen(server: net.Server, port: number, host: string, what: string): Promise<number> {
@@ -42,38 +33,91 @@ export async function openListeners(deps: {
   onConnection(socket: Socket): void;
   onTlsError(err: Error, socket: Socket): void;
   onServerError(err: Error): void;
+  /** A new TCP socket (plain or before its TLS handshake): false closes it at once (admission control). */
+  admit(socket: Socket): boolean;
+  /** An admitted socket closed. */
+  release(socket: Socket): void;
+  /** A TLS socket that did not finish its handshake within connectTimeoutMs; it is closed. */
+  onHandshakeTimeout(socket: Socket): void;
+  /** The certificate files changed: reloaded, or why not (the previous one stays in use). */
+  onTlsReload(err: Error | undefined): void;
 }): Promise<Listeners> {
   const { config } = deps;
   const sockets = new Set<Socket>();
   // 'close' comes once per socket; one handler for all of them, no closure per connection.
   function untrack(this: Socket): void {
     sockets.delete(this);
+    handshaking.delete(this);
+    deps.release(this);
   }
-  const track = (socket: Socket): void => {
+  /**
+   * TLS sockets admitted and not yet through their handshake, with when they came. Node's
+   * handshakeTimeout starts only once a ClientHello arrives: a socket that sends nothing at all
+   * would hold its descriptor until the peer goes away. A sweep closes those past
+   * connectTimeoutMs. The finished handshake is matched to its socket through TLSSocket's
+   * `_parent` (Node internals; tests/gateway.tls.test.ts covers it): should that ever be missing,
+   * the sweep turns itself off rather than close live connections.
+   */
+  const handshaking = new Map<Socket, number>();
+  let sweepHandshakes = true;
+  let sweeper: NodeJS.Timeout | undefined;
+  const track = (socket: Socket): boolean => {
+    if (!deps.admit(socket)) {
+      socket.destroy();
+      return false;
+    }
     sockets.add(socket);
     socket.on('close', untrack);
+    return true;
   };
   const servers: net.Server[] = [];
+  let stopWatch: (() => void) | undefined;
 
-  const plain = net.createServer({ noDelay: true }, (socket) => {
-    track(socket);
-    deps.onConnection(socket);
-  });
-  plain.on('error', deps.onServerError);
-  servers.push(plain);
   let mqtts: number | undefined;
-  let mqtt: number;
+  let mqtt: number | undefined;
   try {
-    mqtt = await listen(plain, config.port, config.host, 'MQTT');
+    if (config.plain) {
+      const plain = net.createServer({ noDelay: true }, (socket) => {
+        if (track(socket)) deps.onConnection(socket);
+      });
+      plain.on('error', deps.onServerError);
+      servers.push(plain);
+      mqtt = await listen(plain, config.port, config.host, 'MQTT');
+    }
     if (config.tls) {
+      const files = tlsFiles(config.tls);
       const secure = tls.createServer({
         noDelay: true,
-        cert: pem(config.tls.cert, 'cert'),
-        key: pem(config.tls.key, 'key'),
-        ...(config.tls.ca ? { ca: pem(config.tls.ca, 'ca') } : {}),
+        // A socket that never finishes its handshake holds a descriptor as long as one that never
+        // sends CONNECT: the same limit (Node's default is 120 s).
+        handshakeTimeout: config.connectTimeoutMs,
+        ...files.read(),
       });
-      secure.on('connection', track);
+      // Before the TLS layer takes the socket: a refused one costs no handshake.
+      secure.prependListener('connection', (socket: Socket) => {
+        if (track(socket) && sweepHandshakes) handshaking.set(socket, Date.now());
+      });
+      sweeper = setInterval(() => {
+        const due = Date.now() - config.connectTimeoutMs;
+        for (const [socket, at] of handshaking) {
+          if (at > due) break;
+          handshaking.delete(socket);
+          deps.onHandshakeTimeout(socket);
+          socket.destroy();
+        }
+      }, Math.max(100, config.connectTimeoutMs / 4));
+      sweeper.unref();
+      stopWatch = watchTlsFiles(files, (err, options) => {
+        if (options) secure.setSecureContext(options);
+        deps.onTlsReload(err);
+      });
       secure.on('secureConnection', (socket: tls.TLSSocket) => {
+        const raw = (socket as unknown as { _parent?: Socket })._parent;
+        if (raw && handshaking.has(raw)) handshaking.delete(raw);
+        else if (!raw) {
+          sweepHandshakes = false;
+          handshaking.clear();
+        }
         socket.setNoDelay(true);
         deps.onConnection(socket);
       });
@@ -84,18 +128,21 @@ export async function openListeners(deps: {
       mqtts = await listen(secure, config.tls.port, config.host, 'MQTTS');
     }
   } catch (err) {
+    stopWatch?.();
     await closeAll();
     throw err;
   }
 
   async function closeAll(): Promise<void> {
+    stopWatch?.();
+    if (sweeper) clearInterval(sweeper);
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const s of sockets) s.destroy();
     await Promise.all(closed);
   }
 
   return {
-    addresses: () => (mqtts === undefined ? { mqtt } : { mqtt, mqtts }),
+    addresses: () => ({ ...(mqtt === undefined ? {} : { mqtt }), ...(mqtts === undefined ? {} : { mqtts }) }),
     close: closeAll,
   };
 }

@@ -22,6 +22,8 @@ export interface DeadLetters extends DeadLetterStore {
   flush(): void;
   /** Rejects dropped because the memory queue was full (a device spewing garbage faster than SQLite). */
   readonly dropped: number;
+  /** Rejects waiting in memory for their write. */
+  readonly queued: number;
 }
 
 interface Row {
@@ -112,6 +114,9 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     },
     async stop() {
       flush();
+    },
+    get queued() {
+      return queue.length;
     },
     get dropped() {
       return dropped;

@@ -2,6 +2,8 @@
 // from the journal) and its reader; a local influxd for machines without one. The composition root (app/) wires these.
 export { createIngest } from './ingest.ts';
 export type { Ingest, IngestDeps, DeviceIngestStats } from './ingest.ts';
+export { createSeqStore } from './seq-store.ts';
+export type { SeqStore, SeqStoreDeps } from './seq-store.ts';
 export { createDeadLetterStore } from './dead-letters.ts';
 export type { DeadLetters, DeadLetterDeps } from './dead-letters.ts';
 export { createInfluxStore } from './store/influx-store.ts';

@@ -17,6 +17,7 @@ import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import type { Reading, ReadingFlag } from '../contracts/reading.ts';
 import { SeqTracker } from './seq-tracker.ts';
+import type { SeqTrackers } from './seq-store.ts';
 import { valuesOf } from './values.ts';
 import { nestsDeeperThan } from './json-depth.ts';
 import { hotCounter, hotLabelledCounter } from '../contracts/metrics.ts';
@@ -32,6 +33,8 @@ export interface IngestDeps {
   clock?: Clock;
   metrics: Registry;
   logger: Logger;
+  /** Re-send memory that survives restarts (seq-store.ts); without it, memory only. */
+  seqs?: SeqTrackers;
 }
 
 /** What ingest knows about one device, for the API and tests (not a Prometheus label: cardinality). */
@@ -138,7 +141,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   function stateOf(id: string): DeviceState {
     let s = devices.get(id);
     if (!s) {
-      s = { seq: new SeqTracker(), readings: 0, clockBad: 0, rejects: undefined };
+      s = { seq: deps.seqs ? deps.seqs.tracker(id) : new SeqTracker(), readings: 0, clockBad: 0, rejects: undefined };
       devices.set(id, s);
     }
     return s;
@@ -214,25 +217,26 @@ export function createIngest(deps: IngestDeps): Ingest {
       return;
     }
     const deviceTs = tsOf(data.ts);
+    // PROTOCOL.md: more than 5 min ahead or before 2020-01-01 → receive time, flagged.
+    const badClock = deviceTs !== undefined && (deviceTs > frame.receivedAt + MAX_FUTURE_SKEW_MS || deviceTs < EARLIEST_TS_MS || Number.isNaN(deviceTs));
     if (data.seq !== undefined) {
-      const { duplicate, gap } = state.seq.seen(data.seq, deviceTs);
+      // SEQ_RULE (contracts/protocol.ts): a re-send of anything accepted, however old, changes nothing.
+      const { duplicate, gap } = state.seq.seen(data.seq, deviceTs, !badClock);
       if (duplicate) {
         duplicates.n++;
         out.duplicates++;
         return;
       }
       if (gap > 0) gapsTotal.n += gap;
+      deps.seqs?.taken(device.id, data.seq, deviceTs, !badClock);
     }
     let ts = frame.receivedAt;
     let flags = NO_FLAGS;
-    if (deviceTs !== undefined) {
-      // PROTOCOL.md: more than 5 min ahead or before 2020-01-01 → receive time, flagged.
-      if (deviceTs > frame.receivedAt + MAX_FUTURE_SKEW_MS || deviceTs < EARLIEST_TS_MS || Number.isNaN(deviceTs)) {
-        flags = CLOCK_BAD;
-        state.clockBad++;
-        clockBad.n++;
-      } else ts = deviceTs;
-    }
+    if (badClock) {
+      flags = CLOCK_BAD;
+      state.clockBad++;
+      clockBad.n++;
+    } else if (deviceTs !== undefined) ts = deviceTs;
     const values = valuesOf(data, KNOWN_FIELDS);
     // One object literal per kind with the fields always in the same order: every reading then
     // shares one hidden class, and the rule engine, store and bus read its fields with monomorphic
@@ -284,7 +288,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     try {
       return acceptFrame(frame);
     } catch (err) {
-      internal(frame, frame.deviceId, err, undefined, rawText(frame));
+      let text: string;
+      try {
+        text = rawText(frame);
+      } catch {
+        text = '(payload unreadable)';
+      }
+      internal(frame, frame.deviceId, err, undefined, text);
       return REJECTED;
     }
   }

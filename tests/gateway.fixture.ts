@@ -90,6 +90,7 @@ export async function startTestGateway(opts: {
   backlog?: () => number;
   observers?: GatewayDeps['observers'];
   changes?: GatewayDeps['changes'];
+  logger?: GatewayDeps['logger'];
   /** A real ingest behind the recording sink (its directory: this fixture's, via `directory`). */
   forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
   durable?: GatewayDeps['durable'];
@@ -103,7 +104,7 @@ export async function startTestGateway(opts: {
   const metrics = new Registry();
   const gateway = createGateway({
     config, directory, sink, bus, metrics,
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
