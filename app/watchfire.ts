@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { Registry as MetricsRegistry, collectDefaultMetrics, Histogram } from 'prom-client';
+import { Registry as MetricsRegistry, collectDefaultMetrics, Counter, Histogram } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
@@ -18,7 +18,7 @@ import type { Reading, ScoredReading } from '../contracts/reading.ts';
 import { openDatabase, startCheckpointer, type Db } from './db.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
-import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
+import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
@@ -71,9 +71,25 @@ export function createWatchfire(deps: WatchfireDeps) {
     registers: [metrics],
   });
   let latencySample = 0;
+  // Exceptions inside a rule (a bug): by code, device type and device (the first 100 devices by
+  // name, then "other", so a bug hitting every device cannot blow up the series count).
+  const ruleExceptions = new Counter({
+    name: 'watchfire_rules_exceptions_total',
+    help: 'Exceptions inside a rule while scoring a reading (WF_RULE_EXCEPTION), by device',
+    labelNames: ['code', 'device_type', 'device'],
+    registers: [metrics],
+  });
+  const exceptionDevices = new Set<string>();
 
   function build(database: Db, url: string) {
-    const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
+    let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
+    const registry = createRegistry({
+      db: database,
+      logger: logger.child({ module: 'registry' }),
+      clock,
+      // Overrides are checked by the engine's own schema against the running rule set (issue 14).
+      checkRules: (type, override) => checkDeviceRules(ruleSetNow(), type, override),
+    });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
     const store = createInfluxStore({
       config: { ...config.influx, url },
@@ -90,10 +106,16 @@ export function createWatchfire(deps: WatchfireDeps) {
     const rules = createRuleEngine({
       ruleSet,
       devices: registry,
-      // A bad per-device override is ignored (the type's thresholds apply) and said loudly.
+      // A bad per-device override's failing keys are left out (the rest applies), said loudly and
+      // as a yellow maintenance finding on the device.
       onOverrideError: (deviceId: string, errors: readonly string[]) =>
-        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override refused; type defaults apply'),
+        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override partly refused; its valid keys apply'),
+      onRuleError: (e, err) => {
+        ruleExceptions.inc({ code: e.code, device_type: e.deviceType, device: exceptionDevices.size < 100 || exceptionDevices.has(e.deviceId) ? (exceptionDevices.add(e.deviceId), e.deviceId) : 'other' });
+        logger.error({ code: e.code, deviceId: e.deviceId, deviceType: e.deviceType, err }, 'rule exception while scoring a reading');
+      },
     });
+    ruleSetNow = () => rules.ruleSet();
     const alerts = createAlerts({
       db: database,
       bus,
