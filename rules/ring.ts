@@ -24,7 +24,7 @@ export class SampleRing {
     if (this.size < this.cap) this.size++;
   }
 
-  /** Slope (value per ms) over samples within `windowMs` of the newest, NaN when they span less than `minSpanMs`. */
+  /** Slope (value per ms) over samples within `windowMs` of the newest, NaN when fewer than 3 or they span less than `minSpanMs`. */
   slope(windowMs: number, minSpanMs: number): number {
     const { buf, cap } = this;
     const from = this.lastT - windowMs;
@@ -37,7 +37,8 @@ export class SampleRing {
       n++; st += t; sv += v; stt += t * t; stv += t * v;
       if (t0 < oldest) oldest = t0;
     }
-    if (n < 2 || this.lastT - oldest < minSpanMs) return NaN;
+    // Three samples at least (issue 14): a jump between two readings is one sample, not a rate.
+    if (n < 3 || this.lastT - oldest < minSpanMs) return NaN;
     const den = n * stt - st * st;
     return den > 0 ? (n * stv - st * sv) / den : NaN;
   }
