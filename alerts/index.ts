@@ -10,7 +10,6 @@ import type { Config } from '../contracts/config.ts';
 import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { IncidentService } from '../contracts/incidents.ts';
-import { migrate } from './schema.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
@@ -27,7 +26,6 @@ import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts
 import { createEmailChannel } from './channels/email.ts';
 import { createWebhookChannel } from './channels/webhook.ts';
 
-export { migrate } from './schema.ts';
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
 export { incidentKey, RECURRENCE_WINDOW_MS } from './incidents.ts';
@@ -86,7 +84,6 @@ export function createAlerts(deps: AlertsDeps) {
   let parts: ReturnType<typeof build> | undefined;
 
   function build() {
-    migrate(db);
     const store = createIncidentStore(db);
     // The metrics and the renderer are built before the parts they read; they look them up at use.
     const refs: { outbox?: Outbox; reports?: Reports } = {};

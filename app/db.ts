@@ -1,10 +1,11 @@
-// The embedded SQL store: one SQLite file under the data directory. Each module owns its tables
-// and creates them with its own migrate(db); this file only opens the database well.
+// The embedded SQL store: one SQLite file under the data directory, opened well and brought to
+// the current schema by the ordered migration list in app/migrations/ (issue 18 point 3).
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { migrateDatabase, type MigrationResult } from './migrations/run.ts';
 
 export type Db = Database.Database;
 
@@ -17,6 +18,10 @@ export interface OpenOptions {
    * connection never blocks this one's writers.
    */
   backgroundCheckpoint?: boolean;
+  /** Apply pending migrations (default true); false opens the file as it is (backup, inspection). */
+  migrate?: boolean;
+  /** Told what the migrations did (the composition root logs it). */
+  onMigrated?: (result: MigrationResult) => void;
 }
 
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
@@ -29,6 +34,15 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   if (opts.backgroundCheckpoint && file !== ':memory:') db.pragma('wal_autocheckpoint = 0');
+  if (opts.migrate !== false) {
+    try {
+      const result = migrateDatabase(db);
+      opts.onMigrated?.(result);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
   return db;
 }
 

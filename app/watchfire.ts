@@ -2,19 +2,17 @@
 // the start and stop order (STYLE.md). Modules only know contracts/ and the deps handed to them.
 //
 // The alarm path, all synchronous and in memory, inside the broker's publish hook:
-//   gateway ─frame─▶ ingest ─reading─▶ rules ─scored─▶ store.write (buffer only)
-//                                           └─findings─▶ alerts.handleFinding ─▶ bus 'incident'
+//   gateway ─frame─▶ ingest ─reading─▶ pipeline: rules ─scored─▶ store.write (buffer only)
+//                                                      └─findings─▶ alerts.handleFinding ─▶ bus 'incident'
 // InfluxDB, SMTP and webhooks are downstream of buffers and outboxes; none of them is waited on.
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { Registry as MetricsRegistry, collectDefaultMetrics, Counter, Histogram } from 'prom-client';
+import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import type { Finding } from '../contracts/findings.ts';
-import type { Reading, ScoredReading } from '../contracts/reading.ts';
 import { openDatabase, startCheckpointer, type Db } from './db.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
@@ -22,6 +20,7 @@ import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, wat
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
+import { createPipeline } from '../pipeline/index.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 
@@ -33,15 +32,7 @@ export interface WatchfireDeps {
   alerts?: Partial<Parameters<typeof createAlerts>[0]>;
 }
 
-export interface DeviceLiveState {
-  online: boolean;
-  lastSeen?: number;
-  last?: Record<string, number | string>;
-  level?: string;
-}
-
-/** Offline sweep period: well under the shortest offline threshold (panel: 60 s × 2 + grace). */
-const SWEEP_MS = 5_000;
+export type { DeviceLiveState } from '../contracts/pipeline.ts';
 
 export function createWatchfire(deps: WatchfireDeps) {
   const { config } = deps;
@@ -58,19 +49,9 @@ export function createWatchfire(deps: WatchfireDeps) {
   let influxd: { url: string; stop(): Promise<void> } | undefined;
   let influxUrl = config.influx.url;
   let query: InfluxQuery | undefined;
-  let sweepTimer: NodeJS.Timeout | undefined;
   let stopRuleWatch: (() => void) | undefined;
   let checkpointer: { stop(): Promise<void> } | undefined;
   let parts: ReturnType<typeof build> | undefined;
-  const live = new Map<string, DeviceLiveState>();
-
-  const ruleLatency = new Histogram({
-    name: 'watchfire_rules_latency_seconds',
-    help: 'Time to score one reading (rule engine evaluate)',
-    buckets: [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 1e-3, 1e-2],
-    registers: [metrics],
-  });
-  let latencySample = 0;
   // Exceptions inside a rule (a bug): by code, device type and device (the first 100 devices by
   // name, then "other", so a bug hitting every device cannot blow up the series count).
   const ruleExceptions = new Counter({
@@ -133,33 +114,20 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...deps.alerts,
     });
 
-    const raise = (f: Finding, receivedAt?: number): void => {
-      bus.emit('finding', f);
-      alerts.handleFinding(f, receivedAt);
-    };
-
-    // The hot path's hand-off from ingest: score, buffer for storage, raise findings.
-    const onReading = (reading: Reading): void => {
-      const sample = (latencySample++ & 1023) === 0;
-      const t0 = sample ? process.hrtime.bigint() : 0n;
-      const ev = rules.evaluate(reading);
-      if (sample) ruleLatency.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-      const scored: ScoredReading = { reading, score: ev.score, level: ev.level };
-      store.write(scored);
-      // Last values per device for the site view, merged in place: no new object per reading.
-      let state = live.get(reading.deviceId);
-      if (!state) live.set(reading.deviceId, (state = { online: true, last: {} }));
-      state.lastSeen = reading.ts;
-      state.level = ev.level;
-      if (reading.kind === 'telemetry') Object.assign(state.last!, reading.values);
-      for (const f of ev.findings) if (f.level !== 'green' || f.clears) raise(f, reading.receivedAt);
-      bus.emit('reading.scored', scored);
-    };
+    const pipeline = createPipeline({
+      scorer: rules,
+      store,
+      findings: alerts,
+      bus,
+      clock,
+      metrics,
+      logger: logger.child({ module: 'pipeline' }),
+    });
 
     const ingest = createIngest({
       directory: registry,
       deadLetters,
-      sink: onReading,
+      sink: pipeline.onReading,
       bus,
       clock,
       metrics,
@@ -183,13 +151,6 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
     });
 
-    bus.on('device.presence', 'app.presence', (p) => {
-      const s = live.get(p.deviceId);
-      if (s) s.online = p.online;
-      else live.set(p.deviceId, { online: p.online, last: {} });
-      for (const f of rules.presence(p)) raise(f);
-    });
-
     const http = createHttpServer({
       config: { ...config.http, timezone: config.timezone },
       db: database,
@@ -201,10 +162,10 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       health: () => health(),
       rules: { reload: (input: unknown) => rules.reload(input) },
-      deviceState: (id: string) => live.get(id),
+      deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, store, rules, alerts, ingest, gateway, http, raise };
+    return { registry, deadLetters, store, rules, alerts, pipeline, ingest, gateway, http };
   }
 
   function health() {
@@ -228,7 +189,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     mkdirSync(dataDir, { recursive: true });
     collectDefaultMetrics({ register: metrics });
     const dbFile = join(dataDir, 'watchfire.db');
-    db = openDatabase(dbFile, { backgroundCheckpoint: true });
+    db = openDatabase(dbFile, {
+      backgroundCheckpoint: true,
+      onMigrated: (r) => { if (r.applied.length) logger.info({ from: r.from, to: r.to, applied: r.applied }, 'database schema migrated'); },
+    });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
@@ -259,15 +223,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.deadLetters.start();
     await p.store.start();
     await p.alerts.start();
+    // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
+    await p.pipeline.start();
     await p.http.start();
     await p.gateway.start();
     if (config.rules.file) {
       stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
     }
-    sweepTimer = setInterval(() => {
-      for (const f of p.rules.sweep(clock.now())) p.raise(f);
-    }, SWEEP_MS);
-    sweepTimer.unref();
     started = true;
     const a = addresses();
     logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
@@ -275,13 +237,13 @@ export function createWatchfire(deps: WatchfireDeps) {
 
   async function stop(): Promise<void> {
     started = false;
-    if (sweepTimer) clearInterval(sweepTimer);
     stopRuleWatch?.();
     const p = parts;
     if (p) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
       await p.gateway.stop();
       await p.http.stop();
+      await p.pipeline.stop();
       await p.alerts.stop();
       await p.store.stop();
       await p.deadLetters.stop();
@@ -332,7 +294,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     get gateway() { return must().gateway; },
     get http() { return must().http; },
     get deadLetters() { return must().deadLetters; },
-    deviceState: (id: string) => live.get(id),
+    get pipeline() { return must().pipeline; },
+    deviceState: (id: string) => parts?.pipeline.deviceState(id),
   };
 }
 

@@ -9,6 +9,9 @@ export const ERROR_CODES = {
   WF_REGISTRY_IN_USE: 'A registry entry cannot be removed while others refer to it (a site with devices, a grid with sites, …); they are listed.',
   WF_INFLUXD_MISSING: 'No InfluxDB URL is configured and no `influxd` is on PATH to start a local one (apt-get install influxdb).',
   WF_INFLUXD_START: 'The local influxd could not be started or did not become ready.',
+  // SQL store schema (issue 18: app/migrations/)
+  WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
+  WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',

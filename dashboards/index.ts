@@ -18,10 +18,9 @@ import { opsRoutes } from './routes/ops.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
-import { migrateUsers } from './users.ts';
 
 export type { HttpDeps } from './kit.ts';
-export { createUser, migrateUsers, listUsers, findUser, countAdmins, USER_ROLES, type User, type UserRole } from './users.ts';
+export { createUser, listUsers, findUser, countAdmins, USER_ROLES, type User, type UserRole } from './users.ts';
 export { CSRF_HEADER, SESSION_COOKIE } from './auth.ts';
 
 // Pages are our own files only: no inline script, no third-party origin (OWASP CSP cheat sheet).
@@ -112,7 +111,6 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     app,
     routes: () => [...table],
     async start() {
-      migrateUsers(deps.db);
       hub.start();
       await app.listen({ host: deps.config.host, port: deps.config.port });
       listening = true;

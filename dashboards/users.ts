@@ -34,29 +34,6 @@ export const NewUser = z.object({
 });
 export type NewUser = z.input<typeof NewUser>;
 
-export function migrateUsers(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS users (
-      username TEXT PRIMARY KEY,
-      role TEXT NOT NULL,
-      person_id TEXT,
-      center_id TEXT,
-      locale TEXT NOT NULL DEFAULT 'zh-CN',
-      password_hash TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      disabled INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE IF NOT EXISTS sessions (
-      id TEXT PRIMARY KEY,           -- sha256 of the cookie token: a stolen database opens no session
-      username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-      csrf TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      expires_at INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
-  `);
-}
-
 // ---- passwords: scrypt (RFC 7914) -----------------------------------------------------------
 /** OWASP Password Storage Cheat Sheet: scrypt N=2^17, r=8, p=1. */
 export const DEFAULT_SCRYPT = { N: 2 ** 17, r: 8, p: 1 } as const;
@@ -112,7 +89,6 @@ function toUser(r: UserRow): User {
 }
 
 export async function createUser(db: Database, input: NewUser, opts: { cost?: { N: number; r: number; p: number }; now?: number } = {}): Promise<User> {
-  migrateUsers(db);
   const u = NewUser.parse(input);
   const taken = () => db.prepare('SELECT 1 FROM users WHERE username = ?').get(u.username);
   if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
@@ -139,7 +115,6 @@ export function setUserLocale(db: Database, username: string, locale: z.infer<ty
 }
 
 export function countAdmins(db: Database): number {
-  migrateUsers(db);
   return (db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0").get() as { n: number }).n;
 }
 

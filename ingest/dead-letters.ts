@@ -24,24 +24,6 @@ export interface DeadLetters extends DeadLetterStore {
   readonly dropped: number;
 }
 
-export function migrate(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS dead_letters (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      at INTEGER NOT NULL,
-      device_id TEXT,
-      topic TEXT NOT NULL,
-      code TEXT NOT NULL,
-      reason TEXT NOT NULL,
-      idx INTEGER,
-      payload TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS dead_letters_device ON dead_letters (device_id, id);
-    CREATE INDEX IF NOT EXISTS dead_letters_code ON dead_letters (code, id);
-    CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters (at);
-  `);
-}
-
 interface Row {
   id: number;
   at: number;
@@ -58,16 +40,8 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
   const maxQueued = deps.maxQueued ?? 50_000;
   let queue: RejectRecord[] = [];
   let scheduled: NodeJS.Immediate | undefined;
-  let migrated = false;
   let dropped = 0;
   let warnedDrop = false;
-
-  function ensure(): void {
-    if (!migrated) {
-      migrate(deps.db);
-      migrated = true;
-    }
-  }
 
   function flush(): void {
     if (scheduled) {
@@ -75,7 +49,6 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
       scheduled = undefined;
     }
     if (!queue.length) return;
-    ensure();
     const batch = queue;
     queue = [];
     const insert = deps.db.prepare('INSERT INTO dead_letters (at, device_id, topic, code, reason, idx, payload) VALUES (?, ?, ?, ?, ?, ?, ?)');
@@ -118,7 +91,6 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     /** `before`: an `at` time (ms epoch), for paging back through older rejects. Newest first. */
     list(filter = {}) {
       flush();
-      ensure();
       const { sql, args } = where(filter);
       const limit = Math.max(1, Math.min(filter.limit ?? 100, 10_000));
       const rows = deps.db.prepare(`SELECT * FROM dead_letters ${sql} ORDER BY id DESC LIMIT ?`).all(...args, limit) as Row[];
@@ -129,13 +101,11 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     },
     count(filter = {}) {
       flush();
-      ensure();
       const { sql, args } = where(filter);
       return (deps.db.prepare(`SELECT COUNT(*) AS n FROM dead_letters ${sql}`).get(...args) as { n: number }).n;
     },
     flush,
     async start() {
-      ensure();
       flush();
     },
     async stop() {

@@ -2,7 +2,7 @@
 // its reader; a local influxd for machines without one. The composition root (app/) wires these.
 export { createIngest } from './ingest.ts';
 export type { Ingest, IngestDeps, DeviceIngestStats } from './ingest.ts';
-export { createDeadLetterStore, migrate as migrateDeadLetters } from './dead-letters.ts';
+export { createDeadLetterStore } from './dead-letters.ts';
 export type { DeadLetters, DeadLetterDeps } from './dead-letters.ts';
 export { createInfluxStore } from './store/influx-store.ts';
 export type { InfluxStore, InfluxStoreDeps } from './store/influx-store.ts';

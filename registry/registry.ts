@@ -13,7 +13,7 @@ import { systemClock } from '../contracts/ports.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 import { generateSecret, hashSecret, verifySecret as verifyHash } from '../contracts/secrets.ts';
 import { validateRegistry, type ParseOptions } from './parse.ts';
-import { loadAll, migrate, prepareWrites, type Kind, type Writes } from './store.ts';
+import { loadAll, prepareWrites, type Kind, type Writes } from './store.ts';
 
 export interface RegistryDeps {
   db: Database;
@@ -169,7 +169,6 @@ export function createRegistry(deps: RegistryDeps): Registry {
 
   const registry: Registry = {
     async start() {
-      migrate(db);
       const loaded = loadAll(db);
       writes = prepareWrites(db);
       for (const c of loaded.file.centers) centers.set(c.id, deepFreeze(c));

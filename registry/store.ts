@@ -1,32 +1,11 @@
 // The registry's tables. Each entity is stored as its validated JSON (the single source of its
 // shape, so a new optional field needs no migration) plus the columns queries need. A device's
 // secret hash lives in its own column and never in the JSON, so nothing that serialises a
-// device can leak it.
+// device can leak it. The tables themselves come from the migration list in app/migrations/.
 import type { Database, Statement } from 'better-sqlite3';
 import { Center, Device, Grid, Person, Roster, Site } from '../contracts/registry.ts';
 import type { RegistryFile } from '../contracts/registry.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
-
-export function migrate(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS registry_centers (
-      id TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS registry_grids (
-      id TEXT PRIMARY KEY, center_id TEXT NOT NULL, worker_id TEXT, json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS registry_sites (
-      id TEXT PRIMARY KEY, kind TEXT NOT NULL, center_id TEXT NOT NULL, grid_id TEXT,
-      json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE INDEX IF NOT EXISTS registry_sites_center ON registry_sites(center_id, grid_id);
-    CREATE TABLE IF NOT EXISTS registry_devices (
-      id TEXT PRIMARY KEY, type TEXT NOT NULL, site_id TEXT NOT NULL, enabled INTEGER NOT NULL,
-      secret_hash TEXT, provisioned_at INTEGER, json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE INDEX IF NOT EXISTS registry_devices_site ON registry_devices(site_id);
-    CREATE TABLE IF NOT EXISTS registry_people (
-      id TEXT PRIMARY KEY, role TEXT NOT NULL, center_id TEXT, json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS registry_rosters (
-      center_id TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at INTEGER NOT NULL);
-  `);
-}
 
 export type Kind = 'center' | 'grid' | 'site' | 'device' | 'person' | 'roster';
 

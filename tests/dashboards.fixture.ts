@@ -1,7 +1,6 @@
 // The dashboards suites' world: the real registry and alerts modules on an in-memory SQLite
 // database, a registry of two centers, findings raised as the rule engine would, and a server
 // with one user per role.
-import Database from 'better-sqlite3';
 import pino from 'pino';
 import { Registry as Metrics } from 'prom-client';
 import { createEventBus } from '../contracts/bus.ts';
@@ -10,6 +9,7 @@ import { systemClock } from '../contracts/ports.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import { createRegistry } from '../registry/index.ts';
 import { createAlerts } from '../alerts/index.ts';
+import { openDatabase } from '../app/db.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
 
@@ -70,8 +70,7 @@ export const USERS = {
 export const PASSWORD = 'correct horse battery';
 
 export async function makeServer(over: Partial<HttpDeps> = {}) {
-  const db = new Database(':memory:');
-  db.pragma('foreign_keys = ON');
+  const db = openDatabase(':memory:');
   const bus = createEventBus();
   const metrics = new Metrics();
   const logger = pino({ level: 'silent' });

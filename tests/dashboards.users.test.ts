@@ -1,6 +1,6 @@
 // Users: scrypt hashes, sessions, and the `user` commands that create the first admin.
 import { describe, it, expect } from 'vitest';
-import Database from 'better-sqlite3';
+import { openDatabase } from '../app/db.ts';
 import { Command } from 'commander';
 import { registerUserCommands } from '../app/commands/users.ts';
 import { hashPassword, verifyPassword, verifyLogin, createUser, createSession, loadSession, listUsers } from '../dashboards/users.ts';
@@ -14,7 +14,7 @@ describe('users', () => {
     expect(a).not.toBe(b);
     expect(await verifyPassword('s3cret-pass', a)).toBe(true);
     expect(await verifyPassword('s3cret-pasS', a)).toBe(false);
-    const db = new Database(':memory:');
+    const db = openDatabase(':memory:');
     await createUser(db, { username: 'ann', role: 'operator', password: 's3cret-pass' }, { cost: TEST_COST });
     const raw = JSON.stringify(db.prepare('SELECT * FROM users').all());
     expect(raw).not.toContain('s3cret-pass');
@@ -24,7 +24,7 @@ describe('users', () => {
   });
 
   it('keeps only a hash of the session token and expires sessions', async () => {
-    const db = new Database(':memory:');
+    const db = openDatabase(':memory:');
     await createUser(db, { username: 'ann', role: 'operator', password: 's3cret-pass' }, { cost: TEST_COST });
     const s = createSession(db, 'ann', 1_000, 10_000);
     expect(JSON.stringify(db.prepare('SELECT * FROM sessions').all())).not.toContain(s.token);
@@ -34,7 +34,7 @@ describe('users', () => {
   });
 
   it('creates the first admin from the command line with a generated password printed once', async () => {
-    const db = new Database(':memory:');
+    const db = openDatabase(':memory:');
     let closed = 0;
     const lines: string[] = [];
     const program = new Command().exitOverride();

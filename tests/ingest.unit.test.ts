@@ -1,6 +1,6 @@
 // Ingest without any server: what a device sends becomes readings or precise dead letters.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
+import { openDatabase, type Db } from '../app/db.ts';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createEventBus } from '../contracts/bus.ts';
@@ -28,7 +28,7 @@ const directory: DeviceDirectory = {
   all: () => DEVICES.values(),
 };
 
-let db: Database.Database;
+let db: Db;
 let deadLetters: DeadLetters;
 let readings: Reading[];
 let emitted: RejectRecord[];
@@ -41,7 +41,7 @@ function frame(deviceId: string, kind: string, payload: unknown, receivedAt = NO
 }
 
 beforeEach(async () => {
-  db = new Database(':memory:');
+  db = openDatabase(':memory:');
   deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
   await deadLetters.start();
   readings = [];

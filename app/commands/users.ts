@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Database } from 'better-sqlite3';
-import { createUser, listUsers, migrateUsers, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
+import { createUser, listUsers, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
 
 type Open = () => Promise<{ db: Database; close(): Promise<void> }>;
@@ -16,7 +16,6 @@ export function generatePassword(): string {
 async function withDb<T>(open: Open, fn: (db: Database) => Promise<T>): Promise<T> {
   const h = await open();
   try {
-    migrateUsers(h.db);
     return await fn(h.db);
   } finally {
     await h.close();
