@@ -9,9 +9,9 @@ import type { Clock, DeadLetterStore, DeviceDirectory, Frame, FrameSink, IngestO
 import { systemClock } from '../contracts/ports.ts';
 import type { ErrorCode } from '../contracts/errors.ts';
 import { formatIssues } from '../contracts/errors.ts';
-import type { DeviceEvent } from '../contracts/protocol.ts';
+import type { DeviceEvent, DeviceType } from '../contracts/protocol.ts';
 import {
-  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MAX_FUTURE_SKEW_MS, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
+  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
 } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import type { Reading, ReadingFlag } from '../contracts/reading.ts';
@@ -55,7 +55,29 @@ interface DeviceState {
 }
 
 const CLOCK_BAD: readonly ReadingFlag[] = Object.freeze(['clock_bad'] as const);
+const OUT_OF_RANGE: readonly ReadingFlag[] = Object.freeze(['out_of_range'] as const);
+const BOTH_FLAGS: readonly ReadingFlag[] = Object.freeze(['clock_bad', 'out_of_range'] as const);
 const NO_FLAGS: readonly ReadingFlag[] = Object.freeze([]);
+
+/** Per device type, [field, min, max] of its measured values (protocol.ts MEASURED_RANGES). */
+type Bounds = ReadonlyArray<readonly [string, number, number]>;
+const boundsOf = (fields: Readonly<Record<string, { min: number; max: number }>>): Bounds => Object.entries(fields).map(([k, r]) => [k, r.min, r.max] as const);
+const RANGES: Readonly<Record<DeviceType, Bounds>> = {
+  smoke_detector: boundsOf(MEASURED_RANGES.smoke_detector),
+  fire_panel: boundsOf(MEASURED_RANGES.fire_panel),
+  settlement_sensor: boundsOf(MEASURED_RANGES.settlement_sensor),
+};
+
+/** True when a measured value lies outside its plausible range: kept and flagged, never rejected (issue 14). */
+function outOfRange(type: DeviceType, data: Readonly<Record<string, unknown>>): boolean {
+  const ranges = RANGES[type];
+  for (let i = 0; i < ranges.length; i++) {
+    const [k, min, max] = ranges[i]!;
+    const v = data[k];
+    if (typeof v === 'number' && (v < min || v > max)) return true;
+  }
+  return false;
+}
 
 /** Field names the schemas know, so unknown ones are told apart (and limited) in valuesOf. */
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([
@@ -99,6 +121,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const duplicates = hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)');
   const gapsTotal = hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices');
   const clockBad = hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)');
+  const outOfRangeTotal = hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range');
   const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
 
   function stateOf(id: string): DeviceState {
@@ -175,6 +198,10 @@ export function createIngest(deps: IngestDeps): Ingest {
         state.clockBad++;
         clockBad.n++;
       } else ts = deviceTs;
+    }
+    if (kind === 'telemetry' && outOfRange(device.type, data)) {
+      flags = flags === CLOCK_BAD ? BOTH_FLAGS : OUT_OF_RANGE;
+      outOfRangeTotal.n++;
     }
     const values = valuesOf(data, KNOWN_FIELDS);
     // One object literal per kind with the fields always in the same order: every reading then
