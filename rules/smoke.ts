@@ -72,7 +72,10 @@ export function persists(p: Persisting, above: boolean, ts: number, rules: Smoke
  * rising one below `freeze` above zero lifts it by at most maxRisePerHour. Returns the sample
  * above zero.
  */
-export function aboveZero(z: Zero, v: number, ts: number, b: { maxRisePerHour: number }, freeze: number): number {
+export function aboveZero(z: Zero, raw: number, ts: number, b: { maxRisePerHour: number }, freeze: number): number {
+  // Obscuration and ppm are never negative (contracts/protocol.ts MEASURED_RANGES): a reading below
+  // 0 is stored flagged out_of_range but must not drag the zero down and make clean air look smoky.
+  const v = raw < 0 ? 0 : raw;
   if (Number.isNaN(z.value)) {
     z.value = v;
     z.lastTs = ts;

@@ -295,3 +295,12 @@ describe('fire confirmation', () => {
     expect(two.findings.some((f) => f.confirmed)).toBe(false);
   });
 });
+
+describe('out-of-range readings (issue 14)', () => {
+  it('a negative obscuration from a firmware bug does not drag the zero down and make clean air a fire', () => {
+    const e = engine();
+    e.evaluate(telemetry(a, T0, { smoke: 0.01 }));
+    e.evaluate(telemetry(a, T0 + 1000, { smoke: -5 }));
+    for (let i = 2; i < 40; i++) expect(e.evaluate(telemetry(a, T0 + i * 5000, { smoke: 0.012 })).level).toBe('green');
+  });
+});
