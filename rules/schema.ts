@@ -33,7 +33,7 @@ function batteryOk(b: { lowPct: number; clearPct: number }, ctx: Ctx): void {
 }
 
 /** N of the last M samples, or above for a time (at least two samples): one noisy sample is never evidence. */
-const Persist = z.strictObject({ count: z.number().int().min(1).max(32), of: z.number().int().min(1).max(32), forSec: positive });
+const Persist = z.strictObject({ count: z.number().int().min(1).max(30), of: z.number().int().min(1).max(30), forSec: positive });
 /**
  * Per-detector zero: starts at the first sample, follows a falling signal at once and a rising one
  * at most maxRisePerHour (chamber drift is slow, smoke is not). At or above offsetWarn it is a

@@ -5,7 +5,7 @@ import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 import { at, fmt, type Collector } from './finding.ts';
 import { battery, condition } from './common.ts';
 import { BucketSeries, SUB, WindowFilter } from './trend.ts';
-import { COND, newSettlementState, type DeviceState, type SettlementState } from './state.ts';
+import { COND, newSettlementState, SettlementState, type DeviceState } from './state.ts';
 import { FAST_POINTS, SLOW_POINTS, type SettlementRules } from './schema.ts';
 
 /** Installer baselines from the registry's device meta (`settlementBaseline`, `tiltXBaseline`, …). */
@@ -14,8 +14,10 @@ function baseline(st: DeviceState, key: string): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
-function limit(out: Collector, value: number, l: Pick<SettlementRules['settlement'], 'alarm' | 'warnRatio' | 'alarmScore' | 'warnScore'>, rule: string, unit: string, en: string, zh: string, where: string): void {
+function limit(out: Collector, value: number, l: Pick<SettlementRules['settlement'], 'alarm' | 'warnRatio' | 'alarmScore' | 'warnScore'>, rule: string, unit: string, en: string, zh: string, loc: string | undefined): void {
   const a = Math.abs(value);
+  if (a < l.alarm * l.warnRatio) return;
+  const where = at(loc);
   if (a >= l.alarm) {
     out.add(`settlement.${rule}`, l.alarmScore, 'structural', rule, `${en} ${fmt(value)} ${unit} at or beyond the alarm value ${fmt(l.alarm)} ${unit}${where}`, `${zh} ${fmt(value)} ${unit}，已达报警值 ${fmt(l.alarm)} ${unit}${where}`);
   } else if (a >= l.alarm * l.warnRatio) {
@@ -26,22 +28,27 @@ function limit(out: Collector, value: number, l: Pick<SettlementRules['settlemen
 type Rate = SettlementRules['rate'];
 type RateWindowRules = Rate['fast'];
 
-/** Takes the series' slope again when a point changed; weekly rods each time, per-minute sensors once per bucket. */
-function slopeOf(series: BucketSeries, opened: boolean, w: RateWindowRules): number {
-  if (opened || series.dirty && Number.isNaN(series.slopePerDay)) {
-    return series.slope(w.windowDays * 86_400_000, w.minPoints, w.minSpanDays * 86_400_000);
-  }
-  return series.slopePerDay;
+/**
+ * Takes the series' slope again (into series.slopePerDay) when a point changed: weekly rods each
+ * time, per-minute sensors once per bucket. Nothing is returned: a double returned from a call
+ * that is not inlined is boxed, one allocation per reading on the hot path.
+ */
+function slopeOf(series: BucketSeries, opened: boolean, w: RateWindowRules): void {
+  if (opened || series.dirty && Number.isNaN(series.slopePerDay)) series.slope(w.windowDays * 86_400_000, w.minPoints, w.minSpanDays * 86_400_000);
 }
 
-function rateRule(out: Collector, fast: BucketSeries, slow: BucketSeries, ts: number, value: number, rate: Rate, what: 'settlement_rate' | 'crack_rate', where: string): void {
+function rateRule(out: Collector, fast: BucketSeries, slow: BucketSeries, ts: number, value: number, rate: Rate, what: 'settlement_rate' | 'crack_rate', loc: string | undefined): void {
   const of = fast.add(ts, value);
   const os = slow.add(ts, value);
-  const f = slopeOf(fast, of, rate.fast);
-  const sl = slopeOf(slow, os, rate.slow);
+  slopeOf(fast, of, rate.fast);
+  slopeOf(slow, os, rate.slow);
+  const f = fast.slopePerDay, sl = slow.slopePerDay;
+  const fastHit = Math.abs(f) >= rate.fast.perDay;
+  if (!fastHit && !(Math.abs(sl) >= rate.slow.perDay)) return;
   const en = what === 'settlement_rate' ? 'Settling' : 'Crack growing', zh = what === 'settlement_rate' ? '沉降速率' : '裂缝扩展速率';
   const rule = what === 'settlement_rate' ? 'settlement.rate' : 'settlement.crack_rate';
-  if (Math.abs(f) >= rate.fast.perDay) {
+  const where = at(loc);
+  if (fastHit) {
     out.add(`${rule}_fast`, rate.fast.score, 'structural', what, `${en} ${fmt(f)} mm/day (robust fit over ${fmt(rate.fast.windowDays, 1)} days)${where}`, `${zh} ${fmt(f)} mm/天（${fmt(rate.fast.windowDays, 1)} 天稳健拟合）${where}`);
   } else if (Math.abs(sl) >= rate.slow.perDay) {
     out.add(`${rule}_slow`, rate.slow.score, 'structural', what, `${en} ${fmt(sl)} mm/day (robust fit over ${fmt(rate.slow.windowDays, 1)} days)${where}`, `${zh} ${fmt(sl)} mm/天（${fmt(rate.slow.windowDays, 1)} 天稳健拟合）${where}`);
@@ -56,26 +63,37 @@ function stateFor(st: DeviceState): SettlementState {
   return s;
 }
 
-function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: number, tx: unknown, ty: unknown, where: string): void {
+function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
   const t = st.settlementRules.tilt;
   const subMs = (t.windowSec * 1000) / SUB;
   let opened = false;
-  if (typeof tx === 'number') opened = (s.tiltX ??= new WindowFilter()).add(ts, tx, subMs) || opened;
-  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter()).add(ts, ty, subMs) || opened;
+  const sums = (s.tiltSums ??= new Float64Array(SUB * 4));
+  if (typeof tx === 'number') opened = (s.tiltX ??= new WindowFilter(sums, 0)).add(ts, tx, subMs) || opened;
+  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter(sums, SUB * 2)).add(ts, ty, subMs) || opened;
   const median = t.filter === 'median';
   const fx = s.tiltX, fy = s.tiltY;
   // Judged once three sub-windows hold data: never on one sample, whatever the sensor's rate.
   if ((fx?.count ?? 0) < 3 && (fy?.count ?? 0) < 3) return;
-  const dx = fx && fx.count >= 3 ? fx.value(median) - baseline(st, 'tiltXBaseline') : 0;
-  const dy = fy && fy.count >= 3 ? fy.value(median) - baseline(st, 'tiltYBaseline') : 0;
+  let dx = 0, dy = 0;
+  if (fx && fx.count >= 3) {
+    fx.filter(median);
+    dx = fx.value - baseline(st, 'tiltXBaseline');
+  }
+  if (fy && fy.count >= 3) {
+    fy.filter(median);
+    dy = fy.value - baseline(st, 'tiltYBaseline');
+  }
   const mag = Math.sqrt(dx * dx + dy * dy);
   const before = out.findings?.length ?? 0;
-  limit(out, mag, t, 'tilt', '‰', `Tilt (${t.filter} over ${fmt(t.windowSec, 0)} s)`, `倾斜（${fmt(t.windowSec, 0)} 秒${median ? '中位数' : '均值'}）`, where);
+  // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
+  if (mag >= t.alarm * t.warnRatio) limit(out, mag, t, 'tilt', '‰', `Tilt (${t.filter} over ${fmt(t.windowSec, 0)} s)`, `倾斜（${fmt(t.windowSec, 0)} 秒${median ? '中位数' : '均值'}）`, loc);
   if (opened) {
-    const series = (s.tiltSlow ??= new BucketSeries(SLOW_POINTS, t.rate.bucketHours * 3_600_000));
+    const series = (s.tiltSlow ??= new BucketSeries(SLOW_POINTS, t.rate.bucketHours * 3_600_000, s.series, SettlementState.TILT_SLOW));
     const o = series.add(ts, mag);
-    const r = slopeOf(series, o, t.rate);
+    slopeOf(series, o, t.rate);
+    const r = series.slopePerDay;
     if ((out.findings?.length ?? 0) === before && Math.abs(r) >= t.rate.perDay) {
+      const where = at(loc);
       out.add('settlement.tilt_rate', t.rate.score, 'structural', 'tilt_rate', `Tilt changing ${fmt(r, 3)} ‰/day (robust fit over ${fmt(t.rate.windowDays, 1)} days)${where}`, `倾斜变化速率 ${fmt(r, 3)} ‰/天${where}`);
     }
   }
@@ -85,7 +103,7 @@ export function settlementTelemetry(out: Collector, st: DeviceState, r: Telemetr
   const rules = st.settlementRules;
   const s = stateFor(st);
   const v = r.values;
-  const where = at(st.info?.location);
+  const where = st.info?.location;
   const settlement = v.settlement;
   if (typeof settlement === 'number') {
     limit(out, settlement - baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', 'mm', 'Settlement', '累计沉降', where);
@@ -100,8 +118,8 @@ export function settlementTelemetry(out: Collector, st: DeviceState, r: Telemetr
     const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.crack0;
     limit(out, crack - base, rules.crack, 'crack', 'mm', 'Crack growth', '裂缝扩展', where);
     const cr = rules.crackRate;
-    s.crackFast ??= new BucketSeries(FAST_POINTS, cr.fast.bucketHours * 3_600_000);
-    s.crackSlow ??= new BucketSeries(SLOW_POINTS, cr.slow.bucketHours * 3_600_000);
+    s.crackFast ??= new BucketSeries(FAST_POINTS, cr.fast.bucketHours * 3_600_000, s.series, SettlementState.CRACK_FAST);
+    s.crackSlow ??= new BucketSeries(SLOW_POINTS, cr.slow.bucketHours * 3_600_000, s.series, SettlementState.CRACK_SLOW);
     rateRule(out, s.crackFast, s.crackSlow, r.ts, crack, cr, 'crack_rate', where);
   }
   const b = v.battery;

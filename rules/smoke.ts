@@ -44,7 +44,7 @@ function fireSignal(ctx: FireContext, st: DeviceState, siteId: string, kind: 0 |
 
 /** Popcount of the low `of` bits. */
 function hits(bits: number, of: number): number {
-  let b = of >= 32 ? bits : bits & ((1 << of) - 1);
+  let b = bits & ((1 << of) - 1);
   let n = 0;
   while (b) {
     b &= b - 1;
@@ -58,7 +58,8 @@ function hits(bits: number, of: number): number {
  * samples above, or above without a break for `forSec` (at least two samples, from timestamps).
  */
 export function persists(p: Persisting, above: boolean, ts: number, rules: SmokeRules['persist']): boolean {
-  p.bits = ((p.bits << 1) | (above ? 1 : 0)) >>> 0;
+  // 30 bits: the field stays a small integer (a bit 31 would box a heap number per sample)
+  p.bits = ((p.bits << 1) | (above ? 1 : 0)) & 0x3fffffff;
   if (!above) {
     p.since = NaN;
     return false;
@@ -69,17 +70,18 @@ export function persists(p: Persisting, above: boolean, ts: number, rules: Smoke
 
 /**
  * The detector's zero (issue 14): the first sample sets it, a falling signal pulls it down fast, a
- * rising one below `freeze` above zero lifts it by at most maxRisePerHour. Returns the sample
- * above zero.
+ * rising one below `freeze` above zero lifts it by at most maxRisePerHour. Sets z.above to the
+ * sample above zero.
  */
-export function aboveZero(z: Zero, raw: number, ts: number, b: { maxRisePerHour: number }, freeze: number): number {
+export function aboveZero(z: Zero, raw: number, ts: number, b: { maxRisePerHour: number }, freeze: number): void {
   // Obscuration and ppm are never negative (contracts/protocol.ts MEASURED_RANGES): a reading below
   // 0 is stored flagged out_of_range but must not drag the zero down and make clean air look smoky.
   const v = raw < 0 ? 0 : raw;
   if (Number.isNaN(z.value)) {
     z.value = v;
     z.lastTs = ts;
-    return 0;
+    z.above = 0;
+    return;
   }
   const dt = ts - z.lastTs;
   if (dt > 0) {
@@ -88,16 +90,17 @@ export function aboveZero(z: Zero, raw: number, ts: number, b: { maxRisePerHour:
     if (d < 0) z.value += d * 0.25;
     else if (d < freeze) z.value += Math.min(d, (b.maxRisePerHour * dt) / 3_600_000);
   }
-  return Math.max(0, v - z.value);
+  z.above = v > z.value ? v - z.value : 0;
 }
 
 function offset(out: Collector, st: DeviceState, bit: number, z: Zero, b: SmokeRules['smoke']['baseline'], ruleId: string, unit: string, digits: number, en: string, zh: string): void {
-  const where = at(st.info?.location);
   if (z.value >= b.offsetWarn) {
     if (!(st.active & bit)) {
+      const where = at(st.info?.location);
       condition(out, st, bit, true, ruleId, 'sensor_offset', b.score, `${en} reads ${fmt(z.value, digits)} ${unit} in clean air: dirty or drifting sensor, service it${where}`, `${zh}在洁净空气中读数 ${fmt(z.value, digits)} ${unit}：传感器脏污或漂移，请维护${where}`);
     }
   } else if (st.active & bit && z.value < b.offsetWarn * 0.8) {
+    const where = at(st.info?.location);
     condition(out, st, bit, false, ruleId, 'sensor_offset', 0, `${en} zero back to ${fmt(z.value, digits)} ${unit}${where}`, `${zh}零点已恢复至 ${fmt(z.value, digits)} ${unit}${where}`);
   }
 }
@@ -114,7 +117,8 @@ export function minutesToAlarm(curve: ReadonlyArray<readonly [number, number]>, 
 function coRule(out: Collector, st: DeviceState, co: number, ts: number): void {
   const c = st.smokeRules.co;
   const sm = st.smoke!;
-  const ppm = aboveZero(sm.coZero, co, ts, c.baseline, c.floorPpm);
+  aboveZero(sm.coZero, co, ts, c.baseline, c.floorPpm);
+  const ppm = sm.coZero.above;
   offset(out, st, COND.coOffset, sm.coZero, c.baseline, 'smoke.co_offset', 'ppm', 0, 'CO sensor', '一氧化碳传感器');
   const dt = ts - sm.coLastTs;
   const gapMs = (st.info?.intervalSec ?? 300) * c.gapIntervals * 1000;
@@ -129,6 +133,7 @@ function coRule(out: Collector, st: DeviceState, co: number, ts: number): void {
   }
   sm.coLast = ppm;
   sm.coLastTs = ts;
+  if (sm.coDose < c.warnDose) return;
   const where = at(st.info?.location);
   const pct = Math.round(sm.coDose * 100);
   if (sm.coDose >= 1) {
@@ -146,7 +151,8 @@ export function smokeTelemetry(ctx: FireContext, st: DeviceState, r: TelemetryRe
   const smoke = v.smoke;
   if (typeof smoke === 'number') {
     const s = rules.smoke;
-    const d = aboveZero(sm.smokeZero, smoke, r.ts, s.baseline, s.preAlarm);
+    aboveZero(sm.smokeZero, smoke, r.ts, s.baseline, s.preAlarm);
+    const d = sm.smokeZero.above;
     offset(out, st, COND.smokeOffset, sm.smokeZero, s.baseline, 'smoke.offset', 'dB/m', 3, 'Smoke chamber', '烟雾探测室');
     const alarm = persists(sm.smokeAlarm, d >= s.alarm, r.ts, rules.persist);
     const pre = persists(sm.smokePre, d >= s.preAlarm, r.ts, rules.persist);

@@ -31,6 +31,8 @@ export const SIGNAL = { alarm: 0, smoke: 1, heat: 2 } as const;
 export class Zero {
   value = NaN;
   lastTs = -Infinity;
+  /** The last sample above the zero (written in place: a returned double would be boxed). */
+  above = 0;
 }
 
 /** Persistence of one threshold: the last 32 samples as bits, and since when it has been above. */
@@ -118,10 +120,23 @@ export class SettlementState {
   /** First crack width seen, the growth baseline when the installer gave none. */
   crack0 = NaN;
 
+  /**
+   * Every series of the point in one Float32Array, and both tilt filters in one Float64Array:
+   * a typed array costs an object and a buffer on the heap, so fewer of them keep a point's state
+   * under 2 KiB (issue 14 point 8). Layout: fast, slow, crackFast, crackSlow, tiltSlow.
+   */
+  readonly series = new Float32Array((FAST_POINTS * 2 + SLOW_POINTS * 3) * 3);
+  tiltSums: Float64Array | null = null;
+
   constructor(fastBucketMs: number, slowBucketMs: number) {
-    this.fast = new BucketSeries(FAST_POINTS, fastBucketMs);
-    this.slow = new BucketSeries(SLOW_POINTS, slowBucketMs);
+    this.fast = new BucketSeries(FAST_POINTS, fastBucketMs, this.series, 0);
+    this.slow = new BucketSeries(SLOW_POINTS, slowBucketMs, this.series, FAST_POINTS * 3);
   }
+
+  /** Offsets in `series` of the crack and tilt series. */
+  static readonly CRACK_FAST = (FAST_POINTS + SLOW_POINTS) * 3;
+  static readonly CRACK_SLOW = (FAST_POINTS * 2 + SLOW_POINTS) * 3;
+  static readonly TILT_SLOW = (FAST_POINTS * 2 + SLOW_POINTS * 2) * 3;
 }
 
 export function newSettlementState(r: SettlementRules): SettlementState {
