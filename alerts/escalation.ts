@@ -7,16 +7,19 @@ import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Incident, IncidentEvent, IncidentState } from '../contracts/incidents.ts';
 import type { EventBus } from '../contracts/bus.ts';
-import { policyFor, type ChannelName, type EscalationPolicies, type Policy, type Step } from './policies.ts';
+import { policyFor, untilRank, type ChannelName, type EscalationPolicies, type Policy, type Step, type StepKind } from './policies.ts';
 import { STATE_RANK, statesUpTo, type IncidentStore } from './store.ts';
 import type { Outbox, NewOutboxRow } from './outbox.ts';
 import type { Recipients } from './recipients.ts';
 import type { AlertMetrics } from './metrics.ts';
 
+/** GLOSSARY.md words for a step's kind, for the Chinese timeline. */
+const STEP_ZH: Record<StepKind, string> = { alarm: '报警通知', escalation: '未接警升级', not_on_site: '未到场升级', notice: '通知', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法', dispatch: '派单通知', not_accepted: '未出发升级' };
+
 /** setTimeout's largest delay; a step further out gets another look then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface EscalationRow { id: number; incident_id: string; policy: string; step: string; until_state: IncidentState; due_at: number; done: number }
+interface EscalationRow { id: number; incident_id: string; policy: string; step: string; until_state: Step['until']; due_at: number; done: number }
 
 export interface EscalationDeps {
   db: Database;
@@ -38,8 +41,13 @@ export function createEscalation(deps: EscalationDeps) {
     earliest: db.prepare('SELECT MIN(due_at) FROM alert_escalations WHERE done = 0').pluck(),
     finish: db.prepare('UPDATE alert_escalations SET done = ?, done_at = ? WHERE id = ? AND done = 0'),
     cancelAll: db.prepare('UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0'),
+    cancelAccepted: db.prepare("UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state = 'accepted'"),
     pendingOf: db.prepare('SELECT * FROM alert_escalations WHERE incident_id = ? ORDER BY id'),
     pendingAll: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 ORDER BY due_at, id'),
+    // A row of this step to this person on this channel, for another incident of the same site,
+    // within the storm window (index alert_outbox_digest, migration 5).
+    digested: db.prepare(`SELECT 1 FROM alert_outbox o JOIN alert_incidents i ON i.id = o.incident_id
+      WHERE o.step = ? AND o.recipient_id = ? AND o.channel = ? AND o.created_at > ? AND i.site_id = ? AND o.incident_id != ? LIMIT 1`).pluck(),
   };
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
@@ -62,11 +70,16 @@ export function createEscalation(deps: EscalationDeps) {
     const seen = new Set<string>();
     let written = 0;
     const available = (c: ChannelName) => outbox.has(c);
+    // Storm digest (issue 17 point 3): within the window (and within one repeat of the step), a
+    // person already told of this step for another incident of the site is not told again.
+    const window = Math.min(policyOf(i)?.storm.window ?? 0, step.every ?? Infinity);
     for (const n of step.notify) {
-      const { rows, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
+      const { rows: all, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
+      const rows = window > 0 ? all.filter((r) => !st.digested.get(step.id, r.recipientId, r.channel, now - window, i.siteId, i.id)) : all;
       for (const r of rows) outbox.enqueue(r as NewOutboxRow, now);
       written += rows.length;
-      if (rows.length === 0 && !n.via.every((c) => !available(c))) {
+      if (all.length > rows.length) metrics.digested.inc({ step: step.id }, all.length - rows.length);
+      if (all.length === 0 && !n.via.every((c) => !available(c))) {
         metrics.noRecipient.inc({ step: step.id, to: n.to });
         logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, candidates: targets },
           `nobody to notify: ${n.to} of ${i.centerId} has no one reachable by ${n.via.join('/')}`);
@@ -85,13 +98,13 @@ export function createEscalation(deps: EscalationDeps) {
    * now (in the caller's transaction), later ones are stored for the timer. `kindOverride` marks
    * the immediate step of a level raise as 'raised'.
    */
-  function begin(i: Incident, anchor: 'opened' | 'acknowledged', now: number, kindOverride?: string): number {
+  function begin(i: Incident, anchor: Step['from'], now: number, kindOverride?: string): number {
     const p = policyOf(i);
     if (!p) return 0;
     let written = 0;
     for (const s of p.steps) {
       if (s.from !== anchor) continue;
-      if (STATE_RANK[i.state] >= STATE_RANK[s.until]) continue;
+      if (STATE_RANK[i.state] >= untilRank(s.until, STATE_RANK)) continue;
       if (s.after === 0) {
         written += notify(i, s, kindOverride ?? s.kind, now);
         if (s.every) schedule(i, p, s, now + s.every, now);
@@ -103,9 +116,15 @@ export function createEscalation(deps: EscalationDeps) {
   /** Cancels the incident's pending steps that end at `reached` or earlier (all of them on resolve). */
   function cancelUpTo(incidentId: string, reached: IncidentState, now: number): number {
     if (STATE_RANK[reached] >= STATE_RANK.resolved) return st.cancelAll.run(now, incidentId).changes;
-    const states = statesUpTo(reached);
+    const states: string[] = statesUpTo(reached);
+    if (STATE_RANK[reached] >= STATE_RANK.on_site) states.push('accepted');
     return db.prepare(`UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state IN (${states.map(() => '?').join(',')})`)
       .run(now, incidentId, ...states).changes;
+  }
+
+  /** The assignee set out (出发): the steps waiting for that end (issue 17 point 4). */
+  function cancelAccepted(incidentId: string, now: number): number {
+    return st.cancelAccepted.run(now, incidentId).changes;
   }
 
   function cancelAll(incidentId: string, now: number): number {
@@ -117,14 +136,15 @@ export function createEscalation(deps: EscalationDeps) {
     const i = store.get(row.incident_id);
     const p = policies.policies.find((x) => x.id === row.policy);
     const s = p?.steps.find((x) => x.id === row.step);
-    if (!i || !p || !s || STATE_RANK[i.state] >= STATE_RANK[row.until_state] || policyOf(i)?.id !== p.id) {
+    if (!i || !p || !s || STATE_RANK[i.state] >= untilRank(row.until_state, STATE_RANK) || policyOf(i)?.id !== p.id) {
       if (i && (!p || !s)) logger.warn({ incident: row.incident_id, policy: row.policy, step: row.step }, 'escalation step no longer in the policies: cancelled');
       st.finish.run(2, now, row.id);
       return undefined;
     }
     if (st.finish.run(1, now, row.id).changes !== 1) return undefined;
     const written = notify(i, s, s.kind, now);
-    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued (due ${new Date(row.due_at).toISOString()})`);
+    // The entry's own time is when it ran; the note says what it did, in both languages (issue 17).
+    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued`, `${STEP_ZH[s.kind]}：已发出 ${written} 条通知`);
     store.s.touch.run(now, i.id);
     if (s.every) {
       // Repeats missed while the process was down collapse into this one; the cadence resumes from now.
@@ -184,6 +204,7 @@ export function createEscalation(deps: EscalationDeps) {
     notify,
     cancelUpTo,
     cancelAll,
+    cancelAccepted,
     policyOf,
     /** Picks up every due and overdue step once, then follows the timer. */
     start(): void {

@@ -72,6 +72,16 @@ function humanDuration(ms: number): string {
   return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+function humanDurationZh(ms: number): string {
+  const m = Math.round(ms / 60_000);
+  if (m < 60) return `${m}分钟`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}小时${m % 60}分钟` : `${Math.floor(h / 24)}天${h % 24}小时`;
+}
+
+/** GLOSSARY.md: 红 / 黄 / 绿 (three-colour management). */
+const LEVEL_ZH: Record<Level, string> = { red: '红', yellow: '黄', green: '绿' };
+
 export interface IncidentsDeps {
   db: Database;
   bus: EventBus;
@@ -101,13 +111,13 @@ export function createIncidents(deps: IncidentsDeps) {
         // A condition that cleared by itself resolves the yellow incident, recording how long it lasted.
         const note = `condition cleared by the device after ${humanDuration(now - i.openedAt)}: ${f.message.en}`;
         s.transition.run({ id: i.id, state: 'resolved', active: 0, now, acknowledged_at: null, dispatched_at: null, on_site_at: null, resolved_at: now, reviewed_at: null, assignee: null, disposition: 'condition_cleared', feedback: note });
-        store.audit(i.id, now, 'system', 'auto_resolve', i.state, 'resolved', note);
+        store.audit(i.id, now, 'system', 'auto_resolve', i.state, 'resolved', note, `设备自行恢复，持续${humanDurationZh(now - i.openedAt)}：${f.message.zh}`);
         escalation.cancelAll(i.id, now);
         metrics.transitions.inc({ state: 'resolved' });
         return { ev: { kind: 'transition', incident: store.get(i.id)!, at: now, actor: 'system', note, ...extra }, rows: 0 };
       }
       // Red closes only by a person: the device clearing is noted, the incident stays.
-      store.audit(i.id, now, 'system', 'condition_cleared', i.state, i.state, f.message.en);
+      store.audit(i.id, now, 'system', 'condition_cleared', i.state, i.state, f.message.en, f.message.zh);
       s.touch.run(now, i.id);
       return { ev: { kind: 'updated', incident: store.get(i.id)!, at: now, actor: 'system', note: 'condition cleared at the device', ...extra }, rows: 0 };
     }
@@ -122,7 +132,7 @@ export function createIncidents(deps: IncidentsDeps) {
         condition: lead ? f.condition : before.condition, title_en: lead ? f.message.en : before.title.en, title_zh: lead ? f.message.zh : before.title.zh,
       });
       if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true };
-      store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`);
+      store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`);
       escalation.cancelAll(before.id, now);
       const after = store.get(before.id)!;
       let rows = escalation.begin(after, 'opened', now, 'raised');
@@ -136,7 +146,7 @@ export function createIncidents(deps: IncidentsDeps) {
       site_id: f.siteId, grid_id: f.gridId ?? null, device_id: f.deviceId, zone: f.zone ?? null, title_en: f.message.en,
       title_zh: f.message.zh, confirmed: f.confirmed ? 1 : 0, last_reading: lastReading, now, recurrence_of: prev?.id ?? null,
     });
-    store.audit(id, now, 'system', 'opened', null, 'open', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en);
+    store.audit(id, now, 'system', 'opened', null, 'open', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en, prev ? `${f.message.zh}（复发，前次警情 ${prev.id}）` : f.message.zh);
     const i = store.get(id)!;
     const rows = escalation.begin(i, 'opened', now);
     metrics.opened.inc({ level: f.level });
@@ -274,6 +284,20 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
+  function remark(id: string, actor: string, action: string, text: string): Incident {
+    flushHeld();
+    const now = clock.now();
+    const i = db.transaction(() => {
+      const cur = must(id);
+      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      s.touch.run(now, id);
+      return store.get(id)!;
+    })();
+    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
+    return i;
+  }
+
   const service: IncidentService = {
     list(filter) {
       flushHeld();
@@ -313,8 +337,10 @@ export function createIncidents(deps: IncidentsDeps) {
         (i, now) => escalation.begin(i, 'acknowledged', now));
     },
     dispatch(id, actor, assignee, note) {
+      // Issue 17 point 4: the policy's `from: dispatched` steps notify the assignee at once and
+      // escalate when they do not set out in time.
       return transition(id, actor, 'dispatch', ['acknowledged'], (_i, now) => ({ to: 'dispatched', stamps: { dispatched_at: now }, assignee }),
-        note ? `to ${assignee}: ${note}` : `to ${assignee}`);
+        note ? `to ${assignee}: ${note}` : `to ${assignee}`, (i, now) => escalation.begin(i, 'dispatched', now));
     },
     onSite(id, actor, note) {
       return transition(id, actor, 'on_site', ['acknowledged', 'dispatched'], (_i, now) => ({ to: 'on_site', stamps: { on_site_at: now } }), note);
@@ -326,11 +352,18 @@ export function createIncidents(deps: IncidentsDeps) {
         const cur = must(id);
         if (cur.state !== 'dispatched') refuse(cur, 'report en route for');
         store.audit(id, now, actor, 'en_route', cur.state, cur.state, note ?? null);
+        escalation.cancelAccepted(id, now);
         s.touch.run(now, id);
         return store.get(id)!;
       })();
       bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note ?? 'en route' });
       return i;
+    },
+    note(id, actor, text) {
+      return remark(id, actor, 'note', text);
+    },
+    call(id, actor, c) {
+      return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
     resolve(id, actor, body) {
       const cur = must(id);

@@ -16,7 +16,7 @@ import { createRecipients } from './recipients.ts';
 import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
 import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
-import { createIncidentStore } from './store.ts';
+import { createIncidentStore, toIncident, type IncidentRow } from './store.ts';
 import { createReports, type Reports } from './reports.ts';
 import { createSchedules } from './cron.ts';
 import { createAlertMetrics } from './metrics.ts';
@@ -61,6 +61,8 @@ export interface AlertsDeps {
   outbox?: Partial<OutboxOptions>;
   /** Schedule handover, daily and monthly reports with node-cron (default true). */
   cron?: boolean;
+  /** When this installation began (wf_meta.installed_at): no daily or monthly report for a period that ended before. */
+  installedAt?: number;
 }
 
 export function createAlerts(deps: AlertsDeps) {
@@ -99,6 +101,8 @@ export function createAlerts(deps: AlertsDeps) {
       return registry.person(row.recipientId)?.phone;
     }
 
+    const siblings = db.prepare('SELECT * FROM alert_incidents WHERE site_id = ? AND active = 1 AND id != ? ORDER BY opened_at LIMIT 50');
+
     function render(row: OutboxRow): OutboundMessage {
       const recipient = { kind: row.recipientKind, id: row.recipientId, name: row.recipientName, locale: row.locale, phone: phoneOf(row) };
       const base = { id: row.id, channel: row.channel, kind: row.kind, address: row.address, recipient };
@@ -113,7 +117,9 @@ export function createAlerts(deps: AlertsDeps) {
       if (!incident) throw new Error(`incident ${row.incidentId} is gone`);
       const site = registry.site(incident.siteId);
       const device = registry.get(incident.deviceId);
-      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId) });
+      // A storm digest (issue 17 point 3): the site's other open incidents travel in the same message.
+      const others = (siblings.all(incident.siteId, incident.id) as IncidentRow[]).map(toIncident);
+      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others });
       return {
         ...base,
         messageId: `<outbox-${row.id}.${incident.id}@${host}>`,
@@ -133,6 +139,7 @@ export function createAlerts(deps: AlertsDeps) {
             zone: incident.zone, openedAt: incident.openedAt, findingCount: incident.findingCount, recurrenceOf: incident.recurrenceOf,
           },
           resident: site?.resident ? { name: site.resident.name, phone: site.resident.phone ?? null } : null,
+          others: others.map((o) => ({ id: o.id, level: o.level, state: o.state, zone: o.zone, title: row.locale === 'en' ? o.title.en : o.title.zh, link: incidentLink(config.publicUrl, o.id) })),
           recipient,
         },
       };
@@ -144,7 +151,7 @@ export function createAlerts(deps: AlertsDeps) {
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
-    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }) });
+    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
     return { store, outbox, escalation, incidents, reports, schedules };
   }
 
@@ -163,6 +170,8 @@ export function createAlerts(deps: AlertsDeps) {
     enRoute: (id, actor, note) => must().incidents.service.enRoute(id, actor, note),
     resolve: (id, actor, body) => must().incidents.service.resolve(id, actor, body),
     review: (id, actor, note) => must().incidents.service.review(id, actor, note),
+    note: (id, actor, text) => must().incidents.service.note(id, actor, text),
+    call: (id, actor, c) => must().incidents.service.call(id, actor, c),
   };
 
   const lifecycle: Lifecycle = {

@@ -4,8 +4,9 @@
 import type { Incident } from '../contracts/incidents.ts';
 import type { Locale, Site } from '../contracts/registry.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
+import { STATE_WORDS } from '../contracts/words.ts';
 
-export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised';
+export type NotificationKind = 'alarm' | 'escalation' | 'not_on_site' | 'notice' | 'reminder' | 'warning' | 'enforcement' | 'raised' | 'dispatch' | 'not_accepted';
 
 const LEVEL = {
   'zh-CN': { red: '红色警情', yellow: '黄色警情', green: '绿色' },
@@ -14,8 +15,8 @@ const LEVEL = {
 
 /** Prefixes for what kind of notice this is; the first alarm carries none. */
 const KIND = {
-  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未确认·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法' },
-  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ' },
+  'zh-CN': { alarm: '', notice: '', raised: '升级为', escalation: '未接警·升级', not_on_site: '未到场·升级', reminder: '一次提醒', warning: '二次警示', enforcement: '三次执法', dispatch: '派单给您·', not_accepted: '未出发·升级' },
+  en: { alarm: '', notice: '', raised: 'RAISED to ', escalation: 'UNACKNOWLEDGED · ', not_on_site: 'NOBODY ON SITE · ', reminder: 'REMINDER · ', warning: 'WARNING · ', enforcement: 'ENFORCEMENT · ', dispatch: 'DISPATCHED TO YOU · ', not_accepted: 'NOT ON THE WAY · ' },
 } as const;
 
 /** GLOSSARY.md terms for the conditions the rules report. */
@@ -46,11 +47,6 @@ const CONDITION: Record<string, { zh: string; en: string }> = {
   rules_override: { zh: '设备规则覆盖无效', en: 'Invalid rule override' },
 };
 
-const STATE = {
-  'zh-CN': { open: '待确认', acknowledged: '已确认', dispatched: '已派单', on_site: '已到场', resolved: '处置完毕', reviewed: '已复盘' },
-  en: { open: 'open', acknowledged: 'acknowledged', dispatched: 'dispatched', on_site: 'on site', resolved: 'resolved', reviewed: 'reviewed' },
-} as const;
-
 export function conditionLabel(condition: string, locale: Locale): string | undefined {
   const c = CONDITION[condition];
   return c ? (locale === 'en' ? c.en : c.zh) : undefined;
@@ -65,6 +61,8 @@ export interface IncidentMessageInput {
   readonly recipientName: string;
   readonly publicUrl: string;
   readonly timezone: string;
+  /** The site's other open incidents (a storm digest lists them; issue 17 point 3). */
+  readonly others?: readonly Incident[];
 }
 
 export interface RenderedMessage {
@@ -115,12 +113,12 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
   const { incident, site, device } = i;
   const en = i.locale === 'en';
   const loc = en ? 'en' : 'zh-CN';
-  const subject = incidentSubject(i);
+  const subject = `${incidentSubject(i)}${i.others?.length ? (en ? ` (+${i.others.length} more here)` : `（此处另有${i.others.length}条）`) : ''}`;
   const link = incidentLink(i.publicUrl, incident.id);
   const rows: Array<[string, string]> = [
     [en ? 'What' : '警情', en ? incident.title.en : incident.title.zh],
     [en ? 'Level' : '等级', LEVEL[loc][incident.level]],
-    [en ? 'State' : '状态', STATE[loc][incident.state]],
+    [en ? 'State' : '状态', en ? STATE_WORDS[incident.state].en : STATE_WORDS[incident.state].zh],
     [en ? 'Site' : '地点', site ? `${site.name}${site.address ? `, ${site.address}` : ''}` : incident.siteId],
   ];
   if (site?.resident) {
@@ -135,6 +133,11 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
   rows.push([en ? 'Findings' : '报警次数', String(incident.findingCount)]);
   if (incident.acknowledgedAt) rows.push([en ? 'Acknowledged' : '接警时间', fmtTime(incident.acknowledgedAt, loc, i.timezone)]);
   if (incident.recurrenceOf) rows.push([en ? 'Recurrence of' : '复发（前次警情）', incident.recurrenceOf]);
+  const others = i.others ?? [];
+  if (others.length) {
+    const list = others.map((o) => `${o.zone ? (en ? `zone ${o.zone} ` : `${o.zone}区 `) : ''}${en ? o.title.en : o.title.zh} (${en ? STATE_WORDS[o.state].en : STATE_WORDS[o.state].zh})`).join('; ');
+    rows.push([en ? `Also open here (${others.length})` : `此处另有未处置警情（${others.length}条）`, list]);
+  }
   const greeting = en ? `Hello ${i.recipientName},` : `${i.recipientName}，您好：`;
   const text = [greeting, '', subject, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', `${en ? 'Open the incident' : '查看警情'}: ${link}`, ''].join('\n');
   const color = incident.level === 'red' ? '#c62828' : incident.level === 'yellow' ? '#f9a825' : '#2e7d32';

@@ -38,6 +38,7 @@ export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => 
     transitions: counter(reg, 'watchfire_alerts_transitions_total', 'Incident transitions, by target state', ['state']),
     escalations: counter(reg, 'watchfire_alerts_escalations_total', 'Escalation steps executed, by step', ['step']),
     attempts: counter(reg, 'watchfire_alerts_notify_attempts_total', 'Notification send attempts, by channel and outcome', ['channel', 'outcome']),
+    digested: counter(reg, 'watchfire_alerts_digested_total', 'Notifications not sent because the person already had this step for the same site within the storm window (issue 17)', ['step']),
     noRecipient: counter(reg, 'watchfire_alerts_no_recipient_total', 'Notification targets that found nobody (WF_NOTIFY_NO_RECIPIENT), by step and target', ['step', 'to']),
   };
 }

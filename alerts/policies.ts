@@ -14,12 +14,13 @@ export type ChannelName = z.infer<typeof ChannelName>;
  * Who a step reaches. console: the center's alert console; operators and supervisor: of the shift
  * on duty; grid_worker: of the site's grid; contacts: the resident's emergency contacts (or the
  * responsible unit of a building); liaison and manager: of the center's roster; maintainers:
- * people of the center with the maintainer role.
+ * people of the center with the maintainer role; assignee: the person the incident was dispatched to
+ * (issue 17 point 4).
  */
-export const RecipientKind = z.enum(['console', 'operators', 'supervisor', 'grid_worker', 'contacts', 'liaison', 'manager', 'maintainers']);
+export const RecipientKind = z.enum(['console', 'operators', 'supervisor', 'grid_worker', 'contacts', 'liaison', 'manager', 'maintainers', 'assignee']);
 export type RecipientKind = z.infer<typeof RecipientKind>;
 
-export const StepKind = z.enum(['alarm', 'escalation', 'not_on_site', 'notice', 'reminder', 'warning', 'enforcement']);
+export const StepKind = z.enum(['alarm', 'escalation', 'not_on_site', 'notice', 'reminder', 'warning', 'enforcement', 'dispatch', 'not_accepted']);
 export type StepKind = z.infer<typeof StepKind>;
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -42,6 +43,7 @@ const DEFAULT_VIA: Record<RecipientKind, ChannelName[]> = {
   liaison: ['webhook'],
   manager: ['email'],
   maintainers: ['email'],
+  assignee: ['email', 'webhook'],
 };
 
 const Notify = z.object({
@@ -54,19 +56,31 @@ const Step = z.object({
   id: z.string().regex(/^[a-z0-9_]{1,40}$/, { error: 'expected 1..40 characters of a-z 0-9 _' }),
   kind: StepKind,
   /** The moment `after` counts from. */
-  from: z.enum(['opened', 'acknowledged']).default('opened'),
+  from: z.enum(['opened', 'acknowledged', 'dispatched']).default('opened'),
   after: Duration.default(0),
   /** Repeat this often until the incident reaches `until` (at least 10 s: a page is not a stream). */
   every: Duration.refine((ms) => ms >= 10_000, { error: 'expected at least 10s' }).optional(),
-  /** The step no longer applies once the incident reached this state (resolution ends every step). */
-  until: z.enum(['acknowledged', 'dispatched', 'on_site', 'resolved']).default('resolved'),
+  /**
+   * The step no longer applies once the incident reached this state (resolution ends every step);
+   * `accepted`: once the assignee reported 出发 (on my way) or arrived.
+   */
+  until: z.enum(['acknowledged', 'dispatched', 'accepted', 'on_site', 'resolved']).default('resolved'),
   notify: z.array(Notify).min(1),
 });
 export type Step = z.output<typeof Step>;
 
+/**
+ * Issue 17 point 3, alarm storms: a panel in alarm opens one incident per zone, and each would
+ * escalate on its own. Within `window`, a step already sent to a person (per channel) for an
+ * incident of the same site is not sent again for the site's other incidents: that person gets
+ * one digest per step (rendered when sent, listing every open incident of the site). 0 turns it off.
+ */
+const Storm = z.object({ window: Duration.default(120_000) }).default({ window: 120_000 });
+
 const Policy = z.object({
   id: z.string().min(1),
   level: z.enum(['red', 'yellow']),
+  storm: Storm,
   /** Categories this policy covers; absent: every category of its level not covered before it. */
   categories: z.array(Category).min(1).optional(),
   steps: z.array(Step).min(1),
@@ -92,6 +106,9 @@ export function parsePolicies(input: unknown): EscalationPolicies {
       steps.add(s.id);
       if (s.from === 'acknowledged' && s.until === 'acknowledged') {
         problems.push(`policies.${i}.steps.${j}.until: a step counted from acknowledgement cannot end at acknowledgement`);
+      }
+      if (s.from === 'dispatched' && (s.until === 'acknowledged' || s.until === 'dispatched')) {
+        problems.push(`policies.${i}.steps.${j}.until: a step counted from dispatch cannot end at ${s.until}`);
       }
     });
   });
@@ -148,6 +165,14 @@ export const DEFAULT_POLICIES: EscalationPolicies = parsePolicies({
           id: 'not_on_site', kind: 'not_on_site', from: 'acknowledged', after: '10m', until: 'on_site',
           notify: [{ to: 'console' }, { to: 'supervisor', via: ['email', 'webhook'] }, { to: 'liaison', via: ['webhook', 'email'] }],
         },
+        // Issue 17 point 4: dispatch (派单) reaches the chosen grid worker at once on their channels...
+        { id: 'dispatched', kind: 'dispatch', from: 'dispatched', after: 0, notify: [{ to: 'assignee', via: ['email', 'webhook'] }] },
+        // ...and when they have not set out (出发) in 3 min, the operators and the supervisor hear of
+        // it (to dispatch someone else) and the worker is asked again, every 3 min until accepted.
+        {
+          id: 'not_accepted', kind: 'not_accepted', from: 'dispatched', after: '3m', every: '3m', until: 'accepted',
+          notify: [{ to: 'console' }, { to: 'operators', via: ['email'] }, { to: 'supervisor', via: ['email', 'webhook'] }, { to: 'assignee', via: ['email', 'webhook'] }],
+        },
       ],
     },
     {
@@ -159,7 +184,13 @@ export const DEFAULT_POLICIES: EscalationPolicies = parsePolicies({
         { id: 'reminder', kind: 'reminder', after: '24h', notify: [{ to: 'console' }, { to: 'grid_worker', via: ['webhook'] }, { to: 'maintainers', via: ['email'] }] },
         { id: 'warning', kind: 'warning', after: '72h', notify: [{ to: 'console' }, { to: 'supervisor', via: ['email'] }, { to: 'grid_worker', via: ['webhook'] }, { to: 'contacts', via: ['webhook'] }] },
         { id: 'enforcement', kind: 'enforcement', after: '7d', notify: [{ to: 'console' }, { to: 'manager', via: ['email'] }, { to: 'supervisor', via: ['email'] }] },
+        { id: 'dispatched', kind: 'dispatch', from: 'dispatched', after: 0, notify: [{ to: 'assignee', via: ['email', 'webhook'] }] },
       ],
     },
   ],
 });
+
+/** Where a step's `until` sits in the state order: `accepted` ends no later than arrival. */
+export function untilRank(until: Step['until'] | string, rank: Readonly<Record<string, number>>): number {
+  return until === 'accepted' ? rank.on_site! : rank[until]!;
+}

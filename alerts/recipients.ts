@@ -55,6 +55,10 @@ export function createRecipients(deps: { registry: RegistryReader; rosters: Rost
         const p = rosters.onDuty(incident.centerId, at).manager;
         return p ? [fromPerson(to, p)] : [];
       }
+      case 'assignee': {
+        const p = incident.assignee ? registry.person(incident.assignee) : undefined;
+        return p ? [fromPerson(to, p)] : [];
+      }
       case 'maintainers':
         return registry.people().filter((p) => p.role === 'maintainer' && p.centerId === incident.centerId).map((p) => fromPerson(to, p));
       default: {

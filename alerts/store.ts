@@ -52,7 +52,7 @@ export function createIncidentStore(db: Database) {
       reviewed_at = COALESCE(@reviewed_at, reviewed_at), assignee = COALESCE(@assignee, assignee),
       disposition = COALESCE(@disposition, disposition), feedback = COALESCE(@feedback, feedback) WHERE id = @id`),
     touch: db.prepare('UPDATE alert_incidents SET updated_at = ? WHERE id = ?'),
-    audit: db.prepare('INSERT INTO alert_audit (incident_id, at, actor, action, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    audit: db.prepare('INSERT INTO alert_audit (incident_id, at, actor, action, from_state, to_state, note, note_zh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     timeline: db.prepare('SELECT * FROM alert_audit WHERE incident_id = ? ORDER BY id'),
     activeByLevel: db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level'),
   };
@@ -62,13 +62,14 @@ export function createIncidentStore(db: Database) {
     return r ? toIncident(r) : undefined;
   }
 
-  function audit(incidentId: string, at: number, actor: string, action: string, from: IncidentState | null, to: IncidentState | null, note: string | null): void {
-    s.audit.run(incidentId, at, actor, action, from, to, note);
+  /** `noteZh`: the Chinese of a system note (issue 17); a person's note is in their own words. */
+  function audit(incidentId: string, at: number, actor: string, action: string, from: IncidentState | null, to: IncidentState | null, note: string | null, noteZh: string | null = null): void {
+    s.audit.run(incidentId, at, actor, action, from, to, note, noteZh);
   }
 
   function timeline(id: string): AuditEntry[] {
-    return (s.timeline.all(id) as Array<{ id: number; incident_id: string; at: number; actor: string; action: string; from_state: IncidentState | null; to_state: IncidentState | null; note: string | null }>)
-      .map((a) => ({ id: a.id, incidentId: a.incident_id, at: a.at, actor: a.actor, action: a.action, fromState: a.from_state, toState: a.to_state, note: a.note }));
+    return (s.timeline.all(id) as Array<{ id: number; incident_id: string; at: number; actor: string; action: string; from_state: IncidentState | null; to_state: IncidentState | null; note: string | null; note_zh: string | null }>)
+      .map((a) => ({ id: a.id, incidentId: a.incident_id, at: a.at, actor: a.actor, action: a.action, fromState: a.from_state, toState: a.to_state, note: a.note, noteZh: a.note_zh }));
   }
 
   return { s, get, audit, timeline };

@@ -2,9 +2,11 @@
 // the current schema by the ordered migration list in app/migrations/ (issue 18 point 3).
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import type { DurabilityParticipant } from '../contracts/journal.ts';
 import { migrateDatabase, type MigrationResult } from './migrations/run.ts';
 
 export type Db = Database.Database;
@@ -27,8 +29,12 @@ export interface OpenOptions {
 export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
-  // WAL with synchronous=NORMAL: commits survive a process crash, and a write costs microseconds,
-  // so incident state can be written on the alarm path without waiting on a disk flush.
+  // WAL with synchronous=NORMAL: a commit is in the WAL file (the OS's page cache) when it
+  // returns, so it survives a process crash, and a write costs microseconds: incident state is
+  // written on the alarm path without waiting on a disk flush. A power loss could roll back the
+  // last commits, so the WAL is synced with the journal's group commit before a PUBACK
+  // (walParticipant below): then an acknowledged alarm's incident survives a power loss too.
+  // FULL would put an fsync inside every commit on the alarm path instead (issue 15).
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
@@ -44,6 +50,12 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
     }
   }
   return db;
+}
+
+/** When this installation began (migration 2 records it), in ms. */
+export function installedAt(db: Db): number | undefined {
+  const row = db.prepare("SELECT value FROM wf_meta WHERE key = 'installed_at'").get() as { value: string } | undefined;
+  return row ? Number(row.value) : undefined;
 }
 
 // An eval'd CommonJS worker: no TypeScript loader is needed inside the thread.
@@ -75,6 +87,32 @@ export function startCheckpointer(file: string, opts: { everyMs?: number; onErro
       worker.ref();
       worker.postMessage('stop');
       await exited;
+    },
+  };
+}
+
+/**
+ * The SQLite WAL as a participant of the journal's group commit (contracts/journal.ts): when the
+ * connection committed anything since the last sync, the WAL file is fdatasync'ed beside the
+ * journal, so the PUBACK of an alarm also means its incident (and outbox rows) are on disk.
+ * fdatasync(2) flushes the file, not the descriptor: SQLite's own writes through its descriptor
+ * are covered. The WAL keeps its inode while the database is open (a checkpoint rewinds it).
+ */
+export function walParticipant(db: Db, file: string): DurabilityParticipant & { close(): Promise<void> } {
+  const changes = db.prepare('SELECT total_changes()').pluck();
+  let synced = changes.get() as number;
+  let fh: FileHandle | undefined;
+  return {
+    dirty: () => (changes.get() as number) !== synced,
+    async sync() {
+      const upTo = changes.get() as number;
+      fh ??= await open(`${file}-wal`, 'r');
+      await fh.datasync();
+      synced = upTo;
+    },
+    async close() {
+      await fh?.close();
+      fh = undefined;
     },
   };
 }

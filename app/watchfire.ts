@@ -13,14 +13,16 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, type Db } from './db.ts';
+import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
 import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
+import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 
@@ -33,6 +35,21 @@ export interface WatchfireDeps {
 }
 
 export type { DeviceLiveState } from '../contracts/pipeline.ts';
+
+/**
+ * A rejected frame's PUBACK stands behind its dead letter (issue 15 point 4: never acked and lost).
+ * dirty() writes the queued rejects to SQLite at once (one small transaction), so that the WAL
+ * participant listed after it sees that commit and syncs it in the same group commit.
+ */
+function deadLetterParticipant(deadLetters: { readonly queued: number; flush(): void }) {
+  return {
+    dirty(): boolean {
+      if (deadLetters.queued > 0) deadLetters.flush();
+      return false;
+    },
+    sync: async (): Promise<void> => undefined,
+  };
+}
 
 export function createWatchfire(deps: WatchfireDeps) {
   const { config } = deps;
@@ -51,6 +68,7 @@ export function createWatchfire(deps: WatchfireDeps) {
   let query: InfluxQuery | undefined;
   let stopRuleWatch: (() => void) | undefined;
   let checkpointer: { stop(): Promise<void> } | undefined;
+  let wal: ReturnType<typeof walParticipant> | undefined;
   let parts: ReturnType<typeof build> | undefined;
   // Exceptions inside a rule (a bug): by code, device type and device (the first 100 devices by
   // name, then "other", so a bug hitting every device cannot blow up the series count).
@@ -72,11 +90,28 @@ export function createWatchfire(deps: WatchfireDeps) {
       checkRules: (type, override) => checkDeviceRules(ruleSetNow(), type, override),
     });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
+    // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
+    // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.
+    const seqs = createSeqStore({ db: database, dir: join(dataDir, 'seq'), logger: logger.child({ module: 'seq' }), durable: (done) => journal.durable(done) });
+    // Issue 15: every reading and event goes to the journal, and a PUBACK waits for its group
+    // commit (with the SQLite WAL synced beside it); the InfluxDB writer ships from the journal.
+    const journal = createJournal({
+      dir: join(dataDir, 'journal'),
+      fsync: config.journal.fsync,
+      maxBytes: config.influx.spoolMaxBytes,
+      warnRatio: config.influx.spoolWarnRatio,
+      participants: [seqs.participant, deadLetterParticipant(deadLetters), ...(wal ? [wal] : [])],
+      adoptSpool: join(dataDir, 'spool'),
+      logger: logger.child({ module: 'journal' }),
+      metrics,
+    });
     const store = createInfluxStore({
       config: { ...config.influx, url },
-      spoolDir: join(dataDir, 'spool'),
+      journal,
       logger: logger.child({ module: 'store' }),
       metrics,
+      refused: createRefusedStore({ dir: join(dataDir, 'refused'), logger: logger.child({ module: 'store' }), metrics }),
     });
     let ruleSet = DEFAULT_RULE_SET;
     if (config.rules.file) {
@@ -111,6 +146,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
+      installedAt: installedAt(database),
       ...deps.alerts,
     });
 
@@ -127,6 +163,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const ingest = createIngest({
       directory: registry,
       deadLetters,
+      seqs,
       sink: pipeline.onReading,
       bus,
       clock,
@@ -142,6 +179,14 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
+      // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
+      durable: (done) => {
+        const upTo = seqs.mark();
+        journal.durable((err) => {
+          if (!err) seqs.release(upTo);
+          done(err);
+        });
+      },
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -165,7 +210,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
     });
-    return { registry, deadLetters, store, rules, alerts, pipeline, ingest, gateway, http };
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http };
   }
 
   function health() {
@@ -194,6 +239,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       onMigrated: (r) => { if (r.applied.length) logger.info({ from: r.from, to: r.to, applied: r.applied }, 'database schema migrated'); },
     });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
+    wal = walParticipant(db, dbFile);
     if (!influxUrl) {
       influxd = await startLocalInfluxd({
         binary: config.influx.local.binary,
@@ -212,6 +258,12 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     parts = build(db, influxUrl);
     const p = parts;
+    // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
+    // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
+    const retention = { url: influxUrl, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention };
+    void ensureDatabase(retention, 10_000, logger)
+      .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so
     // that nothing a device sends arrives before everything downstream of it can take it.
     await p.registry.start();
@@ -221,8 +273,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
     await p.deadLetters.start();
+    await p.seqs.start();
+    await p.journal.start();
     await p.store.start();
     await p.alerts.start();
+    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock });
+    annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();
     await p.http.start();
@@ -235,6 +291,9 @@ export function createWatchfire(deps: WatchfireDeps) {
     logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
   }
 
+  // Issue 17 point 7: incidents into InfluxDB for Grafana (app/annotations.ts).
+  let annotations: ReturnType<typeof createIncidentAnnotations> | undefined;
+
   async function stop(): Promise<void> {
     started = false;
     stopRuleWatch?.();
@@ -244,20 +303,26 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.gateway.stop();
       await p.http.stop();
       await p.pipeline.stop();
+      annotations?.stop();
+      annotations = undefined;
       await p.alerts.stop();
       await p.store.stop();
+      await p.journal.stop();
+      await p.seqs.stop();
       await p.deadLetters.stop();
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();
     await checkpointer?.stop();
     checkpointer = undefined;
+    await wal?.close();
+    wal = undefined;
     db?.close();
     parts = undefined;
     db = undefined;
   }
 
-  function addresses(): { mqtt: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt?: number; mqtts?: number; http: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
     return { ...g, http: parts.http.address().port };
@@ -288,6 +353,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     },
     get registry() { return must().registry; },
     get store() { return must().store; },
+    get journal() { return must().journal; },
     get rules() { return must().rules; },
     get alerts() { return must().alerts; },
     get ingest() { return must().ingest; },

@@ -7,6 +7,9 @@
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
+//   journal                             the journal's group commit alone, fsync on and off (issue 15)
+//   npm run bench -- soak [--soak-min=30] [--devices=2000] [--rate=1000] [--hostile-ops=40]
+//                                       issue 16: mixed hostile and honest traffic; on request only
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,23 +18,27 @@ import { throughput } from './scenarios/throughput.ts';
 import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
 import { reconnect, connections } from './scenarios/reconnect.ts';
+import { journal } from './scenarios/journal.ts';
+import { soak } from './scenarios/soak.ts';
 import type { TargetName } from './lib/targets.ts';
 
-const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'rules', 'alerts'] as const;
-type Scenario = (typeof ALL)[number];
+const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts'] as const;
+/** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
+const ON_REQUEST = ['soak'] as const;
+type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
 
 const argv = process.argv.slice(2);
 const full = argv.includes('--full');
 const flag = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const picked = argv.filter((a) => !a.startsWith('--')) as Scenario[];
 for (const p of picked) {
-  if (!(ALL as readonly string[]).includes(p)) {
-    console.error(`unknown scenario ${p}; one of: ${ALL.join(', ')}`);
+  if (![...ALL, ...ON_REQUEST].includes(p)) {
+    console.error(`unknown scenario ${p}; one of: ${[...ALL, ...ON_REQUEST].join(', ')}`);
     process.exit(2);
   }
 }
 const scenarios: Scenario[] = picked.length ? picked : [...ALL];
-const targets = (flag('targets')?.split(',') ?? ['watchfire', 'nodered', 'mosquitto']) as TargetName[];
+const targets = (flag('targets')?.split(',') ?? ['watchfire', 'watchfire-nofsync', 'nodered', 'mosquitto']) as TargetName[];
 const log = (s: string): void => {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 };
@@ -80,11 +87,22 @@ for (const s of scenarios) {
       case 'connections':
         result = await connections({ sizes: flag('sizes')?.split(',').map(Number) ?? (full ? [5_000, 19_000] : [5_000]) }, log);
         break;
+      case 'journal':
+        result = await journal({ rates: [1000, 5000, 20000], seconds: full ? 10 : 3 }, log);
+        break;
       case 'rules':
         runScript('rules.ts');
         break;
       case 'alerts':
         runScript('alerts.ts');
+        break;
+      case 'soak':
+        result = await soak({
+          minutes: Number(flag('soak-min') ?? 30),
+          devices: Number(flag('devices') ?? 2_000),
+          rate: Number(flag('rate') ?? 1_000),
+          hostileOpsPerSec: Number(flag('hostile-ops') ?? 40),
+        }, log);
         break;
     }
   } catch (err) {

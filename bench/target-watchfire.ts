@@ -49,6 +49,10 @@ const config = loadConfig({
     'log.level': 'warn',
     'gateway.host': '127.0.0.1',
     'gateway.port': 0,
+    // The load generator stands in for thousands of devices on 127.0.0.1–9 (bench/lib/load.ts);
+    // real devices come from their own (or a NAT's) addresses. Hostile traffic in the soak comes
+    // from 127.0.0.20 and up, which admission control sees as it would in the field.
+    'gateway.admission.exemptAddresses': Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 1}`),
     'http.host': '127.0.0.1',
     'http.port': 0,
     'influx.url': args.influxUrl,
@@ -121,7 +125,7 @@ process.on('message', (m: { t: string; id?: number }) => {
     gcPauses = {};
   } else if (m.t === 'stats') {
     const s = wf.store.stats();
-    process.send?.({ t: 'stats', id: m.id, store: s, backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
+    process.send?.({ t: 'stats', id: m.id, store: s, journal: wf.journal.stats(), backlog: wf.store.backlog(), gateway: wf.gateway.stats(), online: wf.gateway.onlineCount() });
   } else if (m.t === 'memory') {
     // Memory probes (bench/lib/memory-probe.ts): after a full GC when --expose-gc is given, and a
     // heap snapshot when BENCH_HEAP_SNAPSHOT names a directory.

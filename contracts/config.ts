@@ -1,11 +1,12 @@
 // Watchfire's configuration: one YAML file plus environment overrides, validated once at start
 // (every problem by path), then frozen. Defaults here are the documented defaults.
 import { z } from 'zod';
+import { Role } from './registry.ts';
 
 const Port = z.number().int().min(0).max(65535);
 
 export const Config = z.object({
-  /** Where SQLite, the InfluxDB spool and a local influxd's data live. */
+  /** Where SQLite, the journal (readings not yet in InfluxDB) and a local influxd's data live. */
   dataDir: z.string().default('./data'),
   timezone: z.string().default('Asia/Shanghai'),
   /** Registry YAML loaded (upserted) at start; optional. */
@@ -22,6 +23,14 @@ export const Config = z.object({
     }).optional(),
     /** Largest MQTT packet accepted: 64 KiB payload plus topic and header room. */
     maxPacketBytes: z.number().int().min(1024).default(64 * 1024 + 512),
+    /**
+     * Hard cap for a device's PUBLISH (issue 15 point 4): one above maxPacketBytes and up to this
+     * is still read, dead-lettered with its first 4 KiB (WF_INGEST_TOO_LARGE) and acknowledged, so a
+     * QoS 1 device does not re-send it forever; beyond it the connection is closed
+     * (WF_PACKET_TOO_LARGE). 4 × the 64 KiB payload limit, which bounds what one connection can
+     * make the gateway buffer. Below maxPacketBytes it counts as maxPacketBytes.
+     */
+    maxPacketHardBytes: z.number().int().min(1024).default(256 * 1024),
     /** PROTOCOL.md: 20 messages/s sustained, burst 200. */
     rate: z.object({
       perSecond: z.number().positive().default(20),
@@ -47,10 +56,51 @@ export const Config = z.object({
       secretHash: z.string().startsWith('sha256$'),
     })).default([]),
     /**
-     * Admission control: hold telemetry while this many readings wait for storage. Events and status
-     * pass the closed gate, with whatever of their own device's telemetry is held ahead of them.
+     * Admission control: hold telemetry while this many readings wait for the journal's disk (or
+     * while the journal's unshipped tail is at influx.spoolMaxBytes). Events and status pass the
+     * closed gate, with whatever of their own device's telemetry is held ahead of them.
      */
     highWaterReadings: z.number().int().positive().default(200_000),
+    // ── Issue 16: bounds and admission control (README "Securing a deployment" › MQTT) ──
+    /** The plain-text MQTT listener on `port`; false with `tls` set = MQTT over TLS only. */
+    plain: z.boolean().default(true),
+    /**
+     * A socket that has not sent CONNECT (or finished its TLS handshake) this long is closed.
+     * Aedes' default is 30 s: 20,400 half-open sockets from one address held 14,687 of 20,000
+     * file descriptors (issue 16). A device on a slow cellular link sends CONNECT well within 5 s.
+     */
+    connectTimeoutMs: z.number().int().min(500).default(5_000),
+    limits: z.object({
+      /** MQTT 3.1.1 §3.1.3.1: a server must allow 23 and may allow more; firmware uses e.g. `{id}-load`. */
+      maxClientIdLength: z.number().int().min(23).max(65_535).default(128),
+      /** Subscriptions one connection may hold (observers; a device's set is fixed and smaller). */
+      maxSubscriptionsPerConnection: z.number().int().min(1).default(16),
+      /** Device publishes held for budget or admission on one connection before it is closed. */
+      maxHeldPublishes: z.number().int().min(1).default(2_000),
+      /** Bytes of payload those held publishes may take on one connection. */
+      maxHeldBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+      /** Commands queued for an offline device's persistent session; more are refused. */
+      maxQueuedCommands: z.number().int().min(1).default(32),
+    }).prefault({}),
+    admission: z.object({
+      /**
+       * Open sockets per source address. Sized for NAT: a residential compound or an industrial
+       * park can put a few thousand detectors behind one carrier address.
+       */
+      maxConnectionsPerAddress: z.number().int().min(1).default(5_000),
+      /** New connections per address per second, sustained, and the burst (a NAT'd site reconnecting after an outage). */
+      attemptsPerSecond: z.number().positive().default(100),
+      attemptsBurst: z.number().int().min(1).default(5_000),
+      /** Addresses exempt from the per-address caps (a load balancer, the bench on loopback). */
+      exemptAddresses: z.array(z.string()).default([]),
+      /** Failed CONNECTs per address or device id before wrong ones are answered late (backoff). */
+      authFailuresFree: z.number().int().min(0).default(5),
+      authBackoffMs: z.number().int().min(1).default(1_000),
+      authMaxBackoffMs: z.number().int().min(1).default(30_000),
+      /** Refusals are logged one line each for the first few of a window, then as one summary per window. */
+      logWindowMs: z.number().int().min(100).default(10_000),
+      logFirstPerWindow: z.number().int().min(0).default(5),
+    }).prefault({}),
   }).prefault({}),
   influx: z.object({
     /** Unset: start a local influxd from PATH with its data under dataDir. */
@@ -67,18 +117,75 @@ export const Config = z.object({
     flushIntervalMs: z.number().int().positive().default(1000),
     /** Gzip write bodies of this many bytes or more; 0 = never (a local or LAN influxd: gzip is CPU for nothing). */
     gzipThresholdBytes: z.number().int().min(0).default(0),
+    /** Unused since the journal (issue 15): a batch stays in the journal and is retried until InfluxDB takes it. Accepted so old files stay valid. */
     maxRetries: z.number().int().min(0).default(3),
+    /** Cap of the journal's unshipped tail on disk (what InfluxDB has not confirmed); at the cap telemetry is held, alarms pass. */
     spoolMaxBytes: z.number().int().positive().default(1024 ** 3),
     spoolWarnRatio: z.number().min(0).max(1).default(0.8),
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+    /**
+     * Issue 18 point 6 (InfluxDB 1.x): raw readings kept `raw` (InfluxQL duration or INF), then only
+     * min/max/mean per 5 minutes in the `long_term` policy, kept `longTerm`.
+     */
+    retention: z.object({
+      raw: z.string().regex(/^(INF|\d+[hdw])$/).default('180d'),
+      longTerm: z.string().regex(/^(INF|\d+[hdw])$/).default('INF'),
+      downsample: z.boolean().default(true),
+    }).prefault({}),
+  }).prefault({}),
+  /**
+   * The journal behind every PUBACK (contracts/journal.ts, issue 15). With fsync on (the default)
+   * a PUBACK means the reading is on stable storage: nothing acknowledged is lost to a process
+   * crash or a power loss. Off: still nothing lost to a process crash, but a power loss can take
+   * the last moments of acknowledged readings (the kernel's dirty pages), for less disk work.
+   */
+  journal: z.object({
+    fsync: z.boolean().default(true),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: Port.default(8080),
     /** Public base URL used in links of emails and webhooks. */
     publicUrl: z.string().default('http://localhost:8080'),
+    // ---- issue 16: securing the console and API ----
+    /** HTTPS from these PEM files (re-read when they change, no restart). Unset: plain HTTP, warned about off loopback. */
+    tls: z.object({
+      cert: z.string(),
+      key: z.string(),
+      ca: z.string().optional(),
+      /** How often the files are checked for a renewal (fs.watchFile polling: works on bind mounts and symlink swaps). */
+      reloadCheckMs: z.number().int().min(100).default(10_000),
+    }).optional(),
+    /** Strict-Transport-Security max-age under HTTPS (RFC 6797; one year, as the HSTS preload list asks). */
+    hstsMaxAgeSec: z.number().int().min(0).default(31_536_000),
+    /**
+     * hashSecret() of the bearer token /metrics asks for (`npm run wf -- metrics-token`). Unset:
+     * /metrics answers only to loopback addresses (a Prometheus on the same host).
+     */
+    metricsTokenHash: z.string().startsWith('sha256$').optional(),
+    /** Registry roles an incident may be dispatched to; the person must also be of the incident's center. */
+    dispatchRoles: z.array(Role).min(1).default(['grid_worker']),
+    login: z.object({
+      /** scrypt hashes at once (N=2^17: 128 MiB each, on libuv's pool of 4 threads). */
+      concurrency: z.number().int().min(1).max(16).default(2),
+      /** Logins waiting for a hashing slot; beyond it: 503 at once, with Retry-After. */
+      queue: z.number().int().min(0).default(16),
+      /**
+       * Longest wait for a hashing slot, then 503. Measured (bench/login-flood.ts, 2 cores under
+       * load 20): a hash took ~10 s and a 16-deep queue meant 75 s waits before this bound.
+       */
+      maxWaitMs: z.number().int().min(100).default(10_000),
+      /** Logins one address may have hashing or waiting; beyond it: 429 at once. */
+      perAddressInFlight: z.number().int().min(1).default(2),
+      /** Failed logins per address per minute (a control room behind one NAT shares it). */
+      perAddressFailuresPerMinute: z.number().int().min(1).default(30),
+      /** Failed logins per address and user name per minute: slows guessing one account. */
+      perAccountFailuresPerMinute: z.number().int().min(1).default(10),
+      /** Sign-in audit rows kept (login_audit), newest first. */
+      auditMaxRows: z.number().int().min(100).default(100_000),
+    }).prefault({}),
   }).prefault({}),
   rules: z.object({ file: z.string().optional() }).prefault({}),
   alerts: z.object({
@@ -96,6 +203,17 @@ export const Config = z.object({
       url: z.url(),
       secret: z.string().min(16),
     }).optional(),
+  }).prefault({}),
+  // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
+  backup: z.object({
+    /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).default(7),
+    /**
+     * host:port of InfluxDB 1.x's backup (RPC) service, for `influxd backup -portable`. Unset with
+     * a local influxd: read from its config under dataDir; unset with influx.url: readings are
+     * not backed up (the backup says so), back up that server where it runs.
+     */
+    influxRpc: z.string().regex(/^[^:\s]+:\d{1,5}$/).optional(),
   }).prefault({}),
 });
 export type Config = z.infer<typeof Config>;
@@ -118,6 +236,9 @@ export const ENV_OVERRIDES = {
   WF_HTTP_HOST: { path: ['http', 'host'], type: 'string' },
   WF_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
   WF_PUBLIC_URL: { path: ['http', 'publicUrl'], type: 'string' },
+  WF_HTTPS_CERT: { path: ['http', 'tls', 'cert'], type: 'string' },
+  WF_HTTPS_KEY: { path: ['http', 'tls', 'key'], type: 'string' },
+  WF_METRICS_TOKEN_HASH: { path: ['http', 'metricsTokenHash'], type: 'string' },
   WF_SMTP_HOST: { path: ['alerts', 'smtp', 'host'], type: 'string' },
   WF_SMTP_PORT: { path: ['alerts', 'smtp', 'port'], type: 'number' },
   WF_WEBHOOK_URL: { path: ['alerts', 'webhook', 'url'], type: 'string' },

@@ -12,6 +12,11 @@ export const ERROR_CODES = {
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
+  // backup and restore (issue 18 point 4)
+  WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
+  WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',
+  WF_RESTORE_FAILED: 'A restore step failed (copying the database or influxd restore); the message names the step.',
+  WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',
@@ -19,23 +24,43 @@ export const ERROR_CODES = {
   WF_AUTH_PROTOCOL: 'CONNECT with an unsupported protocol version (MQTT 5): refused.',
   WF_AUTH_KEEPALIVE: 'CONNECT asking for a keep-alive above gateway.maxKeepaliveSec (default 1200 s): CONNACK 5.',
   WF_ACL_PUBLISH: 'PUBLISH outside v1/devices/{own id}/: dropped, counted, connection closed.',
-  WF_ACL_SUBSCRIBE: 'SUBSCRIBE outside v1/devices/{own id}/commands/#: SUBACK 0x80.',
+  WF_ACL_SUBSCRIBE: 'SUBSCRIBE to anything but the device\'s own commands filters (v1/devices/{own id}/commands/#, …/commands/+ or …/commands/{name}): SUBACK 0x80.',
   WF_RATE_LIMITED: 'A device exceeded its message rate budget: throttled, then disconnected if it persists.',
-  WF_PACKET_TOO_LARGE: 'An MQTT packet above the maximum packet size: connection closed.',
+  WF_PACKET_TOO_LARGE: 'An MQTT packet above gateway.maxPacketBytes that is not a device PUBLISH, or any packet above gateway.maxPacketHardBytes: connection closed.',
   WF_GATEWAY_LISTEN: 'The gateway could not listen on its MQTT or MQTTS port (in use, no permission, bad host).',
+  // gateway: bounds and admission control (issue 16; README "Securing a deployment" › MQTT)
+  WF_AUTH_CLIENT_ID: 'CONNECT with a client id longer than gateway.limits.maxClientIdLength (default 128): CONNACK 2 (identifier rejected).',
+  WF_PROTOCOL_QOS2: 'A QoS 2 PUBLISH (PROTOCOL.md supports QoS 0 and 1): dropped, counted, connection closed.',
+  WF_PROTOCOL_TOPIC_NUL: 'A PUBLISH topic or SUBSCRIBE filter containing U+0000 ([MQTT-4.7.3-2]): counted, connection closed.',
+  WF_SUBSCRIBE_LIMIT: 'A subscription beyond gateway.limits.maxSubscriptionsPerConnection on one connection: SUBACK 0x80.',
+  WF_HELD_LIMIT: 'A connection had more publishes (or payload bytes) waiting for its rate budget than gateway.limits allow: connection closed, unacknowledged QoS 1 messages are re-sent by the device.',
+  WF_CONNECT_TIMEOUT: 'A socket sent no CONNECT (or did not finish its TLS handshake) within gateway.connectTimeoutMs (default 5 s): closed.',
+  WF_ADMISSION_CONNECTIONS: 'A new socket from an address that already has gateway.admission.maxConnectionsPerAddress open: closed at once.',
+  WF_ADMISSION_RATE: 'A new socket from an address over gateway.admission.attemptsPerSecond (after its burst): closed at once.',
+  WF_COMMAND_QUEUE_FULL: 'A command to an offline device whose session already holds gateway.limits.maxQueuedCommands: refused.',
+  WF_GATEWAY_REFUSALS: 'Log summary: refusals beyond the first few per code and window, counted by code with the busiest addresses.',
+  WF_GATEWAY_PLAINTEXT: 'Start-up warning: plain-text MQTT listens on a non-loopback address; configure gateway.tls and gateway.plain: false.',
+  WF_GATEWAY_TLS_RELOAD: 'The MQTTS certificate files changed but could not be read or do not match; the previous certificate stays in use.',
   // ingest: rejects (each one in the dead-letter store)
   WF_INGEST_TOPIC: 'A publish on a topic that is not v1/devices/{id}/telemetry|events|status.',
-  WF_INGEST_TOO_LARGE: 'Payload over 64 KiB: rejected whole.',
+  WF_INGEST_TOO_LARGE: 'Payload over 64 KiB, or an MQTT packet over gateway.maxPacketBytes (up to gateway.maxPacketHardBytes): rejected whole and acknowledged; its first 4 KiB are dead-lettered.',
   WF_INGEST_NOT_JSON: 'Payload is not UTF-8 JSON: rejected whole.',
   WF_INGEST_NOT_OBJECT: 'JSON that is neither an object nor an array of objects: rejected whole.',
   WF_INGEST_BATCH_TOO_LARGE: 'An array of more than 500 elements: rejected whole.',
   WF_INGEST_SCHEMA: 'One element failed validation (wrong type, out of range, unknown event type); the rest of the batch is processed.',
   WF_INGEST_UNKNOWN_DEVICE: 'A message from a device that is not (or no longer) in the registry.',
   WF_INGEST_DUPLICATE: 'An exact re-send (same device, seq and ts): dropped, counted, not dead-lettered.',
+  // issue 15 point 4: every bad input is rejected with a reason, never acknowledged and lost
+  WF_INGEST_TOO_DEEP: 'JSON nested deeper than 16 arrays/objects (MAX_JSON_DEPTH): rejected whole before parsing.',
+  WF_INGEST_EMPTY: 'A telemetry object with no field its device type knows (e.g. `{}`): rejected; nothing is stored.',
+  WF_INGEST_INTERNAL: 'Ingest or the pipeline behind it threw on this frame or element (a bug): the frame is dead-lettered, not silently acknowledged; logged with the error.',
   // storage
-  WF_STORE_WRITE: 'A batch write to InfluxDB failed; the batch is spooled to disk and retried.',
-  WF_STORE_SPOOL_FULL: 'The disk spool reached its size cap; the oldest data is kept, new batches are refused loudly.',
-  WF_STORE_SPOOL_WARN: 'The disk spool passed its warning threshold.',
+  WF_STORE_WRITE: 'A batch write to InfluxDB failed; its readings stay in the journal and the batch is retried with backoff.',
+  WF_STORE_SPOOL_FULL: 'The journal\'s unshipped tail (what InfluxDB has not confirmed) reached influx.spoolMaxBytes; devices\' telemetry is held unacknowledged until InfluxDB catches up, alarms still pass.',
+  WF_STORE_SPOOL_WARN: 'The journal\'s unshipped tail passed influx.spoolWarnRatio of its cap.',
+  WF_STORE_REFUSED: 'InfluxDB refused lines (HTTP 400: type conflict, series or tag-value limit, malformed); they are kept under DATA_DIR/refused/ with the reason for `wf store replay-refused`, or lost loudly when that store is full.',
+  // journal (issue 15)
+  WF_JOURNAL_WRITE: 'The journal could not write or fdatasync a group (disk full, I/O error): its PUBACKs are held and the group retried; nothing is acknowledged until it is on disk.',
   // rules
   WF_RULES_INVALID: 'A rule set (file, API or per-device override) failed validation; the running one stays.',
   // rules (issue 14)
@@ -57,7 +82,8 @@ export const ERROR_CODES = {
   WF_HTTP_CSRF: 'A write without the CSRF token of the session.',
   WF_HTTP_NOT_FOUND: 'No such route, site or user.',
   WF_HTTP_CONFLICT: 'The resource already exists (a user name taken).',
-  WF_HTTP_RATE_LIMITED: 'Too many login attempts from this address for this user name; retry after the given delay.',
+  WF_HTTP_RATE_LIMITED: 'Too many failed logins from this address (or for this user name from it), or one of its logins is still being checked; retry after the Retry-After delay.',
+  WF_HTTP_BUSY: 'Sign-in is at capacity (every password-hashing slot busy and the queue full); answered at once, retry after the Retry-After delay.',
   WF_HTTP_INTERNAL: 'An unexpected server error; logged with the request, the body says no more.',
   WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;

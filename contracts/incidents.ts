@@ -78,6 +78,8 @@ export const AuditEntry = z.object({
   fromState: IncidentState.nullable(),
   toState: IncidentState.nullable(),
   note: z.string().nullable(),
+  /** The same note in Chinese when the system wrote it (issue 17); null for a person's own words. */
+  noteZh: z.string().nullable(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
@@ -86,6 +88,22 @@ export const ResolveBody = z.object({
   feedback: z.string().trim().min(1).max(4000),
 });
 export type ResolveBody = z.infer<typeof ResolveBody>;
+
+/**
+ * Issue 17 point 6: what came of a call to a resident, a contact or a worker (the call log). GLOSSARY
+ * words in dashboards/public/js/words.js (`call.*`).
+ */
+export const CallOutcome = z.enum(['reached', 'no_answer', 'busy', 'unreachable', 'wrong_number']);
+export type CallOutcome = z.infer<typeof CallOutcome>;
+
+export const CallBody = z.object({
+  /** Who was called, as written on the console (a name; the phone number alongside). */
+  contact: z.string().trim().min(1).max(100),
+  phone: z.string().trim().max(40).optional(),
+  outcome: CallOutcome,
+  note: z.string().trim().max(2000).optional(),
+});
+export type CallBody = z.infer<typeof CallBody>;
 
 /** The incident operations the HTTP API exposes; the actor is the authenticated person's id. */
 export interface IncidentService {
@@ -99,4 +117,8 @@ export interface IncidentService {
   enRoute(id: string, actor: string, note?: string): Incident;
   resolve(id: string, actor: string, body: ResolveBody): Incident;
   review(id: string, actor: string, note?: string): Incident;
+  /** An operator's note (e.g. 电话未接通), in the timeline; the state is unchanged. */
+  note(id: string, actor: string, text: string): Incident;
+  /** One call and its outcome, in the timeline as `call:<outcome>`; the state is unchanged. */
+  call(id: string, actor: string, call: CallBody): Incident;
 }

@@ -30,6 +30,11 @@ export interface Frame {
   readonly retain: boolean;
   /** Gateway receive time, ms epoch. */
   readonly receivedAt: number;
+  /**
+   * Set when the MQTT packet was larger than gateway.maxPacketBytes (and within its hard cap):
+   * `payload` is then only its first 4 KiB, and ingest dead-letters it whole (issue 15 point 4).
+   */
+  readonly oversize?: { readonly bytes: number; readonly limit: number };
 }
 
 export interface IngestOutcome {
@@ -61,8 +66,9 @@ export interface RejectRecord {
 
 export interface DeadLetterStore {
   add(rec: RejectRecord): void;
-  list(filter?: { deviceId?: string; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
-  count(filter?: { deviceId?: string; code?: ErrorCode }): number;
+  /** deviceIds: only rejects of these devices (a center's scope, issue 16); none without a device. */
+  list(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
+  count(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode }): number;
 }
 
 export interface StoreStats {
@@ -74,15 +80,15 @@ export interface StoreStats {
   readonly replayedLines: number;
 }
 
-/** The time-series writer: write() only buffers; network I/O happens off the hot path. */
+/** The time-series writer: write() appends to the journal (contracts/journal.ts); network I/O happens off the hot path. */
 export interface ReadingStore extends Lifecycle {
   write(scored: ScoredReading): void;
   /** Arbitrary points (incident transitions, gateway metrics) in line protocol. */
   writeLines(lines: readonly string[]): void;
-  /** Resolves when everything handed so far is in InfluxDB or in the spool. */
+  /** Resolves when everything handed so far is durable in the journal and in InfluxDB, or InfluxDB is failing (then it waits in the journal). */
   flush(): Promise<void>;
   stats(): StoreStats;
-  /** Readings waiting for storage (memory queue); the gateway pauses sockets above a high-water mark. */
+  /** Readings not yet durable in the journal (huge when its unshipped tail is at its cap); the gateway holds telemetry above a high-water mark. */
   backlog(): number;
 }
 

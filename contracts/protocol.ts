@@ -5,8 +5,16 @@ import { z } from 'zod';
 export const PROTOCOL_VERSION = 'v1';
 /** PROTOCOL.md "Payloads": at most 64 KiB per MQTT message payload. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** PROTOCOL.md "What the gateway does with bad input": the first 4 KiB of a rejected payload are kept. */
+export const KEEP_PAYLOAD_BYTES = 4096;
 /** PROTOCOL.md "Topics": arrays of up to 500 elements. */
 export const MAX_BATCH = 500;
+/**
+ * PROTOCOL.md "What the gateway does with bad input": the deepest nesting of arrays and objects a
+ * payload may have. A batch of readings is 2 deep; the rest is room for newer firmware's unknown
+ * fields. Deeper is rejected whole (issue 15: 20,000 deep overflowed the stack after its PUBACK).
+ */
+export const MAX_JSON_DEPTH = 16;
 /** PROTOCOL.md: timestamps more than 5 min ahead or before 2020-01-01 are not trusted. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 export const EARLIEST_TS_MS = Date.UTC(2020, 0, 1);
@@ -21,6 +29,8 @@ export type DeviceType = z.infer<typeof DeviceType>;
 
 const show = (v: unknown): string => {
   if (v === undefined) return 'nothing';
+  // JSON.parse('1e999') is Infinity, which JSON.stringify would print as null (issue 15 point 4).
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${v} (not a finite number)`;
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
 };
@@ -44,6 +54,35 @@ export const Timestamp = z.union([
   z.iso.datetime({ offset: true }),
 ], { error: (iss) => `expected epoch milliseconds or ISO 8601 with offset, got ${show(iss.input)}` });
 export const Seq = count();
+
+/**
+ * How the gateway recognises a re-send (PROTOCOL.md "Every reading and event may carry"; issue 15
+ * point 3). Implemented in ingest/seq-tracker.ts, kept across restarts by ingest/seq-store.ts.
+ */
+export const SEQ_RULE = `
+A reading or event is identified by its device, seq and ts. The gateway remembers, per device and
+across restarts, the device's current counter run — the first and the highest seq it accepted
+since the device last restarted its counter, with their ts, and the seq numbers skipped in
+between — the run before it, and the last (seq, ts) pairs it accepted.
+
+1. An exact re-send of an accepted (seq, ts) is a duplicate: counted, and nothing else — it is not
+   rescored, not stored again, and never opens, reopens or re-notifies an incident. This holds
+   however long after the original it arrives.
+2. With a trusted ts (not clock_bad): a seq between a run's first and highest, with a ts between
+   theirs, that the run did not skip, was accepted already, so it is a re-send, even when its ts
+   or values differ from the original's; the stored original is never overwritten.
+3. The device restarted its counter (a reboot, a firmware update) when a seq not above the current
+   run's highest arrives with a trusted ts later than every ts of that run: a new run starts with
+   it. A device that restarts its counter must therefore send ts from a clock that moved forward.
+4. A seq the run skipped that arrives late is new and fills the gap; so is a seq below the run's
+   first that is also older (a backlog uploaded newest first).
+5. A reading without ts, or whose ts is not trusted, is a duplicate only by rule 1: without a clock a
+   re-send cannot be told from a new reading, and dropping a real alarm is worse than storing a
+   reading twice.
+Limits: a run remembers its 64 most recent skipped ranges; a re-send from before the last two
+counter runs, or into a forgotten gap, is not recognised by rule 2 (rule 1 still applies to the
+most recent pairs).
+`;
 
 const common = { ts: Timestamp.optional(), seq: Seq.optional() };
 

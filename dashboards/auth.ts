@@ -1,13 +1,14 @@
 // Login, sessions and the gate in front of every route: session cookie (HttpOnly, SameSite=Strict)
 // → roles the route declares → CSRF token on writes. The gate runs in onRequest, before the body
 // is parsed, so a caller without the right role learns nothing about what a valid body is.
-import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { Locale } from '../contracts/registry.ts';
 import { ApiError, httpError } from './http-errors.ts';
-import { User, createSession, deleteSession, loadSession, setUserLocale, verifyLogin } from './users.ts';
+import { DEFAULT_SCRYPT, User, checkLogin, createSession, deleteSession, loadSession, setUserLocale } from './users.ts';
+import { AuditRow, createLoginAudit } from './login-audit.ts';
+import type { LoginGuard } from './login-guard.ts';
 import { WRITE_METHODS, rolesText, userOf, type App, type HttpDeps } from './kit.ts';
 
 export const SESSION_COOKIE = 'wf_session';
@@ -35,9 +36,10 @@ export function homeOf(role: string): string {
   return role === 'grid_worker' ? '/worker.html' : '/';
 }
 
-export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
+export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): Promise<void> {
   const now = () => deps.clock?.now() ?? Date.now();
-  const secure = deps.config.publicUrl.startsWith('https:');
+  // Issue 16: Secure cookies whenever the browser reaches us over HTTPS, here or at a proxy.
+  const secure = deps.config.tls !== undefined || deps.config.publicUrl.startsWith('https:');
   app.decorateRequest('user', null);
   app.decorateRequest('csrf', null);
 
@@ -70,41 +72,49 @@ export async function installAuth(app: App, deps: HttpDeps): Promise<void> {
     }
   });
 
-  await app.register(rateLimit, { global: false });
-
-  const limit = deps.loginRateLimit ?? { max: 10, windowMs: 60_000 };
+  const audit = createLoginAudit(deps.db, deps.config.login.auditMaxRows);
+  const cost = deps.passwordCost ?? DEFAULT_SCRYPT;
   app.route({
     method: 'POST',
     url: '/api/auth/login',
-    config: {
-      roles: 'public',
-      rateLimit: {
-        max: limit.max,
-        timeWindow: limit.windowMs,
-        // After parsing, so the key can hold the user name: guessing one account from one address
-        // is slowed, while a room of operators behind one NAT can still all log in.
-        hook: 'preHandler',
-        keyGenerator: (req: FastifyRequest) => `${req.ip}|${String((req.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
-        errorResponseBuilder: (_req: FastifyRequest, ctx: { after: string }) => httpError('WF_HTTP_RATE_LIMITED', `Too many login attempts; retry in ${ctx.after}`),
-      },
-    },
+    // A login body is two short strings; a flood should not make us parse megabytes.
+    bodyLimit: 4096,
+    config: { roles: 'public' },
     schema: {
       tags: ['session'],
-      summary: 'Log in; sets the HttpOnly session cookie and returns the CSRF token for writes',
+      summary: 'Log in; sets the HttpOnly session cookie and returns the CSRF token for writes. 429: too many failures from this address (for this name), or a login from it is already being checked; 503: sign-in at capacity. Both say when to retry (Retry-After).',
       body: LoginBody,
-      response: { 200: SessionInfo, 400: ApiError, 401: ApiError, 429: ApiError },
+      response: { 200: SessionInfo, 400: ApiError, 401: ApiError, 429: ApiError, 503: ApiError },
     },
     handler: async (req, reply) => {
-      const user = await verifyLogin(deps.db, req.body.username, req.body.password);
-      if (!user) {
-        req.log.info({ username: req.body.username }, 'login refused');
+      const { username, password } = req.body;
+      const address = req.ip;
+      const trusted = audit.trusted(username, address, now());
+      const r = await guard.run(address, username, trusted, () => checkLogin(deps.db, username, password, cost));
+      audit.record({ at: now(), username, address, outcome: r.ok ? 'ok' : r.reason, userAgent: req.headers['user-agent'] ?? null });
+      if (!r.ok) {
+        req.log.info({ username, address, reason: r.reason }, 'login refused');
         throw httpError('WF_HTTP_UNAUTHENTICATED', 'Wrong user name or password');
       }
+      const user = r.user;
       const s = createSession(deps.db, user.username, now());
       void reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'strict', secure, path: '/', expires: new Date(s.expiresAt) });
-      req.log.info({ username: user.username, role: user.role }, 'login');
+      req.log.info({ username: user.username, role: user.role, address }, 'login');
       return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user), centerName: centerNameOf(deps, user), displayName: displayNameOf(deps, user) };
     },
+  });
+
+  app.route({
+    method: 'GET',
+    url: '/api/auth/audit',
+    config: { roles: ['admin'] },
+    schema: {
+      tags: ['session'],
+      summary: 'Sign-in audit: every checked login (ok, wrong_password, unknown_user, disabled) with address and time, newest first',
+      querystring: z.object({ username: z.string().max(64).optional(), before: z.coerce.number().int().optional().describe('An id, for paging back'), limit: z.coerce.number().int().min(1).max(500).default(100) }),
+      response: { 200: z.object({ entries: z.array(AuditRow) }), 400: ApiError },
+    },
+    handler: async (req) => ({ entries: audit.list(req.query) }),
   });
 
   app.route({

@@ -25,6 +25,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   WF_HTTP_FORBIDDEN: 403,
   WF_HTTP_CSRF: 403,
   WF_HTTP_RATE_LIMITED: 429,
+  WF_HTTP_BUSY: 503,
   WF_HTTP_UPSTREAM: 502,
 };
 
@@ -51,6 +52,8 @@ export function errorHandler(log: { error(o: object, m: string): void }) {
       const status = STATUS[err.code] ?? 500;
       const fields = (err as { fields?: z.infer<typeof FieldError>[] }).fields;
       const body: ApiError = { code: err.code, message: err.message };
+      const retryAfter = (err as { retryAfter?: number }).retryAfter;
+      if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
       if (fields) body.errors = fields;
       else if (err.code === 'WF_INCIDENT_DISPOSITION') body.errors = [{ field: 'disposition', in: 'body', reason: err.message }];
       else if (err.details.length) body.errors = err.details.map((d) => ({ field: d.split(':')[0] ?? '(root)', in: 'body', reason: d }));

@@ -11,13 +11,17 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { Lifecycle } from '../contracts/ports.ts';
 import { errorHandler } from './http-errors.ts';
 import { installAuth } from './auth.ts';
+import { aggregateRefusals, createLoginGuard } from './login-guard.ts';
 import { rolesText, type App, type HttpDeps, type Roles } from './kit.ts';
 import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { shiftRoutes } from './routes/shift.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
+import { createListener, warnIfPlainText, type TlsEvents } from './tls.ts';
+import type { EventEmitter } from 'node:events';
 
 export type { HttpDeps } from './kit.ts';
 export { createUser, listUsers, findUser, countAdmins, USER_ROLES, type User, type UserRole } from './users.ts';
@@ -26,15 +30,20 @@ export { CSRF_HEADER, SESSION_COOKIE } from './auth.ts';
 // Pages are our own files only: no inline script, no third-party origin (OWASP CSP cheat sheet).
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+const LOGIN_OUTCOME: Record<number, string> = { 200: 'ok', 429: 'rate_limited', 503: 'busy' };
+
 export interface RouteInfo {
   method: string;
   url: string;
   roles: Roles | undefined;
 }
 
-export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; address(): { port: number }; routes(): RouteInfo[] } {
+export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; address(): { port: number }; routes(): RouteInfo[]; tlsEvents: EventEmitter<TlsEvents> } {
   const publicDir = deps.publicDir ?? fileURLToPath(new URL('./public/', import.meta.url));
+  const listener = createListener(deps.config.tls, deps.logger);
   const app = Fastify({
+    serverFactory: listener.factory,
     loggerInstance: deps.logger,
     // Per-request lines would drown the log (consoles poll and stream all shift); errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -52,8 +61,11 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     bus: deps.bus,
     view: (inc) => viewOf(deps.registry, inc, deps.config.timezone),
     onDrop: (reason) => metrics.sseDrops.inc({ reason }),
+    centerOf: (deviceId) => deps.registry.get(deviceId)?.centerId,
   });
-  const metrics = createHttpMetrics(deps.metrics, { incidents: deps.incidents, sseClients: () => hub.clients() });
+  const now = () => deps.clock?.now() ?? Date.now();
+  const guard = createLoginGuard(deps.config.login, { now, onRefuse: aggregateRefusals(deps.logger, now) });
+  const metrics = createHttpMetrics(deps.metrics, { incidents: deps.incidents, sseClients: () => hub.clients(), logins: () => guard.stats() });
 
   const table: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
@@ -63,14 +75,17 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     // Each route says in its OpenAPI entry who may call it, from the same declaration the gate uses.
     if (roles && r.schema) r.schema.description = [rolesText(roles), r.schema.description].filter(Boolean).join(' ');
   });
+  // RFC 6797: under HTTPS (here or at the proxy publicUrl names), browsers must not fall back to HTTP.
+  const hsts = (deps.config.tls || deps.config.publicUrl.startsWith('https:')) && deps.config.hstsMaxAgeSec > 0 ? `max-age=${deps.config.hstsMaxAgeSec}` : undefined;
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'same-origin');
+    if (hsts) void reply.header('strict-transport-security', hsts);
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    if (route === '/api/auth/login') metrics.logins.inc({ outcome: reply.statusCode === 200 ? 'ok' : reply.statusCode === 429 ? 'rate_limited' : 'refused' });
+    if (route === '/api/auth/login') metrics.logins.inc({ outcome: LOGIN_OUTCOME[reply.statusCode] ?? 'refused' });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ code: 'WF_HTTP_NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}` });
@@ -85,17 +100,20 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
         version: '1',
         description: 'Incidents, sites and the three-colour overview of Watchfire. Log in with POST /api/auth/login; writes need the X-CSRF-Token header from the login answer. Every route states the roles that may call it.',
       },
-      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'wf_session' } } },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'wf_session' }, metricsToken: { type: 'http', scheme: 'bearer' } } },
       security: [{ session: [] }],
     },
     transform: jsonSchemaTransform,
   });
-  void app.register(swaggerUi, { routePrefix: '/docs' });
+  // Swagger UI's page loads only its own files (no inline script): the same strict policy as the
+  // console's pages, styles inline allowed for the UI's components (issue 16 point 4).
+  void app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   void app.register(async (api: App) => {
-    await installAuth(api, deps);
+    await installAuth(api, deps, guard);
     incidentRoutes(api, deps);
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
+    shiftRoutes(api, deps);
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',
@@ -110,12 +128,16 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
   return {
     app,
     routes: () => [...table],
+    tlsEvents: listener.events,
     async start() {
+      listener.start();
+      warnIfPlainText(deps.config, deps.logger);
       hub.start();
       await app.listen({ host: deps.config.host, port: deps.config.port });
       listening = true;
     },
     async stop() {
+      listener.stop();
       // Streams first: an open EventSource would otherwise keep close() waiting.
       hub.stop();
       await app.close();

@@ -46,8 +46,6 @@ export interface HttpDeps {
   rules?: { reload(input: unknown): { ok: true } | { ok: false; errors: string[] } } | undefined;
   deviceState?: ((deviceId: string) => DeviceLive | undefined) | undefined;
   logger: Logger;
-  /** Login attempts per minute per address and user name (default 10). */
-  loginRateLimit?: { max: number; windowMs: number } | undefined;
   clock?: { now(): number } | undefined;
   /** scrypt cost for passwords set through the API (default DEFAULT_SCRYPT; tests lower it). */
   passwordCost?: { N: number; r: number; p: number } | undefined;

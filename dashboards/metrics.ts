@@ -3,7 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IncidentService } from '../contracts/incidents.ts';
 import { listAll } from './overview.ts';
 
-export function createHttpMetrics(registry: Registry, deps: { incidents: IncidentService; sseClients: () => number }) {
+export function createHttpMetrics(registry: Registry, deps: { incidents: IncidentService; sseClients: () => number; logins: () => { active: number; queued: number } }) {
   const requests = new Counter({
     name: 'watchfire_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status code',
@@ -12,7 +12,7 @@ export function createHttpMetrics(registry: Registry, deps: { incidents: Inciden
   });
   const logins = new Counter({
     name: 'watchfire_http_logins_total',
-    help: 'Login attempts by outcome (ok, refused, rate_limited)',
+    help: 'Login attempts by outcome (ok, refused, rate_limited, busy)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -28,6 +28,17 @@ export function createHttpMetrics(registry: Registry, deps: { incidents: Inciden
     registers: [registry],
     collect() {
       this.set(deps.sseClients());
+    },
+  });
+  new Gauge({
+    name: 'watchfire_http_login_hashing',
+    help: 'Logins hashing a password now (state="active") and waiting for a slot (state="queued")',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const s = deps.logins();
+      this.set({ state: 'active' }, s.active);
+      this.set({ state: 'queued' }, s.queued);
     },
   });
   new Gauge({

@@ -36,6 +36,8 @@ export function createStreamHub(deps: {
   bus: EventBus;
   view: (inc: Incident) => unknown;
   onDrop?: (reason: 'slow' | 'error') => void;
+  /** The center of a device, so a center's consoles get their own devices' presence only. */
+  centerOf?: (deviceId: string) => string | undefined;
 }) {
   const clients = new Set<Client>();
   /** Sites someone has open, with how many: the reading listener runs on the hot path, O(1). */
@@ -50,7 +52,8 @@ export function createStreamHub(deps: {
 
   function allowed(c: Client, e: StreamEvent): boolean {
     if (e.incident) return canSee(c.user, e.incident);
-    if (c.user.centerId && e.centerId && e.centerId !== c.user.centerId) return false;
+    // An event without a center (a device not in the registry) is for center-less staff only.
+    if (c.user.centerId && e.centerId !== c.user.centerId) return false;
     if (e.type === 'reading') return c.siteId !== undefined && c.siteId === e.siteId;
     return c.user.role !== 'grid_worker';
   }
@@ -92,7 +95,8 @@ export function createStreamHub(deps: {
           publish({ type: 'incident', incident: ev.incident, data: JSON.stringify({ kind: ev.kind, at: ev.at, actor: ev.actor ?? null, incident: deps.view(ev.incident) }) });
         }),
         deps.bus.on('device.presence', 'dashboards.stream', (p) => {
-          publish({ type: 'presence', data: JSON.stringify(p) });
+          const centerId = deps.centerOf?.(p.deviceId);
+          publish({ type: 'presence', ...(centerId ? { centerId } : {}), data: JSON.stringify(p) });
         }),
         deps.bus.on('reading.scored', 'dashboards.stream', (s) => {
           const r = s.reading;

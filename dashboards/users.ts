@@ -119,19 +119,30 @@ export function countAdmins(db: Database): number {
 }
 
 // A fixed hash to verify against when the user does not exist, so that a login for an unknown
-// name costs the same time as a wrong password and does not reveal which names exist.
-let dummyHash: Promise<string> | undefined;
+// name costs the same time as a wrong password and does not reveal which names exist. One per
+// cost, made with the cost real hashes have.
+const dummyHashes = new Map<string, Promise<string>>();
+
+export type LoginCheck = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' };
+
+/** Checks a password at the cost of a real hash whether or not the user exists. */
+export async function checkLogin(db: Database, username: string, password: string, cost: { N: number; r: number; p: number } = DEFAULT_SCRYPT): Promise<LoginCheck> {
+  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+  if (!row) {
+    const k = `${cost.N}/${cost.r}/${cost.p}`;
+    let dummy = dummyHashes.get(k);
+    if (!dummy) dummyHashes.set(k, (dummy = hashPassword('not a password', cost)));
+    await verifyPassword(password, await dummy);
+    return { ok: false, reason: 'unknown_user' };
+  }
+  if (!(await verifyPassword(password, row.password_hash))) return { ok: false, reason: 'wrong_password' };
+  return row.disabled === 0 ? { ok: true, user: toUser(row) } : { ok: false, reason: 'disabled' };
+}
 
 /** The user when the password is right and the user enabled; undefined otherwise. */
 export async function verifyLogin(db: Database, username: string, password: string): Promise<User | undefined> {
-  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
-  if (!row) {
-    dummyHash ??= hashPassword('not a password', DEFAULT_SCRYPT);
-    await verifyPassword(password, await dummyHash);
-    return undefined;
-  }
-  const ok = await verifyPassword(password, row.password_hash);
-  return ok && row.disabled === 0 ? toUser(row) : undefined;
+  const r = await checkLogin(db, username, password);
+  return r.ok ? r.user : undefined;
 }
 
 // ---- sessions ------------------------------------------------------------------------------

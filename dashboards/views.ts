@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { AuditEntry, Incident } from '../contracts/incidents.ts';
 import type { RegistryReader } from '../contracts/ports.ts';
+import { DISPOSITION_WORDS } from '../contracts/words.ts';
 
 export const IncidentContext = z.object({
   siteName: z.string(),
@@ -22,7 +23,34 @@ export const IncidentContext = z.object({
 export const IncidentView = Incident.extend({ context: IncidentContext });
 export type IncidentView = z.infer<typeof IncidentView>;
 
-export const TimelineEntry = AuditEntry.extend({ actorName: z.string() });
+export const TimelineEntry = AuditEntry.extend({
+  actorName: z.string(),
+  /** The note as a reader sees it in each language: names instead of ids, dispositions in words. */
+  text: z.object({ en: z.string(), zh: z.string() }).nullable(),
+});
+export type TimelineEntry = z.infer<typeof TimelineEntry>;
+
+/**
+ * Issue 17 point 5: the system writes its notes in both languages (noteZh); a dispatch note names
+ * the person (stored as `to ID[: note]`), a resolution its disposition (`disposition: feedback`).
+ */
+export function timelineEntry(registry: RegistryReader, e: AuditEntry): TimelineEntry {
+  const actorName = personName(registry, e.actor) ?? e.actor;
+  const note = e.note;
+  let text: TimelineEntry['text'] = null;
+  if (note !== null && e.noteZh !== null) text = { en: note, zh: e.noteZh };
+  else if (note !== null && e.action === 'dispatch' && /^to \S+/.test(note)) {
+    const m = /^to (\S+?)(?:: ([\s\S]*))?$/.exec(note)!;
+    const name = personName(registry, m[1]) ?? m[1]!;
+    text = { en: `to ${name}${m[2] ? `: ${m[2]}` : ''}`, zh: `派给 ${name}${m[2] ? `：${m[2]}` : ''}` };
+  } else if (note !== null && e.action === 'resolve' && /^[a-z_]+: /.test(note)) {
+    const cut = note.indexOf(': ');
+    const d = DISPOSITION_WORDS[note.slice(0, cut) as keyof typeof DISPOSITION_WORDS];
+    const feedback = note.slice(cut + 2);
+    text = d ? { en: `${d.en}: ${feedback}`, zh: `${d.zh}：${feedback}` } : { en: note, zh: note };
+  } else if (note !== null) text = { en: note, zh: note };
+  return { ...e, actorName, text };
+}
 
 export function personName(registry: RegistryReader, id: string | null | undefined): string | null {
   if (!id) return null;

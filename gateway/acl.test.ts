@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { publishKind, subscribeAllowed, type Identity } from './acl.ts';
+import { DEVICE_FILTERS_PER_DEVICE, deviceFilters, publishKind, subscribeAllowed, type Identity } from './acl.ts';
 
 const dev: Identity = { kind: 'device', deviceId: 'sd-1' };
 const obs: Identity = { kind: 'observer', name: 'recorder' };
@@ -24,6 +24,12 @@ describe('topic ACL', () => {
     expect(subscribeAllowed(dev, 'v1/devices/sd-1/commands/+')).toBe(true);
     expect(subscribeAllowed(dev, 'v1/devices/sd-1/commands/config')).toBe(true);
     expect(subscribeAllowed(dev, 'v1/devices/sd-1/commandsX')).toBe(false);
+    // A fixed set (issue 16): no other name, no deeper level, however many a device tries.
+    expect(subscribeAllowed(dev, 'v1/devices/sd-1/commands/config/x')).toBe(false);
+    expect(subscribeAllowed(dev, 'v1/devices/sd-1/commands/x1')).toBe(false);
+    expect(subscribeAllowed(dev, 'v1/devices/sd-1/commands/+/#')).toBe(false);
+    expect(deviceFilters('sd-1').every((f) => subscribeAllowed(dev, f))).toBe(true);
+    expect(deviceFilters('sd-1')).toHaveLength(DEVICE_FILTERS_PER_DEVICE);
     expect(subscribeAllowed(dev, 'v1/devices/sd-1/#')).toBe(false);
     expect(subscribeAllowed(dev, 'v1/devices/+/commands/#')).toBe(false);
     expect(subscribeAllowed(dev, 'v1/devices/sd-10/commands/#')).toBe(false);

@@ -1,7 +1,7 @@
 // Topic ACL (PROTOCOL.md "Transport"): a device publishes only under v1/devices/{own id}/ and
 // subscribes only to its own commands; an observer (a maintainer's recorder) reads v1/devices/
 // and publishes nothing. Pure functions of (identity, topic).
-import { TOPIC_KINDS, topics } from '../contracts/protocol.ts';
+import { COMMAND_NAMES, TOPIC_KINDS, topics } from '../contracts/protocol.ts';
 import type { MessageKind } from './metrics.ts';
 
 export type Identity =
@@ -25,9 +25,24 @@ export function publishKind(identity: Identity, topic: string): MessageKind | un
   return (TOPIC_KINDS as readonly string[]).includes(rest) ? (rest as MessageKind) : 'other';
 }
 
+/**
+ * The filters a device may subscribe to: its commands subtree, all names at one level, or one
+ * command by name; a small fixed set (issue 16: with a prefix check one device could add
+ * unbounded filters under its commands/, ≈ 2–6 KB each in a persistent session, until the
+ * process died). Aedes de-duplicates a client's subscriptions by filter, so a device holds at
+ * most DEVICE_FILTERS_PER_DEVICE of them, whatever it sends.
+ */
+export function deviceFilters(deviceId: string): readonly string[] {
+  const own = topics.commandsFilter(deviceId);
+  const base = own.slice(0, -1);
+  return [own, `${base}+`, ...COMMAND_NAMES.map((n) => base + n)];
+}
+export const DEVICE_FILTERS_PER_DEVICE = 2 + COMMAND_NAMES.length;
+
 export function subscribeAllowed(identity: Identity, filter: string): boolean {
   if (identity.kind === 'observer') return filter.startsWith(DEVICES_ROOT) && filter.length > DEVICES_ROOT.length;
-  // commands/# also matches the parent level `commands` [MQTT-4.7.1-2]; anything under it is fine.
   const own = topics.commandsFilter(identity.deviceId);
-  return filter === own || filter.startsWith(own.slice(0, -1));
+  const base = own.slice(0, -1);
+  if (filter === own || filter === `${base}+`) return true;
+  return filter.startsWith(base) && (COMMAND_NAMES as readonly string[]).includes(filter.slice(base.length));
 }

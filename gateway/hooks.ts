@@ -8,17 +8,30 @@ import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
 import type { ErrorCode } from '../contracts/errors.ts';
 import type { Clock, DeviceDirectory, Frame, FrameSink } from '../contracts/ports.ts';
+import { KEEP_PAYLOAD_BYTES } from '../contracts/protocol.ts';
 import { parseTopic } from '../contracts/protocol.ts';
 import { publishKind, subscribeAllowed, type Identity } from './acl.ts';
 import { authenticate, CONNACK_UNACCEPTABLE_PROTOCOL, type ObserverAccounts } from './auth.ts';
 import type { Flow, FlowSession } from './flow.ts';
 import type { GatewayMetrics, MessageKind, RefusalReason } from './metrics.ts';
 import type { Presence } from './presence.ts';
+import type { Admission } from './admission.ts';
+import type { RefusalLog } from './refusal-log.ts';
 
 /** What the gateway knows of one connection, from its socket to its close. */
 export interface Conn {
   readonly client: Client;
   readonly address: string;
+  /** The source IP, the key of admission control. */
+  readonly ip: string;
+  /** Filters this connection holds (issue 16: capped per connection). */
+  subscriptions: Set<string> | undefined;
+  /** Payload bytes of this connection's publishes held for budget or admission. */
+  heldBytes: number;
+  /** The client id was over gateway.limits.maxClientIdLength: authenticate answers CONNACK 2. */
+  clientIdTooLong: boolean;
+  /** A wrong CONNECT's refusal waiting for the failed-auth backoff. */
+  delayed: NodeJS.Timeout | undefined;
   keepalive: number;
   identity: Identity | undefined;
   session: FlowSession | undefined;
@@ -34,7 +47,11 @@ const REFUSAL_CODE: Record<RefusalReason, ErrorCode> = {
   disabled: 'WF_AUTH_DISABLED',
   protocol: 'WF_AUTH_PROTOCOL',
   keepalive: 'WF_AUTH_KEEPALIVE',
+  client_id: 'WF_AUTH_CLIENT_ID',
 };
+
+/** MQTT 3.1.1 §3.2.2.3: identifier rejected. */
+const CONNACK_IDENTIFIER_REJECTED = 2;
 
 export interface HookContext {
   config: Config['gateway'];
@@ -47,7 +64,18 @@ export interface HookContext {
   presence: Presence;
   flow: Flow;
   conns: WeakMap<Client, Conn>;
+  admission: Admission;
+  refusals: RefusalLog;
   isStopping(): boolean;
+  /** Calls back once everything handed off so far is durable (the journal's group commit). */
+  durable: ((done: (err?: Error) => void) => void) | undefined;
+}
+
+/** A peer's string as it may go into a log line: control characters escaped, at most 256 characters. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  const t = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return t.length > 256 ? `${t.slice(0, 256)}…(${s.length})` : t;
 }
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
@@ -55,9 +83,12 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 export function createHooks(ctx: HookContext): Hooks {
   const { metrics, logger, presence, conns } = ctx;
 
-  function handOff(deviceId: string, packet: PublishPacket, kind: MessageKind, receivedAt: number): void {
+  function handOff(deviceId: string, packet: PublishPacket, kind: MessageKind, receivedAt: number, oversize?: Frame['oversize']): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    const frame: Frame = { deviceId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, receivedAt };
+    const frame: Frame = oversize
+      // Only the first 4 KiB go on, copied, so the big buffer is freed with the packet.
+      ? { deviceId, topic: packet.topic, payload: Buffer.from(payload.subarray(0, KEEP_PAYLOAD_BYTES)), qos: packet.qos, retain: packet.retain, receivedAt, oversize }
+      : { deviceId, topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, receivedAt };
     try {
       ctx.sink.accept(frame);
     } catch (err) {
@@ -66,7 +97,21 @@ export function createHooks(ctx: HookContext): Hooks {
       logger.error({ err, deviceId, topic: packet.topic }, 'ingest threw on a frame');
     }
     metrics.message(kind);
-    if (kind === 'status') presence.fromStatus(deviceId, payload);
+    if (kind === 'status' && !oversize) presence.fromStatus(deviceId, payload);
+  }
+
+  /** Lets aedes write the PUBACK once the journal has the message; a disk failure acks nothing. */
+  function durableAck(conn: Conn, deviceId: string, done: (err?: Error | null) => void): void {
+    ctx.durable!((err) => {
+      if (!err) {
+        done(null);
+        return;
+      }
+      // aedes closes the connection on an error: the device keeps the message and re-sends it.
+      conn.expected = true;
+      logger.error({ code: 'WF_JOURNAL_WRITE', deviceId, err: err.message }, 'journal could not make a message durable: not acknowledged');
+      done(err);
+    });
   }
 
   /** Drops a publish that breaks the ACL and closes the connection (3.1.1 has no negative PUBACK). */
@@ -74,8 +119,43 @@ export function createHooks(ctx: HookContext): Hooks {
     metrics.aclDrop('publish');
     metrics.disconnect('acl');
     conn.expected = true;
-    logger.warn({ code: 'WF_ACL_PUBLISH', address: conn.address, who: conn.identity, topic }, why);
+    ctx.refusals.refused('WF_ACL_PUBLISH', conn.ip, { port: conn.address, who: conn.identity, topic: printable(topic) }, why);
     done(new Error(`publish to ${topic} not allowed`));
+  }
+
+  /** Breaks the protocol as PROTOCOL.md narrows it: counted, logged (sampled), connection closed. */
+  function violation(conn: Conn | undefined, kind: 'qos2' | 'topic_nul' | 'held_publishes', code: ErrorCode, fields: Record<string, unknown>, why: string): Error {
+    metrics.violation(kind);
+    metrics.disconnect(kind === 'held_publishes' ? 'held' : 'protocol');
+    if (conn) conn.expected = true;
+    ctx.refusals.refused(code, conn?.ip, { port: conn?.address, who: conn?.identity, ...fields }, why);
+    return new Error(why);
+  }
+
+  /** A CONNECT refused: at once, or after the failed-auth backoff of its address or device id. */
+  function refuseConnect(conn: Conn, reason: RefusalReason, returnCode: number, username: string | undefined, done: (err: AuthenticateError, ok: false) => void): void {
+    metrics.refusal(reason);
+    conn.expected = true;
+    const err = Object.assign(new Error(`refused: ${reason}`), { returnCode }) as AuthenticateError;
+    let delayMs = 0;
+    if (reason === 'unknown' || reason === 'bad_secret') {
+      // Per device id only for registered ids: a guesser's random names cannot grow the table.
+      const deviceId = username !== undefined && ctx.directory.get(username) ? username : undefined;
+      delayMs = ctx.admission.refusalDelayMs(conn.ip, deviceId);
+      ctx.admission.failed(conn.ip, deviceId);
+    }
+    // The user name is a device id, not a secret; the password is never logged.
+    ctx.refusals.refused(REFUSAL_CODE[reason], conn.ip, { port: conn.address, user: username === undefined ? undefined : printable(username), returnCode, keepalive: conn.keepalive, delayMs }, 'CONNECT refused');
+    if (delayMs === 0) {
+      done(err, false);
+      return;
+    }
+    metrics.stats.authDelayed++;
+    // aedes ignores the answer when the client closed meanwhile (lib/handlers/connect.js negate).
+    conn.delayed = setTimeout(() => {
+      conn.delayed = undefined;
+      done(err, false);
+    }, delayMs);
   }
 
   /** The last will of a connection that ended without DISCONNECT (aedes lib/client.js close()). */
@@ -87,10 +167,12 @@ export function createHooks(ctx: HookContext): Hooks {
       done(new Error('will suppressed'));
       return;
     }
-    const kind = publishKind(id, packet.topic);
+    // [MQTT-4.7.3-2] as for any PUBLISH; PROTOCOL.md has no QoS 2, the will goes on as QoS 1.
+    const kind = packet.topic.includes('\0') ? undefined : publishKind(id, packet.topic);
+    if (packet.qos === 2) packet.qos = 1;
     if (!kind) {
       metrics.aclDrop('publish');
-      logger.warn({ code: 'WF_ACL_PUBLISH', address: conn.address, who: id, topic: packet.topic }, 'will outside the device topics dropped');
+      ctx.refusals.refused('WF_ACL_PUBLISH', conn.ip, { port: conn.address, who: id, topic: printable(packet.topic) }, 'will outside the device topics dropped');
       done(new Error('will not allowed'));
       return;
     }
@@ -116,14 +198,24 @@ export function createHooks(ctx: HookContext): Hooks {
       // Only devices keep a session (commands queued while offline). An observer account always
       // starts clean: a recorder that went away must not have the broker queue every device
       // message for it in memory.
-      if (packet.username === undefined || !ctx.directory.get(packet.username)) packet.clean = true;
+      const isDevice = packet.username !== undefined && ctx.directory.get(packet.username) !== undefined;
+      if (!isDevice) packet.clean = true;
+      // Issue 16: the client id is capped (MQTT 3.1.1 §3.1.3.1 lets a server refuse long ones);
+      // authenticate answers CONNACK 2, counted.
+      if (conn && (packet.clientId?.length ?? 0) > ctx.config.limits.maxClientIdLength) conn.clientIdTooLong = true;
+      // A device has one session, keyed on its id whatever client id it sends (PROTOCOL.md: the
+      // client id is free): a device cannot open a persistent session per invented client id,
+      // each with its subscriptions and a copy of every command queued (README "Securing a
+      // deployment" › MQTT). Only an authenticated CONNECT registers it (aedes: authenticate
+      // comes before registerClient), so a wrong secret cannot take over the device's session.
+      else if (isDevice) packet.clientId = packet.username!;
       // [MQTT-3.1.2-2]: aedes answers CONNACK 1 for anything but 3.1/3.1.1; counted here, where
       // the packet is still in hand.
       const v = packet.protocolVersion ?? 4;
       if (v < 3 || v > 4) {
         metrics.refusal('protocol');
         if (conn) conn.expected = true;
-        logger.warn({ code: REFUSAL_CODE.protocol, address: conn?.address, protocolVersion: v, returnCode: CONNACK_UNACCEPTABLE_PROTOCOL }, 'CONNECT refused');
+        ctx.refusals.refused(REFUSAL_CODE.protocol, conn?.ip, { port: conn?.address, protocolVersion: v, returnCode: CONNACK_UNACCEPTABLE_PROTOCOL }, 'CONNECT refused');
       }
       done(null, true);
     },
@@ -134,18 +226,20 @@ export function createHooks(ctx: HookContext): Hooks {
         done(Object.assign(new Error('no connection state'), { returnCode: 3 }) as AuthenticateError, false);
         return;
       }
+      if (conn.clientIdTooLong) {
+        metrics.violation('client_id');
+        refuseConnect(conn, 'client_id', CONNACK_IDENTIFIER_REJECTED, username, done);
+        return;
+      }
       const d = authenticate({ directory: ctx.directory, observers: ctx.observers, maxKeepaliveSec: ctx.config.maxKeepaliveSec }, username, password, conn.keepalive);
       if (!d.ok) {
-        metrics.refusal(d.reason);
-        conn.expected = true;
-        // The user name is a device id, not a secret; the password is never logged.
-        logger.warn({ code: REFUSAL_CODE[d.reason], address: conn.address, user: username, returnCode: d.returnCode, keepalive: conn.keepalive }, 'CONNECT refused');
-        done(Object.assign(new Error(`refused: ${d.reason}`), { returnCode: d.returnCode }) as AuthenticateError, false);
+        refuseConnect(conn, d.reason, d.returnCode, username, done);
         return;
       }
       conn.identity = d.identity;
       if (d.identity.kind === 'device') {
         const id = d.identity.deviceId;
+        ctx.admission.succeeded(id);
         const prev = presence.claim(id, client);
         if (prev) {
           // Keyed on the device, not the client id: the newest authenticated connection wins.
@@ -181,6 +275,15 @@ export function createHooks(ctx: HookContext): Hooks {
         else done(new Error('connection closed'));
         return;
       }
+      // PROTOCOL.md "Payloads": QoS 2 is not supported; [MQTT-4.7.3-2]: no U+0000 in a topic.
+      if (packet.qos === 2) {
+        done(violation(conn, 'qos2', 'WF_PROTOCOL_QOS2', { topic: printable(packet.topic) }, 'QoS 2 PUBLISH refused; connection closed'));
+        return;
+      }
+      if (packet.topic.includes('\0')) {
+        done(violation(conn, 'topic_nul', 'WF_PROTOCOL_TOPIC_NUL', { topic: printable(packet.topic) }, 'PUBLISH topic with U+0000; connection closed'));
+        return;
+      }
       const id = conn.identity;
       if (id.kind !== 'device') {
         refusePublish(conn, packet.topic, 'observer tried to publish', done);
@@ -191,13 +294,20 @@ export function createHooks(ctx: HookContext): Hooks {
         refusePublish(conn, packet.topic, 'publish outside the device topics dropped', done);
         return;
       }
-      // Backstop for packetSizeGuard (listeners.ts), should an upgrade move the parser.
+      // Over maxPacketBytes but within the hard cap (packetSizeGuard let it be read): dead-lettered
+      // by ingest and acknowledged, so a QoS 1 device does not re-send it forever (issue 15).
+      // Beyond the hard cap: the backstop for packetSizeGuard, should an upgrade move the parser.
       const bytes = packet.payload.length + Buffer.byteLength(packet.topic);
-      if (bytes > ctx.config.maxPacketBytes) {
+      let oversize: Frame['oversize'];
+      if (bytes > ctx.config.maxPacketBytes && bytes <= Math.max(ctx.config.maxPacketHardBytes, ctx.config.maxPacketBytes)) {
+        metrics.error('packet_too_large');
+        ctx.refusals.refused('WF_INGEST_TOO_LARGE', conn.ip, { port: conn.address, deviceId: id.deviceId, bytes }, 'packet too large; dead-lettered and acknowledged');
+        oversize = { bytes, limit: ctx.config.maxPacketBytes };
+      } else if (bytes > ctx.config.maxPacketBytes) {
         metrics.error('packet_too_large');
         metrics.disconnect('packet_too_large');
         conn.expected = true;
-        logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn.address, deviceId: id.deviceId, bytes }, 'packet too large');
+        ctx.refusals.refused('WF_PACKET_TOO_LARGE', conn.ip, { port: conn.address, deviceId: id.deviceId, bytes }, 'packet too large');
         done(new Error('packet too large'));
         return;
       }
@@ -208,26 +318,61 @@ export function createHooks(ctx: HookContext): Hooks {
       const deviceId = id.deviceId;
       const session = conn.session!;
       const urgent = kind !== 'telemetry';
+      // Issue 15: a QoS 1 PUBACK is a promise that the message is on disk, so aedes is let
+      // write it only once the journal's group commit holding this message's readings (and its
+      // alarm's incident) has been flushed. Rules and incidents have already run in handOff: an
+      // alarm never waits on storage, only its acknowledgement does. QoS 0 has nothing to hold.
+      const ack = packet.qos > 0 && ctx.durable ? () => durableAck(conn, deviceId, done) : () => done(null);
       if (ctx.flow.admit(session, urgent)) {
-        handOff(deviceId, packet, kind, receivedAt);
-        done(null);
+        handOff(deviceId, packet, kind, receivedAt, oversize);
+        ack();
         return;
       }
+      // Issue 16: what one connection may have held is bounded, in number and in bytes; an
+      // honest device waits for its PUBACKs long before (mqtt.js and firmware keep a window).
+      const size = packet.payload.length;
+      const limits = ctx.config.limits;
+      if (session.queue.length >= limits.maxHeldPublishes || conn.heldBytes + size > limits.maxHeldBytes) {
+        ctx.flow.end(session);
+        done(violation(conn, 'held_publishes', 'WF_HELD_LIMIT', { deviceId, held: session.queue.length, heldBytes: conn.heldBytes }, 'too many publishes held for budget; connection closed'));
+        return;
+      }
+      conn.heldBytes += size;
       ctx.flow.wait(session, {
         urgent,
-        hand: () => handOff(deviceId, packet, kind, receivedAt),
-        done: () => done(null),
+        hand: () => handOff(deviceId, packet, kind, receivedAt, oversize),
+        done: () => {
+          conn.heldBytes -= size;
+          ack();
+        },
       });
     },
 
     authorizeSubscribe(client, sub: Subscription, done) {
       const conn = conns.get(client);
+      if (sub.topic.includes('\0')) {
+        done(violation(conn, 'topic_nul', 'WF_PROTOCOL_TOPIC_NUL', { topic: printable(sub.topic) }, 'SUBSCRIBE filter with U+0000; connection closed'), null);
+        return;
+      }
       if (conn?.identity && subscribeAllowed(conn.identity, sub.topic)) {
-        done(null, sub);
+        const subs = (conn.subscriptions ??= new Set());
+        if (subs.has(sub.topic)) {
+          done(null, sub);
+          return;
+        }
+        if (subs.size < ctx.config.limits.maxSubscriptionsPerConnection) {
+          subs.add(sub.topic);
+          metrics.stats.subscriptionsCurrent++;
+          done(null, sub);
+          return;
+        }
+        metrics.violation('subscriptions');
+        ctx.refusals.refused('WF_SUBSCRIBE_LIMIT', conn.ip, { port: conn.address, who: conn.identity, topic: printable(sub.topic), held: subs.size }, 'subscription over the per-connection cap refused (SUBACK 0x80)', 'info');
+        done(null, null);
         return;
       }
       metrics.aclDrop('subscribe');
-      logger.info({ code: 'WF_ACL_SUBSCRIBE', address: conn?.address, who: conn?.identity, topic: sub.topic }, 'subscription refused (SUBACK 0x80)');
+      ctx.refusals.refused('WF_ACL_SUBSCRIBE', conn?.ip, { port: conn?.address, who: conn?.identity, topic: printable(sub.topic) }, 'subscription refused (SUBACK 0x80)', 'info');
       // A null subscription is aedes's way to answer SUBACK 0x80 (MQTT 3.1.1 §3.9.3).
       done(null, null);
     },

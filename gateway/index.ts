@@ -1,7 +1,7 @@
 // The gateway: an embedded Aedes broker that authenticates devices, enforces the topic ACL,
 // rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
 // synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
-import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -16,6 +16,9 @@ import { createHooks, type Conn } from './hooks.ts';
 import { openListeners, packetSizeGuard, type Listeners } from './listeners.ts';
 import { createGatewayMetrics, type GatewayStats } from './metrics.ts';
 import { createPresence } from './presence.ts';
+import { createAdmission } from './admission.ts';
+import { createRefusalLog } from './refusal-log.ts';
+import { persistenceOf, queuedCommands, skipUndeliverable, storeOnlyGranted } from './aedes-seams.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -34,11 +37,16 @@ export interface GatewayDeps {
   observers?: ObserverAccounts;
   /** Registry writes: a device disabled or removed while connected is disconnected. */
   changes?: RegistryChanges;
+  /**
+   * The journal's group commit (contracts/journal.ts): a QoS 1 PUBACK waits for it. Unset, a
+   * PUBACK goes out once ingest has the message (tests of the gateway alone).
+   */
+  durable?: (done: (err?: Error) => void) => void;
 }
 
 export interface Gateway extends Lifecycle {
   /** The ports actually bound (port 0 in the config picks a free one). */
-  addresses(): { mqtt: number; mqtts?: number };
+  addresses(): { mqtt?: number; mqtts?: number };
   /** Publishes to v1/devices/{id}/commands/{name} at QoS 1; resolves once the broker routed it. */
   publishCommand(deviceId: string, command: Command): Promise<void>;
   isOnline(deviceId: string): boolean;
@@ -46,30 +54,8 @@ export interface Gateway extends Lifecycle {
   stats(): GatewayStats;
 }
 
-type BrokerPublish = (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error | null) => void) => void;
 
-/**
- * Aedes sends every PUBLISH it acknowledged through its delivery pipeline: a copy of the packet,
- * the retained store, a look-up of offline sessions to queue it for, the emitter's topic match.
- * Only maintainers' observer accounts can subscribe to a device's telemetry, events or status
- * (a device subscribes to its own commands, which devices cannot publish: acl.ts), and the
- * gateway itself subscribes to nothing. So while no observer is connected, a device's message
- * has no one to go to, and the gateway skips that pipeline: 3 µs less CPU per reading at
- * 15,000–20,000 readings/s (8 %; README "Performance"). Retained messages (statuses) always go
- * through, for an observer who subscribes later. Skipped too: aedes' `published` hook and its
- * 'publish' event, which the gateway does not use. A server-side subscription to device topics
- * (broker.subscribe) or a 'publish' listener would have to count as an observer here.
- */
-function skipUndeliverable(b: Aedes, fromDevice: (client: Client) => boolean, observers: () => number): void {
-  const publish = (b.publish as unknown as BrokerPublish).bind(b);
-  (b as unknown as { publish: BrokerPublish }).publish = (packet, client, done) => {
-    if (observers() === 0 && !packet.retain && client && typeof client !== 'function' && fromDevice(client)) {
-      done?.(null);
-      return;
-    }
-    publish(packet, client, done);
-  };
-}
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
@@ -84,6 +70,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let stopping = false;
   let unwatch: (() => void) | undefined;
   let guardWarned = false;
+  const admission = createAdmission({ config: config.admission, clock });
+  const refusals = createRefusalLog({ logger, windowMs: config.admission.logWindowMs, firstPerWindow: config.admission.logFirstPerWindow });
 
   const close = (client: Client, reason: 'rate' | 'disabled'): void => {
     const conn = conns.get(client);
@@ -104,7 +92,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics,
     onPersistentFlood(session) {
       const client = presence.owner(session.deviceId);
-      logger.warn({ code: 'WF_RATE_LIMITED', deviceId: session.deviceId, throttledMs: config.rate.disconnectAfterMs }, 'device over its rate budget too long; disconnected');
+      refusals.refused('WF_RATE_LIMITED', client ? conns.get(client)?.ip : undefined, { deviceId: session.deviceId, throttledMs: config.rate.disconnectAfterMs }, 'device over its rate budget too long; disconnected');
       flow.end(session);
       if (client) close(client, 'rate');
     },
@@ -112,15 +100,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
-    metrics, presence, flow, conns, isStopping: () => stopping,
+    metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping, durable: deps.durable,
   });
 
-  const sizeGuard = packetSizeGuard(config.maxPacketBytes, (client, bytes) => {
+  const sizeGuard = packetSizeGuard({
+    maxBytes: config.maxPacketBytes,
+    hardBytes: config.maxPacketHardBytes,
+    isDevice: (client) => conns.get(client as Client)?.identity?.kind === 'device',
+  }, (client, bytes) => {
     const conn = conns.get(client as Client);
     if (conn) conn.expected = true;
     metrics.error('packet_too_large');
     metrics.disconnect('packet_too_large');
-    logger.warn({ code: 'WF_PACKET_TOO_LARGE', address: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
+    refusals.refused('WF_PACKET_TOO_LARGE', conn?.ip, { port: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
   });
 
   function onConnection(socket: Socket): void {
@@ -129,7 +121,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return;
     }
     const client = broker.handle(socket);
-    const conn: Conn = { client, address: `${socket.remoteAddress}:${socket.remotePort}`, keepalive: 0, identity: undefined, session: undefined, expected: false, counted: false };
+    const conn: Conn = {
+      client, address: `${socket.remoteAddress}:${socket.remotePort}`, ip: socket.remoteAddress ?? 'unknown', keepalive: 0, identity: undefined,
+      session: undefined, expected: false, counted: false, subscriptions: undefined, heldBytes: 0, clientIdTooLong: false, delayed: undefined,
+    };
     conns.set(client, conn);
     live.set(socket, conn);
     if (!sizeGuard.install(client) && !guardWarned) {
@@ -151,6 +146,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (conn.counted) metrics.disconnected(conn.identity?.kind === 'observer');
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
+    if (conn.delayed) clearTimeout(conn.delayed);
+    if (conn.subscriptions) metrics.stats.subscriptionsCurrent -= conn.subscriptions.size;
+    conn.subscriptions = undefined;
     const id = conn.identity;
     if (id?.kind === 'device' && presence.release(id.deviceId, client)) {
       presence.set(id.deviceId, false, stopping ? 'shutdown' : 'socket');
@@ -161,10 +159,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const onError = (kind: 'client' | 'connection') => (client: Client, err: Error) => {
       const conn = conns.get(client);
       if (conn?.expected) return;
+      // aedes lib/client.js: the CONNECT timer's error (gateway.connectTimeoutMs).
+      if (err.message === 'connect did not arrive in time') {
+        metrics.violation('connect_timeout');
+        refusals.refused('WF_CONNECT_TIMEOUT', conn?.ip, { port: conn?.address, timeoutMs: config.connectTimeoutMs }, 'no CONNECT in time; connection closed', 'info');
+        return;
+      }
       metrics.error(kind);
       logger.debug({ address: conn?.address, who: conn?.identity, err: err.message }, `MQTT ${kind} error`);
     };
     b.on('clientError', onError('client'));
+    b.on('unsubscribe', (filters: string[], client: Client) => {
+      const subs = conns.get(client)?.subscriptions;
+      if (!subs) return;
+      for (const f of filters) if (subs.delete(f)) metrics.stats.subscriptionsCurrent--;
+    });
     b.on('connectionError', onError('connection'));
     // Persistence failures surface here; an 'error' without a listener would throw.
     (b as NodeJS.EventEmitter).on('error', (err: Error) => {
@@ -176,9 +185,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     async start() {
       if (broker) return;
+      if (!config.plain && !config.tls) throw new WatchfireError('WF_CONFIG_INVALID', 'gateway.plain is false and gateway.tls is not set: no MQTT listener would open');
       stopping = false;
       const b = await Aedes.createBroker({
         ...hooks,
+        // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
+        connectTimeout: config.connectTimeoutMs,
+        // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
+        maxClientsIdLength: config.limits.maxClientIdLength,
         // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
         // answer with return code 6, which MQTT 3.1.1 does not have.
         keepaliveLimit: 0,
@@ -186,10 +200,38 @@ export function createGateway(deps: GatewayDeps): Gateway {
       wire(b);
       skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
       broker = b;
+      storeOnlyGranted(b, (client, filter) => conns.get(client)?.subscriptions?.has(filter) === true);
+      metrics.sessionSource.read = async () => {
+        const c = await persistenceOf(b).countOffline();
+        return { sessions: c.clientsCount, subscriptions: c.subsCount };
+      };
+      admission.start();
       try {
         listeners = await openListeners({
           config,
           onConnection,
+          admit(socket) {
+            const why = admission.accept(socket.remoteAddress ?? 'unknown');
+            if (!why) {
+              metrics.stats.socketsOpen++;
+              return true;
+            }
+            metrics.violation(why);
+            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', socket.remoteAddress, {}, 'connection refused by admission control');
+            return false;
+          },
+          release(socket) {
+            metrics.stats.socketsOpen--;
+            admission.release(socket.remoteAddress ?? 'unknown');
+          },
+          onHandshakeTimeout(socket) {
+            metrics.violation('connect_timeout');
+            refusals.refused('WF_CONNECT_TIMEOUT', socket.remoteAddress, { timeoutMs: config.connectTimeoutMs, tls: true }, 'no TLS handshake in time; connection closed', 'info');
+          },
+          onTlsReload(err) {
+            if (err) logger.error({ code: 'WF_GATEWAY_TLS_RELOAD', err: err.message }, 'MQTTS certificate files changed but do not form a valid certificate and key; the previous one stays in use');
+            else logger.info('MQTTS certificate reloaded from its files; new connections use it');
+          },
           onTlsError(err, socket) {
             metrics.error('tls');
             logger.debug({ address: socket.remoteAddress, err: err.message }, 'TLS handshake failed');
@@ -200,6 +242,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           },
         });
       } catch (err) {
+        admission.stop();
         broker = undefined;
         await new Promise<void>((resolve) => b.close(() => resolve()));
         throw err;
@@ -215,6 +258,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
         }
       });
       logger.info(listeners.addresses(), 'MQTT gateway listening');
+      if (config.plain && !isLoopback(config.host)) {
+        logger.warn({ code: 'WF_GATEWAY_PLAINTEXT', host: config.host, port: listeners.addresses().mqtt },
+          '!!! MQTT listens in PLAIN TEXT on a non-loopback address: device secrets and alarms cross the network readable by anyone on the path. Configure gateway.tls and set gateway.plain: false (README "Securing a deployment") !!!');
+      }
     },
 
     async stop() {
@@ -224,6 +271,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       unwatch?.();
       unwatch = undefined;
       flow.stop();
+      admission.stop();
+      refusals.flush();
       await new Promise<void>((resolve) => b.close(() => resolve()));
       await listeners?.close();
       listeners = undefined;
@@ -242,6 +291,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (!b) throw new Error('gateway is not started');
       if (!DEVICE_ID_RE.test(deviceId) || !deps.directory.get(deviceId)) {
         throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `no device ${deviceId}`);
+      }
+      // Issue 16: a device offline with a persistent session gets its commands when it is back;
+      // what waits for it is bounded (a command is not a reading: no alarm is lost by refusing it).
+      if (!presence.isOnline(deviceId) && (await queuedCommands(b, deviceId, config.limits.maxQueuedCommands)) >= config.limits.maxQueuedCommands) {
+        metrics.stats.commandsRefused++;
+        throw new WatchfireError('WF_COMMAND_QUEUE_FULL', `device ${deviceId} is offline with ${config.limits.maxQueuedCommands} commands already queued`);
       }
       // PROTOCOL.md "Commands": the name is in the topic, the payload is {id, ts, ...args}.
       const { name, ...body } = command;

@@ -3,24 +3,15 @@
 // ACK; noDelay brings it to 1–2 ms).
 import net, { type Socket, type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { tlsFiles, watchTlsFiles } from './tls-files.ts';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 
 export interface Listeners {
-  addresses(): { mqtt: number; mqtts?: number };
+  /** `mqtt` is absent when gateway.plain is false. */
+  addresses(): { mqtt?: number; mqtts?: number };
   /** Stops accepting, destroys every socket still open (also those that never sent CONNECT). */
   close(): Promise<void>;
-}
-
-/** A PEM in the config is used as is; anything else is a path to read. */
-function pem(value: string, what: string): string {
-  if (value.includes('-----BEGIN')) return value;
-  try {
-    return readFileSync(value, 'utf8');
-  } catch (err) {
-    throw new WatchfireError('WF_CONFIG_INVALID', `gateway.tls.${what}: cannot read ${value}: ${(err as Error).message}`);
-  }
 }
 
 function listen(server: net.Server, port: number, host: string, what: string): Promise<number> {
@@ -42,38 +33,91 @@ export async function openListeners(deps: {
   onConnection(socket: Socket): void;
   onTlsError(err: Error, socket: Socket): void;
   onServerError(err: Error): void;
+  /** A new TCP socket (plain or before its TLS handshake): false closes it at once (admission control). */
+  admit(socket: Socket): boolean;
+  /** An admitted socket closed. */
+  release(socket: Socket): void;
+  /** A TLS socket that did not finish its handshake within connectTimeoutMs; it is closed. */
+  onHandshakeTimeout(socket: Socket): void;
+  /** The certificate files changed: reloaded, or why not (the previous one stays in use). */
+  onTlsReload(err: Error | undefined): void;
 }): Promise<Listeners> {
   const { config } = deps;
   const sockets = new Set<Socket>();
   // 'close' comes once per socket; one handler for all of them, no closure per connection.
   function untrack(this: Socket): void {
     sockets.delete(this);
+    handshaking.delete(this);
+    deps.release(this);
   }
-  const track = (socket: Socket): void => {
+  /**
+   * TLS sockets admitted and not yet through their handshake, with when they came. Node's
+   * handshakeTimeout starts only once a ClientHello arrives: a socket that sends nothing at all
+   * would hold its descriptor until the peer goes away. A sweep closes those past
+   * connectTimeoutMs. The finished handshake is matched to its socket through TLSSocket's
+   * `_parent` (Node internals; tests/gateway.tls.test.ts covers it): should that ever be missing,
+   * the sweep turns itself off rather than close live connections.
+   */
+  const handshaking = new Map<Socket, number>();
+  let sweepHandshakes = true;
+  let sweeper: NodeJS.Timeout | undefined;
+  const track = (socket: Socket): boolean => {
+    if (!deps.admit(socket)) {
+      socket.destroy();
+      return false;
+    }
     sockets.add(socket);
     socket.on('close', untrack);
+    return true;
   };
   const servers: net.Server[] = [];
+  let stopWatch: (() => void) | undefined;
 
-  const plain = net.createServer({ noDelay: true }, (socket) => {
-    track(socket);
-    deps.onConnection(socket);
-  });
-  plain.on('error', deps.onServerError);
-  servers.push(plain);
   let mqtts: number | undefined;
-  let mqtt: number;
+  let mqtt: number | undefined;
   try {
-    mqtt = await listen(plain, config.port, config.host, 'MQTT');
+    if (config.plain) {
+      const plain = net.createServer({ noDelay: true }, (socket) => {
+        if (track(socket)) deps.onConnection(socket);
+      });
+      plain.on('error', deps.onServerError);
+      servers.push(plain);
+      mqtt = await listen(plain, config.port, config.host, 'MQTT');
+    }
     if (config.tls) {
+      const files = tlsFiles(config.tls);
       const secure = tls.createServer({
         noDelay: true,
-        cert: pem(config.tls.cert, 'cert'),
-        key: pem(config.tls.key, 'key'),
-        ...(config.tls.ca ? { ca: pem(config.tls.ca, 'ca') } : {}),
+        // A socket that never finishes its handshake holds a descriptor as long as one that never
+        // sends CONNECT: the same limit (Node's default is 120 s).
+        handshakeTimeout: config.connectTimeoutMs,
+        ...files.read(),
       });
-      secure.on('connection', track);
+      // Before the TLS layer takes the socket: a refused one costs no handshake.
+      secure.prependListener('connection', (socket: Socket) => {
+        if (track(socket) && sweepHandshakes) handshaking.set(socket, Date.now());
+      });
+      sweeper = setInterval(() => {
+        const due = Date.now() - config.connectTimeoutMs;
+        for (const [socket, at] of handshaking) {
+          if (at > due) break;
+          handshaking.delete(socket);
+          deps.onHandshakeTimeout(socket);
+          socket.destroy();
+        }
+      }, Math.max(100, config.connectTimeoutMs / 4));
+      sweeper.unref();
+      stopWatch = watchTlsFiles(files, (err, options) => {
+        if (options) secure.setSecureContext(options);
+        deps.onTlsReload(err);
+      });
       secure.on('secureConnection', (socket: tls.TLSSocket) => {
+        const raw = (socket as unknown as { _parent?: Socket })._parent;
+        if (raw && handshaking.has(raw)) handshaking.delete(raw);
+        else if (!raw) {
+          sweepHandshakes = false;
+          handshaking.clear();
+        }
         socket.setNoDelay(true);
         deps.onConnection(socket);
       });
@@ -84,18 +128,21 @@ export async function openListeners(deps: {
       mqtts = await listen(secure, config.tls.port, config.host, 'MQTTS');
     }
   } catch (err) {
+    stopWatch?.();
     await closeAll();
     throw err;
   }
 
   async function closeAll(): Promise<void> {
+    stopWatch?.();
+    if (sweeper) clearInterval(sweeper);
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const s of sockets) s.destroy();
     await Promise.all(closed);
   }
 
   return {
-    addresses: () => (mqtts === undefined ? { mqtt } : { mqtt, mqtts }),
+    addresses: () => ({ ...(mqtt === undefined ? {} : { mqtt }), ...(mqtts === undefined ? {} : { mqtts }) }),
     close: closeAll,
   };
 }
@@ -106,29 +153,43 @@ function fixedHeaderBytes(remaining: number): number {
 }
 
 interface PacketParser {
-  packet: { length: number };
+  /** mqtt-packet sets cmd from the fixed header's first byte before it parses the length. */
+  packet: { length: number; cmd?: string };
   /** Set by aedes (lib/client.js): the client this parser reads for. */
   client: unknown;
   _parseLength(): boolean;
   _emitError(err: Error): void;
 }
 
+export interface PacketLimits {
+  /** Largest packet taken as it is. */
+  readonly maxBytes: number;
+  /** Largest PUBLISH of an authenticated device still read (then dead-lettered and acked, issue 15). */
+  readonly hardBytes: number;
+  /** Whether this client is an authenticated device (asked only for a PUBLISH above maxBytes). */
+  isDevice(client: unknown): boolean;
+}
+
 /**
- * Refuses an MQTT packet larger than maxBytes as soon as its fixed header is read, before its
+ * Refuses an MQTT packet larger than its limit as soon as its fixed header is read, before its
  * body is buffered: mqtt-packet's parser has no size option and aedes 1.2 builds it without one,
- * so the check wraps the parser's length state. The aedes client then closes the connection
- * on the parser error. One wrapper serves every connection (a closure per connection cost
- * ≈ 0.3 KiB of each idle device's heap). install() returns false when the parser is not the
+ * so the check wraps the parser's length state. The limit is maxBytes, except for a device's
+ * PUBLISH, which is read up to hardBytes so that it can be dead-lettered and acknowledged (a QoS 1
+ * device would otherwise re-send it on every reconnect, forever). The aedes client then closes the
+ * connection on the parser error. One wrapper serves every connection (a closure per connection
+ * cost ≈ 0.3 KiB of each idle device's heap). install() returns false when the parser is not the
  * expected shape (an upgrade moved it); the caller still checks each PUBLISH's size, after it
  * was buffered.
  */
-export function packetSizeGuard(maxBytes: number, onTooLarge: (client: unknown, bytes: number) => void): { install(client: unknown): boolean } {
+export function packetSizeGuard(limits: PacketLimits, onTooLarge: (client: unknown, bytes: number) => void): { install(client: unknown): boolean } {
+  const { maxBytes } = limits;
+  const hardBytes = Math.max(limits.hardBytes, maxBytes);
   let parseLength: (() => boolean) | undefined;
   function guardedParseLength(this: PacketParser): boolean {
     const done = parseLength!.call(this);
     if (done) {
       const bytes = this.packet.length + fixedHeaderBytes(this.packet.length);
-      if (bytes > maxBytes) {
+      if (bytes > maxBytes && !(bytes <= hardBytes && this.packet.cmd === 'publish' && limits.isDevice(this.client))) {
         onTooLarge(this.client, bytes);
         this._emitError(new WatchfireError('WF_PACKET_TOO_LARGE', `MQTT packet of ${bytes} bytes exceeds the maximum of ${maxBytes}`));
         return false;

@@ -3,8 +3,11 @@
 import { Gauge, type Registry } from 'prom-client';
 import { collectedCounter } from '../contracts/metrics.ts';
 
-export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive';
-export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled';
+export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive' | 'client_id';
+export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled' | 'protocol' | 'held';
+/** Issue 16: what a peer did that the gateway refused by its own rules (each also has a WF_ code). */
+export type Violation = 'qos2' | 'topic_nul' | 'client_id' | 'subscriptions' | 'held_publishes' | 'connect_timeout' | 'address_connections' | 'address_rate';
+export const VIOLATIONS: readonly Violation[] = ['qos2', 'topic_nul', 'client_id', 'subscriptions', 'held_publishes', 'connect_timeout', 'address_connections', 'address_rate'];
 export type MessageKind = 'telemetry' | 'events' | 'status' | 'will' | 'other';
 
 export interface GatewayStats {
@@ -34,6 +37,16 @@ export interface GatewayStats {
   sinkErrors: number;
   commands: number;
   onlineDevices: number;
+  // Issue 16: bounds and admission control.
+  violations: Record<Violation, number>;
+  /** Wrong CONNECTs whose answer was held by the failed-auth backoff. */
+  authDelayed: number;
+  /** Commands refused because the device's offline queue was full. */
+  commandsRefused: number;
+  /** Subscriptions held by connections now (devices and observers). */
+  subscriptionsCurrent: number;
+  /** Sockets admitted and open now, before or after CONNECT (plain and TLS). */
+  socketsOpen: number;
 }
 
 const zero = <K extends string>(keys: readonly K[]): Record<K, number> =>
@@ -45,10 +58,10 @@ export function createGatewayMetrics(registry: Registry) {
     observersCurrent: 0,
     connectionsTotal: 0,
     messages: zero(['telemetry', 'events', 'status', 'will', 'other'] as const),
-    refusals: zero(['unknown', 'bad_secret', 'disabled', 'protocol', 'keepalive'] as const),
+    refusals: zero(['unknown', 'bad_secret', 'disabled', 'protocol', 'keepalive', 'client_id'] as const),
     aclDrops: { publish: 0, subscribe: 0 },
     rateLimited: 0,
-    disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled'] as const),
+    disconnects: zero(['rate', 'acl', 'packet_too_large', 'takeover', 'disabled', 'protocol', 'held'] as const),
     pausedSockets: 0,
     heldPublishes: 0,
     admissionPauses: 0,
@@ -60,6 +73,11 @@ export function createGatewayMetrics(registry: Registry) {
     sinkErrors: 0,
     commands: 0,
     onlineDevices: 0,
+    violations: zero(VIOLATIONS),
+    authDelayed: 0,
+    commandsRefused: 0,
+    subscriptionsCurrent: 0,
+    socketsOpen: 0,
   };
   const registers = [registry];
   // Every counter reads the stats object when /metrics is scraped: the hot path only bumps numbers.
@@ -83,6 +101,16 @@ export function createGatewayMetrics(registry: Registry) {
   mirror('watchfire_gateway_sink_errors_total', 'Frames whose hand-off to ingest threw', () => stats.sinkErrors);
   mirror('watchfire_gateway_commands_total', 'Commands published to devices', () => stats.commands);
   new Gauge({ name: 'watchfire_gateway_online_devices', help: 'Devices online now', registers, collect() { this.set(stats.onlineDevices); } });
+  // Issue 16.
+  mirrorBy('watchfire_gateway_violations_total', 'Peers refused by the gateway\'s bounds and admission control, by kind', 'kind', () => stats.violations);
+  mirror('watchfire_gateway_auth_delayed_total', 'Wrong CONNECTs answered late by the failed-auth backoff', () => stats.authDelayed);
+  mirror('watchfire_gateway_commands_refused_total', 'Commands refused because the device\'s offline queue was full', () => stats.commandsRefused);
+  new Gauge({ name: 'watchfire_gateway_sockets', help: 'MQTT sockets open now, before or after CONNECT', registers, collect() { this.set(stats.socketsOpen); } });
+  new Gauge({ name: 'watchfire_gateway_subscriptions', help: 'Subscriptions held by open connections now', registers, collect() { this.set(stats.subscriptionsCurrent); } });
+  /** Set by the gateway once its broker exists: persistent sessions and their subscriptions, from aedes' persistence. */
+  const sessionSource: { read?: () => Promise<{ sessions: number; subscriptions: number }> } = {};
+  new Gauge({ name: 'watchfire_gateway_sessions', help: 'Persistent (clean session = false) device sessions stored by the broker', registers, async collect() { this.set((await sessionSource.read?.())?.sessions ?? 0); } });
+  new Gauge({ name: 'watchfire_gateway_session_subscriptions', help: 'Subscriptions stored for persistent sessions', registers, async collect() { this.set((await sessionSource.read?.())?.subscriptions ?? 0); } });
 
   return {
     stats,
@@ -102,6 +130,8 @@ export function createGatewayMetrics(registry: Registry) {
     },
     sinkError() { stats.sinkErrors++; },
     command() { stats.commands++; },
+    violation(kind: Violation) { stats.violations[kind]++; },
+    sessionSource,
   };
 }
 

@@ -22,6 +22,8 @@ export interface DeadLetters extends DeadLetterStore {
   flush(): void;
   /** Rejects dropped because the memory queue was full (a device spewing garbage faster than SQLite). */
   readonly dropped: number;
+  /** Rejects waiting in memory for their write. */
+  readonly queued: number;
 }
 
 interface Row {
@@ -65,10 +67,12 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     }
   }
 
-  function where(filter: { deviceId?: string; code?: ErrorCode; before?: number }): { sql: string; args: unknown[] } {
+  function where(filter: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; before?: number }): { sql: string; args: unknown[] } {
     const parts: string[] = [];
     const args: unknown[] = [];
     if (filter.deviceId !== undefined) { parts.push('device_id = ?'); args.push(filter.deviceId); }
+    // One JSON parameter, not one per id: a center has thousands of devices.
+    if (filter.deviceIds !== undefined) { parts.push('device_id IN (SELECT value FROM json_each(?))'); args.push(JSON.stringify(filter.deviceIds)); }
     if (filter.code !== undefined) { parts.push('code = ?'); args.push(filter.code); }
     if (filter.before !== undefined) { parts.push('at < ?'); args.push(filter.before); }
     return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', args };
@@ -110,6 +114,9 @@ export function createDeadLetterStore(deps: DeadLetterDeps): DeadLetters {
     },
     async stop() {
       flush();
+    },
+    get queued() {
+      return queue.length;
     },
     get dropped() {
       return dropped;

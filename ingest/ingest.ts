@@ -9,14 +9,17 @@ import type { Clock, DeadLetterStore, DeviceDirectory, Frame, FrameSink, IngestO
 import { systemClock } from '../contracts/ports.ts';
 import type { ErrorCode } from '../contracts/errors.ts';
 import { formatIssues } from '../contracts/errors.ts';
-import type { DeviceEvent, DeviceType } from '../contracts/protocol.ts';
+import type { DeviceEvent } from '../contracts/protocol.ts';
 import {
-  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
+  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
 } from '../contracts/protocol.ts';
+import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import type { Reading, ReadingFlag } from '../contracts/reading.ts';
 import { SeqTracker } from './seq-tracker.ts';
+import type { SeqTrackers } from './seq-store.ts';
 import { valuesOf } from './values.ts';
+import { nestsDeeperThan } from './json-depth.ts';
 import { hotCounter, hotLabelledCounter } from '../contracts/metrics.ts';
 
 /** PROTOCOL.md "What the gateway does with bad input": the first 4 KiB are kept. */
@@ -30,6 +33,8 @@ export interface IngestDeps {
   clock?: Clock;
   metrics: Registry;
   logger: Logger;
+  /** Re-send memory that survives restarts (seq-store.ts); without it, memory only. */
+  seqs?: SeqTrackers;
 }
 
 /** What ingest knows about one device, for the API and tests (not a Prometheus label: cardinality). */
@@ -52,6 +57,12 @@ interface DeviceState {
   readings: number;
   clockBad: number;
   rejects: Partial<Record<ErrorCode, number>> | undefined;
+}
+
+const REJECTED: IngestOutcome = Object.freeze({ accepted: 0, rejected: 1, duplicates: 0 });
+function hasValue(data: Readonly<Record<string, unknown>>, fields: readonly string[]): boolean {
+  for (let i = 0; i < fields.length; i++) if (data[fields[i]!] !== undefined) return true;
+  return false;
 }
 
 const CLOCK_BAD: readonly ReadingFlag[] = Object.freeze(['clock_bad'] as const);
@@ -85,14 +96,39 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   'loop', 'point', 'zone', 'label', 'command', 'ok',
 ]);
 
+/** Per device type, the telemetry fields that carry a value (not ts/seq): one must be present. */
+const valueFields = (type: DeviceType): readonly string[] => Object.keys(TelemetryByType[type].shape).filter((k) => k !== 'ts' && k !== 'seq');
+const VALUE_FIELDS: Readonly<Record<DeviceType, readonly string[]>> = {
+  smoke_detector: valueFields('smoke_detector'),
+  fire_panel: valueFields('fire_panel'),
+  settlement_sensor: valueFields('settlement_sensor'),
+};
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function clip(text: string): string {
   return text.length > KEEP_PAYLOAD_CHARS ? text.slice(0, KEEP_PAYLOAD_CHARS) : text;
 }
+/** JSON text of a value for a dead letter; never throws (the reject path must not, issue 15). */
+function textOf(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return '(not representable as JSON)';
+  }
+}
 function show(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  // JSON.parse('1e999') is Infinity, which JSON.stringify would print as null (issue 15 point 4).
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${v} (not a finite number)`;
+  const s = textOf(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+function messageOf(err: unknown): string {
+  try {
+    return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  } catch {
+    return 'unprintable error';
+  }
 }
 /**
  * formatIssues, plus the offending value where zod's own message does not name it (the protocol's
@@ -123,25 +159,41 @@ export function createIngest(deps: IngestDeps): Ingest {
   const clockBad = hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)');
   const outOfRangeTotal = hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range');
   const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
+  const rejectFailures = new Counter({ name: 'watchfire_ingest_reject_failures_total', help: 'Rejects that could not be dead-lettered (the store threw): logged with their payload instead', registers: [m] });
 
   function stateOf(id: string): DeviceState {
     let s = devices.get(id);
     if (!s) {
-      s = { seq: new SeqTracker(), readings: 0, clockBad: 0, rejects: undefined };
+      s = { seq: deps.seqs ? deps.seqs.tracker(id) : new SeqTracker(), readings: 0, clockBad: 0, rejects: undefined };
       devices.set(id, s);
     }
     return s;
   }
 
+  /**
+   * Counts and dead-letters a reject. It cannot throw (issue 15 point 4): were the dead-letter
+   * store itself to fail, the reject is logged with its payload, so it is never acked and lost.
+   */
   function reject(frame: Frame, deviceId: string | undefined, code: ErrorCode, reason: string, index: number | undefined, payload: string): void {
-    const rec: RejectRecord = { at: frame.receivedAt || clock.now(), deviceId, topic: frame.topic, code, reason, index, payload: clip(payload) };
-    rejects.labels(code).inc();
-    if (deviceId !== undefined) {
-      const s = stateOf(deviceId);
-      const r = (s.rejects ??= {});
-      r[code] = (r[code] ?? 0) + 1;
+    let rec: RejectRecord | undefined;
+    try {
+      rec = { at: frame.receivedAt || clock.now(), deviceId, topic: frame.topic, code, reason, index, payload: clip(payload) };
+      rejects.labels(code).inc();
+      if (deviceId !== undefined) {
+        const s = stateOf(deviceId);
+        const r = (s.rejects ??= {});
+        r[code] = (r[code] ?? 0) + 1;
+      }
+      deps.deadLetters.add(rec);
+    } catch (err) {
+      try {
+        rejectFailures.inc();
+        deps.logger.error({ err, code, reason, deviceId, topic: frame.topic, index, payload: rec?.payload ?? clip(String(payload)) }, 'reject could not be dead-lettered');
+      } catch {
+        // Nothing is left to tell; the frame's outcome still says it was rejected.
+      }
+      return;
     }
-    deps.deadLetters.add(rec);
     deps.bus.emit('reject', rec);
   }
 
@@ -155,13 +207,16 @@ export function createIngest(deps: IngestDeps): Ingest {
     return typeof ts === 'number' ? ts : Date.parse(ts);
   }
 
-  function deliver(reading: Reading): void {
+  /** Hands a reading on; false when the sink threw (then the element is dead-lettered). */
+  function deliver(reading: Reading): boolean {
     try {
       deps.sink(reading);
+      return true;
     } catch (err) {
       // A bug downstream must not take the gateway down with it; it is loud, not fatal.
       sinkErrors.inc();
       deps.logger.error({ err, deviceId: reading.deviceId }, 'reading sink threw');
+      return false;
     }
   }
 
@@ -174,31 +229,37 @@ export function createIngest(deps: IngestDeps): Ingest {
     const schema = kind === 'telemetry' ? TelemetryByType[device.type] : EventByType[device.type];
     const parsed = schema.safeParse(el);
     if (!parsed.success) {
-      reject(frame, device.id, 'WF_INGEST_SCHEMA', reasonOf(parsed.error.issues, el), index, JSON.stringify(el));
+      reject(frame, device.id, 'WF_INGEST_SCHEMA', reasonOf(parsed.error.issues, el), index, textOf(el));
       out.rejected++;
       return;
     }
     const data = parsed.data as Record<string, unknown> & { ts?: number | string; seq?: number };
+    if (kind === 'telemetry' && !hasValue(data, VALUE_FIELDS[device.type])) {
+      reject(frame, device.id, 'WF_INGEST_EMPTY', `(root): expected at least one of ${VALUE_FIELDS[device.type].join(', ')}, got none`, index, textOf(el));
+      out.rejected++;
+      return;
+    }
     const deviceTs = tsOf(data.ts);
+    // PROTOCOL.md: more than 5 min ahead or before 2020-01-01 → receive time, flagged.
+    const badClock = deviceTs !== undefined && (deviceTs > frame.receivedAt + MAX_FUTURE_SKEW_MS || deviceTs < EARLIEST_TS_MS || Number.isNaN(deviceTs));
     if (data.seq !== undefined) {
-      const { duplicate, gap } = state.seq.seen(data.seq, deviceTs);
+      // SEQ_RULE (contracts/protocol.ts): a re-send of anything accepted, however old, changes nothing.
+      const { duplicate, gap } = state.seq.seen(data.seq, deviceTs, !badClock);
       if (duplicate) {
         duplicates.n++;
         out.duplicates++;
         return;
       }
       if (gap > 0) gapsTotal.n += gap;
+      deps.seqs?.taken(device.id, data.seq, deviceTs, !badClock);
     }
     let ts = frame.receivedAt;
     let flags = NO_FLAGS;
-    if (deviceTs !== undefined) {
-      // PROTOCOL.md: more than 5 min ahead or before 2020-01-01 → receive time, flagged.
-      if (deviceTs > frame.receivedAt + MAX_FUTURE_SKEW_MS || deviceTs < EARLIEST_TS_MS || Number.isNaN(deviceTs)) {
-        flags = CLOCK_BAD;
-        state.clockBad++;
-        clockBad.n++;
-      } else ts = deviceTs;
-    }
+    if (badClock) {
+      flags = CLOCK_BAD;
+      state.clockBad++;
+      clockBad.n++;
+    } else if (deviceTs !== undefined) ts = deviceTs;
     if (kind === 'telemetry' && outOfRange(device.type, data)) {
       flags = flags === CLOCK_BAD ? BOTH_FLAGS : OUT_OF_RANGE;
       outOfRangeTotal.n++;
@@ -217,13 +278,55 @@ export function createIngest(deps: IngestDeps): Ingest {
           kind: 'event', deviceId: device.id, deviceType: device.type, siteId: device.siteId, centerId: device.centerId,
           gridId: device.gridId, ts, receivedAt: frame.receivedAt, seq: data.seq, flags, values, event: data as DeviceEvent,
         };
+    if (!deliver(reading)) {
+      reject(frame, device.id, 'WF_INGEST_INTERNAL', 'the pipeline threw on this reading after it was validated (see the log)', index, textOf(el));
+      out.rejected++;
+      return;
+    }
     state.readings++;
     byKind[kind]++;
     out.accepted++;
-    deliver(reading);
   }
 
+  /** One element, contained: an exception dead-letters that element and the batch goes on. */
+  function guardedElement(frame: Frame, device: DeviceInfo, state: DeviceState, kind: 'telemetry' | 'events', el: unknown, index: number | undefined, out: { accepted: number; rejected: number; duplicates: number }): void {
+    try {
+      element(frame, device, state, kind, el, index, out);
+    } catch (err) {
+      internal(frame, device.id, err, index, textOf(el));
+      out.rejected++;
+    }
+  }
+
+  function internal(frame: Frame, deviceId: string | undefined, err: unknown, index: number | undefined, payload: string): void {
+    try {
+      deps.logger.error({ err, deviceId, topic: frame.topic, index }, 'ingest threw; frame dead-lettered');
+    } catch {
+      // A logger that throws must not stop the dead letter.
+    }
+    reject(frame, deviceId, 'WF_INGEST_INTERNAL', `ingest failed on this input: ${messageOf(err)}`, index, payload);
+  }
+
+  /**
+   * Never throws (issue 15 point 4): an exception anywhere in ingest dead-letters the frame with
+   * WF_INGEST_INTERNAL, so a frame is never acknowledged and silently lost.
+   */
   function accept(frame: Frame): IngestOutcome {
+    try {
+      return acceptFrame(frame);
+    } catch (err) {
+      let text: string;
+      try {
+        text = rawText(frame);
+      } catch {
+        text = '(payload unreadable)';
+      }
+      internal(frame, frame.deviceId, err, undefined, text);
+      return REJECTED;
+    }
+  }
+
+  function acceptFrame(frame: Frame): IngestOutcome {
     const topic = parseTopic(frame.topic);
     messages[topic?.kind ?? 'invalid']++;
     if (!topic || topic.deviceId !== frame.deviceId) {
@@ -235,8 +338,16 @@ export function createIngest(deps: IngestDeps): Ingest {
       reject(frame, topic.deviceId, 'WF_INGEST_UNKNOWN_DEVICE', `device ${show(topic.deviceId)} is not in the registry`, undefined, rawText(frame));
       return { accepted: 0, rejected: 1, duplicates: 0 };
     }
+    if (frame.oversize) {
+      reject(frame, device.id, 'WF_INGEST_TOO_LARGE', `MQTT packet of ${frame.oversize.bytes} bytes: at most ${frame.oversize.limit} (gateway.maxPacketBytes); its first 4 KiB are kept`, undefined, rawText(frame));
+      return { accepted: 0, rejected: 1, duplicates: 0 };
+    }
     if (frame.payload.length > MAX_PAYLOAD_BYTES) {
       reject(frame, device.id, 'WF_INGEST_TOO_LARGE', `payload of ${frame.payload.length} bytes: at most ${MAX_PAYLOAD_BYTES}`, undefined, rawText(frame));
+      return { accepted: 0, rejected: 1, duplicates: 0 };
+    }
+    if (nestsDeeperThan(frame.payload, MAX_JSON_DEPTH)) {
+      reject(frame, device.id, 'WF_INGEST_TOO_DEEP', `arrays/objects nested more than ${MAX_JSON_DEPTH} deep`, undefined, rawText(frame));
       return { accepted: 0, rejected: 1, duplicates: 0 };
     }
     let body: unknown;
@@ -268,9 +379,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (isArray) {
       const list = body as unknown[];
       state.seq.reserve(list.length);
-      for (let i = 0; i < list.length; i++) element(frame, device, state, topic.kind, list[i], i, out);
+      for (let i = 0; i < list.length; i++) guardedElement(frame, device, state, topic.kind, list[i], i, out);
     } else {
-      element(frame, device, state, topic.kind, body, undefined, out);
+      guardedElement(frame, device, state, topic.kind, body, undefined, out);
     }
     return out;
   }

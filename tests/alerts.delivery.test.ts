@@ -78,7 +78,7 @@ describe('delivery to real SMTP and webhook receivers', () => {
     expect(hooks.every((x) => incidentOf(x) === inc.id)).toBe(true);
     // Not acknowledged: the supervisor hears of it after the configured delay.
     const esc = await smtp.waitForMails((m) => m.some((x) => x.to.includes('huang@example.org')), 'escalation to the supervisor');
-    expect(esc.find((x) => x.to.includes('huang@example.org'))!.subject).toMatch(/^\[未确认·升级红色警情\]/);
+    expect(esc.find((x) => x.to.includes('huang@example.org'))!.subject).toMatch(/^\[未接警·升级红色警情\]/);
     h.alerts.service.acknowledge(inc.id, 'op-liu');
     expect(h.alerts.escalations.of(inc.id).find((s) => s.step === 'unacknowledged' && s.status === 'pending')).toBeUndefined();
     await waitFor(() => h!.alerts.outbox.pending().length === 0, { what: 'outbox drained' });
@@ -119,14 +119,17 @@ describe('delivery to real SMTP and webhook receivers', () => {
     }
   });
 
-  it('an alarm storm on a panel yields one notification set per zone, not per event', async () => {
+  it('an alarm storm on a panel yields one notification set for the site, not per zone or per event (issue 17 digest)', async () => {
     h = await setup({ afterMs: 60_000 });
     for (let k = 0; k < 500; k++) {
       h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', gridId: undefined, condition: 'fire', zone: String(k % 3), message: { en: `Fire at point ${k}`, zh: `火警：点位 ${k}` } }));
     }
-    await waitFor(() => h!.alerts.outbox.pending().length === 0 && smtp.mails.length >= 6, { what: 'storm notifications delivered' });
-    expect(smtp.mails).toHaveLength(6);
-    expect(hook.received).toHaveLength(3);
+    await waitFor(() => h!.alerts.outbox.pending().length === 0 && smtp.mails.length >= 2, { what: 'storm notifications delivered' });
+    // One digest per person: the two operators by email, the bank's contact by webhook.
+    expect(smtp.mails).toHaveLength(2);
+    expect(hook.received).toHaveLength(1);
+    // Each names the other two zones: 此处另有2条 (zh-CN), +2 more here (the English-speaking operator).
+    expect(smtp.mails.every((m) => /此处另有2条|\+2 more here/.test(m.subject))).toBe(true);
   });
 });
 

@@ -67,12 +67,14 @@ describe('red escalation', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     h.alerts.service.acknowledge(id, 'op-liu');
     h.alerts.service.dispatch(id, 'op-liu', 'gw-wang');
+    // Setting out (出发) at once ends the dispatch's not-accepted step (issue 17 point 4).
+    h.alerts.service.enRoute(id, 'gw-wang');
     await vi.advanceTimersByTimeAsync(9 * 60_000);
     h.alerts.service.onSite(id, 'gw-wang');
     await vi.advanceTimersByTimeAsync(60 * 60_000);
     expect(rows(h, id, 'escalation')).toEqual([]);
     expect(rows(h, id, 'not_on_site')).toEqual([]);
-    expect(h.alerts.escalations.of(id).map((s) => [s.step, s.status])).toEqual([['unacknowledged', 'cancelled'], ['not_on_site', 'cancelled']]);
+    expect(h.alerts.escalations.of(id).map((s) => [s.step, s.status])).toEqual([['unacknowledged', 'cancelled'], ['not_on_site', 'cancelled'], ['not_accepted', 'cancelled']]);
   });
 });
 

@@ -10,10 +10,8 @@ import { topics } from '../contracts/protocol.ts';
 import { createUser } from '../dashboards/index.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { REGISTRY, TEST_COST, PASSWORD } from './dashboards.fixture.ts';
+import { ARTIFACTS, CHROMIUM_ARGS } from './browser.support.ts';
 
-const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
-// ../shared/NOTES.md: Debian's chromium, headless, nothing phoning home.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'];
 
 describe('operator console and grid worker page in Chromium', () => {
   let sys: TestSystem;

@@ -4,11 +4,13 @@
 import pino from 'pino';
 import { Registry as Metrics } from 'prom-client';
 import { createEventBus } from '../contracts/bus.ts';
+import { Config } from '../contracts/config.ts';
 import type { Finding } from '../contracts/findings.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import { createRegistry } from '../registry/index.ts';
 import { createAlerts } from '../alerts/index.ts';
+import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { openDatabase } from '../app/db.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
@@ -25,8 +27,8 @@ export const REGISTRY = RegistryFile.parse({
   ],
   sites: [
     { id: 's1', kind: 'home', centerId: 'c1', gridId: 'g1', name: '梅园新村 3-2-401', address: '梅园新村3栋2单元401', resident: { name: '王秀英', age: 84, phone: '13800000001' }, contacts: [{ name: '王强', relation: '儿子', phone: '13900000002' }] },
-    { id: 's2', kind: 'home', centerId: 'c1', gridId: 'g2', name: '梅园新村 5-1-102', address: '梅园新村5栋1单元102', resident: { name: '李建国', age: 79 } },
-    { id: 's9', kind: 'home', centerId: 'c2', gridId: 'g9', name: 'West 9', address: '9 West Road' },
+    { id: 's2', kind: 'home', centerId: 'c1', gridId: 'g2', name: '梅园新村 5-1-102', address: '梅园新村5栋1单元102', resident: { name: '李建国', age: 79, phone: 'G2-RESIDENT-PHONE' } },
+    { id: 's9', kind: 'home', centerId: 'c2', gridId: 'g9', name: 'West 9', address: '9 West Road', resident: { name: 'Walter West', phone: '+86 C2-RESIDENT-PHONE', notes: 'C2-RESIDENT-NOTES' }, contacts: [{ name: 'C2-CONTACT', phone: '+86 C2-CONTACT-PHONE' }] },
   ],
   devices: [
     { id: 'sd-1', type: 'smoke_detector', siteId: 's1', location: '厨房吊顶' },
@@ -38,7 +40,8 @@ export const REGISTRY = RegistryFile.parse({
     { id: 'op1', name: '陈值班', role: 'operator', centerId: 'c1' },
     { id: 'w1', name: '张网格', role: 'grid_worker', centerId: 'c1', phone: '13700000003' },
     { id: 'w2', name: '刘网格', role: 'grid_worker', centerId: 'c1' },
-    { id: 'w9', name: 'West worker', role: 'grid_worker', centerId: 'c2' },
+    { id: 'w9', name: 'West worker', role: 'grid_worker', centerId: 'c2', phone: '+86 C2-WORKER-PHONE' },
+    { id: 'op9', name: 'West operator', role: 'operator', centerId: 'c2', phone: '+86 C2-OPERATOR-PHONE' },
     { id: 'sup1', name: '赵值班长', role: 'supervisor', centerId: 'c1' },
   ],
 });
@@ -69,7 +72,11 @@ export const USERS = {
 } as const;
 export const PASSWORD = 'correct horse battery';
 
-export async function makeServer(over: Partial<HttpDeps> = {}) {
+/** Strings only center c2's data holds: a c1 user's answer containing one is a leak (issue 16). */
+export const OTHER_CENTER_MARKERS = ['C2-RESIDENT-PHONE', 'C2-RESIDENT-NOTES', 'C2-CONTACT', 'C2-WORKER-PHONE', 'C2-OPERATOR-PHONE', 'C2-DEAD-LETTER', 'Walter West', 'West operator', 'sd-9'];
+
+export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { config?: Partial<HttpDeps['config']> } = {}) {
+  const { config: configOver, ...depsOver } = over;
   const db = openDatabase(':memory:');
   const bus = createEventBus();
   const metrics = new Metrics();
@@ -79,8 +86,14 @@ export async function makeServer(over: Partial<HttpDeps> = {}) {
   registry.importFile(REGISTRY);
   const alerts = createAlerts({ db, bus, registry, clock: systemClock, logger, metrics, config: { timezone: 'Asia/Shanghai', publicUrl: 'http://localhost' }, cron: false });
   await alerts.start();
+  // Real dead letters: one from each center's device, and one from a device nobody registered.
+  const deadLetters = createDeadLetterStore({ db, logger });
+  await deadLetters.start();
+  deadLetters.add({ at: 1, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C1-DEAD-LETTER"}' });
+  deadLetters.add({ at: 2, deviceId: 'sd-9', topic: 'v1/devices/sd-9/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C2-DEAD-LETTER"}' });
+  deadLetters.add({ at: 3, deviceId: undefined, topic: 'v1/devices/ghost/telemetry', code: 'WF_INGEST_TOPIC', reason: 'unknown device', index: undefined, payload: '{"smoke":"C2-DEAD-LETTER-ORPHAN"}' });
   const server = createHttpServer({
-    config: { host: '127.0.0.1', port: 0, publicUrl: 'http://localhost', timezone: 'Asia/Shanghai' },
+    config: { ...Config.parse({}).http, host: '127.0.0.1', port: 0, publicUrl: 'http://localhost', timezone: 'Asia/Shanghai', ...configOver },
     db,
     registry,
     incidents: alerts.service,
@@ -89,7 +102,8 @@ export async function makeServer(over: Partial<HttpDeps> = {}) {
     health: () => ({ live: true, ready: true, checks: { database: true } }),
     logger,
     passwordCost: TEST_COST,
-    ...over,
+    deadLetters,
+    ...depsOver,
   });
   for (const u of Object.values(USERS)) await createUser(db, { ...u, password: PASSWORD }, { cost: TEST_COST });
   /** Raises a finding through the real alerts module and returns the incident it opened or updated. */

@@ -5,11 +5,24 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
+import { incidentLine, openByAgeLines } from '../app/annotations.ts';
+import type { Incident } from '../contracts/incidents.ts';
 
 const DIR = join(import.meta.dirname, '..', 'dashboards', 'grafana', 'provisioning');
 interface Target { query: string; datasource: { uid: string } }
-interface Dashboard { uid: string; title: string; panels: Array<{ title: string; datasource: { uid: string }; targets: Target[] }>; templating: { list: Array<{ name: string; query: string }> } }
+interface Dashboard {
+  uid: string; title: string; panels: Array<{ title: string; datasource: { uid: string }; targets: Target[] }>;
+  templating: { list: Array<{ name: string; query: string }> }; annotations?: { list: Array<{ query: string }> };
+}
 const dashboards = readdirSync(join(DIR, 'dashboards', 'watchfire')).map((f) => JSON.parse(readFileSync(join(DIR, 'dashboards', 'watchfire', f), 'utf8')) as Dashboard);
+
+const opened = Date.now() - 3_600_000;
+const incident: Incident = {
+  id: 'i1', key: 'site:s1:fire', level: 'red', score: 90, category: 'fire', condition: 'alarm', state: 'open', centerId: 'c1', siteId: 's1', gridId: 'g1',
+  deviceId: 'sd-1', zone: null, title: { en: 'Smoke alarm', zh: '烟感火警' }, confirmed: false, findingCount: 1, openedAt: opened, updatedAt: opened,
+  lastFindingAt: opened, acknowledgedAt: null, dispatchedAt: null, onSiteAt: null, resolvedAt: null, reviewedAt: null, assignee: null, disposition: null,
+  feedback: null, recurrenceOf: null,
+};
 
 /** What Grafana does to a query before it sends it: macros and "All" variables. */
 function expand(q: string): string {
@@ -28,7 +41,13 @@ describe('grafana provisioning', () => {
       `telemetry,center=c1,device=ss-1,site=b1,type=settlement_sensor settlement=3.5,tiltX=0.4,tiltY=0.2,crack=0.1,battery=70,score=0i,level="green",seq=1i ${now - 1800_000}000000`,
       `telemetry,center=c1,device=fp-1,site=b1,type=fire_panel pointsInAlarm=1,pointsInFault=0,score=90i,level="red",seq=1i ${now - 900_000}000000`,
       `event,center=c1,device=sd-1,event=alarm,grid=g1,site=s1,type=smoke_detector score=90i,level="red",seq=3i ${now - 50_000}000000`,
+      // Incidents as app/annotations.ts writes them: opened, acknowledged after 60 s, on site after 300 s.
+      incidentLine({ kind: 'opened', incident, at: opened })!,
+      incidentLine({ kind: 'transition', incident: { ...incident, state: 'acknowledged', acknowledgedAt: opened + 60_000 }, at: opened + 60_000 })!,
+      incidentLine({ kind: 'transition', incident: { ...incident, state: 'on_site', acknowledgedAt: opened + 60_000, onSiteAt: opened + 300_000 }, at: opened + 300_000 })!,
+      ...openByAgeLines([{ ...incident, state: 'on_site' }], now - 1_000),
     ];
+    expect(incidentLine({ kind: 'updated', incident, at: now })).toBeUndefined();
     const res = await fetch(`${influx.url}/write?db=${influx.database}&precision=ns`, { method: 'POST', body: lines.join('\n') });
     expect(res.status).toBe(204);
   });
@@ -40,8 +59,20 @@ describe('grafana provisioning', () => {
     const ds = parseYaml(readFileSync(join(DIR, 'datasources', 'watchfire.yaml'), 'utf8')) as { datasources: Array<{ uid: string; type: string; jsonData: { dbName: string } }> };
     expect(ds.datasources[0]).toMatchObject({ uid: 'watchfire-influx', type: 'influxdb', jsonData: { dbName: 'watchfire' } });
     const provider = parseYaml(readFileSync(join(DIR, 'dashboards', 'watchfire.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
-    expect(provider.providers[0]!.options.path).toBe('/etc/grafana/provisioning/dashboards/watchfire');
-    expect(dashboards.map((d) => d.uid).sort()).toEqual(['watchfire-levels', 'watchfire-readings']);
+    // Issue 17 point 7: not a hard-coded /etc path, but Grafana's own provisioning folder, wherever
+    // that is; with it pointed at this folder the path is the folder of the dashboards.
+    const path = provider.providers[0]!.options.path;
+    expect(path).toBe('${GF_PATHS_PROVISIONING}/dashboards/watchfire');
+    expect(readdirSync(path.replace('${GF_PATHS_PROVISIONING}', DIR)).sort()).toEqual(['incidents.json', 'levels.json', 'readings.json']);
+    expect(dashboards.map((d) => d.uid).sort()).toEqual(['watchfire-incidents', 'watchfire-levels', 'watchfire-readings']);
+    // The variables the datasource reads are the ones both READMEs tell people to set.
+    const vars = [...readFileSync(join(DIR, 'datasources', 'watchfire.yaml'), 'utf8').split('\n').filter((l) => !l.trim().startsWith('#')).join('\n').matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
+    expect(vars.sort()).toEqual(['WATCHFIRE_INFLUX_PASSWORD', 'WATCHFIRE_INFLUX_URL', 'WATCHFIRE_INFLUX_USER']);
+    for (const f of [join(DIR, '..', '..', 'README.md'), join(DIR, '..', '..', '..', 'README.md')]) {
+      const readme = readFileSync(f, 'utf8');
+      for (const v of vars) expect(readme, `${f} names ${v}`).toContain(v);
+      expect(readme, f).not.toMatch(/[^_]INFLUX_URL` for the datasource|\/openapi\.json/);
+    }
     for (const d of dashboards) for (const p of d.panels) {
       expect(p.datasource.uid, `${d.title} / ${p.title}`).toBe('watchfire-influx');
       for (const t of p.targets) expect(t.datasource.uid).toBe('watchfire-influx');
@@ -56,6 +87,10 @@ describe('grafana provisioning', () => {
         expect(rows.length, `${d.title} variable ${v.name}`).toBeGreaterThan(0);
         ran++;
       }
+      for (const a of d.annotations?.list ?? []) {
+        await expect(influx.query(expand(a.query)), `${d.title} annotation`).resolves.toBeDefined();
+        ran++;
+      }
       for (const p of d.panels) for (const t of p.targets) {
         await expect(influx.query(expand(t.query)), `${d.title} / ${p.title}`).resolves.toBeDefined();
         ran++;
@@ -64,7 +99,22 @@ describe('grafana provisioning', () => {
     expect(ran).toBeGreaterThan(15);
     const smoke = dashboards.find((d) => d.uid === 'watchfire-readings')!.panels.find((p) => p.title.startsWith('Smoke'))!;
     const rows = await influx.query(expand(smoke.targets[0]!.query));
-    expect(rows.map((r) => r.mean).filter((v) => v !== null)).toEqual([0.02, 0.21]);
+    expect(rows.map((r) => r.max).filter((v) => v !== null)).toEqual([0.02, 0.21]);
+    // Readings by level: one series per level (the panel grouped by device type before issue 17).
+    const byLevel = dashboards.find((d) => d.uid === 'watchfire-levels')!.panels.find((p) => p.title.startsWith('Readings by level'))!;
+    const totals: Record<string, number> = {};
+    for (const t of byLevel.targets) {
+      for (const r of await influx.query(expand(t.query))) for (const [k, v] of Object.entries(r)) if (k !== 'time' && typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
+    }
+    expect(byLevel.targets.map((t) => t.query.match(/"level" = '(\w+)'/)?.[1])).toEqual(['red', 'yellow', 'green']);
+    expect(totals).toEqual({ red: 2, green: 2 });
+    // Incidents: time to acknowledge and to site, open by age.
+    const inc = dashboards.find((d) => d.uid === 'watchfire-incidents')!;
+    const first = async (title: string, col: string) => (await influx.query(expand(inc.panels.find((p) => p.title.startsWith(title))!.targets[0]!.query))).map((r) => r[col]).filter((v) => v !== null && v !== undefined);
+    expect(await first('Time to acknowledge', 'median')).toEqual([60]);
+    expect(await first('Time to site', 'median')).toEqual([300]);
+    expect((await first('Open incidents by age', 'last')).length).toBeGreaterThan(0);
+    expect(await first('Incidents opened by level', 'count')).toContain(1);
     const table = dashboards.find((d) => d.uid === 'watchfire-levels')!.panels.find((p) => p.title.startsWith('Latest'))!;
     expect(await influx.query(expand(table.targets[0]!.query))).toEqual([expect.objectContaining({ level: 'red', event: 'alarm', device: 'sd-1' })]);
   });

@@ -72,8 +72,8 @@ describe('InfluxDB outage during a live stream, and a Watchfire restart during i
 
     await influx.down();
     const downAt = Date.now();
-    // Half the outage with Watchfire running: batches fail and go to the disk spool.
-    await sys.waitFor(() => Date.now() - downAt >= OUTAGE_MS / 2 && sys!.wf.store.stats().spooledLines > 0, { what: 'spooling during the outage', timeoutMs: OUTAGE_MS });
+    // Half the outage with Watchfire running: batches fail and stay in the journal, unshipped.
+    await sys.waitFor(() => Date.now() - downAt >= OUTAGE_MS / 2 && sys!.wf.store.stats().spooledLines > 0, { what: 'an unshipped journal during the outage', timeoutMs: OUTAGE_MS });
 
     // Restart Watchfire on the same data directory while InfluxDB is still down.
     const dataDir = sys.dataDir;
@@ -91,7 +91,7 @@ describe('InfluxDB outage during a live stream, and a Watchfire restart during i
     await sys.waitFor(() => s.acked > ackedBeforeRestart + 50 && Date.now() - downAt >= OUTAGE_MS, { what: 'the rest of the outage', timeoutMs: OUTAGE_MS * 2 });
 
     await influx.up();
-    await sys.waitFor(async () => (await sys!.count('telemetry')) > ackedBeforeRestart, { what: 'spool replayed' });
+    await sys.waitFor(async () => (await sys!.count('telemetry')) > ackedBeforeRestart, { what: 'the journal shipped' });
     await s.stop();
     for (const c of clients.values()) await c.endAsync();
     await sys.wf.store.flush();
@@ -105,7 +105,7 @@ describe('InfluxDB outage during a live stream, and a Watchfire restart during i
     expect(stored).toBe(acked);
     const [distinct] = await influx.query('SELECT COUNT(DISTINCT("seq")) AS n FROM "telemetry"');
     expect(distinct?.n).toBe(acked);
-    // The restarted Watchfire found the first instance's spool on disk and replayed it.
+    // The restarted Watchfire found the first instance's journal on disk and shipped it.
     expect(sys.wf.store.stats().replayedLines).toBeGreaterThan(0);
   });
 });

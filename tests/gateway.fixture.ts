@@ -45,13 +45,14 @@ export interface RecordingSink extends FrameSink {
   onAccept?: (frame: Frame) => void;
 }
 
-export function recordingSink(): RecordingSink {
+/** Records every frame; with `forward` (a real ingest), hands it on and returns its outcome. */
+export function recordingSink(forward?: FrameSink): RecordingSink {
   const sink: RecordingSink = {
     frames: [],
     accept(frame): IngestOutcome {
       sink.frames.push(frame);
       sink.onAccept?.(frame);
-      return { accepted: 1, rejected: 0, duplicates: 0 };
+      return forward ? forward.accept(frame) : { accepted: 1, rejected: 0, duplicates: 0 };
     },
   };
   return sink;
@@ -89,20 +90,25 @@ export async function startTestGateway(opts: {
   backlog?: () => number;
   observers?: GatewayDeps['observers'];
   changes?: GatewayDeps['changes'];
+  logger?: GatewayDeps['logger'];
+  /** A real ingest behind the recording sink (its directory: this fixture's, via `directory`). */
+  forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
+  durable?: GatewayDeps['durable'];
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
-  const sink = recordingSink();
+  const sink = recordingSink(opts.forward?.(directory));
   const bus = createEventBus();
   const presence: DevicePresence[] = [];
   bus.on('device.presence', 'test', (p) => presence.push(p));
   const metrics = new Registry();
   const gateway = createGateway({
     config, directory, sink, bus, metrics,
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.backlog ? { backlog: opts.backlog } : {}),
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
   });
   await gateway.start();
   const url = `mqtt://127.0.0.1:${gateway.addresses().mqtt}`;

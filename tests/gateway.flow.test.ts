@@ -1,6 +1,7 @@
 // The hot path's hand-off and flow control: the frame reaches ingest before the PUBACK, a
 // flooding device is throttled then disconnected without hurting others, admission control
-// holds PUBACKs while storage is behind, and oversize packets close the connection.
+// holds PUBACKs while storage is behind, oversize packets are acked as dead letters up to a hard
+// cap and close the connection beyond it.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { topics } from '../contracts/protocol.ts';
@@ -14,6 +15,7 @@ beforeAll(async () => {
   t = await startTestGateway({
     config: {
       maxPacketBytes: 2048,
+      maxPacketHardBytes: 8192,
       rate: { perSecond: 50, burst: 20, disconnectAfterMs: 400 },
       highWaterReadings: 100,
     },
@@ -165,19 +167,24 @@ describe('gateway hand-off and flow control', () => {
     c.end(true);
   });
 
-  it('closes the connection on a packet above maxPacketBytes and hands nothing of it', async () => {
+  it('acks a packet above maxPacketBytes as an oversize frame; closes the connection above maxPacketHardBytes and hands nothing of it', async () => {
     const c = await t.device('sd-5');
     await publish(c, topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(1500) }));
     expect(t.sink.frames.filter((f) => f.deviceId === 'sd-5')).toHaveLength(1);
+    // Issue 15: read, handed on as its first 4 KiB marked oversize (ingest dead-letters it), acked.
+    await publish(c, topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(6000) }));
+    const oversize = t.sink.frames.filter((f) => f.deviceId === 'sd-5')[1]!;
+    expect(oversize.oversize).toEqual({ bytes: 6011 + topics.telemetry('sd-5').length, limit: 2048 });
+    expect(oversize.payload.length).toBe(4096);
     const before = t.gateway.stats();
     const gone = closed(c);
     c.on('error', () => undefined);
-    c.publish(topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(4000) }), { qos: 1 });
+    c.publish(topics.telemetry('sd-5'), JSON.stringify({ note: 'x'.repeat(9000) }), { qos: 1 });
     await gone;
     const after = t.gateway.stats();
     expect(after.packetTooLarge).toBe(before.packetTooLarge + 1);
     expect(after.disconnects.packet_too_large).toBe(before.disconnects.packet_too_large + 1);
-    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-5')).toHaveLength(1);
+    expect(t.sink.frames.filter((f) => f.deviceId === 'sd-5')).toHaveLength(2);
   });
 
   it('closes the connection as soon as a packet header announces too many bytes, without waiting for them', async () => {

@@ -259,11 +259,12 @@ describe('readings', () => {
     expect(await counter('watchfire_ingest_seq_gaps_total')).toBe(4);
   });
 
-  it('keeps going when the reading sink throws', () => {
+  it('keeps going when the reading sink throws, and dead-letters each reading it threw on (issue 15)', () => {
     const bus = createEventBus();
     let calls = 0;
     const broken = createIngest({ directory, deadLetters, bus, metrics: new Registry(), logger: pino({ level: 'silent' }), sink: () => { calls++; throw new Error('boom'); } });
-    expect(broken.accept(frame('sd-1', 'telemetry', [{ smoke: 0 }, { smoke: 0.1 }]))).toEqual({ accepted: 2, rejected: 0, duplicates: 0 });
+    expect(broken.accept(frame('sd-1', 'telemetry', [{ smoke: 0 }, { smoke: 0.1 }]))).toEqual({ accepted: 0, rejected: 2, duplicates: 0 });
     expect(calls).toBe(2);
+    expect(deadLetters.list().map((r) => [r.code, r.index, r.payload])).toEqual([['WF_INGEST_INTERNAL', 1, '{"smoke":0.1}'], ['WF_INGEST_INTERNAL', 0, '{"smoke":0}']]);
   });
 });

@@ -1,5 +1,5 @@
 // The InfluxDB writer against a real influxd 1.6.7: schema, idempotent re-writes, and a Watchfire
-// restart while InfluxDB is down (the spool on disk carries the readings over).
+// restart while InfluxDB is down (the journal on disk carries the readings over).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Config } from '../contracts/config.ts';
-import { createInfluxStore } from '../ingest/store/influx-store.ts';
+import { createJournaledStore } from './support/store.ts';
 import { createInfluxQuery } from '../ingest/store/query.ts';
 import { startTestInfluxd, sampleTelemetry, samplePanelEvent } from './support/influxd.ts';
 import type { TestInfluxd } from './support/influxd.ts';
@@ -26,10 +26,10 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function makeStore(database: string, spoolDir: string, over: Partial<Config['influx']> = {}) {
+function makeStore(database: string, dir: string, over: Partial<Config['influx']> = {}) {
   const config = { ...Config.parse({}).influx, database, batchSize: 500, flushIntervalMs: 100, maxRetries: 2, ...over, url: influx.url };
-  return createInfluxStore({
-    config, spoolDir, logger, metrics: new Registry(),
+  return createJournaledStore({
+    dir, config, logger, metrics: new Registry(),
     retry: { minDelayMs: 100, maxDelayMs: 500, requestTimeoutMs: 2000 },
   });
 }
@@ -84,26 +84,43 @@ describe('InfluxDB writer', () => {
 
     await influx.down();
     for (let i = 300; i < 1500; i++) store.write(sampleTelemetry(i));
-    // Watchfire stops while InfluxDB is still down: stop() spools everything it was handed.
+    // Watchfire stops while InfluxDB is still down: everything it was handed is in the journal.
     await store.stop();
     expect(store.backlog()).toBe(0);
     expect(store.stats().spooledLines).toBe(1200);
     expect((await readdir(spoolDir)).filter((f) => f.endsWith('.lp')).length).toBeGreaterThan(0);
 
-    // The next Watchfire finds the spool, keeps taking readings (behind it), and replays it all
-    // once InfluxDB is back.
+    // The next Watchfire finds the journal's unshipped tail, keeps taking readings (behind it),
+    // and ships it all once InfluxDB is back.
+    // The segment that holds them also holds the 300 shipped before the outage: a segment is
+    // deleted only when all of it is confirmed, so those 300 are shipped again, and overwrite
+    // themselves (line.ts).
     store = makeStore(db, spoolDir);
     await store.start();
-    expect(store.stats().spooledLines).toBe(1200);
+    expect(store.stats().spooledLines).toBe(1500);
     for (let i = 1500; i < 2000; i++) store.write(sampleTelemetry(i));
     await store.flush();
-    expect(store.stats().spooledLines).toBe(1700);
+    expect(store.stats().spooledLines).toBe(2000);
     await influx.up();
     await waitFor(async () => (await count(db, 'SELECT count(score) FROM telemetry')) === 2000 || undefined, { timeoutMs: 30_000, what: '2,000 readings in InfluxDB' });
-    await waitFor(() => store.stats().spooledLines === 0 || undefined, { what: 'the spool to drain' });
-    expect(store.stats().replayedLines).toBe(1700);
+    await waitFor(() => store.stats().spooledLines === 0 || undefined, { what: 'the journal to be shipped' });
+    // Read back from disk: the earlier run's segment (the 500 since came from memory).
+    expect(store.stats().replayedLines).toBe(1500);
     expect(await count(db, 'SELECT count(seq) FROM telemetry')).toBe(2000);
+    // The earlier run's segment is deleted; the one being appended to stays until it is sealed.
+    expect((await readdir(spoolDir)).filter((f) => f.endsWith('.lp'))).toEqual(['000000000002.lp']);
+    await store.stop();
     expect((await readdir(spoolDir)).filter((f) => f.endsWith('.lp'))).toEqual([]);
+  });
+
+  it('stores every line when write bodies are gzipped (influx.gzipThresholdBytes)', async () => {
+    const db = 'gzip';
+    const store = makeStore(db, join(tmp, 'journal-gzip'), { gzipThresholdBytes: 1 });
+    await store.start();
+    for (let i = 0; i < 300; i++) store.write(sampleTelemetry(i));
+    await store.flush();
+    expect(store.stats()).toMatchObject({ written: 300, failedBatches: 0 });
+    expect(await count(db, 'SELECT count(score) FROM telemetry')).toBe(300);
     await store.stop();
   });
 });

@@ -1,5 +1,6 @@
-// InfluxDB goes away for 20 s in the middle of a stream of readings and comes back: the writer
-// spools, replays in order, and every reading is stored exactly once. (The 20 s are the point.)
+// InfluxDB goes away for 20 s in the middle of a stream of readings and comes back: the readings
+// wait in the journal, are shipped when it is back, and every one is stored exactly once. (The 20 s
+// are the point.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Config } from '../contracts/config.ts';
-import { createInfluxStore } from '../ingest/store/influx-store.ts';
+import { createJournaledStore } from './support/store.ts';
 import { startTestInfluxd, sampleTelemetry, samplePanelEvent } from './support/influxd.ts';
 import type { TestInfluxd } from './support/influxd.ts';
 import { waitFor } from './support/wait.ts';
@@ -29,9 +30,11 @@ afterAll(async () => {
 describe('InfluxDB outage', () => {
   it('stops for 20 s mid-stream and starts again: every reading lands exactly once', async () => {
     const metrics = new Registry();
-    const store = createInfluxStore({
+    const store = createJournaledStore({
       config: { ...Config.parse({}).influx, database: influx.database, batchSize: 500, flushIntervalMs: 100, maxRetries: 2, url: influx.url },
-      spoolDir: join(tmp, 'spool'),
+      dir: join(tmp, 'journal'),
+      // Small segments, so that the outage seals some and they are read back from disk.
+      segmentBytes: 256 * 1024,
       logger,
       metrics,
       retry: { minDelayMs: 100, maxDelayMs: 1000, requestTimeoutMs: 2000 },
@@ -50,7 +53,7 @@ describe('InfluxDB outage', () => {
       await waitFor(() => sent >= 2000 || undefined, { what: 'the stream to run' });
       await influx.down();
       const downAt = Date.now();
-      await waitFor(() => store.stats().spooledLines > 0 || undefined, { timeoutMs: OUTAGE_MS, what: 'batches to reach the spool' });
+      await waitFor(async () => (await metrics.getSingleMetric('watchfire_store_write_failures_total')!.get()).values[0]!.value > 0 || undefined, { timeoutMs: OUTAGE_MS, what: 'a write to fail' });
       const failures = (await metrics.getSingleMetric('watchfire_store_write_failures_total')!.get()).values[0]!.value;
       expect(failures).toBeGreaterThan(0);
       // The outage lasts its full 20 s (the scenario is about time passing, not an event).
@@ -62,7 +65,7 @@ describe('InfluxDB outage', () => {
       clearInterval(timer);
     }
     await store.flush();
-    await waitFor(() => store.stats().spooledLines === 0 || undefined, { timeoutMs: 30_000, what: 'the spool to drain' });
+    await waitFor(() => store.stats().spooledLines === 0 || undefined, { timeoutMs: 30_000, what: 'the journal to be shipped' });
     const stats = store.stats();
     expect(stats.replayedLines).toBeGreaterThan(0);
     expect(stats.written).toBe(sent + events);

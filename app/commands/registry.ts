@@ -120,7 +120,8 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .option('--site <siteId>', 'site the device belongs to (needed for a new device)')
     .option('--location <text>', 'where it hangs, e.g. 厨房吊顶')
     .option('--interval <seconds>', 'expected reporting interval in seconds (default by type)')
-    .action(async (id: string, opts: { type?: DeviceType; site?: string; location?: string; interval?: string }, cmd: Command) => {
+    .option('--json', 'print {"id","username","secret"} as JSON only (issue 18: for installers\' tools)')
+    .action(async (id: string, opts: { type?: DeviceType; site?: string; location?: string; interval?: string; json?: boolean }, cmd: Command) => {
       await withRegistry(cmd, open, (registry) => {
         const existing = registry.get(id);
         const changes = {
@@ -133,12 +134,13 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
           const missing = [!opts.type && '--type', !opts.site && '--site'].filter(Boolean);
           if (missing.length) throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `No device "${id}"; to create it give ${missing.join(' and ')}`);
           registry.upsertDevice({ id, location: '', enabled: true, ...changes } as Device);
-          out(cmd, `Created device ${id} (${opts.type}) at site ${opts.site}.`);
+          if (!opts.json) out(cmd, `Created device ${id} (${opts.type}) at site ${opts.site}.`);
         } else if (Object.keys(changes).length) {
           registry.upsertDevice({ ...deviceOf(existing), ...changes });
-          out(cmd, `Updated device ${id}.`);
+          if (!opts.json) out(cmd, `Updated device ${id}.`);
         }
         const { secret } = registry.provision(id);
+        if (opts.json) return out(cmd, JSON.stringify({ id, username: id, secret, created: !existing }));
         out(cmd, `Device ${id} provisioned. Its MQTT user name is ${id}; its secret:`);
         out(cmd, '');
         out(cmd, `  ${secret}`);

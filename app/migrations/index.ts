@@ -33,4 +33,27 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'baseline: the schema of release 0.1.0', sql: BASELINE_0_1_0 },
   { version: 2, name: 'app: wf_meta with installed_at', sql: INSTALLATION },
+  // Issue 16 point 3: the sign-in audit (dashboards/login-audit.ts).
+  { version: 3, name: 'dashboards: login_audit', sql: `
+      CREATE TABLE login_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        username TEXT NOT NULL,
+        address TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        user_agent TEXT
+      );
+      CREATE INDEX login_audit_user ON login_audit (username, address, outcome, at);` },
+  // Issue 17 point 5: the Chinese of the system's own timeline notes (`note` keeps the English and
+  // a person's own words), so each reader sees the timeline in their language.
+  { version: 4, name: 'alerts: alert_audit.note_zh', sql: 'ALTER TABLE alert_audit ADD COLUMN note_zh TEXT;' },
+  // Issue 15 point 3: each device's re-send memory survives restarts (ingest/seq-store.ts).
+  { version: 5, name: 'ingest: ingest_seq', sql: `
+      CREATE TABLE ingest_seq (
+        device_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );` },
+  // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
+  { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
 ]);

@@ -19,7 +19,8 @@ import { startBenchInfluxd, type BenchInfluxd } from './influxd.ts';
 import { startMosquitto, type Mosquitto } from './mosquitto.ts';
 import { createLoadPool, type LoadPool } from './load.ts';
 
-export type TargetName = 'watchfire' | 'mosquitto' | 'nodered';
+/** watchfire-nofsync: Watchfire with journal.fsync off (issue 15: what the fdatasync costs). */
+export type TargetName = 'watchfire' | 'watchfire-nofsync' | 'mosquitto' | 'nodered';
 
 export interface Target {
   readonly name: TargetName;
@@ -42,11 +43,11 @@ export interface LoopStats {
 }
 
 export interface WatchfireTarget extends Target {
-  readonly name: 'watchfire';
+  readonly name: 'watchfire' | 'watchfire-nofsync';
   readonly httpPort: number;
   /** 'notify' and 'incident' messages from the target process (see target-watchfire.ts). */
   readonly events: EventEmitter;
-  stats(): Promise<{ store: Record<string, number>; backlog: number; gateway: Record<string, unknown>; online: number }>;
+  stats(): Promise<{ store: Record<string, number>; journal: { appended: number; commits: number; unshippedLines: number }; backlog: number; gateway: Record<string, unknown>; online: number }>;
   /** process.memoryUsage() of the target (after a full GC when BENCH_NODE_ARGS has --expose-gc). */
   memory(): Promise<{ usage: NodeJS.MemoryUsage; heap: Record<string, number>; spaces: Record<string, { size: number; used: number }>; snapshot: string | null }>;
   /** Event-loop delay (ms) and GC pauses since the last call; the first call resets. */
@@ -60,7 +61,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WATCHFIRE_NODE_FLAGS = ['--max-semi-space-size=64'];
 const CONSOLE_USER = { username: 'bench', password: 'bench-console-password-1' };
 
-export async function startWatchfireTarget(registry: RegistryFile, config: Record<string, unknown> = {}): Promise<WatchfireTarget> {
+export async function startWatchfireTarget(registry: RegistryFile, config: Record<string, unknown> = {}, name: WatchfireTarget['name'] = 'watchfire'): Promise<WatchfireTarget> {
   const influx = await startBenchInfluxd('watchfire');
   const dir = await mkdtemp(join(tmpdir(), 'wf-bench-target-'));
   const registryFile = join(dir, 'registry.json');
@@ -113,7 +114,7 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
     child.send({ t, id });
   });
   return {
-    name: 'watchfire',
+    name,
     host: '127.0.0.1',
     port: ports.mqtt,
     httpPort: ports.http,

@@ -9,7 +9,7 @@ import { runStep, sleep, type StepResult } from '../lib/phase.ts';
 import { readUsage } from '../lib/proc.ts';
 import type { ScenarioResult } from '../lib/report.ts';
 import { median, ratio } from '../lib/stats.ts';
-import { noderedInstalled, startMosquittoTarget, startNoderedTarget, startWatchfireTarget, type Target, type TargetName } from '../lib/targets.ts';
+import { noderedInstalled, startMosquittoTarget, startNoderedTarget, startWatchfireTarget, type Target, type TargetName, type WatchfireTarget } from '../lib/targets.ts';
 
 export interface ThroughputOptions {
   devices: number;
@@ -37,6 +37,7 @@ export interface TargetRun {
 
 async function start(name: TargetName, county: BenchCounty): Promise<Target> {
   if (name === 'watchfire') return startWatchfireTarget(county.registry);
+  if (name === 'watchfire-nofsync') return startWatchfireTarget(county.registry, { 'journal.fsync': false }, 'watchfire-nofsync');
   if (name === 'mosquitto') return startMosquittoTarget();
   return startNoderedTarget();
 }
@@ -108,7 +109,12 @@ export async function runInterleaved(names: TargetName[], county: BenchCounty, o
       for (const l of live) {
         if (l.done) continue;
         try {
-          const s = await runStep(l.target, l.pool, rate, o.stepSec);
+          const wfTarget = l.name === 'watchfire' || l.name === 'watchfire-nofsync' ? (l.target as WatchfireTarget) : undefined;
+          const j0 = (await wfTarget?.stats())?.journal;
+          const s: StepResult & { journal?: { commits: number; recordsPerCommit: number } } = await runStep(l.target, l.pool, rate, o.stepSec);
+          const j1 = (await wfTarget?.stats())?.journal;
+          // Group commit at work: how many readings each fdatasync carried in this step.
+          if (j0 && j1) s.journal = { commits: j1.commits - j0.commits, recordsPerCommit: Math.round(((j1.appended - j0.appended) / Math.max(1, j1.commits - j0.commits)) * 10) / 10 };
           l.run.steps.push(s);
           log(`${l.name} @ ${rate}/s: acked ${s.ackedPerSec}/s stored ${s.storedPerSec}/s loss ${s.loss} p50 ${s.puback.p50} p99 ${s.puback.p99} ms drain ${s.drainMs} ms ${s.sustained ? 'sustained' : 'NOT sustained'} — ${s.limitedBy}`);
           if (s.sustained) {
@@ -193,6 +199,16 @@ export async function throughput(o: ThroughputOptions, log: (s: string) => void)
   if (wf && (nr || mq)) {
     summary.push('', `CPU per reading, Watchfire ÷ baseline: ${fmt(ratio(cpuPerReading(wf), nr ? cpuPerReading(nr) : null))}× Node-RED stack, ${fmt(ratio(cpuPerReading(wf), mq ? cpuPerReading(mq) : null))}× Mosquitto + subscriber. At ${fmt(cpuPerReading(wf))} µs per reading, one otherwise idle core would carry ≈ ${cpuPerReading(wf) ? Math.round(1e6 / cpuPerReading(wf)!) : 'n/a'} readings/s through Watchfire and its influxd.`);
     summary.push('', `Ratios (Watchfire ÷ baseline): zero-loss rate ${fmt(ratio(wf.zeroLossRate, nr?.zeroLossRate))}× Node-RED stack, ${fmt(ratio(wf.zeroLossRate, mq?.zeroLossRate))}× Mosquitto broker-only; PUBACK p99 at ${o.latencyAt}/s ${fmt(ratio(lat?.puback.p99, nr?.atLatencyRate?.puback.p99))}× Node-RED stack, ${fmt(ratio(lat?.puback.p99, mq?.atLatencyRate?.puback.p99))}× Mosquitto; RSS per connection ${fmt(ratio(wf.rssPerConnectionKiB, mq?.rssPerConnectionKiB))}× Mosquitto.`);
+  }
+  const off = runs['watchfire-nofsync'];
+  if (wf && off) {
+    // Issue 15 point 6: the durable journal (the default) beside fsync off, step by step.
+    summary.push('', '| offered/s | PUBACK p50 / p99 / max, journal fsync on (ms) | same, fsync off (ms) | readings per group commit (on / off) |', '|---|---|---|---|');
+    for (const st of wf.steps) {
+      const o2 = off.steps.find((x) => x.offeredPerSec === st.offeredPerSec);
+      const jn = (x: StepResult | undefined) => (x as (StepResult & { journal?: { recordsPerCommit: number } }) | undefined)?.journal?.recordsPerCommit;
+      summary.push(`| ${st.offeredPerSec} | ${fmt(st.puback.p50)} / ${fmt(st.puback.p99)} / ${fmt(st.puback.max)} | ${fmt(o2?.puback.p50)} / ${fmt(o2?.puback.p99)} / ${fmt(o2?.puback.max)} | ${fmt(jn(st))} / ${fmt(jn(o2))} |`);
+    }
   }
   summary.push('', `Stacks interleaved: all started and connected first, then each step run against each stack in turn. Steps of ${o.stepSec} s at ${o.steps.join(', ')} readings/s offered (QoS 1, one reading per message, ≤ 4 unacknowledged per device), spread evenly over ${o.devices} connected smoke detectors; a step is sustained when ≥ 97 % of the offered publishes went out, acked − stored = 0 and everything acknowledged was stored within 10 s. "broker" is the whole Watchfire process for Watchfire (gateway, ingest, rules, store, alerts, HTTP). Each stack has its own influxd; the load generator shares the same 2 cores.`);
   return { scenario: 'throughput', targets, summary, data: { options: o, runs } };

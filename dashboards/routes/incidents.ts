@@ -8,7 +8,8 @@ import { formatIssues } from '../../contracts/errors.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { actorOf, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import type { User } from '../users.ts';
-import { IncidentView, TimelineEntry, personName, queueOrder, viewOf } from '../views.ts';
+import { dispatchRefusal, peopleInScope } from '../scope.ts';
+import { IncidentView, TimelineEntry, queueOrder, timelineEntry, viewOf } from '../views.ts';
 
 const Id = z.object({ id: z.string().min(1).max(200) });
 const Note = z.object({ note: z.string().trim().max(2000).optional() }).optional();
@@ -30,6 +31,8 @@ const ListQuery = z.object({
 });
 
 const ListAnswer = z.object({ incidents: z.array(IncidentView) });
+const BulkAck = z.object({ ids: z.array(z.string().min(1).max(200)).min(1).max(500), note: z.string().trim().max(2000).optional() });
+const BulkAnswer = z.object({ acknowledged: z.array(IncidentView), refused: z.array(z.object({ id: z.string(), code: z.string(), message: z.string() })) });
 const Detail = z.object({ incident: IncidentView, timeline: z.array(TimelineEntry) });
 const OPS = ['operator', 'supervisor'] as const;
 const FIELD = ['grid_worker', 'operator', 'supervisor'] as const;
@@ -88,7 +91,7 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail', params: Id, response: { 200: Detail, ...errors } },
     handler: async (req) => {
       const inc = visible(req.params.id, userOf(req));
-      const timeline = deps.incidents.timeline(inc.id).map((e) => ({ ...e, actorName: personName(deps.registry, e.actor) ?? e.actor }));
+      const timeline = deps.incidents.timeline(inc.id).map((e) => timelineEntry(deps.registry, e));
       return { incident: view(inc), timeline };
     },
   });
@@ -105,6 +108,34 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     },
   });
 
+  // Issue 17 point 3: one click for an alarm storm's incidents. Each is acknowledged on its own (its
+  // own audit entry and escalation change); those someone else moved on are listed, not fatal.
+  app.route({
+    method: 'POST',
+    url: '/api/incidents/bulk/acknowledge',
+    config: { roles: OPS },
+    schema: {
+      tags: ['incidents'], summary: 'Acknowledge (接警) several incidents at once, e.g. the zones of one panel in an alarm storm',
+      body: BulkAck, response: { 200: BulkAnswer, ...errors },
+    },
+    handler: async (req) => {
+      const user = userOf(req);
+      const acknowledged: IncidentView[] = [];
+      const refused: Array<{ id: string; code: string; message: string }> = [];
+      for (const id of new Set(req.body.ids)) {
+        try {
+          const inc = visible(id, user);
+          acknowledged.push(view(deps.incidents.acknowledge(inc.id, actorOf(user), req.body.note)));
+        } catch (err) {
+          const e = err as { code?: string; message?: string };
+          if (!e.code) throw err;
+          refused.push({ id, code: e.code ?? 'WF_HTTP_INTERNAL', message: e.message ?? String(err) });
+        }
+      }
+      return { acknowledged, refused };
+    },
+  });
+
   app.route({
     method: 'POST',
     url: '/api/incidents/:id/dispatch',
@@ -115,7 +146,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
       const inc = visible(req.params.id, user);
       const assignee = req.body?.assignee ?? (inc.gridId ? deps.registry.grid(inc.gridId)?.workerId : undefined);
       if (!assignee) throw httpError('WF_HTTP_VALIDATION', 'No grid worker to dispatch to', [{ field: 'assignee', in: 'body', reason: "the site's grid has no grid worker: name one" }]);
-      if (!deps.registry.person(assignee)) throw httpError('WF_HTTP_VALIDATION', `Unknown person ${assignee}`, [{ field: 'assignee', in: 'body', reason: `no person ${assignee} in the registry` }]);
+      const refusal = dispatchRefusal(deps.registry, inc, assignee, deps.config.dispatchRoles);
+      if (refusal) throw httpError('WF_HTTP_VALIDATION', `Cannot dispatch to ${assignee}: ${refusal}`, [{ field: 'assignee', in: 'body', reason: refusal }]);
       return view(deps.incidents.dispatch(inc.id, actorOf(user), assignee, req.body?.note));
     },
   });
@@ -174,15 +206,13 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     config: { roles: ['operator', 'supervisor', 'admin'] },
     schema: {
       tags: ['registry'],
-      summary: 'People to dispatch to (filter by role and center)',
+      summary: "People to dispatch to (filter by role); a center's staff see their center's people only",
       querystring: z.object({ role: z.string().optional(), centerId: z.string().optional() }),
       response: { 200: z.object({ people: z.array(z.object({ id: z.string(), name: z.string(), role: z.string(), phone: z.string().nullable(), centerId: z.string().nullable() })) }) },
     },
     handler: async (req) => {
-      const user = userOf(req);
-      const center = user.centerId ?? req.query.centerId;
-      const people = deps.registry.people()
-        .filter((p) => (!req.query.role || p.role === req.query.role) && (!center || !p.centerId || p.centerId === center))
+      const people = peopleInScope(deps.registry, userOf(req), req.query.centerId)
+        .filter((p) => !req.query.role || p.role === req.query.role)
         .map((p) => ({ id: p.id, name: p.name, role: p.role, phone: p.phone ?? null, centerId: p.centerId ?? null }));
       return { people };
     },

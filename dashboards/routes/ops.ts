@@ -3,13 +3,23 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../../contracts/errors.ts';
 import { ERROR_CODES } from '../../contracts/errors.ts';
+import { verifySecret } from '../../contracts/secrets.ts';
 import { ApiError, httpError } from '../http-errors.ts';
+import { canSeeSite, devicesInScope } from '../scope.ts';
 import { userOf, type App, type HttpDeps } from '../kit.ts';
 import { Overview, computeOverview, listAll } from '../overview.ts';
 import type { StreamHub } from '../stream.ts';
 import { NewUser, User, createUser, listUsers } from '../users.ts';
 
 const Health = z.object({ live: z.boolean(), ready: z.boolean(), checks: z.record(z.string(), z.union([z.boolean(), z.string()])) });
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+function metricsAllowed(authorization: string | undefined, ip: string, tokenHash: string | undefined): boolean {
+  if (!tokenHash) return LOOPBACK.test(ip);
+  const m = /^Bearer (\S+)$/i.exec(authorization ?? '');
+  return m !== null && verifySecret(m[1], tokenHash);
+}
 
 export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
   const now = () => deps.clock?.now() ?? Date.now();
@@ -40,8 +50,17 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     method: 'GET',
     url: '/metrics',
     config: { roles: 'public' },
-    schema: { tags: ['operations'], summary: 'Prometheus metrics of every module (text exposition format)' },
-    handler: async (_req, reply) => {
+    schema: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics of every module (text exposition format). Needs `Authorization: Bearer <token>` when http.metricsTokenHash is set, else answers loopback addresses only',
+      security: [{ metricsToken: [] }],
+    },
+    handler: async (req, reply) => {
+      // Issue 16 point 4: live incident counts and the system's internals are not for the street.
+      if (!metricsAllowed(req.headers.authorization, req.ip, deps.config.metricsTokenHash)) {
+        void reply.header('www-authenticate', 'Bearer realm="watchfire-metrics"');
+        throw httpError('WF_HTTP_UNAUTHENTICATED', deps.config.metricsTokenHash ? 'Send the metrics bearer token' : 'Metrics are served to loopback addresses only unless http.metricsTokenHash is set');
+      }
       const body = await deps.metrics.metrics();
       return reply.type(deps.metrics.contentType).send(body);
     },
@@ -73,7 +92,14 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       querystring: z.object({ site: z.string().max(64).optional() }),
     },
     handler: (req, reply) => {
-      hub.serve(req, reply, userOf(req), req.query.site);
+      const user = userOf(req);
+      const siteId = req.query.site;
+      // Readings of a site are for those who may open the site (issue 16: a grid worker's homes).
+      if (siteId !== undefined) {
+        const site = deps.registry.site(siteId);
+        if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${siteId}`);
+      }
+      hub.serve(req, reply, user, siteId);
     },
   });
 
@@ -83,7 +109,7 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     config: { roles: ['supervisor', 'admin'] },
     schema: {
       tags: ['operations'],
-      summary: 'Dead-lettered messages (rejected readings) with their reason, newest first',
+      summary: "Dead-lettered messages (rejected readings) with their reason, newest first; a center's supervisor sees their center's devices only",
       querystring: z.object({ deviceId: z.string().optional(), code: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().optional() }),
       response: {
         200: z.object({ total: z.number(), rejects: z.array(z.object({ id: z.number().optional(), at: z.number(), deviceId: z.string().nullable(), topic: z.string(), code: z.string(), reason: z.string(), index: z.number().nullable(), payload: z.string() })) }),
@@ -95,7 +121,10 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       if (!dl) return { total: 0, rejects: [] };
       const { deviceId, code, limit, before } = req.query;
       if (code !== undefined && !(code in ERROR_CODES)) throw httpError('WF_HTTP_VALIDATION', `Unknown code ${code}`, [{ field: 'code', in: 'querystring', reason: 'not a WF_ code' }]);
-      const f = { ...(deviceId ? { deviceId } : {}), ...(code ? { code: code as ErrorCode } : {}) };
+      // A center's supervisor reads the dead letters of their center's devices only; rejects of
+      // unknown devices (no center to tie them to) are for center-less staff.
+      const deviceIds = devicesInScope(deps.registry, userOf(req));
+      const f = { ...(deviceId ? { deviceId } : {}), ...(code ? { code: code as ErrorCode } : {}), ...(deviceIds ? { deviceIds } : {}) };
       const rejects = dl.list({ ...f, limit, ...(before !== undefined ? { before } : {}) }).map((r) => ({ ...r, deviceId: r.deviceId ?? null, index: r.index ?? null }));
       return { total: dl.count(f), rejects };
     },

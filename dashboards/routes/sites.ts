@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { DeviceType } from '../../contracts/protocol.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { canSee, userOf, type App, type HttpDeps } from '../kit.ts';
+import { canSeeSite } from '../scope.ts';
+import type { User } from '../users.ts';
 import { IncidentView, personName, queueOrder, viewOf } from '../views.ts';
 
 /** The numeric telemetry worth a chart, per device type (PROTOCOL.md telemetry fields). */
@@ -69,9 +71,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 export function siteRoutes(app: App, deps: HttpDeps): void {
-  const visibleSite = (id: string, centerId: string | null) => {
+  const visibleSite = (id: string, user: User) => {
     const site = deps.registry.site(id);
-    if (!site || (centerId && site.centerId !== centerId)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
+    if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
     return site;
   };
 
@@ -79,10 +81,10 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     method: 'GET',
     url: '/api/sites/:id',
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
-    schema: { tags: ['sites'], summary: 'Site view: resident, emergency contacts, devices with live state, recent incidents', params: Id, response: { 200: SiteView, 401: ApiError, 403: ApiError, 404: ApiError } },
+    schema: { tags: ['sites'], summary: "Site view: resident, emergency contacts, devices with live state, recent incidents. A grid worker sees the homes of their grid and of their tasks only", params: Id, response: { 200: SiteView, 401: ApiError, 403: ApiError, 404: ApiError } },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user.centerId);
+      const site = visibleSite(req.params.id, user);
       const center = deps.registry.center(site.centerId);
       const grid = site.gridId ? deps.registry.grid(site.gridId) : undefined;
       const worker = grid?.workerId ? deps.registry.person(grid.workerId) : undefined;
@@ -131,14 +133,14 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
     schema: {
       tags: ['sites'],
-      summary: "Recent readings of the site's devices from InfluxDB (mean per step), for the chart",
+      summary: "Recent readings of the site's devices from InfluxDB (each step's max; battery min), for the chart",
       params: Id,
       querystring: z.object({ hours: z.coerce.number().int().min(1).max(24 * 31).default(24) }),
       response: { 200: Readings, 400: ApiError, 404: ApiError, 502: ApiError },
     },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user.centerId);
+      const site = visibleSite(req.params.id, user);
       const to = deps.clock?.now() ?? Date.now();
       const hours = req.query.hours;
       // About 120 points across the chart, on a whole number of minutes.
@@ -150,7 +152,9 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
       // One query per device: a site has a handful, and the answer needs no tag parsing.
       for (const d of deps.registry.devicesOfSite(site.id)) {
         const fields = CHART_FIELDS[d.type];
-        const q = `SELECT ${fields.map((f) => `mean(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
+        // Issue 17 point 6: each step's peak (max), so the spike that raised an alarm is drawn, not
+        // averaged away; battery its lowest (min) for the same reason.
+        const q = `SELECT ${fields.map((f) => `${f === 'battery' ? 'min' : 'max'}(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
         let rows: Array<Record<string, unknown>>;
         try {
           rows = await withTimeout(influx.query(q), INFLUX_TIMEOUT_MS);

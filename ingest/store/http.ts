@@ -1,21 +1,14 @@
 // Small HTTP helpers of the writer: one POST of lines through the client's own transport (same
-// timeouts and error types as the WriteApi), and creating the database on InfluxDB 1.x.
+// timeouts and error types as its WriteApi), and creating the database on InfluxDB 1.x.
 import { HttpError } from '@influxdata/influxdb-client';
 import type { Transport } from '@influxdata/influxdb-client';
 import type { Logger } from 'pino';
 
-/** Not a failure: the batch was turned away from the wire because the spool is replaying. */
-export class Diverted extends Error {
-  constructor() {
-    super('diverted to the spool');
-    this.name = 'Diverted';
-  }
-}
-
-export function postLines(transport: Transport, path: string, lines: readonly string[]): Promise<void> {
+/** `gzipThreshold`: bodies of this many bytes or more are gzipped by the transport (undefined: never). */
+export function postLines(transport: Transport, path: string, lines: readonly string[], gzipThreshold?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let status: number | undefined;
-    transport.send(path, lines.join('\n'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } }, {
+    transport.send(path, lines.join('\n'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, ...(gzipThreshold !== undefined ? { gzipThreshold } : {}) }, {
       responseStarted(_headers, statusCode) {
         status = statusCode;
       },
@@ -53,7 +46,7 @@ export async function ensureDatabase(cfg: { url: string; database: string; usern
     }
     return true;
   } catch (err) {
-    log.debug({ err: (err as Error).message }, 'InfluxDB not reachable to create the database (writes will spool until it is)');
+    log.debug({ err: (err as Error).message }, 'InfluxDB not reachable to create the database (readings stay in the journal until it is)');
     return false;
   }
 }

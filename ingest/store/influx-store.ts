@@ -1,355 +1,236 @@
-// The InfluxDB writer (DESIGN.md "Storage"): the client's WriteApi batches and retries; whatever it
-// cannot deliver is spooled to disk and replayed in order when InfluxDB is back. Nothing handed to
-// write() is lost: every line ends written, spooled, or — only when InfluxDB itself calls the line
-// malformed (HTTP 400) or the spool is full — counted and logged as dropped.
+// The InfluxDB writer (DESIGN.md "Storage"; issue 15): write() formats a reading as line protocol
+// and appends it to the journal, which is on disk before the device's PUBACK goes out. Shipping
+// workers read the journal's durable records in order, post them to InfluxDB, and confirm them;
+// the journal deletes a segment once all of it is confirmed. While InfluxDB is away the records
+// simply stay in the journal (its unshipped tail, formerly "the spool") and are shipped when it
+// is back, also after a restart. Nothing handed to write() is lost: every line ends in InfluxDB
+// or — only when InfluxDB itself calls it malformed (HTTP 400) — counted and logged as dropped.
 //
 // Speaks the v1 `/write?db=` endpoint, which InfluxDB 1.6 (Debian's) serves natively and 2.x/3.x
-// serve for compatibility; the client's v2 path is rewritten (NOTES.md "InfluxDB"). 1.x
-// authenticates with u/p query parameters. No `precision` parameter: nanoseconds are every
-// version's default, and line.ts writes nanosecond timestamps.
+// serve for compatibility. 1.x authenticates with u/p query parameters. No `precision`
+// parameter: nanoseconds are every version's default, and line.ts writes nanosecond timestamps.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
-import type { Transport, WriteApi } from '@influxdata/influxdb-client';
 import type { Config } from '../../contracts/config.ts';
+import type { Journal, JournalBatch } from '../../contracts/journal.ts';
 import type { ReadingStore, StoreStats } from '../../contracts/ports.ts';
-import type { ScoredReading } from '../../contracts/reading.ts';
-import { createSpool } from './spool.ts';
 import { LineFormatter } from './line.ts';
-import { postLines, Diverted, ensureDatabase } from './http.ts';
-import { createReplayer } from './replay.ts';
+import { postLines, ensureDatabase } from './http.ts';
 
 export interface InfluxStoreDeps {
   config: Config['influx'] & { url: string };
-  spoolDir: string;
+  /** Where lines are appended and shipped from (journal/, wired by app/). */
+  journal: Pick<Journal, 'append' | 'durable' | 'pending' | 'full' | 'read' | 'confirm' | 'unread' | 'stats'>;
   logger: Logger;
   metrics: Registry;
+  /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
+  refused?: { add(lines: readonly string[], reason: string): void };
   /** Tuning for tests; defaults suit production. */
-  retry?: { minDelayMs?: number; maxDelayMs?: number; maxRetryTimeMs?: number; requestTimeoutMs?: number };
+  retry?: { minDelayMs?: number; maxDelayMs?: number; requestTimeoutMs?: number };
 }
 
 export interface InfluxStore extends ReadingStore {
-  /** Lines InfluxDB refused as malformed (400) or the full spool could not take. */
+  /** Lines InfluxDB refused as malformed (400), or that could not be formatted. */
   readonly droppedLines: number;
 }
+
+/** stop() ships what it can this long while InfluxDB answers; the rest waits in the journal. */
+const STOP_SHIP_MS = 5_000;
 
 export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   const cfg = deps.config;
   const log = deps.logger;
+  const journal = deps.journal;
   const minDelay = deps.retry?.minDelayMs ?? 1000;
   const maxDelay = deps.retry?.maxDelayMs ?? 10_000;
   const timeout = deps.retry?.requestTimeoutMs ?? 10_000;
-  // More batches than this wait their turn in memory (still counted in backlog()).
-  const maxConcurrent = cfg.concurrency ?? 2;
+  // NOTES.md: influxd 1.6.7 peaks with 2–4 concurrent writers on 2 cores.
+  const workers = cfg.concurrency ?? 2;
   const auth = cfg.username !== undefined ? `&u=${encodeURIComponent(cfg.username)}&p=${encodeURIComponent(cfg.password ?? '')}` : '';
   const writePath = `/write?db=${encodeURIComponent(cfg.database)}${auth}`;
-  const real = new InfluxDB({ url: cfg.url, timeout }).transport;
-  const spool = createSpool({ dir: deps.spoolDir, maxBytes: cfg.spoolMaxBytes });
+  const transport = new InfluxDB({ url: cfg.url, timeout }).transport;
+  // 0 = never: a local or LAN influxd only spends CPU on gzip (config.ts).
+  const gzipThreshold = cfg.gzipThresholdBytes > 0 ? cfg.gzipThresholdBytes : undefined;
 
-  // Lines are counted from the moment they are handed over until they are settled one way.
-  let handed = 0;
-  let writtenLive = 0;
-  let spooledLive = 0;
+  let written = 0;
   let replayed = 0;
   let dropped = 0;
   let failedBatches = 0;
-  // While the spool holds anything, new batches go behind it (diverted), so replay keeps order.
-  let diverting = false;
-  let closing = false;
-  /** Batches the client holds for a retry: the client hands the same array back, so identity tracks them. */
-  const retrying = new Set<string[]>();
-  let waiters: Array<() => void> = [];
-  const settled = (): void => {
-    const w = waiters;
-    waiters = [];
+  let inflightLines = 0;
+  let failing = false;
+  let stopping = false;
+  let hurry = 0;
+  let running: Array<Promise<void>> = [];
+
+  // Wakes workers sleeping between small batches or in a backoff (flush and stop want it now).
+  let wakers: Array<() => void> = [];
+  const wake = (): void => {
+    const w = wakers;
+    wakers = [];
     for (const fn of w) fn();
   };
-  const nextSettle = (): Promise<void> => new Promise((r) => waiters.push(r));
-
-  // The hot path only appends to this array; formatting and the client's batching run a tick later.
-  let pending: Array<ScoredReading | string> = [];
-  let drainScheduled: NodeJS.Immediate | undefined;
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((r) => {
+      const t = setTimeout(() => { wakers = wakers.filter((x) => x !== done); r(); }, ms);
+      const done = (): void => { clearTimeout(t); r(); };
+      wakers.push(done);
+    });
+  let settledWaiters: Array<() => void> = [];
+  const settled = (): void => {
+    const w = settledWaiters;
+    settledWaiters = [];
+    for (const fn of w) fn();
+  };
 
   const m = deps.metrics;
-  const lines = new Counter({ name: 'watchfire_store_lines_total', help: 'Lines settled, by outcome (written live, spooled, replayed from the spool, dropped)', labelNames: ['outcome'], registers: [m] });
+  const lines = new Counter({ name: 'watchfire_store_lines_total', help: 'Lines settled, by outcome (written live, replayed from an earlier run\'s journal, dropped)', labelNames: ['outcome'], registers: [m] });
   const failures = new Counter({ name: 'watchfire_store_write_failures_total', help: 'Failed write requests to InfluxDB (each attempt)', registers: [m] });
-  new Gauge({ name: 'watchfire_store_spool_lines', help: 'Lines waiting in the disk spool', registers: [m], collect() { this.set(spool.lines); } });
-  new Gauge({ name: 'watchfire_store_spool_bytes', help: 'Bytes in the disk spool', registers: [m], collect() { this.set(spool.bytes); } });
-  new Gauge({ name: 'watchfire_store_backlog_lines', help: 'Lines handed to the writer not yet written or spooled', registers: [m], collect() { this.set(backlog()); } });
-  new Gauge({ name: 'watchfire_store_spool_ratio', help: 'Spool size as a fraction of its cap', registers: [m], collect() { this.set(spool.bytes / cfg.spoolMaxBytes); } });
-
-  function backlog(): number {
-    return handed - writtenLive - spooledLive - dropped;
-  }
-
-  let spoolWarned = false;
-  let fullLogged = false;
-  function toSpool(batch: string[]): Promise<void> {
-    retrying.delete(batch);
-    const { accepted, written } = spool.append(batch);
-    if (!accepted) {
-      drop(batch.length, 'spool_full');
-      if (!fullLogged) {
-        fullLogged = true;
-        log.error({ code: 'WF_STORE_SPOOL_FULL', spoolBytes: spool.bytes, cap: cfg.spoolMaxBytes }, 'InfluxDB spool is FULL: new readings are being dropped until InfluxDB is back');
-      }
-      settled();
-      return Promise.resolve();
-    }
-    fullLogged = false;
-    checkSpoolLevel();
-    if (!diverting) {
-      diverting = true;
-      // Batches still waiting for the wire are older than anything diverted from now on.
-      while (waiting.length) waiting.shift()!();
-    }
-    startReplay();
-    return written.then(
-      () => {
-        spooledLive += batch.length;
-        lines.labels('spooled').inc(batch.length);
-        settled();
-      },
-      (err: unknown) => {
-        log.error({ err, lines: batch.length }, 'spool append failed');
-        drop(batch.length, 'spool_error');
-        settled();
-      },
-    );
-  }
-
-  /** Warns once per crossing of the warning ratio; re-armed when replay brings it well below. */
-  function checkSpoolLevel(): void {
-    const ratio = spool.bytes / cfg.spoolMaxBytes;
-    if (ratio >= cfg.spoolWarnRatio && !spoolWarned) {
-      spoolWarned = true;
-      log.warn({ code: 'WF_STORE_SPOOL_WARN', spoolBytes: spool.bytes, cap: cfg.spoolMaxBytes, ratio }, `InfluxDB spool passed ${Math.round(cfg.spoolWarnRatio * 100)} % of its cap: readings will be dropped when it is full`);
-    } else if (ratio < cfg.spoolWarnRatio * 0.9) spoolWarned = false;
-  }
+  new Gauge({ name: 'watchfire_store_spool_lines', help: 'Lines in the journal not yet confirmed by InfluxDB (its unshipped tail, on disk)', registers: [m], collect() { this.set(journal.stats().unshippedLines); } });
+  new Gauge({ name: 'watchfire_store_spool_bytes', help: 'Bytes of journal segments not yet wholly confirmed by InfluxDB', registers: [m], collect() { this.set(journal.stats().unshippedBytes); } });
+  new Gauge({ name: 'watchfire_store_backlog_lines', help: 'Lines handed to the writer not yet durable in the journal', registers: [m], collect() { this.set(journal.pending()); } });
+  new Gauge({ name: 'watchfire_store_spool_ratio', help: 'Unshipped journal as a fraction of its cap (influx.spoolMaxBytes)', registers: [m], collect() { this.set(journal.stats().unshippedBytes / cfg.spoolMaxBytes); } });
 
   function drop(n: number, reason: string): void {
     dropped += n;
     lines.labels(`dropped_${reason}`).inc(n);
   }
 
-  // The client's transport, wrapped: diverts batches while the spool is replaying, and limits
-  // requests on the wire. The client alone sends every full batch at once; on a 2-core box shared
-  // with influxd, dozens of concurrent 5,000-line writes only make each one slower until they
-  // time out and are sent again (NOTES.md: 1.6.7 peaks with 2–4 writers).
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  const inflightCount = (): number => active + waiting.length;
-  function sendNow(path: string, body: string, options: Parameters<Transport['send']>[2], callbacks: Parameters<Transport['send']>[3]): void {
-    if (diverting) {
-      callbacks?.error?.(new Diverted());
-      return;
-    }
-    active++;
-    const done = (): void => {
-      active--;
-      const next = waiting.shift();
-      next?.();
-      settled();
-    };
-    real.send(path, body, options, {
-      ...callbacks,
-      error(e) {
-        try { callbacks?.error?.(e); } finally { done(); }
-      },
-      complete() {
-        try { callbacks?.complete?.(); } finally { done(); }
-      },
-    });
-  }
-  const transport: Transport = {
-    send(path, body, options, callbacks) {
-      if (diverting) callbacks?.error?.(new Diverted());
-      else if (active < maxConcurrent) sendNow(path, body, options, callbacks);
-      else waiting.push(() => sendNow(path, body, options, callbacks));
-    },
-    request: (path, body, options, started) => real.request(path, body, options, started),
-    iterate: (path, body, options) => real.iterate(path, body, options),
-    chunkCombiner: real.chunkCombiner,
-  };
-
-  const writeApi: WriteApi = new InfluxDB({ url: cfg.url, timeout, transport }).getWriteApi('', cfg.database, 'ns', {
-    batchSize: cfg.batchSize,
-    flushInterval: cfg.flushIntervalMs,
-    // The client's default gzips every body over 1,000 bytes.
-    gzipThreshold: cfg.gzipThresholdBytes > 0 ? cfg.gzipThresholdBytes : Number.MAX_SAFE_INTEGER,
-    maxRetries: cfg.maxRetries,
-    maxRetryTime: deps.retry?.maxRetryTimeMs ?? 60_000,
-    minRetryDelay: minDelay,
-    maxRetryDelay: maxDelay,
-    exponentialBase: 2,
-    randomRetry: true,
-    maxBufferLines: Math.max(cfg.batchSize * 20, 50_000),
-    writeSuccess(batch) {
-      retrying.delete(batch);
-      writtenLive += batch.length;
-      lines.labels('written').inc(batch.length);
-      settled();
-    },
-    writeFailed(error, batch, attempt, expires) {
-      if (error instanceof Diverted) return toSpool(batch);
-      failedBatches++;
-      failures.inc();
-      const status = error instanceof HttpError ? error.statusCode : undefined;
-      if (status === 400) {
-        // Malformed or a field type conflict: 1.x has already written the good lines of a partial
-        // write, and no retry can fix the rest.
-        retrying.delete(batch);
-        drop(batch.length, 'rejected');
-        log.error({ code: 'WF_STORE_WRITE', err: error.message, lines: batch.length, first: batch[0] }, 'InfluxDB rejected lines as malformed');
-        settled();
-        return Promise.resolve();
-      }
-      if (status === 404) void ensureDatabase(cfg, timeout, log);
-      // The client itself retries only network errors and statuses ≥ 429; others are spooled now.
-      const clientRetries = !closing && !diverting && attempt <= cfg.maxRetries && expires > Date.now() && (status === undefined || status >= 429);
-      if (clientRetries) {
-        retrying.add(batch);
-        log.debug({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; retrying');
-        return undefined;
-      }
-      // Once per outage: from here on batches go to the spool until it has been replayed.
-      if (!diverting) log.warn({ code: 'WF_STORE_WRITE', err: error.message, attempt, lines: batch.length }, 'InfluxDB write failed; spooling to disk until it is back');
-      return toSpool(batch);
-    },
-    writeRetrySkipped(entry) {
-      // The client's retry buffer overflowed: those lines go to the spool instead of being lost.
-      if (!diverting) log.warn({ code: 'WF_STORE_WRITE', lines: entry.lines.length }, 'InfluxDB is not keeping up: spooling to disk until it is');
-      void toSpool(entry.lines);
-    },
-  });
-  writeApi.path = writePath;
-
-  const formatter = new LineFormatter();
-  function drain(): void {
-    drainScheduled = undefined;
-    const items = pending;
-    pending = [];
-    for (const item of items) {
-      let line: string;
-      try {
-        line = typeof item === 'string' ? item : formatter.format(item);
-      } catch (err) {
-        log.error({ err }, 'could not format a reading as line protocol');
-        drop(1, 'format');
-        continue;
-      }
-      if (!line) {
-        drop(1, 'format');
-        continue;
-      }
-      writeApi.writeRecord(line);
-    }
-  }
-  let stopped = false;
-  function enqueue(item: ScoredReading | string): void {
-    if (stopped) {
-      // Only a wiring bug gets here (app stops devices before storage); loud, never a crash.
-      drop(1, 'after_stop');
-      handed++;
-      log.error('reading handed to the InfluxDB writer after stop(): dropped');
-      return;
-    }
-    pending.push(item);
-    handed++;
-    drainScheduled ??= setImmediate(drain);
-  }
-
-  // ---- replay ----------------------------------------------------------------------------------
-  const replayer = createReplayer({
-    spool,
-    post: (chunk) => postLines(real, writePath, chunk),
-    batchSize: cfg.batchSize,
-    minDelayMs: minDelay,
-    maxDelayMs: maxDelay,
-    log,
-    onReplayed(n) {
-      replayed += n;
-      lines.labels('replayed').inc(n);
-    },
-    onRejected(n, err) {
-      failures.inc();
-      failedBatches++;
-      drop(n, 'rejected');
-      log.error({ code: 'WF_STORE_WRITE', err: err.message }, 'InfluxDB rejected spooled lines as malformed');
-    },
-    async onFailure(err) {
-      failures.inc();
-      failedBatches++;
-      if (err instanceof HttpError && err.statusCode === 404) await ensureDatabase(cfg, timeout, log);
-    },
-    onSegmentRemoved: checkSpoolLevel,
-    onDrained() {
-      diverting = false;
-    },
-  });
-  const startReplay = (): void => replayer.start();
-
-  // ---- lifecycle -------------------------------------------------------------------------------
-  async function flush(): Promise<void> {
-    // Everything handed so far: lines handed later may settle first, so the count alone is not
-    // enough — nothing may be on the wire or held for a retry either.
-    const target = handed;
-    if (drainScheduled) {
-      clearImmediate(drainScheduled);
-      drain();
-    }
-    await writeApi.flush(true).catch(() => undefined);
+  /** Posts one batch until InfluxDB has it (or calls it malformed); gives up only on stop. */
+  async function ship(batch: JournalBatch): Promise<boolean> {
+    let delay = minDelay;
     for (;;) {
-      await spool.idle();
-      if (inflightCount() === 0 && retrying.size === 0 && writtenLive + spooledLive + dropped >= target) return;
-      if (inflightCount() === 0 && retrying.size > 0) {
-        // Held for a later retry: try now (flush means now), and spool what still fails.
-        await writeApi.flush(true).catch(() => undefined);
-        continue;
+      try {
+        await postLines(transport, writePath, batch.lines, gzipThreshold);
+        if (failing) log.info({ unshipped: journal.stats().unshippedLines }, 'InfluxDB is back: shipping the journal');
+        failing = false;
+        const n = batch.lines.length;
+        // "Replayed": read back from disk, behind an outage or from an earlier run.
+        if (batch.fromDisk) {
+          replayed += n;
+          lines.labels('replayed').inc(n);
+        } else lines.labels('written').inc(n);
+        written += n;
+        return true;
+      } catch (err) {
+        failures.inc();
+        failedBatches++;
+        if (err instanceof HttpError && err.statusCode === 400) {
+          // Malformed or a field type conflict: 1.x has already written the good lines of a
+          // partial write, and no retry can fix the rest.
+          drop(batch.lines.length, 'rejected');
+          deps.refused?.add(batch.lines, err.message);
+          log.error({ code: 'WF_STORE_WRITE', err: err.message, lines: batch.lines.length, first: batch.lines[0] }, 'InfluxDB rejected lines as malformed');
+          return true;
+        }
+        if (err instanceof HttpError && err.statusCode === 404) await ensureDatabase(cfg, timeout, log);
+        if (!failing) log.warn({ code: 'WF_STORE_WRITE', err: (err as Error).message, unshipped: journal.stats().unshippedLines }, 'InfluxDB write failed: readings stay in the journal until it is back');
+        failing = true;
+        settled();
+        if (stopping) return false;
+        await sleep(delay * (0.5 + Math.random()));
+        delay = Math.min(delay * 2, maxDelay);
+        if (stopping) return false;
       }
-      await nextSettle();
     }
+  }
+
+  async function worker(stopped: Promise<undefined>): Promise<void> {
+    while (!stopping) {
+      // Only stop interrupts a read: a worker waiting here has nothing to ship. A read still
+      // pending at stop may take a batch nobody ships: it is not confirmed, so it stays on disk
+      // and is shipped after the next start.
+      const next = await Promise.race([journal.read(cfg.batchSize), stopped]);
+      if (!next) return;
+      inflightLines += next.lines.length;
+      const ok = await ship(next);
+      inflightLines -= next.lines.length;
+      if (ok) journal.confirm(next);
+      settled();
+      // A short batch means the journal is nearly shipped: wait for more rather than post many
+      // small requests (influxd's cost is per request as much as per line).
+      if (ok && next.lines.length < cfg.batchSize && hurry === 0 && !stopping) await sleep(cfg.flushIntervalMs);
+    }
+  }
+  let stopSignal: () => void = () => undefined;
+
+  async function flush(): Promise<void> {
+    hurry++;
+    wake();
+    try {
+      // Everything handed so far is on disk first; then shipped, unless InfluxDB is away.
+      await new Promise<void>((r) => journal.durable(() => r()));
+      for (;;) {
+        const shipped = journal.pending() === 0 && journal.unread() === 0 && inflightLines === 0;
+        if (shipped || failing || running.length === 0) return;
+        await new Promise<void>((r) => {
+          settledWaiters.push(r);
+          setTimeout(r, 50);
+        });
+      }
+    } finally {
+      hurry--;
+    }
+  }
+
+  let formatter = new LineFormatter();
+  function append(line: string): void {
+    journal.append(line);
   }
 
   return {
     async start() {
       // The client logs every retry on the console; our own warnings above say it once, with codes.
       setLogger({ error: (msg, err) => log.debug({ err }, msg), warn: (msg, err) => log.debug({ err }, msg) });
-      await spool.open();
-      if (spool.lines > 0) {
-        log.info({ lines: spool.lines, bytes: spool.bytes }, 'found a spool from an earlier run: replaying it');
-        diverting = true;
-      }
+      formatter = new LineFormatter();
+      stopping = false;
+      const s = journal.stats();
+      if (s.unshippedLines > 0) log.info({ lines: s.unshippedLines }, 'shipping journal records left by an earlier run');
       await ensureDatabase(cfg, Math.min(timeout, 3000), log);
-      if (diverting) startReplay();
+      const stopped = new Promise<undefined>((r) => { stopSignal = () => r(undefined); });
+      running = Array.from({ length: workers }, () => worker(stopped));
     },
     async stop() {
-      closing = true;
-      await replayer.stop();
-      await flush();
-      stopped = true;
-      await writeApi.close().catch(() => undefined);
-      await spool.close();
+      if (!failing) {
+        await Promise.race([flush(), new Promise((r) => setTimeout(r, STOP_SHIP_MS).unref())]);
+      }
+      stopping = true;
+      stopSignal();
+      wake();
+      await Promise.all(running);
+      running = [];
     },
     write(scored) {
-      enqueue(scored);
+      let line: string;
+      try {
+        line = formatter.format(scored);
+      } catch (err) {
+        log.error({ err }, 'could not format a reading as line protocol');
+        drop(1, 'format');
+        return;
+      }
+      if (!line) drop(1, 'format');
+      else append(line);
     },
     writeLines(ls) {
-      for (const l of ls) enqueue(l);
+      for (const l of ls) append(l);
     },
     flush,
     stats(): StoreStats {
+      const j = journal.stats();
       return {
-        queued: backlog(),
-        written: writtenLive + replayed,
+        queued: journal.pending() + j.unshippedLines,
+        written,
         failedBatches,
-        spooledLines: spool.lines,
-        spoolBytes: spool.bytes,
+        spooledLines: j.unshippedLines,
+        spoolBytes: j.unshippedBytes,
         replayedLines: replayed,
       };
     },
-    backlog,
+    // Memory, not disk, is what admission control guards: records not yet durable are in the
+    // heap; the unshipped tail is on disk. At the tail's cap telemetry is held (events pass).
+    backlog: () => (journal.full() ? Number.MAX_SAFE_INTEGER : journal.pending()),
     get droppedLines() {
       return dropped;
     },

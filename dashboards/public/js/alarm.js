@@ -67,6 +67,17 @@ export function chime() {
   tone(t0 + 0.2, 0.25, 990, 0.06);
 }
 
+/**
+ * A new task on the grid worker's phone (issue 17 point 4): three rising beeps, loud enough for a
+ * pocket. Returns whether sound could play (the page may not have had its first tap yet).
+ */
+export function taskTone() {
+  if (!ctx || ctx.state !== 'running') return false;
+  const t0 = ctx.currentTime + 0.02;
+  for (let i = 0; i < 3; i++) tone(t0 + i * 0.35, 0.25, 700 + i * 200, 0.2);
+  return true;
+}
+
 export function init() {
   // Where the browser already allows sound (a kiosk started with an autoplay policy, or a site
   // the user has engaged with), this starts it; elsewhere the context waits for the first click.

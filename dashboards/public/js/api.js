@@ -30,11 +30,30 @@ export async function api(method, url, body) {
   const text = await r.text();
   const json = text ? JSON.parse(text) : null;
   if (r.status === 401 && !url.startsWith('/api/auth/login')) {
-    window.location.href = '/login.html';
+    window.location.href = loginUrl();
     throw new ApiError(401, json);
   }
   if (!r.ok) throw new ApiError(r.status, json);
   return json;
+}
+
+/**
+ * The sign-in page, told where to come back to (issue 17 point 1): a link from an email opens the
+ * incident it names, even when the browser has to sign in first.
+ */
+export function loginUrl() {
+  const here = `${window.location.pathname}${window.location.search}${window.location.hash}`;
+  return here === '/' || here.startsWith('/login.html') ? '/login.html' : `/login.html?next=${encodeURIComponent(here)}`;
+}
+
+/**
+ * Where to go after signing in: `next` when it is a path on this server (never another origin:
+ * `//host` and `/\host` are refused), else the role's home.
+ */
+export function afterLogin(home) {
+  const next = new URLSearchParams(window.location.search).get('next');
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return home;
+  return next;
 }
 
 export async function logout() {

@@ -1,7 +1,7 @@
 // The operator console: live queue, incident detail, site view, overview and review. One page,
 // hash routes (#/queue, #/site/ID?incident=ID, #/overview, #/review), updates pushed over SSE.
-import { wireSwitch, onLocale, t } from './i18n.js';
-import { api, session, logout } from './api.js';
+import { wireSwitch, onLocale, t, tr } from './i18n.js';
+import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import * as alarm from './alarm.js';
 import { time } from './fmt.js';
@@ -40,7 +40,9 @@ function parseRoute() {
   if (parts[0] === 'site' && parts[1]) return { view: 'site', id: decodeURIComponent(parts[1]), incident: params.get('incident') };
   if (parts[0] === 'overview') return { view: 'overview' };
   if (parts[0] === 'review') return { view: 'review' };
-  return { view: 'queue', incident: parts[1] ? decodeURIComponent(parts[1]) : null };
+  // #/incidents/ID is what emails, webhooks and texts link to (alerts/messages.ts incidentLink).
+  if (parts[0] === 'incidents' && parts[1]) return { view: 'queue', incident: decodeURIComponent(parts[1]) };
+  return { view: 'queue', incident: null };
 }
 
 async function loadActive() {
@@ -55,14 +57,37 @@ async function loadReview() {
   $('#review-count').textContent = incidents.length ? String(incidents.length) : '';
 }
 
+/** Newest first: the one the banner names and the queue puts on top. */
+function unacknowledgedReds() {
+  return [...state.active.values()].filter((i) => i.level === 'red' && i.state === 'open').sort((a, b) => b.openedAt - a.openedAt);
+}
+
+/**
+ * Issue 17 point 2: while a red waits for acknowledgement the sound repeats, the favicon turns red,
+ * the title counts and blinks (seen from another tab or window), and the banner on every view names
+ * the newest one and links to it.
+ */
 function updateAlarm() {
-  const unacked = [...state.active.values()].filter((i) => i.level === 'red' && i.state === 'open');
+  const unacked = unacknowledgedReds();
   alarm.setAlarm(unacked.length > 0);
   const reds = [...state.active.values()].filter((i) => i.level === 'red').length;
   const el = $('#queue-count');
   el.textContent = state.active.size ? String(state.active.size) : '';
   el.classList.toggle('red', reds > 0);
-  document.title = `${unacked.length ? `(${unacked.length}) ` : ''}Watchfire · 守望`;
+  const icon = unacked.length ? '/favicon-alarm.svg' : '/favicon.svg';
+  if ($('#favicon').getAttribute('href') !== icon) $('#favicon').setAttribute('href', icon);
+  const newest = unacked[0];
+  const link = $('#alarm-newest');
+  link.textContent = newest ? `${tr(newest.title)} — ${newest.context.siteName}` : '';
+  link.setAttribute('href', newest ? `#/incidents/${encodeURIComponent(newest.id)}` : '#/queue');
+  titleTick();
+}
+
+let blink = false;
+function titleTick() {
+  const n = unacknowledgedReds().length;
+  blink = n > 0 && !blink;
+  document.title = n ? `(${n}) ${blink ? '🔴' : '⚪'} ${t('title.alarm')} · ${t('app.name')}` : 'Watchfire · 守望';
 }
 
 function ensureStream() {
@@ -91,6 +116,8 @@ function onIncident(ev) {
   if (!known && isActive && ev.kind === 'opened') {
     queue.markNew(inc.id);
     if (inc.level === 'yellow') alarm.chime();
+    // A new red goes to the top of the queue; the operator's view goes there too.
+    if (inc.level === 'red' && state.route.view === 'queue') window.scrollTo({ top: 0 });
   }
   updateAlarm();
   if (inc.state === 'resolved' || inc.state === 'reviewed') void loadReview().then(() => state.route.view === 'review' && render());
@@ -124,8 +151,14 @@ async function render() {
   }
 }
 
+/** A link to one incident opens exactly that one, whether it is in the live queue or not. */
+function focusRoute() {
+  if (state.route.view === 'queue' && state.route.incident) queue.focus(state.route.incident);
+}
+
 function tick() {
   $('#clock').textContent = time(Date.now(), state.tz);
+  titleTick();
   queue.tick();
 }
 
@@ -142,10 +175,12 @@ async function boot() {
   alarm.init();
   alarm.onSoundState(soundButton);
   $('#sound').addEventListener('click', () => alarm.unlock());
+  $('#sound-blocker-button').addEventListener('click', () => alarm.unlock());
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
-  if (!s.user) return window.location.replace('/login.html');
-  if (s.user.role === 'grid_worker') return window.location.replace('/worker.html');
+  if (!s.user) return window.location.replace(loginUrl());
+  // A grid worker who follows a link to an incident sees it as their task.
+  if (s.user.role === 'grid_worker') return window.location.replace(`/worker.html${window.location.hash}`);
   state.me = s.user;
   state.tz = s.timezone;
   if (s.centerName) {
@@ -165,10 +200,11 @@ async function boot() {
   window.addEventListener('hashchange', () => {
     state.route = parseRoute();
     ensureStream();
-    void render();
+    void render().then(focusRoute);
   });
   state.route = parseRoute();
   await refreshAll();
+  focusRoute();
   ensureStream();
   tick();
   setInterval(tick, 1000);

@@ -2,38 +2,22 @@
 // acknowledged; each card says site, resident, device, level, age and state, and acknowledging
 // is one click on the card itself.
 import { h, clear, $ } from './dom.js';
-import { t, tr } from './i18n.js';
+import { t, tr, fieldErrors, errorText } from './i18n.js';
 import { api } from './api.js';
 import { age, dateTime, time } from './fmt.js';
 
 const LEVEL_RANK = { red: 0, yellow: 1, green: 2 };
 const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolved: 4, reviewed: 5 };
-const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state] || a.openedAt - b.openedAt;
-export const DISPOSITIONS = ['real_fire', 'nuisance', 'device_false_alarm', 'test', 'unknown'];
+/**
+ * Issue 17 point 2: the newest unacknowledged red comes first, so a fresh fire is never below the
+ * fold behind older ones; the rest keep "red first, unacknowledged first, longest waiting first".
+ */
+export const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state]
+  || (a.level === 'red' && a.state === 'open' ? b.openedAt - a.openedAt : a.openedAt - b.openedAt);
 const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
-
-/** Audit actions in words: transitions, and what the system did (opened, raised, escalation:step). */
-export function actionLabel(action) {
-  const [base, step] = action.split(':');
-  const key = `timeline.${base}`;
-  const label = t(key);
-  if (label === key) return action;
-  return step ? `${label} · ${step}` : label;
-}
-
-export function levelBadge(level) {
-  return h('span', { class: `badge ${level}` }, t(`level.${level}`));
-}
-
-export function stateChip(s) {
-  return h('span', { class: `chip state-${s}`, dataset: { role: 'state' } }, t(`state.${s}`));
-}
-
-export function residentLine(ctx) {
-  const r = ctx.resident;
-  if (!r) return null;
-  return [r.name, r.age ? t('field.years', { n: r.age }) : null, r.livesAlone ? t('field.livesAlone') : null].filter(Boolean).join(' · ');
-}
+export { DISPOSITIONS, actionLabel, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
+import { DISPOSITIONS, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
+import { callButtons, noteForm } from './shift.js';
 
 export function createQueue({ state, rerender, toast }) {
   let selected = null;
@@ -42,6 +26,74 @@ export function createQueue({ state, rerender, toast }) {
   let people = null;
   const fresh = new Set();
   let root = null;
+  /** Card elements by incident id, and the other keyed nodes of the list (headers, empty note). */
+  const cards = new Map();
+  const fixed = new Map();
+  /** The incident a link or a click asked for: kept selected even when not in the live queue. */
+  let pinned = null;
+
+  /**
+   * The queue's blocks in order. Issue 17 point 3: incidents of one site (a panel's zones in an
+   * alarm storm) form one group, placed where its most urgent member would be, with a count and
+   * one button that acknowledges every new one in it.
+   */
+  function groupsOf(list, section) {
+    const bySite = new Map();
+    for (const i of list) bySite.set(i.siteId, [...(bySite.get(i.siteId) || []), i]);
+    const out = [];
+    const placed = new Set();
+    for (const i of list) {
+      const members = bySite.get(i.siteId);
+      if (members.length < 2) out.push(patchCard(i));
+      else if (!placed.has(i.siteId)) {
+        placed.add(i.siteId);
+        out.push(group(section, members));
+      }
+    }
+    return out;
+  }
+
+  function group(section, members) {
+    const first = members[0];
+    const open = members.filter((i) => i.state === 'open');
+    const el = keyed(`g:${section}:${first.siteId}`, () => h('section', { class: 'group', dataset: { siteId: first.siteId } },
+      h('header', { class: 'group-head' }, h('span', { class: 'group-site' }), h('span', { class: 'group-count' }), h('span', { class: 'group-open' }),
+        h('button', { type: 'button', class: 'btn danger', dataset: { action: 'acknowledge-group' } })),
+      h('div', { class: 'group-body' })));
+    el.dataset.level = section;
+    el.querySelector('.group-site').textContent = first.context.siteName;
+    el.querySelector('.group-count').textContent = t('group.count', { n: members.length });
+    el.querySelector('.group-open').textContent = open.length ? t('group.open', { n: open.length }) : '';
+    const b = el.querySelector('[data-action="acknowledge-group"]');
+    b.hidden = open.length === 0 || !canAct();
+    b.textContent = t('action.acknowledgeAll', { n: open.length });
+    b.onclick = () => void acknowledgeAll(open.map((i) => i.id));
+    reconcile(el.querySelector('.group-body'), members.map(patchCard));
+    return el;
+  }
+
+  function canAct() {
+    return state.me && (state.me.role === 'operator' || state.me.role === 'supervisor');
+  }
+
+  async function acknowledgeAll(ids) {
+    try {
+      const r = await api('POST', '/api/incidents/bulk/acknowledge', { ids });
+      for (const inc of r.acknowledged) state.active.set(inc.id, inc);
+      if (r.refused.length) toast(t('group.refused', { n: r.refused.length }), 'error');
+      rerender();
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+  }
+
+  /** Puts exactly these nodes, in this order, under the parent, moving only what is out of place. */
+  function reconcile(parent, want) {
+    want.forEach((node, i) => {
+      if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
+    });
+    while (parent.children.length > want.length) parent.lastElementChild.remove();
+  }
 
   async function act(inc, action, body = {}) {
     try {
@@ -55,9 +107,9 @@ export function createQueue({ state, rerender, toast }) {
       return updated;
     } catch (err) {
       if (action === 'resolve' && err.status === 400 && draft) {
-        draft.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+        draft.errors = fieldErrors(err.errors);
         renderDetail();
-      } else toast(t('error.generic', { msg: err.message }), 'error');
+      } else toast(errorText(err), 'error');
       // A 409 means someone else moved it first: show what is true now.
       if (err.status === 409 || err.status === 404) void reload(inc.id);
       return null;
@@ -114,7 +166,7 @@ export function createQueue({ state, rerender, toast }) {
       h('div', { class: 'site' }, c.siteName),
       h('div', { class: 'meta' },
         residentLine(c) ? h('span', { class: 'resident' }, residentLine(c)) : null,
-        h('span', { class: 'device' }, `${t(`device.${c.deviceType}`)}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
+        h('span', { class: 'device' }, `${t(`device.${c.deviceType}`)}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}${inc.zone ? ` · ${t('field.zone', { z: inc.zone })}` : ''}`),
         inc.findingCount > 1 ? h('span', {}, t('field.findings', { n: inc.findingCount })) : null)),
     h('div', { class: 'card-foot' },
       stateChip(inc.state),
@@ -139,6 +191,8 @@ export function createQueue({ state, rerender, toast }) {
       renderDetail();
     } catch (err) {
       if (err.status === 404) {
+        if (pinned === id) toast(t('error.notFound'), 'error');
+        if (pinned === id) pinned = null;
         selected = null;
         detail = null;
         renderDetail();
@@ -170,16 +224,29 @@ export function createQueue({ state, rerender, toast }) {
     return people;
   }
 
+  /** Rebuilds the detail pane only when what it shows changed (no rebuild under the pointer). */
   function renderDetail() {
     const pane = $('#detail');
     if (!pane) return;
-    clear(pane);
     const d = detail;
-    if (!d || d.incident.id !== selected) {
+    const shown = d && d.incident.id === selected ? (state.active.get(d.incident.id) || d.incident) : null;
+    const sig = JSON.stringify([shown, d && d.timeline.length, d && d.notes?.length, draft && { ...draft, feedback: undefined }, document.documentElement.lang]);
+    if (pane.dataset.sig === sig && pane.firstChild) return;
+    pane.dataset.sig = sig;
+    const focused = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
+    clear(pane);
+    if (!shown) {
       pane.append(h('div', { class: 'placeholder' }, t('queue.select')));
       return;
     }
-    const inc = state.active.get(d.incident.id) || d.incident;
+    renderDetailInto(pane, d, shown);
+    if (focused) document.getElementById(focused)?.focus();
+  }
+
+  /** After a note or a call: the timeline shows it (the detail is read again). */
+  const logged = (err) => (err ? toast(errorText(err), 'error') : void loadDetail(selected));
+
+  function renderDetailInto(pane, d, inc) {
     const c = inc.context;
     const site = d.site;
     const pick = h('select', { class: 'picker', 'aria-label': t('action.dispatch') });
@@ -198,10 +265,12 @@ export function createQueue({ state, rerender, toast }) {
         c.resident ? h('div', { class: 'person main' },
           h('div', { class: 'label' }, t('field.resident')),
           h('div', { class: 'name' }, residentLine(c)),
-          c.resident.phone ? h('a', { class: 'phone', href: `tel:${c.resident.phone}` }, `☎ ${c.resident.phone}`) : null) : null,
+          c.resident.phone ? h('a', { class: 'phone', href: `tel:${c.resident.phone}` }, `☎ ${c.resident.phone}`) : null,
+          c.resident.phone ? callButtons(inc, { contact: c.resident.name, phone: c.resident.phone }, logged) : null) : null,
         site && site.site.contacts.length ? h('div', { class: 'person' },
           h('div', { class: 'label' }, t('field.contacts')),
-          site.site.contacts.map((p) => h('div', { class: 'contact' }, h('span', {}, `${p.name}${p.relation ? ` (${p.relation})` : ''}`), p.phone ? h('a', { class: 'phone', href: `tel:${p.phone}` }, `☎ ${p.phone}`) : null))) : null),
+          site.site.contacts.map((p) => [h('div', { class: 'contact' }, h('span', {}, `${p.name}${p.relation ? ` (${p.relation})` : ''}`), p.phone ? h('a', { class: 'phone', href: `tel:${p.phone}` }, `☎ ${p.phone}`) : null),
+            p.phone ? callButtons(inc, { contact: p.name, phone: p.phone }, logged) : null])) : null),
       h('dl', { class: 'facts' },
         h('dt', {}, t('field.device')), h('dd', {}, `${t(`device.${c.deviceType}`)} · ${inc.deviceId}${c.deviceLocation ? ` · ${c.deviceLocation}` : ''}`),
         h('dt', {}, t('field.opened')), h('dd', {}, `${dateTime(inc.openedAt, c.timezone)} · `, h('span', { dataset: { since: inc.openedAt } }, age(inc.openedAt))),
@@ -211,32 +280,73 @@ export function createQueue({ state, rerender, toast }) {
         inc.state === 'open' ? h('button', { type: 'button', class: `btn big ${inc.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: () => act(inc, 'acknowledge') }, t('action.acknowledge')) : null,
         canDispatch ? h('div', { class: 'row dispatch' }, pick, h('button', { type: 'button', class: 'btn', dataset: { action: 'dispatch-to' }, onclick: () => act(inc, 'dispatch', { assignee: pick.value }) }, t('action.dispatch'))) : null,
         !RESOLVABLE.has(inc.state) ? null : draft && draft.id === inc.id ? resolveForm(inc) : h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'resolve-open' }, onclick: () => { draft = { id: inc.id, disposition: null, feedback: '', errors: {} }; renderDetail(); } }, t('action.resolve'))),
+      noteForm(inc, logged),
       h('section', { class: 'timeline' },
         h('h3', {}, t('field.timeline')),
-        h('ol', {}, d.timeline.map((e) => h('li', { class: `tl-${e.action.split(':')[0]}` },
-          h('time', {}, time(e.at, c.timezone)),
-          h('span', { class: 'what' }, actionLabel(e.action)),
-          h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName),
-          e.note ? h('div', { class: 'note' }, e.note) : null))))));
+        h('ol', {}, d.timeline.map((e) => timelineItem(e, c.timezone, time))))));
+  }
+
+  /** What a card shows; the card is rebuilt only when this changes. */
+  function signature(inc) {
+    const c = inc.context;
+    return JSON.stringify([inc.level, inc.state, inc.title, inc.confirmed, inc.recurrenceOf, inc.findingCount, c.assigneeName, c.siteName, c.deviceLocation, fresh.has(inc.id), document.documentElement.lang]);
+  }
+
+  /**
+   * Issue 17 point 2: updates patch the queue in place. Each card keeps its element for as long as
+   * its incident is listed (only its contents change when what it shows changes), and nodes are
+   * moved only when the order changes, so a click never lands on a card that was just replaced.
+   */
+  function patchCard(inc) {
+    const sig = signature(inc);
+    let had = cards.get(inc.id);
+    if (!had) cards.set(inc.id, (had = { el: card(inc), sig }));
+    else if (had.sig !== sig) {
+      const built = card(inc);
+      had.el.className = built.className;
+      Object.assign(had.el.dataset, built.dataset);
+      had.el.replaceChildren(...built.childNodes);
+      had.sig = sig;
+    }
+    had.el.classList.toggle('selected', selected === inc.id);
+    return had.el;
+  }
+
+  function keyed(key, make, update) {
+    let el = fixed.get(key);
+    if (!el) fixed.set(key, (el = make()));
+    update?.(el);
+    return el;
+  }
+
+  function header(kind, n) {
+    return keyed(`h:${kind}`, () => h('h2', { class: `section ${kind}` }, h('span', { class: 't' }), h('span', { class: 'n' })), (el) => {
+      el.querySelector('.t').textContent = t(`queue.${kind}`);
+      el.querySelector('.n').textContent = String(n);
+    });
   }
 
   function render(el) {
     root = el;
     const list = [...state.active.values()].sort(order);
     if (!selected && list.length) selected = list[0].id;
-    if (selected && !state.active.has(selected) && !(detail && detail.incident.id === selected)) selected = list[0]?.id ?? null;
+    if (selected && selected !== pinned && !state.active.has(selected) && !(detail && detail.incident.id === selected)) selected = list[0]?.id ?? null;
+    for (const i of list) if (fresh.has(i.id) && i.state !== 'open') fresh.delete(i.id);
     const reds = list.filter((i) => i.level === 'red');
     const others = list.filter((i) => i.level !== 'red');
-    const existing = $('#detail', el);
-    const col = h('section', { class: 'queue-col', 'aria-live': 'polite' },
-      list.length === 0 ? h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), t('queue.empty')) : null,
-      reds.length ? [h('h2', { class: 'section red' }, t('queue.red'), h('span', { class: 'n' }, reds.length)), reds.map(card)] : null,
-      others.length ? [h('h2', { class: 'section yellow' }, t('queue.yellow'), h('span', { class: 'n' }, others.length)), others.map(card)] : null);
-    if (existing && el.querySelector('.queue-layout')) {
-      el.querySelector('.queue-col').replaceWith(col);
-    } else {
-      clear(el).append(h('div', { class: 'queue-layout' }, col, h('aside', { class: 'detail-col', id: 'detail' })));
+    if (!el.querySelector('.queue-layout')) {
+      cards.clear();
+      fixed.clear();
+      clear(el).append(h('div', { class: 'queue-layout' }, h('section', { class: 'queue-col', 'aria-live': 'polite' }), h('aside', { class: 'detail-col', id: 'detail' })));
     }
+    const col = el.querySelector('.queue-col');
+    const want = [];
+    if (list.length === 0) want.push(keyed('empty', () => h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), h('span', { class: 't' })), (x) => { x.querySelector('.t').textContent = t('queue.empty'); }));
+    if (reds.length) want.push(header('red', reds.length), ...groupsOf(reds, 'red'));
+    if (others.length) want.push(header('yellow', others.length), ...groupsOf(others, 'yellow'));
+    const listed = new Set(list.map((i) => i.id));
+    for (const id of cards.keys()) if (!listed.has(id)) cards.delete(id);
+    reconcile(col, want);
     if (selected && (!detail || detail.incident.id !== selected)) void loadDetail(selected);
     else renderDetail();
   }
@@ -245,7 +355,7 @@ export function createQueue({ state, rerender, toast }) {
     root = el;
     const canReview = state.me.role === 'supervisor';
     clear(el).append(h('section', { class: 'review' },
-      h('h2', {}, t('review.title')),
+      h('div', { class: 'row' }, h('h2', {}, t('review.title')), h('a', { class: 'btn small ghost', href: '/api/history?format=csv', download: 'watchfire-history.csv', dataset: { action: 'history-csv' } }, t('history.csv'))),
       state.review.length === 0 ? h('div', { class: 'empty' }, t('review.empty')) : h('table', { class: 'table' },
         h('thead', {}, h('tr', {}, [t('field.level'), t('field.site'), '', t('disposition'), t('feedback'), t('state.resolved'), ''].map((x) => h('th', {}, x)))),
         h('tbody', {}, state.review.map((i) => h('tr', { dataset: { incidentId: i.id } },
@@ -261,12 +371,17 @@ export function createQueue({ state, rerender, toast }) {
   return {
     render,
     renderReview,
+    /** Marked until acknowledged (issue 17: a 4 s highlight was too easy to miss). */
     markNew(id) {
       fresh.add(id);
-      setTimeout(() => {
-        fresh.delete(id);
-        document.querySelector(`.card[data-incident-id="${window.CSS.escape(id)}"]`)?.classList.remove('new');
-      }, 4000);
+    },
+    /** Opens exactly this incident (links from emails and webhooks), live or not. */
+    focus(id) {
+      pinned = id;
+      select(id);
+      if (root) render(root);
+      const el = cards.get(id)?.el;
+      if (el) el.scrollIntoView({ block: 'center' });
     },
     onEvent(inc) {
       if (root) render(root);

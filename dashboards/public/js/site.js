@@ -5,7 +5,7 @@ import { t, tr } from './i18n.js';
 import { api } from './api.js';
 import { age, dateTime, time, num } from './fmt.js';
 import { chartsFor } from './chart.js';
-import { levelBadge, stateChip, residentLine, actionLabel } from './queue.js';
+import { levelBadge, stateChip, residentLine, timelineItem } from './queue.js';
 
 let current = null; // { siteId, data, el }
 
@@ -17,7 +17,7 @@ function deviceRow(d, tz) {
     h('td', {}, d.location || '—'),
     h('td', {}, h('span', { class: `presence ${online}` }, h('span', { class: 'dot' }), t(`field.${online}`))),
     h('td', {}, d.battery === null ? '—' : h('span', { class: `battery${d.battery <= 20 ? ' low' : ''}` }, h('span', { class: 'bar', style: { '--pct': Math.max(0, Math.min(100, d.battery)) } }), `${Math.round(d.battery)}%`)),
-    h('td', { class: 'mono' }, last.length ? last.map(([k, v]) => `${k} ${num(v)}`).join(' · ') : '—'),
+    h('td', { class: 'mono' }, last.length ? last.map(([k, v]) => `${t(`metric.${k}`) === `metric.${k}` ? k : t(`metric.${k}`)} ${num(v)}`).join(' · ') : '—'),
     h('td', {}, d.lastSeen ? h('span', { title: dateTime(d.lastSeen, tz) }, time(d.lastSeen, tz)) : '—'));
 }
 
@@ -55,11 +55,10 @@ export async function renderSite(el, { siteId, incidentId, toast, queue }) {
           data.grid && data.grid.workerName ? h('div', { class: 'contact worker' }, h('span', {}, `${t('field.assignee')}: ${data.grid.workerName}`), data.grid.workerPhone ? h('a', { class: 'phone', href: `tel:${data.grid.workerPhone}` }, `☎ ${data.grid.workerPhone}`) : null) : null),
         h('section', { class: 'panel' }, h('h3', {}, t('field.devices')), h('div', { id: 'devices' }, devicesTable(data)))),
       h('div', { class: 'site-right' },
-        h('section', { class: 'panel' }, h('h3', {}, t('field.readings')), charts),
         incident ? h('section', { class: 'panel timeline' },
           h('h3', {}, `${t('field.timeline')} · ${tr(incident.title)}`),
           incident.state === 'open' ? h('button', { type: 'button', class: `btn ${incident.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: async () => { await queue.act(incident, 'acknowledge'); } }, t('action.acknowledge')) : null,
-          h('ol', {}, timeline.map((e) => h('li', { class: `tl-${e.action.split(':')[0]}` }, h('time', {}, dateTime(e.at, tz)), h('span', { class: 'what' }, actionLabel(e.action)), h('span', { class: 'who' }, e.actorName === 'system' ? 'Watchfire' : e.actorName), e.note ? h('div', { class: 'note' }, e.note) : null)))) : null,
+          h('ol', {}, timeline.map((e) => timelineItem(e, tz, dateTime)))) : null,
         h('section', { class: 'panel' },
           h('h3', {}, t('field.incidents')),
           data.incidents.length ? h('ul', { class: 'mini-list' }, data.incidents.map((i) => h('li', {},
@@ -67,11 +66,13 @@ export async function renderSite(el, { siteId, incidentId, toast, queue }) {
             h('a', { href: `#/site/${encodeURIComponent(siteId)}?incident=${encodeURIComponent(i.id)}` }, tr(i.title)),
             stateChip(i.state),
             h('span', { class: 'muted' }, `${dateTime(i.openedAt, tz)} · ${age(i.openedAt)}`),
-            i.disposition ? h('span', { class: 'muted' }, t(`disposition.${i.disposition}`)) : null))) : h('div', { class: 'muted' }, '—'))))));
+            i.disposition ? h('span', { class: 'muted' }, t(`disposition.${i.disposition}`)) : null))) : h('div', { class: 'muted' }, '—')))),
+    // Issue 17 point 6: the readings across the full width, one chart per quantity, alarms marked.
+    h('section', { class: 'panel readings-wide' }, h('h3', {}, t('field.readings')), charts)));
   try {
     const readings = await api('GET', `/api/sites/${encodeURIComponent(siteId)}/readings?hours=24`);
     const labels = Object.fromEntries(data.devices.map((d) => [d.id, d.location || d.id]));
-    clear(charts).append(...(readings.series.length ? chartsFor(readings, labels, tz) : [h('div', { class: 'muted' }, t('chart.none'))]));
+    clear(charts).append(...(readings.series.length ? chartsFor(readings, labels, tz, data.incidents.filter((i) => i.level !== 'green').map((i) => ({ at: i.openedAt, level: i.level, label: t('chart.alarm') }))) : [h('div', { class: 'muted' }, t('chart.none'))]));
   } catch {
     clear(charts).append(h('div', { class: 'muted warn' }, t('chart.error')));
     void toast;

@@ -1,11 +1,12 @@
 // The grid worker's page: phone-sized, one card per assigned task, three big steps —
 // on my way (出发), arrived (到场), resolved (处置完毕) with what was found.
-import { wireSwitch, onLocale, t, tr } from './i18n.js';
-import { api, session, logout } from './api.js';
+import { wireSwitch, onLocale, t, tr, fieldErrors, errorText } from './i18n.js';
+import { api, session, logout, loginUrl } from './api.js';
 import { connect } from './live.js';
 import { h, clear, $ } from './dom.js';
 import { age, time } from './fmt.js';
 import { DISPOSITIONS, levelBadge, stateChip, residentLine } from './queue.js';
+import * as alarm from './alarm.js';
 
 const state = { me: null, tasks: new Map(), timelines: new Map(), sites: new Map(), drafts: new Map() };
 const root = $('#tasks');
@@ -47,11 +48,11 @@ async function step(inc, action, body = {}) {
   } catch (err) {
     if (err.status === 400 && action === 'resolve') {
       const d = state.drafts.get(inc.id);
-      if (d) d.errors = Object.fromEntries(err.errors.map((e) => [e.field, e.reason]));
+      if (d) d.errors = fieldErrors(err.errors);
       render();
       return;
     }
-    toast(err.status ? t('error.generic', { msg: err.message }) : t('error.offline'), 'error');
+    toast(errorText(err), 'error');
     if (err.status === 409 || err.status === 404) await load();
   }
 }
@@ -108,11 +109,69 @@ function render() {
   if (focused) document.getElementById(focused)?.focus();
 }
 
+/**
+ * Issue 17 point 4: a task given to me while the page is open sounds, vibrates and shows a system
+ * notification (seen with the phone in a pocket or another app in front). <body data-task-alert>
+ * names the last task announced, for people debugging and for tests.
+ */
+function announce(inc) {
+  const title = `${t('worker.newTask')} · ${tr(inc.title)}`;
+  const body = `${inc.context.siteName}${inc.context.address ? ` · ${inc.context.address}` : ''}`;
+  alarm.taskTone();
+  if (navigator.vibrate) navigator.vibrate([400, 200, 400, 200, 400]);
+  if ('Notification' in window && window.Notification.permission === 'granted') {
+    try {
+      const n = new window.Notification(title, { body, tag: inc.id, requireInteraction: true });
+      n.onclick = () => {
+        window.focus();
+        window.location.hash = `#/incidents/${encodeURIComponent(inc.id)}`;
+      };
+    } catch {
+      // Some phone browsers only notify from a service worker: sound and vibration still ran.
+    }
+  }
+  document.body.dataset.taskAlert = inc.id;
+  toast(title, 'alarm');
+}
+
+/** Sound needs a first tap and notifications a permission: one button asks for both. */
+function alertsButton() {
+  const b = $('#enable-alerts');
+  const update = () => {
+    const sound = document.body.dataset.sound === 'enabled';
+    const notify = !('Notification' in window) || window.Notification.permission !== 'default';
+    b.hidden = sound && notify;
+  };
+  alarm.onSoundState(update);
+  b.addEventListener('click', async () => {
+    alarm.unlock();
+    if ('Notification' in window && window.Notification.permission === 'default') await window.Notification.requestPermission().catch(() => undefined);
+    update();
+  });
+  update();
+}
+
+/** #/incidents/ID (the link in a dispatch message) scrolls to that task and marks it. */
+function focusLinked() {
+  const m = /^#\/incidents\/([^/?]+)/.exec(window.location.hash);
+  if (!m) return;
+  const id = decodeURIComponent(m[1]);
+  const el = document.querySelector(`.task[data-incident-id="${window.CSS.escape(id)}"]`);
+  if (!el) return toast(t('error.notFound'), 'error');
+  for (const x of document.querySelectorAll('.task.linked')) x.classList.remove('linked');
+  el.classList.add('linked');
+  el.scrollIntoView({ block: 'start' });
+}
+
 async function boot() {
   wireSwitch();
+  alarm.init();
+  alertsButton();
   $('#logout').addEventListener('click', () => void logout());
   const s = await session();
-  if (!s.user) return window.location.replace('/login.html');
+  if (!s.user) return window.location.replace(loginUrl());
+  // An operator who follows a link meant for the field lands on the same incident in the console.
+  if (s.user.role !== 'grid_worker') return window.location.replace(`/${window.location.hash}`);
   state.me = s.user;
   $('#me').textContent = s.displayName || s.user.username;
   onLocale(() => {
@@ -120,14 +179,18 @@ async function boot() {
     void api('PUT', '/api/session/locale', { locale: document.documentElement.lang }).catch(() => undefined);
   });
   await load();
+  focusLinked();
+  window.addEventListener('hashchange', focusLinked);
   connect('/api/stream', {
     reset: () => void load(),
     incident: async (ev) => {
       const inc = ev.incident;
+      const isNew = !state.tasks.has(inc.id);
       if (inc.state === 'resolved' || inc.state === 'reviewed') state.tasks.delete(inc.id);
       else {
         state.tasks.set(inc.id, inc);
         await details(inc);
+        if (isNew) announce(inc);
       }
       if (!document.querySelector('.sheet textarea:focus')) render();
     },

@@ -1,26 +1,28 @@
 // Write throughput of the InfluxDB writer into a local influxd (Debian's 1.6.7), end to end:
-// from write() until InfluxDB confirms every line. Run: npx tsx ingest/store/store.bench.ts [points] [concurrent requests]
+// from write() until InfluxDB confirms every line. Run: npx tsx bench/store.ts [points] [concurrent requests]
+// It lives in bench/ because it wires the journal, which ingest/ may not import (eslint.config.js).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { Config } from '../../contracts/config.ts';
-import type { ScoredReading } from '../../contracts/reading.ts';
-import { startLocalInfluxd } from '../influxd.ts';
-import { createInfluxStore } from './influx-store.ts';
-import { createInfluxQuery } from './query.ts';
+import { Config } from '../contracts/config.ts';
+import type { ScoredReading } from '../contracts/reading.ts';
+import { startLocalInfluxd } from '../ingest/influxd.ts';
+import { createInfluxStore } from '../ingest/store/influx-store.ts';
+import { createJournal } from '../journal/index.ts';
+import { createInfluxQuery } from '../ingest/store/query.ts';
 
 async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 200_000);
   const dir = await mkdtemp(join(tmpdir(), 'wf-bench-'));
   const influxd = await startLocalInfluxd({ dataDir: join(dir, 'influxdb'), database: 'bench' });
-  const store = createInfluxStore({
-    config: { ...Config.parse({}).influx, url: influxd.url, database: 'bench', ...(process.argv[3] ? { concurrency: Number(process.argv[3]) } : {}) },
-    spoolDir: join(dir, 'spool'),
-    logger: pino({ level: 'warn' }),
-    metrics: new Registry(),
-  });
+  const logger = pino({ level: 'warn' });
+  const metrics = new Registry();
+  const config = { ...Config.parse({}).influx, url: influxd.url, database: 'bench', ...(process.argv[3] ? { concurrency: Number(process.argv[3]) } : {}) };
+  const journal = createJournal({ dir: join(dir, 'journal'), fsync: true, maxBytes: config.spoolMaxBytes, warnRatio: config.spoolWarnRatio, logger, metrics });
+  const store = createInfluxStore({ config, journal, logger, metrics });
+  await journal.start();
   await store.start();
   const t0 = Date.now();
   const base = Date.UTC(2026, 10, 23);
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
     if (i % 5000 === 4999) await new Promise((res) => setImmediate(res));
   }
   await store.flush();
-  // Spooled lines count as safe for flush(); the throughput counts them once they are in InfluxDB.
+  // flush() returns early while InfluxDB fails; the throughput counts lines once they are in InfluxDB.
   while (store.stats().spooledLines > 0) await new Promise((res) => setTimeout(res, 20));
   const secs = (Date.now() - t0) / 1000;
   const [row] = await createInfluxQuery({ url: influxd.url, database: 'bench' }).query('SELECT count(score) FROM telemetry');
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
     ...store.stats(),
   }));
   await store.stop();
+  await journal.stop();
   await influxd.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,0 +1,26 @@
+// Issue 17 point 5: one set of words for the incident states and dispositions, used by the console
+// and the phone page (dashboards/public/js/words.js, checked against this by
+// tests/dashboards.words.test.ts), and by emails and webhooks (alerts/messages.ts). GLOSSARY.md:
+// acknowledge is 接警 here (确认 alone reads as "confirmed"), dispatch 派单, on site 到场,
+// resolved 处置完毕, review 复盘.
+import type { Disposition, IncidentState } from './incidents.ts';
+
+export interface Words { readonly en: string; readonly zh: string }
+
+export const STATE_WORDS: Readonly<Record<IncidentState, Words>> = {
+  open: { en: 'New', zh: '新警情' },
+  acknowledged: { en: 'Acknowledged', zh: '已接警' },
+  dispatched: { en: 'Dispatched', zh: '已派单' },
+  on_site: { en: 'On site', zh: '已到场' },
+  resolved: { en: 'Resolved', zh: '处置完毕' },
+  reviewed: { en: 'Reviewed', zh: '已复盘' },
+};
+
+export const DISPOSITION_WORDS: Readonly<Record<Disposition, Words>> = {
+  real_fire: { en: 'Real fire', zh: '真实火情' },
+  nuisance: { en: 'Cooking smoke / nuisance', zh: '烹饪烟雾 / 误报' },
+  device_false_alarm: { en: 'Device false alarm', zh: '设备误报' },
+  test: { en: 'Test', zh: '测试' },
+  unknown: { en: 'Unknown', zh: '不明' },
+  condition_cleared: { en: 'Condition cleared', zh: '状况已恢复' },
+};

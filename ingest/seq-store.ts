@@ -1,0 +1,266 @@
+// Each device's re-send memory (seq-tracker.ts), kept across restarts (issue 15 point 3): a
+// checkpoint in SQLite (table ingest_seq, one JSON row per device) plus a log of what was taken
+// since, replayed at start. A restart therefore knows every reading that was acknowledged before
+// it, and re-accepts none of them.
+//
+// Never ahead of the journal. A reading's line is logged only once the journal holds that reading
+// durably (`durable`), and before its PUBACK (the gateway's durable callback calls `release`
+// first): were the memory to know a reading the journal lost in a crash, the device's re-send of
+// it — never acknowledged — would be dropped as a duplicate and the reading lost. The checkpoint is
+// taken from a second set of trackers fed only with released lines, for the same reason.
+// Off the hot path: taking a reading appends to a memory buffer; lines are written once per group
+// commit. A process crash keeps what was written (the page cache); `participant` fdatasyncs the log
+// in the journal's next group commit.
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { SeqTracker, type SeqSnapshot } from './seq-tracker.ts';
+
+/** What ingest asks of the re-send memory. */
+export interface SeqTrackers {
+  /** The device's tracker, restored from the checkpoint and log when it has one. */
+  tracker(deviceId: string): SeqTracker;
+  /** A reading with a seq was taken (not a duplicate): logged for replay after a restart. */
+  taken(deviceId: string, seq: number, ts: number | undefined, trusted: boolean): void;
+}
+
+export interface SeqStoreDeps {
+  db: Database;
+  /** Directory of the logs (under the data directory). */
+  dir: string;
+  logger: Logger;
+  /** Checkpoint period (default 10 s): bounds the log replayed at start. */
+  checkpointMs?: number;
+  /** The journal's durable(): calls back once everything appended so far is on disk. Without it, lines are logged a turn later. */
+  durable?: (done: (err?: Error) => void) => void;
+}
+
+export interface SeqStore extends SeqTrackers {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Writes the changed devices and drops the logs they cover (also run every checkpointMs). */
+  checkpoint(): Promise<void>;
+  /** For the journal's group commit: fdatasyncs the lines logged since the last one. */
+  readonly participant: { dirty(): boolean; sync(): Promise<void> };
+  /** How many readings were taken so far: a PUBACK's durable wait notes it when it starts… */
+  mark(): number;
+  /** …and, once the journal has them, logs the readings taken up to that mark, before the PUBACK. */
+  release(upTo: number): void;
+}
+
+/** Devices written per transaction during a checkpoint: each is a short pause, not one long one. */
+const CHUNK = 250;
+const LOG_RE = /^seq-(\d+)\.log$/;
+
+export function createSeqStore(deps: SeqStoreDeps): SeqStore {
+  const checkpointMs = deps.checkpointMs ?? 10_000;
+  /** What ingest judges with: every reading taken, durable in the journal or not yet. */
+  const trackers = new Map<string, SeqTracker>();
+  /** Fed only with released lines (durable in the journal): what a checkpoint saves. */
+  const durableTrackers = new Map<string, SeqTracker>();
+  /** Checkpointed rows not yet asked for: parsed at a device's first message. */
+  let saved = new Map<string, string>();
+  let dirty = new Set<string>();
+  /** Taken, not yet released: [id, seq, ts, trusted] per reading. */
+  const pending: Array<[string, number, number | undefined, boolean]> = [];
+  /** Readings taken before pending[0]. */
+  let releasedCount = 0;
+  let scheduled: NodeJS.Immediate | undefined;
+  let fd: number | undefined;
+  let logN = 0;
+  let unsynced = false;
+  /** fdatasync calls in flight, and descriptors of rotated logs waiting for them to finish. */
+  let syncing = 0;
+  const toClose: number[] = [];
+  /** Bytes written to the current log. */
+  let logBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  const logPath = (n: number): string => join(deps.dir, `seq-${n}.log`);
+  const logs = (): number[] => readdirSync(deps.dir).map((f) => LOG_RE.exec(f)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+
+  function restore(id: string, row: string | undefined): SeqTracker {
+    if (row !== undefined) {
+      try {
+        return SeqTracker.from(JSON.parse(row) as SeqSnapshot);
+      } catch (err) {
+        deps.logger.error({ err, deviceId: id }, 'unreadable re-send memory; starting afresh for this device');
+      }
+    }
+    return new SeqTracker();
+  }
+
+  /** Both trackers of a device, restored from its checkpoint row at first use. */
+  function load(id: string): void {
+    if (trackers.has(id)) return;
+    const row = saved.get(id);
+    saved.delete(id);
+    trackers.set(id, restore(id, row));
+    durableTrackers.set(id, restore(id, row));
+  }
+
+  function tracker(id: string): SeqTracker {
+    load(id);
+    return trackers.get(id)!;
+  }
+
+  function release(upTo: number): void {
+    const n = Math.min(upTo - releasedCount, pending.length);
+    if (n <= 0) return;
+    const batch = pending.splice(0, n);
+    releasedCount += n;
+    let text = '';
+    for (const [id, seq, ts, trusted] of batch) {
+      text += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
+      durableTrackers.get(id)!.seen(seq, ts, trusted);
+      dirty.add(id);
+    }
+    if (fd === undefined) return;
+    const buf = Buffer.from(text);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    logBytes += buf.length;
+    unsynced = true;
+  }
+
+  /** Once a turn: ask the journal to say when this turn's readings are durable, then log them. */
+  function requestRelease(): void {
+    scheduled = undefined;
+    const upTo = releasedCount + pending.length;
+    if (deps.durable) deps.durable((err) => { if (!err) release(upTo); });
+    else release(upTo);
+  }
+
+  function taken(id: string, seq: number, ts: number | undefined, trusted: boolean): void {
+    load(id);
+    pending.push([id, seq, ts, trusted]);
+    scheduled ??= setImmediate(requestRelease);
+  }
+
+  function replay(n: number): number {
+    let lines = 0;
+    for (const line of readFileSync(logPath(n), 'utf8').split('\n')) {
+      const [id, seq, ts, trusted] = line.split('\t');
+      // A torn last line (a crash mid-write) is skipped: its PUBACK was never sent.
+      if (!id || seq === undefined || trusted === undefined || !/^[01]$/.test(trusted)) continue;
+      const args = [Number(seq), ts === '' || ts === undefined ? undefined : Number(ts), trusted === '1'] as const;
+      tracker(id).seen(...args);
+      durableTrackers.get(id)!.seen(...args);
+      dirty.add(id);
+      lines++;
+    }
+    return lines;
+  }
+
+  function openLog(n: number): void {
+    if (fd !== undefined) {
+      // Its last lines may be what a PUBACK waits for: durable before the next log takes over.
+      if (unsynced || syncing > 0) fdatasyncSync(fd);
+      // A sync still on the disk holds the descriptor: closed when it is done, not under it.
+      if (syncing > 0) toClose.push(fd);
+      else closeSync(fd);
+    }
+    fd = openSync(logPath(n), 'a');
+    logN = n;
+    logBytes = 0;
+  }
+
+  function upsertChunk(ids: string[], durable: boolean): void {
+    const up = deps.db.prepare('INSERT INTO ingest_seq (device_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at');
+    const now = Date.now();
+    const tx = deps.db.transaction(() => {
+      for (const id of ids) {
+        const t = durableTrackers.get(id);
+        // The duplicates count is a statistic of the live tracker (re-sends change no state).
+        if (t) up.run(id, JSON.stringify({ ...t.snapshot(), d: trackers.get(id)?.duplicates ?? 0 }), now);
+      }
+    });
+    if (!durable) {
+      tx();
+      return;
+    }
+    // The last chunk commits with synchronous=FULL: the WAL is fsync'ed, covering every earlier
+    // chunk too, before the logs it replaces are deleted. All in one turn: nobody else commits.
+    deps.db.pragma('synchronous = FULL');
+    try {
+      tx();
+    } finally {
+      deps.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  async function checkpointOnce(): Promise<void> {
+    // Lines from here on go to a new log; the old ones are covered once every changed device is saved.
+    const covered = logs().filter((n) => n <= logN);
+    openLog(logN + 1);
+    const ids = [...dirty];
+    dirty = new Set();
+    for (let i = 0; i < ids.length || i === 0; i += CHUNK) {
+      upsertChunk(ids.slice(i, i + CHUNK), i + CHUNK >= ids.length);
+      if (i + CHUNK < ids.length) await new Promise<void>((r) => setImmediate(r));
+    }
+    for (const n of covered) unlinkSync(logPath(n));
+  }
+
+  function checkpoint(): Promise<void> {
+    running ??= checkpointOnce().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  return {
+    tracker,
+    taken,
+    checkpoint,
+    mark: () => releasedCount + pending.length,
+    release,
+    participant: {
+      dirty: () => unsynced,
+      sync() {
+        const f = fd;
+        unsynced = false;
+        if (f === undefined) return Promise.resolve();
+        syncing++;
+        return new Promise<void>((resolve, reject) => fdatasync(f, (err) => {
+          if (--syncing === 0) for (const old of toClose.splice(0)) closeSync(old);
+          if (err) reject(err);
+          else resolve();
+        }));
+      },
+    },
+    async start() {
+      mkdirSync(deps.dir, { recursive: true });
+      const rows = deps.db.prepare('SELECT device_id, state FROM ingest_seq').all() as Array<{ device_id: string; state: string }>;
+      saved = new Map(rows.map((r) => [r.device_id, r.state]));
+      const found = logs();
+      let lines = 0;
+      for (const n of found) lines += replay(n);
+      if (found.length) deps.logger.info({ logs: found.length, lines, devices: dirty.size }, 're-send memory: replayed what was taken since the last checkpoint');
+      openLog((found.at(-1) ?? 0) + 1);
+      timer = setInterval(() => {
+        checkpoint().catch((err: unknown) => deps.logger.error({ err }, 're-send memory checkpoint failed; the log keeps growing until one succeeds'));
+      }, checkpointMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+      // Stopped in order after the journal, which made everything it was handed durable.
+      if (scheduled) clearImmediate(scheduled);
+      scheduled = undefined;
+      release(releasedCount + pending.length);
+      await checkpoint();
+      if (fd !== undefined) {
+        if (syncing > 0) toClose.push(fd);
+        else closeSync(fd);
+      }
+      fd = undefined;
+      // Everything is in the checkpoint: an empty log is not left behind.
+      if (logBytes === 0) unlinkSync(logPath(logN));
+    },
+  };
+}

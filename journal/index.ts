@@ -1,0 +1,3 @@
+// The journal: the append-only, group-committed log behind every PUBACK (contracts/journal.ts).
+export { createJournal } from './journal.ts';
+export type { JournalDeps } from './journal.ts';

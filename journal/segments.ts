@@ -1,0 +1,97 @@
+// The journal's files: one directory of segment files named by a growing counter (directory order
+// is write order), each a run of newline-terminated records. The same layout as the disk spool
+// of earlier versions, so a spool left by one is adopted as unshipped journal.
+import { mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const SEGMENT_RE = /^(\d{12})\.lp$/;
+
+export const segmentName = (n: number): string => `${String(n).padStart(12, '0')}.lp`;
+
+/**
+ * The whole records of a segment's text. A last record without its newline was torn by a crash
+ * in the middle of a write: it was never acknowledged (its group's flush had not returned) and is
+ * left out. With fsync off a power loss can leave zeros in place of data the kernel had not
+ * written yet: such records are no line protocol and are left out as well.
+ */
+export function parseSegment(text: string): string[] {
+  const end = text.lastIndexOf('\n');
+  if (end <= 0) return [];
+  const lines = text.slice(0, end).split('\n');
+  return text.includes('\0') ? lines.filter((l) => l.length > 0 && !l.includes('\0')) : lines;
+}
+
+export interface FoundSegment {
+  readonly n: number;
+  readonly path: string;
+  readonly lines: number;
+  readonly bytes: number;
+}
+
+/** Segments left by an earlier run, oldest first (empty ones deleted); `adopt` is a legacy spool dir moved in first. */
+export async function findSegments(dir: string, adopt?: string): Promise<FoundSegment[]> {
+  await mkdir(dir, { recursive: true });
+  if (adopt) await adoptSpool(dir, adopt);
+  const found: FoundSegment[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    const m = SEGMENT_RE.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    const text = await readFile(path, 'utf8');
+    const lines = parseSegment(text).length;
+    if (lines === 0) {
+      await unlink(path);
+      continue;
+    }
+    found.push({ n: Number(m[1]), path, lines, bytes: Buffer.byteLength(text) });
+  }
+  return found;
+}
+
+/** Moves a legacy spool's segments in ahead of the journal's own, keeping their order. */
+async function adoptSpool(dir: string, spool: string): Promise<void> {
+  let names: string[];
+  try {
+    names = (await readdir(spool)).filter((n) => SEGMENT_RE.test(n)).sort();
+  } catch {
+    return;
+  }
+  if (!names.length) return;
+  const own = (await readdir(dir)).filter((n) => SEGMENT_RE.test(n)).sort();
+  // Renumber both runs so the spool's come first: n = 1.. for the spool, then the journal's.
+  let n = 1;
+  const moves: Array<[string, string]> = [];
+  for (const name of names) moves.push([join(spool, name), join(dir, `adopt-${segmentName(n++)}`)]);
+  for (const name of own) moves.push([join(dir, name), join(dir, `adopt-${segmentName(n++)}`)]);
+  for (const [from, to] of moves) await rename(from, to);
+  for (const [, to] of moves) await rename(to, to.replace('adopt-', ''));
+  await rmdir(spool).catch(() => undefined);
+}
+
+/** Writes a whole buffer at the end of the file (a short write is continued, not lost). */
+export async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
+
+/**
+ * Creates a segment file. With fsync on, the directory is synced too: a new file's name is
+ * durable only once its directory is (fsync(2)), and the first group in it is acknowledged soon.
+ */
+export async function createSegmentFile(dir: string, n: number, fsync: boolean): Promise<{ path: string; fh: FileHandle }> {
+  const path = join(dir, segmentName(n));
+  const fh = await open(path, 'a');
+  if (fsync) {
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+  return { path, fh };
+}

@@ -1,0 +1,84 @@
+// Issue 17 point 6 through the HTTP API: operator notes and the call log land in the timeline
+// (state unchanged, names not ids), refused input is coded, and the incident history filters and
+// exports to CSV (times in the center's zone, Chinese words, scoped to the user's center).
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { makeServer, login, USERS, type Session } from './dashboards.fixture.ts';
+
+type Ctx = Awaited<ReturnType<typeof makeServer>>;
+let ctx: Ctx;
+let op: Session;
+let worker: Session;
+beforeEach(async () => {
+  ctx = await makeServer();
+  await ctx.server.start();
+  op = await login(ctx.app, USERS.operator.username);
+  worker = await login(ctx.app, USERS.grid_worker.username);
+});
+afterEach(async () => {
+  await ctx.close();
+});
+
+const post = (s: Session, url: string, payload: unknown) => ctx.app.inject({ method: 'POST', url, headers: { cookie: s.cookie, 'x-csrf-token': s.csrf }, payload: payload as object });
+const get = (s: Session, url: string) => ctx.app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
+
+describe('notes and the call log', () => {
+  it('records a note and a call with its outcome in the timeline, state unchanged', async () => {
+    const inc = ctx.raise('sd-1');
+    expect((await post(op, `/api/incidents/${inc.id}/note`, { note: '电话未接通，已通知网格员' })).statusCode).toBe(200);
+    const call = await post(op, `/api/incidents/${inc.id}/call`, { contact: '王强', phone: '13900000002', outcome: 'no_answer', note: '响铃无人接' });
+    expect(call.statusCode).toBe(200);
+    expect(call.json()).toMatchObject({ id: inc.id, state: 'open' });
+    const d = get(op, `/api/incidents/${inc.id}`);
+    const timeline = (await d).json().timeline as Array<{ action: string; actorName: string; text: { zh: string } | null }>;
+    expect(timeline.slice(-2).map((e) => [e.action, e.actorName, e.text?.zh])).toEqual([
+      ['note', '陈值班', '电话未接通，已通知网格员'],
+      ['call:no_answer', '陈值班', '王强 13900000002: 响铃无人接'],
+    ]);
+  });
+
+  it('refuses an unknown outcome and an empty note with field errors, and hides other people\'s incidents', async () => {
+    const inc = ctx.raise('sd-1');
+    const bad = await post(op, `/api/incidents/${inc.id}/call`, { contact: '王强', outcome: 'maybe' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'WF_HTTP_VALIDATION', errors: [expect.objectContaining({ field: 'outcome' })] });
+    expect((await post(op, `/api/incidents/${inc.id}/note`, { note: '  ' })).json()).toMatchObject({ code: 'WF_HTTP_VALIDATION' });
+    // Not dispatched to this grid worker: not theirs to write on.
+    expect((await post(worker, `/api/incidents/${inc.id}/note`, { note: 'x' })).statusCode).toBe(404);
+    expect(ctx.incidents.timeline(inc.id).map((e) => e.action)).toEqual(['opened']);
+  });
+});
+
+describe('incident history', () => {
+  it('filters by disposition, text and time and exports CSV in the center\'s words and time zone', async () => {
+    const a = ctx.raise('sd-1');
+    const b = ctx.raise('sd-3');
+    ctx.raise('sd-9'); // the other center's: never in this operator's history
+    for (const [i, d] of [[a, 'test'], [b, 'nuisance']] as const) {
+      ctx.incidents.acknowledge(i.id, 'op1');
+      ctx.incidents.resolve(i.id, 'op1', { disposition: d, feedback: d === 'test' ? '月度测试, "正常"' : '=HYPERLINK("x")' });
+    }
+    const all = (await get(op, '/api/history')).json().incidents as Array<{ id: string }>;
+    expect(all.map((i) => i.id).sort()).toEqual([a.id, b.id].sort());
+    expect((await get(op, '/api/history?disposition=test')).json().incidents.map((i: { id: string }) => i.id)).toEqual([a.id]);
+    expect((await get(op, `/api/history?q=${encodeURIComponent('5-1-102')}`)).json().incidents.map((i: { id: string }) => i.id)).toEqual([b.id]);
+    expect((await get(op, `/api/history?from=${Date.now() + 60_000}`)).json().incidents).toEqual([]);
+
+    const csv = await get(op, '/api/history?format=csv');
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.body.replace(/^\uFEFF/, '').trim().split('\r\n');
+    expect(csv.body.startsWith('\uFEFF')).toBe(true);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^编号 id,等级 level/);
+    const rowA = lines.find((l) => l.startsWith(a.id))!;
+    expect(rowA).toContain('梅园新村 3-2-401');
+    expect(rowA).toContain('测试');
+    expect(rowA).toContain('"月度测试, ""正常"""');
+    const opened = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(a.openedAt);
+    expect(rowA).toContain(opened);
+    // A formula in the feedback is written as text, never run by a spreadsheet.
+    expect(lines.find((l) => l.startsWith(b.id))).toContain(`"'=HYPERLINK(""x"")"`);
+    // Grid workers have no history.
+    expect((await get(worker, '/api/history')).statusCode).toBe(403);
+  });
+});

@@ -1,0 +1,229 @@
+// The journal behind every PUBACK (journal/, contracts/journal.ts; issue 15): group commit,
+// order, what survives a crash, a torn tail, trimming once shipped, the SQLite participant, and a
+// disk that refuses writes. Real files in a temp directory; no influxd needed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import type { DurabilityParticipant, Journal } from '../contracts/journal.ts';
+import { createJournal, type JournalDeps } from '../journal/index.ts';
+
+let tmp: string;
+let n = 0;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'wf-journal-'));
+});
+afterAll(() => rm(tmp, { recursive: true, force: true }));
+
+const silent = pino({ level: 'silent' });
+const freshDir = (): string => join(tmp, `j${n++}`);
+function journalAt(dir: string, over: Partial<JournalDeps> = {}): Journal {
+  return createJournal({ dir, fsync: true, maxBytes: 1024 ** 3, warnRatio: 0.8, logger: silent, metrics: new Registry(), ...over });
+}
+const durable = (j: Journal): Promise<void> => new Promise((r, f) => j.durable((err) => (err ? f(err) : r())));
+const lp = (i: number): string => `telemetry,device=sd-${i % 10} seq=${i}i ${1_700_000_000_000_000_000 + i}`;
+const segFiles = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((f) => f.endsWith('.lp')).sort();
+
+async function readAll(j: Journal, max = 1000): Promise<string[]> {
+  const out: string[] = [];
+  while (j.unread() > 0) {
+    const b = await j.read(max);
+    if (!b) break;
+    out.push(...b.lines);
+    j.confirm(b);
+  }
+  return out;
+}
+
+describe('journal', () => {
+  it('group-commits: 2,000 messages appended in one tick share one flush, and their callbacks run in order', async () => {
+    const dir = freshDir();
+    const j = journalAt(dir);
+    await j.start();
+    const acked: number[] = [];
+    // As the gateway does: each message appends its readings, then asks for its PUBACK.
+    for (let i = 0; i < 2000; i++) {
+      j.append(lp(i));
+      j.durable((err) => {
+        expect(err).toBeUndefined();
+        acked.push(i);
+      });
+    }
+    expect(acked).toEqual([]);
+    expect(j.pending()).toBe(2000);
+    await durable(j);
+    expect(acked).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    expect(j.stats()).toMatchObject({ appended: 2000, commits: 1, unshippedLines: 2000, fsync: true });
+    expect(j.pending()).toBe(0);
+    // On disk before any callback ran: the segment holds every record, in order.
+    const [file] = await segFiles(dir);
+    const text = await readFile(join(dir, file!), 'utf8');
+    expect(text.split('\n').slice(0, -1)).toEqual(Array.from({ length: 2000 }, (_, i) => lp(i)));
+    await j.stop();
+  });
+
+  it('keeps appends that arrive during a flush for the next group, and acks nothing out of order', async () => {
+    const j = journalAt(freshDir());
+    await j.start();
+    const acked: number[] = [];
+    j.append(lp(0));
+    j.durable(() => acked.push(0));
+    // The first group is on its way to the disk once the tick ends.
+    await new Promise((r) => setImmediate(r));
+    // A message with no readings (a duplicate) waits for what is ahead of it.
+    j.durable(() => acked.push(1));
+    j.append(lp(2));
+    j.durable(() => acked.push(2));
+    await durable(j);
+    expect(acked).toEqual([0, 1, 2]);
+    expect(j.stats().commits).toBe(2);
+    // Nothing pending: called at once.
+    let now = false;
+    j.durable(() => (now = true));
+    expect(now).toBe(true);
+    await j.stop();
+  });
+
+  it('gives a restarted process every durable record of a killed one, without a torn last record', async () => {
+    const dir = freshDir();
+    const a = journalAt(dir);
+    await a.start();
+    for (let i = 0; i < 500; i++) a.append(lp(i));
+    await durable(a);
+    // kill -9: no stop(). A write cut short leaves a torn record at the end of the file.
+    const [file] = await segFiles(dir);
+    await writeFile(join(dir, file!), 'telemetry,device=sd-1 seq=9', { flag: 'a' });
+    const b = journalAt(dir);
+    await b.start();
+    expect(b.stats().unshippedLines).toBe(500);
+    // New records go to a new segment, behind the old ones.
+    b.append(lp(500));
+    await durable(b);
+    expect(await readAll(b, 128)).toEqual(Array.from({ length: 501 }, (_, i) => lp(i)));
+    expect(b.stats().unshippedLines).toBe(0);
+    // The earlier run's segment was wholly confirmed: deleted. The active one stays.
+    expect(await segFiles(dir)).toHaveLength(1);
+    await b.stop();
+  });
+
+  it('deletes a segment only when every record of it is confirmed, and reads sealed ones back from disk', async () => {
+    const dir = freshDir();
+    const j = journalAt(dir, { segmentBytes: 4096 });
+    await j.start();
+    for (let g = 0; g < 10; g++) {
+      for (let i = 0; i < 50; i++) j.append(lp(g * 50 + i));
+      await durable(j);
+    }
+    const segs = j.stats().segments;
+    expect(segs).toBeGreaterThan(3);
+    expect(await segFiles(dir)).toHaveLength(segs);
+    const first = await j.read(10);
+    expect(first).toMatchObject({ fromDisk: true, from: 0 });
+    const rest = await readAll(j, 40);
+    // The first batch is not confirmed yet: its segment stays, every other sealed one is gone.
+    expect(await segFiles(dir)).toHaveLength(2);
+    j.confirm(first!);
+    expect(await segFiles(dir)).toHaveLength(1);
+    expect([...first!.lines, ...rest]).toEqual(Array.from({ length: 500 }, (_, i) => lp(i)));
+    await j.stop();
+  });
+
+  it('syncs a dirty participant (the SQLite WAL) in the same group, before the callbacks', async () => {
+    const events: string[] = [];
+    let dirty = false;
+    const wal: DurabilityParticipant = {
+      dirty: () => dirty,
+      async sync() {
+        events.push('sync');
+        dirty = false;
+      },
+    };
+    const j = journalAt(freshDir(), { participants: [wal] });
+    await j.start();
+    j.append(lp(1));
+    dirty = true;
+    j.durable(() => events.push('ack'));
+    await durable(j);
+    expect(events).toEqual(['sync', 'ack']);
+    // Only the participant changed (a dead letter, an incident): still synced before the ack.
+    dirty = true;
+    j.durable(() => events.push('ack2'));
+    expect(events).toEqual(['sync', 'ack']);
+    await durable(j);
+    expect(events).toEqual(['sync', 'ack', 'sync', 'ack2']);
+    // fsync off: nobody is synced.
+    const off = journalAt(freshDir(), { participants: [wal], fsync: false });
+    await off.start();
+    dirty = true;
+    off.append(lp(1));
+    await durable(off);
+    expect(events).toHaveLength(4);
+    await off.stop();
+    await j.stop();
+  });
+
+  it('holds the acknowledgements while the disk refuses writes, and loses nothing when it takes them again', async () => {
+    const dir = freshDir();
+    const errors: string[] = [];
+    let failed!: () => void;
+    const failedOnce = new Promise<void>((r) => (failed = r));
+    const logger = pino({ level: 'error' }, new Writable({ write(chunk, _e, cb) { errors.push(JSON.parse(String(chunk)).code); failed(); cb(); } }));
+    const j = journalAt(dir, { logger, retryMs: 20 });
+    await j.start();
+    // The directory is gone: no segment can be created.
+    await rm(dir, { recursive: true });
+    let acked = false;
+    for (let i = 0; i < 10; i++) j.append(lp(i));
+    j.durable((err) => {
+      expect(err).toBeUndefined();
+      acked = true;
+    });
+    await failedOnce;
+    expect(errors).toEqual(['WF_JOURNAL_WRITE']);
+    expect(acked).toBe(false);
+    expect(j.pending()).toBe(10);
+    await mkdir(dir);
+    await durable(j);
+    expect(acked).toBe(true);
+    expect(await readAll(j)).toEqual(Array.from({ length: 10 }, (_, i) => lp(i)));
+    await j.stop();
+  });
+
+  it('adopts the disk spool of an earlier version as unshipped records, ahead of its own', async () => {
+    const dir = freshDir();
+    const spool = `${dir}-spool`;
+    await mkdir(spool, { recursive: true });
+    await writeFile(join(spool, '000000000001.lp'), `${lp(0)}\n${lp(1)}\n`);
+    await writeFile(join(spool, '000000000002.lp'), `${lp(2)}\n`);
+    const j = journalAt(dir, { adoptSpool: spool });
+    await j.start();
+    j.append(lp(3));
+    await durable(j);
+    expect(await readAll(j)).toEqual([lp(0), lp(1), lp(2), lp(3)]);
+    await expect(readdir(spool)).rejects.toThrow();
+    await j.stop();
+  });
+
+  it('says when its unshipped tail reaches the cap, once, and counts every group in its metrics', async () => {
+    const codes: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write(chunk, _e, cb) { codes.push(JSON.parse(String(chunk)).code); cb(); } }));
+    const metrics = new Registry();
+    const j = journalAt(freshDir(), { logger, metrics, maxBytes: 8 * 1024, warnRatio: 0.5 });
+    await j.start();
+    for (let g = 0; g < 4; g++) {
+      for (let i = 0; i < 60; i++) j.append(lp(g * 60 + i));
+      await durable(j);
+    }
+    expect(j.full()).toBe(true);
+    expect(codes).toEqual(['WF_STORE_SPOOL_WARN', 'WF_STORE_SPOOL_FULL']);
+    await readAll(j);
+    const text = await metrics.metrics();
+    expect(text).toContain('watchfire_journal_commits_total 4');
+    expect(text).toContain('watchfire_journal_records_total 240');
+    expect(text).toMatch(/watchfire_journal_group_records_count 4/);
+    await j.stop();
+  });
+});
