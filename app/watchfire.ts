@@ -8,7 +8,7 @@
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
@@ -17,7 +17,7 @@ import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db }
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
-import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
+import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
@@ -73,9 +73,25 @@ export function createWatchfire(deps: WatchfireDeps) {
   let checkpointer: { stop(): Promise<void> } | undefined;
   let wal: ReturnType<typeof walParticipant> | undefined;
   let parts: ReturnType<typeof build> | undefined;
+  // Exceptions inside a rule (a bug): by code, device type and device (the first 100 devices by
+  // name, then "other", so a bug hitting every device cannot blow up the series count).
+  const ruleExceptions = new Counter({
+    name: 'watchfire_rules_exceptions_total',
+    help: 'Exceptions inside a rule while scoring a reading (WF_RULE_EXCEPTION), by device',
+    labelNames: ['code', 'device_type', 'device'],
+    registers: [metrics],
+  });
+  const exceptionDevices = new Set<string>();
 
   function build(database: Db, url: string) {
-    const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
+    let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
+    const registry = createRegistry({
+      db: database,
+      logger: logger.child({ module: 'registry' }),
+      clock,
+      // Overrides are checked by the engine's own schema against the running rule set (issue 14).
+      checkRules: (type, override) => checkDeviceRules(ruleSetNow(), type, override),
+    });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
@@ -109,10 +125,16 @@ export function createWatchfire(deps: WatchfireDeps) {
     const rules = createRuleEngine({
       ruleSet,
       devices: registry,
-      // A bad per-device override is ignored (the type's thresholds apply) and said loudly.
+      // A bad per-device override's failing keys are left out (the rest applies), said loudly and
+      // as a yellow maintenance finding on the device.
       onOverrideError: (deviceId: string, errors: readonly string[]) =>
-        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override refused; type defaults apply'),
+        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override partly refused; its valid keys apply'),
+      onRuleError: (e, err) => {
+        ruleExceptions.inc({ code: e.code, device_type: e.deviceType, device: exceptionDevices.size < 100 || exceptionDevices.has(e.deviceId) ? (exceptionDevices.add(e.deviceId), e.deviceId) : 'other' });
+        logger.error({ code: e.code, deviceId: e.deviceId, deviceType: e.deviceType, err }, 'rule exception while scoring a reading');
+      },
     });
+    ruleSetNow = () => rules.ruleSet();
     const alerts = createAlerts({
       db: database,
       bus,

@@ -63,6 +63,8 @@ export const ERROR_CODES = {
   WF_JOURNAL_WRITE: 'The journal could not write or fdatasync a group (disk full, I/O error): its PUBACKs are held and the group retried; nothing is acknowledged until it is on disk.',
   // rules
   WF_RULES_INVALID: 'A rule set (file, API or per-device override) failed validation; the running one stays.',
+  // rules (issue 14)
+  WF_RULE_EXCEPTION: 'A rule threw while scoring a reading (a bug): counted by device in watchfire_rules_exceptions_total and logged; the reading keeps what was found before.',
   // alerts and notifications
   WF_NOTIFY_SMTP: 'An email could not be handed to the SMTP server; retried with backoff.',
   WF_NOTIFY_WEBHOOK: 'A webhook POST failed or answered non-2xx; retried with backoff.',

@@ -8,6 +8,7 @@ import type { Device, DeviceInfo, RegistryFile } from '../../contracts/registry.
 import { DEFAULT_INTERVAL_SEC } from '../../contracts/registry.ts';
 import { DeviceType } from '../../contracts/protocol.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
+import { checkDeviceRules, DEFAULT_RULE_SET } from '../../rules/index.ts';
 import { CSV_KINDS, parseRegistryCsv, parseRegistryYaml, snapshotOf, validateRegistry, type CsvKind } from '../../registry/index.ts';
 import { out, root } from './output.ts';
 
@@ -39,15 +40,18 @@ function readFile(path: string): string {
 }
 
 /** YAML, or CSV when --kind says which sheet it is; references are checked against `registered`. */
+/** Per-device rule overrides are checked with the rule engine's own schema (issue 14): refused here, never dropped at run time. */
+const checkRules = (type: DeviceType, override: unknown): string[] => checkDeviceRules(DEFAULT_RULE_SET, type, override);
+
 function parseFile(path: string, kind: CsvKind | undefined, registered: RegistryFile): RegistryFile {
   const text = readFile(path);
   if (kind) {
     const partial = parseRegistryCsv(kind, text, { source: path });
     // Rows are valid on their own; now their references, against what is registered.
-    return validateRegistry(partial, { registered, source: path });
+    return validateRegistry(partial, { registered, source: path, checkRules });
   }
   if (/\.csv$/i.test(path)) throw new WatchfireError('WF_REGISTRY_INVALID', `${path} looks like CSV: say which sheet it is with --kind ${CSV_KINDS.join('|')}`);
-  return parseRegistryYaml(text, { registered, source: path });
+  return parseRegistryYaml(text, { registered, source: path, checkRules });
 }
 
 function summary(counts: Record<string, number>): string {
