@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Clock, RegistryReader } from '../contracts/ports.ts';
 import type { Rosters } from './roster.ts';
 import type { Reports } from './reports.ts';
-import { dayString, monthString, zonedInstant, wallClock } from './zoned.ts';
+import { dayRange, dayString, monthRange, monthString, zonedInstant, wallClock } from './zoned.ts';
 
 export const DAILY_PATTERN = '0 8 * * *';
 export const MONTHLY_PATTERN = '5 8 1 * *';
@@ -18,7 +18,7 @@ export interface PlannedTask {
   readonly timezone: string;
 }
 
-export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger }) {
+export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger; installedAt?: number | undefined }) {
   const { registry, rosters, reports, clock, logger } = deps;
   let tasks: Array<{ task: ScheduledTask; plan: PlannedTask }> = [];
   let unsubscribe: (() => void) | undefined;
@@ -54,6 +54,20 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
     return monthString(zonedInstant(tz, w.year, w.month, 1) - 86_400_000, tz);
   };
 
+  // Issue 18 point 7: a fresh install mailed the monthly ratings of a month it did not exist in. A
+  // daily or monthly report is made only for a period that ended after the installation began.
+  const existed = (range: [number, number], what: string): boolean => {
+    if (deps.installedAt === undefined || range[1] > deps.installedAt) return true;
+    logger.info({ period: what, installedAt: deps.installedAt }, 'no report for a period before the installation');
+    return false;
+  };
+  const daily = (centerId: string, day: string) => {
+    if (existed(dayRange(day, rosters.timezoneOf(centerId)), day)) reports.daily(centerId, day);
+  };
+  const monthly = (centerId: string, month: string) => {
+    if (existed(monthRange(month, rosters.timezoneOf(centerId)), month)) reports.monthlyRatings(centerId, month);
+  };
+
   function plan(): void {
     clear();
     for (const c of registry.centers()) {
@@ -62,8 +76,8 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
       for (const s of roster?.shifts ?? []) {
         add({ name: `handover:${c.id}:${s.id}`, pattern: s.start, timezone: roster!.timezone }, () => reports.handover(c.id, clock.now()));
       }
-      add({ name: `daily:${c.id}`, pattern: DAILY_PATTERN, timezone: tz }, () => reports.daily(c.id, previousDay(c.id)));
-      add({ name: `monthly:${c.id}`, pattern: MONTHLY_PATTERN, timezone: tz }, () => reports.monthlyRatings(c.id, previousMonth(c.id)));
+      add({ name: `daily:${c.id}`, pattern: DAILY_PATTERN, timezone: tz }, () => daily(c.id, previousDay(c.id)));
+      add({ name: `monthly:${c.id}`, pattern: MONTHLY_PATTERN, timezone: tz }, () => monthly(c.id, previousMonth(c.id)));
     }
   }
 
@@ -75,11 +89,11 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
       const w = wallClock(now, tz);
       if (now >= zonedInstant(tz, w.year, w.month, w.day, 8)) {
         const day = previousDay(c.id);
-        if (!reports.exists('daily', c.id, day)) run(`daily:${c.id}`, () => reports.daily(c.id, day));
+        if (!reports.exists('daily', c.id, day)) run(`daily:${c.id}`, () => daily(c.id, day));
       }
       if (now >= zonedInstant(tz, w.year, w.month, 1, 8, 5)) {
         const month = previousMonth(c.id);
-        if (!reports.exists('monthly', c.id, month)) run(`monthly:${c.id}`, () => reports.monthlyRatings(c.id, month));
+        if (!reports.exists('monthly', c.id, month)) run(`monthly:${c.id}`, () => monthly(c.id, month));
       }
     }
   }

@@ -45,7 +45,7 @@ export function createEscalation(deps: EscalationDeps) {
     pendingOf: db.prepare('SELECT * FROM alert_escalations WHERE incident_id = ? ORDER BY id'),
     pendingAll: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 ORDER BY due_at, id'),
     // A row of this step to this person on this channel, for another incident of the same site,
-    // within the storm window (index alert_outbox_digest, migration 5).
+    // within the storm window (index alert_outbox_digest, migration 6).
     digested: db.prepare(`SELECT 1 FROM alert_outbox o JOIN alert_incidents i ON i.id = o.incident_id
       WHERE o.step = ? AND o.recipient_id = ? AND o.channel = ? AND o.created_at > ? AND i.site_id = ? AND o.incident_id != ? LIMIT 1`).pluck(),
   };

@@ -30,9 +30,11 @@ import type { AlertMetrics } from './metrics.ts';
 /** DESIGN.md: a condition that comes back to the same place within 60 days is a recurrence. */
 export const RECURRENCE_WINDOW_MS = 60 * 86_400_000;
 
-/** The dedup key: homes (site, category); panels (panel, zone, category); maintenance (device, condition). */
+/** The dedup key: homes (site, category); panels (panel, zone, category); structural (point); maintenance (device, condition). */
 export function incidentKey(f: Pick<Finding, 'category' | 'condition' | 'deviceId' | 'deviceType' | 'siteId' | 'zone'>): string {
   if (f.category === 'maintenance' || f.category === 'info') return `device:${f.deviceId}:${f.condition}`;
+  // Issue 14: one structural incident per monitoring point, so its title, device and values agree.
+  if (f.category === 'structural') return `point:${f.deviceId}:structural`;
   if (f.deviceType === 'fire_panel') return `panel:${f.deviceId}:${f.zone ?? '-'}:${f.category}`;
   return `site:${f.siteId}:${f.category}`;
 }

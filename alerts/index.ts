@@ -61,6 +61,8 @@ export interface AlertsDeps {
   outbox?: Partial<OutboxOptions>;
   /** Schedule handover, daily and monthly reports with node-cron (default true). */
   cron?: boolean;
+  /** When this installation began (wf_meta.installed_at): no daily or monthly report for a period that ended before. */
+  installedAt?: number;
 }
 
 export function createAlerts(deps: AlertsDeps) {
@@ -149,7 +151,7 @@ export function createAlerts(deps: AlertsDeps) {
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
-    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }) });
+    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
     return { store, outbox, escalation, incidents, reports, schedules };
   }
 

@@ -40,6 +40,11 @@ const CONDITION: Record<string, { zh: string; en: string }> = {
   crack: { zh: '裂缝', en: 'Crack' },
   settlement_rate: { zh: '沉降速率', en: 'Settlement rate' },
   seq_gap: { zh: '消息缺失', en: 'Missing messages' },
+  // issue 14
+  crack_rate: { zh: '裂缝扩展速率', en: 'Crack growth rate' },
+  tilt_rate: { zh: '倾斜变化速率', en: 'Tilt rate' },
+  sensor_offset: { zh: '传感器零点漂移', en: 'Sensor offset' },
+  rules_override: { zh: '设备规则覆盖无效', en: 'Invalid rule override' },
 };
 
 export function conditionLabel(condition: string, locale: Locale): string | undefined {

@@ -52,6 +52,12 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** When this installation began (migration 2 records it), in ms. */
+export function installedAt(db: Db): number | undefined {
+  const row = db.prepare("SELECT value FROM wf_meta WHERE key = 'installed_at'").get() as { value: string } | undefined;
+  return row ? Number(row.value) : undefined;
+}
+
 // An eval'd CommonJS worker: no TypeScript loader is needed inside the thread.
 const CHECKPOINT_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');

@@ -10,6 +10,7 @@ import { createWatchfire } from './watchfire.ts';
 import { createMailCatcher } from './mailcatcher.ts';
 import { generateCounty } from '../simulator/county.ts';
 import { startDemo } from '../simulator/demo.ts';
+import { INGRESS_SCENARIOS, startIngressFleet, withIngressDevices } from '../simulator/ingress-fleet.ts';
 import { createUser } from '../dashboards/index.ts';
 
 export interface DemoOptions {
@@ -27,13 +28,18 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
   mkdirSync(demoDir, { recursive: true });
 
   const county = generateCounty({ seed: opts.seed, homes: opts.homes });
+  // Issue 20: a few devices as they actually arrive, beside the MQTT county: panels behind GB/T
+  // 26875.3 transmission units, NB-IoT detectors behind CTWing and OneNET.
+  const registry = withIngressDevices(county.registry);
   const registryFile = join(demoDir, 'registry.yaml');
-  writeFileSync(registryFile, stringify(county.registry));
+  writeFileSync(registryFile, stringify(registry));
   writeFileSync(join(demoDir, 'credentials.json'), JSON.stringify(county.credentials, null, 2), { mode: 0o600 });
 
   const mail = createMailCatcher({ smtpPort: Number(process.env.WF_DEMO_SMTP_PORT ?? 0), httpPort: Number(process.env.WF_DEMO_MAIL_PORT ?? 8025) });
   const mailPorts = await mail.start();
 
+  const onenetToken = randomBytes(12).toString('base64url');
+  const ctwingToken = randomBytes(18).toString('base64url');
   const config = loadConfig({
     file: opts.configFile,
     overrides: {
@@ -43,6 +49,8 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
       registryFile,
       'alerts.smtp': { host: '127.0.0.1', port: mailPorts.smtpPort, ignoreTLS: true, from: 'Watchfire 演示 <watchfire@demo.local>' },
       'alerts.webhook': { url: `http://127.0.0.1:${mailPorts.httpPort}/hooks`, secret: randomBytes(24).toString('base64url') },
+      'ingress.gbt26875': { ...base.ingress.gbt26875, enabled: true },
+      'ingress.nbiot': { onenet: { token: onenetToken }, ctwing: { token: ctwingToken } },
     },
   });
   const wf = createWatchfire({ config, logger });
@@ -68,10 +76,26 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
     scenarioEveryMs: opts.scenarioEveryMs,
     logger: logger.child({ module: 'simulator' }),
   });
+  const ingress = await startIngressFleet({
+    registry,
+    gbt: { host: '127.0.0.1', port: addr.gbt26875!, centerAddress: config.ingress.gbt26875.centerAddress },
+    nbiot: { baseUrl: `http://127.0.0.1:${addr.http}`, onenetToken, ctwingToken },
+    speed: opts.speed,
+    logger: logger.child({ module: 'simulator.ingress' }),
+    seed: opts.seed,
+  });
+  // The ingress scenarios take turns half a period after the MQTT ones.
+  let ingressTurn = 0;
+  const ingressTimer = setInterval(() => {
+    const s = INGRESS_SCENARIOS[ingressTurn++ % INGRESS_SCENARIOS.length]!;
+    ingress.runScenario(s.name).then((id) => logger.info({ scenario: s.name, deviceId: id }, 'ingress scenario played'))
+      .catch((err: unknown) => logger.warn({ err, scenario: s.name }, 'ingress scenario failed'));
+  }, opts.scenarioEveryMs);
+  ingressTimer.unref();
 
   const host = 'http://localhost';
   console.log(`
-  Watchfire demo is running — ${county.registry.sites.length} sites, ${county.registry.devices.length} devices.
+  Watchfire demo is running — ${registry.sites.length} sites, ${registry.devices.length} devices.
 
     Operator console   ${host}:${addr.http}/
     Grid worker page   ${host}:${addr.http}/worker.html
@@ -79,6 +103,8 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
     Metrics            ${host}:${addr.http}/metrics
     Caught emails      ${host}:${mailPorts.httpPort}/   (and webhooks to grid workers and contacts)
     MQTT               mqtt://localhost:${addr.mqtt}   (device credentials: ${join(demoDir, 'credentials.json')})
+    GB/T 26875.3       tcp://localhost:${addr.gbt26875}   (transmission units ${ingress.units().join(', ')})
+    NB-IoT push        ${host}:${addr.http}/ingress/onenet and /ingress/ctwing/{token}   (detectors ${ingress.detectors().join(', ')})
 
   Demo accounts (passwords are new each run):
 ${accounts.map((a) => `    ${a.username.padEnd(11)} ${a.password.padEnd(10)} ${a.role}${a.personId ? ` (${a.personId})` : ''}`).join('\n')}
@@ -89,6 +115,8 @@ ${accounts.map((a) => `    ${a.username.padEnd(11)} ${a.password.padEnd(10)} ${a
 
   return {
     async stop() {
+      clearInterval(ingressTimer);
+      await ingress.stop();
       await sim.stop();
       await wf.stop();
       await mail.stop();

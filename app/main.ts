@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 // Command-line entry point: `start` runs Watchfire, `demo` runs it with the demo county, the
 // simulator and a mail catcher; the other commands provision devices, users and simulated traffic.
 import { Command } from 'commander';
@@ -13,7 +13,10 @@ import { createRegistry } from '../registry/index.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerUserCommands } from './commands/users.ts';
 import { registerSimulatorCommands } from './commands/simulator.ts';
-import { runDemo } from './demo.ts';
+import { registerBackupCommands } from './commands/backup.ts';
+import { registerStoreCommands } from './commands/store.ts';
+import { registerBatchProvision } from './commands/provision-batch.ts';
+import type * as DemoModule from './demo.ts';
 
 const program = new Command();
 program
@@ -24,6 +27,21 @@ program
 function config() {
   const opts = program.opts<{ config?: string }>();
   return loadConfig({ file: opts.config });
+}
+
+/**
+ * The demo and its mail catcher need development packages (smtp-server, mailparser): loaded only
+ * when asked for, so that a production install (npm ci --omit=dev) starts (issue 18 point 1).
+ */
+async function loadDemo(): Promise<typeof DemoModule> {
+  try {
+    return await import('./demo.ts');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+      throw new WatchfireError('WF_DEMO_DEV_ONLY', `The demo needs the development packages (${(err as Error).message.split('\n')[0]}): run \`npm ci\` without --omit=dev.`);
+    }
+    throw err;
+  }
 }
 
 function waitForSignal(): Promise<string> {
@@ -53,6 +71,7 @@ program
   .option('--speed <n>', 'simulated time runs this many times faster', '10')
   .option('--scenario-every <sec>', 'seconds between scenarios', '90')
   .action(async (o: { homes: string; seed: string; speed: string; scenarioEvery: string }) => {
+    const { runDemo } = await loadDemo();
     const demo = await runDemo({
       configFile: program.opts<{ config?: string }>().config,
       homes: Number(o.homes),
@@ -94,6 +113,7 @@ async function openRegistry() {
   await registry.start();
   return {
     registry,
+    db,
     close: async () => {
       await registry.stop();
       db.close();
@@ -108,6 +128,9 @@ registerUserCommands(program, async () => {
   return { db, close: async () => { db.close(); } };
 });
 registerSimulatorCommands(program);
+registerBackupCommands(program, config);
+registerStoreCommands(program, config);
+registerBatchProvision(program, openRegistry);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WatchfireError) {

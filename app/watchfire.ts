@@ -8,16 +8,16 @@
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
-import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd } from '../ingest/index.ts';
-import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile } from '../rules/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
+import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
@@ -25,6 +25,9 @@ import { createPipeline } from '../pipeline/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
+import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
+import { createGbtListener, createPlatformCommands, nbiotPushRoutes } from '../adapters/index.ts';
+import type { Command } from '../contracts/protocol.ts';
 
 export interface WatchfireDeps {
   config: Readonly<Config>;
@@ -70,9 +73,25 @@ export function createWatchfire(deps: WatchfireDeps) {
   let checkpointer: { stop(): Promise<void> } | undefined;
   let wal: ReturnType<typeof walParticipant> | undefined;
   let parts: ReturnType<typeof build> | undefined;
+  // Exceptions inside a rule (a bug): by code, device type and device (the first 100 devices by
+  // name, then "other", so a bug hitting every device cannot blow up the series count).
+  const ruleExceptions = new Counter({
+    name: 'watchfire_rules_exceptions_total',
+    help: 'Exceptions inside a rule while scoring a reading (WF_RULE_EXCEPTION), by device',
+    labelNames: ['code', 'device_type', 'device'],
+    registers: [metrics],
+  });
+  const exceptionDevices = new Set<string>();
 
   function build(database: Db, url: string) {
-    const registry = createRegistry({ db: database, logger: logger.child({ module: 'registry' }), clock });
+    let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
+    const registry = createRegistry({
+      db: database,
+      logger: logger.child({ module: 'registry' }),
+      clock,
+      // Overrides are checked by the engine's own schema against the running rule set (issue 14).
+      checkRules: (type, override) => checkDeviceRules(ruleSetNow(), type, override),
+    });
     const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
@@ -95,6 +114,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       journal,
       logger: logger.child({ module: 'store' }),
       metrics,
+      refused: createRefusedStore({ dir: join(dataDir, 'refused'), logger: logger.child({ module: 'store' }), metrics }),
     });
     let ruleSet = DEFAULT_RULE_SET;
     if (config.rules.file) {
@@ -105,10 +125,16 @@ export function createWatchfire(deps: WatchfireDeps) {
     const rules = createRuleEngine({
       ruleSet,
       devices: registry,
-      // A bad per-device override is ignored (the type's thresholds apply) and said loudly.
+      // A bad per-device override's failing keys are left out (the rest applies), said loudly and
+      // as a yellow maintenance finding on the device.
       onOverrideError: (deviceId: string, errors: readonly string[]) =>
-        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override refused; type defaults apply'),
+        logger.error({ code: 'WF_RULES_INVALID', deviceId, errors }, 'per-device rule override partly refused; its valid keys apply'),
+      onRuleError: (e, err) => {
+        ruleExceptions.inc({ code: e.code, device_type: e.deviceType, device: exceptionDevices.size < 100 || exceptionDevices.has(e.deviceId) ? (exceptionDevices.add(e.deviceId), e.deviceId) : 'other' });
+        logger.error({ code: e.code, deviceId: e.deviceId, deviceType: e.deviceType, err }, 'rule exception while scoring a reading');
+      },
     });
+    ruleSetNow = () => rules.ruleSet();
     const alerts = createAlerts({
       db: database,
       bus,
@@ -123,6 +149,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
+      installedAt: installedAt(database),
       ...deps.alerts,
     });
 
@@ -172,6 +199,31 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
     });
 
+    // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
+    // published; their own refusals go to the same dead letters, their presence to the same bus.
+    const ingress: IngressPort = {
+      accept: (frame) => ingest.accept(frame),
+      durable: (done) => journal.durable(done),
+      reject: (r) => {
+        const rec = rejectRecordOf(r);
+        deadLetters.add(rec);
+        bus.emit('reject', rec);
+      },
+      presence: (deviceId, online, at) => bus.emit('device.presence', { deviceId, online, at, reason: online ? 'connect' : 'socket' }),
+    };
+    const gbt = config.ingress.gbt26875.enabled
+      ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })
+      : undefined;
+
+    const nb = config.ingress.nbiot;
+    const nbiotPush = nb.onenet || nb.ctwing
+      ? nbiotPushRoutes({
+          config: { onenet: nb.onenet, ctwing: nb.ctwing }, directory: registry, changes: registry, ingress, clock,
+          logger: logger.child({ module: 'nbiot' }), metrics,
+        })
+      : undefined;
+    const platformCommands = createPlatformCommands({ config: { onenet: nb.onenet?.api, ctwing: nb.ctwing?.api }, directory: registry, clock });
+
     const http = createHttpServer({
       config: { ...config.http, timezone: config.timezone },
       db: database,
@@ -185,8 +237,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       rules: { reload: (input: unknown) => rules.reload(input) },
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
+      plugins: nbiotPush ? [nbiotPush] : [],
     });
-    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http };
+    // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
+    const sendCommand = (deviceId: string, command: Command): Promise<void> =>
+      platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
   }
 
   function health() {
@@ -234,6 +290,12 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     parts = build(db, influxUrl);
     const p = parts;
+    // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
+    // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
+    const retention = { url: influxUrl, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention };
+    void ensureDatabase(retention, 10_000, logger)
+      .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so
     // that nothing a device sends arrives before everything downstream of it can take it.
     await p.registry.start();
@@ -253,12 +315,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.pipeline.start();
     await p.http.start();
     await p.gateway.start();
+    await p.gbt?.start();
     if (config.rules.file) {
       stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
     }
     started = true;
     const a = addresses();
-    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http }, 'Watchfire started');
+    logger.info({ mqtt: a.mqtt, mqtts: a.mqtts, http: a.http, gbt26875: a.gbt26875 }, 'Watchfire started');
   }
 
   // Issue 17 point 7: incidents into InfluxDB for Grafana (app/annotations.ts).
@@ -270,6 +333,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const p = parts;
     if (p) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
+      await p.gbt?.stop();
       await p.gateway.stop();
       await p.http.stop();
       await p.pipeline.stop();
@@ -292,10 +356,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     db = undefined;
   }
 
-  function addresses(): { mqtt?: number; mqtts?: number; http: number } {
+  function addresses(): { mqtt?: number; mqtts?: number; http: number; gbt26875?: number } {
     if (!parts) throw new Error('Watchfire is not started');
     const g = parts.gateway.addresses();
-    return { ...g, http: parts.http.address().port };
+    return { ...g, http: parts.http.address().port, ...(parts.gbt ? { gbt26875: parts.gbt.address().port } : {}) };
   }
 
   function must() {
@@ -332,6 +396,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     get deadLetters() { return must().deadLetters; },
     get pipeline() { return must().pipeline; },
     deviceState: (id: string) => parts?.pipeline.deviceState(id),
+    /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
+    get ingress() { return must().ingress; },
+    get gbt26875() { return must().gbt; },
+    sendCommand: (deviceId: string, command: Command) => must().sendCommand(deviceId, command),
   };
 }
 

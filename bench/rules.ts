@@ -89,7 +89,8 @@ function makeReading(d: DeviceInfo, round: number, rnd: () => number, step: numb
     if (x < 0.04) return build(d, ts, round, 'event', { loop: 1, point }, { type: 'fault_clear', loop: 1, point });
     return build(d, ts, round, 'telemetry', { mainPower: 'ok', backupPower: 'ok', pointsInAlarm: 0, pointsInFault: 0, pointsDisabled: 0 });
   }
-  return build(d, ts, round, 'telemetry', { settlement: 3 + rnd() - 0.5, tiltX: 0.5 + rnd() * 0.1, tiltY: 0.2, battery: 90 });
+  // Worst case for state (issue 14): settlement, both tilt axes and a crack meter on one point.
+  return build(d, ts, round, 'telemetry', { settlement: 3 + rnd() - 0.5, tiltX: 0.5 + rnd() * 0.1, tiltY: 0.2, crack: 0.3 + rnd() * 0.01, battery: 90 });
 }
 
 function buildPool(devs: DeviceInfo[], rounds: number, seed: number, first = 0): MutableReading[] {
@@ -109,11 +110,11 @@ function bytesPerState(mix: Array<[DeviceType, number]>, n: number): number {
   const before = process.memoryUsage().heapUsed;
   const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: dir });
   {
-    // Settlement history: a week of hourly readings fills the rate buckets as in steady state.
-    const history = buildPool(devs.filter((d) => d.type === 'settlement_sensor'), 170, 8);
+    // Settlement history: 35 days of hourly readings fill every rate window as in steady state.
+    const history = buildPool(devs.filter((d) => d.type === 'settlement_sensor'), 35 * 24, 8);
     for (const r of history) engine.evaluate(r as never);
     const pool = buildPool(devs, 2, 7);
-    for (const r of pool) { r.ts += 200 * HOUR; r.receivedAt += 200 * HOUR; engine.evaluate(r as never); }
+    for (const r of pool) { r.ts += 36 * 24 * HOUR; r.receivedAt += 36 * 24 * HOUR; engine.evaluate(r as never); }
   }
   fullGc(); // the readings are garbage now; what stays is the engine and its states
   const after = process.memoryUsage().heapUsed;

@@ -3,7 +3,7 @@
 // bench/results/summary.md.
 //   npm run bench                       quick set (≈ 10 min): throughput at 5,000 devices, alarm,
 //                                       storm, reconnect and connections at 5,000, rules, alerts
-//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts
+//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts ingress
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
@@ -18,11 +18,12 @@ import { throughput } from './scenarios/throughput.ts';
 import { alarm } from './scenarios/alarm.ts';
 import { storm } from './scenarios/storm.ts';
 import { reconnect, connections } from './scenarios/reconnect.ts';
+import { ingress } from './scenarios/ingress.ts';
 import { journal } from './scenarios/journal.ts';
 import { soak } from './scenarios/soak.ts';
 import type { TargetName } from './lib/targets.ts';
 
-const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts'] as const;
+const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
 /** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
 const ON_REQUEST = ['soak'] as const;
 type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
@@ -89,6 +90,16 @@ for (const s of scenarios) {
         break;
       case 'journal':
         result = await journal({ rates: [1000, 5000, 20000], seconds: full ? 10 : 3 }, log);
+        break;
+      case 'ingress':
+        // Issue 20: GB/T 26875.3 and NB-IoT push beside MQTT (the throughput scenario's result).
+        result = await ingress({
+          steps: flag('ingress-steps')?.split(',').map(Number) ?? (full ? [500, 1000, 2000, 3000, 4000, 6000, 8000] : [500, 1000, 2000, 4000]),
+          stepSec: Number(flag('ingress-step-sec') ?? (full ? 15 : 8)),
+          units: 50,
+          detectors: 1200,
+          alarms: 20,
+        }, log);
         break;
       case 'rules':
         runScript('rules.ts');

@@ -143,4 +143,4 @@ process.on('disconnect', () => {
 });
 
 const a = wf.addresses();
-process.stdout.write(`${JSON.stringify({ mqtt: a.mqtt, http: a.http, pid: process.pid })}\n`);
+process.stdout.write(`${JSON.stringify({ mqtt: a.mqtt, http: a.http, pid: process.pid, ...(a.gbt26875 ? { gbt26875: a.gbt26875 } : {}) })}\n`);

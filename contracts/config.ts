@@ -125,6 +125,15 @@ export const Config = z.object({
     /** Write requests on the wire at once (NOTES.md: 1.6.7 peaks with 2–4 writers on 2 cores). */
     concurrency: z.number().int().min(1).max(64).default(2),
     local: z.object({ binary: z.string().default('influxd'), port: Port.default(0) }).prefault({}),
+    /**
+     * Issue 18 point 6 (InfluxDB 1.x): raw readings kept `raw` (InfluxQL duration or INF), then only
+     * min/max/mean per 5 minutes in the `long_term` policy, kept `longTerm`.
+     */
+    retention: z.object({
+      raw: z.string().regex(/^(INF|\d+[hdw])$/).default('180d'),
+      longTerm: z.string().regex(/^(INF|\d+[hdw])$/).default('INF'),
+      downsample: z.boolean().default(true),
+    }).prefault({}),
   }).prefault({}),
   /**
    * The journal behind every PUBACK (contracts/journal.ts, issue 15). With fsync on (the default)
@@ -179,6 +188,41 @@ export const Config = z.object({
     }).prefault({}),
   }).prefault({}),
   rules: z.object({ file: z.string().optional() }).prefault({}),
+  // ---- issue 20: devices as they actually arrive (contracts/GBT26875.md, contracts/NBIOT.md) ----
+  ingress: z.object({
+    /** GB/T 26875.3 over TCP for user information transmission units (用户信息传输装置). */
+    gbt26875: z.object({
+      enabled: z.boolean().default(false),
+      host: z.string().default('0.0.0.0'),
+      port: Port.default(9026),
+      /** The center's own 6-byte address, 12 hex digits, as source of the frames it sends. */
+      centerAddress: z.string().regex(/^[0-9a-fA-F]{12}$/).transform((s) => s.toLowerCase()).default('000000000000'),
+      /** Units stamp local time; China is UTC+8 all year. */
+      utcOffsetMinutes: z.number().int().min(-720).max(840).default(480),
+      /** No frame for this long: disconnected and reported offline (units send heartbeats far more often). */
+      idleTimeoutSec: z.number().int().positive().default(300),
+      /** Source IPs/CIDRs any unit may connect from, besides the unit's own meta.gbtAllow; both empty: any. */
+      allowFrom: z.array(z.string().min(2)).default([]),
+      maxConnections: z.number().int().positive().default(10_000),
+    }).prefault({}),
+    /** NB-IoT platforms pushing over HTTP; an endpoint exists only when its secret is set. */
+    nbiot: z.object({
+      onenet: z.object({
+        /** The token configured on OneNET's push page: signature = base64(md5(token + nonce + msg)). */
+        token: z.string().min(1),
+        allowFrom: z.array(z.string().min(2)).default([]),
+        /** OneNET's NB-IoT command API (api.heclouds.com), for selftest/silence. */
+        api: z.object({ url: z.url().default('https://api.heclouds.com'), apiKey: z.string().min(1) }).optional(),
+      }).optional(),
+      ctwing: z.object({
+        /** Secret path segment of the push URL (/ingress/ctwing/{token}): CTWing signs no pushes. */
+        token: z.string().min(16),
+        allowFrom: z.array(z.string().min(2)).default([]),
+        /** CTWing AEP command API, for selftest/silence. */
+        api: z.object({ url: z.url().default('https://ag-api.ctwing.cn'), appKey: z.string().min(1), appSecret: z.string().min(1), masterKey: z.string().min(1) }).optional(),
+      }).optional(),
+    }).prefault({}),
+  }).prefault({}),
   alerts: z.object({
     policyFile: z.string().optional(),
     smtp: z.object({
@@ -194,6 +238,17 @@ export const Config = z.object({
       url: z.url(),
       secret: z.string().min(16),
     }).optional(),
+  }).prefault({}),
+  // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
+  backup: z.object({
+    /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).default(7),
+    /**
+     * host:port of InfluxDB 1.x's backup (RPC) service, for `influxd backup -portable`. Unset with
+     * a local influxd: read from its config under dataDir; unset with influx.url: readings are
+     * not backed up (the backup says so), back up that server where it runs.
+     */
+    influxRpc: z.string().regex(/^[^:\s]+:\d{1,5}$/).optional(),
   }).prefault({}),
 });
 export type Config = z.infer<typeof Config>;
@@ -214,6 +269,7 @@ export const ENV_OVERRIDES = {
   WF_INFLUX_USER: { path: ['influx', 'username'], type: 'string' },
   WF_INFLUX_PASSWORD: { path: ['influx', 'password'], type: 'string' },
   WF_HTTP_HOST: { path: ['http', 'host'], type: 'string' },
+  WF_GBT_PORT: { path: ['ingress', 'gbt26875', 'port'], type: 'number' },
   WF_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
   WF_PUBLIC_URL: { path: ['http', 'publicUrl'], type: 'string' },
   WF_HTTPS_CERT: { path: ['http', 'tls', 'cert'], type: 'string' },

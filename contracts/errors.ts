@@ -12,6 +12,11 @@ export const ERROR_CODES = {
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
+  // backup and restore (issue 18 point 4)
+  WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
+  WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',
+  WF_RESTORE_FAILED: 'A restore step failed (copying the database or influxd restore); the message names the step.',
+  WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',
   WF_AUTH_BAD_SECRET: 'CONNECT with a wrong or missing device secret: CONNACK 4.',
@@ -53,10 +58,13 @@ export const ERROR_CODES = {
   WF_STORE_WRITE: 'A batch write to InfluxDB failed; its readings stay in the journal and the batch is retried with backoff.',
   WF_STORE_SPOOL_FULL: 'The journal\'s unshipped tail (what InfluxDB has not confirmed) reached influx.spoolMaxBytes; devices\' telemetry is held unacknowledged until InfluxDB catches up, alarms still pass.',
   WF_STORE_SPOOL_WARN: 'The journal\'s unshipped tail passed influx.spoolWarnRatio of its cap.',
+  WF_STORE_REFUSED: 'InfluxDB refused lines (HTTP 400: type conflict, series or tag-value limit, malformed); they are kept under DATA_DIR/refused/ with the reason for `wf store replay-refused`, or lost loudly when that store is full.',
   // journal (issue 15)
   WF_JOURNAL_WRITE: 'The journal could not write or fdatasync a group (disk full, I/O error): its PUBACKs are held and the group retried; nothing is acknowledged until it is on disk.',
   // rules
   WF_RULES_INVALID: 'A rule set (file, API or per-device override) failed validation; the running one stays.',
+  // rules (issue 14)
+  WF_RULE_EXCEPTION: 'A rule threw while scoring a reading (a bug): counted by device in watchfire_rules_exceptions_total and logged; the reading keeps what was found before.',
   // alerts and notifications
   WF_NOTIFY_SMTP: 'An email could not be handed to the SMTP server; retried with backoff.',
   WF_NOTIFY_WEBHOOK: 'A webhook POST failed or answered non-2xx; retried with backoff.',
@@ -67,6 +75,15 @@ export const ERROR_CODES = {
   WF_INCIDENT_TRANSITION: 'That transition is not allowed from the incident\'s current state.',
   WF_INCIDENT_DISPOSITION: 'A red incident can be resolved only with a disposition and feedback.',
   WF_POLICY_INVALID: 'An escalation policy file failed validation.',
+  // ingress adapters (issue 20): GB/T 26875.3 units and NB-IoT platform pushes, each dead-lettered
+  WF_GBT_FRAME: 'A GB/T 26875.3 frame that cannot be read (markers, length, checksum, time tag, unknown command or type flag, objects cut short): denied (command 6) when its header was readable, dead-lettered with the reason.',
+  WF_GBT_UNKNOWN_UNIT: 'A transmission unit whose source address is no enabled fire panel\'s meta.gbtAddress: denied, connection closed.',
+  WF_GBT_NOT_ALLOWED: 'A registered transmission unit connecting from an IP outside its meta.gbtAllow and ingress.gbt26875.allowFrom: denied, connection closed.',
+  WF_GBT_LISTEN: 'The GB/T 26875.3 listener could not listen on its port (in use, no permission, bad host).',
+  WF_NBIOT_SIGNATURE: 'An NB-IoT platform push with a missing or wrong signature/token, or from an address outside allowFrom: answered 403, not ingested.',
+  WF_NBIOT_FORMAT: 'An NB-IoT platform push that is not the platform\'s documented message format: answered 200 (a retry cannot help), dead-lettered.',
+  WF_NBIOT_UNKNOWN_DEVICE: 'An NB-IoT push for an IMEI or platform device id that is no enabled device\'s meta.imei/meta.nbDeviceId: answered 200, dead-lettered.',
+  WF_NBIOT_COMMAND: 'A command (selftest, silence) through the CTWing or OneNET API failed or was refused by the platform.',
   // HTTP API
   WF_HTTP_VALIDATION: 'A request body, query or parameter failed validation; the field and reason are given.',
   WF_HTTP_UNAUTHENTICATED: 'No valid session or token.',

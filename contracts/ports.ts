@@ -3,6 +3,7 @@
 import type { DeviceInfo } from './registry.ts';
 import type { Reading, ScoredReading } from './reading.ts';
 import type { ErrorCode } from './errors.ts';
+import type { IngressSource } from './ingress.ts';
 
 /** Lifecycle every module follows: createX(deps) does no I/O; start/stop do. */
 export interface Lifecycle {
@@ -30,6 +31,8 @@ export interface Frame {
   readonly retain: boolean;
   /** Gateway receive time, ms epoch. */
   readonly receivedAt: number;
+  /** Which ingress built it (contracts/ingress.ts); absent means MQTT, the reference. */
+  readonly source?: IngressSource;
   /**
    * Set when the MQTT packet was larger than gateway.maxPacketBytes (and within its hard cap):
    * `payload` is then only its first 4 KiB, and ingest dead-letters it whole (issue 15 point 4).

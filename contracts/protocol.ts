@@ -87,14 +87,48 @@ most recent pairs).
 const common = { ts: Timestamp.optional(), seq: Seq.optional() };
 
 // ---- telemetry ----------------------------------------------------------------------------
+/**
+ * Plausible ranges of measured values (PROTOCOL.md "Telemetry by device type"; issue 14). They are
+ * physical, not policy: a value outside is stored and flagged `out_of_range` by ingest, and the
+ * rules score it as the evidence it is (200 °C in a home is a fire); only a value that is not a
+ * finite number is rejected. Soft-soil rods settle metres; tilts of tens of ‰ are real.
+ */
+export const MEASURED_RANGES = {
+  smoke_detector: {
+    smoke: { min: 0, max: 2, unit: 'dB/m', what: 'optical obscuration' },
+    temp: { min: -40, max: 150, unit: '°C', what: 'air temperature at the detector' },
+    co: { min: 0, max: 10000, unit: 'ppm', what: 'carbon monoxide (combined smoke/CO units)' },
+    battery: { min: 0, max: 100, unit: '%', what: 'battery remaining' },
+    rssi: { min: -140, max: 0, unit: 'dBm', what: 'radio signal strength' },
+  },
+  fire_panel: {},
+  settlement_sensor: {
+    settlement: { min: -10000, max: 10000, unit: 'mm', what: 'cumulative vertical displacement, downwards positive' },
+    tiltX: { min: -100, max: 100, unit: '‰', what: 'inclination (mm per m)' },
+    tiltY: { min: -100, max: 100, unit: '‰', what: 'inclination (mm per m)' },
+    crack: { min: 0, max: 200, unit: 'mm', what: 'crack width' },
+    battery: { min: 0, max: 100, unit: '%', what: 'battery remaining' },
+  },
+} as const satisfies Record<DeviceType, Record<string, { min: number; max: number; unit: string; what: string }>>;
+
+/**
+ * A measured number: any finite number passes (its range is only flagged, see MEASURED_RANGES);
+ * anything else reads like `expected number 0..2, got "high"` (PROTOCOL.md).
+ */
+export function measured(range: { min: number; max: number }) {
+  const error = (iss: { input?: unknown }) => `expected number ${range.min}..${range.max}, got ${show(iss.input)}`;
+  return z.number({ error });
+}
+
+const R = MEASURED_RANGES;
 // Unknown fields are kept (loose objects) so newer firmware does not break an older gateway.
 export const SmokeTelemetry = z.looseObject({
   ...common,
-  smoke: ranged(0, 2).optional(),
-  temp: ranged(-40, 150).optional(),
-  co: ranged(0, 10000).optional(),
-  battery: ranged(0, 100).optional(),
-  rssi: ranged(-140, 0).optional(),
+  smoke: measured(R.smoke_detector.smoke).optional(),
+  temp: measured(R.smoke_detector.temp).optional(),
+  co: measured(R.smoke_detector.co).optional(),
+  battery: measured(R.smoke_detector.battery).optional(),
+  rssi: measured(R.smoke_detector.rssi).optional(),
 });
 export type SmokeTelemetry = z.infer<typeof SmokeTelemetry>;
 
@@ -111,11 +145,11 @@ export type PanelTelemetry = z.infer<typeof PanelTelemetry>;
 
 export const SettlementTelemetry = z.looseObject({
   ...common,
-  settlement: ranged(-1000, 1000).optional(),
-  tiltX: ranged(-1000, 1000).optional(),
-  tiltY: ranged(-1000, 1000).optional(),
-  crack: ranged(0, 1000).optional(),
-  battery: ranged(0, 100).optional(),
+  settlement: measured(R.settlement_sensor.settlement).optional(),
+  tiltX: measured(R.settlement_sensor.tiltX).optional(),
+  tiltY: measured(R.settlement_sensor.tiltY).optional(),
+  crack: measured(R.settlement_sensor.crack).optional(),
+  battery: measured(R.settlement_sensor.battery).optional(),
 });
 export type SettlementTelemetry = z.infer<typeof SettlementTelemetry>;
 

@@ -2,7 +2,12 @@
 import type { DeviceEvent, DeviceType } from './protocol.ts';
 import type { Level } from './findings.ts';
 
-export type ReadingFlag = 'clock_bad';
+/**
+ * `clock_bad`: the device's timestamp was not trusted (receive time used). `out_of_range`: a
+ * measured value lies outside its plausible range (protocol.ts MEASURED_RANGES); the reading is
+ * kept, stored flagged, and scored as the evidence it is (issue 14).
+ */
+export type ReadingFlag = 'clock_bad' | 'out_of_range';
 
 interface ReadingBase {
   readonly deviceId: string;

@@ -108,6 +108,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
   // Swagger UI's page loads only its own files (no inline script): the same strict policy as the
   // console's pages, styles inline allowed for the UI's components (issue 16 point 4).
   void app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
+  for (const plugin of deps.plugins ?? []) void app.register(plugin as unknown as Parameters<App['register']>[0]);
   void app.register(async (api: App) => {
     await installAuth(api, deps, guard);
     incidentRoutes(api, deps);

@@ -51,6 +51,12 @@ export interface HttpDeps {
   passwordCost?: { N: number; r: number; p: number } | undefined;
   /** Where the static files are (default dashboards/public). */
   publicDir?: string | undefined;
+  /**
+   * Routes of other modules served on this server outside the console's session gate, each in its
+   * own encapsulated scope (issue 20: NB-IoT platform push endpoints, authenticated by their own
+   * signatures). Only app/ hands these in.
+   */
+  plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
 }
 
 export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

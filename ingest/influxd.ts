@@ -23,11 +23,15 @@ export interface LocalInfluxdOptions {
   readyTimeoutMs?: number;
   /** CPU niceness of influxd (default 5: below Watchfire; 0 keeps the caller's). */
   niceness?: number;
+  /** CREATE DATABASE at start (default true); false for a restore, which refuses an existing one. */
+  createDatabase?: boolean;
 }
 
 export interface LocalInfluxd {
   readonly url: string;
   readonly port: number;
+  /** host:port of its backup/restore (RPC) service: `influxd backup -host`. */
+  readonly rpcAddress: string;
   stop(): Promise<void>;
 }
 
@@ -59,6 +63,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Limits sized for a province (issue 18 point 6). Debian's 1.6.7 defaults (inmem index, 1 M
+ * series, 100 k values per tag) answer 400 past ~100 k devices: the `device` tag has one value per
+ * device. A province is up to ~2 M devices; each has one telemetry series plus one per event type
+ * it reports (line.ts), ~5 on average: 10 M series, with room to grow. tsi1 keeps the series index
+ * on disk (memory-mapped), so the count is no longer bounded by RAM as with inmem.
+ */
+export const PROVINCE_LIMITS = { maxSeriesPerDatabase: 20_000_000, maxValuesPerTag: 5_000_000 } as const;
+
 /** Rewrites the default config: directories under dataDir, listeners on loopback, no phoning home. */
 export function rewriteConfig(text: string, opts: { dataDir: string; httpPort: number; ports: () => number }): string {
   const out: string[] = [];
@@ -84,6 +97,9 @@ export function rewriteConfig(text: string, opts: { dataDir: string; httpPort: n
     else if (section === 'data' && key === 'dir') set(JSON.stringify(join(opts.dataDir, 'data')));
     else if (section === 'data' && key === 'wal-dir') set(JSON.stringify(join(opts.dataDir, 'wal')));
     else if (section === 'data' && key === 'query-log-enabled') set('false');
+    else if (section === 'data' && key === 'index-version') set('"tsi1"');
+    else if (section === 'data' && key === 'max-series-per-database') set(String(PROVINCE_LIMITS.maxSeriesPerDatabase));
+    else if (section === 'data' && key === 'max-values-per-tag') set(String(PROVINCE_LIMITS.maxValuesPerTag));
     else if (section === 'monitor' && key === 'store-enabled') set('false'); // no _internal writes every 10 s
     else if (section === 'http' && key === 'bind-address') set(JSON.stringify(`127.0.0.1:${opts.httpPort}`));
     else if (section === 'http' && (key === 'log-enabled' || key === 'pprof-enabled')) set('false');
@@ -165,16 +181,26 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
   try {
     await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
     const db = opts.database ?? 'watchfire';
-    const res = await fetch(`${url}/query`, {
+    const res = opts.createDatabase === false ? undefined : await fetch(`${url}/query`, {
       method: 'POST',
       body: new URLSearchParams({ q: `CREATE DATABASE "${db.replace(/["\\]/g, '\\$&')}"` }),
       signal: AbortSignal.timeout(10_000),
     });
-    if (!res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
+    if (res && !res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
   } catch (err) {
     await stop();
     throw err;
   }
   opts.logger?.info({ url, dataDir: opts.dataDir, pid: child.pid }, 'local influxd ready');
-  return { url, port: httpPort, stop };
+  return { url, port: httpPort, rpcAddress: rpcAddressOf(config) ?? '', stop };
+}
+
+/** The top-level `bind-address` (the backup/restore RPC service) of an influxd config file's text. */
+export function rpcAddressOf(configText: string): string | undefined {
+  for (const line of configText.split('\n')) {
+    if (/^\s*\[/.test(line)) return undefined; // past the top level
+    const m = /^\s*bind-address\s*=\s*"([^"]+)"/.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
 }

@@ -11,7 +11,7 @@ import type { ErrorCode } from '../contracts/errors.ts';
 import { formatIssues } from '../contracts/errors.ts';
 import type { DeviceEvent } from '../contracts/protocol.ts';
 import {
-  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MAX_FUTURE_SKEW_MS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
+  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
 } from '../contracts/protocol.ts';
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
@@ -66,7 +66,29 @@ function hasValue(data: Readonly<Record<string, unknown>>, fields: readonly stri
 }
 
 const CLOCK_BAD: readonly ReadingFlag[] = Object.freeze(['clock_bad'] as const);
+const OUT_OF_RANGE: readonly ReadingFlag[] = Object.freeze(['out_of_range'] as const);
+const BOTH_FLAGS: readonly ReadingFlag[] = Object.freeze(['clock_bad', 'out_of_range'] as const);
 const NO_FLAGS: readonly ReadingFlag[] = Object.freeze([]);
+
+/** Per device type, [field, min, max] of its measured values (protocol.ts MEASURED_RANGES). */
+type Bounds = ReadonlyArray<readonly [string, number, number]>;
+const boundsOf = (fields: Readonly<Record<string, { min: number; max: number }>>): Bounds => Object.entries(fields).map(([k, r]) => [k, r.min, r.max] as const);
+const RANGES: Readonly<Record<DeviceType, Bounds>> = {
+  smoke_detector: boundsOf(MEASURED_RANGES.smoke_detector),
+  fire_panel: boundsOf(MEASURED_RANGES.fire_panel),
+  settlement_sensor: boundsOf(MEASURED_RANGES.settlement_sensor),
+};
+
+/** True when a measured value lies outside its plausible range: kept and flagged, never rejected (issue 14). */
+function outOfRange(type: DeviceType, data: Readonly<Record<string, unknown>>): boolean {
+  const ranges = RANGES[type];
+  for (let i = 0; i < ranges.length; i++) {
+    const [k, min, max] = ranges[i]!;
+    const v = data[k];
+    if (typeof v === 'number' && (v < min || v > max)) return true;
+  }
+  return false;
+}
 
 /** Field names the schemas know, so unknown ones are told apart (and limited) in valuesOf. */
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([
@@ -135,6 +157,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const duplicates = hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)');
   const gapsTotal = hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices');
   const clockBad = hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)');
+  const outOfRangeTotal = hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range');
   const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
   const rejectFailures = new Counter({ name: 'watchfire_ingest_reject_failures_total', help: 'Rejects that could not be dead-lettered (the store threw): logged with their payload instead', registers: [m] });
 
@@ -154,7 +177,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   function reject(frame: Frame, deviceId: string | undefined, code: ErrorCode, reason: string, index: number | undefined, payload: string): void {
     let rec: RejectRecord | undefined;
     try {
-      rec = { at: frame.receivedAt || clock.now(), deviceId, topic: frame.topic, code, reason, index, payload: clip(payload) };
+      // A frame built by an adapter names its source in the dead letter (issue 20: `gbt26875:v1/…`).
+      const topic = frame.source === undefined || frame.source === 'mqtt' ? frame.topic : `${frame.source}:${frame.topic}`;
+      rec = { at: frame.receivedAt || clock.now(), deviceId, topic, code, reason, index, payload: clip(payload) };
       rejects.labels(code).inc();
       if (deviceId !== undefined) {
         const s = stateOf(deviceId);
@@ -237,6 +262,10 @@ export function createIngest(deps: IngestDeps): Ingest {
       state.clockBad++;
       clockBad.n++;
     } else if (deviceTs !== undefined) ts = deviceTs;
+    if (kind === 'telemetry' && outOfRange(device.type, data)) {
+      flags = flags === CLOCK_BAD ? BOTH_FLAGS : OUT_OF_RANGE;
+      outOfRangeTotal.n++;
+    }
     const values = valuesOf(data, KNOWN_FIELDS);
     // One object literal per kind with the fields always in the same order: every reading then
     // shares one hidden class, and the rule engine, store and bus read its fields with monomorphic

@@ -2,7 +2,7 @@
 // are kept, stored as-is where they are numbers, ignored otherwise).
 
 /** Envelope fields, and names the store writes itself: never taken from the payload as values. */
-const RESERVED = new Set(['ts', 'seq', 'type', 'score', 'level', 'clock_bad', 'time']);
+const RESERVED = new Set(['ts', 'seq', 'type', 'score', 'level', 'clock_bad', 'out_of_range', 'time']);
 /** Known string-valued fields per kind; every other kept value is a number. */
 const STRING_FIELDS = new Set(['mainPower', 'backupPower', 'zone', 'label', 'command']);
 /**

@@ -114,6 +114,9 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+/** Installer baselines the settlement rules read from a device's meta (rules/settlement.ts). */
+export const BASELINE_KEYS = ['settlementBaseline', 'tiltXBaseline', 'tiltYBaseline', 'crackBaseline'] as const;
+
 const ROLE_OF = {
   worker: ['grid_worker'],
   operator: ['operator', 'supervisor'],
@@ -158,6 +161,12 @@ export function findReferenceProblems(reg: LabelledRegistry): string[] {
   }
   for (const { label, value: d } of reg.devices) {
     if (!sites.has(d.siteId)) problems.push(`${label}.siteId: no site "${d.siteId}"`);
+    // Issue 14: a baseline under another name (the old example's baselineMm) was silently unused.
+    for (const key of Object.keys(d.meta ?? {})) {
+      if (/baseline/i.test(key) && !(BASELINE_KEYS as readonly string[]).includes(key)) {
+        problems.push(`${label}.meta.${key}: not a baseline the rules read (expected one of ${BASELINE_KEYS.join(', ')})`);
+      }
+    }
   }
   for (const { label, value: p } of reg.people) {
     if (p.centerId !== undefined && !centers.has(p.centerId)) problems.push(`${label}.centerId: no center "${p.centerId}"`);

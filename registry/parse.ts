@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { RegistryFile } from '../contracts/registry.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 import type { RegistryReader } from '../contracts/ports.ts';
+import type { DeviceType } from '../contracts/protocol.ts';
 import { findDuplicates, findReferenceProblems, findUnknownFields, labelFile, overlay } from './check.ts';
 
 export interface ParseOptions {
@@ -12,6 +13,11 @@ export interface ParseOptions {
   registered?: RegistryFile;
   /** Where the text came from, for the error message. */
   source?: string;
+  /**
+   * The rule engine's own check of a device's rule override (app/ passes rules/' checkDeviceRules),
+   * so `registry check` / `import` refuse what the engine would not apply. Returns `rules.…: reason`.
+   */
+  checkRules?: (type: DeviceType, override: unknown) => string[];
 }
 
 /** Validates an already parsed object (YAML, JSON or CSV rows turned into entities). */
@@ -26,6 +32,11 @@ export function validateRegistry(raw: unknown, opts: ParseOptions = {}): Registr
   else {
     // References are only meaningful once every entity has its shape.
     problems.push(...findDuplicates(parsed.data));
+    if (opts.checkRules) {
+      parsed.data.devices.forEach((d, i) => {
+        if (d.rules !== undefined) for (const e of opts.checkRules!(d.type, d.rules)) problems.push(`devices.${i}.${e}`);
+      });
+    }
     problems.push(...findReferenceProblems(opts.registered ? overlay(opts.registered, parsed.data) : labelFile(parsed.data)));
   }
   if (problems.length || !parsed.success) {

@@ -12,13 +12,15 @@ import type {
 import { systemClock } from '../contracts/ports.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 import { generateSecret, hashSecret, verifySecret as verifyHash } from '../contracts/secrets.ts';
-import { validateRegistry } from './parse.ts';
+import { validateRegistry, type ParseOptions } from './parse.ts';
 import { loadAll, prepareWrites, type Kind, type Writes } from './store.ts';
 
 export interface RegistryDeps {
   db: Database;
   logger: Logger;
   clock?: Clock;
+  /** The rule engine's check of a device's rule override (see ParseOptions.checkRules). */
+  checkRules?: ParseOptions['checkRules'];
 }
 
 export type Registry = RegistryReader & RegistryWriter & RegistryChanges & Lifecycle & {
@@ -215,7 +217,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     importFile(input) {
       const w = must();
       // References may point at what is registered already (a CSV of devices for known sites).
-      const file = validateRegistry(input, { registered: snapshot() });
+      const file = validateRegistry(input, { registered: snapshot(), ...(deps.checkRules ? { checkRules: deps.checkRules } : {}) });
       const at = clock.now();
       db.transaction(() => {
         // Order follows references, so a reader of the table sees no dangling ids mid-way.
@@ -258,6 +260,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const parsed = DeviceSchema.safeParse(input);
       const problems = parsed.success ? [] : formatIssues(parsed.error.issues);
       if (parsed.success && !sites.has(parsed.data.siteId)) problems.push(`siteId: no site "${parsed.data.siteId}"`);
+      if (parsed.success && parsed.data.rules !== undefined && deps.checkRules) problems.push(...deps.checkRules(parsed.data.type, parsed.data.rules));
       if (!parsed.success || problems.length) throw new WatchfireError('WF_REGISTRY_INVALID', `Invalid device "${String((input as { id?: unknown }).id)}"`, problems);
       w.device(parsed.data, clock.now());
       remember(parsed.data);

@@ -9,16 +9,47 @@ import type { DeviceInfo } from '../contracts/registry.ts';
 import { anyReading, backOnline, offlineAfterMs, wentOffline } from './any.ts';
 import { Collector, NO_FINDINGS, type Subject } from './finding.ts';
 import { panelEvent, panelTelemetry } from './panel.ts';
-import { parseRuleSet, resolveDeviceRules, type RuleSet } from './schema.ts';
+import { parseRuleSet, resolveDeviceRulesLenient, type RuleSet } from './schema.ts';
 import { settlementEvent, settlementTelemetry } from './settlement.ts';
 import { smokeEvent, smokeTelemetry, type FireContext } from './smoke.ts';
-import { DeviceState, SiteFire } from './state.ts';
+import { condition } from './common.ts';
+import { COND, DeviceState, SiteFire } from './state.ts';
+import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
+
+/** A device family's rules. */
+interface Family {
+  telemetry(ctx: FireContext, st: DeviceState, r: TelemetryReading): void;
+  event(ctx: FireContext, st: DeviceState, r: EventReading): void;
+}
+
+/**
+ * Every device type and its rules, in one table: a device type added to contracts/protocol.ts is a
+ * compile error here until it has rules (issue 14 point 5), never a silent fall into another branch.
+ */
+const FAMILIES: { readonly [K in DeviceType]: Family } = {
+  smoke_detector: { telemetry: smokeTelemetry, event: smokeEvent },
+  fire_panel: { telemetry: (ctx, st, r) => panelTelemetry(ctx.out, st, r), event: (ctx, st, r) => panelEvent(ctx.out, st, r) },
+  settlement_sensor: { telemetry: (ctx, st, r) => settlementTelemetry(ctx.out, st, r), event: (ctx, st, r) => settlementEvent(ctx.out, st, r) },
+};
+
+/** A rule threw (a bug): what /metrics and the log say about it. */
+export interface RuleError {
+  readonly code: 'WF_RULE_EXCEPTION';
+  readonly deviceId: string;
+  readonly deviceType: DeviceType;
+  readonly message: string;
+}
 
 export interface RuleEngineDeps {
   ruleSet: RuleSet;
   devices: DeviceDirectory;
-  /** A device's rule override (DeviceInfo.rules) is invalid: it is ignored, the type's rules apply. */
+  /**
+   * A device's rule override (DeviceInfo.rules) is invalid: the failing keys are left out (listed
+   * here), the valid ones apply, and the device gets a yellow maintenance finding.
+   */
   onOverrideError?: (deviceId: string, errors: string[]) => void;
+  /** A rule threw while scoring a reading: counted, and the reading keeps what was found before. */
+  onRuleError?: (e: RuleError, err: unknown) => void;
 }
 
 export interface Evaluation {
@@ -49,6 +80,7 @@ export interface RuleEngineStats {
   readonly lastOverrideError: { deviceId: string; errors: string[] } | undefined;
   /** Exceptions inside a rule (a bug): counted, the reading keeps the findings made so far. */
   readonly internalErrors: number;
+  readonly lastInternalError: RuleError | undefined;
   readonly ruleSetVersion: number;
 }
 
@@ -85,25 +117,41 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   let sweepEpoch = NaN;
   const c = { readings: 0, findings: 0, red: 0, yellow: 0, clears: 0, reloads: 0, reloadFailures: 0, overrideErrors: 0, internalErrors: 0 };
   let lastOverrideError: { deviceId: string; errors: string[] } | undefined;
+  let lastInternalError: RuleError | undefined;
 
-  function resolve(st: DeviceState, info: DeviceInfo | undefined): void {
+  /** Resolves the device's rules; the errors of an invalid override, or undefined. */
+  function resolve(st: DeviceState, info: DeviceInfo | undefined): string[] | undefined {
     st.info = info;
     st.rulesVersion = version;
     const override = info?.rules;
     if (override === undefined || Object.keys(override).length === 0) {
       st.rules = current[st.type];
-      return;
+      return undefined;
     }
-    const r = resolveDeviceRules(current, st.type, override);
-    if (r.ok) {
-      st.rules = r.value;
-      return;
-    }
-    st.rules = current[st.type];
+    const r = resolveDeviceRulesLenient(current, st.type, override);
+    st.rules = r.value;
+    if (r.errors.length === 0) return undefined;
     c.overrideErrors++;
     lastOverrideError = { deviceId: st.deviceId, errors: r.errors };
     deps.onOverrideError?.(st.deviceId, r.errors);
+    return r.errors;
   }
+
+  /** Says on the device's next findings that part of its override was refused (and when it is fixed). */
+  function overrideFinding(st: DeviceState, errors: string[] | undefined): void {
+    if (errors === undefined && !(st.active & COND.rulesInvalid)) return;
+    const where = st.info?.location ? ` (${st.info.location})` : '';
+    if (errors) {
+      const list = errors.slice(0, 3).join('; ');
+      condition(out, st, COND.rulesInvalid, true, 'any.rules_override', 'rules_override', 45, `Device rule override partly refused, its other keys apply: ${list}${where}`, `设备规则覆盖部分无效，其余键已生效：${list}${where}`);
+    } else {
+      condition(out, st, COND.rulesInvalid, false, 'any.rules_override', 'rules_override', 0, `Device rule override valid again${where}`, `设备规则覆盖已恢复有效${where}`);
+    }
+  }
+
+  /** Errors of the override resolved by the last stateOf() call, for its finding. */
+  let resolvedErrors: string[] | undefined;
+  let resolvedNow = false;
 
   function stateOf(id: string, type: DeviceType, info: DeviceInfo | undefined): DeviceState {
     let st = states.get(id);
@@ -111,7 +159,11 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       st = new DeviceState(id, type, current[type]);
       states.set(id, st);
     }
-    if (st.rulesVersion !== version || st.info !== info) resolve(st, info);
+    resolvedNow = false;
+    if (st.rulesVersion !== version || st.info !== info) {
+      resolvedErrors = resolve(st, info);
+      resolvedNow = true;
+    }
     return st;
   }
 
@@ -132,16 +184,15 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     const st = stateOf(r.deviceId, r.deviceType, devices.get(r.deviceId));
     out.begin(r, r.ts);
     try {
+      if (resolvedNow) overrideFinding(st, resolvedErrors);
       anyReading(out, st, r);
-      if (r.kind === 'telemetry') {
-        if (st.smoke) smokeTelemetry(fire, st, r);
-        else if (st.panel) panelTelemetry(out, st, r);
-        else settlementTelemetry(out, st, r);
-      } else if (st.smoke) smokeEvent(fire, st, r);
-      else if (st.panel) panelEvent(out, st, r);
-      else settlementEvent(out, st, r);
-    } catch {
+      const family = FAMILIES[st.type];
+      if (r.kind === 'telemetry') family.telemetry(fire, st, r);
+      else family.event(fire, st, r);
+    } catch (err) {
       c.internalErrors++;
+      lastInternalError = { code: 'WF_RULE_EXCEPTION', deviceId: r.deviceId, deviceType: r.deviceType, message: err instanceof Error ? err.message : String(err) };
+      deps.onRuleError?.(lastInternalError, err);
     }
     if (out.findings === null) {
       out.subject = null;
@@ -203,7 +254,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       seqMissing += st.seqMissing;
       if (st.offline) offline++;
     }
-    return { devices: states.size, sites: sites.size, ...c, seqGaps, seqMissing, offline, lastOverrideError, ruleSetVersion: version };
+    return { devices: states.size, sites: sites.size, ...c, seqGaps, seqMissing, offline, lastOverrideError, lastInternalError, ruleSetVersion: version };
   }
 
   return { evaluate, presence, sweep, reload, ruleSet: () => current, stats };

@@ -1,47 +1,9 @@
-// The O(1) windows against brute force: the running regression must equal a direct least-squares
-// fit over the same bucketed points, through gaps, late samples and many ring turns.
+// The windows against brute force: Theil–Sen over bucket means equals a direct median of pairwise
+// slopes, through gaps (which clear nothing) and outliers; the tilt filter ignores vibration.
 import { describe, expect, it } from 'vitest';
-import { BucketRegression, SampleRing, type WindowFit } from './ring.ts';
+import { SampleRing } from './ring.ts';
+import { BucketSeries, SUB, WindowFilter } from './trend.ts';
 import { prng } from './test-support.ts';
-
-function direct(points: Array<[number, number]>, head: number, span: number, bucketMs: number): { slope: number; n: number } {
-  let n = 0, sk = 0, skk = 0, sv = 0, skv = 0;
-  for (const [t, v] of points) {
-    const k = Math.floor(t / bucketMs);
-    if (k > head || k <= head - span) continue;
-    const kr = k - head;
-    n++; sk += kr; skk += kr * kr; sv += v; skv += kr * v;
-  }
-  return { slope: ((n * skv - sk * sv) / (n * skk - sk * sk)) * (86_400_000 / bucketMs), n };
-}
-
-describe('BucketRegression', () => {
-  it('matches a direct fit of both windows through gaps and late samples', () => {
-    const bucketMs = 3_600_000;
-    const reg = new BucketRegression(168, 48, bucketMs);
-    const rnd = prng(42);
-    const points: Array<[number, number]> = [];
-    let t = Date.UTC(2026, 0, 1);
-    const fit: WindowFit = { slopePerDay: 0, points: 0, coverage: 0 };
-    let head = -1;
-    for (let i = 0; i < 5000; i++) {
-      t += rnd() < 0.02 ? 30 * 3_600_000 : rnd() * 2 * 3_600_000; // now and then a long silence
-      const late = rnd() < 0.05 ? t - rnd() * 72 * 3_600_000 : t; // now and then a buffered old sample
-      const v = 50 + (i / 200) + (rnd() - 0.5);
-      reg.add(late, v);
-      points.push([late, v]);
-      head = Math.max(head, Math.floor(late / bucketMs));
-      if (i % 97 === 0) {
-        for (const [fast, span] of [[false, 168], [true, 48]] as const) {
-          const d = direct(points, head, span, bucketMs);
-          reg.fit(fast, fit);
-          expect(fit.points).toBe(d.n);
-          if (d.n >= 2 && Number.isFinite(d.slope)) expect(fit.slopePerDay).toBeCloseTo(d.slope, 3);
-        }
-      }
-    }
-  });
-});
 
 describe('SampleRing', () => {
   it('fits the slope of the newest window and ignores samples not newer than the last', () => {
@@ -50,5 +12,77 @@ describe('SampleRing', () => {
     r.push(5000, 1000); // older: ignored
     expect(r.slope(5000, 1000)).toBeCloseTo(2 / 1000, 9);
     expect(r.slope(5000, 10_000)).toBeNaN();
+  });
+});
+
+function theilSen(points: Array<[number, number]>): number {
+  const s: number[] = [];
+  for (let i = 0; i < points.length; i++) for (let j = i + 1; j < points.length; j++) {
+    const dt = points[j]![0] - points[i]![0];
+    if (dt !== 0) s.push((points[j]![1] - points[i]![1]) / dt);
+  }
+  s.sort((a, b) => a - b);
+  const m = s.length;
+  return (m & 1 ? s[m >> 1]! : (s[m / 2 - 1]! + s[m / 2]!) / 2) * 86_400_000;
+}
+
+describe('BucketSeries', () => {
+  const DAY = 86_400_000;
+  it('equals a direct Theil–Sen over the bucket means, through gaps, and keeps history across them', () => {
+    const rnd = prng(7);
+    const bucketMs = DAY;
+    const s = new BucketSeries(32, bucketMs);
+    const means = new Map<number, [number, number, number]>();
+    let t = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 400; i++) {
+      t += rnd() < 0.05 ? 20 * DAY : Math.floor(rnd() * 6) * 3_600_000 + 3_600_000; // a 20-day gap now and then
+      const v = 0.5 * ((t - Date.UTC(2026, 0, 1)) / DAY) + (rnd() < 0.1 ? 30 : rnd());
+      s.add(t, v);
+      const k = Math.floor(t / bucketMs);
+      const m = means.get(k) ?? [0, 0, 0];
+      means.set(k, [m[0] + t, m[1] + v, m[2] + 1]);
+      if (i % 37 !== 0) continue;
+      const pts = [...means.entries()].sort((a, b) => a[0] - b[0]).slice(-32).map(([, m]) => [m[0] / m[2], m[1] / m[2]] as [number, number]);
+      const newest = pts.at(-1)![0];
+      const inWindow = pts.filter(([pt]) => newest - pt <= 30 * DAY);
+      s.slope(30 * DAY, 4, 14 * DAY);
+      const got = s.slopePerDay;
+      // Float32 state: equal to 1e-3 mm/day
+      if (inWindow.length >= 4 && newest - inWindow[0]![0] >= 14 * DAY) expect(got).toBeCloseTo(theilSen(inWindow), 3);
+      else expect(got).toBeNaN();
+    }
+  });
+
+  it('is not moved by a minority of outliers (a misread rod)', () => {
+    const s = new BucketSeries(32, DAY);
+    const t0 = Date.UTC(2026, 0, 1);
+    for (let w = 0; w < 10; w++) s.add(t0 + w * 7 * DAY, w * 7 * 0.2 + (w === 4 ? 50 : 0));
+    s.slope(90 * DAY, 4, 14 * DAY);
+    expect(s.slopePerDay).toBeCloseTo(0.2, 4);
+  });
+});
+
+describe('WindowFilter', () => {
+  it('a 100 Hz vibration of ±3 ‰ filters to its mean; a sustained step shows within one window', () => {
+    const f = new WindowFilter();
+    const subMs = 60_000 / SUB;
+    let t = 0;
+    for (; t < 120_000; t += 10) f.add(t, 0.2 + 3 * Math.sin(t / 37), subMs);
+    f.filter(true);
+    expect(Math.abs(f.value - 0.2)).toBeLessThan(0.05);
+    for (const end = t + 60_000; t < end; t += 10) f.add(t, 6 + 3 * Math.sin(t / 37), subMs);
+    f.filter(true);
+    expect(f.value).toBeGreaterThan(5.9);
+    expect(f.count).toBe(SUB);
+    expect(subMs).toBe(12_000);
+  });
+
+  it('a sparse sensor\'s single bad reading is one of five: the median ignores it, the mean does not', () => {
+    const f = new WindowFilter();
+    [1, 1.1, 25, 0.9, 1].forEach((v, i) => f.add(i * 3_600_000, v, 12_000));
+    f.filter(true);
+    expect(f.value).toBe(1);
+    f.filter(false);
+    expect(f.value).toBeCloseTo(5.8, 6);
   });
 });

@@ -32,21 +32,47 @@ function batteryOk(b: { lowPct: number; clearPct: number }, ctx: Ctx): void {
   if (b.clearPct < b.lowPct) ctx.addIssue({ code: 'custom', path: ['battery', 'clearPct'], message: `must be at least lowPct (${b.lowPct}), got ${b.clearPct}` });
 }
 
+/** N of the last M samples, or above for a time (at least two samples): one noisy sample is never evidence. */
+const Persist = z.strictObject({ count: z.number().int().min(1).max(30), of: z.number().int().min(1).max(30), forSec: positive });
+/**
+ * Per-detector zero: starts at the first sample, follows a falling signal at once and a rising one
+ * at most maxRisePerHour (chamber drift is slow, smoke is not). At or above offsetWarn it is a
+ * maintenance finding (dirty or drifting chamber / sensor offset), never a fire.
+ */
+const Baseline = z.strictObject({ maxRisePerHour: z.number().min(0), offsetWarn: positive, score });
+/** (ppm, minutes to alarm) points of a time-weighted CO curve, concentration rising, time falling. */
+const CoCurve = z.array(z.tuple([positive, positive])).min(2).max(8);
+
 export const SmokeRules = z.strictObject({
   ...common,
   confirmWindowSec: positive,
   confirmedScore: score,
   alarm: scored,
-  smoke: z.strictObject({ preAlarm: positive, alarm: positive, preAlarmScore: score, alarmScore: score }),
+  persist: Persist,
+  smoke: z.strictObject({ preAlarm: positive, alarm: positive, preAlarmScore: score, alarmScore: score, baseline: Baseline }),
   heat: z.strictObject({ fixedC: z.number(), rateCPerMin: positive, rateWindowSec: positive, rateMinSpanSec: positive, score }),
-  co: z.strictObject({ warnPpm: positive, warnForSec: z.number().min(0), alarmPpm: positive, warnScore: score, alarmScore: score }),
+  co: z.strictObject({
+    curve: CoCurve,
+    floorPpm: positive,
+    warnDose: ratio,
+    gapIntervals: z.number().min(1),
+    recoveryHalfLifeMin: positive,
+    baseline: Baseline,
+    warnScore: score,
+    alarmScore: score,
+  }),
   hush: scored,
   battery: Battery,
   tamper: scored,
   test: scored,
 }).superRefine((r, ctx) => {
   ordered(ctx, r.smoke.preAlarm, r.smoke.alarm, ['smoke', 'alarm'], 'smoke.preAlarm');
-  ordered(ctx, r.co.warnPpm, r.co.alarmPpm, ['co', 'alarmPpm'], 'co.warnPpm');
+  if (r.persist.count > r.persist.of) ctx.addIssue({ code: 'custom', path: ['persist', 'count'], message: `must not exceed persist.of (${r.persist.of})` });
+  const c = r.co.curve;
+  for (let i = 1; i < c.length; i++) {
+    if (!(c[i]![0] > c[i - 1]![0] && c[i]![1] <= c[i - 1]![1])) ctx.addIssue({ code: 'custom', path: ['co', 'curve', i], message: 'points must rise in ppm and not rise in minutes' });
+  }
+  if (r.co.floorPpm >= c[0]![0]) ctx.addIssue({ code: 'custom', path: ['co', 'floorPpm'], message: `must be below the curve's first point (${c[0]![0]} ppm)` });
   if (r.heat.rateMinSpanSec > r.heat.rateWindowSec) ctx.addIssue({ code: 'custom', path: ['heat', 'rateMinSpanSec'], message: `must not exceed heat.rateWindowSec (${r.heat.rateWindowSec})` });
   batteryOk(r.battery, ctx);
 });
@@ -65,41 +91,56 @@ export const PanelRules = z.strictObject({
 });
 export type PanelRules = z.infer<typeof PanelRules>;
 
-/** Rate buckets per device are bounded (memory per device state, issue 3 point 8). */
-export const MAX_RATE_BUCKETS = 512;
+/** Points kept per rate window (rules/trend.ts): bounded memory per device (issue 14 point 8). */
+export const FAST_POINTS = 8;
+export const SLOW_POINTS = 32;
+
+/**
+ * A rate by Theil–Sen regression over the points (bucket means) of a time window, trusted once it
+ * holds minPoints spanning minSpanDays: weekly rods, hourly points and per-minute sensors alike.
+ */
+const RateWindow = z.strictObject({
+  perDay: positive,
+  windowDays: positive,
+  bucketHours: positive,
+  minPoints: z.number().int().min(2),
+  minSpanDays: positive,
+  score,
+});
+const Rate = z.strictObject({ fast: RateWindow, slow: RateWindow });
 
 export const SettlementRules = z.strictObject({
   ...common,
   settlement: Limit,
-  tilt: Limit,
-  crack: Limit,
-  rate: z.strictObject({
-    slowMmPerDay: positive,
-    slowWindowHours: positive,
-    fastMmPerDay: positive,
-    fastWindowHours: positive,
-    bucketMinutes: positive,
-    /** The data must span at least this fraction of a window before its slope is trusted. */
-    minCoverage: z.number().gt(0).max(1),
-    minPoints: z.number().int().min(3),
-    slowScore: score,
-    fastScore: score,
+  tilt: z.strictObject({
+    ...Limit.shape,
+    /** Filter: the median (or mean) of the newest 5 sub-window means; vibration averages out. */
+    filter: z.enum(['median', 'mean']),
+    windowSec: positive,
+    rate: RateWindow,
   }),
+  crack: Limit,
+  rate: Rate,
+  crackRate: Rate,
   battery: Battery,
 }).superRefine((r, ctx) => {
-  const { rate } = r;
-  ordered(ctx, rate.slowMmPerDay, rate.fastMmPerDay, ['rate', 'fastMmPerDay'], 'rate.slowMmPerDay');
-  if (rate.fastWindowHours > rate.slowWindowHours) ctx.addIssue({ code: 'custom', path: ['rate', 'fastWindowHours'], message: `must not exceed rate.slowWindowHours (${rate.slowWindowHours})` });
-  const buckets = (rate.slowWindowHours * 60) / rate.bucketMinutes;
-  if (!Number.isInteger(buckets) || buckets > MAX_RATE_BUCKETS || buckets < 2) {
-    ctx.addIssue({ code: 'custom', path: ['rate', 'bucketMinutes'], message: `slowWindowHours × 60 / bucketMinutes must be a whole number of buckets, 2..${MAX_RATE_BUCKETS}, got ${buckets}` });
+  for (const key of ['rate', 'crackRate'] as const) {
+    const { fast, slow } = r[key];
+    if (fast.perDay <= slow.perDay) ctx.addIssue({ code: 'custom', path: [key, 'fast', 'perDay'], message: `must be above ${key}.slow.perDay (${slow.perDay})` });
   }
-  if (!Number.isInteger((rate.fastWindowHours * 60) / rate.bucketMinutes)) {
-    ctx.addIssue({ code: 'custom', path: ['rate', 'fastWindowHours'], message: 'must be a whole number of rate.bucketMinutes' });
+  const windows: Array<[string[], z.infer<typeof RateWindow>, number]> = [
+    [['rate', 'fast'], r.rate.fast, FAST_POINTS], [['rate', 'slow'], r.rate.slow, SLOW_POINTS],
+    [['crackRate', 'fast'], r.crackRate.fast, FAST_POINTS], [['crackRate', 'slow'], r.crackRate.slow, SLOW_POINTS],
+    [['tilt', 'rate'], r.tilt.rate, SLOW_POINTS],
+  ];
+  for (const [path, w, cap] of windows) {
+    if (w.minPoints > cap) ctx.addIssue({ code: 'custom', path: [...path, 'minPoints'], message: `at most ${cap} points are kept` });
+    if (w.minSpanDays > w.windowDays) ctx.addIssue({ code: 'custom', path: [...path, 'minSpanDays'], message: `must not exceed windowDays (${w.windowDays})` });
   }
   batteryOk(r.battery, ctx);
 });
 export type SettlementRules = z.infer<typeof SettlementRules>;
+export type RateWindowRules = z.infer<typeof RateWindow>;
 
 export const RuleSetSchema = z.strictObject({
   version: z.literal(1),
@@ -165,4 +206,45 @@ export function resolveDeviceRules<K extends DeviceType>(ruleSet: RuleSet, type:
     return { ok: false, errors: formatIssues(result.error.issues.map((i) => ({ ...i, path: ['rules', ...i.path] }))) };
   }
   return { ok: true, value: deepFreeze(result.data) };
+}
+
+/** The problems of one device's override (`rules.…: reason`), none when it is valid: what `registry check` reports. */
+export function checkDeviceRules(ruleSet: RuleSet, type: DeviceType, override: unknown): string[] {
+  const r = resolveDeviceRules(ruleSet, type, override);
+  return r.ok ? [] : r.errors;
+}
+
+function withoutPath(v: unknown, path: readonly PropertyKey[]): unknown {
+  if (!isPlainObject(v) || path.length === 0) return undefined;
+  const [head, ...rest] = path;
+  const key = String(head);
+  if (!(key in v)) return v;
+  const out: Record<string, unknown> = { ...v };
+  if (rest.length === 0 || !isPlainObject(out[key])) delete out[key];
+  else out[key] = withoutPath(out[key], rest);
+  return out;
+}
+
+/**
+ * At run time an invalid override is never dropped whole: the keys that fail are left out (their
+ * reasons reported), the valid ones apply. A key whose problem spans several (preAlarm above
+ * alarm) is left out with its whole top-level section, so what applies is always valid.
+ */
+export function resolveDeviceRulesLenient<K extends DeviceType>(ruleSet: RuleSet, type: K, override: unknown): { value: RuleSet[K]; errors: string[] } {
+  if (!isPlainObject(override)) return { value: ruleSet[type], errors: ['rules: expected a mapping of thresholds'] };
+  const first = SECTION[type].safeParse(deepMerge(ruleSet[type], override));
+  if (first.success) return { value: deepFreeze(first.data), errors: [] };
+  const errors = formatIssues(first.error.issues.map((i) => ({ ...i, path: ['rules', ...i.path] })));
+  let pruned: unknown = override;
+  for (const i of first.error.issues) {
+    // unknown keys are reported on their parent with `keys`: drop those keys
+    const keys = (i as { keys?: string[] }).keys;
+    if (i.code === 'unrecognized_keys' && keys) for (const k of keys) pruned = withoutPath(pruned, [...i.path, k]);
+    else pruned = withoutPath(pruned, i.path);
+  }
+  const second = SECTION[type].safeParse(deepMerge(ruleSet[type], pruned ?? {}));
+  if (second.success) return { value: deepFreeze(second.data), errors };
+  for (const i of second.error.issues) pruned = withoutPath(pruned, i.path.slice(0, 1));
+  const third = SECTION[type].safeParse(deepMerge(ruleSet[type], pruned ?? {}));
+  return { value: third.success ? deepFreeze(third.data) : ruleSet[type], errors };
 }

@@ -4,9 +4,9 @@
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 import { at, fmt, type Collector } from './finding.ts';
 import { battery, condition } from './common.ts';
-import { BucketRegression } from './ring.ts';
-import { COND, type DeviceState, type SettlementState } from './state.ts';
-import type { SettlementRules } from './schema.ts';
+import { BucketSeries, SUB, WindowFilter } from './trend.ts';
+import { COND, newSettlementState, SettlementState, type DeviceState } from './state.ts';
+import { FAST_POINTS, SLOW_POINTS, type SettlementRules } from './schema.ts';
 
 /** Installer baselines from the registry's device meta (`settlementBaseline`, `tiltXBaseline`, …). */
 function baseline(st: DeviceState, key: string): number {
@@ -14,8 +14,10 @@ function baseline(st: DeviceState, key: string): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
-function limit(out: Collector, value: number, l: SettlementRules['settlement'], rule: string, unit: string, en: string, zh: string, where: string): void {
+function limit(out: Collector, value: number, l: Pick<SettlementRules['settlement'], 'alarm' | 'warnRatio' | 'alarmScore' | 'warnScore'>, rule: string, unit: string, en: string, zh: string, loc: string | undefined): void {
   const a = Math.abs(value);
+  if (a < l.alarm * l.warnRatio) return;
+  const where = at(loc);
   if (a >= l.alarm) {
     out.add(`settlement.${rule}`, l.alarmScore, 'structural', rule, `${en} ${fmt(value)} ${unit} at or beyond the alarm value ${fmt(l.alarm)} ${unit}${where}`, `${zh} ${fmt(value)} ${unit}，已达报警值 ${fmt(l.alarm)} ${unit}${where}`);
   } else if (a >= l.alarm * l.warnRatio) {
@@ -23,57 +25,102 @@ function limit(out: Collector, value: number, l: SettlementRules['settlement'], 
   }
 }
 
-function regression(s: SettlementState, rate: SettlementRules['rate']): BucketRegression {
-  const bucketMs = rate.bucketMinutes * 60_000;
-  const size = Math.round((rate.slowWindowHours * 60) / rate.bucketMinutes);
-  const fast = Math.round((rate.fastWindowHours * 60) / rate.bucketMinutes);
-  const reg = s.reg;
-  // A reloaded rule set with other windows starts the rate history afresh.
-  if (reg && reg.size === size && reg.fastSize === fast && reg.bucketMs === bucketMs) return reg;
-  return (s.reg = new BucketRegression(size, fast, bucketMs));
+type Rate = SettlementRules['rate'];
+type RateWindowRules = Rate['fast'];
+
+/**
+ * Takes the series' slope again (into series.slopePerDay) when a point changed: weekly rods each
+ * time, per-minute sensors once per bucket. Nothing is returned: a double returned from a call
+ * that is not inlined is boxed, one allocation per reading on the hot path.
+ */
+function slopeOf(series: BucketSeries, opened: boolean, w: RateWindowRules): void {
+  if (opened || series.dirty && Number.isNaN(series.slopePerDay)) series.slope(w.windowDays * 86_400_000, w.minPoints, w.minSpanDays * 86_400_000);
 }
 
-function rateRule(out: Collector, st: DeviceState, ts: number, value: number, where: string): void {
-  const rate = st.settlementRules.rate;
-  const s = st.settlement!;
-  const reg = regression(s, rate);
-  reg.add(ts, value);
-  const fit = reg.fit(true, s.fit);
-  if (fit.points >= rate.minPoints && fit.coverage >= rate.minCoverage && Math.abs(fit.slopePerDay) >= rate.fastMmPerDay) {
-    out.add('settlement.rate_fast', rate.fastScore, 'structural', 'settlement_rate', `Settling ${fmt(fit.slopePerDay)} mm/day over ${rate.fastWindowHours} h${where}`, `${rate.fastWindowHours} 小时内沉降速率 ${fmt(fit.slopePerDay)} mm/天${where}`);
-    return;
+function rateRule(out: Collector, fast: BucketSeries, slow: BucketSeries, ts: number, value: number, rate: Rate, what: 'settlement_rate' | 'crack_rate', loc: string | undefined): void {
+  const of = fast.add(ts, value);
+  const os = slow.add(ts, value);
+  slopeOf(fast, of, rate.fast);
+  slopeOf(slow, os, rate.slow);
+  const f = fast.slopePerDay, sl = slow.slopePerDay;
+  const fastHit = Math.abs(f) >= rate.fast.perDay;
+  if (!fastHit && !(Math.abs(sl) >= rate.slow.perDay)) return;
+  const en = what === 'settlement_rate' ? 'Settling' : 'Crack growing', zh = what === 'settlement_rate' ? '沉降速率' : '裂缝扩展速率';
+  const rule = what === 'settlement_rate' ? 'settlement.rate' : 'settlement.crack_rate';
+  const where = at(loc);
+  if (fastHit) {
+    out.add(`${rule}_fast`, rate.fast.score, 'structural', what, `${en} ${fmt(f)} mm/day (robust fit over ${fmt(rate.fast.windowDays, 1)} days)${where}`, `${zh} ${fmt(f)} mm/天（${fmt(rate.fast.windowDays, 1)} 天稳健拟合）${where}`);
+  } else if (Math.abs(sl) >= rate.slow.perDay) {
+    out.add(`${rule}_slow`, rate.slow.score, 'structural', what, `${en} ${fmt(sl)} mm/day (robust fit over ${fmt(rate.slow.windowDays, 1)} days)${where}`, `${zh} ${fmt(sl)} mm/天（${fmt(rate.slow.windowDays, 1)} 天稳健拟合）${where}`);
   }
-  reg.fit(false, fit);
-  if (fit.points >= rate.minPoints && fit.coverage >= rate.minCoverage && Math.abs(fit.slopePerDay) >= rate.slowMmPerDay) {
-    const days = fmt(rate.slowWindowHours / 24, 1);
-    out.add('settlement.rate_slow', rate.slowScore, 'structural', 'settlement_rate', `Settling ${fmt(fit.slopePerDay)} mm/day over ${days} days${where}`, `${days} 天内沉降速率 ${fmt(fit.slopePerDay)} mm/天${where}`);
+}
+
+/** Series made under other bucket sizes (a reloaded rule set) start afresh. */
+function stateFor(st: DeviceState): SettlementState {
+  const r = st.settlementRules.rate;
+  let s = st.settlement!;
+  if (s.fast.bucketMs !== r.fast.bucketHours * 3_600_000 || s.slow.bucketMs !== r.slow.bucketHours * 3_600_000) s = st.settlement = newSettlementState(st.settlementRules);
+  return s;
+}
+
+function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
+  const t = st.settlementRules.tilt;
+  const subMs = (t.windowSec * 1000) / SUB;
+  let opened = false;
+  const sums = (s.tiltSums ??= new Float64Array(SUB * 4));
+  if (typeof tx === 'number') opened = (s.tiltX ??= new WindowFilter(sums, 0)).add(ts, tx, subMs) || opened;
+  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter(sums, SUB * 2)).add(ts, ty, subMs) || opened;
+  const median = t.filter === 'median';
+  const fx = s.tiltX, fy = s.tiltY;
+  // Judged once three sub-windows hold data: never on one sample, whatever the sensor's rate.
+  if ((fx?.count ?? 0) < 3 && (fy?.count ?? 0) < 3) return;
+  let dx = 0, dy = 0;
+  if (fx && fx.count >= 3) {
+    fx.filter(median);
+    dx = fx.value - baseline(st, 'tiltXBaseline');
+  }
+  if (fy && fy.count >= 3) {
+    fy.filter(median);
+    dy = fy.value - baseline(st, 'tiltYBaseline');
+  }
+  const mag = Math.sqrt(dx * dx + dy * dy);
+  const before = out.findings?.length ?? 0;
+  // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
+  if (mag >= t.alarm * t.warnRatio) limit(out, mag, t, 'tilt', '‰', `Tilt (${t.filter} over ${fmt(t.windowSec, 0)} s)`, `倾斜（${fmt(t.windowSec, 0)} 秒${median ? '中位数' : '均值'}）`, loc);
+  if (opened) {
+    const series = (s.tiltSlow ??= new BucketSeries(SLOW_POINTS, t.rate.bucketHours * 3_600_000, s.series, SettlementState.TILT_SLOW));
+    const o = series.add(ts, mag);
+    slopeOf(series, o, t.rate);
+    const r = series.slopePerDay;
+    if ((out.findings?.length ?? 0) === before && Math.abs(r) >= t.rate.perDay) {
+      const where = at(loc);
+      out.add('settlement.tilt_rate', t.rate.score, 'structural', 'tilt_rate', `Tilt changing ${fmt(r, 3)} ‰/day (robust fit over ${fmt(t.rate.windowDays, 1)} days)${where}`, `倾斜变化速率 ${fmt(r, 3)} ‰/天${where}`);
+    }
   }
 }
 
 export function settlementTelemetry(out: Collector, st: DeviceState, r: TelemetryReading): void {
   const rules = st.settlementRules;
-  const s = st.settlement!;
+  const s = stateFor(st);
   const v = r.values;
-  const where = at(st.info?.location);
+  const where = st.info?.location;
   const settlement = v.settlement;
   if (typeof settlement === 'number') {
     limit(out, settlement - baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', 'mm', 'Settlement', '累计沉降', where);
-    rateRule(out, st, r.ts, settlement, where);
+    rateRule(out, s.fast, s.slow, r.ts, settlement, rules.rate, 'settlement_rate', where);
   }
   const tx = v.tiltX, ty = v.tiltY;
-  if (typeof tx === 'number' || typeof ty === 'number') {
-    if (typeof tx === 'number') s.tiltX = tx;
-    if (typeof ty === 'number') s.tiltY = ty;
-    const dx = Number.isNaN(s.tiltX) ? 0 : s.tiltX - baseline(st, 'tiltXBaseline');
-    const dy = Number.isNaN(s.tiltY) ? 0 : s.tiltY - baseline(st, 'tiltYBaseline');
-    limit(out, Math.sqrt(dx * dx + dy * dy), rules.tilt, 'tilt', '‰', 'Tilt', '倾斜', where);
-  }
+  if (typeof tx === 'number' || typeof ty === 'number') tiltRule(out, st, s, r.ts, tx, ty, where);
   const crack = v.crack;
   if (typeof crack === 'number') {
     const meta = st.info?.meta?.crackBaseline;
     if (Number.isNaN(s.crack0)) s.crack0 = crack;
     const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.crack0;
     limit(out, crack - base, rules.crack, 'crack', 'mm', 'Crack growth', '裂缝扩展', where);
+    const cr = rules.crackRate;
+    s.crackFast ??= new BucketSeries(FAST_POINTS, cr.fast.bucketHours * 3_600_000, s.series, SettlementState.CRACK_FAST);
+    s.crackSlow ??= new BucketSeries(SLOW_POINTS, cr.slow.bucketHours * 3_600_000, s.series, SettlementState.CRACK_SLOW);
+    rateRule(out, s.crackFast, s.crackSlow, r.ts, crack, cr, 'crack_rate', where);
   }
   const b = v.battery;
   if (typeof b === 'number') battery(out, st, b, rules.battery, 'settlement');

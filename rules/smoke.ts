@@ -3,7 +3,8 @@
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 import { at, fmt, type Collector } from './finding.ts';
 import { battery, condition } from './common.ts';
-import { COND, SIGNAL, type DeviceState, type SiteFire } from './state.ts';
+import { COND, SIGNAL, type DeviceState, type Persisting, type SiteFire, type Zero } from './state.ts';
+import type { SmokeRules } from './schema.ts';
 
 export interface FireContext {
   readonly out: Collector;
@@ -41,25 +42,132 @@ function fireSignal(ctx: FireContext, st: DeviceState, siteId: string, kind: 0 |
   }
 }
 
+/** Popcount of the low `of` bits. */
+function hits(bits: number, of: number): number {
+  let b = bits & ((1 << of) - 1);
+  let n = 0;
+  while (b) {
+    b &= b - 1;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * One sample against a threshold; true when the evidence persists: `count` of the last `of`
+ * samples above, or above without a break for `forSec` (at least two samples, from timestamps).
+ */
+export function persists(p: Persisting, above: boolean, ts: number, rules: SmokeRules['persist']): boolean {
+  // 30 bits: the field stays a small integer (a bit 31 would box a heap number per sample)
+  p.bits = ((p.bits << 1) | (above ? 1 : 0)) & 0x3fffffff;
+  if (!above) {
+    p.since = NaN;
+    return false;
+  }
+  if (Number.isNaN(p.since)) p.since = ts;
+  return hits(p.bits, rules.of) >= rules.count || ts - p.since >= rules.forSec * 1000;
+}
+
+/**
+ * The detector's zero (issue 14): the first sample sets it, a falling signal pulls it down fast, a
+ * rising one below `freeze` above zero lifts it by at most maxRisePerHour. Sets z.above to the
+ * sample above zero.
+ */
+export function aboveZero(z: Zero, raw: number, ts: number, b: { maxRisePerHour: number }, freeze: number): void {
+  // Obscuration and ppm are never negative (contracts/protocol.ts MEASURED_RANGES): a reading below
+  // 0 is stored flagged out_of_range but must not drag the zero down and make clean air look smoky.
+  const v = raw < 0 ? 0 : raw;
+  if (Number.isNaN(z.value)) {
+    z.value = v;
+    z.lastTs = ts;
+    z.above = 0;
+    return;
+  }
+  const dt = ts - z.lastTs;
+  if (dt > 0) {
+    z.lastTs = ts;
+    const d = v - z.value;
+    if (d < 0) z.value += d * 0.25;
+    else if (d < freeze) z.value += Math.min(d, (b.maxRisePerHour * dt) / 3_600_000);
+  }
+  z.above = v > z.value ? v - z.value : 0;
+}
+
+function offset(out: Collector, st: DeviceState, bit: number, z: Zero, b: SmokeRules['smoke']['baseline'], ruleId: string, unit: string, digits: number, en: string, zh: string): void {
+  if (z.value >= b.offsetWarn) {
+    if (!(st.active & bit)) {
+      const where = at(st.info?.location);
+      condition(out, st, bit, true, ruleId, 'sensor_offset', b.score, `${en} reads ${fmt(z.value, digits)} ${unit} in clean air: dirty or drifting sensor, service it${where}`, `${zh}在洁净空气中读数 ${fmt(z.value, digits)} ${unit}：传感器脏污或漂移，请维护${where}`);
+    }
+  } else if (st.active & bit && z.value < b.offsetWarn * 0.8) {
+    const where = at(st.info?.location);
+    condition(out, st, bit, false, ruleId, 'sensor_offset', 0, `${en} zero back to ${fmt(z.value, digits)} ${unit}${where}`, `${zh}零点已恢复至 ${fmt(z.value, digits)} ${unit}${where}`);
+  }
+}
+
+/** Minutes to alarm at `ppm` on the curve: log-log interpolation, extended along the end segments. */
+export function minutesToAlarm(curve: ReadonlyArray<readonly [number, number]>, ppm: number): number {
+  let i = 1;
+  while (i < curve.length - 1 && ppm > curve[i]![0]) i++;
+  const [c0, m0] = curve[i - 1]!, [c1, m1] = curve[i]!;
+  const k = Math.log(m1 / m0) / Math.log(c1 / c0);
+  return Math.max(0.25, m0 * Math.pow(ppm / c0, k));
+}
+
+function coRule(out: Collector, st: DeviceState, co: number, ts: number): void {
+  const c = st.smokeRules.co;
+  const sm = st.smoke!;
+  aboveZero(sm.coZero, co, ts, c.baseline, c.floorPpm);
+  const ppm = sm.coZero.above;
+  offset(out, st, COND.coOffset, sm.coZero, c.baseline, 'smoke.co_offset', 'ppm', 0, 'CO sensor', '一氧化碳传感器');
+  const dt = ts - sm.coLastTs;
+  const gapMs = (st.info?.intervalSec ?? 300) * c.gapIntervals * 1000;
+  if (dt <= 0) return;
+  if (dt > gapMs || Number.isNaN(sm.coLast)) {
+    // A gap longer than the reporting interval: nothing is known of the time between, start again.
+    sm.coDose = 0;
+  } else {
+    const mean = (sm.coLast + ppm) / 2;
+    if (mean >= c.floorPpm) sm.coDose += dt / 60_000 / minutesToAlarm(c.curve, mean);
+    else sm.coDose *= Math.pow(0.5, dt / 60_000 / c.recoveryHalfLifeMin);
+  }
+  sm.coLast = ppm;
+  sm.coLastTs = ts;
+  if (sm.coDose < c.warnDose) return;
+  const where = at(st.info?.location);
+  const pct = Math.round(sm.coDose * 100);
+  if (sm.coDose >= 1) {
+    out.add('smoke.co_alarm', c.alarmScore, 'co', 'co', `Carbon monoxide ${fmt(co, 0)} ppm, exposure at the alarm curve (EN 50291 / UL 2034)${where}`, `一氧化碳 ${fmt(co, 0)} ppm，累积暴露已达报警曲线${where}`);
+  } else if (sm.coDose >= c.warnDose) {
+    out.add('smoke.co_warning', c.warnScore, 'co', 'co', `Carbon monoxide ${fmt(co, 0)} ppm, exposure ${pct} % of the alarm curve${where}`, `一氧化碳 ${fmt(co, 0)} ppm，累积暴露达报警曲线的 ${pct}%${where}`);
+  }
+}
+
 export function smokeTelemetry(ctx: FireContext, st: DeviceState, r: TelemetryReading): void {
   const rules = st.smokeRules;
   const v = r.values;
   const out = ctx.out;
+  const sm = st.smoke!;
   const smoke = v.smoke;
   if (typeof smoke === 'number') {
-    if (smoke >= rules.smoke.alarm) {
-      fireSignal(ctx, st, r.siteId, SIGNAL.smoke, r.ts, rules.smoke.alarmScore, ` ${fmt(smoke, 3)} dB/m`);
-    } else if (smoke >= rules.smoke.preAlarm) {
+    const s = rules.smoke;
+    aboveZero(sm.smokeZero, smoke, r.ts, s.baseline, s.preAlarm);
+    const d = sm.smokeZero.above;
+    offset(out, st, COND.smokeOffset, sm.smokeZero, s.baseline, 'smoke.offset', 'dB/m', 3, 'Smoke chamber', '烟雾探测室');
+    const alarm = persists(sm.smokeAlarm, d >= s.alarm, r.ts, rules.persist);
+    const pre = persists(sm.smokePre, d >= s.preAlarm, r.ts, rules.persist);
+    if (alarm) {
+      fireSignal(ctx, st, r.siteId, SIGNAL.smoke, r.ts, s.alarmScore, ` ${fmt(smoke, 3)} dB/m`);
+    } else if (pre) {
       const where = at(st.info?.location);
-      out.add('smoke.pre_alarm', rules.smoke.preAlarmScore, 'fire', 'smoke', `Smoke pre-alarm: ${fmt(smoke, 3)} dB/m${where}`, `烟雾预警：${fmt(smoke, 3)} dB/m${where}`);
+      out.add('smoke.pre_alarm', s.preAlarmScore, 'fire', 'smoke', `Smoke pre-alarm: ${fmt(smoke, 3)} dB/m${where}`, `烟雾预警：${fmt(smoke, 3)} dB/m${where}`);
     }
   }
   const temp = v.temp;
   if (typeof temp === 'number') {
-    const sm = st.smoke!;
     sm.temps.push(r.ts, temp);
     const h = rules.heat;
-    if (temp >= h.fixedC) {
+    if (persists(sm.heatFixed, temp >= h.fixedC, r.ts, rules.persist)) {
       fireSignal(ctx, st, r.siteId, SIGNAL.heat, r.ts, h.score, ` ${fmt(temp, 1)} °C`);
     } else {
       const perMin = sm.temps.slope(h.rateWindowSec * 1000, h.rateMinSpanSec * 1000) * 60_000;
@@ -67,20 +175,7 @@ export function smokeTelemetry(ctx: FireContext, st: DeviceState, r: TelemetryRe
     }
   }
   const co = v.co;
-  if (typeof co === 'number') {
-    const c = rules.co;
-    const sm = st.smoke!;
-    if (co >= c.warnPpm) {
-      if (Number.isNaN(sm.coSince) || r.ts < sm.coSince) sm.coSince = r.ts;
-    } else sm.coSince = NaN;
-    const where = at(st.info?.location);
-    if (co >= c.alarmPpm) {
-      out.add('smoke.co_alarm', c.alarmScore, 'co', 'co', `Carbon monoxide ${fmt(co, 0)} ppm${where}`, `一氧化碳 ${fmt(co, 0)} ppm${where}`);
-    } else if (co >= c.warnPpm && r.ts - sm.coSince >= c.warnForSec * 1000) {
-      const min = Math.round((r.ts - sm.coSince) / 60_000);
-      out.add('smoke.co_warning', c.warnScore, 'co', 'co', `Carbon monoxide ${fmt(co, 0)} ppm for ${min} min${where}`, `一氧化碳 ${fmt(co, 0)} ppm 持续 ${min} 分钟${where}`);
-    }
-  }
+  if (typeof co === 'number') coRule(out, st, co, r.ts);
   const b = v.battery;
   if (typeof b === 'number') battery(out, st, b, rules.battery, 'smoke');
 }

@@ -2,8 +2,9 @@
 // and typed-array windows; nothing grows with the number of readings.
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
-import { SampleRing, type BucketRegression, type WindowFit } from './ring.ts';
-import type { PanelRules, SettlementRules, SmokeRules, TypeRules } from './schema.ts';
+import { SampleRing } from './ring.ts';
+import { BucketSeries, type WindowFilter } from './trend.ts';
+import { FAST_POINTS, SLOW_POINTS, type PanelRules, type SettlementRules, type SmokeRules, type TypeRules } from './schema.ts';
 
 /** Conditions that clear by themselves; a bit is set while one is active, so its clear is emitted once. */
 export const COND = {
@@ -14,17 +15,45 @@ export const COND = {
   power: 16,
   supervisory: 32,
   disabled: 64,
+  smokeOffset: 128,
+  coOffset: 256,
+  rulesInvalid: 512,
 } as const;
 
 /** Fire signal kinds of a smoke detector; two different kinds within the window confirm. */
 export const SIGNAL = { alarm: 0, smoke: 1, heat: 2 } as const;
 
+/**
+ * A detector's zero (rules/smoke.ts): NaN until the first sample, then follows a falling signal
+ * quickly and a rising one at most maxRisePerHour, and never while the signal is above the
+ * pre-alarm level (smoke is not drift).
+ */
+export class Zero {
+  value = NaN;
+  lastTs = -Infinity;
+  /** The last sample above the zero (written in place: a returned double would be boxed). */
+  above = 0;
+}
+
+/** Persistence of one threshold: the last 32 samples as bits, and since when it has been above. */
+export class Persisting {
+  bits = 0;
+  since = NaN;
+}
+
 export class SmokeState {
   /** Last time of each fire signal kind (ms), indexed by SIGNAL. */
   readonly signalTs = new Float64Array(3).fill(-Infinity);
   alarmActive = false;
-  /** Since when CO has been at or above the warning level; NaN when below. */
-  coSince = NaN;
+  readonly smokeZero = new Zero();
+  readonly smokeAlarm = new Persisting();
+  readonly smokePre = new Persisting();
+  readonly heatFixed = new Persisting();
+  readonly coZero = new Zero();
+  /** CO dose as a fraction of the alarm curve (1 = alarm), the last CO sample (ppm above zero) and its time. */
+  coDose = 0;
+  coLast = NaN;
+  coLastTs = -Infinity;
   /** Recent temperatures for rate-of-rise. */
   readonly temps = new SampleRing(8);
 }
@@ -79,12 +108,39 @@ export class PanelState {
 }
 
 export class SettlementState {
-  reg: BucketRegression | null = null;
-  readonly fit: WindowFit = { slopePerDay: NaN, points: 0, coverage: 0 };
-  tiltX = NaN;
-  tiltY = NaN;
+  /** Settlement rate: fast (short buckets) and slow (daily buckets) windows. */
+  readonly fast: BucketSeries;
+  readonly slow: BucketSeries;
+  /** Crack rate and tilt rate series, made on the first crack / tilt reading (most points have neither). */
+  crackFast: BucketSeries | null = null;
+  crackSlow: BucketSeries | null = null;
+  tiltSlow: BucketSeries | null = null;
+  tiltX: WindowFilter | null = null;
+  tiltY: WindowFilter | null = null;
   /** First crack width seen, the growth baseline when the installer gave none. */
   crack0 = NaN;
+
+  /**
+   * Every series of the point in one Float32Array, and both tilt filters in one Float64Array:
+   * a typed array costs an object and a buffer on the heap, so fewer of them keep a point's state
+   * under 2 KiB (issue 14 point 8). Layout: fast, slow, crackFast, crackSlow, tiltSlow.
+   */
+  readonly series = new Float32Array((FAST_POINTS * 2 + SLOW_POINTS * 3) * 3);
+  tiltSums: Float64Array | null = null;
+
+  constructor(fastBucketMs: number, slowBucketMs: number) {
+    this.fast = new BucketSeries(FAST_POINTS, fastBucketMs, this.series, 0);
+    this.slow = new BucketSeries(SLOW_POINTS, slowBucketMs, this.series, FAST_POINTS * 3);
+  }
+
+  /** Offsets in `series` of the crack and tilt series. */
+  static readonly CRACK_FAST = (FAST_POINTS + SLOW_POINTS) * 3;
+  static readonly CRACK_SLOW = (FAST_POINTS * 2 + SLOW_POINTS) * 3;
+  static readonly TILT_SLOW = (FAST_POINTS * 2 + SLOW_POINTS * 2) * 3;
+}
+
+export function newSettlementState(r: SettlementRules): SettlementState {
+  return new SettlementState(r.rate.fast.bucketHours * 3_600_000, r.rate.slow.bucketHours * 3_600_000);
 }
 
 export class DeviceState {
@@ -102,7 +158,7 @@ export class DeviceState {
   active = 0;
   readonly smoke: SmokeState | null;
   readonly panel: PanelState | null;
-  readonly settlement: SettlementState | null;
+  settlement: SettlementState | null;
 
   constructor(deviceId: string, type: DeviceType, rules: TypeRules) {
     this.deviceId = deviceId;
@@ -110,7 +166,7 @@ export class DeviceState {
     this.rules = rules;
     this.smoke = type === 'smoke_detector' ? new SmokeState() : null;
     this.panel = type === 'fire_panel' ? new PanelState() : null;
-    this.settlement = type === 'settlement_sensor' ? new SettlementState() : null;
+    this.settlement = type === 'settlement_sensor' ? newSettlementState(rules as SettlementRules) : null;
   }
 
   get smokeRules(): SmokeRules {

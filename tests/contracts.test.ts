@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES, formatIssues, WatchfireError } from '../contracts/errors.ts';
-import { SmokeTelemetry, SmokeEvent, PanelEvent, parseTopic, DeviceStatus, Command } from '../contracts/protocol.ts';
+import { SmokeTelemetry, SmokeEvent, PanelEvent, parseTopic, DeviceStatus, Command, MEASURED_RANGES } from '../contracts/protocol.ts';
 import { loadConfig } from '../app/config.ts';
 import { ENV_OVERRIDES } from '../contracts/config.ts';
 import { verifySecret, hashSecret, generateSecret } from '../contracts/secrets.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const SOURCE_DIRS = ['contracts', 'gateway', 'ingest', 'rules', 'alerts', 'registry', 'dashboards', 'simulator', 'app'];
+const SOURCE_DIRS = ['adapters', 'contracts', 'gateway', 'ingest', 'rules', 'alerts', 'registry', 'dashboards', 'simulator', 'app'];
 
 function* sourceFiles(dir: string): Generator<string> {
   let entries: string[];
@@ -53,12 +53,22 @@ describe('protocol schemas', () => {
     expect(r.success).toBe(false);
     expect(formatIssues(r.error!.issues)).toEqual(['smoke: expected number 0..2, got "high"']);
   });
-  it('explain out-of-range values with the range', () => {
-    const r = SmokeTelemetry.safeParse({ temp: 151, battery: -1 });
+  it('pass out-of-range numbers (ingest flags them, issue 14) and explain wrong types with the range', () => {
+    expect(SmokeTelemetry.safeParse({ temp: 151, battery: -1 }).success).toBe(true);
+    const r = SmokeTelemetry.safeParse({ temp: '151', battery: null });
     expect(formatIssues(r.error!.issues).sort()).toEqual([
-      'battery: expected number 0..100, got -1',
-      'temp: expected number -40..150, got 151',
+      'battery: expected number 0..100, got null',
+      'temp: expected number -40..150, got "151"',
     ]);
+  });
+  it('document every measured range with its unit', () => {
+    for (const fields of Object.values(MEASURED_RANGES)) {
+      for (const r of Object.values(fields) as Array<{ min: number; max: number; unit: string }>) {
+        expect(r.min).toBeLessThan(r.max);
+        expect(r.unit).not.toBe('');
+      }
+    }
+    expect(MEASURED_RANGES.settlement_sensor.settlement.max).toBeGreaterThanOrEqual(5000); // soft-soil rods settle metres
   });
   it('keep unknown fields from newer firmware', () => {
     const r = SmokeTelemetry.parse({ smoke: 0.01, humidity: 40 });

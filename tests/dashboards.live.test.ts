@@ -176,7 +176,9 @@ describe('site view', () => {
 
     const r = (await get('/api/sites/s1/readings?hours=6')).json() as { series: Array<{ device: string; field: string; points: Array<[number, number]> }>; stepSec: number };
     expect(queries).toHaveLength(2);
-    expect(queries[0]).toMatch(/^SELECT mean\("smoke"\) AS "smoke", .* FROM "telemetry" WHERE "device" = 'sd-1' AND time > \d+ms AND time <= \d+ms GROUP BY time\(180s\) fill\(none\)$/);
+    // Issue 17 point 6: each step's peak (max), battery its lowest (min).
+    expect(queries[0]).toMatch(/min\("battery"\) AS "battery"/);
+    expect(queries[0]).toMatch(/^SELECT max\("smoke"\) AS "smoke", .* FROM "telemetry" WHERE "device" = 'sd-1' AND time > \d+ms AND time <= \d+ms GROUP BY time\(180s\) fill\(none\)$/);
     expect(r.series.find((s) => s.field === 'smoke')).toEqual({ device: 'sd-1', field: 'smoke', points: [[t0, 0.02], [t0 + 600_000, 0.19]] });
     expect(r.series.some((s) => s.field === 'co')).toBe(false);
     expect((await get('/api/sites/s1/readings?hours=0')).statusCode).toBe(400);

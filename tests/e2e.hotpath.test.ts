@@ -113,7 +113,7 @@ describe('bad input', () => {
     const batch = [
       { ts: t, seq: 1, smoke: 0.01 },
       { ts: t + 1000, seq: 2, smoke: 'high' },
-      { ts: t + 2000, seq: 3, temp: 999 },
+      { ts: t + 2000, seq: 3, temp: 'hot' },
       { ts: t + 3000, seq: 4, smoke: 0.02 },
     ];
     await client.publishAsync(topics.telemetry('sd-2'), JSON.stringify(batch), { qos: 1 });
@@ -127,7 +127,7 @@ describe('bad input', () => {
     const reasons = rejects().map((r) => `${r.code} ${r.reason}`);
     expect(reasons).toEqual(expect.arrayContaining([
       'WF_INGEST_SCHEMA smoke: expected number 0..2, got "high"',
-      'WF_INGEST_SCHEMA temp: expected number -40..150, got 999',
+      'WF_INGEST_SCHEMA temp: expected number -40..150, got "hot"',
       expect.stringMatching(/^WF_INGEST_SCHEMA type: expected one of alarm, .*got "explode"$/),
       expect.stringMatching(/^WF_INGEST_NOT_JSON /),
       expect.stringMatching(/^WF_INGEST_BATCH_TOO_LARGE .*501/),

@@ -121,11 +121,11 @@ describe('whole-message rejects', () => {
 });
 
 describe('element rejects keep the rest of the batch', () => {
-  it('wrong type, out of range and unknown event type each get a precise reason; valid elements are delivered', async () => {
+  it('wrong type and unknown event type each get a precise reason; valid elements are delivered', async () => {
     const batch = [
       { smoke: 0.02, seq: 1 },
       { smoke: 'high', seq: 2 },
-      { temp: 200, seq: 3 },
+      { temp: 'x', seq: 3 },
       { battery: 55, seq: 4 },
       7,
     ];
@@ -135,7 +135,7 @@ describe('element rejects keep the rest of the batch', () => {
     const recs = deadLetters.list({ deviceId: 'sd-1' }).sort((a, b) => a.index! - b.index!);
     expect(recs.map((r) => [r.index, r.code, r.reason])).toEqual([
       [1, 'WF_INGEST_SCHEMA', 'smoke: expected number 0..2, got "high"'],
-      [2, 'WF_INGEST_SCHEMA', 'temp: expected number -40..150, got 200'],
+      [2, 'WF_INGEST_SCHEMA', 'temp: expected number -40..150, got "x"'],
       [4, 'WF_INGEST_NOT_OBJECT', '(root): expected object, got number 7'],
     ]);
     expect(recs[0]!.payload).toBe('{"smoke":"high","seq":2}');
@@ -211,6 +211,23 @@ describe('readings', () => {
     ]);
     expect(await counter('watchfire_ingest_clock_bad_total')).toBe(4);
     expect(ingest.deviceStats('sd-1')!.clockBad).toBe(4);
+  });
+
+  it('keeps a value outside its plausible range, flagged out_of_range, with the rest of its reading (issue 14)', async () => {
+    ingest.accept(frame('sd-1', 'telemetry', [
+      { smoke: 0.4, temp: 200, co: 300 },
+      { smoke: 0.01, temp: 21 },
+      { temp: 200, ts: NOW + 3_600_000 },
+    ]));
+    expect(readings.map((r) => [r.values, r.flags])).toEqual([
+      [{ smoke: 0.4, temp: 200, co: 300 }, ['out_of_range']],
+      [{ smoke: 0.01, temp: 21 }, []],
+      [{ temp: 200 }, ['clock_bad', 'out_of_range']],
+    ]);
+    ingest.accept(frame('ss-1', 'telemetry', [{ settlement: 2400, tiltX: 35 }, { settlement: 12000 }]));
+    expect(readings.slice(3).map((r) => r.flags)).toEqual([[], ['out_of_range']]);
+    expect(deadLetters.list({ deviceId: 'sd-1' })).toEqual([]);
+    expect(await counter('watchfire_ingest_out_of_range_total')).toBe(3);
   });
 
   it('drops exact re-sends (same seq and ts) without dead-lettering them, even a whole re-sent batch of 500', async () => {

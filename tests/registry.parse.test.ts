@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { loadRegistryFile, parseRegistryCsv, parseRegistryYaml } from '../registry/index.ts';
 import { WatchfireError } from '../contracts/errors.ts';
+import type { DeviceType } from '../contracts/protocol.ts';
+import { checkDeviceRules, DEFAULT_RULE_SET } from '../rules/index.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../config/registry.example.yaml', import.meta.url));
 
@@ -151,10 +153,10 @@ describe('registry CSV', () => {
   });
 
   it('imports devices with types, booleans, intervals and meta columns', () => {
-    const f = parseRegistryCsv('devices', '\ufeffid,type,siteId,location,intervalSec,enabled,meta.baselineMm\nd1,smoke_detector,h1,厨房,,是,\nd2,settlement_sensor,b1,东北角,3600,no,1.5\n');
+    const f = parseRegistryCsv('devices', '\ufeffid,type,siteId,location,intervalSec,enabled,meta.settlementBaseline\nd1,smoke_detector,h1,厨房,,是,\nd2,settlement_sensor,b1,东北角,3600,no,1.5\n');
     expect(f.devices).toEqual([
       { id: 'd1', type: 'smoke_detector', siteId: 'h1', location: '厨房', enabled: true },
-      { id: 'd2', type: 'settlement_sensor', siteId: 'b1', location: '东北角', intervalSec: 3600, enabled: false, meta: { baselineMm: 1.5 } },
+      { id: 'd2', type: 'settlement_sensor', siteId: 'b1', location: '东北角', intervalSec: 3600, enabled: false, meta: { settlementBaseline: 1.5 } },
     ]);
   });
 
@@ -199,5 +201,23 @@ describe('registry CSV', () => {
       'row 1, column D: column "name" repeats column B',
       'row 1: missing required column "role"',
     ]);
+  });
+});
+
+describe('registry check of what the rules read (issue 14)', () => {
+  const checkRules = (type: DeviceType, override: unknown) => checkDeviceRules(DEFAULT_RULE_SET, type, override);
+
+  it('refuses a device rule override the engine would not apply, with its path', () => {
+    const bad = GOOD.replace('{ id: d1, type: smoke_detector, siteId: h1 }', "{ id: d1, type: smoke_detector, siteId: h1, rules: { smoke: { alarm: 'never' }, persist: { count: 9, of: 4 } } }");
+    expect(parseRegistryYaml(bad).devices[0]!.rules).toBeDefined(); // without the check it passed
+    const problems = problemsOf(() => parseRegistryYaml(bad, { checkRules }));
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/^devices\.0\.rules\.smoke\.alarm: /)]));
+    const good = GOOD.replace('{ id: d1, type: smoke_detector, siteId: h1 }', '{ id: d1, type: smoke_detector, siteId: h1, rules: { smoke: { alarm: 0.2 } } }');
+    expect(parseRegistryYaml(good, { checkRules }).devices[0]!.rules).toEqual({ smoke: { alarm: 0.2 } });
+  });
+
+  it('refuses a baseline under a name the rules do not read', () => {
+    const misnamed = GOOD.replace('{ id: d1, type: smoke_detector, siteId: h1 }', '{ id: d1, type: settlement_sensor, siteId: h1, meta: { baselineMm: 3 } }');
+    expect(problemsOf(() => parseRegistryYaml(misnamed))).toEqual([expect.stringMatching(/^devices\.0\.meta\.baselineMm: not a baseline the rules read \(expected one of settlementBaseline/)]);
   });
 });

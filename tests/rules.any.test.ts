@@ -141,3 +141,16 @@ describe('clock and sequence', () => {
     expect(ev.findings.map((f) => [f.condition, f.clears])).toEqual([['offline', true], ['test', false]]);
   });
 });
+
+describe('a rule that throws (issue 14)', () => {
+  it('is counted with its code and device, reported, and the engine goes on', () => {
+    const d = device('det-x', 'smoke_detector');
+    const seen: Array<{ code: string; deviceId: string }> = [];
+    const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([d]), onRuleError: (info) => seen.push(info) });
+    const poisoned = { ...telemetry(d, T0, {}), values: new Proxy({}, { get() { throw new Error('boom'); } }) };
+    expect(e.evaluate(poisoned).level).toBe('green');
+    expect(seen).toEqual([expect.objectContaining({ code: 'WF_RULE_EXCEPTION', deviceId: 'det-x', deviceType: 'smoke_detector', message: 'boom' })]);
+    expect(e.stats()).toMatchObject({ internalErrors: 1, lastInternalError: { deviceId: 'det-x' } });
+    expect(e.evaluate(telemetry(d, T0 + 1000, { battery: 10 })).level).toBe('yellow');
+  });
+});

@@ -1,5 +1,5 @@
 // Rules are data: the YAML default set equals DEFAULT_RULE_SET, errors are reported by path,
-// per-device overrides apply (and bad ones are ignored with a reason), and hot reload from the API
+// per-device overrides apply (bad keys left out with a reason, the valid ones kept), and hot reload from the API
 // or the file refuses an invalid set while the running one stays.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type ReloadResult } from '../rules/index.ts';
+import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type ReloadResult } from '../rules/index.ts';
 import { device, directory, telemetry } from '../rules/test-support.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 8, 0, 0);
@@ -23,9 +23,11 @@ describe('the default rule set', () => {
 
   it('has the DESIGN.md numbers', () => {
     const { smoke_detector: s, fire_panel: p, settlement_sensor: t } = DEFAULT_RULE_SET;
-    expect([s.smoke.preAlarm, s.smoke.alarm, s.heat.fixedC, s.heat.rateCPerMin, s.co.warnPpm, s.co.warnForSec, s.co.alarmPpm, s.battery.lowPct, s.confirmWindowSec]).toEqual([0.08, 0.15, 57, 8.3, 50, 600, 150, 20, 120]);
+    expect([s.smoke.preAlarm, s.smoke.alarm, s.heat.fixedC, s.heat.rateCPerMin, s.battery.lowPct, s.confirmWindowSec]).toEqual([0.08, 0.15, 57, 8.3, 20, 120]);
+    // EN 50291-1's earliest alarm times, and its 30 ppm floor
+    expect([s.co.curve, s.co.floorPpm]).toEqual([[[50, 60], [100, 10], [300, 3]], 30]);
     expect(p.confirmWindowSec).toBe(120);
-    expect([t.tilt.alarm, t.settlement.alarm, t.crack.alarm, t.settlement.warnRatio, t.rate.slowMmPerDay, t.rate.slowWindowHours, t.rate.fastMmPerDay, t.rate.fastWindowHours]).toEqual([4, 20, 2, 0.7, 0.13, 168, 2, 48]);
+    expect([t.tilt.alarm, t.settlement.alarm, t.crack.alarm, t.settlement.warnRatio, t.rate.slow.perDay, t.rate.fast.perDay]).toEqual([4, 20, 2, 0.7, 0.13, 2]);
   });
 });
 
@@ -38,7 +40,7 @@ describe('parseRuleSet', () => {
 
   it('reports every error with its path', () => {
     const r = parseRuleSet({
-      smoke_detector: { smoke: { alarm: 'high', bogus: 1 }, co: { alarmPpm: -5 } },
+      smoke_detector: { smoke: { alarm: 'high', bogus: 1 }, co: { floorPpm: -5 } },
       fire_panel: { power: { bothFailedScore: 101 } },
       sensor: {},
     });
@@ -47,7 +49,7 @@ describe('parseRuleSet', () => {
     expect(r.errors).toEqual(expect.arrayContaining([
       expect.stringMatching(/^smoke_detector\.smoke\.alarm: /),
       expect.stringMatching(/^smoke_detector\.smoke: .*bogus/),
-      expect.stringMatching(/^smoke_detector\.co\.alarmPpm: /),
+      expect.stringMatching(/^smoke_detector\.co\.floorPpm: /),
       expect.stringMatching(/^fire_panel\.power\.bothFailedScore: /),
       expect.stringMatching(/^\(root\): .*sensor/),
     ]));
@@ -56,10 +58,12 @@ describe('parseRuleSet', () => {
 
   it.each([
     [{ smoke_detector: { smoke: { preAlarm: 0.2 } } }, /^smoke_detector\.smoke\.alarm: must be above smoke\.preAlarm/],
-    [{ smoke_detector: { co: { warnPpm: 200 } } }, /^smoke_detector\.co\.alarmPpm: /],
+    [{ smoke_detector: { co: { curve: [[50, 60], [40, 10]] } } }, /^smoke_detector\.co\.curve\.1: /],
+    [{ smoke_detector: { persist: { count: 5 } } }, /^smoke_detector\.persist\.count: /],
     [{ smoke_detector: { battery: { clearPct: 10 } } }, /^smoke_detector\.battery\.clearPct: /],
-    [{ settlement_sensor: { rate: { fastMmPerDay: 0.1 } } }, /^settlement_sensor\.rate\.fastMmPerDay: /],
-    [{ settlement_sensor: { rate: { bucketMinutes: 7 } } }, /^settlement_sensor\.rate\.bucketMinutes: /],
+    [{ settlement_sensor: { rate: { fast: { perDay: 0.1 } } } }, /^settlement_sensor\.rate\.fast\.perDay: /],
+    [{ settlement_sensor: { rate: { slow: { minPoints: 40 } } } }, /^settlement_sensor\.rate\.slow\.minPoints: /],
+    [{ settlement_sensor: { tilt: { filter: 'max' } } }, /^settlement_sensor\.tilt\.filter: /],
     [{ settlement_sensor: { tilt: { warnRatio: 1.2 } } }, /^settlement_sensor\.tilt\.warnRatio: /],
     [{ version: 2 }, /^version: /],
   ])('refuses inconsistent thresholds %j', (input, re) => {
@@ -78,26 +82,39 @@ describe('parseRuleSet', () => {
   });
 });
 
+// Single samples count for these tests (the persistence itself is tested in rules.smoke.test.ts).
+const ONE = { persist: { count: 1, of: 1 } };
+
 describe('per-device overrides', () => {
   it('apply to that device only', () => {
-    const kitchen = device('det-k', 'smoke_detector', { siteId: 'h1', rules: { smoke: { preAlarm: 0.12, alarm: 0.25 } } });
-    const hall = device('det-h', 'smoke_detector', { siteId: 'h2' });
+    const kitchen = device('det-k', 'smoke_detector', { siteId: 'h1', rules: { ...ONE, smoke: { preAlarm: 0.12, alarm: 0.25 } } });
+    const hall = device('det-h', 'smoke_detector', { siteId: 'h2', rules: ONE });
     const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([kitchen, hall]) });
+    e.evaluate(telemetry(kitchen, T0 - 1000, { smoke: 0 }));
+    e.evaluate(telemetry(hall, T0 - 1000, { smoke: 0 }));
     expect(e.evaluate(telemetry(kitchen, T0, { smoke: 0.1 })).level).toBe('green');
     expect(e.evaluate(telemetry(kitchen, T0 + 1, { smoke: 0.2 })).level).toBe('yellow');
     expect(e.evaluate(telemetry(hall, T0, { smoke: 0.2 })).level).toBe('red');
   });
 
-  it('an invalid override is ignored with its reasons reported, never a throw', () => {
-    const bad = device('det-b', 'smoke_detector', { rules: { smoke: { alarm: 'never' }, nonsense: 1 } });
+  it('an invalid override is never dropped whole: bad keys are left out and said, valid ones apply', () => {
+    const bad = device('det-b', 'smoke_detector', { rules: { ...ONE, smoke: { alarm: 'never', preAlarm: 0.12 }, nonsense: 1 } });
     const reported: Array<[string, string[]]> = [];
     const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([bad]), onOverrideError: (id, errors) => reported.push([id, errors]) });
-    expect(e.evaluate(telemetry(bad, T0, { smoke: 0.2 })).level).toBe('red'); // type defaults apply
-    e.evaluate(telemetry(bad, T0 + 1, { smoke: 0 }));
+    const first = e.evaluate(telemetry(bad, T0, { smoke: 0 }));
+    expect(first.findings).toEqual([expect.objectContaining({ ruleId: 'any.rules_override', level: 'yellow', category: 'maintenance', deviceId: 'det-b' })]);
+    expect(first.findings[0]!.message.en).toMatch(/rules\.smoke\.alarm/);
+    expect(e.evaluate(telemetry(bad, T0 + 1000, { smoke: 0.1 })).level).toBe('green'); // its preAlarm 0.12 applies
+    expect(e.evaluate(telemetry(bad, T0 + 2000, { smoke: 0.2 })).level).toBe('red'); // the type's alarm 0.15, one sample (its persist applies)
     expect(reported).toHaveLength(1); // resolved once, not per reading
     expect(reported[0]![0]).toBe('det-b');
     expect(reported[0]![1]).toEqual(expect.arrayContaining([expect.stringMatching(/^rules\.smoke\.alarm: /), expect.stringMatching(/^rules: .*nonsense/)]));
     expect(e.stats()).toMatchObject({ overrideErrors: 1, lastOverrideError: { deviceId: 'det-b' } });
+  });
+
+  it('checkDeviceRules gives registry check the engine\'s own reasons', () => {
+    expect(checkDeviceRules(DEFAULT_RULE_SET, 'smoke_detector', { smoke: { alarm: 0.2 } })).toEqual([]);
+    expect(checkDeviceRules(DEFAULT_RULE_SET, 'settlement_sensor', { rate: { slow: { windowDays: 'x' } } })).toEqual([expect.stringMatching(/^rules\.rate\.slow\.windowDays: /)]);
   });
 
   it('a registry edit of the override takes effect on the next reading', () => {
@@ -112,13 +129,14 @@ describe('per-device overrides', () => {
 
 describe('reload', () => {
   it('swaps a valid set in, refuses an invalid one with reasons and keeps the running one', () => {
-    const d = device('det-1', 'smoke_detector', { rules: { co: { alarmPpm: 300 } } });
+    const d = device('det-1', 'smoke_detector', { rules: { ...ONE, smoke: { alarm: 0.5 } } });
     const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([d]) });
+    e.evaluate(telemetry(d, T0 - 1000, { smoke: 0 }));
     expect(e.evaluate(telemetry(d, T0, { smoke: 0.1 })).level).toBe('yellow');
     expect(e.reload({ smoke_detector: { smoke: { preAlarm: 0.11 } } })).toEqual({ ok: true });
     expect(e.ruleSet().smoke_detector.smoke.preAlarm).toBe(0.11);
     expect(e.evaluate(telemetry(d, T0 + 1, { smoke: 0.1 })).level).toBe('green');
-    expect(e.evaluate(telemetry(d, T0 + 2, { co: 200 })).level).toBe('green'); // the override still applies
+    expect(e.evaluate(telemetry(d, T0 + 2, { smoke: 0.3 })).level).toBe('yellow'); // the override's alarm 0.5 still applies
     const bad = e.reload('smoke_detector:\n  smoke:\n    preAlarm: -1\n');
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.errors[0]).toMatch(/^smoke_detector\.smoke\.preAlarm: /);

@@ -1,7 +1,9 @@
-// Smoke detector rules at and around every threshold of the default rule set (DESIGN.md "Rules").
+// Smoke detector rules at and around every threshold of the default rule set (DESIGN.md "Rules"),
+// weighing evidence (issue 14): persistence, the detector's zero, CO dose from timestamps.
 import { describe, expect, it } from 'vitest';
 import { createRuleEngine, DEFAULT_RULE_SET } from '../rules/index.ts';
 import { device, directory, event, telemetry } from '../rules/test-support.ts';
+import type { DeviceInfo } from '../contracts/registry.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 8, 0, 0);
 const a = device('det-a', 'smoke_detector', { siteId: 'home-1', location: 'kitchen ceiling' });
@@ -12,16 +14,24 @@ function engine() {
   return createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([a, b, c]) });
 }
 
-describe('smoke telemetry thresholds', () => {
+type Engine = ReturnType<typeof engine>;
+/** Clean air first (the detector's zero), then `values` every `stepSec` for `n` samples; the last evaluation. */
+function hold(e: Engine, dev: DeviceInfo, values: Record<string, number>, n: number, stepSec = 5, t0 = T0) {
+  e.evaluate(telemetry(dev, t0 - stepSec * 1000, { smoke: 0, temp: 21, co: 0 }));
+  let last = e.evaluate(telemetry(dev, t0, values));
+  for (let i = 1; i < n; i++) last = e.evaluate(telemetry(dev, t0 + i * stepSec * 1000, values));
+  return last;
+}
+
+describe('smoke telemetry: levels that persist, above the detector\'s zero', () => {
   it.each([
-    [0, 'green', 0, []],
     [0.0799, 'green', 0, []],
     [0.08, 'yellow', 60, ['smoke.pre_alarm']],
     [0.1499, 'yellow', 60, ['smoke.pre_alarm']],
     [0.15, 'red', 85, ['smoke.smoke']],
     [2, 'red', 85, ['smoke.smoke']],
-  ])('smoke %f dB/m → %s', (smoke, level, score, rules) => {
-    const ev = engine().evaluate(telemetry(a, T0, { smoke }));
+  ])('smoke %f dB/m held for 3 samples → %s', (smoke, level, score, rules) => {
+    const ev = hold(engine(), a, { smoke }, 3);
     expect(ev.level).toBe(level);
     expect(ev.score).toBe(score);
     expect(ev.findings.map((f) => f.ruleId)).toEqual(rules);
@@ -33,14 +43,55 @@ describe('smoke telemetry thresholds', () => {
     }
   });
 
+  it('one or two noise samples are never red; the third of four is (persist 3 of 4)', () => {
+    const e = engine();
+    e.evaluate(telemetry(a, T0, { smoke: 0.01 }));
+    expect(e.evaluate(telemetry(a, T0 + 5000, { smoke: 0.6 })).level).toBe('green');
+    expect(e.evaluate(telemetry(a, T0 + 10_000, { smoke: 0.01 })).level).toBe('green');
+    expect(e.evaluate(telemetry(a, T0 + 15_000, { smoke: 0.6 })).level).toBe('green');
+    expect(e.evaluate(telemetry(a, T0 + 16_000, { smoke: 0.6 })).level).toBe('red'); // 3 of the last 4
+  });
+
+  it('a detector reporting every 5 min is red on its second sample above (20 s above, from timestamps)', () => {
+    const e = engine();
+    e.evaluate(telemetry(a, T0, { smoke: 0 }));
+    expect(e.evaluate(telemetry(a, T0 + 300_000, { smoke: 0.3 })).level).toBe('green');
+    expect(e.evaluate(telemetry(a, T0 + 600_000, { smoke: 0.3 })).level).toBe('red');
+  });
+
+  it('an offset at start-up is a yellow maintenance finding, never a fire; real smoke still counts above it', () => {
+    const e = engine();
+    const first = e.evaluate(telemetry(a, T0, { smoke: 0.25 }));
+    expect(first.findings).toEqual([expect.objectContaining({ ruleId: 'smoke.offset', level: 'yellow', category: 'maintenance', condition: 'sensor_offset' })]);
+    for (let i = 1; i <= 60; i++) expect(e.evaluate(telemetry(a, T0 + i * 5000, { smoke: 0.25 + (i % 2) * 0.01 })).level).not.toBe('red');
+    const fire = hold(e, a, { smoke: 0.55 }, 3, 5, T0 + 400_000);
+    expect(fire.findings.map((f) => f.ruleId)).toContain('smoke.smoke');
+  });
+
+  it('a chamber drifting high slowly becomes a maintenance finding, not a fire', () => {
+    const e = engine();
+    const seen = new Set<string>();
+    for (let h = 0; h <= 40; h++) {
+      const ev = e.evaluate(telemetry(a, T0 + h * 3_600_000, { smoke: 0.002 * h }));
+      for (const f of ev.findings) seen.add(`${f.ruleId}:${f.level}`);
+    }
+    expect([...seen]).toEqual(['smoke.offset:yellow']);
+  });
+
   it.each([
     [56.9, 'green'],
     [57, 'red'],
-    [150, 'red'],
-  ])('fixed heat %f °C → %s (UL 521: 57 °C)', (temp, level) => {
-    const ev = engine().evaluate(telemetry(a, T0, { temp }));
+    [200, 'red'], // out of the plausible range, stored flagged and scored: a home at 200 °C is on fire
+  ])('fixed heat %f °C held → %s (UL 521: 57 °C)', (temp, level) => {
+    const ev = hold(engine(), a, { temp }, 3);
     expect(ev.level).toBe(level);
     if (level === 'red') expect(ev.findings[0]).toMatchObject({ ruleId: 'smoke.heat', condition: 'heat', category: 'fire', confirmed: false });
+  });
+
+  it('one hot sample is not a fire', () => {
+    const e = engine();
+    e.evaluate(telemetry(a, T0, { temp: 21 }));
+    expect(e.evaluate(telemetry(a, T0 + 60_000, { temp: 90 })).level).toBe('green');
   });
 
   it.each([
@@ -60,24 +111,62 @@ describe('smoke telemetry thresholds', () => {
     // +3 °C in 10 s would be 18 °C/min, but the samples span only 10 s
     expect(e.evaluate(telemetry(a, T0 + 10_000, { temp: 25 })).level).toBe('green');
   });
+});
 
-  it('CO at 50 ppm is yellow only after 10 minutes; 150 ppm is red at once', () => {
-    const e = engine();
-    expect(e.evaluate(telemetry(a, T0, { co: 49 })).level).toBe('green');
-    expect(e.evaluate(telemetry(a, T0 + 60_000, { co: 50 })).level).toBe('green');
-    expect(e.evaluate(telemetry(a, T0 + 60_000 + 599_000, { co: 60 })).level).toBe('green');
-    const y = e.evaluate(telemetry(a, T0 + 60_000 + 600_000, { co: 60 }));
-    expect(y.level).toBe('yellow');
-    expect(y.findings[0]).toMatchObject({ ruleId: 'smoke.co_warning', category: 'co', condition: 'co' });
-    expect(y.findings[0]!.message.en).toMatch(/for 10 min/);
-    // dropping below resets the duration
-    expect(e.evaluate(telemetry(a, T0 + 800_000, { co: 20 })).level).toBe('green');
-    expect(e.evaluate(telemetry(a, T0 + 900_000, { co: 149 })).level).toBe('green');
-    const r = e.evaluate(telemetry(a, T0 + 901_000, { co: 150 }));
-    expect(r.level).toBe('red');
-    expect(r.findings[0]).toMatchObject({ ruleId: 'smoke.co_alarm', category: 'co' });
+describe('CO: time-weighted dose (EN 50291 / UL 2034 curves)', () => {
+  const co = device('det-co', 'smoke_detector', { siteId: 'home-3', intervalSec: 60 });
+  function run(ppm: number, minutes: number, stepSec = 60) {
+    const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([co]) });
+    e.evaluate(telemetry(co, T0, { co: 0 }));
+    const levels: Array<[number, string]> = [];
+    for (let t = stepSec; t <= minutes * 60; t += stepSec) levels.push([t / 60, e.evaluate(telemetry(co, T0 + t * 1000, { co: ppm })).level]);
+    const firstOf = (l: string) => levels.find(([, x]) => x === l)?.[0];
+    return { yellow: firstOf('yellow'), red: firstOf('red') };
+  }
+
+  it.each([
+    // ppm, yellow at (min), red at (min): EN 50291-1 earliest alarm times 50 ppm 60 min, 100 ppm 10 min, 300 ppm 3 min
+    [50, 32, 61], // the first minute averages 0 and 50 ppm: below the floor
+    [100, 6, 11],
+    [300, 3, 4],
+  ])('%i ppm: yellow at %i min, red at %i min', (ppm, yellow, red) => {
+    expect(run(ppm, 90)).toEqual({ yellow, red });
   });
 
+  it('25 ppm for hours never warns (below the 30 ppm floor)', () => {
+    expect(run(25, 480, 300)).toEqual({ yellow: undefined, red: undefined });
+  });
+
+  it('one reading of 500 ppm is not an alarm; a gap longer than the interval starts the dose again', () => {
+    const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([co]) });
+    e.evaluate(telemetry(co, T0, { co: 0 }));
+    expect(e.evaluate(telemetry(co, T0 + 60_000, { co: 500 })).level).not.toBe('red');
+    // 60 ppm, then 2 h of silence, then 60 ppm: the 2 h are not counted as exposure
+    const f = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([co]) });
+    f.evaluate(telemetry(co, T0, { co: 0 }));
+    f.evaluate(telemetry(co, T0 + 60_000, { co: 60 }));
+    expect(f.evaluate(telemetry(co, T0 + 2 * 3_600_000, { co: 60 })).level).toBe('green');
+    expect(f.evaluate(telemetry(co, T0 + 2 * 3_600_000 + 60_000, { co: 60 })).level).toBe('green');
+  });
+
+  it('a CO cell reading 400 ppm from its first sample is an offset to service, not an exposure', () => {
+    const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([co]) });
+    const first = e.evaluate(telemetry(co, T0, { co: 400 }));
+    expect(first.findings).toEqual([expect.objectContaining({ ruleId: 'smoke.co_offset', level: 'yellow', category: 'maintenance' })]);
+    for (let m = 1; m <= 30; m++) expect(e.evaluate(telemetry(co, T0 + m * 60_000, { co: 400 })).level).not.toBe('red');
+  });
+
+  it('the finding says the exposure', () => {
+    const e = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([co]) });
+    e.evaluate(telemetry(co, T0, { co: 0 }));
+    let last = e.evaluate(telemetry(co, T0 + 60_000, { co: 200 }));
+    for (let m = 2; m <= 10; m++) last = e.evaluate(telemetry(co, T0 + m * 60_000, { co: 200 }));
+    expect(last.findings[0]).toMatchObject({ ruleId: 'smoke.co_alarm', category: 'co', condition: 'co', level: 'red' });
+    expect(last.findings[0]!.message.en).toMatch(/alarm curve/);
+  });
+});
+
+describe('smoke detector maintenance', () => {
   it('battery ≤ 20 % is yellow and clears once, at ≥ 25 %', () => {
     const e = engine();
     expect(e.evaluate(telemetry(a, T0, { battery: 21 })).findings).toEqual([]);
@@ -173,25 +262,45 @@ describe('fire confirmation', () => {
   });
 
   it.each([
-    ['smoke at alarm level', { smoke: 0.2 }, true],
-    ['fixed heat', { temp: 60 }, true],
+    ['persisting smoke at alarm level', { smoke: 0.2 }, true],
+    ['persisting fixed heat', { temp: 60 }, true],
     ['smoke pre-alarm only', { smoke: 0.1 }, false],
   ])('alarm event confirmed by the same detector\'s %s', (_n, values, confirmed) => {
     const e = engine();
     e.evaluate(event(a, T0, { type: 'alarm' }));
-    const ev = e.evaluate(telemetry(a, T0 + 30_000, values));
+    const ev = hold(e, a, values, 3, 5, T0 + 20_000);
     expect(ev.score).toBe(confirmed ? 100 : 60);
     expect(ev.findings[0]!.confirmed).toBe(confirmed);
   });
 
-  it('smoke then heat on one detector confirms; smoke on a second detector confirms', () => {
+  it('smoke then heat on one detector confirms; persisting smoke on a second detector confirms', () => {
     const e = engine();
-    expect(e.evaluate(telemetry(a, T0, { smoke: 0.3 })).score).toBe(85);
-    const both = e.evaluate(telemetry(a, T0 + 20_000, { smoke: 0.4, temp: 70 }));
-    // the second smoke reading is the same kind of signal (not confirmed), the heat is a second kind
-    expect(both.findings.map((f) => [f.condition, f.confirmed])).toEqual([['smoke', false], ['heat', true]]);
-    expect(both.score).toBe(100);
-    const other = e.evaluate(telemetry(b, T0 + 40_000, { smoke: 0.2 }));
+    expect(hold(e, a, { smoke: 0.3 }, 3).score).toBe(85);
+    const both = e.evaluate(telemetry(a, T0 + 15_000, { smoke: 0.4, temp: 70 }));
+    expect(both.score).toBe(85); // one hot sample is no evidence yet
+    const heat = e.evaluate(telemetry(a, T0 + 20_000, { smoke: 0.4, temp: 70 }));
+    // the smoke is the same kind of signal (not confirmed), the heat (rising over 3 samples) is a second kind
+    expect(heat.findings.map((f) => [f.condition, f.confirmed])).toEqual([['smoke', false], ['heat', true]]);
+    expect(heat.score).toBe(100);
+    const other = hold(e, b, { smoke: 0.2 }, 3, 5, T0 + 40_000);
     expect(other.findings[0]).toMatchObject({ condition: 'smoke', confirmed: true, score: 100, deviceId: 'det-b' });
+  });
+
+  it('two single noise samples on two detectors of one home confirm nothing (issue 14)', () => {
+    const e = engine();
+    for (const d of [a, b]) e.evaluate(telemetry(d, T0, { smoke: 0.01 }));
+    const one = e.evaluate(telemetry(a, T0 + 5000, { smoke: 0.9 }));
+    const two = e.evaluate(telemetry(b, T0 + 6000, { smoke: 0.9 }));
+    expect([one.level, two.level]).toEqual(['green', 'green']);
+    expect(two.findings.some((f) => f.confirmed)).toBe(false);
+  });
+});
+
+describe('out-of-range readings (issue 14)', () => {
+  it('a negative obscuration from a firmware bug does not drag the zero down and make clean air a fire', () => {
+    const e = engine();
+    e.evaluate(telemetry(a, T0, { smoke: 0.01 }));
+    e.evaluate(telemetry(a, T0 + 1000, { smoke: -5 }));
+    for (let i = 2; i < 40; i++) expect(e.evaluate(telemetry(a, T0 + i * 5000, { smoke: 0.012 })).level).toBe('green');
   });
 });

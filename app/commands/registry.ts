@@ -8,6 +8,7 @@ import type { Device, DeviceInfo, RegistryFile } from '../../contracts/registry.
 import { DEFAULT_INTERVAL_SEC } from '../../contracts/registry.ts';
 import { DeviceType } from '../../contracts/protocol.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
+import { checkDeviceRules, DEFAULT_RULE_SET } from '../../rules/index.ts';
 import { CSV_KINDS, parseRegistryCsv, parseRegistryYaml, snapshotOf, validateRegistry, type CsvKind } from '../../registry/index.ts';
 import { out, root } from './output.ts';
 
@@ -39,15 +40,18 @@ function readFile(path: string): string {
 }
 
 /** YAML, or CSV when --kind says which sheet it is; references are checked against `registered`. */
+/** Per-device rule overrides are checked with the rule engine's own schema (issue 14): refused here, never dropped at run time. */
+const checkRules = (type: DeviceType, override: unknown): string[] => checkDeviceRules(DEFAULT_RULE_SET, type, override);
+
 function parseFile(path: string, kind: CsvKind | undefined, registered: RegistryFile): RegistryFile {
   const text = readFile(path);
   if (kind) {
     const partial = parseRegistryCsv(kind, text, { source: path });
     // Rows are valid on their own; now their references, against what is registered.
-    return validateRegistry(partial, { registered, source: path });
+    return validateRegistry(partial, { registered, source: path, checkRules });
   }
   if (/\.csv$/i.test(path)) throw new WatchfireError('WF_REGISTRY_INVALID', `${path} looks like CSV: say which sheet it is with --kind ${CSV_KINDS.join('|')}`);
-  return parseRegistryYaml(text, { registered, source: path });
+  return parseRegistryYaml(text, { registered, source: path, checkRules });
 }
 
 function summary(counts: Record<string, number>): string {
@@ -116,7 +120,8 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .option('--site <siteId>', 'site the device belongs to (needed for a new device)')
     .option('--location <text>', 'where it hangs, e.g. 厨房吊顶')
     .option('--interval <seconds>', 'expected reporting interval in seconds (default by type)')
-    .action(async (id: string, opts: { type?: DeviceType; site?: string; location?: string; interval?: string }, cmd: Command) => {
+    .option('--json', 'print {"id","username","secret"} as JSON only (issue 18: for installers\' tools)')
+    .action(async (id: string, opts: { type?: DeviceType; site?: string; location?: string; interval?: string; json?: boolean }, cmd: Command) => {
       await withRegistry(cmd, open, (registry) => {
         const existing = registry.get(id);
         const changes = {
@@ -129,12 +134,13 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
           const missing = [!opts.type && '--type', !opts.site && '--site'].filter(Boolean);
           if (missing.length) throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `No device "${id}"; to create it give ${missing.join(' and ')}`);
           registry.upsertDevice({ id, location: '', enabled: true, ...changes } as Device);
-          out(cmd, `Created device ${id} (${opts.type}) at site ${opts.site}.`);
+          if (!opts.json) out(cmd, `Created device ${id} (${opts.type}) at site ${opts.site}.`);
         } else if (Object.keys(changes).length) {
           registry.upsertDevice({ ...deviceOf(existing), ...changes });
-          out(cmd, `Updated device ${id}.`);
+          if (!opts.json) out(cmd, `Updated device ${id}.`);
         }
         const { secret } = registry.provision(id);
+        if (opts.json) return out(cmd, JSON.stringify({ id, username: id, secret, created: !existing }));
         out(cmd, `Device ${id} provisioned. Its MQTT user name is ${id}; its secret:`);
         out(cmd, '');
         out(cmd, `  ${secret}`);

@@ -45,6 +45,8 @@ export interface LoopStats {
 export interface WatchfireTarget extends Target {
   readonly name: 'watchfire' | 'watchfire-nofsync';
   readonly httpPort: number;
+  /** The GB/T 26875.3 listener's port, when the config enabled it (issue 20). */
+  readonly gbtPort?: number | undefined;
   /** 'notify' and 'incident' messages from the target process (see target-watchfire.ts). */
   readonly events: EventEmitter;
   stats(): Promise<{ store: Record<string, number>; journal: { appended: number; commits: number; unshippedLines: number }; backlog: number; gateway: Record<string, unknown>; online: number }>;
@@ -89,7 +91,7 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
     } else events.emit(m.t, m);
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const ports = await new Promise<{ mqtt: number; http: number; pid: number }>((resolve, reject) => {
+  const ports = await new Promise<{ mqtt: number; http: number; pid: number; gbt26875?: number }>((resolve, reject) => {
     // The ready line is {"mqtt":…}; anything else on stdout (V8 traces from BENCH_NODE_ARGS) goes to
     // BENCH_TARGET_STDOUT=<file> when set.
     let buf = '';
@@ -103,7 +105,7 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
       if (m) {
         ready = true;
         buf = '';
-        resolve(JSON.parse(m[1]!) as { mqtt: number; http: number; pid: number });
+        resolve(JSON.parse(m[1]!) as { mqtt: number; http: number; pid: number; gbt26875?: number });
       } else buf = buf.slice(buf.lastIndexOf('\n') + 1);
     });
     child.once('exit', (code) => reject(new Error(`target-watchfire exited (${code}) before it was ready`)));
@@ -118,6 +120,7 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
     host: '127.0.0.1',
     port: ports.mqtt,
     httpPort: ports.http,
+    gbtPort: ports.gbt26875,
     pids: { broker: child.pid!, influxd: influx.pid },
     authenticates: true,
     events,

@@ -25,6 +25,8 @@ export interface InfluxStoreDeps {
   journal: Pick<Journal, 'append' | 'durable' | 'pending' | 'full' | 'read' | 'confirm' | 'unread' | 'stats'>;
   logger: Logger;
   metrics: Registry;
+  /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
+  refused?: { add(lines: readonly string[], reason: string): void };
   /** Tuning for tests; defaults suit production. */
   retry?: { minDelayMs?: number; maxDelayMs?: number; requestTimeoutMs?: number };
 }
@@ -118,6 +120,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
           // Malformed or a field type conflict: 1.x has already written the good lines of a
           // partial write, and no retry can fix the rest.
           drop(batch.lines.length, 'rejected');
+          deps.refused?.add(batch.lines, err.message);
           log.error({ code: 'WF_STORE_WRITE', err: err.message, lines: batch.lines.length, first: batch.lines[0] }, 'InfluxDB rejected lines as malformed');
           return true;
         }

@@ -90,6 +90,7 @@ export class LineFormatter {
     line += `${sep}score=${Math.round(s.score)}i,level="${s.level}"`;
     if (r.seq !== undefined) line += `,seq=${Math.floor(r.seq)}i`;
     if (r.flags.includes('clock_bad')) line += ',clock_bad=T';
+    if (r.flags.includes('out_of_range')) line += ',out_of_range=T';
     return `${line} ${nanos(r.ts, r.seq)}`;
   }
 }

@@ -5,7 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import cliProgress from 'cli-progress';
+import type CliProgress from 'cli-progress';
 import { createHistogram } from './histogram.ts';
 import type { FromWorker, WorkerCounters, WorkerDone, WorkerStart } from './protocol.ts';
 
@@ -51,7 +51,20 @@ export interface LoadSummary {
 }
 
 const DEVICES_PER_WORKER = 15_000;
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+// From the TypeScript sources (development) the worker runs through tsx like the rest; from the
+// production build (dist/, issue 18 point 1) it is plain JavaScript beside this file.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER = fileURLToPath(new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url));
+const WORKER_EXEC_ARGV = FROM_SOURCE ? ['--import', 'tsx'] : [];
+
+/** cli-progress is a development package: without it (a production install) there is no bar. */
+async function progressBar(): Promise<typeof CliProgress | undefined> {
+  try {
+    return (await import('cli-progress')).default;
+  } catch {
+    return undefined;
+  }
+}
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
@@ -75,7 +88,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   const elapsed: number[] = shares.map(() => 0);
   const live: WorkerCounters[] = shares.map(() => ({ connected: 0, connectErrors: 0, sent: 0, acked: 0, errors: 0, backpressure: 0 }));
   const total = () => live.reduce((a, w) => ({ connected: a.connected + w.connected, connectErrors: a.connectErrors + w.connectErrors, sent: a.sent + w.sent, acked: a.acked + w.acked, errors: a.errors + w.errors, backpressure: a.backpressure + w.backpressure }));
-  const bar = opts.progress
+  const cliProgress = opts.progress ? await progressBar() : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar({ format: 'load |{bar}| {percentage}% {duration}s | conn {connected}/{devices} | sent {sent} acked {acked} err {errors} | {rate}/s', hideCursor: true }, cliProgress.Presets.shades_classic)
     : undefined;
   bar?.start(opts.durationSec, 0, { connected: 0, devices: opts.devices, sent: 0, acked: 0, errors: 0, rate: 0 });
@@ -96,8 +110,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadSummary> {
   const children: ChildProcess[] = [];
   try {
     const results = await Promise.all(shares.map((share, i) => new Promise<WorkerDone>((resolve, reject) => {
-      // Each worker is a Node process running TypeScript through tsx, like the rest of the project.
-      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(WORKER, [], { execArgv: WORKER_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       let done: WorkerDone | undefined;
       child.on('message', (m: FromWorker) => {

@@ -1,5 +1,6 @@
 // A device that spews malformed messages (a firmware bug after an update): not JSON, a bare
-// string, an array over 500, values of the wrong type or out of range, an unknown event type, a
+// string, an array over 500, values of the wrong type, values out of range (kept, flagged, and no
+// incident from one such sample), an unknown event type, a
 // payload over 64 KiB, bytes that are not UTF-8, and a batch with one bad element among good ones.
 import { MAX_BATCH, MAX_PAYLOAD_BYTES, topics } from '../../contracts/protocol.ts';
 import { devicesOfSite, pickHome, type Scenario } from './types.ts';

@@ -19,6 +19,7 @@ export function createJournaledStore(opts: {
   retry?: InfluxStoreDeps['retry'];
   fsync?: boolean;
   segmentBytes?: number;
+  refused?: InfluxStoreDeps['refused'];
 }): JournaledStore {
   const journal = createJournal({
     dir: opts.dir,
@@ -29,7 +30,7 @@ export function createJournaledStore(opts: {
     metrics: opts.metrics,
     ...(opts.segmentBytes ? { segmentBytes: opts.segmentBytes } : {}),
   });
-  const store = createInfluxStore({ config: opts.config, journal, logger: opts.logger, metrics: opts.metrics, ...(opts.retry ? { retry: opts.retry } : {}) });
+  const store = createInfluxStore({ config: opts.config, journal, logger: opts.logger, metrics: opts.metrics, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.refused ? { refused: opts.refused } : {}) });
   return {
     journal,
     async start() {

@@ -1,0 +1,208 @@
+// Rates and filters over time for structural sensors (issue 14 point 3), with bounded memory per
+// device whatever the sampling: weekly manual rods, hourly automatic points, 100 Hz inclinometers.
+
+/** Scratch for pairwise slopes: one per process, rates are computed one at a time. */
+const SLOPES = new Float64Array((32 * 31) / 2);
+const IDX = new Int32Array(32);
+
+/**
+ * The k-th smallest of a[0..n) (Hoare's selection, in place, no allocation). Afterwards a[0..k)
+ * holds values not above it, so the (k-1)-th is then found in a[0..k).
+ */
+function select(a: Float64Array, n: number, k: number): number {
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
+/**
+ * The newest `cap` points of a series, each the mean (time, value) of the readings that fell in one
+ * time bucket. A gap never clears anything: old points leave only by age (outside the window when
+ * the slope is taken) or by being the oldest of a full ring.
+ */
+export class BucketSeries {
+  readonly cap: number;
+  readonly bucketMs: number;
+  /**
+   * [t0..t(cap-1), v0..v(cap-1), n0..n(cap-1)]: times (hours) and values relative to the first
+   * reading's, in Float32 to halve the state (issue 14 point 8: ≤ 2 KiB per device). Hours in
+   * Float32 stay exact to seconds for years; values to 1e-7 of their range.
+   */
+  private readonly buf: Float32Array;
+  /** Where this series starts in buf: the series of one device share one array (fewer objects). */
+  private readonly o: number;
+  private head = -1; // slot of the newest point
+  private size = 0;
+  private headBucket = -Infinity;
+  private t0 = NaN;
+  private v0 = 0;
+  /** A point was added or changed since the slope was last taken. */
+  dirty = false;
+  /** Cached result of the last slope() (value per day), NaN when not trusted. */
+  slopePerDay = NaN;
+
+  constructor(cap: number, bucketMs: number, buf?: Float32Array, offset = 0) {
+    this.cap = cap;
+    this.bucketMs = bucketMs;
+    this.buf = buf ?? new Float32Array(cap * 3);
+    this.o = offset;
+  }
+
+  /** Adds a reading; true when it opened a new point. Readings older than the newest point's bucket are ignored. */
+  add(ts: number, v: number): boolean {
+    const k = Math.floor(ts / this.bucketMs);
+    if (Number.isNaN(this.t0)) {
+      this.t0 = ts;
+      this.v0 = v;
+    }
+    const { buf, cap, o } = this;
+    const t = (ts - this.t0) / 3_600_000, x = v - this.v0;
+    if (k === this.headBucket) {
+      const h = this.head;
+      const n = buf[o + 2 * cap + h]! + 1;
+      buf[o + h] = buf[o + h]! + (t - buf[o + h]!) / n;
+      buf[o + cap + h] = buf[o + cap + h]! + (x - buf[o + cap + h]!) / n;
+      // (a running mean in Float32: exact enough for a bucket of up to thousands of readings)
+      buf[o + 2 * cap + h] = n;
+      this.dirty = true;
+      return false;
+    }
+    if (k < this.headBucket) return false;
+    this.headBucket = k;
+    this.head = (this.head + 1) % cap;
+    buf[o + this.head] = t;
+    buf[o + cap + this.head] = x;
+    buf[o + 2 * cap + this.head] = 1;
+    if (this.size < cap) this.size++;
+    this.dirty = true;
+    return true;
+  }
+
+  /**
+   * Sets slopePerDay: the Theil–Sen slope (median of pairwise slopes, value per day) over the points within windowMs of
+   * the newest, NaN unless there are at least minPoints spanning minSpanMs. Robust: a minority of
+   * outliers (a misread rod, a knocked sensor) does not move it.
+   */
+  slope(windowMs: number, minPoints: number, minSpanMs: number): void {
+    this.dirty = false;
+    const { buf, cap, o } = this;
+    let n = 0;
+    if (this.size === 0) { this.slopePerDay = NaN; return; }
+    const newest = buf[o + this.head]!;
+    let oldest = newest;
+    const windowH = windowMs / 3_600_000, minSpanH = minSpanMs / 3_600_000;
+    // points newest first, within the window
+    const idx = IDX;
+    for (let i = 0; i < this.size; i++) {
+      const s = (this.head - i + cap) % cap;
+      if (newest - buf[o + s]! > windowH) break;
+      idx[n++] = s;
+      oldest = buf[o + s]!;
+    }
+    if (n < minPoints || newest - oldest < minSpanH) { this.slopePerDay = NaN; return; }
+    let m = 0;
+    for (let a = 0; a < n; a++) {
+      const sa = idx[a]!;
+      for (let b = a + 1; b < n; b++) {
+        const sb = idx[b]!;
+        const dt = buf[o + sa]! - buf[o + sb]!;
+        if (dt > 0) SLOPES[m++] = (buf[o + cap + sa]! - buf[o + cap + sb]!) / dt;
+      }
+    }
+    if (m === 0) { this.slopePerDay = NaN; return; }
+    const hi = select(SLOPES, m, m >> 1);
+    const med = m & 1 ? hi : (select(SLOPES, m >> 1, (m >> 1) - 1) + hi) / 2;
+    { this.slopePerDay = med * 24; return; }
+  }
+}
+
+/** Sub-windows per filter window: the filter is the median (or mean) of the newest SUB means. */
+export const SUB = 5;
+const MEANS = new Float64Array(SUB);
+
+/**
+ * A tilt axis filtered over a window: readings are averaged in sub-windows of windowMs / SUB, and
+ * the filtered value is the median (or mean) of the newest SUB sub-window means. Vibration of a
+ * high-rate inclinometer averages out inside a sub-window; a sparse sensor's single bad reading
+ * is one of five and the median ignores it. A sustained change shows within one window.
+ */
+export class WindowFilter {
+  /** [sum, n] per slot, at offset o of an array the two tilt axes share. */
+  private readonly sums: Float64Array;
+  private readonly o: number;
+
+  constructor(sums?: Float64Array, offset = 0) {
+    this.sums = sums ?? new Float64Array(SUB * 2);
+    this.o = offset;
+  }
+  private head = -1;
+  private size = 0;
+  private bucket = -Infinity;
+
+  add(ts: number, v: number, subMs: number): boolean {
+    const k = Math.floor(ts / subMs);
+    if (k < this.bucket) return false;
+    let opened = false;
+    if (k !== this.bucket) {
+      this.bucket = k;
+      this.head = (this.head + 1) % SUB;
+      this.sums[this.o + 2 * this.head] = 0;
+      this.sums[this.o + 2 * this.head + 1] = 0;
+      if (this.size < SUB) this.size++;
+      opened = true;
+    }
+    this.sums[this.o + 2 * this.head] = this.sums[this.o + 2 * this.head]! + v;
+    this.sums[this.o + 2 * this.head + 1] = this.sums[this.o + 2 * this.head + 1]! + 1;
+    return opened;
+  }
+
+  get count(): number {
+    return this.size;
+  }
+
+  /** The filtered value, set by filter() (a field, not a returned double: no allocation per reading). */
+  value = NaN;
+
+  filter(median: boolean): void {
+    const n = this.size;
+    if (n === 0) {
+      this.value = NaN;
+      return;
+    }
+    if (!median) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
+      this.value = s / n;
+      return;
+    }
+    // insertion sort of at most SUB means, in a shared scratch (nothing allocated per reading)
+    const m = MEANS;
+    for (let i = 0; i < n; i++) {
+      const x = this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
+      let j = i;
+      while (j > 0 && m[j - 1]! > x) {
+        m[j] = m[j - 1]!;
+        j--;
+      }
+      m[j] = x;
+    }
+    this.value = n & 1 ? m[n >> 1]! : (m[(n >> 1) - 1]! + m[n >> 1]!) / 2;
+  }
+}

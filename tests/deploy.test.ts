@@ -1,0 +1,94 @@
+// Service files (issue 18 point 5): the systemd units pass `systemd-analyze verify` with not one
+// warning, and the health check they (and the container) use tells a healthy server from a sick
+// or absent one. The Dockerfile and compose file cannot be run here (no Docker engine): their
+// shape is checked, nothing more (README "Containers").
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const UNITS = join(ROOT, 'deploy', 'systemd');
+const HEALTHZ = join(ROOT, 'deploy', 'healthz.mjs');
+const work = mkdtempSync(join(tmpdir(), 'wf-deploy-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The units with /opt/watchfire and /usr/bin/node pointed at this checkout and this node, as installed. */
+function installedCopies(): string[] {
+  return readdirSync(UNITS).map((name) => {
+    const to = join(work, name);
+    writeFileSync(to, readFileSync(join(UNITS, name), 'utf8').replaceAll('/opt/watchfire', ROOT.replace(/\/$/, '')).replaceAll('/usr/bin/node', process.execPath));
+    return to;
+  });
+}
+
+/** systemd 252 exits 0 on warnings: everything it prints is a finding. */
+function verify(files: string[]): string {
+  const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...files], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  return `${r.stdout}${r.stderr}`.trim();
+}
+
+function healthz(url: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [HEALTHZ, url], { env: { ...process.env, WF_HEALTHZ_TRIES: '2', WF_HEALTHZ_PAUSE_MS: '10' } }, (err, _out, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+  });
+}
+
+async function serve(status: number): Promise<{ url: string; server: Server }> {
+  const server = createServer((_req, res) => res.writeHead(status).end('{}'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`, server };
+}
+
+describe('service files', () => {
+  it('systemd units verify without a single warning, with restart, hardening and journald', () => {
+    const files = installedCopies();
+    expect(files.map((f) => f.split('/').pop()).sort()).toEqual(['watchfire-backup.service', 'watchfire-backup.timer', 'watchfire-healthz.service', 'watchfire-healthz.timer', 'watchfire.service']);
+    expect(verify(files)).toBe('');
+    const unit = readFileSync(join(UNITS, 'watchfire.service'), 'utf8');
+    for (const line of ['Restart=on-failure', 'StandardOutput=journal', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'CapabilityBoundingSet=', 'SystemCallFilter=@system-service', 'StateDirectory=watchfire']) {
+      expect(unit).toMatch(new RegExp(`^${line}$`, 'm'));
+    }
+  });
+
+  it('the verify check can fail: a unit with a bad value is reported', () => {
+    const bad = join(work, 'bad.service');
+    copyFileSync(join(UNITS, 'watchfire.service'), bad);
+    writeFileSync(bad, readFileSync(bad, 'utf8').replace('RestartSec=2', 'RestartSec=soon').replaceAll('/usr/bin/node', process.execPath));
+    expect(verify([bad])).toMatch(/RestartSec|soon|parse/);
+  });
+
+  it('the health check passes a 200 and fails a 503 or nobody listening', async () => {
+    const ok = await serve(200);
+    const sick = await serve(503);
+    try {
+      expect((await healthz(ok.url)).code).toBe(0);
+      const s = await healthz(sick.url);
+      expect(s.code).toBe(1);
+      expect(s.stderr).toContain('HTTP 503 (2 tries)');
+    } finally {
+      ok.server.close();
+      sick.server.close();
+    }
+    const gone = await serve(200);
+    gone.server.close();
+    expect((await healthz(gone.url)).code).toBe(1);
+  });
+
+  it('the compose file runs Watchfire against InfluxDB 2 with the token as the v1 password', () => {
+    const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { image?: string; environment?: Record<string, string> }> };
+    expect(compose.services.influxdb!.image).toMatch(/^influxdb:2\./);
+    expect(compose.services.watchfire!.environment).toMatchObject({ WF_INFLUX_URL: 'http://influxdb:8086', WF_INFLUX_PASSWORD: '${INFLUX_TOKEN}' });
+    const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(docker).toMatch(/^FROM node:24-bookworm-slim AS build$/m);
+    expect(docker).toMatch(/npm prune --omit=dev/);
+    expect(docker).toMatch(/^USER node$/m);
+  });
+});
