@@ -66,6 +66,8 @@ export function createJournal(deps: JournalDeps): Journal {
   const segmentBytes = deps.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const participants = deps.participants ?? [];
   const segments: Segment[] = [];
+  /** Unlinks of shipped segments still in flight. */
+  const deleting = new Set<Promise<void>>();
   let active: { seg: Segment; fh: FileHandle } | undefined;
   let nextN = 1;
 
@@ -262,7 +264,11 @@ export function createJournal(deps: JournalDeps): Journal {
     if (i === -1) return;
     segments.splice(i, 1);
     unshippedBytes -= seg.bytes;
-    unlink(seg.path).catch((err: unknown) => log.warn({ err, path: seg.path }, 'could not delete a shipped journal segment'));
+    // Deletion is off the caller's path; stop() waits for the ones in flight (nothing left running).
+    const done: Promise<void> = unlink(seg.path)
+      .catch((err: unknown) => log.warn({ err, path: seg.path }, 'could not delete a shipped journal segment'))
+      .finally(() => deleting.delete(done));
+    deleting.add(done);
     checkLevel();
   }
 
@@ -306,6 +312,7 @@ export function createJournal(deps: JournalDeps): Journal {
     },
     async stop() {
       if (!started) return;
+      await Promise.all(deleting);
       // The open group is committed (its PUBACKs, if anyone still waits, released) first.
       while (buf.length || openWaiters.length || committing || scheduled || retryTimer) {
         if (retryTimer && failing) {
