@@ -15,6 +15,7 @@ import { MAX_BATCH } from '../../contracts/protocol.ts';
 import type { GbtFrame, GbtHeader } from '../../contracts/gbt26875.ts';
 import { ADDRESS_RE, bit, COMMAND, commandName, SYSTEM_BITS, decodeAdu, encodeFrame, MAX_ADU_BYTES, scanFrame, syncTimeAdu } from '../../contracts/gbt26875.ts';
 import { mapObjects, newUnitMemory, type Body, type UnitMemory } from './mapping.ts';
+import { allowListOf } from '../allow-list.ts';
 
 export interface GbtListenerConfig {
   readonly host: string;
@@ -54,18 +55,6 @@ interface Unit {
   lastTs: number;
 }
 
-function blockListOf(entries: readonly string[]): net.BlockList | undefined {
-  if (entries.length === 0) return undefined;
-  const list = new net.BlockList();
-  for (const e of entries) {
-    const [addr, bits] = e.split('/') as [string, string | undefined];
-    const type = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
-}
-
 export function createGbtListener(deps: GbtListenerDeps) {
   const { config, ingress, logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -73,7 +62,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
   const m = deps.metrics;
   const frames = new Counter({ name: 'watchfire_gbt26875_frames_total', help: 'GB/T 26875.3 frames from transmission units, by outcome', labelNames: ['outcome'], registers: [m] });
   const connected = new Gauge({ name: 'watchfire_gbt26875_units_connected', help: 'Transmission units connected and authenticated', registers: [m] });
-  const globalAllow = blockListOf(config.allowFrom);
+  const globalAllow = allowListOf(config.allowFrom);
 
   let server: net.Server | undefined;
   const sockets = new Set<net.Socket>();
@@ -110,7 +99,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
 
   function allowed(ip: string, deviceId: string): boolean {
     const own = deps.directory.get(deviceId)?.meta?.gbtAllow;
-    const list = typeof own === 'string' && own.trim() ? blockListOf(own.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
+    const list = typeof own === 'string' && own.trim() ? allowListOf(own.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
     if (!list && !globalAllow) return true;
     const type = net.isIPv6(ip) ? 'ipv6' : 'ipv4';
     return (list?.check(ip, type) ?? false) || (globalAllow?.check(ip, type) ?? false);

@@ -19,6 +19,7 @@ import { adapterFrame, type IngressPort, type IngressSource } from '../../contra
 import { familyAccepts } from '../../contracts/families.ts';
 import { CtwingMessage, OneNetMessage, OneNetPush, onenetMsgText, onenetVerify } from '../../contracts/nbiot.ts';
 import { mapEvent, mapProperties, type Body, type PropertyMemory } from './mapping.ts';
+import { allowListOf } from '../allow-list.ts';
 
 export interface NbiotPushConfig {
   readonly onenet?: { readonly token: string; readonly allowFrom: readonly string[] } | undefined;
@@ -44,18 +45,6 @@ class Refusal extends Error {
   constructor(readonly code: ErrorCode, message: string, readonly deviceId?: string) {
     super(message);
   }
-}
-
-function allowList(entries: readonly string[]): net.BlockList | undefined {
-  if (entries.length === 0) return undefined;
-  const list = new net.BlockList();
-  for (const e of entries) {
-    const [addr, bits] = e.split('/') as [string, string | undefined];
-    const type = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
 }
 
 export function nbiotPushRoutes(deps: NbiotPushDeps) {
@@ -246,7 +235,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
     const onenet = deps.config.onenet;
     if (onenet) {
-      const from = allowList(onenet.allowFrom);
+      const from = allowListOf(onenet.allowFrom);
       // URL verification (OneNET "HTTP推送" 开发指南): GET ?msg&nonce&signature → answer msg.
       app.get('/ingress/onenet', async (req, reply) => {
         const q = req.query as Record<string, string | undefined>;
@@ -288,7 +277,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     }
     const ctwing = deps.config.ctwing;
     if (ctwing) {
-      const from = allowList(ctwing.allowFrom);
+      const from = allowListOf(ctwing.allowFrom);
       const want = createHash('sha256').update(ctwing.token).digest();
       const tokenOk = (t: string) => timingSafeEqual(createHash('sha256').update(t).digest(), want);
       app.post('/ingress/ctwing/:token', async (req, reply) => {
