@@ -163,7 +163,10 @@ describe('kill -9 under load', () => {
       note('last run started');
       await allConnected('devices to reconnect to the last run');
       note('last run connected');
-      await new Promise((r) => setTimeout(r, 1000));
+      // Load goes on until the last run has acknowledged a few hundred new readings of its own.
+      const ackedNow = () => [...acked.values()].reduce((n, x) => n + x.size, 0);
+      const before = ackedNow();
+      await waitFor(() => ackedNow() >= before + 300 || undefined, { timeoutMs: 30_000, what: 'the last run to acknowledge new readings' });
       loading = false;
       await waitFor(() => inFlight === 0 || undefined, { timeoutMs: 20_000, what: 'every publish to be acknowledged' });
     } finally {
