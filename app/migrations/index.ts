@@ -20,6 +20,7 @@
 import type { Database } from 'better-sqlite3';
 import { BASELINE_0_1_0 } from './0001-baseline.ts';
 import { INSTALLATION } from './0002-installation.ts';
+import { PRIVACY } from './0007-privacy.ts';
 
 export interface Migration {
   /** 1, 2, 3, … in order, without gaps: the database's user_version after it ran. */
@@ -56,4 +57,6 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 18 point 8: residents' personal data (PIPL): pseudonyms, erasures, redactions, read audit.
+  { version: 7, name: 'privacy: pseudonymised_at, privacy_erasures, privacy_redactions, read_audit', sql: PRIVACY },
 ]);
