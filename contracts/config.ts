@@ -239,6 +239,21 @@ export const Config = z.object({
       secret: z.string().min(16),
     }).optional(),
   }).prefault({}),
+  // ---- residents' personal data (issue 18 point 8, PIPL; privacy/README.md) ----
+  privacy: z.object({
+    /**
+     * Closed incidents, their timeline notes and their sent notifications are pseudonymised this
+     * many days after they were resolved. 365: a year of identifiable records covers the annual
+     * review and any complaint about a call-out; after that, statistics need only the pseudonym.
+     */
+    pseudonymiseAfterDays: z.number().int().min(1).default(365),
+    /** When the nightly pseudonymisation runs (cron pattern, in `timezone`). */
+    nightly: z.string().default('30 3 * * *'),
+    /** A user's reads of one resident's data are recorded once per this many minutes. */
+    readAuditDedupMinutes: z.number().int().min(1).default(5),
+    /** Read-audit rows older than this are deleted by the nightly job (3 years). */
+    readAuditKeepDays: z.number().int().min(30).default(1095),
+  }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
     /** Complete backups kept in a backup directory; older ones are deleted after each new one. */

@@ -16,6 +16,10 @@ export const ERROR_CODES = {
   WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
   WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',
   WF_RESTORE_FAILED: 'A restore step failed (copying the database or influxd restore); the message names the step.',
+  // residents' personal data (issue 18 point 8, privacy/)
+  WF_PRIVACY_NOT_FOUND: 'No site with that id, and no resident with that name or phone (or more than one: they are listed), to export or erase.',
+  WF_PRIVACY_OPEN_INCIDENT: 'Erasure refused: the site has open incidents (they are listed); an emergency in progress needs its address and contacts. Close them first.',
+  WF_PRIVACY_REASON: 'Erasure refused: a reason (the request it answers) is required and recorded in the audit trail.',
   WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',
   // gateway: refusals and drops
   WF_AUTH_UNKNOWN_DEVICE: 'CONNECT with a user name that is no registered device: CONNACK 4.',

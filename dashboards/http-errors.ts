@@ -27,6 +27,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   WF_HTTP_RATE_LIMITED: 429,
   WF_HTTP_BUSY: 503,
   WF_HTTP_UPSTREAM: 502,
+  WF_PRIVACY_NOT_FOUND: 404,
+  WF_PRIVACY_OPEN_INCIDENT: 409,
+  WF_PRIVACY_REASON: 400,
 };
 
 export function httpError(code: ErrorCode, message: string, errors?: z.infer<typeof FieldError>[]): WatchfireError & { fields?: z.infer<typeof FieldError>[] } {

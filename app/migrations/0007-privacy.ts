@@ -27,7 +27,10 @@ CREATE TABLE privacy_erasures (
   counts TEXT NOT NULL
 );
 CREATE INDEX privacy_erasures_site ON privacy_erasures (site_id);
+-- The counts are written once, at the end of the erasure's transaction ('pending' until then).
 CREATE TRIGGER privacy_erasures_no_update BEFORE UPDATE ON privacy_erasures
+  WHEN NOT (OLD.counts = 'pending' AND NEW.id IS OLD.id AND NEW.at IS OLD.at AND NEW.actor IS OLD.actor
+    AND NEW.reason IS OLD.reason AND NEW.site_id IS OLD.site_id AND NEW.pseudonym IS OLD.pseudonym)
   BEGIN SELECT RAISE(ABORT, 'privacy_erasures is append-only'); END;
 CREATE TRIGGER privacy_erasures_no_delete BEFORE DELETE ON privacy_erasures
   BEGIN SELECT RAISE(ABORT, 'privacy_erasures is append-only'); END;

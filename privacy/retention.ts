@@ -1,0 +1,123 @@
+// The nightly pseudonymisation (issue 18 point 8): incidents closed more than
+// privacy.pseudonymiseAfterDays ago, their timeline, the notifications sent about them and old
+// reports lose the residents' personal strings (termsOf) and any mobile number, replaced by the
+// resident's pseudonym. Open incidents are never touched (the query and the UPDATE both say
+// active = 0). Notes and call logs keep their words otherwise: what happened stays reviewable.
+// Work goes in batches of BATCH rows, one transaction each, so the alarm path waits at most one
+// batch (≈ milliseconds) for the database.
+import type { Database } from 'better-sqlite3';
+import type { RegistryReader } from '../contracts/ports.ts';
+import type { RetentionResult } from '../contracts/privacy.ts';
+import { pseudonymOf, scrub, termsOf, type Term } from './terms.ts';
+import { contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+
+export const BATCH = 200;
+
+export interface RetentionDeps {
+  db: Database;
+  sql: Sql;
+  key: string;
+  registry: RegistryReader;
+}
+
+type Counts = Omit<RetentionResult, 'cutoff' | 'readAuditDeleted'>;
+
+export function createRetention(deps: RetentionDeps) {
+  const { db, sql, key, registry } = deps;
+
+  function siteTerms(cache: Map<string, Term[]>, siteId: string): Term[] {
+    let t = cache.get(siteId);
+    if (!t) {
+      const site = registry.site(siteId);
+      t = site ? termsOf(site, pseudonymOf(key, siteId)) : [];
+      cache.set(siteId, t);
+    }
+    return t;
+  }
+
+  /** Every site's terms, for reports (which name any home of their center); built once per run. */
+  function allTerms(): Term[] {
+    return registry.sites().filter((s) => s.resident || s.contacts.length).flatMap((s) => termsOf(s, pseudonymOf(key, s.id)))
+      .sort((a, b) => b.literal.length - a.literal.length);
+  }
+
+  /** One batch of each kind; all zero when nothing is left. */
+  function step(now: number, cutoff: number, cache: Map<string, Term[]>, reportTerms: () => Term[]): Counts {
+    return withSecureDelete(db, () => db.transaction((): Counts => {
+      const c: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      for (const i of sql.oldClosed.all(cutoff, BATCH) as IncidentRaw[]) {
+        const terms = siteTerms(cache, i.site_id);
+        sql.updateIncident.run(scrub(i.title_en, terms), scrub(i.title_zh, terms), scrub(i.last_reading, terms), scrub(i.feedback, terms), now, i.id);
+        c.incidents++;
+        for (const a of sql.auditOf.all(i.id) as AuditRow[]) {
+          if (rewriteNote(sql, key, now, 'retention', a, scrub(a.note, terms), scrub(a.note_zh, terms))) c.auditEntries++;
+        }
+      }
+      for (const o of sql.oldOutbox.all(cutoff, BATCH) as OutboxRaw[]) {
+        const contact = contactIndex(o.recipient_id);
+        const terms = [...(o.site_id ? siteTerms(cache, o.site_id) : []), ...(contact ? siteTerms(cache, contact.siteId) : [])];
+        const addressTerm: Term[] = o.address.length >= 4 ? [{ literal: o.address, re: new RegExp(o.address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), to: '[address]' }] : [];
+        let name = o.recipient_name;
+        let address = o.address;
+        if (contact) {
+          const p = `${pseudonymOf(key, contact.siteId)}:contact${contact.index}`;
+          name = `[${p}]`;
+          address = `[${p}:address]`;
+        }
+        sql.updateOutbox.run(name, address, scrub(o.last_error, [...addressTerm, ...terms]), now, o.id);
+        c.outboxRows++;
+        for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null }>) {
+          const e = scrub(a.error, [...addressTerm, ...terms]);
+          if (e !== a.error) {
+            sql.updateAttempt.run(e, a.id);
+            c.attempts++;
+          }
+        }
+      }
+      const reports = sql.oldReports.all(cutoff, BATCH) as Array<{ id: number; body: string }>;
+      if (reports.length) {
+        const terms = reportTerms();
+        for (const r of reports) {
+          sql.updateReport.run(scrub(r.body, terms), now, r.id);
+          c.reports++;
+        }
+      }
+      return c;
+    })());
+  }
+
+  function add(a: Counts, b: Counts): Counts {
+    return { incidents: a.incidents + b.incidents, auditEntries: a.auditEntries + b.auditEntries, outboxRows: a.outboxRows + b.outboxRows, attempts: a.attempts + b.attempts, reports: a.reports + b.reports };
+  }
+  const empty = (c: Counts) => c.incidents + c.outboxRows + c.reports === 0;
+
+  function context() {
+    const cache = new Map<string, Term[]>();
+    let all: Term[] | undefined;
+    return { cache, reportTerms: () => (all ??= allTerms()) };
+  }
+
+  return {
+    /** All of it now, synchronously (the CLI). */
+    runSync(now: number, cutoff: number): Counts {
+      const ctx = context();
+      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      for (;;) {
+        const c = step(now, cutoff, ctx.cache, ctx.reportTerms);
+        if (empty(c)) return total;
+        total = add(total, c);
+      }
+    },
+    /** All of it, yielding to the event loop between batches (the nightly job in the server). */
+    async run(now: number, cutoff: number): Promise<Counts> {
+      const ctx = context();
+      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      for (;;) {
+        const c = step(now, cutoff, ctx.cache, ctx.reportTerms);
+        if (empty(c)) return total;
+        total = add(total, c);
+        await new Promise((r) => setImmediate(r));
+      }
+    },
+  };
+}

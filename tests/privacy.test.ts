@@ -1,0 +1,197 @@
+// Residents' personal data (issue 18 point 8): the nightly pseudonymisation touches only old
+// closed incidents and their sent notifications; the export finds everything; the erasure leaves
+// neither name nor phone anywhere in the database file (before and after VACUUM) while the audit
+// trail still verifies and records the erasure. Real alerts, registry and SQLite file.
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { WatchfireError } from '../contracts/errors.ts';
+import { createPrivacy, type Privacy } from '../privacy/index.ts';
+import { DAY_SHIFT_TIME, finding, manualClock, recordingChannel, startAlerts, tempDir, WEBHOOK_SECRET, type Harness } from './alerts.fixture.ts';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+let n = 0;
+let current: Harness | undefined;
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+});
+
+const DAY = 86_400_000;
+const RESIDENT = '张桂英';
+const PHONE = '13800000001';
+const PERSONAL = [RESIDENT, PHONE, '李明', '13900000001', '王芳', '13900000002', 'wangfang@example.org', '幸福小区3栋201'];
+
+async function setup(start: number) {
+  const clock = manualClock(start);
+  const h = await startAlerts({
+    file: join(tmp.dir, `p${n++}.db`),
+    clock,
+    config: { webhook: { url: 'http://127.0.0.1:9/sms-gateway', secret: WEBHOOK_SECRET } },
+    alerts: { channels: { email: recordingChannel('email'), webhook: recordingChannel('webhook') } },
+  });
+  current = h;
+  const privacy = createPrivacy({ db: h.db, registry: h.registry, clock, logger: pino({ level: 'silent' }), config: { pseudonymiseAfterDays: 365, readAuditDedupMinutes: 5, readAuditKeepDays: 1095 } });
+  return { h, clock, privacy };
+}
+
+/** An alarm at h1 handled to the end, with a note and a call log that name the resident. */
+async function closedIncident(h: Harness, clock: ReturnType<typeof manualClock>, over = {}): Promise<string> {
+  h.alerts.handleFinding(finding({ ts: clock.now(), ...over }));
+  const id = h.events.at(-1)!.incident.id;
+  h.alerts.service.acknowledge(id, 'op-liu');
+  h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
+  h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
+  h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
+  // Sent, so that the outbox rows are ones the retention may touch.
+  await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+  return id;
+}
+
+function rows(h: Harness, sql: string, ...args: unknown[]): Array<Record<string, unknown>> {
+  return h.db.prepare(sql).all(...args) as Array<Record<string, unknown>>;
+}
+
+function fileHas(file: string, text: string): string[] {
+  return [file, `${file}-wal`].filter((f) => existsSync(f) && readFileSync(f).includes(Buffer.from(text, 'utf8')));
+}
+
+describe('privacy: retention', () => {
+  it('pseudonymises closed incidents older than the retention, their notes and sent notifications; never open or recent ones', async () => {
+    const start = DAY_SHIFT_TIME - 400 * DAY;
+    const { h, clock, privacy } = await setup(start);
+    const old = await closedIncident(h, clock);
+    clock.set(DAY_SHIFT_TIME - 400 * DAY + 3_600_000);
+    // Still open 400 days later: an incident nobody closed is never touched.
+    h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
+    const open = h.events.at(-1)!.incident.id;
+    h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
+    clock.set(DAY_SHIFT_TIME - 10 * DAY);
+    const recent = await closedIncident(h, clock);
+    clock.set(DAY_SHIFT_TIME);
+
+    const r = privacy.pseudonymiseSync();
+    expect(r.incidents).toBe(1);
+    expect(r.auditEntries).toBeGreaterThanOrEqual(3);
+    expect(r.outboxRows).toBeGreaterThan(0);
+
+    const p = privacy.export('h1', { username: 'test', role: 'admin' }).subject.pseudonym;
+    expect(p).toMatch(/^P-[0-9a-f]{10}$/);
+    const oldTimeline = rows(h, 'SELECT action, note FROM alert_audit WHERE incident_id = ? ORDER BY id', old);
+    const text = JSON.stringify(oldTimeline);
+    for (const s of [RESIDENT, PHONE, '李明', '13900000001']) expect(text).not.toContain(s);
+    expect(text).toContain(`[${p}]说是做饭的烟`);
+    expect(text).toContain(`[${p}:contact0] [${p}:contact0:phone]: 儿子马上过去`);
+    expect(rows(h, 'SELECT feedback, pseudonymised_at FROM alert_incidents WHERE id = ?', old)[0]).toEqual({ feedback: `[${p}]在厨房烧焦了锅`, pseudonymised_at: DAY_SHIFT_TIME });
+    const oldOutbox = rows(h, "SELECT recipient_id, recipient_name, pseudonymised_at FROM alert_outbox WHERE incident_id = ? AND recipient_id LIKE 'h1#contact%'", old);
+    expect(oldOutbox.length).toBeGreaterThan(0);
+    for (const o of oldOutbox) expect(o.recipient_name).toMatch(new RegExp(`^\\[${p}:contact\\d\\]$`));
+
+    // The recent and the open incidents keep every word.
+    expect(JSON.stringify(rows(h, 'SELECT note FROM alert_audit WHERE incident_id = ?', recent))).toContain(PHONE.slice(0, 3));
+    expect(rows(h, 'SELECT feedback, pseudonymised_at FROM alert_incidents WHERE id = ?', recent)[0]).toEqual({ feedback: `${RESIDENT}在厨房烧焦了锅`, pseudonymised_at: null });
+    expect(JSON.stringify(rows(h, 'SELECT note FROM alert_audit WHERE incident_id = ?', open))).toContain('13900000002');
+    expect(rows(h, "SELECT COUNT(*) AS n FROM alert_outbox WHERE incident_id = ? AND recipient_name = '李明'", recent)[0]!.n).toBeGreaterThan(0);
+
+    // Done once: a second run finds nothing; the trail verifies and names each rewrite.
+    expect(privacy.pseudonymiseSync()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0 });
+    const v = privacy.verify();
+    expect(v).toMatchObject({ ok: true, problems: [] });
+    expect(v.redacted).toBe(r.auditEntries);
+    // Nothing else may rewrite the trail: no record, no update.
+    expect(() => h.db.prepare('UPDATE alert_audit SET note = ? WHERE incident_id = ?').run('rewritten', recent)).toThrow(/append-only/);
+    expect(() => h.db.prepare('DELETE FROM alert_audit WHERE incident_id = ?').run(old)).toThrow(/append-only/);
+  });
+});
+
+describe('privacy: export and erase', () => {
+  let privacy: Privacy;
+
+  it('exports everything held about a resident, found by site id, name or phone', async () => {
+    const s = await setup(DAY_SHIFT_TIME);
+    privacy = s.privacy;
+    const id = await closedIncident(s.h, s.clock);
+    const byName = privacy.export(RESIDENT, { username: 'sup-huang', role: 'supervisor', centerId: 'fc1' });
+    expect(privacy.export('138 0000 0001', { username: 'sup-huang', role: 'supervisor' }).subject.siteId).toBe('h1');
+    expect(byName.subject.siteId).toBe('h1');
+    expect(byName.site).toMatchObject({ name: '张桂英家', resident: { name: RESIDENT, phone: PHONE, age: 84 } });
+    expect(byName.devices.map((d) => d.id)).toEqual(['sd1', 'sd2']);
+    const inc = byName.incidents.find((i) => i.id === id) as { timeline: Array<{ action: string; note: string }>; notifications: Array<{ recipientName: string; attempts: unknown[] }> };
+    expect(inc.timeline.map((t) => t.action)).toEqual(['opened', 'acknowledge', 'note', 'call:reached', 'resolve']);
+    expect(inc.notifications.some((o) => o.recipientName === '李明' && o.attempts.length === 1)).toBe(true);
+    // The export is itself a read of personal data, recorded with who and when.
+    expect(privacy.reads.list({ siteId: 'h1', limit: 10 }).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
+    expect(() => privacy.export('nobody', { username: 'x', role: 'admin' })).toThrow(WatchfireError);
+  });
+
+  it('refuses to erase while an incident of the site is open, and without a reason', async () => {
+    const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
+    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as WatchfireError).code; } return undefined; };
+    expect(code(() => pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
+    expect(code(() => pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
+    expect(h.registry.site('h1')?.resident?.name).toBe(RESIDENT);
+  });
+
+  it('erases name, phone, address and contacts from every table; no byte of them is left in the file, before or after VACUUM', async () => {
+    const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
+    const first = await closedIncident(h, clock);
+    clock.advance(DAY);
+    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    const second = h.events.at(-1)!.incident.id;
+    // A handover report naming the home (张桂英家) of the incident open at the time.
+    h.alerts.reports.handover('fc1', clock.now());
+    h.alerts.service.acknowledge(second, 'op-liu');
+    h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
+    await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+    pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
+    for (const s of PERSONAL) expect(fileHas(h.file, s).length + rows(h, 'SELECT 1 FROM registry_sites WHERE json LIKE ?', `%${s}%`).length).toBeGreaterThan(0);
+    const auditBefore = (rows(h, 'SELECT COUNT(*) AS n FROM alert_audit')[0]!.n as number);
+
+    const r = pv.erase('h1', 'admin-zhao', 'PIPL art. 47 request of 2026-12-01 (ticket 17)');
+    expect(r.leftovers).toEqual([]);
+    expect(r.walCleared).toBe(true);
+    expect(r.counts).toMatchObject({ registry_sites: 1, alert_incidents: 2 });
+    expect(r.counts.alert_audit).toBe(4);
+    expect(r.counts.alert_outbox).toBeGreaterThan(0);
+    expect(r.counts.alert_reports).toBe(1);
+    for (const s of PERSONAL) expect(fileHas(h.file, s), s).toEqual([]);
+
+    // The running registry forgot them too; the site and its devices stay, under the pseudonym.
+    expect(h.registry.site('h1')).toMatchObject({ name: r.pseudonym, address: '', contacts: [] });
+    expect(h.registry.site('h1')?.resident).toBeUndefined();
+    expect(h.registry.devicesOfSite('h1').length).toBe(2);
+
+    // Nothing deleted from the trail: one entry more per incident, saying who, when and why.
+    expect(rows(h, 'SELECT COUNT(*) AS n FROM alert_audit')[0]!.n).toBe(auditBefore + 2);
+    expect(rows(h, "SELECT actor, note FROM alert_audit WHERE incident_id = ? AND action = 'privacy_erase'", first)).toEqual([
+      { actor: 'admin-zhao', note: `personal data of site h1 erased (erasure #${r.erasureId}, pseudonym ${r.pseudonym}): PIPL art. 47 request of 2026-12-01 (ticket 17)` },
+    ]);
+    expect(rows(h, 'SELECT actor, reason, site_id, counts FROM privacy_erasures')).toEqual([
+      { actor: 'admin-zhao', reason: 'PIPL art. 47 request of 2026-12-01 (ticket 17)', site_id: 'h1', counts: JSON.stringify(r.counts) },
+    ]);
+    expect(pv.verify()).toMatchObject({ ok: true, erasures: 1 });
+    // The export after the erasure still lists the incidents, under the pseudonym, and the erasure.
+    const after = pv.export('h1', { username: 'admin-zhao', role: 'admin' });
+    expect(after.erasures).toHaveLength(1);
+    expect(after.incidents).toHaveLength(2);
+    expect(JSON.stringify(after)).not.toContain(RESIDENT);
+
+    h.db.exec('VACUUM');
+    h.db.pragma('wal_checkpoint(TRUNCATE)');
+    for (const s of PERSONAL) expect(fileHas(h.file, s), s).toEqual([]);
+    expect(pv.verify().ok).toBe(true);
+  });
+
+  it('a rewrite of the trail that bypasses its redaction record is found by verify (here: the trigger dropped by hand)', async () => {
+    const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
+    const id = await closedIncident(h, clock);
+    h.db.exec('DROP TRIGGER alert_audit_no_delete');
+    h.db.prepare("DELETE FROM alert_audit WHERE incident_id = ? AND action = 'note'").run(id);
+    const v = pv.verify();
+    expect(v.ok).toBe(false);
+    expect(v.problems.join('\n')).toMatch(/1 entries are missing[\s\S]*alert_audit_no_delete is missing/);
+  });
+});
