@@ -18,7 +18,12 @@ export interface PlannedTask {
   readonly timezone: string;
 }
 
-export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger; installedAt?: number | undefined }) {
+/** A job of another module run by this scheduler (issue 18 point 8: the nightly pseudonymisation). */
+export interface ScheduledJob extends PlannedTask {
+  run(): void | Promise<unknown>;
+}
+
+export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger; installedAt?: number | undefined; jobs?: readonly ScheduledJob[] | undefined }) {
   const { registry, rosters, reports, clock, logger } = deps;
   let tasks: Array<{ task: ScheduledTask; plan: PlannedTask }> = [];
   let unsubscribe: (() => void) | undefined;
@@ -30,15 +35,16 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
     debug: (m: string | Error) => logger.debug(String(m)),
   };
 
-  function run(name: string, fn: () => void): void {
+  function run(name: string, fn: () => unknown): void {
     try {
-      fn();
+      const p = fn();
+      if (p instanceof Promise) p.catch((err: unknown) => logger.error({ err, task: name }, 'scheduled task failed'));
     } catch (err) {
-      logger.error({ err, task: name }, 'scheduled report failed');
+      logger.error({ err, task: name }, 'scheduled task failed');
     }
   }
 
-  function add(plan: PlannedTask, fn: () => void): void {
+  function add(plan: PlannedTask, fn: () => unknown): void {
     if (!validate(plan.pattern)) {
       logger.error({ task: plan.name, pattern: plan.pattern }, 'invalid cron pattern: task not scheduled');
       return;
@@ -70,6 +76,7 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
 
   function plan(): void {
     clear();
+    for (const j of deps.jobs ?? []) add({ name: j.name, pattern: j.pattern, timezone: j.timezone }, () => j.run());
     for (const c of registry.centers()) {
       const tz = rosters.timezoneOf(c.id);
       const roster = registry.roster(c.id);

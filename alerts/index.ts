@@ -18,7 +18,7 @@ import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
 import { createIncidentStore, toIncident, type IncidentRow } from './store.ts';
 import { createReports, type Reports } from './reports.ts';
-import { createSchedules } from './cron.ts';
+import { createSchedules, type ScheduledJob } from './cron.ts';
 import { createAlertMetrics } from './metrics.ts';
 import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
 import type { Channel, OutboundMessage } from './channels/types.ts';
@@ -39,6 +39,7 @@ export type { Channel, OutboundMessage } from './channels/types.ts';
 export type { OutboxRow, OutboxOptions, OutboxAttempt } from './outbox.ts';
 export type { Report, WorkerRating } from './reports.ts';
 export type { OnDuty } from './roster.ts';
+export type { ScheduledJob } from './cron.ts';
 
 export interface AlertsDeps {
   db: Database;
@@ -63,6 +64,8 @@ export interface AlertsDeps {
   cron?: boolean;
   /** When this installation began (wf_meta.installed_at): no daily or monthly report for a period that ended before. */
   installedAt?: number;
+  /** Other modules' jobs on the same scheduler (the nightly pseudonymisation, issue 18 point 8). */
+  jobs?: readonly ScheduledJob[];
 }
 
 export function createAlerts(deps: AlertsDeps) {
@@ -151,7 +154,7 @@ export function createAlerts(deps: AlertsDeps) {
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
-    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
+    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs });
     return { store, outbox, escalation, incidents, reports, schedules };
   }
 

@@ -16,6 +16,7 @@ import { registerSimulatorCommands } from './commands/simulator.ts';
 import { registerBackupCommands } from './commands/backup.ts';
 import { registerStoreCommands } from './commands/store.ts';
 import { registerBatchProvision } from './commands/provision-batch.ts';
+import { registerPrivacyCommands } from './commands/privacy.ts';
 import type * as DemoModule from './demo.ts';
 
 const program = new Command();
@@ -131,6 +132,7 @@ registerSimulatorCommands(program);
 registerBackupCommands(program, config);
 registerStoreCommands(program, config);
 registerBatchProvision(program, openRegistry);
+registerPrivacyCommands(program, config);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WatchfireError) {

@@ -22,6 +22,7 @@ import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
+import { createPrivacy } from '../privacy/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
@@ -135,6 +136,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
     });
     ruleSetNow = () => rules.ruleSet();
+    // Issue 18 point 8: residents' personal data: pseudonymised nightly, exported and erased on request.
+    const privacy = createPrivacy({ db: database, registry, clock, logger: logger.child({ module: 'privacy' }), config: config.privacy });
+    const privacyJob = {
+      name: 'privacy:pseudonymise', pattern: config.privacy.nightly, timezone: config.timezone,
+      run: async () => logger.child({ module: 'privacy' }).info(await privacy.pseudonymise(), 'personal data of old closed incidents pseudonymised'),
+    };
     const alerts = createAlerts({
       db: database,
       bus,
@@ -150,6 +157,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
       installedAt: installedAt(database),
+      jobs: [privacyJob],
       ...deps.alerts,
     });
 
@@ -238,11 +246,12 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       logger: logger.child({ module: 'http' }),
       plugins: nbiotPush ? [nbiotPush] : [],
+      privacy,
     });
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
+    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
   }
 
   function health() {
@@ -395,6 +404,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     get http() { return must().http; },
     get deadLetters() { return must().deadLetters; },
     get pipeline() { return must().pipeline; },
+    get privacy() { return must().privacy; },
     deviceState: (id: string) => parts?.pipeline.deviceState(id),
     /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
     get ingress() { return must().ingress; },

@@ -9,6 +9,8 @@ import type { EventBus } from '../contracts/bus.ts';
 import type { IncidentService, Incident } from '../contracts/incidents.ts';
 import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
 import type { Config } from '../contracts/config.ts';
+import type { PrivacyService, ReadResource } from '../contracts/privacy.ts';
+import type { Site } from '../contracts/registry.ts';
 import type { User, UserRole } from './users.ts';
 import { httpError } from './http-errors.ts';
 
@@ -57,6 +59,8 @@ export interface HttpDeps {
    * signatures). Only app/ hands these in.
    */
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
+  /** Residents' personal data (issue 18 point 8): export, erase, and the record of who read it. */
+  privacy?: PrivacyService | undefined;
 }
 
 export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -80,4 +84,24 @@ export function canSee(user: User, inc: Incident): boolean {
 
 export function rolesText(roles: Roles): string {
   return roles === 'public' ? 'Roles: public (no login).' : `Roles: ${roles.join(', ')}.`;
+}
+
+/** Does this site hold a person's data (a resident, emergency contacts)? */
+export function personalSite(site: Site | undefined): boolean {
+  return !!site && (site.resident !== undefined || site.contacts.length > 0);
+}
+
+/**
+ * Issue 18 point 8: a read of residents' personal data is recorded (privacy/reads.ts keeps one row
+ * per user and resource per few minutes). A failure to record is logged, never a refused read: the
+ * console of an emergency in progress must answer.
+ */
+export function auditRead(deps: HttpDeps, req: FastifyRequest, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): void {
+  const user = req.user;
+  if (!user || !deps.privacy) return;
+  try {
+    deps.privacy.reads.record({ username: user.username, role: user.role, centerId: user.centerId }, resource, resourceId, siteId, centerId);
+  } catch (err) {
+    req.log.error({ err, resource, resourceId }, 'could not record a read of personal data');
+  }
 }

@@ -6,7 +6,7 @@ import { IncidentState, ResolveBody, type Incident, type IncidentFilter } from '
 import { Level } from '../../contracts/findings.ts';
 import { formatIssues } from '../../contracts/errors.ts';
 import { ApiError, httpError } from '../http-errors.ts';
-import { actorOf, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
+import { actorOf, auditRead, canSee, personalSite, userOf, type App, type HttpDeps } from '../kit.ts';
 import type { User } from '../users.ts';
 import { dispatchRefusal, peopleInScope } from '../scope.ts';
 import { IncidentView, TimelineEntry, queueOrder, timelineEntry, viewOf } from '../views.ts';
@@ -80,7 +80,10 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'List and filter incidents, queue order (red first, unacknowledged first, oldest first)', querystring: ListQuery, response: { 200: ListAnswer, ...errors } },
     handler: async (req) => {
       const filter = parseList(req.query, userOf(req));
-      return { incidents: deps.incidents.list(filter).sort(queueOrder).map(view) };
+      const list = deps.incidents.list(filter);
+      // One row per user per few minutes for the queue (it shows residents' names and phones).
+      if (list.some((i) => personalSite(deps.registry.site(i.siteId)))) auditRead(deps, req, 'incidents', null, null, filter.centerId ?? null);
+      return { incidents: list.sort(queueOrder).map(view) };
     },
   });
 
@@ -91,6 +94,7 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail', params: Id, response: { 200: Detail, ...errors } },
     handler: async (req) => {
       const inc = visible(req.params.id, userOf(req));
+      if (personalSite(deps.registry.site(inc.siteId))) auditRead(deps, req, 'incident', inc.id, inc.siteId, inc.centerId);
       const timeline = deps.incidents.timeline(inc.id).map((e) => timelineEntry(deps.registry, e));
       return { incident: view(inc), timeline };
     },

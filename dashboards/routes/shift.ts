@@ -5,7 +5,7 @@ import { CallBody, Disposition, IncidentState, type Incident } from '../../contr
 import { Category, Level } from '../../contracts/findings.ts';
 import { DISPOSITION_WORDS, STATE_WORDS } from '../../contracts/words.ts';
 import { ApiError, httpError } from '../http-errors.ts';
-import { actorOf, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
+import { actorOf, auditRead, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import { listAll } from '../overview.ts';
 import type { User } from '../users.ts';
 import { IncidentView, viewOf } from '../views.ts';
@@ -96,6 +96,7 @@ export function shiftRoutes(app: App, deps: HttpDeps): void {
         .filter((v) => !text || [v.context.siteName, v.context.address, v.context.resident?.name, v.title.zh, v.title.en, v.feedback, v.id].some((s) => s?.toLowerCase().includes(text)))
         .sort((a, b) => b.openedAt - a.openedAt)
         .slice(0, q.limit ?? 1000);
+      if (found.some((v) => v.context.resident)) auditRead(deps, req, 'incidents', q.format === 'csv' ? 'history.csv' : 'history', null, centerId ?? null);
       if (q.format !== 'csv') return { incidents: found };
       const head = ['编号 id', '等级 level', '类别 category', '状态 state', '地点 site', '地址 address', '住户 resident', '网格 grid', '警情 title', '报警时间 opened', '接警时间 acknowledged', '到场时间 on site', '处置时间 resolved', '处置结论 disposition', '现场情况 feedback', '网格员 assignee'];
       const rows = found.map((v) => {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { DeviceType } from '../../contracts/protocol.ts';
 import { ApiError, httpError } from '../http-errors.ts';
-import { canSee, userOf, type App, type HttpDeps } from '../kit.ts';
+import { auditRead, canSee, personalSite, userOf, type App, type HttpDeps } from '../kit.ts';
 import { canSeeSite } from '../scope.ts';
 import type { User } from '../users.ts';
 import { IncidentView, personName, queueOrder, viewOf } from '../views.ts';
@@ -85,6 +85,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     handler: async (req) => {
       const user = userOf(req);
       const site = visibleSite(req.params.id, user);
+      if (personalSite(site)) auditRead(deps, req, 'site', site.id, site.id, site.centerId);
       const center = deps.registry.center(site.centerId);
       const grid = site.gridId ? deps.registry.grid(site.gridId) : undefined;
       const worker = grid?.workerId ? deps.registry.person(grid.workerId) : undefined;
