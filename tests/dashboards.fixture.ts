@@ -12,6 +12,7 @@ import { createRegistry } from '../registry/index.ts';
 import { createAlerts } from '../alerts/index.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { openDatabase } from '../app/db.ts';
+import { createPrivacy } from '../privacy/index.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
 
@@ -86,6 +87,8 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
   registry.importFile(REGISTRY);
   const alerts = createAlerts({ db, bus, registry, clock: systemClock, logger, metrics, config: { timezone: 'Asia/Shanghai', publicUrl: 'http://localhost' }, cron: false });
   await alerts.start();
+  // Issue 18 point 8: exports, erasures and the read audit, on the same database.
+  const privacy = createPrivacy({ db, registry, clock: systemClock, logger, config: Config.parse({}).privacy });
   // Real dead letters: one from each center's device, and one from a device nobody registered.
   const deadLetters = createDeadLetterStore({ db, logger });
   await deadLetters.start();
@@ -103,6 +106,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     logger,
     passwordCost: TEST_COST,
     deadLetters,
+    privacy,
     ...depsOver,
   });
   for (const u of Object.values(USERS)) await createUser(db, { ...u, password: PASSWORD }, { cost: TEST_COST });
@@ -120,7 +124,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     await registry.stop();
     db.close();
   };
-  return { server, app: server.app, db, bus, incidents: alerts.service, alerts, registry, metrics, raise, close };
+  return { server, app: server.app, db, bus, incidents: alerts.service, alerts, registry, metrics, privacy, raise, close };
 }
 
 export interface Session {

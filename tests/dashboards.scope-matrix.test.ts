@@ -22,7 +22,7 @@ const VARIANTS: readonly Variant[] = ['own', 'other_center', 'other_grid'];
 /** A path parameter's value per variant, by the collection the route names. A new kind of :param fails the test until it is added here. */
 function objectsFor(url: string, ids: { incident: Record<Variant, string>; site: Record<Variant, string> }): Record<Variant, string> | undefined {
   if (url.startsWith('/api/incidents/:id')) return ids.incident;
-  if (url.startsWith('/api/sites/:id')) return ids.site;
+  if (url.startsWith('/api/sites/:id') || url.startsWith('/api/privacy/export/:id') || url.startsWith('/api/privacy/erase/:id')) return ids.site;
   return undefined;
 }
 

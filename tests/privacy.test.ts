@@ -195,3 +195,26 @@ describe('privacy: export and erase', () => {
     expect(v.problems.join('\n')).toMatch(/1 entries are missing[\s\S]*alert_audit_no_delete is missing/);
   });
 });
+
+describe('privacy: read audit', () => {
+  it('writes one row per user and resource per window; exports always; old rows are pruned by the nightly run', async () => {
+    const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
+    const op = { username: 'op-liu', role: 'operator', centerId: 'fc1' };
+    for (let i = 0; i < 10; i++) privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    privacy.reads.record(op, 'incident', 'i1', 'h1', 'fc1');
+    privacy.reads.record({ ...op, username: 'op-sun' }, 'site', 'h1', 'h1', 'fc1');
+    clock.advance(5 * 60_000 - 1);
+    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    clock.advance(1);
+    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    privacy.export('h1', op);
+    privacy.export('h1', op);
+    expect(privacy.reads.list({ siteId: 'h1', limit: 100 }).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
+      'op-liu site', 'op-liu incident', 'op-sun site', 'op-liu site', 'op-liu export', 'op-liu export',
+    ]);
+    clock.advance(1096 * DAY);
+    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    expect(privacy.pseudonymiseSync().readAuditDeleted).toBe(6);
+    expect(rows(h, 'SELECT COUNT(*) AS n FROM read_audit')[0]!.n).toBe(1);
+  });
+});
