@@ -313,6 +313,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       const { upserted } = p.registry.importFile(file);
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
+    // After the registry file: an erased resident it still lists is erased again (privacy/guard.ts).
+    await p.privacy.start();
     await p.deadLetters.start();
     await p.seqs.start();
     await p.journal.start();
@@ -353,6 +355,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.journal.stop();
       await p.seqs.stop();
       await p.deadLetters.stop();
+      await p.privacy.stop();
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();

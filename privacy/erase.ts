@@ -15,8 +15,8 @@ import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { ErasureResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import { pseudonymOf, scrub, termsOf, type Term } from './terms.ts';
-import { contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+import { hmac, pseudonymOf, scrub, termsOf, type Term } from './terms.ts';
+import { clearWal, contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
 export interface EraseDeps {
   db: Database;
@@ -36,6 +36,18 @@ function personText(a: AuditRow, p: string): { note: string | null; zh: string |
     return { note: cut > 0 ? `${a.note.slice(0, cut)}: ${erased}` : erased, zh: a.note_zh };
   }
   return undefined;
+}
+
+/** The site as kept after an erasure: devices still watch the home, under its pseudonym. */
+export function erasedSite(site: Site, p: string): Site {
+  const kept: Site = { ...site, contacts: [], ...(site.kind === 'home' ? { name: p, address: '' } : {}) };
+  delete (kept as { resident?: unknown }).resident;
+  return kept;
+}
+
+/** What an erasure remembers of the strings it erased: their HMACs, enough to recognise them, not to read them. */
+export function erasedMarks(key: string, terms: readonly Term[]): string[] {
+  return terms.map((t) => hmac(key, `erased:${t.literal}`));
 }
 
 function textColumns(db: Database): Array<{ table: string; column: string }> {
@@ -69,8 +81,8 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
     const counts: Record<string, number> = { registry_sites: 0, alert_incidents: 0, alert_audit: 0, alert_outbox: 0, alert_outbox_attempts: 0, alert_reports: 0 };
     const incidents = sql.incidentsOfSite.all(site.id) as IncidentRaw[];
     // The erasure's own record comes first: the redactions below name it.
-    const id = Number(db.prepare("INSERT INTO privacy_erasures (at, actor, reason, site_id, pseudonym, counts) VALUES (?, ?, ?, ?, ?, 'pending')")
-      .run(now, actor, why, site.id, p).lastInsertRowid);
+    const id = Number(db.prepare("INSERT INTO privacy_erasures (at, actor, reason, site_id, pseudonym, counts, erased) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
+      .run(now, actor, why, site.id, p, JSON.stringify(erasedMarks(key, terms))).lastInsertRowid);
     const cause = `erasure:${id}`;
     const outboxRows = new Map<number, OutboxRaw>();
     for (const i of incidents) {
@@ -113,16 +125,13 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
       }
     }
     // Last, so that a failure above leaves the registry (and its in-memory maps) untouched.
-    const kept: Site = { ...site, contacts: [], ...(site.kind === 'home' ? { name: p, address: '' } : {}) };
-    delete (kept as { resident?: unknown }).resident;
-    registry.importFile({ centers: [], grids: [], sites: [kept], devices: [], people: [], rosters: [] });
+    registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
     counts.registry_sites = 1;
     db.prepare('UPDATE privacy_erasures SET counts = ? WHERE id = ?').run(JSON.stringify(counts), id);
     return { id, counts };
   })());
   // The old pages of the rows rewritten above may still sit in the WAL: copy it back and empty it.
-  const cp = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
-  const walCleared = cp[0] ? cp[0].busy === 0 && cp[0].log === cp[0].checkpointed : true;
+  const walCleared = clearWal(db);
   const leftovers = findLeftovers(db, terms.map((t) => t.literal));
   return { erasureId: result.id, siteId: site.id, pseudonym: p, at: now, actor, reason: why, counts: result.counts, leftovers, walCleared };
 }

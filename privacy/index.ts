@@ -3,7 +3,7 @@
 // createPrivacy does no I/O; statements are prepared on first use. See privacy/README.md.
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Clock, RegistryReader, RegistryWriter } from '../contracts/ports.ts';
+import type { Clock, Lifecycle, RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { PrivacyService, RetentionResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
@@ -14,6 +14,7 @@ import { createRetention } from './retention.ts';
 import { erase } from './erase.ts';
 import { exportSite } from './export.ts';
 import { verifyAuditTrail } from './verify.ts';
+import { createGuard } from './guard.ts';
 
 export { pseudonymOf, termsOf, scrub } from './terms.ts';
 export { verifyAuditTrail } from './verify.ts';
@@ -35,7 +36,7 @@ export interface PrivacyDeps {
   config: PrivacyConfig;
 }
 
-export type Privacy = PrivacyService & {
+export type Privacy = PrivacyService & Lifecycle & {
   /** Pseudonymises what is older than the retention (or `days`), yielding between batches. */
   pseudonymise(days?: number): Promise<RetentionResult>;
   /** The same, synchronously (the command line, where nothing else waits on the event loop). */
@@ -47,6 +48,7 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
   const reads = createReadAudit({ db, clock, dedupMs: config.readAuditDedupMinutes * 60_000 });
   let ready: { sql: Sql; key: string } | undefined;
   const must = () => (ready ??= { sql: prepareSql(db), key: privacyKey(db) });
+  const guard = createGuard({ db, key: () => must().key, registry, logger: deps.logger });
 
   function site(subject: string): Site {
     const s = registry.site(subject);
@@ -67,6 +69,15 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
   const pruneReads = (now: number) => reads.prune(now - config.readAuditKeepDays * DAY);
 
   return {
+    /** Watches registry imports so that an erasure is not undone by a stale registry file. */
+    start() {
+      guard.start();
+      return Promise.resolve();
+    },
+    stop() {
+      guard.stop();
+      return Promise.resolve();
+    },
     reads,
     resolve(subject) {
       const s = site(subject);

@@ -65,3 +65,22 @@ export function withSecureDelete<T>(db: Database, fn: () => T): T {
     db.pragma(`secure_delete = ${before}`);
   }
 }
+
+/**
+ * Copies the WAL into the database and empties it, so that no old page image of a rewritten row
+ * stays in the -wal file. Waits at most 200 ms for another connection (the server's background
+ * checkpointer): this may run on the server's thread, where the alarm path must not wait. False
+ * when it could not finish; the next full checkpoint finishes it.
+ */
+export function clearWal(db: Database): boolean {
+  const before = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma('busy_timeout = 200');
+  try {
+    const cp = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    return cp[0] ? cp[0].busy === 0 && cp[0].log === cp[0].checkpointed : true;
+  } catch {
+    return false;
+  } finally {
+    db.pragma(`busy_timeout = ${before}`);
+  }
+}

@@ -218,3 +218,21 @@ describe('privacy: read audit', () => {
     expect(rows(h, 'SELECT COUNT(*) AS n FROM read_audit')[0]!.n).toBe(1);
   });
 });
+
+describe('privacy: an erasure is not undone by importing the registry again', () => {
+  it('erases a resident who comes back with a stale registry file again, and logs WF_PRIVACY_REIMPORTED', async () => {
+    const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
+    await closedIncident(h, clock);
+    await privacy.start();
+    const r = privacy.erase('h1', 'admin', 'request 17');
+    // The installer's registry file still lists her (as at every start with registryFile).
+    const { registryFile } = await import('./alerts.fixture.ts');
+    h.registry.importFile(registryFile());
+    expect(h.registry.site('h1')).toMatchObject({ name: r.pseudonym, contacts: [] });
+    expect(h.registry.site('h1')?.resident).toBeUndefined();
+    for (const s of [RESIDENT, PHONE]) expect(fileHas(h.file, s), s).toEqual([]);
+    // Another resident moving into another home is not touched.
+    expect(h.registry.site('b1')?.contacts[0]?.name).toBe('周主任');
+    await privacy.stop();
+  });
+});

@@ -2,7 +2,8 @@
 // - `privacy_key` in wf_meta: the HMAC key of pseudonyms (`P-1a2b3c4d5e`), random per installation,
 //   so a pseudonym cannot be turned back into a site id by someone who only has an export.
 // - `pseudonymised_at` on incidents, outbox rows and reports: done once, never again.
-// - privacy_erasures: one row per erasure (who, when, why, what was changed where), append-only.
+// - privacy_erasures: one row per erasure (who, when, why, what was changed where, HMACs of the
+//   strings erased so a stale registry file cannot bring them back), append-only.
 // - privacy_redactions: one row per audit entry whose text was pseudonymised (which erasure or
 //   retention run, the HMAC of the text it had, the text it has now), append-only.
 // - alert_audit stays append-only: no DELETE ever; an UPDATE is refused unless it changes only
@@ -24,13 +25,15 @@ CREATE TABLE privacy_erasures (
   reason TEXT NOT NULL,
   site_id TEXT NOT NULL,
   pseudonym TEXT NOT NULL,
-  counts TEXT NOT NULL
+  counts TEXT NOT NULL,
+  -- HMACs of the strings erased, so that a registry file loaded again cannot bring them back
+  erased TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX privacy_erasures_site ON privacy_erasures (site_id);
 -- The counts are written once, at the end of the erasure's transaction ('pending' until then).
 CREATE TRIGGER privacy_erasures_no_update BEFORE UPDATE ON privacy_erasures
   WHEN NOT (OLD.counts = 'pending' AND NEW.id IS OLD.id AND NEW.at IS OLD.at AND NEW.actor IS OLD.actor
-    AND NEW.reason IS OLD.reason AND NEW.site_id IS OLD.site_id AND NEW.pseudonym IS OLD.pseudonym)
+    AND NEW.reason IS OLD.reason AND NEW.site_id IS OLD.site_id AND NEW.pseudonym IS OLD.pseudonym AND NEW.erased IS OLD.erased)
   BEGIN SELECT RAISE(ABORT, 'privacy_erasures is append-only'); END;
 CREATE TRIGGER privacy_erasures_no_delete BEFORE DELETE ON privacy_erasures
   BEGIN SELECT RAISE(ABORT, 'privacy_erasures is append-only'); END;
