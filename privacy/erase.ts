@@ -15,7 +15,7 @@ import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { ErasureResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import { hmac, pseudonymOf, scrub, termsOf, type Term } from './terms.ts';
+import { hmac, pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
 import { clearWal, contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
 export interface EraseDeps {
@@ -103,7 +103,7 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
     for (const o of outboxRows.values()) {
       const contact = contactIndex(o.recipient_id);
       const mine = contact?.siteId === site.id;
-      const own: Term[] = mine && o.address.length >= 4 ? [{ literal: o.address, re: new RegExp(o.address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), to: `[${p}:contact${contact.index}:address]` }] : [];
+      const own = mine ? [textTerm(o.address, `[${p}:contact${contact.index}:address]`, 4)].filter((t): t is Term => t !== undefined) : [];
       const all = [...own, ...terms];
       const name = mine ? `[${p}:contact${contact.index}]` : o.recipient_name;
       const address = mine ? `[${p}:contact${contact.index}:address]` : o.address;

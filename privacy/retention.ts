@@ -3,15 +3,17 @@
 // reports lose the residents' personal strings (termsOf) and any mobile number, replaced by the
 // resident's pseudonym. Open incidents are never touched (the query and the UPDATE both say
 // active = 0). Notes and call logs keep their words otherwise: what happened stays reviewable.
-// Work goes in batches of BATCH rows, one transaction each, so the alarm path waits at most one
-// batch (≈ milliseconds) for the database.
+// Work goes in batches of BATCH rows, one transaction each, yielding to the event loop between
+// them, so an alarm waits at most one batch (bench/privacy.ts measures the longest stall).
 import type { Database } from 'better-sqlite3';
 import type { RegistryReader } from '../contracts/ports.ts';
 import type { RetentionResult } from '../contracts/privacy.ts';
-import { pseudonymOf, scrub, termsOf, type Term } from './terms.ts';
+import { pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
 import { contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
-export const BATCH = 200;
+export const BATCH = 50;
+/** Reports are checked against every home of their center: fewer per transaction. */
+export const REPORT_BATCH = 5;
 
 export interface RetentionDeps {
   db: Database;
@@ -35,14 +37,14 @@ export function createRetention(deps: RetentionDeps) {
     return t;
   }
 
-  /** Every site's terms, for reports (which name any home of their center); built once per run. */
-  function allTerms(): Term[] {
-    return registry.sites().filter((s) => s.resident || s.contacts.length).flatMap((s) => termsOf(s, pseudonymOf(key, s.id)))
+  /** A center's sites' terms, for its reports (which name any home of the center); built once per run. */
+  function centerTerms(centerId: string): Term[] {
+    return registry.sites().filter((s) => s.centerId === centerId && (s.resident || s.contacts.length)).flatMap((s) => termsOf(s, pseudonymOf(key, s.id)))
       .sort((a, b) => b.literal.length - a.literal.length);
   }
 
   /** One batch of each kind; all zero when nothing is left. */
-  function step(now: number, cutoff: number, cache: Map<string, Term[]>, reportTerms: () => Term[]): Counts {
+  function step(now: number, cutoff: number, cache: Map<string, Term[]>, reportTerms: (centerId: string) => Term[]): Counts {
     return withSecureDelete(db, () => db.transaction((): Counts => {
       const c: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
       for (const i of sql.oldClosed.all(cutoff, BATCH) as IncidentRaw[]) {
@@ -56,7 +58,7 @@ export function createRetention(deps: RetentionDeps) {
       for (const o of sql.oldOutbox.all(cutoff, BATCH) as OutboxRaw[]) {
         const contact = contactIndex(o.recipient_id);
         const terms = [...(o.site_id ? siteTerms(cache, o.site_id) : []), ...(contact ? siteTerms(cache, contact.siteId) : [])];
-        const addressTerm: Term[] = o.address.length >= 4 ? [{ literal: o.address, re: new RegExp(o.address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), to: '[address]' }] : [];
+        const addressTerm = [textTerm(o.address, '[address]', 4)].filter((t): t is Term => t !== undefined);
         let name = o.recipient_name;
         let address = o.address;
         if (contact) {
@@ -74,13 +76,9 @@ export function createRetention(deps: RetentionDeps) {
           }
         }
       }
-      const reports = sql.oldReports.all(cutoff, BATCH) as Array<{ id: number; body: string }>;
-      if (reports.length) {
-        const terms = reportTerms();
-        for (const r of reports) {
-          sql.updateReport.run(scrub(r.body, terms), now, r.id);
-          c.reports++;
-        }
+      for (const r of sql.oldReports.all(cutoff, REPORT_BATCH) as Array<{ id: number; center_id: string; body: string }>) {
+        sql.updateReport.run(scrub(r.body, reportTerms(r.center_id)), now, r.id);
+        c.reports++;
       }
       return c;
     })());
@@ -93,8 +91,13 @@ export function createRetention(deps: RetentionDeps) {
 
   function context() {
     const cache = new Map<string, Term[]>();
-    let all: Term[] | undefined;
-    return { cache, reportTerms: () => (all ??= allTerms()) };
+    const byCenter = new Map<string, Term[]>();
+    const reportTerms = (centerId: string) => {
+      let t = byCenter.get(centerId);
+      if (!t) byCenter.set(centerId, (t = centerTerms(centerId)));
+      return t;
+    };
+    return { cache, reportTerms };
   }
 
   return {

@@ -28,7 +28,7 @@ export function prepareSql(db: Database) {
     attemptsOf: db.prepare('SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id'),
     updateAttempt: db.prepare('UPDATE alert_outbox_attempts SET error = ? WHERE id = ?'),
     reports: db.prepare('SELECT id, kind, center_id, period, created_at, body FROM alert_reports ORDER BY id'),
-    oldReports: db.prepare('SELECT id, body FROM alert_reports WHERE pseudonymised_at IS NULL AND created_at < ? ORDER BY id LIMIT ?'),
+    oldReports: db.prepare('SELECT id, center_id, body FROM alert_reports WHERE pseudonymised_at IS NULL AND created_at < ? ORDER BY id LIMIT ?'),
     updateReport: db.prepare('UPDATE alert_reports SET body = ?, pseudonymised_at = ? WHERE id = ?'),
   };
 }

@@ -68,12 +68,18 @@ describe('privacy: retention', () => {
     h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
     const open = h.events.at(-1)!.incident.id;
     h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
+    // A low battery at her home, open at the handover: the report names the home (张桂英家).
+    h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
+    const report = h.alerts.reports.handover('fc1', clock.now());
+    expect(report.body.lines.zh.join()).toContain('张桂英家');
     clock.set(DAY_SHIFT_TIME - 10 * DAY);
     const recent = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME);
 
     const r = privacy.pseudonymiseSync();
     expect(r.incidents).toBe(1);
+    expect(r.reports).toBe(1);
+    expect(JSON.stringify(rows(h, 'SELECT body FROM alert_reports'))).not.toContain(RESIDENT);
     expect(r.auditEntries).toBeGreaterThanOrEqual(3);
     expect(r.outboxRows).toBeGreaterThan(0);
 
@@ -234,5 +240,20 @@ describe('privacy: an erasure is not undone by importing the registry again', ()
     // Another resident moving into another home is not touched.
     expect(h.registry.site('b1')?.contacts[0]?.name).toBe('周主任');
     await privacy.stop();
+  });
+});
+
+describe('privacy: the nightly job', () => {
+  it('is planned on the alerts scheduler beside the reports, in the configured time zone', async () => {
+    const clock = manualClock(DAY_SHIFT_TIME);
+    let runs = 0;
+    const h = await startAlerts({
+      file: join(tmp.dir, `p${n++}.db`), clock,
+      alerts: { cron: true, jobs: [{ name: 'privacy:pseudonymise', pattern: '30 3 * * *', timezone: 'Asia/Shanghai', run: async () => { runs++; } }] },
+    });
+    current = h;
+    expect(h.alerts.reports.scheduled()).toContainEqual({ name: 'privacy:pseudonymise', pattern: '30 3 * * *', timezone: 'Asia/Shanghai' });
+    expect(h.alerts.reports.scheduled().some((t) => t.name.startsWith('daily:'))).toBe(true);
+    expect(runs).toBe(0);
   });
 });
