@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../app/config.ts';
 import { createWatchfire } from '../app/watchfire.ts';
 import { topics } from '../contracts/protocol.ts';
+import { RegistryFile } from '../contracts/registry.ts';
 import { freePort } from '../ingest/influxd.ts';
 import { smallCounty } from './support/registries.ts';
 import { waitFor } from './support/wait.ts';
@@ -49,7 +50,7 @@ describe('start while the local influxd is still loading', () => {
     wf = createWatchfire({ config, logger: pino({ level: 'silent' }) });
     // Resolves with influxd still behind its gate: nothing in start() waits for it.
     await wf.start();
-    const registry = smallCounty();
+    const registry = RegistryFile.parse(smallCounty());
     wf.registry.importFile(registry);
     const secret = wf.registry.provision('sd-1').secret;
     const http = `http://127.0.0.1:${wf.addresses().http}`;
