@@ -11,7 +11,7 @@ import type { RetentionResult } from '../contracts/privacy.ts';
 import { pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
 import { contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
-export const BATCH = 50;
+export const BATCH = 20;
 /** Reports are checked against every home of their center: fewer per transaction. */
 export const REPORT_BATCH = 5;
 

@@ -23,7 +23,7 @@ export function prepareSql(db: Database) {
     // Rows to a site's contacts: recipient ids `<site>#contact<n>` (alerts/recipients.ts).
     outboxToContacts: db.prepare("SELECT * FROM alert_outbox WHERE recipient_id >= ? || '#contact' AND recipient_id < ? || '#contacu' ORDER BY id"),
     oldOutbox: db.prepare(`SELECT o.*, i.site_id AS site_id FROM alert_outbox o LEFT JOIN alert_incidents i ON i.id = o.incident_id
-      WHERE o.pseudonymised_at IS NULL AND o.status IN ('sent', 'failed') AND o.created_at < ? AND (o.incident_id IS NULL OR i.active = 0) ORDER BY o.id LIMIT ?`),
+      WHERE o.pseudonymised_at IS NULL AND o.status IN ('sent', 'failed') AND o.created_at < ? AND (o.incident_id IS NULL OR i.active = 0) ORDER BY o.created_at LIMIT ?`),
     updateOutbox: db.prepare('UPDATE alert_outbox SET recipient_name = ?, address = ?, last_error = ?, pseudonymised_at = ? WHERE id = ?'),
     attemptsOf: db.prepare('SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id'),
     updateAttempt: db.prepare('UPDATE alert_outbox_attempts SET error = ? WHERE id = ?'),

@@ -17,6 +17,9 @@ ALTER TABLE alert_outbox ADD COLUMN pseudonymised_at INTEGER;
 ALTER TABLE alert_reports ADD COLUMN pseudonymised_at INTEGER;
 CREATE INDEX alert_incidents_pseudonymise ON alert_incidents (active, pseudonymised_at, resolved_at);
 CREATE INDEX alert_outbox_recipient ON alert_outbox (recipient_id);
+-- Only rows not yet pseudonymised: the nightly run walks it oldest first (without it, each batch
+-- scanned the whole outbox: quadratic on the first run after an upgrade).
+CREATE INDEX alert_outbox_pseudonymise ON alert_outbox (created_at) WHERE pseudonymised_at IS NULL;
 
 CREATE TABLE privacy_erasures (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
