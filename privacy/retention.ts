@@ -31,11 +31,21 @@ export function createRetention(deps: RetentionDeps) {
     let t = cache.get(siteId);
     if (!t) {
       const site = registry.site(siteId);
-      t = site ? termsOf(site, pseudonymOf(key, siteId)) : [];
+      t = site ? termsOf(site, pseudonymCached(siteId)) : [];
       cache.set(siteId, t);
     }
     return t;
   }
+
+  const pseudonyms = new Map<string, string>();
+  const pseudonymCached = (siteId: string): string => {
+    let p = pseudonyms.get(siteId);
+    if (p === undefined) {
+      if (pseudonyms.size > 100_000) pseudonyms.clear();
+      pseudonyms.set(siteId, (p = pseudonymOf(key, siteId)));
+    }
+    return p;
+  };
 
   /** A center's sites' terms, for its reports (which name any home of the center); built once per run. */
   function centerTerms(centerId: string): Term[] {
@@ -62,7 +72,7 @@ export function createRetention(deps: RetentionDeps) {
         let name = o.recipient_name;
         let address = o.address;
         if (contact) {
-          const p = `${pseudonymOf(key, contact.siteId)}:contact${contact.index}`;
+          const p = `${pseudonymCached(contact.siteId)}:contact${contact.index}`;
           name = `[${p}]`;
           address = `[${p}:address]`;
         }
