@@ -98,6 +98,7 @@ export function createAlerts(deps: AlertsDeps) {
     function phoneOf(row: OutboxRow): string | undefined {
       const hash = row.recipientId.indexOf('#contact');
       if (hash > 0) return registry.site(row.recipientId.slice(0, hash))?.contacts[Number(row.recipientId.slice(hash + 8))]?.phone;
+      if (row.recipientId.endsWith('#resident')) return registry.site(row.recipientId.slice(0, -9))?.resident?.phone;
       return registry.person(row.recipientId)?.phone;
     }
 
@@ -216,6 +217,8 @@ export function createAlerts(deps: AlertsDeps) {
       ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
       attempts: (outboxId: number) => must().outbox.attempts(outboxId),
     },
+    /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
+    stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
     escalations: {
       pending: () => must().escalation.pending(),
       of: (incidentId: string) => must().escalation.steps(incidentId),

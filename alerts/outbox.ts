@@ -27,6 +27,8 @@ export interface NewOutboxRow {
   readonly recipientName: string;
   readonly address: string;
   readonly locale: Locale;
+  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
+  readonly notBefore?: number;
 }
 
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
@@ -126,7 +128,7 @@ export function createOutbox(deps: OutboxDeps) {
   let running = false;
 
   function enqueue(row: NewOutboxRow, now: number): number {
-    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, now, now);
+    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, Math.max(now, row.notBefore ?? now), now);
     return Number(r.lastInsertRowid);
   }
 

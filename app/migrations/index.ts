@@ -56,4 +56,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 19 point 4: a call tree's next stage is a due escalation row like any step, so it
+  // survives a restart; `stage` says which (NULL for a step that notifies everyone at once).
+  { version: 7, name: 'alerts: alert_escalations.stage', sql: 'ALTER TABLE alert_escalations ADD COLUMN stage INTEGER;' },
 ]);
