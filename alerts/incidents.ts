@@ -260,7 +260,7 @@ export function createIncidents(deps: IncidentsDeps) {
   }
 
   /** One transition in one transaction: state, audit, escalation changes; then the bus event. */
-  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number): Incident {
+  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number, noteZh?: string): Incident {
     flushHeld();
     const now = clock.now();
     const { incident, rows } = db.transaction(() => {
@@ -273,7 +273,7 @@ export function createIncidents(deps: IncidentsDeps) {
         on_site_at: c.stamps?.on_site_at ?? null, resolved_at: c.stamps?.resolved_at ?? null, reviewed_at: c.stamps?.reviewed_at ?? null,
         assignee: c.assignee ?? null, disposition: c.disposition ?? null, feedback: c.feedback ?? null,
       });
-      store.audit(id, now, actor, action, i.state, c.to, note ?? null);
+      store.audit(id, now, actor, action, i.state, c.to, note ?? null, noteZh ?? null);
       escalation.cancelUpTo(id, c.to, now);
       const updated = store.get(id)!;
       return { incident: updated, rows: after ? after(updated, now) : 0 };
@@ -295,6 +295,20 @@ export function createIncidents(deps: IncidentsDeps) {
       return store.get(id)!;
     })();
     bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
+    return i;
+  }
+
+  /** A timeline entry the system words in both languages (an SMS reply, an answered call). */
+  function remarkBoth(id: string, actor: string, action: string, note: { en: string; zh: string }): Incident {
+    flushHeld();
+    const now = clock.now();
+    const i = db.transaction(() => {
+      const cur = must(id);
+      store.audit(id, now, actor, action, cur.state, cur.state, note.en, note.zh);
+      s.touch.run(now, id);
+      return store.get(id)!;
+    })();
+    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note.en });
     return i;
   }
 
@@ -381,5 +395,14 @@ export function createIncidents(deps: IncidentsDeps) {
     },
   };
 
-  return { handleFinding, service, flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
+  /**
+   * Issue 19 point 5: acknowledged from where a message landed (a link, an SMS reply, a keypress):
+   * the actor is the recipient (`site#contact0`, a person id), the note says how, in both languages.
+   */
+  function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Incident {
+    return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note.en,
+      (i, now) => escalation.begin(i, 'acknowledged', now), note.zh);
+  }
+
+  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remarkBoth(id, actor, action, note), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
 }

@@ -9,7 +9,7 @@ import type { EventBus } from '../contracts/bus.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
-import type { IncidentService } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
@@ -25,6 +25,8 @@ import type { Channel, OutboundMessage } from './channels/types.ts';
 import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
 import { createEmailChannel } from './channels/email.ts';
 import { createWebhookChannel } from './channels/webhook.ts';
+import { ackLink, createAckTokens } from './ack.ts';
+import { createRemoteAck } from './acknowledge.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -52,6 +54,11 @@ export interface AlertsDeps {
     publicUrl: string;
     smtp?: Config['alerts']['smtp'];
     webhook?: Config['alerts']['webhook'];
+    /**
+     * Issue 19 point 5: the key that signs one-tap acknowledge links (none: messages carry no
+     * link), how long a link lasts, the SMS replies and the keypress that acknowledge.
+     */
+    ack?: { secret: string; ttlMs: number; replyWords: readonly string[]; keypressDigit: string };
   };
   /** Default: DEFAULT_POLICIES (DESIGN.md); load a file with loadPolicyFile(config.alerts.policyFile). */
   policies?: EscalationPolicies;
@@ -84,6 +91,7 @@ export function createAlerts(deps: AlertsDeps) {
   })();
 
   let parts: ReturnType<typeof build> | undefined;
+  let unsubscribe: (() => void) | undefined;
 
   function build() {
     const store = createIncidentStore(db);
@@ -120,7 +128,9 @@ export function createAlerts(deps: AlertsDeps) {
       const device = registry.get(incident.deviceId);
       // A storm digest (issue 17 point 3): the site's other open incidents travel in the same message.
       const others = (siblings.all(incident.siteId, incident.id) as IncidentRow[]).map(toIncident);
-      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others });
+      // Issue 19 point 5: everyone but the console (whose readers are logged in) can acknowledge from the message itself.
+      const ack = tokens && row.channel !== 'console' ? ackLink(config.publicUrl, tokens.sign(row.id, clock.now())) : undefined;
+      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others, ...(ack ? { ackLink: ack, replyWord: config.ack!.replyWords[0] } : {}) });
       return {
         ...base,
         messageId: `<outbox-${row.id}.${incident.id}@${host}>`,
@@ -131,8 +141,12 @@ export function createAlerts(deps: AlertsDeps) {
           type: 'incident',
           kind: row.kind,
           step: row.step,
-          text: m.short,
+          // A voice call is read out: no link, the key to press instead (issue 19 point 5).
+          text: (row.channel as string) === 'voice' && ack ? `${m.subject}${row.locale === 'en' ? ` Press ${config.ack!.keypressDigit} to acknowledge.` : ` 请按${config.ack!.keypressDigit}键确认接警。`}` : m.short,
           link: incidentLink(config.publicUrl, incident.id),
+          ackLink: ack ?? null,
+          ackReply: ack ? config.ack!.replyWords[0] ?? null : null,
+          ackDigit: ack ? config.ack!.keypressDigit : null,
           incident: {
             id: incident.id, level: incident.level, state: incident.state, category: incident.category, condition: incident.condition,
             title: row.locale === 'en' ? incident.title.en : incident.title.zh, centerId: incident.centerId, siteId: incident.siteId,
@@ -146,14 +160,20 @@ export function createAlerts(deps: AlertsDeps) {
       };
     }
 
+    const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
     const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
+    const remoteAck = createRemoteAck({
+      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
+      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
+      options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
+    });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
-    return { store, outbox, escalation, incidents, reports, schedules };
+    return { store, outbox, escalation, incidents, reports, schedules, remoteAck };
   }
 
   function must() {
@@ -182,11 +202,15 @@ export function createAlerts(deps: AlertsDeps) {
       parts.outbox.start();
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
+      const remote = parts.remoteAck;
+      unsubscribe = bus.on('channel.inbound', 'alerts', (e) => remote.onInbound(e));
       return Promise.resolve();
     },
     async stop() {
       const p = parts;
       if (!p) return;
+      unsubscribe?.();
+      unsubscribe = undefined;
       // Held repeats are written before the database closes.
       p.incidents.flush();
       p.schedules.stop();
@@ -208,6 +232,11 @@ export function createAlerts(deps: AlertsDeps) {
       parts.incidents.handleFinding(f, receivedAt);
     },
     service,
+    /** Issue 19 point 5: the one action a signed link may take (the dashboards' /ack page). */
+    ackLinks: {
+      inspect: (token) => must().remoteAck.links.inspect(token),
+      redeem: (token) => must().remoteAck.links.redeem(token),
+    } satisfies AckLinks as AckLinks,
     policies,
     /** Console notifications (escalations, reminders) as an in-process stream. */
     console: consoleChannel,

@@ -121,6 +121,9 @@ export function createOutbox(deps: OutboxDeps) {
   const pendingRows = db.prepare(`SELECT * FROM alert_outbox WHERE status IN ('pending', 'sending', 'failed') ORDER BY id LIMIT ?`);
   const byIncident = db.prepare(`SELECT * FROM alert_outbox WHERE incident_id = ? ORDER BY id`);
   const attemptsOf = db.prepare(`SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id`);
+  const byId = db.prepare(`SELECT * FROM alert_outbox WHERE id = ?`);
+  // An SMS reply names only the phone it came from: the last incident message sent to it.
+  const lastToPhone = db.prepare(`SELECT * FROM alert_outbox WHERE channel = ? AND incident_id IS NOT NULL AND status = 'sent' AND address LIKE ? ORDER BY sent_at DESC, id DESC LIMIT 20`);
   const attemptTotals = db.prepare(`SELECT o.channel AS channel, a.outcome AS outcome, COUNT(*) AS n FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id GROUP BY o.channel, a.outcome`);
 
   interface Worker { timer: NodeJS.Timeout | undefined; timerAt: number; inFlight: Set<Promise<void>>; kickQueued: boolean }
@@ -270,6 +273,17 @@ export function createOutbox(deps: OutboxDeps) {
     /** Rows not delivered yet (pending, sending, or given up), oldest first. */
     pending(limit = 1000): OutboxRow[] {
       return (pendingRows.all(limit) as RawRow[]).map(toRow);
+    },
+    get(id: number): OutboxRow | undefined {
+      const r = byId.get(id) as RawRow | undefined;
+      return r ? toRow(r) : undefined;
+    },
+    /** The newest sent incident message on `channel` to this phone number (compared on its last 11 digits, so +86 and spaces do not matter). */
+    lastToPhone(channel: string, phone: string): OutboxRow | undefined {
+      const digits = phone.replace(/\D/g, '').slice(-11);
+      if (digits.length < 5) return undefined;
+      const rows = (lastToPhone.all(channel, `%${digits.slice(-4)}`) as RawRow[]).map(toRow);
+      return rows.find((r) => r.address.replace(/\D/g, '').slice(-11) === digits);
     },
     ofIncident(incidentId: string): OutboxRow[] {
       return (byIncident.all(incidentId) as RawRow[]).map(toRow);

@@ -238,6 +238,17 @@ export const Config = z.object({
       url: z.url(),
       secret: z.string().min(16),
     }).optional(),
+    /** Issue 19 point 5: acknowledging from where a message lands, without a login. */
+    ack: z.object({
+      /** Signs the one-tap links; unset: a random key made once and kept in the database (wf_meta). */
+      secret: z.string().min(16).optional(),
+      /** How long a link in a message acknowledges its incident. */
+      linkTtlHours: z.number().positive().max(24 * 30).default(24),
+      /** SMS replies that acknowledge the incident the last SMS to that phone was about. */
+      replyWords: z.array(z.string().trim().min(1).max(10)).min(1).default(['1']),
+      /** The key to press in a voice call; any key stops the call tree, this one also acknowledges. */
+      keypressDigit: z.string().regex(/^[0-9*#]$/).default('1'),
+    }).prefault({}),
   }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({

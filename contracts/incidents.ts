@@ -1,6 +1,7 @@
 // Incidents: one situation at one place, and its lifecycle (DESIGN.md "Incidents and escalation").
 import { z } from 'zod';
 import { Category, Level } from './findings.ts';
+import type { Locale } from './registry.ts';
 
 export const IncidentState = z.enum(['open', 'acknowledged', 'dispatched', 'on_site', 'resolved', 'reviewed']);
 export type IncidentState = z.infer<typeof IncidentState>;
@@ -121,4 +122,34 @@ export interface IncidentService {
   note(id: string, actor: string, text: string): Incident;
   /** One call and its outcome, in the timeline as `call:<outcome>`; the state is unchanged. */
   call(id: string, actor: string, call: CallBody): Incident;
+}
+
+/**
+ * Issue 19 point 5: what the one-tap acknowledge page shows. ready: the incident waits for an
+ * acknowledgement (GET shows the button); done: this request acknowledged it; already: someone had
+ * (the link is idempotent); closed: it is resolved; expired, invalid: the token.
+ */
+export interface AckLinkView {
+  readonly status: 'ready' | 'done' | 'already' | 'closed' | 'expired' | 'invalid';
+  /** The language of the person the message went to (zh-CN when unknown). */
+  readonly locale: Locale;
+  readonly incident?: {
+    readonly id: string;
+    readonly level: Level;
+    readonly title: { readonly en: string; readonly zh: string };
+    readonly siteName: string;
+    readonly address: string;
+    readonly openedAt: number;
+    readonly acknowledgedAt: number | null;
+    readonly timezone: string;
+  };
+  /** Who the message went to, and over which channel. */
+  readonly recipientName?: string;
+  readonly channel?: string;
+}
+
+/** The one action a signed link may take, without a login. */
+export interface AckLinks {
+  inspect(token: string): AckLinkView;
+  redeem(token: string): AckLinkView;
 }
