@@ -23,8 +23,8 @@ import { createAlertMetrics } from './metrics.ts';
 import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
 import type { Channel, OutboundMessage } from './channels/types.ts';
 import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
-import { createEmailChannel } from './channels/email.ts';
-import { createWebhookChannel } from './channels/webhook.ts';
+import { createChannels, parseSections } from './channels/registry.ts';
+import type { ChannelLedger } from '../contracts/channels.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -35,7 +35,10 @@ export { createConsoleChannel } from './channels/console.ts';
 export type { ConsoleChannel } from './channels/console.ts';
 export { createEmailChannel } from './channels/email.ts';
 export { createWebhookChannel, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.ts';
-export type { Channel, OutboundMessage } from './channels/types.ts';
+export type { Channel, OutboundMessage, SendResult } from './channels/types.ts';
+export { ChannelRefusal } from './channels/types.ts';
+export { CHANNELS, CHANNEL_NAMES, checkChannelConfig, parseSections as parseChannelConfig } from './channels/registry.ts';
+export type { ChannelSpec, ChannelContext } from './channels/registry.ts';
 export type { OutboxRow, OutboxOptions, OutboxAttempt } from './outbox.ts';
 export type { Report, WorkerRating } from './reports.ts';
 export type { OnDuty } from './roster.ts';
@@ -52,6 +55,9 @@ export interface AlertsDeps {
     publicUrl: string;
     smtp?: Config['alerts']['smtp'];
     webhook?: Config['alerts']['webhook'];
+    /** Issue 19: alerts.channels (sms, voice, wecom, dingtalk, template), each checked by its schema in the channel table. */
+    channels?: Config['alerts']['channels'];
+    providers?: Config['alerts']['providers'];
   };
   /** Default: DEFAULT_POLICIES (DESIGN.md); load a file with loadPolicyFile(config.alerts.policyFile). */
   policies?: EscalationPolicies;
@@ -70,10 +76,12 @@ export function createAlerts(deps: AlertsDeps) {
   const policies = deps.policies ?? DEFAULT_POLICIES;
   const rosters = createRosters({ registry, timezone: config.timezone });
   const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
-  const own: Channel[] = [];
-  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel };
-  if (config.smtp) own.push((channels.email = createEmailChannel({ smtp: config.smtp })));
-  if (config.webhook) own.push((channels.webhook = createWebhookChannel({ secret: config.webhook.secret, now: () => clock.now() })));
+  // Every configured channel from the one table (alerts/channels/registry.ts); throws WF_CONFIG_INVALID.
+  const sectionsInput = { smtp: config.smtp, webhook: config.webhook, channels: config.channels ?? {} };
+  const channelConfig = parseSections(sectionsInput);
+  const built = createChannels(sectionsInput, { clock, logger: logger.child({ part: 'channels' }), providers: config.providers ?? {} });
+  const own: Channel[] = Object.values(built);
+  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel, ...built };
   Object.assign(channels, deps.channels);
   const host = (() => {
     try {
@@ -93,7 +101,7 @@ export function createAlerts(deps: AlertsDeps) {
       outboxDepth: () => refs.outbox?.depth() ?? {},
       activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
     });
-    const recipients = createRecipients({ registry, rosters, defaultWebhookUrl: config.webhook?.url });
+    const recipients = createRecipients({ registry, rosters, channelConfig });
 
     function phoneOf(row: OutboxRow): string | undefined {
       const hash = row.recipientId.indexOf('#contact');
@@ -152,7 +160,7 @@ export function createAlerts(deps: AlertsDeps) {
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
-    return { store, outbox, escalation, incidents, reports, schedules };
+    return { store, outbox, escalation, incidents, reports, schedules, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -179,6 +187,11 @@ export function createAlerts(deps: AlertsDeps) {
       if (parts) return Promise.resolve();
       parts = build();
       parts.outbox.start();
+      // Provider receipts (contracts/channels.ts) land on the attempt they answer.
+      const outbox = parts.outbox;
+      parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
+        if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+      });
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
       return Promise.resolve();
@@ -188,6 +201,7 @@ export function createAlerts(deps: AlertsDeps) {
       if (!p) return;
       // Held repeats are written before the database closes.
       p.incidents.flush();
+      p.unsubscribe?.();
       p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();
@@ -216,6 +230,11 @@ export function createAlerts(deps: AlertsDeps) {
       ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
       attempts: (outboxId: number) => must().outbox.attempts(outboxId),
     },
+    /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
+    ledger: {
+      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
+      lastTo: (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
+    } satisfies ChannelLedger as ChannelLedger,
     escalations: {
       pending: () => must().escalation.pending(),
       of: (incidentId: string) => must().escalation.steps(incidentId),

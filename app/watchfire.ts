@@ -147,6 +147,8 @@ export function createWatchfire(deps: WatchfireDeps) {
         publicUrl: config.http.publicUrl,
         ...(config.alerts.smtp ? { smtp: config.alerts.smtp } : {}),
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
+        channels: config.alerts.channels,
+        providers: config.alerts.providers,
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
       installedAt: installedAt(database),
