@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Clock, RegistryReader } from '../contracts/ports.ts';
 import type { AckLinkView, AckLinks, Incident } from '../contracts/incidents.ts';
-import type { ChannelInbound } from '../contracts/channels.ts';
+import { toE164, type ChannelInbound } from '../contracts/channels.ts';
 import type { Locale } from '../contracts/registry.ts';
 import { STATE_RANK, type IncidentStore } from './store.ts';
 import type { AckTokens } from './ack.ts';
@@ -20,6 +20,9 @@ const CHANNEL_WORDS: Record<string, { en: string; zh: string }> = {
   webhook: { en: 'webhook', zh: 'Webhook' }, wecom: { en: 'WeCom', zh: '企业微信' }, dingtalk: { en: 'DingTalk', zh: '钉钉' },
 };
 const words = (channel: string) => CHANNEL_WORDS[channel] ?? { en: channel, zh: channel };
+
+/** An SMS reply counts for the last incident SMS to that phone within this long. */
+const REPLY_WINDOW_MS = 7 * 86_400_000;
 
 export interface RemoteAckOptions {
   /** SMS replies that acknowledge, compared trimmed and case-insensitive (default ["1"]). */
@@ -33,7 +36,7 @@ export interface RemoteAckDeps {
   logger: Logger;
   registry: RegistryReader;
   store: IncidentStore;
-  outbox: Pick<Outbox, 'get' | 'lastToPhone'>;
+  outbox: Pick<Outbox, 'get' | 'lastTo' | 'byProviderId'>;
   tokens: AckTokens | undefined;
   timezoneOf: (centerId: string) => string;
   acknowledgeFrom: (id: string, actor: string, note: { en: string; zh: string }) => Incident;
@@ -107,9 +110,10 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     },
   };
 
-  function onReply(e: Extract<ChannelInbound, { type: 'reply' }>): void {
-    const named = e.outboxId !== undefined ? outbox.get(e.outboxId) : undefined;
-    const row = named?.incidentId ? named : outbox.lastToPhone(e.channel, e.from);
+  function onReply(e: Extract<ChannelInbound, { kind: 'reply' }>): void {
+    // Providers send no message id with a reply: the adapter matched the last SMS to the phone, or we do.
+    const match = e.match ?? outbox.lastTo(e.channel, toE164(e.from) ?? e.from, REPLY_WINDOW_MS);
+    const row = match ? outbox.get(match.outboxId) : undefined;
     const i = row?.incidentId ? store.get(row.incidentId) : undefined;
     if (!row || !i) {
       logger.warn({ from: e.from.replace(/\d(?=\d{4})/g, '*') }, 'SMS reply from a phone we sent no incident message to: ignored');
@@ -126,11 +130,12 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     deps.remark(i.id, row.recipientId, 'reply:sms', { en: `${row.recipientName} replied by SMS: ${text.slice(0, 500)}`, zh: `${row.recipientName} 回复短信：${text.slice(0, 500)}` });
   }
 
-  function onKeypress(e: Extract<ChannelInbound, { type: 'keypress' }>): void {
-    const row = outbox.get(e.outboxId);
+  function onKeypress(e: Extract<ChannelInbound, { kind: 'keypress' }>): void {
+    const match = e.match ?? outbox.byProviderId(e.channel, e.providerId);
+    const row = match ? outbox.get(match.outboxId) : undefined;
     const i = row?.incidentId ? store.get(row.incidentId) : undefined;
     if (!row || !i) {
-      logger.warn({ outbox: e.outboxId }, 'keypress for a call we do not know: ignored');
+      logger.warn({ providerId: e.providerId }, 'keypress for a call we do not know: ignored');
       return;
     }
     const now = clock.now();
@@ -148,8 +153,8 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     links,
     /** Bus 'channel.inbound': replies and keypresses (receipts are the channels' own business). */
     onInbound(e: ChannelInbound): void {
-      if (e.type === 'reply') onReply(e);
-      else if (e.type === 'keypress') onKeypress(e);
+      if (e.kind === 'reply') onReply(e);
+      else if (e.kind === 'keypress') onKeypress(e);
     },
   };
 }

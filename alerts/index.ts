@@ -23,8 +23,8 @@ import { createAlertMetrics } from './metrics.ts';
 import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
 import type { Channel, OutboundMessage } from './channels/types.ts';
 import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
-import { createEmailChannel } from './channels/email.ts';
-import { createWebhookChannel } from './channels/webhook.ts';
+import { createChannels, parseSections } from './channels/registry.ts';
+import type { ChannelLedger } from '../contracts/channels.ts';
 import { ackLink, createAckTokens } from './ack.ts';
 import { createRemoteAck } from './acknowledge.ts';
 
@@ -37,7 +37,10 @@ export { createConsoleChannel } from './channels/console.ts';
 export type { ConsoleChannel } from './channels/console.ts';
 export { createEmailChannel } from './channels/email.ts';
 export { createWebhookChannel, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.ts';
-export type { Channel, OutboundMessage } from './channels/types.ts';
+export type { Channel, OutboundMessage, SendResult } from './channels/types.ts';
+export { ChannelRefusal } from './channels/types.ts';
+export { CHANNELS, CHANNEL_NAMES, checkChannelConfig, parseSections as parseChannelConfig } from './channels/registry.ts';
+export type { ChannelSpec, ChannelContext } from './channels/registry.ts';
 export type { OutboxRow, OutboxOptions, OutboxAttempt } from './outbox.ts';
 export type { Report, WorkerRating } from './reports.ts';
 export type { OnDuty } from './roster.ts';
@@ -54,6 +57,9 @@ export interface AlertsDeps {
     publicUrl: string;
     smtp?: Config['alerts']['smtp'];
     webhook?: Config['alerts']['webhook'];
+    /** Issue 19: alerts.channels (sms, voice, wecom, dingtalk, template), each checked by its schema in the channel table. */
+    channels?: Config['alerts']['channels'];
+    providers?: Config['alerts']['providers'];
     /**
      * Issue 19 point 5: the key that signs one-tap acknowledge links (none: messages carry no
      * link), how long a link lasts, the SMS replies and the keypress that acknowledge.
@@ -77,10 +83,12 @@ export function createAlerts(deps: AlertsDeps) {
   const policies = deps.policies ?? DEFAULT_POLICIES;
   const rosters = createRosters({ registry, timezone: config.timezone });
   const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
-  const own: Channel[] = [];
-  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel };
-  if (config.smtp) own.push((channels.email = createEmailChannel({ smtp: config.smtp })));
-  if (config.webhook) own.push((channels.webhook = createWebhookChannel({ secret: config.webhook.secret, now: () => clock.now() })));
+  // Every configured channel from the one table (alerts/channels/registry.ts); throws WF_CONFIG_INVALID.
+  const sectionsInput = { smtp: config.smtp, webhook: config.webhook, channels: config.channels ?? {} };
+  const channelConfig = parseSections(sectionsInput);
+  const built = createChannels(sectionsInput, { clock, logger: logger.child({ part: 'channels' }), providers: config.providers ?? {} });
+  const own: Channel[] = Object.values(built);
+  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel, ...built };
   Object.assign(channels, deps.channels);
   const host = (() => {
     try {
@@ -101,7 +109,7 @@ export function createAlerts(deps: AlertsDeps) {
       outboxDepth: () => refs.outbox?.depth() ?? {},
       activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
     });
-    const recipients = createRecipients({ registry, rosters, defaultWebhookUrl: config.webhook?.url });
+    const recipients = createRecipients({ registry, rosters, channelConfig });
 
     function phoneOf(row: OutboxRow): string | undefined {
       const hash = row.recipientId.indexOf('#contact');
@@ -173,7 +181,7 @@ export function createAlerts(deps: AlertsDeps) {
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
-    return { store, outbox, escalation, incidents, reports, schedules, remoteAck };
+    return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -200,10 +208,15 @@ export function createAlerts(deps: AlertsDeps) {
       if (parts) return Promise.resolve();
       parts = build();
       parts.outbox.start();
+      // Provider receipts (contracts/channels.ts) land on the attempt they answer.
+      const outbox = parts.outbox;
+      parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
+        if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+      });
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
       const remote = parts.remoteAck;
-      unsubscribe = bus.on('channel.inbound', 'alerts', (e) => remote.onInbound(e));
+      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
       return Promise.resolve();
     },
     async stop() {
@@ -213,6 +226,7 @@ export function createAlerts(deps: AlertsDeps) {
       unsubscribe = undefined;
       // Held repeats are written before the database closes.
       p.incidents.flush();
+      p.unsubscribe?.();
       p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();
@@ -248,6 +262,11 @@ export function createAlerts(deps: AlertsDeps) {
     },
     /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
     stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
+    /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
+    ledger: {
+      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
+      lastTo: (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
+    } satisfies ChannelLedger as ChannelLedger,
     escalations: {
       pending: () => must().escalation.pending(),
       of: (incidentId: string) => must().escalation.steps(incidentId),

@@ -6,9 +6,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { Category } from '../contracts/findings.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
+import { ChannelName } from './channels/registry.ts';
 
-export const ChannelName = z.enum(['console', 'email', 'webhook']);
-export type ChannelName = z.infer<typeof ChannelName>;
+// The channel names are the channel table's (alerts/channels/registry.ts).
+export { ChannelName };
 
 /**
  * Who a step reaches. console: the center's alert console; operators and supervisor: of the shift

@@ -6,7 +6,8 @@
 import type { Incident } from '../contracts/incidents.ts';
 import type { RegistryReader } from '../contracts/ports.ts';
 import type { Contact, Locale, Person, Site } from '../contracts/registry.ts';
-import type { ChannelName, Notify, RecipientKind } from './policies.ts';
+import type { Notify, RecipientKind } from './policies.ts';
+import { CHANNELS, type ChannelName } from './channels/registry.ts';
 import type { Rosters } from './roster.ts';
 import type { NewOutboxRow } from './outbox.ts';
 import { wallClock, zonedInstant } from './zoned.ts';
@@ -16,6 +17,8 @@ export interface QuietHours { readonly from: string; readonly to: string }
 export interface Target {
   readonly kind: RecipientKind;
   readonly id: string;
+  /** The incident's center (a group robot is the center's duty group). */
+  readonly centerId: string;
   readonly name: string;
   readonly locale: Locale;
   readonly email?: string | undefined;
@@ -26,19 +29,19 @@ export interface Target {
   readonly quietHours?: QuietHours | undefined;
 }
 
-function fromPerson(kind: RecipientKind, p: Person): Target {
-  return { kind, id: p.id, name: p.name, locale: p.locale, email: p.email, phone: p.phone, webhook: p.webhook, channels: p.channels, quietHours: p.quietHours };
+function fromPerson(kind: RecipientKind, centerId: string, p: Person): Target {
+  return { kind, id: p.id, centerId, name: p.name, locale: p.locale, email: p.email, phone: p.phone, webhook: p.webhook, channels: p.channels, quietHours: p.quietHours };
 }
 
-function fromContact(siteId: string, index: number, c: Contact): Target {
-  return { kind: 'contacts', id: `${siteId}#contact${index}`, name: c.name, locale: c.locale, email: c.email, phone: c.phone, webhook: c.webhook, channels: c.channels, quietHours: c.quietHours };
+function fromContact(siteId: string, centerId: string, index: number, c: Contact): Target {
+  return { kind: 'contacts', id: `${siteId}#contact${index}`, centerId, name: c.name, locale: c.locale, email: c.email, phone: c.phone, webhook: c.webhook, channels: c.channels, quietHours: c.quietHours };
 }
 
 function fromResident(site: Site): Target | undefined {
   const r = site.resident;
   // Only someone with a phone can be reached (the resident has no email or webhook of their own).
   if (!r?.phone) return undefined;
-  return { kind: 'resident', id: `${site.id}#resident`, name: r.name, locale: r.locale ?? 'zh-CN', phone: r.phone, channels: r.channels, quietHours: r.quietHours };
+  return { kind: 'resident', id: `${site.id}#resident`, centerId: site.centerId, name: r.name, locale: r.locale ?? 'zh-CN', phone: r.phone, channels: r.channels, quietHours: r.quietHours };
 }
 
 /** The step's channels the person accepts, in the person's order; none accepted: the step's own. */
@@ -64,41 +67,46 @@ export function quietUntil(q: QuietHours | undefined, at: number, tz: string): n
   return end > at ? end : zonedInstant(tz, w.year, w.month, w.day + 1, Math.floor(to / 60), to % 60);
 }
 
-export function createRecipients(deps: { registry: RegistryReader; rosters: Rosters; defaultWebhookUrl: string | undefined }) {
+export function createRecipients(deps: {
+  registry: RegistryReader;
+  rosters: Rosters;
+  /** Each configured channel's validated section (alerts/channels/registry.ts parseSections). */
+  channelConfig: ReadonlyMap<ChannelName, unknown>;
+}) {
   const { registry, rosters } = deps;
 
   function targets(to: RecipientKind, incident: Incident, at: number): Target[] {
     switch (to) {
       case 'console': {
         const center = registry.center(incident.centerId);
-        return [{ kind: 'console', id: incident.centerId, name: center?.name ?? incident.centerId, locale: 'zh-CN' }];
+        return [{ kind: 'console', id: incident.centerId, centerId: incident.centerId, name: center?.name ?? incident.centerId, locale: 'zh-CN' }];
       }
       case 'operators':
-        return rosters.onDuty(incident.centerId, at).operators.map((p) => fromPerson(to, p));
+        return rosters.onDuty(incident.centerId, at).operators.map((p) => fromPerson(to, incident.centerId, p));
       case 'supervisor':
-        return rosters.onDuty(incident.centerId, at).supervisors.map((p) => fromPerson(to, p));
+        return rosters.onDuty(incident.centerId, at).supervisors.map((p) => fromPerson(to, incident.centerId, p));
       case 'grid_worker': {
         const gridId = incident.gridId ?? registry.site(incident.siteId)?.gridId;
         const workerId = gridId ? registry.grid(gridId)?.workerId : undefined;
         const p = workerId ? registry.person(workerId) : undefined;
-        return p ? [fromPerson(to, p)] : [];
+        return p ? [fromPerson(to, incident.centerId, p)] : [];
       }
       case 'contacts':
-        return (registry.site(incident.siteId)?.contacts ?? []).map((c, i) => fromContact(incident.siteId, i, c));
+        return (registry.site(incident.siteId)?.contacts ?? []).map((c, i) => fromContact(incident.siteId, incident.centerId, i, c));
       case 'liaison': {
         const p = rosters.onDuty(incident.centerId, at).liaison;
-        return p ? [fromPerson(to, p)] : [];
+        return p ? [fromPerson(to, incident.centerId, p)] : [];
       }
       case 'manager': {
         const p = rosters.onDuty(incident.centerId, at).manager;
-        return p ? [fromPerson(to, p)] : [];
+        return p ? [fromPerson(to, incident.centerId, p)] : [];
       }
       case 'assignee': {
         const p = incident.assignee ? registry.person(incident.assignee) : undefined;
-        return p ? [fromPerson(to, p)] : [];
+        return p ? [fromPerson(to, incident.centerId, p)] : [];
       }
       case 'maintainers':
-        return registry.people().filter((p) => p.role === 'maintainer' && p.centerId === incident.centerId).map((p) => fromPerson(to, p));
+        return registry.people().filter((p) => p.role === 'maintainer' && p.centerId === incident.centerId).map((p) => fromPerson(to, incident.centerId, p));
       case 'resident': {
         const site = registry.site(incident.siteId);
         const t = site ? fromResident(site) : undefined;
@@ -113,19 +121,7 @@ export function createRecipients(deps: { registry: RegistryReader; rosters: Rost
 
   /** The address of a target on a channel, or undefined when it cannot be reached there. */
   function address(t: Target, channel: ChannelName): string | undefined {
-    switch (channel) {
-      case 'console':
-        return t.kind === 'console' ? t.id : undefined;
-      case 'email':
-        return t.email;
-      case 'webhook':
-        // An SMS/voice gateway needs a phone number (or the person's own webhook) to reach anyone.
-        return t.webhook ?? (t.phone || t.email ? deps.defaultWebhookUrl : undefined);
-      default: {
-        const never: never = channel;
-        return never;
-      }
-    }
+    return CHANNELS[channel].address(t, deps.channelConfig.get(channel));
   }
 
   /**
@@ -143,8 +139,8 @@ export function createRecipients(deps: { registry: RegistryReader; rosters: Rost
         if (!available(channel)) continue;
         const addr = address(t, channel);
         if (!addr) continue;
-        // A shared gateway URL is one address for many people: the person makes the row distinct.
-        const key = `${channel}|${addr}|${channel === 'webhook' ? t.id : ''}`;
+        // A shared gateway URL or group robot is one address for many people: the person makes the row distinct.
+        const key = `${channel}|${addr}|${CHANNELS[channel].shared ? t.id : ''}`;
         if (seen.has(key)) continue;
         seen.add(key);
         out.push({ channel, incidentId: incident.id, reportId: null, kind, step, recipientKind: t.kind, recipientId: t.id, recipientName: t.name, address: addr, locale: t.locale, ...(notBefore !== undefined ? { notBefore } : {}) });

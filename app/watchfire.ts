@@ -147,6 +147,8 @@ export function createWatchfire(deps: WatchfireDeps) {
         publicUrl: config.http.publicUrl,
         ...(config.alerts.smtp ? { smtp: config.alerts.smtp } : {}),
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
+        channels: config.alerts.channels,
+        providers: config.alerts.providers,
         ack: {
           secret: config.alerts.ack.secret ?? ackLinkKey(database),
           ttlMs: config.alerts.ack.linkTtlHours * 3_600_000,

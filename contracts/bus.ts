@@ -24,7 +24,7 @@ export interface BusEvents {
   reject: RejectRecord;
   /** Incident opened, updated, transitioned (the console stream serves these). */
   incident: IncidentEvent;
-  /** Receipts, SMS replies and keypresses the channels heard back (issue 19). */
+  /** A provider's receipt, SMS reply or voice keypress (contracts/channels.ts), matched to its outbox row when possible. */
   'channel.inbound': ChannelInbound;
 }
 
