@@ -142,6 +142,29 @@ describe('call tree', () => {
   });
 });
 
+describe('end to end: nobody answers at home, the son presses 1', () => {
+  it('calls the resident, then after 60 s without an answer the contacts; the son’s keypress acknowledges and nobody else is called', async () => {
+    h = await setup();
+    h.alerts.handleFinding(finding());
+    const id = h.alerts.service.list({})[0]!.id;
+    expect(who(h, id)).toEqual(['webhook:h1#resident']);
+    // The resident's call is not answered: a receipt says so; the tree waits its 60 s regardless.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(who(h, id)).toEqual(['webhook:h1#resident', 'webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
+    await vi.advanceTimersByTimeAsync(25_000);
+    const son = h.alerts.outbox.ofIncident(id).find((r) => r.recipientId === 'h1#contact0')!;
+    h.bus.emit('channel.inbound', { kind: 'keypress', channel: 'voice', provider: 'aliyun', providerId: 'call-1', digits: '1', at: Date.now(), match: { outboxId: son.id, incidentId: id, recipientId: son.recipientId } });
+    const inc = h.alerts.service.get(id)!;
+    expect(inc.state).toBe('acknowledged');
+    expect(inc.acknowledgedAt).toBe(DAY_SHIFT_TIME + 85_000);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    // The grid worker was never called.
+    expect(who(h, id)).toHaveLength(4);
+    expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
+    expect(h.alerts.service.timeline(id).map((a) => `${a.action}:${a.actor}`)).toEqual(['opened:system', 'tree:tree:system', 'tree:tree:system', 'acknowledge:h1#contact0']);
+  });
+});
+
 describe('per-person reach', () => {
   it('orders the step channels by the person’s preference; none accepted keeps the step’s', () => {
     expect(preferredChannels({ channels: ['email', 'webhook'] }, ['webhook', 'email'])).toEqual(['email', 'webhook']);
