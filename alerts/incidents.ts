@@ -20,7 +20,7 @@ import type { Clock } from '../contracts/ports.ts';
 import { maxLevel, type Finding, type Level } from '../contracts/findings.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import {
-  IncidentFilter, ResolveBody, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
+  IncidentFilter, ResolveBody, type Delivery, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
 } from '../contracts/incidents.ts';
 import { STATE_RANK, toIncident, type IncidentRow, type IncidentStore } from './store.ts';
 import type { Escalation } from './escalation.ts';
@@ -91,6 +91,8 @@ export interface IncidentsDeps {
   escalation: Escalation;
   outbox: Outbox;
   metrics: AlertMetrics;
+  /** Issue 19 point 6: the incident's messages and calls with their outcomes (deliveries.ts). */
+  deliveries: { of(incidentId: string): Delivery[] };
 }
 
 export function createIncidents(deps: IncidentsDeps) {
@@ -375,6 +377,10 @@ export function createIncidents(deps: IncidentsDeps) {
     },
     note(id, actor, text) {
       return remark(id, actor, 'note', text);
+    },
+    deliveries(id) {
+      must(id);
+      return deps.deliveries.of(id);
     },
     call(id, actor, c) {
       return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);

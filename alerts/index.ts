@@ -27,6 +27,7 @@ import { createChannels, parseSections } from './channels/registry.ts';
 import type { ChannelLedger } from '../contracts/channels.ts';
 import { ackLink, createAckTokens } from './ack.ts';
 import { createRemoteAck } from './acknowledge.ts';
+import { createDeliveries } from './deliveries.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -172,7 +173,7 @@ export function createAlerts(deps: AlertsDeps) {
     const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
-    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
+    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
       acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
@@ -201,6 +202,7 @@ export function createAlerts(deps: AlertsDeps) {
     review: (id, actor, note) => must().incidents.service.review(id, actor, note),
     note: (id, actor, text) => must().incidents.service.note(id, actor, text),
     call: (id, actor, c) => must().incidents.service.call(id, actor, c),
+    deliveries: (id) => must().incidents.service.deliveries(id),
   };
 
   const lifecycle: Lifecycle = {
