@@ -2,6 +2,7 @@
 // policies and their timers, duty rosters, the durable outbox and its channels, and reports.
 // createAlerts does no I/O; start() creates the tables, recovers the outbox and picks up every
 // due escalation; stop() stops the timers and cron tasks and waits for sends in flight.
+import type { Agent } from 'node:http';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -71,6 +72,8 @@ export interface AlertsDeps {
   policies?: EscalationPolicies;
   /** Replace a channel (the bench injects slowed ones; tests inject recorders). */
   channels?: Partial<Record<ChannelName, Channel>>;
+  /** HTTP agent for SMS/voice provider APIs (tests route the providers' hosts to a local fake). */
+  providerAgent?: Agent;
   /** Retry and concurrency of the outbox workers. */
   outbox?: Partial<OutboxOptions>;
   /** Schedule handover, daily and monthly reports with node-cron (default true). */
@@ -85,9 +88,9 @@ export function createAlerts(deps: AlertsDeps) {
   const rosters = createRosters({ registry, timezone: config.timezone });
   const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
   // Every configured channel from the one table (alerts/channels/registry.ts); throws WF_CONFIG_INVALID.
-  const sectionsInput = { smtp: config.smtp, webhook: config.webhook, channels: config.channels ?? {} };
+  const sectionsInput = { smtp: config.smtp, webhook: config.webhook, channels: config.channels ?? {}, providers: config.providers ?? {} };
   const channelConfig = parseSections(sectionsInput);
-  const built = createChannels(sectionsInput, { clock, logger: logger.child({ part: 'channels' }), providers: config.providers ?? {} });
+  const built = createChannels(sectionsInput, { clock, logger: logger.child({ part: 'channels' }), providers: config.providers ?? {}, agent: deps.providerAgent });
   const own: Channel[] = Object.values(built);
   const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel, ...built };
   Object.assign(channels, deps.channels);

@@ -63,12 +63,18 @@ export interface ChannelLedger {
   lastTo(channel: string, phone: string, withinMs: number): InboundMatch | undefined;
 }
 
-/** E.164 as providers want it; a bare 11-digit mainland mobile number gets +86. */
+/** E.164 as providers want it; a bare 11-digit mainland mobile number or 0-prefixed landline gets +86. */
 export function toE164(phone: string): string | undefined {
   const p = phone.replace(/[\s-]/g, '');
   if (/^1[3-9]\d{9}$/.test(p)) return `+86${p}`;
+  if (/^0[1-9]\d{8,10}$/.test(p)) return `+86${p.slice(1)}`;
   if (/^0086\d{6,14}$/.test(p)) return `+${p.slice(2)}`;
   if (/^86(1[3-9]\d{9})$/.test(p)) return `+${p}`;
   if (/^\+[1-9]\d{6,14}$/.test(p)) return p;
   return undefined;
+}
+
+/** A mainland mobile number (SMS reaches only mobiles). */
+export function isMobileE164(e164: string): boolean {
+  return /^\+861[3-9]\d{9}$/.test(e164) || (!e164.startsWith('+86') && /^\+[1-9]\d{6,14}$/.test(e164));
 }

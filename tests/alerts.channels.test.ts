@@ -8,6 +8,8 @@ import { startTestSmtp, type TestSmtp } from './support/smtp.ts';
 import { CHANNEL_NAMES, CHANNELS, createConsoleChannel, createEmailChannel, createWebhookChannel, type Channel, type ChannelName, type OutboundMessage } from '../alerts/index.ts';
 import { startWebhookReceiver, WEBHOOK_SECRET } from './alerts.fixture.ts';
 import { WatchfireError } from '../contracts/errors.ts';
+import { FAKE_CREDENTIALS, fakeAgent, startFakeProviders, type FakeProviders, type FakeService } from './support/providers.ts';
+import pino from 'pino';
 
 interface Harness {
   channel: Channel;
@@ -20,14 +22,32 @@ interface Harness {
 
 let smtp: TestSmtp;
 let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
+let fake: FakeProviders;
 beforeAll(async () => {
   smtp = await startTestSmtp();
   hook = await startWebhookReceiver();
+  fake = await startFakeProviders();
 });
 afterAll(async () => {
   await smtp.stop();
   await hook.stop();
+  await fake.stop();
 });
+
+/** A provider channel built from its table entry, as createAlerts builds it, against the fake. */
+function providerHarness(name: ChannelName, service: FakeService, config: () => unknown, address: string, subjectOf: (p: Readonly<Record<string, string>>) => string): () => Harness {
+  return () => {
+    const spec = CHANNELS[name];
+    const channel = spec.create!(spec.config.parse(config()), { clock: { now: () => Date.now() }, logger: pino({ level: 'silent' }), providers: FAKE_CREDENTIALS, agent: fakeAgent(fake) });
+    return {
+      channel,
+      address,
+      received: () => fake.messages.filter((m) => m.service === service).map((m) => ({ id: Number(m.outId), subject: subjectOf(m.params) })),
+      down: () => Promise.resolve(fake.setMode(service, 'fail')),
+      up: () => Promise.resolve(fake.setMode(service, 'ok')),
+    };
+  };
+}
 
 let seq = 1;
 function message(h: Harness): OutboundMessage {
@@ -60,6 +80,15 @@ const harnesses: Record<ChannelName, () => Harness> = {
     down: () => Promise.resolve(hook.setFailing(true)),
     up: () => Promise.resolve(hook.setFailing(false)),
   }),
+  // The per-number limits are not what this contract is about (tests/alerts.providers.test.ts is).
+  sms: providerHarness('sms', 'aliyun.sms', () => ({
+    provider: 'aliyun', endpoint: fake.host, protocol: 'http', signName: '鼓楼消防', templateId: 'SMS_465000001', params: { title: '{title}' },
+    limits: { perMinute: 1000, perHour: 1000, perDay: 1000 },
+  }), '+8613800000001', (p) => p.title!),
+  voice: providerHarness('voice', 'tencent.voice', () => ({
+    provider: 'tencent', endpoint: 'vms.tencentcloudapi.com', protocol: 'http', appId: '1400000001', templateId: '1234567', params: { 1: '{title}' },
+    limits: { perMinute: 1000, perHour: 1000, perDay: 1000 },
+  }), '+8613800000002', (p) => p['1']!),
 };
 
 for (const name of CHANNEL_NAMES) {

@@ -12,13 +12,21 @@ import type { Target } from '../recipients.ts';
 import type { Channel } from './types.ts';
 import { createEmailChannel } from './email.ts';
 import { createWebhookChannel } from './webhook.ts';
+import { SmsConfig, createSmsChannel, smsAddress } from './sms.ts';
+import { VoiceConfig, createVoiceChannel, voiceAddress } from './voice.ts';
+import { credentialsProblem } from './phone.ts';
+import type { Agent } from 'node:http';
 
 export type Providers = Config['alerts']['providers'];
+/** The parts of alerts configuration the channels read. */
+export type AlertsSections = Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'> & { readonly providers?: Providers | undefined };
 
 export interface ChannelContext {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly providers: Providers;
+  /** HTTP agent for the providers' APIs (an outbound proxy; tests route provider hosts to a local fake). */
+  readonly agent?: Agent | undefined;
 }
 
 export interface ChannelSpec<C = unknown> {
@@ -41,6 +49,8 @@ export interface ChannelSpec<C = unknown> {
   readonly sendTimeoutMs: number;
   /** The channel from its validated configuration; the console is built by alerts itself (no config). */
   create?(config: C, ctx: ChannelContext): Channel;
+  /** Problems with the rest of the configuration this channel needs (its provider's keys), `path: message`. */
+  check?(config: C, providers: Providers): string[];
 }
 
 /** Type-checks one entry against its own config schema, then forgets the type for the table. */
@@ -80,6 +90,30 @@ export const CHANNELS = {
     sendTimeoutMs: 60_000,
     create: (c, ctx) => createWebhookChannel({ secret: c.secret, now: () => ctx.clock.now() }),
   }),
+  // Issue 19 point 2: SMS and voice calls through Alibaba Cloud or Tencent Cloud, to a person's phone.
+  sms: entry<SmsConfig>({
+    config: SmsConfig,
+    configPath: 'alerts.channels.sms',
+    address: smsAddress,
+    shared: false,
+    code: 'WF_NOTIFY_SMS',
+    // Providers take a few hundred requests a second per account; a handful in flight is plenty.
+    concurrency: 4,
+    sendTimeoutMs: 30_000,
+    create: (c, ctx) => createSmsChannel(c, ctx),
+    check: (c, p) => credentialsProblem(c.provider, c.appId, p, 'alerts.channels.sms'),
+  }),
+  voice: entry<VoiceConfig>({
+    config: VoiceConfig,
+    configPath: 'alerts.channels.voice',
+    address: voiceAddress,
+    shared: false,
+    code: 'WF_NOTIFY_VOICE',
+    concurrency: 4,
+    sendTimeoutMs: 30_000,
+    create: (c, ctx) => createVoiceChannel(c, ctx),
+    check: (c, p) => credentialsProblem(c.provider, c.appId, p, 'alerts.channels.voice'),
+  }),
 } as const satisfies Record<string, ChannelSpec>;
 
 export type ChannelName = keyof typeof CHANNELS;
@@ -91,7 +125,7 @@ export function channelSpec(name: ChannelName): ChannelSpec {
 }
 
 /** Each configured channel's raw section, by channel name (email and webhook keep their historic keys). */
-function sections(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'>): Map<ChannelName, unknown> {
+function sections(alerts: AlertsSections): Map<ChannelName, unknown> {
   const out = new Map<ChannelName, unknown>();
   if (alerts.smtp) out.set('email', alerts.smtp);
   if (alerts.webhook) out.set('webhook', alerts.webhook);
@@ -104,7 +138,7 @@ function sections(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'
  * STYLE.md principle 2) and builds the channels. Throws WF_CONFIG_INVALID; app/config.ts calls
  * checkChannelConfig at load so a bad section stops `wf` before anything starts.
  */
-export function createChannels(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'>, ctx: ChannelContext): Partial<Record<ChannelName, Channel>> {
+export function createChannels(alerts: AlertsSections, ctx: ChannelContext): Partial<Record<ChannelName, Channel>> {
   const parsed = parseSections(alerts);
   const out: Partial<Record<ChannelName, Channel>> = {};
   for (const [name, config] of parsed) {
@@ -115,7 +149,7 @@ export function createChannels(alerts: Pick<Config['alerts'], 'smtp' | 'webhook'
 }
 
 /** The problems of the channel sections, `path: message` each; empty when all are valid. */
-export function checkChannelConfig(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'>): string[] {
+export function checkChannelConfig(alerts: AlertsSections): string[] {
   try {
     parseSections(alerts);
     return [];
@@ -125,7 +159,7 @@ export function checkChannelConfig(alerts: Pick<Config['alerts'], 'smtp' | 'webh
 }
 
 /** The validated configuration of each configured channel. */
-export function parseSections(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' | 'channels'>): Map<ChannelName, unknown> {
+export function parseSections(alerts: AlertsSections): Map<ChannelName, unknown> {
   const problems: string[] = [];
   const out = new Map<ChannelName, unknown>();
   for (const [name, raw] of sections(alerts)) {
@@ -135,8 +169,13 @@ export function parseSections(alerts: Pick<Config['alerts'], 'smtp' | 'webhook' 
     }
     const spec = CHANNELS[name];
     const r = spec.config.safeParse(raw);
-    if (r.success) out.set(name, r.data);
-    else problems.push(...formatIssues(r.error.issues).map((p) => `${spec.configPath}.${p}`));
+    if (!r.success) {
+      problems.push(...formatIssues(r.error.issues).map((p) => `${spec.configPath}.${p}`));
+      continue;
+    }
+    const more = spec.check?.(r.data, alerts.providers ?? {}) ?? [];
+    problems.push(...more);
+    if (!more.length) out.set(name, r.data);
   }
   if (problems.length) throw new WatchfireError('WF_CONFIG_INVALID', 'Invalid notification channel configuration', problems);
   return out;
