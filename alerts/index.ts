@@ -154,7 +154,7 @@ export function createAlerts(deps: AlertsDeps) {
           kind: row.kind,
           step: row.step,
           // A voice call is read out: no link, the key to press instead (issue 19 point 5).
-          text: (row.channel as string) === 'voice' && ack ? `${m.subject}${row.locale === 'en' ? ` Press ${config.ack!.keypressDigit} to acknowledge.` : ` 请按${config.ack!.keypressDigit}键确认接警。`}` : m.short,
+          text: row.channel === 'voice' && ack ? `${m.subject}${row.locale === 'en' ? ` Press ${config.ack!.keypressDigit} to acknowledge.` : ` 请按${config.ack!.keypressDigit}键确认接警。`}` : m.short,
           link: incidentLink(config.publicUrl, incident.id),
           ackLink: ack ?? null,
           ackReply: ack ? config.ack!.replyWords[0] ?? null : null,
