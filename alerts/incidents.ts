@@ -286,31 +286,17 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
-  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
-  function remark(id: string, actor: string, action: string, text: string): Incident {
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6; an SMS reply, issue 19). */
+  function remark(id: string, actor: string, action: string, text: string, textZh: string | null = null): Incident {
     flushHeld();
     const now = clock.now();
     const i = db.transaction(() => {
       const cur = must(id);
-      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      store.audit(id, now, actor, action, cur.state, cur.state, text, textZh);
       s.touch.run(now, id);
       return store.get(id)!;
     })();
     bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
-    return i;
-  }
-
-  /** A timeline entry the system words in both languages (an SMS reply, an answered call). */
-  function remarkBoth(id: string, actor: string, action: string, note: { en: string; zh: string }): Incident {
-    flushHeld();
-    const now = clock.now();
-    const i = db.transaction(() => {
-      const cur = must(id);
-      store.audit(id, now, actor, action, cur.state, cur.state, note.en, note.zh);
-      s.touch.run(now, id);
-      return store.get(id)!;
-    })();
-    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note.en });
     return i;
   }
 
@@ -401,14 +387,11 @@ export function createIncidents(deps: IncidentsDeps) {
     },
   };
 
-  /**
-   * Issue 19 point 5: acknowledged from where a message landed (a link, an SMS reply, a keypress):
-   * the actor is the recipient (`site#contact0`, a person id), the note says how, in both languages.
-   */
+  /** Issue 19 point 5: acknowledged from a message (link, SMS reply, keypress) by its recipient (`site#contact0`, a person id). */
   function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Incident {
     return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note.en,
       (i, now) => escalation.begin(i, 'acknowledged', now), note.zh);
   }
 
-  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remarkBoth(id, actor, action, note), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
+  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
 }
