@@ -23,16 +23,27 @@ interface Harness {
 let smtp: TestSmtp;
 let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
 let fake: FakeProviders;
+let gateway: Awaited<ReturnType<typeof startWebhookReceiver>>;
 beforeAll(async () => {
   smtp = await startTestSmtp();
   hook = await startWebhookReceiver();
   fake = await startFakeProviders();
+  gateway = await startWebhookReceiver();
 });
 afterAll(async () => {
   await smtp.stop();
   await hook.stop();
   await fake.stop();
+  await gateway.stop();
 });
+
+/** A robot's post carries no id of ours: the test subjects end in #id, and the subject heads the text. */
+function robotReceived(service: FakeService): () => Array<{ id: number; subject: string }> {
+  return () => fake.messages.filter((m) => m.service === service).map((m) => {
+    const subject = m.text.split('\n')[0]!.replace(/^### /, '');
+    return { id: Number(/#(\d+)$/.exec(subject)?.[1]), subject };
+  });
+}
 
 /** A provider channel built from its table entry, as createAlerts builds it, against the fake. */
 function providerHarness(name: ChannelName, service: FakeService, config: () => unknown, address: string, subjectOf: (p: Readonly<Record<string, string>>) => string): () => Harness {
@@ -42,7 +53,9 @@ function providerHarness(name: ChannelName, service: FakeService, config: () => 
     return {
       channel,
       address,
-      received: () => fake.messages.filter((m) => m.service === service).map((m) => ({ id: Number(m.outId), subject: subjectOf(m.params) })),
+      received: service === 'wecom' || service === 'dingtalk'
+        ? robotReceived(service)
+        : () => fake.messages.filter((m) => m.service === service).map((m) => ({ id: Number(m.outId), subject: subjectOf(m.params) })),
       down: () => Promise.resolve(fake.setMode(service, 'fail')),
       up: () => Promise.resolve(fake.setMode(service, 'ok')),
     };
@@ -89,6 +102,19 @@ const harnesses: Record<ChannelName, () => Harness> = {
     provider: 'tencent', endpoint: 'vms.tencentcloudapi.com', protocol: 'http', appId: '1400000001', templateId: '1234567', params: { 1: '{title}' },
     limits: { perMinute: 1000, perHour: 1000, perDay: 1000 },
   }), '+8613800000002', (p) => p['1']!),
+  wecom: providerHarness('wecom', 'wecom', () => ({ robots: { fc1: `${fake.url}/cgi-bin/webhook/send?key=0a1b2c3d-4e5f-6789-abcd-ef0123456789` } }), 'fc1', () => ''),
+  dingtalk: providerHarness('dingtalk', 'dingtalk', () => ({ robots: { fc1: { url: `${fake.url}/robot/send?access_token=dt-token-1`, secret: FAKE_CREDENTIALS.dingtalk['dt-token-1'] } } }), 'fc1', () => ''),
+  template: () => {
+    const spec = CHANNELS.template;
+    const config = spec.config.parse({ url: gateway.url, json: { to: '{phone}', content: '{subject}', meta: { level: '{level}', n: 1 } }, secret: WEBHOOK_SECRET });
+    return {
+      channel: spec.create!(config, { clock: { now: () => Date.now() }, logger: pino({ level: 'silent' }), providers: {} }),
+      address: new URL(gateway.url).host,
+      received: () => gateway.received.filter((x) => x.signatureOk).map((x) => ({ id: Number(x.headers['x-watchfire-delivery']), subject: String(x.body.content) })),
+      down: () => Promise.resolve(gateway.setFailing(true)),
+      up: () => Promise.resolve(gateway.setFailing(false)),
+    };
+  },
 };
 
 for (const name of CHANNEL_NAMES) {

@@ -6,6 +6,7 @@ import { CHANNEL_NAMES, CHANNELS, ChannelRefusal, parseChannelConfig, parsePolic
 import { loadConfig } from '../app/config.ts';
 import type { WatchfireError } from '../contracts/errors.ts';
 import type { ChannelInbound } from '../contracts/channels.ts';
+import { CHANNEL_WORDS } from '../contracts/words.ts';
 import { DAY_SHIFT_TIME, WEBHOOK_SECRET, finding, shiftedClock, startAlerts, tempDir, type Harness } from './alerts.fixture.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -24,6 +25,13 @@ describe('the channel table', () => {
       expect(CHANNELS[name].code).toMatch(/^WF_NOTIFY_/);
       expect(CHANNELS[name].concurrency).toBeGreaterThan(0);
       expect(CHANNELS[name].sendTimeoutMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('every channel has its words in both languages (contracts/words.ts)', () => {
+    for (const name of CHANNEL_NAMES) {
+      expect(CHANNEL_WORDS[name]?.zh, name).toBeTruthy();
+      expect(CHANNEL_WORDS[name]?.en, name).toBeTruthy();
     }
   });
 

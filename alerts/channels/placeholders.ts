@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { OutboundMessage } from './types.ts';
 
 // ack, reply, digit (issue 19 point 5): the one-tap acknowledge link, the SMS reply and the key that acknowledge.
-export const PLACEHOLDERS = ['title', 'site', 'address', 'location', 'level', 'link', 'text', 'subject', 'recipient', 'incident', 'kind', 'center', 'openedAt', 'ack', 'reply', 'digit'] as const;
+export const PLACEHOLDERS = ['title', 'site', 'address', 'location', 'level', 'link', 'text', 'subject', 'recipient', 'phone', 'incident', 'kind', 'center', 'openedAt', 'ack', 'reply', 'digit'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type View = Readonly<Record<Placeholder, string>>;
 
@@ -32,6 +32,7 @@ export function viewOf(m: OutboundMessage): View {
     text: str(d.text) || m.subject,
     subject: m.subject,
     recipient: m.recipient.name,
+    phone: m.recipient.phone ?? '',
     incident: str(inc.id),
     kind: m.kind,
     center: str(inc.centerId) || str(d.centerId),

@@ -15,6 +15,10 @@ import { createWebhookChannel } from './webhook.ts';
 import { SmsConfig, createSmsChannel, smsAddress } from './sms.ts';
 import { VoiceConfig, createVoiceChannel, voiceAddress } from './voice.ts';
 import { credentialsProblem } from './phone.ts';
+import { WecomConfig, createWecomChannel } from './wecom.ts';
+import { DingtalkConfig, createDingtalkChannel } from './dingtalk.ts';
+import { TemplateConfig, createTemplateChannel, templateAddress } from './template.ts';
+import { robotAddress } from './robots.ts';
 import type { Agent } from 'node:http';
 
 export type Providers = Config['alerts']['providers'];
@@ -113,6 +117,39 @@ export const CHANNELS = {
     sendTimeoutMs: 30_000,
     create: (c, ctx) => createVoiceChannel(c, ctx),
     check: (c, p) => credentialsProblem(c.provider, c.appId, p, 'alerts.channels.voice'),
+  }),
+  // Issue 19 point 3: the center's duty group on WeCom or DingTalk; the address is the robot's name.
+  wecom: entry<WecomConfig>({
+    config: WecomConfig,
+    configPath: 'alerts.channels.wecom',
+    address: (t, c) => robotAddress(c?.robots, t),
+    shared: true,
+    code: 'WF_NOTIFY_WECOM',
+    // One robot takes 20 a minute: more in flight would only meet its limit sooner.
+    concurrency: 2,
+    sendTimeoutMs: 30_000,
+    create: (c, ctx) => createWecomChannel(c, ctx),
+  }),
+  dingtalk: entry<DingtalkConfig>({
+    config: DingtalkConfig,
+    configPath: 'alerts.channels.dingtalk',
+    address: (t, c) => robotAddress(c?.robots, t),
+    shared: true,
+    code: 'WF_NOTIFY_DINGTALK',
+    concurrency: 2,
+    sendTimeoutMs: 30_000,
+    create: (c, ctx) => createDingtalkChannel(c, ctx),
+  }),
+  // Any other gateway's body shape from configuration (issue 19 point 3).
+  template: entry<TemplateConfig>({
+    config: TemplateConfig,
+    configPath: 'alerts.channels.template',
+    address: (t, c) => templateAddress(c, t),
+    shared: true,
+    code: 'WF_NOTIFY_TEMPLATE',
+    concurrency: 8,
+    sendTimeoutMs: 30_000,
+    create: (c) => createTemplateChannel(c),
   }),
 } as const satisfies Record<string, ChannelSpec>;
 
