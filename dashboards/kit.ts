@@ -6,7 +6,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../contracts/bus.ts';
-import type { IncidentService, Incident } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService, Incident } from '../contracts/incidents.ts';
 import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
 import type { Config } from '../contracts/config.ts';
 import type { PrivacyService, ReadResource } from '../contracts/privacy.ts';
@@ -59,6 +59,8 @@ export interface HttpDeps {
    * signatures). Only app/ hands these in.
    */
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
+  /** Issue 19 point 5: the one-tap acknowledge links in messages (/ack/:token); absent: no such page. */
+  ackLinks?: AckLinks | undefined;
   /** Residents' personal data (issue 18 point 8): export, erase, and the record of who read it. */
   privacy?: PrivacyService | undefined;
 }

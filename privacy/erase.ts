@@ -29,7 +29,8 @@ export interface EraseDeps {
 function personText(a: AuditRow, p: string): { note: string | null; zh: string | null } | undefined {
   if (a.actor === 'system' || a.note === null) return undefined;
   const erased = `[${p}: erased]`;
-  if (a.action === 'note' || a.action.startsWith('call:')) return { note: erased, zh: a.note_zh === null ? null : erased };
+  // Notes, call logs, SMS replies from a contact (issue 19: `reply:sms`, actor `<site>#contact<n>`).
+  if (a.action === 'note' || a.action.startsWith('call:') || a.action.startsWith('reply:')) return { note: erased, zh: a.note_zh === null ? null : erased };
   // `disposition: feedback` keeps its disposition.
   if (a.action === 'resolve') {
     const cut = a.note.indexOf(': ');
@@ -109,10 +110,11 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
       const address = mine ? `[${p}:contact${contact.index}:address]` : o.address;
       sql.updateOutbox.run(name, address, scrub(o.last_error, all), now, o.id);
       counts.alert_outbox!++;
-      for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null }>) {
+      for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null; receipt_detail: string | null }>) {
         const e = scrub(a.error, all);
-        if (e !== a.error) {
-          sql.updateAttempt.run(e, a.id);
+        const d = scrub(a.receipt_detail ?? null, all);
+        if (e !== a.error || d !== (a.receipt_detail ?? null)) {
+          sql.updateAttempt.run(e, d, a.id);
           counts.alert_outbox_attempts!++;
         }
       }

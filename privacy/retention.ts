@@ -78,10 +78,11 @@ export function createRetention(deps: RetentionDeps) {
         }
         sql.updateOutbox.run(name, address, scrub(o.last_error, [...addressTerm, ...terms]), now, o.id);
         c.outboxRows++;
-        for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null }>) {
+        for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null; receipt_detail: string | null }>) {
           const e = scrub(a.error, [...addressTerm, ...terms]);
-          if (e !== a.error) {
-            sql.updateAttempt.run(e, a.id);
+          const d = scrub(a.receipt_detail ?? null, [...addressTerm, ...terms]);
+          if (e !== a.error || d !== (a.receipt_detail ?? null)) {
+            sql.updateAttempt.run(e, d, a.id);
             c.attempts++;
           }
         }

@@ -1,7 +1,7 @@
 // The statements privacy/ runs over other modules' tables (incidents, audit trail, outbox,
 // reports): the one place outside alerts/ that rewrites them, and only their personal text.
 // Every rewrite of an audit entry goes with its record in privacy_redactions, which the
-// database's trigger on alert_audit demands (migration 7).
+// database's trigger on alert_audit demands (migration 9).
 import type { Database } from 'better-sqlite3';
 import { hmac } from './terms.ts';
 
@@ -26,7 +26,8 @@ export function prepareSql(db: Database) {
       WHERE o.pseudonymised_at IS NULL AND o.status IN ('sent', 'failed') AND o.created_at < ? AND (o.incident_id IS NULL OR i.active = 0) ORDER BY o.created_at LIMIT ?`),
     updateOutbox: db.prepare('UPDATE alert_outbox SET recipient_name = ?, address = ?, last_error = ?, pseudonymised_at = ? WHERE id = ?'),
     attemptsOf: db.prepare('SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id'),
-    updateAttempt: db.prepare('UPDATE alert_outbox_attempts SET error = ? WHERE id = ?'),
+    // receipt_detail: the provider's delivery report (issue 19), which may quote the number.
+    updateAttempt: db.prepare('UPDATE alert_outbox_attempts SET error = ?, receipt_detail = ? WHERE id = ?'),
     reports: db.prepare('SELECT id, kind, center_id, period, created_at, body FROM alert_reports ORDER BY id'),
     oldReports: db.prepare('SELECT id, center_id, body FROM alert_reports WHERE pseudonymised_at IS NULL AND created_at < ? ORDER BY id LIMIT ?'),
     updateReport: db.prepare('UPDATE alert_reports SET body = ?, pseudonymised_at = ? WHERE id = ?'),

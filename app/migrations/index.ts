@@ -20,7 +20,7 @@
 import type { Database } from 'better-sqlite3';
 import { BASELINE_0_1_0 } from './0001-baseline.ts';
 import { INSTALLATION } from './0002-installation.ts';
-import { PRIVACY } from './0007-privacy.ts';
+import { PRIVACY } from './0009-privacy.ts';
 
 export interface Migration {
   /** 1, 2, 3, … in order, without gaps: the database's user_version after it ran. */
@@ -57,6 +57,18 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 19 points 1 and 2: the provider's id of each attempt (its receipt names it), the receipt
+  // itself, and "the last SMS to this phone" for replies that carry no message id.
+  { version: 7, name: 'alerts: alert_outbox_attempts provider_id and receipt', sql: `
+      ALTER TABLE alert_outbox_attempts ADD COLUMN provider_id TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_at INTEGER;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_detail TEXT;
+      CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts(provider_id) WHERE provider_id IS NOT NULL;
+      CREATE INDEX alert_outbox_address ON alert_outbox(channel, address, id);` },
+  // Issue 19 point 4: a call tree's next stage is a due escalation row like any step, so it
+  // survives a restart; `stage` says which (NULL for a step that notifies everyone at once).
+  { version: 8, name: 'alerts: alert_escalations.stage', sql: 'ALTER TABLE alert_escalations ADD COLUMN stage INTEGER;' },
   // Issue 18 point 8: residents' personal data (PIPL): pseudonyms, erasures, redactions, read audit.
-  { version: 7, name: 'privacy: pseudonymised_at, privacy_erasures, privacy_redactions, read_audit', sql: PRIVACY },
+  { version: 9, name: 'privacy: pseudonymised_at, privacy_erasures, privacy_redactions, read_audit', sql: PRIVACY },
 ]);
