@@ -16,6 +16,8 @@ export interface IncidentRow {
   opened_at: number; updated_at: number; last_finding_at: number; acknowledged_at: number | null; dispatched_at: number | null;
   on_site_at: number | null; resolved_at: number | null; reviewed_at: number | null; assignee: string | null;
   disposition: Incident['disposition']; feedback: string | null; recurrence_of: string | null;
+  /** The device whose finding wrote the title (null: the opening device, rows from before migration 7). */
+  lead_device?: string | null;
 }
 
 export function toIncident(r: IncidentRow): Incident {
@@ -41,7 +43,7 @@ export function createIncidentStore(db: Database) {
     /** A finding on the open incident: count, last reading; level, score and title only ever go up. */
     update: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + 1, last_reading = @last_reading, last_finding_at = @now,
       updated_at = @now, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score),
-      level = @level, condition = @condition, title_en = @title_en, title_zh = @title_zh WHERE id = @id`),
+      level = @level, condition = @condition, title_en = @title_en, title_zh = @title_zh, lead_device = @lead_device WHERE id = @id`),
     /** Held repeats of the open incident's condition, written as one: @n findings, the last one's reading and time. */
     repeat: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + @n, last_reading = @last_reading, last_finding_at = @at,
       updated_at = @at, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score), condition = COALESCE(@condition, condition),

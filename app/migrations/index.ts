@@ -56,4 +56,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 17: the device whose finding wrote the incident's title (its headline value), so a second
+  // detector confirming at the same level does not replace 1.045 dB/m with its own 0.151 dB/m.
+  { version: 7, name: 'alerts: alert_incidents.lead_device', sql: 'ALTER TABLE alert_incidents ADD COLUMN lead_device TEXT;' },
 ]);
