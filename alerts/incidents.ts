@@ -344,6 +344,7 @@ export function createIncidents(deps: IncidentsDeps) {
       must(id);
       return store.timeline(id);
     },
+    remarks: (centerId, from, to) => store.remarks(centerId, from, to),
     acknowledge(id, actor, note) {
       return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note,
         (i, now) => escalation.begin(i, 'acknowledged', now));

@@ -17,6 +17,7 @@ import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { shiftRoutes } from './routes/shift.ts';
+import { handoverRoutes } from './routes/handover.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -115,6 +116,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
     shiftRoutes(api, deps);
+    handoverRoutes(api, deps);
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',
