@@ -1,6 +1,8 @@
 // Every label of the console, the grid worker's page and the sign-in page, in English and zh-CN
 // (GLOSSARY.md words). No DOM here, so tests can read it: tests/dashboards.words.test.ts checks
 // both languages have every key, the Chinese is Chinese, and the state words match contracts/words.ts.
+import { TOOLS } from './words-tools.js';
+
 export const DICT = {
   en: {
     'app.name': 'Watchfire',
@@ -381,3 +383,5 @@ export const DICT = {
     'blocker.text': '浏览器在点击之前不会播放声音。请点击任意位置开启报警声音。',
   },
 };
+Object.assign(DICT.en, TOOLS.en);
+Object.assign(DICT['zh-CN'], TOOLS['zh-CN']);
