@@ -44,6 +44,7 @@ export const TOOLS = {
     'map.sites': '{n} sites',
     'map.offline': 'Offline',
     'map.none': 'No open incidents',
+    'map.hint': 'Wheel to zoom, drag to move, double-click to see every site',
   },
   'zh-CN': {
     'nav.handover': '交接班',
@@ -87,5 +88,6 @@ export const TOOLS = {
     'map.sites': '{n} 个地点',
     'map.offline': '离线',
     'map.none': '暂无未闭环警情',
+    'map.hint': '滚轮缩放，拖动平移，双击显示全部地点',
   },
 };
