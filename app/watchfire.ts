@@ -12,6 +12,7 @@ import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'pro
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
+import { durationMs } from '../contracts/downsampling.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
@@ -231,6 +232,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       incidents: alerts.service,
       bus,
       influx: query!,
+      // Long charts read the 5-minute aggregates the continuous query keeps (issue 18 point 6).
+      longTerm: config.influx.retention.downsample ? { rawKeptMs: durationMs(config.influx.retention.raw) } : undefined,
       deadLetters,
       metrics,
       health: () => health(),

@@ -2,9 +2,10 @@
 // autogen gets that duration; InfluxDB deletes older shards by itself), and a continuous query
 // writes min / max / mean of every numeric telemetry field per 5 minutes and per device into the
 // `long_term` policy (fields min_smoke, max_smoke, mean_smoke, …, all tags kept), which the charts
-// and Grafana use for ranges beyond the raw data. InfluxDB 1.x only: 2.x has buckets and tasks
+// and Grafana use for long ranges (contracts/downsampling.ts has the cut-over). InfluxDB 1.x only: 2.x has buckets and tasks
 // (README "Containers"); there these statements fail and Watchfire says so once and goes on.
 import type { Logger } from 'pino';
+import { DOWNSAMPLED, LONG_TERM_RP } from '../../contracts/downsampling.ts';
 
 export interface RetentionConfig {
   url: string;
@@ -18,8 +19,7 @@ export interface RetentionConfig {
   downsample: boolean;
 }
 
-export const LONG_TERM_RP = 'long_term';
-export const DOWNSAMPLED = 'telemetry_5m';
+export { DOWNSAMPLED, LONG_TERM_RP };
 const CQ = 'wf_telemetry_5m';
 
 const q = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
