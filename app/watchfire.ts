@@ -298,7 +298,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const retention = { url: influxUrl, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention };
     void ensureDatabase(retention, 10_000, logger)
       .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: bucket retention and the task of deploy/influxdb2/watchfire-downsampling.sh)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so
     // that nothing a device sends arrives before everything downstream of it can take it.
     await p.registry.start();
