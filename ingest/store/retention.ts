@@ -5,7 +5,7 @@
 // and Grafana use for long ranges (contracts/downsampling.ts has the cut-over). InfluxDB 1.x only: 2.x has buckets and tasks
 // (README "Containers"); there these statements fail and Watchfire says so once and goes on.
 import type { Logger } from 'pino';
-import { DOWNSAMPLED, LONG_TERM_RP } from '../../contracts/downsampling.ts';
+import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP } from '../../contracts/downsampling.ts';
 
 export interface RetentionConfig {
   url: string;
@@ -74,4 +74,25 @@ export async function ensureRetention(c: RetentionConfig, log?: Logger): Promise
   for (const stmt of stmts) await influxql(c, stmt);
   log?.info({ raw: c.raw, longTerm: c.longTerm, downsample: c.downsample }, 'InfluxDB retention policies and downsampling in place');
   return stmts;
+}
+
+/**
+ * Writes the 5-minute aggregates of [from, to) again from the raw readings, a day at a time. A
+ * continuous query only ever computes the bucket that just closed: readings that reach InfluxDB
+ * later (shipped from the journal after an outage) or before the query existed (an upgrade) are
+ * not aggregated until this runs (`wf store downsample`). Re-running it rewrites the same points.
+ */
+export async function downsampleRange(c: RetentionConfig, from: number, to: number): Promise<{ buckets: number; written: number }> {
+  const db = q(c.database);
+  const step = DOWNSAMPLE_STEP_SEC * 1000;
+  const start = Math.floor(from / step) * step;
+  let written = 0;
+  let buckets = 0;
+  for (let t = start; t < to; t += 86_400_000) {
+    const end = Math.min(t + 86_400_000, Math.ceil(to / step) * step);
+    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms GROUP BY time(5m), *`);
+    written += Number(r[0]?.values?.[0]?.[1] ?? 0);
+    buckets += Math.round((end - t) / step);
+  }
+  return { buckets, written };
 }
