@@ -112,6 +112,7 @@ for (const s of scenarios) {
           units: 50,
           detectors: 1200,
           alarms: 20,
+          mqttDevices: 1000,
         }, log);
         break;
       case 'rules':
