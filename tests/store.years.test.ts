@@ -70,11 +70,23 @@ describe('InfluxDB for years', () => {
     const lines = [0.1, 0.3, 0.2, 0.6].map((v, i) => `telemetry,device=sd-1,site=h-1 smoke=${v},score=${v / 2} ${SAMPLE_TS + i * 150_000}000000`);
     expect((await post(db)(lines)).ok).toBe(true);
     const cq = (await ddl('SHOW CONTINUOUS QUERIES', db)).results[0]!.series!.find((s) => s.name === db)!.values![0]![1] as string;
+    // Each run computes the last 15 minutes again: readings reach InfluxDB after their bucket closed.
+    expect(cq).toMatch(/ RESAMPLE EVERY 5m FOR 15m BEGIN /);
     const select = /BEGIN (SELECT .*) GROUP BY (.*) END$/.exec(cq)!;
     await ddl(`${select[1]} WHERE time >= ${SAMPLE_TS}ms AND time < ${SAMPLE_TS + 600_000}ms GROUP BY ${select[2]}`, db);
     const got = (await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(`SELECT min_smoke, max_smoke, mean_smoke FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-1'`)}`).then((r) => r.json())) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
     const values = got.results[0]!.series![0]!.values.map((v) => v.map((x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x)));
     expect(values).toEqual([[SAMPLE_TS, 0.1, 0.3, 0.2], [SAMPLE_TS + 300_000, 0.2, 0.6, 0.4]]);
+  });
+
+  it('replaces the continuous query of an earlier release (no RESAMPLE) once, then leaves it', async () => {
+    const db = 'upgraded';
+    await ddl(`CREATE DATABASE ${db}`, db);
+    await ddl(`CREATE RETENTION POLICY "long_term" ON "${db}" DURATION INF REPLICATION 1`, db);
+    await ddl(`CREATE CONTINUOUS QUERY "wf_telemetry_5m" ON "${db}" BEGIN SELECT min(*), max(*), mean(*) INTO "${db}"."long_term"."telemetry_5m" FROM "${db}"."autogen"."telemetry" GROUP BY time(5m), * END`, db);
+    const c = { url: influx.url, database: db, raw: '180d', longTerm: 'INF', downsample: true };
+    expect((await ensureRetention(c)).filter((s) => /CONTINUOUS/.test(s)).map((s) => s.split(' ')[0])).toEqual(['DROP', 'CREATE']);
+    expect((await ensureRetention(c)).filter((s) => /CONTINUOUS/.test(s))).toEqual([]);
   });
 
   it('wf store downsample aggregates readings that arrived after their bucket closed (late, or from before the continuous query)', async () => {

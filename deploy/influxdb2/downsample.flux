@@ -1,6 +1,7 @@
 // Watchfire's 5-minute downsampling on InfluxDB 2 (issue 18 point 6): what the continuous query
 // `wf_telemetry_5m` does on InfluxDB 1.x (ingest/store/retention.ts), as a task. Every 5 minutes,
-// the window that just closed: min, max and mean of every numeric telemetry field per series (all
+// the last three windows again (readings arrive after their window closed, as RESAMPLE FOR 15m
+// does there; the same points are overwritten): min, max and mean of every numeric telemetry field per series (all
 // tags kept), written to the bucket mapped to database "watchfire", retention policy "long_term",
 // as measurement "telemetry_5m" with fields min_<field>, max_<field>, mean_<field>, stamped with
 // the window's start — the names and times InfluxQL readers (the console's charts, Grafana) use
@@ -12,7 +13,7 @@ option task = {name: "wf_telemetry_5m", every: 5m, offset: 1m}
 
 data =
     from(bucket: "watchfire")
-        |> range(start: -task.every)
+        |> range(start: -15m)
         |> filter(fn: (r) => r._measurement == "telemetry" and types.isNumeric(v: r._value))
 
 downsample = (tables=<-, fn, prefix) =>

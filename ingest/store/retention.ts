@@ -5,7 +5,7 @@
 // and Grafana use for long ranges (contracts/downsampling.ts has the cut-over). InfluxDB 1.x only: 2.x has buckets and tasks
 // (README "Containers"); there these statements fail and Watchfire says so once and goes on.
 import type { Logger } from 'pino';
-import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP } from '../../contracts/downsampling.ts';
+import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP, RAW_TAIL_MS } from '../../contracts/downsampling.ts';
 
 export interface RetentionConfig {
   url: string;
@@ -35,7 +35,11 @@ export function retentionStatements(c: RetentionConfig, have: { policies: Map<st
       ? `ALTER RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)}`
       : `CREATE RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)} REPLICATION 1`);
     const body = `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" GROUP BY time(5m), *`;
-    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} BEGIN ${body} END`;
+    // RESAMPLE FOR: each run computes the last buckets again, not only the one that just closed —
+    // devices send batches of readings taken up to minutes earlier (and the journal ships them a
+    // moment after), so a bucket is complete only some minutes after its end (RAW_TAIL_MS, which
+    // the charts read raw). Later arrivals: `wf store downsample`.
+    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} RESAMPLE EVERY 5m FOR ${RAW_TAIL_MS / 60_000}m BEGIN ${body} END`;
     // InfluxDB prints a CQ back without quotes: compare on the words, not the quoting.
     const norm = (s: string) => s.replace(/"/g, '');
     if (have.cq !== undefined && norm(have.cq) !== norm(want)) out.push(`DROP CONTINUOUS QUERY ${q(CQ)} ON ${db}`);
