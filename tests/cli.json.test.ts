@@ -66,8 +66,10 @@ describe('wf --json', () => {
     expect(scenarios[0]!.title.zh).toMatch(/\p{Script=Han}/u);
     expect(await json('sim', 'county', '--out', join(work, 'county'), '--homes', '5')).toMatchObject({ sites: expect.any(Number), devices: expect.any(Number), registryFile: join(work, 'county', 'registry.yaml') });
 
-    const b = await json<{ path: string; manifest: { sqlite: { incidents: number } } }>('backup', join(work, 'backups'));
+    const b = await json<{ path: string; manifest: { sqlite: { incidents: number }; journal?: unknown } }>('backup', join(work, 'backups'));
     expect(b.manifest.sqlite.incidents).toBe(0);
+    // The command backs up the journal's unshipped tail too (none here: nothing was received).
+    expect(b.manifest.journal).toEqual({ dir: 'journal', segments: 0, lines: 0, bytes: 0 });
     expect((await json<Array<{ path: string }>>('backups', join(work, 'backups'))).map((x) => x.path)).toEqual([b.path]);
   });
 });
