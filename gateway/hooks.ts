@@ -67,6 +67,8 @@ export interface HookContext {
   admission: Admission;
   refusals: RefusalLog;
   isStopping(): boolean;
+  /** An observer connected (cluster mode tells the other nodes: gateway/cluster.ts). */
+  observersChanged?: () => void;
   /** Calls back once everything handed off so far is durable (the journal's group commit). */
   durable: ((done: (err?: Error) => void) => void) | undefined;
 }
@@ -256,6 +258,7 @@ export function createHooks(ctx: HookContext): Hooks {
       // CONNACK write completes, when the device may already be publishing.
       conn.counted = true;
       metrics.connected(d.identity.kind === 'observer');
+      if (d.identity.kind === 'observer') ctx.observersChanged?.();
       if (d.identity.kind === 'device') presence.set(d.identity.deviceId, true, 'connect');
       done(null, true);
     },

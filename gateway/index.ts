@@ -19,6 +19,7 @@ import { createPresence } from './presence.ts';
 import { createAdmission } from './admission.ts';
 import { createRefusalLog } from './refusal-log.ts';
 import { persistenceOf, queuedCommands, skipUndeliverable, storeOnlyGranted } from './aedes-seams.ts';
+import { createSharing, type Sharing } from './cluster.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -42,6 +43,8 @@ export interface GatewayDeps {
    * PUBACK goes out once ingest has the message (tests of the gateway alone).
    */
   durable?: (done: (err?: Error) => void) => void;
+  /** Issue 21: with `enabled`, the broker shares sessions, routing and takeover with the other nodes through Redis. */
+  cluster?: Config['cluster'];
 }
 
 export interface Gateway extends Lifecycle {
@@ -66,6 +69,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   /** Open connections by socket, to settle on stop: a server's 'close' can precede its sockets' 'close'. */
   const live = new Map<Socket, Conn>();
   let broker: Aedes | undefined;
+  let sharing: Sharing | undefined;
   let listeners: Listeners | undefined;
   let stopping = false;
   let unwatch: (() => void) | undefined;
@@ -101,6 +105,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
     metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping, durable: deps.durable,
+    observersChanged: () => sharing?.announceObservers(metrics.stats.observersCurrent),
   });
 
   const sizeGuard = packetSizeGuard({
@@ -143,7 +148,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   function ended(socket: Socket, conn: Conn): void {
     if (!live.delete(socket)) return;
     const client = conn.client;
-    if (conn.counted) metrics.disconnected(conn.identity?.kind === 'observer');
+    if (conn.counted) {
+      metrics.disconnected(conn.identity?.kind === 'observer');
+      if (conn.identity?.kind === 'observer') sharing?.announceObservers(metrics.stats.observersCurrent);
+    }
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
     if (conn.delayed) clearTimeout(conn.delayed);
@@ -153,6 +161,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (id?.kind === 'device' && presence.release(id.deviceId, client)) {
       presence.set(id.deviceId, false, stopping ? 'shutdown' : 'socket');
     }
+  }
+
+  /** Cluster mode: Redis for aedes' mq and persistence (gateway/cluster.ts). */
+  function share(cluster: Config['cluster']): Promise<Sharing> {
+    return createSharing({
+      cluster,
+      localObservers: () => metrics.stats.observersCurrent,
+      onError: (err) => {
+        metrics.error('connection');
+        logger.error({ code: 'WF_CLUSTER_REDIS', err: err.message }, 'cluster: Redis error');
+      },
+      onConnectedElsewhere(deviceId) {
+        const client = presence.owner(deviceId);
+        if (!client || !presence.movedAway(deviceId, client)) return;
+        // Aedes' closeSameClients closes it next; its will must not say the device went offline.
+        const conn = conns.get(client);
+        if (conn) conn.expected = true;
+        metrics.disconnect('takeover');
+        logger.info({ deviceId, address: conn?.address }, 'device connected to another node; this connection is closed');
+      },
+    });
   }
 
   function wire(b: Aedes): void {
@@ -187,18 +216,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (broker) return;
       if (!config.plain && !config.tls) throw new WatchfireError('WF_CONFIG_INVALID', 'gateway.plain is false and gateway.tls is not set: no MQTT listener would open');
       stopping = false;
-      const b = await Aedes.createBroker({
-        ...hooks,
-        // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
-        connectTimeout: config.connectTimeoutMs,
-        // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
-        maxClientsIdLength: config.limits.maxClientIdLength,
-        // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
-        // answer with return code 6, which MQTT 3.1.1 does not have.
-        keepaliveLimit: 0,
-      });
+      if (deps.cluster?.enabled) sharing = await share(deps.cluster);
+      let b: Aedes;
+      try {
+        b = await Aedes.createBroker({
+          ...hooks,
+          ...(sharing ? { id: sharing.id, mq: sharing.mq, persistence: sharing.persistence } : {}),
+          // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
+          connectTimeout: config.connectTimeoutMs,
+          // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
+          maxClientsIdLength: config.limits.maxClientIdLength,
+          // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
+          // answer with return code 6, which MQTT 3.1.1 does not have.
+          keepaliveLimit: 0,
+        });
+      } catch (err) {
+        await sharing?.close();
+        sharing = undefined;
+        throw err;
+      }
       wire(b);
-      skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
+      skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent + (sharing?.remoteObservers() ?? 0));
       broker = b;
       storeOnlyGranted(b, (client, filter) => conns.get(client)?.subscriptions?.has(filter) === true);
       metrics.sessionSource.read = async () => {
@@ -245,6 +283,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         admission.stop();
         broker = undefined;
         await new Promise<void>((resolve) => b.close(() => resolve()));
+        await sharing?.close();
+        sharing = undefined;
         throw err;
       }
       unwatch = deps.changes?.onChange((changes) => {
@@ -274,6 +314,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       admission.stop();
       refusals.flush();
       await new Promise<void>((resolve) => b.close(() => resolve()));
+      await sharing?.close();
+      sharing = undefined;
       await listeners?.close();
       listeners = undefined;
       broker = undefined;
