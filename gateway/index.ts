@@ -20,6 +20,7 @@ import { createAdmission } from './admission.ts';
 import { createRefusalLog } from './refusal-log.ts';
 import { persistenceOf, queuedCommands, skipUndeliverable, storeOnlyGranted } from './aedes-seams.ts';
 import { createSharing, type Sharing } from './cluster.ts';
+import type { Peer } from './proxy-protocol.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -120,14 +121,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     refusals.refused('WF_PACKET_TOO_LARGE', conn?.ip, { port: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
   });
 
-  function onConnection(socket: Socket): void {
+  function onConnection(socket: Socket, peer: Peer): void {
     if (!broker) {
       socket.destroy();
       return;
     }
     const client = broker.handle(socket);
     const conn: Conn = {
-      client, address: `${socket.remoteAddress}:${socket.remotePort}`, ip: socket.remoteAddress ?? 'unknown', keepalive: 0, identity: undefined,
+      client, address: `${peer.address}:${peer.port}`, ip: peer.address, keepalive: 0, identity: undefined,
       session: undefined, expected: false, counted: false, subscriptions: undefined, heldBytes: 0, clientIdTooLong: false, delayed: undefined,
     };
     conns.set(client, conn);
@@ -248,19 +249,25 @@ export function createGateway(deps: GatewayDeps): Gateway {
         listeners = await openListeners({
           config,
           onConnection,
-          admit(socket) {
-            const why = admission.accept(socket.remoteAddress ?? 'unknown');
+          admit(socket, address) {
+            const why = admission.accept(address);
             if (!why) {
               metrics.stats.socketsOpen++;
               return true;
             }
             metrics.violation(why);
-            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', socket.remoteAddress, {}, 'connection refused by admission control');
+            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', address, {}, 'connection refused by admission control');
             return false;
           },
-          release(socket) {
+          release(_socket, address) {
             metrics.stats.socketsOpen--;
-            admission.release(socket.remoteAddress ?? 'unknown');
+            admission.release(address);
+          },
+          onProxyError(err, socket) {
+            // A balancer's TCP health check opens and closes without a header: not news.
+            if (err.message === 'closed before its PROXY header') return;
+            metrics.violation('proxy_header');
+            refusals.refused('WF_PROXY_HEADER', socket.remoteAddress, { err: err.message }, 'PROXY protocol header missing or malformed; connection closed');
           },
           onHandshakeTimeout(socket) {
             metrics.violation('connect_timeout');
