@@ -3,7 +3,7 @@
 // bench/results/summary.md.
 //   npm run bench                       quick set (≈ 10 min): throughput at 5,000 devices, alarm,
 //                                       storm, reconnect and connections at 5,000, rules, alerts
-//   npm run bench -- <scenario> …       only these: throughput alarm storm reconnect connections rules alerts ingress
+//   npm run bench -- <scenario> …       only these: firmware throughput alarm storm reconnect connections rules alerts ingress
 //   npm run bench -- --full             everything at full size (10,000 devices, 19,000 reconnects)
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
@@ -21,9 +21,10 @@ import { reconnect, connections } from './scenarios/reconnect.ts';
 import { ingress } from './scenarios/ingress.ts';
 import { journal } from './scenarios/journal.ts';
 import { soak } from './scenarios/soak.ts';
+import { firmware } from './scenarios/firmware.ts';
 import type { TargetName } from './lib/targets.ts';
 
-const ALL = ['throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
+const ALL = ['firmware', 'throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
 /** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
 const ON_REQUEST = ['soak'] as const;
 type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
@@ -76,6 +77,18 @@ for (const s of scenarios) {
           latencyAt: 5000,
         }, log);
         break;
+      case 'firmware':
+        // Issue 15 point 6: MQTT.js clients (one PUBLISH per reading), 2,000 and 10,000 devices,
+        // the first minute after a start and after kill -9 as steps of their own.
+        result = await firmware({
+          sizes: flag('sizes')?.split(',').map(Number) ?? (full ? [2_000, 10_000] : [2_000]),
+          steps: flag('steps')?.split(',').map(Number) ?? [2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000],
+          stepSec: Number(flag('step-sec') ?? (full ? 20 : 10)),
+          firstRate: 5000,
+          firstSec: Number(flag('first-sec') ?? 60),
+          targets,
+        }, log);
+        break;
       case 'alarm':
         result = await alarm({ devices: Number(flag('devices') ?? (full ? 10_000 : 5_000)), alarms: 200, full, repeats: Number(flag('repeats') ?? (full ? 3 : 1)), baseline: targets.includes('nodered') }, log);
         break;
@@ -99,6 +112,7 @@ for (const s of scenarios) {
           units: 50,
           detectors: 1200,
           alarms: 20,
+          mqttDevices: 1000,
         }, log);
         break;
       case 'rules':

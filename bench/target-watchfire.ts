@@ -25,6 +25,7 @@ interface TargetArgs {
   registryFile: string;
   consoleUser: { username: string; password: string };
   config?: Record<string, unknown>;
+  restart?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as TargetArgs;
@@ -65,9 +66,11 @@ const wf = createWatchfire({
   alerts: { channels: { email: recorder('email'), webhook: recorder('webhook') }, cron: false },
 });
 await wf.start();
-const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
-wf.registry.importFile(registry);
-await createUser(wf.db, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+if (!args.restart) {
+  const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
+  wf.registry.importFile(registry);
+  await createUser(wf.db, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+}
 
 // Incidents as the bus sees them, for the alarm scenarios' cross-check against the stream.
 wf.bus.on('incident', 'bench', (ev) => {

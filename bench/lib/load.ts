@@ -20,6 +20,9 @@ export interface LoadPoolOptions {
   inflightPerDevice?: number;
   announce?: boolean;
   retryMs?: number;
+  /** `wire` (default): the hand-written codec, so the broker is the limit; `mqttjs`: every device an
+   * MQTT.js client, one PUBLISH per reading, as firmware behaves (issue 15 point 6). */
+  client?: 'wire' | 'mqttjs';
 }
 
 export interface ConnectResult {
@@ -51,6 +54,7 @@ export interface LoadPool {
 }
 
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+const WORKER_MQTTJS = fileURLToPath(new URL('./load-worker-mqttjs.ts', import.meta.url));
 
 export async function createLoadPool(o: LoadPoolOptions): Promise<LoadPool> {
   const nWorkers = Math.max(1, Math.min(o.devices.length, o.workers ?? Math.max(2, Math.ceil(o.devices.length / 5000))));
@@ -58,7 +62,7 @@ export async function createLoadPool(o: LoadPoolOptions): Promise<LoadPool> {
   const workers: ChildProcess[] = [];
   const waiters = new Map<ChildProcess, Array<(m: WorkerReply) => void>>();
   for (let w = 0; w < nWorkers; w++) {
-    const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(o.client === 'mqttjs' ? WORKER_MQTTJS : WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     waiters.set(child, []);
     child.on('message', (m: WorkerReply) => {
       const q = waiters.get(child)!;

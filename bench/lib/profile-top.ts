@@ -1,6 +1,8 @@
 // Where a Watchfire process spends its CPU: self time of a V8 .cpuprofile (BENCH_CPU_PROF=<dir>
 // npm run bench -- throughput …) by repository folder / package and by function.
-//   npx tsx bench/lib/profile-top.ts <file.cpuprofile> [top=25]
+//   npx tsx bench/lib/profile-top.ts <file.cpuprofile> [top=25] [--from=S] [--to=S]
+// --from/--to: only the samples between S seconds after the profile started (the process start)
+// and --to seconds (the first seconds after a start against the steady state).
 import { readFileSync } from 'node:fs';
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
@@ -11,11 +13,22 @@ if (!file) {
   console.error('usage: npx tsx bench/lib/profile-top.ts <file.cpuprofile> [top]');
   process.exit(2);
 }
-const top = Number(process.argv[3] ?? 25);
+const top = Number(process.argv.slice(3).find((a) => !a.startsWith('--')) ?? 25);
+const opt = (n: string): number | undefined => {
+  const v = process.argv.find((a) => a.startsWith(`--${n}=`))?.split('=')[1];
+  return v === undefined ? undefined : Number(v) * 1e6;
+};
+const from = opt('from') ?? 0;
+const to = opt('to') ?? Infinity;
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const self = new Map<number, number>();
-for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i] ?? 0));
+let at = 0;
+for (let i = 0; i < prof.samples.length; i++) {
+  at += prof.timeDeltas[i] ?? 0;
+  if (at < from || at > to) continue;
+  self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i] ?? 0));
+}
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 
 function area(url: string, fn: string): string {

@@ -56,12 +56,80 @@ export interface WatchfireTarget extends Target {
   loop(): Promise<LoopStats>;
   /** Session cookie of the console user, for /api/stream. */
   login(): Promise<string>;
+  /** Stops the process (`kill`: SIGKILL, as a crash; `stop`: a clean shutdown) and starts it again
+   * on the same ports, data dir and influxd; resolves when it listens again. */
+  restart(how: 'kill' | 'stop'): Promise<{ forkedAt: number; readyAt: number }>;
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The V8 flags `npm start` runs Watchfire with (package.json), so the bench measures what runs. */
 const WATCHFIRE_NODE_FLAGS = ['--max-semi-space-size=64'];
 const CONSOLE_USER = { username: 'bench', password: 'bench-console-password-1' };
+
+interface WatchfireArgs {
+  dataDir: string;
+  influxUrl: string;
+  registryFile: string;
+  consoleUser: typeof CONSOLE_USER;
+  config: Record<string, unknown>;
+  /** A restart finds the registry and console user already in its database, as in production. */
+  restart?: boolean;
+}
+
+interface WatchfireChild {
+  child: ChildProcess;
+  ports: { mqtt: number; http: number; pid: number; gbt26875?: number };
+  exited: Promise<void>;
+  ask<T>(t: string): Promise<T>;
+  /** performance.timeOrigin + now() when the fork was asked for, and when it printed its ports. */
+  forkedAt: number;
+  readyAt: number;
+}
+
+async function spawnWatchfire(args: WatchfireArgs, events: EventEmitter): Promise<WatchfireChild> {
+  const forkedAt = performance.timeOrigin + performance.now();
+  const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
+    cwd: ROOT,
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Watchfire process, written when it exits
+    // (read it with `npx tsx bench/lib/profile-top.ts <file>`).
+    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...WATCHFIRE_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  let nextId = 1;
+  const pending = new Map<number, (m: unknown) => void>();
+  child.on('message', (m: { t: string; id?: number }) => {
+    if (m.id !== undefined && pending.has(m.id)) {
+      pending.get(m.id)!(m);
+      pending.delete(m.id);
+    } else events.emit(m.t, m);
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const ports = await new Promise<WatchfireChild['ports']>((resolve, reject) => {
+    // The ready line is {"mqtt":…}; anything else on stdout (V8 traces from BENCH_NODE_ARGS) goes to
+    // BENCH_TARGET_STDOUT=<file> when set.
+    let buf = '';
+    let ready = false;
+    const sink = process.env.BENCH_TARGET_STDOUT ? createWriteStream(process.env.BENCH_TARGET_STDOUT, { flags: 'a' }) : undefined;
+    child.stdout!.on('data', (c: Buffer) => {
+      sink?.write(c);
+      if (ready) return;
+      buf += c.toString();
+      const m = /^(\{"mqtt":.*)\n/m.exec(buf);
+      if (m) {
+        ready = true;
+        buf = '';
+        resolve(JSON.parse(m[1]!) as WatchfireChild['ports']);
+      } else buf = buf.slice(buf.lastIndexOf('\n') + 1);
+    });
+    child.once('exit', (code) => reject(new Error(`target-watchfire exited (${code}) before it was ready`)));
+  });
+  const ask = <T>(t: string): Promise<T> => new Promise((resolve) => {
+    const id = nextId++;
+    pending.set(id, resolve as (m: unknown) => void);
+    child.send({ t, id });
+  });
+  return { child, ports, exited, ask, forkedAt, readyAt: performance.timeOrigin + performance.now() };
+}
 
 export async function startWatchfireTarget(registry: RegistryFile, config: Record<string, unknown> = {}, name: WatchfireTarget['name'] = 'watchfire'): Promise<WatchfireTarget> {
   const influx = await startBenchInfluxd('watchfire');
@@ -73,61 +141,33 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
   const alertsConfig = { 'alerts.webhook': { url: 'http://127.0.0.1:9/sms-gateway', secret: 'bench-webhook-secret-0123456789' } };
   // BENCH_WF_CONFIG='{"influx.flushIntervalMs":200}': config overrides for experiments.
   const extra = process.env.BENCH_WF_CONFIG ? (JSON.parse(process.env.BENCH_WF_CONFIG) as Record<string, unknown>) : {};
-  const args = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config, ...extra } };
-  const child = fork(join(ROOT, 'bench/target-watchfire.ts'), [JSON.stringify(args)], {
-    cwd: ROOT,
-    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Watchfire process, written when it exits
-    // (read it with `npx tsx bench/lib/profile-top.ts <file>`).
-    execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...WATCHFIRE_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
+  const args: WatchfireArgs = { dataDir: join(dir, 'data'), influxUrl: influx.url, registryFile, consoleUser: CONSOLE_USER, config: { ...alertsConfig, ...config, ...extra } };
   const events = new EventEmitter();
-  let nextId = 1;
-  const pending = new Map<number, (m: unknown) => void>();
-  child.on('message', (m: { t: string; id?: number }) => {
-    if (m.id !== undefined && pending.has(m.id)) {
-      pending.get(m.id)!(m);
-      pending.delete(m.id);
-    } else events.emit(m.t, m);
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const ports = await new Promise<{ mqtt: number; http: number; pid: number; gbt26875?: number }>((resolve, reject) => {
-    // The ready line is {"mqtt":…}; anything else on stdout (V8 traces from BENCH_NODE_ARGS) goes to
-    // BENCH_TARGET_STDOUT=<file> when set.
-    let buf = '';
-    let ready = false;
-    const sink = process.env.BENCH_TARGET_STDOUT ? createWriteStream(process.env.BENCH_TARGET_STDOUT) : undefined;
-    child.stdout!.on('data', (c: Buffer) => {
-      sink?.write(c);
-      if (ready) return;
-      buf += c.toString();
-      const m = /^(\{"mqtt":.*)\n/m.exec(buf);
-      if (m) {
-        ready = true;
-        buf = '';
-        resolve(JSON.parse(m[1]!) as { mqtt: number; http: number; pid: number; gbt26875?: number });
-      } else buf = buf.slice(buf.lastIndexOf('\n') + 1);
-    });
-    child.once('exit', (code) => reject(new Error(`target-watchfire exited (${code}) before it was ready`)));
-  });
-  const ask = <T>(t: string): Promise<T> => new Promise((resolve) => {
-    const id = nextId++;
-    pending.set(id, resolve as (m: unknown) => void);
-    child.send({ t, id });
-  });
+  let cur = await spawnWatchfire(args, events);
+  const ports = cur.ports;
+  const pids: Record<string, number> = { broker: cur.child.pid!, influxd: influx.pid };
   return {
     name,
     host: '127.0.0.1',
     port: ports.mqtt,
     httpPort: ports.http,
     gbtPort: ports.gbt26875,
-    pids: { broker: child.pid!, influxd: influx.pid },
+    pids,
     authenticates: true,
     events,
     stored: () => influx.count('telemetry', 'score'),
-    stats: () => ask('stats'),
-    memory: () => ask('memory'),
-    loop: () => ask('loop'),
+    stats: () => cur.ask('stats'),
+    memory: () => cur.ask('memory'),
+    loop: () => cur.ask('loop'),
+    async restart(how) {
+      if (how === 'kill') cur.child.kill('SIGKILL');
+      else cur.child.send({ t: 'stop' });
+      await cur.exited;
+      // The same ports and data: devices find it where it was, as after a service restart.
+      cur = await spawnWatchfire({ ...args, restart: true, config: { ...args.config, 'gateway.port': ports.mqtt, 'http.port': ports.http } }, events);
+      pids.broker = cur.child.pid!;
+      return { forkedAt: cur.forkedAt, readyAt: cur.readyAt };
+    },
     async login() {
       const res = await fetch(`http://127.0.0.1:${ports.http}/api/auth/login`, {
         method: 'POST',
@@ -139,10 +179,10 @@ export async function startWatchfireTarget(registry: RegistryFile, config: Recor
       return cookie.split(';')[0]!;
     },
     async stop() {
-      if (child.exitCode === null) {
-        child.send({ t: 'stop' });
-        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        await exited;
+      if (cur.child.exitCode === null) {
+        cur.child.send({ t: 'stop' });
+        const killer = setTimeout(() => cur.child.kill('SIGKILL'), 20_000);
+        await cur.exited;
         clearTimeout(killer);
       }
       await influx.stop();
