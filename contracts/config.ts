@@ -262,6 +262,11 @@ export const Config = z.object({
     redisUrl: z.string().regex(/^rediss?:\/\//).default('redis://127.0.0.1:6379'),
     /** This node's name among the nodes (the broker id in Redis); unset: hostname-pid. */
     nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+    /**
+     * Aedes' heartbeat between nodes. A node not heard for 3 heartbeats is dead: the last wills of
+     * its devices that have not connected anywhere since are published (checked every 4).
+     */
+    heartbeatMs: z.number().int().min(50).default(60_000),
   }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({

@@ -4,6 +4,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
   export default class AsyncRedisPersistence {
     constructor(opts: { conn: Redis; maxSessionDelivery?: number; packetTTL?: (packet: unknown) => number });
     destroy(): Promise<void>;
+    delWill(client: { id: string; brokerId: string }): Promise<unknown>;
     createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown> | NodeJS.ReadableStream;
   }
 }

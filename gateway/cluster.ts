@@ -31,6 +31,12 @@ export interface Sharing {
   remoteObservers(): number;
   /** This node's observer count changed: told to the others. */
   announceObservers(count: number): void;
+  /** Records that a device connected to this node (the device's latest node, cluster-wide). */
+  connected(deviceId: string): void;
+  /** The node the device last connected to, if any. */
+  lastNode(deviceId: string): Promise<string | null>;
+  /** Deletes a will another node stored. */
+  dropWill(clientId: string, brokerId: string): void;
   /** After the broker closed (aedes closes the mq itself): the persistence's connection. */
   close(): Promise<void>;
 }
@@ -50,6 +56,8 @@ interface Mq {
 export const defaultNodeId = (): string => `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
 
 const OBSERVERS = (node: string): string => `$SYS/${node}/watchfire/observers`;
+/** Redis hash: device id → the node it last connected to (a will of another node is then stale). */
+const LAST_NODE = 'watchfire:last-node';
 
 export async function createSharing(deps: {
   cluster: Config['cluster'];
@@ -122,6 +130,13 @@ export async function createSharing(deps: {
       return n;
     },
     announceObservers: announce,
+    connected(deviceId) {
+      conn.hset(LAST_NODE, deviceId, id).catch(deps.onError);
+    },
+    lastNode: (deviceId) => conn.hget(LAST_NODE, deviceId),
+    dropWill(clientId, brokerId) {
+      persistence.delWill({ id: clientId, brokerId }).catch(deps.onError);
+    },
     async close() {
       // Aedes closes the mq when the broker closes; not when the broker never started.
       await new Promise<void>((resolve) => mq.close(resolve));

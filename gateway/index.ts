@@ -107,6 +107,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
     metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping, durable: deps.durable,
     observersChanged: () => sharing?.announceObservers(metrics.stats.observersCurrent),
+    wills: deps.cluster?.enabled ? {
+      isForeign: (packet) => {
+        const from = (packet as { brokerId?: unknown }).brokerId;
+        return typeof from === 'string' && sharing !== undefined && from !== sharing.id;
+      },
+      stillLast: async (deviceId, packet) => {
+        const last = await sharing?.lastNode(deviceId);
+        return last === undefined || last === null || last === (packet as { brokerId?: unknown }).brokerId;
+      },
+      drop: (packet) => {
+        const p = packet as { clientId?: unknown; brokerId?: unknown };
+        if (typeof p.clientId === 'string' && typeof p.brokerId === 'string' && p.brokerId !== sharing?.id) sharing?.dropWill(p.clientId, p.brokerId);
+      },
+      connected: (deviceId) => sharing?.connected(deviceId),
+    } : undefined,
   });
 
   const sizeGuard = packetSizeGuard({
@@ -207,6 +222,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     b.on('connectionError', onError('connection'));
     // Persistence failures surface here; an 'error' without a listener would throw.
     (b as NodeJS.EventEmitter).on('error', (err: Error) => {
+      // Aedes reports a dead cluster node's will that authorizePublish held back as an error.
+      if (err.message === 'will suppressed') return;
       metrics.error('connection');
       logger.error({ err }, 'broker error');
     });
@@ -222,7 +239,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       try {
         b = await Aedes.createBroker({
           ...hooks,
-          ...(sharing ? { id: sharing.id, mq: sharing.mq, persistence: sharing.persistence } : {}),
+          ...(sharing ? { id: sharing.id, mq: sharing.mq, persistence: sharing.persistence, heartbeatInterval: deps.cluster!.heartbeatMs } : {}),
           // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
           connectTimeout: config.connectTimeoutMs,
           // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.

@@ -4,6 +4,7 @@
 // session on A without a false "offline"; retained statuses and an observer's subscriptions work
 // across nodes; the persistence still stores only the filters the ACL granted.
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,7 +128,8 @@ describe('two gateways sharing one Redis', () => {
     await subscribe(observer, topics.telemetry('sd-4'));
     const send = setInterval(() => void publish(dev, topics.telemetry('sd-4'), '{"seq":1,"smoke":0.01}').catch(() => undefined), 50);
     try {
-      expect((await live).payload).toBe('{"seq":1,"smoke":0.01}');
+      const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("node A never routed telemetry to node B's observer")), 10_000).unref());
+      expect((await Promise.race([live, late])).payload).toBe('{"seq":1,"smoke":0.01}');
     } finally {
       clearInterval(send);
     }
@@ -150,4 +152,55 @@ describe('two gateways sharing one Redis', () => {
     dev.end(true);
     await closed(dev);
   });
+});
+
+describe('the last wills of a node that died', () => {
+  // Every node of a cluster must run the same heartbeat (a node not heard for 3 is dead): these
+  // two share a fast one and a Redis of their own.
+  let redis2: TestRedis;
+  let db2: Redis;
+  let p: TestGateway;
+  let q: TestGateway;
+  const msgpack = createRequire(import.meta.url)('msgpack-lite') as { encode(v: unknown): Buffer; decode(b: Buffer): { payload: Buffer } };
+
+  beforeAll(async () => {
+    redis2 = await startTestRedis();
+    db2 = new Redis(redis2.url);
+    p = await startTestGateway({ cluster: { redisUrl: redis2.url, nodeId: 'node-p', heartbeatMs: 100 } });
+    q = await startTestGateway({ cluster: { redisUrl: redis2.url, nodeId: 'node-q', heartbeatMs: 100 } });
+  }, 30_000);
+  afterAll(async () => {
+    await p?.stop();
+    await q?.stop();
+    db2?.disconnect();
+    await redis2?.stop();
+  });
+
+  /** A will as aedes-persistence-redis stores one for a connection of node `node` (asyncPersistence.js putWill). */
+  async function storeWill(node: string, deviceId: string): Promise<string> {
+    const key = `will:${node}:${deviceId}`;
+    await db2.rpush('will', key);
+    await db2.set(key, msgpack.encode({ topic: topics.status(deviceId), payload: Buffer.from('{"online":false}'), qos: 1, retain: true, clientId: deviceId, brokerId: node }));
+    return key;
+  }
+  const retainedStatus = async (deviceId: string): Promise<string | undefined> => {
+    const v = await db2.hgetBuffer('retained', topics.status(deviceId));
+    return v ? msgpack.decode(v).payload.toString() : undefined;
+  };
+
+  it('are published for devices that did not come back, and dropped for those that connected to another node since', async () => {
+    // sd-7 was on the dead node, and is now on node q.
+    const dev = await q.device('sd-7');
+    await publish(dev, topics.status('sd-7'), '{"online":true}', { retain: true });
+    const moved = await storeWill('node-dead', 'sd-7');
+    const gone = await storeWill('node-dead', 'sd-6');
+    await waitFor(async () => (await db2.exists(moved, gone)) === 0 && (await db2.llen('will')) === 0, { what: "the dead node's wills handled" });
+    expect(await retainedStatus('sd-6')).toBe('{"online":false}');
+    expect(await retainedStatus('sd-7')).toBe('{"online":true}');
+    const wills = [...p.sink.frames, ...q.sink.frames].filter((f) => f.payload.toString() === '{"online":false}').map((f) => f.deviceId);
+    expect(wills).toEqual(['sd-6']);
+    expect(q.gateway.isOnline('sd-7')).toBe(true);
+    dev.end(true);
+    await closed(dev);
+  }, 20_000);
 });

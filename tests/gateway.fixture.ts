@@ -95,7 +95,7 @@ export async function startTestGateway(opts: {
   forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
   durable?: GatewayDeps['durable'];
   /** Issue 21: a node of a cluster sharing through this Redis. */
-  cluster?: { redisUrl: string; nodeId: string };
+  cluster?: { redisUrl: string; nodeId: string; heartbeatMs?: number };
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
