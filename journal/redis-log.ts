@@ -33,6 +33,14 @@ export interface RedisLogOptions {
    * be lost to a Redis crash, as the operator chose.
    */
   requireFsync?: boolean;
+  /**
+   * Connections appends go through, each partition always through the same one (so a site's
+   * records keep their order). Redis reads at most 16 KiB per connection per event-loop turn and
+   * fsyncs once per turn: one connection caps a group commit at ≈ 60 readings of 250 bytes;
+   * several let a turn take more. Default 4 (not yet measured on a quiet machine:
+   * `npm run bench -- cluster-log`).
+   */
+  appendConnections?: number;
   /** A connection error (ioredis reconnects by itself; commands meanwhile fail or wait). */
   onError?: (err: Error) => void;
 }
@@ -42,6 +50,8 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
   const key = (p: number): string => `${prefix}log:{${p}}`;
   const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
   let db: Redis | undefined;
+  /** Append connections; writers[p % length] carries partition p. */
+  let writers: Redis[] = [];
   /** Blocking reads hold their connection: they get one of their own. */
   let blocking: Redis | undefined;
 
@@ -98,17 +108,25 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       db = conn;
       blocking = conn.duplicate();
       blocking.on('error', onError);
+      writers = [conn];
+      for (let i = 1; i < (opts.appendConnections ?? 4); i++) {
+        const w = conn.duplicate();
+        w.on('error', onError);
+        writers.push(w);
+      }
     },
 
     async stop() {
-      const conns = [db, blocking];
+      const conns = [db, blocking, ...writers.slice(1)];
       db = blocking = undefined;
+      writers = [];
       for (const c of conns) c?.disconnect();
     },
 
     async append(siteId, frame) {
       const partition = partitionOf(siteId, opts.partitions);
-      const offset = await live().xadd(key(partition), '*', 's', siteId, 'f', frame);
+      live();
+      const offset = await writers[partition % writers.length]!.xadd(key(partition), '*', 's', siteId, 'f', frame);
       return { partition, offset: offset! };
     },
 
