@@ -16,7 +16,7 @@ import { systemClock } from '../contracts/ports.ts';
 import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, startLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, spawnLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
 import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
@@ -67,6 +67,9 @@ export function createWatchfire(deps: WatchfireDeps) {
   // Created in start(): these need I/O (the database file, a local influxd).
   let db: Db | undefined;
   let influxd: { url: string; stop(): Promise<void> } | undefined;
+  /** The local influxd's start, when Watchfire runs one: true once it answers. */
+  let influxState: boolean | string = true;
+  let influxStarting: Promise<void> | undefined;
   let influxUrl = config.influx.url;
   let query: InfluxQuery | undefined;
   let stopRuleWatch: (() => void) | undefined;
@@ -115,6 +118,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger: logger.child({ module: 'store' }),
       metrics,
       refused: createRefusedStore({ dir: join(dataDir, 'refused'), logger: logger.child({ module: 'store' }), metrics }),
+      ...(influxStarting ? { until: influxStarting } : {}),
     });
     let ruleSet = DEFAULT_RULE_SET;
     if (config.rules.file) {
@@ -212,6 +216,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         bus.emit('reject', rec);
       },
       presence: (deviceId, online, at) => bus.emit('device.presence', { deviceId, online, at, reason: online ? 'connect' : 'socket' }),
+      heard: (deviceId, at) => bus.emit('device.presence', { deviceId, online: true, at, reason: 'heartbeat' }),
     };
     const gbt = config.ingress.gbt26875.enabled
       ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })
@@ -251,7 +256,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const p = parts;
     const checks: Record<string, boolean | string> = {
       database: !!db,
-      influx: !!influxUrl,
+      influx: influxUrl ? influxState : false,
       gateway: !!p,
     };
     if (p) {
@@ -275,14 +280,28 @@ export function createWatchfire(deps: WatchfireDeps) {
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     wal = walParticipant(db, dbFile);
     if (!influxUrl) {
-      influxd = await startLocalInfluxd({
+      // Not awaited: devices are served while influxd loads its index (issue 15 point 6); the
+      // store ships the journal once it answers. If it never does, readings stay in the journal
+      // (up to influx.spoolMaxBytes) and /readyz says so.
+      const spawning = await spawnLocalInfluxd({
         binary: config.influx.local.binary,
         dataDir: join(dataDir, 'influxdb'),
         port: config.influx.local.port,
         logger: logger.child({ module: 'influxd' }),
       });
-      influxUrl = influxd.url;
-      logger.info({ url: influxUrl }, 'started a local influxd (set influx.url or WF_INFLUX_URL to use your own)');
+      influxd = spawning;
+      influxUrl = spawning.url;
+      influxState = 'starting';
+      influxStarting = spawning.ready.then(
+        () => {
+          influxState = true;
+        },
+        (err: unknown) => {
+          influxState = `failed: ${(err as Error).message}`;
+          logger.error({ err, code: 'WF_INFLUXD_START' }, 'the local influxd did not start: readings stay in the journal until it does (restart Watchfire once the cause is fixed)');
+        },
+      );
+      logger.info({ url: influxUrl }, 'starting a local influxd (set influx.url or WF_INFLUX_URL to use your own)');
     }
     query = createInfluxQuery({
       url: influxUrl,
@@ -295,7 +314,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
     // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
     const retention = { url: influxUrl, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention };
-    void ensureDatabase(retention, 10_000, logger)
+    void (influxStarting ?? Promise.resolve())
+      .then(() => ensureDatabase(retention, 10_000, logger))
       .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so

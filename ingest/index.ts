@@ -11,7 +11,7 @@ export type { InfluxStore, InfluxStoreDeps } from './store/influx-store.ts';
 export { createInfluxQuery } from './store/query.ts';
 export type { InfluxQueryDeps } from './store/query.ts';
 export { toLine, nanos } from './store/line.ts';
-export { startLocalInfluxd, rpcAddressOf } from './influxd.ts';
+export { startLocalInfluxd, spawnLocalInfluxd, rpcAddressOf } from './influxd.ts';
 export { influxBackup, influxRestore } from './influx-backup.ts';
 export { createRefusedStore } from './store/refused.ts';
 export { ensureDatabase } from './store/http.ts';

@@ -127,7 +127,25 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, ou
   throw new WatchfireError('WF_INFLUXD_START', `influxd did not answer ${url}/ping within ${timeoutMs} ms`, [output().slice(-2000)]);
 }
 
+/** Starts influxd and waits until it answers (and has the database). */
 export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<LocalInfluxd> {
+  const d = await spawnLocalInfluxd(opts);
+  await d.ready;
+  return d;
+}
+
+export interface SpawningInfluxd extends LocalInfluxd {
+  /** Resolves once it answers and has the database; rejects (after stopping it) if it never does. */
+  readonly ready: Promise<void>;
+}
+
+/**
+ * Starts influxd without waiting for it: its URL is known at once, and `ready` says when it
+ * answers. Watchfire starts serving devices meanwhile (issue 15 point 6: a restart met every
+ * device only after influxd had loaded its index — seconds on a county's data, longer on a
+ * province's), since readings are in the journal before any PUBACK and ship once it is up.
+ */
+export async function spawnLocalInfluxd(opts: LocalInfluxdOptions): Promise<SpawningInfluxd> {
   const binary = opts.binary ?? 'influxd';
   const path = await findOnPath(binary);
   if (!path) {
@@ -178,21 +196,23 @@ export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<Loca
     clearTimeout(killer);
   }
 
-  try {
-    await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
-    const db = opts.database ?? 'watchfire';
-    const res = opts.createDatabase === false ? undefined : await fetch(`${url}/query`, {
-      method: 'POST',
-      body: new URLSearchParams({ q: `CREATE DATABASE "${db.replace(/["\\]/g, '\\$&')}"` }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (res && !res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  opts.logger?.info({ url, dataDir: opts.dataDir, pid: child.pid }, 'local influxd ready');
-  return { url, port: httpPort, rpcAddress: rpcAddressOf(config) ?? '', stop };
+  const ready = (async () => {
+    try {
+      await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
+      const db = opts.database ?? 'watchfire';
+      const res = opts.createDatabase === false ? undefined : await fetch(`${url}/query`, {
+        method: 'POST',
+        body: new URLSearchParams({ q: `CREATE DATABASE "${db.replace(/["\\]/g, '\\$&')}"` }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (res && !res.ok) throw new WatchfireError('WF_INFLUXD_START', `CREATE DATABASE ${db} answered ${res.status}: ${await res.text()}`);
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+    opts.logger?.info({ url, dataDir: opts.dataDir, pid: child.pid }, 'local influxd ready');
+  })();
+  return { url, port: httpPort, rpcAddress: rpcAddressOf(config) ?? '', stop, ready };
 }
 
 /** The top-level `bind-address` (the backup/restore RPC service) of an influxd config file's text. */

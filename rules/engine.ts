@@ -4,6 +4,7 @@ import type { DevicePresence } from '../contracts/bus.ts';
 import { levelOf, type Finding, type Level } from '../contracts/findings.ts';
 import type { DeviceDirectory } from '../contracts/ports.ts';
 import type { DeviceType } from '../contracts/protocol.ts';
+import { DEVICE_FAMILIES, type DeviceFamily } from '../contracts/families.ts';
 import type { Reading } from '../contracts/reading.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { anyReading, backOnline, offlineAfterMs, wentOffline } from './any.ts';
@@ -16,20 +17,22 @@ import { condition } from './common.ts';
 import { COND, DeviceState, SiteFire } from './state.ts';
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 
-/** A device family's rules. */
-interface Family {
+/** A device family (its row of contracts/families.ts: fields, events, ingress) and its rules. */
+interface Family extends DeviceFamily {
   telemetry(ctx: FireContext, st: DeviceState, r: TelemetryReading): void;
   event(ctx: FireContext, st: DeviceState, r: EventReading): void;
 }
 
 /**
- * Every device type and its rules, in one table: a device type added to contracts/protocol.ts is a
- * compile error here until it has rules (issue 14 point 5), never a silent fall into another branch.
+ * Every device type and its rules, in one table extending the device-family table the adapters
+ * read (contracts/families.ts, issue 20 point 1): a device type added to contracts/protocol.ts is
+ * a compile error there and here until it has fields and rules (issue 14 point 5), never a silent
+ * fall into another branch.
  */
-const FAMILIES: { readonly [K in DeviceType]: Family } = {
-  smoke_detector: { telemetry: smokeTelemetry, event: smokeEvent },
-  fire_panel: { telemetry: (ctx, st, r) => panelTelemetry(ctx.out, st, r), event: (ctx, st, r) => panelEvent(ctx.out, st, r) },
-  settlement_sensor: { telemetry: (ctx, st, r) => settlementTelemetry(ctx.out, st, r), event: (ctx, st, r) => settlementEvent(ctx.out, st, r) },
+export const FAMILIES: { readonly [K in DeviceType]: Family & { readonly type: K } } = {
+  smoke_detector: { ...DEVICE_FAMILIES.smoke_detector, telemetry: smokeTelemetry, event: smokeEvent },
+  fire_panel: { ...DEVICE_FAMILIES.fire_panel, telemetry: (ctx, st, r) => panelTelemetry(ctx.out, st, r), event: (ctx, st, r) => panelEvent(ctx.out, st, r) },
+  settlement_sensor: { ...DEVICE_FAMILIES.settlement_sensor, telemetry: (ctx, st, r) => settlementTelemetry(ctx.out, st, r), event: (ctx, st, r) => settlementEvent(ctx.out, st, r) },
 };
 
 /** A rule threw (a bug): what /metrics and the log say about it. */

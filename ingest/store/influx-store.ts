@@ -27,6 +27,9 @@ export interface InfluxStoreDeps {
   metrics: Registry;
   /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
   refused?: { add(lines: readonly string[], reason: string): void };
+  /** InfluxDB being started beside us (a local influxd): nothing is shipped before it settles;
+   * readings wait in the journal meanwhile, so devices are served from the first second. */
+  until?: Promise<unknown>;
   /** Tuning for tests; defaults suit production. */
   retry?: { minDelayMs?: number; maxDelayMs?: number; requestTimeoutMs?: number };
 }
@@ -152,7 +155,9 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     });
   }
 
+  let prepared: Promise<void> = Promise.resolve();
   async function worker(): Promise<void> {
+    await prepared;
     while (!stopping) {
       // Only stop interrupts a read: a worker waiting here has nothing to ship. A read still
       // pending at stop may take a batch nobody ships: it is not confirmed, so it stays on disk
@@ -207,7 +212,11 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       stopping = false;
       const s = journal.stats();
       if (s.unshippedLines > 0) log.info({ lines: s.unshippedLines }, 'shipping journal records left by an earlier run');
-      await ensureDatabase(cfg, Math.min(timeout, 3000), log);
+      // Off the start path: a slow or absent InfluxDB delays shipping, never the gateway's start.
+      prepared = (async () => {
+        await deps.until?.catch(() => undefined);
+        if (!stopping) await ensureDatabase(cfg, Math.min(timeout, 3000), log);
+      })();
       running = Array.from({ length: workers }, () => worker());
     },
     async stop() {
