@@ -33,8 +33,13 @@ export interface Sharing {
   announceObservers(count: number): void;
   /** Records that a device connected to this node (the device's latest node, cluster-wide). */
   connected(deviceId: string): void;
-  /** The node the device last connected to, if any. */
-  lastNode(deviceId: string): Promise<string | null>;
+  /**
+   * Whether this node is the one to publish a dead node's will: the dead node still was the
+   * device's latest, and no other node claimed this will first (aedes has every node stream the
+   * dead node's wills at the same time; without the claim two nodes published it twice, found by
+   * the full suite under load).
+   */
+  claimWill(deviceId: string, brokerId: string): Promise<boolean>;
   /** Deletes a will another node stored. */
   dropWill(clientId: string, brokerId: string): void;
   /** After the broker closed (aedes closes the mq itself): the persistence's connection. */
@@ -58,6 +63,8 @@ export const defaultNodeId = (): string => `${hostname()}-${process.pid}`.replac
 const OBSERVERS = (node: string): string => `$SYS/${node}/watchfire/observers`;
 /** Redis hash: device id → the node it last connected to (a will of another node is then stale). */
 const LAST_NODE = 'watchfire:last-node';
+/** Prefix of the key a node sets (NX) to be the one that publishes a dead node's will. */
+const WILL_CLAIM = 'watchfire:will-claim:';
 
 export async function createSharing(deps: {
   cluster: Config['cluster'];
@@ -133,7 +140,13 @@ export async function createSharing(deps: {
     connected(deviceId) {
       conn.hset(LAST_NODE, deviceId, id).catch(deps.onError);
     },
-    lastNode: (deviceId) => conn.hget(LAST_NODE, deviceId),
+    async claimWill(deviceId, brokerId) {
+      const last = await conn.hget(LAST_NODE, deviceId);
+      if (last !== null && last !== brokerId) return false;
+      // Kept long enough for every node's next will sweep (every 4 heartbeats) to see it.
+      const won = await conn.set(`${WILL_CLAIM}${brokerId}:${deviceId}`, id, 'PX', 10 * deps.cluster.heartbeatMs, 'NX');
+      return won === 'OK';
+    },
     dropWill(clientId, brokerId) {
       persistence.delWill({ id: clientId, brokerId }).catch(deps.onError);
     },

@@ -78,7 +78,10 @@ export interface HookContext {
 export interface ClusterWills {
   /** A will stored by another node (aedes' _clearWills publishes those of nodes that stopped heart-beating). */
   isForeign(packet: PublishPacket): boolean;
-  /** Whether the device's latest connection, cluster-wide, was on the node that stored this will. */
+  /**
+   * Whether this node publishes it: the device's latest connection, cluster-wide, was on the node
+   * that stored this will, and no other node has claimed it.
+   */
   stillLast(deviceId: string, packet: PublishPacket): Promise<boolean>;
   /** A will not to be published: deleted, so that no node tries it again. */
   drop(packet: PublishPacket): void;

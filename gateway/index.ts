@@ -113,8 +113,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         return typeof from === 'string' && sharing !== undefined && from !== sharing.id;
       },
       stillLast: async (deviceId, packet) => {
-        const last = await sharing?.lastNode(deviceId);
-        return last === undefined || last === null || last === (packet as { brokerId?: unknown }).brokerId;
+        const from = (packet as { brokerId?: unknown }).brokerId;
+        return typeof from === 'string' && sharing !== undefined && sharing.claimWill(deviceId, from);
       },
       drop: (packet) => {
         const p = packet as { clientId?: unknown; brokerId?: unknown };
