@@ -17,6 +17,7 @@ import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { shiftRoutes } from './routes/shift.ts';
+import { ackRoutes } from './routes/ack.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -115,6 +116,10 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
     shiftRoutes(api, deps);
+    if (deps.ackLinks) {
+      const links = deps.ackLinks;
+      await api.register(async (scope: App) => ackRoutes(scope, links));
+    }
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',

@@ -56,4 +56,16 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 19 points 1 and 2: the provider's id of each attempt (its receipt names it), the receipt
+  // itself, and "the last SMS to this phone" for replies that carry no message id.
+  { version: 7, name: 'alerts: alert_outbox_attempts provider_id and receipt', sql: `
+      ALTER TABLE alert_outbox_attempts ADD COLUMN provider_id TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_at INTEGER;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_detail TEXT;
+      CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts(provider_id) WHERE provider_id IS NOT NULL;
+      CREATE INDEX alert_outbox_address ON alert_outbox(channel, address, id);` },
+  // Issue 19 point 4: a call tree's next stage is a due escalation row like any step, so it
+  // survives a restart; `stage` says which (NULL for a step that notifies everyone at once).
+  { version: 8, name: 'alerts: alert_escalations.stage', sql: 'ALTER TABLE alert_escalations ADD COLUMN stage INTEGER;' },
 ]);
