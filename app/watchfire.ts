@@ -219,6 +219,8 @@ export function createWatchfire(deps: WatchfireDeps) {
         verify: (username: string, password: Buffer | undefined) =>
           config.gateway.observers.some((o) => o.username === username && verifySecret(password, o.secretHash)),
       },
+      // Issue 21 (cluster mode, off by default): the broker shares sessions and routing through Redis.
+      cluster: config.cluster,
     });
 
     // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
