@@ -1,7 +1,7 @@
 // The statements privacy/ runs over other modules' tables (incidents, audit trail, outbox,
 // reports): the one place outside alerts/ that rewrites them, and only their personal text.
 // Every rewrite of an audit entry goes with its record in privacy_redactions, which the
-// database's trigger on alert_audit demands (migration 9).
+// database's trigger on alert_audit demands (migration 11).
 import type { Database } from 'better-sqlite3';
 import { hmac } from './terms.ts';
 

@@ -1,14 +1,14 @@
 // Pseudonyms and the personal strings of one site. A pseudonym is `P-` and the first 10 hex
 // digits of HMAC-SHA256(privacy_key, "site:" + id): stable (every copy of one resident gets the
 // same one, so statistics still group), and not computable from a site id without the key
-// (migration 9 draws the key at random per installation, wf_meta.privacy_key).
+// (migration 11 draws the key at random per installation, wf_meta.privacy_key).
 import { createHmac } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import type { Site } from '../contracts/registry.ts';
 
 export function privacyKey(db: Database): string {
   const row = db.prepare("SELECT value FROM wf_meta WHERE key = 'privacy_key'").get() as { value: string } | undefined;
-  if (!row) throw new Error('wf_meta.privacy_key is missing: the database predates migration 9');
+  if (!row) throw new Error('wf_meta.privacy_key is missing: the database predates migration 11');
   return row.value;
 }
 

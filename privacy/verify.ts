@@ -1,6 +1,6 @@
 // Does the audit trail still hold? There is no hash chain (alert_audit is protected by the
 // database itself: no DELETE, and an UPDATE only to the text its redaction record names; see
-// migration 9). What can be checked, is:
+// migration 11). What can be checked, is:
 // - nothing was deleted: the ids run 1..N without a gap (AUTOINCREMENT never reuses one, and a
 //   rolled-back insert gives its id back with the rollback);
 // - the triggers that forbid deletes and unrecorded rewrites are in place;

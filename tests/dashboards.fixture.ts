@@ -106,6 +106,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     logger,
     passwordCost: TEST_COST,
     deadLetters,
+    onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
     privacy,
     ...depsOver,
   });

@@ -1,4 +1,4 @@
-// Migration 9 (issue 18 point 8): personal data of residents (PIPL). See privacy/README.md.
+// Migration 11 (issue 18 point 8): personal data of residents (PIPL). See privacy/README.md.
 // - `privacy_key` in wf_meta: the HMAC key of pseudonyms (`P-1a2b3c4d5e`), random per installation,
 //   so a pseudonym cannot be turned back into a site id by someone who only has an export.
 // - `pseudonymised_at` on incidents, outbox rows and reports: done once, never again.
