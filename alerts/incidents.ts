@@ -20,7 +20,7 @@ import type { Clock } from '../contracts/ports.ts';
 import { maxLevel, type Finding, type Level } from '../contracts/findings.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import {
-  IncidentFilter, ResolveBody, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
+  IncidentFilter, ResolveBody, type Delivery, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
 } from '../contracts/incidents.ts';
 import { STATE_RANK, toIncident, type IncidentRow, type IncidentStore } from './store.ts';
 import type { Escalation } from './escalation.ts';
@@ -95,6 +95,8 @@ export interface IncidentsDeps {
   escalation: Escalation;
   outbox: Outbox;
   metrics: AlertMetrics;
+  /** Issue 19 point 6: the incident's messages and calls with their outcomes (deliveries.ts). */
+  deliveries: { of(incidentId: string): Delivery[] };
 }
 
 export function createIncidents(deps: IncidentsDeps) {
@@ -272,7 +274,7 @@ export function createIncidents(deps: IncidentsDeps) {
   }
 
   /** One transition in one transaction: state, audit, escalation changes; then the bus event. */
-  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number): Incident {
+  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number, noteZh?: string): Incident {
     flushHeld();
     const now = clock.now();
     const { incident, rows } = db.transaction(() => {
@@ -285,7 +287,7 @@ export function createIncidents(deps: IncidentsDeps) {
         on_site_at: c.stamps?.on_site_at ?? null, resolved_at: c.stamps?.resolved_at ?? null, reviewed_at: c.stamps?.reviewed_at ?? null,
         assignee: c.assignee ?? null, disposition: c.disposition ?? null, feedback: c.feedback ?? null,
       });
-      store.audit(id, now, actor, action, i.state, c.to, note ?? null);
+      store.audit(id, now, actor, action, i.state, c.to, note ?? null, noteZh ?? null);
       escalation.cancelUpTo(id, c.to, now);
       const updated = store.get(id)!;
       return { incident: updated, rows: after ? after(updated, now) : 0 };
@@ -296,13 +298,13 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
-  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
-  function remark(id: string, actor: string, action: string, text: string): Incident {
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6; an SMS reply, issue 19). */
+  function remark(id: string, actor: string, action: string, text: string, textZh: string | null = null): Incident {
     flushHeld();
     const now = clock.now();
     const i = db.transaction(() => {
       const cur = must(id);
-      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      store.audit(id, now, actor, action, cur.state, cur.state, text, textZh);
       s.touch.run(now, id);
       return store.get(id)!;
     })();
@@ -375,6 +377,10 @@ export function createIncidents(deps: IncidentsDeps) {
     note(id, actor, text) {
       return remark(id, actor, 'note', text);
     },
+    deliveries(id) {
+      must(id);
+      return deps.deliveries.of(id);
+    },
     call(id, actor, c) {
       return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
@@ -394,5 +400,11 @@ export function createIncidents(deps: IncidentsDeps) {
     },
   };
 
-  return { handleFinding, service, flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
+  /** Issue 19 point 5: acknowledged from a message (link, SMS reply, keypress) by its recipient (`site#contact0`, a person id). */
+  function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Incident {
+    return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note.en,
+      (i, now) => escalation.begin(i, 'acknowledged', now), note.zh);
+  }
+
+  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
 }

@@ -2,6 +2,7 @@
 // policies and their timers, duty rosters, the durable outbox and its channels, and reports.
 // createAlerts does no I/O; start() creates the tables, recovers the outbox and picks up every
 // due escalation; stop() stops the timers and cron tasks and waits for sends in flight.
+import type { Agent } from 'node:http';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -9,7 +10,7 @@ import type { EventBus } from '../contracts/bus.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
-import type { IncidentService } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
@@ -23,8 +24,11 @@ import { createAlertMetrics } from './metrics.ts';
 import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
 import type { Channel, OutboundMessage } from './channels/types.ts';
 import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
-import { createEmailChannel } from './channels/email.ts';
-import { createWebhookChannel } from './channels/webhook.ts';
+import { createChannels, parseSections } from './channels/registry.ts';
+import type { ChannelLedger } from '../contracts/channels.ts';
+import { ackLink, createAckTokens } from './ack.ts';
+import { createRemoteAck } from './acknowledge.ts';
+import { createDeliveries } from './deliveries.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -35,7 +39,10 @@ export { createConsoleChannel } from './channels/console.ts';
 export type { ConsoleChannel } from './channels/console.ts';
 export { createEmailChannel } from './channels/email.ts';
 export { createWebhookChannel, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './channels/webhook.ts';
-export type { Channel, OutboundMessage } from './channels/types.ts';
+export type { Channel, OutboundMessage, SendResult } from './channels/types.ts';
+export { ChannelRefusal } from './channels/types.ts';
+export { CHANNELS, CHANNEL_NAMES, checkChannelConfig, parseSections as parseChannelConfig } from './channels/registry.ts';
+export type { ChannelSpec, ChannelContext } from './channels/registry.ts';
 export type { OutboxRow, OutboxOptions, OutboxAttempt } from './outbox.ts';
 export type { Report, WorkerRating } from './reports.ts';
 export type { OnDuty } from './roster.ts';
@@ -52,11 +59,21 @@ export interface AlertsDeps {
     publicUrl: string;
     smtp?: Config['alerts']['smtp'];
     webhook?: Config['alerts']['webhook'];
+    /** Issue 19: alerts.channels (sms, voice, wecom, dingtalk, template), each checked by its schema in the channel table. */
+    channels?: Config['alerts']['channels'];
+    providers?: Config['alerts']['providers'];
+    /**
+     * Issue 19 point 5: the key that signs one-tap acknowledge links (none: messages carry no
+     * link), how long a link lasts, the SMS replies and the keypress that acknowledge.
+     */
+    ack?: { secret: string; ttlMs: number; replyWords: readonly string[]; keypressDigit: string };
   };
   /** Default: DEFAULT_POLICIES (DESIGN.md); load a file with loadPolicyFile(config.alerts.policyFile). */
   policies?: EscalationPolicies;
   /** Replace a channel (the bench injects slowed ones; tests inject recorders). */
   channels?: Partial<Record<ChannelName, Channel>>;
+  /** HTTP agent for SMS/voice provider APIs (tests route the providers' hosts to a local fake). */
+  providerAgent?: Agent;
   /** Retry and concurrency of the outbox workers. */
   outbox?: Partial<OutboxOptions>;
   /** Schedule handover, daily and monthly reports with node-cron (default true). */
@@ -70,10 +87,12 @@ export function createAlerts(deps: AlertsDeps) {
   const policies = deps.policies ?? DEFAULT_POLICIES;
   const rosters = createRosters({ registry, timezone: config.timezone });
   const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
-  const own: Channel[] = [];
-  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel };
-  if (config.smtp) own.push((channels.email = createEmailChannel({ smtp: config.smtp })));
-  if (config.webhook) own.push((channels.webhook = createWebhookChannel({ secret: config.webhook.secret, now: () => clock.now() })));
+  // Every configured channel from the one table (alerts/channels/registry.ts); throws WF_CONFIG_INVALID.
+  const sectionsInput = { smtp: config.smtp, webhook: config.webhook, channels: config.channels ?? {}, providers: config.providers ?? {} };
+  const channelConfig = parseSections(sectionsInput);
+  const built = createChannels(sectionsInput, { clock, logger: logger.child({ part: 'channels' }), providers: config.providers ?? {}, agent: deps.providerAgent });
+  const own: Channel[] = Object.values(built);
+  const channels: Partial<Record<ChannelName, Channel>> = { console: consoleChannel, ...built };
   Object.assign(channels, deps.channels);
   const host = (() => {
     try {
@@ -84,6 +103,7 @@ export function createAlerts(deps: AlertsDeps) {
   })();
 
   let parts: ReturnType<typeof build> | undefined;
+  let unsubscribe: (() => void) | undefined;
 
   function build() {
     const store = createIncidentStore(db);
@@ -93,11 +113,12 @@ export function createAlerts(deps: AlertsDeps) {
       outboxDepth: () => refs.outbox?.depth() ?? {},
       activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
     });
-    const recipients = createRecipients({ registry, rosters, defaultWebhookUrl: config.webhook?.url });
+    const recipients = createRecipients({ registry, rosters, channelConfig });
 
     function phoneOf(row: OutboxRow): string | undefined {
       const hash = row.recipientId.indexOf('#contact');
       if (hash > 0) return registry.site(row.recipientId.slice(0, hash))?.contacts[Number(row.recipientId.slice(hash + 8))]?.phone;
+      if (row.recipientId.endsWith('#resident')) return registry.site(row.recipientId.slice(0, -9))?.resident?.phone;
       return registry.person(row.recipientId)?.phone;
     }
 
@@ -119,7 +140,9 @@ export function createAlerts(deps: AlertsDeps) {
       const device = registry.get(incident.deviceId);
       // A storm digest (issue 17 point 3): the site's other open incidents travel in the same message.
       const others = (siblings.all(incident.siteId, incident.id) as IncidentRow[]).map(toIncident);
-      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others });
+      // Issue 19 point 5: everyone but the console (whose readers are logged in) can acknowledge from the message itself.
+      const ack = tokens && row.channel !== 'console' ? ackLink(config.publicUrl, tokens.sign(row.id, clock.now())) : undefined;
+      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others, ...(ack ? { ackLink: ack, replyWord: config.ack!.replyWords[0] } : {}) });
       return {
         ...base,
         messageId: `<outbox-${row.id}.${incident.id}@${host}>`,
@@ -130,8 +153,12 @@ export function createAlerts(deps: AlertsDeps) {
           type: 'incident',
           kind: row.kind,
           step: row.step,
-          text: m.short,
+          // A voice call is read out: no link, the key to press instead (issue 19 point 5).
+          text: row.channel === 'voice' && ack ? `${m.subject}${row.locale === 'en' ? ` Press ${config.ack!.keypressDigit} to acknowledge.` : ` 请按${config.ack!.keypressDigit}键确认接警。`}` : m.short,
           link: incidentLink(config.publicUrl, incident.id),
+          ackLink: ack ?? null,
+          ackReply: ack ? config.ack!.replyWords[0] ?? null : null,
+          ackDigit: ack ? config.ack!.keypressDigit : null,
           incident: {
             id: incident.id, level: incident.level, state: incident.state, category: incident.category, condition: incident.condition,
             title: row.locale === 'en' ? incident.title.en : incident.title.zh, centerId: incident.centerId, siteId: incident.siteId,
@@ -145,14 +172,20 @@ export function createAlerts(deps: AlertsDeps) {
       };
     }
 
+    const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
     const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
-    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
+    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
+    const remoteAck = createRemoteAck({
+      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
+      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
+      options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
+    });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
-    return { store, outbox, escalation, incidents, reports, schedules };
+    return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -173,6 +206,7 @@ export function createAlerts(deps: AlertsDeps) {
     note: (id, actor, text) => must().incidents.service.note(id, actor, text),
     call: (id, actor, c) => must().incidents.service.call(id, actor, c),
     remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
+    deliveries: (id) => must().incidents.service.deliveries(id),
   };
 
   const lifecycle: Lifecycle = {
@@ -180,15 +214,25 @@ export function createAlerts(deps: AlertsDeps) {
       if (parts) return Promise.resolve();
       parts = build();
       parts.outbox.start();
+      // Provider receipts (contracts/channels.ts) land on the attempt they answer.
+      const outbox = parts.outbox;
+      parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
+        if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+      });
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
+      const remote = parts.remoteAck;
+      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
       return Promise.resolve();
     },
     async stop() {
       const p = parts;
       if (!p) return;
+      unsubscribe?.();
+      unsubscribe = undefined;
       // Held repeats are written before the database closes.
       p.incidents.flush();
+      p.unsubscribe?.();
       p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();
@@ -208,6 +252,11 @@ export function createAlerts(deps: AlertsDeps) {
       parts.incidents.handleFinding(f, receivedAt);
     },
     service,
+    /** Issue 19 point 5: the one action a signed link may take (the dashboards' /ack page). */
+    ackLinks: {
+      inspect: (token) => must().remoteAck.links.inspect(token),
+      redeem: (token) => must().remoteAck.links.redeem(token),
+    } satisfies AckLinks as AckLinks,
     policies,
     /** Console notifications (escalations, reminders) as an in-process stream. */
     console: consoleChannel,
@@ -217,6 +266,13 @@ export function createAlerts(deps: AlertsDeps) {
       ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
       attempts: (outboxId: number) => must().outbox.attempts(outboxId),
     },
+    /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
+    stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
+    /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
+    ledger: {
+      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
+      lastTo: (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
+    } satisfies ChannelLedger as ChannelLedger,
     escalations: {
       pending: () => must().escalation.pending(),
       of: (incidentId: string) => must().escalation.steps(incidentId),

@@ -39,6 +39,7 @@ export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => 
     escalations: counter(reg, 'watchfire_alerts_escalations_total', 'Escalation steps executed, by step', ['step']),
     attempts: counter(reg, 'watchfire_alerts_notify_attempts_total', 'Notification send attempts, by channel and outcome', ['channel', 'outcome']),
     digested: counter(reg, 'watchfire_alerts_digested_total', 'Notifications not sent because the person already had this step for the same site within the storm window (issue 17)', ['step']),
+    receipts: counter(reg, 'watchfire_alerts_notify_receipts_total', 'Provider delivery receipts recorded on attempts (issue 19), by channel and status', ['channel', 'status']),
     noRecipient: counter(reg, 'watchfire_alerts_no_recipient_total', 'Notification targets that found nobody (WF_NOTIFY_NO_RECIPIENT), by step and target', ['step', 'to']),
   };
 }

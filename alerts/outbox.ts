@@ -12,8 +12,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Locale } from '../contracts/registry.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import type { ChannelName } from './policies.ts';
-import type { Channel, OutboundMessage } from './channels/types.ts';
+import type { InboundMatch, ReceiptStatus } from '../contracts/channels.ts';
+import { CHANNELS as CHANNEL_TABLE, CHANNEL_NAMES, type ChannelName } from './channels/registry.ts';
+import { ChannelRefusal, type Channel, type OutboundMessage } from './channels/types.ts';
 import type { AlertMetrics } from './metrics.ts';
 
 export interface NewOutboxRow {
@@ -27,6 +28,8 @@ export interface NewOutboxRow {
   readonly recipientName: string;
   readonly address: string;
   readonly locale: Locale;
+  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
+  readonly notBefore?: number;
 }
 
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
@@ -48,6 +51,12 @@ export interface OutboxAttempt {
   readonly finishedAt: number | null;
   readonly outcome: 'sending' | 'sent' | 'failed';
   readonly error: string | null;
+  /** The provider's message or call id, when the channel returned one (issue 19). */
+  readonly providerId: string | null;
+  /** The provider's delivery receipt for this attempt, when it sent one. */
+  readonly receipt: ReceiptStatus | null;
+  readonly receiptAt: number | null;
+  readonly receiptDetail: string | null;
 }
 
 export interface OutboxOptions {
@@ -56,18 +65,17 @@ export interface OutboxOptions {
   readonly maxDelayMs: number;
   /** A row still failing this long after it was written is marked failed (kept, logged loudly). */
   readonly giveUpAfterMs: number;
-  /** Sends in flight per channel. */
+  /** Sends in flight per channel (default: the channel table's). */
   readonly concurrency: Readonly<Record<ChannelName, number>>;
-  /** A send that neither resolves nor rejects in this time counts as failed. */
-  readonly sendTimeoutMs: number;
+  /** A send that neither resolves nor rejects in this time counts as failed (default: the channel table's, per channel). */
+  readonly sendTimeoutMs?: number | undefined;
 }
 
 export const DEFAULT_OUTBOX_OPTIONS: OutboxOptions = {
   baseDelayMs: 2_000,
   maxDelayMs: 5 * 60_000,
   giveUpAfterMs: 24 * 3_600_000,
-  concurrency: { console: 16, email: 4, webhook: 8 },
-  sendTimeoutMs: 60_000,
+  concurrency: Object.fromEntries(CHANNEL_NAMES.map((c) => [c, CHANNEL_TABLE[c].concurrency])) as Record<ChannelName, number>,
 };
 
 type RawRow = {
@@ -96,7 +104,12 @@ export interface OutboxDeps {
   random?: () => number;
 }
 
-const CHANNELS: readonly ChannelName[] = ['console', 'email', 'webhook'];
+const CHANNELS: readonly ChannelName[] = CHANNEL_NAMES;
+
+type RawAttempt = {
+  id: number; outbox_id: number; started_at: number; finished_at: number | null; outcome: OutboxAttempt['outcome']; error: string | null;
+  provider_id: string | null; receipt: ReceiptStatus | null; receipt_at: number | null; receipt_detail: string | null;
+};
 
 export function createOutbox(deps: OutboxDeps) {
   const { db, clock, logger, metrics, channels, render } = deps;
@@ -110,7 +123,14 @@ export function createOutbox(deps: OutboxDeps) {
   const earliest = db.prepare(`SELECT MIN(next_at) AS t FROM alert_outbox WHERE channel = ? AND status = 'pending'`).pluck();
   const claim = db.prepare(`UPDATE alert_outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status = 'pending'`);
   const attemptStart = db.prepare(`INSERT INTO alert_outbox_attempts (outbox_id, started_at, outcome) VALUES (?, ?, 'sending')`);
-  const attemptEnd = db.prepare(`UPDATE alert_outbox_attempts SET finished_at = ?, outcome = ?, error = ? WHERE id = ?`);
+  const attemptEnd = db.prepare(`UPDATE alert_outbox_attempts SET finished_at = ?, outcome = ?, error = ?, provider_id = ? WHERE id = ?`);
+  const receiptOf = db.prepare(`UPDATE alert_outbox_attempts SET receipt = ?, receipt_at = ?, receipt_detail = ? WHERE id = ?`);
+  const attemptByProvider = db.prepare(`SELECT a.id AS attempt, o.id AS outbox, o.incident_id AS incident, o.recipient_id AS recipient FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id
+    WHERE a.provider_id = ? AND o.channel = ? ORDER BY a.id DESC LIMIT 1`);
+  const lastAttemptOf = db.prepare(`SELECT a.id AS attempt, o.id AS outbox, o.incident_id AS incident, o.recipient_id AS recipient FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id
+    WHERE o.id = ? AND o.channel = ? ORDER BY a.id DESC LIMIT 1`);
+  const lastSentTo = db.prepare(`SELECT id AS outbox, incident_id AS incident, recipient_id AS recipient FROM alert_outbox
+    WHERE channel = ? AND address = ? AND status = 'sent' AND sent_at >= ? ORDER BY id DESC LIMIT 1`);
   const markSent = db.prepare(`UPDATE alert_outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`);
   const markRetry = db.prepare(`UPDATE alert_outbox SET status = ?, next_at = ?, last_error = ? WHERE id = ?`);
   const recover = db.prepare(`UPDATE alert_outbox SET status = 'pending', next_at = ? WHERE status = 'sending'`);
@@ -119,6 +139,7 @@ export function createOutbox(deps: OutboxDeps) {
   const pendingRows = db.prepare(`SELECT * FROM alert_outbox WHERE status IN ('pending', 'sending', 'failed') ORDER BY id LIMIT ?`);
   const byIncident = db.prepare(`SELECT * FROM alert_outbox WHERE incident_id = ? ORDER BY id`);
   const attemptsOf = db.prepare(`SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id`);
+  const byId = db.prepare(`SELECT * FROM alert_outbox WHERE id = ?`);
   const attemptTotals = db.prepare(`SELECT o.channel AS channel, a.outcome AS outcome, COUNT(*) AS n FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id GROUP BY o.channel, a.outcome`);
 
   interface Worker { timer: NodeJS.Timeout | undefined; timerAt: number; inFlight: Set<Promise<void>>; kickQueued: boolean }
@@ -126,7 +147,7 @@ export function createOutbox(deps: OutboxDeps) {
   let running = false;
 
   function enqueue(row: NewOutboxRow, now: number): number {
-    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, now, now);
+    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, Math.max(now, row.notBefore ?? now), now);
     return Number(r.lastInsertRowid);
   }
 
@@ -184,14 +205,18 @@ export function createOutbox(deps: OutboxDeps) {
   async function deliver(channel: Channel, row: OutboxRow, attemptId: number): Promise<void> {
     let error: unknown;
     let guard: NodeJS.Timeout | undefined;
+    let providerId: string | null = null;
+    const spec = CHANNEL_TABLE[row.channel];
+    const timeoutMs = opts.sendTimeoutMs ?? spec.sendTimeoutMs;
     try {
       const message = render(row);
-      await Promise.race([
+      const result = await Promise.race([
         channel.send(message),
         new Promise<never>((_, rej) => {
-          guard = setTimeout(() => rej(new WatchfireError(row.channel === 'email' ? 'WF_NOTIFY_SMTP' : row.channel === 'webhook' ? 'WF_NOTIFY_WEBHOOK' : 'WF_NOTIFY_CONSOLE', `no outcome in ${opts.sendTimeoutMs} ms`)), opts.sendTimeoutMs);
+          guard = setTimeout(() => rej(new WatchfireError(spec.code, `no outcome in ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
+      providerId = result?.providerId ?? null;
     } catch (err) {
       error = err;
     } finally {
@@ -201,7 +226,7 @@ export function createOutbox(deps: OutboxDeps) {
     if (error === undefined) {
       db.transaction(() => {
         markSent.run(now, row.id);
-        attemptEnd.run(now, 'sent', null, attemptId);
+        attemptEnd.run(now, 'sent', null, providerId, attemptId);
       })();
       metrics.attempts.inc({ channel: row.channel, outcome: 'sent' });
       return;
@@ -209,10 +234,11 @@ export function createOutbox(deps: OutboxDeps) {
     const msg = error instanceof Error ? error.message : String(error);
     const code = error instanceof WatchfireError ? error.code : undefined;
     const giveUp = now - row.createdAt >= opts.giveUpAfterMs;
-    const next = now + backoff(row.attempts);
+    // A refusal with a reset time (a per-number limit) is not retried before it: it would only count again.
+    const next = Math.max(now + backoff(row.attempts), error instanceof ChannelRefusal ? error.retryAt : 0);
     db.transaction(() => {
       markRetry.run(giveUp ? 'failed' : 'pending', next, msg.slice(0, 1000), row.id);
-      attemptEnd.run(now, 'failed', msg.slice(0, 1000), attemptId);
+      attemptEnd.run(now, 'failed', msg.slice(0, 1000), null, attemptId);
     })();
     metrics.attempts.inc({ channel: row.channel, outcome: 'failed' });
     if (giveUp) {
@@ -269,12 +295,39 @@ export function createOutbox(deps: OutboxDeps) {
     pending(limit = 1000): OutboxRow[] {
       return (pendingRows.all(limit) as RawRow[]).map(toRow);
     },
+    get(id: number): OutboxRow | undefined {
+      const r = byId.get(id) as RawRow | undefined;
+      return r ? toRow(r) : undefined;
+    },
     ofIncident(incidentId: string): OutboxRow[] {
       return (byIncident.all(incidentId) as RawRow[]).map(toRow);
     },
     attempts(outboxId: number): OutboxAttempt[] {
-      return (attemptsOf.all(outboxId) as Array<{ id: number; outbox_id: number; started_at: number; finished_at: number | null; outcome: OutboxAttempt['outcome']; error: string | null }>)
-        .map((a) => ({ id: a.id, outboxId: a.outbox_id, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, error: a.error }));
+      return (attemptsOf.all(outboxId) as RawAttempt[]).map((a) => ({
+        id: a.id, outboxId: a.outbox_id, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, error: a.error,
+        providerId: a.provider_id, receipt: a.receipt, receiptAt: a.receipt_at, receiptDetail: a.receipt_detail,
+      }));
+    },
+    /** The row whose attempt got this provider id (or, when given, the row itself): contracts/channels.ts ChannelLedger. */
+    byProviderId(channel: string, providerId: string, outboxId?: number): InboundMatch | undefined {
+      const r = (attemptByProvider.get(providerId, channel) ?? (outboxId !== undefined ? lastAttemptOf.get(outboxId, channel) : undefined)) as
+        { attempt: number; outbox: number; incident: string | null; recipient: string } | undefined;
+      return r ? { outboxId: r.outbox, incidentId: r.incident, recipientId: r.recipient } : undefined;
+    },
+    lastTo(channel: string, address: string, withinMs: number): InboundMatch | undefined {
+      const r = lastSentTo.get(channel, address, clock.now() - withinMs) as { outbox: number; incident: string | null; recipient: string } | undefined;
+      return r ? { outboxId: r.outbox, incidentId: r.incident, recipientId: r.recipient } : undefined;
+    },
+    /**
+     * Records a provider's delivery receipt on the attempt that got this provider id (else on the
+     * row's last attempt); returns false when no attempt matches (an old or foreign receipt).
+     */
+    recordReceipt(r: { channel: string; providerId: string; outboxId?: number | undefined; status: ReceiptStatus; at: number; detail?: string | undefined }): boolean {
+      const a = (attemptByProvider.get(r.providerId, r.channel) ?? (r.outboxId !== undefined ? lastAttemptOf.get(r.outboxId, r.channel) : undefined)) as { attempt: number } | undefined;
+      if (!a) return false;
+      receiptOf.run(r.status, r.at, r.detail?.slice(0, 500) ?? null, a.attempt);
+      metrics.receipts.inc({ channel: r.channel, status: r.status });
+      return true;
     },
     depth(): Record<string, number> {
       const out: Record<string, number> = {};

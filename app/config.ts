@@ -3,6 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { Config, ENV_OVERRIDES } from '../contracts/config.ts';
+import { checkChannelConfig } from '../alerts/channels/registry.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 
 function deepFreeze<T>(value: T): T {
@@ -57,11 +58,17 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
       const n = Number(v);
       if (!Number.isFinite(n)) problems.push(`${name}: expected a number, got ${JSON.stringify(v)}`);
       else setPath(raw, spec.path, n);
+    } else if (spec.type === 'boolean') {
+      const b = /^(true|1|yes|on)$/i.test(v) ? true : /^(false|0|no|off)$/i.test(v) ? false : undefined;
+      if (b === undefined) problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+      else setPath(raw, spec.path, b);
     } else setPath(raw, spec.path, v);
   }
   for (const [k, v] of Object.entries(opts.overrides ?? {})) setPath(raw, k.split('.'), v);
   const result = Config.safeParse(raw);
   if (!result.success) problems.push(...formatIssues(result.error.issues));
+  // Issue 19: each notification channel's section is checked by its own schema in the channel table.
+  else problems.push(...checkChannelConfig(result.data.alerts));
   if (problems.length || !result.success) {
     throw new WatchfireError('WF_CONFIG_INVALID', `Invalid configuration${file ? ` in ${file}` : ''}`, problems);
   }

@@ -4,6 +4,7 @@ import type { Finding } from './findings.ts';
 import type { ScoredReading } from './reading.ts';
 import type { IncidentEvent } from './incidents.ts';
 import type { RejectRecord } from './ports.ts';
+import type { ChannelInbound } from './channels.ts';
 
 export interface DevicePresence {
   readonly deviceId: string;
@@ -24,6 +25,8 @@ export interface BusEvents {
   reject: RejectRecord;
   /** Incident opened, updated, transitioned (the console stream serves these). */
   incident: IncidentEvent;
+  /** A provider's receipt, SMS reply or voice keypress (contracts/channels.ts), matched to its outbox row when possible. */
+  'channel.inbound': ChannelInbound;
 }
 
 export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

@@ -5,6 +5,23 @@ import { Role } from './registry.ts';
 
 const Port = z.number().int().min(0).max(65535);
 
+/** The email channel's SMTP server (alerts.smtp). */
+export const SmtpConfig = z.object({
+  host: z.string(),
+  port: Port.default(25),
+  secure: z.boolean().default(false),
+  ignoreTLS: z.boolean().default(false),
+  user: z.string().optional(),
+  pass: z.string().optional(),
+  from: z.string().default('Watchfire <watchfire@localhost>'),
+});
+
+/** The signed JSON webhook channel (alerts.webhook). */
+export const WebhookConfig = z.object({
+  url: z.url(),
+  secret: z.string().min(16),
+});
+
 export const Config = z.object({
   /** Where SQLite, the journal (readings not yet in InfluxDB) and a local influxd's data live. */
   dataDir: z.string().default('./data'),
@@ -236,19 +253,29 @@ export const Config = z.object({
   }).prefault({}),
   alerts: z.object({
     policyFile: z.string().optional(),
-    smtp: z.object({
-      host: z.string(),
-      port: Port.default(25),
-      secure: z.boolean().default(false),
-      ignoreTLS: z.boolean().default(false),
-      user: z.string().optional(),
-      pass: z.string().optional(),
-      from: z.string().default('Watchfire <watchfire@localhost>'),
-    }).optional(),
-    webhook: z.object({
-      url: z.url(),
-      secret: z.string().min(16),
-    }).optional(),
+    smtp: SmtpConfig.optional(),
+    webhook: WebhookConfig.optional(),
+    /**
+     * Issue 19: the other channels' sections (sms, voice, wecom, dingtalk, template), each
+     * validated by its own schema in the channel table (alerts/channels/registry.ts) at start.
+     */
+    channels: z.record(z.string(), z.unknown()).default({}),
+    /** Issue 19: cloud accounts the sms and voice channels send through (keys also from the environment). */
+    providers: z.object({
+      aliyun: z.object({ accessKeyId: z.string().min(1), accessKeySecret: z.string().min(1) }).optional(),
+      tencent: z.object({ secretId: z.string().min(1), secretKey: z.string().min(1) }).optional(),
+    }).prefault({}),
+    /** Issue 19 point 5: acknowledging from where a message lands, without a login. */
+    ack: z.object({
+      /** Signs the one-tap links; unset: a random key made once and kept in the database (wf_meta). */
+      secret: z.string().min(16).optional(),
+      /** How long a link in a message acknowledges its incident. */
+      linkTtlHours: z.number().positive().max(24 * 30).default(24),
+      /** SMS replies that acknowledge the incident the last SMS to that phone was about. */
+      replyWords: z.array(z.string().trim().min(1).max(10)).min(1).default(['1']),
+      /** The key to press in a voice call; any key stops the call tree, this one also acknowledges. */
+      keypressDigit: z.string().regex(/^[0-9*#]$/).default('1'),
+    }).prefault({}),
   }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
@@ -273,6 +300,8 @@ export const ENV_OVERRIDES = {
   WF_MQTT_HOST: { path: ['gateway', 'host'], type: 'string' },
   WF_MQTT_PORT: { path: ['gateway', 'port'], type: 'number' },
   WF_MQTTS_PORT: { path: ['gateway', 'tls', 'port'], type: 'number' },
+  /** false: MQTT over TLS only (with WF_TLS_CERT/KEY), no plain-text listener. */
+  WF_MQTT_PLAIN: { path: ['gateway', 'plain'], type: 'boolean' },
   WF_TLS_CERT: { path: ['gateway', 'tls', 'cert'], type: 'string' },
   WF_TLS_KEY: { path: ['gateway', 'tls', 'key'], type: 'string' },
   WF_INFLUX_URL: { path: ['influx', 'url'], type: 'string' },
@@ -290,4 +319,8 @@ export const ENV_OVERRIDES = {
   WF_SMTP_PORT: { path: ['alerts', 'smtp', 'port'], type: 'number' },
   WF_WEBHOOK_URL: { path: ['alerts', 'webhook', 'url'], type: 'string' },
   WF_WEBHOOK_SECRET: { path: ['alerts', 'webhook', 'secret'], type: 'string' },
-} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' }>;
+  WF_ALIYUN_ACCESS_KEY_ID: { path: ['alerts', 'providers', 'aliyun', 'accessKeyId'], type: 'string' },
+  WF_ALIYUN_ACCESS_KEY_SECRET: { path: ['alerts', 'providers', 'aliyun', 'accessKeySecret'], type: 'string' },
+  WF_TENCENT_SECRET_ID: { path: ['alerts', 'providers', 'tencent', 'secretId'], type: 'string' },
+  WF_TENCENT_SECRET_KEY: { path: ['alerts', 'providers', 'tencent', 'secretKey'], type: 'string' },
+} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' | 'boolean' }>;

@@ -4,6 +4,7 @@
 // acknowledge is 接警 here (确认 alone reads as "confirmed"), dispatch 派单, on site 到场,
 // resolved 处置完毕, review 复盘.
 import type { CallOutcome, Disposition, IncidentState } from './incidents.ts';
+import type { ReceiptStatus } from './channels.ts';
 
 export interface Words { readonly en: string; readonly zh: string }
 
@@ -57,3 +58,23 @@ export const HANDOVER_WORDS = {
   lastNote: { en: 'last note', zh: '最近备注' },
   none: { en: 'none', zh: '无' },
 } as const satisfies Record<string, Words>;
+/** Issue 19: the notification channels (alerts/channels/registry.ts names), as a timeline shows them. */
+export const CHANNEL_WORDS: Readonly<Record<string, Words>> = {
+  console: { en: 'Console', zh: '值班台' },
+  email: { en: 'Email', zh: '邮件' },
+  webhook: { en: 'Webhook', zh: 'Webhook 推送' },
+  sms: { en: 'SMS', zh: '短信' },
+  voice: { en: 'Voice call', zh: '语音电话' },
+  wecom: { en: 'WeCom group', zh: '企业微信群' },
+  dingtalk: { en: 'DingTalk group', zh: '钉钉群' },
+  template: { en: 'Gateway', zh: '网关推送' },
+};
+
+/** Issue 19: what a provider's receipt said about a message or call. */
+export const RECEIPT_WORDS: Readonly<Record<ReceiptStatus, Words>> = {
+  delivered: { en: 'Delivered', zh: '已送达' },
+  failed: { en: 'Not delivered', zh: '未送达' },
+  answered: { en: 'Answered', zh: '已接听' },
+  no_answer: { en: 'No answer', zh: '未接听' },
+  busy: { en: 'Busy', zh: '占线' },
+};

@@ -19,6 +19,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { shiftRoutes } from './routes/shift.ts';
 import { handoverRoutes } from './routes/handover.ts';
 import { mapRoutes, tileOrigin } from './routes/map.ts';
+import { ackRoutes } from './routes/ack.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -122,6 +123,10 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     shiftRoutes(api, deps);
     handoverRoutes(api, deps);
     mapRoutes(api, deps);
+    if (deps.ackLinks) {
+      const links = deps.ackLinks;
+      await api.register(async (scope: App) => ackRoutes(scope, links));
+    }
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',

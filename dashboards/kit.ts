@@ -6,7 +6,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../contracts/bus.ts';
-import type { IncidentService, Incident } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService, Incident } from '../contracts/incidents.ts';
 import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
 import type { Config } from '../contracts/config.ts';
 import type { User, UserRole } from './users.ts';
@@ -66,6 +66,8 @@ export interface HttpDeps {
    * signatures). Only app/ hands these in.
    */
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
+  /** Issue 19 point 5: the one-tap acknowledge links in messages (/ack/:token); absent: no such page. */
+  ackLinks?: AckLinks | undefined;
 }
 
 export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -1,7 +1,9 @@
 // One interface for every notifier channel (STYLE.md: replaceable adapters behind one interface,
-// one shared contract test run against each — tests/alerts.channels.test.ts).
-import type { ChannelName } from '../policies.ts';
+// one shared contract test run against each — tests/alerts.channels.test.ts). Which channels exist
+// is one table, alerts/channels/registry.ts.
+import type { ChannelName } from './registry.ts';
 import type { Locale } from '../../contracts/registry.ts';
+import { WatchfireError, type ErrorCode } from '../../contracts/errors.ts';
 
 export interface OutboundMessage {
   /** The outbox row: stable across retries and restarts, so a receiver can drop duplicates. */
@@ -11,7 +13,7 @@ export interface OutboundMessage {
   readonly channel: ChannelName;
   /** alarm, escalation, reminder, …, report. */
   readonly kind: string;
-  /** Email address, webhook URL, or the center id for the console. */
+  /** Email address, webhook URL, phone number, group robot name, or the center id for the console. */
   readonly address: string;
   readonly recipient: { readonly kind: string; readonly id: string; readonly name: string; readonly locale: Locale; readonly phone?: string | undefined };
   readonly subject: string;
@@ -21,10 +23,29 @@ export interface OutboundMessage {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+/** What a provider said when it took the message: its id, which its delivery receipt will name. */
+export interface SendResult {
+  readonly providerId?: string | undefined;
+}
+
 export interface Channel {
   readonly name: ChannelName;
-  /** Resolves once the message is handed over (SMTP accepted, 2xx, shown); rejects with a coded WatchfireError otherwise. */
-  send(message: OutboundMessage): Promise<void>;
+  /**
+   * Resolves once the message is handed over (SMTP accepted, 2xx, shown, the provider's OK);
+   * rejects with a coded WatchfireError otherwise (a ChannelRefusal when retrying soon is futile).
+   */
+  send(message: OutboundMessage): Promise<void | SendResult>;
   /** Releases sockets; a closed channel rejects further sends. */
   close(): Promise<void>;
+}
+
+/**
+ * A refusal with a time before which retrying cannot help: a per-number limit (ours or the
+ * provider's throttling) or a robot's per-minute limit. The outbox retries no earlier than
+ * `retryAt`; the row stays visible as failed-and-waiting, never silently dropped.
+ */
+export class ChannelRefusal extends WatchfireError {
+  constructor(code: ErrorCode, message: string, readonly retryAt: number) {
+    super(code, message);
+  }
 }

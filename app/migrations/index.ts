@@ -56,13 +56,25 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );` },
   // Issue 17 point 3: the storm digest asks "did this person get this step lately?" per alarm.
   { version: 6, name: 'alerts: index alert_outbox_digest', sql: 'CREATE INDEX alert_outbox_digest ON alert_outbox(recipient_id, step, created_at);' },
+  // Issue 19 points 1 and 2: the provider's id of each attempt (its receipt names it), the receipt
+  // itself, and "the last SMS to this phone" for replies that carry no message id.
+  { version: 7, name: 'alerts: alert_outbox_attempts provider_id and receipt', sql: `
+      ALTER TABLE alert_outbox_attempts ADD COLUMN provider_id TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt TEXT;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_at INTEGER;
+      ALTER TABLE alert_outbox_attempts ADD COLUMN receipt_detail TEXT;
+      CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts(provider_id) WHERE provider_id IS NOT NULL;
+      CREATE INDEX alert_outbox_address ON alert_outbox(channel, address, id);` },
+  // Issue 19 point 4: a call tree's next stage is a due escalation row like any step, so it
+  // survives a restart; `stage` says which (NULL for a step that notifies everyone at once).
+  { version: 8, name: 'alerts: alert_escalations.stage', sql: 'ALTER TABLE alert_escalations ADD COLUMN stage INTEGER;' },
   // Issue 17: the device whose finding wrote the incident's title (its headline value), so a second
   // detector confirming at the same level does not replace 1.045 dB/m with its own 0.151 dB/m.
-  { version: 7, name: 'alerts: alert_incidents.lead_device', sql: 'ALTER TABLE alert_incidents ADD COLUMN lead_device TEXT;' },
+  { version: 9, name: 'alerts: alert_incidents.lead_device', sql: 'ALTER TABLE alert_incidents ADD COLUMN lead_device TEXT;' },
   // Issue 17 point 6: the shift handover (交接班). The outgoing operator's remark with the summary as
   // it was handed over, and the incoming operator's receipt; once received a row is final. The
   // index on alert_audit(at) finds a shift's notes and calls by time.
-  { version: 8, name: 'dashboards: shift_handovers; alerts: index alert_audit_at', sql: `
+  { version: 10, name: 'dashboards: shift_handovers; alerts: index alert_audit_at', sql: `
       CREATE TABLE shift_handovers (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         center_id TEXT NOT NULL,

@@ -15,8 +15,8 @@ const STATE_RANK = { open: 0, acknowledged: 1, dispatched: 2, on_site: 3, resolv
 export const order = (a, b) => LEVEL_RANK[a.level] - LEVEL_RANK[b.level] || STATE_RANK[a.state] - STATE_RANK[b.state]
   || (a.level === 'red' && a.state === 'open' ? b.openedAt - a.openedAt : a.openedAt - b.openedAt);
 const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
-export { DISPOSITIONS, actionLabel, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
-import { DISPOSITIONS, timelineItem, levelBadge, stateChip, residentLine } from './parts.js';
+export { DISPOSITIONS, actionLabel, timelineItem, timelineItems, levelBadge, stateChip, residentLine } from './parts.js';
+import { DISPOSITIONS, timelineItems, levelBadge, stateChip, residentLine } from './parts.js';
 import { callButtons, noteForm } from './shift.js';
 import { createGroups } from './group.js';
 
@@ -192,7 +192,7 @@ export function createQueue({ state, rerender, toast }) {
     if (!pane) return;
     const d = detail;
     const shown = d && d.incident.id === selected ? (state.active.get(d.incident.id) || d.incident) : null;
-    const sig = JSON.stringify([shown, d && d.timeline.length, d && d.notes?.length, draft && { ...draft, feedback: undefined }, document.documentElement.lang]);
+    const sig = JSON.stringify([shown, d && d.timeline.length, d && d.deliveries?.map((x) => x.outcome), d && d.notes?.length, draft && { ...draft, feedback: undefined }, document.documentElement.lang]);
     if (pane.dataset.sig === sig && pane.firstChild) return;
     pane.dataset.sig = sig;
     const focused = document.activeElement && pane.contains(document.activeElement) ? document.activeElement.id : null;
@@ -245,7 +245,7 @@ export function createQueue({ state, rerender, toast }) {
       noteForm(inc, logged),
       h('section', { class: 'timeline' },
         h('h3', {}, t('field.timeline')),
-        h('ol', {}, d.timeline.map((e) => timelineItem(e, c.timezone, time))))));
+        h('ol', {}, timelineItems(d.timeline, d.deliveries, c.timezone, time)))));
   }
 
   /** What a card shows; the card is rebuilt only when this changes. */

@@ -1,0 +1,114 @@
+// Issue 19 point 1: the channel table is the one list of channels. Policies accept exactly its
+// names, configuration sections are checked by its schemas (every problem by path), and a
+// provider's receipt published on the bus lands on the attempt whose provider id it names.
+import { afterEach, describe, expect, it } from 'vitest';
+import { CHANNEL_NAMES, CHANNELS, ChannelRefusal, parseChannelConfig, parsePolicies, type OutboundMessage } from '../alerts/index.ts';
+import { loadConfig } from '../app/config.ts';
+import type { WatchfireError } from '../contracts/errors.ts';
+import type { ChannelInbound } from '../contracts/channels.ts';
+import { CHANNEL_WORDS } from '../contracts/words.ts';
+import { DAY_SHIFT_TIME, WEBHOOK_SECRET, finding, shiftedClock, startAlerts, tempDir, type Harness } from './alerts.fixture.ts';
+import { waitFor } from './support/wait.ts';
+
+const err = (f: () => unknown): WatchfireError => {
+  try {
+    f();
+  } catch (e) {
+    return e as WatchfireError;
+  }
+  throw new Error('did not throw');
+};
+
+describe('the channel table', () => {
+  it('every entry has a code documented in contracts/errors.ts and positive outbox defaults', () => {
+    for (const name of CHANNEL_NAMES) {
+      expect(CHANNELS[name].code).toMatch(/^WF_NOTIFY_/);
+      expect(CHANNELS[name].concurrency).toBeGreaterThan(0);
+      expect(CHANNELS[name].sendTimeoutMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('every channel has its words in both languages (contracts/words.ts)', () => {
+    for (const name of CHANNEL_NAMES) {
+      expect(CHANNEL_WORDS[name]?.zh, name).toBeTruthy();
+      expect(CHANNEL_WORDS[name]?.en, name).toBeTruthy();
+    }
+  });
+
+  it('policies accept every channel of the table and nothing else', () => {
+    const steps = (via: string[]) => ({ policies: ['red', 'yellow'].map((level) => ({ id: level, level, steps: [{ id: 'a', kind: 'alarm', notify: [{ to: 'operators', via }] }] })) });
+    expect(() => parsePolicies(steps([...CHANNEL_NAMES]))).not.toThrow();
+    expect(err(() => parsePolicies(steps(['pigeon']))).code).toBe('WF_POLICY_INVALID');
+  });
+
+  it('an unknown channel section and a bad one are refused with their paths, at config load too', () => {
+    const e = err(() => parseChannelConfig({ smtp: undefined, webhook: { url: 'http://x.test/hook', secret: 'short' }, channels: { pigeon: {} } }));
+    expect(e.code).toBe('WF_CONFIG_INVALID');
+    expect(e.details.some((d) => d.startsWith('alerts.channels.pigeon: no such channel'))).toBe(true);
+    expect(e.details.some((d) => d.startsWith('alerts.webhook.secret'))).toBe(true);
+    const c = err(() => loadConfig({ env: {}, overrides: { 'alerts.channels': { pigeon: {} } } }));
+    expect(c.code).toBe('WF_CONFIG_INVALID');
+    expect(c.details.join('\n')).toContain('alerts.channels.pigeon');
+  });
+});
+
+describe('receipts on attempts', () => {
+  let h: Harness | undefined;
+  const dir = tempDir();
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it('a send returns the provider id; the receipt naming it is recorded on that attempt and found by the ledger', async () => {
+    const sent: OutboundMessage[] = [];
+    let refuseOnce = true;
+    const clock = shiftedClock(DAY_SHIFT_TIME);
+    h = await startAlerts({
+      file: `${dir.dir}/receipts.db`,
+      clock,
+      config: { webhook: { url: 'http://gateway.test/hook', secret: WEBHOOK_SECRET } },
+      alerts: {
+        outbox: { baseDelayMs: 10, maxDelayMs: 20 },
+        channels: {
+          webhook: {
+            name: 'webhook',
+            send(m) {
+              // The first attempt of one row is refused until a reset time: it is retried no earlier.
+              if (refuseOnce && m.recipient.id === 'gw-wang') {
+                refuseOnce = false;
+                return Promise.reject(new ChannelRefusal('WF_NOTIFY_WEBHOOK', 'per-number limit', clock.now() + 300));
+              }
+              sent.push(m);
+              return Promise.resolve({ providerId: `biz-${m.id}` });
+            },
+            close: () => Promise.resolve(),
+          },
+        },
+      },
+    });
+    h.alerts.handleFinding(finding());
+    const incident = h.alerts.service.list({ active: true })[0]!;
+    const rows = await waitFor(() => {
+      const r = h!.alerts.outbox.ofIncident(incident.id).filter((x) => x.channel === 'webhook');
+      return r.length >= 3 && r.every((x) => x.status === 'sent') ? r : undefined;
+    }, { what: 'webhook rows sent' });
+    const gw = rows.find((r) => r.recipientId === 'gw-wang')!;
+    const gwAttempts = h.alerts.outbox.attempts(gw.id);
+    expect(gwAttempts.map((a) => a.outcome)).toEqual(['failed', 'sent']);
+    expect(gwAttempts[1]!.startedAt - gwAttempts[0]!.finishedAt!).toBeGreaterThanOrEqual(250);
+    expect(gwAttempts[1]!.providerId).toBe(`biz-${gw.id}`);
+
+    const match = h.alerts.ledger.byProviderId('webhook', `biz-${gw.id}`);
+    expect(match).toEqual({ outboxId: gw.id, incidentId: incident.id, recipientId: 'gw-wang' });
+    expect(h.alerts.ledger.lastTo('webhook', gw.address, 60_000)?.outboxId).toBe(Math.max(...rows.filter((r) => r.address === gw.address).map((r) => r.id)));
+    expect(h.alerts.ledger.byProviderId('webhook', 'nobody')).toBeUndefined();
+
+    const receipt: ChannelInbound = { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status: 'delivered', providerId: `biz-${gw.id}`, at: 1234, detail: 'DELIVERED', match };
+    h.bus.emit('channel.inbound', receipt);
+    const after = h.alerts.outbox.attempts(gw.id)[1]!;
+    expect(after).toMatchObject({ receipt: 'delivered', receiptAt: 1234, receiptDetail: 'DELIVERED' });
+    // The other rows got no receipt.
+    for (const r of rows.filter((x) => x.id !== gw.id)) expect(h.alerts.outbox.attempts(r.id).every((a) => a.receipt === null)).toBe(true);
+  });
+});
