@@ -205,8 +205,8 @@ export function createAlerts(deps: AlertsDeps) {
     review: (id, actor, note) => must().incidents.service.review(id, actor, note),
     note: (id, actor, text) => must().incidents.service.note(id, actor, text),
     call: (id, actor, c) => must().incidents.service.call(id, actor, c),
-    remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
     deliveries: (id) => must().incidents.service.deliveries(id),
+    remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
   };
 
   const lifecycle: Lifecycle = {

@@ -151,10 +151,10 @@ export interface IncidentService {
   note(id: string, actor: string, text: string): Incident;
   /** One call and its outcome, in the timeline as `call:<outcome>`; the state is unchanged. */
   call(id: string, actor: string, call: CallBody): Incident;
-  /** The notes and calls on a center's incidents in [from, to), oldest first (the shift handover, issue 17 point 6). */
-  remarks(centerId: string, from: number, to: number): AuditEntry[];
   /** Every message and call about the incident (the console excepted), oldest first, with its outcome. */
   deliveries(id: string): Delivery[];
+  /** The notes and calls on a center's incidents in [from, to), oldest first (the shift handover, issue 17 point 6). */
+  remarks(centerId: string, from: number, to: number): AuditEntry[];
 }
 
 /**

@@ -17,9 +17,9 @@ import { incidentRoutes } from './routes/incidents.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { shiftRoutes } from './routes/shift.ts';
+import { ackRoutes } from './routes/ack.ts';
 import { handoverRoutes } from './routes/handover.ts';
 import { mapRoutes, tileOrigin } from './routes/map.ts';
-import { ackRoutes } from './routes/ack.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -121,12 +121,12 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     siteRoutes(api, deps);
     opsRoutes(api, deps, hub);
     shiftRoutes(api, deps);
-    handoverRoutes(api, deps);
-    mapRoutes(api, deps);
     if (deps.ackLinks) {
       const links = deps.ackLinks;
       await api.register(async (scope: App) => ackRoutes(scope, links));
     }
+    handoverRoutes(api, deps);
+    mapRoutes(api, deps);
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',
