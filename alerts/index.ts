@@ -179,7 +179,7 @@ export function createAlerts(deps: AlertsDeps) {
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
-      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
+      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree, unanswered: escalation.unanswered,
       notified: (id, note) => {
         const i = store.get(id);
         if (i) bus.emit('incident', { kind: 'notified', incident: i, at: clock.now(), note });
