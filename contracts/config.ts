@@ -289,6 +289,8 @@ export const ENV_OVERRIDES = {
   WF_MQTT_HOST: { path: ['gateway', 'host'], type: 'string' },
   WF_MQTT_PORT: { path: ['gateway', 'port'], type: 'number' },
   WF_MQTTS_PORT: { path: ['gateway', 'tls', 'port'], type: 'number' },
+  /** false: MQTT over TLS only (with WF_TLS_CERT/KEY), no plain-text listener. */
+  WF_MQTT_PLAIN: { path: ['gateway', 'plain'], type: 'boolean' },
   WF_TLS_CERT: { path: ['gateway', 'tls', 'cert'], type: 'string' },
   WF_TLS_KEY: { path: ['gateway', 'tls', 'key'], type: 'string' },
   WF_INFLUX_URL: { path: ['influx', 'url'], type: 'string' },
@@ -310,4 +312,4 @@ export const ENV_OVERRIDES = {
   WF_ALIYUN_ACCESS_KEY_SECRET: { path: ['alerts', 'providers', 'aliyun', 'accessKeySecret'], type: 'string' },
   WF_TENCENT_SECRET_ID: { path: ['alerts', 'providers', 'tencent', 'secretId'], type: 'string' },
   WF_TENCENT_SECRET_KEY: { path: ['alerts', 'providers', 'tencent', 'secretKey'], type: 'string' },
-} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' }>;
+} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' | 'boolean' }>;
