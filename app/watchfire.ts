@@ -216,6 +216,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         bus.emit('reject', rec);
       },
       presence: (deviceId, online, at) => bus.emit('device.presence', { deviceId, online, at, reason: online ? 'connect' : 'socket' }),
+      heard: (deviceId, at) => bus.emit('device.presence', { deviceId, online: true, at, reason: 'heartbeat' }),
     };
     const gbt = config.ingress.gbt26875.enabled
       ? createGbtListener({ config: config.ingress.gbt26875, directory: registry, changes: registry, ingress, logger: logger.child({ module: 'gbt26875' }), metrics, clock })

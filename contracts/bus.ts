@@ -10,8 +10,9 @@ export interface DevicePresence {
   readonly deviceId: string;
   readonly online: boolean;
   readonly at: number;
-  /** connect, status (retained status payload), will (last will published), socket (closed without will), shutdown. */
-  readonly reason: 'connect' | 'status' | 'will' | 'socket' | 'shutdown';
+  /** connect, status (retained status payload), will (last will published), socket (closed without will), shutdown;
+   * heartbeat: heard from, already online (an adapter's keep-alive; not streamed to consoles). */
+  readonly reason: 'connect' | 'status' | 'will' | 'socket' | 'shutdown' | 'heartbeat';
 }
 
 export interface BusEvents {

@@ -35,6 +35,12 @@ export interface IngressPort {
   durable(done: (err?: Error) => void): void;
   /** A transmission unit connected or dropped; a platform reported a device on- or offline. */
   presence(deviceId: string, online: boolean, at: number, source: IngressSource): void;
+  /**
+   * Heard from without a value to store (a GB/T 26875.3 heartbeat): the offline timer restarts,
+   * and nothing is said to the consoles — a presence change it is not, and a thousand units
+   * beating every 30 s would otherwise stream 33 "online" events a second to every console.
+   */
+  heard(deviceId: string, at: number, source: IngressSource): void;
 }
 
 /** PROTOCOL.md's first 4 KiB rule applies to adapter rejects too. */

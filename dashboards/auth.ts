@@ -1,6 +1,7 @@
 // Login, sessions and the gate in front of every route: session cookie (HttpOnly, SameSite=Strict)
 // → roles the route declares → CSRF token on writes. The gate runs in onRequest, before the body
 // is parsed, so a caller without the right role learns nothing about what a valid body is.
+import { addressKey } from '../contracts/net.ts';
 import { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
@@ -90,7 +91,8 @@ export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): 
       const { username, password } = req.body;
       const address = req.ip;
       const trusted = audit.trusted(username, address, now());
-      const r = await guard.run(address, username, trusted, () => checkLogin(deps.db, username, password, cost));
+      // Counted per addressKey: an IPv6 client picks any address of its /64 (contracts/net.ts).
+      const r = await guard.run(addressKey(address), username, trusted, () => checkLogin(deps.db, username, password, cost));
       audit.record({ at: now(), username, address, outcome: r.ok ? 'ok' : r.reason, userAgent: req.headers['user-agent'] ?? null });
       if (!r.ok) {
         req.log.info({ username, address, reason: r.reason }, 'login refused');

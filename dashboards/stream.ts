@@ -95,6 +95,8 @@ export function createStreamHub(deps: {
           publish({ type: 'incident', incident: ev.incident, data: JSON.stringify({ kind: ev.kind, at: ev.at, actor: ev.actor ?? null, incident: deps.view(ev.incident) }) });
         }),
         deps.bus.on('device.presence', 'dashboards.stream', (p) => {
+          // A keep-alive changes nothing an operator sees.
+          if (p.reason === 'heartbeat') return;
           const centerId = deps.centerOf?.(p.deviceId);
           publish({ type: 'presence', ...(centerId ? { centerId } : {}), data: JSON.stringify(p) });
         }),

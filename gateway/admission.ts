@@ -8,6 +8,7 @@
 // backoff, so with maxConnectionsPerAddress sockets one address learns at most
 // maxConnectionsPerAddress / backoff answers per second (secrets are ≥ 128 random bits anyway:
 // PROTOCOL.md "Authentication"); the attempts bucket caps it further.
+import { addressKey } from '../contracts/net.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Clock } from '../contracts/ports.ts';
 import { TokenBucket } from './rate-limit.ts';
@@ -26,6 +27,8 @@ const SWEEP_MS = 60_000;
 
 export function createAdmission(deps: { config: Config['gateway']['admission']; clock: Clock }) {
   const { config, clock } = deps;
+  // Exempt addresses are exact (a monitoring host, the load balancer); limits count by addressKey
+  // (an IPv6 /64 is one subscriber, contracts/net.ts).
   const exempt = new Set(config.exemptAddresses.flatMap((a) => [a, `::ffff:${a}`]));
   const open = new Map<string, number>();
   const buckets = new Map<string, TokenBucket>();
@@ -65,8 +68,9 @@ export function createAdmission(deps: { config: Config['gateway']['admission']; 
       sweeper = undefined;
     },
     /** A new socket from `address`: admitted (and tracked until release) or why not. */
-    accept(address: string): AdmissionRefusal | undefined {
-      if (exempt.has(address)) return undefined;
+    accept(raw: string): AdmissionRefusal | undefined {
+      if (exempt.has(raw)) return undefined;
+      const address = addressKey(raw);
       const n = open.get(address) ?? 0;
       if (n >= config.maxConnectionsPerAddress) return 'address_connections';
       let b = buckets.get(address);
@@ -76,7 +80,9 @@ export function createAdmission(deps: { config: Config['gateway']['admission']; 
       return undefined;
     },
     /** An admitted socket closed. */
-    release(address: string): void {
+    release(raw: string): void {
+      if (exempt.has(raw)) return;
+      const address = addressKey(raw);
       const n = open.get(address);
       if (n === undefined) return;
       if (n <= 1) open.delete(address);
@@ -85,12 +91,12 @@ export function createAdmission(deps: { config: Config['gateway']['admission']; 
     /** How long the answer to a wrong CONNECT from this address / for this device id is held now. */
     refusalDelayMs(address: string, deviceId: string | undefined): number {
       const now = clock.now();
-      return Math.max(backoffOf(byAddress.get(address), now), deviceId ? backoffOf(byDevice.get(deviceId), now) : 0);
+      return Math.max(backoffOf(byAddress.get(addressKey(address)), now), deviceId ? backoffOf(byDevice.get(deviceId), now) : 0);
     },
     /** A CONNECT was refused for its credentials; deviceId only when the user name is a registered device. */
     failed(address: string, deviceId: string | undefined): void {
       const now = clock.now();
-      if (!exempt.has(address)) fail(byAddress, address, now);
+      if (!exempt.has(address)) fail(byAddress, addressKey(address), now);
       if (deviceId) fail(byDevice, deviceId, now);
     },
     /** A device authenticated: its id's record is cleared (the address's is not: a NAT hides guessers among devices). */

@@ -50,6 +50,10 @@ describe('a transmission unit of a registered panel', () => {
     expect(sync.destination).toBe(UNIT);
     expect(sync.source).toBe('0000000000c1');
     expect(presence.some((p) => p.deviceId === 'fp-1' && p.online)).toBe(true);
+    // Later heartbeats feed the offline timer as keep-alives, not as connects the consoles hear of.
+    expect(await u.heartbeat()).toMatchObject({ command: COMMAND.confirm });
+    expect(presence.filter((p) => p.deviceId === 'fp-1' && p.reason === 'connect')).toHaveLength(1);
+    expect(presence.filter((p) => p.deviceId === 'fp-1' && p.reason === 'heartbeat').length).toBeGreaterThanOrEqual(1);
 
     const fire = (1 << COMPONENT_BITS.normal) | (1 << COMPONENT_BITS.fire);
     expect(await u.componentState(2, 17, fire, '3F 走廊 感烟')).toMatchObject({ command: COMMAND.confirm });

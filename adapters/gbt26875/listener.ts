@@ -150,7 +150,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
 
   /** A heartbeat: the panel is heard from (its offline timer restarts) without a value to store. */
   function alive(unit: Unit, at: number): void {
-    ingress.presence(unit.deviceId, true, at, 'gbt26875');
+    ingress.heard(unit.deviceId, at, 'gbt26875');
   }
 
   /**
