@@ -20,7 +20,7 @@ import type { Clock } from '../contracts/ports.ts';
 import { maxLevel, type Finding, type Level } from '../contracts/findings.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import {
-  IncidentFilter, ResolveBody, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
+  IncidentFilter, ResolveBody, type Delivery, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
 } from '../contracts/incidents.ts';
 import { STATE_RANK, toIncident, type IncidentRow, type IncidentStore } from './store.ts';
 import type { Escalation } from './escalation.ts';
@@ -48,8 +48,12 @@ interface Held {
   level: Level;
   n: number;
   last?: { f: Finding; now: number; receivedAt: number | undefined };
-  /** The last repeat at the incident's level: the title and condition follow it. */
+  /** The last repeat at the incident's level from the lead device: the title and condition follow it. */
   lead?: Finding;
+  /** The device whose findings write the title (see apply). */
+  leadDevice: string;
+  /** Whether the incident was confirmed when held: a first confirmation is written at once, with its timeline entry. */
+  wasConfirmed: boolean;
   confirmed: boolean;
   score: number;
 }
@@ -91,6 +95,8 @@ export interface IncidentsDeps {
   escalation: Escalation;
   outbox: Outbox;
   metrics: AlertMetrics;
+  /** Issue 19 point 6: the incident's messages and calls with their outcomes (deliveries.ts). */
+  deliveries: { of(incidentId: string): Delivery[] };
 }
 
 export function createIncidents(deps: IncidentsDeps) {
@@ -100,7 +106,7 @@ export function createIncidents(deps: IncidentsDeps) {
   const rank: Record<Level, number> = { green: 0, yellow: 1, red: 2 };
 
   /** The whole of a finding's effect on the database, in one transaction; returns the event to emit. */
-  const apply = db.transaction((f: Finding, key: string, now: number, receivedAt: number | undefined): { ev: IncidentEvent | undefined; rows: number; repeat?: true } => {
+  const apply = db.transaction((f: Finding, key: string, now: number, receivedAt: number | undefined): { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string } => {
     const row = s.activeByKey.get(key) as IncidentRow | undefined;
     const lastReading = lastReadingOf(f);
     const extra = receivedAt !== undefined ? { receivedAt } : {};
@@ -125,13 +131,21 @@ export function createIncidents(deps: IncidentsDeps) {
       const before = toIncident(row);
       const level = maxLevel(before.level, f.level);
       const raised = rank[level] > rank[before.level];
-      // The title and condition follow the finding that set the level; a lesser one only counts.
-      const lead = rank[f.level] >= rank[before.level];
+      // The title and condition follow the finding that set the level, then that device's own
+      // findings at the level. Issue 17: another device at the same level (a second detector
+      // confirming) only counts and confirms, so the headline keeps the alarm's value (1.045 dB/m,
+      // not the confirming detector's 0.151 dB/m); a lesser finding only counts.
+      const leadDevice = row.lead_device ?? before.deviceId;
+      const lead = raised || (f.level === before.level && f.deviceId === leadDevice);
       s.update.run({
         id: before.id, now, last_reading: lastReading, confirmed: f.confirmed ? 1 : 0, score: f.score, level,
         condition: lead ? f.condition : before.condition, title_en: lead ? f.message.en : before.title.en, title_zh: lead ? f.message.zh : before.title.zh,
+        lead_device: lead ? f.deviceId : leadDevice,
       });
-      if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true };
+      if (f.confirmed && !before.confirmed && !lead) {
+        store.audit(before.id, now, 'system', 'second_detector', before.state, before.state, f.message.en, f.message.zh);
+      }
+      if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true, lead: leadDevice };
       store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`);
       escalation.cancelAll(before.id, now);
       const after = store.get(before.id)!;
@@ -211,10 +225,10 @@ export function createIncidents(deps: IncidentsDeps) {
     const key = incidentKey(f);
     const h = held.get(key);
     if (h) {
-      if (!f.clears && rank[f.level] <= rank[h.level]) {
+      if (!f.clears && rank[f.level] <= rank[h.level] && !(f.confirmed && !h.wasConfirmed)) {
         h.n++;
         h.last = { f, now, receivedAt };
-        if (f.level === h.level) h.lead = f;
+        if (f.level === h.level && f.deviceId === h.leadDevice) h.lead = f;
         h.confirmed ||= f.confirmed;
         h.score = Math.max(h.score, f.score);
         metrics.findings.inc({ outcome: 'updated' });
@@ -223,7 +237,7 @@ export function createIncidents(deps: IncidentsDeps) {
       // What this finding changes comes after the repeats before it.
       flushHeld();
     }
-    let result: { ev: IncidentEvent | undefined; rows: number; repeat?: true };
+    let result: { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string };
     try {
       result = apply(f, key, now, receivedAt);
     } catch (err) {
@@ -236,7 +250,7 @@ export function createIncidents(deps: IncidentsDeps) {
     if (result.ev) bus.emit('incident', result.ev);
     if (result.rows) outbox.kick();
     if (result.repeat && result.ev) {
-      held.set(key, { id: result.ev.incident.id, level: result.ev.incident.level, n: 0, confirmed: false, score: 0 });
+      held.set(key, { id: result.ev.incident.id, level: result.ev.incident.level, n: 0, confirmed: false, score: 0, leadDevice: result.lead ?? result.ev.incident.deviceId, wasConfirmed: result.ev.incident.confirmed });
       holdTimer ??= setTimeout(flushHeld, REPEAT_HOLD_MS, true);
     }
   }
@@ -260,7 +274,7 @@ export function createIncidents(deps: IncidentsDeps) {
   }
 
   /** One transition in one transaction: state, audit, escalation changes; then the bus event. */
-  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number): Incident {
+  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number, noteZh?: string): Incident {
     flushHeld();
     const now = clock.now();
     const { incident, rows } = db.transaction(() => {
@@ -273,7 +287,7 @@ export function createIncidents(deps: IncidentsDeps) {
         on_site_at: c.stamps?.on_site_at ?? null, resolved_at: c.stamps?.resolved_at ?? null, reviewed_at: c.stamps?.reviewed_at ?? null,
         assignee: c.assignee ?? null, disposition: c.disposition ?? null, feedback: c.feedback ?? null,
       });
-      store.audit(id, now, actor, action, i.state, c.to, note ?? null);
+      store.audit(id, now, actor, action, i.state, c.to, note ?? null, noteZh ?? null);
       escalation.cancelUpTo(id, c.to, now);
       const updated = store.get(id)!;
       return { incident: updated, rows: after ? after(updated, now) : 0 };
@@ -284,13 +298,13 @@ export function createIncidents(deps: IncidentsDeps) {
     return incident;
   }
 
-  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6). */
-  function remark(id: string, actor: string, action: string, text: string): Incident {
+  /** A timeline entry that changes no state (notes, the call log; issue 17 point 6; an SMS reply, issue 19). */
+  function remark(id: string, actor: string, action: string, text: string, textZh: string | null = null): Incident {
     flushHeld();
     const now = clock.now();
     const i = db.transaction(() => {
       const cur = must(id);
-      store.audit(id, now, actor, action, cur.state, cur.state, text);
+      store.audit(id, now, actor, action, cur.state, cur.state, text, textZh);
       s.touch.run(now, id);
       return store.get(id)!;
     })();
@@ -332,6 +346,7 @@ export function createIncidents(deps: IncidentsDeps) {
       must(id);
       return store.timeline(id);
     },
+    remarks: (centerId, from, to) => store.remarks(centerId, from, to),
     acknowledge(id, actor, note) {
       return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note,
         (i, now) => escalation.begin(i, 'acknowledged', now));
@@ -362,6 +377,10 @@ export function createIncidents(deps: IncidentsDeps) {
     note(id, actor, text) {
       return remark(id, actor, 'note', text);
     },
+    deliveries(id) {
+      must(id);
+      return deps.deliveries.of(id);
+    },
     call(id, actor, c) {
       return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
@@ -381,5 +400,11 @@ export function createIncidents(deps: IncidentsDeps) {
     },
   };
 
-  return { handleFinding, service, flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
+  /** Issue 19 point 5: acknowledged from a message (link, SMS reply, keypress) by its recipient (`site#contact0`, a person id). */
+  function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Incident {
+    return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note.en,
+      (i, now) => escalation.begin(i, 'acknowledged', now), note.zh);
+  }
+
+  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
 }

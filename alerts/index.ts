@@ -10,7 +10,7 @@ import type { EventBus } from '../contracts/bus.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
-import type { IncidentService } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
@@ -26,6 +26,9 @@ import type { Channel, OutboundMessage } from './channels/types.ts';
 import { createConsoleChannel, type ConsoleChannel } from './channels/console.ts';
 import { createChannels, parseSections } from './channels/registry.ts';
 import type { ChannelLedger } from '../contracts/channels.ts';
+import { ackLink, createAckTokens } from './ack.ts';
+import { createRemoteAck } from './acknowledge.ts';
+import { createDeliveries } from './deliveries.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -59,6 +62,11 @@ export interface AlertsDeps {
     /** Issue 19: alerts.channels (sms, voice, wecom, dingtalk, template), each checked by its schema in the channel table. */
     channels?: Config['alerts']['channels'];
     providers?: Config['alerts']['providers'];
+    /**
+     * Issue 19 point 5: the key that signs one-tap acknowledge links (none: messages carry no
+     * link), how long a link lasts, the SMS replies and the keypress that acknowledge.
+     */
+    ack?: { secret: string; ttlMs: number; replyWords: readonly string[]; keypressDigit: string };
   };
   /** Default: DEFAULT_POLICIES (DESIGN.md); load a file with loadPolicyFile(config.alerts.policyFile). */
   policies?: EscalationPolicies;
@@ -95,6 +103,7 @@ export function createAlerts(deps: AlertsDeps) {
   })();
 
   let parts: ReturnType<typeof build> | undefined;
+  let unsubscribe: (() => void) | undefined;
 
   function build() {
     const store = createIncidentStore(db);
@@ -109,6 +118,7 @@ export function createAlerts(deps: AlertsDeps) {
     function phoneOf(row: OutboxRow): string | undefined {
       const hash = row.recipientId.indexOf('#contact');
       if (hash > 0) return registry.site(row.recipientId.slice(0, hash))?.contacts[Number(row.recipientId.slice(hash + 8))]?.phone;
+      if (row.recipientId.endsWith('#resident')) return registry.site(row.recipientId.slice(0, -9))?.resident?.phone;
       return registry.person(row.recipientId)?.phone;
     }
 
@@ -130,7 +140,9 @@ export function createAlerts(deps: AlertsDeps) {
       const device = registry.get(incident.deviceId);
       // A storm digest (issue 17 point 3): the site's other open incidents travel in the same message.
       const others = (siblings.all(incident.siteId, incident.id) as IncidentRow[]).map(toIncident);
-      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others });
+      // Issue 19 point 5: everyone but the console (whose readers are logged in) can acknowledge from the message itself.
+      const ack = tokens && row.channel !== 'console' ? ackLink(config.publicUrl, tokens.sign(row.id, clock.now())) : undefined;
+      const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others, ...(ack ? { ackLink: ack, replyWord: config.ack!.replyWords[0] } : {}) });
       return {
         ...base,
         messageId: `<outbox-${row.id}.${incident.id}@${host}>`,
@@ -141,8 +153,12 @@ export function createAlerts(deps: AlertsDeps) {
           type: 'incident',
           kind: row.kind,
           step: row.step,
-          text: m.short,
+          // A voice call is read out: no link, the key to press instead (issue 19 point 5).
+          text: row.channel === 'voice' && ack ? `${m.subject}${row.locale === 'en' ? ` Press ${config.ack!.keypressDigit} to acknowledge.` : ` 请按${config.ack!.keypressDigit}键确认接警。`}` : m.short,
           link: incidentLink(config.publicUrl, incident.id),
+          ackLink: ack ?? null,
+          ackReply: ack ? config.ack!.replyWords[0] ?? null : null,
+          ackDigit: ack ? config.ack!.keypressDigit : null,
           incident: {
             id: incident.id, level: incident.level, state: incident.state, category: incident.category, condition: incident.condition,
             title: row.locale === 'en' ? incident.title.en : incident.title.zh, centerId: incident.centerId, siteId: incident.siteId,
@@ -156,14 +172,20 @@ export function createAlerts(deps: AlertsDeps) {
       };
     }
 
+    const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
     const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
-    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics });
+    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
+    const remoteAck = createRemoteAck({
+      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
+      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
+      options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
+    });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt });
-    return { store, outbox, escalation, incidents, reports, schedules, unsubscribe: undefined as (() => void) | undefined };
+    return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -183,6 +205,8 @@ export function createAlerts(deps: AlertsDeps) {
     review: (id, actor, note) => must().incidents.service.review(id, actor, note),
     note: (id, actor, text) => must().incidents.service.note(id, actor, text),
     call: (id, actor, c) => must().incidents.service.call(id, actor, c),
+    deliveries: (id) => must().incidents.service.deliveries(id),
+    remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
   };
 
   const lifecycle: Lifecycle = {
@@ -197,11 +221,15 @@ export function createAlerts(deps: AlertsDeps) {
       });
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
+      const remote = parts.remoteAck;
+      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
       return Promise.resolve();
     },
     async stop() {
       const p = parts;
       if (!p) return;
+      unsubscribe?.();
+      unsubscribe = undefined;
       // Held repeats are written before the database closes.
       p.incidents.flush();
       p.unsubscribe?.();
@@ -224,6 +252,11 @@ export function createAlerts(deps: AlertsDeps) {
       parts.incidents.handleFinding(f, receivedAt);
     },
     service,
+    /** Issue 19 point 5: the one action a signed link may take (the dashboards' /ack page). */
+    ackLinks: {
+      inspect: (token) => must().remoteAck.links.inspect(token),
+      redeem: (token) => must().remoteAck.links.redeem(token),
+    } satisfies AckLinks as AckLinks,
     policies,
     /** Console notifications (escalations, reminders) as an in-process stream. */
     console: consoleChannel,
@@ -233,6 +266,8 @@ export function createAlerts(deps: AlertsDeps) {
       ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
       attempts: (outboxId: number) => must().outbox.attempts(outboxId),
     },
+    /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
+    stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
     /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
     ledger: {
       byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),

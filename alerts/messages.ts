@@ -63,6 +63,9 @@ export interface IncidentMessageInput {
   readonly timezone: string;
   /** The site's other open incidents (a storm digest lists them; issue 17 point 3). */
   readonly others?: readonly Incident[];
+  /** Issue 19 point 5: the signed one-tap acknowledge link for this recipient, and the SMS reply that acknowledges. */
+  readonly ackLink?: string;
+  readonly replyWord?: string | undefined;
 }
 
 export interface RenderedMessage {
@@ -139,15 +142,19 @@ export function renderIncident(i: IncidentMessageInput): RenderedMessage {
     rows.push([en ? `Also open here (${others.length})` : `此处另有未处置警情（${others.length}条）`, list]);
   }
   const greeting = en ? `Hello ${i.recipientName},` : `${i.recipientName}，您好：`;
-  const text = [greeting, '', subject, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', `${en ? 'Open the incident' : '查看警情'}: ${link}`, ''].join('\n');
+  const ack = i.ackLink && incident.state === 'open' ? i.ackLink : undefined;
+  const ackLine = ack ? `${en ? 'Acknowledge (no login needed)' : '一键接警（无需登录）'}: ${ack}` : undefined;
+  const text = [greeting, '', subject, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', ...(ackLine ? [ackLine] : []), `${en ? 'Open the incident' : '查看警情'}: ${link}`, ''].join('\n');
   const color = incident.level === 'red' ? '#c62828' : incident.level === 'yellow' ? '#f9a825' : '#2e7d32';
   const html = `<!doctype html><html lang="${en ? 'en' : 'zh-CN'}"><body style="font-family:sans-serif">
 <p>${escapeHtml(greeting)}</p>
 <h2 style="color:${color}">${escapeHtml(subject)}</h2>
 <table cellpadding="4">${rows.map(([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
-<p><a href="${escapeHtml(link)}">${en ? 'Open the incident' : '查看警情'}</a></p>
+${ack ? `<p><a href="${escapeHtml(ack)}"><b>${en ? 'Acknowledge (no login needed)' : '一键接警（无需登录）'}</b></a></p>` : ''}<p><a href="${escapeHtml(link)}">${en ? 'Open the incident' : '查看警情'}</a></p>
 </body></html>`;
-  const short = `${subject}${site?.resident?.phone ? (en ? ` Resident ☎ ${site.resident.phone}.` : ` 住户电话 ${site.resident.phone}。`) : ''} ${link}`;
+  // On a phone the console link needs a login; the acknowledge link and the reply word do not.
+  const how = ack ? (en ? ` Reply ${i.replyWord ?? '1'} or open ${ack} to acknowledge.` : ` 回复${i.replyWord ?? '1'}或点 ${ack} 确认接警。`) : ` ${link}`;
+  const short = `${subject}${site?.resident?.phone ? (en ? ` Resident ☎ ${site.resident.phone}.` : ` 住户电话 ${site.resident.phone}。`) : ''}${how}`;
   return { subject, text, html, short };
 }
 

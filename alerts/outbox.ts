@@ -28,6 +28,8 @@ export interface NewOutboxRow {
   readonly recipientName: string;
   readonly address: string;
   readonly locale: Locale;
+  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
+  readonly notBefore?: number;
 }
 
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
@@ -137,6 +139,7 @@ export function createOutbox(deps: OutboxDeps) {
   const pendingRows = db.prepare(`SELECT * FROM alert_outbox WHERE status IN ('pending', 'sending', 'failed') ORDER BY id LIMIT ?`);
   const byIncident = db.prepare(`SELECT * FROM alert_outbox WHERE incident_id = ? ORDER BY id`);
   const attemptsOf = db.prepare(`SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id`);
+  const byId = db.prepare(`SELECT * FROM alert_outbox WHERE id = ?`);
   const attemptTotals = db.prepare(`SELECT o.channel AS channel, a.outcome AS outcome, COUNT(*) AS n FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id GROUP BY o.channel, a.outcome`);
 
   interface Worker { timer: NodeJS.Timeout | undefined; timerAt: number; inFlight: Set<Promise<void>>; kickQueued: boolean }
@@ -144,7 +147,7 @@ export function createOutbox(deps: OutboxDeps) {
   let running = false;
 
   function enqueue(row: NewOutboxRow, now: number): number {
-    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, now, now);
+    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, Math.max(now, row.notBefore ?? now), now);
     return Number(r.lastInsertRowid);
   }
 
@@ -291,6 +294,10 @@ export function createOutbox(deps: OutboxDeps) {
     /** Rows not delivered yet (pending, sending, or given up), oldest first. */
     pending(limit = 1000): OutboxRow[] {
       return (pendingRows.all(limit) as RawRow[]).map(toRow);
+    },
+    get(id: number): OutboxRow | undefined {
+      const r = byId.get(id) as RawRow | undefined;
+      return r ? toRow(r) : undefined;
     },
     ofIncident(incidentId: string): OutboxRow[] {
       return (byIncident.all(incidentId) as RawRow[]).map(toRow);

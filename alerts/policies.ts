@@ -16,9 +16,9 @@ export { ChannelName };
  * on duty; grid_worker: of the site's grid; contacts: the resident's emergency contacts (or the
  * responsible unit of a building); liaison and manager: of the center's roster; maintainers:
  * people of the center with the maintainer role; assignee: the person the incident was dispatched to
- * (issue 17 point 4).
+ * (issue 17 point 4); resident: the home's resident, on their own phone (issue 19 point 4).
  */
-export const RecipientKind = z.enum(['console', 'operators', 'supervisor', 'grid_worker', 'contacts', 'liaison', 'manager', 'maintainers', 'assignee']);
+export const RecipientKind = z.enum(['console', 'operators', 'supervisor', 'grid_worker', 'contacts', 'liaison', 'manager', 'maintainers', 'assignee', 'resident']);
 export type RecipientKind = z.infer<typeof RecipientKind>;
 
 export const StepKind = z.enum(['alarm', 'escalation', 'not_on_site', 'notice', 'reminder', 'warning', 'enforcement', 'dispatch', 'not_accepted']);
@@ -45,6 +45,7 @@ const DEFAULT_VIA: Record<RecipientKind, ChannelName[]> = {
   manager: ['email'],
   maintainers: ['email'],
   assignee: ['email', 'webhook'],
+  resident: ['webhook'],
 };
 
 const Notify = z.object({
@@ -52,6 +53,18 @@ const Notify = z.object({
   via: z.array(ChannelName).min(1).optional(),
 }).transform((n) => ({ to: n.to, via: n.to === 'console' ? ['console' as const] : (n.via ?? DEFAULT_VIA[n.to]) }));
 export type Notify = z.output<typeof Notify>;
+
+/**
+ * Issue 19 point 4, a call tree (呼叫树): one stage of a sequential step. The stage's people are
+ * reached over `via`; when nobody answers (a keypress in the call) or acknowledges within `wait`,
+ * the next stage is reached. A stage with nobody reachable passes on at once.
+ */
+const Stage = z.object({
+  to: RecipientKind.exclude(['console']),
+  via: z.array(ChannelName).min(1).optional(),
+  wait: Duration.default(60_000),
+}).transform((n) => ({ to: n.to, via: n.via ?? DEFAULT_VIA[n.to], wait: n.wait }));
+export type Stage = z.output<typeof Stage>;
 
 const Step = z.object({
   id: z.string().regex(/^[a-z0-9_]{1,40}$/, { error: 'expected 1..40 characters of a-z 0-9 _' }),
@@ -63,11 +76,20 @@ const Step = z.object({
   every: Duration.refine((ms) => ms >= 10_000, { error: 'expected at least 10s' }).optional(),
   /**
    * The step no longer applies once the incident reached this state (resolution ends every step);
-   * `accepted`: once the assignee reported 出发 (on my way) or arrived.
+   * `accepted`: once the assignee reported 出发 (on my way) or arrived. Default: resolved, and for a
+   * call tree counted from the opening, acknowledged (an acknowledgement stops the tree).
    */
-  until: z.enum(['acknowledged', 'dispatched', 'accepted', 'on_site', 'resolved']).default('resolved'),
-  notify: z.array(Notify).min(1),
-});
+  until: z.enum(['acknowledged', 'dispatched', 'accepted', 'on_site', 'resolved']).optional(),
+  /** Everyone at once... */
+  notify: z.array(Notify).min(1).optional(),
+  /** ...or one stage after another (a call tree): exactly one of the two. */
+  sequence: z.array(Stage).min(1).max(20).optional(),
+}).transform(({ until, notify, sequence, ...rest }) => ({
+  ...rest,
+  until: until ?? (sequence && rest.from === 'opened' ? 'acknowledged' as const : 'resolved' as const),
+  notify: notify ?? [],
+  ...(sequence ? { sequence } : {}),
+}));
 export type Step = z.output<typeof Step>;
 
 /**
@@ -105,6 +127,10 @@ export function parsePolicies(input: unknown): EscalationPolicies {
     p.steps.forEach((s, j) => {
       if (steps.has(s.id)) problems.push(`policies.${i}.steps.${j}.id: duplicate step id ${s.id}`);
       steps.add(s.id);
+      if ((s.notify.length > 0) === !!s.sequence) {
+        problems.push(`policies.${i}.steps.${j}: a step has either notify (everyone at once) or sequence (a call tree), not ${s.sequence ? 'both' : 'neither'}`);
+      }
+      if (s.sequence && s.every) problems.push(`policies.${i}.steps.${j}.every: a call tree runs once; repeat it with another step`);
       if (s.from === 'acknowledged' && s.until === 'acknowledged') {
         problems.push(`policies.${i}.steps.${j}.until: a step counted from acknowledgement cannot end at acknowledgement`);
       }

@@ -58,6 +58,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Readonly<Config> {
       const n = Number(v);
       if (!Number.isFinite(n)) problems.push(`${name}: expected a number, got ${JSON.stringify(v)}`);
       else setPath(raw, spec.path, n);
+    } else if (spec.type === 'boolean') {
+      const b = /^(true|1|yes|on)$/i.test(v) ? true : /^(false|0|no|off)$/i.test(v) ? false : undefined;
+      if (b === undefined) problems.push(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+      else setPath(raw, spec.path, b);
     } else setPath(raw, spec.path, v);
   }
   for (const [k, v] of Object.entries(opts.overrides ?? {})) setPath(raw, k.split('.'), v);

@@ -1,6 +1,7 @@
 // The embedded SQL store: one SQLite file under the data directory, opened well and brought to
 // the current schema by the ordered migration list in app/migrations/ (issue 18 point 3).
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -56,6 +57,15 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
 export function installedAt(db: Db): number | undefined {
   const row = db.prepare("SELECT value FROM wf_meta WHERE key = 'installed_at'").get() as { value: string } | undefined;
   return row ? Number(row.value) : undefined;
+}
+
+/**
+ * Issue 19 point 5: the key that signs one-tap acknowledge links when the config names none —
+ * made once, kept in wf_meta, so links in messages already sent still work after a restart.
+ */
+export function ackLinkKey(db: Db): string {
+  db.prepare("INSERT OR IGNORE INTO wf_meta (key, value) VALUES ('ack_link_key', ?)").run(randomBytes(32).toString('base64url'));
+  return (db.prepare("SELECT value FROM wf_meta WHERE key = 'ack_link_key'").get() as { value: string }).value;
 }
 
 // An eval'd CommonJS worker: no TypeScript loader is needed inside the thread.

@@ -1,10 +1,12 @@
 // A local mail catcher for the demo: an SMTP server on loopback that keeps what it receives and
 // shows it on a small web page, so a newcomer sees the escalation emails without a mail account.
-// It also stands in for the SMS/voice gateway: webhooks POSTed to /hooks are kept and shown.
+// It also stands in for the SMS/voice gateway: webhooks POSTed to /hooks are kept and shown; and,
+// given phones (phonecatcher.ts), for Alibaba Cloud's SMS and voice API, shown as phones.
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
+import type { PhoneCatcher } from './phonecatcher.ts';
 
 export interface CaughtMail extends ReceivedMail {
   id: number;
@@ -50,7 +52,7 @@ export function catchingSmtpServer(onMail: (m: ReceivedMail) => void): SMTPServe
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export function createMailCatcher(deps: { host?: string; smtpPort?: number; httpPort?: number; keep?: number }) {
+export function createMailCatcher(deps: { host?: string; smtpPort?: number; httpPort?: number; keep?: number; phones?: PhoneCatcher }) {
   const host = deps.host ?? '127.0.0.1';
   const keep = deps.keep ?? 500;
   const mails: CaughtMail[] = [];
@@ -71,7 +73,8 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
       .map((h) => `<details><summary>${new Date(h.at).toLocaleString()} — ${esc(h.body.slice(0, 120))}</summary><pre>${esc(h.body)}</pre></details>`)
       .join('\n');
     return `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>Watchfire demo mail</title>
-<style>body{font:14px system-ui;background:#111;color:#ddd;margin:2em}details{background:#1c1c1c;margin:.5em 0;padding:.6em;border-radius:6px}summary{cursor:pointer}</style>
+<style>body{font:14px system-ui;background:#111;color:#ddd;margin:2em}details{background:#1c1c1c;margin:.5em 0;padding:.6em;border-radius:6px}summary{cursor:pointer}${deps.phones?.style ?? ''}</style>
+${deps.phones ? deps.phones.section() : ''}
 <h1>Demo mail catcher</h1><p>${mails.length} message(s); newest first; refreshes every 10 s.</p>${rows}
 <h2>Webhooks (SMS / voice gateway stand-in)</h2><p>${hooks.length} received.</p>${hookRows}`;
   }
@@ -84,6 +87,7 @@ export function createMailCatcher(deps: { host?: string; smtpPort?: number; http
         smtp.listen(deps.smtpPort ?? 0, host, () => res());
       });
       http = createHttp((req, res) => {
+        if (deps.phones?.handle(req, res)) return;
         if (req.method === 'POST' && req.url?.startsWith('/hooks')) {
           const chunks: Buffer[] = [];
           req.on('data', (c: Buffer) => chunks.push(c));

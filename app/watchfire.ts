@@ -13,7 +13,7 @@ import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
-import { installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
+import { ackLinkKey, installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, spawnLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
@@ -153,6 +153,12 @@ export function createWatchfire(deps: WatchfireDeps) {
         ...(config.alerts.webhook ? { webhook: config.alerts.webhook } : {}),
         channels: config.alerts.channels,
         providers: config.alerts.providers,
+        ack: {
+          secret: config.alerts.ack.secret ?? ackLinkKey(database),
+          ttlMs: config.alerts.ack.linkTtlHours * 3_600_000,
+          replyWords: config.alerts.ack.replyWords,
+          keypressDigit: config.alerts.ack.keypressDigit,
+        },
       },
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
       installedAt: installedAt(database),
@@ -236,6 +242,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       db: database,
       registry,
       incidents: alerts.service,
+      ackLinks: alerts.ackLinks,
       bus,
       influx: query!,
       deadLetters,
@@ -243,6 +250,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       health: () => health(),
       rules: { reload: (input: unknown) => rules.reload(input) },
       deviceState: pipeline.deviceState,
+      onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
       plugins: [
         ...(nbiotPush ? [nbiotPush] : []),

@@ -182,6 +182,17 @@ export const Config = z.object({
      * /metrics answers only to loopback addresses (a Prometheus on the same host).
      */
     metricsTokenHash: z.string().startsWith('sha256$').optional(),
+    /**
+     * The console's map of sites (issue 17 point 6). tileUrl: a slippy-map tile template
+     * (`https://tiles.example/{z}/{x}/{y}.png`, `{s}` for a subdomain, or a path on this server);
+     * empty: sites on a plain grid of their coordinates, nothing fetched from anywhere. An absolute
+     * URL's origin is added to the pages' img-src.
+     */
+    map: z.object({
+      tileUrl: z.string().default(''),
+      attribution: z.string().default(''),
+      maxZoom: z.number().int().min(0).max(22).default(18),
+    }).prefault({}),
     /** Registry roles an incident may be dispatched to; the person must also be of the incident's center. */
     dispatchRoles: z.array(Role).min(1).default(['grid_worker']),
     login: z.object({
@@ -265,6 +276,17 @@ export const Config = z.object({
       aliyun: z.object({ accessKeyId: z.string().min(1), accessKeySecret: z.string().min(1) }).optional(),
       tencent: z.object({ secretId: z.string().min(1), secretKey: z.string().min(1) }).optional(),
     }).prefault({}),
+    /** Issue 19 point 5: acknowledging from where a message lands, without a login. */
+    ack: z.object({
+      /** Signs the one-tap links; unset: a random key made once and kept in the database (wf_meta). */
+      secret: z.string().min(16).optional(),
+      /** How long a link in a message acknowledges its incident. */
+      linkTtlHours: z.number().positive().max(24 * 30).default(24),
+      /** SMS replies that acknowledge the incident the last SMS to that phone was about. */
+      replyWords: z.array(z.string().trim().min(1).max(10)).min(1).default(['1']),
+      /** The key to press in a voice call; any key stops the call tree, this one also acknowledges. */
+      keypressDigit: z.string().regex(/^[0-9*#]$/).default('1'),
+    }).prefault({}),
   }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
@@ -289,6 +311,8 @@ export const ENV_OVERRIDES = {
   WF_MQTT_HOST: { path: ['gateway', 'host'], type: 'string' },
   WF_MQTT_PORT: { path: ['gateway', 'port'], type: 'number' },
   WF_MQTTS_PORT: { path: ['gateway', 'tls', 'port'], type: 'number' },
+  /** false: MQTT over TLS only (with WF_TLS_CERT/KEY), no plain-text listener. */
+  WF_MQTT_PLAIN: { path: ['gateway', 'plain'], type: 'boolean' },
   WF_TLS_CERT: { path: ['gateway', 'tls', 'cert'], type: 'string' },
   WF_TLS_KEY: { path: ['gateway', 'tls', 'key'], type: 'string' },
   WF_INFLUX_URL: { path: ['influx', 'url'], type: 'string' },
@@ -311,4 +335,4 @@ export const ENV_OVERRIDES = {
   WF_ALIYUN_ACCESS_KEY_SECRET: { path: ['alerts', 'providers', 'aliyun', 'accessKeySecret'], type: 'string' },
   WF_TENCENT_SECRET_ID: { path: ['alerts', 'providers', 'tencent', 'secretId'], type: 'string' },
   WF_TENCENT_SECRET_KEY: { path: ['alerts', 'providers', 'tencent', 'secretKey'], type: 'string' },
-} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' }>;
+} as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' | 'boolean' }>;

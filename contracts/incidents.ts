@@ -1,6 +1,7 @@
 // Incidents: one situation at one place, and its lifecycle (DESIGN.md "Incidents and escalation").
 import { z } from 'zod';
 import { Category, Level } from './findings.ts';
+import type { Locale } from './registry.ts';
 
 export const IncidentState = z.enum(['open', 'acknowledged', 'dispatched', 'on_site', 'resolved', 'reviewed']);
 export type IncidentState = z.infer<typeof IncidentState>;
@@ -105,6 +106,35 @@ export const CallBody = z.object({
 });
 export type CallBody = z.infer<typeof CallBody>;
 
+/**
+ * Issue 19 point 6: what became of one message or call about an incident. queued: waiting (to be
+ * sent, retried, or held over quiet hours); sending; sent: handed to the server or provider;
+ * delivered / answered / no_answer / busy: the provider's receipt; failed: refused, or given up.
+ */
+export const DeliveryOutcome = z.enum(['queued', 'sending', 'sent', 'delivered', 'answered', 'no_answer', 'busy', 'failed']);
+export type DeliveryOutcome = z.infer<typeof DeliveryOutcome>;
+
+export const Delivery = z.object({
+  /** The outbox row. */
+  id: z.number().int(),
+  channel: z.string(),
+  /** alarm, escalation, …; `step` the policy step (a call tree's id for its stages). */
+  kind: z.string(),
+  step: z.string().nullable(),
+  recipientKind: z.string(),
+  recipientId: z.string(),
+  recipientName: z.string(),
+  outcome: DeliveryOutcome,
+  createdAt: z.number(),
+  /** When it was handed over, and when the outcome was last known (receipt, failure). */
+  sentAt: z.number().nullable(),
+  outcomeAt: z.number().nullable(),
+  attempts: z.number().int(),
+  /** The last failure, or the provider's words with a receipt (`MN:0001 用户关机`). */
+  detail: z.string().nullable(),
+});
+export type Delivery = z.infer<typeof Delivery>;
+
 /** The incident operations the HTTP API exposes; the actor is the authenticated person's id. */
 export interface IncidentService {
   list(filter: IncidentFilter): Incident[];
@@ -121,4 +151,38 @@ export interface IncidentService {
   note(id: string, actor: string, text: string): Incident;
   /** One call and its outcome, in the timeline as `call:<outcome>`; the state is unchanged. */
   call(id: string, actor: string, call: CallBody): Incident;
+  /** Every message and call about the incident (the console excepted), oldest first, with its outcome. */
+  deliveries(id: string): Delivery[];
+  /** The notes and calls on a center's incidents in [from, to), oldest first (the shift handover, issue 17 point 6). */
+  remarks(centerId: string, from: number, to: number): AuditEntry[];
+}
+
+/**
+ * Issue 19 point 5: what the one-tap acknowledge page shows. ready: the incident waits for an
+ * acknowledgement (GET shows the button); done: this request acknowledged it; already: someone had
+ * (the link is idempotent); closed: it is resolved; expired, invalid: the token.
+ */
+export interface AckLinkView {
+  readonly status: 'ready' | 'done' | 'already' | 'closed' | 'expired' | 'invalid';
+  /** The language of the person the message went to (zh-CN when unknown). */
+  readonly locale: Locale;
+  readonly incident?: {
+    readonly id: string;
+    readonly level: Level;
+    readonly title: { readonly en: string; readonly zh: string };
+    readonly siteName: string;
+    readonly address: string;
+    readonly openedAt: number;
+    readonly acknowledgedAt: number | null;
+    readonly timezone: string;
+  };
+  /** Who the message went to, and over which channel. */
+  readonly recipientName?: string;
+  readonly channel?: string;
+}
+
+/** The one action a signed link may take, without a login. */
+export interface AckLinks {
+  inspect(token: string): AckLinkView;
+  redeem(token: string): AckLinkView;
 }

@@ -27,6 +27,18 @@ export const Grid = z.object({
 });
 export type Grid = z.infer<typeof Grid>;
 
+/**
+ * Issue 19 point 4: how a person wants to be reached. `channels`: the channels they accept, in the
+ * order they prefer (`[voice, sms]`); a policy step reaches them over the step's channels that are
+ * in the list, in the list's order (none in the list: the step's own). `quietHours`: local times
+ * (center's zone) when yellow notices wait until the end; red always goes through at once.
+ */
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'expected HH:MM' });
+export const ReachPreferences = {
+  channels: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/)).min(1).optional(),
+  quietHours: z.object({ from: HHMM, to: HHMM }).refine((q) => q.from !== q.to, { error: 'from and to must differ' }).optional(),
+};
+
 export const Contact = z.object({
   name: z.string().min(1),
   relation: z.string().optional(),
@@ -35,6 +47,7 @@ export const Contact = z.object({
   /** Per-contact webhook target (an SMS/voice gateway); default is the center's webhook. */
   webhook: z.url().optional(),
   locale: Locale.default('zh-CN'),
+  ...ReachPreferences,
 });
 export type Contact = z.infer<typeof Contact>;
 
@@ -49,10 +62,13 @@ export const Site = z.object({
   name: z.string().min(1),
   address: z.string().default(''),
   /** For homes: the resident (usually an elderly person living alone, 独居老人). */
-  resident: z.object({ name: z.string().min(1), phone: z.string().optional(), age: z.number().int().positive().optional(), livesAlone: z.boolean().default(true), notes: z.string().optional() }).optional(),
+  resident: z.object({ name: z.string().min(1), phone: z.string().optional(), age: z.number().int().positive().optional(), livesAlone: z.boolean().default(true), notes: z.string().optional(), locale: Locale.optional(), ...ReachPreferences }).optional(),
   contacts: z.array(Contact).default([]),
   /** For buildings: the compound it belongs to. */
   compound: z.string().optional(),
+  /** Where it is (WGS 84 degrees), for the console's map (issue 17 point 6); a site without them is listed, not drawn. */
+  lat: z.number().min(-90).max(90).optional(),
+  lon: z.number().min(-180).max(180).optional(),
 });
 export type Site = z.infer<typeof Site>;
 
@@ -90,6 +106,7 @@ export const Person = z.object({
   phone: z.string().optional(),
   webhook: z.url().optional(),
   locale: Locale.default('zh-CN'),
+  ...ReachPreferences,
 });
 export type Person = z.infer<typeof Person>;
 

@@ -6,7 +6,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../contracts/bus.ts';
-import type { IncidentService, Incident } from '../contracts/incidents.ts';
+import type { AckLinks, IncidentService, Incident } from '../contracts/incidents.ts';
 import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
 import type { Config } from '../contracts/config.ts';
 import type { User, UserRole } from './users.ts';
@@ -33,6 +33,13 @@ export interface DeviceLive {
   last?: Record<string, number | string>;
 }
 
+/** Who is on duty at a center (alerts' roster, handed in by app/): the shift handover's default range and names. */
+export interface DutyNow {
+  readonly shifts: ReadonlyArray<{ readonly shift: { readonly id: string; readonly name: string }; readonly startedAt: number; readonly endsAt: number }>;
+  readonly operators: ReadonlyArray<{ readonly name: string }>;
+  readonly supervisors: ReadonlyArray<{ readonly name: string }>;
+}
+
 export interface HttpDeps {
   config: Config['http'] & { timezone: string };
   db: Database;
@@ -45,6 +52,8 @@ export interface HttpDeps {
   health: () => { live: boolean; ready: boolean; checks: Record<string, boolean | string> };
   rules?: { reload(input: unknown): { ok: true } | { ok: false; errors: string[] } } | undefined;
   deviceState?: ((deviceId: string) => DeviceLive | undefined) | undefined;
+  /** The roster's shifts on duty at a center at a moment (issue 17 point 6: the handover's default range). */
+  onDuty?: ((centerId: string, at: number) => DutyNow) | undefined;
   logger: Logger;
   clock?: { now(): number } | undefined;
   /** scrypt cost for passwords set through the API (default DEFAULT_SCRYPT; tests lower it). */
@@ -57,6 +66,8 @@ export interface HttpDeps {
    * signatures). Only app/ hands these in.
    */
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
+  /** Issue 19 point 5: the one-tap acknowledge links in messages (/ack/:token); absent: no such page. */
+  ackLinks?: AckLinks | undefined;
 }
 
 export const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -54,6 +54,13 @@ export function timelineEntry(registry: RegistryReader, e: AuditEntry): Timeline
 
 export function personName(registry: RegistryReader, id: string | null | undefined): string | null {
   if (!id) return null;
+  // Issue 19 point 5: a resident or a contact who acknowledged from a message (`site#resident`, `site#contact0`).
+  const m = /^(.+)#(resident|contact(\d+))$/.exec(id);
+  if (m) {
+    const site = registry.site(m[1]!);
+    const name = m[2] === 'resident' ? site?.resident?.name : site?.contacts[Number(m[3])]?.name;
+    if (name) return name;
+  }
   return registry.person(id)?.name ?? id;
 }
 

@@ -80,3 +80,41 @@ describe('bench MQTT wire format against Aedes', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 });
+
+describe('bench MQTT.js load workers (devices as firmware behaves)', () => {
+  it('each reading its own QoS 1 PUBLISH, acknowledged once; devices reconnect by themselves after a cut', async () => {
+    const { createLoadPool } = await import('../bench/lib/load.ts');
+    const { waitFor } = await import('./support/wait.ts');
+    const broker = await Aedes.createBroker();
+    let publishes = 0;
+    broker.on('publish', (packet, client) => {
+      if (client && packet.topic.endsWith('/telemetry')) publishes++;
+    });
+    const server = createServer(broker.handle);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const devices = Array.from({ length: 20 }, (_, i) => ({ id: `sd-${i}` }));
+    const pool = await createLoadPool({ host: '127.0.0.1', port, devices, client: 'mqttjs', workers: 2, sourceAddresses: 1, retryMs: 200 });
+    try {
+      const c = await pool.connect({ perSec: 0, timeoutMs: 10_000 });
+      expect(c).toMatchObject({ connected: 20, complete: true });
+      pool.setRate(400);
+      await waitFor(async () => (await pool.snapshot()).acked >= 200, { what: '200 PUBACKs', timeoutMs: 20_000 });
+      pool.setRate(0);
+      await waitFor(async () => (await pool.snapshot()).inflight === 0, { what: 'nothing in flight' });
+      const s = await pool.snapshot();
+      // One PUBLISH per reading reached the broker, and each was acknowledged once.
+      expect(s.acked).toBe(s.sent);
+      expect(publishes).toBe(s.sent);
+      expect(count(s.hist)).toBe(s.acked);
+      // A network cut: every socket closed; MQTT.js reconnects on its own.
+      await pool.drop();
+      await waitFor(async () => (await pool.snapshot()).disconnects >= 20, { what: 'every device cut' });
+      await waitFor(async () => (await pool.snapshot()).connected === 20, { what: 'every device back', timeoutMs: 20_000 });
+    } finally {
+      await pool.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => broker.close(() => r()));
+    }
+  });
+});

@@ -130,6 +130,9 @@ describe('configuration', () => {
     expect(c.gateway.port).toBe(11883);
     expect(c.influx.url).toBe('http://127.0.0.1:9999');
     expect(c.dataDir).toBe('/tmp/x');
+    expect(c.gateway.plain).toBe(true);
+    expect(loadConfig({ env: { WF_MQTT_PLAIN: 'false' } }).gateway.plain).toBe(false);
+    expect(() => loadConfig({ env: { WF_MQTT_PLAIN: 'nope' } })).toThrow(WatchfireError);
   });
   it('lists every problem by path', () => {
     let err: unknown;

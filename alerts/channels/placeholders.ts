@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { OutboundMessage } from './types.ts';
 
-export const PLACEHOLDERS = ['title', 'site', 'address', 'location', 'level', 'link', 'text', 'subject', 'recipient', 'phone', 'incident', 'kind', 'center', 'openedAt'] as const;
+// ack, reply, digit (issue 19 point 5): the one-tap acknowledge link, the SMS reply and the key that acknowledge.
+export const PLACEHOLDERS = ['title', 'site', 'address', 'location', 'level', 'link', 'text', 'subject', 'recipient', 'phone', 'incident', 'kind', 'center', 'openedAt', 'ack', 'reply', 'digit'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type View = Readonly<Record<Placeholder, string>>;
 
@@ -36,6 +37,9 @@ export function viewOf(m: OutboundMessage): View {
     kind: m.kind,
     center: str(inc.centerId) || str(d.centerId),
     openedAt: opened,
+    ack: str(d.ackLink),
+    reply: str(d.ackReply),
+    digit: str(d.ackDigit),
   };
 }
 

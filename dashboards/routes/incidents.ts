@@ -2,7 +2,7 @@
 // bodies are validated before the service is called, and the service changes state and audit
 // trail in one transaction, so a refused request leaves nothing behind.
 import { z } from 'zod';
-import { IncidentState, ResolveBody, type Incident, type IncidentFilter } from '../../contracts/incidents.ts';
+import { Delivery, IncidentState, ResolveBody, type Incident, type IncidentFilter } from '../../contracts/incidents.ts';
 import { Level } from '../../contracts/findings.ts';
 import { formatIssues } from '../../contracts/errors.ts';
 import { ApiError, httpError } from '../http-errors.ts';
@@ -33,7 +33,8 @@ const ListQuery = z.object({
 const ListAnswer = z.object({ incidents: z.array(IncidentView) });
 const BulkAck = z.object({ ids: z.array(z.string().min(1).max(200)).min(1).max(500), note: z.string().trim().max(2000).optional() });
 const BulkAnswer = z.object({ acknowledged: z.array(IncidentView), refused: z.array(z.object({ id: z.string(), code: z.string(), message: z.string() })) });
-const Detail = z.object({ incident: IncidentView, timeline: z.array(TimelineEntry) });
+/** Issue 19 point 6: every message and call with its outcome beside the audit trail. */
+const Detail = z.object({ incident: IncidentView, timeline: z.array(TimelineEntry), deliveries: z.array(Delivery) });
 const OPS = ['operator', 'supervisor'] as const;
 const FIELD = ['grid_worker', 'operator', 'supervisor'] as const;
 const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError };
@@ -88,11 +89,11 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     method: 'GET',
     url: '/api/incidents/:id',
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
-    schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail', params: Id, response: { 200: Detail, ...errors } },
+    schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail and every message and call about it with its outcome (sent, delivered, answered, no answer, failed)', params: Id, response: { 200: Detail, ...errors } },
     handler: async (req) => {
       const inc = visible(req.params.id, userOf(req));
       const timeline = deps.incidents.timeline(inc.id).map((e) => timelineEntry(deps.registry, e));
-      return { incident: view(inc), timeline };
+      return { incident: view(inc), timeline, deliveries: deps.incidents.deliveries(inc.id) };
     },
   });
 

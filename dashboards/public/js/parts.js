@@ -29,6 +29,31 @@ export function timelineItem(e, tz, fmt) {
     note ? h('div', { class: 'note' }, note) : null);
 }
 
+/**
+ * Issue 19 point 6: one message or call — channel, to whom, what became of it (sent, delivered,
+ * answered, no answer, failed) — as a timeline line at the time it was written.
+ */
+export function deliveryItem(d, tz, fmt) {
+  const channel = t(`channel.${d.channel}`);
+  const role = t(`recipient.${d.recipientKind}`);
+  return h('li', { class: `tl-delivery outcome-${d.outcome}`, dataset: { delivery: d.id, outcome: d.outcome, channel: d.channel } },
+    h('time', {}, fmt(d.createdAt, tz)),
+    h('span', { class: 'what' }, `${channel.startsWith('channel.') ? d.channel : channel} → ${d.recipientName}${role.startsWith('recipient.') ? '' : ` (${role})`}`),
+    h('span', { class: `chip outcome outcome-${d.outcome}`, dataset: { role: 'outcome' } }, t(`outcome.${d.outcome}`)),
+    d.outcomeAt && d.outcomeAt !== d.createdAt ? h('time', { class: 'muted' }, fmt(d.outcomeAt, tz)) : null,
+    d.detail ? h('div', { class: 'note' }, d.detail) : null);
+}
+
+/** The audit trail and the messages and calls in one list, in time order (the audit entry first at a tie). */
+export function timelineItems(timeline, deliveries, tz, fmt) {
+  const items = [
+    ...timeline.map((e, i) => ({ at: e.at, order: 0, i, el: () => timelineItem(e, tz, fmt) })),
+    ...(deliveries || []).map((d, i) => ({ at: d.createdAt, order: 1, i, el: () => deliveryItem(d, tz, fmt) })),
+  ];
+  items.sort((a, b) => a.at - b.at || a.order - b.order || a.i - b.i);
+  return items.map((x) => x.el());
+}
+
 export function levelBadge(level) {
   return h('span', { class: `badge ${level}` }, t(`level.${level}`));
 }

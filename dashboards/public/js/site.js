@@ -5,7 +5,7 @@ import { t, tr } from './i18n.js';
 import { api } from './api.js';
 import { age, dateTime, time, num } from './fmt.js';
 import { chartsFor } from './chart.js';
-import { levelBadge, stateChip, residentLine, timelineItem } from './queue.js';
+import { levelBadge, stateChip, residentLine, timelineItems } from './queue.js';
 
 let current = null; // { siteId, data, el }
 
@@ -31,7 +31,7 @@ export async function renderSite(el, { siteId, incidentId, toast, queue }) {
   const data = await api('GET', `/api/sites/${encodeURIComponent(siteId)}`);
   const tz = data.center.timezone;
   const incident = data.incidents.find((i) => i.id === incidentId) || data.incidents.find((i) => i.state !== 'resolved' && i.state !== 'reviewed') || data.incidents[0];
-  const timeline = incident ? (await api('GET', `/api/incidents/${encodeURIComponent(incident.id)}`)).timeline : [];
+  const detail = incident ? await api('GET', `/api/incidents/${encodeURIComponent(incident.id)}`) : { timeline: [], deliveries: [] };
   const s = data.site;
   const charts = h('div', { class: 'charts' }, h('div', { class: 'muted' }, '…'));
   current = { siteId, data, el };
@@ -58,7 +58,7 @@ export async function renderSite(el, { siteId, incidentId, toast, queue }) {
         incident ? h('section', { class: 'panel timeline' },
           h('h3', {}, `${t('field.timeline')} · ${tr(incident.title)}`),
           incident.state === 'open' ? h('button', { type: 'button', class: `btn ${incident.level === 'red' ? 'danger' : 'primary'}`, dataset: { action: 'acknowledge' }, onclick: async () => { await queue.act(incident, 'acknowledge'); } }, t('action.acknowledge')) : null,
-          h('ol', {}, timeline.map((e) => timelineItem(e, tz, dateTime)))) : null,
+          h('ol', {}, timelineItems(detail.timeline, detail.deliveries, tz, dateTime))) : null,
         h('section', { class: 'panel' },
           h('h3', {}, t('field.incidents')),
           data.incidents.length ? h('ul', { class: 'mini-list' }, data.incidents.map((i) => h('li', {},
