@@ -48,8 +48,12 @@ interface Held {
   level: Level;
   n: number;
   last?: { f: Finding; now: number; receivedAt: number | undefined };
-  /** The last repeat at the incident's level: the title and condition follow it. */
+  /** The last repeat at the incident's level from the lead device: the title and condition follow it. */
   lead?: Finding;
+  /** The device whose findings write the title (see apply). */
+  leadDevice: string;
+  /** Whether the incident was confirmed when held: a first confirmation is written at once, with its timeline entry. */
+  wasConfirmed: boolean;
   confirmed: boolean;
   score: number;
 }
@@ -102,7 +106,7 @@ export function createIncidents(deps: IncidentsDeps) {
   const rank: Record<Level, number> = { green: 0, yellow: 1, red: 2 };
 
   /** The whole of a finding's effect on the database, in one transaction; returns the event to emit. */
-  const apply = db.transaction((f: Finding, key: string, now: number, receivedAt: number | undefined): { ev: IncidentEvent | undefined; rows: number; repeat?: true } => {
+  const apply = db.transaction((f: Finding, key: string, now: number, receivedAt: number | undefined): { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string } => {
     const row = s.activeByKey.get(key) as IncidentRow | undefined;
     const lastReading = lastReadingOf(f);
     const extra = receivedAt !== undefined ? { receivedAt } : {};
@@ -127,13 +131,21 @@ export function createIncidents(deps: IncidentsDeps) {
       const before = toIncident(row);
       const level = maxLevel(before.level, f.level);
       const raised = rank[level] > rank[before.level];
-      // The title and condition follow the finding that set the level; a lesser one only counts.
-      const lead = rank[f.level] >= rank[before.level];
+      // The title and condition follow the finding that set the level, then that device's own
+      // findings at the level. Issue 17: another device at the same level (a second detector
+      // confirming) only counts and confirms, so the headline keeps the alarm's value (1.045 dB/m,
+      // not the confirming detector's 0.151 dB/m); a lesser finding only counts.
+      const leadDevice = row.lead_device ?? before.deviceId;
+      const lead = raised || (f.level === before.level && f.deviceId === leadDevice);
       s.update.run({
         id: before.id, now, last_reading: lastReading, confirmed: f.confirmed ? 1 : 0, score: f.score, level,
         condition: lead ? f.condition : before.condition, title_en: lead ? f.message.en : before.title.en, title_zh: lead ? f.message.zh : before.title.zh,
+        lead_device: lead ? f.deviceId : leadDevice,
       });
-      if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true };
+      if (f.confirmed && !before.confirmed && !lead) {
+        store.audit(before.id, now, 'system', 'second_detector', before.state, before.state, f.message.en, f.message.zh);
+      }
+      if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true, lead: leadDevice };
       store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`);
       escalation.cancelAll(before.id, now);
       const after = store.get(before.id)!;
@@ -213,10 +225,10 @@ export function createIncidents(deps: IncidentsDeps) {
     const key = incidentKey(f);
     const h = held.get(key);
     if (h) {
-      if (!f.clears && rank[f.level] <= rank[h.level]) {
+      if (!f.clears && rank[f.level] <= rank[h.level] && !(f.confirmed && !h.wasConfirmed)) {
         h.n++;
         h.last = { f, now, receivedAt };
-        if (f.level === h.level) h.lead = f;
+        if (f.level === h.level && f.deviceId === h.leadDevice) h.lead = f;
         h.confirmed ||= f.confirmed;
         h.score = Math.max(h.score, f.score);
         metrics.findings.inc({ outcome: 'updated' });
@@ -225,7 +237,7 @@ export function createIncidents(deps: IncidentsDeps) {
       // What this finding changes comes after the repeats before it.
       flushHeld();
     }
-    let result: { ev: IncidentEvent | undefined; rows: number; repeat?: true };
+    let result: { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string };
     try {
       result = apply(f, key, now, receivedAt);
     } catch (err) {
@@ -238,7 +250,7 @@ export function createIncidents(deps: IncidentsDeps) {
     if (result.ev) bus.emit('incident', result.ev);
     if (result.rows) outbox.kick();
     if (result.repeat && result.ev) {
-      held.set(key, { id: result.ev.incident.id, level: result.ev.incident.level, n: 0, confirmed: false, score: 0 });
+      held.set(key, { id: result.ev.incident.id, level: result.ev.incident.level, n: 0, confirmed: false, score: 0, leadDevice: result.lead ?? result.ev.incident.deviceId, wasConfirmed: result.ev.incident.confirmed });
       holdTimer ??= setTimeout(flushHeld, REPEAT_HOLD_MS, true);
     }
   }
@@ -334,6 +346,7 @@ export function createIncidents(deps: IncidentsDeps) {
       must(id);
       return store.timeline(id);
     },
+    remarks: (centerId, from, to) => store.remarks(centerId, from, to),
     acknowledge(id, actor, note) {
       return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note,
         (i, now) => escalation.begin(i, 'acknowledged', now));

@@ -210,6 +210,7 @@ export function createAlerts(deps: AlertsDeps) {
     note: (id, actor, text) => must().incidents.service.note(id, actor, text),
     call: (id, actor, c) => must().incidents.service.call(id, actor, c),
     deliveries: (id) => must().incidents.service.deliveries(id),
+    remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
   };
 
   const lifecycle: Lifecycle = {

@@ -16,6 +16,8 @@ export interface IncidentRow {
   opened_at: number; updated_at: number; last_finding_at: number; acknowledged_at: number | null; dispatched_at: number | null;
   on_site_at: number | null; resolved_at: number | null; reviewed_at: number | null; assignee: string | null;
   disposition: Incident['disposition']; feedback: string | null; recurrence_of: string | null;
+  /** The device whose finding wrote the title (null: the opening device, rows from before migration 7). */
+  lead_device?: string | null;
 }
 
 export function toIncident(r: IncidentRow): Incident {
@@ -41,7 +43,7 @@ export function createIncidentStore(db: Database) {
     /** A finding on the open incident: count, last reading; level, score and title only ever go up. */
     update: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + 1, last_reading = @last_reading, last_finding_at = @now,
       updated_at = @now, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score),
-      level = @level, condition = @condition, title_en = @title_en, title_zh = @title_zh WHERE id = @id`),
+      level = @level, condition = @condition, title_en = @title_en, title_zh = @title_zh, lead_device = @lead_device WHERE id = @id`),
     /** Held repeats of the open incident's condition, written as one: @n findings, the last one's reading and time. */
     repeat: db.prepare(`UPDATE alert_incidents SET finding_count = finding_count + @n, last_reading = @last_reading, last_finding_at = @at,
       updated_at = @at, confirmed = MAX(confirmed, @confirmed), score = MAX(score, @score), condition = COALESCE(@condition, condition),
@@ -54,6 +56,8 @@ export function createIncidentStore(db: Database) {
     touch: db.prepare('UPDATE alert_incidents SET updated_at = ? WHERE id = ?'),
     audit: db.prepare('INSERT INTO alert_audit (incident_id, at, actor, action, from_state, to_state, note, note_zh) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     timeline: db.prepare('SELECT * FROM alert_audit WHERE incident_id = ? ORDER BY id'),
+    remarks: db.prepare(`SELECT a.* FROM alert_audit a JOIN alert_incidents i ON i.id = a.incident_id
+      WHERE a.at >= ? AND a.at < ? AND i.center_id = ? AND (a.action = 'note' OR a.action LIKE 'call:%') ORDER BY a.at, a.id LIMIT 5000`),
     activeByLevel: db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level'),
   };
 
@@ -67,12 +71,19 @@ export function createIncidentStore(db: Database) {
     s.audit.run(incidentId, at, actor, action, from, to, note, noteZh);
   }
 
+  type AuditRow = { id: number; incident_id: string; at: number; actor: string; action: string; from_state: IncidentState | null; to_state: IncidentState | null; note: string | null; note_zh: string | null };
+  const toEntry = (a: AuditRow): AuditEntry => ({ id: a.id, incidentId: a.incident_id, at: a.at, actor: a.actor, action: a.action, fromState: a.from_state, toState: a.to_state, note: a.note, noteZh: a.note_zh });
+
   function timeline(id: string): AuditEntry[] {
-    return (s.timeline.all(id) as Array<{ id: number; incident_id: string; at: number; actor: string; action: string; from_state: IncidentState | null; to_state: IncidentState | null; note: string | null; note_zh: string | null }>)
-      .map((a) => ({ id: a.id, incidentId: a.incident_id, at: a.at, actor: a.actor, action: a.action, fromState: a.from_state, toState: a.to_state, note: a.note, noteZh: a.note_zh }));
+    return (s.timeline.all(id) as AuditRow[]).map(toEntry);
   }
 
-  return { s, get, audit, timeline };
+  /** Notes and calls on a center's incidents in [from, to): a shift's log for its handover. */
+  function remarks(centerId: string, from: number, to: number): AuditEntry[] {
+    return (s.remarks.all(from, to, centerId) as AuditRow[]).map(toEntry);
+  }
+
+  return { s, get, audit, timeline, remarks };
 }
 
 export type IncidentStore = ReturnType<typeof createIncidentStore>;

@@ -250,6 +250,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       health: () => health(),
       rules: { reload: (input: unknown) => rules.reload(input) },
       deviceState: pipeline.deviceState,
+      onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
       plugins: [
         ...(nbiotPush ? [nbiotPush] : []),

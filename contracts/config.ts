@@ -182,6 +182,17 @@ export const Config = z.object({
      * /metrics answers only to loopback addresses (a Prometheus on the same host).
      */
     metricsTokenHash: z.string().startsWith('sha256$').optional(),
+    /**
+     * The console's map of sites (issue 17 point 6). tileUrl: a slippy-map tile template
+     * (`https://tiles.example/{z}/{x}/{y}.png`, `{s}` for a subdomain, or a path on this server);
+     * empty: sites on a plain grid of their coordinates, nothing fetched from anywhere. An absolute
+     * URL's origin is added to the pages' img-src.
+     */
+    map: z.object({
+      tileUrl: z.string().default(''),
+      attribution: z.string().default(''),
+      maxZoom: z.number().int().min(0).max(22).default(18),
+    }).prefault({}),
     /** Registry roles an incident may be dispatched to; the person must also be of the incident's center. */
     dispatchRoles: z.array(Role).min(1).default(['grid_worker']),
     login: z.object({

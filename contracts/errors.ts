@@ -101,6 +101,9 @@ export const ERROR_CODES = {
   WF_HTTP_RATE_LIMITED: 'Too many failed logins from this address (or for this user name from it), or one of its logins is still being checked; retry after the Retry-After delay.',
   WF_HTTP_BUSY: 'Sign-in is at capacity (every password-hashing slot busy and the queue full); answered at once, retry after the Retry-After delay.',
   WF_HTTP_INTERNAL: 'An unexpected server error; logged with the request, the body says no more.',
+  WF_HANDOVER_NOT_FOUND: 'No shift handover with that id in the user\'s center.',
+  WF_HANDOVER_RECEIVED: 'The shift handover was already received (signed for) by someone; a handover is received once.',
+  WF_HANDOVER_SELF: 'The operator who handed the shift over cannot also receive it: the incoming operator signs for it.',
   WF_HTTP_UPSTREAM: 'A read from InfluxDB for a chart failed or timed out; the rest of the page still works.',
 } as const;
 

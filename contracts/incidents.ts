@@ -153,6 +153,8 @@ export interface IncidentService {
   call(id: string, actor: string, call: CallBody): Incident;
   /** Every message and call about the incident (the console excepted), oldest first, with its outcome. */
   deliveries(id: string): Delivery[];
+  /** The notes and calls on a center's incidents in [from, to), oldest first (the shift handover, issue 17 point 6). */
+  remarks(centerId: string, from: number, to: number): AuditEntry[];
 }
 
 /**

@@ -66,6 +66,9 @@ export const Site = z.object({
   contacts: z.array(Contact).default([]),
   /** For buildings: the compound it belongs to. */
   compound: z.string().optional(),
+  /** Where it is (WGS 84 degrees), for the console's map (issue 17 point 6); a site without them is listed, not drawn. */
+  lat: z.number().min(-90).max(90).optional(),
+  lon: z.number().min(-180).max(180).optional(),
 });
 export type Site = z.infer<typeof Site>;
 

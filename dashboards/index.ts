@@ -18,6 +18,8 @@ import { siteRoutes } from './routes/sites.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { shiftRoutes } from './routes/shift.ts';
 import { ackRoutes } from './routes/ack.ts';
+import { handoverRoutes } from './routes/handover.ts';
+import { mapRoutes, tileOrigin } from './routes/map.ts';
 import { createStreamHub } from './stream.ts';
 import { createHttpMetrics } from './metrics.ts';
 import { viewOf } from './views.ts';
@@ -42,6 +44,9 @@ export interface RouteInfo {
 
 export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; address(): { port: number }; routes(): RouteInfo[]; tlsEvents: EventEmitter<TlsEvents> } {
   const publicDir = deps.publicDir ?? fileURLToPath(new URL('./public/', import.meta.url));
+  // The map's tiles (http.map.tileUrl) are the one image source from elsewhere a deployment may name.
+  const tiles = tileOrigin(deps.config.map.tileUrl);
+  const pageCsp = tiles ? CSP.replace("img-src 'self' data:", `img-src 'self' data: ${tiles}`) : CSP;
   const listener = createListener(deps.config.tls, deps.logger);
   const app = Fastify({
     serverFactory: listener.factory,
@@ -120,12 +125,14 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
       const links = deps.ackLinks;
       await api.register(async (scope: App) => ackRoutes(scope, links));
     }
+    handoverRoutes(api, deps);
+    mapRoutes(api, deps);
     await api.register(fastifyStatic, {
       root: publicDir,
       prefix: '/',
       index: ['index.html'],
       setHeaders: (res, path) => {
-        if (path.endsWith('.html')) void res.header('content-security-policy', CSP);
+        if (path.endsWith('.html')) void res.header('content-security-policy', pageCsp);
       },
     });
   });

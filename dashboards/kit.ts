@@ -33,6 +33,13 @@ export interface DeviceLive {
   last?: Record<string, number | string>;
 }
 
+/** Who is on duty at a center (alerts' roster, handed in by app/): the shift handover's default range and names. */
+export interface DutyNow {
+  readonly shifts: ReadonlyArray<{ readonly shift: { readonly id: string; readonly name: string }; readonly startedAt: number; readonly endsAt: number }>;
+  readonly operators: ReadonlyArray<{ readonly name: string }>;
+  readonly supervisors: ReadonlyArray<{ readonly name: string }>;
+}
+
 export interface HttpDeps {
   config: Config['http'] & { timezone: string };
   db: Database;
@@ -45,6 +52,8 @@ export interface HttpDeps {
   health: () => { live: boolean; ready: boolean; checks: Record<string, boolean | string> };
   rules?: { reload(input: unknown): { ok: true } | { ok: false; errors: string[] } } | undefined;
   deviceState?: ((deviceId: string) => DeviceLive | undefined) | undefined;
+  /** The roster's shifts on duty at a center at a moment (issue 17 point 6: the handover's default range). */
+  onDuty?: ((centerId: string, at: number) => DutyNow) | undefined;
   logger: Logger;
   clock?: { now(): number } | undefined;
   /** scrypt cost for passwords set through the API (default DEFAULT_SCRYPT; tests lower it). */

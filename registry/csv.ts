@@ -4,7 +4,7 @@
 //
 //   devices: id, type, siteId, location, intervalSec, enabled, meta.<key> (any number of these;
 //            numbers and true/false become numbers and booleans)
-//   sites:   id, kind, centerId, gridId, name, address, compound,
+//   sites:   id, kind, centerId, gridId, name, address, compound, lat, lon (WGS 84 degrees, for the map),
 //            residentName, residentPhone, residentAge, residentLivesAlone, residentNotes,
 //            contact<N>Name, contact<N>Relation, contact<N>Phone, contact<N>Email,
 //            contact<N>Webhook, contact<N>Locale  (N = 1, 2, 3, …)
@@ -43,6 +43,8 @@ const COLUMNS: Record<CsvKind, Record<string, Column>> = {
     name: { path: ['name'], conv: 'string' },
     address: { path: ['address'], conv: 'string' },
     compound: { path: ['compound'], conv: 'string' },
+    lat: { path: ['lat'], conv: 'number' },
+    lon: { path: ['lon'], conv: 'number' },
     residentname: { path: ['resident', 'name'], conv: 'string' },
     residentphone: { path: ['resident', 'phone'], conv: 'string' },
     residentage: { path: ['resident', 'age'], conv: 'number' },

@@ -182,6 +182,7 @@ export function generateCounty(opts: CountyOptions): County {
     }
   }
 
+  placeSites(root.fork('geo'), centers, grids, sites);
   const registry: RegistryFile = { centers, grids, sites, devices, people, rosters };
   return { registry, credentials: ctx.credentials, name: countyName };
 
@@ -228,5 +229,38 @@ export function generateCounty(opts: CountyOptions): County {
       };
     });
     return { site, devices: devs };
+  }
+}
+
+/**
+ * Coordinates for the console's map (issue 17 point 6), from a stream of their own so the rest of
+ * the county is the same for a seed as before: the centers ≈ 5 km apart around a county seat, each
+ * center's grids side by side ≈ 600 m apart, a grid's homes within ≈ 250 m of its middle, the
+ * compounds, businesses and buildings near their center.
+ */
+function placeSites(geo: Rng, centers: readonly Center[], grids: readonly Grid[], sites: Site[]): void {
+  const seat = { lat: 30.6 + geo.range(-0.3, 0.3), lon: 119.8 + geo.range(-0.3, 0.3) };
+  const at = new Map<string, { lat: number; lon: number }>();
+  centers.forEach((c, k) => {
+    const a = (2 * Math.PI * k) / Math.max(1, centers.length);
+    const r = centers.length > 1 ? 0.045 : 0;
+    at.set(c.id, { lat: seat.lat + r * Math.sin(a), lon: seat.lon + r * 1.15 * Math.cos(a) });
+  });
+  for (const c of centers) {
+    const mine = grids.filter((g) => g.centerId === c.id);
+    const cols = Math.ceil(Math.sqrt(mine.length));
+    const mid = at.get(c.id)!;
+    mine.forEach((g, k) => {
+      const row = Math.floor(k / cols);
+      const col = k % cols;
+      at.set(g.id, { lat: mid.lat + (row - (cols - 1) / 2) * 0.0055, lon: mid.lon + (col - (cols - 1) / 2) * 0.0065 });
+    });
+  }
+  const round = (x: number) => Math.round(x * 1e6) / 1e6;
+  for (const s of sites) {
+    const anchor = (s.gridId ? at.get(s.gridId) : undefined) ?? at.get(s.centerId) ?? seat;
+    const spread = s.gridId ? 0.0022 : 0.012;
+    s.lat = round(anchor.lat + geo.range(-spread, spread));
+    s.lon = round(anchor.lon + geo.range(-spread, spread) * 1.15);
   }
 }

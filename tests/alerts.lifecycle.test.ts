@@ -88,6 +88,36 @@ describe('incidents from findings', () => {
     expect(h.alerts.escalations.of(id).filter((s) => s.status === 'pending').map((s) => s.step)).toEqual(['unacknowledged']);
   });
 
+  it('keeps the alarm value as the headline when a second detector confirms (issue 17)', async () => {
+    const { h, clock } = await setup();
+    current = h;
+    const smoke = (deviceId: string, v: string, over: Parameters<typeof finding>[0] = {}) => finding({
+      deviceId, ruleId: 'smoke.smoke', condition: 'smoke', message: { en: `Fire: smoke at alarm level ${v} dB/m`, zh: `火警：烟雾浓度达到报警值 ${v} dB/m` }, ...over,
+    });
+    // A pre-alarm at one detector, then the alarm at the other raises it: the headline is the alarm's.
+    h.alerts.handleFinding(smoke('sd1', '0.080', { level: 'yellow', score: 50 }));
+    const id = h.events[0]!.incident.id;
+    clock.advance(1000);
+    h.alerts.handleFinding(smoke('sd2', '1.045'));
+    // The first detector now reaches the alarm level too and confirms: counted and confirmed, the
+    // headline stays 1.045, and the timeline says what confirmed it.
+    for (let k = 0; k < 3; k++) {
+      clock.advance(1000);
+      h.alerts.handleFinding(smoke('sd1', '0.151', { ruleId: 'smoke.smoke_confirmed', score: 100, confirmed: true }));
+    }
+    await new Promise<void>((resolve) => h.bus.on('incident', 'confirm-test', (e) => e.incident.findingCount === 5 && resolve()));
+    const inc = h.alerts.service.get(id)!;
+    expect(inc).toMatchObject({ level: 'red', confirmed: true, score: 100, findingCount: 5, title: { en: 'Fire: smoke at alarm level 1.045 dB/m' } });
+    const confirmedBy = h.alerts.service.timeline(id).filter((e) => e.action === 'second_detector');
+    expect(confirmedBy.map((e) => [e.note, e.noteZh])).toEqual([['Fire: smoke at alarm level 0.151 dB/m', '火警：烟雾浓度达到报警值 0.151 dB/m']]);
+    // The alarm's own detector still moves its headline (a rising value stays visible).
+    clock.advance(1000);
+    h.alerts.handleFinding(smoke('sd2', '1.380', { confirmed: true, score: 100 }));
+    h.alerts.handleFinding(smoke('sd2', '1.420', { confirmed: true, score: 100 }));
+    h.alerts.service.acknowledge(id, 'op-liu');
+    expect(h.alerts.service.get(id)!.title.en).toBe('Fire: smoke at alarm level 1.420 dB/m');
+  });
+
   it('an alarm storm of 500 panel events makes one incident per zone and a bounded number of notifications', async () => {
     const { h, clock } = await setup();
     current = h;

@@ -110,15 +110,22 @@ describe('an alarm nobody can miss', () => {
     expect(errors).toEqual([]);
   });
 
-  it('groups a panel storm by site, with one button that acknowledges every new zone', async () => {
+  it('groups a panel storm by site, collapsed past five zones, with one button that acknowledges every new zone', async () => {
     for (const zone of ['6', '7', '8']) raise('fp-1', zone);
     const group = page.locator('.group[data-site-id="b1"]');
+    await page.waitForFunction(() => document.querySelector('.group[data-site-id="b1"] .group-open')?.textContent === '3条新警情');
+    // Eight zones: the count, the zones and the buttons, not eight cards.
+    expect(await group.getAttribute('data-collapsed')).toBe('true');
+    expect(await group.locator('.card').count()).toBe(0);
+    await expect(group.locator('.group-count').textContent()).resolves.toBe('共8条警情');
+    await expect(group.locator('.group-zones').textContent()).resolves.toBe('分区 1, 2, 3, 4, 5, 6, 7, 8');
+    await page.waitForSelector('body[data-alarm="on"]');
+    await group.locator('[data-action="toggle-group"]').click();
     await page.waitForFunction(() => document.querySelectorAll('.group[data-site-id="b1"] .card[data-state="open"]').length === 3);
     expect(await group.locator('.card').count()).toBe(8);
-    await expect(group.locator('.group-count').textContent()).resolves.toBe('共8条警情');
-    await expect(group.locator('.group-open').textContent()).resolves.toBe('3条新警情');
-    await page.waitForSelector('body[data-alarm="on"]');
     await page.screenshot({ path: join(ARTIFACTS, 'alarm-storm-group.png'), animations: 'disabled' });
+    await group.locator('[data-action="toggle-group"]').click();
+    await page.waitForSelector('.group[data-site-id="b1"][data-collapsed="true"]');
     await group.locator('[data-action="acknowledge-group"]').click();
     await page.waitForSelector('body[data-alarm="off"]');
     expect(sys.wf.alerts.service.list({ active: true, state: ['open'] })).toEqual([]);

@@ -103,6 +103,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     logger,
     passwordCost: TEST_COST,
     deadLetters,
+    onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
     ...depsOver,
   });
   for (const u of Object.values(USERS)) await createUser(db, { ...u, password: PASSWORD }, { cost: TEST_COST });

@@ -7,6 +7,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Incident } from '../contracts/incidents.ts';
 import { USER_ROLES } from '../dashboards/index.ts';
+import { createHandoverStore } from '../dashboards/handover-store.ts';
+import { summarise } from '../dashboards/handover.ts';
 import { makeServer, login, OTHER_CENTER_MARKERS, USERS, type Session } from './dashboards.fixture.ts';
 import { exampleOf, operationsOf, type Operation } from './support/openapi.ts';
 
@@ -20,8 +22,9 @@ const CALLERS: readonly Caller[] = ['anonymous', ...USER_ROLES];
 const VARIANTS: readonly Variant[] = ['own', 'other_center', 'other_grid'];
 
 /** A path parameter's value per variant, by the collection the route names. A new kind of :param fails the test until it is added here. */
-function objectsFor(url: string, ids: { incident: Record<Variant, string>; site: Record<Variant, string> }): Record<Variant, string> | undefined {
+function objectsFor(url: string, ids: { incident: Record<Variant, string>; site: Record<Variant, string>; handover: Record<Variant, string> }): Record<Variant, string> | undefined {
   if (url.startsWith('/api/incidents/:id')) return ids.incident;
+  if (url.startsWith('/api/handovers/:id')) return ids.handover;
   if (url.startsWith('/api/sites/:id')) return ids.site;
   return undefined;
 }
@@ -41,7 +44,7 @@ describe('scope matrix: every route × every role × own / other center', () => 
   let s: Record<(typeof USER_ROLES)[number], Session>;
   let ops: Map<string, Operation>;
   let base: string;
-  const ids = { incident: {} as Record<Variant, string>, site: { own: 's1', other_center: 's9', other_grid: 's2' } as Record<Variant, string> };
+  const ids = { incident: {} as Record<Variant, string>, site: { own: 's1', other_center: 's9', other_grid: 's2' } as Record<Variant, string>, handover: {} as Record<Variant, string> };
   const cells: string[] = [];
 
   beforeAll(async () => {
@@ -55,6 +58,15 @@ describe('scope matrix: every route × every role × own / other center', () => 
       supervisor: await login(ctx.app, USERS.supervisor.username),
       admin: await login(ctx.app, USERS.admin.username),
     };
+    // A shift handover of each center (issue 17 point 6), with what its center's shift saw.
+    ctx.raise('sd-1');
+    ctx.raise('sd-9');
+    const handovers = createHandoverStore(ctx.db);
+    const handed = (centerId: string) => String(handovers.handOver({
+      centerId, from: 0, to: Date.now(), remark: `${centerId} remark`, user: 'someone', name: 'Someone', at: Date.now(),
+      summary: summarise({ registry: ctx.registry, incidents: ctx.incidents, centerId, timezone: 'Asia/Shanghai', from: 0, to: Date.now(), now: Date.now() }),
+    }).id);
+    ids.handover = { own: handed('c1'), other_center: handed('c2'), other_grid: handed('c1') };
     ops = new Map(operationsOf((await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json()).map((o) => [`${o.method} ${o.url}`, o]));
   });
   afterAll(async () => {

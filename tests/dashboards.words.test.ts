@@ -5,8 +5,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATE_WORDS, DISPOSITION_WORDS } from '../contracts/words.ts';
-import { IncidentState, Disposition } from '../contracts/incidents.ts';
+import { STATE_WORDS, DISPOSITION_WORDS, CALL_WORDS, HANDOVER_WORDS } from '../contracts/words.ts';
+import { IncidentState, Disposition, CallOutcome } from '../contracts/incidents.ts';
 import { renderIncident } from '../alerts/messages.ts';
 
 const JS = join(import.meta.dirname, '..', 'dashboards', 'public', 'js');
@@ -54,6 +54,11 @@ describe('the pages’ words', () => {
     }
     for (const d of Disposition.options) {
       expect([DICT.en[`disposition.${d}`], DICT['zh-CN'][`disposition.${d}`]], d).toEqual([DISPOSITION_WORDS[d].en, DISPOSITION_WORDS[d].zh]);
+    }
+    // The call log and the handover's sections: the console and the exported text say the same.
+    for (const o of CallOutcome.options) expect([DICT.en[`call.${o}`], DICT['zh-CN'][`call.${o}`]], o).toEqual([CALL_WORDS[o].en, CALL_WORDS[o].zh]);
+    for (const k of ['opened', 'stillOpen', 'offline', 'maintenance', 'calls', 'notes'] as const) {
+      expect(DICT['zh-CN'][`handover.${k}`], k).toBe(HANDOVER_WORDS[k].zh);
     }
     // 确认 alone means "acknowledged" to an operator (GLOSSARY.md): no other label may say it.
     const saysConfirmed = Object.entries(DICT['zh-CN']).filter(([k, v]) => v.includes('确认') && !k.startsWith('step.'));

@@ -68,4 +68,32 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   // Issue 19 point 4: a call tree's next stage is a due escalation row like any step, so it
   // survives a restart; `stage` says which (NULL for a step that notifies everyone at once).
   { version: 8, name: 'alerts: alert_escalations.stage', sql: 'ALTER TABLE alert_escalations ADD COLUMN stage INTEGER;' },
+  // Issue 17: the device whose finding wrote the incident's title (its headline value), so a second
+  // detector confirming at the same level does not replace 1.045 dB/m with its own 0.151 dB/m.
+  { version: 9, name: 'alerts: alert_incidents.lead_device', sql: 'ALTER TABLE alert_incidents ADD COLUMN lead_device TEXT;' },
+  // Issue 17 point 6: the shift handover (交接班). The outgoing operator's remark with the summary as
+  // it was handed over, and the incoming operator's receipt; once received a row is final. The
+  // index on alert_audit(at) finds a shift's notes and calls by time.
+  { version: 10, name: 'dashboards: shift_handovers; alerts: index alert_audit_at', sql: `
+      CREATE TABLE shift_handovers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        center_id TEXT NOT NULL,
+        from_at INTEGER NOT NULL,
+        to_at INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        remark TEXT NOT NULL,
+        outgoing_user TEXT NOT NULL,
+        outgoing_name TEXT NOT NULL,
+        handed_at INTEGER NOT NULL,
+        incoming_user TEXT,
+        incoming_name TEXT,
+        received_at INTEGER,
+        receipt_note TEXT
+      );
+      CREATE INDEX shift_handovers_center ON shift_handovers(center_id, handed_at);
+      CREATE TRIGGER shift_handovers_final BEFORE UPDATE ON shift_handovers WHEN OLD.received_at IS NOT NULL
+        BEGIN SELECT RAISE(ABORT, 'a received shift handover is final'); END;
+      CREATE TRIGGER shift_handovers_no_delete BEFORE DELETE ON shift_handovers
+        BEGIN SELECT RAISE(ABORT, 'shift handovers are kept'); END;
+      CREATE INDEX alert_audit_at ON alert_audit(at);` },
 ]);

@@ -9,6 +9,8 @@ import { $ } from './dom.js';
 import { createQueue } from './queue.js';
 import { renderSite, updateSiteLive } from './site.js';
 import { renderOverview } from './overview.js';
+import { renderHandover } from './handover.js';
+import { renderMap, patchMap } from './map.js';
 
 const state = {
   me: null,
@@ -40,6 +42,8 @@ function parseRoute() {
   if (parts[0] === 'site' && parts[1]) return { view: 'site', id: decodeURIComponent(parts[1]), incident: params.get('incident') };
   if (parts[0] === 'overview') return { view: 'overview' };
   if (parts[0] === 'review') return { view: 'review' };
+  if (parts[0] === 'handover') return { view: 'handover' };
+  if (parts[0] === 'map') return { view: 'map' };
   // #/incidents/ID is what emails, webhooks and texts link to (alerts/messages.ts incidentLink).
   if (parts[0] === 'incidents' && parts[1]) return { view: 'queue', incident: decodeURIComponent(parts[1]) };
   return { view: 'queue', incident: null };
@@ -98,7 +102,10 @@ function ensureStream() {
   state.stream = connect(`/api/stream${site ? `?site=${encodeURIComponent(site)}` : ''}`, {
     reset: () => void refreshAll(),
     incident: (ev) => onIncident(ev),
-    presence: (p) => updateSiteLive({ presence: p }),
+    presence: (p) => {
+      updateSiteLive({ presence: p });
+      if (state.route.view === 'map') patchMap({ presence: p });
+    },
     reading: (r) => updateSiteLive({ reading: r }),
   }, (s) => {
     const live = $('#live');
@@ -124,6 +131,7 @@ function onIncident(ev) {
   if (state.route.view === 'queue') queue.onEvent(inc);
   else if (state.route.view === 'site' && inc.siteId === state.route.id) void render();
   else if (state.route.view === 'overview') scheduleOverview();
+  else if (state.route.view === 'map') patchMap({ incident: inc });
 }
 
 let overviewTimer;
@@ -146,6 +154,8 @@ async function render() {
     else if (r.view === 'site') await renderSite(view, { state, siteId: r.id, incidentId: r.incident, toast, queue });
     else if (r.view === 'overview') await renderOverview(view, { state });
     else if (r.view === 'review') queue.renderReview(view);
+    else if (r.view === 'handover') await renderHandover(view, { state, toast });
+    else if (r.view === 'map') await renderMap(view);
   } catch (err) {
     toast(t('error.generic', { msg: err.message }), 'error');
   }

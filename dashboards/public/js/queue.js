@@ -18,6 +18,7 @@ const RESOLVABLE = new Set(['acknowledged', 'dispatched', 'on_site']);
 export { DISPOSITIONS, actionLabel, timelineItem, timelineItems, levelBadge, stateChip, residentLine } from './parts.js';
 import { DISPOSITIONS, timelineItems, levelBadge, stateChip, residentLine } from './parts.js';
 import { callButtons, noteForm } from './shift.js';
+import { createGroups } from './group.js';
 
 export function createQueue({ state, rerender, toast }) {
   let selected = null;
@@ -31,46 +32,7 @@ export function createQueue({ state, rerender, toast }) {
   const fixed = new Map();
   /** The incident a link or a click asked for: kept selected even when not in the live queue. */
   let pinned = null;
-
-  /**
-   * The queue's blocks in order. Issue 17 point 3: incidents of one site (a panel's zones in an
-   * alarm storm) form one group, placed where its most urgent member would be, with a count and
-   * one button that acknowledges every new one in it.
-   */
-  function groupsOf(list, section) {
-    const bySite = new Map();
-    for (const i of list) bySite.set(i.siteId, [...(bySite.get(i.siteId) || []), i]);
-    const out = [];
-    const placed = new Set();
-    for (const i of list) {
-      const members = bySite.get(i.siteId);
-      if (members.length < 2) out.push(patchCard(i));
-      else if (!placed.has(i.siteId)) {
-        placed.add(i.siteId);
-        out.push(group(section, members));
-      }
-    }
-    return out;
-  }
-
-  function group(section, members) {
-    const first = members[0];
-    const open = members.filter((i) => i.state === 'open');
-    const el = keyed(`g:${section}:${first.siteId}`, () => h('section', { class: 'group', dataset: { siteId: first.siteId } },
-      h('header', { class: 'group-head' }, h('span', { class: 'group-site' }), h('span', { class: 'group-count' }), h('span', { class: 'group-open' }),
-        h('button', { type: 'button', class: 'btn danger', dataset: { action: 'acknowledge-group' } })),
-      h('div', { class: 'group-body' })));
-    el.dataset.level = section;
-    el.querySelector('.group-site').textContent = first.context.siteName;
-    el.querySelector('.group-count').textContent = t('group.count', { n: members.length });
-    el.querySelector('.group-open').textContent = open.length ? t('group.open', { n: open.length }) : '';
-    const b = el.querySelector('[data-action="acknowledge-group"]');
-    b.hidden = open.length === 0 || !canAct();
-    b.textContent = t('action.acknowledgeAll', { n: open.length });
-    b.onclick = () => void acknowledgeAll(open.map((i) => i.id));
-    reconcile(el.querySelector('.group-body'), members.map(patchCard));
-    return el;
-  }
+  const groups = createGroups({ keyed: (k, make) => keyed(k, make), patchCard: (i) => patchCard(i), reconcile: (p, w) => reconcile(p, w), canAct: () => canAct(), acknowledgeAll: (ids) => acknowledgeAll(ids), rerender });
 
   function canAct() {
     return state.me && (state.me.role === 'operator' || state.me.role === 'supervisor');
@@ -342,8 +304,8 @@ export function createQueue({ state, rerender, toast }) {
     const col = el.querySelector('.queue-col');
     const want = [];
     if (list.length === 0) want.push(keyed('empty', () => h('div', { class: 'empty' }, h('div', { class: 'empty-icon' }, '✓'), h('span', { class: 't' })), (x) => { x.querySelector('.t').textContent = t('queue.empty'); }));
-    if (reds.length) want.push(header('red', reds.length), ...groupsOf(reds, 'red'));
-    if (others.length) want.push(header('yellow', others.length), ...groupsOf(others, 'yellow'));
+    if (reds.length) want.push(header('red', reds.length), ...groups.groupsOf(reds, 'red'));
+    if (others.length) want.push(header('yellow', others.length), ...groups.groupsOf(others, 'yellow'));
     const listed = new Set(list.map((i) => i.id));
     for (const id of cards.keys()) if (!listed.has(id)) cards.delete(id);
     reconcile(col, want);
@@ -378,6 +340,8 @@ export function createQueue({ state, rerender, toast }) {
     /** Opens exactly this incident (links from emails and webhooks), live or not. */
     focus(id) {
       pinned = id;
+      const inc = state.active.get(id);
+      if (inc) groups.expand(inc.siteId);
       select(id);
       if (root) render(root);
       const el = cards.get(id)?.el;

@@ -1,6 +1,8 @@
 // Every label of the console, the grid worker's page and the sign-in page, in English and zh-CN
 // (GLOSSARY.md words). No DOM here, so tests can read it: tests/dashboards.words.test.ts checks
 // both languages have every key, the Chinese is Chinese, and the state words match contracts/words.ts.
+import { TOOLS } from './words-tools.js';
+
 export const DICT = {
   en: {
     'app.name': 'Watchfire',
@@ -38,6 +40,9 @@ export const DICT = {
     'action.acknowledgeAll': 'Acknowledge all {n} new',
     'group.count': '{n} incidents',
     'group.open': '{n} new',
+    'group.zones': 'Zones {list}',
+    'group.expand': 'Show all {n}',
+    'group.collapse': 'Collapse',
     'group.refused': '{n} could not be acknowledged (already moved on by someone else).',
     'action.dispatch': 'Dispatch',
     'action.dispatchTo': 'Dispatch to {name}',
@@ -155,6 +160,7 @@ export const DICT = {
     'recipient.manager': 'manager',
     'recipient.maintainers': 'maintainer',
     'recipient.assignee': 'assignee',
+    'timeline.second_detector': 'Second detector',
     'call.log': 'Call:',
     'call.reached': 'reached',
     'call.no_answer': 'no answer',
@@ -251,6 +257,9 @@ export const DICT = {
     'action.acknowledgeAll': '全部接警（{n}条新警情）',
     'group.count': '共{n}条警情',
     'group.open': '{n}条新警情',
+    'group.zones': '分区 {list}',
+    'group.expand': '展开全部{n}条',
+    'group.collapse': '收起',
     'group.refused': '{n}条未能接警（已被他人处理）。',
     'action.dispatch': '派单',
     'action.dispatchTo': '派单给 {name}',
@@ -368,6 +377,7 @@ export const DICT = {
     'recipient.manager': '中心负责人',
     'recipient.maintainers': '维保人员',
     'recipient.assignee': '处置人',
+    'timeline.second_detector': '多点报警',
     'call.log': '通话：',
     'call.reached': '已接通',
     'call.no_answer': '无人接听',
@@ -429,3 +439,5 @@ export const DICT = {
     'blocker.text': '浏览器在点击之前不会播放声音。请点击任意位置开启报警声音。',
   },
 };
+Object.assign(DICT.en, TOOLS.en);
+Object.assign(DICT['zh-CN'], TOOLS['zh-CN']);
