@@ -1,17 +1,21 @@
 // `wf backup DIR` and `wf restore DIR` (issue 18 point 4). A backup is one directory
 // DIR/watchfire-<UTC time>/ holding a consistent online copy of the SQL store (VACUUM INTO: one
 // read transaction, so WAL writers carry on and the copy is a single moment), a portable
-// InfluxDB backup of the readings, and manifest.json, written last: a directory without it is
+// InfluxDB backup of the readings, the journal's unshipped tail (journal/backup.ts: readings
+// acknowledged but not yet confirmed by InfluxDB, e.g. during an outage), and manifest.json, written last: a directory without it is
 // incomplete and never restored nor counted. The oldest complete backups beyond `keep` go.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { WatchfireError } from '../contracts/errors.ts';
 import { influxBackup, influxRestore, type InfluxBackupTarget } from '../ingest/index.ts';
+import { copyJournalSegments, restoreJournalSegments } from '../journal/index.ts';
 import { openDatabase } from './db.ts';
 import { schemaVersion } from './migrations/run.ts';
 
 export const DB_FILE = 'watchfire.db';
+/** The journal's directory under the data directory (app/watchfire.ts). */
+export const JOURNAL_DIR = 'journal';
 const NAME = /^watchfire-\d{8}T\d{6}(\d{3})?Z$/;
 
 export const Manifest = z.object({
@@ -21,6 +25,8 @@ export const Manifest = z.object({
   sqlite: z.object({ file: z.literal(DB_FILE), bytes: z.number(), incidents: z.number(), auditEntries: z.number() }),
   /** null: readings were not backed up (InfluxDB elsewhere without backup.influxRpc). */
   influx: z.object({ dir: z.literal('influx'), database: z.string(), format: z.literal('portable') }).nullable(),
+  /** The journal's unshipped tail at backup time; absent in backups made before it was included. */
+  journal: z.object({ dir: z.literal(JOURNAL_DIR), segments: z.number(), lines: z.number(), bytes: z.number() }).optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 
@@ -30,6 +36,8 @@ export interface BackupOptions {
   /** Where backups live; this one goes into a new subdirectory. */
   dir: string;
   influx?: InfluxBackupTarget | undefined;
+  /** The live journal directory (DATA_DIR/journal): its unshipped segments are copied. */
+  journalDir?: string | undefined;
   /** Complete backups kept in `dir` (default 7). */
   keep?: number;
   now?: () => number;
@@ -92,12 +100,14 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       check.close();
     }
     sqlite.bytes = statSync(copy).size;
+    // The journal before the readings: see journal/backup.ts for why this order loses nothing.
+    const journal: Manifest['journal'] = opts.journalDir ? { dir: JOURNAL_DIR, ...(await copyJournalSegments(opts.journalDir, join(partial, JOURNAL_DIR))) } : undefined;
     let influx: Manifest['influx'] = null;
     if (opts.influx) {
       await influxBackup(opts.influx, join(partial, 'influx'));
       influx = { dir: 'influx', database: opts.influx.database, format: 'portable' };
     }
-    const manifest: Manifest = { format: 1, createdAt, schemaVersion: version, sqlite, influx };
+    const manifest: Manifest = { format: 1, createdAt, schemaVersion: version, sqlite, influx, ...(journal ? { journal } : {}) };
     writeFileSync(join(partial, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     renameSync(partial, final);
     const removed: string[] = [];
@@ -163,7 +173,7 @@ export function resolveBackup(from: string): { path: string; manifest: Manifest 
   return newest;
 }
 
-export async function restore(opts: RestoreOptions): Promise<{ path: string; manifest: Manifest; readings: boolean }> {
+export async function restore(opts: RestoreOptions): Promise<{ path: string; manifest: Manifest; readings: boolean; journalLines: number }> {
   const { path, manifest } = resolveBackup(opts.from);
   const target = join(resolve(opts.dataDir), DB_FILE);
   if (existsSync(target)) throw new WatchfireError('WF_RESTORE_REFUSED', `${target} exists: restore into a fresh data directory (move the old one away first)`);
@@ -176,6 +186,15 @@ export async function restore(opts: RestoreOptions): Promise<{ path: string; man
   }
   // Brings an older backup to this release's schema now; refuses one from a newer release.
   openDatabase(target).close();
+  // The unshipped tail goes back into the journal: the next start ships it to InfluxDB.
+  let journalLines = 0;
+  if (manifest.journal) {
+    try {
+      journalLines = (await restoreJournalSegments(join(path, manifest.journal.dir), join(resolve(opts.dataDir), JOURNAL_DIR))).lines;
+    } catch (err) {
+      throw new WatchfireError('WF_RESTORE_FAILED', `Restoring the journal's unshipped tail: ${(err as Error).message}`);
+    }
+  }
   if (manifest.influx && opts.influx) {
     try {
       await influxRestore(opts.influx, join(path, manifest.influx.dir), manifest.influx.database);
@@ -184,5 +203,5 @@ export async function restore(opts: RestoreOptions): Promise<{ path: string; man
       throw new WatchfireError('WF_RESTORE_FAILED', `Restoring readings: ${(err as Error).message}`);
     }
   }
-  return { path, manifest, readings: !!(manifest.influx && opts.influx) };
+  return { path, manifest, readings: !!(manifest.influx && opts.influx), journalLines };
 }

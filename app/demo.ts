@@ -22,6 +22,10 @@ export interface DemoOptions {
   seed: number;
   speed: number;
   scenarioEveryMs: number;
+  /** Where the banner goes (default: stdout). */
+  print?: (text: string) => void;
+  /** Print the addresses and accounts as one JSON object instead of the banner (`wf demo --json`). */
+  json?: boolean;
 }
 
 /**
@@ -141,7 +145,16 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
   ingressTimer.unref();
 
   const host = 'http://localhost';
-  console.log(`
+  const print = opts.print ?? ((text: string) => console.log(text));
+  if (opts.json) {
+    print(JSON.stringify({
+      sites: registry.sites.length, devices: registry.devices.length,
+      console: `${host}:${addr.http}/`, worker: `${host}:${addr.http}/worker.html`, docs: `${host}:${addr.http}/docs`, metrics: `${host}:${addr.http}/metrics`,
+      mail: `${host}:${mailPorts.httpPort}/`, mqtt: `mqtt://localhost:${addr.mqtt}`, credentials: join(demoDir, 'credentials.json'),
+      gbt26875: `tcp://localhost:${addr.gbt26875}`, transmissionUnits: ingress.units(), nbiotDetectors: ingress.detectors(), accounts,
+      scenarioEverySec: Math.round(opts.scenarioEveryMs / 1000),
+    }));
+  } else print(`
   Watchfire demo is running — ${registry.sites.length} sites, ${registry.devices.length} devices.
 
     Operator console   ${host}:${addr.http}/

@@ -12,11 +12,12 @@ import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'pro
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import type { Clock, InfluxQuery } from '../contracts/ports.ts';
+import { durationMs } from '../contracts/downsampling.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { ackLinkKey, installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
 import { createJournal } from '../journal/index.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
-import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, spawnLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase } from '../ingest/index.ts';
+import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, spawnLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase, createLateDownsampler, downsampleRange } from '../ingest/index.ts';
 import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createGateway } from '../gateway/index.ts';
@@ -112,8 +113,17 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger: logger.child({ module: 'journal' }),
       metrics,
     });
+    // Readings stored late (after an outage) get their 5-minute aggregates too (issue 18 point 6).
+    const late = config.influx.retention.downsample
+      ? createLateDownsampler({
+        run: (from, to) => downsampleRange({ url, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention }, from, to),
+        rawKeptMs: durationMs(config.influx.retention.raw),
+        logger: logger.child({ module: 'store' }),
+      })
+      : undefined;
     const store = createInfluxStore({
       config: { ...config.influx, url },
+      ...(late ? { late: (from: number, to: number) => late.add(from, to) } : {}),
       journal,
       logger: logger.child({ module: 'store' }),
       metrics,
@@ -209,6 +219,8 @@ export function createWatchfire(deps: WatchfireDeps) {
         verify: (username: string, password: Buffer | undefined) =>
           config.gateway.observers.some((o) => o.username === username && verifySecret(password, o.secretHash)),
       },
+      // Issue 21 (cluster mode, off by default): the broker shares sessions and routing through Redis.
+      cluster: config.cluster,
     });
 
     // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
@@ -245,6 +257,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       ackLinks: alerts.ackLinks,
       bus,
       influx: query!,
+      // Long charts read the 5-minute aggregates the continuous query keeps (issue 18 point 6).
+      longTerm: config.influx.retention.downsample ? { rawKeptMs: durationMs(config.influx.retention.raw) } : undefined,
       deadLetters,
       metrics,
       health: () => health(),
@@ -263,7 +277,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
+    return { registry, deadLetters, seqs, journal, store, late, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand };
   }
 
   function health() {
@@ -331,7 +345,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     void (influxStarting ?? Promise.resolve())
       .then(() => ensureDatabase(retention, 10_000, logger))
       .then(() => ensureRetention(retention, logger.child({ module: 'store' })))
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: use bucket retention and tasks)'));
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'InfluxDB retention policies and downsampling could not be set up (InfluxDB 2.x: bucket retention and the task of deploy/influxdb2/watchfire-downsampling.sh)'));
     // Start order: state first, then storage, then the people side, then HTTP; devices last, so
     // that nothing a device sends arrives before everything downstream of it can take it.
     await p.registry.start();
@@ -377,6 +391,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       annotations = undefined;
       await p.alerts.stop();
       await p.store.stop();
+      await p.late?.stop();
       await p.journal.stop();
       await p.seqs.stop();
       await p.deadLetters.stop();

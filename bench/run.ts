@@ -8,6 +8,7 @@
 //   --targets=watchfire,nodered,mosquitto   which stacks throughput runs (default all three); alarm runs the Node-RED stack only if named
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 //   journal                             the journal's group commit alone, fsync on and off (issue 15)
+//   npm run bench -- cluster-log        issue 21: the partitioned log on a real redis-server, fsync always and off; on request only
 //   npm run bench -- soak [--soak-min=30] [--devices=2000] [--rate=1000] [--hostile-ops=40]
 //                                       issue 16: mixed hostile and honest traffic; on request only
 import { spawnSync } from 'node:child_process';
@@ -22,11 +23,12 @@ import { ingress } from './scenarios/ingress.ts';
 import { journal } from './scenarios/journal.ts';
 import { soak } from './scenarios/soak.ts';
 import { firmware } from './scenarios/firmware.ts';
+import { clusterLog } from './scenarios/cluster-log.ts';
 import type { TargetName } from './lib/targets.ts';
 
 const ALL = ['firmware', 'throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
 /** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
-const ON_REQUEST = ['soak'] as const;
+const ON_REQUEST = ['soak', 'cluster-log'] as const;
 type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
 
 const argv = process.argv.slice(2);
@@ -120,6 +122,9 @@ for (const s of scenarios) {
         break;
       case 'alerts':
         runScript('alerts.ts');
+        break;
+      case 'cluster-log':
+        result = await clusterLog({ rates: [1000, 5000, 20000], seconds: full ? 10 : 3 }, log);
         break;
       case 'soak':
         result = await soak({

@@ -99,6 +99,17 @@ export const Config = z.object({
       /** Commands queued for an offline device's persistent session; more are refused. */
       maxQueuedCommands: z.number().int().min(1).default(32),
     }).prefault({}),
+    /**
+     * Issue 21: a TCP load balancer (HAProxy, nginx stream) in front of the plain MQTT listener
+     * sends the PROXY protocol (v1 or v2) header with the device's own address, so admission
+     * control and the logs see the device, not the balancer. Only a socket from one of
+     * `trustedAddresses` must start with the header (from anywhere else a header would be a forged
+     * address); a socket from another address is taken as plain MQTT from that address.
+     */
+    proxyProtocol: z.object({
+      enabled: z.boolean().default(false),
+      trustedAddresses: z.array(z.string().min(1)).default(['127.0.0.1', '::1']),
+    }).prefault({}),
     admission: z.object({
       /**
        * Open sockets per source address. Sized for NAT: a residential compound or an industrial
@@ -288,6 +299,24 @@ export const Config = z.object({
       keypressDigit: z.string().regex(/^[0-9*#]$/).default('1'),
     }).prefault({}),
   }).prefault({}),
+  /**
+   * Issue 21 "Beyond one machine": off (the default) is one process with SQLite and an in-process
+   * broker, as before. On, the gateway's broker shares subscriptions, retained messages, queued
+   * commands, wills and client takeover with the other nodes through Redis (Aedes' `mq` and
+   * persistence), so a device may connect to any node behind a TCP load balancer.
+   */
+  cluster: z.object({
+    enabled: z.boolean().default(false),
+    /** redis://[user:password@]host:port[/db] of the Redis every node shares. */
+    redisUrl: z.string().regex(/^rediss?:\/\//).default('redis://127.0.0.1:6379'),
+    /** This node's name among the nodes (the broker id in Redis); unset: hostname-pid. */
+    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+    /**
+     * Aedes' heartbeat between nodes. A node not heard for 3 heartbeats is dead: the last wills of
+     * its devices that have not connected anywhere since are published (checked every 4).
+     */
+    heartbeatMs: z.number().int().min(50).default(60_000),
+  }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
     /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
@@ -335,4 +364,6 @@ export const ENV_OVERRIDES = {
   WF_ALIYUN_ACCESS_KEY_SECRET: { path: ['alerts', 'providers', 'aliyun', 'accessKeySecret'], type: 'string' },
   WF_TENCENT_SECRET_ID: { path: ['alerts', 'providers', 'tencent', 'secretId'], type: 'string' },
   WF_TENCENT_SECRET_KEY: { path: ['alerts', 'providers', 'tencent', 'secretKey'], type: 'string' },
+  WF_REDIS_URL: { path: ['cluster', 'redisUrl'], type: 'string' },
+  WF_NODE_ID: { path: ['cluster', 'nodeId'], type: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' | 'boolean' }>;

@@ -9,6 +9,7 @@ import type { EventBus } from '../contracts/bus.ts';
 import type { AckLinks, IncidentService, Incident } from '../contracts/incidents.ts';
 import type { DeadLetterStore, InfluxQuery, RegistryReader } from '../contracts/ports.ts';
 import type { Config } from '../contracts/config.ts';
+import type { LongTermReads } from '../contracts/downsampling.ts';
 import type { User, UserRole } from './users.ts';
 import { httpError } from './http-errors.ts';
 
@@ -47,6 +48,8 @@ export interface HttpDeps {
   incidents: IncidentService;
   bus: EventBus;
   influx?: InfluxQuery | undefined;
+  /** Set when InfluxDB keeps 5-minute aggregates (contracts/downsampling.ts): long charts read them. */
+  longTerm?: LongTermReads | undefined;
   deadLetters?: DeadLetterStore | undefined;
   metrics: Registry;
   health: () => { live: boolean; ready: boolean; checks: Record<string, boolean | string> };

@@ -67,8 +67,26 @@ export interface HookContext {
   admission: Admission;
   refusals: RefusalLog;
   isStopping(): boolean;
+  /** Cluster mode: the last wills of devices that were connected to another node (gateway/cluster.ts). */
+  wills?: ClusterWills;
+  /** An observer connected (cluster mode tells the other nodes: gateway/cluster.ts). */
+  observersChanged?: () => void;
   /** Calls back once everything handed off so far is durable (the journal's group commit). */
   durable: ((done: (err?: Error) => void) => void) | undefined;
+}
+
+export interface ClusterWills {
+  /** A will stored by another node (aedes' _clearWills publishes those of nodes that stopped heart-beating). */
+  isForeign(packet: PublishPacket): boolean;
+  /**
+   * Whether this node publishes it: the device's latest connection, cluster-wide, was on the node
+   * that stored this will, and no other node has claimed it.
+   */
+  stillLast(deviceId: string, packet: PublishPacket): Promise<boolean>;
+  /** A will not to be published: deleted, so that no node tries it again. */
+  drop(packet: PublishPacket): void;
+  /** A device connected to this node. */
+  connected(deviceId: string): void;
 }
 
 /** A peer's string as it may go into a log line: control characters escaped, at most 256 characters. */
@@ -182,13 +200,32 @@ export function createHooks(ctx: HookContext): Hooks {
     done(null);
   }
 
-  /** A will published by the broker for a client of a broker that died (a cluster): no connection. */
-  function orphanWill(packet: PublishPacket): Error | null {
+  /**
+   * A will published by the broker for a client of a broker that died (a cluster). Not when the
+   * device is connected here, nor (issue 21) when it connected to any node since: aedes deletes a
+   * will only on the node that stored it, so a device that moved from a dead node to another would
+   * otherwise be marked offline minutes later by a third.
+   */
+  function orphanWill(packet: PublishPacket, done: (err?: Error | null) => void): void {
     const t = parseTopic(packet.topic);
-    if (!t || t.kind !== 'status' || presence.owner(t.deviceId)) return new Error('will suppressed');
-    handOff(t.deviceId, packet, 'will', ctx.clock.now());
-    presence.set(t.deviceId, false, 'will');
-    return null;
+    const suppress = (): void => {
+      ctx.wills?.drop(packet);
+      done(new Error('will suppressed'));
+    };
+    const publish = (): void => {
+      handOff(t!.deviceId, packet, 'will', ctx.clock.now());
+      presence.set(t!.deviceId, false, 'will');
+      done(null);
+    };
+    if (!t || t.kind !== 'status' || presence.owner(t.deviceId)) {
+      suppress();
+      return;
+    }
+    if (!ctx.wills) {
+      publish();
+      return;
+    }
+    ctx.wills.stillLast(t.deviceId, packet).then((last) => (last && !presence.owner(t.deviceId) ? publish() : suppress()), (err: Error) => done(err));
   }
 
   return {
@@ -240,6 +277,7 @@ export function createHooks(ctx: HookContext): Hooks {
       if (d.identity.kind === 'device') {
         const id = d.identity.deviceId;
         ctx.admission.succeeded(id);
+        ctx.wills?.connected(id);
         const prev = presence.claim(id, client);
         if (prev) {
           // Keyed on the device, not the client id: the newest authenticated connection wins.
@@ -256,13 +294,15 @@ export function createHooks(ctx: HookContext): Hooks {
       // CONNACK write completes, when the device may already be publishing.
       conn.counted = true;
       metrics.connected(d.identity.kind === 'observer');
+      if (d.identity.kind === 'observer') ctx.observersChanged?.();
       if (d.identity.kind === 'device') presence.set(d.identity.deviceId, true, 'connect');
       done(null, true);
     },
 
     authorizePublish(client, packet, done) {
-      if (!client) {
-        done(orphanWill(packet));
+      // Aedes hands a dead node's will with this node's connection of the same client id, if any.
+      if (!client || ctx.wills?.isForeign(packet)) {
+        orphanWill(packet, done);
         return;
       }
       const conn = conns.get(client);

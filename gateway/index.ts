@@ -19,6 +19,8 @@ import { createPresence } from './presence.ts';
 import { createAdmission } from './admission.ts';
 import { createRefusalLog } from './refusal-log.ts';
 import { persistenceOf, queuedCommands, skipUndeliverable, storeOnlyGranted } from './aedes-seams.ts';
+import { createSharing, type Sharing } from './cluster.ts';
+import type { Peer } from './proxy-protocol.ts';
 
 export type { GatewayStats } from './metrics.ts';
 export type { ObserverAccounts } from './auth.ts';
@@ -42,6 +44,8 @@ export interface GatewayDeps {
    * PUBACK goes out once ingest has the message (tests of the gateway alone).
    */
   durable?: (done: (err?: Error) => void) => void;
+  /** Issue 21: with `enabled`, the broker shares sessions, routing and takeover with the other nodes through Redis. */
+  cluster?: Config['cluster'];
 }
 
 export interface Gateway extends Lifecycle {
@@ -66,6 +70,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   /** Open connections by socket, to settle on stop: a server's 'close' can precede its sockets' 'close'. */
   const live = new Map<Socket, Conn>();
   let broker: Aedes | undefined;
+  let sharing: Sharing | undefined;
   let listeners: Listeners | undefined;
   let stopping = false;
   let unwatch: (() => void) | undefined;
@@ -101,6 +106,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const hooks = createHooks({
     config, directory: deps.directory, observers: deps.observers, sink: deps.sink, logger, clock,
     metrics, presence, flow, conns, admission, refusals, isStopping: () => stopping, durable: deps.durable,
+    observersChanged: () => sharing?.announceObservers(metrics.stats.observersCurrent),
+    wills: deps.cluster?.enabled ? {
+      isForeign: (packet) => {
+        const from = (packet as { brokerId?: unknown }).brokerId;
+        return typeof from === 'string' && sharing !== undefined && from !== sharing.id;
+      },
+      stillLast: async (deviceId, packet) => {
+        const from = (packet as { brokerId?: unknown }).brokerId;
+        return typeof from === 'string' && sharing !== undefined && sharing.claimWill(deviceId, from);
+      },
+      drop: (packet) => {
+        const p = packet as { clientId?: unknown; brokerId?: unknown };
+        if (typeof p.clientId === 'string' && typeof p.brokerId === 'string' && p.brokerId !== sharing?.id) sharing?.dropWill(p.clientId, p.brokerId);
+      },
+      connected: (deviceId) => sharing?.connected(deviceId),
+    } : undefined,
   });
 
   const sizeGuard = packetSizeGuard({
@@ -115,14 +136,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     refusals.refused('WF_PACKET_TOO_LARGE', conn?.ip, { port: conn?.address, who: conn?.identity, bytes }, 'packet too large; connection closed');
   });
 
-  function onConnection(socket: Socket): void {
+  function onConnection(socket: Socket, peer: Peer): void {
     if (!broker) {
       socket.destroy();
       return;
     }
     const client = broker.handle(socket);
     const conn: Conn = {
-      client, address: `${socket.remoteAddress}:${socket.remotePort}`, ip: socket.remoteAddress ?? 'unknown', keepalive: 0, identity: undefined,
+      client, address: `${peer.address}:${peer.port}`, ip: peer.address, keepalive: 0, identity: undefined,
       session: undefined, expected: false, counted: false, subscriptions: undefined, heldBytes: 0, clientIdTooLong: false, delayed: undefined,
     };
     conns.set(client, conn);
@@ -143,7 +164,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   function ended(socket: Socket, conn: Conn): void {
     if (!live.delete(socket)) return;
     const client = conn.client;
-    if (conn.counted) metrics.disconnected(conn.identity?.kind === 'observer');
+    if (conn.counted) {
+      metrics.disconnected(conn.identity?.kind === 'observer');
+      if (conn.identity?.kind === 'observer') sharing?.announceObservers(metrics.stats.observersCurrent);
+    }
     conn.counted = false;
     if (conn.session) flow.end(conn.session);
     if (conn.delayed) clearTimeout(conn.delayed);
@@ -153,6 +177,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (id?.kind === 'device' && presence.release(id.deviceId, client)) {
       presence.set(id.deviceId, false, stopping ? 'shutdown' : 'socket');
     }
+  }
+
+  /** Cluster mode: Redis for aedes' mq and persistence (gateway/cluster.ts). */
+  function share(cluster: Config['cluster']): Promise<Sharing> {
+    return createSharing({
+      cluster,
+      localObservers: () => metrics.stats.observersCurrent,
+      onError: (err) => {
+        metrics.error('connection');
+        logger.error({ code: 'WF_CLUSTER_REDIS', err: err.message }, 'cluster: Redis error');
+      },
+      onConnectedElsewhere(deviceId) {
+        const client = presence.owner(deviceId);
+        if (!client || !presence.movedAway(deviceId, client)) return;
+        // Aedes' closeSameClients closes it next; its will must not say the device went offline.
+        const conn = conns.get(client);
+        if (conn) conn.expected = true;
+        metrics.disconnect('takeover');
+        logger.info({ deviceId, address: conn?.address }, 'device connected to another node; this connection is closed');
+      },
+    });
   }
 
   function wire(b: Aedes): void {
@@ -177,6 +222,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     b.on('connectionError', onError('connection'));
     // Persistence failures surface here; an 'error' without a listener would throw.
     (b as NodeJS.EventEmitter).on('error', (err: Error) => {
+      // Aedes reports a dead cluster node's will that authorizePublish held back as an error.
+      if (err.message === 'will suppressed') return;
       metrics.error('connection');
       logger.error({ err }, 'broker error');
     });
@@ -187,18 +234,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (broker) return;
       if (!config.plain && !config.tls) throw new WatchfireError('WF_CONFIG_INVALID', 'gateway.plain is false and gateway.tls is not set: no MQTT listener would open');
       stopping = false;
-      const b = await Aedes.createBroker({
-        ...hooks,
-        // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
-        connectTimeout: config.connectTimeoutMs,
-        // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
-        maxClientsIdLength: config.limits.maxClientIdLength,
-        // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
-        // answer with return code 6, which MQTT 3.1.1 does not have.
-        keepaliveLimit: 0,
-      });
+      if (deps.cluster?.enabled) sharing = await share(deps.cluster);
+      let b: Aedes;
+      try {
+        b = await Aedes.createBroker({
+          ...hooks,
+          ...(sharing ? { id: sharing.id, mq: sharing.mq, persistence: sharing.persistence, heartbeatInterval: deps.cluster!.heartbeatMs } : {}),
+          // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
+          connectTimeout: config.connectTimeoutMs,
+          // Used by aedes for MQTT 3.1 only; 3.1.1 client ids are checked in preConnect.
+          maxClientsIdLength: config.limits.maxClientIdLength,
+          // Keep-alive is checked by our authenticate (maxKeepaliveSec); aedes's own limit would
+          // answer with return code 6, which MQTT 3.1.1 does not have.
+          keepaliveLimit: 0,
+        });
+      } catch (err) {
+        await sharing?.close();
+        sharing = undefined;
+        throw err;
+      }
       wire(b);
-      skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent);
+      skipUndeliverable(b, (client) => conns.get(client)?.identity?.kind === 'device', () => metrics.stats.observersCurrent + (sharing?.remoteObservers() ?? 0));
       broker = b;
       storeOnlyGranted(b, (client, filter) => conns.get(client)?.subscriptions?.has(filter) === true);
       metrics.sessionSource.read = async () => {
@@ -210,19 +266,25 @@ export function createGateway(deps: GatewayDeps): Gateway {
         listeners = await openListeners({
           config,
           onConnection,
-          admit(socket) {
-            const why = admission.accept(socket.remoteAddress ?? 'unknown');
+          admit(socket, address) {
+            const why = admission.accept(address);
             if (!why) {
               metrics.stats.socketsOpen++;
               return true;
             }
             metrics.violation(why);
-            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', socket.remoteAddress, {}, 'connection refused by admission control');
+            refusals.refused(why === 'address_rate' ? 'WF_ADMISSION_RATE' : 'WF_ADMISSION_CONNECTIONS', address, {}, 'connection refused by admission control');
             return false;
           },
-          release(socket) {
+          release(_socket, address) {
             metrics.stats.socketsOpen--;
-            admission.release(socket.remoteAddress ?? 'unknown');
+            admission.release(address);
+          },
+          onProxyError(err, socket) {
+            // A balancer's TCP health check opens and closes without a header: not news.
+            if (err.message === 'closed before its PROXY header') return;
+            metrics.violation('proxy_header');
+            refusals.refused('WF_PROXY_HEADER', socket.remoteAddress, { err: err.message }, 'PROXY protocol header missing or malformed; connection closed');
           },
           onHandshakeTimeout(socket) {
             metrics.violation('connect_timeout');
@@ -245,6 +307,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         admission.stop();
         broker = undefined;
         await new Promise<void>((resolve) => b.close(() => resolve()));
+        await sharing?.close();
+        sharing = undefined;
         throw err;
       }
       unwatch = deps.changes?.onChange((changes) => {
@@ -274,6 +338,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       admission.stop();
       refusals.flush();
       await new Promise<void>((resolve) => b.close(() => resolve()));
+      await sharing?.close();
+      sharing = undefined;
       await listeners?.close();
       listeners = undefined;
       broker = undefined;

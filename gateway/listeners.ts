@@ -4,6 +4,7 @@
 import net, { type Socket, type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { tlsFiles, watchTlsFiles } from './tls-files.ts';
+import { readProxyHeader, type Peer } from './proxy-protocol.ts';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 
@@ -28,27 +29,38 @@ function listen(server: net.Server, port: number, host: string, what: string): P
   });
 }
 
+/** Node reports an IPv4 peer of a dual-stack socket as ::ffff:a.b.c.d. */
+const plainAddress = (a: string | undefined): string => (a?.startsWith('::ffff:') ? a.slice(7) : a ?? 'unknown');
+
 export async function openListeners(deps: {
   config: Config['gateway'];
-  onConnection(socket: Socket): void;
+  /** `peer` is the device's address: the socket's own, or the one its PROXY header named. */
+  onConnection(socket: Socket, peer: Peer): void;
+  /** A trusted balancer's socket whose PROXY header was missing or malformed; it is closed. */
+  onProxyError(err: Error, socket: Socket): void;
   onTlsError(err: Error, socket: Socket): void;
   onServerError(err: Error): void;
-  /** A new TCP socket (plain or before its TLS handshake): false closes it at once (admission control). */
-  admit(socket: Socket): boolean;
+  /** A new TCP socket (plain or before its TLS handshake) from `address`: false closes it at once (admission control). */
+  admit(socket: Socket, address: string): boolean;
   /** An admitted socket closed. */
-  release(socket: Socket): void;
+  release(socket: Socket, address: string): void;
   /** A TLS socket that did not finish its handshake within connectTimeoutMs; it is closed. */
   onHandshakeTimeout(socket: Socket): void;
   /** The certificate files changed: reloaded, or why not (the previous one stays in use). */
   onTlsReload(err: Error | undefined): void;
 }): Promise<Listeners> {
   const { config } = deps;
-  const sockets = new Set<Socket>();
+  /** Admitted sockets and the address admission counted them under. */
+  const sockets = new Map<Socket, string>();
+  /** Sockets of a trusted balancer whose PROXY header is still being read. */
+  const unproxied = new Set<Socket>();
+  const trusted = new Set(config.proxyProtocol.trustedAddresses.map(plainAddress));
   // 'close' comes once per socket; one handler for all of them, no closure per connection.
   function untrack(this: Socket): void {
+    const address = sockets.get(this);
     sockets.delete(this);
     handshaking.delete(this);
-    deps.release(this);
+    if (address !== undefined) deps.release(this, address);
   }
   /**
    * TLS sockets admitted and not yet through their handshake, with when they came. Node's
@@ -61,15 +73,40 @@ export async function openListeners(deps: {
   const handshaking = new Map<Socket, number>();
   let sweepHandshakes = true;
   let sweeper: NodeJS.Timeout | undefined;
-  const track = (socket: Socket): boolean => {
-    if (!deps.admit(socket)) {
+  const track = (socket: Socket, address: string): boolean => {
+    if (!deps.admit(socket, address)) {
       socket.destroy();
       return false;
     }
-    sockets.add(socket);
+    sockets.set(socket, address);
     socket.on('close', untrack);
     return true;
   };
+  const ownPeer = (socket: Socket): Peer => ({ address: plainAddress(socket.remoteAddress), port: socket.remotePort ?? 0 });
+  const accept = (socket: Socket, peer: Peer): void => {
+    if (track(socket, peer.address)) deps.onConnection(socket, peer);
+  };
+  /**
+   * Issue 21: a trusted balancer's socket starts with a PROXY header; admission waits for it, so
+   * it counts the device's address. Other sockets are plain MQTT from their own address: a header
+   * from them would be a forged address, and is refused by the MQTT parser as garbage.
+   */
+  function onPlain(socket: Socket): void {
+    if (!config.proxyProtocol.enabled || !trusted.has(plainAddress(socket.remoteAddress))) {
+      accept(socket, ownPeer(socket));
+      return;
+    }
+    unproxied.add(socket);
+    readProxyHeader(socket, config.connectTimeoutMs, (err, peer) => {
+      unproxied.delete(socket);
+      if (err) {
+        deps.onProxyError(err, socket);
+        socket.destroy();
+        return;
+      }
+      accept(socket, peer ?? ownPeer(socket));
+    });
+  }
   const servers: net.Server[] = [];
   let stopWatch: (() => void) | undefined;
 
@@ -77,9 +114,7 @@ export async function openListeners(deps: {
   let mqtt: number | undefined;
   try {
     if (config.plain) {
-      const plain = net.createServer({ noDelay: true }, (socket) => {
-        if (track(socket)) deps.onConnection(socket);
-      });
+      const plain = net.createServer({ noDelay: true }, onPlain);
       plain.on('error', deps.onServerError);
       servers.push(plain);
       mqtt = await listen(plain, config.port, config.host, 'MQTT');
@@ -95,7 +130,7 @@ export async function openListeners(deps: {
       });
       // Before the TLS layer takes the socket: a refused one costs no handshake.
       secure.prependListener('connection', (socket: Socket) => {
-        if (track(socket) && sweepHandshakes) handshaking.set(socket, Date.now());
+        if (track(socket, plainAddress(socket.remoteAddress)) && sweepHandshakes) handshaking.set(socket, Date.now());
       });
       sweeper = setInterval(() => {
         const due = Date.now() - config.connectTimeoutMs;
@@ -119,7 +154,7 @@ export async function openListeners(deps: {
           handshaking.clear();
         }
         socket.setNoDelay(true);
-        deps.onConnection(socket);
+        deps.onConnection(socket, ownPeer(socket));
       });
       // A plain-TCP client or a bad handshake on the TLS port: counted, the socket is closed by Node.
       secure.on('tlsClientError', deps.onTlsError);
@@ -137,7 +172,8 @@ export async function openListeners(deps: {
     stopWatch?.();
     if (sweeper) clearInterval(sweeper);
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
-    for (const s of sockets) s.destroy();
+    for (const s of sockets.keys()) s.destroy();
+    for (const s of unproxied) s.destroy();
     await Promise.all(closed);
   }
 

@@ -6,8 +6,8 @@ import { collectedCounter } from '../contracts/metrics.ts';
 export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive' | 'client_id';
 export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled' | 'protocol' | 'held';
 /** Issue 16: what a peer did that the gateway refused by its own rules (each also has a WF_ code). */
-export type Violation = 'qos2' | 'topic_nul' | 'client_id' | 'subscriptions' | 'held_publishes' | 'connect_timeout' | 'address_connections' | 'address_rate';
-export const VIOLATIONS: readonly Violation[] = ['qos2', 'topic_nul', 'client_id', 'subscriptions', 'held_publishes', 'connect_timeout', 'address_connections', 'address_rate'];
+export type Violation = 'qos2' | 'topic_nul' | 'client_id' | 'subscriptions' | 'held_publishes' | 'connect_timeout' | 'address_connections' | 'address_rate' | 'proxy_header';
+export const VIOLATIONS: readonly Violation[] = ['qos2', 'topic_nul', 'client_id', 'subscriptions', 'held_publishes', 'connect_timeout', 'address_connections', 'address_rate', 'proxy_header'];
 export type MessageKind = 'telemetry' | 'events' | 'status' | 'will' | 'other';
 
 export interface GatewayStats {

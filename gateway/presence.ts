@@ -34,6 +34,18 @@ export function createPresence(deps: { bus: EventBus; clock: Clock; metrics: Gat
       owner.delete(deviceId);
       return true;
     },
+    /**
+     * The device connected to another node of a cluster (gateway/cluster.ts): this connection no
+     * longer owns it, and no offline is told, since the device is not offline; the other node
+     * told its online.
+     */
+    movedAway(deviceId: string, client: Client): boolean {
+      if (owner.get(deviceId) !== client) return false;
+      owner.delete(deviceId);
+      online.delete(deviceId);
+      deps.metrics.stats.onlineDevices = online.size;
+      return true;
+    },
     /** A status payload (`{"online":true}` / `{"online":false}`) from the owning connection. */
     fromStatus(deviceId: string, payload: Buffer): void {
       // Status payloads are tiny; a malformed one is ingest's to dead-letter, not ours to judge.

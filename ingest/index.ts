@@ -15,8 +15,10 @@ export { startLocalInfluxd, spawnLocalInfluxd, rpcAddressOf } from './influxd.ts
 export { influxBackup, influxRestore } from './influx-backup.ts';
 export { createRefusedStore } from './store/refused.ts';
 export { ensureDatabase } from './store/http.ts';
-export { ensureRetention, retentionStatements, LONG_TERM_RP, DOWNSAMPLED } from './store/retention.ts';
+export { ensureRetention, retentionStatements, downsampleRange, LONG_TERM_RP, DOWNSAMPLED } from './store/retention.ts';
 export type { RetentionConfig } from './store/retention.ts';
 export type { RefusedStore, RefusedBatch, PostLines } from './store/refused.ts';
 export type { InfluxBackupTarget } from './influx-backup.ts';
 export type { LocalInfluxd, LocalInfluxdOptions } from './influxd.ts';
+export { createLateDownsampler, spanOfLines } from './store/late-downsample.ts';
+export type { LateDownsampler } from './store/late-downsample.ts';

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { incidentLine, openByAgeLines } from '../app/annotations.ts';
+import { ensureRetention } from '../ingest/store/retention.ts';
 import type { Incident } from '../contracts/incidents.ts';
 
 const DIR = join(import.meta.dirname, '..', 'dashboards', 'grafana', 'provisioning');
 interface Target { query: string; datasource: { uid: string } }
 interface Dashboard {
   uid: string; title: string; panels: Array<{ title: string; datasource: { uid: string }; targets: Target[] }>;
-  templating: { list: Array<{ name: string; query: string }> }; annotations?: { list: Array<{ query: string }> };
+  templating: { list: Array<{ name: string; type: string; query: string; options?: Array<{ value: string }> }> }; annotations?: { list: Array<{ query: string }> };
 }
 const dashboards = readdirSync(join(DIR, 'dashboards', 'watchfire')).map((f) => JSON.parse(readFileSync(join(DIR, 'dashboards', 'watchfire', f), 'utf8')) as Dashboard);
 
@@ -24,15 +25,17 @@ const incident: Incident = {
   feedback: null, recurrenceOf: null,
 };
 
-/** What Grafana does to a query before it sends it: macros and "All" variables. */
-function expand(q: string): string {
-  return q.replace(/\$timeFilter/g, 'time > now() - 24h').replace(/\$__interval/g, '10m').replace(/\$(center|grid|site|device)\b/g, '.*');
+/** What Grafana does to a query before it sends it: macros, "All" variables, the resolution (retention policy) chosen. */
+function expand(q: string, rp = 'autogen'): string {
+  return q.replace(/\$timeFilter/g, 'time > now() - 24h').replace(/\$__interval/g, '10m').replace(/\$(center|grid|site|device)\b/g, '.*').replace(/\$rp\b/g, rp);
 }
 
 describe('grafana provisioning', () => {
   let influx: TestInfluxd;
   beforeAll(async () => {
     influx = await startTestInfluxd();
+    // The policies Watchfire sets up (issue 18 point 6): the readings dashboard reads long_term too.
+    await ensureRetention({ url: influx.url, database: influx.database, raw: '180d', longTerm: 'INF', downsample: true });
     const now = Date.now();
     // Points in the writer's schema (ingest/store/line.ts): telemetry and event, tags device/type/site/center/grid.
     const lines = [
@@ -50,6 +53,13 @@ describe('grafana provisioning', () => {
     expect(incidentLine({ kind: 'updated', incident, at: now })).toBeUndefined();
     const res = await fetch(`${influx.url}/write?db=${influx.database}&precision=ns`, { method: 'POST', body: lines.join('\n') });
     expect(res.status).toBe(204);
+    // 5-minute aggregates as the continuous query writes them (contracts/downsampling.ts).
+    const aggregates = [
+      `telemetry_5m,center=c1,device=sd-1,grid=g1,site=s1,type=smoke_detector min_smoke=0.01,max_smoke=0.3,mean_smoke=0.1,min_battery=87,max_battery=88,mean_battery=87.5 ${now - 7200_000}000000`,
+      `telemetry_5m,center=c1,device=fp-1,site=b1,type=fire_panel max_pointsInAlarm=2,max_pointsInFault=1 ${now - 7200_000}000000`,
+    ];
+    const lt = await fetch(`${influx.url}/write?db=${influx.database}&rp=long_term&precision=ns`, { method: 'POST', body: aggregates.join('\n') });
+    expect(lt.status).toBe(204);
   });
   afterAll(async () => {
     await influx?.stop();
@@ -83,6 +93,13 @@ describe('grafana provisioning', () => {
     let ran = 0;
     for (const d of dashboards) {
       for (const v of d.templating.list) {
+        if (v.type === 'custom') {
+          // The resolution: every choice is a retention policy Watchfire creates.
+          const rps = (await influx.query(`SHOW RETENTION POLICIES ON "${influx.database}"`)).map((r) => r.name);
+          expect(v.options!.map((o) => o.value), `${d.title} variable ${v.name}`).toEqual(['autogen', 'long_term']);
+          for (const o of v.options!) expect(rps).toContain(o.value);
+          continue;
+        }
         const rows = await influx.query(expand(v.query));
         expect(rows.length, `${d.title} variable ${v.name}`).toBeGreaterThan(0);
         ran++;
@@ -93,13 +110,22 @@ describe('grafana provisioning', () => {
       }
       for (const p of d.panels) for (const t of p.targets) {
         await expect(influx.query(expand(t.query)), `${d.title} / ${p.title}`).resolves.toBeDefined();
+        if (t.query.includes('$rp')) await expect(influx.query(expand(t.query, 'long_term')), `${d.title} / ${p.title} from long_term`).resolves.toBeDefined();
         ran++;
       }
     }
     expect(ran).toBeGreaterThan(15);
     const smoke = dashboards.find((d) => d.uid === 'watchfire-readings')!.panels.find((p) => p.title.startsWith('Smoke'))!;
     const rows = await influx.query(expand(smoke.targets[0]!.query));
-    expect(rows.map((r) => r.max).filter((v) => v !== null)).toEqual([0.02, 0.21]);
+    expect(rows.map((r) => r.max_smoke).filter((v) => v !== null)).toEqual([0.02, 0.21]);
+    // The same panel at 5-minute resolution: the aggregates' max, not the raw readings.
+    const aggregated = await influx.query(expand(smoke.targets[0]!.query, 'long_term'));
+    expect(aggregated.map((r) => r.max_max_smoke).filter((v) => v !== null && v !== undefined)).toEqual([0.3]);
+    const battery = dashboards.find((d) => d.uid === 'watchfire-readings')!.panels.find((p) => p.title.startsWith('Battery'))!;
+    expect((await influx.query(expand(battery.targets[0]!.query, 'long_term'))).map((r) => r.min_min_battery).filter((v) => typeof v === 'number')).toEqual([87]);
+    const points = dashboards.find((d) => d.uid === 'watchfire-readings')!.panels.find((p) => p.title.startsWith('Panel points'))!;
+    const panelRows = await Promise.all(points.targets.map(async (t) => (await influx.query(expand(t.query, 'long_term'))).flatMap((r) => Object.entries(r).filter(([k, v]) => k !== 'time' && typeof v === 'number'))));
+    expect(panelRows).toEqual([[['max_max_pointsInAlarm', 2]], [['max_max_pointsInFault', 1]]]);
     // Readings by level: one series per level (the panel grouped by device type before issue 17).
     const byLevel = dashboards.find((d) => d.uid === 'watchfire-levels')!.panels.find((p) => p.title.startsWith('Readings by level'))!;
     const totals: Record<string, number> = {};

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP } from '../contracts/downsampling.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const UNITS = join(ROOT, 'deploy', 'systemd');
@@ -86,6 +87,17 @@ describe('service files', () => {
     const compose = parse(readFileSync(join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { image?: string; environment?: Record<string, string> }> };
     expect(compose.services.influxdb!.image).toMatch(/^influxdb:2\./);
     expect(compose.services.watchfire!.environment).toMatchObject({ WF_INFLUX_URL: 'http://influxdb:8086', WF_INFLUX_PASSWORD: '${INFLUX_TOKEN}' });
+    // Downsampling on InfluxDB 2: the setup script is mounted where the image runs it, and it and
+    // its task write the names the readers use (contracts/downsampling.ts). Shape only: no InfluxDB 2 here.
+    expect((compose.services.influxdb as { volumes?: string[] }).volumes).toContain('./deploy/influxdb2:/docker-entrypoint-initdb.d:ro');
+    const setup = readFileSync(join(ROOT, 'deploy', 'influxdb2', 'watchfire-downsampling.sh'), 'utf8');
+    expect(spawnSync('bash', ['-n', join(ROOT, 'deploy', 'influxdb2', 'watchfire-downsampling.sh')]).status).toBe(0);
+    expect(setup).toContain(`--db watchfire --rp ${LONG_TERM_RP} --bucket-id "$long_id"`);
+    expect(setup).toMatch(/influx task create .*downsample\.flux/);
+    const flux = readFileSync(join(ROOT, 'deploy', 'influxdb2', 'downsample.flux'), 'utf8');
+    expect(flux).toContain(`_measurement: "${DOWNSAMPLED}", _field: prefix + "_" + r._field`);
+    expect(flux).toContain(`every: ${DOWNSAMPLE_STEP_SEC / 60}m`);
+    expect([...flux.matchAll(/downsample\(fn: (\w+), prefix: "(\w+)"\)/g)].map((m) => [m[1], m[2]])).toEqual([['min', 'min'], ['max', 'max'], ['mean', 'mean']]);
     const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     expect(docker).toMatch(/^FROM node:24-bookworm-slim AS build$/m);
     expect(docker).toMatch(/npm prune --omit=dev/);

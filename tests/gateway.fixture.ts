@@ -94,6 +94,8 @@ export async function startTestGateway(opts: {
   /** A real ingest behind the recording sink (its directory: this fixture's, via `directory`). */
   forward?: (directory: ReturnType<typeof memoryDirectory>) => FrameSink;
   durable?: GatewayDeps['durable'];
+  /** Issue 21: a node of a cluster sharing through this Redis. */
+  cluster?: { redisUrl: string; nodeId: string; heartbeatMs?: number };
 } = {}): Promise<TestGateway> {
   const config = Config.parse({ gateway: { host: '127.0.0.1', port: 0, ...opts.config } }).gateway;
   const directory = memoryDirectory(DEVICES);
@@ -109,6 +111,7 @@ export async function startTestGateway(opts: {
     ...(opts.observers ? { observers: opts.observers } : {}),
     ...(opts.changes ? { changes: opts.changes } : {}),
     ...(opts.durable ? { durable: opts.durable } : {}),
+    ...(opts.cluster ? { cluster: Config.parse({ cluster: { enabled: true, ...opts.cluster } }).cluster } : {}),
   });
   await gateway.start();
   const url = `mqtt://127.0.0.1:${gateway.addresses().mqtt}`;

@@ -13,6 +13,9 @@ import { startTestInfluxd, sampleTelemetry, SAMPLE_TS, type TestInfluxd } from '
 import { createJournaledStore } from './support/store.ts';
 import { createRefusedStore, type PostLines } from '../ingest/store/refused.ts';
 import { ensureRetention } from '../ingest/store/retention.ts';
+import { Command } from 'commander';
+import { loadConfig } from '../app/config.ts';
+import { registerStoreCommands } from '../app/commands/store.ts';
 
 const logger = pino({ level: 'silent' });
 let influx: TestInfluxd;
@@ -67,11 +70,43 @@ describe('InfluxDB for years', () => {
     const lines = [0.1, 0.3, 0.2, 0.6].map((v, i) => `telemetry,device=sd-1,site=h-1 smoke=${v},score=${v / 2} ${SAMPLE_TS + i * 150_000}000000`);
     expect((await post(db)(lines)).ok).toBe(true);
     const cq = (await ddl('SHOW CONTINUOUS QUERIES', db)).results[0]!.series!.find((s) => s.name === db)!.values![0]![1] as string;
+    // Each run computes the last 15 minutes again: readings reach InfluxDB after their bucket closed.
+    expect(cq).toMatch(/ RESAMPLE EVERY 5m FOR 15m BEGIN /);
     const select = /BEGIN (SELECT .*) GROUP BY (.*) END$/.exec(cq)!;
     await ddl(`${select[1]} WHERE time >= ${SAMPLE_TS}ms AND time < ${SAMPLE_TS + 600_000}ms GROUP BY ${select[2]}`, db);
     const got = (await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(`SELECT min_smoke, max_smoke, mean_smoke FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-1'`)}`).then((r) => r.json())) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
     const values = got.results[0]!.series![0]!.values.map((v) => v.map((x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x)));
     expect(values).toEqual([[SAMPLE_TS, 0.1, 0.3, 0.2], [SAMPLE_TS + 300_000, 0.2, 0.6, 0.4]]);
+  });
+
+  it('replaces the continuous query of an earlier release (no RESAMPLE) once, then leaves it', async () => {
+    const db = 'upgraded';
+    await ddl(`CREATE DATABASE ${db}`, db);
+    await ddl(`CREATE RETENTION POLICY "long_term" ON "${db}" DURATION INF REPLICATION 1`, db);
+    await ddl(`CREATE CONTINUOUS QUERY "wf_telemetry_5m" ON "${db}" BEGIN SELECT min(*), max(*), mean(*) INTO "${db}"."long_term"."telemetry_5m" FROM "${db}"."autogen"."telemetry" GROUP BY time(5m), * END`, db);
+    const c = { url: influx.url, database: db, raw: '180d', longTerm: 'INF', downsample: true };
+    expect((await ensureRetention(c)).filter((s) => /CONTINUOUS/.test(s)).map((s) => s.split(' ')[0])).toEqual(['DROP', 'CREATE']);
+    expect((await ensureRetention(c)).filter((s) => /CONTINUOUS/.test(s))).toEqual([]);
+  });
+
+  it('wf store downsample aggregates readings that arrived after their bucket closed (late, or from before the continuous query)', async () => {
+    const db = 'late';
+    await ddl(`CREATE DATABASE ${db}`, db);
+    await ensureRetention({ url: influx.url, database: db, raw: '180d', longTerm: 'INF', downsample: true });
+    // Ten days old, written now: the continuous query never sees them.
+    const t0 = Math.floor((Date.now() - 10 * 86_400_000) / 300_000) * 300_000;
+    expect((await post(db)([0.1, 0.4, 0.2].map((v, i) => `telemetry,device=sd-7 smoke=${v},battery=${90 - i} ${t0 + i * 60_000}000000`))).ok).toBe(true);
+    const longTerm = async () => ((await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent('SELECT max_smoke, min_battery FROM "long_term"."telemetry_5m"')}`).then((r) => r.json())) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> }).results[0]!.series?.[0]?.values ?? [];
+    expect(await longTerm()).toEqual([]);
+    let printed = '';
+    const program = new Command().exitOverride().configureOutput({ writeOut: (s) => { printed += s; }, writeErr: () => undefined });
+    const cfg = loadConfig({ env: {}, overrides: { dataDir: tmp, 'influx.url': influx.url, 'influx.database': db } });
+    registerStoreCommands(program, () => cfg);
+    await program.parseAsync(['node', 'wf', 'store', 'downsample', '--since', '14d', '--json']);
+    const r = JSON.parse(printed) as { written: number; buckets: number };
+    expect(r.written).toBe(1);
+    expect(r.buckets).toBeGreaterThanOrEqual(14 * 288);
+    expect(await longTerm()).toEqual([[t0, 0.4, 88]]);
   });
 
   it('keeps refused lines with InfluxDB\'s reason, counts them, and replays them after the fix', async () => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../../contracts/config.ts';
 import { rpcAddressOf, startLocalInfluxd, type InfluxBackupTarget } from '../../ingest/index.ts';
-import { backup, DB_FILE, listBackups, restore } from '../backup.ts';
+import { backup, DB_FILE, JOURNAL_DIR, listBackups, restore } from '../backup.ts';
 import { out } from './output.ts';
 
 function sourceInflux(cfg: Config): InfluxBackupTarget | undefined {
@@ -27,10 +27,11 @@ export function registerBackupCommands(program: Command, config: () => Config): 
     .action(async (dir: string, o: { keep?: string; json?: boolean }, cmd: Command) => {
       const cfg = config();
       const influx = sourceInflux(cfg);
-      const r = await backup({ dbFile: join(resolve(cfg.dataDir), DB_FILE), dir, influx, keep: o.keep ? Number(o.keep) : cfg.backup.keep });
+      const r = await backup({ dbFile: join(resolve(cfg.dataDir), DB_FILE), journalDir: join(resolve(cfg.dataDir), JOURNAL_DIR), dir, influx, keep: o.keep ? Number(o.keep) : cfg.backup.keep });
       if (o.json) return out(cmd, JSON.stringify(r));
       out(cmd, `Backup ${r.path}: ${r.manifest.sqlite.incidents} incidents, ${r.manifest.sqlite.auditEntries} audit entries, schema ${r.manifest.schemaVersion}; ` +
-        (r.manifest.influx ? 'readings included.' : 'readings NOT included (InfluxDB is elsewhere: set backup.influxRpc, or back it up where it runs).'));
+        (r.manifest.influx ? 'readings included' : 'readings NOT included (InfluxDB is elsewhere: set backup.influxRpc, or back it up where it runs)') +
+        `; ${r.manifest.journal?.lines ?? 0} readings not yet in InfluxDB from the journal.`);
       for (const p of r.removed) out(cmd, `removed old backup ${p}`);
     });
 
@@ -62,7 +63,7 @@ export function registerBackupCommands(program: Command, config: () => Config): 
       try {
         const r = await restore({ from: dir, dataDir, influx, influxUrl: local?.url });
         if (o.json) return out(cmd, JSON.stringify(r));
-        out(cmd, `Restored ${r.path} into ${dataDir}: ${r.manifest.sqlite.incidents} incidents, ${r.manifest.sqlite.auditEntries} audit entries; readings ${r.readings ? 'restored' : 'NOT restored'}.`);
+        out(cmd, `Restored ${r.path} into ${dataDir}: ${r.manifest.sqlite.incidents} incidents, ${r.manifest.sqlite.auditEntries} audit entries; readings ${r.readings ? 'restored' : 'NOT restored'}; ${r.journalLines} journal lines to ship at the next start.`);
       } finally {
         await local?.stop();
       }

@@ -94,10 +94,12 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .command('import <file>')
     .description('validate a registry file and upsert everything in it (existing device secrets are kept)')
     .addOption(kindOption())
-    .action(async (file: string, opts: { kind?: CsvKind }, cmd: Command) => {
+    .option('--json', 'print {"file","upserted"} as JSON')
+    .action(async (file: string, opts: { kind?: CsvKind; json?: boolean }, cmd: Command) => {
       await withRegistry(cmd, open, (registry) => {
         const parsed = parseFile(file, opts.kind, snapshotOf(registry));
         const { upserted } = registry.importFile(parsed);
+        if (opts.json) return out(cmd, JSON.stringify({ file, upserted }));
         out(cmd, `Imported ${file}: ${summary(upserted)}.`);
       });
     });
@@ -105,9 +107,11 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .command('check <file>')
     .description('validate a registry file against the registry without changing anything; lists every problem')
     .addOption(kindOption())
-    .action(async (file: string, opts: { kind?: CsvKind }, cmd: Command) => {
+    .option('--json', 'print {"file","valid","counts"} as JSON (an invalid file still fails with its problems on stderr)')
+    .action(async (file: string, opts: { kind?: CsvKind; json?: boolean }, cmd: Command) => {
       await withRegistry(cmd, open, (registry) => {
         const parsed = parseFile(file, opts.kind, snapshotOf(registry));
+        if (opts.json) return out(cmd, JSON.stringify({ file, valid: true, counts: countsOf(parsed) }));
         out(cmd, `${file} is valid: ${summary(countsOf(parsed))}.`);
       });
     });
@@ -154,9 +158,11 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     dev
       .command(`${name} <id>`)
       .description(enabled ? 'let the device connect again' : 'refuse the device\'s connections (CONNACK 5) until enabled again')
-      .action(async (id: string, _opts: unknown, cmd: Command) => {
+      .option('--json', 'print {"id","enabled"} as JSON')
+      .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
         await withRegistry(cmd, open, (registry) => {
           registry.setDeviceEnabled(id, enabled);
+          if (opts.json) return out(cmd, JSON.stringify({ id, enabled }));
           out(cmd, `Device ${id} ${enabled ? 'enabled' : 'disabled'}.`);
         });
       });

@@ -36,7 +36,8 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--centers <n>', 'fire centers (default: one per 1,500 homes)')
     .option('--panels <n>', 'fire panels (default: 3 per center)')
     .option('--buildings <n>', 'buildings with settlement points (default: 1 per center)')
-    .action(function (this: Command, o: { out: string; seed: string; homes: string; centers?: string; panels?: string; buildings?: string }) {
+    .option('--json', 'print the county\'s name, counts and file paths as JSON')
+    .action(function (this: Command, o: { out: string; seed: string; homes: string; centers?: string; panels?: string; buildings?: string; json?: boolean }) {
       const county = generateCounty({
         seed: Number.isFinite(Number(o.seed)) ? Number(o.seed) : o.seed,
         homes: num('homes', o.homes),
@@ -46,6 +47,10 @@ export function registerSimulatorCommands(program: Command): void {
       });
       const files = writeCounty(county, o.out);
       const r = county.registry;
+      if (o.json) {
+        const counts = { centers: r.centers.length, grids: r.grids.length, sites: r.sites.length, devices: r.devices.length, people: r.people.length };
+        return out(this, JSON.stringify({ name: county.name, ...counts, registryFile: files.registryFile, credentialsFile: files.credentialsFile }));
+      }
       out(this, `${county.name}: ${r.centers.length} centers, ${r.grids.length} grids, ${r.sites.length} sites, ${r.devices.length} devices, ${r.people.length} people`);
       out(this, `registry     ${files.registryFile}\ncredentials  ${files.credentialsFile} (keep it private: device secrets)`);
     });
@@ -54,7 +59,9 @@ export function registerSimulatorCommands(program: Command): void {
     .command('scenarios')
     .description('list the scenarios with what they do and what they should produce')
     .option('--lang <lang>', 'en or zh', 'en')
-    .action(function (this: Command, o: { lang: string }) {
+    .option('--json', 'print the scenarios as a JSON array (both languages)')
+    .action(function (this: Command, o: { lang: string; json?: boolean }) {
+      if (o.json) return out(this, JSON.stringify(SCENARIOS.map((s) => ({ name: s.name, title: s.title, description: s.description, expects: s.expects }))));
       const l = o.lang.startsWith('zh') ? 'zh' : 'en';
       for (const s of SCENARIOS) {
         out(this, `${s.name} — ${s.title[l]}\n  ${s.description[l]}`);
@@ -75,7 +82,8 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--background', 'simulate every device too (normal traffic), until Ctrl-C')
     .option('--seed <n>', 'seed for noise and target choice', '1')
     .option('--record <file>', 'record the simulator\'s own outgoing traffic to JSONL')
-    .action(async (o: { registry: string; credentials: string; url: string; speed: string; scenario?: string; background?: boolean; seed: string; record?: string }) => {
+    .option('--json', 'print what ran as JSON when it ends (the scenario\'s run, or the fleet\'s counters)')
+    .action(async function (this: Command, o: { registry: string; credentials: string; url: string; speed: string; scenario?: string; background?: boolean; seed: string; record?: string; json?: boolean }) {
       const log = logger();
       const registry = readRegistry(o.registry);
       const credentials = readCredentials(o.credentials);
@@ -99,10 +107,12 @@ export function registerSimulatorCommands(program: Command): void {
           }
           await stopped;
           await fleet.stop();
+          if (o.json) out(this, JSON.stringify({ scenario: scenario?.name ?? null, fleet: fleet.stats() }));
         } else {
           // Alone: just the scenario's site, connected for the run and disconnected after it.
           const run = await runScenario({ scenario, url: o.url, registry, credentials, speed, seed: o.seed, logger: log, ...(tap ? { tap } : {}) });
           log.info({ ...run, ms: run.endedAt - run.startedAt }, 'scenario finished');
+          if (o.json) out(this, JSON.stringify({ scenario: scenario.name, run }));
         }
       } finally {
         await writer?.close();
@@ -117,10 +127,12 @@ export function registerSimulatorCommands(program: Command): void {
     .requiredOption('--password <password>', 'its password')
     .requiredOption('--out <file>', 'JSONL file')
     .option('--filter <topic>', 'topic filter', 'v1/devices/+/+')
-    .action(async function (this: Command, o: { url: string; user: string; password: string; out: string; filter: string }) {
+    .option('--json', 'print {"messages","out"} as JSON when stopped')
+    .action(async function (this: Command, o: { url: string; user: string; password: string; out: string; filter: string; json?: boolean }) {
       const rec = await recordLive({ url: o.url, username: o.user, password: o.password, out: o.out, filter: o.filter, logger: logger() });
       await untilSignal();
       const n = await rec.stop();
+      if (o.json) return out(this, JSON.stringify({ messages: n, out: o.out }));
       out(this, `${n} messages recorded to ${o.out}`);
     });
 
@@ -132,7 +144,8 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--url <url>', 'gateway MQTT URL', 'mqtt://127.0.0.1:1883')
     .option('--speed <n|max>', '1 (as recorded), N times faster, or max', '1')
     .option('--retime', 'shift every ts so the recording happens now')
-    .action(async function (this: Command, file: string, o: { credentials: string; url: string; speed: string; retime?: boolean }) {
+    .option('--json', 'print the replay\'s counters as JSON')
+    .action(async function (this: Command, file: string, o: { credentials: string; url: string; speed: string; retime?: boolean; json?: boolean }) {
       const speed: ReplaySpeed = o.speed === 'max' ? 'max' : num('speed', o.speed, 0.001);
       const records = await readJsonl(file);
       const abort = new AbortController();
@@ -140,6 +153,7 @@ export function registerSimulatorCommands(program: Command): void {
       process.once('SIGINT', onSignal);
       const s = await replay({ records, url: o.url, credentials: readCredentials(o.credentials), speed, retime: !!o.retime, logger: logger(), signal: abort.signal });
       process.off('SIGINT', onSignal);
+      if (o.json) return out(this, JSON.stringify(s));
       out(this, `replayed ${s.published} messages of ${s.devices} devices in ${(s.wallMs / 1000).toFixed(1)} s (acked ${s.acked}, errors ${s.errors}, skipped ${s.skipped} without credentials)`);
     });
 
@@ -155,8 +169,8 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--connect-rate <n>', 'CONNECTs per second', '500')
     .option('--qos <q>', '0 or 1', '1')
     .option('--source-addresses <n>', 'spread connections over 127.0.0.2 … 127.0.0.(1+n) (many connections to a loopback gateway)')
-    .option('--json <file>', 'also write the summary as JSON')
-    .action(async function (this: Command, o: { devices: string; rate: string; duration: string; url: string; workers?: string; credentials?: string; connectRate: string; qos: string; sourceAddresses?: string; json?: string }) {
+    .option('--json [file]', 'print the summary as JSON; with a file, write it there too and print the text')
+    .action(async function (this: Command, o: { devices: string; rate: string; duration: string; url: string; workers?: string; credentials?: string; connectRate: string; qos: string; sourceAddresses?: string; json?: string | boolean }) {
       const s = await runLoad({
         url: o.url,
         devices: num('devices', o.devices, 1),
@@ -168,8 +182,8 @@ export function registerSimulatorCommands(program: Command): void {
         qos: o.qos === '0' ? 0 : 1,
         ...(o.sourceAddresses ? { sourceAddresses: num('source-addresses', o.sourceAddresses, 1) } : {}),
         progress: process.stderr.isTTY,
-        ...(o.json ? { jsonFile: o.json } : {}),
+        ...(typeof o.json === 'string' ? { jsonFile: o.json } : {}),
       });
-      out(this, formatSummary(s));
+      out(this, o.json === true ? JSON.stringify(s) : formatSummary(s));
     });
 }

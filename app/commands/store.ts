@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import type { Config } from '../../contracts/config.ts';
 import type { ErrorCode } from '../../contracts/errors.ts';
-import { createDeadLetterStore, createRefusedStore, type PostLines } from '../../ingest/index.ts';
+import { createDeadLetterStore, createRefusedStore, downsampleRange, type PostLines } from '../../ingest/index.ts';
+import { durationMs } from '../../contracts/downsampling.ts';
 import { openDatabase } from '../db.ts';
 import { out } from './output.ts';
 
@@ -46,7 +47,7 @@ export function registerStoreCommands(program: Command, config: () => Config): v
       }
     });
 
-  const store = program.command('store').description('the readings store: lines InfluxDB refused');
+  const store = program.command('store').description('the readings store: lines InfluxDB refused, the 5-minute aggregates');
   const refusedOf = (cfg: Config) => createRefusedStore({ dir: join(resolve(cfg.dataDir), 'refused'), logger: pino({ level: 'silent' }) });
   store
     .command('refused')
@@ -75,5 +76,22 @@ export function registerStoreCommands(program: Command, config: () => Config): v
       };
       const r = await refusedOf(cfg).replay(post);
       out(cmd, o.json ? JSON.stringify(r) : `replayed ${r.replayed} lines; ${r.stillRefused} still refused (wf store refused)`);
+    });
+  store
+    .command('downsample')
+    .description('write the 5-minute aggregates (long_term) again from the raw readings of a period: readings that reached InfluxDB late (after an outage) or before downsampling existed (InfluxDB 1.x)')
+    .option('--since <duration>', 'the last period, e.g. 12h, 7d, 4w', '1d')
+    .option('--from <time>', 'start (ISO 8601); with --to instead of --since')
+    .option('--to <time>', 'end (ISO 8601; default now)')
+    .option('--json', 'print {"from","to","buckets","written"} as JSON')
+    .action(async (o: { since: string; from?: string; to?: string; json?: boolean }, cmd: Command) => {
+      const cfg = config();
+      const to = o.to ? Date.parse(o.to) : Date.now();
+      const from = o.from ? Date.parse(o.from) : to - (durationMs(o.since) ?? 0);
+      if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw new Error('--from/--to/--since: expected a period that ends after it starts');
+      const c = { url: influxUrl(cfg), database: cfg.influx.database, username: cfg.influx.username, password: cfg.influx.password, ...cfg.influx.retention };
+      const r = await downsampleRange(c, from, to);
+      const result = { from: new Date(from).toISOString(), to: new Date(to).toISOString(), ...r };
+      out(cmd, o.json ? JSON.stringify(result) : `wrote ${r.written} aggregate points for ${r.buckets} 5-minute buckets from ${result.from} to ${result.to}`);
     });
 }

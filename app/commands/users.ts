@@ -33,10 +33,12 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
   user.command('create-admin <username>')
     .description('Create an admin; without --password one is generated and printed once')
     .option('--password <password>', 'password (at least 8 characters)')
-    .action(async (username: string, o: { password?: string }) => {
+    .option('--json', 'print the user as JSON (with "password" when it was generated)')
+    .action(async (username: string, o: { password?: string; json?: boolean }) => {
       const password = o.password ?? generatePassword();
       await withDb(open, async (db) => {
         const u = await createUser(db, { username, role: 'admin', password }).catch(fail);
+        if (o.json) return out(JSON.stringify({ ...u, ...(o.password ? {} : { password }) }));
         out(`admin ${u.username} created`);
         if (!o.password) out(`password (shown once, store it now): ${password}`);
       });
@@ -49,7 +51,8 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
     .option('--center <id>', 'limit the user to one fire center')
     .option('--locale <locale>', 'zh-CN or en', 'zh-CN')
     .option('--password <password>', 'password (at least 8 characters); generated when absent')
-    .action(async (username: string, o: { role: string; person?: string; center?: string; locale: string; password?: string }) => {
+    .option('--json', 'print the user as JSON (with "password" when it was generated)')
+    .action(async (username: string, o: { role: string; person?: string; center?: string; locale: string; password?: string; json?: boolean }) => {
       if (!(USER_ROLES as readonly string[]).includes(o.role)) throw new Error(`--role must be one of ${USER_ROLES.join(', ')}`);
       const password = o.password ?? generatePassword();
       await withDb(open, async (db) => {
@@ -61,6 +64,7 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
           ...(o.person ? { personId: o.person } : {}),
           ...(o.center ? { centerId: o.center } : {}),
         }).catch(fail);
+        if (o.json) return out(JSON.stringify({ ...u, ...(o.password ? {} : { password }) }));
         out(`${u.role} ${u.username} created${u.personId ? ` (person ${u.personId})` : ''}`);
         if (!o.password) out(`password (shown once, store it now): ${password}`);
       });
@@ -68,9 +72,11 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
 
   user.command('list')
     .description('List users')
-    .action(async () => {
+    .option('--json', 'print the users as a JSON array')
+    .action(async (o: { json?: boolean }) => {
       await withDb(open, async (db) => {
         const users = listUsers(db);
+        if (o.json) return out(JSON.stringify(users));
         if (!users.length) out('no users yet: create the first admin with `user create-admin <name>`');
         for (const u of users) {
           out([u.username.padEnd(20), u.role.padEnd(12), (u.personId ?? '-').padEnd(12), (u.centerId ?? '-').padEnd(10), u.locale, u.disabled ? 'disabled' : ''].join(' ').trimEnd());

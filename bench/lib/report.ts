@@ -36,7 +36,7 @@ export function writeResult(r: ScenarioResult, env: ReturnType<typeof environmen
   return file;
 }
 
-const ORDER = ['firmware', 'throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'];
+const ORDER = ['firmware', 'throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'cluster-log', 'rules', 'alerts', 'ingress'];
 
 export function writeSummary(): void {
   const files = readdirSync(RESULTS).filter((f) => f.endsWith('.json'));

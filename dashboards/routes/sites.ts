@@ -2,6 +2,7 @@
 // chart of recent readings read from InfluxDB by the server (the browser never talks InfluxQL).
 import { z } from 'zod';
 import type { DeviceType } from '../../contracts/protocol.ts';
+import { aggregateField, DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP, RAW_TAIL_MS, readsLongTerm } from '../../contracts/downsampling.ts';
 import { ApiError, httpError } from '../http-errors.ts';
 import { canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import { canSeeSite } from '../scope.ts';
@@ -46,7 +47,14 @@ const SiteView = z.object({
 });
 
 const Series = z.object({ device: z.string(), field: z.string(), points: z.array(z.tuple([z.number(), z.number()])) });
-const Readings = z.object({ from: z.number(), to: z.number(), stepSec: z.number(), series: z.array(Series) });
+const Readings = z.object({
+  from: z.number(), to: z.number(), stepSec: z.number(),
+  source: z.enum(['raw', 'long_term']).describe('raw readings, or the 5-minute aggregates (ranges over 48 h or past the raw retention; the newest minutes raw)'),
+  series: z.array(Series),
+});
+
+/** Each step's peak (max), so the spike that raised an alarm is drawn, not averaged away; battery its lowest (min) for the same reason (issue 17 point 6). */
+const aggOf = (f: string) => (f === 'battery' ? 'min' : 'max');
 
 /** InfluxQL string literal: ids are already restricted to [A-Za-z0-9_.:-], this is belt and braces. */
 const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -68,6 +76,27 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Rows of two queries on the same steps, one row per step: each field's max (battery's min) of both. */
+function mergeSteps(a: Array<Record<string, unknown>>, b: Array<Record<string, unknown>>, fields: readonly string[]): Array<Record<string, unknown>> {
+  const byTime = new Map<number, Record<string, unknown>>();
+  for (const row of [...a, ...b]) {
+    const t = timeOf(row.time);
+    if (t === undefined) continue;
+    const have = byTime.get(t);
+    if (!have) {
+      byTime.set(t, { ...row, time: t });
+      continue;
+    }
+    for (const f of fields) {
+      const v = row[f];
+      if (typeof v !== 'number') continue;
+      const old = have[f];
+      have[f] = typeof old !== 'number' ? v : aggOf(f) === 'min' ? Math.min(old, v) : Math.max(old, v);
+    }
+  }
+  return [...byTime.values()];
 }
 
 export function siteRoutes(app: App, deps: HttpDeps): void {
@@ -135,7 +164,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
       tags: ['sites'],
       summary: "Recent readings of the site's devices from InfluxDB (each step's max; battery min), for the chart",
       params: Id,
-      querystring: z.object({ hours: z.coerce.number().int().min(1).max(24 * 31).default(24) }),
+      querystring: z.object({ hours: z.coerce.number().int().min(1).max(24 * 366).default(24) }),
       response: { 200: Readings, 400: ApiError, 404: ApiError, 502: ApiError },
     },
     handler: async (req) => {
@@ -143,24 +172,40 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
       const site = visibleSite(req.params.id, user);
       const to = deps.clock?.now() ?? Date.now();
       const hours = req.query.hours;
-      // About 120 points across the chart, on a whole number of minutes.
-      const stepSec = Math.max(60, Math.round((hours * 3600) / 120 / 60) * 60);
       const from = to - hours * 3600_000;
-      if (!deps.influx) return { from, to, stepSec, series: [] };
+      // Long ranges from the 5-minute aggregates (contracts/downsampling.ts has the cut-over).
+      const longTerm = readsLongTerm(from, to, deps.longTerm);
+      // About 120 points across the chart, on a whole number of minutes; from the aggregates on a
+      // whole number of their buckets, so no bucket is split between two points.
+      const unit = longTerm ? DOWNSAMPLE_STEP_SEC : 60;
+      const stepSec = Math.max(unit, Math.round((hours * 3600) / 120 / unit) * unit);
+      const source = longTerm ? 'long_term' as const : 'raw' as const;
+      if (!deps.influx) return { from, to, stepSec, source, series: [] };
       const influx = deps.influx;
+      const ask = async (q: string, device: string) => {
+        try {
+          return await withTimeout(influx.query(q), INFLUX_TIMEOUT_MS);
+        } catch (err) {
+          req.log.warn({ err, device }, 'chart query failed');
+          throw httpError('WF_HTTP_UPSTREAM', `InfluxDB did not answer the chart query: ${(err as Error).message}`);
+        }
+      };
+      const rawQuery = (fields: readonly string[], device: string, since: number) =>
+        `SELECT ${fields.map((f) => `${aggOf(f)}(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(device)} AND time > ${since}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
       const series: z.infer<typeof Series>[] = [];
       // One query per device: a site has a handful, and the answer needs no tag parsing.
       for (const d of deps.registry.devicesOfSite(site.id)) {
         const fields = CHART_FIELDS[d.type];
-        // Issue 17 point 6: each step's peak (max), so the spike that raised an alarm is drawn, not
-        // averaged away; battery its lowest (min) for the same reason.
-        const q = `SELECT ${fields.map((f) => `${f === 'battery' ? 'min' : 'max'}(${ident(f)}) AS ${ident(f)}`).join(', ')} FROM "telemetry" WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
         let rows: Array<Record<string, unknown>>;
-        try {
-          rows = await withTimeout(influx.query(q), INFLUX_TIMEOUT_MS);
-        } catch (err) {
-          req.log.warn({ err, device: d.id }, 'chart query failed');
-          throw httpError('WF_HTTP_UPSTREAM', `InfluxDB did not answer the chart query: ${(err as Error).message}`);
+        if (!longTerm) rows = await ask(rawQuery(fields, d.id, from), d.id);
+        else {
+          // max of the bucket maxes (min of mins for battery): the same value the raw query gives.
+          const lt = `SELECT ${fields.map((f) => `${aggOf(f)}(${ident(aggregateField(aggOf(f), f))}) AS ${ident(f)}`).join(', ')} FROM ${ident(LONG_TERM_RP)}.${ident(DOWNSAMPLED)} WHERE "device" = ${lit(d.id)} AND time > ${from}ms AND time <= ${to}ms GROUP BY time(${stepSec}s) fill(none)`;
+          const aggregated = await ask(lt, d.id);
+          // The newest minutes are not aggregated yet; with no aggregates at all (InfluxDB 2 without
+          // deploy/influxdb2's task, or an install older than the continuous query) the raw readings.
+          const tail = await ask(rawQuery(fields, d.id, aggregated.length ? Math.max(from, to - RAW_TAIL_MS) : from), d.id);
+          rows = mergeSteps(aggregated, tail, fields);
         }
         for (const f of fields) {
           const points: Array<[number, number]> = [];
@@ -172,7 +217,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
           if (points.length) series.push({ device: d.id, field: f, points: points.sort((a, b) => a[0] - b[0]) });
         }
       }
-      return { from, to, stepSec, series };
+      return { from, to, stepSec, source, series };
     },
   });
 }

@@ -2,9 +2,10 @@
 // autogen gets that duration; InfluxDB deletes older shards by itself), and a continuous query
 // writes min / max / mean of every numeric telemetry field per 5 minutes and per device into the
 // `long_term` policy (fields min_smoke, max_smoke, mean_smoke, …, all tags kept), which the charts
-// and Grafana use for ranges beyond the raw data. InfluxDB 1.x only: 2.x has buckets and tasks
+// and Grafana use for long ranges (contracts/downsampling.ts has the cut-over). InfluxDB 1.x only: 2.x has buckets and tasks
 // (README "Containers"); there these statements fail and Watchfire says so once and goes on.
 import type { Logger } from 'pino';
+import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP, RAW_TAIL_MS } from '../../contracts/downsampling.ts';
 
 export interface RetentionConfig {
   url: string;
@@ -18,8 +19,7 @@ export interface RetentionConfig {
   downsample: boolean;
 }
 
-export const LONG_TERM_RP = 'long_term';
-export const DOWNSAMPLED = 'telemetry_5m';
+export { DOWNSAMPLED, LONG_TERM_RP };
 const CQ = 'wf_telemetry_5m';
 
 const q = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
@@ -35,7 +35,11 @@ export function retentionStatements(c: RetentionConfig, have: { policies: Map<st
       ? `ALTER RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)}`
       : `CREATE RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)} REPLICATION 1`);
     const body = `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" GROUP BY time(5m), *`;
-    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} BEGIN ${body} END`;
+    // RESAMPLE FOR: each run computes the last buckets again, not only the one that just closed —
+    // devices send batches of readings taken up to minutes earlier (and the journal ships them a
+    // moment after), so a bucket is complete only some minutes after its end (RAW_TAIL_MS, which
+    // the charts read raw). Later arrivals: `wf store downsample`.
+    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} RESAMPLE EVERY 5m FOR ${RAW_TAIL_MS / 60_000}m BEGIN ${body} END`;
     // InfluxDB prints a CQ back without quotes: compare on the words, not the quoting.
     const norm = (s: string) => s.replace(/"/g, '');
     if (have.cq !== undefined && norm(have.cq) !== norm(want)) out.push(`DROP CONTINUOUS QUERY ${q(CQ)} ON ${db}`);
@@ -74,4 +78,25 @@ export async function ensureRetention(c: RetentionConfig, log?: Logger): Promise
   for (const stmt of stmts) await influxql(c, stmt);
   log?.info({ raw: c.raw, longTerm: c.longTerm, downsample: c.downsample }, 'InfluxDB retention policies and downsampling in place');
   return stmts;
+}
+
+/**
+ * Writes the 5-minute aggregates of [from, to) again from the raw readings, a day at a time. A
+ * continuous query only ever computes the bucket that just closed: readings that reach InfluxDB
+ * later (shipped from the journal after an outage) or before the query existed (an upgrade) are
+ * not aggregated until this runs (`wf store downsample`). Re-running it rewrites the same points.
+ */
+export async function downsampleRange(c: RetentionConfig, from: number, to: number): Promise<{ buckets: number; written: number }> {
+  const db = q(c.database);
+  const step = DOWNSAMPLE_STEP_SEC * 1000;
+  const start = Math.floor(from / step) * step;
+  let written = 0;
+  let buckets = 0;
+  for (let t = start; t < to; t += 86_400_000) {
+    const end = Math.min(t + 86_400_000, Math.ceil(to / step) * step);
+    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms GROUP BY time(5m), *`);
+    written += Number(r[0]?.values?.[0]?.[1] ?? 0);
+    buckets += Math.round((end - t) / step);
+  }
+  return { buckets, written };
 }

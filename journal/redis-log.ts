@@ -1,0 +1,174 @@
+// The partitioned log of contracts/cluster.ts on Redis Streams: one stream per partition
+// (`wf:log:{p}`, the braces a Redis Cluster hash tag), one consumer group `rules` per stream, one
+// lease key per partition. Why Redis Streams and not NATS JetStream: the gateways already share
+// one Redis (gateway/cluster.ts), streams give consumer groups with pending lists and claiming,
+// which is the failover this needs, and an operator runs, backs up and watches one server, not two.
+//
+// Durable, as Redis defines it: `appendfsync always` (the append-only file is fsynced before the
+// reply; contracts/cluster.ts). Appends of one event-loop turn travel in one pipeline and Redis
+// fsyncs them together: a group commit, as the local journal does.
+import { Redis } from 'ioredis';
+import { WatchfireError } from '../contracts/errors.ts';
+import { partitionOf, type LogOffset, type LogRecord, type PartitionedLog } from '../contracts/cluster.ts';
+
+const GROUP = 'rules';
+
+// A lease is taken when free and renewed by its holder, in one step (no one can slip between).
+const CLAIM = `local v = redis.call('GET', KEYS[1])
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type Entry = [id: Buffer, fields: Buffer[] | null];
+
+export interface RedisLogOptions {
+  redisUrl: string;
+  partitions: number;
+  /** Key prefix, so several deployments (or test cases) can share one Redis. */
+  prefix?: string;
+  /**
+   * Refuse to start unless Redis fsyncs every write (appendonly yes, appendfsync always). False
+   * accepts less (a managed Redis that hides CONFIG, or a test); then an acknowledged record can
+   * be lost to a Redis crash, as the operator chose.
+   */
+  requireFsync?: boolean;
+  /**
+   * Connections appends go through, each partition always through the same one (so a site's
+   * records keep their order). Redis reads at most 16 KiB per connection per event-loop turn and
+   * fsyncs once per turn: one connection caps a group commit at ≈ 60 readings of 250 bytes;
+   * several let a turn take more. Default 4 (not yet measured on a quiet machine:
+   * `npm run bench -- cluster-log`).
+   */
+  appendConnections?: number;
+  /** A connection error (ioredis reconnects by itself; commands meanwhile fail or wait). */
+  onError?: (err: Error) => void;
+}
+
+export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
+  const prefix = opts.prefix ?? 'wf:';
+  const key = (p: number): string => `${prefix}log:{${p}}`;
+  const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
+  let db: Redis | undefined;
+  /** Append connections; writers[p % length] carries partition p. */
+  let writers: Redis[] = [];
+  /** Blocking reads hold their connection: they get one of their own. */
+  let blocking: Redis | undefined;
+
+  const live = (): Redis => {
+    if (!db) throw new Error('the partitioned log is not started');
+    return db;
+  };
+  const check = (p: number): void => {
+    if (!Number.isInteger(p) || p < 0 || p >= opts.partitions) throw new RangeError(`no partition ${p} (0..${opts.partitions - 1})`);
+  };
+
+  function record(partition: number, [id, fields]: Entry): LogRecord | undefined {
+    if (!fields) return undefined;
+    let siteId = '';
+    let frame: Buffer = Buffer.alloc(0);
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const f = fields[i]!.toString();
+      if (f === 's') siteId = fields[i + 1]!.toString();
+      else if (f === 'f') frame = fields[i + 1]!;
+    }
+    return { partition, offset: id.toString(), siteId, frame };
+  }
+  const records = (partition: number, entries: Entry[]): LogRecord[] =>
+    entries.map((e) => record(partition, e)).filter((r): r is LogRecord => r !== undefined);
+
+  return {
+    partitions: opts.partitions,
+
+    async start() {
+      if (db) return;
+      const conn = new Redis(opts.redisUrl, { lazyConnect: true });
+      const onError = (err: Error): void => opts.onError?.(err);
+      conn.on('error', onError);
+      try {
+        await conn.connect();
+        if (opts.requireFsync ?? true) {
+          const [, appendonly] = (await conn.config('GET', 'appendonly')) as string[];
+          const [, appendfsync] = (await conn.config('GET', 'appendfsync')) as string[];
+          if (appendonly !== 'yes' || appendfsync !== 'always') {
+            throw new WatchfireError('WF_CLUSTER_LOG_NOT_DURABLE', `Redis at ${opts.redisUrl.replace(/\/\/[^@]*@/, '//')} has appendonly ${appendonly}, appendfsync ${appendfsync}: an acknowledged reading could be lost; set appendonly yes and appendfsync always`);
+          }
+        }
+        for (let p = 0; p < opts.partitions; p++) {
+          try {
+            await conn.xgroup('CREATE', key(p), GROUP, '0', 'MKSTREAM');
+          } catch (err) {
+            if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
+          }
+        }
+      } catch (err) {
+        conn.disconnect();
+        throw err;
+      }
+      db = conn;
+      blocking = conn.duplicate();
+      blocking.on('error', onError);
+      writers = [conn];
+      for (let i = 1; i < (opts.appendConnections ?? 4); i++) {
+        const w = conn.duplicate();
+        w.on('error', onError);
+        writers.push(w);
+      }
+    },
+
+    async stop() {
+      const conns = [db, blocking, ...writers.slice(1)];
+      db = blocking = undefined;
+      writers = [];
+      for (const c of conns) c?.disconnect();
+    },
+
+    async append(siteId, frame) {
+      const partition = partitionOf(siteId, opts.partitions);
+      live();
+      const offset = await writers[partition % writers.length]!.xadd(key(partition), '*', 's', siteId, 'f', frame);
+      return { partition, offset: offset! };
+    },
+
+    async claim(partition, worker, leaseMs) {
+      check(partition);
+      return (await live().eval(CLAIM, 1, leaseKey(partition), worker, String(leaseMs))) === 1;
+    },
+
+    async release(partition, worker) {
+      check(partition);
+      await live().eval(RELEASE, 1, leaseKey(partition), worker);
+    },
+
+    async read(partition, after, count) {
+      check(partition);
+      const entries = (await live().xrangeBuffer(key(partition), `(${after}`, '+', 'COUNT', count)) as Entry[];
+      return records(partition, entries);
+    },
+
+    async readNew(partition, worker, { count, blockMs }) {
+      check(partition);
+      const conn = blocking ?? live();
+      const reply = (await conn.callBuffer('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', key(partition), '>')) as Array<[Buffer, Entry[]]> | null;
+      return reply ? records(partition, reply[0]![1]) : [];
+    },
+
+    async ack(partition, offsets: readonly LogOffset[]) {
+      check(partition);
+      if (offsets.length > 0) await live().xack(key(partition), GROUP, ...offsets);
+    },
+
+    async takeOver(partition, worker, count) {
+      check(partition);
+      const out: LogRecord[] = [];
+      let from = '0-0';
+      do {
+        // Idle 0: the caller holds the lease, so whoever read these is gone.
+        const [next, entries] = (await live().callBuffer('XAUTOCLAIM', key(partition), GROUP, worker, 0, from, 'COUNT', count - out.length)) as [Buffer, Entry[]];
+        out.push(...records(partition, entries));
+        from = next.toString();
+      } while (from !== '0-0' && out.length < count);
+      return out;
+    },
+  };
+}

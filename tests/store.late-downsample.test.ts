@@ -1,0 +1,40 @@
+// Readings stored late still reach long_term (issue 18 point 6): the continuous query recomputes
+// only the last 15 minutes, so readings of an hour ago shipped from the journal after an InfluxDB
+// outage would be missing from the 5-minute aggregates the long charts read. The writer reports
+// what it stored late and Watchfire aggregates that period again (here at stop, at the latest).
+import { afterAll, describe, expect, it } from 'vitest';
+import { startTestSystem } from './support/system.ts';
+import { startTestInfluxd } from './support/influxd.ts';
+import { smallCounty } from './support/registries.ts';
+import { topics } from '../contracts/protocol.ts';
+import { spanOfLines } from '../ingest/store/late-downsample.ts';
+
+const influx = await startTestInfluxd();
+afterAll(() => influx.stop());
+
+describe('late readings and long_term', () => {
+  it('finds the span of a batch from its nanosecond timestamps', () => {
+    expect(spanOfLines(['telemetry,device=a smoke=1 1700000000123456789', 'telemetry,device=a smoke=2 1699999999000000000', 'torn'])).toEqual([1699999999000, 1700000000123]);
+    expect(spanOfLines([])).toBeUndefined();
+  });
+
+  it('aggregates readings of an hour ago shipped after an outage', { timeout: 120_000 }, async () => {
+    const sys = await startTestSystem({ registry: smallCounty(), smtp: false, influx });
+    try {
+      // Watchfire's own setup of the policies and the continuous query, done before the outage.
+      await sys.waitFor(async () => (await influx.query('SHOW CONTINUOUS QUERIES')).some((r) => r.name === 'wf_telemetry_5m'), { what: 'the continuous query' });
+      await influx.down();
+      const base = Math.floor((Date.now() - 3_600_000) / 300_000) * 300_000;
+      const smoke = Array.from({ length: 20 }, (_, i) => Math.round((0.01 + i * 0.002) * 1000) / 1000);
+      const c = await sys.connectDevice('sd-2');
+      // 20 readings 30 s apart: buckets base, base+5m; acknowledged from the journal while InfluxDB is down.
+      await c.publishAsync(topics.telemetry('sd-2'), JSON.stringify(smoke.map((v, i) => ({ ts: base + i * 30_000, seq: i + 1, smoke: v }))), { qos: 1 });
+      await influx.up();
+      await sys.waitFor(async () => (await sys.count('telemetry', `"device" = 'sd-2'`)) >= 20, { what: 'the journal shipped', timeoutMs: 60_000 });
+    } finally {
+      await sys.stop();
+    }
+    const rows = await influx.query(`SELECT max_smoke, min_smoke FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-2'`);
+    expect(rows.map((r) => [r.max_smoke, r.min_smoke])).toEqual([[0.028, 0.01], [0.048, 0.03]]);
+  });
+});
