@@ -3,3 +3,4 @@
 export { createGbtListener, type GbtListener, type GbtListenerConfig } from './gbt26875/listener.ts';
 export { nbiotPushRoutes, type NbiotPushConfig } from './nbiot/push.ts';
 export { createPlatformCommands, type PlatformCommandsConfig } from './nbiot/commands.ts';
+export { notifyCallbackRoutes, type NotifyCallbacksConfig } from './notify/callbacks.ts';

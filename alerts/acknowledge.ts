@@ -42,6 +42,10 @@ export interface RemoteAckDeps {
   acknowledgeFrom: (id: string, actor: string, note: { en: string; zh: string }) => Incident;
   remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => Incident;
   stopTree: (incidentId: string, now: number) => number;
+  /** A call came back unanswered: the call tree's next stage may not need to wait (escalation.ts). */
+  unanswered: (outboxId: number, now: number) => boolean;
+  /** Tells the consoles an incident's message got a receipt (bus 'incident', kind notified), so its timeline refreshes. */
+  notified: (incidentId: string, note: string) => void;
   options: RemoteAckOptions;
 }
 
@@ -151,10 +155,17 @@ export function createRemoteAck(deps: RemoteAckDeps) {
 
   return {
     links,
-    /** Bus 'channel.inbound': replies and keypresses (receipts are the channels' own business). */
+    /** Bus 'channel.inbound': replies and keypresses; a receipt only refreshes the consoles' timelines. */
     onInbound(e: ChannelInbound): void {
       if (e.kind === 'reply') onReply(e);
       else if (e.kind === 'keypress') onKeypress(e);
+      else {
+        // The receipt itself is recorded on the attempt by the outbox's own listener (index.ts).
+        const match = e.match ?? outbox.byProviderId(e.channel, e.providerId);
+        if (!match?.incidentId) return;
+        if (e.status === 'no_answer' || e.status === 'busy' || e.status === 'failed') deps.unanswered(match.outboxId, clock.now());
+        deps.notified(match.incidentId, `${e.channel} ${e.status}`);
+      }
     },
   };
 }

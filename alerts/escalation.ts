@@ -47,6 +47,12 @@ export function createEscalation(deps: EscalationDeps) {
   const st = {
     insert: db.prepare('INSERT INTO alert_escalations (incident_id, policy, step, until_state, due_at, done, created_at, stage) VALUES (?, ?, ?, ?, ?, 0, ?, ?)'),
     cancelTree: db.prepare('UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND stage IS NOT NULL'),
+    // A stage's rows and its successor share the instant the stage ran (created_at).
+    rowOf: db.prepare('SELECT incident_id, step, created_at FROM alert_outbox WHERE id = ?'),
+    nextStage: db.prepare('SELECT id FROM alert_escalations WHERE incident_id = ? AND step = ? AND created_at = ? AND stage IS NOT NULL AND done = 0').pluck(),
+    stageCalls: db.prepare(`SELECT o.status, (SELECT a.receipt FROM alert_outbox_attempts a WHERE a.outbox_id = o.id AND a.receipt IS NOT NULL ORDER BY a.id DESC LIMIT 1) AS receipt
+      FROM alert_outbox o WHERE o.incident_id = ? AND o.step = ? AND o.created_at = ? AND o.channel = 'voice'`),
+    hurry: db.prepare('UPDATE alert_escalations SET due_at = ? WHERE id = ? AND done = 0 AND due_at > ?'),
     due: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 AND due_at <= ? ORDER BY due_at, id LIMIT 100'),
     earliest: db.prepare('SELECT MIN(due_at) FROM alert_escalations WHERE done = 0').pluck(),
     finish: db.prepare('UPDATE alert_escalations SET done = ?, done_at = ? WHERE id = ? AND done = 0'),
@@ -162,6 +168,24 @@ export function createEscalation(deps: EscalationDeps) {
     return st.cancelAll.run(now, incidentId).changes;
   }
 
+  /**
+   * A call of a tree's stage came back unanswered (no answer, busy, failed). When every call of
+   * that stage has, nobody is going to answer it: the next stage is due now rather than at the end
+   * of the wait. Texts do not count — delivered is not read. Returns whether it moved.
+   */
+  function unanswered(outboxId: number, now: number): boolean {
+    const row = st.rowOf.get(outboxId) as { incident_id: string | null; step: string | null; created_at: number } | undefined;
+    if (!row?.incident_id || !row.step) return false;
+    const next = st.nextStage.get(row.incident_id, row.step, row.created_at) as number | undefined;
+    if (next === undefined) return false;
+    const calls = st.stageCalls.all(row.incident_id, row.step, row.created_at) as Array<{ status: string; receipt: string | null }>;
+    const dead = (c: { status: string; receipt: string | null }) => c.status === 'failed' || c.receipt === 'no_answer' || c.receipt === 'busy' || c.receipt === 'failed';
+    if (calls.length === 0 || !calls.every(dead)) return false;
+    if (st.hurry.run(now, next, now).changes !== 1) return false;
+    arm(now);
+    return true;
+  }
+
   /** Someone answered (a keypress in a call): the incident's call trees call nobody else. */
   function stopTree(incidentId: string, now: number): number {
     const n = st.cancelTree.run(now, incidentId).changes;
@@ -254,6 +278,7 @@ export function createEscalation(deps: EscalationDeps) {
     cancelAll,
     cancelAccepted,
     stopTree,
+    unanswered,
     policyOf,
     /** Picks up every due and overdue step once, then follows the timer. */
     start(): void {

@@ -182,7 +182,11 @@ export function createAlerts(deps: AlertsDeps) {
     const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
-      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree,
+      acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree, unanswered: escalation.unanswered,
+      notified: (id, note) => {
+        const i = store.get(id);
+        if (i) bus.emit('incident', { kind: 'notified', incident: i, at: clock.now(), note });
+      },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });

@@ -16,7 +16,7 @@ export interface IncidentRow {
   opened_at: number; updated_at: number; last_finding_at: number; acknowledged_at: number | null; dispatched_at: number | null;
   on_site_at: number | null; resolved_at: number | null; reviewed_at: number | null; assignee: string | null;
   disposition: Incident['disposition']; feedback: string | null; recurrence_of: string | null;
-  /** The device whose finding wrote the title (null: the opening device, rows from before migration 7). */
+  /** The device whose finding wrote the title (null: the opening device, rows from before migration 9). */
   lead_device?: string | null;
 }
 

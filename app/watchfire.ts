@@ -28,7 +28,7 @@ import { createIncidentAnnotations } from './annotations.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
-import { createGbtListener, createPlatformCommands, nbiotPushRoutes } from '../adapters/index.ts';
+import { createGbtListener, createPlatformCommands, nbiotPushRoutes, notifyCallbackRoutes } from '../adapters/index.ts';
 import type { Command } from '../contracts/protocol.ts';
 
 export interface WatchfireDeps {
@@ -274,7 +274,13 @@ export function createWatchfire(deps: WatchfireDeps) {
       deviceState: pipeline.deviceState,
       onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
-      plugins: nbiotPush ? [nbiotPush] : [],
+      plugins: [
+        ...(nbiotPush ? [nbiotPush] : []),
+        // Issue 19: provider receipts, SMS replies and voice keypresses, published as bus 'channel.inbound'.
+        ...(config.alerts.callbacks
+          ? [notifyCallbackRoutes({ config: config.alerts.callbacks, ledger: alerts.ledger, bus, logger: logger.child({ module: 'notify-callbacks' }), metrics, clock })]
+          : []),
+      ],
       privacy,
     });
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.

@@ -271,6 +271,17 @@ export const Config = z.object({
      * validated by its own schema in the channel table (alerts/channels/registry.ts) at start.
      */
     channels: z.record(z.string(), z.unknown()).default({}),
+    /**
+     * Issue 19: provider callbacks (receipts, SMS replies, keypresses) at
+     * {publicUrl}/callbacks/{token}/aliyun/sms-report etc. Providers sign no callbacks: the token
+     * is the secret, allowFrom optionally narrows the sources.
+     */
+    callbacks: z.object({
+      token: z.string().min(16),
+      allowFrom: z.array(z.string().min(2)).default([]),
+      /** A reply acknowledges the last SMS sent to that phone within this many ms. */
+      replyWindowMs: z.number().int().min(60_000).default(24 * 3_600_000),
+    }).optional(),
     /** Issue 19: cloud accounts the sms and voice channels send through (keys also from the environment). */
     providers: z.object({
       aliyun: z.object({ accessKeyId: z.string().min(1), accessKeySecret: z.string().min(1) }).optional(),
@@ -363,6 +374,7 @@ export const ENV_OVERRIDES = {
   WF_SMTP_PORT: { path: ['alerts', 'smtp', 'port'], type: 'number' },
   WF_WEBHOOK_URL: { path: ['alerts', 'webhook', 'url'], type: 'string' },
   WF_WEBHOOK_SECRET: { path: ['alerts', 'webhook', 'secret'], type: 'string' },
+  WF_NOTIFY_CALLBACK_TOKEN: { path: ['alerts', 'callbacks', 'token'], type: 'string' },
   WF_ALIYUN_ACCESS_KEY_ID: { path: ['alerts', 'providers', 'aliyun', 'accessKeyId'], type: 'string' },
   WF_ALIYUN_ACCESS_KEY_SECRET: { path: ['alerts', 'providers', 'aliyun', 'accessKeySecret'], type: 'string' },
   WF_TENCENT_SECRET_ID: { path: ['alerts', 'providers', 'tencent', 'secretId'], type: 'string' },

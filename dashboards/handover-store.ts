@@ -1,4 +1,4 @@
-// Issue 17 point 6: stored shift handovers (table shift_handovers, migration 8). The outgoing
+// Issue 17 point 6: stored shift handovers (table shift_handovers, migration 10). The outgoing
 // operator hands over with a remark and the summary as it stood; the incoming operator signs for
 // it once (received). A received row is final and no row is ever deleted (triggers), so the table
 // is the handover's audit trail: who, when (ms, shown in the center's zone), what was said.

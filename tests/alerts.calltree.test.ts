@@ -3,7 +3,7 @@
 // once; per-person channel order; quiet hours hold yellow and never red.
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
-import { parsePolicies, DEFAULT_POLICIES, type EscalationPoliciesInput } from '../alerts/index.ts';
+import { parsePolicies, DEFAULT_POLICIES, type EscalationPoliciesInput, type OutboundMessage } from '../alerts/index.ts';
 import { quietUntil, preferredChannels } from '../alerts/recipients.ts';
 import { DAY_SHIFT_TIME, finding, recordingChannel, registryFile, startAlerts, tempDir, WEBHOOK_SECRET, type Harness } from './alerts.fixture.ts';
 import type { RegistryFile } from '../contracts/registry.ts';
@@ -162,6 +162,45 @@ describe('end to end: nobody answers at home, the son presses 1', () => {
     expect(who(h, id)).toHaveLength(4);
     expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
     expect(h.alerts.service.timeline(id).map((a) => `${a.action}:${a.actor}`)).toEqual(['opened:system', 'tree:tree:system', 'tree:tree:system', 'acknowledge:h1#contact0']);
+  });
+});
+
+describe('nobody is going to answer', () => {
+  it('when every call of a stage came back unanswered, the next stage is called at once; texts do not count', async () => {
+    const sent: OutboundMessage[] = [];
+    const voice = { name: 'voice' as const, send: (m: OutboundMessage) => { sent.push(m); return Promise.resolve(); }, close: () => Promise.resolve() };
+    const calls = (to: string, wait = 60): EscalationPoliciesInput['policies'][number]['steps'][number] => ({ id: 'tree', kind: 'alarm', sequence: [{ to: 'resident', via: ['voice', 'webhook'], wait: `${wait}s` }, { to: 'contacts', via: ['voice'], wait: `${wait}s` }, { to: to as 'grid_worker', via: ['voice'] }] });
+    h = await startAlerts({
+      file: join(tmp.dir, `t${n++}.db`), clock,
+      config: { webhook: { url: 'http://127.0.0.1:9/sms-gateway', secret: WEBHOOK_SECRET } },
+      alerts: { policies: parsePolicies({ policies: [{ id: 'r', level: 'red', steps: [calls('grid_worker')] }, ...TREE.policies.slice(1)] }), channels: { voice, webhook: recordingChannel('webhook') } },
+    });
+    h.alerts.handleFinding(finding());
+    const id = h.alerts.service.list({})[0]!.id;
+    const row = (rid: string, ch = 'voice') => h!.alerts.outbox.ofIncident(id).find((r) => r.recipientId === rid && r.channel === ch);
+    const receipt = (rid: string, status: 'no_answer' | 'busy' | 'delivered', ch = 'voice') => h!.bus.emit('channel.inbound', {
+      kind: 'receipt', channel: ch, provider: 'aliyun', status, providerId: `x-${rid}-${ch}`, at: Date.now(), match: { outboxId: row(rid, ch)!.id, incidentId: id, recipientId: rid },
+    });
+    await vi.advanceTimersByTimeAsync(10_000);
+    // The text was delivered: nothing to hurry about.
+    receipt('h1#resident', 'delivered', 'webhook');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(row('h1#contact0')).toBeUndefined();
+    // The resident's phone rang out at 20 s: the contacts are called now, not at 60 s.
+    receipt('h1#resident', 'no_answer');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(row('h1#contact0')!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
+    expect(row('h1#contact1')!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
+    // One contact not answering is not enough; the second one busy is.
+    await vi.advanceTimersByTimeAsync(10_000);
+    receipt('h1#contact0', 'no_answer');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(row('gw-wang')).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(5_000);
+    receipt('h1#contact1', 'busy');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(row('gw-wang')!.createdAt).toBe(DAY_SHIFT_TIME + 35_000);
+    expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status, s.dueAt - DAY_SHIFT_TIME])).toEqual([[1, 'done', 20_000], [2, 'done', 35_000]]);
   });
 });
 

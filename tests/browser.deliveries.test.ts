@@ -1,5 +1,5 @@
 // Issue 19 point 6 in Chromium: the incident timeline on the console shows every message and call
-// with its outcome, in Chinese and in English. Real Watchfire (real SMTP, a real webhook receiver,
+// with its outcome, in Chinese and in English, and a provider's receipt changes it live. Real Watchfire (real SMTP, a real webhook receiver,
 // influxd), the provider's receipts arriving on the bus as the callback adapter publishes them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync } from 'node:fs';
@@ -39,7 +39,6 @@ describe('every message and call on the timeline', () => {
     // The email to the operator and the webhook (SMS gateway) to the grid worker go out.
     await sys.waitFor(() => sys.wf.alerts.service.deliveries(id).filter((d) => d.outcome === 'sent').length === 2, { what: 'both sent' });
     const worker = sys.wf.alerts.service.deliveries(id).find((d) => d.recipientId === 'w1')!;
-    sys.wf.bus.emit('channel.inbound', { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status: 'no_answer', providerId: 'call-9', at: Date.now(), match: { outboxId: worker.id, incidentId: id, recipientId: 'w1' } });
 
     const op = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
     op.on('pageerror', (e) => errors.push(e.message));
@@ -49,6 +48,9 @@ describe('every message and call on the timeline', () => {
     await op.click('button[type=submit]');
     await op.locator(`.card[data-incident-id="${id}"]`).click();
     const timeline = op.locator(`.detail[data-incident-id="${id}"] .timeline`);
+    await timeline.locator('li.tl-delivery[data-outcome="sent"]').nth(1).waitFor();
+    // The provider's receipt arrives while the operator watches: the line changes without a reload.
+    sys.wf.bus.emit('channel.inbound', { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status: 'no_answer', providerId: 'call-9', at: Date.now(), match: { outboxId: worker.id, incidentId: id, recipientId: 'w1' } });
     await timeline.locator('li.tl-delivery[data-outcome="no_answer"]').waitFor();
     const lines = async () => timeline.locator('li.tl-delivery').evaluateAll((els) => els.map((e) => `${e.querySelector('.what')!.textContent} · ${e.querySelector('[data-role="outcome"]')!.textContent}`));
     expect((await lines()).sort()).toEqual(['Webhook 推送 → 张网格 (网格员) · 无人接听', '邮件 → 陈值班 (值班员) · 已发出']);

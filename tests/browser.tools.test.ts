@@ -109,9 +109,9 @@ describe('a shift\'s tools in the console', () => {
     await page.mouse.move((a.x + c.x) / 2 + 40, (a.y + c.y) / 2 + 40);
     await page.mouse.wheel(0, -100);
     await page.waitForFunction(() => document.querySelector('.map-svg .site[data-site-id="b1"]') !== null);
-    await expect.poll(spread).toBeGreaterThan(before * 1.2);
+    await expect.poll(spread, { timeout: 10_000 }).toBeGreaterThan(before * 1.2);
     await page.mouse.dblclick(canvas.x + 10, canvas.y + 10);
-    await expect.poll(spread).toBeCloseTo(before, 0);
+    await expect.poll(spread, { timeout: 10_000 }).toBeCloseTo(before, 0);
 
     // On a 360-px phone the map and the list fit the width.
     const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, locale: 'zh-CN' });

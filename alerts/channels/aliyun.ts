@@ -3,8 +3,11 @@
 // same official OpenAPI core (@alicloud/openapi-core, which Dysmsapi extends) calls the documented
 // RPC action. Both sign requests with ACS3-HMAC-SHA256. The provider's answer is mapped to an
 // outcome: OK (with BizId / CallId), a per-number throttle (a limit refusal), or a failure.
-import Dysmsapi, { SendSmsRequest } from '@alicloud/dysmsapi20170525';
-import OpenApi, { $OpenApiUtil } from '@alicloud/openapi-core';
+//
+// The SDKs are loaded on the first send, not at import: they take seconds to load on a busy
+// machine, and every `wf` command reads the channel table when it validates the configuration.
+import type * as DysmsapiModule from '@alicloud/dysmsapi20170525';
+import type * as OpenApiModule from '@alicloud/openapi-core';
 
 export interface AliyunEndpoint {
   readonly accessKeyId: string;
@@ -21,15 +24,30 @@ export type ProviderAnswer =
   | { readonly ok: false; readonly throttled?: 'minute' | 'hour' | 'day' | undefined; readonly code: string; readonly message: string };
 
 // The SDKs are CommonJS compiled from TypeScript: Node's ESM import gives module.exports, whose
-// `default` is the class; a bundler's interop (vitest) may hand the class itself.
-function classOf<T>(mod: { default: T }): T {
-  return typeof mod === 'function' ? (mod as unknown as T) : mod.default;
+// `default` is the class (or, through another interop, the class itself).
+function classOf<T>(d: unknown): T {
+  return (typeof d === 'function' ? d : (d as { default: T }).default) as T;
 }
-const SmsClient = classOf(Dysmsapi);
-const CoreClient = classOf(OpenApi);
 
-function config(e: AliyunEndpoint) {
-  return new $OpenApiUtil.Config({
+type Sdk = {
+  SmsClient: typeof DysmsapiModule.default.default;
+  SendSmsRequest: typeof DysmsapiModule.SendSmsRequest;
+  CoreClient: typeof OpenApiModule.default.default;
+  util: typeof OpenApiModule.$OpenApiUtil;
+};
+let sdk: Promise<Sdk> | undefined;
+function loadSdk(): Promise<Sdk> {
+  sdk ??= Promise.all([import('@alicloud/dysmsapi20170525'), import('@alicloud/openapi-core')]).then(([d, c]) => ({
+    SmsClient: classOf<typeof DysmsapiModule.default.default>(d.default),
+    SendSmsRequest: d.SendSmsRequest,
+    CoreClient: classOf<typeof OpenApiModule.default.default>(c.default),
+    util: c.$OpenApiUtil,
+  }));
+  return sdk;
+}
+
+function config(util: Sdk['util'], e: AliyunEndpoint) {
+  return new util.Config({
     accessKeyId: e.accessKeyId,
     accessKeySecret: e.accessKeySecret,
     endpoint: e.endpoint,
@@ -66,12 +84,14 @@ function thrown(err: unknown): ProviderAnswer {
 }
 
 export function createAliyunSms(e: AliyunEndpoint) {
-  const client = new SmsClient(config(e));
+  let made: Promise<{ client: InstanceType<Sdk['SmsClient']>; Request: Sdk['SendSmsRequest'] }> | undefined;
+  const ready = () => (made ??= loadSdk().then((m) => ({ client: new m.SmsClient(config(m.util, e)), Request: m.SendSmsRequest })));
   return {
     /** `phone`: mainland 11 digits (SendSms takes them bare) or the international number without +. */
     async send(req: { phone: string; signName: string; templateCode: string; params: Record<string, string>; outId: string }): Promise<ProviderAnswer> {
       try {
-        const res = await client.sendSms(new SendSmsRequest({
+        const { client, Request } = await ready();
+        const res = await client.sendSms(new Request({
           phoneNumbers: req.phone, signName: req.signName, templateCode: req.templateCode,
           templateParam: JSON.stringify(req.params), outId: req.outId,
         }));
@@ -84,11 +104,8 @@ export function createAliyunSms(e: AliyunEndpoint) {
 }
 
 export function createAliyunVoice(e: AliyunEndpoint) {
-  const client = new CoreClient(config(e));
-  const params = new $OpenApiUtil.Params({
-    action: 'SingleCallByTts', version: '2017-05-25', protocol: e.protocol.toUpperCase(), pathname: '/', method: 'POST',
-    authType: 'AK', style: 'RPC', reqBodyType: 'formData', bodyType: 'json',
-  });
+  let made: Promise<{ client: InstanceType<Sdk['CoreClient']>; util: Sdk['util'] }> | undefined;
+  const ready = () => (made ??= loadSdk().then((m) => ({ client: new m.CoreClient(config(m.util, e)), util: m.util })));
   return {
     async call(req: { phone: string; showNumber?: string | undefined; ttsCode: string; params: Record<string, string>; playTimes: number; outId: string }): Promise<ProviderAnswer> {
       const query: Record<string, string> = {
@@ -96,7 +113,12 @@ export function createAliyunVoice(e: AliyunEndpoint) {
       };
       if (req.showNumber) query.CalledShowNumber = req.showNumber;
       try {
-        const res = (await client.callApi(params, new $OpenApiUtil.OpenApiRequest({ query }), {} as never)) as { body?: { Code?: string; Message?: string; CallId?: string } };
+        const { client, util } = await ready();
+        const params = new util.Params({
+          action: 'SingleCallByTts', version: '2017-05-25', protocol: e.protocol.toUpperCase(), pathname: '/', method: 'POST',
+          authType: 'AK', style: 'RPC', reqBodyType: 'formData', bodyType: 'json',
+        });
+        const res = (await client.callApi(params, new util.OpenApiRequest({ query }), {} as never)) as { body?: { Code?: string; Message?: string; CallId?: string } };
         return answer({ code: res.body?.Code, message: res.body?.Message }, res.body?.CallId);
       } catch (err) {
         return thrown(err);

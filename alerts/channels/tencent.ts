@@ -3,9 +3,10 @@
 // tencentcloud-sdk-nodejs-common CommonClient (the per-product VMS package is not published on
 // npm; the common client is Tencent's documented way to call any product). Both sign with
 // TC3-HMAC-SHA256. Per-number limits answer LimitExceeded.PhoneNumber*Limit.
+// The SDKs are loaded on the first send (see aliyun.ts).
 import type { Agent } from 'node:http';
-import * as smsSdk from 'tencentcloud-sdk-nodejs-sms';
-import { CommonClient } from 'tencentcloud-sdk-nodejs-common';
+import type * as SmsModule from 'tencentcloud-sdk-nodejs-sms';
+import type * as CommonModule from 'tencentcloud-sdk-nodejs-common';
 import type { ProviderAnswer } from './aliyun.ts';
 
 export interface TencentEndpoint {
@@ -20,7 +21,13 @@ export interface TencentEndpoint {
   readonly agent?: Agent | undefined;
 }
 
-const SmsClient = smsSdk.sms.v20210111.Client;
+type SmsClient = InstanceType<typeof SmsModule.sms.v20210111.Client>;
+type CommonClient = InstanceType<typeof CommonModule.CommonClient>;
+
+/** CommonJS through ESM: the named exports may sit on `default`. */
+function named<T extends object>(m: T & { default?: unknown }): T {
+  return (m.default && typeof m.default === 'object' ? m.default : m) as T;
+}
 
 function profile(e: TencentEndpoint) {
   return {
@@ -50,11 +57,13 @@ function thrown(err: unknown): ProviderAnswer {
 }
 
 export function createTencentSms(e: TencentEndpoint) {
-  const client = new SmsClient({ credential: { secretId: e.secretId, secretKey: e.secretKey }, region: e.region, profile: profile(e) });
+  let made: Promise<SmsClient> | undefined;
+  const ready = () => (made ??= import('tencentcloud-sdk-nodejs-sms').then((m) => new (named(m).sms.v20210111.Client)({ credential: { secretId: e.secretId, secretKey: e.secretKey }, region: e.region, profile: profile(e) })));
   return {
     /** `phone` in E.164 (+8613…); params in the template's order. */
     async send(req: { phone: string; appId: string; signName: string; templateId: string; params: string[]; outId: string }): Promise<ProviderAnswer> {
       try {
+        const client = await ready();
         const res = await client.SendSms({
           PhoneNumberSet: [req.phone], SmsSdkAppId: req.appId, SignName: req.signName, TemplateId: req.templateId,
           TemplateParamSet: req.params, SessionContext: req.outId,
@@ -72,10 +81,12 @@ export function createTencentSms(e: TencentEndpoint) {
 }
 
 export function createTencentVoice(e: TencentEndpoint) {
-  const client = new CommonClient(e.endpoint, '2020-09-02', { credential: { secretId: e.secretId, secretKey: e.secretKey }, region: e.region, profile: profile(e) });
+  let made: Promise<CommonClient> | undefined;
+  const ready = () => (made ??= import('tencentcloud-sdk-nodejs-common').then((m) => new (named(m).CommonClient)(e.endpoint, '2020-09-02', { credential: { secretId: e.secretId, secretKey: e.secretKey }, region: e.region, profile: profile(e) })));
   return {
     async call(req: { phone: string; appId: string; templateId: string; params: string[]; playTimes: number; outId: string }): Promise<ProviderAnswer> {
       try {
+        const client = await ready();
         const res = (await client.request('SendTtsVoice', {
           TemplateId: req.templateId, TemplateParamSet: req.params, CalledNumber: req.phone, VoiceSdkAppid: req.appId,
           PlayTimes: req.playTimes, SessionContext: req.outId,

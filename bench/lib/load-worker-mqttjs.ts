@@ -9,6 +9,7 @@ import { setPriority } from 'node:os';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import type { WorkerCommand, WorkerDevice, WorkerInit, WorkerReply, WorkerSnapshot } from './load-protocol.ts';
 import { newHistogram, record } from './stats.ts';
+import { createConnector, createPacer } from './load-pace.ts';
 
 setPriority(Number(process.env.BENCH_LOAD_NICE ?? 10));
 
@@ -28,11 +29,9 @@ const send = (m: WorkerReply): void => {
 
 let init: WorkerInit | undefined;
 let devs: Dev[] = [];
-let rate = 0;
-let rr = 0;
-let debt = 0;
-let lastTick = performance.now();
 const snap: WorkerSnapshot = fresh();
+const pacer = createPacer(snap);
+const connector = createConnector({ snap, total: () => devs.length, send: (m) => send(m) });
 function fresh(): WorkerSnapshot {
   return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
 }
@@ -64,7 +63,7 @@ function open(d: Dev, connectTimeoutMs: number): void {
     d.connected = true;
     snap.connected++;
     if (cfg.announce) client.publish(`v1/devices/${d.dev.id}/status`, '{"online":true}', { qos: 1, retain: true });
-    onConnected();
+    connector.onConnected();
   });
   client.on('close', () => {
     if (d.connected) {
@@ -79,57 +78,18 @@ function open(d: Dev, connectTimeoutMs: number): void {
   });
 }
 
-let connectWaiter: { start: number; timer: NodeJS.Timeout } | undefined;
-function onConnected(): void {
-  if (connectWaiter && snap.connected >= devs.length) finishConnect(true);
-}
-function finishConnect(complete: boolean): void {
-  if (!connectWaiter) return;
-  clearTimeout(connectWaiter.timer);
-  send({ ev: 'connected', connected: snap.connected, refused: snap.refused, errors: snap.errors, ms: Math.round(performance.now() - connectWaiter.start), complete });
-  connectWaiter = undefined;
-}
-
 function connectAll(perSec: number, timeoutMs: number): void {
-  connectWaiter = { start: performance.now(), timer: setTimeout(() => finishConnect(false), timeoutMs) };
-  const todo = devs.filter((d) => !d.client);
-  if (todo.length === 0) return finishConnect(snap.connected >= devs.length);
-  const slice = perSec > 0 ? Math.max(1, Math.round(perSec / 100)) : 500;
-  const every = perSec > 0 ? 10 : 0;
-  let i = 0;
-  const step = (): void => {
-    const end = Math.min(todo.length, i + slice);
-    for (; i < end; i++) open(todo[i]!, Math.min(timeoutMs, 30_000));
-    if (i < todo.length) setTimeout(step, every);
-  };
-  step();
+  connector.connectAll(devs.filter((d) => !d.client), open, perSec, timeoutMs);
 }
 
 function publishTick(): void {
-  const now = performance.now();
-  const dt = (now - lastTick) / 1000;
-  lastTick = now;
-  if (rate <= 0 || !init) return;
-  const fresh = rate * dt;
-  snap.offered += fresh;
-  debt += fresh;
-  let n = Math.floor(debt);
+  if (!init) return;
   const cap = init.inflightPerDevice;
-  let tried = 0;
-  const tsNow = Date.now();
-  while (n > 0 && tried < devs.length) {
-    const d = devs[rr]!;
-    rr = rr + 1 >= devs.length ? 0 : rr + 1;
-    if (!d.connected || !d.client || d.inflight >= cap) {
-      tried++;
-      continue;
-    }
-    tried = 0;
+  pacer.tick(devs, (d) => d.connected && !!d.client && d.inflight < cap, (d, tsNow) => {
     const seq = d.seq++;
     const t0 = performance.now();
     d.inflight++;
-    snap.sent++;
-    d.client.publish(d.topic, `{"ts":${tsNow},"seq":${seq},"smoke":${(seq % 13) / 1000},"temp":${20 + (seq % 7) / 2},"battery":87,"rssi":-71}`, { qos: 1 }, (err) => {
+    d.client!.publish(d.topic, `{"ts":${tsNow},"seq":${seq},"smoke":${(seq % 13) / 1000},"temp":${20 + (seq % 7) / 2},"battery":87,"rssi":-71}`, { qos: 1 }, (err) => {
       d.inflight--;
       if (err) {
         snap.unackedAtClose++;
@@ -138,13 +98,7 @@ function publishTick(): void {
       snap.acked++;
       record(snap.hist, (performance.now() - t0) * 1000);
     });
-    n--;
-    debt--;
-  }
-  if (debt > rate) {
-    snap.deferred += debt - rate;
-    debt = rate;
-  }
+  });
 }
 
 const ticker = setInterval(publishTick, 10);
@@ -160,9 +114,7 @@ process.on('message', (m: WorkerCommand) => {
       connectAll(m.perSec, m.timeoutMs);
       break;
     case 'rate':
-      rate = m.perSec;
-      debt = 0;
-      lastTick = performance.now();
+      pacer.setRate(m.perSec);
       break;
     case 'snapshot': {
       let inflight = 0;
@@ -175,12 +127,12 @@ process.on('message', (m: WorkerCommand) => {
       break;
     }
     case 'drop':
-      rate = 0;
+      pacer.setRate(0);
       for (const d of devs) d.client?.stream.destroy();
       send({ ev: 'done' });
       break;
     case 'end':
-      rate = 0;
+      pacer.setRate(0);
       clearInterval(ticker);
       void Promise.all(devs.map((d) => (d.client ? d.client.endAsync(true).catch(() => undefined) : Promise.resolve()))).finally(() => {
         send({ ev: 'done' });

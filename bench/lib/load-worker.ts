@@ -10,6 +10,7 @@ import {
   createParser, encodeConnect, encodePuback, encodePublish, encodeSubscribe, parsePublish,
 } from './mqtt-wire.ts';
 import { newHistogram, record } from './stats.ts';
+import { createConnector, createPacer } from './load-pace.ts';
 
 // The devices stand in for homes across a county, not for programs on the server: they run below
 // the stacks under test (nice 10; BENCH_LOAD_NICE=0 to compare without), so the figures measure
@@ -38,13 +39,10 @@ const send = (m: WorkerReply): void => {
 let init: WorkerInit | undefined;
 let conns: Conn[] = [];
 let stopping = false;
-let rate = 0;
 let qos: 0 | 1 = 1;
-let rr = 0;
-let debt = 0;
-
-let lastTick = performance.now();
 const snap: WorkerSnapshot = freshSnapshot();
+const pacer = createPacer(snap);
+const connector = createConnector({ snap, total: () => conns.length, send: (m) => send(m) });
 
 function freshSnapshot(): WorkerSnapshot {
   return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
@@ -90,7 +88,7 @@ function open(c: Conn, timeoutMs: number): void {
         c.lastSentAt = performance.now();
         snap.connected++;
         if (cfg.announce) sock.write(encodePublish(`v1/devices/${c.dev.id}/status`, ONLINE, 1, nextId(c), true));
-        onConnected();
+        connector.onConnected();
       } else {
         snap.refused++;
         sock.destroy();
@@ -139,70 +137,21 @@ function nextId(c: Conn): number {
   return c.nextId;
 }
 
-let connectWaiter: { start: number; timer: NodeJS.Timeout } | undefined;
-function onConnected(): void {
-  if (connectWaiter && snap.connected >= conns.length) finishConnect(true);
-}
-function finishConnect(complete: boolean): void {
-  if (!connectWaiter) return;
-  clearTimeout(connectWaiter.timer);
-  send({ ev: 'connected', connected: snap.connected, refused: snap.refused, errors: snap.errors, ms: Math.round(performance.now() - connectWaiter.start), complete });
-  connectWaiter = undefined;
-}
-
 function connectAll(perSec: number, timeoutMs: number): void {
-  connectWaiter = { start: performance.now(), timer: setTimeout(() => finishConnect(false), timeoutMs) };
-  const todo = conns.filter((c) => !c.sock);
-  if (todo.length === 0) return finishConnect(true);
-  // perSec 0: all at once (a reconnect storm), in slices so the event loop keeps reading CONNACKs.
-  const slice = perSec > 0 ? Math.max(1, Math.round(perSec / 100)) : 500;
-  const every = perSec > 0 ? 10 : 0;
-  let i = 0;
-  const step = (): void => {
-    const end = Math.min(todo.length, i + slice);
-    for (; i < end; i++) open(todo[i]!, Math.min(timeoutMs, 30_000));
-    if (i < todo.length) setTimeout(step, every);
-  };
-  step();
+  connector.connectAll(conns.filter((c) => !c.sock), open, perSec, timeoutMs);
 }
 
 function publishTick(): void {
-  const now = performance.now();
-  const dt = (now - lastTick) / 1000;
-  lastTick = now;
-  if (rate <= 0 || !init) return;
-  // `debt`: publishes due and not yet sent (fractional part included).
-  const fresh = rate * dt;
-  snap.offered += fresh;
-  debt += fresh;
-  let n = Math.floor(debt);
+  if (!init) return;
   const cap = init.inflightPerDevice;
-  let tried = 0;
-  const tsNow = Date.now();
-  while (n > 0 && tried < conns.length) {
-    const c = conns[rr]!;
-    rr = rr + 1 >= conns.length ? 0 : rr + 1;
-    if (!c.connected || c.paused || (qos === 1 && c.inflight.size >= cap) || !c.sock) {
-      tried++;
-      continue;
-    }
-    tried = 0;
+  pacer.tick(conns, (c) => c.connected && !c.paused && !!c.sock && (qos === 0 || c.inflight.size < cap), (c, tsNow, now) => {
     const seq = c.seq++;
     const payload = Buffer.from(`{"ts":${tsNow},"seq":${seq},"smoke":${(seq % 13) / 1000},"temp":${20 + (seq % 7) / 2},"battery":87,"rssi":-71}`);
     const id = qos === 1 ? nextId(c) : 0;
     if (qos === 1) c.inflight.set(id, performance.now());
-    snap.sent++;
     c.lastSentAt = now;
-    if (!c.sock.write(encodePublish(c.topic, payload, qos, id))) c.paused = true;
-    n--;
-    debt--;
-  }
-  // Devices held back by the broker (PUBACKs late, sockets paused) catch up for at most a second;
-  // what is older than that they skip, like firmware sampling again rather than queueing forever.
-  if (debt > rate) {
-    snap.deferred += debt - rate;
-    debt = rate;
-  }
+    if (!c.sock!.write(encodePublish(c.topic, payload, qos, id))) c.paused = true;
+  });
 }
 
 const ticker = setInterval(publishTick, 10);
@@ -237,10 +186,8 @@ process.on('message', (m: WorkerCommand) => {
       connectAll(m.perSec, m.timeoutMs);
       break;
     case 'rate':
-      rate = m.perSec;
+      pacer.setRate(m.perSec);
       qos = m.qos;
-      debt = 0;
-      lastTick = performance.now();
       break;
     case 'snapshot': {
       let inflight = 0;
@@ -254,7 +201,7 @@ process.on('message', (m: WorkerCommand) => {
     }
     case 'drop':
       // The radio dies everywhere at once: sockets close without DISCONNECT (wills fire).
-      rate = 0;
+      pacer.setRate(0);
       for (const c of conns) {
         if (c.retryTimer) clearTimeout(c.retryTimer);
         c.retryTimer = undefined;
@@ -267,7 +214,7 @@ process.on('message', (m: WorkerCommand) => {
       break;
     case 'end': {
       stopping = true;
-      rate = 0;
+      pacer.setRate(0);
       clearInterval(ticker);
       clearInterval(pinger);
       for (const c of conns) {

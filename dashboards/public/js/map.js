@@ -105,9 +105,12 @@ function drawLayer() {
   }
 }
 
-let frame = 0;
+/** At most one redraw per task however many wheel or move events arrive (no animation frame: it pauses in a hidden tab). */
+let pending = false;
 function redraw() {
-  if (!frame) frame = window.requestAnimationFrame(() => { frame = 0; drawLayer(); });
+  if (pending) return;
+  pending = true;
+  setTimeout(() => { pending = false; drawLayer(); }, 0);
 }
 
 /** Wheel zooms around the pointer, a drag pans, a double click or the button fits every site again. */

@@ -1,0 +1,135 @@
+// Issue 19 points 2 and 5 (provider half): a real alarm goes out by SMS (Alibaba, real SDK) and
+// voice (Tencent, real SDK) to the fake providers; the providers' callbacks, in their documented
+// formats, come back through adapters/notify/ and become 'channel.inbound' events matched to the
+// outbox rows, and receipts land on the attempts. Through fastify's inject(): the network is not
+// the point here.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { notifyCallbackRoutes } from '../adapters/index.ts';
+import { parsePolicies } from '../alerts/index.ts';
+import type { ChannelInbound } from '../contracts/channels.ts';
+import { DAY_SHIFT_TIME, finding, shiftedClock, startAlerts, tempDir, type Harness } from './alerts.fixture.ts';
+import { FAKE_CREDENTIALS, fakeAgent, startFakeProviders, type FakeMessage, type FakeProviders } from './support/providers.ts';
+import { waitFor } from './support/wait.ts';
+
+const TOKEN = 'callback-token-0123456789abcdef';
+const policies = parsePolicies({
+  policies: ['red', 'yellow'].map((level) => ({
+    id: level, level, steps: [{ id: 'alarm', kind: 'alarm', notify: [{ to: 'console' }, { to: 'contacts', via: ['sms', 'voice'] }] }],
+  })),
+});
+
+let fake: FakeProviders;
+let h: Harness;
+let app: FastifyInstance;
+const events: ChannelInbound[] = [];
+const dir = tempDir();
+let sms: FakeMessage;
+let call: FakeMessage;
+let incidentId: string;
+
+beforeAll(async () => {
+  fake = await startFakeProviders();
+  h = await startAlerts({
+    file: `${dir.dir}/callbacks.db`,
+    clock: shiftedClock(DAY_SHIFT_TIME),
+    config: {
+      providers: FAKE_CREDENTIALS,
+      channels: {
+        sms: { provider: 'aliyun', endpoint: fake.host, protocol: 'http', signName: '鼓楼消防', templateId: 'SMS_465000001', params: { site: '{site}', title: '{title}' } },
+        voice: { provider: 'tencent', protocol: 'http', appId: '1400000001', templateId: '3000001', params: { 1: '{site}', 2: '{title}' } },
+      },
+    },
+    alerts: { policies, providerAgent: fakeAgent(fake) },
+  });
+  h.bus.on('channel.inbound', 'test', (e) => events.push(e));
+  app = Fastify();
+  await app.register(notifyCallbackRoutes({ config: { token: TOKEN, allowFrom: [], replyWindowMs: 24 * 3_600_000 }, ledger: h.alerts.ledger, bus: h.bus, logger: pino({ level: 'silent' }), metrics: new MetricsRegistry() }));
+  h.alerts.handleFinding(finding());
+  incidentId = h.alerts.service.list({ active: true })[0]!.id;
+  // The first contact (13900000001) gets an SMS and a call; waiting for the outbox to mark them sent.
+  await waitFor(() => {
+    const rows = h.alerts.outbox.ofIncident(incidentId).filter((r) => r.recipientId === 'h1#contact0');
+    return rows.length === 2 && rows.every((r) => r.status === 'sent');
+  }, { what: 'SMS and call to the first contact sent' });
+  sms = fake.messages.find((m) => m.service === 'aliyun.sms' && m.to === '+8613900000001')!;
+  call = fake.messages.find((m) => m.service === 'tencent.voice' && m.to === '+8613900000001')!;
+});
+afterAll(async () => {
+  await app.close();
+  await h.close();
+  await fake.stop();
+  dir.remove();
+});
+
+const post = (path: string, body: unknown, token = TOKEN) => app.inject({ method: 'POST', url: `/callbacks/${token}/${path}`, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+const rowOf = (channel: string) => h.alerts.outbox.ofIncident(incidentId).find((r) => r.recipientId === 'h1#contact0' && r.channel === channel)!;
+
+describe('provider callbacks', () => {
+  it('the SMS went out with the site and alarm in the template variables and the outbox id as OutId', () => {
+    expect(sms.params).toEqual({ site: '张桂英家', title: expect.stringContaining('烟感报警') as unknown as string });
+    expect(sms.outId).toBe(String(rowOf('sms').id));
+    expect(call.outId).toBe(String(rowOf('voice').id));
+  });
+
+  it('Alibaba SmsReport: recorded on the attempt as delivered and published matched to the row, once even when pushed twice', async () => {
+    const report = [{ phone_number: '13900000001', send_time: '2026-11-23 10:00:01', report_time: '2026-11-23 10:00:05', success: true, err_code: 'DELIVERED', err_msg: '用户接收成功', sms_size: '1', biz_id: sms.providerId, out_id: sms.outId }];
+    const before = events.length;
+    const res = await post('aliyun/sms-report', report);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ code: 0, msg: '接收成功' });
+    await post('aliyun/sms-report', report);
+    const got = events.slice(before);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ kind: 'receipt', channel: 'sms', provider: 'aliyun', status: 'delivered', providerId: sms.providerId, at: Date.parse('2026-11-23T10:00:05+08:00'), match: { outboxId: rowOf('sms').id, incidentId, recipientId: 'h1#contact0' } });
+    const attempt = h.alerts.outbox.attempts(rowOf('sms').id).at(-1)!;
+    expect(attempt).toMatchObject({ providerId: sms.providerId, receipt: 'delivered', receiptAt: Date.parse('2026-11-23T10:00:05+08:00') });
+    expect(attempt.receiptDetail).toContain('DELIVERED');
+  });
+
+  it('Alibaba SmsUp: a reply is matched to the last SMS sent to that phone', async () => {
+    const before = events.length;
+    const res = await post('aliyun/sms-up', [{ phone_number: '13900000001', send_time: '2026-11-23 10:01:00', content: '1', sign_name: '鼓楼消防', dest_code: '1234', sequence_id: 99 }]);
+    expect(res.statusCode).toBe(200);
+    expect(events.slice(before)).toEqual([{ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text: '1', at: Date.parse('2026-11-23T10:01:00+08:00'), match: { outboxId: rowOf('sms').id, incidentId, recipientId: 'h1#contact0' } }]);
+  });
+
+  it('a reply from a phone Watchfire never texted is published without a match', async () => {
+    const before = events.length;
+    await post('tencent/sms-reply', { extend: '', mobile: '13000000000', nationcode: '86', sign: '鼓楼消防', text: '1', time: 1795399300 });
+    expect(events.slice(before)).toEqual([{ kind: 'reply', channel: 'sms', provider: 'tencent', from: '+8613000000000', text: '1', at: 1795399300_000, match: undefined }]);
+  });
+
+  it('Tencent voice: a keypress is published matched by CallId; the status callback records no answer on the attempt', async () => {
+    const before = events.length;
+    const key = await post('tencent/voice', { voicekey_callback: { call_from: '', callid: call.providerId, keypress: '1', mobile: '13900000001', nationcode: '86' } });
+    expect(key.json()).toEqual({ result: 0, errmsg: 'OK' });
+    expect(events.slice(before)).toMatchObject([{ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: call.providerId, digits: '1', match: { outboxId: rowOf('voice').id, incidentId } }]);
+    await post('tencent/voice', { voiceprompt_callback: { result: '1', accept_time: '0', call_from: '', callid: call.providerId, end_calltime: '1795399260', fee: '0', mobile: '13900000001', nationcode: '86', start_calltime: '1795399200' } });
+    expect(h.alerts.outbox.attempts(rowOf('voice').id).at(-1)).toMatchObject({ providerId: call.providerId, receipt: 'no_answer', receiptAt: 1795399260_000 });
+  });
+
+  it('Alibaba VoiceCallReport with DTMF (status 300000) is a keypress; other intermediate states publish nothing', async () => {
+    const before = events.length;
+    await post('aliyun/voice-call-report', [
+      { call_id: '1161^1', status_code: '200201', status_time: '2026-11-23 10:02:00', out_id: '1' },
+      { call_id: '1161^1', status_code: '300000', dtmf: '1', status_time: '2026-11-23 10:02:09', out_id: '1' },
+    ]);
+    expect(events.slice(before)).toMatchObject([{ kind: 'keypress', provider: 'aliyun', providerId: '1161^1', digits: '1', at: Date.parse('2026-11-23T10:02:09+08:00') }]);
+  });
+
+  it('a wrong token is refused with 403 and publishes nothing; a malformed push is a 400 in the provider\'s shape', async () => {
+    const before = events.length;
+    const forged = await post('tencent/voice', { voicekey_callback: { callid: call.providerId, keypress: '1' } }, 'callback-token-0123456789abcdeX');
+    expect(forged.statusCode).toBe(403);
+    expect(forged.json()).toMatchObject({ code: 'WF_NOTIFY_CALLBACK' });
+    const bad = await post('aliyun/sms-report', [{ success: true }]);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 1 });
+    const notJson = await app.inject({ method: 'POST', url: `/callbacks/${TOKEN}/tencent/voice`, payload: '{', headers: { 'content-type': 'application/json' } });
+    expect(notJson.statusCode).toBe(400);
+    expect(events.length).toBe(before);
+  });
+});
