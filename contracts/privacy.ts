@@ -59,6 +59,8 @@ export const RetentionResult = z.object({
   outboxRows: z.number(),
   attempts: z.number(),
   reports: z.number(),
+  /** Shift handover summaries and remarks (issue 17's 交接班, which name homes, residents and calls). */
+  handovers: z.number(),
   readAuditDeleted: z.number(),
 });
 export type RetentionResult = z.infer<typeof RetentionResult>;

@@ -16,7 +16,7 @@ import type { Site } from '../contracts/registry.ts';
 import type { ErasureResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import { hmac, pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
-import { clearWal, contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+import { clearWal, contactIndex, rewriteHandover, rewriteNote, withSecureDelete, type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
 export interface EraseDeps {
   db: Database;
@@ -79,7 +79,7 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
   const result = withSecureDelete(db, () => db.transaction(() => {
     const open = sql.openOfSite.all(site.id) as string[];
     if (open.length) throw new WatchfireError('WF_PRIVACY_OPEN_INCIDENT', `Site ${site.id} has open incidents; close them before erasing`, open);
-    const counts: Record<string, number> = { registry_sites: 0, alert_incidents: 0, alert_audit: 0, alert_outbox: 0, alert_outbox_attempts: 0, alert_reports: 0 };
+    const counts: Record<string, number> = { registry_sites: 0, alert_incidents: 0, alert_audit: 0, alert_outbox: 0, alert_outbox_attempts: 0, alert_reports: 0, shift_handovers: 0 };
     const incidents = sql.incidentsOfSite.all(site.id) as IncidentRaw[];
     // The erasure's own record comes first: the redactions below name it.
     const id = Number(db.prepare("INSERT INTO privacy_erasures (at, actor, reason, site_id, pseudonym, counts, erased) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
@@ -125,6 +125,10 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
         db.prepare('UPDATE alert_reports SET body = ? WHERE id = ?').run(body, r.id);
         counts.alert_reports!++;
       }
+    }
+    // The center's shift handovers: their summaries list its homes' incidents, notes and calls.
+    for (const h of sql.handoversOfCenter.all(site.centerId) as HandoverRaw[]) {
+      if (rewriteHandover(sql, key, now, cause, h, (t) => scrub(t, terms))) counts.shift_handovers!++;
     }
     // Last, so that a failure above leaves the registry (and its in-memory maps) untouched.
     registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });

@@ -9,7 +9,7 @@ import type { Database } from 'better-sqlite3';
 import type { RegistryReader } from '../contracts/ports.ts';
 import type { RetentionResult } from '../contracts/privacy.ts';
 import { pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
-import { contactIndex, rewriteNote, withSecureDelete, type AuditRow, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+import { contactIndex, rewriteHandover, rewriteNote, withSecureDelete, type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
 export const BATCH = 20;
 /** Reports are checked against every home of their center: fewer per transaction. */
@@ -56,7 +56,7 @@ export function createRetention(deps: RetentionDeps) {
   /** One batch of each kind; all zero when nothing is left. */
   function step(now: number, cutoff: number, cache: Map<string, Term[]>, reportTerms: (centerId: string) => Term[]): Counts {
     return withSecureDelete(db, () => db.transaction((): Counts => {
-      const c: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      const c: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0, handovers: 0 };
       for (const i of sql.oldClosed.all(cutoff, BATCH) as IncidentRaw[]) {
         const terms = siteTerms(cache, i.site_id);
         sql.updateIncident.run(scrub(i.title_en, terms), scrub(i.title_zh, terms), scrub(i.last_reading, terms), scrub(i.feedback, terms), now, i.id);
@@ -91,14 +91,21 @@ export function createRetention(deps: RetentionDeps) {
         sql.updateReport.run(scrub(r.body, reportTerms(r.center_id)), now, r.id);
         c.reports++;
       }
+      // Shift handovers name any home of their center, like reports; each is marked done once.
+      for (const h of sql.oldHandovers.all(cutoff, REPORT_BATCH) as HandoverRaw[]) {
+        // Forced: a received handover is marked done through its redaction record even when no
+        // text changed (its trigger lets nothing else touch it).
+        rewriteHandover(sql, key, now, 'retention', h, (t) => scrub(t, reportTerms(h.center_id)), true);
+        c.handovers++;
+      }
       return c;
     })());
   }
 
   function add(a: Counts, b: Counts): Counts {
-    return { incidents: a.incidents + b.incidents, auditEntries: a.auditEntries + b.auditEntries, outboxRows: a.outboxRows + b.outboxRows, attempts: a.attempts + b.attempts, reports: a.reports + b.reports };
+    return { incidents: a.incidents + b.incidents, auditEntries: a.auditEntries + b.auditEntries, outboxRows: a.outboxRows + b.outboxRows, attempts: a.attempts + b.attempts, reports: a.reports + b.reports, handovers: a.handovers + b.handovers };
   }
-  const empty = (c: Counts) => c.incidents + c.outboxRows + c.reports === 0;
+  const empty = (c: Counts) => c.incidents + c.outboxRows + c.reports + c.handovers === 0;
 
   function context() {
     const cache = new Map<string, Term[]>();
@@ -115,7 +122,7 @@ export function createRetention(deps: RetentionDeps) {
     /** All of it now, synchronously (the CLI). */
     runSync(now: number, cutoff: number): Counts {
       const ctx = context();
-      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0, handovers: 0 };
       for (;;) {
         const c = step(now, cutoff, ctx.cache, ctx.reportTerms);
         if (empty(c)) return total;
@@ -125,7 +132,7 @@ export function createRetention(deps: RetentionDeps) {
     /** All of it, yielding to the event loop between batches (the nightly job in the server). */
     async run(now: number, cutoff: number): Promise<Counts> {
       const ctx = context();
-      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0 };
+      let total: Counts = { incidents: 0, auditEntries: 0, outboxRows: 0, attempts: 0, reports: 0, handovers: 0 };
       for (;;) {
         const c = step(now, cutoff, ctx.cache, ctx.reportTerms);
         if (empty(c)) return total;

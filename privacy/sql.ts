@@ -31,9 +31,30 @@ export function prepareSql(db: Database) {
     reports: db.prepare('SELECT id, kind, center_id, period, created_at, body FROM alert_reports ORDER BY id'),
     oldReports: db.prepare('SELECT id, center_id, body FROM alert_reports WHERE pseudonymised_at IS NULL AND created_at < ? ORDER BY id LIMIT ?'),
     updateReport: db.prepare('UPDATE alert_reports SET body = ?, pseudonymised_at = ? WHERE id = ?'),
+    handoversOfCenter: db.prepare('SELECT id, center_id, summary, remark, receipt_note FROM shift_handovers WHERE center_id = ? ORDER BY id'),
+    oldHandovers: db.prepare('SELECT id, center_id, summary, remark, receipt_note FROM shift_handovers WHERE pseudonymised_at IS NULL AND handed_at < ? ORDER BY handed_at LIMIT ?'),
+    handoverRedaction: db.prepare('INSERT INTO privacy_handover_redactions (at, handover_id, cause, before_hmac, summary, remark, receipt_note) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    rewriteHandover: db.prepare('UPDATE shift_handovers SET summary = ?, remark = ?, receipt_note = ?, pseudonymised_at = ? WHERE id = ?'),
   };
 }
 export type Sql = ReturnType<typeof prepareSql>;
+
+export interface HandoverRaw { id: number; center_id: string; summary: string; remark: string; receipt_note: string | null }
+
+/**
+ * Rewrites one shift handover's text (issue 17's 交接班 names homes, residents and calls), with its
+ * redaction record first: a received handover is final, and its trigger (migration 12) lets only
+ * a recorded redaction change its text. Returns whether anything changed.
+ */
+export function rewriteHandover(sql: Sql, key: string, at: number, cause: string, row: HandoverRaw, scrubText: <T extends string | null>(t: T) => T, force = false): boolean {
+  const summary = scrubText(row.summary);
+  const remark = scrubText(row.remark);
+  const receipt = scrubText(row.receipt_note);
+  if (!force && summary === row.summary && remark === row.remark && receipt === row.receipt_note) return false;
+  sql.handoverRedaction.run(at, row.id, cause, hmac(key, `${row.summary}\u0000${row.remark}\u0000${row.receipt_note ?? ''}`), summary, remark, receipt);
+  sql.rewriteHandover.run(summary, remark, receipt, at, row.id);
+  return true;
+}
 
 /** The contact index of an outbox row addressed to a site's emergency contact, else undefined. */
 export function contactIndex(recipientId: string): { siteId: string; index: number } | undefined {

@@ -50,6 +50,14 @@ async function closedIncident(h: Harness, clock: ReturnType<typeof manualClock>,
   return id;
 }
 
+/** A shift handover (issue 17) signed for, and so final, whose summary and remark name the resident and contacts. */
+function receivedHandover(h: Harness, at: number): number {
+  return Number(h.db.prepare(`INSERT INTO shift_handovers (center_id, from_at, to_at, summary, remark, outgoing_user, outgoing_name, handed_at, incoming_user, incoming_name, received_at, receipt_note)
+    VALUES ('fc1', ?, ?, ?, ?, 'op-liu', '刘值班', ?, 'op-chen', '陈值班', ?, ?)`).run(at - 3_600_000, at,
+    JSON.stringify({ stillOpen: [{ site: `${RESIDENT}家`, lastNote: `${RESIDENT}说是做饭的烟` }], calls: [{ contact: '王芳', phone: '13900000002' }] }),
+    '明早回访李明 139 0000 0001', at, at + 60_000, '已知悉，回访王芳').lastInsertRowid);
+}
+
 function rows(h: Harness, sql: string, ...args: unknown[]): Array<Record<string, unknown>> {
   return h.db.prepare(sql).all(...args) as Array<Record<string, unknown>>;
 }
@@ -72,7 +80,9 @@ describe('privacy: retention', () => {
     h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
     const report = h.alerts.reports.handover('fc1', clock.now());
     expect(report.body.lines.zh.join()).toContain('张桂英家');
+    const oldHandover = receivedHandover(h, clock.now());
     clock.set(DAY_SHIFT_TIME - 10 * DAY);
+    const recentHandover = receivedHandover(h, clock.now());
     const recent = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME);
 
@@ -80,6 +90,13 @@ describe('privacy: retention', () => {
     expect(r.incidents).toBe(1);
     expect(r.reports).toBe(1);
     expect(JSON.stringify(rows(h, 'SELECT body FROM alert_reports'))).not.toContain(RESIDENT);
+    // The old handover (final, signed for) is rewritten through its redaction record; the recent one is not.
+    expect(r.handovers).toBe(1);
+    const [oldH, recentH] = [oldHandover, recentHandover].map((id) => JSON.stringify(rows(h, 'SELECT summary, remark, receipt_note FROM shift_handovers WHERE id = ?', id)));
+    for (const s of [RESIDENT, '王芳', '13900000002', '李明']) {
+      expect(oldH).not.toContain(s);
+      expect(recentH).toContain(s);
+    }
     expect(r.auditEntries).toBeGreaterThanOrEqual(3);
     expect(r.outboxRows).toBeGreaterThan(0);
 
@@ -102,7 +119,7 @@ describe('privacy: retention', () => {
     expect(rows(h, "SELECT COUNT(*) AS n FROM alert_outbox WHERE incident_id = ? AND recipient_name = '李明'", recent)[0]!.n).toBeGreaterThan(0);
 
     // Done once: a second run finds nothing; the trail verifies and names each rewrite.
-    expect(privacy.pseudonymiseSync()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0 });
+    expect(privacy.pseudonymiseSync()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0, handovers: 0 });
     const v = privacy.verify();
     expect(v).toMatchObject({ ok: true, problems: [] });
     expect(v.redacted).toBe(r.auditEntries);
@@ -153,6 +170,9 @@ describe('privacy: export and erase', () => {
     h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
     await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
     pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
+    // A shift handover (issue 17), signed for and so final, whose summary and remark name them.
+    const handover = receivedHandover(h, clock.now());
+    expect(() => h.db.prepare('UPDATE shift_handovers SET remark = ? WHERE id = ?').run('changed', handover)).toThrow(/final/);
     for (const s of PERSONAL) expect(fileHas(h.file, s).length + rows(h, 'SELECT 1 FROM registry_sites WHERE json LIKE ?', `%${s}%`).length).toBeGreaterThan(0);
     const auditBefore = (rows(h, 'SELECT COUNT(*) AS n FROM alert_audit')[0]!.n as number);
 
@@ -163,7 +183,11 @@ describe('privacy: export and erase', () => {
     expect(r.counts.alert_audit).toBe(4);
     expect(r.counts.alert_outbox).toBeGreaterThan(0);
     expect(r.counts.alert_reports).toBe(1);
+    expect(r.counts.shift_handovers).toBe(1);
     for (const s of PERSONAL) expect(fileHas(h.file, s), s).toEqual([]);
+    // Still final: only the erasure's recorded redaction rewrote it.
+    expect(rows(h, 'SELECT cause FROM privacy_handover_redactions WHERE handover_id = ?', handover)).toEqual([{ cause: `erasure:${r.erasureId}` }]);
+    expect(() => h.db.prepare('UPDATE shift_handovers SET remark = ? WHERE id = ?').run('changed', handover)).toThrow(/final/);
 
     // The running registry forgot them too; the site and its devices stay, under the pseudonym.
     expect(h.registry.site('h1')).toMatchObject({ name: r.pseudonym, address: '', contacts: [] });

@@ -99,4 +99,33 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX alert_audit_at ON alert_audit(at);` },
   // Issue 18 point 8: residents' personal data (PIPL): pseudonyms, erasures, redactions, read audit.
   { version: 11, name: 'privacy: pseudonymised_at, privacy_erasures, privacy_redactions, read_audit', sql: PRIVACY },
+  // Issue 18 point 8 meets issue 17's handover: a shift summary names homes, residents, their
+  // phones and the calls made. A received handover stays final, except that a recorded privacy
+  // redaction (erasure or retention) may rewrite its text, as for the audit trail (migration 11).
+  { version: 12, name: 'privacy: shift_handovers redactions', sql: `
+      ALTER TABLE shift_handovers ADD COLUMN pseudonymised_at INTEGER;
+      CREATE INDEX shift_handovers_pseudonymise ON shift_handovers (handed_at) WHERE pseudonymised_at IS NULL;
+      CREATE TABLE privacy_handover_redactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        handover_id INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        before_hmac TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        remark TEXT NOT NULL,
+        receipt_note TEXT
+      );
+      CREATE INDEX privacy_handover_redactions_handover ON privacy_handover_redactions (handover_id, id);
+      CREATE TRIGGER privacy_handover_redactions_no_update BEFORE UPDATE ON privacy_handover_redactions
+        BEGIN SELECT RAISE(ABORT, 'privacy_handover_redactions is append-only'); END;
+      CREATE TRIGGER privacy_handover_redactions_no_delete BEFORE DELETE ON privacy_handover_redactions
+        BEGIN SELECT RAISE(ABORT, 'privacy_handover_redactions is append-only'); END;
+      DROP TRIGGER shift_handovers_final;
+      CREATE TRIGGER shift_handovers_final BEFORE UPDATE ON shift_handovers WHEN OLD.received_at IS NOT NULL AND NOT (
+          NEW.id IS OLD.id AND NEW.center_id IS OLD.center_id AND NEW.from_at IS OLD.from_at AND NEW.to_at IS OLD.to_at
+          AND NEW.outgoing_user IS OLD.outgoing_user AND NEW.outgoing_name IS OLD.outgoing_name AND NEW.handed_at IS OLD.handed_at
+          AND NEW.incoming_user IS OLD.incoming_user AND NEW.incoming_name IS OLD.incoming_name AND NEW.received_at IS OLD.received_at
+          AND EXISTS (SELECT 1 FROM privacy_handover_redactions r WHERE r.id = (SELECT MAX(id) FROM privacy_handover_redactions WHERE handover_id = OLD.id)
+            AND r.summary IS NEW.summary AND r.remark IS NEW.remark AND r.receipt_note IS NEW.receipt_note))
+        BEGIN SELECT RAISE(ABORT, 'a received shift handover is final (only a recorded privacy redaction may rewrite its text)'); END;` },
 ]);
