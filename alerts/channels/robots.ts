@@ -8,6 +8,7 @@ import { WatchfireError, type ErrorCode } from '../../contracts/errors.ts';
 import type { Clock } from '../../contracts/ports.ts';
 import type { Target } from '../recipients.ts';
 import { createNumberLimits } from './limits.ts';
+import { createHttpPoster } from './http.ts';
 import { ChannelRefusal, type OutboundMessage, type SendResult } from './types.ts';
 
 export const robotFields = {
@@ -58,32 +59,18 @@ export function robotText(m: OutboundMessage, format: 'markdown' | 'text', menti
 /** Posts JSON to a robot and reads its `errcode`; `limitCodes` are the robot's rate-limit answers. */
 export function createRobotPoster(deps: { code: ErrorCode; clock: Clock; perMinute: number; timeoutMs: number; limitCodes: readonly number[]; name: string }) {
   const limits = createNumberLimits({ perMinute: deps.perMinute, perHour: 1_000_000, perDay: 1_000_000 }, () => deps.clock.now());
-  const inflight = new Set<AbortController>();
-  let closed = false;
+  const http = createHttpPoster(deps.code, deps.name);
   return {
     async post(robot: string, url: string, body: unknown): Promise<SendResult> {
-      if (closed) throw new WatchfireError(deps.code, `${deps.name} channel is closed`);
+      http.assertOpen();
       const over = limits.check(robot);
       if (over) throw new ChannelRefusal('WF_NOTIFY_LIMIT', `${deps.name} robot ${robot}: ${deps.perMinute} messages a minute reached`, over.retryAt);
-      const ac = new AbortController();
-      inflight.add(ac);
-      const timer = setTimeout(() => ac.abort(new Error(`no answer in ${deps.timeoutMs} ms`)), deps.timeoutMs);
+      const raw = await http.post(url, { body: JSON.stringify(body), headers: { 'content-type': 'application/json; charset=utf-8' } }, deps.timeoutMs, `${deps.name} robot ${robot}`);
       let answer: { errcode?: unknown; errmsg?: unknown };
       try {
-        const res = await fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json; charset=utf-8' }, signal: ac.signal });
-        const raw = await res.text();
-        if (!res.ok) throw new WatchfireError(deps.code, `${deps.name} robot ${robot} answered HTTP ${res.status}`);
-        try {
-          answer = JSON.parse(raw) as typeof answer;
-        } catch {
-          throw new WatchfireError(deps.code, `${deps.name} robot ${robot} answered something that is not JSON`);
-        }
-      } catch (err) {
-        if (err instanceof WatchfireError) throw err;
-        throw new WatchfireError(deps.code, `${deps.name} robot ${robot} failed: ${(err as Error).message}`);
-      } finally {
-        clearTimeout(timer);
-        inflight.delete(ac);
+        answer = JSON.parse(raw) as typeof answer;
+      } catch {
+        throw new WatchfireError(deps.code, `${deps.name} robot ${robot} answered something that is not JSON`);
       }
       const code = Number(answer.errcode);
       if (code === 0) {
@@ -94,8 +81,7 @@ export function createRobotPoster(deps: { code: ErrorCode; clock: Clock; perMinu
       throw new WatchfireError(deps.code, `${deps.name} robot ${robot} refused: ${code} ${String(answer.errmsg)}`);
     },
     close(): void {
-      closed = true;
-      for (const ac of inflight) ac.abort(new Error('channel closed'));
+      http.close();
     },
   };
 }

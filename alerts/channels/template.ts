@@ -4,11 +4,11 @@
 // placeholders for gateways that want a form or plain text. Headers may hold placeholders too;
 // with a `secret`, the body is signed like the plain webhook (x-watchfire-signature: sha256=…).
 import { z } from 'zod';
-import { WatchfireError } from '../../contracts/errors.ts';
 import { sign, SIGNATURE_HEADER, DELIVERY_HEADER } from './webhook.ts';
 import { TemplateString, fill, viewOf, PLACEHOLDERS, type View } from './placeholders.ts';
 import type { Target } from '../recipients.ts';
 import type { Channel } from './types.ts';
+import { createHttpPoster } from './http.ts';
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 const JsonTemplate: z.ZodType<Json> = z.lazy(() => z.union([TemplateString, z.number(), z.boolean(), z.null(), z.array(JsonTemplate), z.record(z.string(), JsonTemplate)]));
@@ -61,34 +61,19 @@ export function templateAddress(c: TemplateConfig | undefined, t: Target): strin
 }
 
 export function createTemplateChannel(c: TemplateConfig): Channel {
-  const inflight = new Set<AbortController>();
-  let closed = false;
+  const http = createHttpPoster('WF_NOTIFY_TEMPLATE', 'template');
   return {
     name: 'template',
     async send(m) {
-      if (closed) throw new WatchfireError('WF_NOTIFY_TEMPLATE', 'template channel is closed');
+      http.assertOpen();
       const req = renderTemplate(c, viewOf(m));
       const headers: Record<string, string> = { ...req.headers, [DELIVERY_HEADER]: String(m.id) };
       if (c.secret) headers[SIGNATURE_HEADER] = sign(c.secret, req.body);
-      const ac = new AbortController();
-      inflight.add(ac);
-      const timer = setTimeout(() => ac.abort(new Error(`no answer in ${c.timeoutMs} ms`)), c.timeoutMs);
-      try {
-        const res = await fetch(req.url, { method: c.method, body: req.body, headers, signal: ac.signal });
-        await res.arrayBuffer().catch(() => undefined);
-        if (!res.ok) throw new WatchfireError('WF_NOTIFY_TEMPLATE', `templated webhook ${new URL(req.url).host} answered ${res.status}`);
-        return {};
-      } catch (err) {
-        if (err instanceof WatchfireError) throw err;
-        throw new WatchfireError('WF_NOTIFY_TEMPLATE', `templated webhook ${new URL(req.url).host} failed: ${(err as Error).message}`);
-      } finally {
-        clearTimeout(timer);
-        inflight.delete(ac);
-      }
+      await http.post(req.url, { method: c.method, body: req.body, headers }, c.timeoutMs, `templated webhook ${new URL(req.url).host}`);
+      return {};
     },
     close() {
-      closed = true;
-      for (const ac of inflight) ac.abort(new Error('channel closed'));
+      http.close();
       return Promise.resolve();
     },
   };
