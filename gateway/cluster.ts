@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
-import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js';
+import AsyncRedisPersistence, { type WillPacket } from 'aedes-persistence-redis/asyncPersistence.js';
 import type { Config } from '../contracts/config.ts';
 
 /** The aedes options of a node that shares through Redis. */
@@ -76,6 +76,11 @@ export async function createSharing(deps: {
   onConnectedElsewhere(clientId: string): void;
   /** This node's observer count, re-announced when another node starts. */
   localObservers(): number;
+  /**
+   * Whether a will of a dead node is to be published by this node (gateway/hooks.ts
+   * admitOrphanWill); asked before aedes' will sweep sees it, which then only gets those.
+   */
+  admitWill(packet: WillPacket): Promise<boolean>;
   onError(err: Error): void;
 }): Promise<Sharing> {
   const id = deps.cluster.nodeId ?? defaultNodeId();
@@ -127,6 +132,11 @@ export async function createSharing(deps: {
   // persistence returns.
   const combi = persistence.createRetainedStreamCombi.bind(persistence);
   persistence.createRetainedStreamCombi = (patterns) => Readable.from(combi(patterns));
+  // Aedes' will sweep (_clearWills) authorizes the dead nodes' wills 16 at a time under one
+  // Promise.all: each refusal past the first was an unhandled rejection, a crash under Node's
+  // default. The stream it reads yields only the wills to publish; the others are deleted.
+  const streamWill = persistence.streamWill.bind(persistence);
+  persistence.streamWill = (brokers) => admitting(streamWill(brokers), brokers, deps.admitWill, deps.onError);
   return {
     id,
     mq,
@@ -161,4 +171,27 @@ export async function createSharing(deps: {
       }
     },
   };
+}
+
+async function* admitting(
+  wills: AsyncIterable<WillPacket>,
+  alive: Record<string, number> | undefined,
+  admit: (packet: WillPacket) => Promise<boolean>,
+  onError: (err: Error) => void,
+): AsyncGenerator<WillPacket> {
+  for await (const will of wills) {
+    // A live node's will: aedes passes it over itself (notPublish).
+    if (will.brokerId !== undefined && alive?.[will.brokerId] !== undefined) {
+      yield will;
+      continue;
+    }
+    let yes = false;
+    try {
+      yes = await admit(will);
+    } catch (err) {
+      // Redis did not answer: the will stays stored and the next sweep asks again.
+      onError(err as Error);
+    }
+    if (yes) yield will;
+  }
 }

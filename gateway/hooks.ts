@@ -96,7 +96,20 @@ export function printable(s: string): string {
   return t.length > 256 ? `${t.slice(0, 256)}…(${s.length})` : t;
 }
 
-type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
+type AedesHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>;
+
+export interface Hooks {
+  /** Given to aedes as its options. */
+  readonly aedes: AedesHooks;
+  /**
+   * Cluster mode: decides, once, whether a dead node's will is published here; one that is not is
+   * deleted. Asked by the will stream (gateway/cluster.ts) before aedes' sweep sees the will, so
+   * the sweep's authorizePublish never refuses one: aedes 1.2's _clearWills awaits its wills 16 at
+   * a time with Promise.all, and a second refusal in a batch was an unhandled rejection — a crash
+   * of the gateway under Node's default --unhandled-rejections=throw (found by CI, stop 14).
+   */
+  admitOrphanWill(packet: PublishPacket): Promise<boolean>;
+}
 
 export function createHooks(ctx: HookContext): Hooks {
   const { metrics, logger, presence, conns } = ctx;
@@ -200,35 +213,41 @@ export function createHooks(ctx: HookContext): Hooks {
     done(null);
   }
 
+  /** Dead nodes' wills this node decided to publish (admitOrphanWill), until aedes publishes them. */
+  const admitted = new WeakSet<PublishPacket>();
+
   /**
    * A will published by the broker for a client of a broker that died (a cluster). Not when the
    * device is connected here, nor (issue 21) when it connected to any node since: aedes deletes a
    * will only on the node that stored it, so a device that moved from a dead node to another would
    * otherwise be marked offline minutes later by a third.
    */
-  function orphanWill(packet: PublishPacket, done: (err?: Error | null) => void): void {
+  async function admitOrphanWill(packet: PublishPacket): Promise<boolean> {
     const t = parseTopic(packet.topic);
-    const suppress = (): void => {
-      ctx.wills?.drop(packet);
-      done(new Error('will suppressed'));
-    };
+    let publish = t !== undefined && t.kind === 'status' && !presence.owner(t.deviceId);
+    if (publish && ctx.wills) publish = (await ctx.wills.stillLast(t!.deviceId, packet)) && !presence.owner(t!.deviceId);
+    if (publish) admitted.add(packet);
+    else ctx.wills?.drop(packet);
+    return publish;
+  }
+
+  function orphanWill(packet: PublishPacket, done: (err?: Error | null) => void): void {
     const publish = (): void => {
-      handOff(t!.deviceId, packet, 'will', ctx.clock.now());
-      presence.set(t!.deviceId, false, 'will');
+      admitted.delete(packet);
+      const t = parseTopic(packet.topic)!;
+      handOff(t.deviceId, packet, 'will', ctx.clock.now());
+      presence.set(t.deviceId, false, 'will');
       done(null);
     };
-    if (!t || t.kind !== 'status' || presence.owner(t.deviceId)) {
-      suppress();
-      return;
-    }
-    if (!ctx.wills) {
+    if (admitted.has(packet)) {
       publish();
       return;
     }
-    ctx.wills.stillLast(t.deviceId, packet).then((last) => (last && !presence.owner(t.deviceId) ? publish() : suppress()), (err: Error) => done(err));
+    // Not through the admitting will stream (no cluster): decided here.
+    admitOrphanWill(packet).then((yes) => (yes ? publish() : done(new Error('will suppressed'))), (err: Error) => done(err));
   }
 
-  return {
+  const aedes: AedesHooks = {
     preConnect(client, packet, done) {
       const conn = conns.get(client);
       if (conn) conn.keepalive = packet.keepalive ?? 0;
@@ -417,4 +436,5 @@ export function createHooks(ctx: HookContext): Hooks {
       done(null, null);
     },
   };
+  return { aedes, admitOrphanWill };
 }

@@ -1,7 +1,7 @@
 // The gateway: an embedded Aedes broker that authenticates devices, enforces the topic ACL,
 // rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
 // synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -184,6 +184,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return createSharing({
       cluster,
       localObservers: () => metrics.stats.observersCurrent,
+      admitWill: (packet) => hooks.admitOrphanWill(packet as PublishPacket),
       onError: (err) => {
         metrics.error('connection');
         logger.error({ code: 'WF_CLUSTER_REDIS', err: err.message }, 'cluster: Redis error');
@@ -238,7 +239,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       let b: Aedes;
       try {
         b = await Aedes.createBroker({
-          ...hooks,
+          ...hooks.aedes,
           ...(sharing ? { id: sharing.id, mq: sharing.mq, persistence: sharing.persistence, heartbeatInterval: deps.cluster!.heartbeatMs } : {}),
           // Issue 16: a socket that sends no CONNECT is closed after a few seconds, not aedes' 30.
           connectTimeout: config.connectTimeoutMs,

@@ -203,4 +203,32 @@ describe('the last wills of a node that died', () => {
     dev.end(true);
     await closed(dev);
   }, 20_000);
+
+  it('many at once: each one published or dropped, and the sweep never fails on one it drops', async () => {
+    // Aedes 1.2 sweeps wills 16 at a time under one Promise.all: a second will refused in a batch
+    // was an unhandled rejection, which kills a Node process (CI, stop 14). Twenty devices that
+    // connected to node q since the dead node stored their wills, three that did not come back.
+    const rejections: unknown[] = [];
+    const record = (reason: unknown): void => {
+      rejections.push(reason);
+    };
+    process.on('unhandledRejection', record);
+    try {
+      const moved = Array.from({ length: 20 }, (_, i) => `moved-${i}`);
+      const gone = ['sd-1', 'sd-2', 'sd-3'];
+      for (const id of moved) await db2.hset('watchfire:last-node', id, 'node-q');
+      const keys: string[] = [];
+      for (const id of [...moved.slice(0, 10), ...gone, ...moved.slice(10)]) keys.push(await storeWill('node-gone', id));
+      await waitFor(async () => (await db2.exists(...keys)) === 0 && (await db2.llen('will')) === 0, { what: "the dead node's wills handled" });
+      for (const id of gone) expect(await retainedStatus(id)).toBe('{"online":false}');
+      for (const id of moved) expect(await retainedStatus(id)).toBeUndefined();
+      const wills = [...p.sink.frames, ...q.sink.frames].filter((f) => f.payload.toString() === '{"online":false}' && f.deviceId !== 'sd-6').map((f) => f.deviceId);
+      expect(wills.sort()).toEqual(gone);
+      // Node reports a rejection nobody handled once the microtasks have run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  }, 20_000);
 });
