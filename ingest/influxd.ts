@@ -5,7 +5,7 @@
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { access, mkdir, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,17 +50,46 @@ export async function findOnPath(binary: string): Promise<string | undefined> {
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The kernel's ephemeral range (where listen(0) and outgoing connections take ports from). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768; // not Linux: the IANA range starts at 49152, Linux's at 32768
+  }
+}
+
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === 'object' && addr ? addr.port : undefined;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A loopback port that is free now, for a server another process binds a moment later (influxd,
+ * redis-server, mosquitto). Picked below the kernel's ephemeral range: a port from listen(0) is
+ * handed out again to the next listen(0) or outgoing connection of any process, and a parallel
+ * test suite's server took one between this check and influxd's bind (CI, stop 14: a write got
+ * another server's 404). Below the range only another such pick can take it.
+ */
+export async function freePort(): Promise<number> {
+  const low = 10_000;
+  const span = ephemeralLow() - low;
+  for (let i = 0; i < 64; i++) {
+    const port = await tryListen(low + Math.floor(Math.random() * span));
+    if (port !== undefined) return port;
+  }
+  const any = await tryListen(0);
+  if (any === undefined) throw new WatchfireError('WF_INFLUXD_START', 'no free loopback port');
+  return any;
 }
 
 /**
@@ -110,7 +139,18 @@ export function rewriteConfig(text: string, opts: { dataDir: string; httpPort: n
   return out.join('\n');
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+/** Whether the influxd answering at url is the one started with this config file (`/debug/vars` cmdline). */
+async function isOurs(url: string, configFile: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/debug/vars`, { signal: AbortSignal.timeout(2000) });
+    const vars = (await res.json()) as { cmdline?: unknown };
+    return Array.isArray(vars.cmdline) && vars.cmdline.includes(configFile);
+  } catch {
+    return false;
+  }
+}
+
+async function waitReady(url: string, child: ChildProcess, configFile: string, timeoutMs: number, output: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -118,7 +158,9 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, ou
     }
     try {
       const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
-      if (res.status === 204 || res.ok) return;
+      // Another server on the port (then this influxd exits on its bind) would take the readings
+      // meant for this one.
+      if ((res.status === 204 || res.ok) && (await isOurs(url, configFile))) return;
     } catch {
       // not listening yet
     }
@@ -198,7 +240,7 @@ export async function spawnLocalInfluxd(opts: LocalInfluxdOptions): Promise<Spaw
 
   const ready = (async () => {
     try {
-      await waitReady(url, child, opts.readyTimeoutMs ?? 30_000, () => tail);
+      await waitReady(url, child, configFile, opts.readyTimeoutMs ?? 30_000, () => tail);
       const db = opts.database ?? 'watchfire';
       const res = opts.createDatabase === false ? undefined : await fetch(`${url}/query`, {
         method: 'POST',

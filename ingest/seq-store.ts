@@ -11,7 +11,8 @@
 // Off the hot path: taking a reading appends to a memory buffer; lines are written once per group
 // commit. A process crash keeps what was written (the page cache); `participant` fdatasyncs the log
 // in the journal's next group commit.
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -73,6 +74,8 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   /** fdatasync calls in flight, and descriptors of rotated logs waiting for them to finish. */
   let syncing = 0;
   const toClose: number[] = [];
+  /** Rotated logs with lines not yet fdatasync'ed: synced, then closed, by the next group commit. */
+  const rotated: number[] = [];
   /** Bytes written to the current log. */
   let logBytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -156,38 +159,52 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
 
   function openLog(n: number): void {
     if (fd !== undefined) {
-      // Its last lines may be what a PUBACK waits for: durable before the next log takes over.
-      if (unsynced || syncing > 0) fdatasyncSync(fd);
+      // Its last lines may be what a PUBACK waits for: synced in the next group commit beside the
+      // new log (participant), not here — an fdatasync on the event loop held every device's
+      // PUBACK and every alarm for the length of a disk flush every checkpoint (issue 15 point 6).
+      if (unsynced) rotated.push(fd);
       // A sync still on the disk holds the descriptor: closed when it is done, not under it.
-      if (syncing > 0) toClose.push(fd);
+      else if (syncing > 0) toClose.push(fd);
       else closeSync(fd);
     }
     fd = openSync(logPath(n), 'a');
     logN = n;
     logBytes = 0;
+    unsynced = false;
   }
 
-  function upsertChunk(ids: string[], durable: boolean): void {
+  function upsertChunk(ids: string[]): void {
     const up = deps.db.prepare('INSERT INTO ingest_seq (device_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at');
     const now = Date.now();
-    const tx = deps.db.transaction(() => {
+    deps.db.transaction(() => {
       for (const id of ids) {
         const t = durableTrackers.get(id);
         // The duplicates count is a statistic of the live tracker (re-sends change no state).
         if (t) up.run(id, JSON.stringify({ ...t.snapshot(), d: trackers.get(id)?.duplicates ?? 0 }), now);
       }
-    });
-    if (!durable) {
-      tx();
-      return;
-    }
-    // The last chunk commits with synchronous=FULL: the WAL is fsync'ed, covering every earlier
-    // chunk too, before the logs it replaces are deleted. All in one turn: nobody else commits.
-    deps.db.pragma('synchronous = FULL');
+    })();
+  }
+
+  /**
+   * Makes the chunks' commits durable before the logs they replace are deleted: the WAL file is
+   * fdatasync'ed on the thread pool (SQLite's own writes through its descriptor are covered,
+   * app/db.ts walParticipant). It was `synchronous = FULL` on the last chunk: the same flush,
+   * but on the event loop.
+   */
+  async function syncCommits(): Promise<void> {
+    if (deps.db.memory) return;
+    const fh = await open(`${deps.db.name}-wal`, 'r');
     try {
-      tx();
+      await fh.datasync();
     } finally {
-      deps.db.pragma('synchronous = NORMAL');
+      await fh.close();
+    }
+  }
+
+  function closeRotated(): void {
+    for (const old of rotated.splice(0)) {
+      if (syncing > 0) toClose.push(old);
+      else closeSync(old);
     }
   }
 
@@ -197,11 +214,14 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     openLog(logN + 1);
     const ids = [...dirty];
     dirty = new Set();
-    for (let i = 0; i < ids.length || i === 0; i += CHUNK) {
-      upsertChunk(ids.slice(i, i + CHUNK), i + CHUNK >= ids.length);
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      upsertChunk(ids.slice(i, i + CHUNK));
       if (i + CHUNK < ids.length) await new Promise<void>((r) => setImmediate(r));
     }
+    if (ids.length) await syncCommits();
     for (const n of covered) unlinkSync(logPath(n));
+    // Their lines are in the synced checkpoint now: nothing of them is left to sync.
+    closeRotated();
   }
 
   function checkpoint(): Promise<void> {
@@ -218,17 +238,18 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     mark: () => releasedCount + pending.length,
     release,
     participant: {
-      dirty: () => unsynced,
+      dirty: () => unsynced || rotated.length > 0,
       sync() {
-        const f = fd;
+        const old = rotated.splice(0);
+        const fds = unsynced && fd !== undefined ? [...old, fd] : old;
         unsynced = false;
-        if (f === undefined) return Promise.resolve();
+        if (!fds.length) return Promise.resolve();
+        // Rotated logs are closed once no sync is on the disk.
+        toClose.push(...old);
         syncing++;
-        return new Promise<void>((resolve, reject) => fdatasync(f, (err) => {
+        return Promise.all(fds.map((f) => new Promise<void>((resolve, reject) => fdatasync(f, (err) => (err ? reject(err) : resolve()))))).then(() => undefined).finally(() => {
           if (--syncing === 0) for (const old of toClose.splice(0)) closeSync(old);
-          if (err) reject(err);
-          else resolve();
-        }));
+        });
       },
     },
     async start() {

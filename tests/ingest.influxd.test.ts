@@ -2,6 +2,7 @@
 // data after a restart, and a missing binary says how to install it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,10 @@ describe('local influxd', () => {
     dirs.push(dataDir);
     const first = await startLocalInfluxd({ dataDir, database: 'keep' });
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // Below the ephemeral range: no listen(0) or outgoing connection of another process takes it
+    // between the pick and influxd's bind.
+    const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+    expect(first.port).toBeLessThan(ephemeralLow);
     const w = await fetch(`${first.url}/write?db=keep`, { method: 'POST', body: 'm,t=a v=1 1700000000000000000' });
     expect(w.status).toBe(204);
     await first.stop();
