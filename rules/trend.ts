@@ -133,76 +133,103 @@ export class BucketSeries {
   }
 }
 
-/** Sub-windows per filter window: the filter is the median (or mean) of the newest SUB means. */
+/** Sub-windows per tilt filter window: the tilt is the median (or mean) of the newest SUB means. */
 export const SUB = 5;
-const MEANS = new Float64Array(SUB);
+/**
+ * Sub-windows per level window (settlement, crack): 12 of windowSec / 12 each, so a point reporting
+ * every 10 s (or slower) over the default 120 s has each reading in its own sub-window and the level
+ * is the median of its readings; a faster sensor's readings are averaged within a sub-window first.
+ */
+export const LEVEL_SUB = 12;
+/** Scratch for the median of a filter's means: one per process, filters are computed one at a time. */
+const MEANS = new Float64Array(Math.max(SUB, LEVEL_SUB));
 
 /**
- * A tilt axis filtered over a window: readings are averaged in sub-windows of windowMs / SUB, and
- * the filtered value is the median (or mean) of the newest SUB sub-window means. Vibration of a
- * high-rate inclinometer averages out inside a sub-window; a sparse sensor's single bad reading
- * is one of five and the median ignores it. A sustained change shows within one window.
+ * A value filtered over a time window: readings are averaged in sub-windows of windowMs / slots, and
+ * the filtered value is the median (or mean) of the sub-window means. One class for two windows:
+ * - tilt (`sliding` false): the newest `slots` sub-windows that received readings, however old.
+ *   Vibration of a high-rate inclinometer averages out inside a sub-window; a sparse sensor's
+ *   single bad reading is one of five and the median ignores it. A sustained change shows within
+ *   one window.
+ * - levels (`sliding` true): only the sub-windows of the last windowMs; a sub-window that got no
+ *   reading is empty and does not count. A point read hourly or weekly has one reading in its window
+ *   and is judged on that reading, as before; a point reporting every 10 s is judged on the median
+ *   of its last 12 readings, so a blocked laser for a few readings is outvoted.
  */
 export class WindowFilter {
-  /** [sum, n] per slot, at offset o of an array the two tilt axes share. */
+  /** [sum, n] per slot, at offset o of an array the filters of one point share. */
   private readonly sums: Float64Array;
   private readonly o: number;
+  private readonly slots: number;
+  private readonly sliding: boolean;
 
-  constructor(sums?: Float64Array, offset = 0) {
-    this.sums = sums ?? new Float64Array(SUB * 2);
+  constructor(sums?: Float64Array, offset = 0, slots = SUB, sliding = false) {
+    this.sums = sums ?? new Float64Array(slots * 2);
     this.o = offset;
+    this.slots = slots;
+    this.sliding = sliding;
   }
   private head = -1;
-  private size = 0;
   private bucket = -Infinity;
+  /** The sub-window length the buckets were counted in: another one (a reloaded windowSec) starts afresh. */
+  private subMs = NaN;
+  /** Sub-windows holding readings (within the window, when sliding). */
+  count = 0;
 
+  /** Adds a reading; true when it opened a new sub-window. Readings older than the newest sub-window are ignored. */
   add(ts: number, v: number, subMs: number): boolean {
+    if (subMs !== this.subMs) {
+      this.subMs = subMs;
+      this.bucket = -Infinity;
+      this.sums.fill(0, this.o, this.o + 2 * this.slots);
+      this.count = 0;
+    }
     const k = Math.floor(ts / subMs);
     if (k < this.bucket) return false;
     let opened = false;
     if (k !== this.bucket) {
+      // Sliding, every sub-window passed since the last reading is a slot that left the window.
+      const steps = this.sliding ? Math.min(k - this.bucket, this.slots) : 1;
+      for (let i = 0; i < steps; i++) {
+        this.head = (this.head + 1) % this.slots;
+        const at = this.o + 2 * this.head;
+        if (this.sums[at + 1]! > 0) this.count--;
+        this.sums[at] = 0;
+        this.sums[at + 1] = 0;
+      }
       this.bucket = k;
-      this.head = (this.head + 1) % SUB;
-      this.sums[this.o + 2 * this.head] = 0;
-      this.sums[this.o + 2 * this.head + 1] = 0;
-      if (this.size < SUB) this.size++;
+      this.count++;
       opened = true;
     }
-    this.sums[this.o + 2 * this.head] = this.sums[this.o + 2 * this.head]! + v;
-    this.sums[this.o + 2 * this.head + 1] = this.sums[this.o + 2 * this.head + 1]! + 1;
+    const at = this.o + 2 * this.head;
+    this.sums[at] = this.sums[at]! + v;
+    this.sums[at + 1] = this.sums[at + 1]! + 1;
     return opened;
-  }
-
-  get count(): number {
-    return this.size;
   }
 
   /** The filtered value, set by filter() (a field, not a returned double: no allocation per reading). */
   value = NaN;
 
   filter(median: boolean): void {
-    const n = this.size;
-    if (n === 0) {
-      this.value = NaN;
-      return;
-    }
-    if (!median) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
-      this.value = s / n;
-      return;
-    }
-    // insertion sort of at most SUB means, in a shared scratch (nothing allocated per reading)
+    const { sums, o } = this;
+    // insertion sort of at most `slots` means, in a shared scratch (nothing allocated per reading)
     const m = MEANS;
-    for (let i = 0; i < n; i++) {
-      const x = this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
-      let j = i;
+    let n = 0, sum = 0;
+    for (let i = 0; i < this.slots; i++) {
+      const c = sums[o + 2 * i + 1]!;
+      if (c === 0) continue;
+      const x = sums[o + 2 * i]! / c;
+      sum += x;
+      let j = n++;
+      if (!median) continue;
       while (j > 0 && m[j - 1]! > x) {
         m[j] = m[j - 1]!;
         j--;
       }
       m[j] = x;
     }
-    this.value = n & 1 ? m[n >> 1]! : (m[(n >> 1) - 1]! + m[n >> 1]!) / 2;
+    if (n === 0) this.value = NaN;
+    else if (!median) this.value = sum / n;
+    else this.value = n & 1 ? m[n >> 1]! : (m[(n >> 1) - 1]! + m[n >> 1]!) / 2;
   }
 }
