@@ -87,7 +87,7 @@ describe('WindowFilter', () => {
   });
 });
 
-describe('WindowFilter, sliding (settlement and crack levels)', () => {
+describe('WindowFilter for a level (settlement and crack)', () => {
   const level = () => new WindowFilter(undefined, 0, LEVEL_SUB, true);
   const subMs = 120_000 / LEVEL_SUB;
 
@@ -100,7 +100,7 @@ describe('WindowFilter, sliding (settlement and crack levels)', () => {
     expect(f.value).toBe(5); // 7 of 12 at 5 mm
     f.add(12 * 10_000, 160, subMs); // the first 5 leaves the window: 6 and 6
     f.filter(true);
-    expect(f.value).toBe(82.5);
+    expect([f.lower, f.upper, f.value]).toEqual([5, 160, 82.5]); // a level takes the one nearer its baseline
   });
 
   it('a sparse point has one reading in its window, judged on that reading (what a one-sample rule did)', () => {
@@ -111,6 +111,13 @@ describe('WindowFilter, sliding (settlement and crack levels)', () => {
       expect(f.count).toBe(1);
       expect(f.value).toBe(v);
     }
+  });
+
+  it('a faster sensor: each sub-window holds its latest reading (a time-lapse ramp in one instant is its last value)', () => {
+    const f = level();
+    for (let i = 0; i <= 10; i++) f.add(i * 20, 2 * i, subMs);
+    f.filter(true);
+    expect([f.count, f.value]).toEqual([1, 20]);
   });
 
   it('a gap empties the sub-windows it spans; a reloaded window length starts afresh', () => {

@@ -110,7 +110,11 @@ type LevelRules = SettlementRules['settlement'];
 function levelRule(out: Collector, f: WindowFilter, ts: number, v: number, base: number, l: LevelRules, rule: 'settlement' | 'crack', loc: string | undefined): void {
   f.add(ts, v, (l.windowSec * 1000) / LEVEL_SUB);
   f.filter(true);
-  const d = f.value - base;
+  // Of an even count's two middle readings the one nearer the baseline: a level is reached when a
+  // strict majority of the window's readings is there, so two readings of a point reporting every
+  // 60 s need both, never one spike.
+  const lo = f.lower - base, hi = f.upper - base;
+  const d = Math.abs(lo) <= Math.abs(hi) ? lo : hi;
   // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
   if (!(Math.abs(d) >= l.alarm * l.warnRatio)) return;
   const over = f.count > 1 ? ` (median over ${fmt(l.windowSec, 0)} s)` : '', overZh = f.count > 1 ? `（${fmt(l.windowSec, 0)} 秒中位数）` : '';

@@ -136,44 +136,47 @@ export class BucketSeries {
 /** Sub-windows per tilt filter window: the tilt is the median (or mean) of the newest SUB means. */
 export const SUB = 5;
 /**
- * Sub-windows per level window (settlement, crack): 12 of windowSec / 12 each, so a point reporting
- * every 10 s (or slower) over the default 120 s has each reading in its own sub-window and the level
- * is the median of its readings; a faster sensor's readings are averaged within a sub-window first.
+ * Sub-windows per level window (settlement, crack): 12 of windowSec / 12 each, so over the default
+ * 120 s a point reporting every 10 s (or slower) has each reading in its own sub-window and the
+ * level is the median of its readings.
  */
 export const LEVEL_SUB = 12;
-/** Scratch for the median of a filter's means: one per process, filters are computed one at a time. */
+/** Scratch for the median of a filter's sub-windows: one per process, filters are computed one at a time. */
 const MEANS = new Float64Array(Math.max(SUB, LEVEL_SUB));
 
 /**
- * A value filtered over a time window: readings are averaged in sub-windows of windowMs / slots, and
- * the filtered value is the median (or mean) of the sub-window means. One class for two windows:
- * - tilt (`sliding` false): the newest `slots` sub-windows that received readings, however old.
- *   Vibration of a high-rate inclinometer averages out inside a sub-window; a sparse sensor's
- *   single bad reading is one of five and the median ignores it. A sustained change shows within
- *   one window.
- * - levels (`sliding` true): only the sub-windows of the last windowMs; a sub-window that got no
- *   reading is empty and does not count. A point read hourly or weekly has one reading in its window
- *   and is judged on that reading, as before; a point reporting every 10 s is judged on the median
- *   of its last 12 readings, so a blocked laser for a few readings is outvoted.
+ * A value filtered over a time window of `slots` sub-windows (windowMs / slots each): the median (or
+ * mean) of the sub-windows' values. One class for two uses:
+ * - tilt (`level` false): a sub-window's value is the mean of its readings, over the newest `slots`
+ *   sub-windows that received readings, however old. Vibration of a high-rate inclinometer
+ *   averages out inside a sub-window; a sparse sensor's single bad reading is one of five and the
+ *   median ignores it. A sustained change shows within one window.
+ * - levels (`level` true): only the sub-windows of the last windowMs count (one that got no reading
+ *   is empty), and each holds its latest reading, so the level is the median of the readings of the
+ *   window, taken one per sub-window from a faster sensor. A point read hourly or weekly has one
+ *   reading in its window and is judged on that reading, as before; a point reporting every 10 s is
+ *   judged on its last 12, so a laser blocked for a few readings is outvoted. The latest, not the
+ *   mean: settlement does not vibrate, and a mean would carry one blocked reading into the value of
+ *   its whole sub-window (and a time-lapse demo's ramp, all in one instant, into one mean).
  */
 export class WindowFilter {
   /** [sum, n] per slot, at offset o of an array the filters of one point share. */
   private readonly sums: Float64Array;
   private readonly o: number;
   private readonly slots: number;
-  private readonly sliding: boolean;
+  private readonly level: boolean;
 
-  constructor(sums?: Float64Array, offset = 0, slots = SUB, sliding = false) {
+  constructor(sums?: Float64Array, offset = 0, slots = SUB, level = false) {
     this.sums = sums ?? new Float64Array(slots * 2);
     this.o = offset;
     this.slots = slots;
-    this.sliding = sliding;
+    this.level = level;
   }
   private head = -1;
   private bucket = -Infinity;
   /** The sub-window length the buckets were counted in: another one (a reloaded windowSec) starts afresh. */
   private subMs = NaN;
-  /** Sub-windows holding readings (within the window, when sliding). */
+  /** Sub-windows holding readings (within the window, for a level). */
   count = 0;
 
   /** Adds a reading; true when it opened a new sub-window. Readings older than the newest sub-window are ignored. */
@@ -188,8 +191,8 @@ export class WindowFilter {
     if (k < this.bucket) return false;
     let opened = false;
     if (k !== this.bucket) {
-      // Sliding, every sub-window passed since the last reading is a slot that left the window.
-      const steps = this.sliding ? Math.min(k - this.bucket, this.slots) : 1;
+      // For a level, every sub-window passed since the last reading is a slot that left the window.
+      const steps = this.level ? Math.min(k - this.bucket, this.slots) : 1;
       for (let i = 0; i < steps; i++) {
         this.head = (this.head + 1) % this.slots;
         const at = this.o + 2 * this.head;
@@ -202,13 +205,21 @@ export class WindowFilter {
       opened = true;
     }
     const at = this.o + 2 * this.head;
-    this.sums[at] = this.sums[at]! + v;
-    this.sums[at + 1] = this.sums[at + 1]! + 1;
+    if (this.level) {
+      this.sums[at] = v;
+      this.sums[at + 1] = 1;
+    } else {
+      this.sums[at] = this.sums[at]! + v;
+      this.sums[at + 1] = this.sums[at + 1]! + 1;
+    }
     return opened;
   }
 
   /** The filtered value, set by filter() (a field, not a returned double: no allocation per reading). */
   value = NaN;
+  /** The two middle values of the median (equal for an odd count): a level takes the one nearer its baseline. */
+  lower = NaN;
+  upper = NaN;
 
   filter(median: boolean): void {
     const { sums, o } = this;
@@ -228,8 +239,12 @@ export class WindowFilter {
       }
       m[j] = x;
     }
-    if (n === 0) this.value = NaN;
-    else if (!median) this.value = sum / n;
-    else this.value = n & 1 ? m[n >> 1]! : (m[(n >> 1) - 1]! + m[n >> 1]!) / 2;
+    if (n === 0) this.value = this.lower = this.upper = NaN;
+    else if (!median) this.value = this.lower = this.upper = sum / n;
+    else {
+      this.upper = m[n >> 1]!;
+      this.lower = n & 1 ? this.upper : m[(n >> 1) - 1]!;
+      this.value = (this.lower + this.upper) / 2;
+    }
   }
 }

@@ -96,6 +96,12 @@ describe('cumulative values', () => {
     expect([3, 21, 4].map((v, w) => rod.evaluate(telemetry(s, T0 + w * 7 * 24 * HOUR, { settlement: v })).level)).toEqual(['green', 'red', 'green']);
   });
 
+  it('a point reporting every 60 s: one spike among two readings in the window is no red', () => {
+    const e = engine();
+    const levels = [5, 160, 5, 5, 25, 25].map((v, i) => e.evaluate(telemetry(s, T0 + i * 60_000, { settlement: v })).level);
+    expect(levels).toEqual(['green', 'green', 'green', 'green', 'green', 'red']);
+  });
+
   it('a point reporting every 10 s: up to 5 obstructed readings among 12 make no red (openLAB laser); a real settlement is red within the 120 s window', () => {
     const e = engine();
     const levels = new Set<string>();
@@ -111,7 +117,7 @@ describe('cumulative values', () => {
         expect(ev.findings[0]!.message.en).toMatch(/^Settlement \(median over 120 s\) 24 mm/);
       }
     }
-    // the 7th reading at 24 mm is the majority of the 12 in the window
+    // the 7th reading at 24 mm is a strict majority of the 12 in the window
     expect(redAfter).toBe(60_000);
   });
 
@@ -126,7 +132,8 @@ describe('cumulative values', () => {
   it('crack growth is judged on the median of its window like settlement', () => {
     const e = engine();
     const levels = [0.3, 0.3, 9, 0.3, 0.3, 9, 9, 9, 9].map((v, i) => e.evaluate(telemetry(s, T0 + i * 10_000, { crack: v })).level);
-    expect(levels).toEqual(['green', 'green', 'green', 'green', 'green', 'green', 'green', 'red', 'red']);
+    // red once a strict majority of the window's readings has grown 2 mm: 5 of 9, not 4 of 8
+    expect(levels).toEqual(['green', 'green', 'green', 'green', 'green', 'green', 'green', 'green', 'red']);
   });
 
   it('sensor fault and fault_clear', () => {
