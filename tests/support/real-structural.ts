@@ -8,7 +8,8 @@
 // its own points, like each fire test as its own detector:
 //   lwa3  settlement point at x = 19.68 m (laser distance sensor, clean signal),
 //   lwa4  settlement point under the jacks, x = 24.30 m (the laser was obstructed at times:
-//         single readings of 20–750 mm while the girder stood at 5–60 mm),
+//         readings of 20–750 mm, up to 4 in a row, while the girder stood at 5–60 mm, and one
+//         -1000000 error code),
 //   tilt  chord rotation between the support (x = 15.00 m, LWA_2) and x = 19.68 m (LWA_3):
 //         (LWA_3 − LWA_2) / 4.68 m in mm/m = ‰, tilt as GB 50007 Table 5.3.4 defines it
 //         (differential settlement over the distance); derived from two measured lasers, not a
@@ -109,6 +110,8 @@ export interface StructuralSummary {
   /** Red / yellow findings raised before the point physically reached the level (all of them if it never did). */
   readonly falseReds: number;
   readonly falseYellows: number;
+  /** Yellow `sensor_fault` maintenance findings: readings beyond any physical value (the laser's error code). */
+  readonly sensorFaults: number;
 }
 
 function median13(xs: readonly number[], i: number): number {
@@ -116,14 +119,15 @@ function median13(xs: readonly number[], i: number): number {
   return w[(w.length - 1) >> 1]!;
 }
 
-export function summarise(run: StructuralRun, base: number, findings: readonly Pick<Finding, 'ts' | 'level' | 'clears'>[]): StructuralSummary {
+export function summarise(run: StructuralRun, base: number, findings: readonly Pick<Finding, 'ts' | 'level' | 'clears' | 'category' | 'condition'>[]): StructuralSummary {
   const xs = run.samples.map((s) => Math.abs(s.values[run.field]! - (run.field === 'crack' ? run.samples[0]!.values.crack! : 0)));
   const tolerance = run.alarm * 0.1;
   const physical = xs.map((x, i) => {
     const m = median13(xs, i);
     return Math.abs(x - m) <= tolerance ? x : m;
   });
-  const raised = findings.filter((f) => !f.clears);
+  // Levels are what the structure did; a sensor fault is maintenance, counted on its own.
+  const raised = findings.filter((f) => !f.clears && f.category === 'structural');
   const at = (f: { ts: number }) => (f.ts - base) / 1000;
   const firstPhys = (level: number) => {
     const i = physical.findIndex((v) => v >= level);
@@ -146,6 +150,7 @@ export function summarise(run: StructuralRun, base: number, findings: readonly P
     yellows: raised.filter((f) => f.level === 'yellow').length,
     falseReds: early('red', physicalAlarmS),
     falseYellows: early('yellow', physicalWarnS),
+    sensorFaults: findings.filter((f) => f.condition === 'sensor_fault' && f.category === 'maintenance' && f.level === 'yellow').length,
   };
 }
 
