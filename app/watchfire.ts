@@ -216,8 +216,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       durable: (done) => {
         const upTo = seqs.mark();
         journal.durable((err) => {
-          if (!err) seqs.release(upTo);
-          done(err);
+          if (err) done(err);
+          else seqs.release(upTo, done);
         });
       },
       // A device disabled or removed while connected is disconnected.

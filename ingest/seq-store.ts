@@ -11,7 +11,7 @@
 // Off the hot path: taking a reading appends to a memory buffer; lines are written once per group
 // commit. A process crash keeps what was written (the page cache); `participant` fdatasyncs the log
 // in the journal's next group commit.
-import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
@@ -46,8 +46,8 @@ export interface SeqStore extends SeqTrackers {
   readonly participant: { dirty(): boolean; sync(): Promise<void> };
   /** How many readings were taken so far: a PUBACK's durable wait notes it when it starts… */
   mark(): number;
-  /** …and, once the journal has them, logs the readings taken up to that mark, before the PUBACK. */
-  release(upTo: number): void;
+  /** …and, once the journal has them, logs the readings taken up to that mark; `done` (the PUBACK) once they are in the log. */
+  release(upTo: number, done?: (err?: Error) => void): void;
 }
 
 /** Devices written per transaction during a checkpoint: each is a short pause, not one long one. */
@@ -71,11 +71,18 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   let fd: number | undefined;
   let logN = 0;
   let unsynced = false;
-  /** fdatasync calls in flight, and descriptors of rotated logs waiting for them to finish. */
-  let syncing = 0;
-  const toClose: number[] = [];
+  /** Writes and fdatasyncs in flight per descriptor; one is closed only when it has none. */
+  const busy = new Map<number, number>();
+  const toClose = new Set<number>();
   /** Rotated logs with lines not yet fdatasync'ed: synced, then closed, by the next group commit. */
   const rotated: number[] = [];
+  /** Released lines not yet handed to a write, and the reading count they reach. */
+  let queued = '';
+  let queuedUpTo = 0;
+  let writing = false;
+  /** Readings whose lines are in the log (the page cache); PUBACKs wait for theirs, in order. */
+  let written = 0;
+  const waiters: Array<[upTo: number, done: (err?: Error) => void]> = [];
   /** Bytes written to the current log. */
   let logBytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -109,23 +116,91 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
     return trackers.get(id)!;
   }
 
-  function release(upTo: number): void {
-    const n = Math.min(upTo - releasedCount, pending.length);
-    if (n <= 0) return;
-    const batch = pending.splice(0, n);
-    releasedCount += n;
-    let text = '';
-    for (const [id, seq, ts, trusted] of batch) {
-      text += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
-      durableTrackers.get(id)!.seen(seq, ts, trusted);
-      dirty.add(id);
+  function hold(f: number): void {
+    busy.set(f, (busy.get(f) ?? 0) + 1);
+  }
+  function letGo(f: number): void {
+    const n = (busy.get(f) ?? 1) - 1;
+    if (n > 0) busy.set(f, n);
+    else {
+      busy.delete(f);
+      if (toClose.delete(f)) closeSync(f);
     }
-    if (fd === undefined) return;
-    const buf = Buffer.from(text);
+  }
+  function closeWhenIdle(f: number): void {
+    if (busy.has(f)) toClose.add(f);
+    else closeSync(f);
+  }
+
+  /**
+   * Logs the lines of the readings taken up to `upTo` (the journal holds them now); `done` once
+   * they are in the log. The write goes through the thread pool: a write(2) on the event loop
+   * waited for the log's fdatasync in flight on the same file (the page under writeback), which
+   * held every PUBACK and alarm for a disk flush (40 ms a second in the firmware bench's profile).
+   */
+  function release(upTo: number, done?: (err?: Error) => void): void {
+    const n = Math.min(upTo - releasedCount, pending.length);
+    if (n > 0) {
+      const batch = pending.splice(0, n);
+      releasedCount += n;
+      for (const [id, seq, ts, trusted] of batch) {
+        queued += `${id}\t${seq}\t${ts ?? ''}\t${trusted ? 1 : 0}\n`;
+        durableTrackers.get(id)!.seen(seq, ts, trusted);
+        dirty.add(id);
+      }
+      queuedUpTo = releasedCount;
+      if (fd === undefined) {
+        queued = '';
+        written = releasedCount;
+      }
+    }
+    if (done) {
+      if (!waiters.length && upTo <= written) done();
+      else waiters.push([upTo, done]);
+    }
+    writeQueued();
+  }
+
+  function wake(err?: Error): void {
+    while (waiters.length && (err || waiters[0]![0] <= written)) waiters.shift()![1](err);
+  }
+
+  function writeQueued(): void {
+    if (writing || !queued || fd === undefined) return;
+    const f = fd;
+    const buf = Buffer.from(queued);
+    const upTo = queuedUpTo;
+    queued = '';
+    writing = true;
+    hold(f);
     let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off);
-    logBytes += buf.length;
-    unsynced = true;
+    const step = (err: Error | null, n: number): void => {
+      if (!err && (off += n) < buf.length) {
+        write(f, buf, off, buf.length - off, null, step);
+        return;
+      }
+      writing = false;
+      if (err) {
+        deps.logger.error({ err, log: logPath(logN) }, 're-send memory: log write failed; PUBACKs held');
+        letGo(f);
+        wake(err);
+        return;
+      }
+      if (f === fd) {
+        logBytes += buf.length;
+        unsynced = true;
+      } else if (!rotated.includes(f) && !toClose.has(f)) rotated.push(f);
+      letGo(f);
+      written = upTo;
+      wake();
+      writeQueued();
+    };
+    write(f, buf, 0, buf.length, null, step);
+  }
+
+  /** Resolves once no log write is in flight or queued. */
+  async function writesDone(): Promise<void> {
+    while (writing || (queued && fd !== undefined)) await new Promise<void>((resolve) => release(releasedCount, () => resolve()));
   }
 
   /** Once a turn: ask the journal to say when this turn's readings are durable, then log them. */
@@ -162,10 +237,9 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
       // Its last lines may be what a PUBACK waits for: synced in the next group commit beside the
       // new log (participant), not here — an fdatasync on the event loop held every device's
       // PUBACK and every alarm for the length of a disk flush every checkpoint (issue 15 point 6).
+      // A write still on its way to it is synced the same way once it lands (writeQueued).
       if (unsynced) rotated.push(fd);
-      // A sync still on the disk holds the descriptor: closed when it is done, not under it.
-      else if (syncing > 0) toClose.push(fd);
-      else closeSync(fd);
+      else closeWhenIdle(fd);
     }
     fd = openSync(logPath(n), 'a');
     logN = n;
@@ -202,10 +276,7 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   }
 
   function closeRotated(): void {
-    for (const old of rotated.splice(0)) {
-      if (syncing > 0) toClose.push(old);
-      else closeSync(old);
-    }
+    for (const old of rotated.splice(0)) closeWhenIdle(old);
   }
 
   async function checkpointOnce(): Promise<void> {
@@ -244,12 +315,16 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
         const fds = unsynced && fd !== undefined ? [...old, fd] : old;
         unsynced = false;
         if (!fds.length) return Promise.resolve();
-        // Rotated logs are closed once no sync is on the disk.
-        toClose.push(...old);
-        syncing++;
-        return Promise.all(fds.map((f) => new Promise<void>((resolve, reject) => fdatasync(f, (err) => (err ? reject(err) : resolve()))))).then(() => undefined).finally(() => {
-          if (--syncing === 0) for (const old of toClose.splice(0)) closeSync(old);
-        });
+        // Rotated logs are closed once nothing is on the disk for them.
+        for (const f of old) toClose.add(f);
+        return Promise.all(fds.map((f) => {
+          hold(f);
+          return new Promise<void>((resolve, reject) => fdatasync(f, (err) => {
+            letGo(f);
+            if (err) reject(err);
+            else resolve();
+          }));
+        })).then(() => undefined);
       },
     },
     async start() {
@@ -274,11 +349,9 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
       if (scheduled) clearImmediate(scheduled);
       scheduled = undefined;
       release(releasedCount + pending.length);
+      await writesDone();
       await checkpoint();
-      if (fd !== undefined) {
-        if (syncing > 0) toClose.push(fd);
-        else closeSync(fd);
-      }
+      if (fd !== undefined) closeWhenIdle(fd);
       fd = undefined;
       // Everything is in the checkpoint: an empty log is not left behind.
       if (logBytes === 0) unlinkSync(logPath(logN));

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import type { DurabilityParticipant, Journal, JournalBatch, JournalStats } from '../contracts/journal.ts';
-import { createSegmentFile, findSegments, parseSegment, writeAll } from './segments.ts';
+import { createSegmentFile, findSegments, parseSegment, readSegment, writeAll } from './segments.ts';
 
 export interface JournalDeps {
   dir: string;
@@ -275,7 +275,7 @@ export function createJournal(deps: JournalDeps): Journal {
   /** Makes sure seg.mem holds the segment's records from seg.memBase on (reading a sealed one back). */
   async function load(seg: Segment): Promise<void> {
     if (seg.mem) return;
-    seg.loading ??= readFile(seg.path, 'utf8').then(parseSegment).finally(() => {
+    seg.loading ??= readSegment(seg.path).finally(() => {
       seg.loading = undefined;
     });
     const lines = await seg.loading;

@@ -141,7 +141,8 @@ describe('across a restart of Watchfire (ingest/seq-store.ts)', () => {
     await a.start();
     const first = ingestWith(a);
     for (const r of sent) first.ingest.accept(frame(r));
-    a.release(a.mark()); // what the journal's durable callback does before the PUBACKs
+    // What the journal's durable callback does; the PUBACKs go once the lines are in the log.
+    await new Promise<void>((resolve, reject) => a.release(a.mark(), (err) => (err ? reject(err) : resolve())));
     expect(a.participant.dirty()).toBe(true);
     await a.participant.sync(); // and the next group commit
     expect(a.participant.dirty()).toBe(false);

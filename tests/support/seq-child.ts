@@ -32,7 +32,7 @@ for (;;) {
     if (out.accepted === 1) group.push(seq);
   }
   // As the gateway does: the journal has the group (here: at once), its lines are logged, then PUBACKs.
-  seqs.release(seqs.mark());
+  await new Promise<void>((resolve, reject) => seqs.release(seqs.mark(), (err) => (err ? reject(err) : resolve())));
   await seqs.participant.sync();
   process.stdout.write(`acked ${group.join(' ')}\n`);
 }
