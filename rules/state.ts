@@ -3,7 +3,7 @@
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { SampleRing } from './ring.ts';
-import { BucketSeries, LEVEL_SUB, SUB, type WindowFilter } from './trend.ts';
+import { BucketSeries, LEVEL_SUB, SUB, WindowFilter } from './trend.ts';
 import { FAST_POINTS, SLOW_POINTS, type PanelRules, type SettlementRules, type SmokeRules, type TypeRules } from './schema.ts';
 
 /** Conditions that clear by themselves; a bit is set while one is active, so its clear is emitted once. */
@@ -127,7 +127,7 @@ export class SettlementState {
    * Every series of the point in one Float32Array, and every window filter in one Float64Array
    * (made on the first filtered value): a typed array costs an object and a buffer, so fewer of
    * them keep a point's state under 2 KiB (issue 14 point 8). Layouts: fast, slow, crackFast,
-   * crackSlow, tiltSlow; tiltX, tiltY, level, crackLevel ([sum, n] per sub-window).
+   * crackSlow, tiltSlow; tiltX, tiltY, level, crackLevel (rules/trend.ts WindowFilter).
    */
   readonly series = new Float32Array((FAST_POINTS * 2 + SLOW_POINTS * 3) * 3);
   private filters: Float64Array | null = null;
@@ -147,10 +147,10 @@ export class SettlementState {
   static readonly CRACK_SLOW = (FAST_POINTS * 2 + SLOW_POINTS) * 3;
   static readonly TILT_SLOW = (FAST_POINTS * 2 + SLOW_POINTS * 2) * 3;
   /** Offsets in `filters`. */
-  static readonly TILT_Y = SUB * 2;
-  static readonly LEVEL = SUB * 4;
-  static readonly CRACK_LEVEL = SUB * 4 + LEVEL_SUB * 2;
-  static readonly FILTERS = SUB * 4 + LEVEL_SUB * 4;
+  static readonly TILT_Y = WindowFilter.size(SUB);
+  static readonly LEVEL = WindowFilter.size(SUB) * 2;
+  static readonly CRACK_LEVEL = WindowFilter.size(SUB) * 2 + WindowFilter.size(LEVEL_SUB);
+  static readonly FILTERS = (WindowFilter.size(SUB) + WindowFilter.size(LEVEL_SUB)) * 2;
 }
 
 export function newSettlementState(r: SettlementRules): SettlementState {

@@ -143,6 +143,8 @@ export const SUB = 5;
 export const LEVEL_SUB = 12;
 /** Scratch for the median of a filter's sub-windows: one per process, filters are computed one at a time. */
 const MEANS = new Float64Array(Math.max(SUB, LEVEL_SUB));
+/** A window filter's state in its array: the head cells, then the sub-windows. */
+const HEAD_HEAD = 0, HEAD_BUCKET = 1, HEAD_SUB_MS = 2, HEAD_COUNT = 3, HEAD_VALUE = 4, HEAD_LOWER = 5, HEAD_UPPER = 6, HEAD = 7;
 
 /**
  * A value filtered over a time window of `slots` sub-windows (windowMs / slots each): the median (or
@@ -160,76 +162,102 @@ const MEANS = new Float64Array(Math.max(SUB, LEVEL_SUB));
  *   its whole sub-window (and a time-lapse demo's ramp, all in one instant, into one mean).
  */
 export class WindowFilter {
-  /** [sum, n] per slot, at offset o of an array the filters of one point share. */
-  private readonly sums: Float64Array;
+  /**
+   * All of the filter's state lives at offset o of an array the filters of one point share, none in
+   * the object (a double field is a heap number of its own: issue 14 point 8, ≤ 2 KiB per point):
+   * [head, bucket, subMs, count, value, lower, upper], then [sum, n] per slot.
+   */
+  private readonly a: Float64Array;
   private readonly o: number;
   private readonly slots: number;
   private readonly level: boolean;
 
-  constructor(sums?: Float64Array, offset = 0, slots = SUB, level = false) {
-    this.sums = sums ?? new Float64Array(slots * 2);
+  /** Doubles a filter of `slots` sub-windows takes in the shared array. */
+  static size(slots: number): number {
+    return HEAD + 2 * slots;
+  }
+
+  constructor(a?: Float64Array, offset = 0, slots = SUB, level = false) {
+    this.a = a ?? new Float64Array(WindowFilter.size(slots));
     this.o = offset;
     this.slots = slots;
     this.level = level;
+    this.a[offset + HEAD_HEAD] = -1;
+    this.a[offset + HEAD_BUCKET] = -Infinity;
+    this.a[offset + HEAD_SUB_MS] = NaN;
+    this.a[offset + HEAD_VALUE] = this.a[offset + HEAD_LOWER] = this.a[offset + HEAD_UPPER] = NaN;
   }
-  private head = -1;
-  private bucket = -Infinity;
-  /** The sub-window length the buckets were counted in: another one (a reloaded windowSec) starts afresh. */
-  private subMs = NaN;
+
   /** Sub-windows holding readings (within the window, for a level). */
-  count = 0;
+  get count(): number {
+    return this.a[this.o + HEAD_COUNT]!;
+  }
+  /** The filtered value, set by filter(). */
+  get value(): number {
+    return this.a[this.o + HEAD_VALUE]!;
+  }
+  /** The two middle values of the median (equal for an odd count): a level takes the one nearer its baseline. */
+  get lower(): number {
+    return this.a[this.o + HEAD_LOWER]!;
+  }
+  get upper(): number {
+    return this.a[this.o + HEAD_UPPER]!;
+  }
 
   /** Adds a reading; true when it opened a new sub-window. Readings older than the newest sub-window are ignored. */
   add(ts: number, v: number, subMs: number): boolean {
-    if (subMs !== this.subMs) {
-      this.subMs = subMs;
-      this.bucket = -Infinity;
-      this.sums.fill(0, this.o, this.o + 2 * this.slots);
-      this.count = 0;
+    const { a, o, slots } = this;
+    const s0 = o + HEAD;
+    if (subMs !== a[o + HEAD_SUB_MS]) {
+      // another sub-window length (a reloaded windowSec) starts afresh
+      a[o + HEAD_SUB_MS] = subMs;
+      a[o + HEAD_BUCKET] = -Infinity;
+      a[o + HEAD_COUNT] = 0;
+      a.fill(0, s0, s0 + 2 * slots);
     }
     const k = Math.floor(ts / subMs);
-    if (k < this.bucket) return false;
+    const bucket = a[o + HEAD_BUCKET]!;
+    if (k < bucket) return false;
     let opened = false;
-    if (k !== this.bucket) {
+    let head = a[o + HEAD_HEAD]!;
+    if (k !== bucket) {
       // For a level, every sub-window passed since the last reading is a slot that left the window.
-      const steps = this.level ? Math.min(k - this.bucket, this.slots) : 1;
+      const steps = this.level ? Math.min(k - bucket, slots) : 1;
+      let count = a[o + HEAD_COUNT]!;
       for (let i = 0; i < steps; i++) {
-        this.head = (this.head + 1) % this.slots;
-        const at = this.o + 2 * this.head;
-        if (this.sums[at + 1]! > 0) this.count--;
-        this.sums[at] = 0;
-        this.sums[at + 1] = 0;
+        head = (head + 1) % slots;
+        const at = s0 + 2 * head;
+        if (a[at + 1]! > 0) count--;
+        a[at] = 0;
+        a[at + 1] = 0;
       }
-      this.bucket = k;
-      this.count++;
+      a[o + HEAD_HEAD] = head;
+      a[o + HEAD_BUCKET] = k;
+      a[o + HEAD_COUNT] = count + 1;
       opened = true;
     }
-    const at = this.o + 2 * this.head;
+    const at = s0 + 2 * head;
     if (this.level) {
-      this.sums[at] = v;
-      this.sums[at + 1] = 1;
+      a[at] = v;
+      a[at + 1] = 1;
     } else {
-      this.sums[at] = this.sums[at]! + v;
-      this.sums[at + 1] = this.sums[at + 1]! + 1;
+      a[at] = a[at]! + v;
+      a[at + 1] = a[at + 1]! + 1;
     }
     return opened;
   }
 
-  /** The filtered value, set by filter() (a field, not a returned double: no allocation per reading). */
-  value = NaN;
-  /** The two middle values of the median (equal for an odd count): a level takes the one nearer its baseline. */
-  lower = NaN;
-  upper = NaN;
-
+  /** Sets value (and lower, upper): the median or the mean of the sub-windows holding readings. */
   filter(median: boolean): void {
-    const { sums, o } = this;
+    const { a, o } = this;
+    const s0 = o + HEAD;
     // insertion sort of at most `slots` means, in a shared scratch (nothing allocated per reading)
     const m = MEANS;
     let n = 0, sum = 0;
     for (let i = 0; i < this.slots; i++) {
-      const c = sums[o + 2 * i + 1]!;
+      const c = a[s0 + 2 * i + 1]!;
       if (c === 0) continue;
-      const x = sums[o + 2 * i]! / c;
+      const x = a[s0 + 2 * i]! / c;
       sum += x;
       let j = n++;
       if (!median) continue;
@@ -239,12 +267,14 @@ export class WindowFilter {
       }
       m[j] = x;
     }
-    if (n === 0) this.value = this.lower = this.upper = NaN;
-    else if (!median) this.value = this.lower = this.upper = sum / n;
+    if (n === 0) a[o + HEAD_VALUE] = a[o + HEAD_LOWER] = a[o + HEAD_UPPER] = NaN;
+    else if (!median) a[o + HEAD_VALUE] = a[o + HEAD_LOWER] = a[o + HEAD_UPPER] = sum / n;
     else {
-      this.upper = m[n >> 1]!;
-      this.lower = n & 1 ? this.upper : m[(n >> 1) - 1]!;
-      this.value = (this.lower + this.upper) / 2;
+      const upper = m[n >> 1]!;
+      const lower = n & 1 ? upper : m[(n >> 1) - 1]!;
+      a[o + HEAD_LOWER] = lower;
+      a[o + HEAD_UPPER] = upper;
+      a[o + HEAD_VALUE] = (lower + upper) / 2;
     }
   }
 }
