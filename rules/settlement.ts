@@ -1,6 +1,7 @@
 // Settlement sensor rules (DESIGN.md "Rules", settlement sensor): cumulative values against the
-// alarm value and its warning fraction, and settlement rate by regression over days, never from
-// two noisy points.
+// alarm value and its warning fraction, judged on the median of a trailing window, and settlement
+// rate by regression over days, never from two noisy points; a value no structure can take is a
+// sensor fault, not movement.
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 import { MEASURED_RANGES } from '../contracts/protocol.ts';
 import { at, fmt, type Collector } from './finding.ts';
