@@ -95,7 +95,7 @@ export function createJournal(deps: JournalDeps): Journal {
   let fullLogged = false;
 
   const m = deps.metrics;
-  const commitCounter = m && new Counter({ name: 'watchfire_journal_commits_total', help: 'Group commits (one write and one fdatasync each)', registers: [m] });
+  const commitCounter = m && new Counter({ name: 'watchfire_journal_commits_total', help: 'Group commits (one durable write each: O_DSYNC, or a plain write with fsync off)', registers: [m] });
   const recordCounter = m && new Counter({ name: 'watchfire_journal_records_total', help: 'Records made durable in the journal', registers: [m] });
   const commitTime = m && new Histogram({
     name: 'watchfire_journal_commit_seconds',
