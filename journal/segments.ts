@@ -3,6 +3,7 @@
 // of earlier versions, so a spool left by one is adopted as unshipped journal.
 import { mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 
@@ -128,12 +129,15 @@ export async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
 }
 
 /**
- * Creates a segment file. With fsync on, the directory is synced too: a new file's name is
- * durable only once its directory is (fsync(2)), and the first group in it is acknowledged soon.
+ * Creates a segment file. With fsync on it is opened O_DSYNC: each write(2) returns once its data
+ * (and the file size) is on stable storage, as write + fdatasync would, in one call on the thread
+ * pool instead of two; the group commit's cost per group is one round trip. The directory is
+ * synced too: a new file's name is durable only once its directory is (fsync(2)), and the first
+ * group in it is acknowledged soon.
  */
 export async function createSegmentFile(dir: string, n: number, fsync: boolean): Promise<{ path: string; fh: FileHandle }> {
   const path = join(dir, segmentName(n));
-  const fh = await open(path, 'a');
+  const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (fsync ? constants.O_DSYNC : 0), 0o644);
   if (fsync) {
     const d = await open(dir, 'r');
     try {

@@ -2,7 +2,8 @@
 // order, what survives a crash, a torn tail, trimming once shipped, the SQLite participant, and a
 // disk that refuses writes. Real files in a temp directory; no influxd needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -275,6 +276,32 @@ describe('journal', () => {
     expect(text).toContain('watchfire_journal_records_total 240');
     expect(text).toMatch(/watchfire_journal_group_records_count 4/);
     await j.stop();
+  });
+});
+
+describe('what a write promises on this disk', () => {
+  /** The open flags (octal, /proc/self/fdinfo) of this process's descriptor of `path`. */
+  async function openFlags(path: string): Promise<number> {
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+      if (target === path) return parseInt(/^flags:\s+(\d+)/m.exec(await readFile(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+    }
+    throw new Error(`${path} is not open`);
+  }
+
+  it('writes a segment O_DSYNC with fsync on (each group durable when its write returns), plainly with it off', async () => {
+    for (const fsync of [true, false]) {
+      const dir = freshDir();
+      const j = journalAt(dir, { fsync });
+      await j.start();
+      j.append(lp(1));
+      await durable(j);
+      const [seg] = await segFiles(dir);
+      const flags = await openFlags(join(dir, seg!));
+      expect((flags & constants.O_DSYNC) === constants.O_DSYNC, `fsync ${fsync}`).toBe(fsync);
+      expect(flags & constants.O_APPEND).toBe(constants.O_APPEND);
+      await j.stop();
+    }
   });
 });
 
