@@ -59,3 +59,16 @@ export interface PartitionedLog extends Lifecycle {
   /** For a new owner: records read by earlier owners and never acknowledged, now this worker's, oldest first. */
   takeOver(partition: number, worker: string, count: number): Promise<LogRecord[]>;
 }
+
+/**
+ * Issue 21 point 5, "exactly one actor per duty", for the scheduler: every node runs node-cron
+ * with the same plan, and each firing is run by the one node that claims it first. A claim is
+ * keyed by the job and its firing (the scheduled second, or the report's period for a catch-up)
+ * and outlives the run by `ttlMs`, so a node whose clock is a little behind finds it taken rather
+ * than running the job again. A node that dies mid-run leaves that firing undone; the next
+ * start's catch-up makes a missing daily or monthly report (alerts/cron.ts).
+ */
+export interface FiringClaims {
+  /** True on the one node that claimed `job` at `firing`; false on every other. */
+  claim(job: string, firing: string, ttlMs: number): Promise<boolean>;
+}
