@@ -16,6 +16,7 @@
 // acknowledged (takeOver), and rebuilds the partition's rule state by reading from an offset
 // (read), e.g. from its last snapshot's.
 import { crc32 } from 'node:zlib';
+import type { Incident } from './incidents.ts';
 import type { Lifecycle } from './ports.ts';
 
 /** A position in one partition: a Redis Stream id (`<ms>-<n>`), ordered within its partition. */
@@ -71,4 +72,25 @@ export interface PartitionedLog extends Lifecycle {
 export interface FiringClaims {
   /** True on the one node that claimed `job` at `firing`; false on every other. */
   claim(job: string, firing: string, ttlMs: number): Promise<boolean>;
+}
+
+/**
+ * Issue 21 point 5, console streams across API nodes: what one node's console stream sends (an
+ * incident changed, a device came or went), told to the other nodes, whose streams send it to
+ * their own operators. Readings of an open site stay on the node that took them.
+ */
+export interface ConsoleEvent {
+  readonly type: 'incident' | 'presence';
+  /** The incident, for deciding who may see it (as on the node it happened on). */
+  readonly incident?: Incident;
+  readonly centerId?: string;
+  /** The event's data as the stream sends it. */
+  readonly data: string;
+}
+
+export interface ConsoleRelay {
+  /** Tells the other nodes (never this one). */
+  tell(e: ConsoleEvent): void;
+  /** The other nodes' events; returns the unsubscribe. */
+  listen(listener: (e: ConsoleEvent) => void): () => void;
 }
