@@ -9,6 +9,7 @@
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 //   journal                             the journal's group commit alone, fsync on and off (issue 15)
 //   npm run bench -- cluster-log        issue 21: the partitioned log on a real redis-server, fsync always and off; on request only
+//   npm run bench -- cluster [--devices=38000]  issue 21: two processes sharing Redis beside one node; on request only
 //   npm run bench -- soak [--soak-min=30] [--devices=2000] [--rate=1000] [--hostile-ops=40]
 //                                       issue 16: mixed hostile and honest traffic; on request only
 import { spawnSync } from 'node:child_process';
@@ -24,11 +25,12 @@ import { journal } from './scenarios/journal.ts';
 import { soak } from './scenarios/soak.ts';
 import { firmware } from './scenarios/firmware.ts';
 import { clusterLog } from './scenarios/cluster-log.ts';
+import { cluster } from './scenarios/cluster.ts';
 import type { TargetName } from './lib/targets.ts';
 
 const ALL = ['firmware', 'throughput', 'alarm', 'storm', 'reconnect', 'connections', 'journal', 'rules', 'alerts', 'ingress'] as const;
 /** Run only when named (not in CI, not in the default set): `npm run bench -- soak`. */
-const ON_REQUEST = ['soak', 'cluster-log'] as const;
+const ON_REQUEST = ['soak', 'cluster-log', 'cluster'] as const;
 type Scenario = (typeof ALL)[number] | (typeof ON_REQUEST)[number];
 
 const argv = process.argv.slice(2);
@@ -122,6 +124,15 @@ for (const s of scenarios) {
         break;
       case 'alerts':
         runScript('alerts.ts');
+        break;
+      case 'cluster':
+        // Issue 21 point 7: two processes sharing Redis, beside one node, and alarm → console across nodes.
+        result = await cluster({
+          devices: Number(flag('devices') ?? 38_000),
+          steps: flag('steps')?.split(',').map(Number) ?? [2000, 5000, 10000, 15000],
+          stepSec: Number(flag('step-sec') ?? 10),
+          alarms: Number(flag('alarms') ?? 50),
+        }, log);
         break;
       case 'cluster-log':
         result = await clusterLog({ rates: [1000, 5000, 20000], seconds: full ? 10 : 3 }, log);
