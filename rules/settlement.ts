@@ -68,24 +68,23 @@ const LEVEL = new WindowFilter(undefined, 0, LEVEL_SUB, true), CRACK_LEVEL = new
 const TILT_X = new WindowFilter(), TILT_Y = new WindowFilter();
 
 /** Series made under other bucket sizes (a reloaded rule set) start afresh. */
-function stateFor(st: DeviceState): SettlementState {
+function resetOnNewBuckets(st: DeviceState): void {
   const r = st.settlementRules.rate;
-  let s = st.settlement!;
+  const s = st.settlement!;
   if (s.settlementAt >= 0) {
-    const fast = FAST.at(s.view, s.settlementAt + SettlementState.SETTLEMENT.fast).bucketMs;
-    const slow = SLOW.at(s.view, s.settlementAt + SettlementState.SETTLEMENT.slow).bucketMs;
-    if (fast !== r.fast.bucketHours * 3_600_000 || slow !== r.slow.bucketHours * 3_600_000) s = st.settlement = new SettlementState();
+    const fast = FAST.at(s, s.settlementAt + SettlementState.SETTLEMENT.fast).bucketMs;
+    const slow = SLOW.at(s, s.settlementAt + SettlementState.SETTLEMENT.slow).bucketMs;
+    if (fast !== r.fast.bucketHours * 3_600_000 || slow !== r.slow.bucketHours * 3_600_000) st.settlement = SettlementState.EMPTY;
   }
-  return s;
 }
 
-function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
+function tiltRule(out: Collector, st: DeviceState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
   const t = st.settlementRules.tilt;
   const subMs = (t.windowSec * 1000) / SUB;
   let opened = false;
-  const sec = s.tilt(st.settlementRules);
+  const s = (st.settlement = st.settlement!.withTilt(st.settlementRules)), sec = s.tiltAt;
   // an axis never reported has no reading in its filter (count 0): judged on the other alone
-  const fx = TILT_X.at(s.view, sec + SettlementState.TILT.x), fy = TILT_Y.at(s.view, sec + SettlementState.TILT.y);
+  const fx = TILT_X.at(s, sec + SettlementState.TILT.x), fy = TILT_Y.at(s, sec + SettlementState.TILT.y);
   if (typeof tx === 'number') opened = fx.add(ts, tx, subMs) || opened;
   if (typeof ty === 'number') opened = fy.add(ts, ty, subMs) || opened;
   const median = t.filter === 'median';
@@ -105,7 +104,7 @@ function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: numbe
   // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
   if (mag >= t.alarm * t.warnRatio) limit(out, mag, t, 'tilt', '‰', `Tilt (${t.filter} over ${fmt(t.windowSec, 0)} s)`, `倾斜（${fmt(t.windowSec, 0)} 秒${median ? '中位数' : '均值'}）`, loc);
   if (opened) {
-    const series = TILT_SLOW.at(s.view, sec + SettlementState.TILT.slow);
+    const series = TILT_SLOW.at(s, sec + SettlementState.TILT.slow);
     const o = series.add(ts, mag);
     slopeOf(series, o, t.rate);
     const r = series.slopePerDay;
@@ -161,26 +160,28 @@ function physical(out: Collector, st: DeviceState, field: Structural, v: unknown
 
 export function settlementTelemetry(out: Collector, st: DeviceState, r: TelemetryReading): void {
   const rules = st.settlementRules;
-  const s = stateFor(st);
+  // a reloaded rule set with other bucket sizes starts afresh; each section below may replace the
+  // state with a larger one (a new quantity), so st.settlement is read again where it is used
+  resetOnNewBuckets(st);
   const v = r.values;
   const where = st.info?.location;
   const settlement = physical(out, st, 'settlement', v.settlement, where);
   if (settlement !== undefined) {
-    const sec = s.settlement(rules), L = SettlementState.SETTLEMENT;
-    levelRule(out, LEVEL.at(s.view, sec + L.level), r.ts, settlement, baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', where);
-    rateRule(out, FAST.at(s.view, sec + L.fast), SLOW.at(s.view, sec + L.slow), r.ts, settlement, rules.rate, 'settlement_rate', where);
+    const s = (st.settlement = st.settlement!.withSettlement(rules)), sec = s.settlementAt, L = SettlementState.SETTLEMENT;
+    levelRule(out, LEVEL.at(s, sec + L.level), r.ts, settlement, baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', where);
+    rateRule(out, FAST.at(s, sec + L.fast), SLOW.at(s, sec + L.slow), r.ts, settlement, rules.rate, 'settlement_rate', where);
   }
   const tx = physical(out, st, 'tiltX', v.tiltX, where), ty = physical(out, st, 'tiltY', v.tiltY, where);
-  if (tx !== undefined || ty !== undefined) tiltRule(out, st, s, r.ts, tx, ty, where);
+  if (tx !== undefined || ty !== undefined) tiltRule(out, st, r.ts, tx, ty, where);
   const crack = physical(out, st, 'crack', v.crack, where);
   if (crack !== undefined) {
     const meta = st.info?.meta?.crackBaseline;
-    const sec = s.crack(rules), C = SettlementState.CRACK;
+    const s = (st.settlement = st.settlement!.withCrack(rules)), sec = s.crackAt, C = SettlementState.CRACK;
     // the first crack width seen, the growth baseline when the installer gave none
-    if (Number.isNaN(s.view.getFloat64(sec + C.crack0, true))) s.view.setFloat64(sec + C.crack0, crack, true);
-    const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.view.getFloat64(sec + C.crack0, true);
-    levelRule(out, CRACK_LEVEL.at(s.view, sec + C.level), r.ts, crack, base, rules.crack, 'crack', where);
-    rateRule(out, CRACK_FAST.at(s.view, sec + C.fast), CRACK_SLOW.at(s.view, sec + C.slow), r.ts, crack, rules.crackRate, 'crack_rate', where);
+    if (Number.isNaN(s.getFloat64(sec + C.crack0, true))) s.setFloat64(sec + C.crack0, crack, true);
+    const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.getFloat64(sec + C.crack0, true);
+    levelRule(out, CRACK_LEVEL.at(s, sec + C.level), r.ts, crack, base, rules.crack, 'crack', where);
+    rateRule(out, CRACK_FAST.at(s, sec + C.fast), CRACK_SLOW.at(s, sec + C.slow), r.ts, crack, rules.crackRate, 'crack_rate', where);
   }
   const b = v.battery;
   if (typeof b === 'number') battery(out, st, b, rules.battery, 'settlement');

@@ -107,9 +107,6 @@ export class PanelState {
   backupFail = false;
 }
 
-/** A device's empty state buffer: a point that has reported no structural value yet holds none. */
-const NO_WINDOWS = new DataView(new ArrayBuffer(0));
-
 /** Byte layout of a settlement point's sections (offsets within a section). */
 const LEVEL_BYTES = WindowFilter.bytes(LEVEL_SUB, true);
 const FAST_BYTES = BucketSeries.bytes(FAST_POINTS);
@@ -123,55 +120,70 @@ const TILT = { x: 0, y: TILT_BYTES, slow: 2 * TILT_BYTES, bytes: 2 * TILT_BYTES 
 const CRACK = { crack0: 0, level: 8, fast: 8 + LEVEL_BYTES, slow: 8 + LEVEL_BYTES + FAST_BYTES, bytes: 8 + LEVEL_BYTES + FAST_BYTES + SLOW_BYTES } as const;
 
 /**
- * A settlement point's windows, all in one ArrayBuffer read through one DataView (rules/trend.ts),
- * in sections made on the first reading of their quantity: a rod that reports settlement only
- * carries no tilt or crack windows (issue 14 point 8: ≤ 2 KiB per device). A new section copies
- * the buffer once into a larger one, at most three times in a point's life.
+ * A settlement point's windows: one ArrayBuffer, and this DataView over it (rules/trend.ts), in
+ * sections made on the first reading of their quantity, so a rod that reports settlement only
+ * carries no tilt or crack windows (issue 14 point 8: ≤ 2 KiB per device). The state is the view
+ * itself, not an object holding one: an object, an ArrayBuffer and a DataView are ~50, ~100 and ~90
+ * B of heap. A DataView cannot grow, so a new section is a new state with the bytes copied, at
+ * most three times in a point's life; a point that has reported no structural value shares EMPTY.
  */
-export class SettlementState {
-  view: DataView = NO_WINDOWS;
-  /** Byte offsets of the sections in view, -1 until the quantity is first reported. */
-  settlementAt = -1;
-  tiltAt = -1;
-  crackAt = -1;
+// (typed for TypeScript, whose DataView constructor is generic and so cannot be extended as is)
+const DataViewOfBuffer: new (buffer: ArrayBuffer) => DataView<ArrayBuffer> = DataView;
 
-  private grow(bytes: number): number {
-    const at = this.view.byteLength;
-    const next = new ArrayBuffer(at + bytes);
-    new Uint8Array(next).set(new Uint8Array(this.view.buffer));
-    this.view = new DataView(next);
-    return at;
+export class SettlementState extends DataViewOfBuffer {
+  /** Byte offsets of the sections, -1 until the quantity is first reported. */
+  readonly settlementAt: number;
+  readonly tiltAt: number;
+  readonly crackAt: number;
+
+  private constructor(buffer: ArrayBuffer, settlementAt: number, tiltAt: number, crackAt: number) {
+    super(buffer);
+    this.settlementAt = settlementAt;
+    this.tiltAt = tiltAt;
+    this.crackAt = crackAt;
   }
 
-  /** Makes the settlement section (level, fast and slow series) on the first settlement value. */
-  settlement(r: SettlementRules): number {
-    if (this.settlementAt >= 0) return this.settlementAt;
-    const at = (this.settlementAt = this.grow(SETTLEMENT.bytes));
-    WindowFilter.init(this.view, at + SETTLEMENT.level, LEVEL_SUB, true);
-    BucketSeries.init(this.view, at + SETTLEMENT.fast, FAST_POINTS, r.rate.fast.bucketHours * 3_600_000);
-    BucketSeries.init(this.view, at + SETTLEMENT.slow, SLOW_POINTS, r.rate.slow.bucketHours * 3_600_000);
-    return at;
+  static readonly EMPTY = new SettlementState(new ArrayBuffer(0), -1, -1, -1);
+
+  /** This state's bytes and `bytes` more at the end (where the new section goes). */
+  private grown(bytes: number): ArrayBuffer {
+    const next = new ArrayBuffer(this.byteLength + bytes);
+    new Uint8Array(next).set(new Uint8Array(this.buffer));
+    return next;
   }
 
-  /** Makes the tilt section on the first tilt value. */
-  tilt(r: SettlementRules): number {
-    if (this.tiltAt >= 0) return this.tiltAt;
-    const at = (this.tiltAt = this.grow(TILT.bytes));
-    WindowFilter.init(this.view, at + TILT.x, SUB, false);
-    WindowFilter.init(this.view, at + TILT.y, SUB, false);
-    BucketSeries.init(this.view, at + TILT.slow, SLOW_POINTS, r.tilt.rate.bucketHours * 3_600_000);
-    return at;
+  /** This state with a settlement section (level, fast and slow series), made on the first settlement value. */
+  withSettlement(r: SettlementRules): SettlementState {
+    if (this.settlementAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(SETTLEMENT.bytes), at, this.tiltAt, this.crackAt);
+    WindowFilter.init(s, at + SETTLEMENT.level, LEVEL_SUB, true);
+    BucketSeries.init(s, at + SETTLEMENT.fast, FAST_POINTS, r.rate.fast.bucketHours * 3_600_000);
+    BucketSeries.init(s, at + SETTLEMENT.slow, SLOW_POINTS, r.rate.slow.bucketHours * 3_600_000);
+    return s;
   }
 
-  /** Makes the crack section on the first crack width. */
-  crack(r: SettlementRules): number {
-    if (this.crackAt >= 0) return this.crackAt;
-    const at = (this.crackAt = this.grow(CRACK.bytes));
-    this.view.setFloat64(at + CRACK.crack0, NaN, true);
-    WindowFilter.init(this.view, at + CRACK.level, LEVEL_SUB, true);
-    BucketSeries.init(this.view, at + CRACK.fast, FAST_POINTS, r.crackRate.fast.bucketHours * 3_600_000);
-    BucketSeries.init(this.view, at + CRACK.slow, SLOW_POINTS, r.crackRate.slow.bucketHours * 3_600_000);
-    return at;
+  /** This state with a tilt section (x and y filters, the magnitude's series), made on the first tilt value. */
+  withTilt(r: SettlementRules): SettlementState {
+    if (this.tiltAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(TILT.bytes), this.settlementAt, at, this.crackAt);
+    WindowFilter.init(s, at + TILT.x, SUB, false);
+    WindowFilter.init(s, at + TILT.y, SUB, false);
+    BucketSeries.init(s, at + TILT.slow, SLOW_POINTS, r.tilt.rate.bucketHours * 3_600_000);
+    return s;
+  }
+
+  /** This state with a crack section (first width, level, fast and slow series), made on the first crack width. */
+  withCrack(r: SettlementRules): SettlementState {
+    if (this.crackAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(CRACK.bytes), this.settlementAt, this.tiltAt, at);
+    s.setFloat64(at + CRACK.crack0, NaN, true);
+    WindowFilter.init(s, at + CRACK.level, LEVEL_SUB, true);
+    BucketSeries.init(s, at + CRACK.fast, FAST_POINTS, r.crackRate.fast.bucketHours * 3_600_000);
+    BucketSeries.init(s, at + CRACK.slow, SLOW_POINTS, r.crackRate.slow.bucketHours * 3_600_000);
+    return s;
   }
 
   /** Offsets within the sections, for the cursors of rules/settlement.ts. */
@@ -203,7 +215,7 @@ export class DeviceState {
     this.rules = rules;
     this.smoke = type === 'smoke_detector' ? new SmokeState() : null;
     this.panel = type === 'fire_panel' ? new PanelState() : null;
-    this.settlement = type === 'settlement_sensor' ? new SettlementState() : null;
+    this.settlement = type === 'settlement_sensor' ? SettlementState.EMPTY : null;
   }
 
   get smokeRules(): SmokeRules {
