@@ -52,10 +52,13 @@ const S_T0 = 0, S_V0 = 8, S_SLOPE = 16, S_BUCKET = 24, S_BUCKET_MS = 32, S_N = 4
  * time bucket. A gap never clears anything: old points leave only by age (outside the window when
  * the slope is taken) or by being the oldest of a full ring.
  *
- * A point is (t, v) in Float32: hours since the series' first reading and the value less the first
- * reading's. Hours in Float32 keep ≤ 0.9 s of rounding for the first year (ulp 2^-10 h below
- * 8192 h), values ≤ 2^-11 of a mm for |v| < 8 m, far inside a rate fit's noise. Only the newest
- * point's reading count is kept: an older point's mean never changes again.
+ * A point is (t, v) in Float32 (24-bit significand): hours since the series' first reading and the
+ * value less the first reading's. Worst-case rounding: hours ≤ 1.8 s for 1.8 years (ulp 2^-10 h
+ * below 16,384 h); settlement ≤ 0.00049 mm for a difference up to 16 m (ulp 2^-10 mm: the 0.001 mm
+ * resolution holds over the ±10 m of MEASURED_RANGES, 0.001 mm at worst for a 20 m swing), crack
+ * and tilt ≤ 8e-6 mm or ‰ up to 200 mm or 141 ‰ (ulp 2^-16). All far inside a rate fit's noise;
+ * levels, which meet alarm values as read, are not stored in Float32. Only the newest point's
+ * reading count is kept: an older point's mean never changes again.
  */
 export class BucketSeries {
   private v: DataView;
