@@ -104,7 +104,7 @@ function buildPool(devs: DeviceInfo[], rounds: number, seed: number, first = 0):
 
 /**
  * Bytes per device state: engine with n warm devices of the mix, minus the same without states —
- * the V8 heap and the typed arrays' backing stores outside it (rules/ring.ts windows live there).
+ * the V8 heap and the ArrayBuffers outside it, where the rules/ring.ts and rules/trend.ts windows live.
  */
 const used = (): number => {
   const m = process.memoryUsage();

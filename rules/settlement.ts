@@ -7,8 +7,8 @@ import { MEASURED_RANGES } from '../contracts/protocol.ts';
 import { at, fmt, type Collector } from './finding.ts';
 import { battery, condition } from './common.ts';
 import { BucketSeries, LEVEL_SUB, SUB, WindowFilter } from './trend.ts';
-import { COND, newSettlementState, SettlementState, type DeviceState } from './state.ts';
-import { FAST_POINTS, SLOW_POINTS, type SettlementRules } from './schema.ts';
+import { COND, SettlementState, type DeviceState } from './state.ts';
+import type { SettlementRules } from './schema.ts';
 
 /** Installer baselines from the registry's device meta (`settlementBaseline`, `tiltXBaseline`, …). */
 function baseline(st: DeviceState, key: string): number {
@@ -57,31 +57,45 @@ function rateRule(out: Collector, fast: BucketSeries, slow: BucketSeries, ts: nu
   }
 }
 
+/**
+ * Cursors over a point's windows (rules/trend.ts), pointed at the point's state for one reading:
+ * the state itself is bytes in one buffer, no objects per point. One set per process, as the
+ * scratch of rules/trend.ts: a reading is scored to the end before the next.
+ */
+const FAST = new BucketSeries(1, 1), SLOW = new BucketSeries(1, 1), TILT_SLOW = new BucketSeries(1, 1);
+const CRACK_FAST = new BucketSeries(1, 1), CRACK_SLOW = new BucketSeries(1, 1);
+const LEVEL = new WindowFilter(undefined, 0, LEVEL_SUB, true), CRACK_LEVEL = new WindowFilter(undefined, 0, LEVEL_SUB, true);
+const TILT_X = new WindowFilter(), TILT_Y = new WindowFilter();
+
 /** Series made under other bucket sizes (a reloaded rule set) start afresh. */
-function stateFor(st: DeviceState): SettlementState {
+function resetOnNewBuckets(st: DeviceState): void {
   const r = st.settlementRules.rate;
-  let s = st.settlement!;
-  if (s.fast.bucketMs !== r.fast.bucketHours * 3_600_000 || s.slow.bucketMs !== r.slow.bucketHours * 3_600_000) s = st.settlement = newSettlementState(st.settlementRules);
-  return s;
+  const s = st.settlement!;
+  if (s.settlementAt >= 0) {
+    const fast = FAST.at(s, s.settlementAt + SettlementState.SETTLEMENT.fast).bucketMs;
+    const slow = SLOW.at(s, s.settlementAt + SettlementState.SETTLEMENT.slow).bucketMs;
+    if (fast !== r.fast.bucketHours * 3_600_000 || slow !== r.slow.bucketHours * 3_600_000) st.settlement = SettlementState.EMPTY;
+  }
 }
 
-function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
+function tiltRule(out: Collector, st: DeviceState, ts: number, tx: unknown, ty: unknown, loc: string | undefined): void {
   const t = st.settlementRules.tilt;
   const subMs = (t.windowSec * 1000) / SUB;
   let opened = false;
-  const sums = s.filterSums();
-  if (typeof tx === 'number') opened = (s.tiltX ??= new WindowFilter(sums, 0)).add(ts, tx, subMs) || opened;
-  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter(sums, SettlementState.TILT_Y)).add(ts, ty, subMs) || opened;
+  const s = (st.settlement = st.settlement!.withTilt(st.settlementRules)), sec = s.tiltAt;
+  // an axis never reported has no reading in its filter (count 0): judged on the other alone
+  const fx = TILT_X.at(s, sec + SettlementState.TILT.x), fy = TILT_Y.at(s, sec + SettlementState.TILT.y);
+  if (typeof tx === 'number') opened = fx.add(ts, tx, subMs) || opened;
+  if (typeof ty === 'number') opened = fy.add(ts, ty, subMs) || opened;
   const median = t.filter === 'median';
-  const fx = s.tiltX, fy = s.tiltY;
   // Judged once three sub-windows hold data: never on one sample, whatever the sensor's rate.
-  if ((fx?.count ?? 0) < 3 && (fy?.count ?? 0) < 3) return;
+  if (fx.count < 3 && fy.count < 3) return;
   let dx = 0, dy = 0;
-  if (fx && fx.count >= 3) {
+  if (fx.count >= 3) {
     fx.filter(median);
     dx = fx.value - baseline(st, 'tiltXBaseline');
   }
-  if (fy && fy.count >= 3) {
+  if (fy.count >= 3) {
     fy.filter(median);
     dy = fy.value - baseline(st, 'tiltYBaseline');
   }
@@ -90,7 +104,7 @@ function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: numbe
   // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
   if (mag >= t.alarm * t.warnRatio) limit(out, mag, t, 'tilt', '‰', `Tilt (${t.filter} over ${fmt(t.windowSec, 0)} s)`, `倾斜（${fmt(t.windowSec, 0)} 秒${median ? '中位数' : '均值'}）`, loc);
   if (opened) {
-    const series = (s.tiltSlow ??= new BucketSeries(SLOW_POINTS, t.rate.bucketHours * 3_600_000, s.series, SettlementState.TILT_SLOW));
+    const series = TILT_SLOW.at(s, sec + SettlementState.TILT.slow);
     const o = series.add(ts, mag);
     slopeOf(series, o, t.rate);
     const r = series.slopePerDay;
@@ -146,28 +160,28 @@ function physical(out: Collector, st: DeviceState, field: Structural, v: unknown
 
 export function settlementTelemetry(out: Collector, st: DeviceState, r: TelemetryReading): void {
   const rules = st.settlementRules;
-  const s = stateFor(st);
+  // a reloaded rule set with other bucket sizes starts afresh; each section below may replace the
+  // state with a larger one (a new quantity), so st.settlement is read again where it is used
+  resetOnNewBuckets(st);
   const v = r.values;
   const where = st.info?.location;
   const settlement = physical(out, st, 'settlement', v.settlement, where);
   if (settlement !== undefined) {
-    s.level ??= new WindowFilter(s.filterSums(), SettlementState.LEVEL, LEVEL_SUB, true);
-    levelRule(out, s.level, r.ts, settlement, baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', where);
-    rateRule(out, s.fast, s.slow, r.ts, settlement, rules.rate, 'settlement_rate', where);
+    const s = (st.settlement = st.settlement!.withSettlement(rules)), sec = s.settlementAt, L = SettlementState.SETTLEMENT;
+    levelRule(out, LEVEL.at(s, sec + L.level), r.ts, settlement, baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', where);
+    rateRule(out, FAST.at(s, sec + L.fast), SLOW.at(s, sec + L.slow), r.ts, settlement, rules.rate, 'settlement_rate', where);
   }
   const tx = physical(out, st, 'tiltX', v.tiltX, where), ty = physical(out, st, 'tiltY', v.tiltY, where);
-  if (tx !== undefined || ty !== undefined) tiltRule(out, st, s, r.ts, tx, ty, where);
+  if (tx !== undefined || ty !== undefined) tiltRule(out, st, r.ts, tx, ty, where);
   const crack = physical(out, st, 'crack', v.crack, where);
   if (crack !== undefined) {
     const meta = st.info?.meta?.crackBaseline;
-    if (Number.isNaN(s.crack0)) s.crack0 = crack;
-    const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.crack0;
-    s.crackLevel ??= new WindowFilter(s.filterSums(), SettlementState.CRACK_LEVEL, LEVEL_SUB, true);
-    levelRule(out, s.crackLevel, r.ts, crack, base, rules.crack, 'crack', where);
-    const cr = rules.crackRate;
-    s.crackFast ??= new BucketSeries(FAST_POINTS, cr.fast.bucketHours * 3_600_000, s.series, SettlementState.CRACK_FAST);
-    s.crackSlow ??= new BucketSeries(SLOW_POINTS, cr.slow.bucketHours * 3_600_000, s.series, SettlementState.CRACK_SLOW);
-    rateRule(out, s.crackFast, s.crackSlow, r.ts, crack, cr, 'crack_rate', where);
+    const s = (st.settlement = st.settlement!.withCrack(rules)), sec = s.crackAt, C = SettlementState.CRACK;
+    // the first crack width seen, the growth baseline when the installer gave none
+    if (Number.isNaN(s.getFloat64(sec + C.crack0, true))) s.setFloat64(sec + C.crack0, crack, true);
+    const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.getFloat64(sec + C.crack0, true);
+    levelRule(out, CRACK_LEVEL.at(s, sec + C.level), r.ts, crack, base, rules.crack, 'crack', where);
+    rateRule(out, CRACK_FAST.at(s, sec + C.fast), CRACK_SLOW.at(s, sec + C.slow), r.ts, crack, rules.crackRate, 'crack_rate', where);
   }
   const b = v.battery;
   if (typeof b === 'number') battery(out, st, b, rules.battery, 'settlement');

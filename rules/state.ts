@@ -107,54 +107,89 @@ export class PanelState {
   backupFail = false;
 }
 
-export class SettlementState {
-  /** Settlement rate: fast (short buckets) and slow (daily buckets) windows. */
-  readonly fast: BucketSeries;
-  readonly slow: BucketSeries;
-  /** Crack rate and tilt rate series, made on the first crack / tilt reading (most points have neither). */
-  crackFast: BucketSeries | null = null;
-  crackSlow: BucketSeries | null = null;
-  tiltSlow: BucketSeries | null = null;
-  tiltX: WindowFilter | null = null;
-  tiltY: WindowFilter | null = null;
-  /** Settlement and crack levels: the median of the readings of a trailing window (rules/trend.ts). */
-  level: WindowFilter | null = null;
-  crackLevel: WindowFilter | null = null;
-  /** First crack width seen, the growth baseline when the installer gave none. */
-  crack0 = NaN;
+/** Byte layout of a settlement point's sections (offsets within a section). */
+const LEVEL_BYTES = WindowFilter.bytes(LEVEL_SUB, true);
+const FAST_BYTES = BucketSeries.bytes(FAST_POINTS);
+const SLOW_BYTES = BucketSeries.bytes(SLOW_POINTS);
+const TILT_BYTES = WindowFilter.bytes(SUB, false);
+/** Settlement: its level, then the fast and slow rate series. */
+const SETTLEMENT = { level: 0, fast: LEVEL_BYTES, slow: LEVEL_BYTES + FAST_BYTES, bytes: LEVEL_BYTES + FAST_BYTES + SLOW_BYTES } as const;
+/** Tilt: the x and y filters, then the series of the tilt's magnitude. */
+const TILT = { x: 0, y: TILT_BYTES, slow: 2 * TILT_BYTES, bytes: 2 * TILT_BYTES + SLOW_BYTES } as const;
+/** Crack: the first width seen (f64), its level, then the fast and slow rate series. */
+const CRACK = { crack0: 0, level: 8, fast: 8 + LEVEL_BYTES, slow: 8 + LEVEL_BYTES + FAST_BYTES, bytes: 8 + LEVEL_BYTES + FAST_BYTES + SLOW_BYTES } as const;
 
-  /**
-   * Every series of the point in one Float32Array, and every window filter in one Float64Array
-   * (made on the first filtered value): a typed array costs an object and a buffer, so fewer of
-   * them keep a point's state under 2 KiB (issue 14 point 8). Layouts: fast, slow, crackFast,
-   * crackSlow, tiltSlow; tiltX, tiltY, level, crackLevel (rules/trend.ts WindowFilter).
-   */
-  readonly series = new Float32Array((FAST_POINTS * 2 + SLOW_POINTS * 3) * 3);
-  private filters: Float64Array | null = null;
+/**
+ * A settlement point's windows: one ArrayBuffer, and this DataView over it (rules/trend.ts), in
+ * sections made on the first reading of their quantity, so a rod that reports settlement only
+ * carries no tilt or crack windows (issue 14 point 8: ≤ 2 KiB per device). The state is the view
+ * itself, not an object holding one: an object, an ArrayBuffer and a DataView are ~50, ~100 and ~90
+ * B of heap. A DataView cannot grow, so a new section is a new state with the bytes copied, at
+ * most three times in a point's life; a point that has reported no structural value shares EMPTY.
+ */
+// (typed for TypeScript, whose DataView constructor is generic and so cannot be extended as is)
+const DataViewOfBuffer: new (buffer: ArrayBuffer) => DataView<ArrayBuffer> = DataView;
 
-  /** The array every window filter of the point shares, made on the first filtered value. */
-  filterSums(): Float64Array {
-    return (this.filters ??= new Float64Array(SettlementState.FILTERS));
+export class SettlementState extends DataViewOfBuffer {
+  /** Byte offsets of the sections, -1 until the quantity is first reported. */
+  readonly settlementAt: number;
+  readonly tiltAt: number;
+  readonly crackAt: number;
+
+  private constructor(buffer: ArrayBuffer, settlementAt: number, tiltAt: number, crackAt: number) {
+    super(buffer);
+    this.settlementAt = settlementAt;
+    this.tiltAt = tiltAt;
+    this.crackAt = crackAt;
   }
 
-  constructor(fastBucketMs: number, slowBucketMs: number) {
-    this.fast = new BucketSeries(FAST_POINTS, fastBucketMs, this.series, 0);
-    this.slow = new BucketSeries(SLOW_POINTS, slowBucketMs, this.series, FAST_POINTS * 3);
+  static readonly EMPTY = new SettlementState(new ArrayBuffer(0), -1, -1, -1);
+
+  /** This state's bytes and `bytes` more at the end (where the new section goes). */
+  private grown(bytes: number): ArrayBuffer {
+    const next = new ArrayBuffer(this.byteLength + bytes);
+    new Uint8Array(next).set(new Uint8Array(this.buffer));
+    return next;
   }
 
-  /** Offsets in `series` of the crack and tilt series. */
-  static readonly CRACK_FAST = (FAST_POINTS + SLOW_POINTS) * 3;
-  static readonly CRACK_SLOW = (FAST_POINTS * 2 + SLOW_POINTS) * 3;
-  static readonly TILT_SLOW = (FAST_POINTS * 2 + SLOW_POINTS * 2) * 3;
-  /** Offsets in `filters`. */
-  static readonly TILT_Y = WindowFilter.size(SUB);
-  static readonly LEVEL = WindowFilter.size(SUB) * 2;
-  static readonly CRACK_LEVEL = WindowFilter.size(SUB) * 2 + WindowFilter.size(LEVEL_SUB);
-  static readonly FILTERS = (WindowFilter.size(SUB) + WindowFilter.size(LEVEL_SUB)) * 2;
-}
+  /** This state with a settlement section (level, fast and slow series), made on the first settlement value. */
+  withSettlement(r: SettlementRules): SettlementState {
+    if (this.settlementAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(SETTLEMENT.bytes), at, this.tiltAt, this.crackAt);
+    WindowFilter.init(s, at + SETTLEMENT.level, LEVEL_SUB, true);
+    BucketSeries.init(s, at + SETTLEMENT.fast, FAST_POINTS, r.rate.fast.bucketHours * 3_600_000);
+    BucketSeries.init(s, at + SETTLEMENT.slow, SLOW_POINTS, r.rate.slow.bucketHours * 3_600_000);
+    return s;
+  }
 
-export function newSettlementState(r: SettlementRules): SettlementState {
-  return new SettlementState(r.rate.fast.bucketHours * 3_600_000, r.rate.slow.bucketHours * 3_600_000);
+  /** This state with a tilt section (x and y filters, the magnitude's series), made on the first tilt value. */
+  withTilt(r: SettlementRules): SettlementState {
+    if (this.tiltAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(TILT.bytes), this.settlementAt, at, this.crackAt);
+    WindowFilter.init(s, at + TILT.x, SUB, false);
+    WindowFilter.init(s, at + TILT.y, SUB, false);
+    BucketSeries.init(s, at + TILT.slow, SLOW_POINTS, r.tilt.rate.bucketHours * 3_600_000);
+    return s;
+  }
+
+  /** This state with a crack section (first width, level, fast and slow series), made on the first crack width. */
+  withCrack(r: SettlementRules): SettlementState {
+    if (this.crackAt >= 0) return this;
+    const at = this.byteLength;
+    const s = new SettlementState(this.grown(CRACK.bytes), this.settlementAt, this.tiltAt, at);
+    s.setFloat64(at + CRACK.crack0, NaN, true);
+    WindowFilter.init(s, at + CRACK.level, LEVEL_SUB, true);
+    BucketSeries.init(s, at + CRACK.fast, FAST_POINTS, r.crackRate.fast.bucketHours * 3_600_000);
+    BucketSeries.init(s, at + CRACK.slow, SLOW_POINTS, r.crackRate.slow.bucketHours * 3_600_000);
+    return s;
+  }
+
+  /** Offsets within the sections, for the cursors of rules/settlement.ts. */
+  static readonly SETTLEMENT = SETTLEMENT;
+  static readonly TILT = TILT;
+  static readonly CRACK = CRACK;
 }
 
 export class DeviceState {
@@ -180,7 +215,7 @@ export class DeviceState {
     this.rules = rules;
     this.smoke = type === 'smoke_detector' ? new SmokeState() : null;
     this.panel = type === 'fire_panel' ? new PanelState() : null;
-    this.settlement = type === 'settlement_sensor' ? newSettlementState(rules as SettlementRules) : null;
+    this.settlement = type === 'settlement_sensor' ? SettlementState.EMPTY : null;
   }
 
   get smokeRules(): SmokeRules {
