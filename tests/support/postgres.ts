@@ -1,0 +1,144 @@
+// A real PostgreSQL (Debian's `postgresql`, installed by .ci/run) for the storage contract suites
+// and cluster mode (issue 21 point 2): initdb into a temp dir, the server on a free loopback port
+// with its unix socket in that dir, fsync and synchronous_commit as PostgreSQL defaults them (on).
+//
+// Debian keeps the binaries in /usr/lib/postgresql/<major>/bin, off PATH; the newest major there
+// is used (WF_PG_BIN names another bin dir, e.g. on a machine that has them elsewhere).
+//
+// PostgreSQL refuses to run as root ("root" execution of the PostgreSQL server is not permitted),
+// and CI machines and containers often run as root. Then the temp dir is handed to the `postgres`
+// system user the Debian package creates, and initdb and the server are spawned with its uid/gid
+// (Node's spawn calls setgid/setuid and libuv drops root's supplementary groups first): no
+// runuser/sudo, and the child is still ours to signal.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { freePort } from '../../ingest/influxd.ts';
+
+export interface TestPostgres {
+  /** postgres://postgres@127.0.0.1:<port>/postgres: the superuser, trusted on loopback. */
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Milliseconds from the start of initdb to the first accepted connection. */
+  readonly startMs: number;
+  /** A new empty database, its URL: one per suite or case keeps them apart on one server. */
+  createDatabase(name?: string): Promise<string>;
+  /** Fast shutdown (rolls back open transactions, closes sessions), then deletes its dir. */
+  stop(): Promise<void>;
+}
+
+function binDir(): string {
+  if (process.env.WF_PG_BIN) return process.env.WF_PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? readdirSync(root).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const m of majors) if (existsSync(join(root, m, 'bin', 'initdb'))) return join(root, m, 'bin');
+  throw new Error(`No PostgreSQL server binaries under ${root}/<major>/bin: install Debian's postgresql (.ci/run does) or set WF_PG_BIN`);
+}
+
+/** The uid/gid to run the server as: ours, unless we are root (then the `postgres` user's). */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error('Running as root and there is no `postgres` user to run PostgreSQL as (Debian\'s postgresql package creates it)');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function run(bin: string, args: string[], opts: { cwd: string; user: { uid: number; gid: number } | undefined }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const out: string[] = [];
+    const child = spawn(bin, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...opts.user, env: { ...process.env, LC_ALL: 'C' } });
+    child.stdout.on('data', (b: Buffer) => out.push(b.toString()));
+    child.stderr.on('data', (b: Buffer) => out.push(b.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} exited ${code}:\n${out.join('')}`))));
+  });
+}
+
+function launch(bin: string, data: string, dir: string, port: number, user: { uid: number; gid: number } | undefined): Promise<ChildProcess> {
+  const args = [
+    '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
+    // Logs go to stderr, where the ready line below is awaited; nothing to a log file.
+    '-c', 'logging_collector=off', '-c', 'log_destination=stderr',
+  ];
+  const child = spawn(join(bin, 'postgres'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...user, env: { ...process.env, LC_ALL: 'C' } });
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? code}) before it was ready:\n${lines.join('\n')}`)));
+    createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      lines.push(l);
+      // Logged by the postmaster once startup (and any crash recovery) is done and it accepts
+      // connections: an event to await, not a poll.
+      if (l.includes('database system is ready to accept connections')) resolve(child);
+    });
+  });
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const began = performance.now();
+  const bin = binDir();
+  const user = runAs();
+  const dir = await mkdtemp(join(tmpdir(), 'wf-pg-'));
+  const data = join(dir, 'data');
+  try {
+    if (user) await chown(dir, user.uid, user.gid);
+    // Locale C: text sorts by bytes, as SQLite's default BINARY collation does, so a contract
+    // test's ORDER BY on text means the same on both. Trust on loopback and the socket: a
+    // throwaway server reachable only from this machine. initdb's own fsync of the fresh files
+    // is kept (the default): the server's durability is what its tests rely on.
+    await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-locale', '-E', 'UTF8'], { cwd: dir, user });
+    let port = 0;
+    let child: ChildProcess | undefined;
+    // freePort's port can be taken before postgres binds it: try a few.
+    for (let attempt = 0; !child; attempt++) {
+      port = await freePort();
+      try {
+        child = await launch(bin, data, dir, port, user);
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+    }
+    const server = child;
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    let n = 0;
+    return {
+      url,
+      port,
+      dir,
+      startMs: Math.round(performance.now() - began),
+      async createDatabase(name = `wf_test_${process.pid}_${++n}`) {
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        try {
+          await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+        } finally {
+          await admin.end();
+        }
+        return `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+      },
+      async stop() {
+        // SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for every client to leave.
+        await kill(server, 'SIGINT');
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
