@@ -28,7 +28,7 @@ export interface TestPostgres {
   readonly startMs: number;
   /** A new empty database, its URL: one per suite or case keeps them apart on one server. */
   createDatabase(name?: string): Promise<string>;
-  /** Fast shutdown (rolls back open transactions, closes sessions), then deletes its dir. */
+  /** Shuts the server down once its sessions have ended (at most 5 s, then it ends them), then deletes its dir. */
   stop(): Promise<void>;
 }
 
@@ -132,8 +132,14 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         return `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`;
       },
       async stop() {
-        // SIGINT is PostgreSQL's fast shutdown; SIGTERM (smart) would wait for every client to leave.
-        await kill(server, 'SIGINT');
+        // Smart shutdown (SIGTERM) first: it waits for sessions to end. pg's Pool.end() resolves
+        // once it has asked its clients to close, before they have: a fast shutdown then would
+        // send them "terminating connection" (57P01) as an error no one listens to any more.
+        // A session left open (a leak in a test) must not hang the suite: fast shutdown after 5 s.
+        const exited = kill(server, 'SIGTERM');
+        const slow = setTimeout(() => server.kill('SIGINT'), 5_000);
+        await exited;
+        clearTimeout(slow);
         await rm(dir, { recursive: true, force: true });
       },
     };

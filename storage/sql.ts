@@ -1,0 +1,135 @@
+// One way to run a store's queries on either database (issue 21 point 2). Each store builds its
+// queries once with kysely, typed against storage/tables.ts, and hands them to a runner:
+//
+// - PostgreSQL: kysely's PostgresDialect over a `pg` pool, asynchronous as the network is.
+// - SQLite: kysely only compiles (its DummyDriver executes nothing); the compiled SQL runs on
+//   better-sqlite3 synchronously, its statements prepared once per SQL text. A batch runs inside
+//   one synchronous better-sqlite3 transaction, so a transaction never spans an `await`: the
+//   handle can be the one the embedded alarm path writes on, with nothing of ours interleaved in
+//   its transactions or holding the file's write lock while the event loop is elsewhere (kysely's
+//   own SqliteDialect would hold BEGIN…COMMIT across awaits).
+//
+// Why kysely: one typed query per store serves both dialects (it compiles `?` or `$1`, quotes
+// and RETURNING for each), the compiler checks column names against the table types, and it
+// runs no code of its own at runtime beyond compiling. Where the dialects really differ (a JSON
+// list on SQLite against an array on PostgreSQL, FOR UPDATE SKIP LOCKED) a store branches on
+// `dialect`, in the open. An ORM would own the schema and the connection; raw SQL twice per
+// store would let the two copies drift.
+import type { Database, Statement } from 'better-sqlite3';
+import {
+  DummyDriver, Kysely, PostgresDialect, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type Compilable, type CompiledQuery,
+} from 'kysely';
+import pg from 'pg';
+import type { SqlDialect } from '../contracts/storage.ts';
+import type { Tables } from './tables.ts';
+
+export interface SqlRunner {
+  readonly dialect: SqlDialect;
+  /** Builds queries; never executes them (run them through the methods below). */
+  readonly q: Kysely<Tables>;
+  /** The rows of one query. */
+  all<R>(query: Compilable<R> | CompiledQuery<R>): Promise<R[]>;
+  /** One statement; the rows it changed. */
+  run(query: Compilable<unknown> | CompiledQuery<unknown>): Promise<number>;
+  /** Statements in one transaction, in order: all or none. The rows each changed. */
+  batch(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<number[]>;
+  /** Closes what the runner opened (the PostgreSQL pool); a SQLite handle stays its owner's. */
+  close(): Promise<void>;
+}
+
+function compiled<R>(query: Compilable<R> | CompiledQuery<R>): CompiledQuery<R> {
+  return 'compile' in query ? query.compile() : query;
+}
+
+/** A runner on an open better-sqlite3 database whose schema app/migrations/ maintains. */
+export function sqliteRunner(db: Database): SqlRunner {
+  const q = new Kysely<Tables>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new SqliteIntrospector(k),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  });
+  const statements = new Map<string, Statement<unknown[]>>();
+  const prepare = (sql: string) => {
+    let s = statements.get(sql);
+    if (!s) {
+      s = db.prepare<unknown[]>(sql);
+      statements.set(sql, s);
+    }
+    return s;
+  };
+  const exec = (query: Compilable<unknown> | CompiledQuery<unknown>): number => {
+    const c = compiled(query);
+    const s = prepare(c.sql);
+    // A statement that returns rows (RETURNING) cannot be run(); its changes are its rows.
+    const args = c.parameters as unknown[];
+    return s.reader ? s.all(...args).length : s.run(...args).changes;
+  };
+  // Every method is async, so a SQLite error is a rejection, as it is on PostgreSQL.
+  return {
+    dialect: 'sqlite',
+    q,
+    async all<R>(query: Compilable<R> | CompiledQuery<R>) {
+      const c = compiled(query);
+      return prepare(c.sql).all(...(c.parameters as unknown[])) as R[];
+    },
+    async run(query) {
+      return exec(query);
+    },
+    async batch(queries) {
+      return db.transaction(() => queries.map(exec)).immediate();
+    },
+    async close() {
+      statements.clear();
+    },
+  };
+}
+
+// BIGINT (int8) and COUNT(*) arrive from pg as strings, since they can exceed 2^53. Ours are ms
+// timestamps and row ids, far below it: numbers, as better-sqlite3 gives them. NUMERIC stays text.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Connections in the pool (default 10). */
+  max?: number;
+  /**
+   * Told when an idle pooled connection fails (the server restarted, the network dropped it).
+   * The pool discards that connection and opens another for the next query, which fails on its
+   * own if the server is still away; without a listener, pg's 'error' event would crash the process.
+   */
+  onIdleError?: (err: Error) => void;
+}
+
+/** A runner on its own `pg` pool; the schema comes from storage/postgres-migrations.ts. */
+export function postgresRunner(opts: PostgresOptions): SqlRunner {
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10, types });
+  pool.on('error', (err) => opts.onIdleError?.(err));
+  const q = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    dialect: 'postgres',
+    q,
+    async all<R>(query: Compilable<R> | CompiledQuery<R>) {
+      return (await q.executeQuery(compiled(query))).rows;
+    },
+    async run(query) {
+      return Number((await q.executeQuery(compiled(query))).numAffectedRows ?? 0n);
+    },
+    async batch(queries) {
+      return q.transaction().execute(async (tx) => {
+        const out: number[] = [];
+        for (const query of queries) out.push(Number((await tx.executeQuery(compiled(query))).numAffectedRows ?? 0n));
+        return out;
+      });
+    },
+    async close() {
+      await q.destroy();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// The tables behind the storage seam as kysely sees them: one row type per table, the same on
+// SQLite (schema: app/migrations/) and PostgreSQL (schema: storage/postgres-migrations.ts, which
+// mirrors it; tests/storage.contract.test.ts compares the two). Times are ms since the epoch
+// (BIGINT on PostgreSQL); flags are 0/1 integers on both, so one query serves both dialects.
+import type { Generated } from 'kysely';
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  at: number;
+  device_id: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  idx: number | null;
+  payload: string;
+}
+
+interface RegistryColumns {
+  json: string;
+  updated_at: number;
+}
+
+export interface Tables {
+  dead_letters: DeadLettersTable;
+  registry_centers: RegistryColumns & { id: string };
+  registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
+  registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };
+  registry_devices: RegistryColumns & {
+    id: string; type: string; site_id: string; enabled: number; secret_hash: string | null; provisioned_at: number | null;
+  };
+  registry_people: RegistryColumns & { id: string; role: string; center_id: string | null };
+  registry_rosters: RegistryColumns & { center_id: string };
+}
