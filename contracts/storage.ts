@@ -9,7 +9,7 @@
 // what the synchronous stores' write-behind parts can move onto.
 import type { ErrorCode } from './errors.ts';
 import type { RejectRecord } from './ports.ts';
-import type { Center, Device, Grid, Person, RegistryFile, Roster, Site } from './registry.ts';
+import type { Center, Device, Grid, Locale, Person, RegistryFile, Roster, Site } from './registry.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -67,4 +67,85 @@ export interface RegistryStorage {
   setSecret(deviceId: string, hash: string, at: number): Promise<boolean>;
   /** Deletes one entity; false when there was none. Who refers to it is the registry's check. */
   remove(kind: RegistryKind, id: string): Promise<boolean>;
+}
+
+// ---- the notification outbox (alerts) ----
+//
+// Issue 21 point 5, "exactly one actor per duty": several nodes send from one outbox. A node
+// claims due rows, each for itself alone until its lease ends (FOR UPDATE SKIP LOCKED on
+// PostgreSQL; SQLite has one writer, so one UPDATE … RETURNING is the claim); it records the
+// outcome under that claim. When a node dies mid-send its claims lapse and reclaimExpired() puts
+// the rows back, to be sent again with the same delivery id (at-least-once, as on one node).
+
+export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface OutboxNew {
+  readonly channel: string;
+  readonly incidentId: string | null;
+  readonly reportId: number | null;
+  readonly kind: string;
+  readonly step: string | null;
+  readonly recipientKind: string;
+  readonly recipientId: string;
+  readonly recipientName: string;
+  readonly address: string;
+  readonly locale: Locale;
+  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
+  readonly notBefore?: number;
+}
+
+export interface OutboxEntry extends OutboxNew {
+  readonly id: number;
+  readonly status: OutboxStatus;
+  readonly attempts: number;
+  readonly nextAt: number;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+  readonly lastError: string | null;
+}
+
+export interface OutboxEntryAttempt {
+  readonly id: number;
+  readonly outboxId: number;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  readonly outcome: 'sending' | 'sent' | 'failed';
+  readonly error: string | null;
+  readonly providerId: string | null;
+}
+
+/** A row this claimer alone may send until `until`, and the attempt started for it. */
+export interface OutboxClaim {
+  readonly row: OutboxEntry;
+  readonly attemptId: number;
+  /** The claim's token (`<worker>:<uuid>`): the outcome is recorded under it. */
+  readonly claim: string;
+  readonly until: number;
+}
+
+export type OutboxOutcome =
+  | { readonly sent: true; readonly at: number; readonly providerId: string | null }
+  | { readonly sent: false; readonly at: number; readonly error: string; readonly retryAt: number; readonly giveUp: boolean };
+
+export interface OutboxStorage {
+  /** Stores new pending rows, due at max(now, notBefore); their ids, in the order given. */
+  enqueue(rows: readonly OutboxNew[], now: number): Promise<number[]>;
+  /**
+   * Claims up to `limit` (≥ 1) pending rows of the channel due at `now`, oldest due first, for
+   * `leaseMs`: each becomes 'sending' with one more attempt, and an attempt row is started. No
+   * row is ever handed to two claimers at once.
+   */
+  claim(opts: { channel: string; worker: string; now: number; limit: number; leaseMs: number }): Promise<OutboxClaim[]>;
+  /**
+   * Records the attempt's outcome. The row becomes 'sent', or 'pending' again at retryAt (or
+   * 'failed' when giving up), only while the claim still holds: false when it lapsed and the row
+   * was taken back (the attempt is recorded all the same, unless reclaimExpired marked it).
+   */
+  finish(claim: OutboxClaim, outcome: OutboxOutcome): Promise<boolean>;
+  /** Puts rows whose claim lapsed by `now` back to pending, their attempts failed: how many. */
+  reclaimExpired(now: number): Promise<number>;
+  get(id: number): Promise<OutboxEntry | undefined>;
+  attempts(outboxId: number): Promise<OutboxEntryAttempt[]>;
+  /** When the channel's earliest pending row is due; undefined when none is pending. */
+  nextDueAt(channel: string): Promise<number | undefined>;
 }

@@ -6,18 +6,9 @@ import type { ErrorCode } from '../contracts/errors.ts';
 import type { DeadLetterFilter, DeadLetterStorage } from '../contracts/storage.ts';
 import type { SqlRunner } from './sql.ts';
 import type { Tables } from './tables.ts';
+import { text } from './text.ts';
 
 const ROWS_PER_INSERT = 1_000;
-
-/**
- * PostgreSQL's text cannot hold U+0000 ("invalid byte sequence for encoding UTF8: 0x00"), and a
- * garbage payload's bytes decode to it: one such reject would fail its whole batch. It becomes
- * U+FFFD, as the bytes that are not UTF-8 already did when the payload was decoded, on both
- * databases, so a dead letter reads the same from either.
- */
-function text(s: string): string {
-  return s.includes('\u0000') ? s.replaceAll('\u0000', '\uFFFD') : s;
-}
 
 export interface DeadLetterStorageDeps {
   sql: SqlRunner;

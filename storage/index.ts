@@ -4,3 +4,4 @@ export { sqliteRunner, postgresRunner, type SqlRunner, type PostgresOptions } fr
 export { migratePostgres, POSTGRES_MIGRATIONS, type PostgresMigration, type PostgresMigrationResult } from './postgres-migrations.ts';
 export { createDeadLetterStorage, type DeadLetterStorageDeps } from './dead-letters.ts';
 export { createRegistryStorage, type RegistryStorageDeps } from './registry.ts';
+export { createOutboxStorage, type OutboxStorageDeps } from './outbox.ts';

@@ -61,6 +61,52 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
       CREATE INDEX dead_letters_device ON dead_letters (device_id, id);
       CREATE INDEX dead_letters_code ON dead_letters (code, id);
       CREATE INDEX dead_letters_at ON dead_letters (at);` },
+  // Mirrors alert_outbox and alert_outbox_attempts as SQLite has them after its migration 13
+  // (0001, 6, 7, 11, 13), claims included (issue 21 point 5: storage/outbox.ts).
+  { version: 2, name: 'alerts: alert_outbox, alert_outbox_attempts', sql: `
+      CREATE TABLE alert_outbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        channel TEXT NOT NULL,
+        incident_id TEXT,
+        report_id BIGINT,
+        kind TEXT NOT NULL,
+        step TEXT,
+        recipient_kind TEXT NOT NULL,
+        recipient_id TEXT NOT NULL,
+        recipient_name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        sent_at BIGINT,
+        last_error TEXT,
+        pseudonymised_at BIGINT,
+        claimed_by TEXT,
+        claimed_until BIGINT
+      );
+      CREATE INDEX alert_outbox_due ON alert_outbox (channel, status, next_at);
+      CREATE INDEX alert_outbox_incident ON alert_outbox (incident_id);
+      CREATE INDEX alert_outbox_digest ON alert_outbox (recipient_id, step, created_at);
+      CREATE INDEX alert_outbox_address ON alert_outbox (channel, address, id);
+      CREATE INDEX alert_outbox_recipient ON alert_outbox (recipient_id);
+      CREATE INDEX alert_outbox_pseudonymise ON alert_outbox (created_at) WHERE pseudonymised_at IS NULL;
+      CREATE INDEX alert_outbox_claim ON alert_outbox (claimed_by) WHERE claimed_by IS NOT NULL;
+      CREATE TABLE alert_outbox_attempts (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        outbox_id BIGINT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        provider_id TEXT,
+        receipt TEXT,
+        receipt_at BIGINT,
+        receipt_detail TEXT
+      );
+      CREATE INDEX alert_outbox_attempts_row ON alert_outbox_attempts (outbox_id);
+      CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts (provider_id) WHERE provider_id IS NOT NULL;` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

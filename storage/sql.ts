@@ -31,10 +31,18 @@ export interface SqlRunner {
   all<R>(query: Compilable<R> | CompiledQuery<R>): Promise<R[]>;
   /** One statement; the rows it changed. */
   run(query: Compilable<unknown> | CompiledQuery<unknown>): Promise<number>;
-  /** Statements in one transaction, in order: all or none. The rows each changed. */
-  batch(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<number[]>;
+  /**
+   * Statements in one transaction, in order: all or none. For each, the rows it returned
+   * (SELECT, RETURNING) and the rows it changed.
+   */
+  batch(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<BatchResult[]>;
   /** Closes what the runner opened (the PostgreSQL pool); a SQLite handle stays its owner's. */
   close(): Promise<void>;
+}
+
+export interface BatchResult {
+  readonly rows: unknown[];
+  readonly changes: number;
 }
 
 function compiled<R>(query: Compilable<R> | CompiledQuery<R>): CompiledQuery<R> {
@@ -60,12 +68,14 @@ export function sqliteRunner(db: Database): SqlRunner {
     }
     return s;
   };
-  const exec = (query: Compilable<unknown> | CompiledQuery<unknown>): number => {
+  const exec = (query: Compilable<unknown> | CompiledQuery<unknown>): BatchResult => {
     const c = compiled(query);
     const s = prepare(c.sql);
     // A statement that returns rows (RETURNING) cannot be run(); its changes are its rows.
     const args = c.parameters as unknown[];
-    return s.reader ? s.all(...args).length : s.run(...args).changes;
+    if (!s.reader) return { rows: [], changes: s.run(...args).changes };
+    const rows = s.all(...args);
+    return { rows, changes: rows.length };
   };
   // Every method is async, so a SQLite error is a rejection, as it is on PostgreSQL.
   return {
@@ -76,7 +86,7 @@ export function sqliteRunner(db: Database): SqlRunner {
       return prepare(c.sql).all(...(c.parameters as unknown[])) as R[];
     },
     async run(query) {
-      return exec(query);
+      return exec(query).changes;
     },
     async batch(queries) {
       return db.transaction(() => queries.map(exec)).immediate();
@@ -123,8 +133,11 @@ export function postgresRunner(opts: PostgresOptions): SqlRunner {
     },
     async batch(queries) {
       return q.transaction().execute(async (tx) => {
-        const out: number[] = [];
-        for (const query of queries) out.push(Number((await tx.executeQuery(compiled(query))).numAffectedRows ?? 0n));
+        const out: BatchResult[] = [];
+        for (const query of queries) {
+          const r = await tx.executeQuery(compiled(query));
+          out.push({ rows: r.rows, changes: Number(r.numAffectedRows ?? BigInt(r.rows.length)) });
+        }
         return out;
       });
     },

@@ -15,6 +15,42 @@ export interface DeadLettersTable {
   payload: string;
 }
 
+export interface OutboxTable {
+  id: Generated<number>;
+  channel: string;
+  incident_id: string | null;
+  report_id: number | null;
+  kind: string;
+  step: string | null;
+  recipient_kind: string;
+  recipient_id: string;
+  recipient_name: string;
+  address: string;
+  locale: string;
+  status: Generated<string>;
+  attempts: Generated<number>;
+  next_at: number;
+  created_at: number;
+  sent_at: number | null;
+  last_error: string | null;
+  pseudonymised_at: number | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
+}
+
+export interface OutboxAttemptsTable {
+  id: Generated<number>;
+  outbox_id: number;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string;
+  error: string | null;
+  provider_id: string | null;
+  receipt: string | null;
+  receipt_at: number | null;
+  receipt_detail: string | null;
+}
+
 interface RegistryColumns {
   json: string;
   updated_at: number;
@@ -22,6 +58,8 @@ interface RegistryColumns {
 
 export interface Tables {
   dead_letters: DeadLettersTable;
+  alert_outbox: OutboxTable;
+  alert_outbox_attempts: OutboxAttemptsTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

@@ -268,9 +268,10 @@ describe('the two schemas and the embedded stores', () => {
   // Every table behind the seam (storage/tables.ts), listed so that adding one means adding it here.
   const TABLES: ReadonlyArray<keyof Tables> = [
     'dead_letters', 'registry_centers', 'registry_grids', 'registry_sites', 'registry_devices', 'registry_people', 'registry_rosters',
+    'alert_outbox', 'alert_outbox_attempts',
   ];
 
-  it('PostgreSQL\'s tables mirror SQLite\'s: the same columns, the same nullability', async () => {
+  it('PostgreSQL\'s tables mirror SQLite\'s: the same columns, the same nullability, the same indexes', async () => {
     const a = await sqlite.open();
     const b = await postgres.open();
     for (const table of TABLES) {
@@ -280,6 +281,7 @@ describe('the two schemas and the embedded stores', () => {
       delete pgCols.pos;
       expect(lite, table).not.toEqual({});
       expect(pgCols, table).toEqual(lite);
+      expect(await b.indexes(table), table).toEqual(await a.indexes(table));
     }
   });
 
@@ -287,17 +289,18 @@ describe('the two schemas and the embedded stores', () => {
     const { runner, another, exec } = await postgres.open();
     // open() migrated already: a second run has nothing to do.
     expect(await migratePostgres(runner)).toEqual({ from: POSTGRES_MIGRATIONS.length, to: POSTGRES_MIGRATIONS.length, applied: [] });
-    await exec('DROP TABLE wf_schema, dead_letters, registry_centers, registry_grids, registry_sites, registry_devices, registry_people, registry_rosters');
+    await exec(`DROP TABLE wf_schema, ${TABLES.join(', ')}`);
     const results = await Promise.all([migratePostgres(runner), migratePostgres(another())]);
     expect(results.map((r) => r.applied.length).sort()).toEqual([0, POSTGRES_MIGRATIONS.length]);
     await exec('UPDATE wf_schema SET version = 99');
     const err = await rejection(migratePostgres(runner));
     expect((err as WatchfireError).code).toBe('WF_DB_TOO_NEW');
-    // A migration that fails leaves nothing behind.
-    await exec('UPDATE wf_schema SET version = 1');
-    const broken = [...POSTGRES_MIGRATIONS, { version: 2, name: 'test: half done', sql: 'CREATE TABLE half (x INT); SELECT no_such_column FROM half;' }];
-    expect((await rejection(migratePostgres(runner, broken)) as WatchfireError).code).toBe('WF_DB_MIGRATION');
-    expect(await migratePostgres(runner, [...POSTGRES_MIGRATIONS, { version: 2, name: 'test: half', sql: 'CREATE TABLE half (x INT);' }])).toMatchObject({ from: 1, to: 2 });
+    // A migration that fails leaves nothing behind: not its first statement, not the version.
+    const latest = POSTGRES_MIGRATIONS.length;
+    await exec(`UPDATE wf_schema SET version = ${latest}`);
+    const next = (sql: string) => [...POSTGRES_MIGRATIONS, { version: latest + 1, name: 'test: half', sql }];
+    expect((await rejection(migratePostgres(runner, next('CREATE TABLE half (x INT); SELECT no_such_column FROM half;'))) as WatchfireError).code).toBe('WF_DB_MIGRATION');
+    expect(await migratePostgres(runner, next('CREATE TABLE half (x INT);'))).toEqual({ from: latest, to: latest + 1, applied: [`${latest + 1}: test: half`] });
   });
 
   it('on SQLite the seam reads and writes the very rows the embedded stores do', async () => {
