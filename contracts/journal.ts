@@ -14,8 +14,9 @@
 // Notifications are at-least-once (alerts/outbox.ts): a crash between an SMTP server accepting a
 // message and the outbox marking it sent makes it go out again, with the same Message-ID.
 //
-// GROUP COMMIT. Appends between two flushes form one group: one write and one fdatasync for all
-// of them, and their PUBACKs released together, in the order the PUBLISHes came (MQTT 3.1.1
+// GROUP COMMIT. Appends between two flushes form one group: one write for all of them, durable
+// when it returns (the segment is O_DSYNC: write + fdatasync in one call; journal/segments.ts),
+// and their PUBACKs released together, in the order the PUBLISHes came (MQTT 3.1.1
 // [MQTT-4.6.0-2]). While one flush is on the disk the next group gathers, so the flush rate is
 // bounded by the disk and the per-message cost shrinks as load grows.
 //

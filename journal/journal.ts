@@ -1,7 +1,8 @@
 // The write-ahead journal behind every PUBACK (contracts/journal.ts has the promise; issue 15).
 //
 // Writer side: append() only pushes onto the open group; a commit a tick later writes the whole
-// group with one write and one fdatasync (unless fsync is off), lets the other durability
+// group with one synchronous-to-disk write (O_DSYNC: write + fdatasync in one call; a plain write
+// when fsync is off), lets the other durability
 // participants (the SQLite WAL) sync beside it, then runs the group's durable() callbacks in
 // order. While one group is on the disk the next gathers: the flush rate follows the disk, and
 // the cost of one fdatasync is shared by every message that arrived during the previous one.
@@ -20,7 +21,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import type { DurabilityParticipant, Journal, JournalBatch, JournalStats } from '../contracts/journal.ts';
-import { createSegmentFile, findSegments, parseSegment, writeAll } from './segments.ts';
+import { createSegmentFile, findSegments, parseSegment, readSegment, writeAll } from './segments.ts';
 
 export interface JournalDeps {
   dir: string;
@@ -94,7 +95,7 @@ export function createJournal(deps: JournalDeps): Journal {
   let fullLogged = false;
 
   const m = deps.metrics;
-  const commitCounter = m && new Counter({ name: 'watchfire_journal_commits_total', help: 'Group commits (one write and one fdatasync each)', registers: [m] });
+  const commitCounter = m && new Counter({ name: 'watchfire_journal_commits_total', help: 'Group commits (one durable write each: O_DSYNC, or a plain write with fsync off)', registers: [m] });
   const recordCounter = m && new Counter({ name: 'watchfire_journal_records_total', help: 'Records made durable in the journal', registers: [m] });
   const commitTime = m && new Histogram({
     name: 'watchfire_journal_commit_seconds',
@@ -148,8 +149,8 @@ export function createJournal(deps: JournalDeps): Journal {
     const { seg, fh } = active;
     const text = lines.join('\n');
     try {
+      // With fsync on the segment is O_DSYNC (segments.ts): the write returns once it is durable.
       await writeAll(fh, Buffer.from(`${text}\n`));
-      if (deps.fsync) await fh.datasync();
     } catch (err) {
       // What reached the file may end in a torn record: the next group starts a fresh segment,
       // and this one's whole records are read back like any other (parseSegment).
@@ -275,7 +276,7 @@ export function createJournal(deps: JournalDeps): Journal {
   /** Makes sure seg.mem holds the segment's records from seg.memBase on (reading a sealed one back). */
   async function load(seg: Segment): Promise<void> {
     if (seg.mem) return;
-    seg.loading ??= readFile(seg.path, 'utf8').then(parseSegment).finally(() => {
+    seg.loading ??= readSegment(seg.path).finally(() => {
       seg.loading = undefined;
     });
     const lines = await seg.loading;

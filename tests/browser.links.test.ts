@@ -104,4 +104,26 @@ describe('links in emails open the incident they name', () => {
     await page.waitForSelector('.queue-layout');
     await context.close();
   });
+
+  it('when sign-in is at capacity (503, Retry-After), says so and signs in by itself once it may', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+    const page = await context.newPage();
+    // The first attempt meets a server at capacity (what dashboards/login-guard.ts answers when
+    // every hashing slot and the queue are taken); the next reaches the real server.
+    let attempts = 0;
+    await page.route('**/api/auth/login', async (route) => {
+      attempts++;
+      if (attempts === 1) await route.fulfill({ status: 503, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify({ code: 'WF_HTTP_BUSY', message: 'Sign-in is busy; retry in a few seconds' }) });
+      else await route.continue();
+    });
+    await page.goto(`${sys.httpUrl}/login.html`);
+    await page.fill('#username', 'op');
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('error')?.textContent?.includes('登录繁忙，1 秒后自动重试'));
+    await page.waitForURL((u) => u.pathname === '/' && u.host === new URL(sys.httpUrl).host);
+    await page.waitForSelector('.queue-layout');
+    expect(attempts).toBe(2);
+    await context.close();
+  });
 });

@@ -3,11 +3,13 @@
 let csrf = null;
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter) {
     super(body?.message || `HTTP ${status}`);
     this.status = status;
     this.code = body?.code;
     this.errors = body?.errors || [];
+    /** Seconds the server asked to wait before trying again (Retry-After on 429/503), if it said. */
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -33,7 +35,10 @@ export async function api(method, url, body) {
     window.location.href = loginUrl();
     throw new ApiError(401, json);
   }
-  if (!r.ok) throw new ApiError(r.status, json);
+  if (!r.ok) {
+    const retry = Number(r.headers.get('retry-after'));
+    throw new ApiError(r.status, json, Number.isFinite(retry) && retry > 0 ? retry : undefined);
+  }
   return json;
 }
 
