@@ -149,3 +149,46 @@ export interface OutboxStorage {
   /** When the channel's earliest pending row is due; undefined when none is pending. */
   nextDueAt(channel: string): Promise<number | undefined>;
 }
+
+// ---- console users and sessions (dashboards) ----
+//
+// In cluster mode any API node must open a session another node created: sessions live in the
+// shared database, not in a node's memory.
+
+export interface StoredUser {
+  readonly username: string;
+  /** dashboards/users.ts UserRole; checked there when read. */
+  readonly role: string;
+  readonly personId: string | null;
+  readonly centerId: string | null;
+  readonly locale: Locale;
+  readonly createdAt: number;
+  readonly disabled: boolean;
+}
+
+export interface StoredSession {
+  /** sha256 of the cookie's token: a stolen database opens no session. */
+  readonly id: string;
+  readonly username: string;
+  readonly csrf: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface UserStorage {
+  /** Stores a new user; false, and nothing changed, when the username is taken (even by a concurrent insert). */
+  insert(user: StoredUser & { readonly passwordHash: string }): Promise<boolean>;
+  find(username: string): Promise<(StoredUser & { readonly passwordHash: string }) | undefined>;
+  /** Every user, by username in byte order (as SQLite's BINARY collation sorts, whatever the server's locale). */
+  list(): Promise<StoredUser[]>;
+  /** False when there is no such user. */
+  setLocale(username: string, locale: Locale): Promise<boolean>;
+  /** Enabled admins: the last one may not be removed or disabled. */
+  countAdmins(): Promise<number>;
+  /** Stores a session after deleting every session expired at `now`. Rejects for an unknown user. */
+  createSession(session: StoredSession, now: number): Promise<void>;
+  /** The session and its user while unexpired at `now` and the user enabled. */
+  loadSession(id: string, now: number): Promise<{ readonly user: StoredUser; readonly csrf: string; readonly expiresAt: number } | undefined>;
+  /** False when there was none. */
+  deleteSession(id: string): Promise<boolean>;
+}

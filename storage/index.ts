@@ -5,3 +5,4 @@ export { migratePostgres, POSTGRES_MIGRATIONS, type PostgresMigration, type Post
 export { createDeadLetterStorage, type DeadLetterStorageDeps } from './dead-letters.ts';
 export { createRegistryStorage, type RegistryStorageDeps } from './registry.ts';
 export { createOutboxStorage, type OutboxStorageDeps } from './outbox.ts';
+export { createUserStorage, type UserStorageDeps } from './users.ts';

@@ -107,6 +107,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
       );
       CREATE INDEX alert_outbox_attempts_row ON alert_outbox_attempts (outbox_id);
       CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts (provider_id) WHERE provider_id IS NOT NULL;` },
+  // Mirrors app/migrations/0001-baseline.ts's console users and sessions (storage/users.ts).
+  { version: 3, name: 'dashboards: users, sessions', sql: `
+      CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        person_id TEXT,
+        center_id TEXT,
+        locale TEXT NOT NULL DEFAULT 'zh-CN',
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX sessions_expiry ON sessions (expires_at);` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

@@ -49,6 +49,8 @@ function compiled<R>(query: Compilable<R> | CompiledQuery<R>): CompiledQuery<R> 
   return 'compile' in query ? query.compile() : query;
 }
 
+const MAX_STATEMENTS = 200;
+
 /** A runner on an open better-sqlite3 database whose schema app/migrations/ maintains. */
 export function sqliteRunner(db: Database): SqlRunner {
   const q = new Kysely<Tables>({
@@ -59,13 +61,19 @@ export function sqliteRunner(db: Database): SqlRunner {
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },
   });
+  // Prepared once per SQL text, the most recently used kept. Bounded: a multi-row INSERT's text
+  // differs with its row count, so a store writing batches of any size would otherwise keep one
+  // statement per size.
   const statements = new Map<string, Statement<unknown[]>>();
   const prepare = (sql: string) => {
     let s = statements.get(sql);
-    if (!s) {
+    if (s) {
+      statements.delete(sql);
+    } else {
       s = db.prepare<unknown[]>(sql);
-      statements.set(sql, s);
+      if (statements.size >= MAX_STATEMENTS) statements.delete(statements.keys().next().value!);
     }
+    statements.set(sql, s);
     return s;
   };
   const exec = (query: Compilable<unknown> | CompiledQuery<unknown>): BatchResult => {

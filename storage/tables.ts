@@ -51,6 +51,25 @@ export interface OutboxAttemptsTable {
   receipt_detail: string | null;
 }
 
+export interface UsersTable {
+  username: string;
+  role: string;
+  person_id: string | null;
+  center_id: string | null;
+  locale: Generated<string>;
+  password_hash: string;
+  created_at: number;
+  disabled: Generated<number>;
+}
+
+export interface SessionsTable {
+  id: string;
+  username: string;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+}
+
 interface RegistryColumns {
   json: string;
   updated_at: number;
@@ -60,6 +79,8 @@ export interface Tables {
   dead_letters: DeadLettersTable;
   alert_outbox: OutboxTable;
   alert_outbox_attempts: OutboxAttemptsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

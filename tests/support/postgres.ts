@@ -100,11 +100,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const data = join(dir, 'data');
   try {
     if (user) await chown(dir, user.uid, user.gid);
-    // Locale C: text sorts by bytes, as SQLite's default BINARY collation does, so a contract
-    // test's ORDER BY on text means the same on both. Trust on loopback and the socket: a
-    // throwaway server reachable only from this machine. initdb's own fsync of the fresh files
-    // is kept (the default): the server's durability is what its tests rely on.
-    await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-locale', '-E', 'UTF8'], { cwd: dir, user });
+    // A linguistic default collation (ICU's root locale; PostgreSQL ≥ 15), as a production
+    // server usually has (en_US.UTF-8, zh_CN.UTF-8): 'a' < 'B' there, 'B' < 'a' in SQLite's BINARY. A store whose
+    // ORDER BY on text does not pin its collation then fails its contract test here instead of
+    // sorting differently in production. Trust on loopback and the socket: a throwaway server
+    // reachable only from this machine. initdb's own fsync of the fresh files is kept (the
+    // default): the server's durability is what its tests rely on.
+    await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--locale-provider=icu', '--icu-locale=und'], { cwd: dir, user });
     let port = 0;
     let child: ChildProcess | undefined;
     // freePort's port can be taken before postgres binds it: try a few.
