@@ -33,14 +33,17 @@ export function createRegistryStorage(deps: RegistryStorageDeps): RegistryStorag
   // identity (storage/postgres-migrations.ts).
   const firstStored = sql.raw(dialect === 'postgres' ? 'pos' : 'rowid');
 
-  async function read<T>(kind: RegistryKind, schema: Parser<T>, problems: string[]): Promise<T[]> {
+  function readAll(kind: RegistryKind) {
     const { table, key } = TABLE[kind];
-    const rows = await deps.sql.all(sql<{ k: string; json: string }>`SELECT ${sql.ref(key)} AS k, json FROM ${sql.table(table)} ORDER BY ${firstStored}`.compile(q));
+    return sql<{ k: string; json: string }>`SELECT ${sql.ref(key)} AS k, json FROM ${sql.table(table)} ORDER BY ${firstStored}`.compile(q);
+  }
+
+  function parse<T>(kind: RegistryKind, rows: unknown[], schema: Parser<T>, problems: string[]): T[] {
     const out: T[] = [];
-    for (const row of rows) {
+    for (const row of rows as Array<{ k: string; json: string }>) {
       const r = schema.safeParse(JSON.parse(row.json));
       if (r.success) out.push(r.data);
-      else problems.push(...formatIssues(r.error.issues).map((p) => `${table}["${row.k}"].${p}`));
+      else problems.push(...formatIssues(r.error.issues).map((p) => `${TABLE[kind].table}["${row.k}"].${p}`));
     }
     return out;
   }
@@ -95,21 +98,25 @@ export function createRegistryStorage(deps: RegistryStorageDeps): RegistryStorag
 
   return {
     async load() {
+      // One snapshot: another node's import or removal lands wholly before or after this load.
+      const [centers, grids, sites, devices, people, rosters, hashRows] = await deps.sql.snapshot([
+        readAll('center'), readAll('grid'), readAll('site'), readAll('device'), readAll('person'), readAll('roster'),
+        q.selectFrom('registry_devices').select(['id', 'secret_hash']).where('secret_hash', 'is not', null),
+      ]);
       const problems: string[] = [];
       const file: RegistryFile = {
-        centers: await read('center', Center, problems),
-        grids: await read('grid', Grid, problems),
-        sites: await read('site', Site, problems),
-        devices: await read('device', Device, problems),
-        people: await read('person', Person, problems),
-        rosters: await read('roster', Roster, problems),
+        centers: parse('center', centers!, Center, problems),
+        grids: parse('grid', grids!, Grid, problems),
+        sites: parse('site', sites!, Site, problems),
+        devices: parse('device', devices!, Device, problems),
+        people: parse('person', people!, Person, problems),
+        rosters: parse('roster', rosters!, Roster, problems),
       };
       // A stored row that no longer parses would make its device "unknown" and its alarms
       // rejected: refuse and say which rows, rather than run with holes in the registry.
       if (problems.length) throw new WatchfireError('WF_REGISTRY_INVALID', 'Stored registry rows fail validation', problems);
       const hashes = new Map<string, string>();
-      const rows = await deps.sql.all(q.selectFrom('registry_devices').select(['id', 'secret_hash']).where('secret_hash', 'is not', null));
-      for (const r of rows) hashes.set(r.id, r.secret_hash!);
+      for (const r of hashRows as Array<{ id: string; secret_hash: string }>) hashes.set(r.id, r.secret_hash);
       return { file, hashes };
     },
 

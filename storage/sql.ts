@@ -36,6 +36,13 @@ export interface SqlRunner {
    * (SELECT, RETURNING) and the rows it changed.
    */
   batch(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<BatchResult[]>;
+  /**
+   * Reads that must agree with one another (a whole registry: no device whose site another node
+   * deleted between two SELECTs): one read-only transaction on one snapshot. PostgreSQL's default
+   * READ COMMITTED takes a snapshot per statement, so this one is REPEATABLE READ; on SQLite (WAL)
+   * a transaction's reads share one snapshot. The rows of each query.
+   */
+  snapshot(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<unknown[][]>;
   /** Closes what the runner opened (the PostgreSQL pool); a SQLite handle stays its owner's. */
   close(): Promise<void>;
 }
@@ -99,6 +106,9 @@ export function sqliteRunner(db: Database): SqlRunner {
     async batch(queries) {
       return db.transaction(() => queries.map(exec)).immediate();
     },
+    async snapshot(queries) {
+      return db.transaction(() => queries.map((query) => exec(query).rows)).deferred();
+    },
     async close() {
       statements.clear();
     },
@@ -146,6 +156,13 @@ export function postgresRunner(opts: PostgresOptions): SqlRunner {
           const r = await tx.executeQuery(compiled(query));
           out.push({ rows: r.rows, changes: Number(r.numAffectedRows ?? BigInt(r.rows.length)) });
         }
+        return out;
+      });
+    },
+    async snapshot(queries) {
+      return q.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (tx) => {
+        const out: unknown[][] = [];
+        for (const query of queries) out.push((await tx.executeQuery(compiled(query))).rows);
         return out;
       });
     },

@@ -2,6 +2,7 @@
 // and a real PostgreSQL server, so a store behaves the same whichever database cluster mode or the
 // embedded default hands it. Each case opens a database of its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import pino from 'pino';
 import { WatchfireError } from '../contracts/errors.ts';
 import type { RejectRecord } from '../contracts/ports.ts';
@@ -13,6 +14,7 @@ import { loadAll, prepareWrites } from '../registry/store.ts';
 import { createDeadLetterStorage, createRegistryStorage, migratePostgres, postgresRunner, POSTGRES_MIGRATIONS } from '../storage/index.ts';
 import type { Tables } from '../storage/tables.ts';
 import { sqlBackends, type SqlBackend } from './support/sql-backends.ts';
+import { waitFor } from './support/wait.ts';
 import { smallCounty } from './support/registries.ts';
 
 function rec(i: number, over: Partial<RejectRecord> = {}): RejectRecord {
@@ -323,6 +325,20 @@ describe('the two schemas and the embedded stores', () => {
     const embedded = createDeadLetterStore({ db: db!, logger: pino({ level: 'silent' }) });
     expect(embedded.list()).toEqual(await createDeadLetterStorage({ sql: runner }).list());
     expect(embedded.count({ deviceId: 'even' })).toBe(1);
+  });
+
+  it('a snapshot\'s reads agree on PostgreSQL although another node commits between them', async () => {
+    const db = await postgres.open();
+    const store = createDeadLetterStorage({ sql: db.another() });
+    await store.append([rec(1)], 100);
+    const count = db.runner.q.selectFrom('dead_letters').select((eb) => eb.fn.countAll<number>().as('n'));
+    // The middle read sleeps; the other node commits while it does (seen in pg_stat_activity).
+    const reads = db.runner.snapshot([count, sql`SELECT pg_sleep(0.5) AS slept`.compile(db.runner.q), count]);
+    await waitFor(async () => (await db.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))[0]!.n > 0, { what: 'the snapshot to be between its reads' });
+    await store.append([rec(2)], 100);
+    const [before, , after] = (await reads) as Array<Array<{ n: number }>>;
+    expect(after![0]!.n).toBe(before![0]!.n);
+    expect(await store.count()).toBe(2);
   });
 
   it('a PostgreSQL connection dropped while idle is an event, and the next query gets a new one', async () => {

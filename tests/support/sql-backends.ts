@@ -18,6 +18,8 @@ export interface TestDatabase {
   another(): SqlRunner;
   /** Raw SQL on the database, around the store (to plant a row the store would never write). */
   exec(sql: string): Promise<void>;
+  /** Raw SQL's rows, on a connection of its own. */
+  query<R extends Record<string, unknown>>(sql: string): Promise<R[]>;
   /** Column name → nullable, per table: the schema as the database reports it. */
   columns(table: string): Promise<Map<string, boolean>>;
   /** The names of the table's declared indexes (not those behind PRIMARY KEY or UNIQUE), sorted. */
@@ -58,6 +60,9 @@ function sqliteBackend(): SqlBackend {
         },
         async exec(sql) {
           db.exec(sql);
+        },
+        async query<R>(sql: string) {
+          return db.prepare(sql).all() as R[];
         },
         async columns(table) {
           const rows = db.prepare(`SELECT name, "notnull" AS nn, pk FROM pragma_table_info(?)`).all(table) as Array<{ name: string; nn: number; pk: number }>;
@@ -112,6 +117,7 @@ function postgresBackend(): SqlBackend {
         async exec(sql) {
           await query(sql);
         },
+        query: <R extends Record<string, unknown>>(sql: string) => query<R>(sql),
         async columns(table) {
           const rows = await query<{ column_name: string; is_nullable: string }>(
             'SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [table]);
