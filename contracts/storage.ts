@@ -192,3 +192,27 @@ export interface UserStorage {
   /** False when there was none. */
   deleteSession(id: string): Promise<boolean>;
 }
+
+// ---- leases (issue 21 point 5) ----
+//
+// A duty that one node at a time must do (a cron job, a report, a sweep) is done while holding its
+// lease, renewed well before it expires. `term` grows with each new holder: a node that stalled
+// past its lease and wakes up holds an old term, and a write that carries its term can be refused.
+
+export interface Lease {
+  readonly holder: string;
+  readonly term: number;
+  readonly expiresAt: number;
+}
+
+export interface LeaseStorage {
+  /**
+   * Takes the lease when it is free or expired at `now` (a new term), or renews it when `holder`
+   * has it (the same term), until now + ttlMs. Undefined while another holder's lease runs.
+   */
+  acquire(name: string, holder: string, now: number, ttlMs: number): Promise<Lease | undefined>;
+  /** Gives the lease up, so the next node need not wait for it to expire; false unless `holder` had it. */
+  release(name: string, holder: string): Promise<boolean>;
+  /** Who holds it at `now`; undefined when nobody does. */
+  current(name: string, now: number): Promise<Lease | undefined>;
+}

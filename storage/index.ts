@@ -6,3 +6,4 @@ export { createDeadLetterStorage, type DeadLetterStorageDeps } from './dead-lett
 export { createRegistryStorage, type RegistryStorageDeps } from './registry.ts';
 export { createOutboxStorage, type OutboxStorageDeps } from './outbox.ts';
 export { createUserStorage, type UserStorageDeps } from './users.ts';
+export { createLeaseStorage, type LeaseStorageDeps } from './leases.ts';

@@ -127,6 +127,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
         expires_at BIGINT NOT NULL
       );
       CREATE INDEX sessions_expiry ON sessions (expires_at);` },
+  // Mirrors SQLite's migration 14 (storage/leases.ts).
+  { version: 4, name: 'app: wf_leases', sql: `
+      CREATE TABLE wf_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

@@ -70,6 +70,13 @@ export interface SessionsTable {
   expires_at: number;
 }
 
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  term: number;
+  expires_at: number;
+}
+
 interface RegistryColumns {
   json: string;
   updated_at: number;
@@ -81,6 +88,7 @@ export interface Tables {
   alert_outbox_attempts: OutboxAttemptsTable;
   users: UsersTable;
   sessions: SessionsTable;
+  wf_leases: LeasesTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

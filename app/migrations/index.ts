@@ -135,4 +135,13 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ALTER TABLE alert_outbox ADD COLUMN claimed_by TEXT;
       ALTER TABLE alert_outbox ADD COLUMN claimed_until INTEGER;
       CREATE INDEX alert_outbox_claim ON alert_outbox (claimed_by) WHERE claimed_by IS NOT NULL;` },
+  // Issue 21 point 5: a duty only one node may do at a time (a cron job, a report) is done under
+  // a lease (storage/leases.ts); `term` grows with each new holder, a fencing token.
+  { version: 14, name: 'app: wf_leases', sql: `
+      CREATE TABLE wf_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );` },
 ]);
