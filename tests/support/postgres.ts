@@ -63,6 +63,8 @@ function run(bin: string, args: string[], opts: { cwd: string; user: { uid: numb
   });
 }
 
+const START_TIMEOUT_MS = 30_000;
+
 function launch(bin: string, data: string, dir: string, port: number, user: { uid: number; gid: number } | undefined): Promise<ChildProcess> {
   const args = [
     '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
@@ -70,16 +72,34 @@ function launch(bin: string, data: string, dir: string, port: number, user: { ui
     '-c', 'logging_collector=off', '-c', 'log_destination=stderr',
   ];
   const child = spawn(join(bin, 'postgres'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...user, env: { ...process.env, LC_ALL: 'C' } });
+  // The last lines of its log, for the message when it does not start.
   const lines: string[] = [];
+  const keep = (l: string): void => {
+    lines.push(l);
+    if (lines.length > 50) lines.shift();
+  };
   return new Promise((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`postgres ${why}:\n${lines.join('\n')}`));
+    // initdb is done, so starting is replaying nothing and opening a socket: far below this bound
+    // even on a loaded machine; a server that neither starts nor exits must not hang the suite.
+    const bound = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(`was not ready within ${START_TIMEOUT_MS} ms`);
+    }, START_TIMEOUT_MS);
     child.once('error', reject);
-    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? code}) before it was ready:\n${lines.join('\n')}`)));
-    createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+    child.once('exit', (code, signal) => {
+      clearTimeout(bound);
+      fail(`exited (${signal ?? code}) before it was ready`);
+    });
+    createInterface({ input: child.stdout! }).on('line', keep);
     createInterface({ input: child.stderr! }).on('line', (l) => {
-      lines.push(l);
+      keep(l);
       // Logged by the postmaster once startup (and any crash recovery) is done and it accepts
       // connections: an event to await, not a poll.
-      if (l.includes('database system is ready to accept connections')) resolve(child);
+      if (l.includes('database system is ready to accept connections')) {
+        clearTimeout(bound);
+        resolve(child);
+      }
     });
   });
 }
