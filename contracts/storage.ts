@@ -216,3 +216,29 @@ export interface LeaseStorage {
   /** Who holds it at `now`; undefined when nobody does. */
   current(name: string, now: number): Promise<Lease | undefined>;
 }
+
+// ---- reports (alerts) ----
+
+export interface StoredReport {
+  readonly id: number;
+  readonly kind: string;
+  readonly centerId: string;
+  /** e.g. `2026-12-07` for a daily report, a shift's start for a handover. */
+  readonly period: string;
+  readonly createdAt: number;
+  /** The report's JSON (alerts/reports.ts ReportBody). */
+  readonly body: string;
+}
+
+export interface ReportStorage {
+  /**
+   * Stores the report once per (kind, center, period) and, only when this call created it, its
+   * deliveries (outbox rows carrying its id), in one transaction. When it existed already (another
+   * node made it first), that one is returned and nothing is queued: a report is mailed once.
+   */
+  put(report: Omit<StoredReport, 'id'>, deliveries: readonly Omit<OutboxNew, 'reportId'>[]): Promise<{ report: StoredReport; created: boolean }>;
+  get(kind: string, centerId: string, period: string): Promise<StoredReport | undefined>;
+  byId(id: number): Promise<StoredReport | undefined>;
+  /** The center's newest report of that kind. */
+  last(kind: string, centerId: string): Promise<StoredReport | undefined>;
+}

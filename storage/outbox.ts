@@ -10,11 +10,11 @@
 // rows already 'sending'. The token ties the outcome to the claim: a node whose lease lapsed,
 // and whose row went to another node, cannot overwrite what that node records.
 import { randomUUID } from 'node:crypto';
-import { sql, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Locale } from '../contracts/registry.ts';
-import type { OutboxClaim, OutboxEntry, OutboxEntryAttempt, OutboxStatus, OutboxStorage } from '../contracts/storage.ts';
+import type { OutboxClaim, OutboxEntry, OutboxEntryAttempt, OutboxNew, OutboxStatus, OutboxStorage } from '../contracts/storage.ts';
 import type { SqlRunner } from './sql.ts';
-import type { OutboxAttemptsTable, OutboxTable } from './tables.ts';
+import type { OutboxAttemptsTable, OutboxTable, Tables } from './tables.ts';
 import { text } from './text.ts';
 
 export interface OutboxStorageDeps {
@@ -30,17 +30,22 @@ function toEntry(r: Selectable<OutboxTable>): OutboxEntry {
   };
 }
 
+/** The INSERT of new pending rows, due at max(now, notBefore); also used by stores that queue deliveries in their own transaction. */
+export function insertOutboxRows(q: Kysely<Tables>, rows: readonly OutboxNew[], now: number) {
+  return q.insertInto('alert_outbox').values(rows.map((r) => ({
+    channel: r.channel, incident_id: r.incidentId, report_id: r.reportId, kind: r.kind, step: r.step, recipient_kind: r.recipientKind,
+    recipient_id: r.recipientId, recipient_name: text(r.recipientName), address: r.address, locale: r.locale,
+    next_at: Math.max(now, r.notBefore ?? now), created_at: now,
+  })));
+}
+
 export function createOutboxStorage(deps: OutboxStorageDeps): OutboxStorage {
   const { q, dialect } = deps.sql;
 
   return {
     async enqueue(rows, now) {
       if (!rows.length) return [];
-      const insert = q.insertInto('alert_outbox').values(rows.map((r) => ({
-        channel: r.channel, incident_id: r.incidentId, report_id: r.reportId, kind: r.kind, step: r.step, recipient_kind: r.recipientKind,
-        recipient_id: r.recipientId, recipient_name: text(r.recipientName), address: r.address, locale: r.locale,
-        next_at: Math.max(now, r.notBefore ?? now), created_at: now,
-      }))).returning('id');
+      const insert = insertOutboxRows(q, rows, now).returning('id');
       // Both number a multi-row VALUES in order; RETURNING's own order is not promised.
       return (await deps.sql.all(insert)).map((r) => r.id).sort((a, b) => a - b);
     },

@@ -135,6 +135,18 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
         term BIGINT NOT NULL,
         expires_at BIGINT NOT NULL
       );` },
+  // Mirrors alert_reports (app/migrations/0001-baseline.ts, 0011-privacy.ts): storage/reports.ts.
+  { version: 5, name: 'alerts: alert_reports', sql: `
+      CREATE TABLE alert_reports (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        center_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        pseudonymised_at BIGINT,
+        UNIQUE (kind, center_id, period)
+      );` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

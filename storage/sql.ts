@@ -43,8 +43,70 @@ export interface SqlRunner {
    * a transaction's reads share one snapshot. The rows of each query.
    */
   snapshot(queries: ReadonlyArray<Compilable<unknown> | CompiledQuery<unknown>>): Promise<unknown[][]>;
+  /**
+   * A transaction whose later statements depend on earlier results (insert a report, and only if
+   * it is new, its deliveries). The body is a generator: it `yield*`s tx.all()/tx.run() and gets
+   * their results back, and can await nothing else, so on SQLite the runner drives it to the end
+   * inside one synchronous IMMEDIATE transaction (no await while the write lock is held, as for
+   * batch()), and on PostgreSQL inside one transaction whose only waits are its own statements.
+   * A failing statement or a throw in the body rolls everything back and rejects.
+   */
+  transaction<T>(body: () => TxBody<T>): Promise<T>;
   /** Closes what the runner opened (the PostgreSQL pool); a SQLite handle stays its owner's. */
   close(): Promise<void>;
+}
+
+/** One statement of a transaction body, yielded to the runner. */
+export interface TxStep {
+  readonly query: CompiledQuery<unknown>;
+  readonly want: 'rows' | 'changes';
+}
+
+export type TxBody<T> = Generator<TxStep, T, unknown>;
+
+/** The statements of a transaction body: `const rows = yield* tx.all(query)`, typed as the query. */
+export const tx = {
+  *all<R>(query: Compilable<R> | CompiledQuery<R>): Generator<TxStep, R[], unknown> {
+    return (yield { query: compiled(query), want: 'rows' }) as R[];
+  },
+  *run(query: Compilable<unknown> | CompiledQuery<unknown>): Generator<TxStep, number, unknown> {
+    return (yield { query: compiled(query), want: 'changes' }) as number;
+  },
+};
+
+/** Runs a body's steps through `exec`, synchronously or not; a failure ends the generator (its finally blocks run). */
+function drive<T>(body: () => TxBody<T>, exec: (q: CompiledQuery<unknown>) => BatchResult): T;
+function drive<T>(body: () => TxBody<T>, exec: (q: CompiledQuery<unknown>) => Promise<BatchResult>): Promise<T>;
+function drive<T>(body: () => TxBody<T>, exec: (q: CompiledQuery<unknown>) => BatchResult | Promise<BatchResult>): T | Promise<T> {
+  const g = body();
+  const answer = (step: TxStep, r: BatchResult) => (step.want === 'rows' ? r.rows : r.changes);
+  let next: IteratorResult<TxStep, T>;
+  try {
+    next = g.next();
+    while (!next.done) {
+      const r = exec(next.value.query);
+      if (r instanceof Promise) return continueAsync(g, next.value, r, exec, answer);
+      next = g.next(answer(next.value, r));
+    }
+    return next.value;
+  } catch (err) {
+    g.return(undefined as T);
+    throw err;
+  }
+}
+
+async function continueAsync<T>(
+  g: TxBody<T>, first: TxStep, pending: Promise<BatchResult>,
+  exec: (q: CompiledQuery<unknown>) => BatchResult | Promise<BatchResult>, answer: (step: TxStep, r: BatchResult) => unknown,
+): Promise<T> {
+  try {
+    let next = g.next(answer(first, await pending));
+    while (!next.done) next = g.next(answer(next.value, await exec(next.value.query)));
+    return next.value;
+  } catch (err) {
+    g.return(undefined as T);
+    throw err;
+  }
 }
 
 export interface BatchResult {
@@ -109,6 +171,9 @@ export function sqliteRunner(db: Database): SqlRunner {
     async snapshot(queries) {
       return db.transaction(() => queries.map((query) => exec(query).rows)).deferred();
     },
+    async transaction(body) {
+      return db.transaction(() => drive(body, exec)).immediate();
+    },
     async close() {
       statements.clear();
     },
@@ -165,6 +230,12 @@ export function postgresRunner(opts: PostgresOptions): SqlRunner {
         for (const query of queries) out.push((await tx.executeQuery(compiled(query))).rows);
         return out;
       });
+    },
+    async transaction(body) {
+      return q.transaction().execute((t) => drive(body, async (query) => {
+        const r = await t.executeQuery(query);
+        return { rows: r.rows, changes: Number(r.numAffectedRows ?? BigInt(r.rows.length)) };
+      }));
     },
     async close() {
       await q.destroy();

@@ -70,6 +70,16 @@ export interface SessionsTable {
   expires_at: number;
 }
 
+export interface ReportsTable {
+  id: Generated<number>;
+  kind: string;
+  center_id: string;
+  period: string;
+  created_at: number;
+  body: string;
+  pseudonymised_at: number | null;
+}
+
 export interface LeasesTable {
   name: string;
   holder: string;
@@ -89,6 +99,7 @@ export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
   wf_leases: LeasesTable;
+  alert_reports: ReportsTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };
