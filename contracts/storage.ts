@@ -242,3 +242,29 @@ export interface ReportStorage {
   /** The center's newest report of that kind. */
   last(kind: string, centerId: string): Promise<StoredReport | undefined>;
 }
+
+// ---- escalation steps (alerts) ----
+//
+// Issue 21 point 5: a due step runs on exactly one node, once. runDue() locks due steps row by row
+// (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's single writer) and runs the caller's work for
+// each in the same transaction as marking it done: a node that dies mid-way committed nothing, and
+// the step is still due for another.
+
+export interface EscalationStepNew {
+  readonly incidentId: string;
+  readonly policy: string;
+  readonly step: string;
+  /** The state that ends the step (alerts/policies.ts Step['until']). */
+  readonly untilState: string;
+  readonly dueAt: number;
+  /** A call tree's stage; null for a plain step. */
+  readonly stage: number | null;
+}
+
+export interface EscalationStep extends EscalationStepNew {
+  readonly id: number;
+  /** 0 pending, 1 done, 2 cancelled. */
+  readonly done: 0 | 1 | 2;
+  readonly doneAt: number | null;
+  readonly createdAt: number;
+}

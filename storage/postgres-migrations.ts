@@ -147,6 +147,22 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
         pseudonymised_at BIGINT,
         UNIQUE (kind, center_id, period)
       );` },
+  // Mirrors alert_escalations (app/migrations/0001-baseline.ts, 8): storage/escalations.ts.
+  { version: 6, name: 'alerts: alert_escalations', sql: `
+      CREATE TABLE alert_escalations (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        step TEXT NOT NULL,
+        until_state TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        done_at BIGINT,
+        created_at BIGINT NOT NULL,
+        stage INTEGER
+      );
+      CREATE INDEX alert_escalations_due ON alert_escalations (done, due_at);
+      CREATE INDEX alert_escalations_incident ON alert_escalations (incident_id, done);` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

@@ -80,6 +80,19 @@ export interface ReportsTable {
   pseudonymised_at: number | null;
 }
 
+export interface EscalationsTable {
+  id: Generated<number>;
+  incident_id: string;
+  policy: string;
+  step: string;
+  until_state: string;
+  due_at: number;
+  done: Generated<number>;
+  done_at: number | null;
+  created_at: number;
+  stage: number | null;
+}
+
 export interface LeasesTable {
   name: string;
   holder: string;
@@ -100,6 +113,7 @@ export interface Tables {
   sessions: SessionsTable;
   wf_leases: LeasesTable;
   alert_reports: ReportsTable;
+  alert_escalations: EscalationsTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

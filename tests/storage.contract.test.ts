@@ -270,7 +270,7 @@ describe('the two schemas and the embedded stores', () => {
   // Every table behind the seam (storage/tables.ts), listed so that adding one means adding it here.
   const TABLES: ReadonlyArray<keyof Tables> = [
     'dead_letters', 'registry_centers', 'registry_grids', 'registry_sites', 'registry_devices', 'registry_people', 'registry_rosters',
-    'alert_outbox', 'alert_outbox_attempts', 'users', 'sessions', 'wf_leases', 'alert_reports',
+    'alert_outbox', 'alert_outbox_attempts', 'users', 'sessions', 'wf_leases', 'alert_reports', 'alert_escalations',
   ];
 
   it('PostgreSQL\'s tables mirror SQLite\'s: the same columns, the same nullability, the same indexes', async () => {
