@@ -4,6 +4,7 @@
 // repeats (or the catch-up after a restart) sends nothing twice.
 import { schedule, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
+import type { FiringClaims } from '../contracts/cluster.ts';
 import type { Clock, RegistryReader } from '../contracts/ports.ts';
 import type { Rosters } from './roster.ts';
 import type { Reports } from './reports.ts';
@@ -23,7 +24,16 @@ export interface ScheduledJob extends PlannedTask {
   run(): void | Promise<unknown>;
 }
 
-export function createSchedules(deps: { registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger; installedAt?: number | undefined; jobs?: readonly ScheduledJob[] | undefined }) {
+/** How long a firing's claim is kept: longer than any clock skew between nodes, shorter than a period. */
+const FIRING_CLAIM_MS = 10 * 60_000;
+/** A catch-up's claim (per report period): as long as a restart of the cluster may take. */
+const CATCH_UP_CLAIM_MS = 6 * 3_600_000;
+
+export function createSchedules(deps: {
+  registry: RegistryReader; rosters: Rosters; reports: Reports; clock: Clock; logger: Logger; installedAt?: number | undefined; jobs?: readonly ScheduledJob[] | undefined;
+  /** Cluster mode: each firing runs on one node only (contracts/cluster.ts). */
+  claims?: FiringClaims | undefined;
+}) {
   const { registry, rosters, reports, clock, logger } = deps;
   let tasks: Array<{ task: ScheduledTask; plan: PlannedTask }> = [];
   let unsubscribe: (() => void) | undefined;
@@ -44,12 +54,34 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
     }
   }
 
+  /**
+   * Runs a firing here when this node claims it (always without claims). When the claim cannot be
+   * asked (Redis away), the job runs: a report made twice is better than a duty skipped.
+   */
+  function runClaimed(name: string, firing: string, ttlMs: number, fn: () => unknown): void {
+    if (!deps.claims) {
+      run(name, fn);
+      return;
+    }
+    deps.claims.claim(name, firing, ttlMs).then(
+      (mine) => {
+        if (mine) run(name, fn);
+        else logger.debug({ task: name, firing }, 'another node runs this firing');
+      },
+      (err: unknown) => {
+        logger.warn({ err, task: name, firing }, 'could not claim a scheduled firing: running it here');
+        run(name, fn);
+      },
+    );
+  }
+
   function add(plan: PlannedTask, fn: () => unknown): void {
     if (!validate(plan.pattern)) {
       logger.error({ task: plan.name, pattern: plan.pattern }, 'invalid cron pattern: task not scheduled');
       return;
     }
-    const task = schedule(plan.pattern, () => run(plan.name, fn), { timezone: plan.timezone, name: plan.name, noOverlap: true, logger: cronLogger });
+    // The firing is the second the plan matched (the same on every node), not when it ran.
+    const task = schedule(plan.pattern, (ctx) => runClaimed(plan.name, String(Math.floor(ctx.date.getTime() / 1000)), FIRING_CLAIM_MS, fn), { timezone: plan.timezone, name: plan.name, noOverlap: true, logger: cronLogger });
     tasks.push({ task, plan });
   }
 
@@ -96,11 +128,11 @@ export function createSchedules(deps: { registry: RegistryReader; rosters: Roste
       const w = wallClock(now, tz);
       if (now >= zonedInstant(tz, w.year, w.month, w.day, 8)) {
         const day = previousDay(c.id);
-        if (!reports.exists('daily', c.id, day)) run(`daily:${c.id}`, () => daily(c.id, day));
+        if (!reports.exists('daily', c.id, day)) runClaimed(`daily:${c.id}`, `catch-up:${day}`, CATCH_UP_CLAIM_MS, () => daily(c.id, day));
       }
       if (now >= zonedInstant(tz, w.year, w.month, 1, 8, 5)) {
         const month = previousMonth(c.id);
-        if (!reports.exists('monthly', c.id, month)) run(`monthly:${c.id}`, () => monthly(c.id, month));
+        if (!reports.exists('monthly', c.id, month)) runClaimed(`monthly:${c.id}`, `catch-up:${month}`, CATCH_UP_CLAIM_MS, () => monthly(c.id, month));
       }
     }
   }

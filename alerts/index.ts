@@ -7,6 +7,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { EventBus } from '../contracts/bus.ts';
+import type { FiringClaims } from '../contracts/cluster.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Clock, Lifecycle, RegistryReader } from '../contracts/ports.ts';
 import type { Finding } from '../contracts/findings.ts';
@@ -83,6 +84,8 @@ export interface AlertsDeps {
   installedAt?: number;
   /** Other modules' jobs on the same scheduler (the nightly pseudonymisation, issue 18 point 8). */
   jobs?: readonly ScheduledJob[];
+  /** Cluster mode: each scheduled firing runs on one node only (issue 21 point 5). */
+  claims?: FiringClaims;
 }
 
 export function createAlerts(deps: AlertsDeps) {
@@ -191,7 +194,7 @@ export function createAlerts(deps: AlertsDeps) {
     });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
     refs.reports = reports;
-    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs });
+    const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 

@@ -44,6 +44,7 @@ const CONDITION: Record<string, { zh: string; en: string }> = {
   crack_rate: { zh: '裂缝扩展速率', en: 'Crack growth rate' },
   tilt_rate: { zh: '倾斜变化速率', en: 'Tilt rate' },
   sensor_offset: { zh: '传感器零点漂移', en: 'Sensor offset' },
+  sensor_fault: { zh: '传感器故障', en: 'Sensor fault' },
   rules_override: { zh: '设备规则覆盖无效', en: 'Invalid rule override' },
 };
 

@@ -20,6 +20,8 @@ import { createRegistry, loadRegistryFile } from '../registry/index.ts';
 import { createIngest, createSeqStore, createDeadLetterStore, createInfluxStore, createInfluxQuery, spawnLocalInfluxd, createRefusedStore, ensureRetention, ensureDatabase, createLateDownsampler, downsampleRange } from '../ingest/index.ts';
 import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, watchRuleFile, type RuleSet } from '../rules/index.ts';
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
+import { createRedisFiringClaims } from './claims.ts';
+import { createRedisConsoleRelay } from './console-relay.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
@@ -156,6 +158,9 @@ export function createWatchfire(deps: WatchfireDeps) {
       name: 'privacy:pseudonymise', pattern: config.privacy.nightly, timezone: config.timezone,
       run: async () => logger.child({ module: 'privacy' }).info(await privacy.pseudonymise(), 'personal data of old closed incidents pseudonymised'),
     };
+    // Issue 21 point 5: in cluster mode every node schedules the same jobs; one runs each firing.
+    const consoleRelay = config.cluster.enabled ? createRedisConsoleRelay({ redisUrl: config.cluster.redisUrl, nodeId: config.cluster.nodeId, logger: logger.child({ module: 'cluster' }) }) : undefined;
+    const claims = config.cluster.enabled ? createRedisFiringClaims({ redisUrl: config.cluster.redisUrl, nodeId: config.cluster.nodeId, logger: logger.child({ module: 'cluster' }) }) : undefined;
     const alerts = createAlerts({
       db: database,
       bus,
@@ -180,6 +185,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...(config.alerts.policyFile ? { policies: loadPolicyFile(config.alerts.policyFile) } : {}),
       installedAt: installedAt(database),
       jobs: [privacyJob],
+      ...(claims ? { claims } : {}),
       ...deps.alerts,
     });
 
@@ -282,11 +288,12 @@ export function createWatchfire(deps: WatchfireDeps) {
           : []),
       ],
       privacy,
+      consoleRelay,
     });
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, late, rules, alerts, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
+    return { registry, deadLetters, seqs, journal, store, late, rules, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
   }
 
   function health() {
@@ -370,6 +377,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.journal.start();
     await p.store.start();
     await p.alerts.start();
+    await p.consoleRelay?.start();
     annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock });
     annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
@@ -401,6 +409,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       annotations?.stop();
       annotations = undefined;
       await p.alerts.stop();
+      await p.claims?.close();
+      await p.consoleRelay?.close();
       await p.store.stop();
       await p.late?.stop();
       await p.journal.stop();

@@ -102,12 +102,19 @@ function buildPool(devs: DeviceInfo[], rounds: number, seed: number, first = 0):
   return pool;
 }
 
-/** Heap bytes per device state: engine with n warm devices of the mix, minus the same without states. */
+/**
+ * Bytes per device state: engine with n warm devices of the mix, minus the same without states —
+ * the V8 heap and the typed arrays' backing stores outside it (rules/ring.ts windows live there).
+ */
+const used = (): number => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
 function bytesPerState(mix: Array<[DeviceType, number]>, n: number): number {
   const devs = makeDevices(n, mix);
   const dir = directory(devs);
   fullGc();
-  const before = process.memoryUsage().heapUsed;
+  const before = used();
   const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: dir });
   {
     // Settlement history: 35 days of hourly readings fill every rate window as in steady state.
@@ -117,7 +124,7 @@ function bytesPerState(mix: Array<[DeviceType, number]>, n: number): number {
     for (const r of pool) { r.ts += 36 * 24 * HOUR; r.receivedAt += 36 * 24 * HOUR; engine.evaluate(r as never); }
   }
   fullGc(); // the readings are garbage now; what stays is the engine and its states
-  const after = process.memoryUsage().heapUsed;
+  const after = used();
   if (engine.stats().devices !== n) throw new Error('not every device has state');
   return (after - before) / n;
 }

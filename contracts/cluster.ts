@@ -16,6 +16,7 @@
 // acknowledged (takeOver), and rebuilds the partition's rule state by reading from an offset
 // (read), e.g. from its last snapshot's.
 import { crc32 } from 'node:zlib';
+import type { Incident } from './incidents.ts';
 import type { Lifecycle } from './ports.ts';
 
 /** A position in one partition: a Redis Stream id (`<ms>-<n>`), ordered within its partition. */
@@ -58,4 +59,38 @@ export interface PartitionedLog extends Lifecycle {
   ack(partition: number, offsets: readonly LogOffset[]): Promise<void>;
   /** For a new owner: records read by earlier owners and never acknowledged, now this worker's, oldest first. */
   takeOver(partition: number, worker: string, count: number): Promise<LogRecord[]>;
+}
+
+/**
+ * Issue 21 point 5, "exactly one actor per duty", for the scheduler: every node runs node-cron
+ * with the same plan, and each firing is run by the one node that claims it first. A claim is
+ * keyed by the job and its firing (the scheduled second, or the report's period for a catch-up)
+ * and outlives the run by `ttlMs`, so a node whose clock is a little behind finds it taken rather
+ * than running the job again. A node that dies mid-run leaves that firing undone; the next
+ * start's catch-up makes a missing daily or monthly report (alerts/cron.ts).
+ */
+export interface FiringClaims {
+  /** True on the one node that claimed `job` at `firing`; false on every other. */
+  claim(job: string, firing: string, ttlMs: number): Promise<boolean>;
+}
+
+/**
+ * Issue 21 point 5, console streams across API nodes: what one node's console stream sends (an
+ * incident changed, a device came or went), told to the other nodes, whose streams send it to
+ * their own operators. Readings of an open site stay on the node that took them.
+ */
+export interface ConsoleEvent {
+  readonly type: 'incident' | 'presence';
+  /** The incident, for deciding who may see it (as on the node it happened on). */
+  readonly incident?: Incident;
+  readonly centerId?: string;
+  /** The event's data as the stream sends it. */
+  readonly data: string;
+}
+
+export interface ConsoleRelay {
+  /** Tells the other nodes (never this one). */
+  tell(e: ConsoleEvent): void;
+  /** The other nodes' events; returns the unsubscribe. */
+  listen(listener: (e: ConsoleEvent) => void): () => void;
 }

@@ -89,9 +89,11 @@ const common = { ts: Timestamp.optional(), seq: Seq.optional() };
 // ---- telemetry ----------------------------------------------------------------------------
 /**
  * Plausible ranges of measured values (PROTOCOL.md "Telemetry by device type"; issue 14). They are
- * physical, not policy: a value outside is stored and flagged `out_of_range` by ingest, and the
- * rules score it as the evidence it is (200 °C in a home is a fire); only a value that is not a
- * finite number is rejected. Soft-soil rods settle metres; tilts of tens of ‰ are real.
+ * physical, not policy: a value outside is stored and flagged `out_of_range` by ingest; only a
+ * value that is not a finite number is rejected. The rules score a detector's value outside as the
+ * evidence it is (200 °C in a home is a fire); a structural value outside (settlement, tilt, crack)
+ * is a sensor fault, not movement (rules/settlement.ts). Soft-soil rods settle metres; tilts of
+ * tens of ‰ are real.
  */
 export const MEASURED_RANGES = {
   smoke_detector: {

@@ -5,7 +5,8 @@ import type { Level } from './findings.ts';
 /**
  * `clock_bad`: the device's timestamp was not trusted (receive time used). `out_of_range`: a
  * measured value lies outside its plausible range (protocol.ts MEASURED_RANGES); the reading is
- * kept, stored flagged, and scored as the evidence it is (issue 14).
+ * kept, stored flagged, and scored as the evidence it is, or as a sensor fault for a structural
+ * value no structure can take (issue 14).
  */
 export type ReadingFlag = 'clock_bad' | 'out_of_range';
 

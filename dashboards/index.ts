@@ -69,6 +69,7 @@ export function createHttpServer(deps: HttpDeps): Lifecycle & { app: App; addres
     view: (inc) => viewOf(deps.registry, inc, deps.config.timezone),
     onDrop: (reason) => metrics.sseDrops.inc({ reason }),
     centerOf: (deviceId) => deps.registry.get(deviceId)?.centerId,
+    relay: deps.consoleRelay,
   });
   const now = () => deps.clock?.now() ?? Date.now();
   const guard = createLoginGuard(deps.config.login, { now, onRefuse: aggregateRefusals(deps.logger, now) });

@@ -1,5 +1,6 @@
 // Shared pieces of the HTTP layer: the app type with the zod type provider, the role
 // declaration every route carries, and who the caller is.
+import type { ConsoleRelay } from '../contracts/cluster.ts';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Database } from 'better-sqlite3';
@@ -71,6 +72,8 @@ export interface HttpDeps {
    * signatures). Only app/ hands these in.
    */
   plugins?: ReadonlyArray<(app: FastifyInstance) => Promise<void>> | undefined;
+  /** Cluster mode (issue 21 point 5): the console stream's events cross between nodes. */
+  consoleRelay?: ConsoleRelay | undefined;
   /** Issue 19 point 5: the one-tap acknowledge links in messages (/ack/:token); absent: no such page. */
   ackLinks?: AckLinks | undefined;
   /** Residents' personal data (issue 18 point 8): export, erase, and the record of who read it. */

@@ -4,6 +4,7 @@
 // long. A slow client never holds anyone up: past a buffer limit it is dropped and reconnects.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../contracts/bus.ts';
+import type { ConsoleEvent, ConsoleRelay } from '../contracts/cluster.ts';
 import type { Incident } from '../contracts/incidents.ts';
 import type { User } from './users.ts';
 import { canSee } from './kit.ts';
@@ -38,6 +39,8 @@ export function createStreamHub(deps: {
   onDrop?: (reason: 'slow' | 'error') => void;
   /** The center of a device, so a center's consoles get their own devices' presence only. */
   centerOf?: (deviceId: string) => string | undefined;
+  /** Cluster mode: incident and presence events cross to the other nodes' consoles and back. */
+  relay?: ConsoleRelay | undefined;
 }) {
   const clients = new Set<Client>();
   /** Sites someone has open, with how many: the reading listener runs on the hot path, O(1). */
@@ -88,17 +91,23 @@ export function createStreamHub(deps: {
     for (const c of clients) if (allowed(c, ev)) send(c, text);
   }
 
+  /** An event of this node: to its own clients and, in a cluster, to the other nodes'. */
+  function local(e: ConsoleEvent): void {
+    publish(e);
+    deps.relay?.tell(e);
+  }
+
   return {
     start(): void {
       unsubscribe.push(
         deps.bus.on('incident', 'dashboards.stream', (ev) => {
-          publish({ type: 'incident', incident: ev.incident, data: JSON.stringify({ kind: ev.kind, at: ev.at, actor: ev.actor ?? null, incident: deps.view(ev.incident) }) });
+          local({ type: 'incident', incident: ev.incident, data: JSON.stringify({ kind: ev.kind, at: ev.at, actor: ev.actor ?? null, incident: deps.view(ev.incident) }) });
         }),
         deps.bus.on('device.presence', 'dashboards.stream', (p) => {
           // A keep-alive changes nothing an operator sees.
           if (p.reason === 'heartbeat') return;
           const centerId = deps.centerOf?.(p.deviceId);
-          publish({ type: 'presence', ...(centerId ? { centerId } : {}), data: JSON.stringify(p) });
+          local({ type: 'presence', ...(centerId ? { centerId } : {}), data: JSON.stringify(p) });
         }),
         deps.bus.on('reading.scored', 'dashboards.stream', (s) => {
           const r = s.reading;
@@ -106,6 +115,8 @@ export function createStreamHub(deps: {
           publish({ type: 'reading', siteId: r.siteId, centerId: r.centerId, data: JSON.stringify({ deviceId: r.deviceId, ts: r.ts, kind: r.kind, values: r.values, level: s.level, score: s.score }) });
         }),
       );
+      // The other nodes' events go to this node's clients only (never told on again).
+      if (deps.relay) unsubscribe.push(deps.relay.listen((e) => publish(e)));
       heartbeat = setInterval(() => {
         for (const c of clients) send(c, `: ${Date.now()}\n\n`);
       }, HEARTBEAT_MS);

@@ -56,12 +56,12 @@ export const DEFAULT_RULE_SET: RuleSet = {
   },
   settlement_sensor: {
     ...common(false),
-    settlement: { alarm: 20, warnRatio: 0.7, alarmScore: 85, warnScore: 55 },
+    settlement: { alarm: 20, warnRatio: 0.7, alarmScore: 85, warnScore: 55, windowSec: 120 },
     tilt: {
       alarm: 4, warnRatio: 0.7, alarmScore: 85, warnScore: 55, filter: 'median', windowSec: 60,
       rate: { perDay: 0.05, windowDays: 30, bucketHours: 24, minPoints: 4, minSpanDays: 14, score: 55 },
     },
-    crack: { alarm: 2, warnRatio: 0.7, alarmScore: 85, warnScore: 55 },
+    crack: { alarm: 2, warnRatio: 0.7, alarmScore: 85, warnScore: 55, windowSec: 120 },
     rate: {
       fast: { perDay: 2, windowDays: 15, bucketHours: 6, minPoints: 3, minSpanDays: 1, score: 85 },
       slow: { perDay: 0.13, windowDays: 30, bucketHours: 24, minPoints: 4, minSpanDays: 14, score: 55 },

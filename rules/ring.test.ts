@@ -2,7 +2,7 @@
 // slopes, through gaps (which clear nothing) and outliers; the tilt filter ignores vibration.
 import { describe, expect, it } from 'vitest';
 import { SampleRing } from './ring.ts';
-import { BucketSeries, SUB, WindowFilter } from './trend.ts';
+import { BucketSeries, LEVEL_SUB, SUB, WindowFilter } from './trend.ts';
 import { prng } from './test-support.ts';
 
 describe('SampleRing', () => {
@@ -84,5 +84,50 @@ describe('WindowFilter', () => {
     expect(f.value).toBe(1);
     f.filter(false);
     expect(f.value).toBeCloseTo(5.8, 6);
+  });
+});
+
+describe('WindowFilter for a level (settlement and crack)', () => {
+  const level = () => new WindowFilter(undefined, 0, LEVEL_SUB, true);
+  const subMs = 120_000 / LEVEL_SUB;
+
+  it('a reading every 10 s over 120 s: the median of the last 12 readings; older ones leave by time', () => {
+    const f = level();
+    const values = [5, 5, 160, 5, 160, 160, 160, 5, 5, 160, 5, 5];
+    values.forEach((v, i) => f.add(i * 10_000, v, subMs));
+    f.filter(true);
+    expect(f.count).toBe(12);
+    expect(f.value).toBe(5); // 7 of 12 at 5 mm
+    f.add(12 * 10_000, 160, subMs); // the first 5 leaves the window: 6 and 6
+    f.filter(true);
+    expect([f.lower, f.upper, f.value]).toEqual([5, 160, 82.5]); // a level takes the one nearer its baseline
+  });
+
+  it('a sparse point has one reading in its window, judged on that reading (what a one-sample rule did)', () => {
+    const f = level();
+    for (const [h, v] of [[0, 1], [1, 25], [2, 1]] as const) {
+      f.add(h * 3_600_000, v, subMs);
+      f.filter(true);
+      expect(f.count).toBe(1);
+      expect(f.value).toBe(v);
+    }
+  });
+
+  it('a faster sensor: each sub-window holds its latest reading (a time-lapse ramp in one instant is its last value)', () => {
+    const f = level();
+    for (let i = 0; i <= 10; i++) f.add(i * 20, 2 * i, subMs);
+    f.filter(true);
+    expect([f.count, f.value]).toEqual([1, 20]);
+  });
+
+  it('a gap empties the sub-windows it spans; a reloaded window length starts afresh', () => {
+    const f = level();
+    for (let i = 0; i < 12; i++) f.add(i * 10_000, 30, subMs);
+    f.add(11 * 10_000 + 60_000, 2, subMs); // 6 sub-windows later: 6 of the 12 left the window
+    f.filter(true);
+    expect([f.count, f.value]).toEqual([7, 30]);
+    f.add(11 * 10_000 + 70_000, 2, 60_000 / LEVEL_SUB);
+    f.filter(true);
+    expect([f.count, f.value]).toEqual([1, 2]);
   });
 });

@@ -23,6 +23,12 @@ const Offline = z.strictObject({
 const common = { offline: Offline, clock: scored, seqGap: scored, fault: scored };
 const Battery = z.strictObject({ lowPct: z.number().min(0).max(100), clearPct: z.number().min(0).max(100), score });
 const Limit = z.strictObject({ alarm: positive, warnRatio: ratio, alarmScore: score, warnScore: score });
+/**
+ * A cumulative level (settlement, crack) judged on the median of the readings of the last windowSec
+ * (rules/trend.ts): a point read hourly or weekly is judged on each reading, a point reporting every
+ * few seconds on the median of its window, so a few obstructed readings do not make a red.
+ */
+const Level = z.strictObject({ ...Limit.shape, windowSec: positive });
 
 type Ctx = z.core.$RefinementCtx;
 function ordered(ctx: Ctx, lo: number, hi: number, path: string[], what: string): void {
@@ -111,7 +117,7 @@ const Rate = z.strictObject({ fast: RateWindow, slow: RateWindow });
 
 export const SettlementRules = z.strictObject({
   ...common,
-  settlement: Limit,
+  settlement: Level,
   tilt: z.strictObject({
     ...Limit.shape,
     /** Filter: the median (or mean) of the newest 5 sub-window means; vibration averages out. */
@@ -119,7 +125,7 @@ export const SettlementRules = z.strictObject({
     windowSec: positive,
     rate: RateWindow,
   }),
-  crack: Limit,
+  crack: Level,
   rate: Rate,
   crackRate: Rate,
   battery: Battery,

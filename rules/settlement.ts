@@ -1,10 +1,12 @@
 // Settlement sensor rules (DESIGN.md "Rules", settlement sensor): cumulative values against the
-// alarm value and its warning fraction, and settlement rate by regression over days, never from
-// two noisy points.
+// alarm value and its warning fraction, judged on the median of a trailing window, and settlement
+// rate by regression over days, never from two noisy points; a value no structure can take is a
+// sensor fault, not movement.
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
+import { MEASURED_RANGES } from '../contracts/protocol.ts';
 import { at, fmt, type Collector } from './finding.ts';
 import { battery, condition } from './common.ts';
-import { BucketSeries, SUB, WindowFilter } from './trend.ts';
+import { BucketSeries, LEVEL_SUB, SUB, WindowFilter } from './trend.ts';
 import { COND, newSettlementState, SettlementState, type DeviceState } from './state.ts';
 import { FAST_POINTS, SLOW_POINTS, type SettlementRules } from './schema.ts';
 
@@ -67,9 +69,9 @@ function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: numbe
   const t = st.settlementRules.tilt;
   const subMs = (t.windowSec * 1000) / SUB;
   let opened = false;
-  const sums = (s.tiltSums ??= new Float64Array(SUB * 4));
+  const sums = s.filterSums();
   if (typeof tx === 'number') opened = (s.tiltX ??= new WindowFilter(sums, 0)).add(ts, tx, subMs) || opened;
-  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter(sums, SUB * 2)).add(ts, ty, subMs) || opened;
+  if (typeof ty === 'number') opened = (s.tiltY ??= new WindowFilter(sums, SettlementState.TILT_Y)).add(ts, ty, subMs) || opened;
   const median = t.filter === 'median';
   const fx = s.tiltX, fy = s.tiltY;
   // Judged once three sub-windows hold data: never on one sample, whatever the sensor's rate.
@@ -99,24 +101,69 @@ function tiltRule(out: Collector, st: DeviceState, s: SettlementState, ts: numbe
   }
 }
 
+type LevelRules = SettlementRules['settlement'];
+
+/**
+ * A cumulative level (settlement, crack) judged on the median of the readings of its trailing
+ * window, never on one reading of a point that reports often (issue 14: a laser obstructed for a
+ * few readings made false reds); a point read hourly or weekly has one reading in its window.
+ */
+function levelRule(out: Collector, f: WindowFilter, ts: number, v: number, base: number, l: LevelRules, rule: 'settlement' | 'crack', loc: string | undefined): void {
+  f.add(ts, v, (l.windowSec * 1000) / LEVEL_SUB);
+  f.filter(true);
+  // Of an even count's two middle readings the one nearer the baseline: a level is reached when a
+  // strict majority of the window's readings is there, so two readings of a point reporting every
+  // 60 s need both, never one spike.
+  const lo = f.lower - base, hi = f.upper - base;
+  const d = Math.abs(lo) <= Math.abs(hi) ? lo : hi;
+  // The labels are built only when a limit is reached: nothing is allocated for a quiet reading.
+  if (!(Math.abs(d) >= l.alarm * l.warnRatio)) return;
+  const over = f.count > 1 ? ` (median over ${fmt(l.windowSec, 0)} s)` : '', overZh = f.count > 1 ? `（${fmt(l.windowSec, 0)} 秒中位数）` : '';
+  if (rule === 'settlement') limit(out, d, l, rule, 'mm', `Settlement${over}`, `累计沉降${overZh}`, loc);
+  else limit(out, d, l, rule, 'mm', `Crack growth${over}`, `裂缝扩展${overZh}`, loc);
+}
+
+const RANGE = MEASURED_RANGES.settlement_sensor;
+type Structural = 'settlement' | 'tiltX' | 'tiltY' | 'crack';
+
+/**
+ * A structural value beyond any physical one (contracts/protocol.ts MEASURED_RANGES) is not
+ * evidence of movement but a sensor fault (a laser's -1000000 error code is not a settlement of
+ * 1 km): ingest stores it flagged out_of_range, and here it is kept out of every level and rate
+ * and raises a yellow maintenance finding. Unlike a fire value (200 °C in a home is a fire), it
+ * says nothing about the structure. It does not clear by itself: a sensor that now and then sends
+ * an error code would otherwise open and close an incident each time; someone has to look.
+ * Returns the value when it is physical, undefined otherwise (or when there is none).
+ */
+function physical(out: Collector, st: DeviceState, field: Structural, v: unknown, loc: string | undefined): number | undefined {
+  if (typeof v !== 'number') return undefined;
+  const r = RANGE[field];
+  if (v >= r.min && v <= r.max) return v;
+  const where = at(loc);
+  out.add('settlement.sensor_fault', st.settlementRules.fault.score, 'maintenance', 'sensor_fault', `Sensor fault: ${field} reads ${fmt(v)} ${r.unit}, beyond any physical value (${r.min} to ${r.max} ${r.unit}); not judged as movement, check the sensor${where}`, `传感器故障：${field} 读数 ${fmt(v)} ${r.unit}，超出物理可能范围（${r.min} 至 ${r.max} ${r.unit}），不作为变形判定，请检查传感器${where}`);
+  return undefined;
+}
+
 export function settlementTelemetry(out: Collector, st: DeviceState, r: TelemetryReading): void {
   const rules = st.settlementRules;
   const s = stateFor(st);
   const v = r.values;
   const where = st.info?.location;
-  const settlement = v.settlement;
-  if (typeof settlement === 'number') {
-    limit(out, settlement - baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', 'mm', 'Settlement', '累计沉降', where);
+  const settlement = physical(out, st, 'settlement', v.settlement, where);
+  if (settlement !== undefined) {
+    s.level ??= new WindowFilter(s.filterSums(), SettlementState.LEVEL, LEVEL_SUB, true);
+    levelRule(out, s.level, r.ts, settlement, baseline(st, 'settlementBaseline'), rules.settlement, 'settlement', where);
     rateRule(out, s.fast, s.slow, r.ts, settlement, rules.rate, 'settlement_rate', where);
   }
-  const tx = v.tiltX, ty = v.tiltY;
-  if (typeof tx === 'number' || typeof ty === 'number') tiltRule(out, st, s, r.ts, tx, ty, where);
-  const crack = v.crack;
-  if (typeof crack === 'number') {
+  const tx = physical(out, st, 'tiltX', v.tiltX, where), ty = physical(out, st, 'tiltY', v.tiltY, where);
+  if (tx !== undefined || ty !== undefined) tiltRule(out, st, s, r.ts, tx, ty, where);
+  const crack = physical(out, st, 'crack', v.crack, where);
+  if (crack !== undefined) {
     const meta = st.info?.meta?.crackBaseline;
     if (Number.isNaN(s.crack0)) s.crack0 = crack;
     const base = typeof meta === 'number' && Number.isFinite(meta) ? meta : s.crack0;
-    limit(out, crack - base, rules.crack, 'crack', 'mm', 'Crack growth', '裂缝扩展', where);
+    s.crackLevel ??= new WindowFilter(s.filterSums(), SettlementState.CRACK_LEVEL, LEVEL_SUB, true);
+    levelRule(out, s.crackLevel, r.ts, crack, base, rules.crack, 'crack', where);
     const cr = rules.crackRate;
     s.crackFast ??= new BucketSeries(FAST_POINTS, cr.fast.bucketHours * 3_600_000, s.series, SettlementState.CRACK_FAST);
     s.crackSlow ??= new BucketSeries(SLOW_POINTS, cr.slow.bucketHours * 3_600_000, s.series, SettlementState.CRACK_SLOW);

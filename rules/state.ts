@@ -3,7 +3,7 @@
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { SampleRing } from './ring.ts';
-import { BucketSeries, type WindowFilter } from './trend.ts';
+import { BucketSeries, LEVEL_SUB, SUB, WindowFilter } from './trend.ts';
 import { FAST_POINTS, SLOW_POINTS, type PanelRules, type SettlementRules, type SmokeRules, type TypeRules } from './schema.ts';
 
 /** Conditions that clear by themselves; a bit is set while one is active, so its clear is emitted once. */
@@ -117,16 +117,25 @@ export class SettlementState {
   tiltSlow: BucketSeries | null = null;
   tiltX: WindowFilter | null = null;
   tiltY: WindowFilter | null = null;
+  /** Settlement and crack levels: the median of the readings of a trailing window (rules/trend.ts). */
+  level: WindowFilter | null = null;
+  crackLevel: WindowFilter | null = null;
   /** First crack width seen, the growth baseline when the installer gave none. */
   crack0 = NaN;
 
   /**
-   * Every series of the point in one Float32Array, and both tilt filters in one Float64Array:
-   * a typed array costs an object and a buffer on the heap, so fewer of them keep a point's state
-   * under 2 KiB (issue 14 point 8). Layout: fast, slow, crackFast, crackSlow, tiltSlow.
+   * Every series of the point in one Float32Array, and every window filter in one Float64Array
+   * (made on the first filtered value): a typed array costs an object and a buffer, so fewer of
+   * them keep a point's state under 2 KiB (issue 14 point 8). Layouts: fast, slow, crackFast,
+   * crackSlow, tiltSlow; tiltX, tiltY, level, crackLevel (rules/trend.ts WindowFilter).
    */
   readonly series = new Float32Array((FAST_POINTS * 2 + SLOW_POINTS * 3) * 3);
-  tiltSums: Float64Array | null = null;
+  private filters: Float64Array | null = null;
+
+  /** The array every window filter of the point shares, made on the first filtered value. */
+  filterSums(): Float64Array {
+    return (this.filters ??= new Float64Array(SettlementState.FILTERS));
+  }
 
   constructor(fastBucketMs: number, slowBucketMs: number) {
     this.fast = new BucketSeries(FAST_POINTS, fastBucketMs, this.series, 0);
@@ -137,6 +146,11 @@ export class SettlementState {
   static readonly CRACK_FAST = (FAST_POINTS + SLOW_POINTS) * 3;
   static readonly CRACK_SLOW = (FAST_POINTS * 2 + SLOW_POINTS) * 3;
   static readonly TILT_SLOW = (FAST_POINTS * 2 + SLOW_POINTS * 2) * 3;
+  /** Offsets in `filters`. */
+  static readonly TILT_Y = WindowFilter.size(SUB);
+  static readonly LEVEL = WindowFilter.size(SUB) * 2;
+  static readonly CRACK_LEVEL = WindowFilter.size(SUB) * 2 + WindowFilter.size(LEVEL_SUB);
+  static readonly FILTERS = (WindowFilter.size(SUB) + WindowFilter.size(LEVEL_SUB)) * 2;
 }
 
 export function newSettlementState(r: SettlementRules): SettlementState {

@@ -133,76 +133,148 @@ export class BucketSeries {
   }
 }
 
-/** Sub-windows per filter window: the filter is the median (or mean) of the newest SUB means. */
+/** Sub-windows per tilt filter window: the tilt is the median (or mean) of the newest SUB means. */
 export const SUB = 5;
-const MEANS = new Float64Array(SUB);
+/**
+ * Sub-windows per level window (settlement, crack): 12 of windowSec / 12 each, so over the default
+ * 120 s a point reporting every 10 s (or slower) has each reading in its own sub-window and the
+ * level is the median of its readings.
+ */
+export const LEVEL_SUB = 12;
+/** Scratch for the median of a filter's sub-windows: one per process, filters are computed one at a time. */
+const MEANS = new Float64Array(Math.max(SUB, LEVEL_SUB));
+/** A window filter's state in its array: the head cells, then the sub-windows. */
+const HEAD_HEAD = 0, HEAD_BUCKET = 1, HEAD_SUB_MS = 2, HEAD_COUNT = 3, HEAD_VALUE = 4, HEAD_LOWER = 5, HEAD_UPPER = 6, HEAD = 7;
 
 /**
- * A tilt axis filtered over a window: readings are averaged in sub-windows of windowMs / SUB, and
- * the filtered value is the median (or mean) of the newest SUB sub-window means. Vibration of a
- * high-rate inclinometer averages out inside a sub-window; a sparse sensor's single bad reading
- * is one of five and the median ignores it. A sustained change shows within one window.
+ * A value filtered over a time window of `slots` sub-windows (windowMs / slots each): the median (or
+ * mean) of the sub-windows' values. One class for two uses:
+ * - tilt (`level` false): a sub-window's value is the mean of its readings, over the newest `slots`
+ *   sub-windows that received readings, however old. Vibration of a high-rate inclinometer
+ *   averages out inside a sub-window; a sparse sensor's single bad reading is one of five and the
+ *   median ignores it. A sustained change shows within one window.
+ * - levels (`level` true): only the sub-windows of the last windowMs count (one that got no reading
+ *   is empty), and each holds its latest reading, so the level is the median of the readings of the
+ *   window, taken one per sub-window from a faster sensor. A point read hourly or weekly has one
+ *   reading in its window and is judged on that reading, as before; a point reporting every 10 s is
+ *   judged on its last 12, so a laser blocked for a few readings is outvoted. The latest, not the
+ *   mean: settlement does not vibrate, and a mean would carry one blocked reading into the value of
+ *   its whole sub-window (and a time-lapse demo's ramp, all in one instant, into one mean).
  */
 export class WindowFilter {
-  /** [sum, n] per slot, at offset o of an array the two tilt axes share. */
-  private readonly sums: Float64Array;
+  /**
+   * All of the filter's state lives at offset o of an array the filters of one point share, none in
+   * the object (a double field is a heap number of its own: issue 14 point 8, ≤ 2 KiB per point):
+   * [head, bucket, subMs, count, value, lower, upper], then [sum, n] per slot.
+   */
+  private readonly a: Float64Array;
   private readonly o: number;
+  private readonly slots: number;
+  private readonly level: boolean;
 
-  constructor(sums?: Float64Array, offset = 0) {
-    this.sums = sums ?? new Float64Array(SUB * 2);
-    this.o = offset;
+  /** Doubles a filter of `slots` sub-windows takes in the shared array. */
+  static size(slots: number): number {
+    return HEAD + 2 * slots;
   }
-  private head = -1;
-  private size = 0;
-  private bucket = -Infinity;
 
+  constructor(a?: Float64Array, offset = 0, slots = SUB, level = false) {
+    this.a = a ?? new Float64Array(WindowFilter.size(slots));
+    this.o = offset;
+    this.slots = slots;
+    this.level = level;
+    this.a[offset + HEAD_HEAD] = -1;
+    this.a[offset + HEAD_BUCKET] = -Infinity;
+    this.a[offset + HEAD_SUB_MS] = NaN;
+    this.a[offset + HEAD_VALUE] = this.a[offset + HEAD_LOWER] = this.a[offset + HEAD_UPPER] = NaN;
+  }
+
+  /** Sub-windows holding readings (within the window, for a level). */
+  get count(): number {
+    return this.a[this.o + HEAD_COUNT]!;
+  }
+  /** The filtered value, set by filter(). */
+  get value(): number {
+    return this.a[this.o + HEAD_VALUE]!;
+  }
+  /** The two middle values of the median (equal for an odd count): a level takes the one nearer its baseline. */
+  get lower(): number {
+    return this.a[this.o + HEAD_LOWER]!;
+  }
+  get upper(): number {
+    return this.a[this.o + HEAD_UPPER]!;
+  }
+
+  /** Adds a reading; true when it opened a new sub-window. Readings older than the newest sub-window are ignored. */
   add(ts: number, v: number, subMs: number): boolean {
+    const { a, o, slots } = this;
+    const s0 = o + HEAD;
+    if (subMs !== a[o + HEAD_SUB_MS]) {
+      // another sub-window length (a reloaded windowSec) starts afresh
+      a[o + HEAD_SUB_MS] = subMs;
+      a[o + HEAD_BUCKET] = -Infinity;
+      a[o + HEAD_COUNT] = 0;
+      a.fill(0, s0, s0 + 2 * slots);
+    }
     const k = Math.floor(ts / subMs);
-    if (k < this.bucket) return false;
+    const bucket = a[o + HEAD_BUCKET]!;
+    if (k < bucket) return false;
     let opened = false;
-    if (k !== this.bucket) {
-      this.bucket = k;
-      this.head = (this.head + 1) % SUB;
-      this.sums[this.o + 2 * this.head] = 0;
-      this.sums[this.o + 2 * this.head + 1] = 0;
-      if (this.size < SUB) this.size++;
+    let head = a[o + HEAD_HEAD]!;
+    if (k !== bucket) {
+      // For a level, every sub-window passed since the last reading is a slot that left the window.
+      const steps = this.level ? Math.min(k - bucket, slots) : 1;
+      let count = a[o + HEAD_COUNT]!;
+      for (let i = 0; i < steps; i++) {
+        head = (head + 1) % slots;
+        const at = s0 + 2 * head;
+        if (a[at + 1]! > 0) count--;
+        a[at] = 0;
+        a[at + 1] = 0;
+      }
+      a[o + HEAD_HEAD] = head;
+      a[o + HEAD_BUCKET] = k;
+      a[o + HEAD_COUNT] = count + 1;
       opened = true;
     }
-    this.sums[this.o + 2 * this.head] = this.sums[this.o + 2 * this.head]! + v;
-    this.sums[this.o + 2 * this.head + 1] = this.sums[this.o + 2 * this.head + 1]! + 1;
+    const at = s0 + 2 * head;
+    if (this.level) {
+      a[at] = v;
+      a[at + 1] = 1;
+    } else {
+      a[at] = a[at]! + v;
+      a[at + 1] = a[at + 1]! + 1;
+    }
     return opened;
   }
 
-  get count(): number {
-    return this.size;
-  }
-
-  /** The filtered value, set by filter() (a field, not a returned double: no allocation per reading). */
-  value = NaN;
-
+  /** Sets value (and lower, upper): the median or the mean of the sub-windows holding readings. */
   filter(median: boolean): void {
-    const n = this.size;
-    if (n === 0) {
-      this.value = NaN;
-      return;
-    }
-    if (!median) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
-      this.value = s / n;
-      return;
-    }
-    // insertion sort of at most SUB means, in a shared scratch (nothing allocated per reading)
+    const { a, o } = this;
+    const s0 = o + HEAD;
+    // insertion sort of at most `slots` means, in a shared scratch (nothing allocated per reading)
     const m = MEANS;
-    for (let i = 0; i < n; i++) {
-      const x = this.sums[this.o + 2 * i]! / this.sums[this.o + 2 * i + 1]!;
-      let j = i;
+    let n = 0, sum = 0;
+    for (let i = 0; i < this.slots; i++) {
+      const c = a[s0 + 2 * i + 1]!;
+      if (c === 0) continue;
+      const x = a[s0 + 2 * i]! / c;
+      sum += x;
+      let j = n++;
+      if (!median) continue;
       while (j > 0 && m[j - 1]! > x) {
         m[j] = m[j - 1]!;
         j--;
       }
       m[j] = x;
     }
-    this.value = n & 1 ? m[n >> 1]! : (m[(n >> 1) - 1]! + m[n >> 1]!) / 2;
+    if (n === 0) a[o + HEAD_VALUE] = a[o + HEAD_LOWER] = a[o + HEAD_UPPER] = NaN;
+    else if (!median) a[o + HEAD_VALUE] = a[o + HEAD_LOWER] = a[o + HEAD_UPPER] = sum / n;
+    else {
+      const upper = m[n >> 1]!;
+      const lower = n & 1 ? upper : m[(n >> 1) - 1]!;
+      a[o + HEAD_LOWER] = lower;
+      a[o + HEAD_UPPER] = upper;
+      a[o + HEAD_VALUE] = (lower + upper) / 2;
+    }
   }
 }

@@ -1,10 +1,11 @@
 // The live stream over a real socket (server-sent events, Last-Event-ID replay), the site view
 // with its chart query, and the three-colour overview.
 import { describe, it, expect, afterEach } from 'vitest';
-import { makeServer, login, OFFLINE, LOW_BATTERY, type Session } from './dashboards.fixture.ts';
+import { makeServer, login, OFFLINE, LOW_BATTERY } from './dashboards.fixture.ts';
 import { startOfDay } from '../dashboards/overview.ts';
 import type { InfluxQuery } from '../contracts/ports.ts';
 import type { DeviceLive } from '../dashboards/kit.ts';
+import { openStream } from './support/sse.ts';
 
 type Ctx = Awaited<ReturnType<typeof makeServer>>;
 let ctx: Ctx | undefined;
@@ -12,63 +13,6 @@ afterEach(async () => {
   await ctx?.close();
   ctx = undefined;
 });
-
-interface Sse {
-  /** The next event of any type, in order. */
-  any(): Promise<{ type: string; data: Record<string, unknown> }>;
-  next(type: string, pred?: (data: Record<string, unknown>) => boolean): Promise<{ id: string; data: Record<string, unknown> }>;
-  lastId(): string;
-  close(): void;
-}
-
-/** A minimal EventSource over fetch, so the test can send the cookie and Last-Event-ID itself. */
-async function openStream(base: string, who: Session, lastEventId?: string, query = ''): Promise<Sse> {
-  const ac = new AbortController();
-  const res = await fetch(`${base}/api/stream${query}`, { headers: { cookie: who.cookie, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }, signal: ac.signal });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const queue: Array<{ type: string; id: string; data: Record<string, unknown> }> = [];
-  let buf = '';
-  let last = '';
-  const pump = async (): Promise<void> => {
-    const { value, done } = await reader.read();
-    if (done) throw new Error('stream ended');
-    buf += decoder.decode(value, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      let type = 'message';
-      let id = '';
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) type = line.slice(7);
-        else if (line.startsWith('id: ')) id = line.slice(4);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (!data) continue;
-      if (id) last = id;
-      queue.push({ type, id, data: JSON.parse(data) as Record<string, unknown> });
-    }
-  };
-  return {
-    async any() {
-      while (!queue.length) await pump();
-      return queue.shift()!;
-    },
-    async next(type, pred = () => true) {
-      for (;;) {
-        const k = queue.findIndex((e) => e.type === type && pred(e.data));
-        if (k >= 0) return queue.splice(k, 1)[0]!;
-        await pump();
-      }
-    },
-    lastId: () => last,
-    close: () => ac.abort(),
-  };
-}
 
 describe('live stream', () => {
   it('pushes incidents as they open and move, only to those who may see them, and replays what a reconnecting client missed', async () => {

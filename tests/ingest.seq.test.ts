@@ -1,6 +1,6 @@
 // Re-sends recognised for good (issue 15 point 3; SEQ_RULE in contracts/protocol.ts): however old,
 // across a device's counter restart, and across a restart of Watchfire (checkpoint and log).
-import { mkdtempSync, readdirSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -133,6 +133,41 @@ describe('across a restart of Watchfire (ingest/seq-store.ts)', () => {
     expect(dups).toBe(50);
     expect(second.readings).toHaveLength(0);
     expect(second.ingest.accept(frame({ seq: 50, ts: T0 + 50_000, smoke: 0.01 })).accepted).toBe(1);
+    await b.stop();
+  });
+
+  it('releases PUBACKs in order, each once its lines are in the log; a checkpoint meanwhile rotates the log and loses none', async () => {
+    const a = store();
+    await a.start();
+    const { ingest } = ingestWith(a);
+    const logged = (): string => readdirSync(join(dir, 'seq')).filter((f) => f.endsWith('.log')).map((f) => readFileSync(join(dir, 'seq', f), 'utf8')).join('');
+    const order: number[] = [];
+    const seen: string[] = [];
+    const acked = sent.map((r, i) => {
+      ingest.accept(frame(r));
+      // Every fifth reading a PUBACK waits (a journal group), and once a checkpoint starts midway.
+      if (i % 5 !== 4) return Promise.resolve();
+      if (i === 24) void a.checkpoint();
+      return new Promise<void>((resolve, reject) => a.release(a.mark(), (err) => {
+        if (err) return reject(err);
+        order.push(i);
+        seen.push(logged());
+        resolve();
+      }));
+    });
+    await Promise.all(acked);
+    expect(order).toEqual([4, 9, 14, 19, 24, 29, 34, 39, 44, 49]);
+    // When reading i's PUBACK went, its line was in a log: before the checkpoint in the first,
+    // after it in the new one (the rotated log's lines are in SQLite once it is deleted).
+    order.forEach((i, k) => expect(seen[k]).toContain(`sd-1\t${i}\t`));
+    await a.participant.sync();
+    await a.checkpoint();
+    // The process dies: a restart knows all 50.
+    const b = store();
+    await b.start();
+    let dups = 0;
+    for (const r of sent) dups += ingestWith(b).ingest.accept(frame(r)).duplicates;
+    expect(dups).toBe(50);
     await b.stop();
   });
 

@@ -75,8 +75,9 @@ describe('cumulative values', () => {
     const based = device('pt-2', 'settlement_sensor', { meta: { settlementBaseline: 100, tiltXBaseline: 1, crackBaseline: 0.5 } });
     const e = engine([based]);
     expect(e.evaluate(telemetry(based, T0, { settlement: 110, tiltX: 3 })).level).toBe('green');
-    expect(e.evaluate(telemetry(based, T0 + 1, { settlement: 120 })).level).toBe('red');
-    expect(e.evaluate(telemetry(based, T0 + 2, { crack: 2.5 })).findings[0]).toMatchObject({ condition: 'crack', level: 'red' });
+    // An hour apart: readings within one level window (120 s) would be judged on their median.
+    expect(e.evaluate(telemetry(based, T0 + HOUR, { settlement: 120 })).level).toBe('red');
+    expect(e.evaluate(telemetry(based, T0 + 2 * HOUR, { crack: 2.5 })).findings[0]).toMatchObject({ condition: 'crack', level: 'red' });
   });
 
   it('crack growth counts from the first reading when no baseline is given', () => {
@@ -87,10 +88,105 @@ describe('cumulative values', () => {
     expect(e.evaluate(telemetry(s, T0 + 3 * HOUR, { crack: 5 })).level).toBe('red');
   });
 
+  it('hourly points and weekly rods: one reading in the level window, judged on that reading', () => {
+    const e = engine();
+    const levels = [5, 25, 5, 15, 5].map((v, h) => e.evaluate(telemetry(s, T0 + h * HOUR, { settlement: v })).level);
+    expect(levels).toEqual(['green', 'red', 'green', 'yellow', 'green']);
+    const rod = engine();
+    expect([3, 21, 4].map((v, w) => rod.evaluate(telemetry(s, T0 + w * 7 * 24 * HOUR, { settlement: v })).level)).toEqual(['green', 'red', 'green']);
+  });
+
+  it('a point reporting every 60 s: one spike among two readings in the window is no red', () => {
+    const e = engine();
+    const levels = [5, 160, 5, 5, 25, 25].map((v, i) => e.evaluate(telemetry(s, T0 + i * 60_000, { settlement: v })).level);
+    expect(levels).toEqual(['green', 'green', 'green', 'green', 'green', 'red']);
+  });
+
+  it('a point reporting every 10 s: up to 5 obstructed readings among 12 make no red (openLAB laser); a real settlement is red within the 120 s window', () => {
+    const e = engine();
+    const levels = new Set<string>();
+    let t = T0;
+    const obstructed = new Set([6, 11, 12, 13, 14, 40, 41, 42, 43]);
+    for (let i = 0; i < 60; i++, t += 10_000) levels.add(e.evaluate(telemetry(s, t, { settlement: obstructed.has(i) ? 160 : 6 })).level);
+    expect([...levels]).toEqual(['green']);
+    let redAfter = NaN;
+    for (const start = t; Number.isNaN(redAfter); t += 10_000) {
+      const ev = e.evaluate(telemetry(s, t, { settlement: 24 }));
+      if (ev.level === 'red') {
+        redAfter = t - start;
+        expect(ev.findings[0]!.message.en).toMatch(/^Settlement \(median over 120 s\) 24 mm/);
+      }
+    }
+    // the 7th reading at 24 mm is a strict majority of the 12 in the window
+    expect(redAfter).toBe(60_000);
+  });
+
+  it('the level window is per device: 30 s for a sensor known to be clean', () => {
+    const fast = device('pt-w', 'settlement_sensor', { rules: { settlement: { windowSec: 30 } } });
+    const e = engine([fast]);
+    for (let i = 0; i < 10; i++) e.evaluate(telemetry(fast, T0 + i * 10_000, { settlement: 5 }));
+    const levels = [10, 11, 12].map((i) => e.evaluate(telemetry(fast, T0 + i * 10_000, { settlement: 30 })).level);
+    expect(levels).toEqual(['green', 'red', 'red']);
+  });
+
+  it('crack growth is judged on the median of its window like settlement', () => {
+    const e = engine();
+    const levels = [0.3, 0.3, 9, 0.3, 0.3, 9, 9, 9, 9].map((v, i) => e.evaluate(telemetry(s, T0 + i * 10_000, { crack: v })).level);
+    // red once a strict majority of the window's readings has grown 2 mm: 5 of 9, not 4 of 8
+    expect(levels).toEqual(['green', 'green', 'green', 'green', 'green', 'green', 'green', 'green', 'red']);
+  });
+
   it('sensor fault and fault_clear', () => {
     const e = engine();
     expect(e.evaluate(event(s, T0, { type: 'fault' })).findings[0]).toMatchObject({ condition: 'fault', level: 'yellow', category: 'maintenance' });
     expect(e.evaluate(event(s, T0 + 1, { type: 'fault_clear' })).findings[0]).toMatchObject({ condition: 'fault', clears: true });
+  });
+});
+
+describe('a value beyond any physical one is a sensor fault, not movement (MEASURED_RANGES)', () => {
+  it.each([
+    ['settlement', -1_000_000, 'settlement reads -1000000 mm'], // the openLAB laser's error code
+    ['settlement', 10_001, 'settlement reads 10001 mm'],
+    ['tiltX', 150, 'tiltX reads 150 ‰'],
+    ['tiltY', -101, 'tiltY reads -101 ‰'],
+    ['crack', -0.5, 'crack reads -0.50 mm'],
+    ['crack', 250, 'crack reads 250 mm'],
+  ])('%s %f: one yellow maintenance sensor_fault, no structural finding', (field, value, says) => {
+    const ev = engine().evaluate(telemetry(s, T0, { [field]: value }));
+    expect(ev.level).toBe('yellow');
+    expect(ev.findings).toEqual([expect.objectContaining({ ruleId: 'settlement.sensor_fault', category: 'maintenance', condition: 'sensor_fault', score: DEFAULT_RULE_SET.settlement_sensor.fault.score, clears: false })]);
+    expect(ev.findings[0]!.message.en).toContain(says);
+    expect(ev.findings[0]!.message.en).toContain('NE corner column');
+  });
+
+  it('the faulty value feeds no level, filter, rate or crack baseline; the reading\'s other values are judged', () => {
+    const e = engine();
+    const faulty = e.evaluate(telemetry(s, T0, { settlement: -1_000_000, crack: 500, tiltX: 3 }));
+    expect(faulty.findings.map((f) => f.condition)).toEqual(['sensor_fault', 'sensor_fault']);
+    // Within the same level window: the median is of the good readings only.
+    expect(e.evaluate(telemetry(s, T0 + 10_000, { settlement: 21, crack: 1 })).findings.map((f) => [f.condition, f.level])).toEqual([['settlement', 'red']]);
+    // crack growth counts from the first physical reading (1 mm), not from the fault value
+    expect(e.evaluate(telemetry(s, T0 + HOUR, { crack: 2.3 })).level).toBe('green');
+    expect(e.evaluate(telemetry(s, T0 + 2 * HOUR, { crack: 3 })).findings.map((f) => [f.condition, f.level])).toEqual([['crack', 'red']]);
+    // tilt: the filter got 3 ‰ at T0; the 150 ‰ is not a third sub-window, two more readings of 3 ‰
+    // are (3 ‰ is yellow: 75 % of 4 ‰), and 150 ‰ never entered the median
+    expect(e.evaluate(telemetry(s, T0 + 3 * HOUR, { tiltX: 150 })).findings.map((f) => f.condition)).toEqual(['sensor_fault']);
+    expect(e.evaluate(telemetry(s, T0 + 4 * HOUR, { tiltX: 3 })).level).toBe('green');
+    const tilt = e.evaluate(telemetry(s, T0 + 5 * HOUR, { tiltX: 3 }));
+    expect(tilt.findings.map((f) => [f.condition, f.level])).toEqual([['tilt', 'yellow']]);
+    expect(tilt.findings[0]!.message.en).toMatch(/Tilt \(median over 60 s\) 3 ‰/);
+  });
+
+  it('rates never see the fault: a settling rod with an error code every week keeps its rate', () => {
+    const e = engine();
+    let last;
+    for (let d = 0; d <= 14; d++) {
+      last = e.evaluate(telemetry(s, T0 + d * 24 * HOUR, { settlement: 3 + 0.3 * d }));
+      e.evaluate(telemetry(s, T0 + d * 24 * HOUR + HOUR, { settlement: d % 7 === 0 ? -1_000_000 : 3 + 0.3 * d }));
+    }
+    const rate = last!.findings.filter((f) => f.condition === 'settlement_rate');
+    expect(rate).toHaveLength(1);
+    expect(perDayOf(rate[0]!.message.en)).toBeCloseTo(0.3, 1);
   });
 });
 

@@ -116,7 +116,8 @@ describe('scenarios against a real gateway', () => {
     expect(fires).toHaveLength(zonesHit);
   });
 
-  it('settlement-creep: the building\'s incident goes yellow, then red', async () => {
+  // About a minute: the point stands at each level for a while (simulator/scenarios/settlement-creep.ts).
+  it('settlement-creep: the building\'s incident goes yellow, then red', { timeout: 120_000 }, async () => {
     const t = targets.get('settlement-creep')!;
     await run('settlement-creep');
     const inc = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'structural' && i.level === 'red'), { what: 'a red structural incident' });
