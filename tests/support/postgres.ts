@@ -64,6 +64,7 @@ function run(bin: string, args: string[], opts: { cwd: string; user: { uid: numb
 }
 
 const START_TIMEOUT_MS = 30_000;
+const SETPRIV = '/usr/bin/setpriv';
 
 function launch(bin: string, data: string, dir: string, port: number, user: { uid: number; gid: number } | undefined): Promise<ChildProcess> {
   const args = [
@@ -71,7 +72,11 @@ function launch(bin: string, data: string, dir: string, port: number, user: { ui
     // Logs go to stderr, where the ready line below is awaited; nothing to a log file.
     '-c', 'logging_collector=off', '-c', 'log_destination=stderr',
   ];
-  const child = spawn(join(bin, 'postgres'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...user, env: { ...process.env, LC_ALL: 'C' } });
+  // Through setpriv --pdeathsig (util-linux): the kernel kills the server when the test process
+  // dies without stop() (vitest ends a worker without running its 'exit' handlers). setpriv
+  // execs postgres in place: same pid, so signals still reach the server itself.
+  const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', join(bin, 'postgres'), ...args]] : [join(bin, 'postgres'), args];
+  const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...user, env: { ...process.env, LC_ALL: 'C' } });
   // The last lines of its log, for the message when it does not start.
   const lines: string[] = [];
   const keep = (l: string): void => {
