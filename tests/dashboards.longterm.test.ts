@@ -11,7 +11,12 @@ import { durationMs, LONG_RANGE_HOURS } from '../contracts/downsampling.ts';
 const DAY = 86_400_000;
 let influx: TestInfluxd;
 let ctx: Awaited<ReturnType<typeof makeServer>> | undefined;
-const now = Date.now();
+// A year's chart has steps of about 3 days (dashboards/routes/sites.ts: ~120 points on whole
+// 5-minute buckets), aligned on the epoch. `now` sits mid-step, so the aggregate of 3 days ago and
+// the raw reading of 5 minutes ago never share a step: in one run of 70 they did, and were shown
+// as one point, the max of both (a full run, 12:49 UTC on 2026-12-07).
+const YEAR_STEP_MS = Math.round((24 * 366 * 3600) / 120 / 300) * 300 * 1000;
+const now = Math.floor(Date.now() / YEAR_STEP_MS) * YEAR_STEP_MS + YEAR_STEP_MS / 2;
 const write = async (lines: string[], rp?: string) => {
   const res = await fetch(`${influx.url}/write?db=${influx.database}&precision=ms${rp ? `&rp=${rp}` : ''}`, { method: 'POST', body: lines.join('\n') });
   expect(res.status, await res.text()).toBe(204);
