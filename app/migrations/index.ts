@@ -128,4 +128,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
           AND EXISTS (SELECT 1 FROM privacy_handover_redactions r WHERE r.id = (SELECT MAX(id) FROM privacy_handover_redactions WHERE handover_id = OLD.id)
             AND r.summary IS NEW.summary AND r.remark IS NEW.remark AND r.receipt_note IS NEW.receipt_note))
         BEGIN SELECT RAISE(ABORT, 'a received shift handover is final (only a recorded privacy redaction may rewrite its text)'); END;` },
+  // Issue 21 point 5: in cluster mode several nodes send from one outbox; a row is claimed by one
+  // of them until claimed_until (storage/outbox.ts), and a claim that lapses (its node died) is
+  // taken back. The embedded outbox leaves both NULL. The partial index holds only rows in flight.
+  { version: 13, name: 'alerts: alert_outbox claimed_by, claimed_until', sql: `
+      ALTER TABLE alert_outbox ADD COLUMN claimed_by TEXT;
+      ALTER TABLE alert_outbox ADD COLUMN claimed_until INTEGER;
+      CREATE INDEX alert_outbox_claim ON alert_outbox (claimed_by) WHERE claimed_by IS NOT NULL;` },
+  // Issue 21 point 5: a duty only one node may do at a time (a cron job, a report) is done under
+  // a lease (storage/leases.ts); `term` grows with each new holder, a fencing token.
+  { version: 14, name: 'app: wf_leases', sql: `
+      CREATE TABLE wf_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );` },
 ]);

@@ -1,0 +1,270 @@
+// The storage seam (issue 21 point 2): what each aggregate's store promises, asynchronously, so
+// that one implementation runs on the embedded SQLite file and another on a PostgreSQL shared by
+// several nodes (cluster mode). storage/ implements them for both; tests/storage.contract.test.ts
+// holds both to the same cases.
+//
+// The embedded default keeps its synchronous stores on the alarm path (ingest/dead-letters.ts,
+// registry/store.ts: better-sqlite3 answers in microseconds, and an await there would cost every
+// reading a turn of the event loop). These interfaces are what cluster mode wires instead, and
+// what the synchronous stores' write-behind parts can move onto.
+import type { ErrorCode } from './errors.ts';
+import type { RejectRecord } from './ports.ts';
+import type { Center, Device, Grid, Locale, Person, RegistryFile, Roster, Site } from './registry.ts';
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+// ---- dead letters (ingest) ----
+
+export interface DeadLetterFilter {
+  readonly deviceId?: string;
+  /** Only rejects of these devices (a center's scope, issue 16); none without a device. Empty: none. */
+  readonly deviceIds?: readonly string[];
+  readonly code?: ErrorCode;
+  /** Only rejects with `at` before this (ms epoch): paging back through older ones. */
+  readonly before?: number;
+}
+
+export interface DeadLetterStorage {
+  /**
+   * Stores the records in one transaction, then deletes all but the newest `keep` rows (by id).
+   * Ids are the store's, growing in the order rows were written; a record's own id is ignored.
+   */
+  append(records: readonly RejectRecord[], keep: number): Promise<void>;
+  /** Newest first (by id); `limit` is clamped to 1…10,000, default 100. */
+  list(filter?: DeadLetterFilter & { readonly limit?: number }): Promise<RejectRecord[]>;
+  count(filter?: DeadLetterFilter): Promise<number>;
+}
+
+// ---- registry ----
+
+export type RegistryKind = 'center' | 'grid' | 'site' | 'device' | 'person' | 'roster';
+
+/** One entity to store, tagged with its kind (a roster's key is its centerId). */
+export type RegistryEntity =
+  | { readonly kind: 'center'; readonly value: Center }
+  | { readonly kind: 'grid'; readonly value: Grid }
+  | { readonly kind: 'site'; readonly value: Site }
+  | { readonly kind: 'device'; readonly value: Device }
+  | { readonly kind: 'person'; readonly value: Person }
+  | { readonly kind: 'roster'; readonly value: Roster };
+
+export interface StoredRegistry {
+  /** Every entity, parsed again with the current schemas, each kind in the order first stored. */
+  readonly file: RegistryFile;
+  /** Devices' secret hashes (kept out of the devices in `file`). */
+  readonly hashes: ReadonlyMap<string, string>;
+}
+
+export interface RegistryStorage {
+  /** Everything stored; a row that no longer parses refuses the load (WF_REGISTRY_INVALID, each row named). */
+  load(): Promise<StoredRegistry>;
+  /**
+   * Inserts or replaces the entities in one transaction, in the order given: all or none. A
+   * device without a secretHash keeps the hash stored for it.
+   */
+  upsert(entities: readonly RegistryEntity[], at: number): Promise<void>;
+  /** Sets a device's secret hash; false when there is no such device. */
+  setSecret(deviceId: string, hash: string, at: number): Promise<boolean>;
+  /** Deletes one entity; false when there was none. Who refers to it is the registry's check. */
+  remove(kind: RegistryKind, id: string): Promise<boolean>;
+}
+
+// ---- the notification outbox (alerts) ----
+//
+// Issue 21 point 5, "exactly one actor per duty": several nodes send from one outbox. A node
+// claims due rows, each for itself alone until its lease ends (FOR UPDATE SKIP LOCKED on
+// PostgreSQL; SQLite has one writer, so one UPDATE … RETURNING is the claim); it records the
+// outcome under that claim. When a node dies mid-send its claims lapse and reclaimExpired() puts
+// the rows back, to be sent again with the same delivery id (at-least-once, as on one node).
+
+export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface OutboxNew {
+  readonly channel: string;
+  readonly incidentId: string | null;
+  readonly reportId: number | null;
+  readonly kind: string;
+  readonly step: string | null;
+  readonly recipientKind: string;
+  readonly recipientId: string;
+  readonly recipientName: string;
+  readonly address: string;
+  readonly locale: Locale;
+  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
+  readonly notBefore?: number;
+}
+
+export interface OutboxEntry extends OutboxNew {
+  readonly id: number;
+  readonly status: OutboxStatus;
+  readonly attempts: number;
+  readonly nextAt: number;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+  readonly lastError: string | null;
+}
+
+export interface OutboxEntryAttempt {
+  readonly id: number;
+  readonly outboxId: number;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  readonly outcome: 'sending' | 'sent' | 'failed';
+  readonly error: string | null;
+  readonly providerId: string | null;
+}
+
+/** A row this claimer alone may send until `until`, and the attempt started for it. */
+export interface OutboxClaim {
+  readonly row: OutboxEntry;
+  readonly attemptId: number;
+  /** The claim's token (`<worker>:<uuid>`): the outcome is recorded under it. */
+  readonly claim: string;
+  readonly until: number;
+}
+
+export type OutboxOutcome =
+  | { readonly sent: true; readonly at: number; readonly providerId: string | null }
+  | { readonly sent: false; readonly at: number; readonly error: string; readonly retryAt: number; readonly giveUp: boolean };
+
+export interface OutboxStorage {
+  /** Stores new pending rows, due at max(now, notBefore); their ids, in the order given. */
+  enqueue(rows: readonly OutboxNew[], now: number): Promise<number[]>;
+  /**
+   * Claims up to `limit` (≥ 1) pending rows of the channel due at `now`, oldest due first, for
+   * `leaseMs`: each becomes 'sending' with one more attempt, and an attempt row is started. No
+   * row is ever handed to two claimers at once.
+   */
+  claim(opts: { channel: string; worker: string; now: number; limit: number; leaseMs: number }): Promise<OutboxClaim[]>;
+  /**
+   * Records the attempt's outcome. The row becomes 'sent', or 'pending' again at retryAt (or
+   * 'failed' when giving up), only while the claim still holds: false when it lapsed and the row
+   * was taken back (the attempt is recorded all the same, unless reclaimExpired marked it).
+   */
+  finish(claim: OutboxClaim, outcome: OutboxOutcome): Promise<boolean>;
+  /** Puts rows whose claim lapsed by `now` back to pending, their attempts failed: how many. */
+  reclaimExpired(now: number): Promise<number>;
+  get(id: number): Promise<OutboxEntry | undefined>;
+  attempts(outboxId: number): Promise<OutboxEntryAttempt[]>;
+  /** When the channel's earliest pending row is due; undefined when none is pending. */
+  nextDueAt(channel: string): Promise<number | undefined>;
+}
+
+// ---- console users and sessions (dashboards) ----
+//
+// In cluster mode any API node must open a session another node created: sessions live in the
+// shared database, not in a node's memory.
+
+export interface StoredUser {
+  readonly username: string;
+  /** dashboards/users.ts UserRole; checked there when read. */
+  readonly role: string;
+  readonly personId: string | null;
+  readonly centerId: string | null;
+  readonly locale: Locale;
+  readonly createdAt: number;
+  readonly disabled: boolean;
+}
+
+export interface StoredSession {
+  /** sha256 of the cookie's token: a stolen database opens no session. */
+  readonly id: string;
+  readonly username: string;
+  readonly csrf: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface UserStorage {
+  /** Stores a new user; false, and nothing changed, when the username is taken (even by a concurrent insert). */
+  insert(user: StoredUser & { readonly passwordHash: string }): Promise<boolean>;
+  find(username: string): Promise<(StoredUser & { readonly passwordHash: string }) | undefined>;
+  /** Every user, by username in byte order (as SQLite's BINARY collation sorts, whatever the server's locale). */
+  list(): Promise<StoredUser[]>;
+  /** False when there is no such user. */
+  setLocale(username: string, locale: Locale): Promise<boolean>;
+  /** Enabled admins: the last one may not be removed or disabled. */
+  countAdmins(): Promise<number>;
+  /** Stores a session after deleting every session expired at `now`. Rejects for an unknown user. */
+  createSession(session: StoredSession, now: number): Promise<void>;
+  /** The session and its user while unexpired at `now` and the user enabled. */
+  loadSession(id: string, now: number): Promise<{ readonly user: StoredUser; readonly csrf: string; readonly expiresAt: number } | undefined>;
+  /** False when there was none. */
+  deleteSession(id: string): Promise<boolean>;
+}
+
+// ---- leases (issue 21 point 5) ----
+//
+// A duty that one node at a time must do (a cron job, a report, a sweep) is done while holding its
+// lease, renewed well before it expires. `term` grows with each new holder: a node that stalled
+// past its lease and wakes up holds an old term, and a write that carries its term can be refused.
+
+export interface Lease {
+  readonly holder: string;
+  readonly term: number;
+  readonly expiresAt: number;
+}
+
+export interface LeaseStorage {
+  /**
+   * Takes the lease when it is free or expired at `now` (a new term), or renews it when `holder`
+   * has it (the same term), until now + ttlMs. Undefined while another holder's lease runs.
+   */
+  acquire(name: string, holder: string, now: number, ttlMs: number): Promise<Lease | undefined>;
+  /** Gives the lease up, so the next node need not wait for it to expire; false unless `holder` had it. */
+  release(name: string, holder: string): Promise<boolean>;
+  /** Who holds it at `now`; undefined when nobody does. */
+  current(name: string, now: number): Promise<Lease | undefined>;
+}
+
+// ---- reports (alerts) ----
+
+export interface StoredReport {
+  readonly id: number;
+  readonly kind: string;
+  readonly centerId: string;
+  /** e.g. `2026-12-07` for a daily report, a shift's start for a handover. */
+  readonly period: string;
+  readonly createdAt: number;
+  /** The report's JSON (alerts/reports.ts ReportBody). */
+  readonly body: string;
+}
+
+export interface ReportStorage {
+  /**
+   * Stores the report once per (kind, center, period) and, only when this call created it, its
+   * deliveries (outbox rows carrying its id), in one transaction. When it existed already (another
+   * node made it first), that one is returned and nothing is queued: a report is mailed once.
+   */
+  put(report: Omit<StoredReport, 'id'>, deliveries: readonly Omit<OutboxNew, 'reportId'>[]): Promise<{ report: StoredReport; created: boolean }>;
+  get(kind: string, centerId: string, period: string): Promise<StoredReport | undefined>;
+  byId(id: number): Promise<StoredReport | undefined>;
+  /** The center's newest report of that kind. */
+  last(kind: string, centerId: string): Promise<StoredReport | undefined>;
+}
+
+// ---- escalation steps (alerts) ----
+//
+// Issue 21 point 5: a due step runs on exactly one node, once. runDue() locks due steps row by row
+// (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's single writer) and runs the caller's work for
+// each in the same transaction as marking it done: a node that dies mid-way committed nothing, and
+// the step is still due for another.
+
+export interface EscalationStepNew {
+  readonly incidentId: string;
+  readonly policy: string;
+  readonly step: string;
+  /** The state that ends the step (alerts/policies.ts Step['until']). */
+  readonly untilState: string;
+  readonly dueAt: number;
+  /** A call tree's stage; null for a plain step. */
+  readonly stage: number | null;
+}
+
+export interface EscalationStep extends EscalationStepNew {
+  readonly id: number;
+  /** 0 pending, 1 done, 2 cancelled. */
+  readonly done: 0 | 1 | 2;
+  readonly doneAt: number | null;
+  readonly createdAt: number;
+}

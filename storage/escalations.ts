@@ -1,0 +1,87 @@
+// Escalation steps behind the storage seam (issue 21 point 5): the rows of alerts/escalation.ts,
+// and runDue(), which runs each due step on exactly one node. The embedded scheduler keeps
+// alerts/escalation.ts.
+//
+// runDue is one transaction per call: it locks up to `limit` due steps, runs the caller's body for
+// each (a generator, so it can write the step's outbox rows, audit entry and repetition in the
+// same transaction through tx.*), and marks each step done or cancelled as its body says. On
+// PostgreSQL the lock is FOR UPDATE SKIP LOCKED: a second node's runDue at the same moment takes
+// other steps and never waits; on SQLite the IMMEDIATE transaction makes it the only writer. A
+// body that throws rolls the whole call back: every step of it is still due.
+import type { Selectable } from 'kysely';
+import type { EscalationStep, EscalationStepNew } from '../contracts/storage.ts';
+import { tx, type SqlRunner, type TxBody } from './sql.ts';
+import type { EscalationsTable } from './tables.ts';
+
+export interface EscalationStorageDeps {
+  sql: SqlRunner;
+}
+
+/** What a due step's body decided: it ran (done), or no longer applies (cancelled). */
+export type StepOutcome<R> = { readonly outcome: 'done' | 'cancelled'; readonly value?: R };
+
+function toStep(r: Selectable<EscalationsTable>): EscalationStep {
+  return {
+    id: r.id, incidentId: r.incident_id, policy: r.policy, step: r.step, untilState: r.until_state, dueAt: r.due_at,
+    done: r.done as EscalationStep['done'], doneAt: r.done_at, createdAt: r.created_at, stage: r.stage,
+  };
+}
+
+export function createEscalationStorage(deps: EscalationStorageDeps) {
+  const { q, dialect } = deps.sql;
+
+  return {
+    /** Stores steps to run at their dueAt; their ids, in the order given. */
+    async schedule(steps: readonly EscalationStepNew[], now: number): Promise<number[]> {
+      if (!steps.length) return [];
+      const rows = await deps.sql.all(q.insertInto('alert_escalations').values(steps.map((s) => ({
+        incident_id: s.incidentId, policy: s.policy, step: s.step, until_state: s.untilState, due_at: s.dueAt, created_at: now, stage: s.stage,
+      }))).returning('id'));
+      return rows.map((r) => r.id).sort((a, b) => a - b);
+    },
+
+    /**
+     * Runs up to `limit` (≥ 1) steps due at `now`, oldest due first, each through `body` inside
+     * this call's transaction; the bodies' values, in that order.
+     */
+    async runDue<R>(now: number, limit: number, body: (step: EscalationStep) => TxBody<StepOutcome<R>>): Promise<Array<{ step: EscalationStep } & StepOutcome<R>>> {
+      if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a whole number ≥ 1, got ${limit}`);
+      const due = q.selectFrom('alert_escalations').selectAll().where('done', '=', 0).where('due_at', '<=', now)
+        .orderBy('due_at').orderBy('id').limit(limit);
+      return deps.sql.transaction(function* () {
+        const rows = yield* tx.all(dialect === 'postgres' ? due.forUpdate().skipLocked() : due);
+        const out: Array<{ step: EscalationStep } & StepOutcome<R>> = [];
+        for (const row of rows) {
+          const step = toStep(row);
+          const result = yield* body(step);
+          yield* tx.run(q.updateTable('alert_escalations').set({ done: result.outcome === 'done' ? 1 : 2, done_at: now }).where('id', '=', step.id).where('done', '=', 0));
+          out.push({ step, ...result });
+        }
+        return out;
+      });
+    },
+
+    /** Cancels an incident's pending steps (only those ending at one of `untilStates`, when given): how many. */
+    async cancel(incidentId: string, now: number, untilStates?: readonly string[]): Promise<number> {
+      let update = q.updateTable('alert_escalations').set({ done: 2, done_at: now }).where('incident_id', '=', incidentId).where('done', '=', 0);
+      if (untilStates) {
+        if (!untilStates.length) return 0;
+        update = update.where('until_state', 'in', untilStates);
+      }
+      return deps.sql.run(update);
+    },
+
+    /** An incident's steps, pending or not, in the order scheduled. */
+    async of(incidentId: string): Promise<EscalationStep[]> {
+      return (await deps.sql.all(q.selectFrom('alert_escalations').selectAll().where('incident_id', '=', incidentId).orderBy('id'))).map(toStep);
+    },
+
+    /** When the earliest pending step is due; undefined when none is pending. */
+    async nextDueAt(): Promise<number | undefined> {
+      const [r] = await deps.sql.all(q.selectFrom('alert_escalations').select((eb) => eb.fn.min('due_at').as('t')).where('done', '=', 0));
+      return r?.t ?? undefined;
+    },
+  };
+}
+
+export type EscalationStorage = ReturnType<typeof createEscalationStorage>;

@@ -1,0 +1,207 @@
+// The PostgreSQL schema of the stores behind the seam (issue 21 point 2), as an ordered list like
+// SQLite's in app/migrations/: to change it, ADD ONE ENTRY at the end; never edit, reorder or
+// renumber one that shipped. Each table mirrors its SQLite twin column for column (same names,
+// same nullability, ms times as BIGINT, flags as 0/1 INTEGER) so that one kysely query serves
+// both; tests/storage.contract.test.ts fails when they drift. Tables join this list as their
+// stores move behind the seam; SQLite's numbering is its own.
+//
+// Several nodes may start at once against one server: the run holds a transaction-scoped
+// advisory lock, so one migrates and the others wait, then find nothing to do. DDL is
+// transactional in PostgreSQL, so a failed migration leaves the schema and its version as they were.
+import { sql } from 'kysely';
+import { WatchfireError } from '../contracts/errors.ts';
+import type { SqlRunner } from './sql.ts';
+
+export interface PostgresMigration {
+  /** 1, 2, 3, … in order, without gaps: wf_schema.version after it ran. */
+  readonly version: number;
+  /** `module: what changes`. */
+  readonly name: string;
+  /** Run as one simple-protocol query: several statements, no parameters. */
+  readonly sql: string;
+}
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
+  // Mirrors app/migrations/0001-baseline.ts. A registry table gets `pos`: SQLite lists rows by
+  // rowid (first insert order, kept by an upsert), PostgreSQL has no rowid; the identity is it.
+  { version: 1, name: 'registry and dead letters', sql: `
+      CREATE TABLE registry_centers (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+      CREATE TABLE registry_grids (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY, center_id TEXT NOT NULL, worker_id TEXT, json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+      CREATE TABLE registry_sites (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, center_id TEXT NOT NULL, grid_id TEXT,
+        json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+      CREATE INDEX registry_sites_center ON registry_sites (center_id, grid_id);
+      CREATE TABLE registry_devices (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY, type TEXT NOT NULL, site_id TEXT NOT NULL, enabled INTEGER NOT NULL,
+        secret_hash TEXT, provisioned_at BIGINT, json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+      CREATE INDEX registry_devices_site ON registry_devices (site_id);
+      CREATE TABLE registry_people (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id TEXT PRIMARY KEY, role TEXT NOT NULL, center_id TEXT, json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+      CREATE TABLE registry_rosters (
+        pos BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        center_id TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at BIGINT NOT NULL);
+
+      CREATE TABLE dead_letters (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        device_id TEXT,
+        topic TEXT NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        idx INTEGER,
+        payload TEXT NOT NULL
+      );
+      CREATE INDEX dead_letters_device ON dead_letters (device_id, id);
+      CREATE INDEX dead_letters_code ON dead_letters (code, id);
+      CREATE INDEX dead_letters_at ON dead_letters (at);` },
+  // Mirrors alert_outbox and alert_outbox_attempts as SQLite has them after its migration 13
+  // (0001, 6, 7, 11, 13), claims included (issue 21 point 5: storage/outbox.ts).
+  { version: 2, name: 'alerts: alert_outbox, alert_outbox_attempts', sql: `
+      CREATE TABLE alert_outbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        channel TEXT NOT NULL,
+        incident_id TEXT,
+        report_id BIGINT,
+        kind TEXT NOT NULL,
+        step TEXT,
+        recipient_kind TEXT NOT NULL,
+        recipient_id TEXT NOT NULL,
+        recipient_name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        sent_at BIGINT,
+        last_error TEXT,
+        pseudonymised_at BIGINT,
+        claimed_by TEXT,
+        claimed_until BIGINT
+      );
+      CREATE INDEX alert_outbox_due ON alert_outbox (channel, status, next_at);
+      CREATE INDEX alert_outbox_incident ON alert_outbox (incident_id);
+      CREATE INDEX alert_outbox_digest ON alert_outbox (recipient_id, step, created_at);
+      CREATE INDEX alert_outbox_address ON alert_outbox (channel, address, id);
+      CREATE INDEX alert_outbox_recipient ON alert_outbox (recipient_id);
+      CREATE INDEX alert_outbox_pseudonymise ON alert_outbox (created_at) WHERE pseudonymised_at IS NULL;
+      CREATE INDEX alert_outbox_claim ON alert_outbox (claimed_by) WHERE claimed_by IS NOT NULL;
+      CREATE TABLE alert_outbox_attempts (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        outbox_id BIGINT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        provider_id TEXT,
+        receipt TEXT,
+        receipt_at BIGINT,
+        receipt_detail TEXT
+      );
+      CREATE INDEX alert_outbox_attempts_row ON alert_outbox_attempts (outbox_id);
+      CREATE INDEX alert_outbox_attempts_provider ON alert_outbox_attempts (provider_id) WHERE provider_id IS NOT NULL;` },
+  // Mirrors app/migrations/0001-baseline.ts's console users and sessions (storage/users.ts).
+  { version: 3, name: 'dashboards: users, sessions', sql: `
+      CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        person_id TEXT,
+        center_id TEXT,
+        locale TEXT NOT NULL DEFAULT 'zh-CN',
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX sessions_expiry ON sessions (expires_at);` },
+  // Mirrors SQLite's migration 14 (storage/leases.ts).
+  { version: 4, name: 'app: wf_leases', sql: `
+      CREATE TABLE wf_leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );` },
+  // Mirrors alert_reports (app/migrations/0001-baseline.ts, 0011-privacy.ts): storage/reports.ts.
+  { version: 5, name: 'alerts: alert_reports', sql: `
+      CREATE TABLE alert_reports (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        center_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        pseudonymised_at BIGINT,
+        UNIQUE (kind, center_id, period)
+      );` },
+  // Mirrors alert_escalations (app/migrations/0001-baseline.ts, 8): storage/escalations.ts.
+  { version: 6, name: 'alerts: alert_escalations', sql: `
+      CREATE TABLE alert_escalations (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        step TEXT NOT NULL,
+        until_state TEXT NOT NULL,
+        due_at BIGINT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        done_at BIGINT,
+        created_at BIGINT NOT NULL,
+        stage INTEGER
+      );
+      CREATE INDEX alert_escalations_due ON alert_escalations (done, due_at);
+      CREATE INDEX alert_escalations_incident ON alert_escalations (incident_id, done);` },
+]);
+
+// pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").
+const LOCK_KEY = 0x77666d69;
+
+export interface PostgresMigrationResult {
+  from: number;
+  to: number;
+  applied: string[];
+}
+
+export async function migratePostgres(runner: SqlRunner, list: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): Promise<PostgresMigrationResult> {
+  if (runner.dialect !== 'postgres') throw new Error('migratePostgres needs a PostgreSQL runner (SQLite migrates in app/migrations/)');
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`PostgreSQL migration list out of order: entry ${i} has version ${m.version}, expected ${i + 1}`);
+  });
+  const latest = list.length;
+  return runner.q.transaction().execute(async (tx) => {
+    await sql`SELECT pg_advisory_xact_lock(${LOCK_KEY})`.execute(tx);
+    await sql`CREATE TABLE IF NOT EXISTS wf_schema (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), version INTEGER NOT NULL)`.execute(tx);
+    const row = (await sql<{ version: number }>`SELECT version FROM wf_schema`.execute(tx)).rows[0];
+    const from = row?.version ?? 0;
+    if (from > latest) {
+      throw new WatchfireError('WF_DB_TOO_NEW',
+        `The PostgreSQL database is at schema version ${from}, newer than this release knows (${latest}): it was written by a newer Watchfire. ` +
+        'Run that release again, or restore a backup taken before the upgrade.');
+    }
+    const applied: string[] = [];
+    for (const m of list.slice(from)) {
+      try {
+        await sql.raw(m.sql).execute(tx);
+      } catch (err) {
+        throw new WatchfireError('WF_DB_MIGRATION', `PostgreSQL migration ${m.version} (${m.name}) failed, nothing was changed: ${(err as Error).message}`);
+      }
+      applied.push(`${m.version}: ${m.name}`);
+    }
+    if (applied.length) {
+      await sql`INSERT INTO wf_schema (version) VALUES (${latest}) ON CONFLICT (only_row) DO UPDATE SET version = excluded.version`.execute(tx);
+    }
+    return { from, to: Math.max(from, latest), applied };
+  });
+}

@@ -1,0 +1,125 @@
+// The tables behind the storage seam as kysely sees them: one row type per table, the same on
+// SQLite (schema: app/migrations/) and PostgreSQL (schema: storage/postgres-migrations.ts, which
+// mirrors it; tests/storage.contract.test.ts compares the two). Times are ms since the epoch
+// (BIGINT on PostgreSQL); flags are 0/1 integers on both, so one query serves both dialects.
+import type { Generated } from 'kysely';
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  at: number;
+  device_id: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  idx: number | null;
+  payload: string;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  channel: string;
+  incident_id: string | null;
+  report_id: number | null;
+  kind: string;
+  step: string | null;
+  recipient_kind: string;
+  recipient_id: string;
+  recipient_name: string;
+  address: string;
+  locale: string;
+  status: Generated<string>;
+  attempts: Generated<number>;
+  next_at: number;
+  created_at: number;
+  sent_at: number | null;
+  last_error: string | null;
+  pseudonymised_at: number | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
+}
+
+export interface OutboxAttemptsTable {
+  id: Generated<number>;
+  outbox_id: number;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string;
+  error: string | null;
+  provider_id: string | null;
+  receipt: string | null;
+  receipt_at: number | null;
+  receipt_detail: string | null;
+}
+
+export interface UsersTable {
+  username: string;
+  role: string;
+  person_id: string | null;
+  center_id: string | null;
+  locale: Generated<string>;
+  password_hash: string;
+  created_at: number;
+  disabled: Generated<number>;
+}
+
+export interface SessionsTable {
+  id: string;
+  username: string;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface ReportsTable {
+  id: Generated<number>;
+  kind: string;
+  center_id: string;
+  period: string;
+  created_at: number;
+  body: string;
+  pseudonymised_at: number | null;
+}
+
+export interface EscalationsTable {
+  id: Generated<number>;
+  incident_id: string;
+  policy: string;
+  step: string;
+  until_state: string;
+  due_at: number;
+  done: Generated<number>;
+  done_at: number | null;
+  created_at: number;
+  stage: number | null;
+}
+
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  term: number;
+  expires_at: number;
+}
+
+interface RegistryColumns {
+  json: string;
+  updated_at: number;
+}
+
+export interface Tables {
+  dead_letters: DeadLettersTable;
+  alert_outbox: OutboxTable;
+  alert_outbox_attempts: OutboxAttemptsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  wf_leases: LeasesTable;
+  alert_reports: ReportsTable;
+  alert_escalations: EscalationsTable;
+  registry_centers: RegistryColumns & { id: string };
+  registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
+  registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };
+  registry_devices: RegistryColumns & {
+    id: string; type: string; site_id: string; enabled: number; secret_hash: string | null; provisioned_at: number | null;
+  };
+  registry_people: RegistryColumns & { id: string; role: string; center_id: string | null };
+  registry_rosters: RegistryColumns & { center_id: string };
+}
