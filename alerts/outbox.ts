@@ -11,28 +11,17 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Locale } from '../contracts/registry.ts';
+import type { OutboxNew, OutboxStatus } from '../contracts/storage.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import type { InboundMatch, ReceiptStatus } from '../contracts/channels.ts';
 import { CHANNELS as CHANNEL_TABLE, CHANNEL_NAMES, type ChannelName } from './channels/registry.ts';
 import { ChannelRefusal, type Channel, type OutboundMessage } from './channels/types.ts';
 import type { AlertMetrics } from './metrics.ts';
 
-export interface NewOutboxRow {
-  readonly channel: ChannelName;
-  readonly incidentId: string | null;
-  readonly reportId: number | null;
-  readonly kind: string;
-  readonly step: string | null;
-  readonly recipientKind: string;
-  readonly recipientId: string;
-  readonly recipientName: string;
-  readonly address: string;
-  readonly locale: Locale;
-  /** Not sent before this instant (a yellow notice held over someone's quiet hours). */
-  readonly notBefore?: number;
-}
+/** A row to queue: the storage contract's (contracts/storage.ts), its channel one this module knows. */
+export type NewOutboxRow = Omit<OutboxNew, 'channel'> & { readonly channel: ChannelName };
 
-export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
+export type { OutboxStatus };
 
 export interface OutboxRow extends NewOutboxRow {
   readonly id: number;
