@@ -11,7 +11,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Locale } from '../contracts/registry.ts';
-import type { OutboxNew, OutboxStatus } from '../contracts/storage.ts';
+import type { OutboxEntry, OutboxEntryAttempt, OutboxNew, OutboxStatus } from '../contracts/storage.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import type { InboundMatch, ReceiptStatus } from '../contracts/channels.ts';
 import { CHANNELS as CHANNEL_TABLE, CHANNEL_NAMES, type ChannelName } from './channels/registry.ts';
@@ -23,25 +23,11 @@ export type NewOutboxRow = Omit<OutboxNew, 'channel'> & { readonly channel: Chan
 
 export type { OutboxStatus };
 
-export interface OutboxRow extends NewOutboxRow {
-  readonly id: number;
-  readonly status: OutboxStatus;
-  readonly attempts: number;
-  readonly nextAt: number;
-  readonly createdAt: number;
-  readonly sentAt: number | null;
-  readonly lastError: string | null;
-}
+/** A queued row: the storage contract's, its channel one this module knows. */
+export type OutboxRow = Omit<OutboxEntry, 'channel'> & { readonly channel: ChannelName };
 
-export interface OutboxAttempt {
-  readonly id: number;
-  readonly outboxId: number;
-  readonly startedAt: number;
-  readonly finishedAt: number | null;
-  readonly outcome: 'sending' | 'sent' | 'failed';
-  readonly error: string | null;
-  /** The provider's message or call id, when the channel returned one (issue 19). */
-  readonly providerId: string | null;
+/** An attempt as the storage contract keeps it, with the provider's delivery receipt (issue 19). */
+export interface OutboxAttempt extends OutboxEntryAttempt {
   /** The provider's delivery receipt for this attempt, when it sent one. */
   readonly receipt: ReceiptStatus | null;
   readonly receiptAt: number | null;
