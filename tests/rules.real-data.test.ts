@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { smallCounty } from './support/registries.ts';
-import { delco, nistNrc, replayDirect, runDevice, summarise, type RealRun } from './support/real-data.ts';
-import { topics, MAX_BATCH, MEASURED_RANGES } from '../contracts/protocol.ts';
+import { delco, nistNrc, replayDirect, runDevice, summarise, uploadRuns, type RealRun } from './support/real-data.ts';
+import { MEASURED_RANGES } from '../contracts/protocol.ts';
 import type { Finding } from '../contracts/findings.ts';
 
 const RUNS: RealRun[] = [...nistNrc(), ...delco()];
@@ -28,15 +28,8 @@ beforeAll(async () => {
     if (!list) findings.set(f.deviceId, (list = []));
     list.push(f);
   });
-  // Every run as its detector, its series uploaded in batches with the measurement times.
-  for (const run of RUNS) {
-    const client = await sys.connectDevice(run.id);
-    const readings = run.samples.map((s, i) => ({ ts: BASE + s.t * 1000, seq: i + 1, ...s.values }));
-    for (let i = 0; i < readings.length; i += MAX_BATCH) {
-      await client.publishAsync(topics.telemetry(run.id), JSON.stringify(readings.slice(i, i + MAX_BATCH)), { qos: 1 });
-    }
-  }
-  const total = RUNS.reduce((n, r) => n + r.samples.length, 0);
+  // Every run as its device, its series uploaded with the measurement times.
+  const total = await uploadRuns(sys, RUNS, BASE);
   await sys.waitFor(async () => (await sys.count('telemetry', `"device" =~ /^(nrc|delco)-/`)) === total, { what: `all ${total} real readings stored`, timeoutMs: 60_000 });
   expect(sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
 }, 120_000);

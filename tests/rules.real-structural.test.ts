@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { smallCounty } from './support/registries.ts';
 import { openlabRuns, replayDirect, structuralDevice, summarise, type StructuralRun } from './support/real-structural.ts';
-import { topics, MAX_BATCH, MEASURED_RANGES } from '../contracts/protocol.ts';
+import { uploadRuns } from './support/real-data.ts';
+import { MEASURED_RANGES } from '../contracts/protocol.ts';
 import type { Finding } from '../contracts/findings.ts';
 import { DEFAULT_RULE_SET } from '../rules/index.ts';
 
@@ -37,15 +38,8 @@ beforeAll(async () => {
     if (!list) findings.set(f.deviceId, (list = []));
     list.push(f);
   });
-  // Every point uploads its series in batches with the measurement times.
-  for (const run of RUNS) {
-    const client = await sys.connectDevice(run.id);
-    const readings = run.samples.map((s, i) => ({ ts: BASE + s.t * 1000, seq: i + 1, ...s.values }));
-    for (let i = 0; i < readings.length; i += MAX_BATCH) {
-      await client.publishAsync(topics.telemetry(run.id), JSON.stringify(readings.slice(i, i + MAX_BATCH)), { qos: 1 });
-    }
-  }
-  const total = RUNS.reduce((n, r) => n + r.samples.length, 0);
+  // Every run as its device, its series uploaded with the measurement times.
+  const total = await uploadRuns(sys, RUNS, BASE);
   await sys.waitFor(async () => (await sys.count('telemetry', `"device" =~ /^olab-/`)) === total, { what: `all ${total} real readings stored`, timeoutMs: 90_000 });
   expect(sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
 }, 180_000);

@@ -8,6 +8,8 @@ import { createRuleEngine, DEFAULT_RULE_SET } from '../../rules/index.ts';
 import { device, directory, telemetry } from '../../rules/test-support.ts';
 import type { DeviceInfo } from '../../contracts/registry.ts';
 import type { Finding } from '../../contracts/findings.ts';
+import { MAX_BATCH, topics } from '../../contracts/protocol.ts';
+import type { TestSystem } from './system.ts';
 
 export interface RealRun {
   /** Device id used for the run, e.g. `nrc-03`. */
@@ -97,13 +99,34 @@ export function summarise(run: RealRun, base: number, findings: readonly Pick<Fi
   };
 }
 
-/** The same series straight through the rule engine (no transport): what the product must match. */
-export function replayDirect(run: RealRun, base: number): RunSummary {
-  const d = runDevice(run);
+/**
+ * Every run as its device over MQTT, its series uploaded in batches with the measurement times
+ * (`t` seconds after `base`) as a device uploads a backlog; returns how many readings went.
+ */
+export async function uploadRuns(sys: TestSystem, runs: ReadonlyArray<{ id: string; samples: RealRun['samples'] }>, base: number): Promise<number> {
+  let total = 0;
+  for (const run of runs) {
+    const client = await sys.connectDevice(run.id);
+    const readings = run.samples.map((s, i) => ({ ts: base + s.t * 1000, seq: i + 1, ...s.values }));
+    for (let i = 0; i < readings.length; i += MAX_BATCH) {
+      await client.publishAsync(topics.telemetry(run.id), JSON.stringify(readings.slice(i, i + MAX_BATCH)), { qos: 1 });
+    }
+    total += readings.length;
+  }
+  return total;
+}
+
+/** A recorded series straight through the rule engine (no transport), `t` seconds after `base`. */
+export function engineFindings(d: DeviceInfo, base: number, samples: RealRun['samples']): Finding[] {
   const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([d]) });
   const found: Finding[] = [];
-  for (const s of run.samples) found.push(...engine.evaluate(telemetry(d, base + s.t * 1000, s.values)).findings);
-  return summarise(run, base, found);
+  for (const s of samples) found.push(...engine.evaluate(telemetry(d, base + s.t * 1000, s.values)).findings);
+  return found;
+}
+
+/** The same series straight through the rule engine: what the product must match. */
+export function replayDirect(run: RealRun, base: number): RunSummary {
+  return summarise(run, base, engineFindings(runDevice(run), base, run.samples));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

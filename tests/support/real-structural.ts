@@ -18,8 +18,9 @@
 //         opened there that day (a structure that did not move at that point).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createRuleEngine, DEFAULT_RULE_SET } from '../../rules/index.ts';
-import { device, directory, telemetry } from '../../rules/test-support.ts';
+import { DEFAULT_RULE_SET } from '../../rules/index.ts';
+import { device } from '../../rules/test-support.ts';
+import { engineFindings } from './real-data.ts';
 import type { DeviceInfo } from '../../contracts/registry.ts';
 import type { Finding } from '../../contracts/findings.ts';
 
@@ -156,11 +157,7 @@ export function summarise(run: StructuralRun, base: number, findings: readonly P
 
 /** The same series straight through the rule engine (no transport): what the product must match. */
 export function replayDirect(run: StructuralRun, base: number): StructuralSummary {
-  const d = structuralDevice(run);
-  const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([d]) });
-  const found: Finding[] = [];
-  for (const s of run.samples) found.push(...engine.evaluate(telemetry(d, base + s.t * 1000, s.values)).findings);
-  return summarise(run, base, found);
+  return summarise(run, base, engineFindings(structuralDevice(run), base, run.samples));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
