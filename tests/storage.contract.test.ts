@@ -13,7 +13,7 @@ import { freePort } from '../ingest/influxd.ts';
 import { loadAll, prepareWrites } from '../registry/store.ts';
 import { createDeadLetterStorage, createRegistryStorage, migratePostgres, postgresRunner, POSTGRES_MIGRATIONS } from '../storage/index.ts';
 import type { Tables } from '../storage/tables.ts';
-import { sqlBackends, type SqlBackend } from './support/sql-backends.ts';
+import { sqlBackends, type SqlBackend, rejection } from './support/sql-backends.ts';
 import { waitFor } from './support/wait.ts';
 import { smallCounty } from './support/registries.ts';
 
@@ -22,15 +22,6 @@ function rec(i: number, over: Partial<RejectRecord> = {}): RejectRecord {
     at: 1_700_000_000_000 + i, deviceId: i % 2 ? 'odd' : 'even', topic: `v1/devices/d${i}/telemetry`,
     code: i % 3 ? 'WF_INGEST_SCHEMA' : 'WF_INGEST_NOT_JSON', reason: `reason ${i}`, index: i % 5 ? i : undefined, payload: `{"i":${i}}`, ...over,
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 const county = RegistryFile.parse(smallCounty());

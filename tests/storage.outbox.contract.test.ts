@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutboxClaim, OutboxNew, OutboxStorage } from '../contracts/storage.ts';
 import { createOutboxStorage } from '../storage/index.ts';
-import { sqlBackends } from './support/sql-backends.ts';
+import { sqlBackends, rejection } from './support/sql-backends.ts';
 
 const backends = sqlBackends();
 beforeAll(() => Promise.all(backends.map((b) => b.setup())));
@@ -15,15 +15,6 @@ function row(i: number, over: Partial<OutboxNew> = {}): OutboxNew {
     channel: 'email', incidentId: `inc-${i}`, reportId: null, kind: 'alarm', step: 'first', recipientKind: 'contact',
     recipientId: `p-${i}`, recipientName: `联系人${i}`, address: `p${i}@example.test`, locale: 'zh-CN', ...over,
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Claims until nothing is left, one claim at a time; every claim is finished as sent. */

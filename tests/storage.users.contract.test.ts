@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredUser } from '../contracts/storage.ts';
 import { createUserStorage } from '../storage/index.ts';
-import { sqlBackends } from './support/sql-backends.ts';
+import { sqlBackends, rejection } from './support/sql-backends.ts';
 
 const backends = sqlBackends();
 beforeAll(() => Promise.all(backends.map((b) => b.setup())));
@@ -12,15 +12,6 @@ afterAll(() => Promise.all(backends.map((b) => b.teardown())));
 
 function user(username: string, over: Partial<StoredUser & { passwordHash: string }> = {}): StoredUser & { passwordHash: string } {
   return { username, role: 'operator', personId: null, centerId: 'fc-1', locale: 'zh-CN', createdAt: 1_000, disabled: false, passwordHash: `scrypt$hash-of-${username}`, ...over };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe.each(backends)('user storage contract on $name', (backend) => {

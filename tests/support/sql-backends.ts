@@ -141,3 +141,13 @@ function postgresBackend(): SqlBackend {
 export function sqlBackends(): SqlBackend[] {
   return [sqliteBackend(), postgresBackend()];
 }
+
+/** The error a promise rejects with (the contract suites compare codes and messages); fails if it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
