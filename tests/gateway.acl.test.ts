@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../contracts/protocol.ts';
-import { closed, publish, startTestGateway, type TestGateway } from './gateway.fixture.ts';
+import { closed, publish, startTestGateway, type TestGateway, subscribe } from './gateway.fixture.ts';
 import { waitFor } from './support/wait.ts';
 
 const OBSERVER = { name: 'recorder', password: 'observer-pass-0123456789' };
@@ -17,18 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-
-function subscribe(c: MqttClient, topic: string): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    c.subscribe(topic, { qos: 1 }, (err, granted) => {
-      // mqtt.js reports a SUBACK 0x80 as an error carrying the packet.
-      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
-      if (refused) resolve(refused);
-      else if (err) reject(err);
-      else resolve((granted ?? []).map((g) => g.qos));
-    });
-  });
-}
 
 function nextMessage(c: MqttClient, topic: string): Promise<{ topic: string; payload: Buffer }> {
   return new Promise((resolve) => {

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../contracts/protocol.ts';
-import { closed, publish, secretOf, startTestGateway, type TestGateway } from './gateway.fixture.ts';
+import { closed, publish, secretOf, startTestGateway, type TestGateway, subscribe } from './gateway.fixture.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -33,17 +33,6 @@ afterAll(async () => {
   db?.disconnect();
   await redis?.stop();
 });
-
-function subscribe(c: MqttClient, topic: string): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    c.subscribe(topic, { qos: 1 }, (err, granted) => {
-      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
-      if (refused) resolve(refused);
-      else if (err) reject(err);
-      else resolve((granted ?? []).map((g) => g.qos));
-    });
-  });
-}
 
 function nextMessage(c: MqttClient, match: (topic: string) => boolean): Promise<{ topic: string; payload: string; retain: boolean }> {
   return new Promise((resolve) => {

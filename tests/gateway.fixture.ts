@@ -156,3 +156,15 @@ export function publish(c: MqttClient, topic: string, payload: string | Buffer, 
     c.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()));
   });
 }
+
+/** SUBSCRIBEs at QoS 1 and gives the granted codes, 0x80 for a refusal (mqtt.js reports a SUBACK 0x80 as an error carrying the packet). */
+export function subscribe(c: MqttClient, topic: string): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    c.subscribe(topic, { qos: 1 }, (err, granted) => {
+      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
+      if (refused) resolve(refused);
+      else if (err) reject(err);
+      else resolve((granted ?? []).map((g) => g.qos));
+    });
+  });
+}
