@@ -164,6 +164,27 @@ describe('CTWing subscription push', () => {
   });
 });
 
+describe('pushes the HTTP server itself would refuse', () => {
+  // Platforms retry anything but 200: a 415 or 413 from the framework would come back for ever,
+  // with no dead letter to say why.
+  it('reads another content type as text: dead-lettered for what it is, answered 200', async () => {
+    const res = await fetch(`${sys.httpUrl}/ingress/ctwing/${CTWING_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'deviceId=1&battery=50' });
+    expect(res.status).toBe(200);
+    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.topic.startsWith('ctwing:') && d.reason.startsWith('not JSON') && d.payload === 'deviceId=1&battery=50'), { what: 'form body dead letter' });
+  });
+
+  it('dead-letters a body over the limit with its size and answers 200; 403 with a wrong CTWing token', async () => {
+    const big = JSON.stringify({ messageType: 'dataReport', deviceId: SD3.platformId, timestamp: Date.now(), payload: { pad: 'x'.repeat(300 * 1024) } });
+    const post = (path: string) => fetch(`${sys.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect((await post(`/ingress/ctwing/${CTWING_TOKEN}`)).status).toBe(200);
+    expect((await post('/ingress/onenet')).status).toBe(200);
+    const tooBig = () => deadLetters('WF_NBIOT_FORMAT').filter((d) => d.reason.includes('over the 262144-byte limit') && d.reason.includes(`(${Buffer.byteLength(big)} bytes)`));
+    await sys.waitFor(() => tooBig().length === 2, { what: 'two size dead letters' });
+    expect(tooBig().map((d) => d.topic.split(':')[0]).sort()).toEqual(['ctwing', 'onenet']);
+    expect((await post('/ingress/ctwing/wrong-token-wrong-token')).status).toBe(403);
+  });
+});
+
 describe('commands through the platform API', () => {
   it('sends selftest to a CTWing detector with the AEP signature, and silence to a OneNET one', async () => {
     captured.length = 0;

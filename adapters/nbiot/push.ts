@@ -230,9 +230,29 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     }
   }
 
+  /** CTWing's secret path token, compared in constant time (hashes of equal length). */
+  const ctwingWant = deps.config.ctwing && createHash('sha256').update(deps.config.ctwing.token).digest();
+  const ctwingTokenOk = ctwingWant && ((t: string) => timingSafeEqual(createHash('sha256').update(t).digest(), ctwingWant));
+
   return async function plugin(app: FastifyInstance): Promise<void> {
     // The raw text is what OneNET signs and what a dead letter keeps: parse JSON ourselves.
     app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+    // Any other or no content type is read as text too, and then dead-lettered for what it is (no
+    // JSON, not the format) with a 200: a 415 would be retried by the platform with no trace here.
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+    // A body over the limit never reaches a route: it is refused here, before it is read, and
+    // dead-lettered with its size. 200, as for any push a retry cannot fix (a 413 would be
+    // resent for ever); 403 when the CTWing path token is wrong, as for any forged push.
+    app.setErrorHandler((err: Error & { code?: string }, req, reply) => {
+      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      const source: IngressSource = req.url.startsWith('/ingress/ctwing/') ? 'ctwing' : 'onenet';
+      const token = (req.params as { token?: string }).token;
+      const forged = source === 'ctwing' && !(token !== undefined && ctwingTokenOk?.(token));
+      const r = forged
+        ? new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token')
+        : new Refusal('WF_NBIOT_FORMAT', `body over the ${BODY_LIMIT}-byte limit of one push${req.headers['content-length'] ? ` (${req.headers['content-length']} bytes)` : ''}: not read`);
+      return refuse(source, req, reply, r, '');
+    });
     const onenet = deps.config.onenet;
     if (onenet) {
       const from = allowListOf(onenet.allowFrom);
@@ -278,13 +298,11 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     const ctwing = deps.config.ctwing;
     if (ctwing) {
       const from = allowListOf(ctwing.allowFrom);
-      const want = createHash('sha256').update(ctwing.token).digest();
-      const tokenOk = (t: string) => timingSafeEqual(createHash('sha256').update(t).digest(), want);
       app.post('/ingress/ctwing/:token', async (req, reply) => {
         const text = typeof req.body === 'string' ? req.body : '';
         try {
           checkFrom(from, req.ip);
-          if (!tokenOk((req.params as { token: string }).token)) throw new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token');
+          if (!ctwingTokenOk!((req.params as { token: string }).token)) throw new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token');
           ctwingMessage(parseJson(text), text, clock.now());
         } catch (err) {
           if (err instanceof Refusal) return refuse('ctwing', req, reply, err, text);
