@@ -17,7 +17,7 @@ import type { ErrorCode } from '../../contracts/errors.ts';
 import { formatIssues } from '../../contracts/errors.ts';
 import { adapterFrame, type IngressPort, type IngressSource } from '../../contracts/ingress.ts';
 import { familyAccepts } from '../../contracts/families.ts';
-import { CtwingMessage, OneNetMessage, OneNetPush, onenetMsgText, onenetVerify } from '../../contracts/nbiot.ts';
+import { CtwingMessage, OneNetMessage, OneNetPush, onenetSignedTexts, onenetVerify } from '../../contracts/nbiot.ts';
 import { mapEvent, mapProperties, type Body, type PropertyMemory } from './mapping.ts';
 import { allowListOf } from '../allow-list.ts';
 
@@ -275,7 +275,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
           checkFrom(from, req.ip);
           const body = OneNetPush.safeParse(parseJson(text));
           if (!body.success) throw new Refusal('WF_NBIOT_FORMAT', formatIssues(body.error.issues).join('; '));
-          if (!onenetVerify(onenet.token, body.data.nonce, onenetMsgText(body.data.msg), body.data.msg_signature)) throw new Refusal('WF_NBIOT_SIGNATURE', 'msg_signature is not base64(md5(token + nonce + msg))');
+          if (!onenetSignedTexts(text, body.data.msg).some((m) => onenetVerify(onenet.token, body.data.nonce, m, body.data.msg_signature))) throw new Refusal('WF_NBIOT_SIGNATURE', 'msg_signature is not base64(md5(token + nonce + msg))');
           const msg = typeof body.data.msg === 'string' ? parseJson(body.data.msg) : body.data.msg;
           const list = Array.isArray(msg) ? msg : [msg];
           // One bad message of a batch is dead-lettered; the others are still ingested.
