@@ -50,7 +50,7 @@ export const onenetMsgText = (msg: unknown): string => (typeof msg === 'string' 
 export function onenetSignedTexts(body: string, msg: unknown): string[] {
   if (typeof msg === 'string') return [msg];
   const raw = rawMember(body, 'msg');
-  const compact = JSON.stringify(msg);
+  const compact = onenetMsgText(msg);
   return raw === undefined || raw === compact ? [compact] : [raw, compact];
 }
 
