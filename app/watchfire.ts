@@ -209,6 +209,15 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       logger: logger.child({ module: 'ingest' }),
     });
+    // Before each PUBACK, confirm or 200, the re-send memory logs what the journal now holds
+    // (seq-store.ts): the same promise whichever way the reading came in (a CTWing upPacketSN is a seq).
+    const acknowledgeable = (done: (err?: Error) => void): void => {
+      const upTo = seqs.mark();
+      journal.durable((err) => {
+        if (err) done(err);
+        else seqs.release(upTo, done);
+      });
+    };
     const gateway = createGateway({
       config: config.gateway,
       directory: registry,
@@ -218,14 +227,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
-      // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
-      durable: (done) => {
-        const upTo = seqs.mark();
-        journal.durable((err) => {
-          if (err) done(err);
-          else seqs.release(upTo, done);
-        });
-      },
+      durable: acknowledgeable,
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -241,7 +243,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // published; their own refusals go to the same dead letters, their presence to the same bus.
     const ingress: IngressPort = {
       accept: (frame) => ingest.accept(frame),
-      durable: (done) => journal.durable(done),
+      durable: acknowledgeable,
       reject: (r) => {
         const rec = rejectRecordOf(r);
         deadLetters.add(rec);
