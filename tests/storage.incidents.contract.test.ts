@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditNew, IncidentNew } from '../contracts/storage.ts';
 import { createIncidentStore } from '../alerts/store.ts';
-import { cancelSteps, createEscalationStorage, createIncidentStorage, scheduleSteps, tx, type SqlIncidentStorage } from '../storage/index.ts';
+import { cancelSteps, createEscalationStorage, createIncidentStorage, scheduleSteps, tx, type SqlIncidentStorage, type TxBody } from '../storage/index.ts';
 import { sqlBackends, rejection, type TestDatabase } from './support/sql-backends.ts';
 
 const backends = sqlBackends();
@@ -173,6 +173,20 @@ describe.each(backends)('incident storage on $name', (backend) => {
     expect((await steps.of('inc-001')).map((s) => [s.step, s.done])).toEqual([['supervisor', 0]]);
     expect(await acknowledge(3_000, false)).toMatchObject({ ok: true, value: 'scheduled' });
     expect((await steps.of('inc-001')).map((s) => [s.step, s.done])).toEqual([['supervisor', 2], ['dispatch_reminder', 0]]);
+    // A finding and a remark carry bodies too, run only when they applied: not on a closed incident.
+    const raised = await store.addFindings('inc-001', { n: 1, at: 4_000, lastReading: '{}', confirmed: true, score: 1, level: 'red' }, [system('raised')],
+      function* (i) {
+        return yield* tx.run(cancelSteps(q, i.id, 4_000));
+      });
+    expect(raised).toMatchObject({ findingCount: 2, value: 1 });
+    await store.transition('inc-001', { from: 'acknowledged', to: 'resolved', at: 5_000, stamp: 'resolvedAt', disposition: 'test', feedback: 'drill' }, person('resolve'));
+    const never = function* (): TxBody<number> {
+      yield* tx.run(scheduleSteps(q, [{ incidentId: 'inc-001', policy: 'red', step: 'late', untilState: 'resolved', dueAt: 9_000, stage: null }], 6_000));
+      return 1;
+    };
+    expect(await store.addFindings('inc-001', { n: 1, at: 6_000, lastReading: '{}', confirmed: true, score: 1, level: 'red' }, [], never)).toBeUndefined();
+    expect(await store.remark('inc-001', 6_000, person('en_route'), 'dispatched', never)).toMatchObject({ ok: false });
+    expect((await steps.of('inc-001')).map((s) => s.step)).toEqual(['supervisor', 'dispatch_reminder']);
   });
 
   it('remarks change no state; one bound to a state is refused outside it; a center\'s notes and calls by time', async () => {
