@@ -4,6 +4,7 @@
 // on SQLite (DESIGN.md: alarm → incident never waits on storage), whatever is configured.
 import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
+import { WatchfireError } from '../contracts/errors.ts';
 import type { SqlDialect, UserStorage } from '../contracts/storage.ts';
 import { createUserStorage, migratePostgres, postgresRunner, sqliteRunner, type SqlRunner } from '../storage/index.ts';
 import type { Db } from './db.ts';
@@ -37,7 +38,10 @@ export async function openSharedStores(deps: SharedStoresDeps): Promise<SharedSt
       if (r.applied.length) deps.logger.info({ from: r.from, to: r.to, applied: r.applied }, 'PostgreSQL schema migrated');
     } catch (err) {
       await runner.close();
-      throw err;
+      if (err instanceof WatchfireError) throw err;
+      // The URL's password stays out of the message: only where it points.
+      const where = new URL(url);
+      throw new WatchfireError('WF_DB_POSTGRES', `Cannot use the PostgreSQL at ${where.hostname}:${where.port || 5432}${where.pathname} (storage.postgresUrl): ${(err as Error).message}`);
     }
   } else {
     runner = sqliteRunner(deps.db);

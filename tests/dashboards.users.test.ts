@@ -9,6 +9,8 @@ import { Command } from 'commander';
 import { registerUserCommands } from '../app/commands/users.ts';
 import { hashPassword, verifyPassword, verifyLogin, createUser, createSession, loadSession, listUsers } from '../dashboards/users.ts';
 import { Config } from '../contracts/config.ts';
+import { WatchfireError } from '../contracts/errors.ts';
+import { freePort } from '../ingest/influxd.ts';
 import { createUserStorage, sqliteRunner } from '../storage/index.ts';
 import { login, makeServer, TEST_COST } from './dashboards.fixture.ts';
 import { startTestPostgres, type TestPostgres } from './support/postgres.ts';
@@ -107,6 +109,20 @@ describe('users and sessions on the shared PostgreSQL (storage.postgresUrl)', ()
     } finally {
       await nodeA.close();
       await nodeB.close();
+    }
+  });
+
+  it('a PostgreSQL that cannot be reached refuses the start with WF_DB_POSTGRES, its password kept out of the message', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const url = `postgres://wf:hunter2-secret@127.0.0.1:${await freePort()}/watchfire`;
+      const err = await openSharedStores({ config: Config.parse({ storage: { postgresUrl: url } }), db, logger: pino({ level: 'silent' }) }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(WatchfireError);
+      expect((err as WatchfireError).code).toBe('WF_DB_POSTGRES');
+      expect((err as Error).message).toMatch(/127\.0\.0\.1:\d+\/watchfire/);
+      expect((err as Error).message).not.toContain('hunter2');
+    } finally {
+      db.close();
     }
   });
 
