@@ -27,6 +27,7 @@ import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
 import { createPrivacy } from '../privacy/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
+import { openSharedStores, type SharedStores } from './stores.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
@@ -70,6 +71,8 @@ export function createWatchfire(deps: WatchfireDeps) {
 
   // Created in start(): these need I/O (the database file, a local influxd).
   let db: Db | undefined;
+  /** The stores behind the seam: SQLite's file, or the shared PostgreSQL (storage.postgresUrl). */
+  let stores: SharedStores | undefined;
   let influxd: { url: string; stop(): Promise<void> } | undefined;
   /** The local influxd's start, when Watchfire runs one: true once it answers. */
   let influxState: boolean | string = true;
@@ -90,7 +93,7 @@ export function createWatchfire(deps: WatchfireDeps) {
   });
   const exceptionDevices = new Set<string>();
 
-  function build(database: Db, url: string) {
+  function build(database: Db, url: string, shared: SharedStores) {
     let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
     const registry = createRegistry({
       db: database,
@@ -268,6 +271,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const http = createHttpServer({
       config: { ...config.http, timezone: config.timezone },
       db: database,
+      users: shared.users,
       registry,
       incidents: alerts.service,
       ackLinks: alerts.ackLinks,
@@ -325,6 +329,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     wal = walParticipant(db, dbFile);
+    stores = await openSharedStores({ config, db, logger: logger.child({ module: 'storage' }) });
+    if (stores.dialect === 'postgres') logger.info('console users and sessions on the shared PostgreSQL (storage.postgresUrl)');
     if (!influxUrl) {
       // Not awaited: devices are served while influxd loads its index (issue 15 point 6); the
       // store ships the journal once it answers. If it never does, readings stay in the journal
@@ -355,7 +361,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...(config.influx.username ? { username: config.influx.username } : {}),
       ...(config.influx.password ? { password: config.influx.password } : {}),
     });
-    parts = build(db, influxUrl);
+    parts = build(db, influxUrl, stores);
     const p = parts;
     // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
     // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
@@ -422,6 +428,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();
+    await stores?.close();
+    stores = undefined;
     await checkpointer?.stop();
     checkpointer = undefined;
     await wal?.close();
@@ -459,6 +467,11 @@ export function createWatchfire(deps: WatchfireDeps) {
     get db(): Db {
       if (!db) throw new Error('Watchfire is not started');
       return db;
+    },
+    /** Console users and sessions, on whichever database storage.postgresUrl chose. */
+    get users() {
+      if (!stores) throw new Error('Watchfire is not started');
+      return stores.users;
     },
     get registry() { return must().registry; },
     get store() { return must().store; },

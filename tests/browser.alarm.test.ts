@@ -38,7 +38,7 @@ describe('an alarm nobody can miss', () => {
       startTestSystem({ registry: controlRoom(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS_LOCKED_SOUND }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
     // Signed in without a click on this page (the session comes from an earlier sign-in), as after
     // a reload or a browser restart at the start of a shift: the browser keeps sound locked.
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });

@@ -24,8 +24,8 @@ describe('operator console and grid worker page in Chromium', () => {
       startTestSystem({ registry: REGISTRY, smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();

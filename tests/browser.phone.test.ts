@@ -23,8 +23,8 @@ describe('a dispatched task reaches the grid worker’s phone', () => {
       startTestSystem({ registry: controlRoom() }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();

@@ -26,8 +26,8 @@ describe('a shift\'s tools in the console', () => {
       startTestSystem({ registry: withCoordinates(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'sup', role: 'supervisor', personId: 'sup1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'sup', role: 'supervisor', personId: 'sup1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();
