@@ -23,7 +23,7 @@ describe('incident history in the console', () => {
       startTestSystem({ registry: controlRoom(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();
