@@ -179,6 +179,8 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
       if (f.siteId !== undefined) s = s.where('site_id', '=', f.siteId);
       if (f.assignee !== undefined) s = s.where('assignee', '=', f.assignee);
       if (f.active !== undefined) s = s.where('active', '=', f.active ? 1 : 0);
+      if (f.openedFrom !== undefined) s = s.where('opened_at', '>=', f.openedFrom);
+      if (f.openedBefore !== undefined) s = s.where('opened_at', '<', f.openedBefore);
       // Red on top, then the newest: the order the console shows.
       return sorted(await runner.all(s.orderBy('active', 'desc').orderBy(sql`CASE level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END`)
         .orderBy('opened_at', 'desc').orderBy(idOrder, 'desc').limit(f.limit).offset(f.offset)));

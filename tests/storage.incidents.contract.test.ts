@@ -236,6 +236,9 @@ describe.each(backends)('incident storage on $name', (backend) => {
     expect(await ids({ siteId: 'site-a', level: ['red'] })).toEqual(['inc-004', 'inc-001']);
     expect(await ids({ assignee: 'w-9' })).toEqual(['inc-001']);
     expect(await ids({ state: [], level: [] })).toHaveLength(5);
+    expect(await ids({ openedFrom: 2_000, openedBefore: 3_001 })).toEqual(['inc-004', 'inc-003', 'inc-002']);
+    expect(await ids({ openedFrom: 4_000 })).toEqual(['inc-005']);
+    expect(await ids({ openedBefore: 2_000 })).toEqual(['inc-001']);
     expect(await store.activeByLevel()).toEqual({ red: 2, yellow: 2 });
     expect((await store.openAtSite('site-a', 'inc-004')).map((i) => i.id)).toEqual(['inc-002']);
     expect((await store.openAtSite('site-a', 'none')).map((i) => i.id)).toEqual(['inc-002', 'inc-004']);
