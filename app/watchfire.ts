@@ -11,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
-import type { Clock, InfluxQuery } from '../contracts/ports.ts';
+import type { Clock, DeviceDirectory, InfluxQuery } from '../contracts/ports.ts';
 import { durationMs } from '../contracts/downsampling.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { ackLinkKey, installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
@@ -22,6 +22,7 @@ import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, wat
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createRedisFiringClaims } from './claims.ts';
 import { createRedisConsoleRelay } from './console-relay.ts';
+import { createPartitioning } from './partitions.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
@@ -139,9 +140,9 @@ export function createWatchfire(deps: WatchfireDeps) {
       if (!parsed.ok) throw new Error(`Invalid rule set ${config.rules.file}:\n  - ${parsed.errors.join('\n  - ')}`);
       ruleSet = parsed.ruleSet;
     }
-    const rules = createRuleEngine({
-      ruleSet,
-      devices: registry,
+    const engine = (devices: DeviceDirectory, set: RuleSet) => createRuleEngine({
+      ruleSet: set,
+      devices,
       // A bad per-device override's failing keys are left out (the rest applies), said loudly and
       // as a yellow maintenance finding on the device.
       onOverrideError: (deviceId: string, errors: readonly string[]) =>
@@ -151,6 +152,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         logger.error({ code: e.code, deviceId: e.deviceId, deviceType: e.deviceType, err }, 'rule exception while scoring a reading');
       },
     });
+    const rules = engine(registry, ruleSet);
     ruleSetNow = () => rules.ruleSet();
     // Issue 18 point 8: residents' personal data: pseudonymised nightly, exported and erased on request.
     const privacy = createPrivacy({ db: database, registry, clock, logger: logger.child({ module: 'privacy' }), config: config.privacy });
@@ -189,8 +191,13 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...deps.alerts,
     });
 
+    // Issue 21 point 4 (cluster.partitions > 0): readings go through the partitioned log to the rule
+    // worker owning their site's partition (app/partitions.ts). Otherwise none of it exists.
+    const part = config.cluster.enabled && config.cluster.partitions > 0
+      ? createPartitioning({ cluster: config.cluster, directory: registry, engine, rules, durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics })
+      : undefined;
     const pipeline = createPipeline({
-      scorer: rules,
+      scorer: part ? part.scorer : rules,
       store,
       findings: alerts,
       bus,
@@ -201,25 +208,26 @@ export function createWatchfire(deps: WatchfireDeps) {
 
     const ingest = createIngest({
       directory: registry,
-      deadLetters,
-      seqs,
-      sink: pipeline.onReading,
-      bus,
+      // With the partitioned log, the re-send memory is the partition's, rebuilt from the log.
+      ...(part
+        ? { deadLetters: part.quiet.deadLetters(deadLetters), sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus) }
+        : { deadLetters, seqs, sink: pipeline.onReading, bus }),
       clock,
       metrics,
       logger: logger.child({ module: 'ingest' }),
     });
+    const appender = part?.attach(ingest, (done) => journal.durable(done));
     const gateway = createGateway({
       config: config.gateway,
       directory: registry,
-      sink: ingest,
+      sink: appender ?? ingest,
       bus,
       logger: logger.child({ module: 'gateway' }),
       metrics,
       clock,
       backlog: () => store.backlog(),
       // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
-      durable: (done) => {
+      durable: appender ? (done) => appender.durable(done) : (done) => {
         const upTo = seqs.mark();
         journal.durable((err) => {
           if (err) done(err);
@@ -240,8 +248,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
     // published; their own refusals go to the same dead letters, their presence to the same bus.
     const ingress: IngressPort = {
-      accept: (frame) => ingest.accept(frame),
-      durable: (done) => journal.durable(done),
+      accept: (frame) => (appender ?? ingest).accept(frame),
+      durable: (done) => (appender ? appender.durable(done) : journal.durable(done)),
       reject: (r) => {
         const rec = rejectRecordOf(r);
         deadLetters.add(rec);
@@ -276,7 +284,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deadLetters,
       metrics,
       health: () => health(),
-      rules: { reload: (input: unknown) => rules.reload(input) },
+      rules: { reload: (input: unknown) => (part ? part.reload(input) : rules.reload(input)) },
       deviceState: pipeline.deviceState,
       onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
@@ -293,7 +301,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, late, rules, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
+    return { registry, deadLetters, seqs, journal, store, late, rules, part, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
   }
 
   function health() {
@@ -382,11 +390,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();
+    // The rule worker takes its partitions (and rebuilds them) before devices are let in.
+    await p.part?.start();
     await p.http.start();
     await p.gateway.start();
     await p.gbt?.start();
     if (config.rules.file) {
-      stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
+      stopRuleWatch = watchRuleFile(config.rules.file, p.part ?? p.rules, logger.child({ module: 'rules' }));
     }
     started = true;
     const a = addresses();
@@ -404,6 +414,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
       await p.gbt?.stop();
       await p.gateway.stop();
+      // Partitions handed over (released) once the gateway appends no more.
+      await p.part?.stop();
       await p.http.stop();
       await p.pipeline.stop();
       annotations?.stop();
@@ -468,6 +480,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     get http() { return must().http; },
     get deadLetters() { return must().deadLetters; },
     get pipeline() { return must().pipeline; },
+    /** Cluster mode with the partitioned log: the rule worker (undefined otherwise). */
+    get ruleWorker() { return must().part?.worker; },
     get privacy() { return must().privacy; },
     deviceState: (id: string) => parts?.pipeline.deviceState(id),
     /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */

@@ -1,0 +1,195 @@
+// Cluster mode's partitioned log, wired (issue 21 point 4; contracts/cluster.ts): built only when
+// cluster.enabled and cluster.partitions > 0, so that one node's alarm path is the objects it always
+// was, with not one more branch on it.
+//
+//   gateway / adapters ─frame─▶ appender ─XADD (site's partition)─▶ Redis ─▶ rule worker (the owner)
+//        PUBACK once Redis has fsynced it ◀─┘                                      │ lane.handle
+//                                                              ingest ─▶ pipeline ─▶ the partition's engine
+//
+// Per partition this node owns: a rule engine of its own (devices and sites of other partitions
+// never enter it, and its offline sweep covers only its devices) and ingest's per-device state,
+// which holds the re-send memory (seq). That memory lives with the partition, not with the
+// gateway: a device reconnects to any gateway, and only the owner sees all its frames in order; it
+// is rebuilt from the log with the rest, so it moves on failover without a store of its own. It
+// reaches back as far as the log's retention (cluster.log.retentionMs): a re-send of something
+// older than that is taken as new (on one node the seq store remembers runs however old).
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { EventBus } from '../contracts/bus.ts';
+import { partitionOf, type PartitionLane } from '../contracts/cluster.ts';
+import type { Config } from '../contracts/config.ts';
+import type { Scorer } from '../contracts/pipeline.ts';
+import type { DeadLetterStore, DeviceDirectory, FrameSink, ReadingSink } from '../contracts/ports.ts';
+import type { Reading } from '../contracts/reading.ts';
+import { createLogAppender, createRedisLog, type LogAppender } from '../journal/index.ts';
+import type { Ingest } from '../ingest/index.ts';
+import type { ReloadResult, RuleEngine, RuleSet } from '../rules/index.ts';
+import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
+
+export interface PartitioningDeps {
+  cluster: Config['cluster'];
+  directory: DeviceDirectory;
+  /** A rule engine with the node's rule set and callbacks, over the devices given. */
+  engine: (devices: DeviceDirectory, ruleSet: RuleSet) => RuleEngine;
+  /** The node's own engine: the rule set in force, and what scores a reading no lane claims. */
+  rules: RuleEngine;
+  /** The node's journal wait: a record is acknowledged in the log once what it did is durable here. */
+  durable: (done: (err?: Error) => void) => void;
+  logger: Logger;
+  metrics: Registry;
+}
+
+export interface Partitioning {
+  /** The pipeline's scorer: each reading to its partition's engine. */
+  readonly scorer: Scorer;
+  /** Rule reloads reach every partition's engine. */
+  reload(input: unknown): ReloadResult;
+  /** Ingest's deps, quiet while a partition is rebuilt (no dead letter, bus event or stored reading). */
+  quiet: {
+    deadLetters(d: DeadLetterStore): DeadLetterStore;
+    bus(b: EventBus): EventBus;
+    sink(live: ReadingSink): ReadingSink;
+  };
+  /** Built after ingest (it is ingest's deps' user): the gateway's sink and its durable wait. */
+  attach(ingest: Ingest, journalDurable: (done: (err?: Error) => void) => void): LogAppender;
+  readonly worker: RuleWorker;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createPartitioning(deps: PartitioningDeps): Partitioning {
+  const { cluster, directory, logger } = deps;
+  const partitions = cluster.partitions;
+  const node = cluster.nodeId ?? `${hostname()}-${process.pid}`;
+  const log = createRedisLog({
+    redisUrl: cluster.redisUrl,
+    partitions,
+    requireFsync: cluster.log.requireFsync,
+    appendConnections: cluster.log.appendConnections,
+    onError: (err) => logger.warn({ code: 'WF_CLUSTER_REDIS', err: err.message }, 'partitioned log: Redis connection error'),
+  });
+  const engines = new Map<number, RuleEngine>();
+  let ingest: Ingest | undefined;
+  /** True while a lane replays a record: ingest's side effects are off. */
+  let replaying = false;
+
+  const partitionOfDevice = (id: string): number | undefined => {
+    const d = directory.get(id);
+    return d ? partitionOf(d.siteId, partitions) : undefined;
+  };
+  const engineOf = (r: Reading): RuleEngine => engines.get(partitionOf(r.siteId, partitions)) ?? deps.rules;
+
+  const scorer: Scorer = {
+    evaluate: (r) => engineOf(r).evaluate(r),
+    presence(p) {
+      // Only the owner of the device's partition keeps its state; a device connected to this
+      // node's gateway whose partition is owned elsewhere is not told to its owner yet.
+      const n = partitionOfDevice(p.deviceId);
+      const e = n === undefined ? undefined : engines.get(n);
+      return e ? e.presence(p) : [];
+    },
+    sweep(now) {
+      const out = [];
+      for (const e of engines.values()) out.push(...e.sweep(now));
+      return out;
+    },
+  };
+
+  /** The devices of one partition, for its engine's offline sweep (a partition's own devices only). */
+  function directoryOf(partition: number): DeviceDirectory {
+    return {
+      get: (id) => directory.get(id),
+      verifySecret: (id, secret) => directory.verifySecret(id, secret),
+      *all() {
+        for (const d of directory.all()) if (partitionOf(d.siteId, partitions) === partition) yield d;
+      },
+    };
+  }
+
+  function forget(partition: number): void {
+    if (!ingest) return;
+    for (const d of directory.all()) if (partitionOf(d.siteId, partitions) === partition) ingest.forget(d.id);
+  }
+
+  function lane(partition: number): PartitionLane {
+    const sink = ingest;
+    if (!sink) throw new Error('partitioning is not attached to ingest');
+    engines.set(partition, deps.engine(directoryOf(partition), deps.rules.ruleSet()));
+    forget(partition);
+    return {
+      replay(frame) {
+        replaying = true;
+        try {
+          sink.accept(frame);
+        } finally {
+          replaying = false;
+        }
+      },
+      handle(frame) {
+        sink.accept(frame);
+      },
+      close() {
+        engines.delete(partition);
+        forget(partition);
+      },
+    };
+  }
+
+  const worker = createRuleWorker({
+    log,
+    lanes: lane,
+    worker: node,
+    durable: deps.durable,
+    leaseMs: cluster.log.leaseMs,
+    retentionMs: cluster.log.retentionMs,
+    logger: logger.child({ module: 'rule-worker' }),
+    metrics: deps.metrics,
+  });
+
+  return {
+    scorer,
+    reload(input) {
+      const r = deps.rules.reload(input);
+      if (r.ok) for (const e of engines.values()) e.reload(input);
+      return r;
+    },
+    quiet: {
+      deadLetters: (d) => ({
+        add: (rec) => {
+          if (!replaying) d.add(rec);
+        },
+        list: (f) => d.list(f),
+        count: (f) => d.count(f),
+      }),
+      bus: (b) => ({
+        on: (event, owner, listener) => b.on(event, owner, listener),
+        emit: (event, payload) => {
+          if (!replaying) b.emit(event, payload);
+        },
+        get listenerErrors() {
+          return b.listenerErrors;
+        },
+      }),
+      // Rebuilding scores the reading into its partition's engine and throws the result away.
+      sink: (live) => (r) => {
+        if (replaying) engineOf(r).evaluate(r);
+        else live(r);
+      },
+    },
+    attach(i, journalDurable) {
+      ingest = i;
+      const local: FrameSink = i;
+      return createLogAppender({ log, directory, local, localDurable: journalDurable, logger: logger.child({ module: 'cluster-log' }), metrics: deps.metrics });
+    },
+    worker,
+    async start() {
+      await log.start();
+      await worker.start();
+    },
+    async stop() {
+      await worker.stop();
+      await log.stop();
+    },
+  };
+}
