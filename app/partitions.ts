@@ -27,6 +27,9 @@ import type { Ingest } from '../ingest/index.ts';
 import type { ReloadResult, RuleEngine, RuleSet } from '../rules/index.ts';
 import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
 
+/** How stale the sweep's list of a partition's devices may be: a new device is swept within it. */
+const REGROUP_MS = 60_000;
+
 export interface PartitioningDeps {
   cluster: Config['cluster'];
   directory: DeviceDirectory;
@@ -96,20 +99,43 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     },
   };
 
+  // Device ids by partition, for the offline sweeps and for forgetting a partition's devices: one
+  // pass over the registry (one CRC-32 per device) a minute at most, not one per lane per sweep.
+  let groups = new Map<number, string[]>();
+  let groupedAt = -Infinity;
+  function idsOf(partition: number, fresh = false): readonly string[] {
+    const now = Date.now();
+    if (fresh || now - groupedAt > REGROUP_MS) {
+      groups = new Map();
+      for (const d of directory.all()) {
+        const p = partitionOf(d.siteId, partitions);
+        let list = groups.get(p);
+        if (!list) groups.set(p, (list = []));
+        list.push(d.id);
+      }
+      groupedAt = now;
+    }
+    return groups.get(partition) ?? [];
+  }
+
   /** The devices of one partition, for its engine's offline sweep (a partition's own devices only). */
   function directoryOf(partition: number): DeviceDirectory {
     return {
       get: (id) => directory.get(id),
       verifySecret: (id, secret) => directory.verifySecret(id, secret),
       *all() {
-        for (const d of directory.all()) if (partitionOf(d.siteId, partitions) === partition) yield d;
+        // Looked up again: the registry's current record, never one cached here.
+        for (const id of idsOf(partition)) {
+          const d = directory.get(id);
+          if (d && partitionOf(d.siteId, partitions) === partition) yield d;
+        }
       },
     };
   }
 
   function forget(partition: number): void {
     if (!ingest) return;
-    for (const d of directory.all()) if (partitionOf(d.siteId, partitions) === partition) ingest.forget(d.id);
+    for (const id of idsOf(partition, true)) ingest.forget(id);
   }
 
   function lane(partition: number): PartitionLane {

@@ -1,11 +1,16 @@
 // Issue 21 point 4, the rule worker (worker/rule-worker.ts) on a real redis-server, with lanes that
 // record what they are given: a new owner replays what the dead one acknowledged (side effects
 // off), handles what it had read and never acknowledged in its place in the order (at least once),
-// then what was never read, then what comes; a clean stop gives the partitions back at once.
+// then what was never read, then what comes; a clean stop gives the partitions back at once. And
+// the gateway's side (journal/log-appender.ts): a PUBACK's durable wait ends once the log has the
+// frame, byte for byte, or with the error when it could not take it.
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
+import { decodeFrame, encodeFrame, LOG_START, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
+import type { Frame } from '../contracts/ports.ts';
+import type { DeviceInfo } from '../contracts/registry.ts';
+import { createLogAppender } from '../journal/log-appender.ts';
 import { createRedisLog } from '../journal/redis-log.ts';
 import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
@@ -95,5 +100,49 @@ describe('the rule worker', () => {
     expect(handled).toEqual(Array.from({ length: 80 }, (_, i) => `r${i}`).sort());
     // b rebuilt its two partitions from what a had handled there, without handling it again.
     expect(b.seen.filter((s) => s.startsWith('replay')).length).toBeGreaterThan(0);
+  });
+});
+
+describe("the gateway's appender", () => {
+  const durable = (a: { durable(done: (err?: Error) => void): void }): Promise<Error | undefined> => new Promise((r) => a.durable((err) => r(err)));
+  const directory = { get: (id: string) => (id.startsWith('unknown') ? undefined : ({ id, siteId: `site-${id}` } as DeviceInfo)) };
+
+  it('acknowledges once every frame is in its site\'s partition, frames intact; a frame of an unknown device goes to the local ingest', async () => {
+    const log = await logOf('ap1:', 4);
+    const local: Frame[] = [];
+    let localWaits = 0;
+    const appender = createLogAppender({
+      log, directory, local: { accept: (f) => (local.push(f), { accepted: 0, rejected: 1, duplicates: 0 }) },
+      localDurable: (done) => (localWaits++, done()), logger: pino({ level: 'silent' }), metrics: new Registry(),
+    });
+    const frames: Frame[] = Array.from({ length: 50 }, (_, i) => ({
+      deviceId: `d${i % 7}`, topic: `v1/devices/d${i % 7}/telemetry`, payload: Buffer.from(JSON.stringify({ seq: i })), qos: 1, retain: false, receivedAt: 1_700_000_000_000 + i,
+      ...(i === 3 ? { source: 'gbt26875' as const } : {}), ...(i === 4 ? { oversize: { bytes: 300_000, limit: 262_144 } } : {}),
+    }));
+    for (const f of frames) appender.accept(f);
+    expect(await durable(appender)).toBeUndefined();
+    expect(localWaits).toBe(0);
+    const back: Frame[] = [];
+    for (let p = 0; p < 4; p++) for (const r of await log.read(p, LOG_START, 1000)) back.push(decodeFrame(r.frame));
+    expect(back.sort((a, b) => a.receivedAt - b.receivedAt)).toEqual(frames);
+    appender.accept({ ...frames[0]!, deviceId: 'unknown-1' });
+    expect(await durable(appender)).toBeUndefined();
+    expect(local.map((f) => f.deviceId)).toEqual(['unknown-1']);
+    expect(localWaits).toBe(1);
+  });
+
+  it('answers a durable wait with the error when the log could not take a frame', async () => {
+    const log = createRedisLog({ redisUrl: redis.url, partitions: 2, prefix: 'ap2:' });
+    await log.start();
+    const appender = createLogAppender({
+      log, directory, local: { accept: () => ({ accepted: 0, rejected: 1, duplicates: 0 }) }, localDurable: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(),
+    });
+    appender.accept({ deviceId: 'd1', topic: 'v1/devices/d1/telemetry', payload: Buffer.from('{}'), qos: 1, retain: false, receivedAt: 1 });
+    expect(await durable(appender)).toBeUndefined();
+    await log.stop();
+    appender.accept({ deviceId: 'd1', topic: 'v1/devices/d1/telemetry', payload: Buffer.from('{}'), qos: 1, retain: false, receivedAt: 2 });
+    expect(await durable(appender)).toBeInstanceOf(Error);
+    // A later wait is not failed by an error already reported.
+    expect(await durable(appender)).toBeUndefined();
   });
 });
