@@ -141,8 +141,12 @@ export interface PartitionedLog extends Lifecycle {
   trim(partition: number, ageMs: number): Promise<void>;
   /** The owner handled these records (scored, incidents committed). */
   ack(partition: number, offsets: readonly LogOffset[]): Promise<void>;
-  /** For a new owner: records read by earlier owners and never acknowledged, now this worker's, oldest first. */
-  takeOver(partition: number, worker: string, count: number): Promise<LogRecord[]>;
+  /**
+   * For a new owner: records read by earlier owners and never acknowledged, now this worker's,
+   * oldest first. With `minIdleMs`, only those nobody has touched for that long (a worker that
+   * read them after losing its lease, and never will acknowledge them).
+   */
+  takeOver(partition: number, worker: string, count: number, minIdleMs?: number): Promise<LogRecord[]>;
 }
 
 /**

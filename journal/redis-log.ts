@@ -199,13 +199,13 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       if (offsets.length > 0) await live().xack(key(partition), GROUP, ...offsets);
     },
 
-    async takeOver(partition, worker, count) {
+    async takeOver(partition, worker, count, minIdleMs = 0) {
       check(partition);
       const out: LogRecord[] = [];
       let from = '0-0';
       do {
-        // Idle 0: the caller holds the lease, so whoever read these is gone.
-        const [next, entries] = (await live().callBuffer('XAUTOCLAIM', key(partition), GROUP, worker, 0, from, 'COUNT', count - out.length)) as [Buffer, Entry[]];
+        // Idle 0 by default: the caller holds the lease, so whoever read these is gone.
+        const [next, entries] = (await live().callBuffer('XAUTOCLAIM', key(partition), GROUP, worker, minIdleMs, from, 'COUNT', count - out.length)) as [Buffer, Entry[]];
         out.push(...records(partition, entries));
         from = next.toString();
       } while (from !== '0-0' && out.length < count);

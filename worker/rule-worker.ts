@@ -201,12 +201,25 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           drop(o);
         }
       }
+      // Records read by a worker after it lost the lease (its renewal came too late: it learns of
+      // the loss only at its next one) stay pending under it, after this owner's takeover: taken
+      // once nobody has touched them for three leases, and handled (late, never lost).
+      for (const o of [...owned.values()]) {
+        if (!running || !o.ready || o.gone) continue;
+        const late = await log.takeOver(o.partition, worker, PAGE, 3 * leaseMs);
+        if (late.length === 0 || o.gone) continue;
+        logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, records: late.length }, 'records left pending by a worker that lost the partition: handled now');
+        for (const r of late) run(o, r, true);
+        await durable();
+        await log.ack(o.partition, late.map((r) => r.offset));
+      }
       // More than a fair share (a node joined): the newest-numbered go back, each after what was
-      // read of it is handled and acknowledged (the read loop holds no batch across this await).
+      // read of it is handled and acknowledged (the read loop's batch, a rebuild's pending ones).
       while (running && owned.size > share) {
         const o = [...owned.values()].at(-1)!;
         drop(o);
         await idle();
+        await Promise.all([...opening]);
         await log.release(o.partition, worker);
         logger.info({ partition: o.partition, share }, 'partition given back for another worker');
       }
