@@ -192,7 +192,7 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }) });
+    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };

@@ -43,8 +43,18 @@ export interface WorkerRating extends Rating {
 export const CLOSURE_TARGET_MS = { red: 2 * 3_600_000, yellow: 72 * 3_600_000, green: 72 * 3_600_000 } as const;
 const FEEDBACK_MIN_CHARS = 10;
 
-export function createReports(deps: { db: Database; registry: RegistryReader; rosters: Rosters; outbox: Outbox; clock: Clock; logger: Logger }) {
+export function createReports(deps: {
+  db: Database; registry: RegistryReader; rosters: Rosters; outbox: Outbox; clock: Clock; logger: Logger;
+  /** When this installation began (wf_meta.installed_at): no report covers time before it (issue 18 point 7). */
+  installedAt?: number | undefined;
+}) {
   const { db, registry, rosters, outbox, clock, logger } = deps;
+  // Issue 18 point 7: a report never covers time before the installation. The scheduler makes no
+  // report for a period that ended before it; a period it began inside is reported from the
+  // installation on, and says so (a first handover looked back 24 h, a first month from the 1st).
+  const since = (from: number): number => (deps.installedAt !== undefined && deps.installedAt > from ? deps.installedAt : from);
+  const sinceLines = (from: number, periodFrom: number, zone: string): { zh: string[]; en: string[] } =>
+    from > periodFrom ? { zh: [`（自系统安装 ${formatLocal(from, zone)} 起）`], en: [`(since the installation at ${formatLocal(from, zone)})`] } : { zh: [], en: [] };
   const st = {
     insert: db.prepare('INSERT OR IGNORE INTO alert_reports (kind, center_id, period, created_at, body) VALUES (?, ?, ?, ?, ?)'),
     get: db.prepare('SELECT * FROM alert_reports WHERE kind = ? AND center_id = ? AND period = ?'),
@@ -99,7 +109,7 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
   function handover(centerId: string, at: number): Report {
     const zone = tz(centerId);
     const last = st.lastOf.get('handover', centerId) as RawReport | undefined;
-    const from = last ? (JSON.parse(last.body) as ReportBody).to : at - 24 * 3_600_000;
+    const from = since(last ? (JSON.parse(last.body) as ReportBody).to : at - 24 * 3_600_000);
     const active = incidents(st.active.all(centerId));
     const opened = incidents(st.opened.all(centerId, from, at));
     const resolved = incidents(st.resolvedIn.all(centerId, from, at));
@@ -116,7 +126,9 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
 
   function daily(centerId: string, day: string): Report {
     const zone = tz(centerId);
-    const [from, to] = dayRange(day, zone);
+    const [dayFrom, to] = dayRange(day, zone);
+    const from = since(dayFrom);
+    const sinceNote = sinceLines(from, dayFrom, zone);
     const opened = incidents(st.opened.all(centerId, from, to));
     const resolved = incidents(st.resolvedIn.all(centerId, from, to));
     const active = incidents(st.active.all(centerId));
@@ -133,7 +145,7 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
     const byDisposition = count(resolved, (i) => i.disposition);
     const lines = {
       zh: [
-        `${day} 日报`,
+        `${day} 日报`, ...sinceNote.zh,
         `新警情 ${opened.length} 起：红色 ${byLevel.red ?? 0}，黄色 ${byLevel.yellow ?? 0}；处置完毕 ${resolved.length} 起`,
         `红色警情接警时间中位数：${medianAck === null ? '—' : `${Math.round(medianAck)} 秒`}`,
         `处置结果：${Object.entries(byDisposition).map(([k, n]) => `${k} ${n}`).join('，') || '—'}`,
@@ -141,7 +153,7 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
         `执法清单（三次执法）${enforcement.length} 起：`, ...enforcement.map((i) => line(i, zone).zh),
       ],
       en: [
-        `Daily report ${day}`,
+        `Daily report ${day}`, ...sinceNote.en,
         `${opened.length} incidents opened: ${byLevel.red ?? 0} red, ${byLevel.yellow ?? 0} yellow; ${resolved.length} resolved`,
         `Median time to acknowledge a red incident: ${medianAck === null ? '—' : `${Math.round(medianAck)} s`}`,
         `Dispositions: ${Object.entries(byDisposition).map(([k, n]) => `${k} ${n}`).join(', ') || '—'}`,
@@ -182,7 +194,9 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
 
   function monthlyRatings(centerId: string, month: string): Report & { ratings: WorkerRating[] } {
     const zone = tz(centerId);
-    const [from, to] = monthRange(month, zone);
+    const [monthFrom, to] = monthRange(month, zone);
+    const from = since(monthFrom);
+    const sinceNote = sinceLines(from, monthFrom, zone);
     const opened = incidents(st.opened.all(centerId, from, to));
     const workers = registry.people().filter((p) => p.role === 'grid_worker' && p.centerId === centerId);
     const ratings: WorkerRating[] = workers.map((w) => {
@@ -191,8 +205,8 @@ export function createReports(deps: { db: Database; registry: RegistryReader; ro
     });
     const stars = (r: WorkerRating) => (r.stars === null ? '—' : '★'.repeat(r.stars) + '☆'.repeat(5 - r.stars));
     const lines = {
-      zh: [`${month} 网格员月度星级评定`, ...ratings.map((r) => `${r.name}：${stars(r)}（任务 ${r.month.tasks}，闭环 ${r.month.closed}）`)],
-      en: [`Grid-worker ratings ${month}`, ...ratings.map((r) => `${r.name}: ${stars(r)} (${r.month.tasks} task(s), ${r.month.closed} closed)`)],
+      zh: [`${month} 网格员月度星级评定`, ...sinceNote.zh, ...ratings.map((r) => `${r.name}：${stars(r)}（任务 ${r.month.tasks}，闭环 ${r.month.closed}）`)],
+      en: [`Grid-worker ratings ${month}`, ...sinceNote.en, ...ratings.map((r) => `${r.name}: ${stars(r)} (${r.month.tasks} task(s), ${r.month.closed} closed)`)],
     };
     const body: ReportBody = { from, to, lines, data: { ratings } };
     const duty = rosters.onDuty(centerId, clock.now());

@@ -57,10 +57,13 @@ export function createProgram(): Command {
     .description('run the gateway, pipeline, alerts and HTTP API')
     .option('--json', 'print one JSON line with the listening ports once started (logs are JSON lines anyway)')
     .action(async (o: { json?: boolean }, cmd: Command) => {
+      // Listening for the signal before starting: a stop asked for during a slow start (influxd,
+      // migrations) is honoured once started, instead of killing the process half way.
+      const stopped = waitForSignal();
       const wf = createWatchfire({ config: config() });
       await wf.start();
       if (o.json) out(cmd, JSON.stringify({ started: true, ...wf.addresses() }));
-      const signal = await waitForSignal();
+      const signal = await stopped;
       wf.logger.info({ signal }, 'stopping');
       await wf.stop();
     });
@@ -75,6 +78,7 @@ export function createProgram(): Command {
     .option('--json', 'print the addresses and demo accounts as JSON instead of the banner')
     .action(async (o: { homes: string; seed: string; speed: string; scenarioEvery: string; json?: boolean }, cmd: Command) => {
       const { runDemo } = await loadDemo();
+      const stopped = waitForSignal();
       const demo = await runDemo({
         configFile: program.opts<{ config?: string }>().config,
         homes: Number(o.homes),
@@ -84,7 +88,7 @@ export function createProgram(): Command {
         print: (text) => out(cmd, text),
         json: !!o.json,
       });
-      await waitForSignal();
+      await stopped;
       await demo.stop();
     });
 

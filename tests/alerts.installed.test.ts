@@ -1,7 +1,9 @@
 // Reports never cover a period before the installation (issue 18 point 7): a fresh install on
 // the 1st mailed the monthly ratings of the month before, when it did not exist.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import pino from 'pino';
+import { finding, manualClock, startAlerts, tempDir } from './alerts.fixture.ts';
 import { createSchedules } from '../alerts/cron.ts';
 import type { Reports } from '../alerts/reports.ts';
 import type { Rosters } from '../alerts/roster.ts';
@@ -38,5 +40,38 @@ describe('reports and the installation date', () => {
     expect(catchUp(Date.parse('2026-12-01T02:00:00+08:00'))).toEqual([]);
     // Installed on the evening of 30 November: the day counts, the month (which it saw) too.
     expect(catchUp(Date.parse('2026-11-30T20:00:00+08:00'))).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
+  });
+});
+
+describe('a report of a period the installation began in', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.remove());
+
+  it('covers it from the installation on and says so: daily, monthly and the first handover', async () => {
+    // Installed on 30 November at 20:00 in Shanghai; an alarm an hour later.
+    const installedAt = Date.parse('2026-11-30T20:00:00+08:00');
+    const clock = manualClock(installedAt + 3_600_000);
+    const h = await startAlerts({ file: join(tmp.dir, 'wf.db'), clock, alerts: { installedAt } });
+    try {
+      h.alerts.handleFinding(finding({ ts: clock.now() }));
+      const daily = h.alerts.reports.daily('fc1', '2026-11-30');
+      expect(daily.body.from).toBe(installedAt);
+      expect(daily.body.to).toBe(Date.parse('2026-12-01T00:00:00+08:00'));
+      expect(daily.body.data).toMatchObject({ opened: 1 });
+      expect(daily.body.lines.en[1]).toBe('(since the installation at 2026-11-30 20:00)');
+      expect(daily.body.lines.zh[1]).toContain('自系统安装');
+      const monthly = h.alerts.reports.monthlyRatings('fc1', '2026-11');
+      expect(monthly.body.from).toBe(installedAt);
+      expect(monthly.body.lines.en[1]).toBe('(since the installation at 2026-11-30 20:00)');
+      // The first handover looked back 24 hours, to 19:00 on the 29th; now from the installation.
+      const handover = h.alerts.reports.handover('fc1', installedAt + 2 * 3_600_000);
+      expect(handover.body.from).toBe(installedAt);
+      // A day wholly after the installation is reported as before, with no such line.
+      const next = h.alerts.reports.daily('fc1', '2026-12-01');
+      expect(next.body.from).toBe(Date.parse('2026-12-01T00:00:00+08:00'));
+      expect(next.body.lines.en.join('\n')).not.toContain('installation');
+    } finally {
+      await h.close();
+    }
   });
 });

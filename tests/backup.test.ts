@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { startTestSystem, type TestSystem } from './support/system.ts';
+import { startTestInfluxd } from './support/influxd.ts';
 import { smallCounty } from './support/registries.ts';
 import { topics } from '../contracts/protocol.ts';
 import { WatchfireError } from '../contracts/errors.ts';
@@ -15,7 +16,6 @@ import { openDatabase } from '../app/db.ts';
 import { backup, listBackups, restore } from '../app/backup.ts';
 import { registerBackupCommands } from '../app/commands/backup.ts';
 import { rpcAddressOf, startLocalInfluxd } from '../ingest/influxd.ts';
-import { createInfluxQuery } from '../ingest/store/query.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'wf-backup-'));
 let sys: TestSystem;
@@ -27,10 +27,14 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Two detectors each publish a batch of 20 readings every few milliseconds until stopped. */
-function startLoad(): { stop(): Promise<number> } {
+/**
+ * Two detectors each publish a batch of 20 readings every few milliseconds until stopped; `acked`
+ * holds every reading whose PUBACK came (the journal holds it, InfluxDB may not yet).
+ */
+function startLoad(): { acked: Set<string>; stop(): Promise<number> } {
   let running = true;
   let sent = 0;
+  const acked = new Set<string>();
   const base = Date.now() - 3_600_000;
   const loop = async (id: string) => {
     const c = await sys.connectDevice(id);
@@ -39,10 +43,24 @@ function startLoad(): { stop(): Promise<number> } {
       const batch = Array.from({ length: 20 }, () => ({ ts: base + ++seq * 10, seq, smoke: 0.01 }));
       await c.publishAsync(topics.telemetry(id), JSON.stringify(batch), { qos: 1 });
       sent += batch.length;
+      for (const r of batch) acked.add(`${id}#${r.seq}`);
     }
   };
   const loops = [loop('sd-2'), loop('sd-3')];
-  return { async stop() { running = false; await Promise.all(loops); return sent; } };
+  return { acked, async stop() { running = false; await Promise.all(loops); return sent; } };
+}
+
+/** Operators writing notes on the open incidents, one every few milliseconds, until stopped. */
+function startNotes(ids: readonly string[]): { stop(): Promise<number> } {
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    while (running) {
+      sys.wf.alerts.service.note(ids[n % ids.length]!, 'p-op', `巡查记录 ${++n}`);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  })();
+  return { async stop() { running = false; await loop; return n; } };
 }
 
 const readingKeys = async (q: (s: string) => Promise<Array<Record<string, unknown>>>) =>
@@ -51,22 +69,29 @@ const readingKeys = async (q: (s: string) => Promise<Array<Record<string, unknow
 describe('wf backup and wf restore', () => {
   it('backs up a running system under load and restores every incident, audit entry and reading', { timeout: 180_000 }, async () => {
     const load = startLoad();
-    const detector = await sys.connectDevice('sd-1');
-    await detector.publishAsync(topics.events('sd-1'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
-    await sys.waitFor(() => sys.wf.alerts.service.list({}).length >= 1, { what: 'an incident' });
+    // A home and a building in alarm: two incidents, one acknowledged.
+    for (const id of ['sd-1', 'fp-1']) {
+      const detector = await sys.connectDevice(id);
+      await detector.publishAsync(topics.events(id), JSON.stringify(id === 'fp-1' ? { type: 'fire', seq: 1, loop: 1, point: 12, zone: '3F' } : { type: 'alarm', seq: 1 }), { qos: 1 });
+    }
+    await sys.waitFor(() => sys.wf.alerts.service.list({}).length >= 2, { what: 'two incidents' });
     const first = sys.wf.alerts.service.list({})[0]!;
     sys.wf.alerts.service.acknowledge(first.id, 'p-op', '收到');
     await sys.waitFor(async () => (await sys.count('telemetry')) >= 2000, { what: '2,000 readings stored' });
+    const notes = startNotes(sys.wf.alerts.service.list({}).map((i) => i.id));
 
-    // What the system holds when the backup begins; the load goes on during it.
+    // What the system holds when the backup begins (every PUBACKed reading, shipped or still in
+    // the journal); readings, notes and their audit entries go on arriving during it.
     const incidents = sys.wf.alerts.service.list({});
     const timelines = new Map(incidents.map((i) => [i.id, sys.wf.alerts.service.timeline(i.id)]));
-    const stored = await readingKeys((q) => sys.influx.query(q));
+    const acked = new Set(load.acked);
     const influx = { rpc: rpcAddressOf(readFileSync(join(sys.influx.dataDir, 'influxd.conf'), 'utf8'))!, database: sys.influx.database };
-    const result = await backup({ dbFile: join(sys.dataDir, 'watchfire.db'), dir: join(work, 'backups'), influx });
+    const result = await backup({ dbFile: join(sys.dataDir, 'watchfire.db'), journalDir: join(sys.dataDir, 'journal'), dir: join(work, 'backups'), influx });
     const sent = await load.stop();
-    expect(sent).toBeGreaterThan(stored.size); // the backup really ran under load
-    expect(result.manifest).toMatchObject({ format: 1, influx: { database: 'watchfire', format: 'portable' } });
+    const written = await notes.stop();
+    expect(sent).toBeGreaterThan(acked.size); // the backup really ran under load
+    expect(written).toBeGreaterThan(0);
+    expect(result.manifest).toMatchObject({ format: 1, influx: { database: 'watchfire', format: 'portable' }, journal: { dir: 'journal' } });
     expect(result.manifest.sqlite.incidents).toBeGreaterThanOrEqual(incidents.length);
 
     // Restore into a fresh data directory, readings into its own (new) local influxd.
@@ -79,24 +104,34 @@ describe('wf backup and wf restore', () => {
       // As `wf restore` does: the restored shards are loaded when influxd starts next (with Watchfire).
       await local.stop();
     }
-    const again = await startLocalInfluxd({ dataDir: join(dataDir, 'influxdb'), database: 'watchfire' });
-    try {
-      const restored = await readingKeys((q) => createInfluxQuery({ url: again.url, database: 'watchfire', epoch: 'ms' }).query(q));
-      expect([...stored].filter((k) => !restored.has(k))).toEqual([]);
-      expect(restored.size).toBeGreaterThanOrEqual(stored.size);
-    } finally {
-      await again.stop();
-    }
     const db = openDatabase(join(dataDir, 'watchfire.db'));
     try {
       for (const i of incidents) {
         expect(db.prepare('SELECT id, state FROM alert_incidents WHERE id = ?').get(i.id)).toEqual({ id: i.id, state: i.state });
-        const audit = db.prepare('SELECT action, actor, at FROM alert_audit WHERE incident_id = ? ORDER BY id').all(i.id);
-        expect(audit).toEqual(timelines.get(i.id)!.map((e) => ({ action: e.action, actor: e.actor, at: e.at })));
+        // Every entry the trail had when the backup began, in order; notes written during it may follow.
+        const audit = db.prepare('SELECT action, actor, at, note FROM alert_audit WHERE incident_id = ? ORDER BY id').all(i.id);
+        const before = timelines.get(i.id)!.map((e) => ({ action: e.action, actor: e.actor, at: e.at, note: e.note }));
+        expect(audit.slice(0, before.length)).toEqual(before);
       }
       expect(db.prepare("SELECT COUNT(*) AS n FROM registry_devices").get()).toEqual({ n: 6 });
     } finally {
       db.close();
+    }
+
+    // The restored Watchfire on the restored influxd ships the journal's tail it found: every
+    // reading acknowledged before the backup began is there, whether InfluxDB had it then or not.
+    const again = await startTestInfluxd({ dataDir: join(dataDir, 'influxdb') });
+    try {
+      const restored = await startTestSystem({ registry: smallCounty(), smtp: false, dataDir, influx: again });
+      try {
+        await restored.waitFor(() => restored.wf.journal.stats().unshippedLines === 0, { what: 'the restored journal shipped', timeoutMs: 60_000 });
+        const stored = await readingKeys((q) => again.query(q));
+        expect([...acked].filter((k) => !stored.has(k))).toEqual([]);
+      } finally {
+        await restored.stop({ keepData: true });
+      }
+    } finally {
+      await again.stop();
     }
 
     // A second restore into the same directory is refused: nothing is overwritten.

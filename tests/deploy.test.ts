@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP } from '../contracts/downsampling.ts';
+import { startTestSystem } from './support/system.ts';
+import { smallCounty } from './support/registries.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const UNITS = join(ROOT, 'deploy', 'systemd');
@@ -102,5 +104,21 @@ describe('service files', () => {
     expect(docker).toMatch(/^FROM node:24-bookworm-slim AS build$/m);
     expect(docker).toMatch(/npm prune --omit=dev/);
     expect(docker).toMatch(/^USER node$/m);
+  });
+
+  // Issue 18 point 6: refused lines are "alerted on" through deploy/prometheus/watchfire.rules.yml.
+  // An alert on a metric that no longer exists (renamed, or gone with the spool) never fires.
+  it('every Prometheus alert rule watches a metric a running Watchfire exposes at /metrics', { timeout: 60_000 }, async () => {
+    const rules = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'watchfire.rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const watched = rules.groups.flatMap((g) => g.rules).map((r) => ({ alert: r.alert, metrics: [...r.expr.matchAll(/\bwatchfire_\w+/g)].map((m) => m[0]) }));
+    expect(watched.map((w) => w.alert)).toContain('WatchfireReadingsRefused');
+    const sys = await startTestSystem({ registry: smallCounty(), smtp: false });
+    try {
+      const exposed = await (await fetch(`${sys.httpUrl}/metrics`)).text();
+      const missing = watched.flatMap((w) => (w.metrics.length ? w.metrics : ['(none)']).filter((m) => !new RegExp(`^${m}(\\{| )`, 'm').test(exposed)).map((m) => `${w.alert}: ${m}`));
+      expect(missing).toEqual([]);
+    } finally {
+      await sys.stop();
+    }
   });
 });

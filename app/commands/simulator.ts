@@ -22,7 +22,14 @@ function untilSignal(): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
 }
-const logger = () => pino({ level: process.env.WF_LOG_LEVEL ?? 'info', name: 'simulator' });
+/**
+ * With --json, stdout carries the command's JSON alone (issue 18 point 7: a tool reads it), so the
+ * simulator's log lines go to stderr; without it they stay on stdout beside the text.
+ */
+const logger = (json?: boolean | string) => {
+  const options = { level: process.env.WF_LOG_LEVEL ?? 'info', name: 'simulator' };
+  return json === undefined || json === false ? pino(options) : pino(options, pino.destination({ dest: 2, sync: true }));
+};
 
 export function registerSimulatorCommands(program: Command): void {
   const sim = program.command('sim').description('device simulator: demo county, scenarios, record/replay, load');
@@ -84,7 +91,7 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--record <file>', 'record the simulator\'s own outgoing traffic to JSONL')
     .option('--json', 'print what ran as JSON when it ends (the scenario\'s run, or the fleet\'s counters)')
     .action(async function (this: Command, o: { registry: string; credentials: string; url: string; speed: string; scenario?: string; background?: boolean; seed: string; record?: string; json?: boolean }) {
-      const log = logger();
+      const log = logger(o.json);
       const registry = readRegistry(o.registry);
       const credentials = readCredentials(o.credentials);
       const speed = num('speed', o.speed, 0.001);
@@ -129,8 +136,10 @@ export function registerSimulatorCommands(program: Command): void {
     .option('--filter <topic>', 'topic filter', 'v1/devices/+/+')
     .option('--json', 'print {"messages","out"} as JSON when stopped')
     .action(async function (this: Command, o: { url: string; user: string; password: string; out: string; filter: string; json?: boolean }) {
-      const rec = await recordLive({ url: o.url, username: o.user, password: o.password, out: o.out, filter: o.filter, logger: logger() });
-      await untilSignal();
+      // Listening before connecting: a Ctrl-C as soon as "recording" shows still ends with the count.
+      const stopped = untilSignal();
+      const rec = await recordLive({ url: o.url, username: o.user, password: o.password, out: o.out, filter: o.filter, logger: logger(o.json) });
+      await stopped;
       const n = await rec.stop();
       if (o.json) return out(this, JSON.stringify({ messages: n, out: o.out }));
       out(this, `${n} messages recorded to ${o.out}`);
@@ -151,7 +160,7 @@ export function registerSimulatorCommands(program: Command): void {
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
-      const s = await replay({ records, url: o.url, credentials: readCredentials(o.credentials), speed, retime: !!o.retime, logger: logger(), signal: abort.signal });
+      const s = await replay({ records, url: o.url, credentials: readCredentials(o.credentials), speed, retime: !!o.retime, logger: logger(o.json), signal: abort.signal });
       process.off('SIGINT', onSignal);
       if (o.json) return out(this, JSON.stringify(s));
       out(this, `replayed ${s.published} messages of ${s.devices} devices in ${(s.wallMs / 1000).toFixed(1)} s (acked ${s.acked}, errors ${s.errors}, skipped ${s.skipped} without credentials)`);

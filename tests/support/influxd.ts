@@ -21,13 +21,14 @@ export interface TestInfluxd {
   down(): Promise<void>;
   up(): Promise<void>;
   restart(): Promise<void>;
-  /** Stops it and deletes its data dir. */
+  /** Stops it and deletes its data dir (not one it was given). */
   stop(): Promise<void>;
 }
 
-export async function startTestInfluxd(opts: { database?: string } = {}): Promise<TestInfluxd> {
+/** `dataDir`: an existing one (a restored backup's), kept when stopped. */
+export async function startTestInfluxd(opts: { database?: string; dataDir?: string } = {}): Promise<TestInfluxd> {
   const database = opts.database ?? 'watchfire';
-  const dataDir = await mkdtemp(join(tmpdir(), 'wf-influxd-'));
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wf-influxd-')));
   let current: LocalInfluxd | undefined = await startLocalInfluxd({ dataDir, database });
   const port = current.port;
   const url = current.url;
@@ -61,7 +62,7 @@ export async function startTestInfluxd(opts: { database?: string } = {}): Promis
     },
     async stop() {
       await down();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
