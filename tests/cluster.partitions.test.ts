@@ -4,7 +4,8 @@
 // the one node owning the partition scores them: two detectors of one site on different gateways
 // confirm a fire there and nowhere else. When the owner stops renewing its leases without giving
 // them back (as a dead process would), the other node takes the partition, rebuilds its rule state
-// and re-send memory from the log, and handles every appended record exactly once between them.
+// and re-send memory from the log, and handles every appended record exactly once between them; a
+// bad frame is dead-lettered, with its reason, once.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../contracts/cluster.ts';
@@ -113,6 +114,8 @@ describe('readings partitioned by site across two nodes', () => {
     const sd4 = await nodes[owner].connectDevice('sd-4');
     const sd5 = await nodes[other].connectDevice('sd-5');
     await sd4.publishAsync(topics.events('sd-4'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
+    // A bad frame travels in the log too: dead-lettered with its reason by the owner, acknowledged.
+    await sd5.publishAsync(topics.telemetry('sd-5'), '{"seq": 1, "smoke": ', { qos: 1 });
     for (let seq = 1; seq <= 5; seq++) await sd5.publishAsync(topics.telemetry('sd-5'), reading(seq), { qos: 1 });
     await waitFor(() => seen[owner].handled.includes('sd-5:5'), { what: 'the owner to score sd-5 seq 5' });
     expect(seen[owner].findings.filter((f) => f.siteId === 'h-3').map((f) => f.confirmed)).toEqual([false]);
@@ -139,6 +142,10 @@ describe('readings partitioned by site across two nodes', () => {
     expect(h3(owner).sort()).toEqual(['sd-4:1', 'sd-5:1', 'sd-5:2', 'sd-5:3', 'sd-5:4', 'sd-5:5']);
     expect(h3(other).sort()).toEqual(['sd-4:2', 'sd-4:3', 'sd-4:4', 'sd-5:6']);
     expect(nodes[other].wf.ingest.deviceStats('sd-5')?.duplicates).toBe(1);
+    // The bad frame: one dead letter, on the node that handled it; the rebuild replayed it quietly.
+    await waitFor(() => nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' }).length === 1, { what: "the owner's dead letter" });
+    expect(nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' })).toMatchObject([{ code: 'WF_INGEST_NOT_JSON', topic: topics.telemetry('sd-5') }]);
+    expect(nodes[other].wf.deadLetters.list({ deviceId: 'sd-5' })).toEqual([]);
     await waitFor(async () => ((await db.xpending(`wf:log:{${p}}`, 'rules')) as [number])[0] === 0, { what: 'the new owner to acknowledge what it handled' });
   }, 30_000);
 });
