@@ -16,11 +16,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { EventBus } from '../contracts/bus.ts';
+import type { DevicePresence, EventBus } from '../contracts/bus.ts';
 import { partitionOf, type PartitionLane } from '../contracts/cluster.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Scorer } from '../contracts/pipeline.ts';
-import type { DeadLetterStore, DeviceDirectory, FrameSink, ReadingSink } from '../contracts/ports.ts';
+import type { DeadLetterStore, DeviceDirectory, Frame, FrameSink, ReadingSink } from '../contracts/ports.ts';
+import { parseTopic } from '../contracts/protocol.ts';
 import type { Reading } from '../contracts/reading.ts';
 import { createLogAppender, createRedisLog, type LogAppender } from '../journal/index.ts';
 import type { Ingest } from '../ingest/index.ts';
@@ -37,6 +38,8 @@ export interface PartitioningDeps {
   engine: (devices: DeviceDirectory, ruleSet: RuleSet) => RuleEngine;
   /** The node's own engine: the rule set in force, and what scores a reading no lane claims. */
   rules: RuleEngine;
+  /** The pipeline's presence handling: a device's status, as its partition's owner hears it from the log. */
+  presence: (p: DevicePresence) => void;
   /** The node's journal wait: a record is acknowledged in the log once what it did is durable here. */
   durable: (done: (err?: Error) => void) => void;
   logger: Logger;
@@ -59,6 +62,23 @@ export interface Partitioning {
   readonly worker: RuleWorker;
   start(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/**
+ * A status frame's presence, for the owner of the device's partition: the gateway that took the
+ * frame tells only its own node's bus. `online: false` comes from a last will (a device that is
+ * publishing is online), so it counts as one: a panel goes offline at once (rules' atDisconnect).
+ */
+function presenceOf(frame: Frame): DevicePresence | undefined {
+  const t = parseTopic(frame.topic);
+  if (t?.kind !== 'status' || t.deviceId !== frame.deviceId || frame.payload.length > 4096) return undefined;
+  try {
+    const v = JSON.parse(frame.payload.toString('utf8')) as { online?: unknown } | null;
+    if (v && typeof v === 'object' && typeof v.online === 'boolean') return { deviceId: frame.deviceId, online: v.online, at: frame.receivedAt, reason: v.online ? 'status' : 'will' };
+  } catch {
+    // Not JSON: ingest has dead-lettered it.
+  }
+  return undefined;
 }
 
 export function createPartitioning(deps: PartitioningDeps): Partitioning {
@@ -86,8 +106,9 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
   const scorer: Scorer = {
     evaluate: (r) => engineOf(r).evaluate(r),
     presence(p) {
-      // Only the owner of the device's partition keeps its state; a device connected to this
-      // node's gateway whose partition is owned elsewhere is not told to its owner yet.
+      // Only the owner of the device's partition keeps its state. The owner hears a device
+      // connected elsewhere through its status frames in the log (lane.handle); a closed socket
+      // without a will is told only to the gateway's own node.
       const n = partitionOfDevice(p.deviceId);
       const e = n === undefined ? undefined : engines.get(n);
       return e ? e.presence(p) : [];
@@ -141,19 +162,24 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
   function lane(partition: number): PartitionLane {
     const sink = ingest;
     if (!sink) throw new Error('partitioning is not attached to ingest');
-    engines.set(partition, deps.engine(directoryOf(partition), deps.rules.ruleSet()));
+    const engine = deps.engine(directoryOf(partition), deps.rules.ruleSet());
+    engines.set(partition, engine);
     forget(partition);
     return {
       replay(frame) {
         replaying = true;
         try {
           sink.accept(frame);
+          const p = presenceOf(frame);
+          if (p) engine.presence(p);
         } finally {
           replaying = false;
         }
       },
       handle(frame) {
         sink.accept(frame);
+        const p = presenceOf(frame);
+        if (p) deps.presence(p);
       },
       close() {
         engines.delete(partition);

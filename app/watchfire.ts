@@ -194,7 +194,10 @@ export function createWatchfire(deps: WatchfireDeps) {
     // Issue 21 point 4 (cluster.partitions > 0): readings go through the partitioned log to the rule
     // worker owning their site's partition (app/partitions.ts). Otherwise none of it exists.
     const part = config.cluster.enabled && config.cluster.partitions > 0
-      ? createPartitioning({ cluster: config.cluster, directory: registry, engine, rules, durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics })
+      ? createPartitioning({
+        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => pipeline.presence(p),
+        durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics,
+      })
       : undefined;
     const pipeline = createPipeline({
       scorer: part ? part.scorer : rules,

@@ -108,6 +108,16 @@ describe('readings partitioned by site across two nodes', () => {
     expect(nodes[other].wf.alerts.service.list({ siteId: 'h-1' })).toEqual([]);
   });
 
+  it("takes a panel's last will to the owner of its partition, from whichever gateway published it", async () => {
+    const { owner, other } = ownerOf('b-1');
+    const panel = await nodes[other].connectDevice('fp-1');
+    // The socket drops without DISCONNECT: the gateway publishes the will, into the log.
+    panel.stream.destroy();
+    const offline = await waitFor(() => seen[owner].findings.find((f) => f.deviceId === 'fp-1' && f.ruleId === 'any.offline_disconnect'), { what: "the owner to take the panel's will" });
+    expect(offline.level).toBe('yellow');
+    expect(seen[other].findings.filter((f) => f.deviceId === 'fp-1')).toEqual([]);
+  });
+
   it('moves a partition whose owner stops renewing: state rebuilt from the log, no record lost or handled twice', async () => {
     const p = partitionOf('h-3', PARTITIONS);
     const { owner, other } = ownerOf('h-3');
