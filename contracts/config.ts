@@ -349,7 +349,7 @@ export const Config = z.object({
       /** Connections appends go through (journal/redis-log.ts). */
       appendConnections: z.number().int().min(1).max(64).default(4),
     }).prefault({}),
-  }).prefault({}),
+  }).refine((c) => c.enabled || c.partitions === 0, { path: ['partitions'], message: 'partitions needs cluster.enabled: true (the log is in the Redis the nodes share)' }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
     /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
