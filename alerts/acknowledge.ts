@@ -13,13 +13,8 @@ import type { Locale } from '../contracts/registry.ts';
 import { STATE_RANK, type IncidentStore } from './store.ts';
 import type { AckTokens } from './ack.ts';
 import type { Outbox, OutboxRow } from './outbox.ts';
+import { channelLabel, channelWords } from './channels/registry.ts';
 
-/** Channel names in words, for the timeline (the registry's channels plus those of issue 19). */
-const CHANNEL_WORDS: Record<string, { en: string; zh: string }> = {
-  sms: { en: 'SMS', zh: '短信' }, voice: { en: 'voice call', zh: '语音电话' }, email: { en: 'email', zh: '邮件' },
-  webhook: { en: 'webhook', zh: 'Webhook' }, wecom: { en: 'WeCom', zh: '企业微信' }, dingtalk: { en: 'DingTalk', zh: '钉钉' },
-};
-const words = (channel: string) => CHANNEL_WORDS[channel] ?? { en: channel, zh: channel };
 
 /** An SMS reply counts for the last incident SMS to that phone within this long. */
 const REPLY_WINDOW_MS = 7 * 86_400_000;
@@ -57,7 +52,7 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     if (!row || !i) return { status, locale };
     const site = registry.site(i.siteId);
     return {
-      status, locale, recipientName: row.recipientName, channel: row.channel,
+      status, locale, recipientName: row.recipientName, channel: row.channel, channelName: channelLabel(row.channel),
       incident: {
         id: i.id, level: i.level, title: i.title, siteName: site?.name ?? i.siteId, address: site?.address ?? '',
         openedAt: i.openedAt, acknowledgedAt: i.acknowledgedAt, timezone: deps.timezoneOf(i.centerId),
@@ -103,7 +98,7 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     redeem(token) {
       const r = resolve(token);
       if (typeof r === 'string') return view(r, undefined, undefined);
-      const c = words(r.row.channel);
+      const c = channelWords(r.row.channel);
       const done = acknowledgeAs(r.row, r.incident, { en: `acknowledged with the link in the ${c.en} (message ${r.row.id})`, zh: ` 通过${c.zh}中的一键接警链接确认（消息 ${r.row.id}）` });
       if (done) {
         deps.stopTree(r.incident.id, clock.now());

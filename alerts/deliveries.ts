@@ -3,6 +3,7 @@
 // any of its attempts (a voice call answered or not, an SMS delivered or not).
 import type { Database } from 'better-sqlite3';
 import type { Delivery, DeliveryOutcome } from '../contracts/incidents.ts';
+import { channelLabel } from './channels/registry.ts';
 
 interface Row {
   id: number; channel: string; kind: string; step: string | null; recipient_kind: string; recipient_id: string; recipient_name: string;
@@ -28,7 +29,7 @@ export function createDeliveries(db: Database) {
   return {
     of(incidentId: string): Delivery[] {
       return (of.all(incidentId) as Row[]).map((r) => ({
-        id: r.id, channel: r.channel, kind: r.kind, step: r.step, recipientKind: r.recipient_kind, recipientId: r.recipient_id,
+        id: r.id, channel: r.channel, channelName: channelLabel(r.channel), kind: r.kind, step: r.step, recipientKind: r.recipient_kind, recipientId: r.recipient_id,
         recipientName: r.recipient_name, outcome: outcome(r), createdAt: r.created_at, sentAt: r.sent_at,
         outcomeAt: r.receipt_at ?? (r.status === 'failed' ? r.failed_at : r.sent_at), attempts: r.attempts,
         detail: r.receipt ? r.receipt_detail : r.status === 'sent' ? null : r.last_error,

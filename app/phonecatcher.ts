@@ -133,7 +133,7 @@ export function createPhoneCatcher(deps: { onInbound: (e: ChannelInbound) => voi
     },
     style: '.phones{display:flex;flex-wrap:wrap;gap:1em}.phone{width:300px;background:#000;border:8px solid #333;border-radius:28px;padding:1em .7em;max-height:560px;overflow:auto}'
       + '.phone header{text-align:center;color:#aaa;margin-bottom:.6em}.sms{background:#2b2b2e;border-radius:14px;padding:.5em .7em;margin:.5em 0}.call{background:#113a1c;border-radius:14px;padding:.5em .7em;margin:.5em 0}'
-      + '.phone small{color:#999}.phone p{margin:.3em 0}.phone form{display:inline}.phone button{margin:.2em .3em 0 0}.done{color:#8fd19e}',
+      + '.phone small{color:#999}.phone p{margin:.3em 0;overflow-wrap:anywhere}.phone form{display:inline}.phone button{margin:.2em .3em 0 0}.done{color:#8fd19e}',
   };
 }
 

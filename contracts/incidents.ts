@@ -118,6 +118,8 @@ export const Delivery = z.object({
   /** The outbox row. */
   id: z.number().int(),
   channel: z.string(),
+  /** The channel as the timeline labels it, from the channel table (the console lists no channels). */
+  channelName: z.object({ en: z.string(), zh: z.string() }),
   /** alarm, escalation, …; `step` the policy step (a call tree's id for its stages). */
   kind: z.string(),
   step: z.string().nullable(),
@@ -179,6 +181,8 @@ export interface AckLinkView {
   /** Who the message went to, and over which channel. */
   readonly recipientName?: string;
   readonly channel?: string;
+  /** The channel in words, from the channel table (the page lists no channels). */
+  readonly channelName?: { readonly en: string; readonly zh: string };
 }
 
 /** The one action a signed link may take, without a login. */

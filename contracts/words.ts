@@ -26,18 +26,6 @@ export const DISPOSITION_WORDS: Readonly<Record<Disposition, Words>> = {
   condition_cleared: { en: 'Condition cleared', zh: '状况已恢复' },
 };
 
-/** Issue 19: the notification channels (alerts/channels/registry.ts names), as a timeline shows them. */
-export const CHANNEL_WORDS: Readonly<Record<string, Words>> = {
-  console: { en: 'Console', zh: '值班台' },
-  email: { en: 'Email', zh: '邮件' },
-  webhook: { en: 'Webhook', zh: 'Webhook 推送' },
-  sms: { en: 'SMS', zh: '短信' },
-  voice: { en: 'Voice call', zh: '语音电话' },
-  wecom: { en: 'WeCom group', zh: '企业微信群' },
-  dingtalk: { en: 'DingTalk group', zh: '钉钉群' },
-  template: { en: 'Gateway', zh: '网关推送' },
-};
-
 /** Issue 19: what a provider's receipt said about a message or call. */
 export const RECEIPT_WORDS: Readonly<Record<ReceiptStatus, Words>> = {
   delivered: { en: 'Delivered', zh: '已送达' },

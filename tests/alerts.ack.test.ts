@@ -85,6 +85,8 @@ describe('acknowledging without a login', () => {
     expect(page.statusCode).toBe(200);
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.body).toContain('<html lang="en">'); // 王芳 reads English
+    // The channel in the table's words (the page lists no channels of its own).
+    expect(page.body).toContain('Sent to 王芳 (Webhook)');
     expect(page.body).toContain('data-status="ready"');
     expect(page.body).toContain(`<form method="post" action="/ack/${token}?lang=en">`);
     expect(h.alerts.service.get(id)!.state).toBe('open');
@@ -101,7 +103,7 @@ describe('acknowledging without a login', () => {
     expect(again.body).not.toContain('<form');
     const acks = h.alerts.service.timeline(id).filter((a) => a.action === 'acknowledge');
     expect(acks).toHaveLength(1);
-    expect(acks[0]).toMatchObject({ actor: 'h1#contact1', note: expect.stringMatching(/^王芳 acknowledged with the link in the webhook \(message \d+\)$/), noteZh: expect.stringMatching(/^王芳 通过Webhook中的一键接警链接确认/) });
+    expect(acks[0]).toMatchObject({ actor: 'h1#contact1', note: expect.stringMatching(/^王芳 acknowledged with the link in the webhook \(message \d+\)$/), noteZh: expect.stringMatching(/^王芳 通过Webhook 推送中的一键接警链接确认/) });
   });
 
   it('a tampered or expired token is refused and acknowledges nothing', async () => {

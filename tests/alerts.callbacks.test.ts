@@ -89,11 +89,14 @@ describe('provider callbacks', () => {
     expect(attempt.receiptDetail).toContain('DELIVERED');
   });
 
-  it('Alibaba SmsUp: a reply is matched to the last SMS sent to that phone', async () => {
+  it('Alibaba SmsUp: a reply is matched to the last SMS sent to that phone, and "1" acknowledges', async () => {
     const before = events.length;
     const res = await post('aliyun/sms-up', [{ phone_number: '13900000001', send_time: '2026-11-23 10:01:00', content: '1', sign_name: '鼓楼消防', dest_code: '1234', sequence_id: 99 }]);
     expect(res.statusCode).toBe(200);
     expect(events.slice(before)).toEqual([{ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text: '1', at: Date.parse('2026-11-23T10:01:00+08:00'), match: { outboxId: rowOf('sms').id, incidentId, recipientId: 'h1#contact0' } }]);
+     // "1" is the default reply word: the contact acknowledged from the phone, audited as him, by SMS.
+    expect(h.alerts.service.get(incidentId)!.state).toBe('acknowledged');
+    expect(h.alerts.service.timeline(incidentId).find((x) => x.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by replying "1" to the SMS') });
   });
 
   it('a reply from a phone Watchfire never texted is published without a match', async () => {
@@ -131,5 +134,67 @@ describe('provider callbacks', () => {
     const notJson = await app.inject({ method: 'POST', url: `/callbacks/${TOKEN}/tencent/voice`, payload: '{', headers: { 'content-type': 'application/json' } });
     expect(notJson.statusCode).toBe(400);
     expect(events.length).toBe(before);
+  });
+});
+
+// Issue 19 point 5 end to end: a keypress and an SMS reply acknowledge only when they come through
+// the callback URL with its secret, from an allowed address; a forged push changes nothing.
+describe('acknowledging through the providers\' callbacks', () => {
+  let h2: Harness;
+  let open: FastifyInstance;
+  let pinned: FastifyInstance;
+  let id: string;
+  let call2: FakeMessage;
+
+  beforeAll(async () => {
+    h2 = await startAlerts({
+      file: `${dir.dir}/callbacks-ack.db`,
+      clock: shiftedClock(DAY_SHIFT_TIME),
+      config: {
+        providers: FAKE_CREDENTIALS,
+        channels: { voice: { provider: 'tencent', protocol: 'http', appId: '1400000001', templateId: '3000001', params: { 1: '{site}', 2: '{title}' } } },
+        ack: { secret: 'ack-secret-0123456789abcdef', ttlMs: 3_600_000, replyWords: ['1', '收到'], keypressDigit: '1' },
+      },
+      alerts: {
+        policies: parsePolicies({ policies: ['red', 'yellow'].map((level) => ({ id: level, level, steps: [{ id: 'alarm', kind: 'alarm', notify: [{ to: 'contacts', via: ['voice'] }] }] })) }),
+        providerAgent: fakeAgent(fake),
+      },
+    });
+    const routes = (allowFrom: string[]) => notifyCallbackRoutes({ config: { token: TOKEN, allowFrom, replyWindowMs: 24 * 3_600_000 }, ledger: h2.alerts.ledger, bus: h2.bus, logger: pino({ level: 'silent' }), metrics: new MetricsRegistry() });
+    open = Fastify();
+    await open.register(routes([]));
+    // Pinned to the provider's published callback addresses (here a range the test is not in).
+    pinned = Fastify();
+    await pinned.register(routes(['203.0.113.0/24']));
+    const before = fake.messages.length;
+    h2.alerts.handleFinding(finding());
+    id = h2.alerts.service.list({ active: true })[0]!.id;
+    await fake.waitFor((ms) => ms.slice(before).some((m) => m.service === 'tencent.voice' && m.to === '+8613900000001'), 'the call to the first contact');
+    call2 = fake.messages.slice(before).find((m) => m.service === 'tencent.voice' && m.to === '+8613900000001')!;
+  });
+  afterAll(async () => {
+    await open.close();
+    await pinned.close();
+    await h2.close();
+  });
+
+  const keypress = (digit: string) => ({ voicekey_callback: { call_from: '', callid: call2.providerId, keypress: digit, mobile: '13900000001', nationcode: '86' } });
+  const push = (app: FastifyInstance, body: unknown, token = TOKEN, remoteAddress = '127.0.0.1') =>
+    app.inject({ method: 'POST', url: `/callbacks/${token}/tencent/voice`, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' }, remoteAddress });
+
+  it('a forged keypress (wrong token, or the right one from outside allowFrom) is refused and acknowledges nothing', async () => {
+    expect((await push(open, keypress('1'), 'callback-token-0123456789abcdeX')).statusCode).toBe(403);
+    expect((await push(pinned, keypress('1'))).statusCode).toBe(403);
+    // From the provider's published range, the pinned route takes it: only the source made the difference.
+    expect((await push(pinned, { voiceprompt_callback: { result: '0', callid: 'not-ours', mobile: '13900000001', nationcode: '86' } }, TOKEN, '203.0.113.7')).statusCode).toBe(200);
+    expect(h2.alerts.service.get(id)!.state).toBe('open');
+    expect(h2.alerts.service.timeline(id).filter((a) => a.actor !== 'system')).toEqual([]);
+  });
+
+  it('the real keypress through the callback acknowledges as the person who pressed, naming the voice call', async () => {
+    const r = await push(open, keypress('1'));
+    expect(r.json()).toEqual({ result: 0, errmsg: 'OK' });
+    expect(h2.alerts.service.get(id)!.state).toBe('acknowledged');
+    expect(h2.alerts.service.timeline(id).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by pressing 1 in the voice call') });
   });
 });

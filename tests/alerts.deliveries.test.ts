@@ -33,6 +33,9 @@ describe('deliveries', () => {
     const row = (rid: string, ch: string) => rows.find((d) => d.recipientId === rid && d.channel === ch)!;
     expect(row('op-liu', 'email')).toMatchObject({ outcome: 'failed', detail: '550 mailbox unavailable', attempts: 1 });
     expect(row('gw-wang', 'webhook')).toMatchObject({ outcome: 'sent', outcomeAt: DAY_SHIFT_TIME, detail: null });
+    // Labelled with the channel table's words: the console lists no channels of its own.
+    expect(row('op-liu', 'email').channelName).toEqual({ en: 'Email', zh: '邮件' });
+    expect(row('gw-wang', 'webhook').channelName).toEqual({ en: 'Webhook', zh: 'Webhook 推送' });
     const receipt = (rid: string, status: Extract<ChannelInbound, { kind: 'receipt' }>['status'], detail?: string): ChannelInbound => {
       const r = row(rid, 'webhook');
       return { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status, providerId: `p-${r.id}`, at: clock.now() + 5_000, detail, match: { outboxId: r.id, incidentId: id, recipientId: rid } };

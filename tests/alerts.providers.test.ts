@@ -41,11 +41,19 @@ async function failure(p: Promise<unknown>): Promise<WatchfireError> {
   return e as WatchfireError;
 }
 
-const cases: Array<{ name: ChannelName; provider: 'aliyun' | 'tencent'; service: FakeService; template: string; params: Record<string, string> }> = [
-  { name: 'sms', provider: 'aliyun', service: 'aliyun.sms', template: 'SMS_465000001', params: { site: '{site}', title: '{title}', address: '{address}' } },
-  { name: 'sms', provider: 'tencent', service: 'tencent.sms', template: '2000001', params: { 1: '{site}', 2: '{title}', 3: '{address}' } },
-  { name: 'voice', provider: 'aliyun', service: 'aliyun.voice', template: 'TTS_465000001', params: { site: '{site}', title: '{title}', address: '{address}' } },
-  { name: 'voice', provider: 'tencent', service: 'tencent.voice', template: '3000001', params: { 1: '{site}', 2: '{title}', 3: '{address}' } },
+/** The next midnight in China (UTC+8) after `t`: when a provider's daily count starts again. */
+function chinaMidnightAfter(t: number): number {
+  const day = new Date(t + 8 * 3_600_000).toISOString().slice(0, 10);
+  return Date.parse(`${day}T00:00:00+08:00`) + 86_400_000;
+}
+
+// `throttle`: the window the fake's per-number refusal names (Alibaba 天级流控 for SMS, Tencent
+// PhoneNumberDailyLimit; their voice refusals name no day).
+const cases: Array<{ name: ChannelName; provider: 'aliyun' | 'tencent'; service: FakeService; template: string; params: Record<string, string>; throttle: 'minute' | 'day' }> = [
+  { name: 'sms', provider: 'aliyun', service: 'aliyun.sms', template: 'SMS_465000001', params: { site: '{site}', title: '{title}', address: '{address}' }, throttle: 'day' },
+  { name: 'sms', provider: 'tencent', service: 'tencent.sms', template: '2000001', params: { 1: '{site}', 2: '{title}', 3: '{address}' }, throttle: 'day' },
+  { name: 'voice', provider: 'aliyun', service: 'aliyun.voice', template: 'TTS_465000001', params: { site: '{site}', title: '{title}', address: '{address}' }, throttle: 'minute' },
+  { name: 'voice', provider: 'tencent', service: 'tencent.voice', template: '3000001', params: { 1: '{site}', 2: '{title}', 3: '{address}' }, throttle: 'minute' },
 ];
 
 for (const c of cases) {
@@ -95,14 +103,52 @@ for (const c of cases) {
       try {
         const t0 = Date.now();
         const e = await failure(ch.send(message(c.name, '+8613911114444')));
+        const t1 = Date.now();
         expect(e).toBeInstanceOf(ChannelRefusal);
         expect(e.code).toBe('WF_NOTIFY_LIMIT');
-        expect((e as ChannelRefusal).retryAt).toBeGreaterThanOrEqual(t0 + 60_000);
+        const retryAt = (e as ChannelRefusal).retryAt;
+        // A day's limit lifts at midnight in China, when the provider's count starts again; a minute's a minute on.
+        if (c.throttle === 'day') expect(retryAt).toBe(chinaMidnightAfter(t0));
+        else {
+          expect(retryAt).toBeGreaterThanOrEqual(t0 + 60_000);
+          expect(retryAt).toBeLessThanOrEqual(t1 + 60_000);
+        }
         expect(e.message).toMatch(c.provider === 'aliyun' ? /isv\.BUSINESS_LIMIT_CONTROL/ : /LimitExceeded\./);
+        // Only that number was throttled: another one is sent to.
+        fake.setMode(c.service, 'ok');
+        await ch.send(message(c.name, '+8613911114445'));
       } finally {
         fake.setMode(c.service, 'ok');
       }
     });
+
+    if (c.name === 'sms') {
+      it('the account\'s daily cap holds every number until midnight in China, without asking the provider again', async () => {
+        let now = Date.now();
+        const ch = build(c.name, cfg(), { now: () => now });
+        fake.setMode(c.service, 'daycap');
+        try {
+          const e = await failure(ch.send(message(c.name, '+8613911116666')));
+          expect(e).toBeInstanceOf(ChannelRefusal);
+          expect(e.message).toMatch(c.provider === 'aliyun' ? /isv\.DAY_LIMIT_CONTROL/ : /LimitExceeded\.AppDailyLimit/);
+          const midnight = chinaMidnightAfter(now);
+          expect((e as ChannelRefusal).retryAt).toBe(midnight);
+          const asked = fake.requests[c.service] ?? 0;
+          const other = await failure(ch.send(message(c.name, '+8613911117777')));
+          expect(other).toBeInstanceOf(ChannelRefusal);
+          expect(other.code).toBe('WF_NOTIFY_LIMIT');
+          expect((other as ChannelRefusal).retryAt).toBe(midnight);
+          expect(fake.requests[c.service]).toBe(asked);
+          // After midnight the provider is asked again (and, its cap reset, sends).
+          fake.setMode(c.service, 'ok');
+          now = midnight;
+          await ch.send(message(c.name, '+8613911117777'));
+          expect(fake.requests[c.service]).toBe(asked + 1);
+        } finally {
+          fake.setMode(c.service, 'ok');
+        }
+      });
+    }
 
     it('a provider that does not answer fails within the configured timeout', async () => {
       const ch = build(c.name, cfg({ timeoutMs: 400 }));

@@ -4,9 +4,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHANNEL_NAMES, CHANNELS, ChannelRefusal, parseChannelConfig, parsePolicies, type OutboundMessage } from '../alerts/index.ts';
 import { loadConfig } from '../app/config.ts';
+import { RecipientKind } from '../alerts/policies.ts';
 import type { WatchfireError } from '../contracts/errors.ts';
 import type { ChannelInbound } from '../contracts/channels.ts';
-import { CHANNEL_WORDS } from '../contracts/words.ts';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { DAY_SHIFT_TIME, WEBHOOK_SECRET, finding, shiftedClock, startAlerts, tempDir, type Harness } from './alerts.fixture.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -28,11 +30,46 @@ describe('the channel table', () => {
     }
   });
 
-  it('every channel has its words in both languages (contracts/words.ts)', () => {
+  it('every channel has its words in both languages in its entry', () => {
     for (const name of CHANNEL_NAMES) {
-      expect(CHANNEL_WORDS[name]?.zh, name).toBeTruthy();
-      expect(CHANNEL_WORDS[name]?.en, name).toBeTruthy();
+      expect(CHANNELS[name].words.zh, name).toMatch(/[\u3400-\u9fff]/);
+      expect(CHANNELS[name].words.en, name).toBeTruthy();
     }
+  });
+
+  // Adding a channel is its file and its entry: no other source may list the channels (words for
+  // them, a switch over them, a set of them). Three or more channel names, quoted or as keys,
+  // within a few lines of each other is a list; found that way before the words moved into the
+  // table: contracts/words.ts, alerts/acknowledge.ts, dashboards/routes/ack.ts and the console's words.js.
+  it('no source outside alerts/channels/ lists the channels', () => {
+    const root = join(import.meta.dirname, '..');
+    const names = CHANNEL_NAMES.join('|');
+    const mention = new RegExp(`(?:['"\`](?:channel\\.)?(${names})['"\`]|\\b(${names})\\s*:(?!:))`, 'g');
+    // A policy naming the channels it uses (`to: 'console'`, `via: ['voice', 'sms']`, a recipient's
+    // default `grid_worker: ['webhook']`) is data, not a list of them.
+    const policyData = new RegExp(`via:\\s*\\[[^\\]]*\\]|to:\\s*'[^']*'|\\b(?:${RecipientKind.options.join('|')}):\\s*\\[[^\\]]*\\]`, 'g');
+    const lists: string[] = [];
+    const walk = (dir: string): void => {
+      if (dir === join(root, 'alerts', 'channels')) return;
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) {
+          if (!['node_modules', 'tests', 'bench', '.git'].includes(e.name)) walk(p);
+        } else if (/\.(ts|js|html)$/.test(e.name)) {
+          const src = readFileSync(p, 'utf8').replace(policyData, '');
+          const hits = [...src.matchAll(mention)].map((m) => ({ at: m.index, name: m[1] ?? m[2] }));
+          for (const h of hits) {
+            const near = new Set(hits.filter((x) => x.at >= h.at && x.at - h.at < 240).map((x) => x.name));
+            if (near.size >= 3) {
+              lists.push(`${relative(root, p)}: ${[...near].join(', ')}`);
+              break;
+            }
+          }
+        }
+      }
+    };
+    walk(root);
+    expect(lists).toEqual([]);
   });
 
   it('policies accept every channel of the table and nothing else', () => {

@@ -18,10 +18,14 @@ export interface AliyunEndpoint {
   readonly timeoutMs: number;
 }
 
-/** What the provider said; `throttled` carries the window its message names. */
+/**
+ * What the provider said; `throttled` carries the window its message names, and `account` says
+ * the limit is the whole account's (its daily cap), not this number's: nobody can be reached
+ * through it until the window reopens.
+ */
 export type ProviderAnswer =
   | { readonly ok: true; readonly providerId: string }
-  | { readonly ok: false; readonly throttled?: 'minute' | 'hour' | 'day' | undefined; readonly code: string; readonly message: string };
+  | { readonly ok: false; readonly throttled?: 'minute' | 'hour' | 'day' | undefined; readonly account?: boolean | undefined; readonly code: string; readonly message: string };
 
 // The SDKs are CommonJS compiled from TypeScript: Node's ESM import gives module.exports, whose
 // `default` is the class (or, through another interop, the class itself).
@@ -59,7 +63,8 @@ function config(util: Sdk['util'], e: AliyunEndpoint) {
 
 /**
  * isv.BUSINESS_LIMIT_CONTROL is Alibaba's per-number flow control; its message names the window
- * (触发分钟级流控 / 小时级 / 天级, "Permits:1"). isv.DAY_LIMIT_CONTROL: the account's daily cap.
+ * (触发分钟级流控 / 小时级 / 天级, "Permits:1"). isv.DAY_LIMIT_CONTROL: the account's daily cap
+ * (触发日发送限额, set in the console), which holds for every number.
  */
 function throttleOf(code: string, message: string): 'minute' | 'hour' | 'day' | undefined {
   if (code === 'isv.DAY_LIMIT_CONTROL') return 'day';
@@ -73,14 +78,14 @@ function answer(body: { code?: string | undefined; message?: string | undefined 
   const code = body.code ?? '';
   const message = body.message ?? '';
   if (code === 'OK' && id) return { ok: true, providerId: id };
-  return { ok: false, code: code || 'NoCode', message, throttled: throttleOf(code, message) };
+  return { ok: false, code: code || 'NoCode', message, throttled: throttleOf(code, message), account: code === 'isv.DAY_LIMIT_CONTROL' };
 }
 
 function thrown(err: unknown): ProviderAnswer {
   const e = err as { code?: string; message?: string; data?: { Code?: string; Message?: string } };
   const code = e.data?.Code ?? e.code ?? 'RequestFailed';
   const message = e.data?.Message ?? e.message ?? String(err);
-  return { ok: false, code, message, throttled: throttleOf(code, message) };
+  return { ok: false, code, message, throttled: throttleOf(code, message), account: code === 'isv.DAY_LIMIT_CONTROL' };
 }
 
 export function createAliyunSms(e: AliyunEndpoint) {

@@ -78,12 +78,18 @@ export function aliyunNumber(e164: string): string {
 export function createLimitedSender(deps: { code: ErrorCode; limits: NumberLimits; clock: Clock; provider: string }) {
   const limits = createNumberLimits(deps.limits, () => deps.clock.now());
   let closed = false;
+  // Once the provider says the account's daily cap is spent, every number is refused here until
+  // it resets: asking again would only pile up refusals (and, at Alibaba, count against the sign).
+  let accountHeld: { until: number; why: string } | undefined;
   return {
     close(): void {
       closed = true;
     },
     async send(phone: string, attempt: () => Promise<ProviderAnswer>): Promise<SendResult> {
       if (closed) throw new WatchfireError(deps.code, 'channel is closed');
+      if (accountHeld && deps.clock.now() < accountHeld.until) {
+        throw new ChannelRefusal('WF_NOTIFY_LIMIT', `not sent to ${phone}: ${accountHeld.why}`, accountHeld.until);
+      }
       const over = limits.check(phone);
       if (over) throw new ChannelRefusal('WF_NOTIFY_LIMIT', `not sent to ${phone}: ${over.reason}`, over.retryAt);
       const a = await attempt();
@@ -92,7 +98,9 @@ export function createLimitedSender(deps: { code: ErrorCode; limits: NumberLimit
         return { providerId: a.providerId };
       }
       if (a.throttled) {
-        throw new ChannelRefusal('WF_NOTIFY_LIMIT', `${deps.provider} throttled ${phone} (${a.code}: ${a.message})`, providerRetryAt(a.throttled, deps.clock.now()));
+        const retryAt = providerRetryAt(a.throttled, deps.clock.now());
+        if (a.account) accountHeld = { until: retryAt, why: `the ${deps.provider} account's limit is reached (${a.code}: ${a.message})` };
+        throw new ChannelRefusal('WF_NOTIFY_LIMIT', `${deps.provider} throttled ${phone} (${a.code}: ${a.message})`, retryAt);
       }
       throw new WatchfireError(deps.code, `${deps.provider} refused: ${a.code}: ${a.message}`);
     },

@@ -1,12 +1,15 @@
 // The one table of notifier channels (issue 19 point 1). A channel is its file in this folder plus
 // one entry here: its name, the zod schema of its configuration section, how a recipient is
-// addressed on it, its error code, and its outbox defaults. Policies (ChannelName), the outbox
-// (one worker per channel, concurrency, timeout code) and recipients (the address) read this
-// table; tests/alerts.channels.test.ts runs the shared contract against every entry.
+// addressed on it, its error code, its words in both languages, and its outbox defaults. Policies
+// (ChannelName), the outbox (one worker per channel, concurrency, timeout code), recipients (the
+// address), the timeline and the one-tap page (the words, through alerts' own API: the console and
+// dashboards/ never list channels) read this table; tests/alerts.channels.test.ts runs the shared
+// contract against every entry.
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Clock } from '../../contracts/ports.ts';
 import { WatchfireError, formatIssues, type ErrorCode } from '../../contracts/errors.ts';
+import type { Words } from '../../contracts/words.ts';
 import { SmtpConfig, WebhookConfig, type Config } from '../../contracts/config.ts';
 import type { Target } from '../recipients.ts';
 import type { Channel } from './types.ts';
@@ -39,6 +42,12 @@ export interface ChannelSpec<C = unknown> {
   /** Where its configuration sits, for messages (`alerts.channels.sms`). */
   readonly configPath: string;
   /**
+   * The channel as a sentence names it ("with the link in the voice call", "通过短信中的…"); a
+   * label capitalises the English (channelLabel). Shown in the timeline, the audit notes and the
+   * one-tap page.
+   */
+  readonly words: Words;
+  /**
    * The address of a target on this channel (what the outbox row stores), or undefined when the
    * target cannot be reached there. `config` is undefined when the channel is not configured.
    */
@@ -67,6 +76,7 @@ export const CHANNELS = {
   console: entry({
     config: z.object({}),
     configPath: '(none)',
+    words: { en: 'console', zh: '值班台' },
     address: (t) => (t.kind === 'console' ? t.id : undefined),
     shared: false,
     code: 'WF_NOTIFY_CONSOLE',
@@ -76,6 +86,7 @@ export const CHANNELS = {
   email: entry({
     config: SmtpConfig,
     configPath: 'alerts.smtp',
+    words: { en: 'email', zh: '邮件' },
     address: (t) => t.email,
     shared: false,
     code: 'WF_NOTIFY_SMTP',
@@ -86,6 +97,7 @@ export const CHANNELS = {
   webhook: entry<z.output<typeof WebhookConfig>>({
     config: WebhookConfig,
     configPath: 'alerts.webhook',
+    words: { en: 'webhook', zh: 'Webhook 推送' },
     // An SMS/voice gateway needs a phone number (or the person's own webhook) to reach anyone.
     address: (t, c) => t.webhook ?? (t.phone || t.email ? c?.url : undefined),
     shared: true,
@@ -98,6 +110,7 @@ export const CHANNELS = {
   sms: entry<SmsConfig>({
     config: SmsConfig,
     configPath: 'alerts.channels.sms',
+    words: { en: 'SMS', zh: '短信' },
     address: smsAddress,
     shared: false,
     code: 'WF_NOTIFY_SMS',
@@ -110,6 +123,7 @@ export const CHANNELS = {
   voice: entry<VoiceConfig>({
     config: VoiceConfig,
     configPath: 'alerts.channels.voice',
+    words: { en: 'voice call', zh: '语音电话' },
     address: voiceAddress,
     shared: false,
     code: 'WF_NOTIFY_VOICE',
@@ -122,6 +136,7 @@ export const CHANNELS = {
   wecom: entry<WecomConfig>({
     config: WecomConfig,
     configPath: 'alerts.channels.wecom',
+    words: { en: 'WeCom group', zh: '企业微信群' },
     address: (t, c) => robotAddress(c?.robots, t),
     shared: true,
     code: 'WF_NOTIFY_WECOM',
@@ -133,6 +148,7 @@ export const CHANNELS = {
   dingtalk: entry<DingtalkConfig>({
     config: DingtalkConfig,
     configPath: 'alerts.channels.dingtalk',
+    words: { en: 'DingTalk group', zh: '钉钉群' },
     address: (t, c) => robotAddress(c?.robots, t),
     shared: true,
     code: 'WF_NOTIFY_DINGTALK',
@@ -144,6 +160,7 @@ export const CHANNELS = {
   template: entry<TemplateConfig>({
     config: TemplateConfig,
     configPath: 'alerts.channels.template',
+    words: { en: 'gateway', zh: '网关推送' },
     address: (t, c) => templateAddress(c, t),
     shared: true,
     code: 'WF_NOTIFY_TEMPLATE',
@@ -159,6 +176,17 @@ export const ChannelName = z.enum(CHANNEL_NAMES);
 
 export function channelSpec(name: ChannelName): ChannelSpec {
   return CHANNELS[name];
+}
+
+/** A channel's words; a row of a channel no longer in the table (an old database) keeps its name. */
+export function channelWords(name: string): Words {
+  return Object.hasOwn(CHANNELS, name) ? CHANNELS[name as ChannelName].words : { en: name, zh: name };
+}
+
+/** A channel's words as a label (the timeline's line, the one-tap page): English capitalised. */
+export function channelLabel(name: string): Words {
+  const w = channelWords(name);
+  return { en: w.en.charAt(0).toUpperCase() + w.en.slice(1), zh: w.zh };
 }
 
 /** Each configured channel's raw section, by channel name (email and webhook keep their historic keys). */

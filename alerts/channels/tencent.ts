@@ -50,10 +50,18 @@ function throttleOf(code: string): 'minute' | 'hour' | 'day' | undefined {
   return 'minute';
 }
 
+/**
+ * The application's daily caps (LimitExceeded.AppDailyLimit, AppMainlandChinaDailyLimit,
+ * AppGlobalDailyLimit, DailyLimit — set in the console) hold for every number, not just this one.
+ */
+function accountWide(code: string): boolean {
+  return /^LimitExceeded\.(?:App\w*DailyLimit|DailyLimit)$/.test(code);
+}
+
 function thrown(err: unknown): ProviderAnswer {
   const e = err as { code?: string; message?: string };
   const code = e.code || 'RequestFailed';
-  return { ok: false, code, message: e.message ?? String(err), throttled: throttleOf(code) };
+  return { ok: false, code, message: e.message ?? String(err), throttled: throttleOf(code), account: accountWide(code) };
 }
 
 export function createTencentSms(e: TencentEndpoint) {
@@ -72,7 +80,7 @@ export function createTencentSms(e: TencentEndpoint) {
         const s = res.SendStatusSet?.[0];
         if (s?.Code === 'Ok' && s.SerialNo) return { ok: true, providerId: s.SerialNo };
         const code = s?.Code ?? 'NoStatus';
-        return { ok: false, code, message: s?.Message ?? 'no send status', throttled: throttleOf(code) };
+        return { ok: false, code, message: s?.Message ?? 'no send status', throttled: throttleOf(code), account: accountWide(code) };
       } catch (err) {
         return thrown(err);
       }

@@ -16,7 +16,7 @@ const WORDS = {
     done: '已确认接警，谢谢。值班中心可看到是您通过此链接确认的。',
     already: '此警情已有人确认接警，无需再次确认。',
     closed: '此警情已处置完毕。', expired: '此链接已过期。如仍需处置，请致电值班中心。', invalid: '此链接无效。',
-    other: 'English', channels: { sms: '短信', voice: '语音电话', email: '邮件', webhook: 'Webhook', wecom: '企业微信', dingtalk: '钉钉' } as Record<string, string>,
+    other: 'English',
   },
   en: {
     title: 'Acknowledge alarm', button: 'I have seen it — acknowledge', level: { red: 'RED ALERT', yellow: 'YELLOW ALERT', green: 'GREEN' },
@@ -25,7 +25,7 @@ const WORDS = {
     done: 'Acknowledged, thank you. The center sees that you acknowledged it with this link.',
     already: 'Someone has already acknowledged this alarm; nothing more to do here.',
     closed: 'This alarm has been dealt with and closed.', expired: 'This link has expired. If help is still needed, call the center.', invalid: 'This link is not valid.',
-    other: '中文', channels: { sms: 'SMS', voice: 'voice call', email: 'email', webhook: 'webhook', wecom: 'WeCom', dingtalk: 'DingTalk' } as Record<string, string>,
+    other: '中文',
   },
 } as const;
 
@@ -46,7 +46,7 @@ export function ackPage(v: AckLinkView, token: string, lang: 'zh-CN' | 'en'): st
       <p class="ack-level ${i.level}">${esc(w.level[i.level])}</p>
       <h2>${esc(lang === 'en' ? i.title.en : i.title.zh)}</h2>
       <p>${esc(i.siteName)}${i.address ? ` · ${esc(i.address)}` : ''}</p>
-      <p class="muted">${esc(w.opened)}: ${esc(time(i.openedAt, i.timezone, lang))}${v.recipientName ? ` · ${esc(w.to(v.recipientName, w.channels[v.channel ?? ''] ?? v.channel ?? ''))}` : ''}</p>` : '';
+      <p class="muted">${esc(w.opened)}: ${esc(time(i.openedAt, i.timezone, lang))}${v.recipientName ? ` · ${esc(w.to(v.recipientName, (lang === 'en' ? v.channelName?.en : v.channelName?.zh) ?? v.channel ?? ''))}` : ''}</p>` : '';
   const action = v.status === 'ready'
     ? `<form method="post" action="${self}?lang=${lang}"><button type="submit" class="btn primary big" id="ack">${esc(w.button)}</button></form>`
     : '';

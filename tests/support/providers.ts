@@ -9,7 +9,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 
-export type FakeMode = 'ok' | 'fail' | 'throttle' | 'hang';
+/** throttle: this number's limit; daycap: the account's daily cap (SMS), which holds for every number. */
+export type FakeMode = 'ok' | 'fail' | 'throttle' | 'daycap' | 'hang';
 export type FakeService = 'aliyun.sms' | 'aliyun.voice' | 'tencent.sms' | 'tencent.voice' | 'wecom' | 'dingtalk';
 
 /** One message or call as the provider took it (signature already verified). */
@@ -197,6 +198,7 @@ export async function startFakeProviders(creds: FakeCredentials = FAKE_CREDENTIA
       }
       if (Object.values(params).some((v) => v.length > 35)) return isvError('isv.PARAM_LENGTH_LIMIT', '参数超出长度限制');
       if (mode === 'throttle') return isvError('isv.BUSINESS_LIMIT_CONTROL', '触发号码天级流控Permits:10');
+      if (mode === 'daycap') return isvError('isv.DAY_LIMIT_CONTROL', '触发日发送限额');
       const bizId = `${900000 + seq}^0`;
       accept({ service, to: `+86${phone.slice(-11)}`, template: q.TemplateCode!, params, text: Object.values(params).join(' '), signName: q.SignName, outId: q.OutId }, bizId);
       return json(res, 200, { Code: 'OK', Message: 'OK', BizId: bizId, RequestId: requestId });
@@ -258,6 +260,7 @@ export async function startFakeProviders(creds: FakeCredentials = FAKE_CREDENTIA
       const status = (code: string, message: string) => json(res, 200, { Response: { SendStatusSet: [{ SerialNo: code === 'Ok' ? serialNo : '', PhoneNumber: phone, Fee: code === 'Ok' ? 1 : 0, SessionContext: p.SessionContext ?? '', Code: code, Message: message, IsoCode: 'CN' }], RequestId: requestId } });
       if (!E164.test(phone)) return status('InvalidParameterValue.IncorrectPhoneNumber', '手机号格式错误');
       if (mode === 'throttle') return status('LimitExceeded.PhoneNumberDailyLimit', '单个手机号日下发短信条数超过设定的上限');
+      if (mode === 'daycap') return status('LimitExceeded.AppDailyLimit', '业务短信日下发条数超过设定的上限');
       accept({ service, to: phone, template: p.TemplateId, params, text: Object.values(params).join(' '), signName: p.SignName, outId: typeof p.SessionContext === 'string' ? p.SessionContext : undefined }, serialNo);
       return status('Ok', 'send success');
     }

@@ -34,11 +34,10 @@ export function timelineItem(e, tz, fmt) {
  * answered, no answer, failed) — as a timeline line at the time it was written.
  */
 export function deliveryItem(d, tz, fmt) {
-  const channel = t(`channel.${d.channel}`);
   const role = t(`recipient.${d.recipientKind}`);
   return h('li', { class: `tl-delivery outcome-${d.outcome}`, dataset: { delivery: d.id, outcome: d.outcome, channel: d.channel } },
     h('time', {}, fmt(d.createdAt, tz)),
-    h('span', { class: 'what' }, `${channel.startsWith('channel.') ? d.channel : channel} → ${d.recipientName}${role.startsWith('recipient.') ? '' : ` (${role})`}`),
+    h('span', { class: 'what' }, `${tr(d.channelName) || d.channel} → ${d.recipientName}${role.startsWith('recipient.') ? '' : ` (${role})`}`),
     h('span', { class: `chip outcome outcome-${d.outcome}`, dataset: { role: 'outcome' } }, t(`outcome.${d.outcome}`)),
     d.outcomeAt && d.outcomeAt !== d.createdAt ? h('time', { class: 'muted' }, fmt(d.outcomeAt, tz)) : null,
     d.detail ? h('div', { class: 'note' }, d.detail) : null);
