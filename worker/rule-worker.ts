@@ -70,6 +70,8 @@ interface Owned {
 
 /** Records read per page while rebuilding. */
 const PAGE = 1_000;
+/** More pending records than a worker ever reads unacknowledged (batch × partitions), by far. */
+const MAX_PENDING = 1_000_000;
 /** Partitions are trimmed every this many renewals (a trim is cheap, not free). */
 const TRIM_EVERY = 30;
 
@@ -150,12 +152,9 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     const t0 = Date.now();
     try {
       const until: LogOffset = await log.delivered(partition);
-      const pending = new Set<LogOffset>();
-      for (;;) {
-        const took = await log.takeOver(partition, worker, PAGE);
-        for (const r of took) pending.add(r.offset);
-        if (took.length < PAGE) break;
-      }
+      // One call: takeOver walks the whole pending list itself, and a second call would take the
+      // same records again (they are this worker's now, idle 0).
+      const pending = new Set((await log.takeOver(partition, worker, MAX_PENDING)).map((r) => r.offset));
       let after = LOG_START;
       let n = 0;
       const acks: LogOffset[] = [];
