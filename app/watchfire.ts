@@ -318,6 +318,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       const s = p.store.stats();
       checks.spoolLines = String(s.spooledLines);
       checks.writeBacklog = String(p.store.backlog());
+      // Cluster mode with the partitioned log: the partitions this node's rule worker serves.
+      if (p.part) checks.partitionsServed = String([...p.part.worker.owned().values()].filter(Boolean).length);
     }
     return { live: true, ready: !!p && started, checks };
   }
