@@ -200,6 +200,10 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           drop(o);
         }
       }
+      for (const [p, offsets] of [...unacked]) {
+        if (owned.get(p)?.gone === false) await log.ack(p, offsets);
+        unacked.delete(p);
+      }
       // Records read by a worker after it lost the lease (its renewal came too late: it learns of
       // the loss only at its next one) stay pending under it, after this owner's takeover: taken
       // once nobody has touched them for three leases, and handled (late, never lost).
@@ -240,6 +244,8 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     }
   }
 
+  /** Handled records whose acknowledgement failed, by partition: retried at the next renewal. */
+  const unacked = new Map<number, LogOffset[]>();
   /** The batch being handled, if any: given-back partitions wait for it. */
   let inBatch: Promise<void> | undefined;
   const idle = (): Promise<void> => inBatch ?? Promise.resolve();
@@ -270,8 +276,8 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       if (!running || records.length === 0) continue;
       let finish!: () => void;
       inBatch = new Promise<void>((r) => (finish = r));
+      const acks = new Map<number, LogOffset[]>();
       try {
-        const acks = new Map<number, LogOffset[]>();
         for (const r of records) {
           const o = owned.get(r.partition);
           // Lost meanwhile: left pending, for the new owner.
@@ -286,8 +292,10 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           await Promise.all([...acks].map(([p, offsets]) => log.ack(p, offsets)));
         }
       } catch (err) {
-        // Not acknowledged: pending, handled again by whoever owns the partition next.
-        logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'handled records could not be acknowledged');
+        // Handled, not acknowledged: acknowledged again at the next renewal while this worker owns
+        // the partition (so not handled twice here); handled again by the next owner otherwise.
+        logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'handled records could not be acknowledged; retried at the next renewal');
+        for (const [p, offsets] of acks) unacked.set(p, [...(unacked.get(p) ?? []), ...offsets]);
       } finally {
         inBatch = undefined;
         finish();
