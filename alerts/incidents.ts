@@ -332,6 +332,8 @@ export function createIncidents(deps: IncidentsDeps) {
         }
       }
       if (f.active !== undefined) where.push(`active = ${f.active ? 1 : 0}`);
+      if (f.openedFrom !== undefined) { where.push('opened_at >= ?'); args.push(f.openedFrom); }
+      if (f.openedBefore !== undefined) { where.push('opened_at < ?'); args.push(f.openedBefore); }
       // Red on top, then the newest: the order the console shows.
       const sql = `SELECT * FROM alert_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY active DESC, CASE level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, opened_at DESC LIMIT ? OFFSET ?`;

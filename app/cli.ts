@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db.ts';
+import { openSharedStores } from './stores.ts';
 import { createWatchfire } from './watchfire.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import { generateSecret, hashSecret } from '../contracts/secrets.ts';
@@ -138,10 +139,17 @@ export function createProgram(): Command {
   };
 
   registerRegistryCommands(program, openRegistry);
+  // Users live where the running nodes keep them: the SQLite file, or storage.postgresUrl's PostgreSQL.
   registerUserCommands(program, async () => {
     const cfg = config();
     const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
-    return { db, close: async () => { db.close(); } };
+    try {
+      const stores = await openSharedStores({ config: cfg, db, logger: pino({ level: 'warn' }) });
+      return { users: stores.users, close: async () => { await stores.close(); db.close(); } };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }, (line) => out(program, line));
   registerSimulatorCommands(program);
   registerBackupCommands(program, config);

@@ -115,7 +115,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
   for (const [username, role] of [['operator', 'operator'], ['supervisor', 'supervisor'], ['grid', 'grid_worker'], ['admin', 'admin']] as const) {
     const password = randomBytes(6).toString('base64url');
     const person = pick(role);
-    await createUser(wf.db, { username, password, role, ...(person ? { personId: person.id } : {}), locale: 'zh-CN' }).catch(() => undefined);
+    await createUser(wf.users, { username, password, role, ...(person ? { personId: person.id } : {}), locale: 'zh-CN' }).catch(() => undefined);
     accounts.push({ username, role, ...(person ? { personId: person.id } : {}), password });
   }
 

@@ -28,6 +28,7 @@ import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
 import { createPrivacy } from '../privacy/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
+import { openSharedStores, type SharedStores } from './stores.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
@@ -71,6 +72,8 @@ export function createWatchfire(deps: WatchfireDeps) {
 
   // Created in start(): these need I/O (the database file, a local influxd).
   let db: Db | undefined;
+  /** The stores behind the seam: SQLite's file, or the shared PostgreSQL (storage.postgresUrl). */
+  let stores: SharedStores | undefined;
   let influxd: { url: string; stop(): Promise<void> } | undefined;
   /** The local influxd's start, when Watchfire runs one: true once it answers. */
   let influxState: boolean | string = true;
@@ -91,7 +94,7 @@ export function createWatchfire(deps: WatchfireDeps) {
   });
   const exceptionDevices = new Set<string>();
 
-  function build(database: Db, url: string) {
+  function build(database: Db, url: string, shared: SharedStores) {
     let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
     const registry = createRegistry({
       db: database,
@@ -220,6 +223,15 @@ export function createWatchfire(deps: WatchfireDeps) {
       logger: logger.child({ module: 'ingest' }),
     });
     const appender = part?.attach(ingest, (done) => journal.durable(done));
+    // Before each PUBACK, confirm or 200, the re-send memory logs what the journal now holds
+    // (seq-store.ts): the same promise whichever way the reading came in (a CTWing upPacketSN is a seq).
+    const acknowledgeable = (done: (err?: Error) => void): void => {
+      const upTo = seqs.mark();
+      journal.durable((err) => {
+        if (err) done(err);
+        else seqs.release(upTo, done);
+      });
+    };
     const gateway = createGateway({
       config: config.gateway,
       directory: registry,
@@ -229,14 +241,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       clock,
       backlog: () => store.backlog(),
-      // Before each PUBACK, the re-send memory logs what the journal now holds (seq-store.ts).
-      durable: appender ? (done) => appender.durable(done) : (done) => {
-        const upTo = seqs.mark();
-        journal.durable((err) => {
-          if (err) done(err);
-          else seqs.release(upTo, done);
-        });
-      },
+      durable: appender ? (done) => appender.durable(done) : acknowledgeable,
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -252,7 +257,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // published; their own refusals go to the same dead letters, their presence to the same bus.
     const ingress: IngressPort = {
       accept: (frame) => (appender ?? ingest).accept(frame),
-      durable: (done) => (appender ? appender.durable(done) : journal.durable(done)),
+      durable: appender ? (done) => appender.durable(done) : acknowledgeable,
       reject: (r) => {
         const rec = rejectRecordOf(r);
         deadLetters.add(rec);
@@ -277,6 +282,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const http = createHttpServer({
       config: { ...config.http, timezone: config.timezone },
       db: database,
+      users: shared.users,
       registry,
       incidents: alerts.service,
       ackLinks: alerts.ackLinks,
@@ -336,6 +342,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     wal = walParticipant(db, dbFile);
+    stores = await openSharedStores({ config, db, logger: logger.child({ module: 'storage' }) });
+    if (stores.dialect === 'postgres') logger.info('console users and sessions on the shared PostgreSQL (storage.postgresUrl)');
     if (!influxUrl) {
       // Not awaited: devices are served while influxd loads its index (issue 15 point 6); the
       // store ships the journal once it answers. If it never does, readings stay in the journal
@@ -366,7 +374,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...(config.influx.username ? { username: config.influx.username } : {}),
       ...(config.influx.password ? { password: config.influx.password } : {}),
     });
-    parts = build(db, influxUrl);
+    parts = build(db, influxUrl, stores);
     const p = parts;
     // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
     // InfluxDB 2.x refuses these InfluxQL statements, which is said once.
@@ -437,6 +445,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       await p.registry.stop();
     }
     if (influxd) await influxd.stop();
+    await stores?.close();
+    stores = undefined;
     await checkpointer?.stop();
     checkpointer = undefined;
     await wal?.close();
@@ -474,6 +484,11 @@ export function createWatchfire(deps: WatchfireDeps) {
     get db(): Db {
       if (!db) throw new Error('Watchfire is not started');
       return db;
+    },
+    /** Console users and sessions, on whichever database storage.postgresUrl chose. */
+    get users() {
+      if (!stores) throw new Error('Watchfire is not started');
+      return stores.users;
     },
     get registry() { return must().registry; },
     get store() { return must().store; },

@@ -59,7 +59,7 @@ if (process.env.FLOOD_PORT) {
   process.send!(Object.fromEntries([...flood].map(([status, ms]) => [status, { count: ms.length, p50Ms: q(ms, 0.5), p99Ms: q(ms, 0.99) }])));
 } else {
   const ctx = await makeServer({ passwordCost: DEFAULT_SCRYPT });
-  await createUser(ctx.db, { username: 'chief', role: 'supervisor', password: PASSWORD, centerId: 'c1' }, { cost: DEFAULT_SCRYPT });
+  await createUser(ctx.users, { username: 'chief', role: 'supervisor', password: PASSWORD, centerId: 'c1' }, { cost: DEFAULT_SCRYPT });
   await ctx.server.start();
   const port = ctx.server.address().port;
   const agent = new http.Agent({ keepAlive: false });

@@ -69,7 +69,7 @@ await wf.start();
 if (!args.restart) {
   const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
   wf.registry.importFile(registry);
-  await createUser(wf.db, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+  await createUser(wf.users, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
 }
 
 // Incidents as the bus sees them, for the alarm scenarios' cross-check against the stream.

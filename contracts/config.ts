@@ -350,6 +350,17 @@ export const Config = z.object({
       appendConnections: z.number().int().min(1).max(64).default(4),
     }).prefault({}),
   }).refine((c) => c.enabled || c.partitions === 0, { path: ['partitions'], message: 'partitions needs cluster.enabled: true (the log is in the Redis the nodes share)' }).prefault({}),
+  /**
+   * Issue 21 point 2: the stores behind the storage seam (storage/). Unset (the default), they are
+   * on the embedded SQLite file. Set, those the product already runs through the seam and off the
+   * alarm path live on this PostgreSQL, shared by every node: today the console's users and
+   * sessions (a session made on one node opens on any other). The alarm path's stores (incidents,
+   * escalations, outbox, dead letters, registry) stay on SQLite either way (README "Beyond one machine").
+   */
+  storage: z.object({
+    /** postgres://user:password@host:port/database; migrated at start (storage/postgres-migrations.ts). */
+    postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected postgres://…' }).optional(),
+  }).prefault({}),
   // ---- backups (issue 18 point 4: `wf backup DIR`, `wf restore DIR`) ----
   backup: z.object({
     /** Complete backups kept in a backup directory; older ones are deleted after each new one. */
@@ -399,4 +410,5 @@ export const ENV_OVERRIDES = {
   WF_TENCENT_SECRET_KEY: { path: ['alerts', 'providers', 'tencent', 'secretKey'], type: 'string' },
   WF_REDIS_URL: { path: ['cluster', 'redisUrl'], type: 'string' },
   WF_NODE_ID: { path: ['cluster', 'nodeId'], type: 'string' },
+  WF_POSTGRES_URL: { path: ['storage', 'postgresUrl'], type: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; type: 'string' | 'number' | 'boolean' }>;

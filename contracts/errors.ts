@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
+  WF_DB_POSTGRES: 'The PostgreSQL of storage.postgresUrl could not be reached or refused the connection: at start, Watchfire does not start (the message names the cause); a pooled connection failing while idle is only logged, discarded, and replaced by the next query.',
   // backup and restore (issue 18 point 4)
   WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',
   WF_RESTORE_REFUSED: 'A restore was refused: the target data directory already holds a database, or the backup is incomplete or unreadable.',

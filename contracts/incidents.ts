@@ -65,6 +65,10 @@ export const IncidentFilter = z.object({
   assignee: z.string().optional(),
   /** Only incidents not yet resolved. */
   active: z.boolean().optional(),
+  /** Opened at or after (epoch ms). */
+  openedFrom: z.number().int().optional(),
+  /** Opened before (epoch ms). */
+  openedBefore: z.number().int().optional(),
   limit: z.number().int().min(1).max(1000).default(200),
   offset: z.number().int().min(0).default(0),
 });

@@ -41,6 +41,77 @@ export function onenetVerify(token: string, nonce: string, msg: string, signatur
 /** The text OneNET signs: a string msg as is, an object msg as its compact JSON. */
 export const onenetMsgText = (msg: unknown): string => (typeof msg === 'string' ? msg : JSON.stringify(msg));
 
+/**
+ * The texts an object `msg` may have been signed as: first exactly as it stands in the body the
+ * platform sent, then re-serialised. Re-serialising alone changes what was signed whenever the
+ * platform writes JSON differently from JSON.stringify — `25.0` for a Java float, `\/`, `\u4e2d`,
+ * spaces — and a genuine push would then be refused for ever.
+ */
+export function onenetSignedTexts(body: string, msg: unknown): string[] {
+  if (typeof msg === 'string') return [msg];
+  const raw = rawMember(body, 'msg');
+  const compact = onenetMsgText(msg);
+  return raw === undefined || raw === compact ? [compact] : [raw, compact];
+}
+
+/** The text of a top-level member's value in a JSON object, as written; undefined if not found. */
+export function rawMember(text: string, key: string): string | undefined {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
+  };
+  /** From a quote to past its closing quote. */
+  const str = () => {
+    for (i++; i < text.length; i++) {
+      if (text[i] === '\\') i++;
+      else if (text[i] === '"') return void i++;
+    }
+  };
+  /** Past one value: a string, or anything up to the comma or brace closing it at this depth. */
+  const value = () => {
+    let depth = 0;
+    while (i < text.length) {
+      const c = text[i]!;
+      if (c === '"') {
+        str();
+        if (depth === 0) return;
+        continue;
+      }
+      if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (depth === 0) return;
+        depth--;
+      } else if (c === ',' && depth === 0) return;
+      i++;
+    }
+  };
+  ws();
+  if (text[i] !== '{') return undefined;
+  i++;
+  for (;;) {
+    ws();
+    if (text[i] !== '"') return undefined;
+    const k0 = i;
+    str();
+    let name: unknown;
+    try {
+      name = JSON.parse(text.slice(k0, i));
+    } catch {
+      return undefined;
+    }
+    ws();
+    if (text[i] !== ':') return undefined;
+    i++;
+    ws();
+    const v0 = i;
+    value();
+    if (name === key) return text.slice(v0, i).trimEnd();
+    ws();
+    if (text[i] !== ',') return undefined;
+    i++;
+  }
+}
+
 // ---- CTWing ------------------------------------------------------------------------------------
 const ctwingBase = {
   timestamp: z.number().int().nonnegative(),

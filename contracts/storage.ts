@@ -8,6 +8,8 @@
 // reading a turn of the event loop). These interfaces are what cluster mode wires instead, and
 // what the synchronous stores' write-behind parts can move onto.
 import type { ErrorCode } from './errors.ts';
+import type { Category, Level } from './findings.ts';
+import type { AuditEntry, Disposition, Incident, IncidentFilter, IncidentState } from './incidents.ts';
 import type { RejectRecord } from './ports.ts';
 import type { Center, Device, Grid, Locale, Person, RegistryFile, Roster, Site } from './registry.ts';
 
@@ -267,4 +269,110 @@ export interface EscalationStep extends EscalationStepNew {
   readonly done: 0 | 1 | 2;
   readonly doneAt: number | null;
   readonly createdAt: number;
+}
+
+// ---- incidents and their audit trail (alerts) ----
+//
+// Issue 21 points 2 and 5. Every write appends its timeline entries in the same transaction, the
+// states in them read by the store inside it, so the trail cannot disagree with the row. A
+// transition names the state it was decided on (`from`) and applies only while the incident is
+// still in it (a compare-and-set in the UPDATE's WHERE): when two nodes, or two operators on one,
+// acknowledge or resolve at once, one wins and the other is told what it found, with nothing
+// written. Findings never change the state, so they cannot undo a transition, and they apply only
+// while the incident is open. Opening relies on the one-open-incident-per-key index: when two
+// nodes open the same key at once, one creates it and the other gets that one back.
+
+export interface IncidentNew {
+  readonly id: string;
+  readonly key: string;
+  readonly level: Level;
+  readonly score: number;
+  readonly category: Category;
+  readonly condition: string;
+  readonly centerId: string;
+  readonly siteId: string;
+  readonly gridId: string | null;
+  readonly deviceId: string;
+  readonly zone: string | null;
+  readonly title: { readonly en: string; readonly zh: string };
+  readonly confirmed: boolean;
+  readonly lastReading: string | null;
+  readonly recurrenceOf: string | null;
+}
+
+/** A timeline entry to append; its states before and after are filled in by the store. */
+export interface AuditNew {
+  readonly actor: string;
+  readonly action: string;
+  readonly note: string | null;
+  /** The Chinese of a system note (issue 17); null for a person's own words. */
+  readonly noteZh: string | null;
+}
+
+/** Findings on an open incident, written as one (a repeat flood is held and written every 250 ms). */
+export interface IncidentFindings {
+  readonly n: number;
+  readonly at: number;
+  readonly lastReading: string;
+  /** Confirmed, score and level only ever go up: a lesser finding leaves them. */
+  readonly confirmed: boolean;
+  readonly score: number;
+  readonly level: Level;
+  /** A finding that leads (issue 17): the title and condition follow it, its device becomes the lead. */
+  readonly lead?: { readonly deviceId: string; readonly condition: string; readonly title: { readonly en: string; readonly zh: string } };
+}
+
+export type IncidentStamp = 'acknowledgedAt' | 'dispatchedAt' | 'onSiteAt' | 'resolvedAt' | 'reviewedAt';
+
+export interface IncidentTransition {
+  /** The state the change was decided on: it applies only while the incident is still in it. */
+  readonly from: IncidentState;
+  readonly to: IncidentState;
+  readonly at: number;
+  /** Which time becomes `at` (acknowledge sets acknowledgedAt, …). */
+  readonly stamp?: IncidentStamp;
+  readonly assignee?: string;
+  readonly disposition?: Disposition;
+  readonly feedback?: string;
+}
+
+/** A write that may be refused: `current` is what the store found instead (undefined: no such incident). */
+export type IncidentWrite =
+  | { readonly ok: true; readonly incident: Incident }
+  | { readonly ok: false; readonly current: Incident | undefined };
+
+export interface IncidentStorage {
+  /**
+   * Opens the incident with its `opened` entry (from null to open), unless one is open for its key
+   * already: then that one, unchanged, and nothing written.
+   */
+  open(incident: IncidentNew, at: number, audit: AuditNew): Promise<{ incident: Incident; created: boolean }>;
+  /** The open incident of the key, and the device whose findings write its title (issue 17). */
+  findOpen(key: string): Promise<(Incident & { readonly leadDevice: string }) | undefined>;
+  /** The key's incident resolved last, at or after `since` (a recurrence, DESIGN.md: 60 days). */
+  lastResolved(key: string, since: number): Promise<{ id: string; resolvedAt: number } | undefined>;
+  /** Records findings and their entries (raised, second_detector) while the incident is open; undefined when it is not. */
+  addFindings(id: string, findings: IncidentFindings, audit: readonly AuditNew[]): Promise<Incident | undefined>;
+  /** Changes the state from `change.from` to `change.to` with its entry, or refuses when the state is no longer `from`. */
+  transition(id: string, change: IncidentTransition, audit: AuditNew): Promise<IncidentWrite>;
+  /**
+   * An entry that changes no state (a note, a call, en route, the device clearing a red alarm),
+   * and the incident's updatedAt; when `inState` is given, only while the incident is in it.
+   */
+  remark(id: string, at: number, audit: AuditNew, inState?: IncidentState): Promise<IncidentWrite>;
+  get(id: string): Promise<Incident | undefined>;
+  /** The console's order: open first, red first, newest first (ties by id). */
+  list(filter: IncidentFilter): Promise<Incident[]>;
+  /** Oldest first. */
+  timeline(id: string): Promise<AuditEntry[]>;
+  /** Notes and calls on a center's incidents in [from, to), oldest first: a shift's log for its handover (at most 5,000). */
+  remarks(centerId: string, from: number, to: number): Promise<AuditEntry[]>;
+  /** Open incidents per level (the gauge); a level without any is absent. */
+  activeByLevel(): Promise<Partial<Record<Level, number>>>;
+  /** The site's other open incidents, oldest first, at most 50 (a storm digest, issue 17 point 3). */
+  openAtSite(siteId: string, exceptId: string): Promise<Incident[]>;
+  /** A center's incidents opened in [from, to), oldest first (reports). */
+  openedIn(centerId: string, from: number, to: number): Promise<Incident[]>;
+  /** A center's incidents resolved in [from, to), by resolution time (reports). */
+  resolvedIn(centerId: string, from: number, to: number): Promise<Incident[]>;
 }

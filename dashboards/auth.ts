@@ -47,7 +47,7 @@ export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const token = req.cookies[SESSION_COOKIE];
     if (token) {
-      const s = loadSession(deps.db, token, now());
+      const s = await loadSession(deps.users, token, now());
       if (s) {
         req.user = s.user;
         req.csrf = s.csrf;
@@ -92,14 +92,14 @@ export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): 
       const address = req.ip;
       const trusted = audit.trusted(username, address, now());
       // Counted per addressKey: an IPv6 client picks any address of its /64 (contracts/net.ts).
-      const r = await guard.run(addressKey(address), username, trusted, () => checkLogin(deps.db, username, password, cost));
+      const r = await guard.run(addressKey(address), username, trusted, () => checkLogin(deps.users, username, password, cost));
       audit.record({ at: now(), username, address, outcome: r.ok ? 'ok' : r.reason, userAgent: req.headers['user-agent'] ?? null });
       if (!r.ok) {
         req.log.info({ username, address, reason: r.reason }, 'login refused');
         throw httpError('WF_HTTP_UNAUTHENTICATED', 'Wrong user name or password');
       }
       const user = r.user;
-      const s = createSession(deps.db, user.username, now());
+      const s = await createSession(deps.users, user.username, now());
       void reply.setCookie(SESSION_COOKIE, s.token, { httpOnly: true, sameSite: 'strict', secure, path: '/', expires: new Date(s.expiresAt) });
       req.log.info({ username: user.username, role: user.role, address }, 'login');
       return { user, csrf: s.csrf, home: homeOf(user.role), timezone: timezoneOf(deps, user), centerName: centerNameOf(deps, user), displayName: displayNameOf(deps, user) };
@@ -126,7 +126,7 @@ export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): 
     schema: { tags: ['session'], summary: 'Log out: the session is deleted on the server', response: { 204: z.null() } },
     handler: async (req, reply) => {
       const token = req.cookies[SESSION_COOKIE];
-      if (token) deleteSession(deps.db, token);
+      if (token) await deleteSession(deps.users, token);
       void reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
     },
@@ -150,7 +150,7 @@ export async function installAuth(app: App, deps: HttpDeps, guard: LoginGuard): 
     schema: { tags: ['session'], summary: "Remember the user's language (zh-CN or en)", body: z.object({ locale: Locale }), response: { 200: User, 400: ApiError } },
     handler: async (req) => {
       const u = userOf(req);
-      setUserLocale(deps.db, u.username, req.body.locale);
+      await setUserLocale(deps.users, u.username, req.body.locale);
       return { ...u, locale: req.body.locale };
     },
   });

@@ -13,6 +13,7 @@ import type { Config } from '../contracts/config.ts';
 import type { LongTermReads } from '../contracts/downsampling.ts';
 import type { PrivacyService, ReadResource } from '../contracts/privacy.ts';
 import type { Site } from '../contracts/registry.ts';
+import type { UserStorage } from '../contracts/storage.ts';
 import type { User, UserRole } from './users.ts';
 import { httpError } from './http-errors.ts';
 
@@ -47,6 +48,11 @@ export interface DutyNow {
 export interface HttpDeps {
   config: Config['http'] & { timezone: string };
   db: Database;
+  /**
+   * Console users and sessions (issue 21 point 2): on the embedded SQLite file, or on the
+   * PostgreSQL all nodes share (`storage.postgresUrl`), so that any node opens any node's session.
+   */
+  users: UserStorage;
   registry: RegistryReader;
   incidents: IncidentService;
   bus: EventBus;

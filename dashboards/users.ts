@@ -1,10 +1,10 @@
-// Console users and their sessions, in the embedded SQL store. A user is a login (username,
+// Console users and their sessions (rows behind the storage seam). A user is a login (username,
 // role) optionally linked to a registry person, whose id becomes the actor of every transition.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto';
-import type { Database } from 'better-sqlite3';
 import { z } from 'zod';
 import { Locale } from '../contracts/registry.ts';
 import { WatchfireError } from '../contracts/errors.ts';
+import type { StoredUser, UserStorage } from '../contracts/storage.ts';
 
 export const UserRole = z.enum(['operator', 'grid_worker', 'supervisor', 'admin']);
 export type UserRole = z.infer<typeof UserRole>;
@@ -65,57 +65,41 @@ export async function verifyPassword(password: string, stored: string): Promise<
 }
 
 // ---- users ---------------------------------------------------------------------------------
-interface UserRow {
-  username: string;
-  role: string;
-  person_id: string | null;
-  center_id: string | null;
-  locale: string;
-  password_hash: string;
-  created_at: number;
-  disabled: number;
+// The rows live behind the storage seam (contracts/storage.ts UserStorage): the embedded SQLite
+// file, or the PostgreSQL every node shares when `storage.postgresUrl` is set, so a session made
+// on one node opens on any other (issue 21 point 2). Hashing and timing stay here.
+
+function toUser(r: StoredUser): User {
+  return { ...r, role: UserRole.parse(r.role) };
 }
 
-function toUser(r: UserRow): User {
-  return {
-    username: r.username,
-    role: UserRole.parse(r.role),
-    personId: r.person_id,
-    centerId: r.center_id,
-    locale: Locale.parse(r.locale),
-    createdAt: r.created_at,
-    disabled: r.disabled !== 0,
-  };
-}
-
-export async function createUser(db: Database, input: NewUser, opts: { cost?: { N: number; r: number; p: number }; now?: number } = {}): Promise<User> {
+export async function createUser(users: UserStorage, input: NewUser, opts: { cost?: { N: number; r: number; p: number }; now?: number } = {}): Promise<User> {
   const u = NewUser.parse(input);
-  const taken = () => db.prepare('SELECT 1 FROM users WHERE username = ?').get(u.username);
-  if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
+  const conflict = () => new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
+  // Checked before the (slow, async) hash so a taken name fails fast; the insert decides.
+  if (await users.find(u.username)) throw conflict();
   const hash = await hashPassword(u.password, opts.cost);
-  // Checked after hashing too: the hash is async and another create may have won meanwhile.
-  if (taken()) throw new WatchfireError('WF_HTTP_CONFLICT', `User ${u.username} already exists`);
   const now = opts.now ?? Date.now();
-  db.prepare('INSERT INTO users (username, role, person_id, center_id, locale, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    .run(u.username, u.role, u.personId ?? null, u.centerId ?? null, u.locale, hash, now);
-  return findUser(db, u.username)!;
+  const stored = { username: u.username, role: u.role, personId: u.personId ?? null, centerId: u.centerId ?? null, locale: u.locale, createdAt: now, disabled: false };
+  if (!(await users.insert({ ...stored, passwordHash: hash }))) throw conflict();
+  return toUser(stored);
 }
 
-export function findUser(db: Database, username: string): User | undefined {
-  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+export async function findUser(users: UserStorage, username: string): Promise<User | undefined> {
+  const row = await users.find(username);
   return row ? toUser(row) : undefined;
 }
 
-export function listUsers(db: Database): User[] {
-  return (db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser);
+export async function listUsers(users: UserStorage): Promise<User[]> {
+  return (await users.list()).map(toUser);
 }
 
-export function setUserLocale(db: Database, username: string, locale: z.infer<typeof Locale>): void {
-  db.prepare('UPDATE users SET locale = ? WHERE username = ?').run(locale, username);
+export async function setUserLocale(users: UserStorage, username: string, locale: z.infer<typeof Locale>): Promise<void> {
+  await users.setLocale(username, locale);
 }
 
-export function countAdmins(db: Database): number {
-  return (db.prepare("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0").get() as { n: number }).n;
+export function countAdmins(users: UserStorage): Promise<number> {
+  return users.countAdmins();
 }
 
 // A fixed hash to verify against when the user does not exist, so that a login for an unknown
@@ -126,8 +110,8 @@ const dummyHashes = new Map<string, Promise<string>>();
 export type LoginCheck = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' };
 
 /** Checks a password at the cost of a real hash whether or not the user exists. */
-export async function checkLogin(db: Database, username: string, password: string, cost: { N: number; r: number; p: number } = DEFAULT_SCRYPT): Promise<LoginCheck> {
-  const row = db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+export async function checkLogin(users: UserStorage, username: string, password: string, cost: { N: number; r: number; p: number } = DEFAULT_SCRYPT): Promise<LoginCheck> {
+  const row = await users.find(username);
   if (!row) {
     const k = `${cost.N}/${cost.r}/${cost.p}`;
     let dummy = dummyHashes.get(k);
@@ -135,13 +119,14 @@ export async function checkLogin(db: Database, username: string, password: strin
     await verifyPassword(password, await dummy);
     return { ok: false, reason: 'unknown_user' };
   }
-  if (!(await verifyPassword(password, row.password_hash))) return { ok: false, reason: 'wrong_password' };
-  return row.disabled === 0 ? { ok: true, user: toUser(row) } : { ok: false, reason: 'disabled' };
+  if (!(await verifyPassword(password, row.passwordHash))) return { ok: false, reason: 'wrong_password' };
+  const { passwordHash: _, ...user } = row;
+  return row.disabled ? { ok: false, reason: 'disabled' } : { ok: true, user: toUser(user) };
 }
 
 /** The user when the password is right and the user enabled; undefined otherwise. */
-export async function verifyLogin(db: Database, username: string, password: string): Promise<User | undefined> {
-  const r = await checkLogin(db, username, password);
+export async function verifyLogin(users: UserStorage, username: string, password: string): Promise<User | undefined> {
+  const r = await checkLogin(users, username, password);
   return r.ok ? r.user : undefined;
 }
 
@@ -157,22 +142,19 @@ export interface Session {
   expiresAt: number;
 }
 
-export function createSession(db: Database, username: string, now: number, ttlMs = SESSION_TTL_MS): { token: string; csrf: string; expiresAt: number } {
+export async function createSession(users: UserStorage, username: string, now: number, ttlMs = SESSION_TTL_MS): Promise<{ token: string; csrf: string; expiresAt: number }> {
   const token = randomBytes(32).toString('base64url');
   const csrf = randomBytes(24).toString('base64url');
   const expiresAt = now + ttlMs;
-  db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now);
-  db.prepare('INSERT INTO sessions (id, username, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(sha256(token), username, csrf, now, expiresAt);
+  await users.createSession({ id: sha256(token), username, csrf, createdAt: now, expiresAt }, now);
   return { token, csrf, expiresAt };
 }
 
-export function loadSession(db: Database, token: string, now: number): Session | undefined {
-  const row = db.prepare(`SELECT s.csrf, s.expires_at, u.* FROM sessions s JOIN users u ON u.username = s.username WHERE s.id = ?`)
-    .get(sha256(token)) as (UserRow & { csrf: string; expires_at: number }) | undefined;
-  if (!row || row.expires_at <= now || row.disabled !== 0) return undefined;
-  return { user: toUser(row), csrf: row.csrf, expiresAt: row.expires_at };
+export async function loadSession(users: UserStorage, token: string, now: number): Promise<Session | undefined> {
+  const s = await users.loadSession(sha256(token), now);
+  return s ? { user: toUser(s.user), csrf: s.csrf, expiresAt: s.expiresAt } : undefined;
 }
 
-export function deleteSession(db: Database, token: string): void {
-  db.prepare('DELETE FROM sessions WHERE id = ?').run(sha256(token));
+export async function deleteSession(users: UserStorage, token: string): Promise<void> {
+  await users.deleteSession(sha256(token));
 }

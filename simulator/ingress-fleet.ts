@@ -46,10 +46,12 @@ export const INGRESS_SCENARIOS: readonly IngressScenario[] = [
   },
 ];
 
-/** Adds two GB/T panels and three NB-IoT detectors to a registry's buildings and homes. */
+/** Adds two GB/T panels and four NB-IoT detectors (two per platform) to a registry's buildings and homes. */
 export function withIngressDevices(registry: RegistryFile): RegistryFile {
-  const buildings = registry.sites.filter((s) => s.kind === 'building').slice(0, 2);
-  const homes = registry.sites.filter((s) => s.kind === 'home').slice(0, 3);
+  // Buildings first, then compounds and businesses: the demo county has one building, and a panel
+  // behind a transmission unit is as much at home in a compound's control room.
+  const buildings = (['building', 'compound', 'business'] as const).flatMap((k) => registry.sites.filter((s) => s.kind === k)).slice(0, 2);
+  const homes = registry.sites.filter((s) => s.kind === 'home').slice(0, 4);
   const extra: Device[] = [
     ...buildings.map((b, i): Device => ({
       id: `gbt-${i + 1}`, type: 'fire_panel', siteId: b.id, location: '消控室 (GB/T 26875.3)', enabled: true,

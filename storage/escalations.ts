@@ -8,10 +8,10 @@
 // PostgreSQL the lock is FOR UPDATE SKIP LOCKED: a second node's runDue at the same moment takes
 // other steps and never waits; on SQLite the IMMEDIATE transaction makes it the only writer. A
 // body that throws rolls the whole call back: every step of it is still due.
-import type { Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type { EscalationStep, EscalationStepNew } from '../contracts/storage.ts';
 import { tx, type SqlRunner, type TxBody } from './sql.ts';
-import type { EscalationsTable } from './tables.ts';
+import type { EscalationsTable, Tables } from './tables.ts';
 
 export interface EscalationStorageDeps {
   sql: SqlRunner;
@@ -27,6 +27,24 @@ function toStep(r: Selectable<EscalationsTable>): EscalationStep {
   };
 }
 
+/** The INSERT of steps (non-empty); also used in another store's transaction (an incident opened, raised, acknowledged). */
+export function scheduleSteps(q: Kysely<Tables>, steps: readonly EscalationStepNew[], now: number) {
+  return q.insertInto('alert_escalations').values(steps.map((s) => ({
+    incident_id: s.incidentId, policy: s.policy, step: s.step, until_state: s.untilState, due_at: s.dueAt, created_at: now, stage: s.stage,
+  })));
+}
+
+/**
+ * The UPDATE that cancels an incident's pending steps (only those ending at one of `untilStates`,
+ * when given: an empty list matches none); also used in an incident's transition.
+ */
+export function cancelSteps(q: Kysely<Tables>, incidentId: string, now: number, untilStates?: readonly string[]) {
+  const update = q.updateTable('alert_escalations').set({ done: 2, done_at: now }).where('incident_id', '=', incidentId).where('done', '=', 0);
+  if (!untilStates) return update;
+  // `IN ()` is not SQL: an empty list is a condition nothing meets.
+  return untilStates.length ? update.where('until_state', 'in', untilStates) : update.where(sql<SqlBool>`1 = 0`);
+}
+
 export function createEscalationStorage(deps: EscalationStorageDeps) {
   const { q, dialect } = deps.sql;
 
@@ -34,9 +52,7 @@ export function createEscalationStorage(deps: EscalationStorageDeps) {
     /** Stores steps to run at their dueAt; their ids, in the order given. */
     async schedule(steps: readonly EscalationStepNew[], now: number): Promise<number[]> {
       if (!steps.length) return [];
-      const rows = await deps.sql.all(q.insertInto('alert_escalations').values(steps.map((s) => ({
-        incident_id: s.incidentId, policy: s.policy, step: s.step, until_state: s.untilState, due_at: s.dueAt, created_at: now, stage: s.stage,
-      }))).returning('id'));
+      const rows = await deps.sql.all(scheduleSteps(q, steps, now).returning('id'));
       return rows.map((r) => r.id).sort((a, b) => a - b);
     },
 
@@ -63,12 +79,8 @@ export function createEscalationStorage(deps: EscalationStorageDeps) {
 
     /** Cancels an incident's pending steps (only those ending at one of `untilStates`, when given): how many. */
     async cancel(incidentId: string, now: number, untilStates?: readonly string[]): Promise<number> {
-      let update = q.updateTable('alert_escalations').set({ done: 2, done_at: now }).where('incident_id', '=', incidentId).where('done', '=', 0);
-      if (untilStates) {
-        if (!untilStates.length) return 0;
-        update = update.where('until_state', 'in', untilStates);
-      }
-      return deps.sql.run(update);
+      if (untilStates && !untilStates.length) return 0;
+      return deps.sql.run(cancelSteps(q, incidentId, now, untilStates));
     },
 
     /** An incident's steps, pending or not, in the order scheduled. */

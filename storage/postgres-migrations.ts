@@ -163,6 +163,72 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
       );
       CREATE INDEX alert_escalations_due ON alert_escalations (done, due_at);
       CREATE INDEX alert_escalations_incident ON alert_escalations (incident_id, done);` },
+  // Mirrors alert_incidents and alert_audit as SQLite has them after its migration 11 (0001, 4, 9,
+  // 10, 11): storage/incidents.ts. The partial unique index is what refuses a second open incident
+  // for one key when two nodes open it at once. The audit trail is append-only here too, refused
+  // by the database itself; SQLite's one exception (a recorded privacy redaction may rewrite a
+  // note, migration 11) comes with the privacy tables when they move behind the seam.
+  { version: 7, name: 'alerts: alert_incidents, alert_audit', sql: `
+      CREATE TABLE alert_incidents (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        level TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        category TEXT NOT NULL,
+        condition TEXT NOT NULL,
+        state TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        center_id TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        grid_id TEXT,
+        device_id TEXT NOT NULL,
+        zone TEXT,
+        title_en TEXT NOT NULL,
+        title_zh TEXT NOT NULL,
+        confirmed INTEGER NOT NULL DEFAULT 0,
+        finding_count INTEGER NOT NULL DEFAULT 1,
+        last_reading TEXT,
+        opened_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        last_finding_at BIGINT NOT NULL,
+        acknowledged_at BIGINT,
+        dispatched_at BIGINT,
+        on_site_at BIGINT,
+        resolved_at BIGINT,
+        reviewed_at BIGINT,
+        assignee TEXT,
+        disposition TEXT,
+        feedback TEXT,
+        recurrence_of TEXT,
+        lead_device TEXT,
+        pseudonymised_at BIGINT
+      );
+      CREATE UNIQUE INDEX alert_incidents_active_key ON alert_incidents (key) WHERE active = 1;
+      CREATE INDEX alert_incidents_key_resolved ON alert_incidents (key, resolved_at);
+      CREATE INDEX alert_incidents_center_opened ON alert_incidents (center_id, opened_at);
+      CREATE INDEX alert_incidents_active ON alert_incidents (active, level);
+      CREATE INDEX alert_incidents_pseudonymise ON alert_incidents (active, pseudonymised_at, resolved_at);
+      CREATE TABLE alert_audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT,
+        note TEXT,
+        note_zh TEXT
+      );
+      CREATE INDEX alert_audit_incident ON alert_audit (incident_id, id);
+      CREATE INDEX alert_audit_at ON alert_audit (at);
+      CREATE FUNCTION alert_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'alert_audit is append-only'; END $$;
+      CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit
+        FOR EACH ROW EXECUTE FUNCTION alert_audit_append_only();
+      CREATE TRIGGER alert_audit_no_delete BEFORE DELETE ON alert_audit
+        FOR EACH ROW EXECUTE FUNCTION alert_audit_append_only();
+      CREATE TRIGGER alert_audit_no_truncate BEFORE TRUNCATE ON alert_audit
+        FOR EACH STATEMENT EXECUTE FUNCTION alert_audit_append_only();` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

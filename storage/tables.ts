@@ -93,6 +93,53 @@ export interface EscalationsTable {
   stage: number | null;
 }
 
+export interface IncidentsTable {
+  id: string;
+  key: string;
+  level: string;
+  score: number;
+  category: string;
+  condition: string;
+  state: string;
+  active: Generated<number>;
+  center_id: string;
+  site_id: string;
+  grid_id: string | null;
+  device_id: string;
+  zone: string | null;
+  title_en: string;
+  title_zh: string;
+  confirmed: Generated<number>;
+  finding_count: Generated<number>;
+  last_reading: string | null;
+  opened_at: number;
+  updated_at: number;
+  last_finding_at: number;
+  acknowledged_at: number | null;
+  dispatched_at: number | null;
+  on_site_at: number | null;
+  resolved_at: number | null;
+  reviewed_at: number | null;
+  assignee: string | null;
+  disposition: string | null;
+  feedback: string | null;
+  recurrence_of: string | null;
+  lead_device: string | null;
+  pseudonymised_at: number | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  incident_id: string;
+  at: number;
+  actor: string;
+  action: string;
+  from_state: string | null;
+  to_state: string | null;
+  note: string | null;
+  note_zh: string | null;
+}
+
 export interface LeasesTable {
   name: string;
   holder: string;
@@ -114,6 +161,8 @@ export interface Tables {
   wf_leases: LeasesTable;
   alert_reports: ReportsTable;
   alert_escalations: EscalationsTable;
+  alert_incidents: IncidentsTable;
+  alert_audit: AuditTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

@@ -127,6 +127,44 @@ describe('what the listener refuses', () => {
     await u.close();
   });
 
+  it('denies each malformed frame whose header it can read, dead-letters it with its reason, and goes on', async () => {
+    const u = await unit();
+    await u.heartbeat();
+    const at = Date.now();
+    const frame = (serial: number, command: number = COMMAND.send, adu?: Buffer) => encodeFrame({ serial, at, source: UNIT, destination: '0000000000c1', command, ...(adu ? { adu } : {}) }, 480);
+    /** The checksum again after a header byte was changed (sum of serial … data unit, mod 256). */
+    const reseal = (f: Buffer) => {
+      let sum = 0;
+      for (let i = 2; i < f.length - 3; i++) sum = (sum + f[i]!) & 0xff;
+      f[f.length - 3] = sum;
+      return f;
+    };
+    const noEnd = frame(61);
+    noEnd[noEnd.length - 1] = 0x00;
+    const tooLong = frame(62);
+    tooLong.writeUInt16LE(2000, 24);
+    const badTime = frame(63);
+    badTime[10] = 13; // month 13
+    const cases: Array<[number, Buffer, string]> = [
+      [61, noEnd, "no end marker '##'"],
+      [62, tooLong, 'application data unit of 2000 bytes: at most 1024'],
+      [63, reseal(badTime), 'header time tag is no valid date'],
+      [64, frame(64, COMMAND.send, Buffer.from([99, 1, 0])), 'type flag 99 is not one a unit sends'],
+      [65, frame(65, COMMAND.send, Buffer.from([ADU_TYPE.systemState, 0])), 'type flag 1 with 0 objects'],
+      [66, frame(66, COMMAND.send, Buffer.concat([Buffer.from([ADU_TYPE.unitState, 1]), Buffer.alloc(8)])), 'byte(s) left over'],
+      [67, frame(67, COMMAND.control), 'command 1 (control) is not one a unit sends to the center'],
+      [68, frame(68, COMMAND.request), 'command 4 (request) is not one a unit sends to the center'],
+    ];
+    for (const [serial, bytes, reason] of cases) {
+      const deny = u.waitFrame((f) => f.command === COMMAND.deny && f.serial === serial);
+      u.sendRaw(bytes);
+      await deny;
+      await sys.waitFor(() => deadLetters('WF_GBT_FRAME').some((d) => d.reason.includes(reason) && d.payload.startsWith('4040')), { what: `dead letter: ${reason}` });
+    }
+    expect(await u.heartbeat()).toMatchObject({ command: COMMAND.confirm });
+    await u.close();
+  });
+
   it('skips junk before a start marker and reads the frame after it', async () => {
     const u = await unit();
     const frame = encodeFrame({ serial: 9, at: Date.now(), source: UNIT, destination: '0000000000c1', command: COMMAND.send }, 480);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { smallCounty } from './support/registries.ts';
 import { createNbiotPlatform, type NbDevice } from '../simulator/nbiot-platform.ts';
-import { onenetSignature } from '../contracts/nbiot.ts';
+import { onenetSignature, rawMember } from '../contracts/nbiot.ts';
 import { ctwingSignature } from '../adapters/nbiot/commands.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { DevicePresence } from '../contracts/bus.ts';
@@ -109,6 +109,17 @@ describe('OneNET HTTP push', () => {
     expect(await sys.count('event', `"device"='sd-1' AND "event"='test'`)).toBe(1);
   });
 
+  it('checks the signature over msg as the platform wrote it (a Java float 25.0, a space), not as re-serialised', async () => {
+    const msg = `{"type":1, "dev_id":600000001,"imei":"${SD1.imei}","ds_id":"temp","at":${Date.now()},"value":25.0}`;
+    const nonce = 'java0001';
+    const body = `{"msg":${msg},"msg_signature":"${onenetSignature(ONENET_TOKEN, nonce, msg)}","nonce":"${nonce}"}`;
+    expect((await onenet.post(body)).status).toBe(200);
+    await sys.waitFor(async () => (await sys.count('telemetry', `"device"='sd-1' AND "temp"=25`, 'temp')) === 1, { what: 'the temperature stored' });
+    // Still: a signature over other text is refused.
+    const forged = body.replace('25.0', '26.0');
+    expect((await onenet.post(forged)).status).toBe(403);
+  });
+
   it('refuses a wrong signature with 403 and ingests nothing of it', async () => {
     const body = onenet.onenetBody({ type: 1, dev_id: 1, imei: SD1.imei, ds_id: 'event', at: Date.now(), value: { type: 'tamper' } }, 'not-the-token');
     expect((await onenet.post(body)).status).toBe(403);
@@ -124,6 +135,17 @@ describe('OneNET HTTP push', () => {
     // A fire panel has no NB-IoT path (contracts/families.ts), even with an IMEI in its meta.
     expect((await onenet.dataReport({ imei: '869000000000009', platformId: '9' }, { battery: 50 })).status).toBe(200);
     await sys.waitFor(() => deadLetters('WF_NBIOT_UNKNOWN_DEVICE').some((d) => d.deviceId === 'fp-1' && d.reason.includes('fire_panel cannot arrive by onenet')), { what: 'family dead letter' });
+  });
+});
+
+describe('the raw text of a member (what OneNET signed)', () => {
+  it('finds a top-level value as written, past strings with braces, quotes and escapes', () => {
+    const body = ' { "nonce" : "a\\"}{,b", "x": {"msg": 1}, "msg" : {"s":"}\\u4e2d\\/","n":[1.0, {"k":"]"}]} , "msg_signature":"z"}';
+    expect(rawMember(body, 'msg')).toBe('{"s":"}\\u4e2d\\/","n":[1.0, {"k":"]"}]}');
+    expect(rawMember(body, 'nonce')).toBe('"a\\"}{,b"');
+    expect(rawMember('{"a":1}', 'msg')).toBeUndefined();
+    expect(rawMember('[1]', 'msg')).toBeUndefined();
+    expect(rawMember('{"msg":2.50}', 'msg')).toBe('2.50');
   });
 });
 
@@ -161,6 +183,27 @@ describe('CTWing subscription push', () => {
     expect((await ctwing.post('not json')).status).toBe(200);
     await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.reason.startsWith('not JSON')), { what: 'not-JSON dead letter' });
     expect(deadLetters('WF_NBIOT_FORMAT').some((d) => d.reason.includes('got "somethingElse"'))).toBe(true);
+  });
+});
+
+describe('pushes the HTTP server itself would refuse', () => {
+  // Platforms retry anything but 200: a 415 or 413 from the framework would come back for ever,
+  // with no dead letter to say why.
+  it('reads another content type as text: dead-lettered for what it is, answered 200', async () => {
+    const res = await fetch(`${sys.httpUrl}/ingress/ctwing/${CTWING_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'deviceId=1&battery=50' });
+    expect(res.status).toBe(200);
+    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.topic.startsWith('ctwing:') && d.reason.startsWith('not JSON') && d.payload === 'deviceId=1&battery=50'), { what: 'form body dead letter' });
+  });
+
+  it('dead-letters a body over the limit with its size and answers 200; 403 with a wrong CTWing token', async () => {
+    const big = JSON.stringify({ messageType: 'dataReport', deviceId: SD3.platformId, timestamp: Date.now(), payload: { pad: 'x'.repeat(300 * 1024) } });
+    const post = (path: string) => fetch(`${sys.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect((await post(`/ingress/ctwing/${CTWING_TOKEN}`)).status).toBe(200);
+    expect((await post('/ingress/onenet')).status).toBe(200);
+    const tooBig = () => deadLetters('WF_NBIOT_FORMAT').filter((d) => d.reason.includes('over the 262144-byte limit') && d.reason.includes(`(${Buffer.byteLength(big)} bytes)`));
+    await sys.waitFor(() => tooBig().length === 2, { what: 'two size dead letters' });
+    expect(tooBig().map((d) => d.topic.split(':')[0]).sort()).toEqual(['ctwing', 'onenet']);
+    expect((await post('/ingress/ctwing/wrong-token-wrong-token')).status).toBe(403);
   });
 });
 

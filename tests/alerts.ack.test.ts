@@ -10,6 +10,7 @@ import { createHttpServer } from '../dashboards/index.ts';
 import { Config } from '../contracts/config.ts';
 import type { ChannelInbound } from '../contracts/channels.ts';
 import { DAY_SHIFT_TIME, finding, manualClock, recordingChannel, startAlerts, tempDir, WEBHOOK_SECRET, type Harness } from './alerts.fixture.ts';
+import { createUserStorage, sqliteRunner } from '../storage/index.ts';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -56,7 +57,7 @@ describe('acknowledging without a login', () => {
     });
     server = createHttpServer({
       config: { ...Config.parse({}).http, host: '127.0.0.1', port: 0, publicUrl: 'http://watchfire.test:8080', timezone: 'Asia/Shanghai' },
-      db: h.db, registry: h.registry, incidents: h.alerts.service, ackLinks: h.alerts.ackLinks, bus: h.bus, metrics: new Metrics(),
+      db: h.db, users: createUserStorage({ sql: sqliteRunner(h.db) }), registry: h.registry, incidents: h.alerts.service, ackLinks: h.alerts.ackLinks, bus: h.bus, metrics: new Metrics(),
       health: () => ({ live: true, ready: true, checks: {} }), logger: pino({ level: 'silent' }), clock,
     });
     h.alerts.handleFinding(finding());

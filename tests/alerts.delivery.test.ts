@@ -76,6 +76,12 @@ describe('delivery to real SMTP and webhook receivers', () => {
     expect(hooks.map((x) => (x.body.recipient as { id: string }).id).sort()).toEqual(['gw-wang', 'h1#contact0', 'h1#contact1']);
     expect(hooks.find((x) => (x.body.recipient as { id: string }).id === 'h1#contact0')!.headers['x-watchfire-timestamp']).toMatch(/^\d+$/);
     expect(hooks.every((x) => incidentOf(x) === inc.id)).toBe(true);
+    // Issue 17 point 1: every webhook links exactly this incident, and its SMS text carries a link
+    // for it (the one-tap acknowledge link where there is one, else the incident's).
+    for (const x of hooks) {
+      expect(x.body.link).toBe(`http://watchfire.test:8080/#/incidents/${encodeURIComponent(inc.id)}`);
+      expect(String(x.body.text)).toContain(String(x.body.ackLink ?? x.body.link));
+    }
     // Not acknowledged: the supervisor hears of it after the configured delay.
     const esc = await smtp.waitForMails((m) => m.some((x) => x.to.includes('huang@example.org')), 'escalation to the supervisor');
     expect(esc.find((x) => x.to.includes('huang@example.org'))!.subject).toMatch(/^\[未接警·升级红色警情\]/);

@@ -14,6 +14,18 @@ import { TEST_COST, PASSWORD } from './dashboards.fixture.ts';
 import { ARTIFACTS, CHROMIUM_ARGS_LOCKED_SOUND } from './browser.support.ts';
 import { controlRoom, fireFinding } from './browser.fixture.ts';
 
+/** Counts the tones the page starts (the calls go through to Chromium's Web Audio). */
+function countTones(): void {
+  const w = window as unknown as { wfTones: number; wfFirstTone?: number };
+  w.wfTones = 0;
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (this: OscillatorNode, ...args: Parameters<OscillatorNode['start']>) {
+    w.wfFirstTone ??= performance.now();
+    w.wfTones++;
+    return start.apply(this, args);
+  };
+}
+
 describe('an alarm nobody can miss', () => {
   let sys: TestSystem;
   let browser: Browser;
@@ -26,10 +38,11 @@ describe('an alarm nobody can miss', () => {
       startTestSystem({ registry: controlRoom(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS_LOCKED_SOUND }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
     // Signed in without a click on this page (the session comes from an earlier sign-in), as after
     // a reload or a browser restart at the start of a shift: the browser keeps sound locked.
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+    await context.addInitScript(countTones);
     const login = await context.request.post(`${sys.httpUrl}/api/auth/login`, { data: { username: 'op', password: PASSWORD } });
     expect(login.status()).toBe(200);
     page = await context.newPage();
@@ -42,6 +55,7 @@ describe('an alarm nobody can miss', () => {
     await sys?.stop();
   });
 
+  const tones = () => page.evaluate(() => (window as unknown as { wfTones: number }).wfTones);
   const raise = (deviceId: string, zone?: string) => sys.wf.alerts.handleFinding(fireFinding(deviceId, zone ? { zone } : {}));
   const idOf = (deviceId: string, zone?: string) => sys.wf.alerts.service.list({ active: true }).find((i) => i.deviceId === deviceId && (zone === undefined || i.zone === zone))!.id;
 
@@ -58,9 +72,15 @@ describe('an alarm nobody can miss', () => {
     await expect(blocker.textContent()).resolves.toContain('报警声音未开启');
     await page.screenshot({ path: join(ARTIFACTS, 'alarm-sound-locked.png'), animations: 'disabled' });
     // The queue cannot be clicked through it: the click goes to the blocker and unlocks sound.
+    expect(await tones()).toBe(0);
+    const clickedAt = await page.evaluate(() => performance.now());
     await page.mouse.click(300, 300);
     await page.waitForSelector('body[data-sound="enabled"]');
     expect(await blocker.isVisible()).toBe(false);
+    // And the waiting alarm is heard at once, not at its next 4 s round (it used to wait for it):
+    // measured on the page's own clock from the click.
+    await page.waitForFunction(() => (window as unknown as { wfTones: number }).wfTones >= 3);
+    expect(await page.evaluate(() => (window as unknown as { wfFirstTone: number }).wfFirstTone) - clickedAt).toBeLessThan(1_500);
   });
 
   it('puts a new red on top of an older panel storm, with favicon, title and banner', async () => {
@@ -111,7 +131,10 @@ describe('an alarm nobody can miss', () => {
   });
 
   it('groups a panel storm by site, collapsed past five zones, with one button that acknowledges every new zone', async () => {
+    const quiet = await tones();
     for (const zone of ['6', '7', '8']) raise('fp-1', zone);
+    // A new red after silence sounds at once, not at the next round.
+    await page.waitForFunction((n) => (window as unknown as { wfTones: number }).wfTones >= n + 3, quiet);
     const group = page.locator('.group[data-site-id="b1"]');
     await page.waitForFunction(() => document.querySelector('.group[data-site-id="b1"] .group-open')?.textContent === '3条新警情');
     // Eight zones: the count, the zones and the buttons, not eight cards.

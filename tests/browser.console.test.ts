@@ -24,8 +24,8 @@ describe('operator console and grid worker page in Chromium', () => {
       startTestSystem({ registry: REGISTRY, smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();
@@ -115,6 +115,15 @@ describe('operator console and grid worker page in Chromium', () => {
     await op.waitForSelector('.site-view .timeline li.tl-resolve');
     await expect(op.locator('.site-view .big-name').textContent()).resolves.toContain('王秀英');
     expect(await op.locator('.site-view .chart').count()).toBeGreaterThanOrEqual(2);
+    // Issue 17 point 6: readable — each chart spans the view (not four thumbnails), and the
+    // alarm's moment is marked on it, labelled in the reader's language.
+    const smoke = op.locator('.site-view .chart[aria-label="smoke"]');
+    expect((await smoke.boundingBox())!.width).toBeGreaterThan(0.9 * (await op.locator('.site-view .readings-wide').boundingBox())!.width);
+    expect((await smoke.boundingBox())!.width).toBeGreaterThan(1200);
+    expect(await smoke.locator('line.mark.red').count()).toBe(1);
+    // The center's clock (Asia/Shanghai), not the browser's (Europe/Berlin).
+    const at = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false }).format(incident.openedAt);
+    await expect(smoke.locator('text.mark-label').textContent()).resolves.toBe(`报警 ${at}`);
     await op.screenshot({ path: join(ARTIFACTS, 'console-site.png'), fullPage: true });
 
     // English on the switch; the review list shows the closed incident.

@@ -29,6 +29,13 @@ export function controlRoom(): RegistryInput {
   };
 }
 
+/** The control room with its sites a few hundred metres apart (the map's suites); 赵淑兰's home has no coordinates. */
+export function withCoordinates(): RegistryInput {
+  const reg = controlRoom();
+  const at: Record<string, [number, number]> = { b1: [30.6012, 119.8031], s1: [30.5981, 119.7995], s2: [30.6043, 119.7972] };
+  return { ...reg, sites: (reg.sites ?? []).map((s) => (at[s.id] ? { ...s, lat: at[s.id]![0], lon: at[s.id]![1] } : s)) };
+}
+
 const SITE_OF: Record<string, { siteId: string; deviceType: Finding['deviceType'] }> = {
   'fp-1': { siteId: 'b1', deviceType: 'fire_panel' },
   'sd-1': { siteId: 's1', deviceType: 'smoke_detector' },

@@ -23,8 +23,8 @@ describe('a dispatched task reaches the grid worker’s phone', () => {
       startTestSystem({ registry: controlRoom() }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();
@@ -36,8 +36,13 @@ describe('a dispatched task reaches the grid worker’s phone', () => {
     await phoneContext.grantPermissions(['notifications'], { origin: sys.httpUrl });
     // Watch the device APIs the page calls (the calls go through to Chromium's own).
     await phoneContext.addInitScript(() => {
-      const w = window as unknown as { wfSeen: { vibrate: unknown[]; notifications: Array<{ title: string; body: string | undefined }> } };
-      w.wfSeen = { vibrate: [], notifications: [] };
+      const w = window as unknown as { wfSeen: { tones: number; vibrate: unknown[]; notifications: Array<{ title: string; body: string | undefined }> } };
+      w.wfSeen = { tones: 0, vibrate: [], notifications: [] };
+      const start = OscillatorNode.prototype.start;
+      OscillatorNode.prototype.start = function (this: OscillatorNode, ...args: Parameters<OscillatorNode['start']>) {
+        w.wfSeen.tones++;
+        return start.apply(this, args);
+      };
       const vibrate = navigator.vibrate?.bind(navigator);
       navigator.vibrate = ((p: number[]) => {
         w.wfSeen.vibrate.push(p);
@@ -78,7 +83,9 @@ describe('a dispatched task reaches the grid worker’s phone', () => {
     // The phone: the task appears and is announced every way the page can.
     await phone.waitForSelector(`.task[data-incident-id="${id}"]`);
     await phone.waitForSelector(`body[data-task-alert="${id}"]`);
-    const seen = await phone.evaluate(() => (window as unknown as { wfSeen: { vibrate: unknown[]; notifications: Array<{ title: string; body: string }> } }).wfSeen);
+    const seen = await phone.evaluate(() => (window as unknown as { wfSeen: { tones: number; vibrate: unknown[]; notifications: Array<{ title: string; body: string }> } }).wfSeen);
+    // The task tone: three rising beeps (dashboards/public/js/alarm.js taskTone).
+    expect(seen.tones).toBe(3);
     expect(seen.vibrate).toEqual([[400, 200, 400, 200, 400]]);
     expect(seen.notifications).toEqual([{ title: '新任务 · 烟感火警', body: '梅园新村 3-2-401 · 梅园新村3栋2单元401' }]);
     expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);

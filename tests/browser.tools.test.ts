@@ -11,14 +11,7 @@ import { createUser } from '../dashboards/index.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { TEST_COST, PASSWORD } from './dashboards.fixture.ts';
 import { ARTIFACTS, CHROMIUM_ARGS } from './browser.support.ts';
-import { controlRoom, fireFinding } from './browser.fixture.ts';
-
-/** The control room's sites a few hundred metres apart; 赵淑兰's home has no coordinates. */
-function withCoordinates() {
-  const reg = controlRoom();
-  const at: Record<string, [number, number]> = { b1: [30.6012, 119.8031], s1: [30.5981, 119.7995], s2: [30.6043, 119.7972] };
-  return { ...reg, sites: (reg.sites ?? []).map((s) => (at[s.id] ? { ...s, lat: at[s.id]![0], lon: at[s.id]![1] } : s)) };
-}
+import { fireFinding, withCoordinates } from './browser.fixture.ts';
 
 describe('a shift\'s tools in the console', () => {
   let sys: TestSystem;
@@ -33,8 +26,8 @@ describe('a shift\'s tools in the console', () => {
       startTestSystem({ registry: withCoordinates(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'sup', role: 'supervisor', personId: 'sup1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'sup', role: 'supervisor', personId: 'sup1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();

@@ -44,8 +44,8 @@ describe('Chinese everywhere in a zh-CN view', () => {
       startTestSystem({ registry: controlRoom(), smtp: false }),
       chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
     ]);
-    await createUser(sys.wf.db, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.db, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
   });
   afterAll(async () => {
     await browser?.close();
@@ -120,12 +120,15 @@ describe('Chinese everywhere in a zh-CN view', () => {
     await op.goto(`${sys.httpUrl}/#/review`);
     await op.waitForSelector(`.review tr[data-incident-id="${home.id}"]`);
     expect(await notChinese(op)).toEqual([]);
-    // A shift's tools (issue 17 point 6): the handover and the map.
+    // A shift's tools (issue 17 point 6): the handover, the map and the history.
     await op.goto(`${sys.httpUrl}/#/handover`);
     await op.waitForSelector(`.handover [data-section="resolved"] tr[data-incident-id="${home.id}"]`);
     expect(await notChinese(op)).toEqual([]);
     await op.goto(`${sys.httpUrl}/#/map`);
     await op.waitForSelector('.map-view .map-legend');
+    expect(await notChinese(op)).toEqual([]);
+    await op.goto(`${sys.httpUrl}/#/history`);
+    await op.waitForSelector(`.history-results tr[data-incident-id="${home.id}"]`);
     expect(await notChinese(op)).toEqual([]);
     expect(errors).toEqual([]);
   });

@@ -12,6 +12,7 @@ import { createRegistry } from '../registry/index.ts';
 import { createAlerts } from '../alerts/index.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { openDatabase } from '../app/db.ts';
+import { createUserStorage, sqliteRunner } from '../storage/index.ts';
 import { createPrivacy } from '../privacy/index.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
@@ -95,9 +96,12 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
   deadLetters.add({ at: 1, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C1-DEAD-LETTER"}' });
   deadLetters.add({ at: 2, deviceId: 'sd-9', topic: 'v1/devices/sd-9/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C2-DEAD-LETTER"}' });
   deadLetters.add({ at: 3, deviceId: undefined, topic: 'v1/devices/ghost/telemetry', code: 'WF_INGEST_TOPIC', reason: 'unknown device', index: undefined, payload: '{"smoke":"C2-DEAD-LETTER-ORPHAN"}' });
+  // Users and sessions through the seam, on this SQLite database unless a test hands in others (a shared PostgreSQL).
+  const users = depsOver.users ?? createUserStorage({ sql: sqliteRunner(db) });
   const server = createHttpServer({
     config: { ...Config.parse({}).http, host: '127.0.0.1', port: 0, publicUrl: 'http://localhost', timezone: 'Asia/Shanghai', ...configOver },
     db,
+    users,
     registry,
     incidents: alerts.service,
     bus,
@@ -110,7 +114,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     privacy,
     ...depsOver,
   });
-  for (const u of Object.values(USERS)) await createUser(db, { ...u, password: PASSWORD }, { cost: TEST_COST });
+  for (const u of Object.values(USERS)) if (!(await users.find(u.username))) await createUser(users, { ...u, password: PASSWORD }, { cost: TEST_COST });
   /** Raises a finding through the real alerts module and returns the incident it opened or updated. */
   const raise = (deviceId: string, over: Partial<Finding> = {}) => {
     const f = finding(deviceId, over);
@@ -125,7 +129,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
     await registry.stop();
     db.close();
   };
-  return { server, app: server.app, db, bus, incidents: alerts.service, alerts, registry, metrics, privacy, raise, close };
+  return { server, app: server.app, db, users, bus, incidents: alerts.service, alerts, registry, metrics, privacy, raise, close };
 }
 
 export interface Session {

@@ -1,5 +1,6 @@
 // The Grafana provisioning folder: the datasource and the dashboards agree, and every query in the
-// dashboards runs against a real InfluxDB holding readings in the writer's schema.
+// dashboards runs against a real InfluxDB holding readings in the writer's schema; and the
+// incidents dashboard reads what a running Watchfire writes when an incident is handled.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { incidentLine, openByAgeLines } from '../app/annotations.ts';
 import { ensureRetention } from '../ingest/store/retention.ts';
 import type { Incident } from '../contracts/incidents.ts';
+import { startTestSystem, type TestSystem } from './support/system.ts';
+import { controlRoom, fireFinding } from './browser.fixture.ts';
 
 const DIR = join(import.meta.dirname, '..', 'dashboards', 'grafana', 'provisioning');
 interface Target { query: string; datasource: { uid: string } }
@@ -143,5 +146,45 @@ describe('grafana provisioning', () => {
     expect(await first('Incidents opened by level', 'count')).toContain(1);
     const table = dashboards.find((d) => d.uid === 'watchfire-levels')!.panels.find((p) => p.title.startsWith('Latest'))!;
     expect(await influx.query(expand(table.targets[0]!.query))).toEqual([expect.objectContaining({ level: 'red', event: 'alarm', device: 'sd-1' })]);
+  });
+});
+
+// Issue 17 point 7 end to end: the lines above are app/annotations.ts's own; here the whole system
+// writes them. An incident handled through the service (opened, acknowledged, dispatched, on site)
+// reaches the real influxd through the store, and the incidents dashboard's panels, variables and
+// annotations read it back with the times the incident itself holds.
+describe('the incidents dashboard over a running Watchfire', () => {
+  let sys: TestSystem;
+  beforeAll(async () => {
+    sys = await startTestSystem({ registry: controlRoom(), smtp: false });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  it('shows an incident handled in Watchfire: time to acknowledge and to site, openings, the center and site, the red annotation', async () => {
+    const svc = sys.wf.alerts.service;
+    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    const id = await sys.waitFor(() => svc.list({ active: true })[0]?.id, { what: 'the incident' });
+    svc.acknowledge(id, 'op1');
+    svc.dispatch(id, 'op1', 'w1');
+    svc.enRoute(id, 'w1');
+    svc.onSite(id, 'w1');
+    const inc = svc.get(id)!;
+    // A point for the opening and each change of state (setting out, 出发, changes none).
+    const actions = async () => (await sys.influx.query(`SELECT "state", "action" FROM "incident" WHERE "id" = '${id}'`)).map((r) => r.action);
+    await expect.poll(actions, { timeout: 15_000 }).toEqual(['opened', 'acknowledged', 'dispatched', 'on_site']);
+
+    const inc17 = dashboards.find((d) => d.uid === 'watchfire-incidents')!;
+    const panel = async (title: string, col: string, target = 0) =>
+      (await sys.influx.query(expand(inc17.panels.find((p) => p.title.startsWith(title))!.targets[target]!.query))).map((r) => r[col]).filter((v) => v !== null && v !== undefined);
+    expect(await panel('Time to acknowledge', 'median')).toEqual([(inc.acknowledgedAt! - inc.openedAt) / 1000]);
+    expect(await panel('Time to site', 'median')).toEqual([(inc.onSiteAt! - inc.openedAt) / 1000]);
+    expect((await panel('Incidents opened by level', 'count')).reduce((a, b) => Number(a) + Number(b), 0)).toBe(1);
+    for (const v of inc17.templating.list) {
+      expect((await sys.influx.query(expand(v.query))).map((r) => r.value), v.name).toEqual([v.name === 'center' ? 'c1' : 's1']);
+    }
+    const red = inc17.annotations!.list[0]!;
+    expect((await sys.influx.query(expand(red.query))).map((r) => r.title)).toEqual(['烟感火警']);
   });
 });

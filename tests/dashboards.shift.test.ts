@@ -2,7 +2,7 @@
 // (state unchanged, names not ids), refused input is coded, and the incident history filters and
 // exports to CSV (times in the center's zone, Chinese words, scoped to the user's center).
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { makeServer, login, USERS, type Session } from './dashboards.fixture.ts';
+import { makeServer, login, LOW_BATTERY, USERS, type Session } from './dashboards.fixture.ts';
 
 type Ctx = Awaited<ReturnType<typeof makeServer>>;
 let ctx: Ctx;
@@ -80,5 +80,36 @@ describe('incident history', () => {
     expect(lines.find((l) => l.startsWith(b.id))).toContain(`"'=HYPERLINK(""x"")"`);
     // Grid workers have no history.
     expect((await get(worker, '/api/history')).statusCode).toBe(403);
+  });
+
+  it('finds an incident of the asked time range behind more than 20,000 newer ones (the range is applied in SQL, before the page limit)', async () => {
+    const old = ctx.raise('sd-1');
+    // Resolved, so that it sorts among the others (open ones come first).
+    ctx.db.prepare("UPDATE alert_incidents SET active = 0, state = 'resolved', resolved_at = opened_at WHERE id = ?").run(old.id);
+    // 20,500 newer incidents of the same center, copied from the first row with later times.
+    const cols = (ctx.db.prepare('PRAGMA table_info(alert_incidents)').all() as Array<{ name: string }>).map((c) => c.name);
+    const pick = cols.map((c) => (c === 'id' ? "'x' || n" : c === 'key' ? "'k' || n" : c === 'opened_at' ? 'opened_at + 60000 + n' : c === 'active' ? '0' : c)).join(', ');
+    ctx.db.prepare(`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 20500)
+      INSERT INTO alert_incidents (${cols.join(', ')}) SELECT ${pick} FROM alert_incidents, seq WHERE id = ?`).run(old.id);
+    const found = (await get(op, `/api/history?from=${old.openedAt}&to=${old.openedAt + 1}`)).json().incidents as Array<{ id: string }>;
+    expect(found.map((i) => i.id)).toEqual([old.id]);
+  });
+
+  it('filters by center, grid, level and category, and an operator never leaves their own center', async () => {
+    const fire = ctx.raise('sd-1'); // s1, grid g1: red fire
+    const battery = ctx.raise('sd-3', LOW_BATTERY); // s2, grid g2: yellow maintenance
+    const west = ctx.raise('sd-9'); // center c2
+    const ids = async (s: Session, query: string) => ((await get(s, `/api/history${query}`)).json().incidents as Array<{ id: string }>).map((i) => i.id).sort();
+    expect(await ids(op, '?gridId=g1')).toEqual([fire.id]);
+    expect(await ids(op, '?gridId=g2')).toEqual([battery.id]);
+    expect(await ids(op, '?level=yellow')).toEqual([battery.id]);
+    expect(await ids(op, '?level=red')).toEqual([fire.id]);
+    expect(await ids(op, '?category=maintenance')).toEqual([battery.id]);
+    expect(await ids(op, '?category=fire&gridId=g2')).toEqual([]);
+    // Another center's filter does not widen an operator's view; an admin picks the center.
+    expect(await ids(op, '?centerId=c2')).toEqual([fire.id, battery.id].sort());
+    const admin = await login(ctx.app, USERS.admin.username);
+    expect(await ids(admin, '?centerId=c2')).toEqual([west.id]);
+    expect(await ids(admin, '?centerId=c1&category=fire')).toEqual([fire.id]);
   });
 });

@@ -6,6 +6,7 @@ import { startTestSystem, type TestSystem } from './support/system.ts';
 import { smallCounty } from './support/registries.ts';
 import { startIngressFleet, withIngressDevices, type IngressFleet } from '../simulator/ingress-fleet.ts';
 import { RegistryFile } from '../contracts/registry.ts';
+import { generateCounty } from '../simulator/county.ts';
 
 let sys: TestSystem;
 let fleet: IngressFleet;
@@ -40,6 +41,15 @@ describe('the ingress fleet', () => {
     expect(fleet.detectors()).toEqual(['nb-1', 'nb-2']);
     const platforms = registry.devices.filter((d) => d.id.startsWith('nb-')).map((d) => d.meta?.nbPlatform);
     expect(platforms).toEqual(['ctwing', 'onenet']);
+  });
+
+  it("on `npm run demo`'s county (300 homes, seed 42): two panels behind units, two detectors on each platform", () => {
+    const demo = withIngressDevices(generateCounty({ seed: 42, homes: 300 }).registry);
+    const added = demo.devices.filter((d) => /^(gbt|nb)-\d+$/.test(d.id));
+    expect(added.filter((d) => d.meta?.gbtAddress).map((d) => d.id)).toEqual(['gbt-1', 'gbt-2']);
+    expect(added.filter((d) => d.meta?.nbPlatform === 'ctwing')).toHaveLength(2);
+    expect(added.filter((d) => d.meta?.nbPlatform === 'onenet')).toHaveLength(2);
+    expect(RegistryFile.safeParse(demo).success).toBe(true);
   });
 
   it('gbt-panel-fire: a red fire incident for the building, the point cleared by the reset', async () => {

@@ -16,6 +16,7 @@ import type { GbtFrame, GbtHeader } from '../../contracts/gbt26875.ts';
 import { ADDRESS_RE, bit, COMMAND, commandName, SYSTEM_BITS, decodeAdu, encodeFrame, MAX_ADU_BYTES, scanFrame, syncTimeAdu } from '../../contracts/gbt26875.ts';
 import { mapObjects, newUnitMemory, type Body, type UnitMemory } from './mapping.ts';
 import { allowListOf } from '../allow-list.ts';
+import { createTimeSlots, type TimeSlots } from './times.ts';
 
 export interface GbtListenerConfig {
   readonly host: string;
@@ -51,8 +52,8 @@ interface Unit {
   readonly address: string;
   readonly memory: UnitMemory;
   readonly recent: number[];
-  /** The last reading time handed to ingest (see distinct()). */
-  lastTs: number;
+  /** The milliseconds of each tagged second already handed to ingest (times.ts). */
+  readonly times: TimeSlots;
 }
 
 export function createGbtListener(deps: GbtListenerDeps) {
@@ -122,7 +123,7 @@ export function createGbtListener(deps: GbtListenerDeps) {
       return undefined;
     }
     let unit = memories.get(deviceId);
-    if (!unit) memories.set(deviceId, (unit = { deviceId, address: f.source, memory: newUnitMemory(), recent: [], lastTs: 0 }));
+    if (!unit) memories.set(deviceId, (unit = { deviceId, address: f.source, memory: newUnitMemory(), recent: [], times: createTimeSlots() }));
     // A unit that reconnects (its old socket half-open) replaces the old connection.
     const old = byUnit.get(deviceId);
     if (old && old !== socket) old.destroy();
@@ -153,17 +154,9 @@ export function createGbtListener(deps: GbtListenerDeps) {
     ingress.heard(unit.deviceId, at, 'gbt26875');
   }
 
-  /**
-   * Time tags have whole seconds (§ 8.1.2), and InfluxDB keeps one point per series and time: two
-   * states of one panel in the same second would overwrite each other in the history. Readings of
-   * a unit keep their order and get distinct times, 1 ms apart within a second.
-   */
+  /** Time tags have whole seconds: each reading of a unit gets a millisecond of its own (times.ts). */
   function distinct(unit: Unit, bodies: Body[]): void {
-    for (const b of bodies) {
-      if (typeof b.ts !== 'number') continue;
-      if (b.ts <= unit.lastTs && b.ts > unit.lastTs - 1000) b.ts = unit.lastTs + 1;
-      unit.lastTs = b.ts as number;
-    }
+    for (const b of bodies) if (typeof b.ts === 'number') b.ts = unit.times.take(b.ts);
   }
 
   function hand(unit: Unit, kind: 'telemetry' | 'events', bodies: Body[], receivedAt: number): void {

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../../contracts/errors.ts';
 import { formatIssues } from '../../contracts/errors.ts';
 import { adapterFrame, type IngressPort, type IngressSource } from '../../contracts/ingress.ts';
 import { familyAccepts } from '../../contracts/families.ts';
-import { CtwingMessage, OneNetMessage, OneNetPush, onenetMsgText, onenetVerify } from '../../contracts/nbiot.ts';
+import { CtwingMessage, OneNetMessage, OneNetPush, onenetSignedTexts, onenetVerify } from '../../contracts/nbiot.ts';
 import { mapEvent, mapProperties, type Body, type PropertyMemory } from './mapping.ts';
 import { allowListOf } from '../allow-list.ts';
 
@@ -230,9 +230,29 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     }
   }
 
+  /** CTWing's secret path token, compared in constant time (hashes of equal length). */
+  const ctwingWant = deps.config.ctwing && createHash('sha256').update(deps.config.ctwing.token).digest();
+  const ctwingTokenOk = ctwingWant && ((t: string) => timingSafeEqual(createHash('sha256').update(t).digest(), ctwingWant));
+
   return async function plugin(app: FastifyInstance): Promise<void> {
     // The raw text is what OneNET signs and what a dead letter keeps: parse JSON ourselves.
     app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+    // Any other or no content type is read as text too, and then dead-lettered for what it is (no
+    // JSON, not the format) with a 200: a 415 would be retried by the platform with no trace here.
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+    // A body over the limit never reaches a route: it is refused here, before it is read, and
+    // dead-lettered with its size. 200, as for any push a retry cannot fix (a 413 would be
+    // resent for ever); 403 when the CTWing path token is wrong, as for any forged push.
+    app.setErrorHandler((err: Error & { code?: string }, req, reply) => {
+      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      const source: IngressSource = req.url.startsWith('/ingress/ctwing/') ? 'ctwing' : 'onenet';
+      const token = (req.params as { token?: string }).token;
+      const forged = source === 'ctwing' && !(token !== undefined && ctwingTokenOk?.(token));
+      const r = forged
+        ? new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token')
+        : new Refusal('WF_NBIOT_FORMAT', `body over the ${BODY_LIMIT}-byte limit of one push${req.headers['content-length'] ? ` (${req.headers['content-length']} bytes)` : ''}: not read`);
+      return refuse(source, req, reply, r, '');
+    });
     const onenet = deps.config.onenet;
     if (onenet) {
       const from = allowListOf(onenet.allowFrom);
@@ -255,7 +275,7 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
           checkFrom(from, req.ip);
           const body = OneNetPush.safeParse(parseJson(text));
           if (!body.success) throw new Refusal('WF_NBIOT_FORMAT', formatIssues(body.error.issues).join('; '));
-          if (!onenetVerify(onenet.token, body.data.nonce, onenetMsgText(body.data.msg), body.data.msg_signature)) throw new Refusal('WF_NBIOT_SIGNATURE', 'msg_signature is not base64(md5(token + nonce + msg))');
+          if (!onenetSignedTexts(text, body.data.msg).some((m) => onenetVerify(onenet.token, body.data.nonce, m, body.data.msg_signature))) throw new Refusal('WF_NBIOT_SIGNATURE', 'msg_signature is not base64(md5(token + nonce + msg))');
           const msg = typeof body.data.msg === 'string' ? parseJson(body.data.msg) : body.data.msg;
           const list = Array.isArray(msg) ? msg : [msg];
           // One bad message of a batch is dead-lettered; the others are still ingested.
@@ -278,13 +298,11 @@ export function nbiotPushRoutes(deps: NbiotPushDeps) {
     const ctwing = deps.config.ctwing;
     if (ctwing) {
       const from = allowListOf(ctwing.allowFrom);
-      const want = createHash('sha256').update(ctwing.token).digest();
-      const tokenOk = (t: string) => timingSafeEqual(createHash('sha256').update(t).digest(), want);
       app.post('/ingress/ctwing/:token', async (req, reply) => {
         const text = typeof req.body === 'string' ? req.body : '';
         try {
           checkFrom(from, req.ip);
-          if (!tokenOk((req.params as { token: string }).token)) throw new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token');
+          if (!ctwingTokenOk!((req.params as { token: string }).token)) throw new Refusal('WF_NBIOT_SIGNATURE', 'wrong push URL token');
           ctwingMessage(parseJson(text), text, clock.now());
         } catch (err) {
           if (err instanceof Refusal) return refuse('ctwing', req, reply, err, text);

@@ -2,21 +2,21 @@
 // created here, with a password given or generated and printed once.
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import type { Database } from 'better-sqlite3';
+import type { UserStorage } from '../../contracts/storage.ts';
 import { createUser, listUsers, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
 
-type Open = () => Promise<{ db: Database; close(): Promise<void> }>;
+type Open = () => Promise<{ users: UserStorage; close(): Promise<void> }>;
 
 /** 18 random bytes → 24 base64url characters (144 bits): typed once, then changed or kept safe. */
 export function generatePassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
-async function withDb<T>(open: Open, fn: (db: Database) => Promise<T>): Promise<T> {
+async function withUsers<T>(open: Open, fn: (users: UserStorage) => Promise<T>): Promise<T> {
   const h = await open();
   try {
-    return await fn(h.db);
+    return await fn(h.users);
   } finally {
     await h.close();
   }
@@ -36,8 +36,8 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
     .option('--json', 'print the user as JSON (with "password" when it was generated)')
     .action(async (username: string, o: { password?: string; json?: boolean }) => {
       const password = o.password ?? generatePassword();
-      await withDb(open, async (db) => {
-        const u = await createUser(db, { username, role: 'admin', password }).catch(fail);
+      await withUsers(open, async (store) => {
+        const u = await createUser(store, { username, role: 'admin', password }).catch(fail);
         if (o.json) return out(JSON.stringify({ ...u, ...(o.password ? {} : { password }) }));
         out(`admin ${u.username} created`);
         if (!o.password) out(`password (shown once, store it now): ${password}`);
@@ -55,8 +55,8 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
     .action(async (username: string, o: { role: string; person?: string; center?: string; locale: string; password?: string; json?: boolean }) => {
       if (!(USER_ROLES as readonly string[]).includes(o.role)) throw new Error(`--role must be one of ${USER_ROLES.join(', ')}`);
       const password = o.password ?? generatePassword();
-      await withDb(open, async (db) => {
-        const u = await createUser(db, {
+      await withUsers(open, async (store) => {
+        const u = await createUser(store, {
           username,
           role: o.role as UserRole,
           password,
@@ -74,8 +74,8 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
     .description('List users')
     .option('--json', 'print the users as a JSON array')
     .action(async (o: { json?: boolean }) => {
-      await withDb(open, async (db) => {
-        const users = listUsers(db);
+      await withUsers(open, async (store) => {
+        const users = await listUsers(store);
         if (o.json) return out(JSON.stringify(users));
         if (!users.length) out('no users yet: create the first admin with `user create-admin <name>`');
         for (const u of users) {

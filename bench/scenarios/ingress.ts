@@ -39,11 +39,19 @@ const imei = (i: number) => `8690${String(i).padStart(11, '0')}`;
 
 export async function ingress(o: IngressOptions, log: (s: string) => void): Promise<ScenarioResult> {
   const county = benchCounty(o.detectors + o.mqttDevices, 0);
-  const panels = county.registry.devices.filter((d) => d.type === 'fire_panel').slice(0, o.units);
+  // The demo county has 3 panels, and `units` asks for 50: without more, each unit carried a third
+  // of the load (1,333 frames/s at the 4,000 step), which measured one unit's whole-second time
+  // tags rather than the listener. The others are panels of the same buildings (fp-ingress-N).
+  const countyPanels = county.registry.devices.filter((d) => d.type === 'fire_panel');
+  const extraPanels: Device[] = Array.from({ length: Math.max(0, o.units - countyPanels.length) }, (_, k) => ({
+    ...countyPanels[k % countyPanels.length]!, id: `fp-ingress-${k}`, location: `bench unit ${k}`,
+  }));
+  const registryDevices = [...county.registry.devices, ...extraPanels];
+  const panels = registryDevices.filter((d) => d.type === 'fire_panel').slice(0, o.units);
   const detectors = county.registry.devices.filter((d) => d.type === 'smoke_detector').slice(0, o.detectors);
   const panelIds = new Set(panels.map((p) => p.id));
   const detIdx = new Map(detectors.map((d, i) => [d.id, i]));
-  const devices: Device[] = county.registry.devices.map((d) => {
+  const devices: Device[] = registryDevices.map((d) => {
     if (panelIds.has(d.id)) return { ...d, meta: { ...d.meta, gbtAddress: addr(panels.indexOf(d)) } };
     const i = detIdx.get(d.id);
     return i === undefined ? d : { ...d, meta: { ...d.meta, imei: imei(i), nbDeviceId: String(700000000 + i), nbPlatform: i % 2 ? 'onenet' : 'ctwing' } };
@@ -53,6 +61,7 @@ export async function ingress(o: IngressOptions, log: (s: string) => void): Prom
     'ingress.nbiot': { onenet: { token: ONENET_TOKEN }, ctwing: { token: CTWING_TOKEN } },
   });
   const gbtPort = target.gbtPort!;
+  log(`ingress: ${panels.length} GB/T units, ${detectors.length} NB-IoT detectors`);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const units: TransmissionUnit[] = [];
   for (let i = 0; i < panels.length; i++) {
@@ -96,6 +105,9 @@ export async function ingress(o: IngressOptions, log: (s: string) => void): Prom
 
   /** Offers `rate` readings/s for `sec` seconds; returns answers and what InfluxDB stored. */
   async function step(kind: Ingress, rate: number, sec: number, counter: { n: number }): Promise<{ offered: number; answered: number; stored: number; achieved: number }> {
+    // Start from a shipped journal: a step that gave up waiting (below) may leave readings on
+    // their way to InfluxDB, and counting them here would hide as many lost in this step.
+    for (const t0 = performance.now(); (await target.stats()).journal.unshippedLines > 0 && performance.now() - t0 < 120_000;) await sleep(500);
     const before = await target.stored();
     const total = rate * sec;
     const t0 = performance.now();
@@ -229,13 +241,13 @@ export async function ingress(o: IngressOptions, log: (s: string) => void): Prom
       met: runs[k]!.zeroLossRate > 0 && latency[k]!.seen === latency[k]!.alarms,
     })),
     summary: [
-      `Readings/s each ingress took with nothing lost (answered and in InfluxDB), steps ${o.steps.join(', ')}/s of ${o.stepSec} s; MQTT beside it: ${mqtt}. Then alarms through each ingress at 50 % of its rate, PUBLISH/frame/push → incident on the console stream.`,
+      `Readings/s each ingress took with nothing lost (answered and in InfluxDB; GB/T through ${panels.length} units, NB-IoT from ${detectors.length} detectors), steps ${o.steps.join(', ')}/s of ${o.stepSec} s; MQTT beside it: ${mqtt}. Then alarms through each ingress at 50 % of its rate, PUBLISH/frame/push → incident on the console stream.`,
       '',
       '| ingress | zero-loss rate | load for alarms | alarms seen | p50 ms | p99 ms | max ms |',
       '|---|---|---|---|---|---|---|',
       ...rows,
     ],
-    data: { options: o, runs, latency, mqtt },
+    data: { options: o, gbtUnits: panels.length, nbDetectors: detectors.length, runs, latency, mqtt },
   };
 }
 

@@ -153,7 +153,7 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     url: '/api/users',
     config: { roles: ['admin'] },
     schema: { tags: ['users'], summary: 'Console users', response: { 200: z.object({ users: z.array(User) }) } },
-    handler: async () => ({ users: listUsers(deps.db) }),
+    handler: async () => ({ users: await listUsers(deps.users) }),
   });
 
   app.route({
@@ -165,7 +165,7 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       const b = req.body;
       if (b.personId && !deps.registry.person(b.personId)) throw httpError('WF_HTTP_VALIDATION', `Unknown person ${b.personId}`, [{ field: 'personId', in: 'body', reason: 'no such person in the registry' }]);
       if (b.centerId && !deps.registry.center(b.centerId)) throw httpError('WF_HTTP_VALIDATION', `Unknown center ${b.centerId}`, [{ field: 'centerId', in: 'body', reason: 'no such center in the registry' }]);
-      const u = await createUser(deps.db, b, deps.passwordCost ? { cost: deps.passwordCost } : {});
+      const u = await createUser(deps.users, b, deps.passwordCost ? { cost: deps.passwordCost } : {});
       req.log.info({ username: u.username, role: u.role, by: userOf(req).username }, 'user created');
       return reply.code(201).send(u);
     },

@@ -87,7 +87,9 @@ export function shiftRoutes(app: App, deps: HttpDeps): void {
       const user = userOf(req);
       const q = req.query;
       const centerId = user.centerId ?? q.centerId;
-      const base = { ...(centerId ? { centerId } : {}), ...(q.gridId ? { gridId: q.gridId } : {}), ...(q.level ? { level: [q.level] } : {}), ...(q.state ? { state: [q.state] } : {}) };
+      const base = { ...(centerId ? { centerId } : {}), ...(q.gridId ? { gridId: q.gridId } : {}), ...(q.level ? { level: [q.level] } : {}), ...(q.state ? { state: [q.state] } : {}),
+        // The time range in SQL: listAll reads at most 20 pages, and they must be pages of this range.
+        ...(q.from !== undefined ? { openedFrom: q.from } : {}), ...(q.to !== undefined ? { openedBefore: q.to } : {}) };
       const text = q.q?.toLowerCase();
       const found = listAll(deps.incidents, base)
         .filter((i) => (q.from === undefined || i.openedAt >= q.from) && (q.to === undefined || i.openedAt < q.to)

@@ -20,11 +20,23 @@ function notify() {
 export function unlock() {
   try {
     if (!ctx) ctx = new AudioContext();
-    if (ctx.state === 'suspended') ctx.resume().then(notify, notify);
+    if (ctx.state === 'suspended') ctx.resume().then(unlocked, notify);
   } catch {
     ctx = null;
   }
   notify();
+}
+
+/** Sound just became possible: an alarm already waiting is heard now, not at its next 4 s round (issue 17 point 2). */
+function unlocked() {
+  if (sounding) restart();
+  notify();
+}
+
+function restart() {
+  clearInterval(timer);
+  cycle();
+  timer = setInterval(cycle, 4000);
 }
 
 function tone(at, dur, freq, vol) {
@@ -52,10 +64,7 @@ export function setAlarm(on) {
   sounding = on;
   clearInterval(timer);
   timer = null;
-  if (on) {
-    cycle();
-    timer = setInterval(cycle, 4000);
-  }
+  if (on) restart();
   notify();
 }
 

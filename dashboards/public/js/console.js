@@ -11,6 +11,7 @@ import { renderSite, updateSiteLive } from './site.js';
 import { renderOverview } from './overview.js';
 import { renderHandover } from './handover.js';
 import { renderMap, patchMap } from './map.js';
+import { renderHistory } from './history.js';
 
 const state = {
   me: null,
@@ -44,6 +45,7 @@ function parseRoute() {
   if (parts[0] === 'review') return { view: 'review' };
   if (parts[0] === 'handover') return { view: 'handover' };
   if (parts[0] === 'map') return { view: 'map' };
+  if (parts[0] === 'history') return { view: 'history' };
   // #/incidents/ID is what emails, webhooks and texts link to (alerts/messages.ts incidentLink).
   if (parts[0] === 'incidents' && parts[1]) return { view: 'queue', incident: decodeURIComponent(parts[1]) };
   return { view: 'queue', incident: null };
@@ -148,7 +150,7 @@ async function refreshAll() {
 async function render() {
   const r = state.route;
   document.body.dataset.view = r.view;
-  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === r.view || (r.view === 'site' && a.dataset.tab === 'queue'));
+  for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === r.view || (r.view === 'site' && a.dataset.tab === 'queue') || (r.view === 'history' && a.dataset.tab === 'review'));
   try {
     if (r.view === 'queue') queue.render(view);
     else if (r.view === 'site') await renderSite(view, { state, siteId: r.id, incidentId: r.incident, toast, queue });
@@ -156,6 +158,7 @@ async function render() {
     else if (r.view === 'review') queue.renderReview(view);
     else if (r.view === 'handover') await renderHandover(view, { state, toast });
     else if (r.view === 'map') await renderMap(view);
+    else if (r.view === 'history') await renderHistory(view, { state });
   } catch (err) {
     toast(t('error.generic', { msg: err.message }), 'error');
   }

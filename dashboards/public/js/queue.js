@@ -317,7 +317,7 @@ export function createQueue({ state, rerender, toast }) {
     root = el;
     const canReview = state.me.role === 'supervisor';
     clear(el).append(h('section', { class: 'review' },
-      h('div', { class: 'row' }, h('h2', {}, t('review.title')), h('a', { class: 'btn small ghost', href: '/api/history?format=csv', download: 'watchfire-history.csv', dataset: { action: 'history-csv' } }, t('history.csv'))),
+      h('div', { class: 'row' }, h('h2', {}, t('review.title')), h('a', { class: 'btn small', href: '#/history', dataset: { action: 'history' } }, t('history.open')), h('a', { class: 'btn small ghost', href: '/api/history?format=csv', download: 'watchfire-history.csv', dataset: { action: 'history-csv' } }, t('history.csv'))),
       state.review.length === 0 ? h('div', { class: 'empty' }, t('review.empty')) : h('table', { class: 'table' },
         h('thead', {}, h('tr', {}, [t('field.level'), t('field.site'), '', t('disposition'), t('feedback'), t('state.resolved'), ''].map((x) => h('th', {}, x)))),
         h('tbody', {}, state.review.map((i) => h('tr', { dataset: { incidentId: i.id } },

@@ -1,5 +1,5 @@
-// Words of a shift's tools (issue 17 point 6): the shift handover (交接班) and the map of sites, in
-// English and zh-CN (GLOSSARY.md). Merged into DICT by words.js; the export's own words are in
+// Words of a shift's tools (issue 17 point 6): the shift handover (交接班), the map of sites and the
+// incident history, in English and zh-CN (GLOSSARY.md). Merged into DICT by words.js; the export's own words are in
 // contracts/words.ts HANDOVER_WORDS.
 export const TOOLS = {
   en: {
@@ -45,6 +45,23 @@ export const TOOLS = {
     'map.offline': 'Offline',
     'map.none': 'No open incidents',
     'map.hint': 'Wheel to zoom, drag to move, double-click to see every site',
+    'history.open': 'Search history',
+    'history.title': 'Incident history',
+    'history.q': 'Search (site, address, resident, text)',
+    'history.from': 'From (day)',
+    'history.to': 'To (day)',
+    'history.gridId': 'Grid',
+    'history.level': 'Level',
+    'history.category': 'Category',
+    'history.disposition': 'Disposition',
+    'history.any': 'Any',
+    'history.search': 'Search',
+    'history.none': 'No incident matches these filters.',
+    'category.fire': 'Fire',
+    'category.co': 'Carbon monoxide',
+    'category.structural': 'Building safety',
+    'category.maintenance': 'Device maintenance',
+    'category.info': 'Information',
   },
   'zh-CN': {
     'nav.handover': '交接班',
@@ -89,5 +106,22 @@ export const TOOLS = {
     'map.offline': '离线',
     'map.none': '暂无未闭环警情',
     'map.hint': '滚轮缩放，拖动平移，双击显示全部地点',
+    'history.open': '警情记录查询',
+    'history.title': '警情记录',
+    'history.q': '搜索（地点、地址、住户、内容）',
+    'history.from': '起始日期',
+    'history.to': '截止日期',
+    'history.gridId': '网格',
+    'history.level': '等级',
+    'history.category': '类别',
+    'history.disposition': '处置结论',
+    'history.any': '全部',
+    'history.search': '查询',
+    'history.none': '没有符合条件的警情。',
+    'category.fire': '火灾',
+    'category.co': '一氧化碳',
+    'category.structural': '房屋安全',
+    'category.maintenance': '设备维护',
+    'category.info': '提示',
   },
 };
