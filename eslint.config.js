@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 // many modules and are exempt. A relative import's reach is known from the file's depth: from
 // gateway/x.ts, `../` leaves gateway/ and may only go on into contracts/; from ingest/store/x.ts
 // the same holds for `../../`.
-const MODULES = ['contracts', 'gateway', 'ingest', 'rules', 'alerts', 'dashboards', 'registry', 'simulator', 'pipeline', 'journal', 'adapters', 'privacy', 'storage'];
+const MODULES = ['contracts', 'gateway', 'ingest', 'rules', 'alerts', 'dashboards', 'registry', 'simulator', 'pipeline', 'journal', 'adapters', 'privacy', 'storage', 'worker'];
 const MAX_DEPTH = 4;
 const boundaries = MODULES.flatMap((m) =>
   Array.from({ length: MAX_DEPTH }, (_, i) => i + 1).map((depth) => ({

@@ -11,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import { Registry as MetricsRegistry, collectDefaultMetrics, Counter } from 'prom-client';
 import type { Config } from '../contracts/config.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
-import type { Clock, InfluxQuery } from '../contracts/ports.ts';
+import type { Clock, DeviceDirectory, InfluxQuery } from '../contracts/ports.ts';
 import { durationMs } from '../contracts/downsampling.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { ackLinkKey, installedAt, openDatabase, startCheckpointer, walParticipant, type Db } from './db.ts';
@@ -22,6 +22,7 @@ import { checkDeviceRules, createRuleEngine, DEFAULT_RULE_SET, parseRuleSet, wat
 import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createRedisFiringClaims } from './claims.ts';
 import { createRedisConsoleRelay } from './console-relay.ts';
+import { createPartitioning } from './partitions.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
@@ -142,9 +143,9 @@ export function createWatchfire(deps: WatchfireDeps) {
       if (!parsed.ok) throw new Error(`Invalid rule set ${config.rules.file}:\n  - ${parsed.errors.join('\n  - ')}`);
       ruleSet = parsed.ruleSet;
     }
-    const rules = createRuleEngine({
-      ruleSet,
-      devices: registry,
+    const engine = (devices: DeviceDirectory, set: RuleSet) => createRuleEngine({
+      ruleSet: set,
+      devices,
       // A bad per-device override's failing keys are left out (the rest applies), said loudly and
       // as a yellow maintenance finding on the device.
       onOverrideError: (deviceId: string, errors: readonly string[]) =>
@@ -154,6 +155,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         logger.error({ code: e.code, deviceId: e.deviceId, deviceType: e.deviceType, err }, 'rule exception while scoring a reading');
       },
     });
+    const rules = engine(registry, ruleSet);
     ruleSetNow = () => rules.ruleSet();
     // Issue 18 point 8: residents' personal data: pseudonymised nightly, exported and erased on request.
     const privacy = createPrivacy({ db: database, registry, clock, logger: logger.child({ module: 'privacy' }), config: config.privacy });
@@ -192,8 +194,16 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...deps.alerts,
     });
 
+    // Issue 21 point 4 (cluster.partitions > 0): readings go through the partitioned log to the rule
+    // worker owning their site's partition (app/partitions.ts). Otherwise none of it exists.
+    const part = config.cluster.enabled && config.cluster.partitions > 0
+      ? createPartitioning({
+        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => pipeline.presence(p),
+        durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics,
+      })
+      : undefined;
     const pipeline = createPipeline({
-      scorer: rules,
+      scorer: part ? part.scorer : rules,
       store,
       findings: alerts,
       bus,
@@ -204,14 +214,15 @@ export function createWatchfire(deps: WatchfireDeps) {
 
     const ingest = createIngest({
       directory: registry,
-      deadLetters,
-      seqs,
-      sink: pipeline.onReading,
-      bus,
+      // With the partitioned log, the re-send memory is the partition's, rebuilt from the log.
+      ...(part
+        ? { deadLetters: part.quiet.deadLetters(deadLetters), sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus) }
+        : { deadLetters, seqs, sink: pipeline.onReading, bus }),
       clock,
       metrics,
       logger: logger.child({ module: 'ingest' }),
     });
+    const appender = part?.attach(ingest, (done) => journal.durable(done));
     // Before each PUBACK, confirm or 200, the re-send memory logs what the journal now holds
     // (seq-store.ts): the same promise whichever way the reading came in (a CTWing upPacketSN is a seq).
     const acknowledgeable = (done: (err?: Error) => void): void => {
@@ -224,13 +235,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     const gateway = createGateway({
       config: config.gateway,
       directory: registry,
-      sink: ingest,
+      sink: appender ?? ingest,
       bus,
       logger: logger.child({ module: 'gateway' }),
       metrics,
       clock,
       backlog: () => store.backlog(),
-      durable: acknowledgeable,
+      durable: appender ? (done) => appender.durable(done) : acknowledgeable,
       // A device disabled or removed while connected is disconnected.
       changes: registry,
       // Maintainers' recorders subscribe to device traffic with these accounts (never publish).
@@ -245,8 +256,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     // Issue 20: the one ingress seam. Adapters hand ingest the frames an MQTT device would have
     // published; their own refusals go to the same dead letters, their presence to the same bus.
     const ingress: IngressPort = {
-      accept: (frame) => ingest.accept(frame),
-      durable: acknowledgeable,
+      accept: (frame) => (appender ?? ingest).accept(frame),
+      durable: appender ? (done) => appender.durable(done) : acknowledgeable,
       reject: (r) => {
         const rec = rejectRecordOf(r);
         deadLetters.add(rec);
@@ -282,7 +293,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       deadLetters,
       metrics,
       health: () => health(),
-      rules: { reload: (input: unknown) => rules.reload(input) },
+      rules: { reload: (input: unknown) => (part ? part.reload(input) : rules.reload(input)) },
       deviceState: pipeline.deviceState,
       onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
@@ -299,7 +310,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, late, rules, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
+    return { registry, deadLetters, seqs, journal, store, late, rules, part, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
   }
 
   function health() {
@@ -313,6 +324,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       const s = p.store.stats();
       checks.spoolLines = String(s.spooledLines);
       checks.writeBacklog = String(p.store.backlog());
+      // Cluster mode with the partitioned log: the partitions this node's rule worker serves.
+      if (p.part) checks.partitionsServed = String([...p.part.worker.owned().values()].filter(Boolean).length);
     }
     return { live: true, ready: !!p && started, checks };
   }
@@ -390,11 +403,13 @@ export function createWatchfire(deps: WatchfireDeps) {
     annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();
+    // The rule worker takes its partitions (and rebuilds them) before devices are let in.
+    await p.part?.start();
     await p.http.start();
     await p.gateway.start();
     await p.gbt?.start();
     if (config.rules.file) {
-      stopRuleWatch = watchRuleFile(config.rules.file, p.rules, logger.child({ module: 'rules' }));
+      stopRuleWatch = watchRuleFile(config.rules.file, p.part ?? p.rules, logger.child({ module: 'rules' }));
     }
     started = true;
     const a = addresses();
@@ -412,6 +427,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
       await p.gbt?.stop();
       await p.gateway.stop();
+      // Partitions handed over (released) once the gateway appends no more.
+      await p.part?.stop();
       await p.http.stop();
       await p.pipeline.stop();
       annotations?.stop();
@@ -483,6 +500,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     get http() { return must().http; },
     get deadLetters() { return must().deadLetters; },
     get pipeline() { return must().pipeline; },
+    /** Cluster mode with the partitioned log: the rule worker (undefined otherwise). */
+    get ruleWorker() { return must().part?.worker; },
     get privacy() { return must().privacy; },
     deviceState: (id: string) => parts?.pipeline.deviceState(id),
     /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */

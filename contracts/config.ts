@@ -331,7 +331,25 @@ export const Config = z.object({
      * its devices that have not connected anywhere since are published (checked every 4).
      */
     heartbeatMs: z.number().int().min(50).default(60_000),
-  }).prefault({}),
+    /**
+     * Issue 21 point 4, readings partitioned by site: above 0, each frame goes to its site's
+     * partition of a log in this Redis (Streams; contracts/cluster.ts) and its PUBACK waits for
+     * that append; every node's rule worker owns a share of the partitions and scores them. 0
+     * (default): each node scores what its own devices send. Fixed for the life of a deployment: a
+     * site's partition is CRC-32(site) mod partitions, so a change moves sites (stop every node).
+     */
+    partitions: z.number().int().min(0).max(1024).default(0),
+    log: z.object({
+      /** A partition's lease: a node that dies gives up its partitions this long after its last renewal. */
+      leaseMs: z.number().int().min(100).default(10_000),
+      /** History kept per partition: what a new owner rebuilds rule state from (worker/rule-worker.ts). */
+      retentionMs: z.number().int().min(60_000).default(3_600_000),
+      /** Refuse a Redis that does not fsync every write (appendfsync always): a PUBACK means on disk. */
+      requireFsync: z.boolean().default(true),
+      /** Connections appends go through (journal/redis-log.ts). */
+      appendConnections: z.number().int().min(1).max(64).default(4),
+    }).prefault({}),
+  }).refine((c) => c.enabled || c.partitions === 0, { path: ['partitions'], message: 'partitions needs cluster.enabled: true (the log is in the Redis the nodes share)' }).prefault({}),
   /**
    * Issue 21 point 2: the stores behind the storage seam (storage/). Unset (the default), they are
    * on the embedded SQLite file. Set, those the product already runs through the seam and off the

@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   WF_GATEWAY_PLAINTEXT: 'Start-up warning: plain-text MQTT listens on a non-loopback address; configure gateway.tls and gateway.plain: false.',
   WF_CLUSTER_REDIS: 'Cluster mode (issue 21): the Redis every node shares (cluster.redisUrl) answered with an error or went away; routing between nodes, queued commands and retained messages wait until it is back (ioredis reconnects).',
   WF_CLUSTER_LOG_NOT_DURABLE: 'Cluster mode: the Redis holding the partitioned log of readings does not fsync every write (appendonly yes, appendfsync always), so a PUBACK could promise a reading a Redis crash then loses; the log refuses to start.',
+  WF_CLUSTER_LOG_APPEND: 'Cluster mode with the partitioned log (cluster.partitions): a frame could not be appended to its site\'s partition (Redis refused or went away); its PUBACK is not sent and the connection is closed, so the device re-sends it.',
+  WF_CLUSTER_LOG_WORKER: 'Cluster mode with the partitioned log: a rule worker could not read, acknowledge or renew a partition (Redis refused or went away); it retries, and a partition whose lease it could not renew is given up so that another worker takes it.',
   WF_PROXY_HEADER: 'A connection from a trusted load balancer (gateway.proxyProtocol.trustedAddresses) did not start with a valid PROXY protocol v1 or v2 header within connectTimeoutMs; it is closed, since the device address it would carry is unknown.',
   WF_GATEWAY_TLS_RELOAD: 'The MQTTS certificate files changed but could not be read or do not match; the previous certificate stays in use.',
   // ingest: rejects (each one in the dead-letter store)

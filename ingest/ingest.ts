@@ -50,6 +50,11 @@ export interface Ingest extends FrameSink {
   deviceStats(deviceId: string): DeviceIngestStats | undefined;
   /** Missing seq numbers counted for a device (0 when none or unknown). */
   gaps(deviceId: string): number;
+  /**
+   * Drops what ingest knows of a device (its re-send memory, its counts). Cluster mode: the
+   * device's partition moved here or away, and its memory is rebuilt from the log (worker/).
+   */
+  forget(deviceId: string): void;
 }
 
 interface DeviceState {
@@ -397,6 +402,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     },
     gaps(deviceId) {
       return devices.get(deviceId)?.seq.gaps ?? 0;
+    },
+    forget(deviceId) {
+      devices.delete(deviceId);
     },
   };
 }

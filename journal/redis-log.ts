@@ -9,7 +9,7 @@
 // fsyncs them together: a group commit, as the local journal does.
 import { Redis } from 'ioredis';
 import { WatchfireError } from '../contracts/errors.ts';
-import { partitionOf, type LogOffset, type LogRecord, type PartitionedLog } from '../contracts/cluster.ts';
+import { LOG_START, partitionOf, type LogOffset, type LogRecord, type PartitionedLog } from '../contracts/cluster.ts';
 
 const GROUP = 'rules';
 
@@ -18,6 +18,13 @@ const CLAIM = `local v = redis.call('GET', KEYS[1])
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0`;
+// Membership by heartbeat, on Redis's clock (one clock for every node): those heard within ttl.
+const WORKERS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
@@ -49,6 +56,7 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
   const prefix = opts.prefix ?? 'wf:';
   const key = (p: number): string => `${prefix}log:{${p}}`;
   const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
+  const keys = (parts: readonly number[]): string[] => parts.map(key);
   let db: Redis | undefined;
   /** Append connections; writers[p % length] carries partition p. */
   let writers: Redis[] = [];
@@ -135,6 +143,15 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       return (await live().eval(CLAIM, 1, leaseKey(partition), worker, String(leaseMs))) === 1;
     },
 
+    async owner(partition) {
+      check(partition);
+      return (await live().get(leaseKey(partition))) ?? undefined;
+    },
+
+    async workers(worker, ttlMs) {
+      return Number(await live().eval(WORKERS, 1, `${prefix}workers`, worker, String(ttlMs)));
+    },
+
     async release(partition, worker) {
       check(partition);
       await live().eval(RELEASE, 1, leaseKey(partition), worker);
@@ -147,10 +164,34 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
     },
 
     async readNew(partition, worker, { count, blockMs }) {
-      check(partition);
+      const parts = typeof partition === 'number' ? [partition] : partition;
+      if (parts.length === 0) return [];
+      for (const p of parts) check(p);
       const conn = blocking ?? live();
-      const reply = (await conn.callBuffer('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', key(partition), '>')) as Array<[Buffer, Entry[]]> | null;
-      return reply ? records(partition, reply[0]![1]) : [];
+      const reply = (await conn.callBuffer('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...parts.map(key), ...parts.map(() => '>'))) as Array<[Buffer, Entry[]]> | null;
+      if (!reply) return [];
+      const out: LogRecord[] = [];
+      for (const [k, entries] of reply) out.push(...records(parts[keys(parts).indexOf(k.toString())]!, entries));
+      return out;
+    },
+
+    async delivered(partition) {
+      check(partition);
+      const groups = (await live().xinfo('GROUPS', key(partition))) as Array<Array<string | number>>;
+      for (const g of groups) {
+        const f = new Map<string, string | number>();
+        for (let i = 0; i + 1 < g.length; i += 2) f.set(String(g[i]), g[i + 1]!);
+        if (f.get('name') === GROUP) return String(f.get('last-delivered-id') ?? LOG_START);
+      }
+      return LOG_START;
+    },
+
+    async trim(partition, ageMs) {
+      check(partition);
+      // Stream ids are Redis's clock in ms: the cut is taken from Redis's TIME, not this node's.
+      const [sec, usec] = await live().time();
+      const cut = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - ageMs;
+      if (cut > 0) await live().xtrim(key(partition), 'MINID', '~', `${cut}-0`);
     },
 
     async ack(partition, offsets: readonly LogOffset[]) {
@@ -158,13 +199,13 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       if (offsets.length > 0) await live().xack(key(partition), GROUP, ...offsets);
     },
 
-    async takeOver(partition, worker, count) {
+    async takeOver(partition, worker, count, minIdleMs = 0) {
       check(partition);
       const out: LogRecord[] = [];
       let from = '0-0';
       do {
-        // Idle 0: the caller holds the lease, so whoever read these is gone.
-        const [next, entries] = (await live().callBuffer('XAUTOCLAIM', key(partition), GROUP, worker, 0, from, 'COUNT', count - out.length)) as [Buffer, Entry[]];
+        // Idle 0 by default: the caller holds the lease, so whoever read these is gone.
+        const [next, entries] = (await live().callBuffer('XAUTOCLAIM', key(partition), GROUP, worker, minIdleMs, from, 'COUNT', count - out.length)) as [Buffer, Entry[]];
         out.push(...records(partition, entries));
         from = next.toString();
       } while (from !== '0-0' && out.length < count);

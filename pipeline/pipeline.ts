@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Histogram } from 'prom-client';
-import type { EventBus } from '../contracts/bus.ts';
+import type { DevicePresence, EventBus } from '../contracts/bus.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { DeviceLiveState, FindingHandler, Scorer } from '../contracts/pipeline.ts';
 import type { Clock, Lifecycle, ReadingSink, ReadingStore } from '../contracts/ports.ts';
@@ -35,6 +35,8 @@ export interface Pipeline extends Lifecycle {
   readonly onReading: ReadingSink;
   /** Raises a finding made elsewhere (presence, sweep): onto the bus and into incidents. */
   raise(f: Finding, receivedAt?: number): void;
+  /** A presence change (the bus's, or in cluster mode a status frame from the log): live state and findings. */
+  presence(p: DevicePresence): void;
   /** One offline sweep now (the timer runs this every sweepMs). */
   sweep(): void;
   deviceState(deviceId: string): DeviceLiveState | undefined;
@@ -79,6 +81,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     bus.emit('reading.scored', scored);
   }
 
+  function presence(p: DevicePresence): void {
+    const s = live.get(p.deviceId);
+    if (s) s.online = p.online;
+    else live.set(p.deviceId, { online: p.online, last: {} });
+    for (const f of scorer.presence(p)) raise(f);
+  }
+
   function sweep(): void {
     for (const f of scorer.sweep(clock.now())) raise(f);
   }
@@ -86,15 +95,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     onReading,
     raise,
+    presence,
     sweep,
     deviceState: (id) => live.get(id),
     async start() {
-      stopPresence = bus.on('device.presence', 'pipeline.presence', (p) => {
-        const s = live.get(p.deviceId);
-        if (s) s.online = p.online;
-        else live.set(p.deviceId, { online: p.online, last: {} });
-        for (const f of scorer.presence(p)) raise(f);
-      });
+      stopPresence = bus.on('device.presence', 'pipeline.presence', presence);
       sweepTimer = setInterval(() => {
         try {
           sweep();

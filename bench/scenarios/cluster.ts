@@ -25,6 +25,11 @@ export interface ClusterBenchOptions {
   steps: number[];
   stepSec: number;
   alarms: number;
+  /**
+   * 0: each node scores what its own devices send. Above 0: readings go through the partitioned
+   * log (cluster.partitions; issue 21 point 4) on a Redis that fsyncs every write.
+   */
+  partitions?: number;
 }
 
 interface Node {
@@ -54,7 +59,9 @@ interface Phase {
   peakRssMiB: number[];
 }
 
-const clusterConfig = (redisUrl: string, nodeId: string) => ({ 'cluster.enabled': true, 'cluster.redisUrl': redisUrl, 'cluster.nodeId': nodeId, 'cluster.heartbeatMs': 5000 });
+const clusterConfig = (redisUrl: string, nodeId: string, partitions: number) => ({
+  'cluster.enabled': true, 'cluster.redisUrl': redisUrl, 'cluster.nodeId': nodeId, 'cluster.heartbeatMs': 5000, 'cluster.partitions': partitions,
+});
 
 async function ladder(nodes: Node[], o: ClusterBenchOptions, log: (s: string) => void, label: string): Promise<{ steps: Step[]; zeroLossRate: number }> {
   const steps: Step[] = [];
@@ -149,11 +156,12 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
       await target.stop();
     }
   }
-  const redis = await startTestRedis();
+  const partitions = o.partitions ?? 0;
+  const redis = await startTestRedis({ durable: partitions > 0 });
   const nodes: Node[] = [];
   try {
     for (const id of ['bench-a', 'bench-b']) {
-      const target = await startWatchfireTarget(county.registry, clusterConfig(redis.url, id));
+      const target = await startWatchfireTarget(county.registry, clusterConfig(redis.url, id, partitions));
       const devices = id === 'bench-a' ? county.load.slice(0, half) : county.load.slice(half);
       nodes.push({ target, pool: await createLoadPool({ host: target.host, port: target.port, devices, sourceAddresses: 8 }) });
     }
@@ -186,7 +194,7 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
       `| peak RSS per node, MiB | ${s?.peakRssMiB.join(' / ') ?? '–'} | ${c?.peakRssMiB.join(' / ') ?? '–'} |`,
       `| alarm → console p50 / p99 ms | same node: ${(data.alarmToConsole?.sameNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.sameNode as { p99?: number })?.p99 ?? '–'} | other node: ${(data.alarmToConsole?.otherNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.otherNode as { p99?: number })?.p99 ?? '–'} |`,
       '',
-      'Two Watchfire processes in cluster mode on this 2-core machine with one redis-server, each with its own influxd, the load generator beside them; one node measured first with half the devices and half of each step. Each node scores what its own devices send (the partitioned log is not wired yet: issue 21 point 4).',
+      `Two Watchfire processes in cluster mode on this 2-core machine with one redis-server, each with its own influxd, the load generator beside them; one node measured first with half the devices and half of each step. ${partitions > 0 ? `Readings go through the partitioned log (${partitions} partitions, Redis appendfsync always): each is appended where it arrives and scored by the node owning its site's partition.` : 'Each node scores what its own devices send (run with --partitions=N for the partitioned log).'}`,
     ],
     data: { options: o, ...data },
   };

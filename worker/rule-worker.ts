@@ -1,0 +1,357 @@
+// The rule worker of cluster mode (issue 21 point 4; contracts/cluster.ts): on every node, it owns
+// a fair share of the log's partitions under leases it renews, rebuilds each partition's rule state
+// from the log when it takes one, then scores the partition's new records as they are appended.
+//
+// Taking a partition (open):
+//   1. `delivered`: the last offset the consumer group handed out. Records up to it were handled by
+//      an earlier owner, or read by it and never acknowledged (pending); records after it were never
+//      read and come to this worker through the group.
+//   2. `takeOver`: the pending records become this worker's.
+//   3. Rebuild: every retained record up to `delivered`, oldest first, through the lane. An
+//      acknowledged one is replayed with side effects off (its incident, stored reading and dead
+//      letter exist already, made by the owner that acknowledged it). A pending one is handled
+//      live, in its place in the order: whether its owner got as far as its incident before dying
+//      is not known, and an alarm handled twice is better than one never handled (at least once;
+//      an incident's key makes the second a no-op where the incident store is shared, issue 21
+//      point 2).
+//   4. From then on, new records through the consumer group: handled, and acknowledged once this
+//      node's journal (and the SQLite WAL beside it) holds what they did.
+// Losing a partition (a renewal refused: the lease ran out, another worker has it) closes its lane
+// at once; what was read and not yet acknowledged stays pending for the new owner.
+//
+// Retention: the owner trims each partition to `retentionMs` (cluster.log.retentionMs). A rebuild
+// sees that much history: rule windows up to it are whole after a move (smoke confirmation 120 s,
+// heat rate, CO dose over 10 min, the re-send memory of recent seqs); longer ones (settlement's 48 h
+// and 7-day regressions) start again from what is retained, until state snapshots exist.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Gauge } from 'prom-client';
+import { compareOffsets, decodeFrame, LOG_START, type LogOffset, type LogRecord, type PartitionedLog, type PartitionLane, type PartitionLanes } from '../contracts/cluster.ts';
+import { hotCounter } from '../contracts/metrics.ts';
+import type { Frame, Lifecycle } from '../contracts/ports.ts';
+
+export interface RuleWorkerDeps {
+  log: PartitionedLog;
+  lanes: PartitionLanes;
+  /** This worker's name in leases and the consumer group (the node id). */
+  worker: string;
+  /** Calls back once what was handled so far is durable on this node (the journal's group commit). */
+  durable: (done: (err?: Error) => void) => void;
+  logger: Logger;
+  metrics: Registry;
+  /** Lease length; renewed every third of it. */
+  leaseMs?: number;
+  /** History kept in each partition (and so seen by a rebuild). */
+  retentionMs?: number;
+  /** Records read per partition per turn. */
+  batch?: number;
+  /** How long one read waits for a new record (also how soon a new partition joins the reads). */
+  blockMs?: number;
+}
+
+export interface RuleWorker extends Lifecycle {
+  /** Partitions this worker owns, and whether each is rebuilt (serving). */
+  owned(): ReadonlyMap<number, boolean>;
+  /**
+   * Stops without releasing or acknowledging anything, as a process that dies would: the leases
+   * run out and another worker takes the partitions over. For a node that must leave at once, and
+   * for the failover tests.
+   */
+  halt(): Promise<void>;
+}
+
+interface Owned {
+  readonly partition: number;
+  readonly lane: PartitionLane;
+  ready: boolean;
+  /** Set when the lease is lost or given up: nothing more is handled for it. */
+  gone: boolean;
+}
+
+/** Records read per page while rebuilding. */
+const PAGE = 1_000;
+/** More pending records than a worker ever reads unacknowledged (batch × partitions), by far. */
+const MAX_PENDING = 1_000_000;
+/** Partitions are trimmed every this many renewals (a trim is cheap, not free). */
+const TRIM_EVERY = 30;
+
+export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
+  const { log, worker, logger } = deps;
+  const leaseMs = deps.leaseMs ?? 10_000;
+  const retentionMs = deps.retentionMs ?? 3_600_000;
+  const batch = deps.batch ?? 500;
+  const blockMs = deps.blockMs ?? 250;
+  const owned = new Map<number, Owned>();
+  let running = false;
+  let tickTimer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+  let loop: Promise<void> | undefined;
+  let ticks = 0;
+  /** Rebuilds under way. */
+  const opening = new Set<Promise<void>>();
+  /** Wakes the read loop when it waits with no partition ready. */
+  let wake: (() => void) | undefined;
+
+  const handled = hotCounter(deps.metrics, 'watchfire_cluster_records_handled_total', 'Log records handled live by this node\'s rule worker (scored, stored, incidents raised)');
+  const replayed = hotCounter(deps.metrics, 'watchfire_cluster_records_replayed_total', 'Log records replayed with side effects off to rebuild a partition\'s rule state');
+  const moves = hotCounter(deps.metrics, 'watchfire_cluster_partitions_taken_total', 'Partitions this node\'s rule worker took (and rebuilt)');
+  new Gauge({
+    name: 'watchfire_cluster_partitions_owned', help: 'Partitions of the log this node\'s rule worker owns', registers: [deps.metrics],
+    collect() { this.set(owned.size); },
+  });
+
+  const awake = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  function frameOf(r: LogRecord): Frame | undefined {
+    try {
+      return decodeFrame(r.frame);
+    } catch (err) {
+      // Written by a newer version, or damaged: said loudly, never a stall of the partition.
+      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', partition: r.partition, offset: r.offset, err: (err as Error).message }, 'log record unreadable: skipped');
+      return undefined;
+    }
+  }
+
+  function run(o: Owned, r: LogRecord, live: boolean): void {
+    const f = frameOf(r);
+    if (!f) return;
+    try {
+      if (live) {
+        o.lane.handle(f);
+        handled.n++;
+      } else {
+        o.lane.replay(f);
+        replayed.n++;
+      }
+    } catch (err) {
+      // Ingest contains its own failures (dead letters); this is a bug in the lane itself.
+      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', partition: r.partition, offset: r.offset, deviceId: f.deviceId, err }, 'a log record threw in its lane');
+    }
+  }
+
+  const durable = (): Promise<void> => new Promise((resolve, reject) => deps.durable((err) => (err ? reject(err) : resolve())));
+
+  function drop(o: Owned): void {
+    if (o.gone) return;
+    o.gone = true;
+    if (owned.get(o.partition) === o) owned.delete(o.partition);
+    try {
+      o.lane.close();
+    } catch (err) {
+      logger.error({ err, partition: o.partition }, 'closing a partition lane threw');
+    }
+  }
+
+  async function open(partition: number): Promise<void> {
+    const o: Owned = { partition, lane: deps.lanes(partition), ready: false, gone: false };
+    owned.set(partition, o);
+    const t0 = Date.now();
+    try {
+      const until: LogOffset = await log.delivered(partition);
+      // One call: takeOver walks the whole pending list itself, and a second call would take the
+      // same records again (they are this worker's now, idle 0).
+      const pending = new Set((await log.takeOver(partition, worker, MAX_PENDING)).map((r) => r.offset));
+      let after = LOG_START;
+      let n = 0;
+      const acks: LogOffset[] = [];
+      rebuild: while (!o.gone && compareOffsets(after, until) < 0) {
+        const page = await log.read(partition, after, PAGE);
+        if (o.gone) return;
+        for (const r of page) {
+          if (compareOffsets(r.offset, until) > 0) break rebuild;
+          const live = pending.has(r.offset);
+          run(o, r, live);
+          if (live) acks.push(r.offset);
+          n++;
+          after = r.offset;
+        }
+        if (page.length < PAGE) break;
+      }
+      if (o.gone) return;
+      if (acks.length > 0) {
+        await durable();
+        await log.ack(partition, acks);
+      }
+      o.ready = true;
+      moves.n++;
+      logger.info({ partition, records: n, pendingHandled: acks.length, upTo: until, ms: Date.now() - t0 }, 'partition taken: rule state rebuilt from the log');
+      awake();
+    } catch (err) {
+      // Given back, so that this or another worker tries again from the start.
+      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', partition, err: (err as Error).message }, 'partition could not be rebuilt: given back');
+      drop(o);
+      await log.release(partition, worker).catch(() => undefined);
+    }
+  }
+
+  async function tick(): Promise<void> {
+    ticks++;
+    try {
+      const alive = await log.workers(worker, leaseMs);
+      const share = Math.ceil(log.partitions / Math.max(1, alive));
+      for (const o of [...owned.values()]) {
+        if (!running) return;
+        if (!(await log.claim(o.partition, worker, leaseMs))) {
+          logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition }, 'partition lease lost: its state is dropped here');
+          drop(o);
+        }
+      }
+      for (const [p, offsets] of [...unacked]) {
+        if (owned.get(p)?.gone === false) await log.ack(p, offsets);
+        unacked.delete(p);
+      }
+      // Records read by a worker after it lost the lease (its renewal came too late: it learns of
+      // the loss only at its next one) stay pending under it, after this owner's takeover: taken
+      // once nobody has touched them for three leases, and handled (late, never lost).
+      for (const o of [...owned.values()]) {
+        if (!running || !o.ready || o.gone) continue;
+        const late = await log.takeOver(o.partition, worker, PAGE, 3 * leaseMs);
+        if (late.length === 0 || o.gone) continue;
+        logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, records: late.length }, 'records left pending by a worker that lost the partition: handled now');
+        for (const r of late) run(o, r, true);
+        await durable();
+        await log.ack(o.partition, late.map((r) => r.offset));
+      }
+      // More than a fair share (a node joined): the newest-numbered go back, each after what was
+      // read of it is handled and acknowledged (the read loop's batch, a rebuild's pending ones).
+      while (running && owned.size > share) {
+        const o = [...owned.values()].at(-1)!;
+        drop(o);
+        await idle();
+        await Promise.all([...opening]);
+        await log.release(o.partition, worker);
+        logger.info({ partition: o.partition, share }, 'partition given back for another worker');
+      }
+      // Fewer: free partitions are taken, each worker starting its search at a place of its own.
+      const start = crcStart(worker, log.partitions);
+      for (let i = 0; running && owned.size < share && i < log.partitions; i++) {
+        const p = (start + i) % log.partitions;
+        if (owned.has(p)) continue;
+        if (await log.claim(p, worker, leaseMs)) {
+          const opened = open(p).finally(() => opening.delete(opened));
+          opening.add(opened);
+        }
+      }
+      if (ticks % TRIM_EVERY === 0) {
+        for (const o of owned.values()) if (o.ready) await log.trim(o.partition, retentionMs);
+      }
+    } catch (err) {
+      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'partition leases could not be renewed this time');
+    }
+  }
+
+  /** Handled records whose acknowledgement failed, by partition: retried at the next renewal. */
+  const unacked = new Map<number, LogOffset[]>();
+  /** The batch being handled, if any: given-back partitions wait for it. */
+  let inBatch: Promise<void> | undefined;
+  const idle = (): Promise<void> => inBatch ?? Promise.resolve();
+
+  async function readLoop(): Promise<void> {
+    while (running) {
+      const ready: number[] = [];
+      for (const o of owned.values()) if (o.ready && !o.gone) ready.push(o.partition);
+      if (ready.length === 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, blockMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        continue;
+      }
+      let records: LogRecord[];
+      try {
+        records = await log.readNew(ready, worker, { count: batch, blockMs });
+      } catch (err) {
+        if (!running) return;
+        logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'reading the log failed; retrying');
+        await new Promise((r) => setTimeout(r, blockMs));
+        continue;
+      }
+      if (!running || records.length === 0) continue;
+      let finish!: () => void;
+      inBatch = new Promise<void>((r) => (finish = r));
+      const acks = new Map<number, LogOffset[]>();
+      try {
+        for (const r of records) {
+          const o = owned.get(r.partition);
+          // Lost meanwhile: left pending, for the new owner.
+          if (!o || o.gone || !o.ready) continue;
+          run(o, r, true);
+          let list = acks.get(r.partition);
+          if (!list) acks.set(r.partition, (list = []));
+          list.push(r.offset);
+        }
+        if (acks.size > 0) {
+          await durable();
+          await Promise.all([...acks].map(([p, offsets]) => log.ack(p, offsets)));
+        }
+      } catch (err) {
+        // Handled, not acknowledged: acknowledged again at the next renewal while this worker owns
+        // the partition (so not handled twice here); handled again by the next owner otherwise.
+        logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'handled records could not be acknowledged; retried at the next renewal');
+        for (const [p, offsets] of acks) unacked.set(p, [...(unacked.get(p) ?? []), ...offsets]);
+      } finally {
+        inBatch = undefined;
+        finish();
+      }
+    }
+  }
+
+  function schedule(): void {
+    tickTimer = setTimeout(() => {
+      ticking = tick().finally(() => {
+        ticking = undefined;
+        if (running) schedule();
+      });
+    }, Math.max(10, Math.floor(leaseMs / 3)));
+    tickTimer.unref();
+  }
+
+  async function halt(): Promise<void> {
+    running = false;
+    if (tickTimer) clearTimeout(tickTimer);
+    tickTimer = undefined;
+    awake();
+    for (const o of [...owned.values()]) drop(o);
+    await ticking;
+    await Promise.all([...opening]);
+    await loop;
+    loop = undefined;
+  }
+
+  return {
+    owned: () => new Map([...owned].map(([p, o]) => [p, o.ready])),
+    async start() {
+      if (running) return;
+      running = true;
+      loop = readLoop();
+      ticking = tick().finally(() => {
+        ticking = undefined;
+        if (running) schedule();
+      });
+      await ticking;
+      // A worker that starts alone serves its partitions when start() returns.
+      await Promise.all([...opening]);
+    },
+    halt,
+    async stop() {
+      const mine = [...owned.keys()];
+      await halt();
+      // A clean stop hands the partitions over at once, not after the lease runs out.
+      for (const p of mine) await log.release(p, worker).catch((err: Error) => logger.warn({ partition: p, err: err.message }, 'lease not released; it runs out'));
+    },
+  };
+}
+
+/** Where a worker starts looking for free partitions: spread by its name, so two do not race for the same ones. */
+function crcStart(worker: string, partitions: number): number {
+  let h = 0;
+  for (let i = 0; i < worker.length; i++) h = (h * 31 + worker.charCodeAt(i)) >>> 0;
+  return h % partitions;
+}
