@@ -15,6 +15,7 @@ import { settlementEvent, settlementTelemetry } from './settlement.ts';
 import { smokeEvent, smokeTelemetry, type FireContext } from './smoke.ts';
 import { condition } from './common.ts';
 import { COND, DeviceState, SiteFire } from './state.ts';
+import { decodeRuleState, encodeRuleState } from './snapshot.ts';
 import type { EventReading, TelemetryReading } from '../contracts/reading.ts';
 
 /** A device family (its row of contracts/families.ts: fields, events, ingress) and its rules. */
@@ -96,6 +97,13 @@ export interface RuleEngine {
   reload(input: unknown): ReloadResult;
   ruleSet(): RuleSet;
   stats(): RuleEngineStats;
+  /** Every device's and site's state as bytes (rules/snapshot.ts): a partition's snapshot in cluster mode. */
+  saveState(): Uint8Array;
+  /**
+   * Replaces every device's and site's state with a saveState() of this or another engine. Throws,
+   * changing nothing, on bytes of another version or layout.
+   */
+  loadState(bytes: Uint8Array): void;
 }
 
 function subjectOf(info: DeviceInfo): Subject {
@@ -260,5 +268,13 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     return { devices: states.size, sites: sites.size, ...c, seqGaps, seqMissing, offline, lastOverrideError, lastInternalError, ruleSetVersion: version };
   }
 
-  return { evaluate, presence, sweep, reload, ruleSet: () => current, stats };
+  function loadState(bytes: Uint8Array): void {
+    const loaded = decodeRuleState(bytes, (type) => current[type]);
+    states.clear();
+    sites.clear();
+    for (const [id, st] of loaded.states) states.set(id, st);
+    for (const [id, site] of loaded.sites) sites.set(id, site);
+  }
+
+  return { evaluate, presence, sweep, reload, ruleSet: () => current, stats, saveState: () => encodeRuleState({ states, sites }), loadState };
 }

@@ -1,5 +1,6 @@
 // Fixed-size windows on typed arrays: the hot path keeps O(1) work and a bounded footprint per
 // device whatever a device sends (issue 3: "windows are fixed-size rings").
+import type { ByteReader, ByteWriter } from '../contracts/bytes.ts';
 
 /** The last `cap` (time, value) samples; a least-squares slope over the newest window. */
 export class SampleRing {
@@ -41,5 +42,24 @@ export class SampleRing {
     if (n < 3 || this.lastT - oldest < minSpanMs) return NaN;
     const den = n * stt - st * st;
     return den > 0 ? (n * stv - st * sv) / den : NaN;
+  }
+
+  /** The ring as it is, for a partition snapshot (rules/snapshot.ts). */
+  save(w: ByteWriter): void {
+    w.u8(this.cap);
+    for (let i = 0; i < this.buf.length; i++) w.f64(this.buf[i]!);
+    w.u8(this.next);
+    w.u8(this.size);
+    w.f64(this.lastT);
+  }
+
+  /** Takes a save()d ring of the same capacity (another is another layout: refused). */
+  load(r: ByteReader): void {
+    const cap = r.u8();
+    if (cap !== this.cap) throw new RangeError(`sample ring of ${cap} in the snapshot, ${this.cap} here`);
+    for (let i = 0; i < this.buf.length; i++) this.buf[i] = r.f64();
+    this.next = r.u8() % cap;
+    this.size = Math.min(r.u8(), cap);
+    this.lastT = r.f64();
   }
 }

@@ -1,5 +1,6 @@
 // Per-device state: plain classes with fixed fields (one hidden class each, small and monomorphic)
 // and typed-array windows; nothing grows with the number of readings.
+import type { ByteReader, ByteWriter } from '../contracts/bytes.ts';
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { SampleRing } from './ring.ts';
@@ -85,6 +86,22 @@ export class PointSet {
   }
   get size(): number {
     return this.n + this.overflow;
+  }
+
+  /** The set as it is, for a partition snapshot (rules/snapshot.ts). */
+  save(w: ByteWriter): void {
+    w.u8(this.n);
+    w.u32(this.overflow);
+    for (let i = 0; i < this.n; i++) w.f64(this.keys![i]!);
+  }
+
+  load(r: ByteReader): void {
+    const n = r.u8();
+    if (n > 16) throw new RangeError(`point set of ${n} keys in the snapshot, at most 16 here`);
+    this.overflow = r.u32();
+    this.n = n;
+    this.keys = n > 0 ? new Float64Array(16) : null;
+    for (let i = 0; i < n; i++) this.keys![i] = r.f64();
   }
 }
 
@@ -186,6 +203,22 @@ export class SettlementState extends DataViewOfBuffer {
     return s;
   }
 
+  /**
+   * A point's windows from a partition snapshot (rules/snapshot.ts): its bytes and where its
+   * sections start, each checked to lie inside the bytes (a section's own layout is the snapshot's
+   * version to vouch for).
+   */
+  static restore(bytes: Uint8Array, settlementAt: number, tiltAt: number, crackAt: number): SettlementState {
+    if (bytes.length === 0 && settlementAt < 0 && tiltAt < 0 && crackAt < 0) return SettlementState.EMPTY;
+    const fits = (at: number, size: number): boolean => at === -1 || (at >= 0 && at + size <= bytes.length);
+    if (!fits(settlementAt, SETTLEMENT.bytes) || !fits(tiltAt, TILT.bytes) || !fits(crackAt, CRACK.bytes)) {
+      throw new RangeError(`settlement windows of ${bytes.length} bytes with sections at ${settlementAt}, ${tiltAt}, ${crackAt}: not this layout`);
+    }
+    const buffer = new ArrayBuffer(bytes.length);
+    new Uint8Array(buffer).set(bytes);
+    return new SettlementState(buffer, settlementAt, tiltAt, crackAt);
+  }
+
   /** Offsets within the sections, for the cursors of rules/settlement.ts. */
   static readonly SETTLEMENT = SETTLEMENT;
   static readonly TILT = TILT;
@@ -248,6 +281,25 @@ export class SiteFire {
     this.ids[this.next] = deviceId;
     this.ts[this.next] = t;
     this.next = (this.next + 1) & 7;
+  }
+
+  /** The ring as it is, for a partition snapshot (rules/snapshot.ts). */
+  save(w: ByteWriter): void {
+    w.u8(this.next);
+    for (let i = 0; i < 8; i++) {
+      const id = this.ids[i];
+      w.bool(id !== undefined);
+      if (id !== undefined) w.str(id);
+      w.f64(this.ts[i]!);
+    }
+  }
+
+  load(r: ByteReader): void {
+    this.next = r.u8() & 7;
+    for (let i = 0; i < 8; i++) {
+      this.ids[i] = r.bool() ? r.str() : undefined;
+      this.ts[i] = r.f64();
+    }
   }
 
   /** Another device of the site signalled within windowMs of t (either side: uploads may be late). */
