@@ -17,6 +17,7 @@ import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import type { Reading, ReadingFlag } from '../contracts/reading.ts';
 import { SeqTracker } from './seq-tracker.ts';
+import { loadSeqMemory, saveSeqMemory } from './seq-snapshot.ts';
 import type { SeqTrackers } from './seq-store.ts';
 import { valuesOf } from './values.ts';
 import { nestsDeeperThan } from './json-depth.ts';
@@ -55,6 +56,10 @@ export interface Ingest extends FrameSink {
    * device's partition moved here or away, and its memory is rebuilt from the log (worker/).
    */
   forget(deviceId: string): void;
+  /** Cluster mode: the re-send memory of these devices (those it knows), for their partition's snapshot. */
+  saveMemory(deviceIds: Iterable<string>): Uint8Array;
+  /** Cluster mode: memory from saveMemory() (any node) replaces that of its devices; throws, changing nothing, on another version. */
+  loadMemory(bytes: Uint8Array): void;
 }
 
 interface DeviceState {
@@ -405,6 +410,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     },
     forget(deviceId) {
       devices.delete(deviceId);
+    },
+    saveMemory: (ids) => saveSeqMemory(ids, (id) => devices.get(id)?.seq),
+    loadMemory(bytes) {
+      for (const [id, seq] of loadSeqMemory(bytes)) devices.set(id, { seq, readings: 0, clockBad: 0, rejects: undefined });
     },
   };
 }
