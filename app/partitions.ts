@@ -10,9 +10,10 @@
 // never enter it, and its offline sweep covers only its devices) and ingest's per-device state,
 // which holds the re-send memory (seq). That memory lives with the partition, not with the
 // gateway: a device reconnects to any gateway, and only the owner sees all its frames in order; it
-// is rebuilt from the log with the rest, so it moves on failover without a store of its own. It
-// reaches back as far as the log's retention (cluster.log.retentionMs): a re-send of something
-// older than that is taken as new (on one node the seq store remembers runs however old).
+// is rebuilt with the rest, so it moves on failover without a store of its own: from the
+// partition's newest snapshot (cluster.log.snapshotMs: the engine's state and this memory, see
+// save() below) and the log after it; with snapshots off, from the retained log alone
+// (cluster.log.retentionMs), and a re-send of something older than that is taken as new.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -21,6 +22,7 @@ import { partitionOf, type PartitionLane } from '../contracts/cluster.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Scorer } from '../contracts/pipeline.ts';
 import type { DeadLetterStore, DeviceDirectory, Frame, FrameSink, ReadingSink } from '../contracts/ports.ts';
+import { ByteReader, ByteWriter } from '../contracts/bytes.ts';
 import { parseTopic } from '../contracts/protocol.ts';
 import type { Reading } from '../contracts/reading.ts';
 import { createLogAppender, createRedisLog, type LogAppender } from '../journal/index.ts';
@@ -185,6 +187,22 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
         engines.delete(partition);
         forget(partition);
       },
+      // A snapshot's state: the engine's (rules/snapshot.ts) and the re-send memory of the
+      // partition's devices (ingest/seq-snapshot.ts), each in its own versioned format.
+      save() {
+        const w = new ByteWriter();
+        w.block(engine.saveState());
+        w.block(sink.saveMemory(idsOf(partition)));
+        return w.finish();
+      },
+      load(state) {
+        const r = new ByteReader(state);
+        const rules = r.block();
+        const memory = r.block();
+        r.end();
+        engine.loadState(rules);
+        sink.loadMemory(memory);
+      },
     };
   }
 
@@ -195,6 +213,7 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     durable: deps.durable,
     leaseMs: cluster.log.leaseMs,
     retentionMs: cluster.log.retentionMs,
+    snapshotMs: cluster.log.snapshotMs,
     logger: logger.child({ module: 'rule-worker' }),
     metrics: deps.metrics,
   });

@@ -137,8 +137,11 @@ export interface PartitionedLog extends Lifecycle {
    * from the records up to here and reads on from here.
    */
   delivered(partition: number): Promise<LogOffset>;
-  /** Drops records appended more than `ageMs` ago (approximately: whole internal nodes only). */
-  trim(partition: number, ageMs: number): Promise<void>;
+  /**
+   * Drops records appended more than `ageMs` ago (approximately: whole internal nodes only), but
+   * never one after `keep` (the partition's newest snapshot: what a new owner replays after it).
+   */
+  trim(partition: number, ageMs: number, keep?: LogOffset): Promise<void>;
   /** The owner handled these records (scored, incidents committed). */
   ack(partition: number, offsets: readonly LogOffset[]): Promise<void>;
   /**
@@ -147,6 +150,74 @@ export interface PartitionedLog extends Lifecycle {
    * read them after losing its lease, and never will acknowledge them).
    */
   takeOver(partition: number, worker: string, count: number, minIdleMs?: number): Promise<LogRecord[]>;
+  /**
+   * Replaces the partition's snapshot (encodeSnapshot) in one step, only while `worker` holds its
+   * lease: false, and nothing written, otherwise (a worker that lost the partition cannot put an
+   * older state over its new owner's).
+   */
+  saveSnapshot(partition: number, worker: string, snapshot: Buffer): Promise<boolean>;
+  /** The partition's snapshot as saved (undefined when none): decodeSnapshot reads it. */
+  loadSnapshot(partition: number): Promise<Buffer | undefined>;
+}
+
+// A PARTITION SNAPSHOT: one partition's rule state (its lane's save(), in the lane's own versioned
+// format), tagged with the last log record it holds, so that a new owner loads it and replays only
+// the records after that offset (worker/rule-worker.ts). The envelope:
+//   "WFPS" | u16 envelope version (1) | u16 partitions | u16 partition | f64 takenAt
+//   | u16 offset bytes | offset | u32 CRC-32 of state | u32 state bytes | state (deflate, RFC 1951)
+// The partition count is in it because a site's partition depends on it: a snapshot taken under
+// another count holds other sites' state, and is refused.
+const SNAPSHOT_MAGIC = 0x53504657; // "WFPS", little-endian
+const SNAPSHOT_V1 = 1;
+
+export interface PartitionSnapshot {
+  readonly partitions: number;
+  readonly partition: number;
+  /** The newest record the state holds: a new owner replays from the next one. */
+  readonly offset: LogOffset;
+  /** The owner's clock when it was taken (ms), for operators. */
+  readonly takenAt: number;
+  /** The lane's state, deflated (RFC 1951, raw). */
+  readonly state: Buffer;
+}
+
+export function encodeSnapshot(s: PartitionSnapshot): Buffer {
+  const offset = Buffer.from(s.offset);
+  const out = Buffer.allocUnsafe(4 + 2 + 2 + 2 + 8 + 2 + offset.length + 4 + 4 + s.state.length);
+  let at = out.writeUInt32LE(SNAPSHOT_MAGIC, 0);
+  at = out.writeUInt16LE(SNAPSHOT_V1, at);
+  at = out.writeUInt16LE(s.partitions, at);
+  at = out.writeUInt16LE(s.partition, at);
+  at = out.writeDoubleLE(s.takenAt, at);
+  at = out.writeUInt16LE(offset.length, at);
+  at += offset.copy(out, at);
+  at = out.writeUInt32LE(crc32(s.state), at);
+  at = out.writeUInt32LE(s.state.length, at);
+  s.state.copy(out, at);
+  return out;
+}
+
+/** A snapshot's envelope, checked (magic, version, lengths, CRC); throws on anything else. */
+export function decodeSnapshot(b: Buffer): PartitionSnapshot {
+  if (b.length < 20 || b.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw new Error(`a ${b.length}-byte value that is not a partition snapshot`);
+  const version = b.readUInt16LE(4);
+  if (version !== SNAPSHOT_V1) throw new Error(`partition snapshot version ${version}; this node reads version ${SNAPSHOT_V1}`);
+  const partitions = b.readUInt16LE(6);
+  const partition = b.readUInt16LE(8);
+  const takenAt = b.readDoubleLE(10);
+  const offsetLen = b.readUInt16LE(18);
+  let at = 20;
+  if (at + offsetLen + 8 > b.length) throw new Error('partition snapshot shorter than its head says');
+  const offset = b.toString('latin1', at, at + offsetLen);
+  at += offsetLen;
+  const crc = b.readUInt32LE(at);
+  const stateLen = b.readUInt32LE(at + 4);
+  at += 8;
+  if (at + stateLen !== b.length) throw new Error(`partition snapshot of ${b.length} bytes where its head says ${at + stateLen}`);
+  if (!/^\d+-\d+$/.test(offset)) throw new Error(`partition snapshot at offset ${JSON.stringify(offset)}, not a log offset`);
+  const state = b.subarray(at);
+  if (crc32(state) !== crc) throw new Error('partition snapshot damaged: its CRC-32 does not match');
+  return { partitions, partition, offset, takenAt, state };
 }
 
 /**
@@ -163,6 +234,16 @@ export interface PartitionLane {
   handle(frame: Frame): void;
   /** The partition went to another worker (or this one stops): its state is dropped. */
   close(): void;
+  /**
+   * The partition's state now (rule engine and re-send memory), in the lane's own versioned
+   * format, for a snapshot. Absent: the lane is only ever rebuilt from the log.
+   */
+  save?(): Uint8Array;
+  /**
+   * A fresh lane takes a save() of this or another node, before any replay. Throws on a format it
+   * cannot read (another version): the worker then closes it, opens a fresh lane and replays the log.
+   */
+  load?(state: Uint8Array): void;
 }
 
 /** Opens a partition's lane with empty state (a claim, or a claim after losing it). */

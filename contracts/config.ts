@@ -342,8 +342,17 @@ export const Config = z.object({
     log: z.object({
       /** A partition's lease: a node that dies gives up its partitions this long after its last renewal. */
       leaseMs: z.number().int().min(100).default(10_000),
-      /** History kept per partition: what a new owner rebuilds rule state from (worker/rule-worker.ts). */
+      /**
+       * History kept per partition: what a new owner rebuilds rule state from after the newest
+       * snapshot (worker/rule-worker.ts). Never trimmed past that snapshot.
+       */
       retentionMs: z.number().int().min(60_000).default(3_600_000),
+      /**
+       * How often the owner of a partition snapshots its rule state and re-send memory beside the
+       * log, so a new owner replays only what came after and windows longer than the retention
+       * (settlement's 7-day regression) move whole. 0: never (a new owner replays the retained log).
+       */
+      snapshotMs: z.number().int().min(0).default(300_000),
       /** Refuse a Redis that does not fsync every write (appendfsync always): a PUBACK means on disk. */
       requireFsync: z.boolean().default(true),
       /** Connections appends go through (journal/redis-log.ts). */

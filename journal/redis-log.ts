@@ -9,7 +9,7 @@
 // fsyncs them together: a group commit, as the local journal does.
 import { Redis } from 'ioredis';
 import { WatchfireError } from '../contracts/errors.ts';
-import { LOG_START, partitionOf, type LogOffset, type LogRecord, type PartitionedLog } from '../contracts/cluster.ts';
+import { compareOffsets, LOG_START, partitionOf, type LogOffset, type LogRecord, type PartitionedLog } from '../contracts/cluster.ts';
 
 const GROUP = 'rules';
 
@@ -26,6 +26,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// A snapshot is written only by the lease's holder, and replaces the last one in one SET (a reader
+// sees the old or the new, never half of one). Lease and snapshot share the partition's hash tag.
+const SNAPSHOT = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1`;
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
 
@@ -56,6 +61,7 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
   const prefix = opts.prefix ?? 'wf:';
   const key = (p: number): string => `${prefix}log:{${p}}`;
   const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
+  const snapshotKey = (p: number): string => `${prefix}snap:{${p}}`;
   const keys = (parts: readonly number[]): string[] => parts.map(key);
   let db: Redis | undefined;
   /** Append connections; writers[p % length] carries partition p. */
@@ -186,12 +192,15 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       return LOG_START;
     },
 
-    async trim(partition, ageMs) {
+    async trim(partition, ageMs, keep) {
       check(partition);
       // Stream ids are Redis's clock in ms: the cut is taken from Redis's TIME, not this node's.
       const [sec, usec] = await live().time();
       const cut = Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - ageMs;
-      if (cut > 0) await live().xtrim(key(partition), 'MINID', '~', `${cut}-0`);
+      if (cut <= 0) return;
+      // MINID drops ids below it: a cut at `keep` keeps `keep` and everything after it.
+      const minId = keep !== undefined && compareOffsets(keep, `${cut}-0`) < 0 ? keep : `${cut}-0`;
+      await live().xtrim(key(partition), 'MINID', '~', minId);
     },
 
     async ack(partition, offsets: readonly LogOffset[]) {
@@ -210,6 +219,16 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
         from = next.toString();
       } while (from !== '0-0' && out.length < count);
       return out;
+    },
+
+    async saveSnapshot(partition, worker, snapshot) {
+      check(partition);
+      return (await live().eval(SNAPSHOT, 2, leaseKey(partition), snapshotKey(partition), worker, snapshot)) === 1;
+    },
+
+    async loadSnapshot(partition) {
+      check(partition);
+      return (await live().getBuffer(snapshotKey(partition))) ?? undefined;
     },
   };
 }

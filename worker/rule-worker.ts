@@ -19,16 +19,27 @@
 // Losing a partition (a renewal refused: the lease ran out, another worker has it) closes its lane
 // at once; what was read and not yet acknowledged stays pending for the new owner.
 //
-// Retention: the owner trims each partition to `retentionMs` (cluster.log.retentionMs). A rebuild
-// sees that much history: rule windows up to it are whole after a move (smoke confirmation 120 s,
-// heat rate, CO dose over 10 min, the re-send memory of recent seqs); longer ones (settlement's 48 h
-// and 7-day regressions) start again from what is retained, until state snapshots exist.
+// Snapshots (`snapshotMs`, cluster.log.snapshotMs; worker/snapshots.ts): every so often the owner
+// writes each partition's state (its lane's save()) beside the log, tagged with the last record it
+// holds, between batches so that it holds exactly the records up to there. In step 3 a new owner
+// loads the newest into its fresh lane and replays only the records after it, so windows longer
+// than the retention (settlement's 48 h and 7-day regressions, the re-send memory of old runs) move
+// whole. One it cannot use (damaged, another version or partition count) is said with
+// WF_CLUSTER_SNAPSHOT, and the whole retained log is replayed as without snapshots. Pending records
+// at or before its offset may or may not be in its state: they are handled live, first.
+//
+// Retention: the owner trims each partition to `retentionMs` (cluster.log.retentionMs), but never
+// past its newest snapshot, so that a snapshot and the log after it are always whole. Without
+// snapshots a rebuild sees only the retained history: windows up to it are whole after a move
+// (smoke confirmation 120 s, heat rate, CO dose over 10 min, the re-send memory of recent seqs),
+// longer ones start again from what is retained.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
-import { compareOffsets, decodeFrame, LOG_START, type LogOffset, type LogRecord, type PartitionedLog, type PartitionLane, type PartitionLanes } from '../contracts/cluster.ts';
+import { compareOffsets, decodeFrame, LOG_START, type LogOffset, type LogRecord, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
 import { hotCounter } from '../contracts/metrics.ts';
 import type { Frame, Lifecycle } from '../contracts/ports.ts';
+import { createSnapshots, type Owned } from './snapshots.ts';
 
 export interface RuleWorkerDeps {
   log: PartitionedLog;
@@ -47,6 +58,8 @@ export interface RuleWorkerDeps {
   batch?: number;
   /** How long one read waits for a new record (also how soon a new partition joins the reads). */
   blockMs?: number;
+  /** How often each owned partition's state is snapshotted; 0 (default): never, a rebuild replays the retained log. */
+  snapshotMs?: number;
 }
 
 export interface RuleWorker extends Lifecycle {
@@ -58,14 +71,6 @@ export interface RuleWorker extends Lifecycle {
    * for the failover tests.
    */
   halt(): Promise<void>;
-}
-
-interface Owned {
-  readonly partition: number;
-  readonly lane: PartitionLane;
-  ready: boolean;
-  /** Set when the lease is lost or given up: nothing more is handled for it. */
-  gone: boolean;
 }
 
 /** Records read per page while rebuilding. */
@@ -81,6 +86,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   const retentionMs = deps.retentionMs ?? 3_600_000;
   const batch = deps.batch ?? 500;
   const blockMs = deps.blockMs ?? 250;
+  const snapshotMs = deps.snapshotMs ?? 0;
   const owned = new Map<number, Owned>();
   let running = false;
   let tickTimer: NodeJS.Timeout | undefined;
@@ -95,6 +101,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   const handled = hotCounter(deps.metrics, 'watchfire_cluster_records_handled_total', 'Log records handled live by this node\'s rule worker (scored, stored, incidents raised)');
   const replayed = hotCounter(deps.metrics, 'watchfire_cluster_records_replayed_total', 'Log records replayed with side effects off to rebuild a partition\'s rule state');
   const moves = hotCounter(deps.metrics, 'watchfire_cluster_partitions_taken_total', 'Partitions this node\'s rule worker took (and rebuilt)');
+  const snaps = createSnapshots({ log, lanes: deps.lanes, worker, logger, metrics: deps.metrics });
   new Gauge({
     name: 'watchfire_cluster_partitions_owned', help: 'Partitions of the log this node\'s rule worker owns', registers: [deps.metrics],
     collect() { this.set(owned.size); },
@@ -147,17 +154,31 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   }
 
   async function open(partition: number): Promise<void> {
-    const o: Owned = { partition, lane: deps.lanes(partition), ready: false, gone: false };
+    const o: Owned = { partition, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now() };
     owned.set(partition, o);
     const t0 = Date.now();
     try {
       const until: LogOffset = await log.delivered(partition);
       // One call: takeOver walks the whole pending list itself, and a second call would take the
       // same records again (they are this worker's now, idle 0).
-      const pending = new Set((await log.takeOver(partition, worker, MAX_PENDING)).map((r) => r.offset));
-      let after = LOG_START;
-      let n = 0;
+      const taken = await log.takeOver(partition, worker, MAX_PENDING);
+      const pending = new Set(taken.map((r) => r.offset));
       const acks: LogOffset[] = [];
+      const from = snapshotMs > 0 ? await snaps.restore(o, until) : undefined;
+      if (o.gone) return;
+      let after = LOG_START;
+      if (from !== undefined) {
+        // Pending at or before the snapshot: the owner that wrote it had read them and not
+        // acknowledged them, so whether its state holds them is not known. Handled live, first (at
+        // least once, as any pending record).
+        for (const r of taken) {
+          if (compareOffsets(r.offset, from) > 0) continue;
+          run(o, r, true);
+          acks.push(r.offset);
+        }
+        after = o.last = o.snapped = from;
+      }
+      let n = 0;
       rebuild: while (!o.gone && compareOffsets(after, until) < 0) {
         const page = await log.read(partition, after, PAGE);
         if (o.gone) return;
@@ -167,7 +188,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           run(o, r, live);
           if (live) acks.push(r.offset);
           n++;
-          after = r.offset;
+          after = o.last = r.offset;
         }
         if (page.length < PAGE) break;
       }
@@ -178,7 +199,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       }
       o.ready = true;
       moves.n++;
-      logger.info({ partition, records: n, pendingHandled: acks.length, upTo: until, ms: Date.now() - t0 }, 'partition taken: rule state rebuilt from the log');
+      logger.info({ partition, records: n, pendingHandled: acks.length, fromSnapshot: from ?? null, upTo: until, ms: Date.now() - t0 }, 'partition taken: rule state rebuilt from the log');
       awake();
     } catch (err) {
       // Given back, so that this or another worker tries again from the start.
@@ -186,6 +207,12 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       drop(o);
       await log.release(partition, worker).catch(() => undefined);
     }
+  }
+
+  /** Writes the partition's snapshot between batches: the state then holds exactly the records up to `last`, all acknowledged (or kept for the next renewal's retry). */
+  async function snapshot(o: Owned): Promise<void> {
+    while (inBatch) await inBatch;
+    if (!o.gone && running) await snaps.write(o);
   }
 
   async function tick(): Promise<void> {
@@ -212,7 +239,10 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         const late = await log.takeOver(o.partition, worker, PAGE, 3 * leaseMs);
         if (late.length === 0 || o.gone) continue;
         logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, records: late.length }, 'records left pending by a worker that lost the partition: handled now');
-        for (const r of late) run(o, r, true);
+        for (const r of late) {
+          run(o, r, true);
+          if (compareOffsets(r.offset, o.last) > 0) o.last = r.offset;
+        }
         await durable();
         await log.ack(o.partition, late.map((r) => r.offset));
       }
@@ -236,8 +266,17 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           opening.add(opened);
         }
       }
+      // One snapshot per renewal at most, the most overdue: a tick that wrote them all at once
+      // (partitions taken together fall due together) could hold the next renewals past the lease.
+      if (snapshotMs > 0 && running) {
+        let due: Owned | undefined;
+        for (const o of owned.values()) {
+          if (o.ready && !o.gone && o.last !== o.snapped && Date.now() - o.snappedAt >= snapshotMs && (!due || o.snappedAt < due.snappedAt)) due = o;
+        }
+        if (due) await snapshot(due);
+      }
       if (ticks % TRIM_EVERY === 0) {
-        for (const o of owned.values()) if (o.ready) await log.trim(o.partition, retentionMs);
+        for (const o of owned.values()) if (o.ready) await log.trim(o.partition, retentionMs, snapshotMs > 0 ? o.snapped : undefined);
       }
     } catch (err) {
       logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'partition leases could not be renewed this time');
@@ -283,6 +322,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           // Lost meanwhile: left pending, for the new owner.
           if (!o || o.gone || !o.ready) continue;
           run(o, r, true);
+          o.last = r.offset;
           let list = acks.get(r.partition);
           if (!list) acks.set(r.partition, (list = []));
           list.push(r.offset);
