@@ -3,13 +3,11 @@
 // here is in Berlin, the center in Shanghai), and the CSV link exports exactly the rows shown.
 // Screenshot: test-artifacts/history.png.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createUser } from '../dashboards/index.ts';
-import { startTestSystem, type TestSystem } from './support/system.ts';
-import { TEST_COST, PASSWORD } from './dashboards.fixture.ts';
-import { ARTIFACTS, CHROMIUM_ARGS } from './browser.support.ts';
+import type { Browser, Page } from 'playwright-core';
+import type { TestSystem } from './support/system.ts';
+import { PASSWORD } from './dashboards.fixture.ts';
+import { ARTIFACTS, startConsoleSystem } from './browser.support.ts';
 import { controlRoom, fireFinding } from './browser.fixture.ts';
 
 describe('incident history in the console', () => {
@@ -18,12 +16,7 @@ describe('incident history in the console', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    [sys, browser] = await Promise.all([
-      startTestSystem({ registry: controlRoom(), smtp: false }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
-    ]);
-    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    ({ sys, browser } = await startConsoleSystem({ registry: controlRoom(), smtp: false }, [{ username: 'op', role: 'operator', personId: 'op1', centerId: 'c1' }]));
   });
   afterAll(async () => {
     await browser?.close();

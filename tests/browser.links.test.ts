@@ -116,13 +116,22 @@ describe('links in emails open the incident they name', () => {
       if (attempts === 1) await route.fulfill({ status: 503, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify({ code: 'WF_HTTP_BUSY', message: 'Sign-in is busy; retry in a few seconds' }) });
       else await route.continue();
     });
+    // Every text the error line shows, caught as it changes: the busy message stands only until
+    // the retry (1 s), which a poll on a loaded machine can miss.
+    const shown: string[] = [];
+    await page.exposeFunction('errorShown', (text: string) => shown.push(text));
     await page.goto(`${sys.httpUrl}/login.html`);
+    await page.evaluate(() => {
+      const el = document.getElementById('error')!;
+      const report = (window as unknown as { errorShown: (t: string) => void }).errorShown;
+      new MutationObserver(() => report(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+    });
     await page.fill('#username', 'op');
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
-    await page.waitForFunction(() => document.getElementById('error')?.textContent?.includes('登录繁忙，1 秒后自动重试'));
     await page.waitForURL((u) => u.pathname === '/' && u.host === new URL(sys.httpUrl).host);
     await page.waitForSelector('.queue-layout');
+    expect(shown.some((t) => t.includes('登录繁忙，1 秒后自动重试'))).toBe(true);
     expect(attempts).toBe(2);
     await context.close();
   });

@@ -10,11 +10,10 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32, deflateSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createUser } from '../dashboards/index.ts';
-import { startTestSystem, type TestSystem } from './support/system.ts';
-import { TEST_COST, PASSWORD } from './dashboards.fixture.ts';
-import { ARTIFACTS, CHROMIUM_ARGS } from './browser.support.ts';
+import type { Browser, Page } from 'playwright-core';
+import type { TestSystem } from './support/system.ts';
+import { PASSWORD } from './dashboards.fixture.ts';
+import { ARTIFACTS, startConsoleSystem } from './browser.support.ts';
 import { fireFinding, withCoordinates } from './browser.fixture.ts';
 
 /** A 256-px PNG tile: a checkerboard of two greys by tile number, with a lighter edge, so tiles can be told apart on a screenshot. */
@@ -78,15 +77,11 @@ describe('the map of sites on a configured tile source', () => {
     });
     await new Promise<void>((resolve) => tiles.listen(0, '127.0.0.1', resolve));
     tileBase = `http://127.0.0.1:${(tiles.address() as AddressInfo).port}`;
-    [sys, browser] = await Promise.all([
-      startTestSystem({
-        registry: withCoordinates(),
-        smtp: false,
-        config: { 'http.map': { tileUrl: `${tileBase}/{z}/{x}/{y}.png`, attribution: '© 测试瓦片', maxZoom: 18 } },
-      }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
-    ]);
-    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    ({ sys, browser } = await startConsoleSystem({
+      registry: withCoordinates(),
+      smtp: false,
+      config: { 'http.map': { tileUrl: `${tileBase}/{z}/{x}/{y}.png`, attribution: '© 测试瓦片', maxZoom: 18 } },
+    }, [{ username: 'op', role: 'operator', personId: 'op1', centerId: 'c1' }]));
   });
   afterAll(async () => {
     await browser?.close();

@@ -3,13 +3,11 @@
 // with names instead of ids, and a refused resolution's field errors in Chinese, wrapped inside a
 // 360-px phone screen.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createUser } from '../dashboards/index.ts';
-import { startTestSystem, type TestSystem } from './support/system.ts';
-import { TEST_COST, PASSWORD } from './dashboards.fixture.ts';
-import { ARTIFACTS, CHROMIUM_ARGS } from './browser.support.ts';
+import type { Browser, Page } from 'playwright-core';
+import type { TestSystem } from './support/system.ts';
+import { PASSWORD } from './dashboards.fixture.ts';
+import { ARTIFACTS, startConsoleSystem } from './browser.support.ts';
 import { controlRoom, fireFinding } from './browser.fixture.ts';
 
 /**
@@ -39,13 +37,10 @@ describe('Chinese everywhere in a zh-CN view', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    [sys, browser] = await Promise.all([
-      startTestSystem({ registry: controlRoom(), smtp: false }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
-    ]);
-    await createUser(sys.wf.users, { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
-    await createUser(sys.wf.users, { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1', password: PASSWORD }, { cost: TEST_COST });
+    ({ sys, browser } = await startConsoleSystem({ registry: controlRoom(), smtp: false }, [
+      { username: 'op', role: 'operator', personId: 'op1', centerId: 'c1' },
+      { username: 'zhang', role: 'grid_worker', personId: 'w1', centerId: 'c1' },
+    ]));
   });
   afterAll(async () => {
     await browser?.close();

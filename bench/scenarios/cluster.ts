@@ -180,8 +180,10 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
   const c = data.cluster;
   const s = data.single;
   const cpu = (p: Phase | undefined) => p?.steps.at(-1)?.cpuUsPerReading.join(' / ') ?? '–';
+  const pubacks = (p: Phase | undefined) => p?.steps.map((st) => `${st.rate}/s: ${st.puback.p50} / ${st.puback.p99}`).join('; ') ?? '–';
   return {
-    scenario: 'cluster',
+    // With the log on, its own file beside the run without it (bench/results/cluster-partitioned.json).
+    scenario: partitions > 0 ? 'cluster-partitioned' : 'cluster',
     targets: [
       { what: 'devices connected to two processes', target: '≥ 38,000', measured: String(c?.connected ?? 0), met: (c?.connected ?? 0) >= 38_000 },
     ],
@@ -191,6 +193,7 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
       `| devices connected | ${s?.connected ?? '–'} | ${c?.connected ?? '–'} (${c?.connectMs ?? '–'} ms) |`,
       `| zero-loss readings/s (${o.stepSec} s steps) | ${s?.zeroLossRate ?? '–'} | ${c?.zeroLossRate ?? '–'} |`,
       `| CPU µs per reading, last step, per node | ${cpu(s)} | ${cpu(c)} |`,
+      `| PUBACK p50 / p99 ms per step | ${pubacks(s)} | ${pubacks(c)} |`,
       `| peak RSS per node, MiB | ${s?.peakRssMiB.join(' / ') ?? '–'} | ${c?.peakRssMiB.join(' / ') ?? '–'} |`,
       `| alarm → console p50 / p99 ms | same node: ${(data.alarmToConsole?.sameNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.sameNode as { p99?: number })?.p99 ?? '–'} | other node: ${(data.alarmToConsole?.otherNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.otherNode as { p99?: number })?.p99 ?? '–'} |`,
       '',
