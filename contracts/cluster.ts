@@ -15,6 +15,13 @@
 // them once handled; when a worker dies, the next owner takes over what it had read but not
 // acknowledged (takeOver), and rebuilds the partition's rule state by reading from an offset
 // (read), e.g. from its last snapshot's.
+//
+// FENCING. Every new holder of a partition's lease gets a new term (a counter per partition, never
+// reused). A worker handles and acknowledges under the term it took the partition with: it checks
+// the term before handling a batch, and an acknowledgement or snapshot under a term that is no
+// longer current is refused by Redis. So a worker that lost its lease without knowing it yet (a
+// long pause, a renewal that came too late) neither handles on, nor acknowledges records its
+// successor now holds pending, nor puts its state over its successor's.
 import { crc32 } from 'node:zlib';
 import type { Incident } from './incidents.ts';
 import { INGRESS_SOURCES } from './ingress.ts';
@@ -111,6 +118,15 @@ export interface PartitionedLog extends Lifecycle {
   append(siteId: string, frame: Buffer): Promise<{ partition: number; offset: LogOffset }>;
   /** Takes or renews this worker's lease on a partition for `leaseMs`; false while another worker holds it. */
   claim(partition: number, worker: string, leaseMs: number): Promise<boolean>;
+  /**
+   * claim(), answering with the lease's term: 0 when refused. A worker renewing passes the term it
+   * holds: its lease having run out with nobody taking it meanwhile, it keeps that term (its state is
+   * still the partition's); taken by anyone else in between, the answer is a new term (its state is
+   * not). Without `term`, a free lease is always taken under a new term.
+   */
+  claimTerm(partition: number, worker: string, leaseMs: number, term?: number): Promise<number>;
+  /** The partitions' current terms (0: never held). */
+  terms(partitions: readonly number[]): Promise<number[]>;
   /** The worker holding a partition's lease, if any (for operators and tests). */
   owner(partition: number): Promise<string | undefined>;
   /**
@@ -143,7 +159,8 @@ export interface PartitionedLog extends Lifecycle {
    */
   trim(partition: number, ageMs: number, keep?: LogOffset): Promise<void>;
   /** The owner handled these records (scored, incidents committed). */
-  ack(partition: number, offsets: readonly LogOffset[]): Promise<void>;
+  /** With `term`: false, and nothing acknowledged, when the partition's term is another (fenced). */
+  ack(partition: number, offsets: readonly LogOffset[], term?: number): Promise<boolean>;
   /**
    * For a new owner: records read by earlier owners and never acknowledged, now this worker's,
    * oldest first. With `minIdleMs`, only those nobody has touched for that long (a worker that
@@ -151,11 +168,11 @@ export interface PartitionedLog extends Lifecycle {
    */
   takeOver(partition: number, worker: string, count: number, minIdleMs?: number): Promise<LogRecord[]>;
   /**
-   * Replaces the partition's snapshot (encodeSnapshot) in one step, only while `worker` holds its
-   * lease: false, and nothing written, otherwise (a worker that lost the partition cannot put an
-   * older state over its new owner's).
+   * Replaces the partition's snapshot (encodeSnapshot) in one step, only under the current term:
+   * false, and nothing written, otherwise (a worker that lost the partition cannot put an older
+   * state over its new owner's).
    */
-  saveSnapshot(partition: number, worker: string, snapshot: Buffer): Promise<boolean>;
+  saveSnapshot(partition: number, term: number, snapshot: Buffer): Promise<boolean>;
   /** The partition's snapshot as saved (undefined when none): decodeSnapshot reads it. */
   loadSnapshot(partition: number): Promise<Buffer | undefined>;
 }

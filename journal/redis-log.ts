@@ -13,11 +13,21 @@ import { compareOffsets, LOG_START, partitionOf, type LogOffset, type LogRecord,
 
 const GROUP = 'rules';
 
-// A lease is taken when free and renewed by its holder, in one step (no one can slip between).
+// A lease is taken when free and renewed by its holder, in one step (no one can slip between),
+// answering with its term (contracts/cluster.ts, fencing): a new one for every new holder; the same
+// for a holder whose lease ran out unclaimed by anyone, and who says which term it held.
 const CLAIM = `local v = redis.call('GET', KEYS[1])
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0`;
+local t = tonumber(redis.call('GET', KEYS[2]) or '0')
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return t end
+if v then return 0 end
+if ARGV[3] == '' or tonumber(ARGV[3]) ~= t then t = redis.call('INCR', KEYS[2]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return t`;
+// An acknowledgement under a term that is no longer current changes nothing.
+const ACK = `if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return -1 end
+return redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 3))`;
+/** Offsets per fenced XACK: Lua's unpack() takes a few thousand arguments at most. */
+const ACK_CHUNK = 1_000;
 // Membership by heartbeat, on Redis's clock (one clock for every node): those heard within ttl.
 const WORKERS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -26,9 +36,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-// A snapshot is written only by the lease's holder, and replaces the last one in one SET (a reader
-// sees the old or the new, never half of one). Lease and snapshot share the partition's hash tag.
-const SNAPSHOT = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+// A snapshot is written only under the current term, and replaces the last one in one SET (a reader
+// sees the old or the new, never half of one). Term and snapshot share the partition's hash tag.
+const SNAPSHOT = `if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1`;
 
@@ -62,6 +72,7 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
   const key = (p: number): string => `${prefix}log:{${p}}`;
   const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
   const snapshotKey = (p: number): string => `${prefix}snap:{${p}}`;
+  const termKey = (p: number): string => `${prefix}term:{${p}}`;
   const keys = (parts: readonly number[]): string[] => parts.map(key);
   let db: Redis | undefined;
   /** Append connections; writers[p % length] carries partition p. */
@@ -88,6 +99,11 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
     }
     return { partition, offset: id.toString(), siteId, frame };
   }
+  async function claimTerm(partition: number, worker: string, leaseMs: number, term?: number): Promise<number> {
+    check(partition);
+    return Number(await live().eval(CLAIM, 2, leaseKey(partition), termKey(partition), worker, String(leaseMs), term === undefined ? '' : String(term)));
+  }
+
   const records = (partition: number, entries: Entry[]): LogRecord[] =>
     entries.map((e) => record(partition, e)).filter((r): r is LogRecord => r !== undefined);
 
@@ -144,9 +160,17 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       return { partition, offset: offset! };
     },
 
+    claimTerm,
+
     async claim(partition, worker, leaseMs) {
-      check(partition);
-      return (await live().eval(CLAIM, 1, leaseKey(partition), worker, String(leaseMs))) === 1;
+      return (await claimTerm(partition, worker, leaseMs)) > 0;
+    },
+
+    async terms(parts) {
+      for (const p of parts) check(p);
+      if (parts.length === 0) return [];
+      const got = await live().mget(...parts.map(termKey));
+      return got.map((v) => Number(v ?? 0));
     },
 
     async owner(partition) {
@@ -203,9 +227,18 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       await live().xtrim(key(partition), 'MINID', '~', minId);
     },
 
-    async ack(partition, offsets: readonly LogOffset[]) {
+    async ack(partition, offsets: readonly LogOffset[], term) {
       check(partition);
-      if (offsets.length > 0) await live().xack(key(partition), GROUP, ...offsets);
+      if (offsets.length === 0) return true;
+      if (term === undefined) {
+        await live().xack(key(partition), GROUP, ...offsets);
+        return true;
+      }
+      for (let i = 0; i < offsets.length; i += ACK_CHUNK) {
+        const chunk = offsets.slice(i, i + ACK_CHUNK);
+        if (Number(await live().eval(ACK, 2, termKey(partition), key(partition), String(term), GROUP, ...chunk)) < 0) return false;
+      }
+      return true;
     },
 
     async takeOver(partition, worker, count, minIdleMs = 0) {
@@ -221,9 +254,9 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       return out;
     },
 
-    async saveSnapshot(partition, worker, snapshot) {
+    async saveSnapshot(partition, term, snapshot) {
       check(partition);
-      return (await live().eval(SNAPSHOT, 2, leaseKey(partition), snapshotKey(partition), worker, snapshot)) === 1;
+      return (await live().eval(SNAPSHOT, 2, termKey(partition), snapshotKey(partition), String(term), snapshot)) === 1;
     },
 
     async loadSnapshot(partition) {

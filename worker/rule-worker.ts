@@ -19,6 +19,13 @@
 // Losing a partition (a renewal refused: the lease ran out, another worker has it) closes its lane
 // at once; what was read and not yet acknowledged stays pending for the new owner.
 //
+// Fencing (contracts/cluster.ts): a partition is owned under the lease term it was taken with.
+// Before a batch is handled its partitions' terms are read (one round trip per batch, not per
+// record), and a partition whose term moved on is dropped there and then, its records left pending
+// for the new owner; acknowledgements and snapshots carry the term and Redis refuses them under
+// another. What remains unfenced is a batch already being handled when the term moves (its side
+// effects happen; its acknowledgement is refused, so the new owner handles it again: at least once).
+//
 // Snapshots (`snapshotMs`, cluster.log.snapshotMs; worker/snapshots.ts): every so often the owner
 // writes each partition's state (its lane's save()) beside the log, tagged with the last record it
 // holds, between batches so that it holds exactly the records up to there. In step 3 a new owner
@@ -101,7 +108,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   const handled = hotCounter(deps.metrics, 'watchfire_cluster_records_handled_total', 'Log records handled live by this node\'s rule worker (scored, stored, incidents raised)');
   const replayed = hotCounter(deps.metrics, 'watchfire_cluster_records_replayed_total', 'Log records replayed with side effects off to rebuild a partition\'s rule state');
   const moves = hotCounter(deps.metrics, 'watchfire_cluster_partitions_taken_total', 'Partitions this node\'s rule worker took (and rebuilt)');
-  const snaps = createSnapshots({ log, lanes: deps.lanes, worker, logger, metrics: deps.metrics });
+  const snaps = createSnapshots({ log, lanes: deps.lanes, logger, metrics: deps.metrics });
   new Gauge({
     name: 'watchfire_cluster_partitions_owned', help: 'Partitions of the log this node\'s rule worker owns', registers: [deps.metrics],
     collect() { this.set(owned.size); },
@@ -153,8 +160,15 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     }
   }
 
-  async function open(partition: number): Promise<void> {
-    const o: Owned = { partition, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now() };
+  /** Acknowledges under the partition's term; a refusal means another worker has it now: dropped. */
+  async function ack(o: Owned, offsets: readonly LogOffset[]): Promise<void> {
+    if (await log.ack(o.partition, offsets, o.term)) return;
+    if (!o.gone) logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, term: o.term, records: offsets.length }, 'acknowledgement refused: the partition has a new lease term (another worker took it); its state is dropped here and the new owner handles these records');
+    drop(o);
+  }
+
+  async function open(partition: number, term: number): Promise<void> {
+    const o: Owned = { partition, term, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now() };
     owned.set(partition, o);
     const t0 = Date.now();
     try {
@@ -195,7 +209,8 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       if (o.gone) return;
       if (acks.length > 0) {
         await durable();
-        await log.ack(partition, acks);
+        await ack(o, acks);
+        if (o.gone) return;
       }
       o.ready = true;
       moves.n++;
@@ -222,14 +237,18 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       const share = Math.ceil(log.partitions / Math.max(1, alive));
       for (const o of [...owned.values()]) {
         if (!running) return;
-        if (!(await log.claim(o.partition, worker, leaseMs))) {
-          logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition }, 'partition lease lost: its state is dropped here');
+        const term = await log.claimTerm(o.partition, worker, leaseMs, o.term);
+        if (term !== o.term) {
+          // 0: another worker holds it. Another term: others held it since (this one's lease had
+          // run out), so the state here is behind theirs; the lease is this worker's again, and the
+          // partition is taken afresh below.
+          logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, term: o.term, now: term }, 'partition lease lost: its state is dropped here');
           drop(o);
         }
       }
-      for (const [p, offsets] of [...unacked]) {
-        if (owned.get(p)?.gone === false) await log.ack(p, offsets);
-        unacked.delete(p);
+      for (const [o, offsets] of [...unacked]) {
+        unacked.delete(o);
+        if (!o.gone) await ack(o, offsets);
       }
       // Records read by a worker after it lost the lease (its renewal came too late: it learns of
       // the loss only at its next one) stay pending under it, after this owner's takeover: taken
@@ -244,7 +263,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           if (compareOffsets(r.offset, o.last) > 0) o.last = r.offset;
         }
         await durable();
-        await log.ack(o.partition, late.map((r) => r.offset));
+        await ack(o, late.map((r) => r.offset));
       }
       // More than a fair share (a node joined): the newest-numbered go back, each after what was
       // read of it is handled and acknowledged (the read loop's batch, a rebuild's pending ones).
@@ -261,8 +280,9 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       for (let i = 0; running && owned.size < share && i < log.partitions; i++) {
         const p = (start + i) % log.partitions;
         if (owned.has(p)) continue;
-        if (await log.claim(p, worker, leaseMs)) {
-          const opened = open(p).finally(() => opening.delete(opened));
+        const term = await log.claimTerm(p, worker, leaseMs);
+        if (term > 0) {
+          const opened = open(p, term).finally(() => opening.delete(opened));
           opening.add(opened);
         }
       }
@@ -284,10 +304,33 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   }
 
   /** Handled records whose acknowledgement failed, by partition: retried at the next renewal. */
-  const unacked = new Map<number, LogOffset[]>();
+  const unacked = new Map<Owned, LogOffset[]>();
   /** The batch being handled, if any: given-back partitions wait for it. */
   let inBatch: Promise<void> | undefined;
   const idle = (): Promise<void> => inBatch ?? Promise.resolve();
+
+  /**
+   * Drops the partitions of a batch whose term moved on (their records stay pending for the new
+   * owner); false when the terms could not be read (nothing is handled: the records stay pending
+   * here and are read again by this worker's late takeover, or by the next owner's).
+   */
+  async function fence(records: readonly LogRecord[]): Promise<boolean> {
+    const parts = [...new Set(records.map((r) => r.partition))];
+    let terms: number[];
+    try {
+      terms = await log.terms(parts);
+    } catch (err) {
+      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'lease terms could not be read: the batch is left pending');
+      return false;
+    }
+    parts.forEach((p, i) => {
+      const o = owned.get(p);
+      if (!o || o.gone || terms[i] === o.term) return;
+      logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: p, term: o.term, now: terms[i] }, 'partition taken by another worker (a new lease term): its records are left to it, its state dropped here');
+      drop(o);
+    });
+    return true;
+  }
 
   async function readLoop(): Promise<void> {
     while (running) {
@@ -315,27 +358,28 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       if (!running || records.length === 0) continue;
       let finish!: () => void;
       inBatch = new Promise<void>((r) => (finish = r));
-      const acks = new Map<number, LogOffset[]>();
+      const acks = new Map<Owned, LogOffset[]>();
       try {
+        if (!(await fence(records))) continue;
         for (const r of records) {
           const o = owned.get(r.partition);
           // Lost meanwhile: left pending, for the new owner.
           if (!o || o.gone || !o.ready) continue;
           run(o, r, true);
           o.last = r.offset;
-          let list = acks.get(r.partition);
-          if (!list) acks.set(r.partition, (list = []));
+          let list = acks.get(o);
+          if (!list) acks.set(o, (list = []));
           list.push(r.offset);
         }
         if (acks.size > 0) {
           await durable();
-          await Promise.all([...acks].map(([p, offsets]) => log.ack(p, offsets)));
+          await Promise.all([...acks].map(([o, offsets]) => ack(o, offsets)));
         }
       } catch (err) {
         // Handled, not acknowledged: acknowledged again at the next renewal while this worker owns
         // the partition (so not handled twice here); handled again by the next owner otherwise.
         logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'handled records could not be acknowledged; retried at the next renewal');
-        for (const [p, offsets] of acks) unacked.set(p, [...(unacked.get(p) ?? []), ...offsets]);
+        for (const [o, offsets] of acks) unacked.set(o, [...(unacked.get(o) ?? []), ...offsets]);
       } finally {
         inBatch = undefined;
         finish();

@@ -20,6 +20,8 @@ import { hotCounter } from '../contracts/metrics.ts';
 /** A partition this worker owns. */
 export interface Owned {
   readonly partition: number;
+  /** The lease term it was taken under (contracts/cluster.ts, fencing). */
+  readonly term: number;
   /** Replaced by a fresh one when a snapshot could not be loaded into it. */
   lane: PartitionLane;
   ready: boolean;
@@ -36,7 +38,6 @@ export interface Owned {
 export interface SnapshotsDeps {
   log: Pick<PartitionedLog, 'partitions' | 'saveSnapshot' | 'loadSnapshot'>;
   lanes: PartitionLanes;
-  worker: string;
   logger: Logger;
   metrics: Registry;
 }
@@ -108,13 +109,13 @@ export function createSnapshots(deps: SnapshotsDeps): Snapshots {
         const packed = await deflate(state, { level: 1 });
         const bytes = encodeSnapshot({ partitions: log.partitions, partition: o.partition, offset, takenAt: Date.now(), state: packed });
         if (o.gone) return;
-        if (await log.saveSnapshot(o.partition, deps.worker, bytes)) {
+        if (await log.saveSnapshot(o.partition, o.term, bytes)) {
           o.snapped = offset;
           written.n++;
           size.set(bytes.length);
           logger.debug({ partition: o.partition, offset, bytes: bytes.length, stateBytes: state.length, saveMs: Math.round(saveMs * 10) / 10 }, 'partition snapshot written');
         } else {
-          logger.warn({ code: 'WF_CLUSTER_SNAPSHOT', partition: o.partition }, 'partition snapshot not written: the lease is no longer this worker\'s');
+          logger.warn({ code: 'WF_CLUSTER_SNAPSHOT', partition: o.partition, term: o.term }, 'partition snapshot not written: the partition has a new lease term (another worker took it)');
         }
       } catch (err) {
         // The log is not trimmed past the last snapshot written: nothing a new owner needs is lost.
