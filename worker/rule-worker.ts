@@ -19,34 +19,25 @@
 // Losing a partition (a renewal refused: the lease ran out, another worker has it) closes its lane
 // at once; what was read and not yet acknowledged stays pending for the new owner.
 //
-// Fencing (contracts/cluster.ts): a partition is owned under the lease term it was taken with.
-// Before a batch is handled its partitions' terms are read (one round trip per batch, not per
-// record), and a partition whose term moved on is dropped there and then, its records left pending
-// for the new owner; acknowledgements and snapshots carry the term and Redis refuses them under
-// another. What remains unfenced is a batch already being handled when the term moves (its side
-// effects happen; its acknowledgement is refused, so the new owner handles it again: at least once).
+// Fencing (worker/fencing.ts): a partition is owned under the lease term it was taken with, checked
+// before each batch and carried by every acknowledgement and snapshot.
 //
-// Snapshots (`snapshotMs`, cluster.log.snapshotMs; worker/snapshots.ts): every so often the owner
-// writes each partition's state (its lane's save()) beside the log, tagged with the last record it
-// holds, between batches so that it holds exactly the records up to there. In step 3 a new owner
-// loads the newest into its fresh lane and replays only the records after it, so windows longer
-// than the retention (settlement's 48 h and 7-day regressions, the re-send memory of old runs) move
-// whole. One it cannot use (damaged, another version or partition count) is said with
-// WF_CLUSTER_SNAPSHOT, and the whole retained log is replayed as without snapshots. Pending records
-// at or before its offset may or may not be in its state: they are handled live, first.
-//
-// Retention: the owner trims each partition to `retentionMs` (cluster.log.retentionMs), but never
-// past its newest snapshot, so that a snapshot and the log after it are always whole. Without
-// snapshots a rebuild sees only the retained history: windows up to it are whole after a move
-// (smoke confirmation 120 s, heat rate, CO dose over 10 min, the re-send memory of recent seqs),
-// longer ones start again from what is retained.
+// Snapshots (cluster.log.snapshotMs; worker/snapshots.ts): every so often, between batches, the
+// owner writes a partition's state (its lane's save()) tagged with the last record it holds; in
+// step 3 a new owner loads the newest and replays only the records after it, so windows longer
+// than the retention (settlement's 7-day regression, old runs' re-send memory) move whole. Pending
+// records at or before its offset may or may not be in it: they are handled live, first. The owner
+// trims each partition to `retentionMs` but never past its newest snapshot; without snapshots a
+// rebuild sees only the retained history, and longer windows start again from it.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
 import { compareOffsets, decodeFrame, LOG_START, type LogOffset, type LogRecord, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
 import { hotCounter } from '../contracts/metrics.ts';
 import type { Frame, Lifecycle } from '../contracts/ports.ts';
-import { createSnapshots, type Owned } from './snapshots.ts';
+import { createFencing } from './fencing.ts';
+import type { Owned } from './owned.ts';
+import { createSnapshots } from './snapshots.ts';
 
 export interface RuleWorkerDeps {
   log: PartitionedLog;
@@ -109,6 +100,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   const replayed = hotCounter(deps.metrics, 'watchfire_cluster_records_replayed_total', 'Log records replayed with side effects off to rebuild a partition\'s rule state');
   const moves = hotCounter(deps.metrics, 'watchfire_cluster_partitions_taken_total', 'Partitions this node\'s rule worker took (and rebuilt)');
   const snaps = createSnapshots({ log, lanes: deps.lanes, logger, metrics: deps.metrics });
+  const { ack, fence } = createFencing({ log, owned, drop: (o) => drop(o), logger });
   new Gauge({
     name: 'watchfire_cluster_partitions_owned', help: 'Partitions of the log this node\'s rule worker owns', registers: [deps.metrics],
     collect() { this.set(owned.size); },
@@ -160,13 +152,6 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     }
   }
 
-  /** Acknowledges under the partition's term; a refusal means another worker has it now: dropped. */
-  async function ack(o: Owned, offsets: readonly LogOffset[]): Promise<void> {
-    if (await log.ack(o.partition, offsets, o.term)) return;
-    if (!o.gone) logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, term: o.term, records: offsets.length }, 'acknowledgement refused: the partition has a new lease term (another worker took it); its state is dropped here and the new owner handles these records');
-    drop(o);
-  }
-
   async function open(partition: number, term: number): Promise<void> {
     const o: Owned = { partition, term, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now() };
     owned.set(partition, o);
@@ -182,9 +167,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       if (o.gone) return;
       let after = LOG_START;
       if (from !== undefined) {
-        // Pending at or before the snapshot: the owner that wrote it had read them and not
-        // acknowledged them, so whether its state holds them is not known. Handled live, first (at
-        // least once, as any pending record).
+        // Pending at or before the snapshot (in its state or not: unknown): live, first.
         for (const r of taken) {
           if (compareOffsets(r.offset, from) > 0) continue;
           run(o, r, true);
@@ -286,8 +269,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           opening.add(opened);
         }
       }
-      // One snapshot per renewal at most, the most overdue: a tick that wrote them all at once
-      // (partitions taken together fall due together) could hold the next renewals past the lease.
+      // One snapshot per renewal, the most overdue: all at once could hold renewals past the lease.
       if (snapshotMs > 0 && running) {
         let due: Owned | undefined;
         for (const o of owned.values()) {
@@ -308,29 +290,6 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   /** The batch being handled, if any: given-back partitions wait for it. */
   let inBatch: Promise<void> | undefined;
   const idle = (): Promise<void> => inBatch ?? Promise.resolve();
-
-  /**
-   * Drops the partitions of a batch whose term moved on (their records stay pending for the new
-   * owner); false when the terms could not be read (nothing is handled: the records stay pending
-   * here and are read again by this worker's late takeover, or by the next owner's).
-   */
-  async function fence(records: readonly LogRecord[]): Promise<boolean> {
-    const parts = [...new Set(records.map((r) => r.partition))];
-    let terms: number[];
-    try {
-      terms = await log.terms(parts);
-    } catch (err) {
-      logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'lease terms could not be read: the batch is left pending');
-      return false;
-    }
-    parts.forEach((p, i) => {
-      const o = owned.get(p);
-      if (!o || o.gone || terms[i] === o.term) return;
-      logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: p, term: o.term, now: terms[i] }, 'partition taken by another worker (a new lease term): its records are left to it, its state dropped here');
-      drop(o);
-    });
-    return true;
-  }
 
   async function readLoop(): Promise<void> {
     while (running) {

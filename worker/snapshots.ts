@@ -14,26 +14,9 @@ import { deflateRaw, inflateRaw } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
-import { compareOffsets, decodeSnapshot, encodeSnapshot, type LogOffset, type PartitionedLog, type PartitionLane, type PartitionLanes } from '../contracts/cluster.ts';
+import { compareOffsets, decodeSnapshot, encodeSnapshot, type LogOffset, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
 import { hotCounter } from '../contracts/metrics.ts';
-
-/** A partition this worker owns. */
-export interface Owned {
-  readonly partition: number;
-  /** The lease term it was taken under (contracts/cluster.ts, fencing). */
-  readonly term: number;
-  /** Replaced by a fresh one when a snapshot could not be loaded into it. */
-  lane: PartitionLane;
-  ready: boolean;
-  /** Set when the lease is lost or given up: nothing more is handled for it. */
-  gone: boolean;
-  /** The newest record in the lane's state. */
-  last: LogOffset;
-  /** The offset of the newest snapshot written or loaded here (LOG_START: none yet). */
-  snapped: LogOffset;
-  /** When a snapshot was last written or tried (or the partition taken). */
-  snappedAt: number;
-}
+import type { Owned } from './owned.ts';
 
 export interface SnapshotsDeps {
   log: Pick<PartitionedLog, 'partitions' | 'saveSnapshot' | 'loadSnapshot'>;

@@ -1,0 +1,21 @@
+// What the rule worker knows of a partition it owns (worker/rule-worker.ts), shared with its
+// snapshots (snapshots.ts) and fencing (fencing.ts).
+import type { LogOffset, PartitionLane } from '../contracts/cluster.ts';
+
+/** A partition this worker owns. */
+export interface Owned {
+  readonly partition: number;
+  /** The lease term it was taken under (contracts/cluster.ts, fencing). */
+  readonly term: number;
+  /** Replaced by a fresh one when a snapshot could not be loaded into it. */
+  lane: PartitionLane;
+  ready: boolean;
+  /** Set when the lease is lost or given up: nothing more is handled for it. */
+  gone: boolean;
+  /** The newest record in the lane's state. */
+  last: LogOffset;
+  /** The offset of the newest snapshot written or loaded here (LOG_START: none yet). */
+  snapped: LogOffset;
+  /** When a snapshot was last written or tried (or the partition taken). */
+  snappedAt: number;
+}
