@@ -175,6 +175,8 @@ export interface PartitionedLog extends Lifecycle {
   saveSnapshot(partition: number, term: number, snapshot: Buffer): Promise<boolean>;
   /** The partition's snapshot as saved (undefined when none): decodeSnapshot reads it. */
   loadSnapshot(partition: number): Promise<Buffer | undefined>;
+  /** The oldest record still in the partition (undefined when it is empty) and the last ever appended (LOG_START: none). */
+  retained(partition: number): Promise<{ first: LogOffset | undefined; last: LogOffset }>;
 }
 
 // A PARTITION SNAPSHOT: one partition's rule state (its lane's save(), in the lane's own versioned

@@ -259,6 +259,14 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
       return (await live().eval(SNAPSHOT, 2, termKey(partition), snapshotKey(partition), String(term), snapshot)) === 1;
     },
 
+    async retained(partition) {
+      check(partition);
+      const info = (await live().xinfo('STREAM', key(partition))) as unknown[];
+      const field = (name: string): unknown => info[info.indexOf(name) + 1];
+      const first = field('first-entry') as [string, unknown] | null;
+      return { first: first ? first[0] : undefined, last: String(field('last-generated-id') ?? LOG_START) };
+    },
+
     async loadSnapshot(partition) {
       check(partition);
       return (await live().getBuffer(snapshotKey(partition))) ?? undefined;

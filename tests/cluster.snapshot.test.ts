@@ -72,7 +72,7 @@ interface Node {
   /** seq of every reading scored live. */
   handled: number[];
   /** Log lines at warn and above. */
-  warnings: Array<{ code?: string; msg: string; err?: string }>;
+  warnings: Array<{ code?: string; msg: string; err?: string; offset?: string; oldestKept?: string }>;
   deadLetters: RejectRecord[];
 }
 
@@ -172,6 +172,19 @@ describe('partition snapshots', () => {
     await waitFor(() => b.ingest.deviceStats(point.id)?.duplicates === 1, { what: 'the re-send dropped as a duplicate' });
     expect(b.handled).toHaveLength(ALL.length - CUT);
     expect(b.warnings.filter((w) => w.code === 'WF_CLUSTER_SNAPSHOT')).toEqual([]);
+  }, 30_000);
+
+  it('says so when records after the snapshot were trimmed, and goes on from the snapshot and what is left', async () => {
+    const { a, offsets } = await firstOwner();
+    await a.part.worker.halt();
+    const later = await append(ALL.slice(CUT, CUT + 4));
+    // Trimmed past the snapshot (a node with snapshots off, say): the first two after it are gone.
+    await db.xtrim('wf:log:{0}', 'MINID', later[2]!);
+    const b = await node('b');
+    await waitFor(() => b.part.worker.owned().get(0) === true, { what: 'b to take the partition' });
+    const warned = b.warnings.filter((w) => w.code === 'WF_CLUSTER_SNAPSHOT');
+    expect(warned).toMatchObject([{ msg: 'the log was trimmed past the partition snapshot: rule state rebuilt from the snapshot and what is left, records between may be missing', offset: offsets.at(-1), oldestKept: later[2] }]);
+    expect(b.handled).toEqual(seqsOf(ALL.slice(CUT + 2, CUT + 4)));
   }, 30_000);
 
   it('without the snapshot, the same move loses the trend (what the snapshot is for)', async () => {

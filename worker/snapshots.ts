@@ -18,7 +18,7 @@ import { hotCounter } from '../contracts/metrics.ts';
 import type { Owned } from './owned.ts';
 
 export interface SnapshotsDeps {
-  log: Pick<PartitionedLog, 'partitions' | 'saveSnapshot' | 'loadSnapshot'>;
+  log: Pick<PartitionedLog, 'partitions' | 'saveSnapshot' | 'loadSnapshot' | 'retained'>;
   lanes: PartitionLanes;
   logger: Logger;
   metrics: Registry;
@@ -60,6 +60,7 @@ export function createSnapshots(deps: SnapshotsDeps): Snapshots {
       if (!o.lane.load) return undefined;
       const raw = await log.loadSnapshot(o.partition);
       if (!raw || o.gone) return undefined;
+      const kept = await log.retained(o.partition);
       try {
         const snap = decodeSnapshot(raw);
         if (snap.partitions !== log.partitions || snap.partition !== o.partition) {
@@ -70,6 +71,12 @@ export function createSnapshots(deps: SnapshotsDeps): Snapshots {
         const state = await inflate(snap.state);
         if (o.gone) return undefined;
         o.lane.load(state);
+        // The owner never trims past its snapshot's own record: gone, the log was trimmed past it
+        // (by hand, or by a node with snapshots off), and records after it may be gone too. Still
+        // the best state there is, the snapshot and what is left; said, as history may be lost.
+        if (compareOffsets(kept.first ?? kept.last, snap.offset) > 0) {
+          logger.warn({ code: 'WF_CLUSTER_SNAPSHOT', partition: o.partition, offset: snap.offset, oldestKept: kept.first ?? null }, 'the log was trimmed past the partition snapshot: rule state rebuilt from the snapshot and what is left, records between may be missing');
+        }
         logger.info({ partition: o.partition, offset: snap.offset, bytes: raw.length, takenAt: new Date(snap.takenAt).toISOString() }, 'partition snapshot loaded: only the log after it is replayed');
         return snap.offset;
       } catch (err) {
