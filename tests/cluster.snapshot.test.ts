@@ -184,6 +184,7 @@ describe('partition snapshots', () => {
     await waitFor(() => b.part.worker.owned().get(0) === true, { what: 'b to take the partition' });
     const warned = b.warnings.filter((w) => w.code === 'WF_CLUSTER_SNAPSHOT');
     expect(warned).toMatchObject([{ msg: 'the log was trimmed past the partition snapshot: rule state rebuilt from the snapshot and what is left, records between may be missing', offset: offsets.at(-1), oldestKept: later[2] }]);
+    await waitFor(() => b.handled.length === 2, { what: 'b to handle what is left after the snapshot' });
     expect(b.handled).toEqual(seqsOf(ALL.slice(CUT + 2, CUT + 4)));
   }, 30_000);
 
