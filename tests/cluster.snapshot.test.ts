@@ -17,7 +17,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBus } from '../contracts/bus.ts';
-import { decodeSnapshot, encodeFrame, encodeSnapshot, LOG_START, type PartitionedLog } from '../contracts/cluster.ts';
+import { decodeSnapshot, encodeFrame, encodeSnapshot, LOG_START, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
 import { Config } from '../contracts/config.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { Frame, RejectRecord } from '../contracts/ports.ts';
@@ -27,6 +27,7 @@ import { createIngest, type Ingest } from '../ingest/index.ts';
 import { createRedisLog } from '../journal/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
 import { createRuleEngine, DEFAULT_RULE_SET } from '../rules/index.ts';
+import { createRuleWorker } from '../worker/index.ts';
 import { device, directory, prng } from '../rules/test-support.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { waitFor } from './support/wait.ts';
@@ -254,6 +255,49 @@ describe('partition snapshots', () => {
       expect(left).toEqual(offsets.slice(40));
     } finally {
       await db.config('SET', 'stream-node-max-entries', '100');
+    }
+  }, 30_000);
+});
+
+describe('a new owner with a snapshot and records left pending', () => {
+  it('loads the snapshot, handles the pending records at or before it first, then replays and handles the rest in order', async () => {
+    await fresh();
+    const log = createRedisLog({ redisUrl: redis.url, partitions: 1, prefix: 'w:' });
+    await log.start();
+    const frame = (i: number): Buffer => encodeFrame({ deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', payload: Buffer.from(`r${i}`), qos: 1, retain: false, receivedAt: 1_700_000_000_000 + i });
+    try {
+      // A previous owner (by hand): read r0..r5, acknowledged r0..r2 and r5, snapshotted a state
+      // holding r0..r4 (r3 and r4 handled, their acknowledgement failed), and died.
+      const term = await log.claimTerm(0, 'dead', 200);
+      for (let i = 0; i < 8; i++) await log.append('site-1', frame(i));
+      const read = await log.readNew(0, 'dead', { count: 6, blockMs: 50 });
+      expect(read).toHaveLength(6);
+      await log.ack(0, [...read.slice(0, 3), read[5]!].map((r) => r.offset), term);
+      const state = await promisify(deflateRaw)(Buffer.from('r0 r1 r2 r3 r4'));
+      expect(await log.saveSnapshot(0, term, encodeSnapshot({ partitions: 1, partition: 0, offset: read[4]!.offset, takenAt: Date.now(), state }))).toBe(true);
+
+      const seen: string[] = [];
+      const lanes: PartitionLanes = () => ({
+        replay: (f) => seen.push(`replay ${f.payload.toString()}`),
+        handle: (f) => seen.push(`handle ${f.payload.toString()}`),
+        close: () => undefined,
+        save: () => Buffer.from(seen.join()),
+        load: (s) => seen.push(`load ${Buffer.from(s).toString()}`),
+      });
+      const worker = createRuleWorker({ log, lanes, worker: 'next', durable: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50, snapshotMs: 60_000 });
+      await worker.start();
+      try {
+        await waitFor(() => worker.owned().get(0) === true, { what: 'the lease to run out and the partition to move' });
+        await waitFor(() => seen.length === 6, { what: 'r6 and r7 handled' });
+        // r3, r4: pending at or before the snapshot (in its state or not: unknown), handled first.
+        // r5: acknowledged after it, replayed. r6, r7: never read, handled.
+        expect(seen).toEqual(['load r0 r1 r2 r3 r4', 'handle r3', 'handle r4', 'replay r5', 'handle r6', 'handle r7']);
+        await waitFor(async () => ((await db.xpending('w:log:{0}', 'rules')) as [number])[0] === 0, { what: 'everything acknowledged' });
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await log.stop();
     }
   }, 30_000);
 });
