@@ -34,8 +34,12 @@ export function countRecords(buf: Buffer): number {
   return n;
 }
 
-/** Bytes of a segment read per turn of the event loop when it is read back. */
-const READ_CHUNK = 512 * 1024;
+/**
+ * Bytes of a segment read per turn of the event loop when it is read back. 512 KiB still made a
+ * 58 ms task right after a restart (code not yet optimised: decode 21 ms, split 26 ms; CPU profile
+ * of the first minute after kill -9, bench/lib/long-tasks.ts); 64 KiB keeps each under ~8 ms.
+ */
+const READ_CHUNK = 64 * 1024;
 
 /**
  * A segment's whole records (as parseSegment), read and split a chunk per turn of the event loop:

@@ -315,7 +315,7 @@ describe('reading a segment back (journal/segments.ts)', () => {
     'one whole, one torn': 'a,device=sd-1 v=1i 1\nb,device=sd-2 v=',
     'zeros after the records': `a,device=sd-1 v=1i 1\n${'\0'.repeat(5000)}`,
     'zeros inside a record': `a,device=sd-1 v=1i 1\nb,de\0\0\0 v=2i 2\nc,device=sd-3 v=3i 3\n`,
-    // 2 MiB of records with 烟感 (3 bytes each in UTF-8) everywhere: chunk boundaries (512 KiB)
+    // 2 MiB of records with 烟感 (3 bytes each in UTF-8) everywhere: chunk boundaries (64 KiB)
     // fall inside characters and inside records.
     'multi-byte across chunks': Array.from({ length: 30_000 }, (_, i) => `telemetry,device=烟感-${i} seq=${i}i,room="卧室${i % 97}" ${i}`).join('\n') + '\nlast,torn=',
   };
