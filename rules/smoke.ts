@@ -20,7 +20,8 @@ const KIND_COND = ['alarm', 'smoke', 'heat'] as const;
  * One fire signal (alarm event, smoke ≥ alarm level, heat). Confirmed when a second kind on the same
  * detector or any signal from a second detector of the site falls within the window.
  */
-function fireSignal(ctx: FireContext, st: DeviceState, siteId: string, kind: 0 | 1 | 2, t: number, score: number, detail: string): void {
+/** `detail` follows the kind in both languages (a value with its unit); `detailZh` where words differ. */
+function fireSignal(ctx: FireContext, st: DeviceState, siteId: string, kind: 0 | 1 | 2, t: number, score: number, detail: string, detailZh = detail): void {
   const rules = st.smokeRules;
   const sm = st.smoke!;
   const windowMs = rules.confirmWindowSec * 1000;
@@ -36,9 +37,9 @@ function fireSignal(ctx: FireContext, st: DeviceState, siteId: string, kind: 0 |
   if (other !== undefined || by >= 0) {
     const en = other !== undefined ? `second detector ${other} of the site` : KIND_EN[by]!;
     const zh = other !== undefined ? `同一住所第二个探测器 ${other}` : KIND_ZH[by]!;
-    ctx.out.add(`smoke.${KIND_COND[kind]}_confirmed`, rules.confirmedScore, 'fire', KIND_COND[kind], `Fire confirmed: ${KIND_EN[kind]}${detail}${where}, confirmed by ${en}`, `火警确认：${KIND_ZH[kind]}${detail}${where}，经${zh}确认`, undefined, true);
+    ctx.out.add(`smoke.${KIND_COND[kind]}_confirmed`, rules.confirmedScore, 'fire', KIND_COND[kind], `Fire confirmed: ${KIND_EN[kind]}${detail}${where}, confirmed by ${en}`, `火警确认：${KIND_ZH[kind]}${detailZh}${where}，经${zh}确认`, undefined, true);
   } else {
-    ctx.out.add(`smoke.${KIND_COND[kind]}`, score, 'fire', KIND_COND[kind], `Fire: ${KIND_EN[kind]}${detail}${where}`, `火警：${KIND_ZH[kind]}${detail}${where}`);
+    ctx.out.add(`smoke.${KIND_COND[kind]}`, score, 'fire', KIND_COND[kind], `Fire: ${KIND_EN[kind]}${detail}${where}`, `火警：${KIND_ZH[kind]}${detailZh}${where}`);
   }
 }
 
@@ -171,7 +172,7 @@ export function smokeTelemetry(ctx: FireContext, st: DeviceState, r: TelemetryRe
       fireSignal(ctx, st, r.siteId, SIGNAL.heat, r.ts, h.score, ` ${fmt(temp, 1)} °C`);
     } else {
       const perMin = sm.temps.slope(h.rateWindowSec * 1000, h.rateMinSpanSec * 1000) * 60_000;
-      if (perMin >= h.rateCPerMin) fireSignal(ctx, st, r.siteId, SIGNAL.heat, r.ts, h.score, ` rising ${fmt(perMin, 1)} °C/min`);
+      if (perMin >= h.rateCPerMin) fireSignal(ctx, st, r.siteId, SIGNAL.heat, r.ts, h.score, ` rising ${fmt(perMin, 1)} °C/min`, ` 每分钟升温 ${fmt(perMin, 1)} °C`);
     }
   }
   const co = v.co;

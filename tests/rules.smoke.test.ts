@@ -102,7 +102,11 @@ describe('smoke telemetry: levels that persist, above the detector\'s zero', () 
     let last = e.evaluate(telemetry(a, T0, { temp: 22 }));
     for (let s = 10; s <= 60; s += 10) last = e.evaluate(telemetry(a, T0 + s * 1000, { temp: 22 + (perMin * s) / 60 }));
     expect(last.level).toBe(level);
-    if (level === 'red') expect(last.findings[0]!.message.en).toMatch(/rising 8\.6 °C\/min/);
+    if (level === 'red') {
+      expect(last.findings[0]!.message.en).toMatch(/rising 8\.6 °C\/min/);
+      // The Chinese text in Chinese (the demo's CSV showed "温度异常 rising 12.4 °C/min").
+      expect(last.findings[0]!.message.zh).toMatch(/^火警：温度异常 每分钟升温 8\.6 °C/);
+    }
   });
 
   it('does not take a rate of rise from two samples closer than rateMinSpanSec', () => {
