@@ -14,11 +14,18 @@
 // partition's newest snapshot (cluster.log.snapshotMs: the engine's state and this memory, see
 // save() below) and the log after it; with snapshots off, from the retained log alone
 // (cluster.log.retentionMs), and a re-send of something older than that is taken as new.
+//
+// Presence, too, is the owner's alone: a status frame or a will is in the log, and the owner reads
+// it there (presenceOf); what the gateway or an adapter tells only this node's bus (a connect, a
+// socket closed without a will, a shutdown, a heartbeat) is appended as a presence record to the
+// device's partition, behind its frames (contracts/cluster.ts). The pipeline does not take the
+// bus's presence in this mode (app/watchfire.ts), so whichever node the device is connected to,
+// its presence is applied once, on the owner, in the log's order.
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { DevicePresence, EventBus } from '../contracts/bus.ts';
-import { partitionOf, type PartitionLane } from '../contracts/cluster.ts';
+import { partitionOf, presenceOfFrame, type PartitionLane } from '../contracts/cluster.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Scorer } from '../contracts/pipeline.ts';
 import type { DeadLetterStore, DeviceDirectory, Frame, FrameSink, ReadingSink } from '../contracts/ports.ts';
@@ -33,6 +40,13 @@ import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
 /** How stale the sweep's list of a partition's devices may be: a new device is swept within it. */
 const REGROUP_MS = 60_000;
 
+/** Which presence the bus tells is appended as a presence record: not what the log has as a frame already. */
+const APPEND_PRESENCE: Readonly<Record<DevicePresence['reason'], boolean>> = {
+  connect: true, socket: true, shutdown: true, heartbeat: true,
+  // The status frame or will itself travels in the log; its owner reads the presence from it (presenceOf).
+  status: false, will: false,
+};
+
 export interface PartitioningDeps {
   cluster: Config['cluster'];
   directory: DeviceDirectory;
@@ -40,8 +54,10 @@ export interface PartitioningDeps {
   engine: (devices: DeviceDirectory, ruleSet: RuleSet) => RuleEngine;
   /** The node's own engine: the rule set in force, and what scores a reading no lane claims. */
   rules: RuleEngine;
-  /** The pipeline's presence handling: a device's status, as its partition's owner hears it from the log. */
+  /** The pipeline's presence handling: a device's presence, as its partition's owner hears it from the log. */
   presence: (p: DevicePresence) => void;
+  /** This node's bus: its gateway's and adapters' presence is appended to the log from it. */
+  bus: EventBus;
   /** The node's journal wait: a record is acknowledged in the log once what it did is durable here. */
   durable: (done: (err?: Error) => void) => void;
   logger: Logger;
@@ -96,6 +112,8 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
   });
   const engines = new Map<number, RuleEngine>();
   let ingest: Ingest | undefined;
+  let appender: LogAppender | undefined;
+  let stopPresence: (() => void) | undefined;
   /** True while a lane replays a record: ingest's side effects are off. */
   let replaying = false;
 
@@ -108,9 +126,8 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
   const scorer: Scorer = {
     evaluate: (r) => engineOf(r).evaluate(r),
     presence(p) {
-      // Only the owner of the device's partition keeps its state. The owner hears a device
-      // connected elsewhere through its status frames in the log (lane.handle); a closed socket
-      // without a will is told only to the gateway's own node.
+      // Only the owner of the device's partition keeps its state; it hears every presence from
+      // the log (lane.handle), wherever the device is connected.
       const n = partitionOfDevice(p.deviceId);
       const e = n === undefined ? undefined : engines.get(n);
       return e ? e.presence(p) : [];
@@ -169,6 +186,11 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     forget(partition);
     return {
       replay(frame) {
+        const told = presenceOfFrame(frame);
+        if (told) {
+          engine.presence(told);
+          return;
+        }
         replaying = true;
         try {
           sink.accept(frame);
@@ -179,6 +201,11 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
         }
       },
       handle(frame) {
+        const told = presenceOfFrame(frame);
+        if (told) {
+          deps.presence(told);
+          return;
+        }
         sink.accept(frame);
         const p = presenceOf(frame);
         if (p) deps.presence(p);
@@ -251,14 +278,23 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     attach(i, journalDurable) {
       ingest = i;
       const local: FrameSink = i;
-      return createLogAppender({ log, directory, local, localDurable: journalDurable, logger: logger.child({ module: 'cluster-log' }), metrics: deps.metrics });
+      appender = createLogAppender({ log, directory, local, localDurable: journalDurable, logger: logger.child({ module: 'cluster-log' }), metrics: deps.metrics });
+      return appender;
     },
     worker,
     async start() {
       await log.start();
       await worker.start();
+      stopPresence = deps.bus.on('device.presence', 'cluster.presence', (p) => {
+        if (APPEND_PRESENCE[p.reason]) appender?.presence(p);
+      });
     },
     async stop() {
+      stopPresence?.();
+      stopPresence = undefined;
+      // The gateway stopped first: its shutdown's presence records are in the log before it closes.
+      const a = appender;
+      if (a) await new Promise<void>((resolve) => a.durable(() => resolve()));
       await worker.stop();
       await log.stop();
     },

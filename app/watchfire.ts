@@ -198,7 +198,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // worker owning their site's partition (app/partitions.ts). Otherwise none of it exists.
     const part = config.cluster.enabled && config.cluster.partitions > 0
       ? createPartitioning({
-        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => pipeline.presence(p),
+        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => pipeline.presence(p), bus,
         durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;
@@ -207,6 +207,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       store,
       findings: alerts,
       bus,
+      // With the partitioned log, presence reaches the device's partition owner through the log.
+      busPresence: !part,
       clock,
       metrics,
       logger: logger.child({ module: 'pipeline' }),

@@ -6,13 +6,16 @@ import type { IncidentEvent } from './incidents.ts';
 import type { RejectRecord } from './ports.ts';
 import type { ChannelInbound } from './channels.ts';
 
+/** connect, status (retained status payload), will (last will published), socket (closed without will), shutdown;
+ * heartbeat: heard from, already online (an adapter's keep-alive; not streamed to consoles). The
+ * order is the partitioned log's encoding of a reason (contracts/cluster.ts): add at the end only. */
+export const PRESENCE_REASONS = ['connect', 'status', 'will', 'socket', 'shutdown', 'heartbeat'] as const;
+
 export interface DevicePresence {
   readonly deviceId: string;
   readonly online: boolean;
   readonly at: number;
-  /** connect, status (retained status payload), will (last will published), socket (closed without will), shutdown;
-   * heartbeat: heard from, already online (an adapter's keep-alive; not streamed to consoles). */
-  readonly reason: 'connect' | 'status' | 'will' | 'socket' | 'shutdown' | 'heartbeat';
+  readonly reason: (typeof PRESENCE_REASONS)[number];
 }
 
 export interface BusEvents {

@@ -23,6 +23,7 @@
 // long pause, a renewal that came too late) neither handles on, nor acknowledges records its
 // successor now holds pending, nor puts its state over its successor's.
 import { crc32 } from 'node:zlib';
+import { PRESENCE_REASONS, type DevicePresence } from './bus.ts';
 import type { Incident } from './incidents.ts';
 import { INGRESS_SOURCES } from './ingress.ts';
 import type { Frame, Lifecycle } from './ports.ts';
@@ -110,6 +111,31 @@ export function decodeFrame(b: Buffer): Frame {
     deviceId, topic, payload: b.subarray(at), qos: b[1] as 0 | 1 | 2, retain: (flags & 1) === 1, receivedAt: b.readDoubleLE(4),
     ...(source ? { source } : {}), ...(oversize ? { oversize } : {}),
   };
+}
+
+// A PRESENCE RECORD: what a gateway or adapter tells only its own node's bus (a device connected,
+// its socket closed without a will, the node shut down, an adapter's heartbeat), for the owner of
+// the device's site partition, in order with the device's frames (one partition, one connection:
+// journal/redis-log.ts). A status frame or a will needs none: it is in the log already, and its
+// owner reads its presence from it. It travels as a frame on a topic no device can publish to
+// (topics beginning with $ are the server's, MQTT 3.1.1 §4.7.2; PROTOCOL.md's ACL allows a device
+// its own v1/devices/<id>/… only), so the log, the worker and snapshots carry it unchanged.
+//   payload: u8 online (0|1) | u8 reason (index in PRESENCE_REASONS); receivedAt: the presence's time
+export const PRESENCE_TOPIC = '$wf/presence';
+
+export function presenceFrame(p: DevicePresence): Frame {
+  return {
+    deviceId: p.deviceId, topic: PRESENCE_TOPIC, payload: Buffer.from([p.online ? 1 : 0, PRESENCE_REASONS.indexOf(p.reason)]),
+    qos: 0, retain: false, receivedAt: p.at,
+  };
+}
+
+/** The presence a log record carries; undefined for a device's own frame. Throws on a presence record this version cannot read. */
+export function presenceOfFrame(f: Frame): DevicePresence | undefined {
+  if (f.topic !== PRESENCE_TOPIC) return undefined;
+  const reason = f.payload.length === 2 && f.payload[0]! <= 1 ? PRESENCE_REASONS[f.payload[1]!] : undefined;
+  if (!reason) throw new Error(`presence record of ${f.payload.length} bytes [${[...f.payload.subarray(0, 4)].join(', ')}] not readable`);
+  return { deviceId: f.deviceId, online: f.payload[0] === 1, at: f.receivedAt, reason };
 }
 
 export interface PartitionedLog extends Lifecycle {

@@ -9,9 +9,13 @@
 // journal's group commit as it would on one node. Every other bad frame travels in the log and is
 // dead-lettered, with its reason, by the worker that owns the partition (the one place that
 // parses it).
+//
+// Presence the gateway tells only its own node (a connect, a socket closed without a will) is
+// appended beside the frames (presence()), so that the owner hears it in its place among them.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { encodeFrame, type PartitionedLog } from '../contracts/cluster.ts';
+import type { DevicePresence } from '../contracts/bus.ts';
+import { encodeFrame, presenceFrame, type PartitionedLog } from '../contracts/cluster.ts';
 import { hotCounter } from '../contracts/metrics.ts';
 import type { DeviceDirectory, Frame, FrameSink, IngestOutcome } from '../contracts/ports.ts';
 
@@ -28,6 +32,12 @@ export interface LogAppenderDeps {
 export interface LogAppender extends FrameSink {
   /** Calls back once every frame accepted so far is in the log (or with the first append's error). */
   durable(done: (err?: Error) => void): void;
+  /**
+   * A presence change of a registered device, to its site's partition after the frames accepted
+   * before it (contracts/cluster.ts, presence record). Nobody waits on it, but durable() waits for
+   * it as for a frame: a node that stops appends the presence its shutdown told before it leaves.
+   */
+  presence(p: DevicePresence): void;
 }
 
 /** "Appended", as the gateway and adapters read an outcome: validation is the worker's. */
@@ -43,7 +53,7 @@ interface Waiter {
 }
 
 export function createLogAppender(deps: LogAppenderDeps): LogAppender {
-  const appended = hotCounter(deps.metrics, 'watchfire_cluster_log_appends_total', 'Frames appended to the partitioned log (cluster mode)');
+  const appended = hotCounter(deps.metrics, 'watchfire_cluster_log_appends_total', 'Records appended to the partitioned log (cluster mode): frames, and presence changes');
   const failed = hotCounter(deps.metrics, 'watchfire_cluster_log_append_failures_total', 'Appends to the partitioned log that failed: those frames were not acknowledged');
   /** Appends started; append i is numbered i (from 1). */
   let issued = 0;
@@ -81,6 +91,23 @@ export function createLogAppender(deps: LogAppenderDeps): LogAppender {
     }
   }
 
+  function append(siteId: string, frame: Frame): void {
+    const i = ++issued;
+    deps.log.append(siteId, encodeFrame(frame)).then(
+      () => {
+        appended.n++;
+        settle(i);
+      },
+      (err: Error) => {
+        failed.n++;
+        lastError = err;
+        failures.push(i);
+        deps.logger.error({ code: 'WF_CLUSTER_LOG_APPEND', deviceId: frame.deviceId, topic: frame.topic, err: err.message }, 'frame not appended to the partitioned log: not acknowledged');
+        settle(i);
+      },
+    );
+  }
+
   return {
     accept(frame: Frame): IngestOutcome {
       const device = deps.directory.get(frame.deviceId);
@@ -88,21 +115,14 @@ export function createLogAppender(deps: LogAppenderDeps): LogAppender {
         localSince = true;
         return deps.local.accept(frame);
       }
-      const i = ++issued;
-      deps.log.append(device.siteId, encodeFrame(frame)).then(
-        () => {
-          appended.n++;
-          settle(i);
-        },
-        (err: Error) => {
-          failed.n++;
-          lastError = err;
-          failures.push(i);
-          deps.logger.error({ code: 'WF_CLUSTER_LOG_APPEND', deviceId: frame.deviceId, err: err.message }, 'frame not appended to the partitioned log: not acknowledged');
-          settle(i);
-        },
-      );
+      append(device.siteId, frame);
       return APPENDED;
+    },
+
+    presence(p) {
+      // A device removed meanwhile has no partition, and no state anywhere to tell.
+      const device = deps.directory.get(p.deviceId);
+      if (device) append(device.siteId, presenceFrame(p));
     },
 
     durable(done) {

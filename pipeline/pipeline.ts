@@ -28,6 +28,13 @@ export interface PipelineDeps {
   clock?: Clock;
   /** Offline sweep period in ms (SWEEP_MS unless a test says otherwise). */
   sweepMs?: number;
+  /**
+   * Whether presence() takes the bus's 'device.presence' (this node's gateway and adapters): yes
+   * unless said otherwise. Not with cluster mode's partitioned log, where the owner of a device's
+   * partition hears its presence from the log and calls presence() itself (app/partitions.ts): the
+   * bus's would be applied on a node that does not own the device, or twice on one that does.
+   */
+  busPresence?: boolean;
 }
 
 export interface Pipeline extends Lifecycle {
@@ -99,7 +106,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     sweep,
     deviceState: (id) => live.get(id),
     async start() {
-      stopPresence = bus.on('device.presence', 'pipeline.presence', presence);
+      if (deps.busPresence ?? true) stopPresence = bus.on('device.presence', 'pipeline.presence', presence);
       sweepTimer = setInterval(() => {
         try {
           sweep();

@@ -96,9 +96,9 @@ function node(name: string, snapshotMs = 50): Promise<Node> {
   const rules = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices });
   const part = createPartitioning({
     cluster: { ...cluster, log: { ...cluster.log } }, directory: devices, engine: (d, ruleSet) => createRuleEngine({ ruleSet, devices: d }), rules,
-    presence: (p) => pipeline.presence(p), durable: (done) => done(), logger, metrics,
+    presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), logger, metrics,
   });
-  const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => found.push(said(f)) }, bus, metrics, logger });
+  const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => found.push(said(f)) }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
     directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: () => deadLetters, count: () => deadLetters.length }),
