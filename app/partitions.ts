@@ -193,7 +193,7 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
         }
         replaying = true;
         try {
-          sink.accept(frame);
+          sink.replay(frame);
           const p = presenceOf(frame);
           if (p) engine.presence(p);
         } finally {

@@ -56,6 +56,12 @@ export interface Ingest extends FrameSink {
    * device's partition moved here or away, and its memory is rebuilt from the log (worker/).
    */
   forget(deviceId: string): void;
+  /**
+   * Cluster mode: a log record replayed to rebuild its partition (worker/). The device's state,
+   * its stats included, changes as accept() would change it (they are the partition's and move
+   * with it), but no counter of /metrics does: this node did not take the frame.
+   */
+  replay(frame: Frame): IngestOutcome;
   /** Cluster mode: the re-send memory of these devices (those it knows), for their partition's snapshot. */
   saveMemory(deviceIds: Iterable<string>): Uint8Array;
   /** Cluster mode: memory from saveMemory() (any node) replaces that of its devices; throws, changing nothing, on another version. */
@@ -161,15 +167,26 @@ export function createIngest(deps: IngestDeps): Ingest {
   const devices = new Map<string, DeviceState>();
   const m = deps.metrics;
   // Hot-path counters are plain numbers that prom-client reads when scraped (contracts/metrics.ts).
-  const messages = hotLabelledCounter(m, 'watchfire_ingest_messages_total', 'Frames handed to ingest, by topic kind', 'kind', [...TOPIC_KINDS, 'invalid']);
-  const byKind = hotLabelledCounter(m, 'watchfire_ingest_readings_total', 'Valid readings and events handed on', 'kind', ['telemetry', 'events']);
   const rejects = new Counter({ name: 'watchfire_ingest_rejects_total', help: 'Rejected messages or elements, by reason code (per device: see the API)', labelNames: ['code'], registers: [m] });
-  const duplicates = hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)');
-  const gapsTotal = hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices');
-  const clockBad = hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)');
-  const outOfRangeTotal = hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range');
   const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
   const rejectFailures = new Counter({ name: 'watchfire_ingest_reject_failures_total', help: 'Rejects that could not be dead-lettered (the store threw): logged with their payload instead', registers: [m] });
+  const counted = {
+    messages: hotLabelledCounter(m, 'watchfire_ingest_messages_total', 'Frames handed to ingest, by topic kind', 'kind', [...TOPIC_KINDS, 'invalid']),
+    byKind: hotLabelledCounter(m, 'watchfire_ingest_readings_total', 'Valid readings and events handed on', 'kind', ['telemetry', 'events']),
+    duplicates: hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)'),
+    gaps: hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices'),
+    clockBad: hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)'),
+    outOfRange: hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range'),
+    reject: (code: ErrorCode): void => rejects.labels(code).inc(),
+    sinkError: (): void => sinkErrors.inc(),
+  };
+  // replay()'s counts, kept nowhere: a partition's rebuild is not input (its records were counted
+  // by the node that took them live; the worker counts replays, watchfire_cluster_records_replayed_total).
+  const uncounted: typeof counted = {
+    messages: { ...counted.messages }, byKind: { ...counted.byKind }, duplicates: { n: 0 }, gaps: { n: 0 }, clockBad: { n: 0 }, outOfRange: { n: 0 },
+    reject: () => undefined, sinkError: () => undefined,
+  };
+  let tally = counted;
 
   function stateOf(id: string): DeviceState {
     let s = devices.get(id);
@@ -190,7 +207,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       // A frame built by an adapter names its source in the dead letter (issue 20: `gbt26875:v1/…`).
       const topic = frame.source === undefined || frame.source === 'mqtt' ? frame.topic : `${frame.source}:${frame.topic}`;
       rec = { at: frame.receivedAt || clock.now(), deviceId, topic, code, reason, index, payload: clip(payload) };
-      rejects.labels(code).inc();
+      tally.reject(code);
       if (deviceId !== undefined) {
         const s = stateOf(deviceId);
         const r = (s.rejects ??= {});
@@ -226,7 +243,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       return true;
     } catch (err) {
       // A bug downstream must not take the gateway down with it; it is loud, not fatal.
-      sinkErrors.inc();
+      tally.sinkError();
       deps.logger.error({ err, deviceId: reading.deviceId }, 'reading sink threw');
       return false;
     }
@@ -258,11 +275,11 @@ export function createIngest(deps: IngestDeps): Ingest {
       // SEQ_RULE (contracts/protocol.ts): a re-send of anything accepted, however old, changes nothing.
       const { duplicate, gap } = state.seq.seen(data.seq, deviceTs, !badClock);
       if (duplicate) {
-        duplicates.n++;
+        tally.duplicates.n++;
         out.duplicates++;
         return;
       }
-      if (gap > 0) gapsTotal.n += gap;
+      if (gap > 0) tally.gaps.n += gap;
       deps.seqs?.taken(device.id, data.seq, deviceTs, !badClock);
     }
     let ts = frame.receivedAt;
@@ -270,11 +287,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (badClock) {
       flags = CLOCK_BAD;
       state.clockBad++;
-      clockBad.n++;
+      tally.clockBad.n++;
     } else if (deviceTs !== undefined) ts = deviceTs;
     if (kind === 'telemetry' && outOfRange(device.type, data)) {
       flags = flags === CLOCK_BAD ? BOTH_FLAGS : OUT_OF_RANGE;
-      outOfRangeTotal.n++;
+      tally.outOfRange.n++;
     }
     const values = valuesOf(data, KNOWN_FIELDS);
     // One object literal per kind with the fields always in the same order: every reading then
@@ -296,7 +313,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       return;
     }
     state.readings++;
-    byKind[kind]++;
+    tally.byKind[kind]++;
     out.accepted++;
   }
 
@@ -340,7 +357,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   function acceptFrame(frame: Frame): IngestOutcome {
     const topic = parseTopic(frame.topic);
-    messages[topic?.kind ?? 'invalid']++;
+    tally.messages[topic?.kind ?? 'invalid']++;
     if (!topic || topic.deviceId !== frame.deviceId) {
       reject(frame, frame.deviceId, 'WF_INGEST_TOPIC', `topic ${show(frame.topic)}: expected v1/devices/${frame.deviceId}/telemetry|events|status`, undefined, rawText(frame));
       return { accepted: 0, rejected: 1, duplicates: 0 };
@@ -400,6 +417,14 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     accept,
+    replay(frame) {
+      tally = uncounted;
+      try {
+        return accept(frame);
+      } finally {
+        tally = counted;
+      }
+    },
     deviceStats(deviceId) {
       const s = devices.get(deviceId);
       if (!s) return undefined;
