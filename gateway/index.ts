@@ -2,7 +2,9 @@
 // rate limits, tracks online/offline, and hands every authorised device PUBLISH to ingest
 // synchronously, before its PUBACK (DESIGN.md "Data flow", PROTOCOL.md "Transport").
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventBus } from '../contracts/bus.ts';
@@ -23,6 +25,16 @@ import { createSharing, type Sharing } from './cluster.ts';
 import type { Peer } from './proxy-protocol.ts';
 
 export type { GatewayStats } from './metrics.ts';
+
+/**
+ * mqtt-packet (aedes' writer) builds a cache of the 65,536 two-byte numbers on the first packet it
+ * writes: 22 ms on the event loop, which after a restart fell on the reconnect storm's first
+ * CONNACK and held every reconnecting device's PUBACK (issue 15). Writing one packet to nowhere
+ * before the listener opens moves it into the start.
+ */
+function warmPacketWriter(): void {
+  mqttPacket.writeToStream({ cmd: 'pingresp' }, new Writable({ write: (_chunk, _enc, done) => done() }));
+}
 export type { ObserverAccounts } from './auth.ts';
 
 export interface GatewayDeps {
@@ -263,6 +275,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         return { sessions: c.clientsCount, subscriptions: c.subsCount };
       };
       admission.start();
+      warmPacketWriter();
       try {
         listeners = await openListeners({
           config,
