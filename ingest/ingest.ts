@@ -11,7 +11,7 @@ import type { ErrorCode } from '../contracts/errors.ts';
 import { formatIssues } from '../contracts/errors.ts';
 import type { DeviceEvent } from '../contracts/protocol.ts';
 import {
-  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, TelemetryByType, TOPIC_KINDS, parseTopic,
+  DeviceStatus, EARLIEST_TS_MS, EventByType, MAX_BATCH, MEASURED_RANGES, MAX_FUTURE_SKEW_MS, MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, TelemetryByType, parseTopic,
 } from '../contracts/protocol.ts';
 import type { DeviceType } from '../contracts/protocol.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
@@ -21,7 +21,7 @@ import { loadSeqMemory, saveSeqMemory } from './seq-snapshot.ts';
 import type { SeqTrackers } from './seq-store.ts';
 import { valuesOf } from './values.ts';
 import { nestsDeeperThan } from './json-depth.ts';
-import { hotCounter, hotLabelledCounter } from '../contracts/metrics.ts';
+import { createIngestCounters } from './counters.ts';
 
 /** PROTOCOL.md "What the gateway does with bad input": the first 4 KiB are kept. */
 const KEEP_PAYLOAD_CHARS = 4096;
@@ -166,26 +166,9 @@ export function createIngest(deps: IngestDeps): Ingest {
   const clock = deps.clock ?? systemClock;
   const devices = new Map<string, DeviceState>();
   const m = deps.metrics;
-  // Hot-path counters are plain numbers that prom-client reads when scraped (contracts/metrics.ts).
-  const rejects = new Counter({ name: 'watchfire_ingest_rejects_total', help: 'Rejected messages or elements, by reason code (per device: see the API)', labelNames: ['code'], registers: [m] });
-  const sinkErrors = new Counter({ name: 'watchfire_ingest_sink_errors_total', help: 'Exceptions thrown by the reading sink (rules/storage hand-off)', registers: [m] });
   const rejectFailures = new Counter({ name: 'watchfire_ingest_reject_failures_total', help: 'Rejects that could not be dead-lettered (the store threw): logged with their payload instead', registers: [m] });
-  const counted = {
-    messages: hotLabelledCounter(m, 'watchfire_ingest_messages_total', 'Frames handed to ingest, by topic kind', 'kind', [...TOPIC_KINDS, 'invalid']),
-    byKind: hotLabelledCounter(m, 'watchfire_ingest_readings_total', 'Valid readings and events handed on', 'kind', ['telemetry', 'events']),
-    duplicates: hotCounter(m, 'watchfire_ingest_duplicates_total', 'Exact re-sends dropped (same device, seq and ts)'),
-    gaps: hotCounter(m, 'watchfire_ingest_seq_gaps_total', 'Missing seq numbers, summed over devices'),
-    clockBad: hotCounter(m, 'watchfire_ingest_clock_bad_total', 'Readings whose device clock was far off (receive time used)'),
-    outOfRange: hotCounter(m, 'watchfire_ingest_out_of_range_total', 'Readings kept and flagged out_of_range: a measured value outside its plausible range'),
-    reject: (code: ErrorCode): void => rejects.labels(code).inc(),
-    sinkError: (): void => sinkErrors.inc(),
-  };
-  // replay()'s counts, kept nowhere: a partition's rebuild is not input (its records were counted
-  // by the node that took them live; the worker counts replays, watchfire_cluster_records_replayed_total).
-  const uncounted: typeof counted = {
-    messages: { ...counted.messages }, byKind: { ...counted.byKind }, duplicates: { n: 0 }, gaps: { n: 0 }, clockBad: { n: 0 }, outOfRange: { n: 0 },
-    reject: () => undefined, sinkError: () => undefined,
-  };
+  // /metrics counts what this node takes live; replay() counts into the uncounted twin (counters.ts).
+  const { counted, uncounted } = createIngestCounters(m);
   let tally = counted;
 
   function stateOf(id: string): DeviceState {
