@@ -102,6 +102,17 @@ describe('presence across nodes', () => {
     expect(about(owner, 'sd-3')).toEqual(['reading sd-3:1']);
   });
 
+  it("takes an adapter's presence (the ingress seam's, GB/T 26875.3 and NB-IoT) to the owner too", async () => {
+    const { owner, other } = ownerOf('b-1');
+    nodes[other].wf.ingress.presence('st-1', true, Date.now(), 'gbt26875');
+    await waitFor(() => nodes[owner].wf.deviceState('st-1')?.online === true, { what: 'st-1 online on its owner' });
+    nodes[other].wf.ingress.presence('st-1', false, Date.now(), 'gbt26875');
+    await waitFor(() => nodes[owner].wf.deviceState('st-1')?.online === false, { what: 'st-1 offline on its owner' });
+    nodes[other].wf.ingress.heard('st-1', Date.now(), 'gbt26875');
+    await waitFor(() => nodes[owner].wf.deviceState('st-1')?.online === true, { what: "st-1's heartbeat on its owner" });
+    expect(nodes[other].wf.deviceState('st-1')).toBeUndefined();
+  });
+
   it('rebuilds presence on a new owner from the log: it knows the panel went offline, and clears it when it is back', async () => {
     const { owner, other } = ownerOf('b-1');
     // The first test's last connection closed: offline again, on the owner.
