@@ -118,8 +118,8 @@ export function decodeFrame(b: Buffer): Frame {
 // the device's site partition, in order with the device's frames (one partition, one connection:
 // journal/redis-log.ts). A status frame or a will needs none: it is in the log already, and its
 // owner reads its presence from it. It travels as a frame on a topic no device can publish to
-// (topics beginning with $ are the server's, MQTT 3.1.1 §4.7.2; PROTOCOL.md's ACL allows a device
-// its own v1/devices/<id>/… only), so the log, the worker and snapshots carry it unchanged.
+// (topics beginning with $ are the server's, MQTT 3.1.1 §4.7.2, and the gateway's ACL lets a device
+// publish under its own v1/devices/<id>/ only), so the log, the worker and snapshots carry it as is.
 //   payload: u8 online (0|1) | u8 reason (index in PRESENCE_REASONS); receivedAt: the presence's time
 export const PRESENCE_TOPIC = '$wf/presence';
 

@@ -42,7 +42,7 @@ export interface Pipeline extends Lifecycle {
   readonly onReading: ReadingSink;
   /** Raises a finding made elsewhere (presence, sweep): onto the bus and into incidents. */
   raise(f: Finding, receivedAt?: number): void;
-  /** A presence change (the bus's, or in cluster mode a status frame from the log): live state and findings. */
+  /** A presence change (the bus's, or with cluster mode's partitioned log the owner's, from the log): live state and findings. */
   presence(p: DevicePresence): void;
   /** One offline sweep now (the timer runs this every sweepMs). */
   sweep(): void;
