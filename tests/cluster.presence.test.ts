@@ -6,7 +6,8 @@
 // will is offline at once (rules' atDisconnect), a smoke detector's live state says offline and
 // raises nothing (detectors disconnect between reports).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partitionOf } from '../contracts/cluster.ts';
+import { PRESENCE_REASONS } from '../contracts/bus.ts';
+import { decodeFrame, encodeFrame, partitionOf, PRESENCE_TOPIC, presenceFrame, presenceOfFrame } from '../contracts/cluster.ts';
 import { topics } from '../contracts/protocol.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
@@ -64,6 +65,20 @@ afterAll(async () => {
   await influx?.stop();
   await redis?.stop();
 }, 30_000);
+
+describe('the presence record', () => {
+  it('travels in the log as a frame and reads back as it was told, for every reason', () => {
+    for (const reason of PRESENCE_REASONS) {
+      for (const online of [true, false]) {
+        const p = { deviceId: 'fp-1', online, at: 1_765_000_000_123, reason };
+        expect(presenceOfFrame(decodeFrame(encodeFrame(presenceFrame(p))))).toEqual(p);
+      }
+    }
+    // A device's own frame is none; one this version cannot read is said, not guessed.
+    expect(presenceOfFrame({ deviceId: 'fp-1', topic: topics.status('fp-1'), payload: Buffer.from('{"online":false}'), qos: 1, retain: true, receivedAt: 1 })).toBeUndefined();
+    expect(() => presenceOfFrame({ deviceId: 'fp-1', topic: PRESENCE_TOPIC, payload: Buffer.from([0, 99]), qos: 0, retain: false, receivedAt: 1 })).toThrow(/not readable/);
+  });
+});
 
 describe('presence across nodes', () => {
   it("takes a panel's socket closed without a will to the owner of its partition, after its readings", async () => {
