@@ -34,3 +34,47 @@ export function hotLabelledCounter<K extends string>(registry: Registry, name: s
   collectedCounter(registry, name, help, () => counts, label);
   return counts;
 }
+
+/** What a hot histogram has counted: `counts[i]` observations ≤ `bounds[i]` (and above the one before), the last one above every bound. */
+export interface HistogramCounts {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/**
+ * A histogram without labels for the hot path: observe() finds the bucket in a short sorted array
+ * and bumps two numbers (prom-client's observe hashes a label set each time); the exposition is
+ * built only when scraped. read() gives the raw counts, for a difference over a window (the bench).
+ */
+export function hotHistogram(registry: Registry, name: string, help: string, bounds: readonly number[]): { observe(v: number): void; read(): HistogramCounts } {
+  const upper = [...bounds].sort((a, b) => a - b);
+  const counts = new Array<number>(upper.length + 1).fill(0);
+  let sum = 0;
+  let count = 0;
+  const exposition = () => {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    let cumulative = 0;
+    for (let i = 0; i < upper.length; i++) {
+      cumulative += counts[i]!;
+      values.push({ metricName: `${name}_bucket`, labels: { le: upper[i]! }, value: cumulative });
+    }
+    values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count });
+    values.push({ metricName: `${name}_sum`, labels: {}, value: sum });
+    values.push({ metricName: `${name}_count`, labels: {}, value: count });
+    return { name, help, type: 'histogram', values, aggregator: 'sum' };
+  };
+  // prom-client's registry asks a metric only for name, get() and reset() (lib/registry.js).
+  registry.registerMetric({ name, help, get: async () => exposition(), reset: () => undefined } as unknown as Parameters<Registry['registerMetric']>[0]);
+  return {
+    observe(v: number): void {
+      let i = 0;
+      while (i < upper.length && v > upper[i]!) i++;
+      counts[i]!++;
+      sum += v;
+      count++;
+    },
+    read: () => ({ bounds: upper, counts: [...counts], sum, count }),
+  };
+}

@@ -131,11 +131,17 @@ export function createHooks(ctx: HookContext): Hooks {
     if (kind === 'status' && !oversize) presence.fromStatus(deviceId, payload);
   }
 
+  /** Lets aedes write a QoS 1 PUBACK, timed from `since` (its PUBLISH's arrival): watchfire_gateway_puback_hold_seconds. */
+  function released(since: number, done: (err?: Error | null) => void): void {
+    metrics.pubackHold.observe((performance.now() - since) / 1000);
+    done(null);
+  }
+
   /** Lets aedes write the PUBACK once the journal has the message; a disk failure acks nothing. */
-  function durableAck(conn: Conn, deviceId: string, done: (err?: Error | null) => void): void {
+  function durableAck(conn: Conn, deviceId: string, since: number, done: (err?: Error | null) => void): void {
     ctx.durable!((err) => {
       if (!err) {
-        done(null);
+        released(since, done);
         return;
       }
       // aedes closes the connection on an error: the device keeps the message and re-sends it.
@@ -381,7 +387,8 @@ export function createHooks(ctx: HookContext): Hooks {
       // write it only once the journal's group commit holding this message's readings (and its
       // alarm's incident) has been flushed. Rules and incidents have already run in handOff: an
       // alarm never waits on storage, only its acknowledgement does. QoS 0 has nothing to hold.
-      const ack = packet.qos > 0 && ctx.durable ? () => durableAck(conn, deviceId, done) : () => done(null);
+      const since = performance.now();
+      const ack = packet.qos === 0 ? () => done(null) : ctx.durable ? () => durableAck(conn, deviceId, since, done) : () => released(since, done);
       if (ctx.flow.admit(session, urgent)) {
         handOff(deviceId, packet, kind, receivedAt, oversize);
         ack();

@@ -1,7 +1,7 @@
 // The gateway's counters, twice: prom-client metrics for /metrics, and a plain stats() object
 // that tests and the bench read without parsing the exposition format.
 import { Gauge, type Registry } from 'prom-client';
-import { collectedCounter } from '../contracts/metrics.ts';
+import { collectedCounter, hotHistogram } from '../contracts/metrics.ts';
 
 export type RefusalReason = 'unknown' | 'bad_secret' | 'disabled' | 'protocol' | 'keepalive' | 'client_id';
 export type DisconnectReason = 'rate' | 'acl' | 'packet_too_large' | 'takeover' | 'disabled' | 'protocol' | 'held';
@@ -48,6 +48,9 @@ export interface GatewayStats {
   /** Sockets admitted and open now, before or after CONNECT (plain and TLS). */
   socketsOpen: number;
 }
+
+/** Seconds; fine around the 20 ms a PUBACK should take, coarse beyond. */
+const PUBACK_HOLD_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5];
 
 const zero = <K extends string>(keys: readonly K[]): Record<K, number> =>
   Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
@@ -112,8 +115,15 @@ export function createGatewayMetrics(registry: Registry) {
   new Gauge({ name: 'watchfire_gateway_sessions', help: 'Persistent (clean session = false) device sessions stored by the broker', registers, async collect() { this.set((await sessionSource.read?.())?.sessions ?? 0); } });
   new Gauge({ name: 'watchfire_gateway_session_subscriptions', help: 'Subscriptions stored for persistent sessions', registers, async collect() { this.set((await sessionSource.read?.())?.subscriptions ?? 0); } });
 
+  // Issue 15: what the gateway itself adds to a PUBACK, apart from the network and the client: from
+  // the PUBLISH reaching authorizePublish to aedes being let write its PUBACK (the journal's group
+  // commit, and any wait for rate budget or admission control).
+  const pubackHold = hotHistogram(registry, 'watchfire_gateway_puback_hold_seconds',
+    'QoS 1 PUBLISH from its arrival to its PUBACK being released (journal group commit, rate budget, admission control)', PUBACK_HOLD_BUCKETS);
+
   return {
     stats,
+    pubackHold,
     connected(observer: boolean) { stats.connectionsCurrent++; stats.connectionsTotal++; if (observer) stats.observersCurrent++; },
     disconnected(observer: boolean) { stats.connectionsCurrent--; if (observer) stats.observersCurrent--; },
     message(kind: MessageKind) { stats.messages[kind]++; },

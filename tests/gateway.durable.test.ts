@@ -85,4 +85,29 @@ describe('PUBACK after the journal', () => {
       pubacks.restore();
     }
   });
+
+  it('times each QoS 1 PUBACK from its arrival to its release (watchfire_gateway_puback_hold_seconds), QoS 0 not at all', async () => {
+    const c = await t.device('sd-4');
+    held = [];
+    const hold = async () => {
+      const text = await t.metrics.getSingleMetricAsString('watchfire_gateway_puback_hold_seconds');
+      const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+      return { count: num(/_count (\S+)/), sum: num(/_sum (\S+)/), all: num(/_bucket\{le="\+Inf"\} (\S+)/) };
+    };
+    const before = await hold();
+    await publish(c, topics.telemetry('sd-4'), '{"seq":1,"ts":1,"smoke":0.01}', { qos: 0 });
+    const acked = publish(c, topics.telemetry('sd-4'), '{"seq":2,"ts":2,"smoke":0.01}');
+    await waitFor(() => held.length === 1 || undefined, { what: 'the durable() call' });
+    const asked = performance.now();
+    // Held by the journal until the next published message is handed off: a wait the histogram must see.
+    const c2 = await t.device('sd-5');
+    await publish(c2, topics.telemetry('sd-5'), '{"seq":1,"ts":1,"smoke":0.01}', { qos: 0 });
+    const heldFor = (performance.now() - asked) / 1000;
+    held.shift()!();
+    await acked;
+    const after = await hold();
+    expect(after.count - before.count).toBe(1);
+    expect(after.all - before.all).toBe(1);
+    expect(after.sum - before.sum).toBeGreaterThanOrEqual(heldFor);
+  });
 });
