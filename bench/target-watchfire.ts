@@ -117,13 +117,20 @@ function stopHeapSampling(): Promise<void> {
 // What the main thread was doing in each event-loop stall over 50 ms (BENCH_STALL_WATCH=0 turns it off).
 const stallWatch = process.env.BENCH_STALL_WATCH === '0' ? undefined : watchStalls(50);
 
-process.on('message', (m: { t: string; id?: number }) => {
+/** The gateway's PUBACK hold histogram (watchfire_gateway_puback_hold_seconds) as cumulative counts per upper bound, seconds. */
+async function pubackHold(): Promise<Array<[number, number]>> {
+  const metric = wf.metrics.getSingleMetric('watchfire_gateway_puback_hold_seconds');
+  const got = (await metric?.get()) as { values: Array<{ metricName?: string; labels: { le?: number | string }; value: number }> } | undefined;
+  return (got?.values ?? []).filter((v) => v.metricName?.endsWith('_bucket')).map((v) => [v.labels.le === '+Inf' ? Infinity : Number(v.labels.le), v.value]);
+}
+
+process.on('message', async (m: { t: string; id?: number }) => {
   if (m.t === 'loop') {
     const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
     const round = (x: number): number => Math.round(x * 100) / 100;
     const stalls = stallWatch?.stalls() ?? [];
     stallWatch?.reset();
-    process.send?.({ t: 'loop', id: m.id, stalls, delay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { n: g.n, totalMs: round(g.totalMs), maxMs: round(g.maxMs) }])) });
+    process.send?.({ t: 'loop', id: m.id, stalls, pubackHold: await pubackHold(), delay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }, gc: Object.fromEntries(Object.entries(gcPauses).map(([k, g]) => [k, { n: g.n, totalMs: round(g.totalMs), maxMs: round(g.maxMs) }])) });
     loopDelay.reset();
     gcPauses = {};
   } else if (m.t === 'stats') {

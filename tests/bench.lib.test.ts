@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
-import { count, merge, newHistogram, percentiles, quantileMs, record, ratio, median } from '../bench/lib/stats.ts';
+import { bucketQuantilesMs, count, merge, newHistogram, percentiles, quantileMs, record, ratio, median } from '../bench/lib/stats.ts';
 import { createParser, encodeConnect, encodePublish, encodeSubscribe, parsePublish, CONNACK, PUBACK, SUBACK, PUBLISH, type Packet } from '../bench/lib/mqtt-wire.ts';
 
 describe('bench histograms', () => {
@@ -36,6 +36,20 @@ describe('bench histograms', () => {
     expect(median([3, 1, 2, 4])).toBe(2.5);
     expect(ratio(30, 20)).toBe(1.5);
     expect(ratio(1, 0)).toBeNull();
+  });
+
+  it('quantiles of what a Prometheus histogram counted between two reads, as histogram_quantile interpolates', () => {
+    const before: Array<[number, number]> = [[0.001, 100], [0.01, 100], [0.1, 100], [Infinity, 100]];
+    // Since then: 50 in (0, 1 ms], 40 in (1, 10 ms], 10 in (10, 100 ms].
+    const after: Array<[number, number]> = [[0.001, 150], [0.01, 190], [0.1, 200], [Infinity, 200]];
+    const [p50, p90, p99] = bucketQuantilesMs(before, after, [0.5, 0.9, 0.99]);
+    expect(p50).toBe(1);
+    expect(p90).toBe(10);
+    expect(p99).toBeCloseTo(10 + 0.9 * 90, 6);
+    // Beyond the last finite bound only that bound is known; nothing counted gives nothing.
+    expect(bucketQuantilesMs([[0.1, 0], [Infinity, 0]], [[0.1, 0], [Infinity, 5]], [0.99])).toEqual([100]);
+    expect(bucketQuantilesMs(after, after, [0.5])).toEqual([null]);
+    expect(bucketQuantilesMs(undefined, undefined, [0.5])).toEqual([null]);
   });
 });
 
@@ -107,6 +121,9 @@ describe('bench MQTT.js load workers (devices as firmware behaves)', () => {
       expect(s.acked).toBe(s.sent);
       expect(publishes).toBe(s.sent);
       expect(count(s.hist)).toBe(s.acked);
+      // Each worker says how long its own thread was held: a latency it measured includes that.
+      expect(s.loop.max).toBeGreaterThan(0);
+      expect(s.loop.max).toBeGreaterThanOrEqual(s.loop.p99);
       // A network cut: every socket closed; MQTT.js reconnects on its own.
       await pool.drop();
       await waitFor(async () => (await pool.snapshot()).disconnects >= 20, { what: 'every device cut' });

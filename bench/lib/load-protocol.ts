@@ -53,6 +53,12 @@ export interface WorkerSnapshot {
   /** Subscriber mode: messages received, and publish → delivery latency (ms resolution). */
   received: number;
   recvHist: Histogram;
+  /**
+   * The worker's own event-loop delay since the last reset, ms: while it is high, the PUBACK
+   * latency it measures includes time its own thread could not read the PUBACK (a reconnect of a
+   * thousand MQTT.js clients holds one worker for hundreds of ms); real devices have a CPU each.
+   */
+  loop: { p99: number; max: number };
 }
 
 export type WorkerReply =

@@ -10,6 +10,12 @@ import { MqttClient, type IClientOptions } from 'mqtt';
 import type { WorkerCommand, WorkerDevice, WorkerInit, WorkerReply, WorkerSnapshot } from './load-protocol.ts';
 import { newHistogram, record } from './stats.ts';
 import { createConnector, createPacer } from './load-pace.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/** This worker's event-loop delay: reported with each snapshot (WorkerSnapshot.loop). */
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const loopDelaySince = (): { p99: number; max: number } => ({ p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 });
 
 setPriority(Number(process.env.BENCH_LOAD_NICE ?? 10));
 
@@ -33,7 +39,7 @@ const snap: WorkerSnapshot = fresh();
 const pacer = createPacer(snap);
 const connector = createConnector({ snap, total: () => devs.length, send: (m) => send(m) });
 function fresh(): WorkerSnapshot {
-  return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
+  return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram(), loop: { p99: 0, max: 0 } };
 }
 
 function open(d: Dev, connectTimeoutMs: number): void {
@@ -119,8 +125,9 @@ process.on('message', (m: WorkerCommand) => {
     case 'snapshot': {
       let inflight = 0;
       for (const d of devs) inflight += d.inflight;
-      send({ ev: 'snapshot', snap: { ...snap, offered: Math.round(snap.offered), inflight } });
+      send({ ev: 'snapshot', snap: { ...snap, offered: Math.round(snap.offered), inflight, loop: loopDelaySince() } });
       if (m.reset) {
+        loopDelay.reset();
         snap.hist = newHistogram();
         snap.recvHist = newHistogram();
       }

@@ -11,6 +11,12 @@ import {
 } from './mqtt-wire.ts';
 import { newHistogram, record } from './stats.ts';
 import { createConnector, createPacer } from './load-pace.ts';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/** This worker's event-loop delay: reported with each snapshot (WorkerSnapshot.loop). */
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const loopDelaySince = (): { p99: number; max: number } => ({ p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 });
 
 // The devices stand in for homes across a county, not for programs on the server: they run below
 // the stacks under test (nice 10; BENCH_LOAD_NICE=0 to compare without), so the figures measure
@@ -45,7 +51,7 @@ const pacer = createPacer(snap);
 const connector = createConnector({ snap, total: () => conns.length, send: (m) => send(m) });
 
 function freshSnapshot(): WorkerSnapshot {
-  return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
+  return { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram(), loop: { p99: 0, max: 0 } };
 }
 
 const ONLINE = Buffer.from('{"online":true}');
@@ -192,8 +198,9 @@ process.on('message', (m: WorkerCommand) => {
     case 'snapshot': {
       let inflight = 0;
       for (const c of conns) inflight += c.inflight.size;
-      send({ ev: 'snapshot', snap: { ...snap, offered: Math.round(snap.offered), inflight } });
+      send({ ev: 'snapshot', snap: { ...snap, offered: Math.round(snap.offered), inflight, loop: loopDelaySince() } });
       if (m.reset) {
+        loopDelay.reset();
         snap.hist = newHistogram();
         snap.recvHist = newHistogram();
       }

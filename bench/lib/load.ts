@@ -115,13 +115,15 @@ export async function createLoadPool(o: LoadPoolOptions): Promise<LoadPool> {
     },
     async snapshot(reset = false) {
       const rs = await Promise.all(workers.map((w) => ask(w, { cmd: 'snapshot', reset })));
-      const out: LoadSnapshot = { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram() };
+      const out: LoadSnapshot = { offered: 0, sent: 0, acked: 0, deferred: 0, unackedAtClose: 0, inflight: 0, connected: 0, disconnects: 0, refused: 0, errors: 0, hist: newHistogram(), received: 0, recvHist: newHistogram(), loop: { p99: 0, max: 0 } };
       for (const r of rs) {
         if (r.ev !== 'snapshot') continue;
         const s = r.snap;
         for (const k of ['offered', 'sent', 'acked', 'deferred', 'unackedAtClose', 'inflight', 'connected', 'disconnects', 'refused', 'errors', 'received'] as const) out[k] += s[k];
         merge(out.hist, s.hist);
         merge(out.recvHist, s.recvHist);
+        // The worst worker: its devices' latencies carry its delay.
+        out.loop = { p99: Math.max(out.loop.p99, s.loop.p99), max: Math.max(out.loop.max, s.loop.max) };
       }
       return out;
     },

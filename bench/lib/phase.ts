@@ -3,7 +3,7 @@
 import type { LoadPool, LoadSnapshot } from './load.ts';
 import type { Target } from './targets.ts';
 import { createSampler, machineBusy, machineTicks, type PhaseUsage } from './proc.ts';
-import { summarize, type LatencySummary } from './stats.ts';
+import { bucketQuantilesMs, summarize, type LatencySummary } from './stats.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -28,6 +28,10 @@ export interface StepResult {
    * figure least disturbed by other tenants of a shared machine. */
   cpuUsPerReading: number | null;
   machineBusy: number;
+  /** Watchfire's own share of a PUBACK over the step (watchfire_gateway_puback_hold_seconds), ms; absent for other targets. */
+  gatewayHoldMs?: { p50: number | null; p99: number | null };
+  /** The load workers' own event-loop delay over the step (the worst worker), ms. */
+  generatorLoopMs: { p99: number; max: number };
   alive: boolean;
   sustained: boolean;
   limitedBy: string;
@@ -64,6 +68,7 @@ export async function runStep(target: Target, pool: LoadPool, rate: number, seco
   pool.pids.forEach((p, i) => (pids[`load${i}`] = p));
   const sampler = createSampler(pids, 250);
   const base = await target.stored();
+  const hold0 = (await target.loop?.().catch(() => undefined))?.pubackHold;
   const s0 = await pool.snapshot(true);
   sampler.phase();
   const m0 = machineTicks();
@@ -82,6 +87,8 @@ export async function runStep(target: Target, pool: LoadPool, rate: number, seco
     s1 = await pool.snapshot(false);
   }
   const acked = s1.acked - s0.acked;
+  const hold1 = (await target.loop?.().catch(() => undefined))?.pubackHold;
+  const [h50, h99] = bucketQuantilesMs(hold0, hold1, [0.5, 0.99]);
   const drained = await waitStored(target, base, acked);
   const offered = s1.offered - s0.offered;
   const sent = s1.sent - s0.sent;
@@ -106,6 +113,8 @@ export async function runStep(target: Target, pool: LoadPool, rate: number, seco
     loadGenCores: Math.round(loadGenCores * 100) / 100,
     cpuUsPerReading: acked > 0 ? Math.round((Object.entries(usage).filter(([k]) => !k.startsWith('load')).reduce((a, [, u]) => a + u.cpuCores, 0) * seconds * 1e6) / acked) : null,
     machineBusy: busy,
+    ...(hold1 ? { gatewayHoldMs: { p50: h50 ?? null, p99: h99 ?? null } } : {}),
+    generatorLoopMs: s1.loop,
     alive,
     sustained,
     limitedBy: limiter(usage, loadGenCores, busy, pool.pids.length),

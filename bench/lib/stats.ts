@@ -79,3 +79,32 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
 export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
+
+/**
+ * Quantiles (ms) of what a cumulative histogram counted between two reads (`[upper bound s,
+ * count ≤ it]`, Prometheus' shape), interpolated linearly inside a bucket as Prometheus'
+ * histogram_quantile does; null when nothing was counted.
+ */
+export function bucketQuantilesMs(before: ReadonlyArray<readonly [number, number]> | undefined, after: ReadonlyArray<readonly [number, number]> | undefined, qs: readonly number[]): Array<number | null> {
+  if (!after?.length) return qs.map(() => null);
+  const prev = new Map(before ?? []);
+  const cum = after.map(([le, n]) => [le, n - (prev.get(le) ?? 0)] as const);
+  const total = cum[cum.length - 1]![1];
+  if (total <= 0) return qs.map(() => null);
+  return qs.map((q) => {
+    const rank = q * total;
+    let lo = 0;
+    let below = 0;
+    for (const [le, n] of cum) {
+      if (n >= rank) {
+        // Beyond the last finite bound: the bound is all that is known.
+        const hi = Number.isFinite(le) ? le : lo;
+        const inBucket = n - below;
+        return round3((lo + (inBucket > 0 ? ((rank - below) / inBucket) * (hi - lo) : 0)) * 1000);
+      }
+      lo = le;
+      below = n;
+    }
+    return round3(lo * 1000);
+  });
+}

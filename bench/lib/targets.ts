@@ -32,6 +32,8 @@ export interface Target {
   readonly authenticates: boolean;
   /** Readings stored (InfluxDB points, or messages the subscriber received). */
   stored(): Promise<number>;
+  /** Watchfire only: event-loop delay, GC pauses and its PUBACK hold since the last call. */
+  loop?(): Promise<LoopStats>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,8 @@ export interface LoopStats {
   gc: Record<string, { n: number; totalMs: number; maxMs: number }>;
   /** Each event-loop stall over 50 ms and the main thread's kernel state in it. */
   stalls?: Array<{ at: number; ms: number; states: Record<string, number> }>;
+  /** Cumulative counts of watchfire_gateway_puback_hold_seconds: [upper bound in s, count ≤ it]. */
+  pubackHold?: Array<[number, number]>;
 }
 
 export interface WatchfireTarget extends Target {
