@@ -100,6 +100,25 @@ describe('InfluxDB writer', () => {
     await store.stop();
   });
 
+  it('stores text in any script byte for byte: a write body is built as UTF-8 bytes, line by line', async () => {
+    const db = 'utf8';
+    const store = makeStore(db, join(tmp, 'spool-utf8'));
+    await store.start();
+    // Two-, three- and four-byte UTF-8 (and a quote and a backslash the line protocol escapes), in one batch with plain lines.
+    const labels = ['三楼走廊 东侧', 'Été «1»', 'gauge 𝄞 and ☃', 'a "quoted" back\\slash'];
+    for (let i = 0; i < 100; i++) store.write(sampleTelemetry(i));
+    labels.forEach((label, i) => {
+      const ev = samplePanelEvent(100 + i);
+      store.write({ ...ev, reading: { ...ev.reading, values: { ...ev.reading.values, label } } } as typeof ev);
+    });
+    await store.flush();
+    const q = createInfluxQuery({ url: influx.url, database: db });
+    const rows = await q.query('SELECT label, point FROM event ORDER BY time');
+    expect(rows.map((r) => [r.point, r.label])).toEqual(labels.map((label, i) => [100 + i, label]));
+    expect(await count(db, 'SELECT count(score) FROM telemetry')).toBe(100);
+    await store.stop();
+  });
+
   it('keeps what it could not write across a Watchfire restart while InfluxDB is down, then lands every reading once', async () => {
     const db = 'restart';
     const spoolDir = join(tmp, 'spool-restart');
