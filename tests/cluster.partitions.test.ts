@@ -14,7 +14,7 @@ import { topics } from '../contracts/protocol.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { smallCounty } from './support/registries.ts';
-import { startTestSystem, type TestSystem } from './support/system.ts';
+import { partitionedNode, startTestSystem, type TestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const PARTITIONS = 4;
@@ -47,14 +47,8 @@ async function node(name: 'a' | 'b'): Promise<TestSystem> {
     registry,
     influx,
     smtp: false,
-    config: {
-      'cluster.enabled': true,
-      'cluster.redisUrl': redis.url,
-      'cluster.nodeId': `node-${name}`,
-      'cluster.partitions': PARTITIONS,
-      // Short leases: the failover below waits for one to run out.
-      'cluster.log.leaseMs': 600,
-    },
+    // Short leases: a failover waits for one to run out.
+    config: partitionedNode({ redisUrl: redis.url, nodeId: `node-${name}`, partitions: PARTITIONS, leaseMs: 600 }),
   });
   sys.wf.bus.on('finding', 'test', (f) => seen[name].findings.push(f));
   sys.wf.bus.on('reading.scored', 'test', (s) => seen[name].handled.push(`${s.reading.deviceId}:${s.reading.seq}`));

@@ -117,3 +117,17 @@ export async function startTestSystem(opts: TestSystemOptions): Promise<TestSyst
     },
   };
 }
+
+/**
+ * The config of one node of a partitioned cluster (issue 21 point 4) on a test Redis: short
+ * leases, so a failover test waits for one to run out in well under a second.
+ */
+export function partitionedNode(o: { redisUrl: string; nodeId: string; partitions: number; leaseMs?: number }): Record<string, unknown> {
+  return {
+    'cluster.enabled': true,
+    'cluster.redisUrl': o.redisUrl,
+    'cluster.nodeId': o.nodeId,
+    'cluster.partitions': o.partitions,
+    'cluster.log.leaseMs': o.leaseMs ?? 600,
+  };
+}
