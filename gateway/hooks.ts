@@ -137,6 +137,11 @@ export function createHooks(ctx: HookContext): Hooks {
     done(null);
   }
 
+  /** A QoS 1 PUBLISH's acknowledgement, timed from `since`: after the journal's group commit when there is a journal. */
+  function qos1Ack(conn: Conn, deviceId: string, since: number, done: (err?: Error | null) => void): () => void {
+    return ctx.durable ? () => durableAck(conn, deviceId, since, done) : () => released(since, done);
+  }
+
   /** Lets aedes write the PUBACK once the journal has the message; a disk failure acks nothing. */
   function durableAck(conn: Conn, deviceId: string, since: number, done: (err?: Error | null) => void): void {
     ctx.durable!((err) => {
@@ -387,8 +392,7 @@ export function createHooks(ctx: HookContext): Hooks {
       // write it only once the journal's group commit holding this message's readings (and its
       // alarm's incident) has been flushed. Rules and incidents have already run in handOff: an
       // alarm never waits on storage, only its acknowledgement does. QoS 0 has nothing to hold.
-      const since = performance.now();
-      const ack = packet.qos === 0 ? () => done(null) : ctx.durable ? () => durableAck(conn, deviceId, since, done) : () => released(since, done);
+      const ack = packet.qos === 0 ? () => done(null) : qos1Ack(conn, deviceId, performance.now(), done);
       if (ctx.flow.admit(session, urgent)) {
         handOff(deviceId, packet, kind, receivedAt, oversize);
         ack();

@@ -25,6 +25,7 @@ import { createSharing, type Sharing } from './cluster.ts';
 import type { Peer } from './proxy-protocol.ts';
 
 export type { GatewayStats } from './metrics.ts';
+export type { ObserverAccounts } from './auth.ts';
 
 /**
  * mqtt-packet (aedes' writer) builds a cache of the 65,536 two-byte numbers on the first packet it
@@ -35,7 +36,6 @@ export type { GatewayStats } from './metrics.ts';
 function warmPacketWriter(): void {
   mqttPacket.writeToStream({ cmd: 'pingresp' }, new Writable({ write: (_chunk, _enc, done) => done() }));
 }
-export type { ObserverAccounts } from './auth.ts';
 
 export interface GatewayDeps {
   config: Config['gateway'];
