@@ -14,7 +14,8 @@ import type { ChannelInbound } from '../contracts/channels.ts';
 import { generateCounty } from '../simulator/county.ts';
 import { startDemo } from '../simulator/demo.ts';
 import { INGRESS_SCENARIOS, startIngressFleet, withIngressDevices } from '../simulator/ingress-fleet.ts';
-import { createUser } from '../dashboards/index.ts';
+import { createUser, findUser, setUserPassword } from '../dashboards/index.ts';
+import type { UserStorage } from '../contracts/storage.ts';
 
 export interface DemoOptions {
   configFile: string | undefined;
@@ -108,16 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ stop(): Promise<void
   inbound = (e) => wf.bus.emit('channel.inbound', e);
   const addr = wf.addresses();
 
-  // Demo accounts with fresh random passwords; a real deployment creates its first admin by command.
-  const accounts: Array<{ username: string; role: string; personId?: string; password: string }> = [];
-  const people = county.registry.people;
-  const pick = (role: string) => people.find((p) => p.role === role);
-  for (const [username, role] of [['operator', 'operator'], ['supervisor', 'supervisor'], ['grid', 'grid_worker'], ['admin', 'admin']] as const) {
-    const password = randomBytes(6).toString('base64url');
-    const person = pick(role);
-    await createUser(wf.users, { username, password, role, ...(person ? { personId: person.id } : {}), locale: 'zh-CN' }).catch(() => undefined);
-    accounts.push({ username, role, ...(person ? { personId: person.id } : {}), password });
-  }
+  const accounts = await demoAccounts(wf.users, county.registry.people);
 
   const sim = await startDemo({
     mqttUrl: `mqtt://127.0.0.1:${addr.mqtt}`,
@@ -182,4 +174,24 @@ ${accounts.map((a) => `    ${a.username.padEnd(11)} ${a.password.padEnd(10)} ${a
       await mail.stop();
     },
   };
+}
+
+export interface DemoAccount { username: string; role: string; personId?: string; password: string }
+
+/**
+ * The demo's accounts, each with a fresh random password printed in the banner; a real deployment
+ * creates its first admin by command. On a second run over the same data directory the accounts
+ * exist: each gets the new password (its old sessions end), or the banner would print passwords
+ * that do not sign in.
+ */
+export async function demoAccounts(users: UserStorage, people: ReadonlyArray<{ id: string; role: string }>): Promise<DemoAccount[]> {
+  const accounts: DemoAccount[] = [];
+  for (const [username, role] of [['operator', 'operator'], ['supervisor', 'supervisor'], ['grid', 'grid_worker'], ['admin', 'admin']] as const) {
+    const password = randomBytes(6).toString('base64url');
+    const person = people.find((p) => p.role === role);
+    if (await findUser(users, username)) await setUserPassword(users, username, password);
+    else await createUser(users, { username, password, role, ...(person ? { personId: person.id } : {}), locale: 'zh-CN' });
+    accounts.push({ username, role, ...(person ? { personId: person.id } : {}), password });
+  }
+  return accounts;
 }

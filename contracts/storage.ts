@@ -185,6 +185,8 @@ export interface UserStorage {
   list(): Promise<StoredUser[]>;
   /** False when there is no such user. */
   setLocale(username: string, locale: Locale): Promise<boolean>;
+  /** Replaces the user's password hash and ends every session of theirs, in one transaction; false when there is no such user. */
+  setPassword(username: string, passwordHash: string): Promise<boolean>;
   /** Enabled admins: the last one may not be removed or disabled. */
   countAdmins(): Promise<number>;
   /** Stores a session after deleting every session expired at `now`. Rejects for an unknown user. */

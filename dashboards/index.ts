@@ -28,7 +28,7 @@ import { createListener, warnIfPlainText, type TlsEvents } from './tls.ts';
 import type { EventEmitter } from 'node:events';
 
 export type { HttpDeps } from './kit.ts';
-export { createUser, listUsers, findUser, countAdmins, USER_ROLES, type User, type UserRole } from './users.ts';
+export { createUser, setUserPassword, listUsers, findUser, countAdmins, USER_ROLES, type User, type UserRole } from './users.ts';
 export { CSRF_HEADER, SESSION_COOKIE } from './auth.ts';
 
 // Pages are our own files only: no inline script, no third-party origin (OWASP CSP cheat sheet).

@@ -85,6 +85,12 @@ export async function createUser(users: UserStorage, input: NewUser, opts: { cos
   return toUser(stored);
 }
 
+/** A new password for an existing user (signing them out everywhere); WF_HTTP_NOT_FOUND when there is no such user. */
+export async function setUserPassword(users: UserStorage, username: string, password: string, opts: { cost?: { N: number; r: number; p: number } } = {}): Promise<void> {
+  const { password: checked } = NewUser.pick({ password: true }).parse({ password });
+  if (!(await users.setPassword(username, await hashPassword(checked, opts.cost)))) throw new WatchfireError('WF_HTTP_NOT_FOUND', `No user ${username}`);
+}
+
 export async function findUser(users: UserStorage, username: string): Promise<User | undefined> {
   const row = await users.find(username);
   return row ? toUser(row) : undefined;

@@ -4,7 +4,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Locale } from '../contracts/registry.ts';
 import type { StoredUser, UserStorage } from '../contracts/storage.ts';
-import type { SqlRunner } from './sql.ts';
+import { tx, type SqlRunner } from './sql.ts';
 import type { UsersTable } from './tables.ts';
 
 export interface UserStorageDeps {
@@ -44,6 +44,15 @@ export function createUserStorage(deps: UserStorageDeps): UserStorage {
 
     async setLocale(username, locale) {
       return (await deps.sql.run(q.updateTable('users').set({ locale }).where('username', '=', username))) > 0;
+    },
+
+    async setPassword(username, passwordHash) {
+      return deps.sql.transaction(function* () {
+        const changed = yield* tx.run(q.updateTable('users').set({ password_hash: passwordHash }).where('username', '=', username));
+        // A new password signs the user out everywhere: whoever held the old one keeps no session.
+        if (changed > 0) yield* tx.run(q.deleteFrom('sessions').where('username', '=', username));
+        return changed > 0;
+      });
     },
 
     async countAdmins() {

@@ -68,6 +68,24 @@ describe.each(backends)('user storage contract on $name', (backend) => {
     expect(await b.loadSession('sha-3', 7_000)).toBeUndefined();
   });
 
+  it('a new password replaces the hash and ends every session of that user, and only theirs', async () => {
+    const db = await backend.open();
+    const a = createUserStorage({ sql: db.runner });
+    const b = createUserStorage({ sql: db.another() });
+    await a.insert(user('op'));
+    await a.insert(user('other'));
+    await a.createSession({ id: 'sha-op-1', username: 'op', csrf: 'c1', createdAt: 1_000, expiresAt: 9_000 }, 1_000);
+    await a.createSession({ id: 'sha-op-2', username: 'op', csrf: 'c2', createdAt: 1_000, expiresAt: 9_000 }, 1_000);
+    await a.createSession({ id: 'sha-other', username: 'other', csrf: 'c3', createdAt: 1_000, expiresAt: 9_000 }, 1_000);
+    expect(await b.setPassword('op', 'scrypt$new-hash')).toBe(true);
+    expect((await a.find('op'))?.passwordHash).toBe('scrypt$new-hash');
+    expect(await a.loadSession('sha-op-1', 2_000)).toBeUndefined();
+    expect(await a.loadSession('sha-op-2', 2_000)).toBeUndefined();
+    expect((await a.loadSession('sha-other', 2_000))?.csrf).toBe('c3');
+    expect((await a.find('other'))?.passwordHash).toBe(user('other').passwordHash);
+    expect(await b.setPassword('nobody', 'scrypt$x')).toBe(false);
+  });
+
   it('refuses a session for a user that does not exist, and a second session with the same id', async () => {
     const store = createUserStorage({ sql: (await backend.open()).runner });
     expect(await rejection(store.createSession({ id: 'sha-x', username: 'nobody', csrf: 'c', createdAt: 1, expiresAt: 2 }, 1))).toBeInstanceOf(Error);
