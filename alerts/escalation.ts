@@ -1,16 +1,24 @@
-// The escalation scheduler. Due steps live in SQLite (incident, policy, step, due time, done), so a
-// restart finds them; one timer on the clock points at the earliest due step and is re-armed when
-// steps are added. Executing a step is one transaction — mark it done, write its outbox rows, add
-// its repetition — so a crash either did all of it or none, and a step runs exactly once.
+// The escalation scheduler. Due steps are rows (incident, policy, step, due time, done) in the
+// database the alerts run on (storage/escalations.ts: the SQLite file, or the PostgreSQL several
+// nodes share), so a restart or another node finds them; one timer on the clock points at the
+// earliest due step and is re-armed when steps are added. Running due steps is one transaction —
+// lock them (FOR UPDATE SKIP LOCKED on PostgreSQL), write their outbox rows, entries and
+// repetitions, mark them done — so a node that dies mid-way did none of it and another node runs
+// them; a step runs exactly once. With several nodes each also looks every `pollMs` for steps it
+// did not schedule itself (another node's, or a dead node's).
 // A call tree (issue 19 point 4) is the same: each stage is a row with its `stage` number, and
 // running a stage stores the next one `wait` later; acknowledging (or a keypress) cancels the rest.
-import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
 import type { Incident, IncidentEvent, IncidentState } from '../contracts/incidents.ts';
 import type { EventBus } from '../contracts/bus.ts';
+import type { AuditNew, EscalationStep } from '../contracts/storage.ts';
+import {
+  cancelSteps, cancelTreeSteps, createEscalationStorage, digestedBefore, incidentById, insertAudit, scheduleSteps, toIncident, touchIncident, tx,
+  type SqlRunner, type StepOutcome, type TxBody,
+} from '../storage/index.ts';
 import { policyFor, untilRank, type ChannelName, type EscalationPolicies, type Notify, type Policy, type Step, type StepKind } from './policies.ts';
-import { STATE_RANK, statesUpTo, type IncidentStore } from './store.ts';
+import { STATE_RANK, statesUpTo } from './store.ts';
 import type { Outbox, NewOutboxRow } from './outbox.ts';
 import type { Recipients } from './recipients.ts';
 import type { AlertMetrics } from './metrics.ts';
@@ -28,46 +36,37 @@ const STEP_ZH: Record<StepKind, string> = { alarm: '报警通知', escalation: '
 /** setTimeout's largest delay; a step further out gets another look then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-interface EscalationRow { id: number; incident_id: string; policy: string; step: string; until_state: Step['until']; due_at: number; done: number; stage: number | null }
+/** Steps run per transaction: a long backlog after a restart is worked through in passes of this many. */
+const PASS = 100;
 
 export interface EscalationDeps {
-  db: Database;
+  sql: SqlRunner;
   clock: Clock;
   logger: Logger;
   bus: EventBus;
-  store: IncidentStore;
-  outbox: Outbox;
+  outbox: Pick<Outbox, 'enqueue' | 'has' | 'kick'>;
   recipients: Recipients;
   policies: EscalationPolicies;
   metrics: AlertMetrics;
+  /**
+   * Look for due steps this often besides the timer (0: never). With several nodes on one
+   * PostgreSQL a node's timer knows only the steps it scheduled itself; this is how a step whose
+   * node died, or that another node scheduled, is run by a living one.
+   */
+  pollMs?: number;
 }
 
 export function createEscalation(deps: EscalationDeps) {
-  const { db, clock, logger, bus, store, outbox, recipients, policies, metrics } = deps;
-  const st = {
-    insert: db.prepare('INSERT INTO alert_escalations (incident_id, policy, step, until_state, due_at, done, created_at, stage) VALUES (?, ?, ?, ?, ?, 0, ?, ?)'),
-    cancelTree: db.prepare('UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND stage IS NOT NULL'),
-    // A stage's rows and its successor share the instant the stage ran (created_at).
-    rowOf: db.prepare('SELECT incident_id, step, created_at FROM alert_outbox WHERE id = ?'),
-    nextStage: db.prepare('SELECT id FROM alert_escalations WHERE incident_id = ? AND step = ? AND created_at = ? AND stage IS NOT NULL AND done = 0').pluck(),
-    stageCalls: db.prepare(`SELECT o.status, (SELECT a.receipt FROM alert_outbox_attempts a WHERE a.outbox_id = o.id AND a.receipt IS NOT NULL ORDER BY a.id DESC LIMIT 1) AS receipt
-      FROM alert_outbox o WHERE o.incident_id = ? AND o.step = ? AND o.created_at = ? AND o.channel = 'voice'`),
-    hurry: db.prepare('UPDATE alert_escalations SET due_at = ? WHERE id = ? AND done = 0 AND due_at > ?'),
-    due: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 AND due_at <= ? ORDER BY due_at, id LIMIT 100'),
-    earliest: db.prepare('SELECT MIN(due_at) FROM alert_escalations WHERE done = 0').pluck(),
-    finish: db.prepare('UPDATE alert_escalations SET done = ?, done_at = ? WHERE id = ? AND done = 0'),
-    cancelAll: db.prepare('UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0'),
-    cancelAccepted: db.prepare("UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state = 'accepted'"),
-    pendingOf: db.prepare('SELECT * FROM alert_escalations WHERE incident_id = ? ORDER BY id'),
-    pendingAll: db.prepare('SELECT * FROM alert_escalations WHERE done = 0 ORDER BY due_at, id'),
-    // A row of this step to this person on this channel, for another incident of the same site,
-    // within the storm window (index alert_outbox_digest, migration 6).
-    digested: db.prepare(`SELECT 1 FROM alert_outbox o JOIN alert_incidents i ON i.id = o.incident_id
-      WHERE o.step = ? AND o.recipient_id = ? AND o.channel = ? AND o.created_at > ? AND i.site_id = ? AND o.incident_id != ? LIMIT 1`).pluck(),
-  };
+  const { sql, clock, logger, bus, outbox, recipients, policies, metrics } = deps;
+  const { q } = sql;
+  const storage = createEscalationStorage({ sql });
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
+  let poll: NodeJS.Timeout | undefined;
   let running = false;
+  /** The pass in progress: one at a time per node (other nodes' passes skip the rows it locked). */
+  let pass: Promise<void> | undefined;
+  let again = false;
 
   function level(i: Incident): 'red' | 'yellow' | undefined {
     return i.level === 'green' ? undefined : i.level;
@@ -78,11 +77,13 @@ export function createEscalation(deps: EscalationDeps) {
     return l ? policyFor(policies, l, i.category) : undefined;
   }
 
+  const system = (action: string, note: string, noteZh: string): AuditNew => ({ actor: 'system', action, note, noteZh });
+
   /**
    * Outbox rows for one step; logs and counts WF_NOTIFY_NO_RECIPIENT for every notify entry that
    * reached nobody. Runs inside the caller's transaction.
    */
-  function notify(i: Incident, step: Step, kind: string, now: number, entries: readonly Notify[] = step.notify): number {
+  function* notify(i: Incident, step: Step, kind: string, now: number, entries: readonly Notify[] = step.notify): TxBody<number> {
     const seen = new Set<string>();
     let written = 0;
     const available = (c: ChannelName) => outbox.has(c);
@@ -91,8 +92,14 @@ export function createEscalation(deps: EscalationDeps) {
     const window = Math.min(policyOf(i)?.storm.window ?? 0, step.every ?? Infinity);
     for (const n of entries) {
       const { rows: all, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
-      const rows = window > 0 ? all.filter((r) => !st.digested.get(step.id, r.recipientId, r.channel, now - window, i.siteId, i.id)) : all;
-      for (const r of rows) outbox.enqueue(r as NewOutboxRow, now);
+      const rows: NewOutboxRow[] = [];
+      for (const r of all) {
+        const hit = window > 0
+          ? (yield* tx.all(digestedBefore(q, { step: step.id, recipientId: r.recipientId, channel: r.channel, since: now - window, siteId: i.siteId, incidentId: i.id }))).length > 0
+          : false;
+        if (!hit) rows.push(r);
+      }
+      for (const r of rows) yield* outbox.enqueue(r, now);
       written += rows.length;
       if (all.length > rows.length) metrics.digested.inc({ step: step.id }, all.length - rows.length);
       if (all.length === 0 && !n.via.every((c) => !available(c))) {
@@ -104,8 +111,9 @@ export function createEscalation(deps: EscalationDeps) {
     return written;
   }
 
-  function schedule(i: Incident, p: Policy, s: Step, dueAt: number, now: number, stage: number | null = null): void {
-    st.insert.run(i.id, p.id, s.id, s.until, dueAt, now, stage);
+  function* schedule(i: Incident, p: Policy, s: Step, dueAt: number, now: number, stage: number | null = null): TxBody<void> {
+    yield* tx.run(scheduleSteps(q, [{ incidentId: i.id, policy: p.id, step: s.id, untilState: s.until, dueAt, stage }], now));
+    // Armed before the commit: a transaction that rolls back leaves a timer that finds nothing due.
     if (dueAt < timerAt) arm(dueAt);
   }
 
@@ -113,17 +121,17 @@ export function createEscalation(deps: EscalationDeps) {
    * One stage of a call tree: its people's rows now, the next stage `wait` later (at once when
    * this stage reached nobody: a home without a resident's phone calls the contacts straight away).
    */
-  function runStage(i: Incident, p: Policy, s: Step, stage: number, now: number): number {
+  function* runStage(i: Incident, p: Policy, s: Step, stage: number, now: number): TxBody<number> {
     const tree = s.sequence!;
     const here = tree[stage]!;
-    const written = notify(i, s, s.kind, now, [{ to: here.to, via: here.via }]);
-    if (stage + 1 < tree.length) schedule(i, p, s, written > 0 ? now + here.wait : now, now, stage + 1);
+    const written = yield* notify(i, s, s.kind, now, [{ to: here.to, via: here.via }]);
+    if (stage + 1 < tree.length) yield* schedule(i, p, s, written > 0 ? now + here.wait : now, now, stage + 1);
     const next = tree[stage + 1];
     const w = TO_WORDS[here.to];
     const then = next ? { en: `; ${TO_WORDS[next.to].en} ${written > 0 ? `in ${Math.round(here.wait / 1000)} s unless answered` : 'now'}`, zh: `；${written > 0 ? `${Math.round(here.wait / 1000)} 秒内无人应答则` : '随即'}通知${TO_WORDS[next.to].zh}` } : { en: '', zh: '' };
-    store.audit(i.id, now, 'system', `tree:${s.id}`, i.state, i.state,
+    yield* tx.run(insertAudit(q, i.id, now, i.state, i.state, system(`tree:${s.id}`,
       `call tree ${stage + 1}/${tree.length}, ${w.en}: ${written} notification(s) queued${then.en}`,
-      `呼叫树第 ${stage + 1}/${tree.length} 级，${w.zh}：已发出 ${written} 条通知${then.zh}`);
+      `呼叫树第 ${stage + 1}/${tree.length} 级，${w.zh}：已发出 ${written} 条通知${then.zh}`)));
     return written;
   }
 
@@ -132,7 +140,7 @@ export function createEscalation(deps: EscalationDeps) {
    * now (in the caller's transaction), later ones are stored for the timer. `kindOverride` marks
    * the immediate step of a level raise as 'raised'.
    */
-  function begin(i: Incident, anchor: Step['from'], now: number, kindOverride?: string): number {
+  function* begin(i: Incident, anchor: Step['from'], now: number, kindOverride?: string): TxBody<number> {
     const p = policyOf(i);
     if (!p) return 0;
     let written = 0;
@@ -140,32 +148,31 @@ export function createEscalation(deps: EscalationDeps) {
       if (s.from !== anchor) continue;
       if (STATE_RANK[i.state] >= untilRank(s.until, STATE_RANK)) continue;
       if (s.sequence) {
-        if (s.after === 0) written += runStage(i, p, s, 0, now);
-        else schedule(i, p, s, now + s.after, now, 0);
+        if (s.after === 0) written += yield* runStage(i, p, s, 0, now);
+        else yield* schedule(i, p, s, now + s.after, now, 0);
       } else if (s.after === 0) {
-        written += notify(i, s, kindOverride ?? s.kind, now);
-        if (s.every) schedule(i, p, s, now + s.every, now);
-      } else schedule(i, p, s, now + s.after, now);
+        written += yield* notify(i, s, kindOverride ?? s.kind, now);
+        if (s.every) yield* schedule(i, p, s, now + s.every, now);
+      } else yield* schedule(i, p, s, now + s.after, now);
     }
     return written;
   }
 
   /** Cancels the incident's pending steps that end at `reached` or earlier (all of them on resolve). */
-  function cancelUpTo(incidentId: string, reached: IncidentState, now: number): number {
-    if (STATE_RANK[reached] >= STATE_RANK.resolved) return st.cancelAll.run(now, incidentId).changes;
+  function* cancelUpTo(incidentId: string, reached: IncidentState, now: number): TxBody<number> {
+    if (STATE_RANK[reached] >= STATE_RANK.resolved) return yield* tx.run(cancelSteps(q, incidentId, now));
     const states: string[] = statesUpTo(reached);
     if (STATE_RANK[reached] >= STATE_RANK.on_site) states.push('accepted');
-    return db.prepare(`UPDATE alert_escalations SET done = 2, done_at = ? WHERE incident_id = ? AND done = 0 AND until_state IN (${states.map(() => '?').join(',')})`)
-      .run(now, incidentId, ...states).changes;
+    return yield* tx.run(cancelSteps(q, incidentId, now, states));
   }
 
   /** The assignee set out (出发): the steps waiting for that end (issue 17 point 4). */
-  function cancelAccepted(incidentId: string, now: number): number {
-    return st.cancelAccepted.run(now, incidentId).changes;
+  function* cancelAccepted(incidentId: string, now: number): TxBody<number> {
+    return yield* tx.run(cancelSteps(q, incidentId, now, ['accepted']));
   }
 
-  function cancelAll(incidentId: string, now: number): number {
-    return st.cancelAll.run(now, incidentId).changes;
+  function* cancelAll(incidentId: string, now: number): TxBody<number> {
+    return yield* tx.run(cancelSteps(q, incidentId, now));
   }
 
   /**
@@ -173,81 +180,97 @@ export function createEscalation(deps: EscalationDeps) {
    * that stage has, nobody is going to answer it: the next stage is due now rather than at the end
    * of the wait. Texts do not count — delivered is not read. Returns whether it moved.
    */
-  function unanswered(outboxId: number, now: number): boolean {
-    const row = st.rowOf.get(outboxId) as { incident_id: string | null; step: string | null; created_at: number } | undefined;
-    if (!row?.incident_id || !row.step) return false;
-    const next = st.nextStage.get(row.incident_id, row.step, row.created_at) as number | undefined;
-    if (next === undefined) return false;
-    const calls = st.stageCalls.all(row.incident_id, row.step, row.created_at) as Array<{ status: string; receipt: string | null }>;
-    const dead = (c: { status: string; receipt: string | null }) => c.status === 'failed' || c.receipt === 'no_answer' || c.receipt === 'busy' || c.receipt === 'failed';
-    if (calls.length === 0 || !calls.every(dead)) return false;
-    if (st.hurry.run(now, next, now).changes !== 1) return false;
+  async function unanswered(outboxId: number, now: number): Promise<boolean> {
+    if (!(await storage.hurryNextStage(outboxId, now))) return false;
     arm(now);
     return true;
   }
 
   /** Someone answered (a keypress in a call): the incident's call trees call nobody else. */
-  function stopTree(incidentId: string, now: number): number {
-    const n = st.cancelTree.run(now, incidentId).changes;
-    if (n > 0) rearm();
+  async function stopTree(incidentId: string, now: number): Promise<number> {
+    const n = await storage.cancelTree(incidentId, now);
+    if (n > 0) await rearm();
     return n;
   }
 
-  /** Runs one due step: done + outbox rows + repetition in one transaction; returns the event to emit. */
-  const runOne = db.transaction((row: EscalationRow, now: number): IncidentEvent | undefined => {
-    const i = store.get(row.incident_id);
+  /** Same, inside the caller's transaction (acknowledging from a message). */
+  function* stopTreeTx(incidentId: string, now: number): TxBody<number> {
+    return yield* tx.run(cancelTreeSteps(q, incidentId, now));
+  }
+
+  /** One due step, inside runDue's transaction: its rows, entry and repetition; the event to emit once committed. */
+  function* runOne(row: EscalationStep, now: number): TxBody<StepOutcome<IncidentEvent | undefined>> {
+    const [found] = yield* tx.all(incidentById(q, row.incidentId));
+    const i = found ? toIncident(found) : undefined;
     const p = policies.policies.find((x) => x.id === row.policy);
     const s = p?.steps.find((x) => x.id === row.step);
-    if (!i || !p || !s || STATE_RANK[i.state] >= untilRank(row.until_state, STATE_RANK) || policyOf(i)?.id !== p.id) {
-      if (i && (!p || !s)) logger.warn({ incident: row.incident_id, policy: row.policy, step: row.step }, 'escalation step no longer in the policies: cancelled');
-      st.finish.run(2, now, row.id);
-      return undefined;
+    if (!i || !p || !s || STATE_RANK[i.state] >= untilRank(row.untilState as Step['until'], STATE_RANK) || policyOf(i)?.id !== p.id) {
+      if (i && (!p || !s)) logger.warn({ incident: row.incidentId, policy: row.policy, step: row.step }, 'escalation step no longer in the policies: cancelled');
+      return { outcome: 'cancelled' };
     }
-    if (st.finish.run(1, now, row.id).changes !== 1) return undefined;
     if (s.sequence) {
       if (row.stage === null || row.stage >= s.sequence.length) {
-        logger.warn({ incident: row.incident_id, step: row.step, stage: row.stage }, 'call tree stage no longer in the policies: cancelled');
-        return undefined;
+        logger.warn({ incident: row.incidentId, step: row.step, stage: row.stage }, 'call tree stage no longer in the policies: cancelled');
+        return { outcome: 'done' };
       }
-      runStage(i, p, s, row.stage, now);
-      store.s.touch.run(now, i.id);
+      yield* runStage(i, p, s, row.stage, now);
+      const [after] = yield* tx.all(touchIncident(q, i.id, now).returningAll());
       metrics.escalations.inc({ step: s.id });
-      return { kind: 'escalated', incident: store.get(i.id)!, at: now, actor: 'system', note: `${s.id}#${row.stage + 1}` };
+      return { outcome: 'done', value: { kind: 'escalated', incident: toIncident(after!), at: now, actor: 'system', note: `${s.id}#${row.stage + 1}` } };
     }
-    const written = notify(i, s, s.kind, now);
+    const written = yield* notify(i, s, s.kind, now);
     // The entry's own time is when it ran; the note says what it did, in both languages (issue 17).
-    store.audit(i.id, now, 'system', `escalation:${s.id}`, i.state, i.state, `${s.kind}: ${written} notification(s) queued`, `${STEP_ZH[s.kind]}：已发出 ${written} 条通知`);
-    store.s.touch.run(now, i.id);
+    yield* tx.run(insertAudit(q, i.id, now, i.state, i.state, system(`escalation:${s.id}`, `${s.kind}: ${written} notification(s) queued`, `${STEP_ZH[s.kind]}：已发出 ${written} 条通知`)));
+    const [after] = yield* tx.all(touchIncident(q, i.id, now).returningAll());
     if (s.every) {
       // Repeats missed while the process was down collapse into this one; the cadence resumes from now.
-      const periods = Math.max(1, Math.ceil((now - row.due_at + 1) / s.every));
-      schedule(i, p, s, row.due_at + periods * s.every, now);
+      const periods = Math.max(1, Math.ceil((now - row.dueAt + 1) / s.every));
+      yield* schedule(i, p, s, row.dueAt + periods * s.every, now);
     }
     metrics.escalations.inc({ step: s.id });
-    return { kind: 'escalated', incident: store.get(i.id)!, at: now, actor: 'system', note: s.id };
-  });
+    return { outcome: 'done', value: { kind: 'escalated', incident: toIncident(after!), at: now, actor: 'system', note: s.id } };
+  }
 
-  function runDue(): void {
-    if (!running) return;
+  /** Runs every due step, PASS per transaction, then points the timer at the next one. */
+  async function runDue(): Promise<void> {
     for (;;) {
+      if (!running) return;
       const now = clock.now();
-      const rows = st.due.all(now) as EscalationRow[];
-      if (rows.length === 0) break;
-      for (const row of rows) {
-        let ev: IncidentEvent | undefined;
-        try {
-          ev = runOne(row, now);
-        } catch (err) {
-          // Leave it pending: the next pass tries again rather than losing the step.
-          logger.error({ err, escalation: row.id, incident: row.incident_id }, 'escalation step failed; retried on the next pass');
-          arm(now + 1_000);
-          return;
-        }
-        if (ev) bus.emit('incident', ev);
+      let ran: Awaited<ReturnType<typeof storage.runDue<IncidentEvent | undefined>>>;
+      try {
+        ran = await storage.runDue(now, PASS, (step) => runOne(step, now));
+      } catch (err) {
+        // Rolled back: every step of the pass is still due, and the next pass tries again rather than losing one.
+        logger.error({ err }, 'escalation pass failed; retried in 1 s');
+        arm(clock.now() + 1_000);
+        return;
       }
-      outbox.kick();
+      for (const r of ran) if (r.value) bus.emit('incident', r.value);
+      if (ran.length) outbox.kick();
+      if (ran.length < PASS) break;
     }
-    rearm();
+    await rearm();
+  }
+
+  /** A pass now, or right after the one in progress (a timer or a poll while it runs). */
+  function runSoon(): Promise<void> {
+    if (pass) {
+      again = true;
+      return pass;
+    }
+    pass = (async () => {
+      try {
+        do {
+          again = false;
+          await runDue();
+        } while (again && running);
+      } catch (err) {
+        logger.error({ err }, 'escalation pass failed');
+      } finally {
+        pass = undefined;
+      }
+    })();
+    return pass;
   }
 
   function arm(at: number): void {
@@ -258,13 +281,20 @@ export function createEscalation(deps: EscalationDeps) {
     timer = setTimeout(() => {
       timer = undefined;
       timerAt = Infinity;
-      runDue();
+      void runSoon();
     }, delay);
   }
 
-  function rearm(): void {
-    const t = st.earliest.get() as number | null;
-    if (t === null) {
+  async function rearm(): Promise<void> {
+    let t: number | undefined;
+    try {
+      t = await storage.nextDueAt();
+    } catch (err) {
+      logger.error({ err }, 'could not read the next escalation due; looking again in 1 s');
+      arm(clock.now() + 1_000);
+      return;
+    }
+    if (t === undefined) {
       if (timer) clearTimeout(timer);
       timer = undefined;
       timerAt = Infinity;
@@ -278,24 +308,33 @@ export function createEscalation(deps: EscalationDeps) {
     cancelAll,
     cancelAccepted,
     stopTree,
+    stopTreeTx,
     unanswered,
     policyOf,
-    /** Picks up every due and overdue step once, then follows the timer. */
-    start(): void {
+    /** Picks up every due and overdue step once, then follows the timer (and the poll, with several nodes). */
+    start(): Promise<void> {
       running = true;
-      runDue();
+      if (deps.pollMs) {
+        poll = setInterval(() => void runSoon(), deps.pollMs);
+        poll.unref();
+      }
+      return runSoon();
     },
-    stop(): void {
+    /** Stops the timers and waits for a pass in progress (its transaction commits or rolls back whole). */
+    async stop(): Promise<void> {
       running = false;
       if (timer) clearTimeout(timer);
+      if (poll) clearInterval(poll);
       timer = undefined;
+      poll = undefined;
       timerAt = Infinity;
+      await pass;
     },
-    steps(incidentId: string) {
-      return (st.pendingOf.all(incidentId) as EscalationRow[]).map((r) => ({ id: r.id, policy: r.policy, step: r.step, ...(r.stage !== null ? { stage: r.stage } : {}), until: r.until_state, dueAt: r.due_at, status: r.done === 0 ? 'pending' as const : r.done === 1 ? 'done' as const : 'cancelled' as const }));
+    async steps(incidentId: string) {
+      return (await storage.of(incidentId)).map((r) => ({ id: r.id, policy: r.policy, step: r.step, ...(r.stage !== null ? { stage: r.stage } : {}), until: r.untilState as Step['until'], dueAt: r.dueAt, status: r.done === 0 ? 'pending' as const : r.done === 1 ? 'done' as const : 'cancelled' as const }));
     },
-    pending() {
-      return (st.pendingAll.all() as EscalationRow[]).map((r) => ({ id: r.id, incidentId: r.incident_id, step: r.step, dueAt: r.due_at }));
+    async pending() {
+      return (await storage.pending()).map((r) => ({ id: r.id, incidentId: r.incidentId, step: r.step, dueAt: r.dueAt }));
     },
   };
 }

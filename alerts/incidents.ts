@@ -14,7 +14,6 @@
 // last window's count; the readings themselves are stored by ingest.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Database } from 'better-sqlite3';
 import type { EventBus } from '../contracts/bus.ts';
 import type { Clock } from '../contracts/ports.ts';
 import { maxLevel, type Finding, type Level } from '../contracts/findings.ts';
@@ -22,7 +21,8 @@ import { WatchfireError } from '../contracts/errors.ts';
 import {
   IncidentFilter, ResolveBody, type Delivery, type Incident, type IncidentEvent, type IncidentService, type IncidentState, type Disposition,
 } from '../contracts/incidents.ts';
-import { STATE_RANK, toIncident, type IncidentRow, type IncidentStore } from './store.ts';
+import type { AuditNew, IncidentStamp } from '../contracts/storage.ts';
+import { createIncidentStorage, type SqlRunner, type TxBody } from '../storage/index.ts';
 import type { Escalation } from './escalation.ts';
 import type { Outbox } from './outbox.ts';
 import type { AlertMetrics } from './metrics.ts';
@@ -87,106 +87,109 @@ function humanDurationZh(ms: number): string {
 const LEVEL_ZH: Record<Level, string> = { red: '红', yellow: '黄', green: '绿' };
 
 export interface IncidentsDeps {
-  db: Database;
+  sql: SqlRunner;
   bus: EventBus;
   clock: Clock;
   logger: Logger;
-  store: IncidentStore;
   escalation: Escalation;
-  outbox: Outbox;
+  outbox: Pick<Outbox, 'kick'>;
   metrics: AlertMetrics;
   /** Issue 19 point 6: the incident's messages and calls with their outcomes (deliveries.ts). */
-  deliveries: { of(incidentId: string): Delivery[] };
+  deliveries: { of(incidentId: string): Promise<Delivery[]> };
 }
 
+/** A write refused because the incident moved on meanwhile is tried again on what it moved to, this often. */
+const RETRIES = 3;
+
+type Outcome = { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string };
+
 export function createIncidents(deps: IncidentsDeps) {
-  const { db, bus, clock, logger, store, escalation, outbox, metrics } = deps;
-  const { s } = store;
+  const { sql, bus, clock, logger, escalation, outbox, metrics } = deps;
+  const store = createIncidentStorage({ sql });
 
   const rank: Record<Level, number> = { green: 0, yellow: 1, red: 2 };
+  const system = (action: string, note: string | null, noteZh: string | null): AuditNew => ({ actor: 'system', action, note, noteZh });
 
-  /** The whole of a finding's effect on the database, in one transaction; returns the event to emit. */
-  const apply = db.transaction((f: Finding, key: string, now: number, receivedAt: number | undefined): { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string } => {
-    const row = s.activeByKey.get(key) as IncidentRow | undefined;
+  /**
+   * A finding's effect on the database; returns the event to emit. Each write is one transaction
+   * with its escalation steps and outbox rows. Findings of one key come in order through one queue
+   * (handleFinding), and a site's findings reach one node only (its partition's owner), so what
+   * was read before a write still holds for findings; a person's transition in between is what
+   * the writes guard against (addFindings applies only while the incident is open, a transition
+   * only from the state it was decided on).
+   */
+  async function apply(f: Finding, key: string, now: number, receivedAt: number | undefined, attempt = 0): Promise<Outcome> {
+    const open = await store.findOpen(key);
     const lastReading = lastReadingOf(f);
     const extra = receivedAt !== undefined ? { receivedAt } : {};
     if (f.clears) {
-      if (!row) return { ev: undefined, rows: 0 };
-      const i = toIncident(row);
-      if (i.level === 'yellow') {
+      if (!open) return { ev: undefined, rows: 0 };
+      if (open.level === 'yellow') {
         // A condition that cleared by itself resolves the yellow incident, recording how long it lasted.
-        const note = `condition cleared by the device after ${humanDuration(now - i.openedAt)}: ${f.message.en}`;
-        s.transition.run({ id: i.id, state: 'resolved', active: 0, now, acknowledged_at: null, dispatched_at: null, on_site_at: null, resolved_at: now, reviewed_at: null, assignee: null, disposition: 'condition_cleared', feedback: note });
-        store.audit(i.id, now, 'system', 'auto_resolve', i.state, 'resolved', note, `设备自行恢复，持续${humanDurationZh(now - i.openedAt)}：${f.message.zh}`);
-        escalation.cancelAll(i.id, now);
+        const note = `condition cleared by the device after ${humanDuration(now - open.openedAt)}: ${f.message.en}`;
+        const w = await store.transition(open.id, { from: open.state, to: 'resolved', at: now, stamp: 'resolvedAt', disposition: 'condition_cleared', feedback: note },
+          system('auto_resolve', note, `设备自行恢复，持续${humanDurationZh(now - open.openedAt)}：${f.message.zh}`),
+          () => escalation.cancelAll(open.id, now));
+        if (!w.ok) return attempt < RETRIES ? apply(f, key, now, receivedAt, attempt + 1) : { ev: undefined, rows: 0 };
         metrics.transitions.inc({ state: 'resolved' });
-        return { ev: { kind: 'transition', incident: store.get(i.id)!, at: now, actor: 'system', note, ...extra }, rows: 0 };
+        return { ev: { kind: 'transition', incident: w.incident, at: now, actor: 'system', note, ...extra }, rows: 0 };
       }
       // Red closes only by a person: the device clearing is noted, the incident stays.
-      store.audit(i.id, now, 'system', 'condition_cleared', i.state, i.state, f.message.en, f.message.zh);
-      s.touch.run(now, i.id);
-      return { ev: { kind: 'updated', incident: store.get(i.id)!, at: now, actor: 'system', note: 'condition cleared at the device', ...extra }, rows: 0 };
+      const w = await store.remark(open.id, now, system('condition_cleared', f.message.en, f.message.zh));
+      if (!w.ok) return { ev: undefined, rows: 0 };
+      return { ev: { kind: 'updated', incident: w.incident, at: now, actor: 'system', note: 'condition cleared at the device', ...extra }, rows: 0 };
     }
-    if (row) {
-      const before = toIncident(row);
+    if (open) {
+      const before = open;
       const level = maxLevel(before.level, f.level);
       const raised = rank[level] > rank[before.level];
       // The title and condition follow the finding that set the level, then that device's own
       // findings at the level. Issue 17: another device at the same level (a second detector
       // confirming) only counts and confirms, so the headline keeps the alarm's value (1.045 dB/m,
       // not the confirming detector's 0.151 dB/m); a lesser finding only counts.
-      const leadDevice = row.lead_device ?? before.deviceId;
+      const leadDevice = before.leadDevice;
       const lead = raised || (f.level === before.level && f.deviceId === leadDevice);
-      s.update.run({
-        id: before.id, now, last_reading: lastReading, confirmed: f.confirmed ? 1 : 0, score: f.score, level,
-        condition: lead ? f.condition : before.condition, title_en: lead ? f.message.en : before.title.en, title_zh: lead ? f.message.zh : before.title.zh,
-        lead_device: lead ? f.deviceId : leadDevice,
+      const audit: AuditNew[] = [];
+      if (f.confirmed && !before.confirmed && !lead) audit.push(system('second_detector', f.message.en, f.message.zh));
+      if (raised) audit.push(system('raised', `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`));
+      const after = await store.addFindings(before.id, {
+        n: 1, at: now, lastReading, confirmed: f.confirmed, score: f.score, level,
+        ...(lead ? { lead: { deviceId: f.deviceId, condition: f.condition, title: f.message } } : {}),
+      }, audit, function* (i): TxBody<number> {
+        if (!raised) return 0;
+        yield* escalation.cancelAll(i.id, now);
+        let rows = yield* escalation.begin(i, 'opened', now, 'raised');
+        if (i.acknowledgedAt !== null) rows += yield* escalation.begin(i, 'acknowledged', now);
+        return rows;
       });
-      if (f.confirmed && !before.confirmed && !lead) {
-        store.audit(before.id, now, 'system', 'second_detector', before.state, before.state, f.message.en, f.message.zh);
-      }
-      if (!raised) return { ev: { kind: 'updated', incident: store.get(before.id)!, at: now, ...extra }, rows: 0, repeat: true, lead: leadDevice };
-      store.audit(before.id, now, 'system', 'raised', before.state, before.state, `${before.level} → ${level}: ${f.message.en}`, `${LEVEL_ZH[before.level]} → ${LEVEL_ZH[level]}：${f.message.zh}`);
-      escalation.cancelAll(before.id, now);
-      const after = store.get(before.id)!;
-      let rows = escalation.begin(after, 'opened', now, 'raised');
-      if (after.acknowledgedAt !== null) rows += escalation.begin(after, 'acknowledged', now);
-      return { ev: { kind: 'raised', incident: after, at: now, ...extra }, rows };
+      // Closed meanwhile by a person: this finding opens the next incident of the key.
+      if (!after) return attempt < RETRIES ? apply(f, key, now, receivedAt, attempt + 1) : { ev: undefined, rows: 0 };
+      const { value: rows = 0, ...incident } = after;
+      if (!raised) return { ev: { kind: 'updated', incident, at: now, ...extra }, rows: 0, repeat: true, lead: lead ? f.deviceId : leadDevice };
+      return { ev: { kind: 'raised', incident, at: now, ...extra }, rows };
     }
-    const prev = s.lastResolvedByKey.get(key, now - RECURRENCE_WINDOW_MS) as { id: string } | undefined;
-    const id = newId(now);
-    s.insert.run({
-      id, key, level: f.level, score: f.score, category: f.category, condition: f.condition, center_id: f.centerId,
-      site_id: f.siteId, grid_id: f.gridId ?? null, device_id: f.deviceId, zone: f.zone ?? null, title_en: f.message.en,
-      title_zh: f.message.zh, confirmed: f.confirmed ? 1 : 0, last_reading: lastReading, now, recurrence_of: prev?.id ?? null,
-    });
-    store.audit(id, now, 'system', 'opened', null, 'open', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en, prev ? `${f.message.zh}（复发，前次警情 ${prev.id}）` : f.message.zh);
-    const i = store.get(id)!;
-    const rows = escalation.begin(i, 'opened', now);
+    const prev = await store.lastResolved(key, now - RECURRENCE_WINDOW_MS);
+    const made = await store.open({
+      id: newId(now), key, level: f.level, score: f.score, category: f.category, condition: f.condition, centerId: f.centerId,
+      siteId: f.siteId, gridId: f.gridId ?? null, deviceId: f.deviceId, zone: f.zone ?? null, title: f.message,
+      confirmed: f.confirmed, lastReading, recurrenceOf: prev?.id ?? null,
+    }, now, system('opened', prev ? `${f.message.en} (recurrence of ${prev.id})` : f.message.en, prev ? `${f.message.zh}（复发，前次警情 ${prev.id}）` : f.message.zh),
+    (i) => escalation.begin(i, 'opened', now));
+    // Another node opened the key a moment ago (a device that moved gateways): this finding is on it.
+    if (!made.created) return attempt < RETRIES ? apply(f, key, now, receivedAt, attempt + 1) : { ev: undefined, rows: 0 };
     metrics.opened.inc({ level: f.level });
-    return { ev: { kind: 'opened', incident: i, at: now, ...extra }, rows };
-  });
+    return { ev: { kind: 'opened', incident: made.incident, at: now, ...extra }, rows: made.value ?? 0 };
+  }
 
   const held = new Map<string, Held>();
   let holdTimer: NodeJS.Timeout | undefined;
-
-  const writeHeld = db.transaction((entries: Held[]) => {
-    for (const h of entries) {
-      const { f, now } = h.last!;
-      s.repeat.run({
-        id: h.id, n: h.n, at: now, confirmed: h.confirmed ? 1 : 0, score: h.score,
-        last_reading: lastReadingOf(f),
-        condition: h.lead?.condition ?? null, title_en: h.lead?.message.en ?? null, title_zh: h.lead?.message.zh ?? null,
-      });
-    }
-  });
 
   /**
    * Writes every held repeat, one update and one 'updated' event per incident. From the timer
    * (`keep`), an incident that had repeats stays held for one more window, so a flood is written
    * once per window; one without repeats is let go. Anything else lets go of all of them.
    */
-  function flushHeld(keep = false): void {
+  async function flushHeld(keep = false): Promise<void> {
     if (holdTimer) clearTimeout(holdTimer);
     holdTimer = undefined;
     if (held.size === 0) return;
@@ -196,31 +199,39 @@ export function createIncidents(deps: IncidentsDeps) {
     } else {
       held.clear();
     }
-    if (entries.length > 0) {
+    for (const h of entries) {
+      const { f, now, receivedAt } = h.last!;
+      const n = h.n;
+      // Counted as written: repeats arriving while this write is in flight are the next window's.
+      h.n = 0;
+      const lead = h.lead;
+      delete h.lead;
       try {
-        writeHeld(entries);
-      } catch (err) {
-        metrics.findings.inc({ outcome: 'error' }, entries.reduce((n, h) => n + h.n, 0));
-        logger.fatal({ err, incidents: entries.map((h) => h.id) }, 'could not record repeated findings on their incidents');
-        held.clear();
-        return;
-      }
-      for (const h of entries) {
-        const incident = store.get(h.id);
-        const { now, receivedAt } = h.last!;
+        const incident = await store.addFindings(h.id, {
+          n, at: now, lastReading: lastReadingOf(f), confirmed: h.confirmed, score: h.score, level: h.level,
+          ...(lead ? { lead: { deviceId: lead.deviceId, condition: lead.condition, title: lead.message } } : {}),
+        }, []);
         if (incident) bus.emit('incident', { kind: 'updated', incident, at: now, ...(receivedAt !== undefined ? { receivedAt } : {}) });
-        h.n = 0;
-        delete h.lead;
+      } catch (err) {
+        metrics.findings.inc({ outcome: 'error' }, n);
+        logger.fatal({ err, incident: h.id }, 'could not record repeated findings on their incident');
       }
     }
-    if (held.size > 0) holdTimer = setTimeout(flushHeld, REPEAT_HOLD_MS, true);
+    if (held.size > 0 && !holdTimer) holdTimer = setTimeout(() => void queued(() => flushHeld(true)), REPEAT_HOLD_MS);
   }
 
-  function handleFinding(f: Finding, receivedAt?: number): void {
-    if (f.level === 'green' && !f.clears) {
-      metrics.findings.inc({ outcome: 'ignored' });
-      return;
-    }
+  /**
+   * Findings and flushes in arrival order, one at a time: a finding's reads and writes see the
+   * one before it complete, as the synchronous alarm path did.
+   */
+  let tail: Promise<void> = Promise.resolve();
+  function queued(work: () => Promise<void>): Promise<void> {
+    const next = tail.then(work, work);
+    tail = next.catch(() => undefined);
+    return tail;
+  }
+
+  async function handleOne(f: Finding, receivedAt: number | undefined): Promise<void> {
     const now = clock.now();
     const key = incidentKey(f);
     const h = held.get(key);
@@ -235,11 +246,11 @@ export function createIncidents(deps: IncidentsDeps) {
         return;
       }
       // What this finding changes comes after the repeats before it.
-      flushHeld();
+      await flushHeld();
     }
-    let result: { ev: IncidentEvent | undefined; rows: number; repeat?: true; lead?: string };
+    let result: Outcome;
     try {
-      result = apply(f, key, now, receivedAt);
+      result = await apply(f, key, now, receivedAt);
     } catch (err) {
       // Never throw into the ingest path; this is loud because an alarm may be going unrecorded.
       metrics.findings.inc({ outcome: 'error' });
@@ -251,12 +262,26 @@ export function createIncidents(deps: IncidentsDeps) {
     if (result.rows) outbox.kick();
     if (result.repeat && result.ev) {
       held.set(key, { id: result.ev.incident.id, level: result.ev.incident.level, n: 0, confirmed: false, score: 0, leadDevice: result.lead ?? result.ev.incident.deviceId, wasConfirmed: result.ev.incident.confirmed });
-      holdTimer ??= setTimeout(flushHeld, REPEAT_HOLD_MS, true);
+      holdTimer ??= setTimeout(() => void queued(() => flushHeld(true)), REPEAT_HOLD_MS);
     }
   }
 
-  function must(id: string): Incident {
-    const i = store.get(id);
+  /** The alarm path: resolves once the finding is recorded (or its failure logged); never rejects. */
+  function handleFinding(f: Finding, receivedAt?: number): Promise<void> {
+    if (f.level === 'green' && !f.clears) {
+      metrics.findings.inc({ outcome: 'ignored' });
+      return Promise.resolve();
+    }
+    return queued(() => handleOne(f, receivedAt));
+  }
+
+  /** Everything that arrived before is written: what a person reads or changes is never behind the findings. */
+  function settled(): Promise<void> {
+    return queued(() => flushHeld());
+  }
+
+  async function must(id: string): Promise<Incident> {
+    const i = await store.get(id);
     if (!i) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
     return i;
   }
@@ -267,127 +292,105 @@ export function createIncidents(deps: IncidentsDeps) {
 
   interface Change {
     to: IncidentState;
-    stamps?: Partial<Record<'acknowledged_at' | 'dispatched_at' | 'on_site_at' | 'resolved_at' | 'reviewed_at', number>>;
+    stamp?: IncidentStamp;
     assignee?: string;
     disposition?: Disposition;
     feedback?: string;
   }
 
-  /** One transition in one transaction: state, audit, escalation changes; then the bus event. */
-  function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], change: (i: Incident, now: number) => Change, note: string | undefined, after?: (i: Incident, now: number) => number, noteZh?: string): Incident {
-    flushHeld();
-    const now = clock.now();
-    const { incident, rows } = db.transaction(() => {
-      const i = must(id);
-      if (!allowed.includes(i.state)) refuse(i, action);
-      const c = change(i, now);
-      s.transition.run({
-        id, state: c.to, active: STATE_RANK[c.to] < STATE_RANK.resolved ? 1 : 0, now,
-        acknowledged_at: c.stamps?.acknowledged_at ?? null, dispatched_at: c.stamps?.dispatched_at ?? null,
-        on_site_at: c.stamps?.on_site_at ?? null, resolved_at: c.stamps?.resolved_at ?? null, reviewed_at: c.stamps?.reviewed_at ?? null,
-        assignee: c.assignee ?? null, disposition: c.disposition ?? null, feedback: c.feedback ?? null,
+  /**
+   * One transition in one transaction: state, entry, escalation changes; then the bus event. It
+   * applies only from the state it was decided on: when another node or operator changed the
+   * incident meanwhile, it is decided again on what they left (refused if no longer allowed).
+   */
+  async function transition(id: string, actor: string, action: string, allowed: readonly IncidentState[], c: Change, note: string | undefined, after?: (i: Incident, now: number) => TxBody<number>, noteZh?: string): Promise<Incident> {
+    await settled();
+    let cur = await must(id);
+    for (let attempt = 0; ; attempt++) {
+      if (!allowed.includes(cur.state)) refuse(cur, action);
+      const now = clock.now();
+      const w = await store.transition(id, {
+        from: cur.state, to: c.to, at: now, ...(c.stamp ? { stamp: c.stamp } : {}), ...(c.assignee !== undefined ? { assignee: c.assignee } : {}),
+        ...(c.disposition !== undefined ? { disposition: c.disposition } : {}), ...(c.feedback !== undefined ? { feedback: c.feedback } : {}),
+      }, { actor, action, note: note ?? null, noteZh: noteZh ?? null }, function* (i): TxBody<number> {
+        yield* escalation.cancelUpTo(id, c.to, now);
+        return after ? yield* after(i, now) : 0;
       });
-      store.audit(id, now, actor, action, i.state, c.to, note ?? null, noteZh ?? null);
-      escalation.cancelUpTo(id, c.to, now);
-      const updated = store.get(id)!;
-      return { incident: updated, rows: after ? after(updated, now) : 0 };
-    })();
-    metrics.transitions.inc({ state: incident.state });
-    bus.emit('incident', { kind: 'transition', incident, at: now, actor, ...(note !== undefined ? { note } : {}) });
-    if (rows) outbox.kick();
-    return incident;
+      if (w.ok) {
+        const { value: rows = 0 } = w as typeof w & { value?: number };
+        metrics.transitions.inc({ state: w.incident.state });
+        bus.emit('incident', { kind: 'transition', incident: w.incident, at: now, actor, ...(note !== undefined ? { note } : {}) });
+        if (rows) outbox.kick();
+        return w.incident;
+      }
+      if (!w.current) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
+      if (attempt >= RETRIES) refuse(w.current, action);
+      cur = w.current;
+    }
   }
 
   /** A timeline entry that changes no state (notes, the call log; issue 17 point 6; an SMS reply, issue 19). */
-  function remark(id: string, actor: string, action: string, text: string, textZh: string | null = null): Incident {
-    flushHeld();
+  async function remark(id: string, actor: string, action: string, text: string, textZh: string | null = null): Promise<Incident> {
+    await settled();
     const now = clock.now();
-    const i = db.transaction(() => {
-      const cur = must(id);
-      store.audit(id, now, actor, action, cur.state, cur.state, text, textZh);
-      s.touch.run(now, id);
-      return store.get(id)!;
-    })();
-    bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: text });
-    return i;
+    const w = await store.remark(id, now, { actor, action, note: text, noteZh: textZh });
+    if (!w.ok) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
+    bus.emit('incident', { kind: 'updated', incident: w.incident, at: now, actor, note: text });
+    return w.incident;
   }
 
   const service: IncidentService = {
-    list(filter) {
-      flushHeld();
-      const f = IncidentFilter.parse(filter);
-      const where: string[] = [];
-      const args: unknown[] = [];
-      const inList = (col: string, vals: readonly string[] | undefined) => {
-        if (!vals?.length) return;
-        where.push(`${col} IN (${vals.map(() => '?').join(',')})`);
-        args.push(...vals);
-      };
-      inList('state', f.state);
-      inList('level', f.level);
-      for (const [col, v] of [['center_id', f.centerId], ['grid_id', f.gridId], ['site_id', f.siteId], ['assignee', f.assignee]] as const) {
-        if (v !== undefined) {
-          where.push(`${col} = ?`);
-          args.push(v);
-        }
-      }
-      if (f.active !== undefined) where.push(`active = ${f.active ? 1 : 0}`);
-      if (f.openedFrom !== undefined) { where.push('opened_at >= ?'); args.push(f.openedFrom); }
-      if (f.openedBefore !== undefined) { where.push('opened_at < ?'); args.push(f.openedBefore); }
-      // Red on top, then the newest: the order the console shows.
-      const sql = `SELECT * FROM alert_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY active DESC, CASE level WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, opened_at DESC LIMIT ? OFFSET ?`;
-      return (db.prepare(sql).all(...args, f.limit, f.offset) as IncidentRow[]).map(toIncident);
+    async list(filter) {
+      await settled();
+      return store.list(IncidentFilter.parse(filter));
     },
-    get: (id) => {
-      flushHeld();
+    async get(id) {
+      await settled();
       return store.get(id);
     },
-    timeline(id) {
-      flushHeld();
-      must(id);
+    async timeline(id) {
+      await settled();
+      await must(id);
       return store.timeline(id);
     },
     remarks: (centerId, from, to) => store.remarks(centerId, from, to),
     acknowledge(id, actor, note) {
-      return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note,
+      return transition(id, actor, 'acknowledge', ['open'], { to: 'acknowledged', stamp: 'acknowledgedAt' }, note,
         (i, now) => escalation.begin(i, 'acknowledged', now));
     },
     dispatch(id, actor, assignee, note) {
       // Issue 17 point 4: the policy's `from: dispatched` steps notify the assignee at once and
       // escalate when they do not set out in time.
-      return transition(id, actor, 'dispatch', ['acknowledged'], (_i, now) => ({ to: 'dispatched', stamps: { dispatched_at: now }, assignee }),
+      return transition(id, actor, 'dispatch', ['acknowledged'], { to: 'dispatched', stamp: 'dispatchedAt', assignee },
         note ? `to ${assignee}: ${note}` : `to ${assignee}`, (i, now) => escalation.begin(i, 'dispatched', now));
     },
     onSite(id, actor, note) {
-      return transition(id, actor, 'on_site', ['acknowledged', 'dispatched'], (_i, now) => ({ to: 'on_site', stamps: { on_site_at: now } }), note);
+      return transition(id, actor, 'on_site', ['acknowledged', 'dispatched'], { to: 'on_site', stamp: 'onSiteAt' }, note);
     },
-    enRoute(id, actor, note) {
-      flushHeld();
+    async enRoute(id, actor, note) {
+      await settled();
       const now = clock.now();
-      const i = db.transaction(() => {
-        const cur = must(id);
-        if (cur.state !== 'dispatched') refuse(cur, 'report en route for');
-        store.audit(id, now, actor, 'en_route', cur.state, cur.state, note ?? null);
-        escalation.cancelAccepted(id, now);
-        s.touch.run(now, id);
-        return store.get(id)!;
-      })();
-      bus.emit('incident', { kind: 'updated', incident: i, at: now, actor, note: note ?? 'en route' });
-      return i;
+      const w = await store.remark(id, now, { actor, action: 'en_route', note: note ?? null, noteZh: null }, 'dispatched',
+        () => escalation.cancelAccepted(id, now));
+      if (!w.ok) {
+        if (!w.current) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
+        refuse(w.current, 'report en route for');
+      }
+      bus.emit('incident', { kind: 'updated', incident: w.incident, at: now, actor, note: note ?? 'en route' });
+      return w.incident;
     },
     note(id, actor, text) {
       return remark(id, actor, 'note', text);
     },
-    deliveries(id) {
-      must(id);
+    async deliveries(id) {
+      await must(id);
       return deps.deliveries.of(id);
     },
     call(id, actor, c) {
       return remark(id, actor, `call:${c.outcome}`, `${c.contact}${c.phone ? ` ${c.phone}` : ''}${c.note ? `: ${c.note}` : ''}`);
     },
-    resolve(id, actor, body) {
-      const cur = must(id);
+    async resolve(id, actor, body) {
+      const cur = await must(id);
       const parsed = ResolveBody.safeParse(body);
       if (cur.level === 'red' && (!parsed.success || !HUMAN_DISPOSITIONS.includes(parsed.data.disposition))) {
         throw new WatchfireError('WF_INCIDENT_DISPOSITION', `Red incident ${id} is closed only with a disposition (${HUMAN_DISPOSITIONS.join(', ')}) and feedback`);
@@ -395,18 +398,34 @@ export function createIncidents(deps: IncidentsDeps) {
       if (!parsed.success) throw new WatchfireError('WF_INCIDENT_DISPOSITION', `Incident ${id} is resolved with a disposition and feedback`);
       const { disposition, feedback } = parsed.data;
       return transition(id, actor, 'resolve', ['acknowledged', 'dispatched', 'on_site'],
-        (_i, now) => ({ to: 'resolved', stamps: { resolved_at: now }, disposition, feedback }), `${disposition}: ${feedback}`);
+        { to: 'resolved', stamp: 'resolvedAt', disposition, feedback }, `${disposition}: ${feedback}`);
     },
     review(id, actor, note) {
-      return transition(id, actor, 'review', ['resolved'], (_i, now) => ({ to: 'reviewed', stamps: { reviewed_at: now } }), note);
+      return transition(id, actor, 'review', ['resolved'], { to: 'reviewed', stamp: 'reviewedAt' }, note);
     },
   };
 
-  /** Issue 19 point 5: acknowledged from a message (link, SMS reply, keypress) by its recipient (`site#contact0`, a person id). */
-  function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Incident {
-    return transition(id, actor, 'acknowledge', ['open'], (_i, now) => ({ to: 'acknowledged', stamps: { acknowledged_at: now } }), note.en,
-      (i, now) => escalation.begin(i, 'acknowledged', now), note.zh);
+  /**
+   * Issue 19 point 5: acknowledged from a message (link, SMS reply, keypress) by its recipient
+   * (`site#contact0`, a person id); the incident's call trees stop in the same transaction.
+   */
+  function acknowledgeFrom(id: string, actor: string, note: { en: string; zh: string }): Promise<Incident> {
+    return transition(id, actor, 'acknowledge', ['open'], { to: 'acknowledged', stamp: 'acknowledgedAt' }, note.en,
+      function* (i, now) {
+        yield* escalation.stopTreeTx(i.id, now);
+        return yield* escalation.begin(i, 'acknowledged', now);
+      }, note.zh);
   }
 
-  return { handleFinding, service, acknowledgeFrom, remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh), flush: () => flushHeld(), activeByLevel: () => Object.fromEntries((s.activeByLevel.all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])) };
+  return {
+    handleFinding,
+    service,
+    acknowledgeFrom,
+    remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh),
+    /** Writes what is held (stop, and before the database closes). */
+    flush: settled,
+    get: (id: string) => store.get(id),
+    openAtSite: (siteId: string, exceptId: string) => store.openAtSite(siteId, exceptId),
+    activeByLevel: () => store.activeByLevel(),
+  };
 }

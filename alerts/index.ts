@@ -18,7 +18,6 @@ import { createRecipients } from './recipients.ts';
 import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
 import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
-import { createIncidentStore, toIncident, type IncidentRow } from './store.ts';
 import { createReports, type Reports } from './reports.ts';
 import { createSchedules, type ScheduledJob } from './cron.ts';
 import { createAlertMetrics } from './metrics.ts';
@@ -30,6 +29,7 @@ import type { ChannelLedger } from '../contracts/channels.ts';
 import { ackLink, createAckTokens } from './ack.ts';
 import { createRemoteAck } from './acknowledge.ts';
 import { createDeliveries } from './deliveries.ts';
+import { sqliteRunner, type SqlRunner } from '../storage/index.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -86,10 +86,25 @@ export interface AlertsDeps {
   jobs?: readonly ScheduledJob[];
   /** Cluster mode: each scheduled firing runs on one node only (issue 21 point 5). */
   claims?: FiringClaims;
+  /**
+   * Where incidents, escalations, the outbox and reports live (issue 21): the embedded database
+   * (`db`, the default) or the PostgreSQL several nodes share (app/stores.ts).
+   */
+  sql?: SqlRunner;
+  /** This node's name in outbox claims (cluster mode). */
+  node?: string;
+  /** How often to look for escalation steps another node scheduled or left behind (default: 1 s on PostgreSQL, never on SQLite). */
+  escalationPollMs?: number;
+}
+
+// Interim (lead's branch): the outbox-seam branch makes deliveries asynchronous itself.
+function interimDeliveries(d: { of(id: string): import('../contracts/incidents.ts').Delivery[] }) {
+  return { of: async (id: string) => d.of(id) };
 }
 
 export function createAlerts(deps: AlertsDeps) {
   const { db, bus, registry, clock, logger, config } = deps;
+  const sql = deps.sql ?? sqliteRunner(db);
   const policies = deps.policies ?? DEFAULT_POLICIES;
   const rosters = createRosters({ registry, timezone: config.timezone });
   const consoleChannel: ConsoleChannel = createConsoleChannel({ onListenerError: (err) => logger.warn({ err }, 'console listener failed') });
@@ -109,15 +124,13 @@ export function createAlerts(deps: AlertsDeps) {
   })();
 
   let parts: ReturnType<typeof build> | undefined;
-  let unsubscribe: (() => void) | undefined;
 
   function build() {
-    const store = createIncidentStore(db);
     // The metrics and the renderer are built before the parts they read; they look them up at use.
-    const refs: { outbox?: Outbox; reports?: Reports } = {};
+    const refs: { outbox?: Outbox; reports?: Reports; incidents?: ReturnType<typeof createIncidents> } = {};
     const metrics = createAlertMetrics(deps.metrics, {
       outboxDepth: () => refs.outbox?.depth() ?? {},
-      activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
+      activeByLevel: async (): Promise<Record<string, number>> => (await refs.incidents?.activeByLevel()) ?? {},
     });
     const recipients = createRecipients({ registry, rosters, channelConfig });
 
@@ -128,24 +141,22 @@ export function createAlerts(deps: AlertsDeps) {
       return registry.person(row.recipientId)?.phone;
     }
 
-    const siblings = db.prepare('SELECT * FROM alert_incidents WHERE site_id = ? AND active = 1 AND id != ? ORDER BY opened_at LIMIT 50');
-
-    function render(row: OutboxRow): OutboundMessage {
+    async function render(row: OutboxRow): Promise<OutboundMessage> {
       const recipient = { kind: row.recipientKind, id: row.recipientId, name: row.recipientName, locale: row.locale, phone: phoneOf(row) };
       const base = { id: row.id, channel: row.channel, kind: row.kind, address: row.address, recipient };
       if (row.reportId !== null) {
-        const r = refs.reports?.get(row.reportId);
+        const r = await refs.reports?.get(row.reportId);
         if (!r) throw new Error(`report ${row.reportId} is gone`);
         const lines = row.locale === 'en' ? r.body.lines.en : r.body.lines.zh;
         const m = renderReport({ kind: r.kind, centerName: registry.center(r.centerId)?.name ?? r.centerId, period: r.period, lines, locale: row.locale, publicUrl: config.publicUrl });
         return { ...base, messageId: `<outbox-${row.id}.report-${r.id}@${host}>`, subject: m.subject, text: m.text, html: m.html, data: { type: 'report', report: r.kind, centerId: r.centerId, period: r.period, lines, recipient } };
       }
-      const incident = row.incidentId ? store.get(row.incidentId) : undefined;
+      const incident = row.incidentId ? await refs.incidents?.get(row.incidentId) : undefined;
       if (!incident) throw new Error(`incident ${row.incidentId} is gone`);
       const site = registry.site(incident.siteId);
       const device = registry.get(incident.deviceId);
       // A storm digest (issue 17 point 3): the site's other open incidents travel in the same message.
-      const others = (siblings.all(incident.siteId, incident.id) as IncidentRow[]).map(toIncident);
+      const others = await refs.incidents!.openAtSite(incident.siteId, incident.id);
       // Issue 19 point 5: everyone but the console (whose readers are logged in) can acknowledge from the message itself.
       const ack = tokens && row.channel !== 'console' ? ackLink(config.publicUrl, tokens.sign(row.id, clock.now())) : undefined;
       const m = renderIncident({ incident, kind: row.kind as NotificationKind, site, device, locale: row.locale, recipientName: row.recipientName, publicUrl: config.publicUrl, timezone: rosters.timezoneOf(incident.centerId), others, ...(ack ? { ackLink: ack, replyWord: config.ack!.replyWords[0] } : {}) });
@@ -181,21 +192,26 @@ export function createAlerts(deps: AlertsDeps) {
     const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
     const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
     refs.outbox = outbox;
-    const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
-    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
+    const escalation: Escalation = createEscalation({
+      sql, clock, logger: logger.child({ part: 'escalation' }), bus, outbox, recipients, policies, metrics,
+      pollMs: deps.escalationPollMs ?? (sql.dialect === 'postgres' ? 1_000 : 0),
+    });
+    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: interimDeliveries(createDeliveries(db)) });
+    refs.incidents = incidents;
     const remoteAck = createRemoteAck({
-      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
+      clock, logger: logger.child({ part: 'ack' }), registry, incident: incidents.get, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
       acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree, unanswered: escalation.unanswered,
       notified: (id, note) => {
-        const i = store.get(id);
-        if (i) bus.emit('incident', { kind: 'notified', incident: i, at: clock.now(), note });
+        void incidents.get(id).then((i) => {
+          if (i) bus.emit('incident', { kind: 'notified', incident: i, at: clock.now(), note });
+        }, (err: unknown) => logger.warn({ err, incident: id }, 'could not read the incident a receipt is about'));
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
     const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
-    return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
+    return { outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -220,31 +236,34 @@ export function createAlerts(deps: AlertsDeps) {
   };
 
   const lifecycle: Lifecycle = {
-    start() {
-      if (parts) return Promise.resolve();
-      parts = build();
-      parts.outbox.start();
-      // Provider receipts (contracts/channels.ts) land on the attempt they answer.
-      const outbox = parts.outbox;
-      parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
-        if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+    async start() {
+      if (parts) return;
+      const p = build();
+      parts = p;
+      p.outbox.start();
+      // Provider receipts (contracts/channels.ts) land on the attempt they answer, and then replies,
+      // keypresses and unanswered calls act: in that order, since "every call of the stage went
+      // unanswered" reads the receipt just recorded.
+      const remote = p.remoteAck;
+      p.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
+        const work = async () => {
+          if (e.kind === 'receipt') await p.outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+          await remote.onInbound(e);
+        };
+        work().catch((err: unknown) => logger.error({ err, channel: e.channel, kind: e.kind }, 'could not act on a message from a provider'));
       });
-      parts.escalation.start();
-      if (deps.cron !== false) parts.schedules.start();
-      const remote = parts.remoteAck;
-      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
-      return Promise.resolve();
+      // Every due and overdue step runs before start() returns, as a restart finds them.
+      await p.escalation.start();
+      if (deps.cron !== false) p.schedules.start();
     },
     async stop() {
       const p = parts;
       if (!p) return;
-      unsubscribe?.();
-      unsubscribe = undefined;
-      // Held repeats are written before the database closes.
-      p.incidents.flush();
       p.unsubscribe?.();
+      // Held repeats are written before the database closes.
+      await p.incidents.flush();
       p.schedules.stop();
-      p.escalation.stop();
+      await p.escalation.stop();
       await p.outbox.stop();
       await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));
       parts = undefined;
@@ -253,13 +272,17 @@ export function createAlerts(deps: AlertsDeps) {
 
   return {
     ...lifecycle,
-    /** The alarm path: synchronous, SQLite only; emits bus 'incident'. Call only between start() and stop(). */
-    handleFinding(f: Finding, receivedAt?: number): void {
+    /**
+     * The alarm path: resolves once the finding is recorded (its incident opened or updated, its
+     * first notifications queued, bus 'incident' emitted); never rejects. Nothing on the device
+     * path waits for it. Call only between start() and stop().
+     */
+    handleFinding(f: Finding, receivedAt?: number): Promise<void> {
       if (!parts) {
         logger.fatal({ finding: f }, 'finding arrived while alerts are not started');
-        return;
+        return Promise.resolve();
       }
-      parts.incidents.handleFinding(f, receivedAt);
+      return parts.incidents.handleFinding(f, receivedAt);
     },
     service,
     /** Issue 19 point 5: the one action a signed link may take (the dashboards' /ack page). */

@@ -6,10 +6,10 @@ function counter<L extends string>(reg: Registry, name: string, help: string, la
   return (reg.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers: [reg] });
 }
 
-export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => Record<string, number>; activeByLevel: () => Record<string, number> }) {
+export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => Record<string, number> | Promise<Record<string, number>>; activeByLevel: () => Promise<Record<string, number>> }) {
   const depthName = 'watchfire_alerts_outbox_depth';
   const activeName = 'watchfire_alerts_incidents_active';
-  // Gauges read the database at scrape time; a re-created instance replaces the old callback.
+  // Gauges read the database at scrape time (asynchronously: it may be PostgreSQL); a re-created instance replaces the old callback.
   reg.removeSingleMetric(depthName);
   reg.removeSingleMetric(activeName);
   new Gauge({
@@ -17,9 +17,10 @@ export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => 
     help: 'Notifications not yet delivered, by channel',
     labelNames: ['channel'],
     registers: [reg],
-    collect() {
+    async collect() {
+      const depth = await collect.outboxDepth();
       this.reset();
-      for (const [channel, n] of Object.entries(collect.outboxDepth())) this.set({ channel }, n);
+      for (const [channel, n] of Object.entries(depth)) this.set({ channel }, n);
     },
   });
   new Gauge({
@@ -27,9 +28,10 @@ export function createAlertMetrics(reg: Registry, collect: { outboxDepth: () => 
     help: 'Incidents not yet resolved, by level',
     labelNames: ['level'],
     registers: [reg],
-    collect() {
+    async collect() {
+      const active = await collect.activeByLevel();
       this.reset();
-      for (const [level, n] of Object.entries(collect.activeByLevel())) this.set({ level }, n);
+      for (const [level, n] of Object.entries(active)) this.set({ level }, n);
     },
   });
   return {

@@ -17,6 +17,8 @@ import type { InboundMatch, ReceiptStatus } from '../contracts/channels.ts';
 import { CHANNELS as CHANNEL_TABLE, CHANNEL_NAMES, type ChannelName } from './channels/registry.ts';
 import { ChannelRefusal, type Channel, type OutboundMessage } from './channels/types.ts';
 import type { AlertMetrics } from './metrics.ts';
+import { insertOutboxRows } from '../storage/outbox.ts';
+import { sqliteRunner, tx, type TxBody } from '../storage/sql.ts';
 
 /** A row to queue: the storage contract's (contracts/storage.ts), its channel one this module knows. */
 export type NewOutboxRow = Omit<OutboxNew, 'channel'> & { readonly channel: ChannelName };
@@ -74,7 +76,7 @@ export interface OutboxDeps {
   logger: Logger;
   metrics: AlertMetrics;
   channels: Partial<Record<ChannelName, Channel>>;
-  render: (row: OutboxRow) => OutboundMessage;
+  render: (row: OutboxRow) => Promise<OutboundMessage>;
   options?: Partial<OutboxOptions>;
   random?: () => number;
 }
@@ -90,6 +92,7 @@ export function createOutbox(deps: OutboxDeps) {
   const { db, clock, logger, metrics, channels, render } = deps;
   const opts: OutboxOptions = { ...DEFAULT_OUTBOX_OPTIONS, ...deps.options, concurrency: { ...DEFAULT_OUTBOX_OPTIONS.concurrency, ...deps.options?.concurrency } };
   const random = deps.random ?? Math.random;
+  const kq = sqliteRunner(db).q;
 
   const insert = db.prepare(`INSERT INTO alert_outbox
     (channel, incident_id, report_id, kind, step, recipient_kind, recipient_id, recipient_name, address, locale, status, attempts, next_at, created_at)
@@ -121,9 +124,10 @@ export function createOutbox(deps: OutboxDeps) {
   const workers = new Map<ChannelName, Worker>(CHANNELS.map((c) => [c, { timer: undefined, timerAt: Infinity, inFlight: new Set(), kickQueued: false }]));
   let running = false;
 
-  function enqueue(row: NewOutboxRow, now: number): number {
-    const r = insert.run(row.channel, row.incidentId, row.reportId, row.kind, row.step, row.recipientKind, row.recipientId, row.recipientName, row.address, row.locale, Math.max(now, row.notBefore ?? now), now);
-    return Number(r.lastInsertRowid);
+  // Interim (lead's branch): the row inside the caller's runner transaction; the outbox-seam branch replaces this file.
+  function* enqueue(row: NewOutboxRow, now: number): TxBody<number> {
+    const [r] = yield* tx.all(insertOutboxRows(kq, [row], now).returning('id'));
+    return r!.id;
   }
 
   function backoff(attempts: number): number {
@@ -184,7 +188,7 @@ export function createOutbox(deps: OutboxDeps) {
     const spec = CHANNEL_TABLE[row.channel];
     const timeoutMs = opts.sendTimeoutMs ?? spec.sendTimeoutMs;
     try {
-      const message = render(row);
+      const message = await render(row);
       const result = await Promise.race([
         channel.send(message),
         new Promise<never>((_, rej) => {

@@ -45,6 +45,22 @@ export function cancelSteps(q: Kysely<Tables>, incidentId: string, now: number, 
   return untilStates.length ? update.where('until_state', 'in', untilStates) : update.where(sql<SqlBool>`1 = 0`);
 }
 
+/** The UPDATE that cancels an incident's pending call-tree stages (someone answered: nobody else is called). */
+export function cancelTreeSteps(q: Kysely<Tables>, incidentId: string, now: number) {
+  return q.updateTable('alert_escalations').set({ done: 2, done_at: now }).where('incident_id', '=', incidentId).where('done', '=', 0)
+    .where('stage', 'is not', null);
+}
+
+/**
+ * The storm digest's question (issue 17 point 3), for a step's transaction: has this person had this
+ * step on this channel since `since`, for another incident of the same site? (index alert_outbox_digest)
+ */
+export function digestedBefore(q: Kysely<Tables>, d: { step: string; recipientId: string; channel: string; since: number; siteId: string; incidentId: string }) {
+  return q.selectFrom('alert_outbox as o').innerJoin('alert_incidents as i', 'i.id', 'o.incident_id').select(sql<number>`1`.as('hit'))
+    .where('o.step', '=', d.step).where('o.recipient_id', '=', d.recipientId).where('o.channel', '=', d.channel)
+    .where('o.created_at', '>', d.since).where('i.site_id', '=', d.siteId).where('o.incident_id', '!=', d.incidentId).limit(1);
+}
+
 export function createEscalationStorage(deps: EscalationStorageDeps) {
   const { q, dialect } = deps.sql;
 
@@ -81,6 +97,38 @@ export function createEscalationStorage(deps: EscalationStorageDeps) {
     async cancel(incidentId: string, now: number, untilStates?: readonly string[]): Promise<number> {
       if (untilStates && !untilStates.length) return 0;
       return deps.sql.run(cancelSteps(q, incidentId, now, untilStates));
+    },
+
+    /** Cancels the incident's pending call-tree stages: how many. */
+    async cancelTree(incidentId: string, now: number): Promise<number> {
+      return deps.sql.run(cancelTreeSteps(q, incidentId, now));
+    },
+
+    /**
+     * A call of a tree's stage came back unanswered. When every voice call that stage queued has
+     * (failed, or a receipt of no answer, busy or failed), the stage's successor is made due at
+     * `now` instead of the end of its wait: true when it moved. Texts do not count: delivered is not read.
+     */
+    async hurryNextStage(outboxId: number, now: number): Promise<boolean> {
+      return deps.sql.transaction(function* () {
+        const [row] = yield* tx.all(q.selectFrom('alert_outbox').select(['incident_id', 'step', 'created_at']).where('id', '=', outboxId));
+        if (!row?.incident_id || !row.step) return false;
+        // A stage's rows and its successor share the instant the stage ran (created_at).
+        const [next] = yield* tx.all(q.selectFrom('alert_escalations').select('id').where('incident_id', '=', row.incident_id)
+          .where('step', '=', row.step).where('created_at', '=', row.created_at).where('stage', 'is not', null).where('done', '=', 0));
+        if (!next) return false;
+        const calls = yield* tx.all(q.selectFrom('alert_outbox as o').select((eb) => ['o.status', eb.selectFrom('alert_outbox_attempts as a')
+          .select('a.receipt').whereRef('a.outbox_id', '=', 'o.id').where('a.receipt', 'is not', null).orderBy('a.id', 'desc').limit(1).as('receipt')])
+          .where('o.incident_id', '=', row.incident_id).where('o.step', '=', row.step).where('o.created_at', '=', row.created_at).where('o.channel', '=', 'voice'));
+        const dead = (c: { status: string; receipt: string | null }) => c.status === 'failed' || c.receipt === 'no_answer' || c.receipt === 'busy' || c.receipt === 'failed';
+        if (calls.length === 0 || !calls.every(dead)) return false;
+        return (yield* tx.run(q.updateTable('alert_escalations').set({ due_at: now }).where('id', '=', next.id).where('done', '=', 0).where('due_at', '>', now))) === 1;
+      });
+    },
+
+    /** Every pending step, soonest first. */
+    async pending(): Promise<EscalationStep[]> {
+      return (await deps.sql.all(q.selectFrom('alert_escalations').selectAll().where('done', '=', 0).orderBy('due_at').orderBy('id'))).map(toStep);
     },
 
     /** An incident's steps, pending or not, in the order scheduled. */

@@ -13,12 +13,12 @@
 // Each write takes an optional body (`then`) run in the same transaction once the write applied,
 // through tx.* and other stores' statement builders (scheduleSteps/cancelSteps, insertOutboxRows):
 // an acknowledgement and the cancelling of its escalation steps commit together or not at all.
-import { sql, type Selectable, type SqlBool } from 'kysely';
+import { sql, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type { Level } from '../contracts/findings.ts';
 import { IncidentFilter, type AuditEntry, type Incident, type IncidentState } from '../contracts/incidents.ts';
 import type { AuditNew, IncidentStamp, IncidentStorage, IncidentWrite } from '../contracts/storage.ts';
 import { tx, type SqlRunner, type TxBody } from './sql.ts';
-import type { AuditTable, IncidentsTable } from './tables.ts';
+import type { AuditTable, IncidentsTable, Tables } from './tables.ts';
 import { text } from './text.ts';
 
 export interface IncidentStorageDeps {
@@ -28,7 +28,8 @@ export interface IncidentStorageDeps {
 /** Work done in the write's transaction once it applied, with the incident as written. */
 export type IncidentThen<R> = (incident: Incident) => TxBody<R>;
 
-function toIncident(r: Selectable<IncidentsTable>): Incident {
+/** An incident row as the contract's Incident. */
+export function toIncident(r: Selectable<IncidentsTable>): Incident {
   return {
     id: r.id, key: r.key, level: r.level as Incident['level'], score: r.score, category: r.category as Incident['category'],
     condition: r.condition, state: r.state as IncidentState, centerId: r.center_id, siteId: r.site_id, gridId: r.grid_id,
@@ -57,6 +58,24 @@ const CLOSED: readonly IncidentState[] = ['resolved', 'reviewed'];
 const LEVEL_RANK: Record<Level, number> = { green: 0, yellow: 1, red: 2 };
 const levelRank = sql<number>`CASE level WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 ELSE 0 END`;
 
+/** The SELECT of one incident by id, for another store's transaction (an escalation step reads its incident). */
+export function incidentById(q: Kysely<Tables>, id: string) {
+  return q.selectFrom('alert_incidents').selectAll().where('id', '=', id);
+}
+
+/** The INSERT of a timeline entry with its states; also used in another store's transaction (an escalation step's entry). */
+export function insertAudit(q: Kysely<Tables>, incidentId: string, at: number, from: IncidentState | null, to: IncidentState | null, a: AuditNew) {
+  return q.insertInto('alert_audit').values({
+    incident_id: incidentId, at, actor: a.actor, action: a.action, from_state: from, to_state: to,
+    note: a.note === null ? null : text(a.note), note_zh: a.noteZh === null ? null : text(a.noteZh),
+  });
+}
+
+/** The UPDATE of an incident's updatedAt (something happened to it that changes no column of its own). */
+export function touchIncident(q: Kysely<Tables>, id: string, at: number) {
+  return q.updateTable('alert_incidents').set({ updated_at: at }).where('id', '=', id);
+}
+
 export function createIncidentStorage(deps: IncidentStorageDeps) {
   const runner = deps.sql;
   const { q, dialect } = runner;
@@ -66,12 +85,7 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
   const greatest = (column: 'confirmed' | 'score', value: number) =>
     dialect === 'postgres' ? sql<number>`GREATEST(${sql.ref(column)}, ${value})` : sql<number>`MAX(${sql.ref(column)}, ${value})`;
 
-  const byId = (id: string) => q.selectFrom('alert_incidents').selectAll().where('id', '=', id);
-  const insertAudit = (incidentId: string, at: number, from: IncidentState | null, to: IncidentState | null, a: AuditNew) =>
-    q.insertInto('alert_audit').values({
-      incident_id: incidentId, at, actor: a.actor, action: a.action, from_state: from, to_state: to,
-      note: a.note === null ? null : text(a.note), note_zh: a.noteZh === null ? null : text(a.noteZh),
-    });
+  const byId = (id: string) => incidentById(q, id);
 
   /** After an UPDATE … RETURNING that may have matched nothing: the write, or what was found instead. */
   function* applied<R>(row: Selectable<IncidentsTable> | undefined, id: string, at: number, from: IncidentState | null, audit: AuditNew, then?: IncidentThen<R>): TxBody<IncidentWrite & { value?: R }> {
@@ -80,7 +94,7 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
       return { ok: false, current: cur ? toIncident(cur) : undefined };
     }
     const incident = toIncident(row);
-    yield* tx.run(insertAudit(id, at, from ?? incident.state, incident.state, audit));
+    yield* tx.run(insertAudit(q, id, at, from ?? incident.state, incident.state, audit));
     return then ? { ok: true, incident, value: yield* then(incident) } : { ok: true, incident };
   }
 
@@ -106,7 +120,7 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
           return { incident: toIncident(open), created: false };
         }
         const created = toIncident(made);
-        yield* tx.run(insertAudit(i.id, at, null, 'open', audit));
+        yield* tx.run(insertAudit(q, i.id, at, null, 'open', audit));
         return then ? { incident: created, created: true, value: yield* then(created) } : { incident: created, created: true };
       });
     },
@@ -136,7 +150,7 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
         })).where('id', '=', id).where('active', '=', 1).returningAll());
         if (!row) return undefined;
         const incident = toIncident(row);
-        for (const a of audit) yield* tx.run(insertAudit(id, f.at, incident.state, incident.state, a));
+        for (const a of audit) yield* tx.run(insertAudit(q, id, f.at, incident.state, incident.state, a));
         return then ? { ...incident, value: yield* then(incident) } : incident;
       });
     },

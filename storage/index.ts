@@ -8,5 +8,7 @@ export { createOutboxStorage, type OutboxStorageDeps } from './outbox.ts';
 export { createUserStorage, type UserStorageDeps } from './users.ts';
 export { createLeaseStorage, type LeaseStorageDeps } from './leases.ts';
 export { createReportStorage, type ReportStorageDeps } from './reports.ts';
-export { createEscalationStorage, scheduleSteps, cancelSteps, type EscalationStorage, type EscalationStorageDeps, type StepOutcome } from './escalations.ts';
-export { createIncidentStorage, type IncidentStorageDeps, type IncidentThen, type SqlIncidentStorage } from './incidents.ts';
+export {
+  createEscalationStorage, scheduleSteps, cancelSteps, cancelTreeSteps, digestedBefore, type EscalationStorage, type EscalationStorageDeps, type StepOutcome } from './escalations.ts';
+export {
+  createIncidentStorage, incidentById, insertAudit, touchIncident, toIncident, type IncidentStorageDeps, type IncidentThen, type SqlIncidentStorage } from './incidents.ts';
