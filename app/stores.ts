@@ -1,7 +1,8 @@
 // The stores behind the storage seam (issue 21 point 2), on the database the config names: the
 // embedded SQLite file by default, or the PostgreSQL every node shares when storage.postgresUrl is
-// set. Only stores off the alarm path are chosen here; the alarm path's stores stay synchronous
-// on SQLite (DESIGN.md: alarm → incident never waits on storage), whatever is configured.
+// set: the console's users and sessions, and the alerts' incidents, escalations, outbox and
+// reports (alerts/ runs its SQL through `runner`). Nothing on the device path waits on them: a
+// reading's PUBACK waits for the journal, and a finding reaches alerts/ after it, off the hot path.
 import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
@@ -13,6 +14,8 @@ export interface SharedStores {
   readonly dialect: SqlDialect;
   /** Console users and sessions (dashboards/users.ts). */
   readonly users: UserStorage;
+  /** Where alerts/ runs its SQL: the embedded file, or the PostgreSQL every node shares. */
+  readonly runner: SqlRunner;
   /** Closes the PostgreSQL pool; the SQLite handle stays its owner's. */
   close(): Promise<void>;
 }
@@ -46,5 +49,5 @@ export async function openSharedStores(deps: SharedStoresDeps): Promise<SharedSt
   } else {
     runner = sqliteRunner(deps.db);
   }
-  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), close: () => runner.close() };
+  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), runner, close: () => runner.close() };
 }

@@ -191,6 +191,10 @@ export function createWatchfire(deps: WatchfireDeps) {
       installedAt: installedAt(database),
       jobs: [privacyJob],
       ...(claims ? { claims } : {}),
+      // Issue 21: on storage.postgresUrl's PostgreSQL every node shares incidents, escalations
+      // (each due step run by one node) and the outbox (each row claimed by one node).
+      sql: shared.runner,
+      ...(config.cluster.nodeId ? { node: config.cluster.nodeId } : {}),
       ...deps.alerts,
     });
 
@@ -345,7 +349,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     checkpointer = startCheckpointer(dbFile, { onError: (msg) => logger.warn({ msg }, 'WAL checkpoint failed') });
     wal = walParticipant(db, dbFile);
     stores = await openSharedStores({ config, db, logger: logger.child({ module: 'storage' }) });
-    if (stores.dialect === 'postgres') logger.info('console users and sessions on the shared PostgreSQL (storage.postgresUrl)');
+    if (stores.dialect === 'postgres') logger.info('incidents, escalations, the outbox, reports, console users and sessions on the shared PostgreSQL (storage.postgresUrl)');
     if (!influxUrl) {
       // Not awaited: devices are served while influxd loads its index (issue 15 point 6); the
       // store ships the journal once it answers. If it never does, readings stay in the journal
