@@ -14,6 +14,7 @@ import { STATE_RANK, type IncidentStore } from './store.ts';
 import type { AckTokens } from './ack.ts';
 import type { Outbox, OutboxRow } from './outbox.ts';
 import { channelLabel, channelWords } from './channels/registry.ts';
+import type { Synchronous } from './sync.ts';
 
 
 /** An SMS reply counts for the last incident SMS to that phone within this long. */
@@ -89,7 +90,7 @@ export function createRemoteAck(deps: RemoteAckDeps) {
     }
   }
 
-  const links: AckLinks = {
+  const links: Synchronous<AckLinks> = {
     inspect(token) {
       const r = resolve(token);
       if (typeof r === 'string') return view(r, undefined, undefined);

@@ -26,6 +26,7 @@ import { STATE_RANK, toIncident, type IncidentRow, type IncidentStore } from './
 import type { Escalation } from './escalation.ts';
 import type { Outbox } from './outbox.ts';
 import type { AlertMetrics } from './metrics.ts';
+import type { Synchronous } from './sync.ts';
 
 /** DESIGN.md: a condition that comes back to the same place within 60 days is a recurrence. */
 export const RECURRENCE_WINDOW_MS = 60 * 86_400_000;
@@ -312,7 +313,7 @@ export function createIncidents(deps: IncidentsDeps) {
     return i;
   }
 
-  const service: IncidentService = {
+  const service: Synchronous<IncidentService> = {
     list(filter) {
       flushHeld();
       const f = IncidentFilter.parse(filter);

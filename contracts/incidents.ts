@@ -143,24 +143,24 @@ export type Delivery = z.infer<typeof Delivery>;
 
 /** The incident operations the HTTP API exposes; the actor is the authenticated person's id. */
 export interface IncidentService {
-  list(filter: IncidentFilter): Incident[];
-  get(id: string): Incident | undefined;
-  timeline(id: string): AuditEntry[];
-  acknowledge(id: string, actor: string, note?: string): Incident;
-  dispatch(id: string, actor: string, assignee: string, note?: string): Incident;
-  onSite(id: string, actor: string, note?: string): Incident;
+  list(filter: IncidentFilter): Promise<Incident[]>;
+  get(id: string): Promise<Incident | undefined>;
+  timeline(id: string): Promise<AuditEntry[]>;
+  acknowledge(id: string, actor: string, note?: string): Promise<Incident>;
+  dispatch(id: string, actor: string, assignee: string, note?: string): Promise<Incident>;
+  onSite(id: string, actor: string, note?: string): Promise<Incident>;
   /** "On my way" (出发) from the grid worker: recorded in the audit trail, state unchanged. */
-  enRoute(id: string, actor: string, note?: string): Incident;
-  resolve(id: string, actor: string, body: ResolveBody): Incident;
-  review(id: string, actor: string, note?: string): Incident;
+  enRoute(id: string, actor: string, note?: string): Promise<Incident>;
+  resolve(id: string, actor: string, body: ResolveBody): Promise<Incident>;
+  review(id: string, actor: string, note?: string): Promise<Incident>;
   /** An operator's note (e.g. 电话未接通), in the timeline; the state is unchanged. */
-  note(id: string, actor: string, text: string): Incident;
+  note(id: string, actor: string, text: string): Promise<Incident>;
   /** One call and its outcome, in the timeline as `call:<outcome>`; the state is unchanged. */
-  call(id: string, actor: string, call: CallBody): Incident;
+  call(id: string, actor: string, call: CallBody): Promise<Incident>;
   /** Every message and call about the incident (the console excepted), oldest first, with its outcome. */
-  deliveries(id: string): Delivery[];
+  deliveries(id: string): Promise<Delivery[]>;
   /** The notes and calls on a center's incidents in [from, to), oldest first (the shift handover, issue 17 point 6). */
-  remarks(centerId: string, from: number, to: number): AuditEntry[];
+  remarks(centerId: string, from: number, to: number): Promise<AuditEntry[]>;
 }
 
 /**
@@ -191,6 +191,6 @@ export interface AckLinkView {
 
 /** The one action a signed link may take, without a login. */
 export interface AckLinks {
-  inspect(token: string): AckLinkView;
-  redeem(token: string): AckLinkView;
+  inspect(token: string): Promise<AckLinkView>;
+  redeem(token: string): Promise<AckLinkView>;
 }
