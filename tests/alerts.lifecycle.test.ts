@@ -173,6 +173,18 @@ describe('incidents from findings', () => {
     expect(m.values.find((v) => v.labels.outcome === 'updated')?.value).toBe(106);
   });
 
+  it('handleFinding resolves, never rejects, even when the finding cannot be recorded; the service rejects', async () => {
+    // The pipeline does not await it (an unhandled rejection would end the process): a finding
+    // after stop() is logged as fatal and the promise still resolves. Reads reject instead.
+    const { h } = await setup();
+    await h.alerts.stop();
+    await expect(h.alerts.handleFinding(finding())).resolves.toBeUndefined();
+    await expect(h.alerts.service.list({})).rejects.toThrow(/alerts not started/);
+    await h.alerts.start();
+    current = h;
+    expect(await h.alerts.service.list({})).toEqual([]);
+  });
+
   it('finding nobody to notify is counted and logged as WF_NOTIFY_NO_RECIPIENT', async () => {
     const { h, metrics } = await setup();
     current = h;
