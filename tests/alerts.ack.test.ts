@@ -129,9 +129,12 @@ describe('acknowledging without a login', () => {
     const son = to('h1#contact0');
     const match = { outboxId: son.id, incidentId: id, recipientId: 'h1#contact0' };
     const reply = (text: string): ChannelInbound => ({ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text, at: clock.now(), match });
+    const remarked = h.incident((e) => e.kind === 'updated' && e.actor === 'h1#contact0');
     h.bus.emit('channel.inbound', reply('我马上过去'));
-    expect((await h.alerts.service.get(id))!.state).toBe('open');
+    expect((await remarked).incident.state).toBe('open');
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', reply(' 1 '));
+    expect((await acked).incident.state).toBe('acknowledged');
     expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
     const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'reply:sms')).toMatchObject({ actor: 'h1#contact0', note: '李明 replied by SMS: 我马上过去', noteZh: '李明 回复短信：我马上过去' });
@@ -142,9 +145,12 @@ describe('acknowledging without a login', () => {
     const { id, h, to } = await setup();
     const match = (rid: string) => ({ outboxId: to(rid).id, incidentId: id, recipientId: rid });
     const press = (rid: string, digits: string): ChannelInbound => ({ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: `call-${rid}`, digits, at: clock.now(), match: match(rid) });
+    const answered = h.incident((e) => e.kind === 'updated' && e.actor === 'h1#contact1');
     h.bus.emit('channel.inbound', press('h1#contact1', '9'));
-    expect((await h.alerts.service.get(id))!.state).toBe('open');
+    expect((await answered).incident.state).toBe('open');
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', press('h1#contact0', '1'));
+    expect((await acked).incident.state).toBe('acknowledged');
     expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
     const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'answered:voice')).toMatchObject({ actor: 'h1#contact1', note: '王芳 answered the voice call and pressed 9' });
