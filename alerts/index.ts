@@ -15,11 +15,11 @@ import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
-import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
+import { createOutbox, type NewOutboxRow, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
 import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
 import { createIncidentStore, toIncident, type IncidentRow } from './store.ts';
-import { createReports, type Reports } from './reports.ts';
+import { createReports, toReport } from './reports.ts';
 import { createSchedules, type ScheduledJob } from './cron.ts';
 import { createAlertMetrics } from './metrics.ts';
 import { renderIncident, renderReport, incidentLink, type NotificationKind } from './messages.ts';
@@ -30,6 +30,8 @@ import type { ChannelLedger } from '../contracts/channels.ts';
 import { ackLink, createAckTokens } from './ack.ts';
 import { createRemoteAck } from './acknowledge.ts';
 import { createDeliveries } from './deliveries.ts';
+import type { StoredReport } from '../contracts/storage.ts';
+import { sqliteRunner } from '../storage/index.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -113,8 +115,8 @@ export function createAlerts(deps: AlertsDeps) {
 
   function build() {
     const store = createIncidentStore(db);
-    // The metrics and the renderer are built before the parts they read; they look them up at use.
-    const refs: { outbox?: Outbox; reports?: Reports } = {};
+    // The metrics are built before the outbox they read; they look it up at use.
+    const refs: { outbox?: Outbox } = {};
     const metrics = createAlertMetrics(deps.metrics, {
       outboxDepth: () => refs.outbox?.depth() ?? {},
       activeByLevel: () => Object.fromEntries((db.prepare('SELECT level, COUNT(*) AS n FROM alert_incidents WHERE active = 1 GROUP BY level').all() as Array<{ level: string; n: number }>).map((r) => [r.level, r.n])),
@@ -129,13 +131,17 @@ export function createAlerts(deps: AlertsDeps) {
     }
 
     const siblings = db.prepare('SELECT * FROM alert_incidents WHERE site_id = ? AND active = 1 AND id != ? ORDER BY opened_at LIMIT 50');
+    // Until the outbox renders asynchronously (outbox-seam: `await reports.get(id)`), the report a
+    // row carries is read here on the SQLite handle, as reports.ts stores it.
+    const reportById = db.prepare('SELECT id, kind, center_id AS centerId, period, created_at AS createdAt, body FROM alert_reports WHERE id = ?');
 
     function render(row: OutboxRow): OutboundMessage {
       const recipient = { kind: row.recipientKind, id: row.recipientId, name: row.recipientName, locale: row.locale, phone: phoneOf(row) };
       const base = { id: row.id, channel: row.channel, kind: row.kind, address: row.address, recipient };
       if (row.reportId !== null) {
-        const r = refs.reports?.get(row.reportId);
-        if (!r) throw new Error(`report ${row.reportId} is gone`);
+        const stored = reportById.get(row.reportId) as StoredReport | undefined;
+        if (!stored) throw new Error(`report ${row.reportId} is gone`);
+        const r = toReport(stored, false);
         const lines = row.locale === 'en' ? r.body.lines.en : r.body.lines.zh;
         const m = renderReport({ kind: r.kind, centerName: registry.center(r.centerId)?.name ?? r.centerId, period: r.period, lines, locale: row.locale, publicUrl: config.publicUrl });
         return { ...base, messageId: `<outbox-${row.id}.report-${r.id}@${host}>`, subject: m.subject, text: m.text, html: m.html, data: { type: 'report', report: r.kind, centerId: r.centerId, period: r.period, lines, recipient } };
@@ -192,8 +198,18 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
-    refs.reports = reports;
+    // Until alerts/outbox.ts enqueues as a transaction step (outbox-seam), its synchronous enqueue
+    // is one: on the SQLite runner the report's transaction runs synchronously on this same handle,
+    // so the row is written inside it.
+    const reportOutbox = {
+      // eslint-disable-next-line require-yield
+      *enqueue(row: NewOutboxRow, now: number) {
+        return outbox.enqueue(row, now);
+      },
+      has: (channel: ChannelName) => outbox.has(channel),
+      kick: (channel?: ChannelName) => outbox.kick(channel),
+    };
+    const reports = createReports({ sql: sqliteRunner(db), registry, rosters, outbox: reportOutbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
@@ -220,8 +236,8 @@ export function createAlerts(deps: AlertsDeps) {
   };
 
   const lifecycle: Lifecycle = {
-    start() {
-      if (parts) return Promise.resolve();
+    async start() {
+      if (parts) return;
       parts = build();
       parts.outbox.start();
       // Provider receipts (contracts/channels.ts) land on the attempt they answer.
@@ -230,10 +246,9 @@ export function createAlerts(deps: AlertsDeps) {
         if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
       });
       parts.escalation.start();
-      if (deps.cron !== false) parts.schedules.start();
       const remote = parts.remoteAck;
       unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
-      return Promise.resolve();
+      if (deps.cron !== false) await parts.schedules.start();
     },
     async stop() {
       const p = parts;
@@ -243,7 +258,7 @@ export function createAlerts(deps: AlertsDeps) {
       // Held repeats are written before the database closes.
       p.incidents.flush();
       p.unsubscribe?.();
-      p.schedules.stop();
+      await p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();
       await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));

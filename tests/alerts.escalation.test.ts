@@ -92,7 +92,7 @@ describe('yellow escalation', () => {
     expect(rows(h, id, 'warning').map((r) => `${r.channel}:${r.recipientId}`).sort()).toEqual(['console:fc1', 'email:sup-huang', 'webhook:gw-wang', 'webhook:h1#contact0', 'webhook:h1#contact1']);
     await vi.advanceTimersByTimeAsync(96 * hour);
     expect(rows(h, id, 'enforcement').map((r) => `${r.channel}:${r.recipientId}`).sort()).toEqual(['console:fc1', 'email:mgr-qian', 'email:sup-huang']);
-    const daily = h.alerts.reports.daily('fc1', '2026-11-30');
+    const daily = await h.alerts.reports.daily('fc1', '2026-11-30');
     expect(daily.body.data.enforcement).toEqual([id]);
     await vi.advanceTimersByTimeAsync(30 * 24 * hour);
     expect(h.alerts.outbox.ofIncident(id).filter((r) => r.kind === 'reminder' || r.kind === 'warning' || r.kind === 'enforcement')).toHaveLength(2 + 5 + 3);

@@ -307,28 +307,28 @@ describe('reports', () => {
   });
   afterAll(() => r.h.close());
 
-  it('the daily report counts the day in the center time zone, is stored once and emailed to supervisors and the manager once', () => {
+  it('the daily report counts the day in the center time zone, is stored once and emailed to supervisors and the manager once', async () => {
     const { h } = r;
-    const d = h.alerts.reports.daily('fc1', '2026-10-14');
+    const d = await h.alerts.reports.daily('fc1', '2026-10-14');
     expect(d.created).toBe(true);
     expect(d.body.data).toMatchObject({ opened: 2, byLevel: { red: 1, yellow: 1 }, resolved: 1, byDisposition: { nuisance: 1 }, medianAckSec: 40, active: 1 });
-    const again = h.alerts.reports.daily('fc1', '2026-10-14');
+    const again = await h.alerts.reports.daily('fc1', '2026-10-14');
     expect(again).toMatchObject({ id: d.id, created: false });
     const rows = h.alerts.outbox.pending().filter((x) => x.reportId === d.id);
     expect(rows.map((x) => x.recipientId).sort()).toEqual(['mgr-qian', 'sup-huang', 'sup-ma']);
-    expect(h.alerts.reports.daily('fc1', '2026-10-13').body.data).toMatchObject({ opened: 0 });
+    expect((await h.alerts.reports.daily('fc1', '2026-10-13')).body.data).toMatchObject({ opened: 0 });
   });
 
-  it('the monthly rating gives the grid worker stars from the month\'s tasks', () => {
+  it('the monthly rating gives the grid worker stars from the month\'s tasks', async () => {
     // Two tasks of her grid: the alarm she handled and the low battery still open.
-    const m = r.h.alerts.reports.monthlyRatings('fc1', '2026-10');
+    const m = await r.h.alerts.reports.monthlyRatings('fc1', '2026-10');
     const wang = m.ratings.find((x) => x.personId === 'gw-wang')!;
     expect(wang.month).toMatchObject({ tasks: 2, ackSeconds: [60], toSiteSeconds: [360], closed: 1, closedWithinTarget: 1, feedbackComplete: 1 });
     expect(wang.stars).toBe(5);
   });
 
-  it('the handover lists what is still open for the incoming shift', () => {
-    const ho = r.h.alerts.reports.handover('fc1', Date.parse('2026-10-14T20:00:00+08:00'));
+  it('the handover lists what is still open for the incoming shift', async () => {
+    const ho = await r.h.alerts.reports.handover('fc1', Date.parse('2026-10-14T20:00:00+08:00'));
     expect(ho.body.data).toMatchObject({ opened: 2, resolved: 1, shifts: ['night'] });
     const rows = r.h.alerts.outbox.pending().filter((x) => x.reportId === ho.id);
     expect(rows.map((x) => x.recipientId).sort()).toEqual(['op-wu', 'op-zhou', 'sup-ma']);

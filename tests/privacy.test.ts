@@ -78,7 +78,7 @@ describe('privacy: retention', () => {
     h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
     // A low battery at her home, open at the handover: the report names the home (张桂英家).
     h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
-    const report = h.alerts.reports.handover('fc1', clock.now());
+    const report = await h.alerts.reports.handover('fc1', clock.now());
     expect(report.body.lines.zh.join()).toContain('张桂英家');
     const oldHandover = receivedHandover(h, clock.now());
     clock.set(DAY_SHIFT_TIME - 10 * DAY);
@@ -165,7 +165,7 @@ describe('privacy: export and erase', () => {
     h.alerts.handleFinding(finding({ ts: clock.now() }));
     const second = h.events.at(-1)!.incident.id;
     // A handover report naming the home (张桂英家) of the incident open at the time.
-    h.alerts.reports.handover('fc1', clock.now());
+    await h.alerts.reports.handover('fc1', clock.now());
     h.alerts.service.acknowledge(second, 'op-liu');
     h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
     await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
