@@ -15,7 +15,7 @@ import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
-import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
+import { createOutbox, type NewOutboxRow, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
 import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
 import { createReports, type Reports } from './reports.ts';
@@ -208,7 +208,7 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
+    const reports = createReports({ sql, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
@@ -256,7 +256,7 @@ export function createAlerts(deps: AlertsDeps) {
       });
       // Every due and overdue step runs before start() returns, as a restart finds them.
       await p.escalation.start();
-      if (deps.cron !== false) p.schedules.start();
+      if (deps.cron !== false) await p.schedules.start();
     },
     async stop() {
       const p = parts;
@@ -264,7 +264,7 @@ export function createAlerts(deps: AlertsDeps) {
       p.unsubscribe?.();
       // Held repeats are written before the database closes.
       await p.incidents.flush();
-      p.schedules.stop();
+      await p.schedules.stop();
       await p.escalation.stop();
       await p.outbox.stop();
       await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));

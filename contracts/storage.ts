@@ -247,6 +247,23 @@ export interface ReportStorage {
   last(kind: string, centerId: string): Promise<StoredReport | undefined>;
 }
 
+/**
+ * What a report is written from (alerts/reports.ts), each report's facts read on one snapshot so
+ * its numbers agree with one another while other nodes write. Incidents of one center; `active`
+ * is red first, then oldest first; every list breaks ties by id in byte order.
+ */
+export interface ReportFacts {
+  /** The shift's handover: open now, opened and resolved in [from, to), escalation steps still pending. */
+  handover(centerId: string, from: number, to: number): Promise<{ active: Incident[]; opened: Incident[]; resolved: Incident[]; pendingSteps: number }>;
+  /** The daily report: opened and resolved in [from, to), open now, and the open ones whose enforcement step ran (the enforcement list). */
+  daily(centerId: string, from: number, to: number): Promise<{ opened: Incident[]; resolved: Incident[]; active: Incident[]; enforcement: Incident[] }>;
+  /**
+   * The month's ratings: incidents opened in [from, to), and for each of them that was dispatched,
+   * when someone first took it up (en route or on site) at or after its dispatch.
+   */
+  month(centerId: string, from: number, to: number): Promise<{ opened: Incident[]; takeUps: ReadonlyMap<string, number> }>;
+}
+
 // ---- escalation steps (alerts) ----
 //
 // Issue 21 point 5: a due step runs on exactly one node, once. runDue() locks due steps row by row
