@@ -12,7 +12,8 @@ import { toE164, type ChannelInbound } from '../contracts/channels.ts';
 import type { Locale } from '../contracts/registry.ts';
 import { STATE_RANK, type IncidentStore } from './store.ts';
 import type { AckTokens } from './ack.ts';
-import type { Outbox, OutboxRow } from './outbox.ts';
+import type { OutboxRow } from './outbox.ts';
+import type { LegacyOutbox as Outbox } from './outbox-bridge.ts';
 import { channelLabel, channelWords } from './channels/registry.ts';
 
 

@@ -11,7 +11,8 @@ import type { Incident, IncidentEvent, IncidentState } from '../contracts/incide
 import type { EventBus } from '../contracts/bus.ts';
 import { policyFor, untilRank, type ChannelName, type EscalationPolicies, type Notify, type Policy, type Step, type StepKind } from './policies.ts';
 import { STATE_RANK, statesUpTo, type IncidentStore } from './store.ts';
-import type { Outbox, NewOutboxRow } from './outbox.ts';
+import type { NewOutboxRow } from './outbox.ts';
+import type { LegacyOutbox as Outbox } from './outbox-bridge.ts';
 import type { Recipients } from './recipients.ts';
 import type { AlertMetrics } from './metrics.ts';
 

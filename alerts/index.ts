@@ -29,7 +29,8 @@ import { createChannels, parseSections } from './channels/registry.ts';
 import type { ChannelLedger } from '../contracts/channels.ts';
 import { ackLink, createAckTokens } from './ack.ts';
 import { createRemoteAck } from './acknowledge.ts';
-import { createDeliveries } from './deliveries.ts';
+import { sqliteRunner, type SqlRunner } from '../storage/sql.ts';
+import { createOutboxBridge } from './outbox-bridge.ts';
 
 export { DEFAULT_POLICIES, parsePolicies, parsePolicyYaml, loadPolicyFile, policyFor } from './policies.ts';
 export type { EscalationPolicies, EscalationPoliciesInput, ChannelName, Policy, Step } from './policies.ts';
@@ -113,6 +114,7 @@ export function createAlerts(deps: AlertsDeps) {
 
   function build() {
     const store = createIncidentStore(db);
+    const sql: SqlRunner = sqliteRunner(db);
     // The metrics and the renderer are built before the parts they read; they look them up at use.
     const refs: { outbox?: Outbox; reports?: Reports } = {};
     const metrics = createAlertMetrics(deps.metrics, {
@@ -179,12 +181,16 @@ export function createAlerts(deps: AlertsDeps) {
     }
 
     const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
-    const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
+    const outbox = createOutbox({
+      sql, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render: async (row) => render(row), ...(deps.outbox ? { options: deps.outbox } : {}),
+    });
     refs.outbox = outbox;
-    const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox, recipients, policies, metrics });
-    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: createDeliveries(db) });
+    // TEMPORARY (outbox-seam): the consumers still synchronous on this branch use the bridge (outbox-bridge.ts).
+    const bridge = createOutboxBridge(db, outbox, sql, () => clock.now());
+    const escalation: Escalation = createEscalation({ db, clock, logger: logger.child({ part: 'escalation' }), bus, store, outbox: bridge, recipients, policies, metrics });
+    const incidents = createIncidents({ db, bus, clock, logger, store, escalation, outbox, metrics, deliveries: bridge.deliveries });
     const remoteAck = createRemoteAck({
-      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
+      clock, logger: logger.child({ part: 'ack' }), registry, store, outbox: bridge, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
       acknowledgeFrom: incidents.acknowledgeFrom, remark: incidents.remark, stopTree: escalation.stopTree, unanswered: escalation.unanswered,
       notified: (id, note) => {
         const i = store.get(id);
@@ -192,10 +198,10 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
+    const reports = createReports({ db, registry, rosters, outbox: bridge, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
-    return { store, outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
+    return { store, outbox, bridge, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
   }
 
   function must() {
@@ -227,7 +233,9 @@ export function createAlerts(deps: AlertsDeps) {
       // Provider receipts (contracts/channels.ts) land on the attempt they answer.
       const outbox = parts.outbox;
       parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
-        if (e.kind === 'receipt') outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail });
+        if (e.kind !== 'receipt') return;
+        outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail })
+          .catch((err: unknown) => logger.error({ err, channel: e.channel, providerId: e.providerId }, 'delivery receipt not recorded'));
       });
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
@@ -272,16 +280,16 @@ export function createAlerts(deps: AlertsDeps) {
     console: consoleChannel,
     outbox: {
       stats: () => must().outbox.stats(),
-      pending: (limit?: number) => must().outbox.pending(limit),
-      ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
-      attempts: (outboxId: number) => must().outbox.attempts(outboxId),
+      pending: (limit?: number) => must().bridge.pending(limit),
+      ofIncident: (incidentId: string) => must().bridge.ofIncident(incidentId),
+      attempts: (outboxId: number) => must().bridge.attempts(outboxId),
     },
     /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
     stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
     /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
     ledger: {
-      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
-      lastTo: (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
+      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().bridge.byProviderId(channel, providerId, outboxId),
+      lastTo: (channel: string, phone: string, withinMs: number) => must().bridge.lastTo(channel, phone, withinMs),
     } satisfies ChannelLedger as ChannelLedger,
     escalations: {
       pending: () => must().escalation.pending(),

@@ -8,7 +8,7 @@ import type { Clock, RegistryReader } from '../contracts/ports.ts';
 import type { Incident } from '../contracts/incidents.ts';
 import type { Person } from '../contracts/registry.ts';
 import { toIncident, type IncidentRow } from './store.ts';
-import type { Outbox } from './outbox.ts';
+import type { LegacyOutbox as Outbox } from './outbox-bridge.ts';
 import type { Rosters } from './roster.ts';
 import { rateGridWorker, type Rating, type WorkerMonth } from './rating.ts';
 import { dayRange, formatLocal, monthRange } from './zoned.ts';

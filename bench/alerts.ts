@@ -93,7 +93,7 @@ async function main() {
   }
   const s = [...latencies].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  const stats = alerts.outbox.stats();
+  const stats = await alerts.outbox.stats();
   const result = {
     what: 'alerts.handleFinding → bus "incident" (console stream) latency, red alarms, ms',
     date: new Date().toISOString(),
