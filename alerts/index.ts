@@ -201,7 +201,7 @@ export function createAlerts(deps: AlertsDeps) {
     const reports = createReports({ db, registry, rosters, outbox: bridge, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
-    return { store, outbox, bridge, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
+    return { store, outbox, bridge, escalation, incidents, reports, schedules, remoteAck };
   }
 
   function must() {
@@ -230,17 +230,24 @@ export function createAlerts(deps: AlertsDeps) {
       if (parts) return Promise.resolve();
       parts = build();
       parts.outbox.start();
-      // Provider receipts (contracts/channels.ts) land on the attempt they answer.
+      // Provider receipts (contracts/channels.ts) land on the attempt they answer, and only then
+      // does remote acknowledgement look at them: "every call of the stage came back unanswered"
+      // reads the receipts, so the one just arrived must be written first (recording is
+      // asynchronous now that the outbox's store may be a network database).
       const outbox = parts.outbox;
-      parts.unsubscribe = bus.on('channel.inbound', 'alerts', (e) => {
-        if (e.kind !== 'receipt') return;
-        outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail })
-          .catch((err: unknown) => logger.error({ err, channel: e.channel, providerId: e.providerId }, 'delivery receipt not recorded'));
-      });
+      const remote = parts.remoteAck;
       parts.escalation.start();
       if (deps.cron !== false) parts.schedules.start();
-      const remote = parts.remoteAck;
-      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => remote.onInbound(e));
+      unsubscribe = bus.on('channel.inbound', 'alerts.ack', (e) => {
+        if (e.kind !== 'receipt') {
+          remote.onInbound(e);
+          return;
+        }
+        outbox.recordReceipt({ channel: e.channel, providerId: e.providerId, outboxId: e.match?.outboxId, status: e.status, at: e.at, detail: e.detail })
+          .catch((err: unknown) => logger.error({ err, channel: e.channel, providerId: e.providerId }, 'delivery receipt not recorded'))
+          .then(() => remote.onInbound(e))
+          .catch((err: unknown) => logger.error({ err, channel: e.channel, providerId: e.providerId }, 'delivery receipt not handled'));
+      });
       return Promise.resolve();
     },
     async stop() {
@@ -250,7 +257,6 @@ export function createAlerts(deps: AlertsDeps) {
       unsubscribe = undefined;
       // Held repeats are written before the database closes.
       p.incidents.flush();
-      p.unsubscribe?.();
       p.schedules.stop();
       p.escalation.stop();
       await p.outbox.stop();
