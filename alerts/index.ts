@@ -15,7 +15,7 @@ import type { AckLinks, IncidentService } from '../contracts/incidents.ts';
 import { DEFAULT_POLICIES, type ChannelName, type EscalationPolicies } from './policies.ts';
 import { createRosters } from './roster.ts';
 import { createRecipients } from './recipients.ts';
-import { createOutbox, type NewOutboxRow, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
+import { createOutbox, type Outbox, type OutboxOptions, type OutboxRow } from './outbox.ts';
 import { createEscalation, type Escalation } from './escalation.ts';
 import { createIncidents } from './incidents.ts';
 import { createReports, type Reports } from './reports.ts';
@@ -95,11 +95,6 @@ export interface AlertsDeps {
   node?: string;
   /** How often to look for escalation steps another node scheduled or left behind (default: 1 s on PostgreSQL, never on SQLite). */
   escalationPollMs?: number;
-}
-
-// Interim (lead's branch): the outbox-seam branch makes deliveries asynchronous itself.
-function interimDeliveries(d: { of(id: string): import('../contracts/incidents.ts').Delivery[] }) {
-  return { of: async (id: string) => d.of(id) };
 }
 
 export function createAlerts(deps: AlertsDeps) {
@@ -190,13 +185,15 @@ export function createAlerts(deps: AlertsDeps) {
     }
 
     const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
-    const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
+    const outbox = createOutbox({
+      sql, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}),
+    });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({
       sql, clock, logger: logger.child({ part: 'escalation' }), bus, outbox, recipients, policies, metrics,
       pollMs: deps.escalationPollMs ?? (sql.dialect === 'postgres' ? 1_000 : 0),
     });
-    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: interimDeliveries(createDeliveries(db)) });
+    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: createDeliveries(sql) });
     refs.incidents = incidents;
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, incident: incidents.get, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
