@@ -9,6 +9,7 @@ import { createAckTokens } from '../alerts/ack.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { Config } from '../contracts/config.ts';
 import type { ChannelInbound } from '../contracts/channels.ts';
+import type { IncidentEvent } from '../contracts/incidents.ts';
 import { DAY_SHIFT_TIME, finding, manualClock, recordingChannel, startAlerts, tempDir, WEBHOOK_SECRET, type Harness } from './alerts.fixture.ts';
 import { createUserStorage, sqliteRunner } from '../storage/index.ts';
 
@@ -70,6 +71,20 @@ describe('acknowledging without a login', () => {
 
   const tokenOf = (m: { data: Readonly<Record<string, unknown>> }) => String(m.data.ackLink).split('/ack/')[1]!;
 
+  /**
+   * A provider's message on the bus, and what alerts made of it: the incident event of `kind`.
+   * Alerts act on a message after the bus has delivered it (the stores may be a network away).
+   */
+  let listeners = 0;
+  const inbound = (h: Harness, id: string, e: ChannelInbound, kind: IncidentEvent['kind']) => new Promise<IncidentEvent>((resolve) => {
+    const off = h.bus.on('incident', `ack-test-${listeners++}`, (ev) => {
+      if (ev.incident.id !== id || ev.kind !== kind) return;
+      off();
+      resolve(ev);
+    });
+    h.bus.emit('channel.inbound', e);
+  });
+
   it('every message but the console carries its own link; the text and the SMS short text name it', async () => {
     const { to } = await setup();
     const son = to('h1#contact0');
@@ -129,9 +144,9 @@ describe('acknowledging without a login', () => {
     const son = to('h1#contact0');
     const match = { outboxId: son.id, incidentId: id, recipientId: 'h1#contact0' };
     const reply = (text: string): ChannelInbound => ({ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text, at: clock.now(), match });
-    h.bus.emit('channel.inbound', reply('我马上过去'));
+    await inbound(h, id, reply('我马上过去'), 'updated');
     expect((await h.alerts.service.get(id))!.state).toBe('open');
-    h.bus.emit('channel.inbound', reply(' 1 '));
+    await inbound(h, id, reply(' 1 '), 'transition');
     expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
     const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'reply:sms')).toMatchObject({ actor: 'h1#contact0', note: '李明 replied by SMS: 我马上过去', noteZh: '李明 回复短信：我马上过去' });
@@ -142,9 +157,9 @@ describe('acknowledging without a login', () => {
     const { id, h, to } = await setup();
     const match = (rid: string) => ({ outboxId: to(rid).id, incidentId: id, recipientId: rid });
     const press = (rid: string, digits: string): ChannelInbound => ({ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: `call-${rid}`, digits, at: clock.now(), match: match(rid) });
-    h.bus.emit('channel.inbound', press('h1#contact1', '9'));
+    await inbound(h, id, press('h1#contact1', '9'), 'updated');
     expect((await h.alerts.service.get(id))!.state).toBe('open');
-    h.bus.emit('channel.inbound', press('h1#contact0', '1'));
+    await inbound(h, id, press('h1#contact0', '1'), 'transition');
     expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
     const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'answered:voice')).toMatchObject({ actor: 'h1#contact1', note: '王芳 answered the voice call and pressed 9' });
