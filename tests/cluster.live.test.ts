@@ -4,11 +4,15 @@
 // is a real MQTT client connected to the node that does not own its site; each node's HTTP API is
 // asked as an operator's browser would.
 import { Redis } from 'ioredis';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLiveMirror } from '../app/live-mirror.ts';
+import { createEventBus } from '../contracts/bus.ts';
 import { partitionOf } from '../contracts/cluster.ts';
 import { encodeLiveBatch, encodeLiveState } from '../contracts/live-state.ts';
 import { topics } from '../contracts/protocol.ts';
 import { createUser } from '../dashboards/users.ts';
+import { device, directory } from '../rules/test-support.ts';
 import { TEST_COST } from './dashboards.fixture.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
@@ -149,4 +153,33 @@ describe("a device's live state on every node", () => {
     for (const n of [owner, other]) expect(await shown(n, 'h-2', 'sd-3')).toMatchObject({ online: true, lastSeen: ts, last: { smoke: 0.021 } });
     sd.end(true);
   }, 30_000);
+});
+
+describe("the mirror's upkeep", () => {
+  it('takes a device moved to a site of another partition out of its old hash, and the hash has a TTL', async () => {
+    // One mirror on its own, owning every partition, over the real Redis.
+    const dir = directory([device('sd-m', 'smoke_detector', { siteId: 'h-1' })]);
+    const from = partitionOf('h-1', PARTITIONS);
+    const to = ['h-2', 'b-1', 'x-1', 'x-2', 'x-3'].find((s) => partitionOf(s, PARTITIONS) !== from)!;
+    const local = new Map([['sd-m', { online: false, lastSeen: 1, last: { smoke: 0.002 } }]]);
+    const mirror = createLiveMirror({
+      redisUrl: redis.url, nodeId: 'node-m', partitions: PARTITIONS, directory: dir, local: (id) => local.get(id), term: () => 7,
+      bus: createEventBus(), logger: pino({ level: 'silent' }), pruneMs: 50,
+    });
+    const raw = new Redis(redis.url);
+    try {
+      await mirror.start();
+      // Offline goes at once, without waiting for the second's flush.
+      mirror.presence({ deviceId: 'sd-m', online: false, at: 1, reason: 'socket' });
+      const stored = await waitFor(() => raw.hget(`watchfire:live:${from}`, 'sd-m'), { what: "sd-m in its partition's hash" });
+      expect(JSON.parse(stored)).toMatchObject({ d: 'sd-m', p: from, t: 7, n: 'node-m', s: { online: false, last: { smoke: 0.002 } } });
+      expect(await raw.pttl(`watchfire:live:${from}`)).toBeGreaterThan(0);
+      dir.set(device('sd-m', 'smoke_detector', { siteId: to }));
+      await waitFor(async () => (await raw.hexists(`watchfire:live:${from}`, 'sd-m')) === 0, { what: 'sd-m out of its old partition\'s hash' });
+      expect(mirror.deviceState('sd-m')).toBeUndefined();
+    } finally {
+      await mirror.stop();
+      raw.disconnect();
+    }
+  });
 });
