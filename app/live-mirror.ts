@@ -14,7 +14,10 @@
 // changed the device's state under its current term (its pipeline's entry for a device of a
 // partition it held before and lost in between is stale); otherwise from the mirror. Entries are
 // ordered by (partition term, production time) (contracts/live-state.ts): an owner that lost the
-// partition without knowing it publishes under its old term, and never overrides its successor.
+// partition without knowing it publishes under its old term, and never overrides its successor
+// in a mirror; in the hash (a plain HSET) it can, until it learns of the new term (its next batch's
+// fencing check) and the successor writes the device again: a node starting in that window shows
+// the older state until the device's next change.
 //
 // COST per device state change (`npx tsx bench/live-mirror.ts`: 2,000 smoke detectors, ids of 10
 // characters, 16 partitions): on the alarm path, a Map lookup and a Set insertion per reading or
@@ -192,7 +195,11 @@ export function createLiveMirror(deps: LiveMirrorDeps): LiveMirror {
     const e = mirror.get(id);
     const p = partitionOfDevice(id);
     const t = p === undefined ? undefined : deps.term(p);
-    if (t !== undefined && (dirty.has(id) || (e?.n === node && e.p === p && e.t === t))) return deps.local(id);
+    if (t !== undefined && (dirty.has(id) || (e?.n === node && e.p === p && e.t === t))) {
+      // None here (a restart that kept its lease and term): what this node published before it.
+      const s = deps.local(id);
+      if (s) return s;
+    }
     return e?.s;
   }
 
