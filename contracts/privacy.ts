@@ -47,7 +47,11 @@ export const ErasureResult = z.object({
   counts: z.record(z.string(), z.number()),
   /** Columns where the resident's name, phone, address or a contact's still occur (e.g. another resident's notes): review them. */
   leftovers: z.array(z.object({ table: z.string(), column: z.string(), rows: z.number() })),
-  /** False when another connection kept old pages in the WAL: run `wf privacy erase` again once Watchfire is stopped, or wait for its checkpoint. */
+  /**
+   * False when another connection kept old pages in the SQLite WAL (run `wf privacy erase` again
+   * once Watchfire is stopped, or wait for its checkpoint), or on PostgreSQL when the VACUUM of
+   * the rewritten tables failed (their old row versions stay until the next autovacuum).
+   */
   walCleared: z.boolean(),
 });
 export type ErasureResult = z.infer<typeof ErasureResult>;
@@ -95,8 +99,9 @@ export type PrivacyExport = z.infer<typeof PrivacyExport>;
 export interface PrivacyService {
   /** A site id, or a resident's exact name or phone when it names exactly one site. */
   resolve(subject: string): { siteId: string; centerId: string };
-  export(subject: string, reader: Reader): PrivacyExport;
-  erase(subject: string, actor: string, reason: string): ErasureResult;
-  verify(): AuditVerification;
+  // Asynchronous: the rows live on whichever database alerts/ runs (issue 21), PostgreSQL included.
+  export(subject: string, reader: Reader): Promise<PrivacyExport>;
+  erase(subject: string, actor: string, reason: string): Promise<ErasureResult>;
+  verify(): Promise<AuditVerification>;
   readonly reads: ReadAudit;
 }
