@@ -39,14 +39,14 @@ async function setup(start: number) {
 
 /** An alarm at h1 handled to the end, with a note and a call log that name the resident. */
 async function closedIncident(h: Harness, clock: ReturnType<typeof manualClock>, over = {}): Promise<string> {
-  h.alerts.handleFinding(finding({ ts: clock.now(), ...over }));
+  await h.alerts.handleFinding(finding({ ts: clock.now(), ...over }));
   const id = h.events.at(-1)!.incident.id;
-  h.alerts.service.acknowledge(id, 'op-liu');
-  h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
-  h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
-  h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
+  await h.alerts.service.acknowledge(id, 'op-liu');
+  await h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
+  await h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
+  await h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
   // Sent, so that the outbox rows are ones the retention may touch.
-  await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+  await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
   return id;
 }
 
@@ -73,12 +73,12 @@ describe('privacy: retention', () => {
     const old = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME - 400 * DAY + 3_600_000);
     // Still open 400 days later: an incident nobody closed is never touched.
-    h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
     const open = h.events.at(-1)!.incident.id;
-    h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
+    await h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
     // A low battery at her home, open at the handover: the report names the home (张桂英家).
-    h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
-    const report = h.alerts.reports.handover('fc1', clock.now());
+    await h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
+    const report = await h.alerts.reports.handover('fc1', clock.now());
     expect(report.body.lines.zh.join()).toContain('张桂英家');
     const oldHandover = receivedHandover(h, clock.now());
     clock.set(DAY_SHIFT_TIME - 10 * DAY);
@@ -86,7 +86,7 @@ describe('privacy: retention', () => {
     const recent = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME);
 
-    const r = privacy.pseudonymiseSync();
+    const r = await privacy.pseudonymise();
     expect(r.incidents).toBe(1);
     expect(r.reports).toBe(1);
     expect(JSON.stringify(rows(h, 'SELECT body FROM alert_reports'))).not.toContain(RESIDENT);
@@ -100,7 +100,7 @@ describe('privacy: retention', () => {
     expect(r.auditEntries).toBeGreaterThanOrEqual(3);
     expect(r.outboxRows).toBeGreaterThan(0);
 
-    const p = privacy.export('h1', { username: 'test', role: 'admin' }).subject.pseudonym;
+    const p = (await privacy.export('h1', { username: 'test', role: 'admin' })).subject.pseudonym;
     expect(p).toMatch(/^P-[0-9a-f]{10}$/);
     const oldTimeline = rows(h, 'SELECT action, note FROM alert_audit WHERE incident_id = ? ORDER BY id', old);
     const text = JSON.stringify(oldTimeline);
@@ -119,8 +119,8 @@ describe('privacy: retention', () => {
     expect(rows(h, "SELECT COUNT(*) AS n FROM alert_outbox WHERE incident_id = ? AND recipient_name = '李明'", recent)[0]!.n).toBeGreaterThan(0);
 
     // Done once: a second run finds nothing; the trail verifies and names each rewrite.
-    expect(privacy.pseudonymiseSync()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0, handovers: 0 });
-    const v = privacy.verify();
+    expect(await privacy.pseudonymise()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0, handovers: 0 });
+    const v = await privacy.verify();
     expect(v).toMatchObject({ ok: true, problems: [] });
     expect(v.redacted).toBe(r.auditEntries);
     // Nothing else may rewrite the trail: no record, no update.
@@ -136,8 +136,8 @@ describe('privacy: export and erase', () => {
     const s = await setup(DAY_SHIFT_TIME);
     privacy = s.privacy;
     const id = await closedIncident(s.h, s.clock);
-    const byName = privacy.export(RESIDENT, { username: 'sup-huang', role: 'supervisor', centerId: 'fc1' });
-    expect(privacy.export('138 0000 0001', { username: 'sup-huang', role: 'supervisor' }).subject.siteId).toBe('h1');
+    const byName = await privacy.export(RESIDENT, { username: 'sup-huang', role: 'supervisor', centerId: 'fc1' });
+    expect((await privacy.export('138 0000 0001', { username: 'sup-huang', role: 'supervisor' })).subject.siteId).toBe('h1');
     expect(byName.subject.siteId).toBe('h1');
     expect(byName.site).toMatchObject({ name: '张桂英家', resident: { name: RESIDENT, phone: PHONE, age: 84 } });
     expect(byName.devices.map((d) => d.id)).toEqual(['sd1', 'sd2']);
@@ -146,15 +146,15 @@ describe('privacy: export and erase', () => {
     expect(inc.notifications.some((o) => o.recipientName === '李明' && o.attempts.length === 1)).toBe(true);
     // The export is itself a read of personal data, recorded with who and when.
     expect(privacy.reads.list({ siteId: 'h1', limit: 10 }).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
-    expect(() => privacy.export('nobody', { username: 'x', role: 'admin' })).toThrow(WatchfireError);
+    await expect(privacy.export('nobody', { username: 'x', role: 'admin' })).rejects.toThrow(WatchfireError);
   });
 
   it('refuses to erase while an incident of the site is open, and without a reason', async () => {
     const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
-    h.alerts.handleFinding(finding({ ts: clock.now() }));
-    const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as WatchfireError).code; } return undefined; };
-    expect(code(() => pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
-    expect(code(() => pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
+    await h.alerts.handleFinding(finding({ ts: clock.now() }));
+    const code = async (p: Promise<unknown>) => { try { await p; } catch (e) { return (e as WatchfireError).code; } return undefined; };
+    expect(await code(pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
+    expect(await code(pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
     expect(h.registry.site('h1')?.resident?.name).toBe(RESIDENT);
   });
 
@@ -162,13 +162,13 @@ describe('privacy: export and erase', () => {
     const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
     const first = await closedIncident(h, clock);
     clock.advance(DAY);
-    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ ts: clock.now() }));
     const second = h.events.at(-1)!.incident.id;
     // A handover report naming the home (张桂英家) of the incident open at the time.
-    h.alerts.reports.handover('fc1', clock.now());
-    h.alerts.service.acknowledge(second, 'op-liu');
-    h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
-    await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+    await h.alerts.reports.handover('fc1', clock.now());
+    await h.alerts.service.acknowledge(second, 'op-liu');
+    await h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
+    await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
     pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
     // A shift handover (issue 17), signed for and so final, whose summary and remark name them.
     const handover = receivedHandover(h, clock.now());
@@ -176,7 +176,7 @@ describe('privacy: export and erase', () => {
     for (const s of PERSONAL) expect(fileHas(h.file, s).length + rows(h, 'SELECT 1 FROM registry_sites WHERE json LIKE ?', `%${s}%`).length).toBeGreaterThan(0);
     const auditBefore = (rows(h, 'SELECT COUNT(*) AS n FROM alert_audit')[0]!.n as number);
 
-    const r = pv.erase('h1', 'admin-zhao', 'PIPL art. 47 request of 2026-12-01 (ticket 17)');
+    const r = await pv.erase('h1', 'admin-zhao', 'PIPL art. 47 request of 2026-12-01 (ticket 17)');
     expect(r.leftovers).toEqual([]);
     expect(r.walCleared).toBe(true);
     expect(r.counts).toMatchObject({ registry_sites: 1, alert_incidents: 2 });
@@ -202,9 +202,9 @@ describe('privacy: export and erase', () => {
     expect(rows(h, 'SELECT actor, reason, site_id, counts FROM privacy_erasures')).toEqual([
       { actor: 'admin-zhao', reason: 'PIPL art. 47 request of 2026-12-01 (ticket 17)', site_id: 'h1', counts: JSON.stringify(r.counts) },
     ]);
-    expect(pv.verify()).toMatchObject({ ok: true, erasures: 1 });
+    expect(await pv.verify()).toMatchObject({ ok: true, erasures: 1 });
     // The export after the erasure still lists the incidents, under the pseudonym, and the erasure.
-    const after = pv.export('h1', { username: 'admin-zhao', role: 'admin' });
+    const after = await pv.export('h1', { username: 'admin-zhao', role: 'admin' });
     expect(after.erasures).toHaveLength(1);
     expect(after.incidents).toHaveLength(2);
     expect(JSON.stringify(after)).not.toContain(RESIDENT);
@@ -212,7 +212,7 @@ describe('privacy: export and erase', () => {
     h.db.exec('VACUUM');
     h.db.pragma('wal_checkpoint(TRUNCATE)');
     for (const s of PERSONAL) expect(fileHas(h.file, s), s).toEqual([]);
-    expect(pv.verify().ok).toBe(true);
+    expect((await pv.verify()).ok).toBe(true);
   });
 
   it('a rewrite of the trail that bypasses its redaction record is found by verify (here: the trigger dropped by hand)', async () => {
@@ -220,7 +220,7 @@ describe('privacy: export and erase', () => {
     const id = await closedIncident(h, clock);
     h.db.exec('DROP TRIGGER alert_audit_no_delete');
     h.db.prepare("DELETE FROM alert_audit WHERE incident_id = ? AND action = 'note'").run(id);
-    const v = pv.verify();
+    const v = await pv.verify();
     expect(v.ok).toBe(false);
     expect(v.problems.join('\n')).toMatch(/1 entries are missing[\s\S]*alert_audit_no_delete is missing/);
   });
@@ -237,14 +237,14 @@ describe('privacy: read audit', () => {
     privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
     clock.advance(1);
     privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    privacy.export('h1', op);
-    privacy.export('h1', op);
+    await privacy.export('h1', op);
+    await privacy.export('h1', op);
     expect(privacy.reads.list({ siteId: 'h1', limit: 100 }).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
       'op-liu site', 'op-liu incident', 'op-sun site', 'op-liu site', 'op-liu export', 'op-liu export',
     ]);
     clock.advance(1096 * DAY);
     privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    expect(privacy.pseudonymiseSync().readAuditDeleted).toBe(6);
+    expect((await privacy.pseudonymise()).readAuditDeleted).toBe(6);
     expect(rows(h, 'SELECT COUNT(*) AS n FROM read_audit')[0]!.n).toBe(1);
   });
 });
@@ -254,7 +254,7 @@ describe('privacy: an erasure is not undone by importing the registry again', ()
     const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
     await closedIncident(h, clock);
     await privacy.start();
-    const r = privacy.erase('h1', 'admin', 'request 17');
+    const r = await privacy.erase('h1', 'admin', 'request 17');
     // The installer's registry file still lists her (as at every start with registryFile).
     const { registryFile } = await import('./alerts.fixture.ts');
     h.registry.importFile(registryFile());
