@@ -93,9 +93,15 @@ describe.each(backends)('privacy on $name', (backend) => {
     const n = await node(db);
     await closedIncident(db.runner, 'inc-1', DAY_SHIFT_TIME - DAY);
     const before = Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM alert_audit'))[0]!.n);
+    // A shift handover in this node's own file, signed for (final), naming her and her son: on
+    // PostgreSQL rewritten after the shared rows commit, on SQLite in the same transaction.
+    const handover = Number(n.local.prepare(`INSERT INTO shift_handovers (center_id, from_at, to_at, summary, remark, outgoing_user, outgoing_name, handed_at, incoming_user, incoming_name, received_at, receipt_note)
+      VALUES ('fc1', 1, 2, ?, '明早回访李明 139 0000 0001', 'op-liu', '刘值班', 3, 'op-chen', '陈值班', 4, '已知悉')`).run(`${RESIDENT}家 火警 已处置`).lastInsertRowid);
 
     const r = await n.privacy.erase('h1', 'admin-zhao', 'PIPL request of 2026-12-01 (ticket 17)');
-    expect(r.counts).toMatchObject({ registry_sites: 1, alert_incidents: 1, alert_audit: 3, alert_outbox: 1, alert_outbox_attempts: 1, alert_reports: 1 });
+    expect(r.counts).toMatchObject({ registry_sites: 1, alert_incidents: 1, alert_audit: 3, alert_outbox: 1, alert_outbox_attempts: 1, alert_reports: 1, shift_handovers: 1 });
+    expect(n.local.prepare('SELECT summary, remark FROM shift_handovers WHERE id = ?').get(handover)).toEqual({ summary: `[${r.pseudonym}] 火警 已处置`, remark: `明早回访[${r.pseudonym}:contact0] [${r.pseudonym}:contact0:phone]` });
+    expect(n.local.prepare('SELECT cause FROM privacy_handover_redactions').all()).toEqual([{ cause: `erasure:${r.erasureId}` }]);
     // Nothing of her is left in any table of either database; PostgreSQL's old row versions were vacuumed.
     expect(r.leftovers).toEqual([]);
     expect(r.walCleared).toBe(true);
