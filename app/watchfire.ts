@@ -407,7 +407,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.store.start();
     await p.alerts.start();
     await p.consoleRelay?.start();
-    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock });
+    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock, logger: logger.child({ module: 'annotations' }) });
     annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();

@@ -53,21 +53,21 @@ describe('a report of a period the installation began in', () => {
     const clock = manualClock(installedAt + 3_600_000);
     const h = await startAlerts({ file: join(tmp.dir, 'wf.db'), clock, alerts: { installedAt } });
     try {
-      h.alerts.handleFinding(finding({ ts: clock.now() }));
-      const daily = h.alerts.reports.daily('fc1', '2026-11-30');
+      await h.alerts.handleFinding(finding({ ts: clock.now() }));
+      const daily = await h.alerts.reports.daily('fc1', '2026-11-30');
       expect(daily.body.from).toBe(installedAt);
       expect(daily.body.to).toBe(Date.parse('2026-12-01T00:00:00+08:00'));
       expect(daily.body.data).toMatchObject({ opened: 1 });
       expect(daily.body.lines.en[1]).toBe('(since the installation at 2026-11-30 20:00)');
       expect(daily.body.lines.zh[1]).toContain('自系统安装');
-      const monthly = h.alerts.reports.monthlyRatings('fc1', '2026-11');
+      const monthly = await h.alerts.reports.monthlyRatings('fc1', '2026-11');
       expect(monthly.body.from).toBe(installedAt);
       expect(monthly.body.lines.en[1]).toBe('(since the installation at 2026-11-30 20:00)');
       // The first handover looked back 24 hours, to 19:00 on the 29th; now from the installation.
-      const handover = h.alerts.reports.handover('fc1', installedAt + 2 * 3_600_000);
+      const handover = await h.alerts.reports.handover('fc1', installedAt + 2 * 3_600_000);
       expect(handover.body.from).toBe(installedAt);
       // A day wholly after the installation is reported as before, with no such line.
-      const next = h.alerts.reports.daily('fc1', '2026-12-01');
+      const next = await h.alerts.reports.daily('fc1', '2026-12-01');
       expect(next.body.from).toBe(Date.parse('2026-12-01T00:00:00+08:00'));
       expect(next.body.lines.en.join('\n')).not.toContain('installation');
     } finally {

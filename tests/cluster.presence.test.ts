@@ -87,7 +87,7 @@ describe('presence across nodes', () => {
     // As on one node: offline at once, and after the reading sent before it (the log's order).
     await waitFor(() => about(owner, 'fp-1').includes('finding fp-1 any.offline_disconnect'), { what: "the owner's offline finding" });
     expect(about(owner, 'fp-1')).toEqual(['reading fp-1:1', 'finding fp-1 any.offline_disconnect']);
-    expect(nodes[owner].wf.alerts.service.list({ siteId: 'b-1' })).toMatchObject([{ deviceId: 'fp-1', level: 'yellow' }]);
+    expect(await nodes[owner].wf.alerts.service.list({ siteId: 'b-1' })).toMatchObject([{ deviceId: 'fp-1', level: 'yellow' }]);
     // The gateway's node applies nothing of it: no finding, no live state of a device it does not own.
     expect(about(other, 'fp-1')).toEqual([]);
     expect(nodes[other].wf.deviceState('fp-1')).toBeUndefined();
