@@ -8,8 +8,9 @@
 // - outbox rows to the contacts: name and address replaced; errors and attempts scrubbed;
 // - reports naming the home or resident: scrubbed;
 // - privacy_erasures: who, when, why, the counts per table.
-// Refused while the site has an open incident. Then the WAL is checkpointed and truncated, and
-// every text column of every table is searched for what was erased (the leftovers are listed).
+// Refused while the site has an open incident. Then the WAL is checkpointed and truncated (on
+// PostgreSQL the touched tables vacuumed), and every text column of every table of both
+// databases is searched for what was erased (the leftovers are listed).
 import type { Database } from 'better-sqlite3';
 import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';

@@ -4,7 +4,9 @@
 // resident's pseudonym. Open incidents are never touched (the query and the UPDATE both say
 // active = 0). Notes and call logs keep their words otherwise: what happened stays reviewable.
 // Work goes in batches of BATCH rows, one transaction each, yielding to the event loop between
-// them, so an alarm waits at most one batch (bench/privacy.ts measures the longest stall).
+// them, so an alarm waits at most one batch (bench/privacy.ts measures the longest stall): the
+// shared rows through the runner alerts/ run on (SQLite, or the PostgreSQL nodes share), then
+// this node's shift handovers in its own SQLite file.
 import type { Database } from 'better-sqlite3';
 import type { RegistryReader } from '../contracts/ports.ts';
 import type { RetentionResult } from '../contracts/privacy.ts';
