@@ -30,10 +30,12 @@ export interface ReadAudit {
   /**
    * Records that `reader` read `resource` (of site `siteId`), at most once per reader and resource
    * per dedup window (privacy.readAuditDedupMinutes): a console polling a site writes one row per
-   * window, not one per request. Exports are always recorded.
+   * window, not one per request. Exports are always recorded. Resolves once written (at once
+   * when the window already holds it); the dedup is decided before any write, synchronously.
    */
-  record(reader: Reader, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): void;
-  list(filter: { siteId?: string | undefined; username?: string | undefined; centerId?: string | undefined; before?: number | undefined; limit: number }): ReadRow[];
+  record(reader: Reader, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): Promise<void>;
+  /** Newest first, from every node (the rows live where alerts/ runs: on PostgreSQL in cluster mode). */
+  list(filter: { siteId?: string | undefined; username?: string | undefined; centerId?: string | undefined; before?: number | undefined; limit: number }): Promise<ReadRow[]>;
 }
 
 export const ErasureResult = z.object({

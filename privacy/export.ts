@@ -48,6 +48,7 @@ export async function exportSite(deps: { sql: SqlRunner; key: string; registry: 
   });
   const erasures = held.erasures.map((e) => ({ ...camel(e), counts: e.counts === 'pending' ? null : JSON.parse(e.counts) as unknown }));
   const { incidents, notifications } = held;
+  const readRows = await reads.list({ siteId: site.id, limit: 10_000 });
   return {
     subject: { siteId: site.id, pseudonym: pseudonymOf(key, site.id), centerId: site.centerId },
     exportedAt: now,
@@ -57,6 +58,6 @@ export async function exportSite(deps: { sql: SqlRunner; key: string; registry: 
     notifications,
     reports,
     erasures,
-    reads: reads.list({ siteId: site.id, limit: 10_000 }),
+    reads: readRows,
   };
 }

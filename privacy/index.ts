@@ -5,7 +5,8 @@
 // Where: the incidents, audit trail, outbox, reports, erasures and redactions are read and
 // rewritten through `sql`, the runner alerts/ runs on (this node's SQLite file, or with
 // storage.postgresUrl the PostgreSQL every node shares), so an erasure or the nightly run reaches
-// every copy; the registry, shift handovers and the read audit stay in this node's file (`db`).
+// every copy, and the read audit with them; the registry and shift handovers stay in this node's
+// file (`db`).
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock, Lifecycle, RegistryReader, RegistryWriter } from '../contracts/ports.ts';
@@ -35,7 +36,7 @@ export interface PrivacyConfig {
 }
 
 export interface PrivacyDeps {
-  /** This node's SQLite file: registry, shift handovers, read audit, wf_meta.privacy_key. */
+  /** This node's SQLite file: registry, shift handovers, wf_meta.privacy_key. */
   db: Database;
   /**
    * Where alerts/ runs its SQL (default: sqliteRunner(db)). A SQLite runner must be on `db`
@@ -56,7 +57,7 @@ export type Privacy = PrivacyService & Lifecycle & {
 export function createPrivacy(deps: PrivacyDeps): Privacy {
   const { db, registry, clock, config } = deps;
   const sql = deps.sql ?? sqliteRunner(db);
-  const reads = createReadAudit({ db, clock, dedupMs: config.readAuditDedupMinutes * 60_000 });
+  const reads = createReadAudit({ sql, clock, dedupMs: config.readAuditDedupMinutes * 60_000 });
   let key: Promise<string> | undefined;
   const keyNow = () => (key ??= keyOf(sql, db).catch((err: unknown) => {
     key = undefined;
@@ -94,7 +95,8 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
       const s = site(subject);
       const now = clock.now();
       const k = await keyNow();
-      reads.record(reader, 'export', s.id, s.id, s.centerId);
+      // Recorded before anything is handed out: an export whose read cannot be recorded fails.
+      await reads.record(reader, 'export', s.id, s.id, s.centerId);
       return exportSite({ sql, key: k, registry, reads }, s, now);
     },
     async erase(subject, actor, reason) {
@@ -111,7 +113,7 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
       const cutoff = now - (days ?? config.pseudonymiseAfterDays) * DAY;
       const r = createRetention({ db, sql, key: await keyNow(), registry });
       const c = await r.run(now, cutoff);
-      return { cutoff, ...c, readAuditDeleted: pruneReads(now) };
+      return { cutoff, ...c, readAuditDeleted: await pruneReads(now) };
     },
   };
 }

@@ -241,8 +241,10 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
   //   written once, 'pending' until then), TRUNCATE refused too.
   // - alert_audit_no_update now lets an UPDATE through exactly when it changes only note/note_zh,
   //   to the text of that entry's latest privacy_redactions row (SQLite's trigger of migration 11).
-  // read_audit, shift_handovers and privacy_handover_redactions stay in each node's SQLite file.
-  { version: 8, name: 'privacy: privacy_key, privacy_erasures, privacy_redactions; alert_audit rewrites only by redaction', sql: `
+  // - read_audit: who read which resident's data (privacy/reads.ts), from every node, so that an
+  //   export and GET /api/privacy/reads list the reads of the whole cluster.
+  // shift_handovers and privacy_handover_redactions stay in each node's SQLite file.
+  { version: 8, name: 'privacy: privacy_key, privacy_erasures, privacy_redactions, read_audit; alert_audit rewrites only by redaction', sql: `
       CREATE TABLE privacy_key (
         only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
         value TEXT NOT NULL CHECK (value ~ '^[0-9a-f]{64}$')
@@ -312,6 +314,19 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
           END IF;
           RAISE EXCEPTION 'alert_audit is append-only (only a recorded redaction may rewrite a note)';
         END $$;
+      CREATE TABLE read_audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        username TEXT NOT NULL,
+        role TEXT NOT NULL,
+        center_id TEXT,
+        resource TEXT NOT NULL,
+        resource_id TEXT,
+        site_id TEXT
+      );
+      CREATE INDEX read_audit_site ON read_audit (site_id, at);
+      CREATE INDEX read_audit_at ON read_audit (at);
+
       DROP TRIGGER alert_audit_no_update ON alert_audit;
       CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit
         FOR EACH ROW EXECUTE FUNCTION alert_audit_redaction_only();` },

@@ -163,6 +163,18 @@ export interface PrivacyRedactionsTable {
   note_zh: string | null;
 }
 
+/** privacy/reads.ts: who read which resident's data, when. */
+export interface ReadAuditTable {
+  id: Generated<number>;
+  at: number;
+  username: string;
+  role: string;
+  center_id: string | null;
+  resource: string;
+  resource_id: string | null;
+  site_id: string | null;
+}
+
 /** PostgreSQL only: the pseudonyms' key every node shares (SQLite keeps its own in wf_meta). */
 export interface PrivacyKeyTable {
   only_row: Generated<boolean>;
@@ -195,6 +207,7 @@ export interface Tables {
   privacy_erasures: PrivacyErasuresTable;
   privacy_redactions: PrivacyRedactionsTable;
   privacy_key: PrivacyKeyTable;
+  read_audit: ReadAuditTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

@@ -203,6 +203,15 @@ describe('privacy on PostgreSQL shared by several nodes', () => {
     expect(String((await rejection(db.exec("UPDATE privacy_key SET value = repeat('0', 64)")) as Error).message)).toMatch(/append-only/);
   });
 
+  it('a read recorded on one node is listed, and exported, by another', async () => {
+    const db = await pg.open();
+    const [a, b] = [await node(db), await node(db, db.another())];
+    await a.privacy.reads.record({ username: 'op-liu', role: 'operator', centerId: 'fc1' }, 'site', 'h1', 'h1', 'fc1');
+    expect((await b.privacy.reads.list({ siteId: 'h1', limit: 10 })).map((r) => r.username)).toEqual(['op-liu']);
+    const e = await b.privacy.export('h1', { username: 'sup-huang', role: 'supervisor' });
+    expect(e.reads.map((r) => `${r.username} ${r.resource}`)).toEqual(['sup-huang export', 'op-liu site']);
+  });
+
   it('two nodes running the nightly job at once rewrite each entry once (rows another node holds are skipped)', async () => {
     const db = await pg.open();
     for (let i = 0; i < 30; i++) await closedIncident(db.runner, `inc-${i}`, DAY_SHIFT_TIME - 400 * DAY + i);

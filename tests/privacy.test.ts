@@ -145,7 +145,7 @@ describe('privacy: export and erase', () => {
     expect(inc.timeline.map((t) => t.action)).toEqual(['opened', 'acknowledge', 'note', 'call:reached', 'resolve']);
     expect(inc.notifications.some((o) => o.recipientName === '李明' && o.attempts.length === 1)).toBe(true);
     // The export is itself a read of personal data, recorded with who and when.
-    expect(privacy.reads.list({ siteId: 'h1', limit: 10 }).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
+    expect((await privacy.reads.list({ siteId: 'h1', limit: 10 })).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
     await expect(privacy.export('nobody', { username: 'x', role: 'admin' })).rejects.toThrow(WatchfireError);
   });
 
@@ -169,7 +169,7 @@ describe('privacy: export and erase', () => {
     await h.alerts.service.acknowledge(second, 'op-liu');
     await h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
     await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
-    pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
+    await pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
     // A shift handover (issue 17), signed for and so final, whose summary and remark name them.
     const handover = receivedHandover(h, clock.now());
     expect(() => h.db.prepare('UPDATE shift_handovers SET remark = ? WHERE id = ?').run('changed', handover)).toThrow(/final/);
@@ -230,20 +230,20 @@ describe('privacy: read audit', () => {
   it('writes one row per user and resource per window; exports always; old rows are pruned by the nightly run', async () => {
     const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
     const op = { username: 'op-liu', role: 'operator', centerId: 'fc1' };
-    for (let i = 0; i < 10; i++) privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    privacy.reads.record(op, 'incident', 'i1', 'h1', 'fc1');
-    privacy.reads.record({ ...op, username: 'op-sun' }, 'site', 'h1', 'h1', 'fc1');
+    for (let i = 0; i < 10; i++) await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'incident', 'i1', 'h1', 'fc1');
+    await privacy.reads.record({ ...op, username: 'op-sun' }, 'site', 'h1', 'h1', 'fc1');
     clock.advance(5 * 60_000 - 1);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
     clock.advance(1);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
     await privacy.export('h1', op);
     await privacy.export('h1', op);
-    expect(privacy.reads.list({ siteId: 'h1', limit: 100 }).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
+    expect((await privacy.reads.list({ siteId: 'h1', limit: 100 })).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
       'op-liu site', 'op-liu incident', 'op-sun site', 'op-liu site', 'op-liu export', 'op-liu export',
     ]);
     clock.advance(1096 * DAY);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
     expect((await privacy.pseudonymise()).readAuditDeleted).toBe(6);
     expect(rows(h, 'SELECT COUNT(*) AS n FROM read_audit')[0]!.n).toBe(1);
   });

@@ -106,8 +106,8 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
     .option('--user <name>', 'only reads by this user')
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON lines, one read per line')
-    .action((o: { site?: string; user?: string; limit: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p) => {
-      const rows = p.reads.list({ siteId: o.site, username: o.user, limit: Number(o.limit) || 100 });
+    .action((o: { site?: string; user?: string; limit: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p) => {
+      const rows = await p.reads.list({ siteId: o.site, username: o.user, limit: Number(o.limit) || 100 });
       for (const r of rows) out(cmd, o.json ? JSON.stringify(r) : `${new Date(r.at).toISOString()}  ${r.username} (${r.role})  ${r.resource}${r.resourceId ? ` ${r.resourceId}` : ''}${r.siteId && r.siteId !== r.resourceId ? ` site ${r.siteId}` : ''}`);
       if (!o.json && !rows.length) out(cmd, 'No reads recorded.');
     }));
