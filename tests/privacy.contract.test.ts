@@ -5,8 +5,12 @@
 // which the database's trigger demands), and verify finds a note rewritten behind its back. The
 // node's own file (registry, shift handovers, wf_meta) is SQLite in both cases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Command } from 'commander';
 import pino from 'pino';
+import { loadConfig } from '../app/config.ts';
+import { registerPrivacyCommands } from '../app/commands/privacy.ts';
 import { openDatabase, type Db } from '../app/db.ts';
 import { createRegistry, type Registry } from '../registry/index.ts';
 import { createPrivacy, type Privacy } from '../privacy/index.ts';
@@ -38,8 +42,8 @@ interface Node {
 }
 
 /** A node: its own file with the registry, privacy on the runner alerts would run on. */
-async function node(db: TestDatabase, runner: SqlRunner = db.runner, at = DAY_SHIFT_TIME): Promise<Node> {
-  const local = db.sqlite && runner === db.runner ? db.sqlite : openDatabase(join(tmp.dir, `node${++files}.db`));
+async function node(db: TestDatabase, runner: SqlRunner = db.runner, at = DAY_SHIFT_TIME, file?: string): Promise<Node> {
+  const local = db.sqlite && runner === db.runner ? db.sqlite : openDatabase(file ?? join(tmp.dir, `node${++files}.db`));
   const clock = manualClock(at);
   const registry = createRegistry({ db: local, logger: silent, clock });
   await registry.start();
@@ -210,6 +214,29 @@ describe('privacy on PostgreSQL shared by several nodes', () => {
     expect((await b.privacy.reads.list({ siteId: 'h1', limit: 10 })).map((r) => r.username)).toEqual(['op-liu']);
     const e = await b.privacy.export('h1', { username: 'sup-huang', role: 'supervisor' });
     expect(e.reads.map((r) => `${r.username} ${r.resource}`)).toEqual(['sup-huang export', 'op-liu site']);
+  });
+
+  it('wf privacy with storage.postgresUrl erases and verifies there', async () => {
+    const db = await pg.open();
+    const dataDir = join(tmp.dir, 'cli');
+    mkdirSync(dataDir);
+    // The node's own file, with its registry, as the server left it.
+    const n = await node(db, db.another(), DAY_SHIFT_TIME, join(dataDir, 'watchfire.db'));
+    await n.registry.stop();
+    n.local.close();
+    await closedIncident(db.runner, 'inc-1', DAY_SHIFT_TIME - DAY);
+    const cfg = loadConfig({ env: { WF_POSTGRES_URL: db.url }, overrides: { dataDir } });
+    const wf = async (...args: string[]) => {
+      let out = '';
+      const program = new Command().exitOverride().configureOutput({ writeOut: (x) => { out += x; }, writeErr: (x) => { out += x; } });
+      registerPrivacyCommands(program, () => cfg);
+      await program.parseAsync(['node', 'wf', 'privacy', ...args]);
+      return out;
+    };
+    const r = JSON.parse(await wf('erase', 'h1', '--reason', 'ticket 17', '--by', 'admin-zhao', '--json')) as { counts: Record<string, number>; leftovers: unknown[] };
+    expect(r).toMatchObject({ counts: { alert_incidents: 1, alert_audit: 3, alert_outbox: 1, alert_reports: 1 }, leftovers: [] });
+    expect(await text(db, 'SELECT note FROM alert_audit')).not.toContain(RESIDENT);
+    expect(await wf('verify')).toMatch(/^audit trail OK: 5 entries, 3 pseudonymised, 1 erasures/);
   });
 
   it('two nodes running the nightly job at once rewrite each entry once (rows another node holds are skipped)', async () => {
