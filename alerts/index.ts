@@ -97,11 +97,6 @@ export interface AlertsDeps {
   escalationPollMs?: number;
 }
 
-// Interim (lead's branch): the outbox-seam branch makes deliveries asynchronous itself.
-function interimDeliveries(d: { of(id: string): import('../contracts/incidents.ts').Delivery[] }) {
-  return { of: async (id: string) => d.of(id) };
-}
-
 export function createAlerts(deps: AlertsDeps) {
   const { db, bus, registry, clock, logger, config } = deps;
   const sql = deps.sql ?? sqliteRunner(db);
@@ -190,13 +185,15 @@ export function createAlerts(deps: AlertsDeps) {
     }
 
     const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
-    const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
+    const outbox = createOutbox({
+      sql, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}),
+    });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({
       sql, clock, logger: logger.child({ part: 'escalation' }), bus, outbox, recipients, policies, metrics,
       pollMs: deps.escalationPollMs ?? (sql.dialect === 'postgres' ? 1_000 : 0),
     });
-    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: interimDeliveries(createDeliveries(db)) });
+    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: createDeliveries(sql) });
     refs.incidents = incidents;
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, incident: incidents.get, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
@@ -208,7 +205,7 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
+    const reports = createReports({ sql, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
@@ -256,7 +253,7 @@ export function createAlerts(deps: AlertsDeps) {
       });
       // Every due and overdue step runs before start() returns, as a restart finds them.
       await p.escalation.start();
-      if (deps.cron !== false) p.schedules.start();
+      if (deps.cron !== false) await p.schedules.start();
     },
     async stop() {
       const p = parts;
@@ -264,7 +261,7 @@ export function createAlerts(deps: AlertsDeps) {
       p.unsubscribe?.();
       // Held repeats are written before the database closes.
       await p.incidents.flush();
-      p.schedules.stop();
+      await p.schedules.stop();
       await p.escalation.stop();
       await p.outbox.stop();
       await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));

@@ -43,6 +43,8 @@ describe('deliveries', () => {
     h.bus.emit('channel.inbound', receipt('h1#contact0', 'answered'));
     h.bus.emit('channel.inbound', receipt('h1#contact1', 'no_answer', 'MN:0001 用户关机'));
     h.bus.emit('channel.inbound', receipt('gw-wang', 'delivered'));
+    // Receipts are recorded asynchronously (the outbox's store may be a network database).
+    await vi.waitFor(async () => expect((await h!.alerts.service.deliveries(id)).filter((d) => d.outcome === 'sent')).toEqual([]));
     const after = await h.alerts.service.deliveries(id);
     const outcome = (rid: string, ch: string) => after.find((d) => d.recipientId === rid && d.channel === ch)!;
     expect(outcome('h1#contact0', 'webhook')).toMatchObject({ outcome: 'answered', outcomeAt: DAY_SHIFT_TIME + 5_000, recipientName: '李明', recipientKind: 'contacts' });

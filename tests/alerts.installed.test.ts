@@ -13,10 +13,10 @@ const TZ = 'Asia/Shanghai';
 // 2026-12-01 09:00 in Shanghai: after the daily (08:00) and monthly (08:05) runs are due.
 const NOW = Date.parse('2026-12-01T09:00:00+08:00');
 
-function catchUp(installedAt: number | undefined): string[] {
+async function catchUp(installedAt: number | undefined): Promise<string[]> {
   const made: string[] = [];
   const reports = {
-    exists: () => false,
+    exists: async () => false,
     daily: (c: string, day: string) => { made.push(`daily ${c} ${day}`); },
     monthlyRatings: (c: string, month: string) => { made.push(`monthly ${c} ${month}`); },
     handover: () => undefined,
@@ -24,22 +24,22 @@ function catchUp(installedAt: number | undefined): string[] {
   const registry = { centers: () => [{ id: 'fc-1', name: 'x', timezone: TZ }], roster: () => undefined } as unknown as RegistryReader;
   const rosters = { timezoneOf: () => TZ } as unknown as Rosters;
   const s = createSchedules({ registry, rosters, reports, clock: { now: () => NOW }, logger: pino({ level: 'silent' }), installedAt });
-  s.start();
-  s.stop();
+  await s.start();
+  await s.stop();
   return made;
 }
 
 describe('reports and the installation date', () => {
-  it('makes the due daily and monthly reports of periods the installation lived through', () => {
-    expect(catchUp(Date.parse('2026-11-20T10:00:00+08:00'))).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
-    expect(catchUp(undefined)).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
+  it('makes the due daily and monthly reports of periods the installation lived through', async () => {
+    expect(await catchUp(Date.parse('2026-11-20T10:00:00+08:00'))).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
+    expect(await catchUp(undefined)).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
   });
 
-  it('makes none for a day or month that ended before the installation began', () => {
+  it('makes none for a day or month that ended before the installation began', async () => {
     // Installed this morning at 02:00: November and 30 November were over before it existed.
-    expect(catchUp(Date.parse('2026-12-01T02:00:00+08:00'))).toEqual([]);
+    expect(await catchUp(Date.parse('2026-12-01T02:00:00+08:00'))).toEqual([]);
     // Installed on the evening of 30 November: the day counts, the month (which it saw) too.
-    expect(catchUp(Date.parse('2026-11-30T20:00:00+08:00'))).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
+    expect(await catchUp(Date.parse('2026-11-30T20:00:00+08:00'))).toEqual(['daily fc-1 2026-11-30', 'monthly fc-1 2026-11']);
   });
 });
 

@@ -1,6 +1,6 @@
 // Incidents: one per situation and place, the lifecycle and its audit trail, dispositions,
 // automatic resolution of yellow conditions, recurrences, storms, reports.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { WatchfireError } from '../contracts/errors.ts';
@@ -329,6 +329,15 @@ describe('reports', () => {
     const rows = (await h.alerts.outbox.pending()).filter((x) => x.reportId === d.id);
     expect(rows.map((x) => x.recipientId).sort()).toEqual(['mgr-qian', 'sup-huang', 'sup-ma']);
     expect((await h.alerts.reports.daily('fc1', '2026-10-13')).body.data).toMatchObject({ opened: 0 });
+  });
+
+  it('the daily report goes out by email as stored, in each reader\'s language', async () => {
+    const { h, email } = r;
+    const d = await h.alerts.reports.daily('fc1', '2026-10-14');
+    await vi.waitFor(() => expect(email.sent.filter((m) => m.kind === 'report:daily' && m.data.period === '2026-10-14')).toHaveLength(3));
+    const mails = email.sent.filter((m) => m.kind === 'report:daily' && m.data.period === '2026-10-14');
+    expect(mails.map((m) => m.data.lines)).toEqual([d.body.lines.zh, d.body.lines.zh, d.body.lines.zh]);
+    expect(mails[0]!.messageId).toContain(`.report-${d.id}@`);
   });
 
   it('the monthly rating gives the grid worker stars from the month\'s tasks', async () => {

@@ -146,7 +146,11 @@ describe('receipts on attempts', () => {
 
     const receipt: ChannelInbound = { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status: 'delivered', providerId: `biz-${gw.id}`, at: 1234, detail: 'DELIVERED', match };
     h.bus.emit('channel.inbound', receipt);
-    const after = (await h.alerts.outbox.attempts(gw.id))[1]!;
+    // Recorded asynchronously (the outbox's store may be a network database).
+    const after = await waitFor(async () => {
+      const a = (await h!.alerts.outbox.attempts(gw.id))[1];
+      return a?.receipt ? a : undefined;
+    }, { what: 'receipt recorded' });
     expect(after).toMatchObject({ receipt: 'delivered', receiptAt: 1234, receiptDetail: 'DELIVERED' });
     // The other rows got no receipt.
     for (const r of rows.filter((x) => x.id !== gw.id)) expect((await h.alerts.outbox.attempts(r.id)).every((a) => a.receipt === null)).toBe(true);

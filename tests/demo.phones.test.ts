@@ -70,8 +70,17 @@ describe('the demo’s phones', () => {
     await waitFor(() => to('+8613900000001', 'call'), { what: 'the son’s call' });
     const created = async (rid: string) => (await h!.alerts.service.deliveries(id)).find((d) => d.recipientId === rid && d.channel === 'voice')!.createdAt;
     expect(await created('h1#contact0') - await created('h1#resident')).toBeLessThan(60_000);
+    // Alerts act on the keypress after the bus delivers it: its acknowledgement is the event awaited.
+    const acknowledged = new Promise<void>((resolve) => {
+      const off = h!.bus.on('incident', 'demo-phones-ack', (e) => {
+        if (e.incident.id !== id || e.kind !== 'transition' || e.incident.state !== 'acknowledged') return;
+        off();
+        resolve();
+      });
+    });
     const press = await fetch(`${base}/phones/${to('+8613900000001', 'call')!.id}/press`, { method: 'POST', redirect: 'manual' });
     expect(press.status).toBe(303);
+    await acknowledged;
     const inc = (await h.alerts.service.get(id))!;
     expect(inc.state).toBe('acknowledged');
     expect((await h.alerts.service.timeline(id)).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', noteZh: expect.stringContaining('李明 在语音电话中按 1 键确认接警') });

@@ -129,7 +129,7 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
       const refused: Array<{ id: string; code: string; message: string }> = [];
       for (const id of new Set(req.body.ids)) {
         try {
-          // Awaited inside the try: a refusal (a rejection now) is listed like a thrown one was.
+          // Awaited inside the try, so a refused acknowledgement (a rejected promise) is listed, not fatal.
           const inc = await visible(id, user);
           acknowledged.push(view(await deps.incidents.acknowledge(inc.id, actorOf(user), req.body.note)));
         } catch (err) {
