@@ -4,7 +4,7 @@
 // nightly pseudonymisation rewrite the rows there (each audit rewrite with its redaction record,
 // which the database's trigger demands), and verify finds a note rewritten behind its back. The
 // node's own file (registry, shift handovers, wf_meta) is SQLite in both cases.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -15,7 +15,7 @@ import { openDatabase, type Db } from '../app/db.ts';
 import { createRegistry, type Registry } from '../registry/index.ts';
 import { createPrivacy, type Privacy } from '../privacy/index.ts';
 import type { SqlRunner } from '../storage/index.ts';
-import { DAY_SHIFT_TIME, manualClock, registryFile, tempDir } from './alerts.fixture.ts';
+import { DAY_SHIFT_TIME, finding, manualClock, recordingChannel, registryFile, startAlerts, tempDir, WEBHOOK_SECRET } from './alerts.fixture.ts';
 import { rejection, sqlBackends, type TestDatabase } from './support/sql-backends.ts';
 
 const backends = sqlBackends();
@@ -214,6 +214,44 @@ describe('privacy on PostgreSQL shared by several nodes', () => {
     expect((await b.privacy.reads.list({ siteId: 'h1', limit: 10 })).map((r) => r.username)).toEqual(['op-liu']);
     const e = await b.privacy.export('h1', { username: 'sup-huang', role: 'supervisor' });
     expect(e.reads.map((r) => `${r.username} ${r.resource}`)).toEqual(['sup-huang export', 'op-liu site']);
+  });
+
+  it('real alerts on PostgreSQL: the erasure reaches the incident, timeline, notifications and report they wrote there', async () => {
+    const db = await pg.open();
+    const clock = manualClock(DAY_SHIFT_TIME);
+    const h = await startAlerts({
+      file: join(tmp.dir, `alerts${++files}.db`), clock,
+      config: { webhook: { url: 'http://127.0.0.1:9/sms-gateway', secret: WEBHOOK_SECRET } },
+      alerts: { sql: db.another(), channels: { email: recordingChannel('email'), webhook: recordingChannel('webhook') } },
+    });
+    try {
+      await h.alerts.handleFinding(finding({ ts: clock.now() }));
+      const id = h.events.at(-1)!.incident.id;
+      await h.alerts.service.acknowledge(id, 'op-liu');
+      await h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
+      await h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
+      await h.alerts.reports.handover('fc1', clock.now());
+      await h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
+      await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
+      // Written on PostgreSQL, not in the node's file.
+      expect(await text(db, 'SELECT note FROM alert_audit')).toContain(RESIDENT);
+      expect(await text(db, "SELECT recipient_name FROM alert_outbox WHERE recipient_id LIKE 'h1#contact%'")).toContain('李明');
+      expect(await text(db, 'SELECT body FROM alert_reports')).toContain(`${RESIDENT}家`);
+
+      const privacy = createPrivacy({ db: h.db, sql: db.runner, registry: h.registry, clock, logger: silent, config: { pseudonymiseAfterDays: 365, readAuditDedupMinutes: 5, readAuditKeepDays: 1095 } });
+      const r = await privacy.erase('h1', 'admin-zhao', 'ticket 17');
+      expect(r.leftovers).toEqual([]);
+      expect(r.counts.alert_audit).toBeGreaterThanOrEqual(3);
+      expect(r.counts.alert_outbox).toBeGreaterThan(0);
+      expect(r.counts.alert_reports).toBe(1);
+      for (const table of ['alert_incidents', 'alert_audit', 'alert_outbox', 'alert_outbox_attempts', 'alert_reports']) {
+        const all = await text(db, `SELECT * FROM ${table}`);
+        for (const x of PERSONAL) expect(all, `${table}: ${x}`).not.toContain(x);
+      }
+      expect(await privacy.verify()).toMatchObject({ ok: true, erasures: 1 });
+    } finally {
+      await h.close();
+    }
   });
 
   it('wf privacy with storage.postgresUrl erases and verifies there', async () => {
