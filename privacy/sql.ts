@@ -124,18 +124,24 @@ export function contactIndex(recipientId: string): { siteId: string; index: numb
 }
 
 /**
- * Where any of `literals` still occurs in the shared database (PostgreSQL): one scan per text
- * column of every table of the schema. SQLite's file is scanned by findLeftovers (erase.ts).
+ * Where any of `literals` still occurs in the shared database (PostgreSQL): one scan per table of
+ * the schema, counting per text column. SQLite's file is scanned by findLeftovers (erase.ts).
  */
 export async function sharedLeftovers(runner: SqlRunner, literals: readonly string[]): Promise<Array<{ table: string; column: string; rows: number }>> {
   if (runner.dialect !== 'postgres' || !literals.length) return [];
   const cols = await runner.all(raw<{ table_name: string; column_name: string }>`SELECT table_name, column_name FROM information_schema.columns
     WHERE table_schema = current_schema() AND data_type IN ('text', 'character varying', 'character') ORDER BY table_name, column_name`.compile(runner.q));
+  const tables = new Map<string, string[]>();
+  for (const c of cols) tables.set(c.table_name, [...tables.get(c.table_name) ?? [], c.column_name]);
   const out: Array<{ table: string; column: string; rows: number }> = [];
-  for (const c of cols) {
-    const where = raw.join(literals.map((l) => raw`strpos(${raw.ref(c.column_name)}, ${l}) > 0`), raw` OR `);
-    const [r] = await runner.all(raw<{ n: number }>`SELECT COUNT(*) AS n FROM ${raw.table(c.table_name)} WHERE ${where}`.compile(runner.q));
-    if (r && r.n > 0) out.push({ table: `postgres:${c.table_name}`, column: c.column_name, rows: r.n });
+  for (const [table, columns] of tables) {
+    const counts = raw.join(columns.map((c, i) =>
+      raw`COUNT(*) FILTER (WHERE ${raw.join(literals.map((l) => raw`strpos(${raw.ref(c)}, ${l}) > 0`), raw` OR `)}) AS ${raw.id(`c${i}`)}`));
+    const [r] = await runner.all(raw<Record<string, number>>`SELECT ${counts} FROM ${raw.table(table)}`.compile(runner.q));
+    columns.forEach((column, i) => {
+      const rows = Number(r?.[`c${i}`] ?? 0);
+      if (rows > 0) out.push({ table: `postgres:${table}`, column, rows });
+    });
   }
   return out;
 }

@@ -135,6 +135,17 @@ describe.each(backends)('privacy on $name', (backend) => {
     expect(JSON.stringify(e)).not.toContain(RESIDENT);
   });
 
+  it('an erasure lists what it could not know was hers: another site\'s note naming her', async () => {
+    const db = await backend.open();
+    const n = await node(db);
+    await closedIncident(db.runner, 'inc-1', DAY_SHIFT_TIME - DAY);
+    await db.runner.run(db.runner.q.insertInto('alert_audit').values({
+      incident_id: 'inc-b1', at: 1, actor: 'op-liu', action: 'note', from_state: null, to_state: null, note: `邻居${RESIDENT}报的警`, note_zh: null,
+    }));
+    const r = await n.privacy.erase('h1', 'admin-zhao', 'ticket 17');
+    expect(r.leftovers).toEqual([{ table: db.sqlite ? 'alert_audit' : 'postgres:alert_audit', column: 'note', rows: 1 }]);
+  });
+
   it('the nightly pseudonymisation rewrites what is past the retention there, once; recent incidents keep every word', async () => {
     const db = await backend.open();
     const n = await node(db);
