@@ -218,6 +218,17 @@ describe('privacy on PostgreSQL shared by several nodes', () => {
     expect(String((await rejection(db.exec("UPDATE privacy_key SET value = repeat('0', 64)")) as Error).message)).toMatch(/append-only/);
   });
 
+  it('an erasure on one node reaches another node\'s own registry at its start (the guard reads the erasures there)', async () => {
+    const db = await pg.open();
+    const [a, b] = [await node(db), await node(db, db.another())];
+    const r = await a.privacy.erase('h1', 'admin-zhao', 'ticket 17');
+    expect(b.registry.site('h1')?.resident?.name).toBe(RESIDENT);
+    await b.privacy.start();
+    expect(b.registry.site('h1')).toMatchObject({ name: r.pseudonym, contacts: [] });
+    expect(b.registry.site('h1')?.resident).toBeUndefined();
+    await b.privacy.stop();
+  });
+
   it('a read recorded on one node is listed, and exported, by another', async () => {
     const db = await pg.open();
     const [a, b] = [await node(db), await node(db, db.another())];
