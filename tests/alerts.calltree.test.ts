@@ -153,7 +153,9 @@ describe('end to end: nobody answers at home, the son presses 1', () => {
     expect(await who(h, id)).toEqual(['webhook:h1#resident', 'webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
     await vi.advanceTimersByTimeAsync(25_000);
     const son = (await h.alerts.outbox.ofIncident(id)).find((r) => r.recipientId === 'h1#contact0')!;
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', { kind: 'keypress', channel: 'voice', provider: 'aliyun', providerId: 'call-1', digits: '1', at: Date.now(), match: { outboxId: son.id, incidentId: id, recipientId: son.recipientId } });
+    await acked;
     const inc = (await h.alerts.service.get(id))!;
     expect(inc.state).toBe('acknowledged');
     expect(inc.acknowledgedAt).toBe(DAY_SHIFT_TIME + 85_000);
