@@ -1,18 +1,21 @@
 // The stores behind the storage seam (issue 21 point 2), on the database the config names: the
 // embedded SQLite file by default, or the PostgreSQL every node shares when storage.postgresUrl is
 // set. Only stores off the alarm path are chosen here; the alarm path's stores stay synchronous
-// on SQLite (DESIGN.md: alarm → incident never waits on storage), whatever is configured.
+// on SQLite (DESIGN.md: alarm → incident never waits on storage), whatever is configured. The
+// registry is here: the alarm path reads it from memory, only its writes wait on the database.
 import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import type { SqlDialect, UserStorage } from '../contracts/storage.ts';
-import { createUserStorage, migratePostgres, postgresRunner, sqliteRunner, type SqlRunner } from '../storage/index.ts';
+import type { RegistryStorage, SqlDialect, UserStorage } from '../contracts/storage.ts';
+import { createRegistryStorage, createUserStorage, migratePostgres, postgresRunner, sqliteRunner, type SqlRunner } from '../storage/index.ts';
 import type { Db } from './db.ts';
 
 export interface SharedStores {
   readonly dialect: SqlDialect;
   /** Console users and sessions (dashboards/users.ts). */
   readonly users: UserStorage;
+  /** The registry's durable copy (registry/registry.ts keeps it in memory and follows it). */
+  readonly registry: RegistryStorage;
   /** Closes the PostgreSQL pool; the SQLite handle stays its owner's. */
   close(): Promise<void>;
 }
@@ -46,5 +49,5 @@ export async function openSharedStores(deps: SharedStoresDeps): Promise<SharedSt
   } else {
     runner = sqliteRunner(deps.db);
   }
-  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), close: () => runner.close() };
+  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), registry: createRegistryStorage({ sql: runner }), close: () => runner.close() };
 }

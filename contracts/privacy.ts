@@ -96,7 +96,7 @@ export interface PrivacyService {
   /** A site id, or a resident's exact name or phone when it names exactly one site. */
   resolve(subject: string): { siteId: string; centerId: string };
   export(subject: string, reader: Reader): PrivacyExport;
-  erase(subject: string, actor: string, reason: string): ErasureResult;
+  erase(subject: string, actor: string, reason: string): Promise<ErasureResult>;
   verify(): AuditVerification;
   readonly reads: ReadAudit;
 }

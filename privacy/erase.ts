@@ -8,15 +8,19 @@
 // - outbox rows to the contacts: name and address replaced; errors and attempts scrubbed;
 // - reports naming the home or resident: scrubbed;
 // - privacy_erasures: who, when, why, the counts per table.
-// Refused while the site has an open incident. Then the WAL is checkpointed and truncated, and
-// every text column of every table is searched for what was erased (the leftovers are listed).
+// Refused while the site has an open incident. The registry's site is rewritten once that
+// transaction has committed: the registry may be on PostgreSQL (storage.postgresUrl), which no
+// SQLite transaction spans. Should that write fail, the erasure is recorded already with what it
+// erased (as HMACs), so the guard (guard.ts) erases the site again at the next start or import,
+// and erasing again finishes it. Then the WAL is checkpointed and truncated, and every text
+// column of every table is searched for what was erased (the leftovers are listed).
 import type { Database } from 'better-sqlite3';
 import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { ErasureResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import { hmac, pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
-import { clearWal, contactIndex, rewriteHandover, rewriteNote, withSecureDelete, type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+import { clearWal, contactIndex, rewriteHandover, rewriteNote, withSecureDelete, withSecureDeleteAsync, type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
 
 export interface EraseDeps {
   db: Database;
@@ -70,7 +74,7 @@ export function findLeftovers(db: Database, literals: readonly string[]): Erasur
   return out;
 }
 
-export function erase(deps: EraseDeps, site: Site, actor: string, reason: string, now: number): ErasureResult {
+export async function erase(deps: EraseDeps, site: Site, actor: string, reason: string, now: number): Promise<ErasureResult> {
   const { db, sql, key, registry } = deps;
   const why = reason.trim();
   if (!why) throw new WatchfireError('WF_PRIVACY_REASON', 'Say why (--reason): the request this erasure answers is recorded in the audit trail');
@@ -130,12 +134,12 @@ export function erase(deps: EraseDeps, site: Site, actor: string, reason: string
     for (const h of sql.handoversOfCenter.all(site.centerId) as HandoverRaw[]) {
       if (rewriteHandover(sql, key, now, cause, h, (t) => scrub(t, terms))) counts.shift_handovers!++;
     }
-    // Last, so that a failure above leaves the registry (and its in-memory maps) untouched.
-    registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
     counts.registry_sites = 1;
     db.prepare('UPDATE privacy_erasures SET counts = ? WHERE id = ?').run(JSON.stringify(counts), id);
     return { id, counts };
   })());
+  // After the commit, so that a refusal or failure above leaves the registry (and its in-memory maps) untouched.
+  await withSecureDeleteAsync(db, () => registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] }));
   // The old pages of the rows rewritten above may still sit in the WAL: copy it back and empty it.
   const walCleared = clearWal(db);
   const leftovers = findLeftovers(db, terms.map((t) => t.literal));

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import { hmac, pseudonymOf, termsOf } from './terms.ts';
 import { erasedSite } from './erase.ts';
-import { clearWal, withSecureDelete } from './sql.ts';
+import { clearWal, withSecureDeleteAsync } from './sql.ts';
 
 export function createGuard(deps: { db: Database; key: () => string; registry: RegistryReader & Pick<RegistryWriter, 'importFile'>; logger: Logger }) {
   const { db, registry, logger } = deps;
@@ -24,7 +24,7 @@ export function createGuard(deps: { db: Database; key: () => string; registry: R
   }
 
   /** Erases again what came back, for the sites given (default: every erased site); returns their ids. */
-  function check(siteIds?: readonly string[]): string[] {
+  async function check(siteIds?: readonly string[]): Promise<string[]> {
     const all = marks();
     if (!all.size) return [];
     const key = deps.key();
@@ -33,7 +33,7 @@ export function createGuard(deps: { db: Database; key: () => string; registry: R
       if (siteIds && !siteIds.includes(siteId)) continue;
       const site = registry.site(siteId);
       if (!site || !termsOf(site, '').some((t) => set.has(hmac(key, `erased:${t.literal}`)))) continue;
-      withSecureDelete(db, () => registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, pseudonymOf(key, siteId))], devices: [], people: [], rosters: [] }));
+      await withSecureDeleteAsync(db, () => registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, pseudonymOf(key, siteId))], devices: [], people: [], rosters: [] }));
       back.push(siteId);
     }
     if (back.length) clearWal(db);
@@ -44,13 +44,15 @@ export function createGuard(deps: { db: Database; key: () => string; registry: R
   let unsubscribe: (() => void) | undefined;
   return {
     check,
-    start(): void {
-      check();
+    async start(): Promise<void> {
+      await check();
       const changes = registry as Partial<{ onChange(l: (c: ReadonlyArray<{ kind: string; id: string; op: string }>) => void): () => void }>;
       if (typeof changes.onChange === 'function') {
         unsubscribe = changes.onChange((cs) => {
           const sites = cs.filter((c) => c.kind === 'site' && c.op === 'upsert').map((c) => c.id);
-          if (sites.length) check(sites);
+          if (sites.length) {
+            check(sites).catch((err: unknown) => logger.error({ err, code: 'WF_PRIVACY_REIMPORTED', sites }, 'erasing again what a registry import brought back failed; it is tried again at the next start'));
+          }
         });
       }
     },

@@ -70,10 +70,7 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
 
   return {
     /** Watches registry imports so that an erasure is not undone by a stale registry file. */
-    start() {
-      guard.start();
-      return Promise.resolve();
-    },
+    start: () => guard.start(),
     stop() {
       guard.stop();
       return Promise.resolve();
@@ -90,10 +87,10 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
       reads.record(reader, 'export', s.id, s.id, s.centerId);
       return exportSite({ db, sql, key, registry, reads }, s, now);
     },
-    erase(subject, actor, reason) {
+    async erase(subject, actor, reason) {
       const s = site(subject);
       const { sql, key } = must();
-      const r = erase({ db, sql, key, registry }, s, actor, reason, clock.now());
+      const r = await erase({ db, sql, key, registry }, s, actor, reason, clock.now());
       deps.logger.warn({ erasure: r.erasureId, site: r.siteId, actor, counts: r.counts, leftovers: r.leftovers.length }, 'personal data of a resident erased');
       return r;
     },

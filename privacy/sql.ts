@@ -89,6 +89,20 @@ export function withSecureDelete<T>(db: Database, fn: () => T): T {
 }
 
 /**
+ * The same around an asynchronous write (the registry's, which may be on PostgreSQL): whatever
+ * else writes on this handle meanwhile also overwrites what it deletes, which costs only time.
+ */
+export async function withSecureDeleteAsync<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+  const before = db.pragma('secure_delete', { simple: true }) as number;
+  db.pragma('secure_delete = ON');
+  try {
+    return await fn();
+  } finally {
+    db.pragma(`secure_delete = ${before}`);
+  }
+}
+
+/**
  * Copies the WAL into the database and empties it, so that no old page image of a rewritten row
  * stays in the -wal file. Waits at most 200 ms for another connection (the server's background
  * checkpointer): this may run on the server's thread, where the alarm path must not wait. False

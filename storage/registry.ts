@@ -1,14 +1,24 @@
-// The registry's tables behind the storage seam (contracts/storage.ts): the SQL of
-// registry/store.ts as one set of kysely queries for SQLite and PostgreSQL. Each entity is stored
-// as its validated JSON plus the columns queries need; a device's secret hash lives in its own
-// column, never in the JSON. The embedded registry keeps registry/store.ts (synchronous, loaded
-// once into memory).
-import { sql } from 'kysely';
+// The registry's tables behind the storage seam (contracts/storage.ts), one set of kysely queries
+// for SQLite and PostgreSQL. Each entity is stored as its validated JSON (the single source of its
+// shape, so a new optional field needs no migration) plus the columns queries need; a device's
+// secret hash lives in its own column, never in the JSON, so nothing that serialises a device can
+// leak it. The registry module keeps everything in memory and writes through here.
+//
+// Issue 21: on PostgreSQL every write also announces what it changed, with pg_notify in its own
+// transaction (PostgreSQL delivers a NOTIFY only on commit, once, in commit order), and every
+// node's registry LISTENs and re-reads what another node changed. Why NOTIFY rather than Redis
+// pub/sub: the announcement commits or rolls back with the write, so no crash between a commit and
+// a publish can leave a node behind, and every writer announces by the same code, the command
+// line too (wf device disable on any machine reaches every node), with no Redis needed for a
+// shared registry.
+import { randomUUID } from 'node:crypto';
+import { sql, type Compilable, type CompiledQuery } from 'kysely';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 import { Center, Device, Grid, Person, Roster, Site } from '../contracts/registry.ts';
 import type { RegistryFile } from '../contracts/registry.ts';
+import type { RegistryChange } from '../contracts/ports.ts';
 import type { RegistryEntity, RegistryKind, RegistryStorage } from '../contracts/storage.ts';
-import type { SqlRunner } from './sql.ts';
+import { tx, type SqlRunner } from './sql.ts';
 
 export interface RegistryStorageDeps {
   sql: SqlRunner;
@@ -23,6 +33,55 @@ const TABLE = {
   roster: { table: 'registry_rosters', key: 'center_id' },
 } as const satisfies Record<RegistryKind, { table: string; key: string }>;
 
+/** The channel every writer of a shared registry notifies on. */
+export const REGISTRY_CHANNEL = 'watchfire_registry';
+// PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more: a larger write is announced in parts.
+const MAX_PAYLOAD_BYTES = 7_500;
+// Ids per IN list: far below SQLite's 32,766 bound variables and PostgreSQL's 65,535.
+const IDS_PER_QUERY = 1_000;
+
+const KINDS: readonly RegistryKind[] = ['center', 'grid', 'site', 'device', 'person', 'roster'];
+const OPS = { u: 'upsert', r: 'remove' } as const;
+
+/** `{"o":<writer>,"c":[[kind,id,"u"|"r"],…]}`, each at most MAX_PAYLOAD_BYTES. */
+export function noticePayloads(origin: string, changes: readonly RegistryChange[]): string[] {
+  const head = `{"o":${JSON.stringify(origin)},"c":[`;
+  const out: string[] = [];
+  let parts: string[] = [];
+  let bytes = Buffer.byteLength(head) + 2;
+  for (const c of changes) {
+    const item = JSON.stringify([c.kind, c.id, c.op === 'upsert' ? 'u' : 'r']);
+    const size = Buffer.byteLength(item) + 1;
+    if (parts.length && bytes + size > MAX_PAYLOAD_BYTES) {
+      out.push(`${head}${parts.join(',')}]}`);
+      parts = [];
+      bytes = Buffer.byteLength(head) + 2;
+    }
+    parts.push(item);
+    bytes += size;
+  }
+  if (parts.length) out.push(`${head}${parts.join(',')}]}`);
+  return out;
+}
+
+/** A notice's writer and changes; undefined when it is not one of ours. */
+export function parseNotice(payload: string): { origin: string; changes: RegistryChange[] } | undefined {
+  try {
+    const v = JSON.parse(payload) as { o?: unknown; c?: unknown };
+    if (typeof v.o !== 'string' || !Array.isArray(v.c)) return undefined;
+    const changes: RegistryChange[] = [];
+    for (const item of v.c as unknown[]) {
+      if (!Array.isArray(item)) return undefined;
+      const [kind, id, op] = item as unknown[];
+      if (!KINDS.includes(kind as RegistryKind) || typeof id !== 'string' || (op !== 'u' && op !== 'r')) return undefined;
+      changes.push({ kind: kind as RegistryKind, id, op: OPS[op] });
+    }
+    return { origin: v.o, changes };
+  } catch {
+    return undefined;
+  }
+}
+
 interface Parser<T> {
   safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
 }
@@ -36,6 +95,26 @@ export function createRegistryStorage(deps: RegistryStorageDeps): RegistryStorag
   function readAll(kind: RegistryKind) {
     const { table, key } = TABLE[kind];
     return sql<{ k: string; json: string }>`SELECT ${sql.ref(key)} AS k, json FROM ${sql.table(table)} ORDER BY ${firstStored}`.compile(q);
+  }
+
+  /** The rows of `ids` in chunks, each with its position (sorted on after), devices with their hash. */
+  function readSome(kind: RegistryKind, ids: readonly string[]): CompiledQuery<unknown>[] {
+    const { table, key } = TABLE[kind];
+    const hash = sql.raw(kind === 'device' ? ', secret_hash AS h' : '');
+    const out: CompiledQuery<unknown>[] = [];
+    for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+      const some = ids.slice(i, i + IDS_PER_QUERY);
+      out.push(sql`SELECT ${sql.ref(key)} AS k, json, ${firstStored} AS p${hash} FROM ${sql.table(table)} WHERE ${sql.ref(key)} IN (${sql.join(some)})`.compile(q));
+    }
+    return out;
+  }
+
+  // Every writer stamps its notices, so that its own watchers skip what it wrote itself.
+  const origin = randomUUID();
+  /** On PostgreSQL, the statements announcing `changes`, for the end of the write's transaction. */
+  function notices(changes: readonly RegistryChange[]): CompiledQuery<unknown>[] {
+    if (dialect !== 'postgres') return [];
+    return noticePayloads(origin, changes).map((p) => sql`SELECT pg_notify(${REGISTRY_CHANNEL}, ${p})`.compile(q));
   }
 
   function parse<T>(kind: RegistryKind, rows: unknown[], schema: Parser<T>, problems: string[]): T[] {
@@ -120,18 +199,61 @@ export function createRegistryStorage(deps: RegistryStorageDeps): RegistryStorag
       return { file, hashes };
     },
 
+    async get(ids) {
+      const queries: Array<{ kind: RegistryKind; query: CompiledQuery<unknown> }> = [];
+      for (const kind of KINDS) for (const query of readSome(kind, [...new Set(ids[kind] ?? [])])) queries.push({ kind, query });
+      const results = queries.length ? await deps.sql.snapshot(queries.map((x) => x.query)) : [];
+      const rows: Record<RegistryKind, Array<{ k: string; json: string; p: number; h?: string | null }>> = { center: [], grid: [], site: [], device: [], person: [], roster: [] };
+      queries.forEach((x, i) => rows[x.kind].push(...(results[i] as Array<{ k: string; json: string; p: number; h?: string | null }>)));
+      for (const list of Object.values(rows)) list.sort((a, b) => a.p - b.p);
+      const problems: string[] = [];
+      const file: RegistryFile = {
+        centers: parse('center', rows.center, Center, problems),
+        grids: parse('grid', rows.grid, Grid, problems),
+        sites: parse('site', rows.site, Site, problems),
+        devices: parse('device', rows.device, Device, problems),
+        people: parse('person', rows.person, Person, problems),
+        rosters: parse('roster', rows.roster, Roster, problems),
+      };
+      if (problems.length) throw new WatchfireError('WF_REGISTRY_INVALID', 'Stored registry rows fail validation', problems);
+      const hashes = new Map<string, string>();
+      for (const r of rows.device) if (r.h) hashes.set(r.k, r.h);
+      return { file, hashes };
+    },
+
     async upsert(entities, at) {
       if (!entities.length) return;
-      await deps.sql.batch(entities.map((e) => upsertOne(e, at)));
+      const announce = notices(entities.map((e) => ({ kind: e.kind, id: e.kind === 'roster' ? e.value.centerId : e.value.id, op: 'upsert' as const })));
+      await deps.sql.batch([...entities.map((e) => upsertOne(e, at)), ...announce]);
     },
 
     async setSecret(deviceId, hash, at) {
-      return (await deps.sql.run(q.updateTable('registry_devices').set({ secret_hash: hash, provisioned_at: at, updated_at: at }).where('id', '=', deviceId))) > 0;
+      const set = q.updateTable('registry_devices').set({ secret_hash: hash, provisioned_at: at, updated_at: at }).where('id', '=', deviceId);
+      return changedThenAnnounced(set, { kind: 'device', id: deviceId, op: 'upsert' });
     },
 
     async remove(kind, id) {
       const { table, key } = TABLE[kind];
-      return (await deps.sql.run(sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(key)} = ${id}`.compile(q))) > 0;
+      return changedThenAnnounced(sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(key)} = ${id}`.compile(q), { kind, id, op: 'remove' });
+    },
+
+    async watch(watcher) {
+      return deps.sql.listen(REGISTRY_CHANNEL, (payload) => {
+        const notice = parseNotice(payload);
+        // Not ours to read: re-read everything rather than miss what it meant.
+        if (!notice) return watcher.gap();
+        if (notice.origin !== origin && notice.changes.length) watcher.changed(notice.changes);
+      }, () => watcher.gap());
     },
   };
+
+  /** One statement and, when it changed a row, its announcement, in one transaction. */
+  function changedThenAnnounced(statement: Compilable<unknown> | CompiledQuery<unknown>, change: RegistryChange): Promise<boolean> {
+    const announce = notices([change]);
+    return deps.sql.transaction(function* () {
+      const n = yield* tx.run(statement);
+      if (n > 0) for (const a of announce) yield* tx.all(a);
+      return n > 0;
+    });
+  }
 }

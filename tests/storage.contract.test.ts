@@ -10,7 +10,6 @@ import { RegistryFile } from '../contracts/registry.ts';
 import type { RegistryEntity } from '../contracts/storage.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { freePort } from '../ingest/influxd.ts';
-import { loadAll, prepareWrites } from '../registry/store.ts';
 import { createDeadLetterStorage, createRegistryStorage, migratePostgres, postgresRunner, POSTGRES_MIGRATIONS } from '../storage/index.ts';
 import type { Tables } from '../storage/tables.ts';
 import { sqlBackends, type SqlBackend, rejection } from './support/sql-backends.ts';
@@ -300,19 +299,6 @@ describe('the two schemas and the embedded stores', () => {
 
   it('on SQLite the seam reads and writes the very rows the embedded stores do', async () => {
     const { runner, sqlite: db } = await sqlite.open();
-    // Registry: written by registry/store.ts, loaded through the seam, and the other way round.
-    const writes = prepareWrites(db!);
-    for (const c of county.centers) writes.center(c, 1);
-    for (const g of county.grids) writes.grid(g, 1);
-    for (const x of county.sites) writes.site(x, 1);
-    for (const d of county.devices) writes.device(d, 1);
-    writes.secret('sd-1', 'sha256$aa$bb', 1);
-    const seam = createRegistryStorage({ sql: runner });
-    const viaSeam = await seam.load();
-    expect(viaSeam.file).toEqual({ ...county, people: [], rosters: [] });
-    expect(viaSeam.hashes).toEqual(new Map([['sd-1', 'sha256$aa$bb']]));
-    await seam.upsert(entities().filter((e) => e.kind === 'person' || e.kind === 'roster'), 2);
-    expect(loadAll(db!)).toEqual({ file: county, hashes: new Map([['sd-1', 'sha256$aa$bb']]) });
     // Dead letters: appended through the seam, listed by ingest/dead-letters.ts.
     await createDeadLetterStorage({ sql: runner }).append([rec(1, { deviceId: undefined }), rec(2)], 100);
     const embedded = createDeadLetterStore({ db: db!, logger: pino({ level: 'silent' }) });

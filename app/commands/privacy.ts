@@ -1,18 +1,20 @@
 // `wf privacy …` (issue 18 point 8, PIPL): export everything held about one resident, erase it,
 // pseudonymise what is past the retention now, verify the audit trail, list who read what.
 // The subject is a site id, or a resident's exact name or phone when it names exactly one site.
-// These commands open the database directly: on a running server, erase through the API
-// (POST /api/privacy/erase/:id) so the server's in-memory registry forgets at once; here the
-// running server would keep its copy until restarted.
+// These commands open the database directly: on a running server with the embedded SQLite file,
+// erase through the API (POST /api/privacy/erase/:id) so the server's in-memory registry forgets
+// at once; here it would keep its copy until restarted. With storage.postgresUrl the registry's
+// change is announced to the running nodes, which follow it at once.
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import type { Config } from '../../contracts/config.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
-import { createRegistry } from '../../registry/index.ts';
+import { createRegistry, type Registry } from '../../registry/index.ts';
 import { createPrivacy, type Privacy } from '../../privacy/index.ts';
 import { openDatabase } from '../db.ts';
+import { openSharedStores, type SharedStores } from '../stores.ts';
 import { out, root } from './output.ts';
 
 function cliUser(): string {
@@ -27,16 +29,21 @@ async function withPrivacy(cmd: Command, config: () => Config, fn: (p: Privacy, 
   const cfg = config();
   const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
   const logger = pino({ level: 'silent' });
-  const registry = createRegistry({ db, logger });
   let failure: WatchfireError | undefined;
+  let stores: SharedStores | undefined;
+  let registry: Registry | undefined;
   try {
+    // The registry where the nodes keep it (storage.postgresUrl): an erasure here reaches them all.
+    stores = await openSharedStores({ config: cfg, db, logger });
+    registry = createRegistry({ storage: stores.registry, logger });
     await registry.start();
     await fn(createPrivacy({ db, registry, clock: { now: () => Date.now() }, logger, config: cfg.privacy }), cfg);
   } catch (err) {
     if (!(err instanceof WatchfireError)) throw err;
     failure = err;
   } finally {
-    await registry.stop();
+    await registry?.stop();
+    await stores?.close();
     db.close();
   }
   if (failure) root(cmd).error(`${failure.code}: ${failure.message}`, { exitCode: 1, code: failure.code });
@@ -58,8 +65,8 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
     .requiredOption('--reason <text>', 'the request this answers, e.g. "PIPL request of 2026-12-01, ticket 17" (not the person\'s name)')
     .option('--by <name>', 'who erases (default cli:<your login>)')
     .option('--json', 'print the result as JSON')
-    .action((subject: string, o: { reason: string; by?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p, cfg) => {
-      const r = p.erase(subject, o.by ?? cliUser(), o.reason);
+    .action((subject: string, o: { reason: string; by?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p, cfg) => {
+      const r = await p.erase(subject, o.by ?? cliUser(), o.reason);
       const warnings = [
         ...(r.walCleared ? [] : ['another process holds the database open: old pages may remain in the WAL until its next checkpoint']),
         ...(cfg.registryFile ? [`${cfg.registryFile} is loaded at every start: remove the resident and contacts of ${r.siteId} there too, or they come back`] : []),
