@@ -1,11 +1,17 @@
 // Issue 21, "beyond one machine": two whole Watchfire nodes, each with its own data directory,
 // both given one storage.postgresUrl. The registry's durable copy is that PostgreSQL, and each
 // node's in-memory registry follows it: a device provisioned on node A authenticates on node B,
-// a device disabled on A is refused and disconnected on B, a site renamed on B shows on A, and a
-// restarted node loads everything from PostgreSQL. Real MQTT clients, a real PostgreSQL.
+// a device disabled on A (or by `wf` on the command line) is refused and disconnected on B, a site
+// renamed on B shows on A, and a restarted node loads everything from PostgreSQL. Real MQTT
+// clients, a real PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
 import pg from 'pg';
+import { createProgram } from '../app/cli.ts';
 import type { RegistryChange } from '../contracts/ports.ts';
 import type { RegistryFile } from '../contracts/registry.ts';
 import { smallCounty } from './support/registries.ts';
@@ -118,6 +124,42 @@ describe('the registry on one PostgreSQL shared by two nodes (storage.postgresUr
     await b.wf.registry.remove('person', 'p-op2');
     expect(await removed).toEqual([{ kind: 'person', id: 'p-op2', op: 'remove' }]);
     expect(a.wf.registry.person('p-op2')).toBeUndefined();
+  });
+
+  it('a site moved to another grid on node B moves its devices on node A, and A tells its listeners so', async () => {
+    const site = b.wf.registry.site('h-2')!;
+    const moved = heard(a, (c) => c.kind === 'device' && c.id === 'sd-3');
+    await b.wf.registry.importFile({ ...EMPTY, grids: [{ id: 'g-2', centerId: 'fc-1', name: '红星网格' }], sites: [{ ...site, gridId: 'g-2' }] });
+    expect(await moved).toEqual(expect.arrayContaining([{ kind: 'grid', id: 'g-2', op: 'upsert' }, { kind: 'site', id: 'h-2', op: 'upsert' }, { kind: 'device', id: 'sd-3', op: 'upsert' }]));
+    expect(a.wf.registry.get('sd-3')?.gridId).toBe('g-2');
+    expect(a.wf.registry.devicesOfSite('h-2').map((d) => d.gridId)).toEqual(['g-2', 'g-2', 'g-2']);
+  });
+
+  it('wf device disable on the command line, against the shared PostgreSQL, reaches both running nodes', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'wf-cli-pg-'));
+    try {
+      const config = join(work, 'watchfire.yaml');
+      writeFileSync(config, stringify({ dataDir: join(work, 'data'), storage: { postgresUrl: url } }));
+      const wf = async (...args: string[]) => {
+        let printed = '';
+        await createProgram().exitOverride().configureOutput({ writeOut: (x) => { printed += x; }, writeErr: () => undefined })
+          .parseAsync(['node', 'wf', '-c', config, ...args, '--json']);
+        return JSON.parse(printed) as unknown;
+      };
+      const c = await connect(a, 'fp-1', a.secrets['fp-1']!);
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      const onB = heard(b, (x) => x.kind === 'device' && x.id === 'fp-1');
+      expect(await wf('device', 'disable', 'fp-1')).toEqual({ id: 'fp-1', enabled: false });
+      await closed;
+      await onB;
+      for (const n of [a, b]) expect(await refusal(connect(n, 'fp-1', a.secrets['fp-1']!))).toBe(5);
+      const back = heard(b, (x) => x.kind === 'device' && x.id === 'fp-1');
+      await wf('device', 'enable', 'fp-1');
+      await back;
+      expect((await connect(b, 'fp-1', a.secrets['fp-1']!)).connected).toBe(true);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('a node whose listening connection drops re-reads the registry and still follows what changed meanwhile', async () => {
