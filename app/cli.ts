@@ -123,19 +123,30 @@ export function createProgram(): Command {
       out(cmd, JSON.stringify(config(), null, 2));
     });
 
+  // The registry lives where the running nodes keep it: the SQLite file, or storage.postgresUrl's
+  // PostgreSQL, where a write here is announced to every running node (issue 21).
   const openRegistry = async () => {
     const cfg = config();
     const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
-    const registry = createRegistry({ db, logger: pino({ level: 'warn' }) });
-    await registry.start();
-    return {
-      registry,
-      db,
-      close: async () => {
-        await registry.stop();
-        db.close();
-      },
-    };
+    let stores: Awaited<ReturnType<typeof openSharedStores>> | undefined;
+    try {
+      stores = await openSharedStores({ config: cfg, db, logger: pino({ level: 'warn' }) });
+      const registry = createRegistry({ storage: stores.registry, logger: pino({ level: 'warn' }) });
+      await registry.start();
+      const opened = stores;
+      return {
+        registry,
+        close: async () => {
+          await registry.stop();
+          await opened.close();
+          db.close();
+        },
+      };
+    } catch (err) {
+      await stores?.close();
+      db.close();
+      throw err;
+    }
   };
 
   registerRegistryCommands(program, openRegistry);

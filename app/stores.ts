@@ -1,13 +1,14 @@
 // The stores behind the storage seam (issue 21 point 2), on the database the config names: the
 // embedded SQLite file by default, or the PostgreSQL every node shares when storage.postgresUrl is
-// set: the console's users and sessions, and the alerts' incidents, escalations, outbox and
-// reports (alerts/ runs its SQL through `runner`). Nothing on the device path waits on them: a
-// reading's PUBACK waits for the journal, and a finding reaches alerts/ after it, off the hot path.
+// set: the console's users and sessions, the registry (the alarm path reads it from memory, only
+// its writes wait on the database), and the alerts' incidents, escalations, outbox and reports
+// (alerts/ runs its SQL through `runner`). Nothing on the device path waits on them: a reading's
+// PUBACK waits for the journal, and a finding reaches alerts/ after it, off the hot path.
 import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import type { SqlDialect, UserStorage } from '../contracts/storage.ts';
-import { createUserStorage, migratePostgres, postgresRunner, sqliteRunner, type SqlRunner } from '../storage/index.ts';
+import type { RegistryStorage, SqlDialect, UserStorage } from '../contracts/storage.ts';
+import { createRegistryStorage, createUserStorage, migratePostgres, postgresRunner, sqliteRunner, type SqlRunner } from '../storage/index.ts';
 import type { Db } from './db.ts';
 
 export interface SharedStores {
@@ -16,6 +17,8 @@ export interface SharedStores {
   readonly users: UserStorage;
   /** Where alerts/ runs its SQL: the embedded file, or the PostgreSQL every node shares. */
   readonly runner: SqlRunner;
+  /** The registry's durable copy (registry/registry.ts keeps it in memory and follows it). */
+  readonly registry: RegistryStorage;
   /** Closes the PostgreSQL pool; the SQLite handle stays its owner's. */
   close(): Promise<void>;
 }
@@ -49,5 +52,5 @@ export async function openSharedStores(deps: SharedStoresDeps): Promise<SharedSt
   } else {
     runner = sqliteRunner(deps.db);
   }
-  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), runner, close: () => runner.close() };
+  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), registry: createRegistryStorage({ sql: runner }), runner, close: () => runner.close() };
 }

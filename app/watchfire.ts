@@ -98,7 +98,8 @@ export function createWatchfire(deps: WatchfireDeps) {
   function build(database: Db, url: string, shared: SharedStores) {
     let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
     const registry = createRegistry({
-      db: database,
+      // Issue 21: on the shared PostgreSQL when storage.postgresUrl is set, every node following it.
+      storage: shared.registry,
       logger: logger.child({ module: 'registry' }),
       clock,
       // Overrides are checked by the engine's own schema against the running rule set (issue 14).
@@ -405,7 +406,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.registry.start();
     if (config.registryFile) {
       const file = loadRegistryFile(config.registryFile);
-      const { upserted } = p.registry.importFile(file);
+      // Upserts: nodes starting with the same file write the same rows, without conflict.
+      const { upserted } = await p.registry.importFile(file);
       logger.info({ file: config.registryFile, upserted }, 'registry loaded');
     }
     // After the registry file: an erased resident it still lists is erased again (privacy/guard.ts).

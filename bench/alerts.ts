@@ -10,6 +10,7 @@ import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { openDatabase, startCheckpointer } from '../app/db.ts';
 import { createRegistry } from '../registry/index.ts';
+import { createRegistryStorage, sqliteRunner } from '../storage/index.ts';
 import { createEventBus } from '../contracts/bus.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import type { Finding } from '../contracts/findings.ts';
@@ -61,9 +62,9 @@ const finding = (i: number): Finding => ({
 });
 
 async function main() {
-  const registry = createRegistry({ db, logger });
+  const registry = createRegistry({ storage: createRegistryStorage({ sql: sqliteRunner(db) }), logger });
   await registry.start();
-  registry.importFile(file);
+  await registry.importFile(file);
   const bus = createEventBus();
   const alerts = createAlerts({
     db, bus, registry, clock: systemClock, logger, metrics: new MetricsRegistry(), cron: false,

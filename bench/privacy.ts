@@ -11,6 +11,7 @@ import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { openDatabase } from '../app/db.ts';
 import { createRegistry } from '../registry/index.ts';
+import { createRegistryStorage, sqliteRunner } from '../storage/index.ts';
 import { createEventBus } from '../contracts/bus.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import { createAlerts, type Channel, type ChannelName } from '../alerts/index.ts';
@@ -26,9 +27,9 @@ const db = openDatabase(join(dir, 'watchfire.db'));
 const logger = pino({ level: 'silent' });
 let t = Date.now() - 400 * DAY;
 const clock = { now: () => t };
-const registry = createRegistry({ db, logger, clock });
+const registry = createRegistry({ storage: createRegistryStorage({ sql: sqliteRunner(db) }), logger, clock });
 await registry.start();
-registry.importFile(RegistryFile.parse({
+await registry.importFile(RegistryFile.parse({
   centers: [{ id: 'fc1', name: '鼓楼联合消防中心' }],
   grids: [{ id: 'g1', centerId: 'fc1', name: '网格', workerId: 'gw' }],
   sites: Array.from({ length: HOMES }, (_, i) => ({

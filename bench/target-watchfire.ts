@@ -68,7 +68,7 @@ const wf = createWatchfire({
 await wf.start();
 if (!args.restart) {
   const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
-  wf.registry.importFile(registry);
+  await wf.registry.importFile(registry);
   await createUser(wf.users, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
 }
 

@@ -127,13 +127,18 @@ export interface ProvisionResult {
   readonly secret: string;
 }
 
+/**
+ * Registry writes (issue 21): each resolves once the write is committed in the registry's
+ * database (the node's SQLite file, or the PostgreSQL every node shares) and the in-memory maps
+ * have it, so a caller that answers after awaiting one answers for a durable write.
+ */
 export interface RegistryWriter {
   /** Upserts everything in the file (validated already) in one transaction. */
-  importFile(file: RegistryFile): { upserted: Record<keyof RegistryFile, number> };
-  upsertDevice(device: Device): void;
-  setDeviceEnabled(deviceId: string, enabled: boolean): void;
+  importFile(file: RegistryFile): Promise<{ upserted: Record<keyof RegistryFile, number> }>;
+  upsertDevice(device: Device): Promise<void>;
+  setDeviceEnabled(deviceId: string, enabled: boolean): Promise<void>;
   /** Generates a new random secret (≥ 128 bits), stores its salted hash, returns the secret. */
-  provision(deviceId: string): ProvisionResult;
+  provision(deviceId: string): Promise<ProvisionResult>;
 }
 
 /** What changed in the registry; devices are also reported when their site's center or grid moved. */
@@ -144,7 +149,11 @@ export interface RegistryChange {
   readonly op: 'upsert' | 'remove';
 }
 
-/** Who needs to learn of registry writes (rule engine, gateway) subscribes here; one call per write or import. */
+/**
+ * Who needs to learn of registry writes (rule engine, gateway) subscribes here; one call per write
+ * or import, whether this node made it or another node sharing its database did (a large import
+ * made elsewhere may arrive in several calls).
+ */
 export interface RegistryChanges {
   onChange(listener: (changes: readonly RegistryChange[]) => void): () => void;
 }

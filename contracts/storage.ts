@@ -3,15 +3,16 @@
 // several nodes (cluster mode). storage/ implements them for both; tests/storage.contract.test.ts
 // holds both to the same cases.
 //
-// The embedded default keeps its synchronous stores on the alarm path (ingest/dead-letters.ts,
-// registry/store.ts: better-sqlite3 answers in microseconds, and an await there would cost every
-// reading a turn of the event loop). These interfaces are what cluster mode wires instead, and
-// what the synchronous stores' write-behind parts can move onto.
+// The embedded default keeps its synchronous stores on the alarm path (ingest/dead-letters.ts:
+// better-sqlite3 answers in microseconds, and an await there would cost every reading a turn of
+// the event loop). These interfaces are what cluster mode wires instead, and what the synchronous
+// stores' write-behind parts can move onto. The registry runs on RegistryStorage on both
+// databases: its reads are answered from memory, only its (rare) writes wait on the database.
 import type { InboundMatch, ReceiptStatus } from './channels.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Category, Level } from './findings.ts';
 import type { AuditEntry, Disposition, Incident, IncidentFilter, IncidentState } from './incidents.ts';
-import type { RejectRecord } from './ports.ts';
+import type { RegistryChange, RejectRecord } from './ports.ts';
 import type { Center, Device, Grid, Locale, Person, RegistryFile, Roster, Site } from './registry.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -58,18 +59,43 @@ export interface StoredRegistry {
   readonly hashes: ReadonlyMap<string, string>;
 }
 
+/** Entity ids per kind (a roster's is its centerId). */
+export type RegistryIds = Partial<Record<RegistryKind, readonly string[]>>;
+
+export interface RegistryWatcher {
+  /** Another writer committed these changes (a large write may come in several calls). */
+  changed(changes: readonly RegistryChange[]): void;
+  /** Changes may have been missed (the listening connection dropped and is back): re-read everything. */
+  gap(): void;
+}
+
 export interface RegistryStorage {
   /** Everything stored; a row that no longer parses refuses the load (WF_REGISTRY_INVALID, each row named). */
   load(): Promise<StoredRegistry>;
   /**
+   * The stored entities among `ids` (those not stored are left out, so a removed one is absent),
+   * each kind in the order first stored, read on one snapshot, with the devices' secret hashes.
+   * A row that no longer parses refuses the read, as load() does.
+   */
+  get(ids: RegistryIds): Promise<StoredRegistry>;
+  /**
    * Inserts or replaces the entities in one transaction, in the order given: all or none. A
-   * device without a secretHash keeps the hash stored for it.
+   * device without a secretHash keeps the hash stored for it. Every write here is announced to the
+   * other writers' watchers (below) as its (kind, id, op), in the write's own transaction: heard
+   * once committed, never for a rolled-back write.
    */
   upsert(entities: readonly RegistryEntity[], at: number): Promise<void>;
-  /** Sets a device's secret hash; false when there is no such device. */
+  /** Sets a device's secret hash; false when there is no such device. Announced as the device's upsert. */
   setSecret(deviceId: string, hash: string, at: number): Promise<boolean>;
-  /** Deletes one entity; false when there was none. Who refers to it is the registry's check. */
+  /** Deletes one entity; false when there was none. Who refers to it is the registry's check. Announced. */
   remove(kind: RegistryKind, id: string): Promise<boolean>;
+  /**
+   * Hears the changes other writers commit (PostgreSQL: LISTEN on a connection of its own,
+   * reconnected when it drops, then `gap()`); resolves once listening, so a load() after it misses
+   * nothing. A writer's own changes are not reported back to its own watchers. On SQLite, where
+   * one node owns the file, nothing is heard. The result stops listening.
+   */
+  watch(watcher: RegistryWatcher): Promise<() => Promise<void>>;
 }
 
 // ---- the notification outbox (alerts) ----

@@ -8,7 +8,11 @@
 // - outbox rows to the contacts: name and address replaced; errors and attempts scrubbed;
 // - reports naming the home or resident: scrubbed;
 // - privacy_erasures: who, when, why, the counts per table.
-// Refused while the site has an open incident. Then the WAL is checkpointed and truncated (on
+// Refused while the site has an open incident. The registry's site is rewritten once the
+// erasure's transaction has committed: the registry may be on PostgreSQL (storage.postgresUrl),
+// which no SQLite transaction spans. Should that write fail, the erasure is recorded already with
+// what it erased (as HMACs), so the guard (guard.ts) erases the site again at the next start or
+// import, and erasing again finishes it. Then the WAL is checkpointed and truncated (on
 // PostgreSQL the touched tables vacuumed), and every text column of every table of both
 // databases is searched for what was erased (the leftovers are listed).
 import type { Database } from 'better-sqlite3';
@@ -78,9 +82,8 @@ export function findLeftovers(db: Database, literals: readonly string[]): Erasur
 
 /**
  * The part of an erasure in this node's SQLite file: the center's shift handovers (their
- * summaries list its homes' incidents, notes and calls), then the registry (last, so that a
- * failure before leaves it and its in-memory maps untouched). Synchronous: on SQLite it runs
- * inside the erasure's one transaction.
+ * summaries list its homes' incidents, notes and calls). Synchronous: on SQLite it runs inside
+ * the erasure's one transaction.
  */
 function eraseLocal(deps: EraseDeps, site: Site, p: string, terms: readonly Term[], cause: string, now: number): number {
   const hs = handoverSql(deps.db);
@@ -88,7 +91,6 @@ function eraseLocal(deps: EraseDeps, site: Site, p: string, terms: readonly Term
   for (const h of hs.handoversOfCenter.all(site.centerId) as HandoverRaw[]) {
     if (rewriteHandover(hs, deps.key, now, cause, h, (t) => scrub(t, terms))) n++;
   }
-  deps.registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
   return n;
 }
 
@@ -171,9 +173,11 @@ export async function erase(deps: EraseDeps, site: Site, actor: string, reason: 
       try {
         db.transaction(() => eraseLocal(deps, site, p, terms, `erasure:${r.id}`, now))();
       } catch (err) {
-        throw new Error(`erasure #${r.id} is recorded on the shared database, but this node's registry and shift handovers were not erased (${(err as Error).message}): erase ${site.id} again`, { cause: err });
+        throw new Error(`erasure #${r.id} is recorded on the shared database, but this node's shift handovers were not erased (${(err as Error).message}): erase ${site.id} again`, { cause: err });
       }
     }
+    // After the commit, so that a refusal or failure above leaves the registry (and its in-memory maps) untouched.
+    await deps.registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
     return r;
   });
   // The old pages of the rows rewritten above may still sit in the WAL: copy it back and empty

@@ -6,8 +6,9 @@
 //
 // The marks live beside the erasures, on whichever database alerts/ runs (on PostgreSQL every
 // node sees every erasure). They are held in memory, loaded at start and refreshed after every
-// import, so that an import is checked at once, synchronously, before anything reads the site:
-// an erasure made on another node since the last refresh is caught by the refresh that follows.
+// import, so that an import is checked at once against what is known: an erasure made on
+// another node since the last refresh is caught by the refresh that follows. The registry's
+// writes are asynchronous (it may live on PostgreSQL), so erasing again is too.
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
@@ -33,20 +34,15 @@ export function createGuard(deps: { db: Database; sql: SqlRunner; key: () => Pro
   }
 
   /** Erases again what came back, for the sites given (default: every erased site), against the marks held; returns their ids. */
-  function check(siteIds?: readonly string[]): string[] {
+  async function check(siteIds?: readonly string[]): Promise<string[]> {
     if (!marks.size || key === undefined) return [];
     const back: string[] = [];
     for (const [siteId, set] of marks) {
       if (siteIds && !siteIds.includes(siteId)) continue;
       const site = registry.site(siteId);
       if (!site || !termsOf(site, '').some((t) => set.has(hmac(key!, `erased:${t.literal}`)))) continue;
-      const before = db.pragma('secure_delete', { simple: true }) as number;
-      db.pragma('secure_delete = ON');
-      try {
-        registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, pseudonymOf(key, siteId))], devices: [], people: [], rosters: [] });
-      } finally {
-        db.pragma(`secure_delete = ${before}`);
-      }
+      const k = key;
+      await withSecureDelete(db, () => registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, pseudonymOf(k, siteId))], devices: [], people: [], rosters: [] }));
       back.push(siteId);
     }
     if (back.length) clearWal(db);
@@ -78,8 +74,8 @@ export function createGuard(deps: { db: Database; sql: SqlRunner; key: () => Pro
         unsubscribe = changes.onChange((cs) => {
           const sites = cs.filter((c) => c.kind === 'site' && c.op === 'upsert').map((c) => c.id);
           if (!sites.length) return;
-          check(sites);
-          refresh(sites).catch((err: unknown) => logger.error({ err, code: 'WF_PRIVACY_GUARD' }, 'could not read the erasures to check a registry import against them'));
+          // What is known at once, then what other nodes erased since the last refresh.
+          check(sites).then(() => refresh(sites)).catch((err: unknown) => logger.error({ err, code: 'WF_PRIVACY_GUARD', sites }, 'could not check a registry import against the erasures; it is checked again at the next start'));
         });
       }
     },

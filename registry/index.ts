@@ -2,7 +2,7 @@
 // loads files with loadRegistryFile / parseRegistryCsv.
 export { createRegistry } from './registry.ts';
 export type { Registry, RegistryDeps } from './registry.ts';
-export type { Kind as RegistryKind } from './store.ts';
+export type { Kind as RegistryKind } from './registry.ts';
 export { loadRegistryFile, parseRegistryYaml, validateRegistry, snapshotOf } from './parse.ts';
 export type { ParseOptions } from './parse.ts';
 export { parseRegistryCsv, CSV_KINDS } from './csv.ts';

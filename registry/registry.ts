@@ -1,114 +1,80 @@
-// The registry module: SQLite is the durable copy, in-memory maps answer every read in O(1) without
-// I/O (the gateway authenticates and ingest resolves devices from them on the hot path). Every
-// write goes to SQLite first, in one transaction, and only then to the maps, so the two never
-// disagree after a failed write.
-import type { Database } from 'better-sqlite3';
+// The registry module: its database (the node's SQLite file, or the PostgreSQL every node shares
+// when storage.postgresUrl is set; both behind RegistryStorage) is the durable copy, and in-memory
+// maps (memory.ts) answer every read without I/O. Every write goes to the database first, in one
+// transaction, and only once it is committed to the maps and to the caller, so the two never
+// disagree after a failed write and an answered write is durable.
+//
+// Issue 21: with a shared PostgreSQL, what another node writes is announced on commit
+// (storage/registry.ts) and re-read here, then applied and emitted as if written here: the
+// gateway disconnects a device disabled on another node, the rule engine sees an edited site. A
+// node that may have missed announcements (its listening connection dropped) re-reads everything
+// and emits what differs.
+//
+// Writes, re-reads and reloads run one at a time, in the order they came: a write is checked
+// against the maps as the writes before it left them, and a re-read applied after a write of this
+// node that committed before it cannot be overtaken by that write's own (older) values.
 import type { Logger } from 'pino';
-import { DEFAULT_INTERVAL_SEC, Device as DeviceSchema } from '../contracts/registry.ts';
-import type { Center, Device, DeviceInfo, Grid, Person, RegistryFile, Roster, Site } from '../contracts/registry.ts';
+import { Device as DeviceSchema } from '../contracts/registry.ts';
+import type { Device, RegistryFile } from '../contracts/registry.ts';
 import type {
   AuthResult, Clock, ProvisionResult, RegistryChange, RegistryChanges, RegistryReader, RegistryWriter, Lifecycle,
 } from '../contracts/ports.ts';
 import { systemClock } from '../contracts/ports.ts';
+import type { RegistryEntity, RegistryIds, RegistryKind, RegistryStorage } from '../contracts/storage.ts';
 import { WatchfireError, formatIssues } from '../contracts/errors.ts';
 import { generateSecret, hashSecret, verifySecret as verifyHash } from '../contracts/secrets.ts';
 import { validateRegistry, type ParseOptions } from './parse.ts';
-import { loadAll, prepareWrites, type Kind, type Writes } from './store.ts';
+import { createMemory } from './memory.ts';
+import { referrersOf } from './referrers.ts';
+
+export type Kind = RegistryKind;
 
 export interface RegistryDeps {
-  db: Database;
+  /** The durable copy: storage/registry.ts on the SQLite file or on the shared PostgreSQL. */
+  storage: RegistryStorage;
   logger: Logger;
   clock?: Clock;
   /** The rule engine's check of a device's rule override (see ParseOptions.checkRules). */
   checkRules?: ParseOptions['checkRules'];
+  /** After a failed re-read of another node's change, the wait before re-reading everything (default 1 s). */
+  retryMs?: number;
 }
 
 export type Registry = RegistryReader & RegistryWriter & RegistryChanges & Lifecycle & {
   /** Deletes one entity; refused with WF_REGISTRY_IN_USE while others refer to it. */
-  remove(kind: Kind, id: string): void;
+  remove(kind: Kind, id: string): Promise<void>;
   /** The stored device (without its secret hash), e.g. for editing. */
   device(id: string): Device | undefined;
+  /** Whether a secret was ever issued to the device. */
+  provisioned(id: string): boolean;
   /** Everything registered, without secret hashes: the context a partial import is checked against. */
   snapshot(): RegistryFile;
 };
 
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
-  }
-  return value;
-}
-
-/** A list view over a map, rebuilt only after the map changed. */
-function listOf<T>(map: Map<string, T>) {
-  let cache: readonly T[] | undefined;
-  return { get: () => (cache ??= Object.freeze([...map.values()])), invalidate: () => { cache = undefined; } };
-}
-
 export function createRegistry(deps: RegistryDeps): Registry {
-  const { db, logger } = deps;
+  const { storage, logger } = deps;
   const clock = deps.clock ?? systemClock;
-
-  const centers = new Map<string, Center>();
-  const grids = new Map<string, Grid>();
-  const sites = new Map<string, Site>();
-  const people = new Map<string, Person>();
-  const rosters = new Map<string, Roster>();
-  const devices = new Map<string, Device>();
-  const hashes = new Map<string, string>();
-  const infos = new Map<string, DeviceInfo>();
-  const bySite = new Map<string, DeviceInfo[]>();
-  const lists = { centers: listOf(centers), grids: listOf(grids), sites: listOf(sites), people: listOf(people), devices: listOf(infos) };
+  const mem = createMemory();
+  const { centers, grids, sites, people, rosters, devices, hashes, infos, bySite, lists } = mem;
   const listeners = new Set<(changes: readonly RegistryChange[]) => void>();
-  let writes: Writes | undefined;
+  let started = false;
+  let unwatch: (() => Promise<void>) | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  /** The end of the line of writes and re-reads (each runs after the one before has settled). */
+  let tail: Promise<unknown> = Promise.resolve();
 
-  function must(): Writes {
-    if (!writes) throw new Error('registry not started');
-    return writes;
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = tail.then(work);
+    tail = run.catch(() => undefined);
+    return run;
   }
 
-  function resolve(d: Device): DeviceInfo | undefined {
-    const site = sites.get(d.siteId);
-    if (!site) return undefined;
-    return Object.freeze({
-      id: d.id,
-      type: d.type,
-      siteId: d.siteId,
-      centerId: site.centerId,
-      gridId: site.gridId,
-      location: d.location,
-      intervalSec: d.intervalSec ?? DEFAULT_INTERVAL_SEC[d.type],
-      enabled: d.enabled,
-      rules: d.rules,
-      meta: d.meta,
+  /** A write, in line, refused before start() and after stop(). */
+  function write<T>(work: () => Promise<T>): Promise<T> {
+    return serial(async () => {
+      if (!started) throw new Error('registry not started');
+      return work();
     });
-  }
-
-  function unindex(id: string): void {
-    const old = infos.get(id);
-    if (!old) return;
-    infos.delete(id);
-    const list = bySite.get(old.siteId)?.filter((i) => i.id !== id);
-    if (list?.length) bySite.set(old.siteId, list);
-    else bySite.delete(old.siteId);
-  }
-
-  /** Puts a device in memory; returns whether what the hot path sees of it changed. */
-  function remember(d: Device): boolean {
-    const { secretHash, ...rest } = d;
-    const dev = deepFreeze(rest as Device);
-    if (secretHash !== undefined) hashes.set(d.id, secretHash);
-    const before = infos.get(d.id);
-    devices.set(d.id, dev);
-    unindex(d.id);
-    const info = resolve(dev);
-    if (info) {
-      infos.set(d.id, info);
-      bySite.set(d.siteId, [...(bySite.get(d.siteId) ?? []), info]);
-    }
-    lists.devices.invalidate();
-    return JSON.stringify(before) !== JSON.stringify(info);
   }
 
   function emit(changes: RegistryChange[]): void {
@@ -122,69 +88,77 @@ export function createRegistry(deps: RegistryDeps): Registry {
     }
   }
 
-  function snapshot(): RegistryFile {
-    return {
-      centers: [...centers.values()],
-      grids: [...grids.values()],
-      sites: [...sites.values()],
-      devices: [...devices.values()],
-      people: [...people.values()],
-      rosters: [...rosters.values()],
-    };
-  }
-
   function notFound(what: string, id: string): WatchfireError {
     return new WatchfireError('WF_REGISTRY_NOT_FOUND', `No ${what} "${id}"`);
   }
 
-  /** Who refers to an entity: removing it would leave them dangling. */
-  function referrers(kind: Kind, id: string): string[] {
-    const out: string[] = [];
-    const rosterRefs = (pred: (r: Roster) => boolean) => {
-      for (const r of rosters.values()) if (pred(r)) out.push(`roster of center "${r.centerId}"`);
-    };
-    switch (kind) {
-      case 'center':
-        for (const g of grids.values()) if (g.centerId === id) out.push(`grid "${g.id}"`);
-        for (const s of sites.values()) if (s.centerId === id) out.push(`site "${s.id}"`);
-        for (const p of people.values()) if (p.centerId === id) out.push(`person "${p.id}"`);
-        rosterRefs((r) => r.centerId === id);
-        break;
-      case 'grid':
-        for (const s of sites.values()) if (s.gridId === id) out.push(`site "${s.id}"`);
-        break;
-      case 'site':
-        for (const d of bySite.get(id) ?? []) out.push(`device "${d.id}"`);
-        break;
-      case 'person':
-        for (const g of grids.values()) if (g.workerId === id) out.push(`grid "${g.id}"`);
-        rosterRefs((r) => r.liaison === id || r.manager === id || r.shifts.some((s) => s.supervisor === id || s.operators.includes(id)));
-        break;
-      case 'device':
-      case 'roster':
-        break;
-    }
-    return out;
+  /** Everything again from the database; emits what differs from memory. */
+  async function reload(): Promise<void> {
+    const changes = mem.apply(await storage.load(), 'all');
+    if (changes.length) logger.info({ changes: changes.length }, 'registry re-read: changes another node made while this one was not listening');
+    emit(changes);
+  }
+
+  /** A failed re-read leaves memory behind the database: re-read everything, until that succeeds. */
+  function recover(): void {
+    if (retry || !started) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      serial(reload).catch((err: unknown) => {
+        logger.error({ err, code: 'WF_DB_POSTGRES' }, 'registry re-read failed; trying again');
+        recover();
+      });
+    }, deps.retryMs ?? 1_000);
+  }
+
+  /** Another node committed these: re-read them and apply them as if written here. */
+  function heard(changes: readonly RegistryChange[]): void {
+    const ids: Record<RegistryKind, string[]> = { center: [], grid: [], site: [], device: [], person: [], roster: [] };
+    for (const c of changes) ids[c.kind].push(c.id);
+    serial(async () => {
+      if (!started) return;
+      const wanted: RegistryIds = ids;
+      emit(mem.apply(await storage.get(wanted), wanted));
+    }).catch((err: unknown) => {
+      logger.error({ err, code: 'WF_DB_POSTGRES' }, 'registry: re-reading another node\'s change failed; re-reading everything');
+      recover();
+    });
   }
 
   const registry: Registry = {
     async start() {
-      const loaded = loadAll(db);
-      writes = prepareWrites(db);
-      for (const c of loaded.file.centers) centers.set(c.id, deepFreeze(c));
-      for (const g of loaded.file.grids) grids.set(g.id, deepFreeze(g));
-      for (const s of loaded.file.sites) sites.set(s.id, deepFreeze(s));
-      for (const p of loaded.file.people) people.set(p.id, deepFreeze(p));
-      for (const r of loaded.file.rosters) rosters.set(r.centerId, deepFreeze(r));
-      for (const d of loaded.file.devices) remember(d);
-      for (const [id, h] of loaded.hashes) hashes.set(id, h);
-      for (const l of Object.values(lists)) l.invalidate();
+      // Listening first: what another node commits while this one loads is heard, and re-read after.
+      unwatch = await storage.watch({
+        changed: heard,
+        gap: () => {
+          serial(async () => (started ? reload() : undefined)).catch((err: unknown) => {
+            logger.error({ err, code: 'WF_DB_POSTGRES' }, 'registry re-read after a gap failed');
+            recover();
+          });
+        },
+      });
+      try {
+        await serial(async () => {
+          mem.apply(await storage.load(), 'all');
+          started = true;
+        });
+      } catch (err) {
+        await unwatch();
+        unwatch = undefined;
+        throw err;
+      }
       logger.info({ centers: centers.size, sites: sites.size, devices: devices.size, people: people.size }, 'registry loaded');
     },
 
     async stop() {
-      // Nothing runs between calls; listeners stay, so a restarted registry keeps its subscribers.
-      writes = undefined;
+      // Listeners stay, so a restarted registry keeps its subscribers.
+      await unwatch?.();
+      unwatch = undefined;
+      if (retry) clearTimeout(retry);
+      retry = undefined;
+      await serial(async () => {
+        started = false;
+      });
     },
 
     // ---- DeviceDirectory (hot path: memory only) ----
@@ -211,41 +185,34 @@ export function createRegistry(deps: RegistryDeps): Registry {
     people: () => lists.people.get(),
     devicesOfSite: (siteId) => bySite.get(siteId) ?? [],
     device: (id) => devices.get(id),
-    snapshot,
+    provisioned: (id) => hashes.has(id),
+    snapshot: () => mem.snapshot(),
 
     // ---- RegistryWriter ----
-    importFile(input) {
-      const w = must();
+    importFile: (input) => write(async () => {
       // References may point at what is registered already (a CSV of devices for known sites).
-      const file = validateRegistry(input, { registered: snapshot(), ...(deps.checkRules ? { checkRules: deps.checkRules } : {}) });
-      const at = clock.now();
-      db.transaction(() => {
-        // Order follows references, so a reader of the table sees no dangling ids mid-way.
-        for (const c of file.centers) w.center(c, at);
-        for (const p of file.people) w.person(p, at);
-        for (const g of file.grids) w.grid(g, at);
-        for (const s of file.sites) w.site(s, at);
-        for (const d of file.devices) w.device(d, at);
-        for (const r of file.rosters) w.roster(r, at);
-      })();
+      const file = validateRegistry(input, { registered: mem.snapshot(), ...(deps.checkRules ? { checkRules: deps.checkRules } : {}) });
+      // Order follows references, so a reader of the tables sees no dangling ids mid-way.
+      const entities: RegistryEntity[] = [
+        ...file.centers.map((value) => ({ kind: 'center' as const, value })),
+        ...file.people.map((value) => ({ kind: 'person' as const, value })),
+        ...file.grids.map((value) => ({ kind: 'grid' as const, value })),
+        ...file.sites.map((value) => ({ kind: 'site' as const, value })),
+        ...file.devices.map((value) => ({ kind: 'device' as const, value })),
+        ...file.rosters.map((value) => ({ kind: 'roster' as const, value })),
+      ];
+      await storage.upsert(entities, clock.now());
       const changes: RegistryChange[] = [];
       const up = (kind: RegistryChange['kind'], id: string) => changes.push({ kind, id, op: 'upsert' });
-      for (const c of file.centers) { centers.set(c.id, deepFreeze(c)); up('center', c.id); }
-      for (const p of file.people) { people.set(p.id, deepFreeze(p)); up('person', p.id); }
-      for (const g of file.grids) { grids.set(g.id, deepFreeze(g)); up('grid', g.id); }
-      const movedSites = new Set<string>();
-      for (const s of file.sites) { sites.set(s.id, deepFreeze(s)); up('site', s.id); movedSites.add(s.id); }
-      for (const r of file.rosters) { rosters.set(r.centerId, deepFreeze(r)); up('roster', r.centerId); }
+      for (const c of file.centers) { mem.put('center', c); up('center', c.id); }
+      for (const p of file.people) { mem.put('person', p); up('person', p.id); }
+      for (const g of file.grids) { mem.put('grid', g); up('grid', g.id); }
+      for (const x of file.sites) { mem.put('site', x); up('site', x.id); }
+      for (const r of file.rosters) { mem.put('roster', r); up('roster', r.centerId); }
       const touched = new Set<string>();
-      for (const d of file.devices) { remember(d); touched.add(d.id); up('device', d.id); }
-      // A site that moved to another center or grid moves its devices with it.
-      for (const siteId of movedSites) {
-        for (const info of [...(bySite.get(siteId) ?? [])]) {
-          const dev = devices.get(info.id);
-          if (dev && !touched.has(info.id) && remember(dev)) up('device', info.id);
-        }
-      }
-      for (const l of Object.values(lists)) l.invalidate();
+      for (const d of file.devices) { mem.remember(d); touched.add(d.id); up('device', d.id); }
+      for (const id of mem.follow(file.sites.map((x) => x.id), touched)) up('device', id);
+      mem.invalidate();
       const upserted = {
         centers: file.centers.length, grids: file.grids.length, sites: file.sites.length,
         devices: file.devices.length, people: file.people.length, rosters: file.rosters.length,
@@ -253,64 +220,53 @@ export function createRegistry(deps: RegistryDeps): Registry {
       logger.info({ upserted }, 'registry import');
       emit(changes);
       return { upserted };
-    },
+    }),
 
-    upsertDevice(input) {
-      const w = must();
+    upsertDevice: (input) => write(async () => {
       const parsed = DeviceSchema.safeParse(input);
       const problems = parsed.success ? [] : formatIssues(parsed.error.issues);
       if (parsed.success && !sites.has(parsed.data.siteId)) problems.push(`siteId: no site "${parsed.data.siteId}"`);
       if (parsed.success && parsed.data.rules !== undefined && deps.checkRules) problems.push(...deps.checkRules(parsed.data.type, parsed.data.rules));
       if (!parsed.success || problems.length) throw new WatchfireError('WF_REGISTRY_INVALID', `Invalid device "${String((input as { id?: unknown }).id)}"`, problems);
-      w.device(parsed.data, clock.now());
-      remember(parsed.data);
+      await storage.upsert([{ kind: 'device', value: parsed.data }], clock.now());
+      mem.remember(parsed.data);
       emit([{ kind: 'device', id: parsed.data.id, op: 'upsert' }]);
-    },
+    }),
 
-    setDeviceEnabled(deviceId, enabled) {
-      const w = must();
+    setDeviceEnabled: (deviceId, enabled) => write(async () => {
       const dev = devices.get(deviceId);
       if (!dev) throw notFound('device', deviceId);
       if (dev.enabled === enabled) return;
       const next = { ...dev, enabled };
-      w.device(next, clock.now());
-      remember(next);
+      await storage.upsert([{ kind: 'device', value: next }], clock.now());
+      mem.remember(next);
       logger.info({ deviceId, enabled }, 'device enabled changed');
       emit([{ kind: 'device', id: deviceId, op: 'upsert' }]);
-    },
+    }),
 
-    provision(deviceId): ProvisionResult {
-      const w = must();
+    provision: (deviceId) => write(async (): Promise<ProvisionResult> => {
       if (!devices.has(deviceId)) throw notFound('device', deviceId);
       const secret = generateSecret();
       const hash = hashSecret(secret);
-      w.secret(deviceId, hash, clock.now());
+      // Another node may have removed it since this one last heard: no secret for a device that is gone.
+      if (!(await storage.setSecret(deviceId, hash, clock.now()))) throw notFound('device', deviceId);
       hashes.set(deviceId, hash);
       // Never log the secret (PROTOCOL.md "Authentication").
       logger.info({ deviceId }, 'device secret issued');
       emit([{ kind: 'device', id: deviceId, op: 'upsert' }]);
       return { deviceId, secret };
-    },
+    }),
 
-    remove(kind, id) {
-      const w = must();
-      const exists = { center: centers, grid: grids, site: sites, device: devices, person: people, roster: rosters }[kind].has(id);
-      if (!exists) throw notFound(kind, id);
-      const refs = referrers(kind, id);
+    remove: (kind, id) => write(async () => {
+      if (!mem.byKind[kind].has(id)) throw notFound(kind, id);
+      const refs = referrersOf(mem, kind, id);
       if (refs.length) throw new WatchfireError('WF_REGISTRY_IN_USE', `Cannot remove ${kind} "${id}": still referred to`, refs);
-      w.remove(kind, id);
-      switch (kind) {
-        case 'center': centers.delete(id); break;
-        case 'grid': grids.delete(id); break;
-        case 'site': sites.delete(id); break;
-        case 'person': people.delete(id); break;
-        case 'roster': rosters.delete(id); break;
-        case 'device': devices.delete(id); hashes.delete(id); unindex(id); break;
-      }
-      for (const l of Object.values(lists)) l.invalidate();
+      await storage.remove(kind, id);
+      mem.drop(kind, id);
+      mem.invalidate();
       logger.info({ kind, id }, 'registry entry removed');
       emit([{ kind, id, op: 'remove' }]);
-    },
+    }),
 
     onChange(listener) {
       listeners.add(listener);

@@ -52,6 +52,14 @@ export interface SqlRunner {
    * A failing statement or a throw in the body rolls everything back and rejects.
    */
   transaction<T>(body: () => TxBody<T>): Promise<T>;
+  /**
+   * PostgreSQL LISTEN on a connection of its own (a pooled one goes back to serve queries, and
+   * would stop hearing); resolves once listening. When that connection drops it is opened again
+   * (after 100 ms, doubling up to 5 s), and `onGap` is called once it listens again: what was
+   * notified in between is lost. SQLite has no notifications: resolves at once and hears nothing.
+   * The result stops listening.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<() => Promise<void>>;
   /** Closes what the runner opened (the PostgreSQL pool); a SQLite handle stays its owner's. */
   close(): Promise<void>;
 }
@@ -174,6 +182,9 @@ export function sqliteRunner(db: Database): SqlRunner {
     async transaction(body) {
       return db.transaction(() => drive(body, exec)).immediate();
     },
+    async listen() {
+      return async () => undefined;
+    },
     async close() {
       statements.clear();
     },
@@ -237,8 +248,73 @@ export function postgresRunner(opts: PostgresOptions): SqlRunner {
         return { rows: r.rows, changes: Number(r.numAffectedRows ?? BigInt(r.rows.length)) };
       }));
     },
+    listen: (channel, onMessage, onGap) => listenOn(opts, channel, onMessage, onGap),
     async close() {
       await q.destroy();
     },
+  };
+}
+
+const RELISTEN_FIRST_MS = 100;
+const RELISTEN_MAX_MS = 5_000;
+
+async function listenOn(opts: PostgresOptions, channel: string, onMessage: (payload: string) => void, onGap: () => void): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  let delay = RELISTEN_FIRST_MS;
+
+  const connect = async (): Promise<pg.Client> => {
+    const c = new pg.Client({ connectionString: opts.connectionString, types });
+    c.on('notification', (n) => {
+      if (n.channel === channel && n.payload !== undefined) onMessage(n.payload);
+    });
+    // Set before connect(): a failure during it is its rejection, after it an event to handle.
+    c.on('error', (err) => {
+      if (client === c) opts.onIdleError?.(err);
+      lost(c);
+    });
+    c.on('end', () => lost(c));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (err) {
+      c.removeAllListeners('end');
+      await c.end().catch(() => undefined);
+      throw err;
+    }
+    return c;
+  };
+  const lost = (c: pg.Client): void => {
+    if (client !== c || closed) return;
+    client = undefined;
+    void c.end().catch(() => undefined);
+    again();
+  };
+  const again = (): void => {
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().then(
+        (c) => {
+          if (closed) return void c.end().catch(() => undefined);
+          client = c;
+          delay = RELISTEN_FIRST_MS;
+          onGap();
+        },
+        () => {
+          delay = Math.min(delay * 2, RELISTEN_MAX_MS);
+          if (!closed) again();
+        },
+      );
+    }, delay);
+  };
+
+  client = await connect();
+  return async () => {
+    closed = true;
+    if (retry) clearTimeout(retry);
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => undefined);
   };
 }

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import { openDatabase, type Db } from '../app/db.ts';
 import { createRegistry, type Registry } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 import { createEventBus, type EventBus } from '../contracts/bus.ts';
 import { RegistryFile, type RegistryFile as RegistryFileType } from '../contracts/registry.ts';
 import type { Finding } from '../contracts/findings.ts';
@@ -105,9 +106,9 @@ export async function startAlerts(opts: {
 }): Promise<Harness> {
   const db = openDatabase(opts.file);
   const logger = pino({ level: process.env.WF_TEST_LOG ?? 'silent' });
-  const registry = createRegistry({ db, logger, clock: opts.clock });
+  const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger, clock: opts.clock });
   await registry.start();
-  registry.importFile(opts.registry ?? registryFile());
+  await registry.importFile(opts.registry ?? registryFile());
   const bus = createEventBus();
   const events: IncidentEvent[] = [];
   bus.on('incident', 'test', (e) => events.push(e));

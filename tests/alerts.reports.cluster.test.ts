@@ -14,6 +14,7 @@ import { createIncidentStorage, tx, type SqlRunner } from '../storage/index.ts';
 import { insertOutboxRows } from '../storage/outbox.ts';
 import { DAY_SHIFT_TIME, manualClock, registryFile, tempDir } from './alerts.fixture.ts';
 import { sqlBackends } from './support/sql-backends.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 
 const backends = sqlBackends();
 const tmp = tempDir();
@@ -26,9 +27,9 @@ beforeAll(async () => {
   // The registry stays embedded (registry/ on its own SQLite file); the reports' tables are the backend's.
   const db = openDatabase(join(tmp.dir, 'registry.db'));
   closers.push(() => db.close());
-  registry = createRegistry({ db, logger, clock });
+  registry = createRegistry({ storage: sqliteRegistryStorage(db), logger, clock });
   await registry.start();
-  registry.importFile(registryFile());
+  await registry.importFile(registryFile());
   await Promise.all(backends.map((b) => b.setup()));
 });
 afterAll(async () => {

@@ -9,6 +9,7 @@ import type { Finding } from '../contracts/findings.ts';
 import { systemClock } from '../contracts/ports.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import { createRegistry } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 import { createAlerts } from '../alerts/index.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { openDatabase } from '../app/db.ts';
@@ -83,9 +84,9 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
   const bus = createEventBus();
   const metrics = new Metrics();
   const logger = pino({ level: 'silent' });
-  const registry = createRegistry({ db, logger });
+  const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger });
   await registry.start();
-  registry.importFile(REGISTRY);
+  await registry.importFile(REGISTRY);
   const alerts = createAlerts({ db, bus, registry, clock: systemClock, logger, metrics, config: { timezone: 'Asia/Shanghai', publicUrl: 'http://localhost' }, cron: false });
   await alerts.start();
   // Issue 18 point 8: exports, erasures and the read audit, on the same database.

@@ -14,7 +14,7 @@ beforeEach(async () => {
   ctx = await makeServer();
   await ctx.server.start();
   // One shift all day (00:00 Shanghai, 24 h): whatever happens in the test is in the shift on duty.
-  ctx.registry.importFile({ centers: [], grids: [], sites: [], devices: [], people: [], rosters: [{ centerId: 'c1', timezone: 'Asia/Shanghai', shifts: [{ id: 'allday', name: '全天班', start: '0 0 * * *', durationMinutes: 1440, operators: ['op1'], supervisor: 'sup1' }] }] });
+  await ctx.registry.importFile({ centers: [], grids: [], sites: [], devices: [], people: [], rosters: [{ centerId: 'c1', timezone: 'Asia/Shanghai', shifts: [{ id: 'allday', name: '全天班', start: '0 0 * * *', durationMinutes: 1440, operators: ['op1'], supervisor: 'sup1' }] }] });
   await createUser(ctx.users, { username: 'west', role: 'operator', personId: 'op9', centerId: 'c2', password: PASSWORD }, { cost: TEST_COST });
   op = await login(ctx.app, USERS.operator.username);
 });

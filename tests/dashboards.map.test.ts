@@ -20,7 +20,7 @@ describe('the map of sites', () => {
     const online: Record<string, boolean> = { 'sd-1': true, 'sd-2': true, 'sd-3': false };
     ctx = await makeServer({ deviceState: (id) => (id in online ? { online: online[id]! } : undefined) });
     await ctx.server.start();
-    ctx.registry.importFile({ centers: [], grids: [], devices: [], people: [], rosters: [], sites: [{ ...REGISTRY.sites.find((x) => x.id === 's1')!, lat: 30.6, lon: 119.8 }] });
+    await ctx.registry.importFile({ centers: [], grids: [], devices: [], people: [], rosters: [], sites: [{ ...REGISTRY.sites.find((x) => x.id === 's1')!, lat: 30.6, lon: 119.8 }] });
     const fire = await ctx.raise('sd-1');
     await ctx.raise('sd-9');
     const op = await login(ctx.app, USERS.operator.username);

@@ -51,8 +51,8 @@ describe('start while the local influxd is still loading', () => {
     // Resolves with influxd still behind its gate: nothing in start() waits for it.
     await wf.start();
     const registry = RegistryFile.parse(smallCounty());
-    wf.registry.importFile(registry);
-    const secret = wf.registry.provision('sd-1').secret;
+    await wf.registry.importFile(registry);
+    const secret = (await wf.registry.provision('sd-1')).secret;
     const http = `http://127.0.0.1:${wf.addresses().http}`;
     const ready = (await (await fetch(`${http}/readyz`)).json()) as { ready?: boolean; checks?: Record<string, unknown> };
     expect(ready.checks?.influx).toBe('starting');

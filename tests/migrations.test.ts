@@ -11,6 +11,7 @@ import { openDatabase, type Db } from '../app/db.ts';
 import { MIGRATIONS, type Migration } from '../app/migrations/index.ts';
 import { latestVersion, migrateDatabase, schemaVersion } from '../app/migrations/run.ts';
 import { createRegistry } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 
 // Made with the code of commit 2c74065 (release 0.1.0): tests/fixtures/README.md.
@@ -76,7 +77,7 @@ describe('schema migrations', () => {
     // The audit trail is still append-only after the upgrade.
     expect(() => db.prepare('DELETE FROM alert_audit').run()).toThrow(/append-only/);
     // The registry reads its 0.1.0 rows with today's schemas.
-    const registry = createRegistry({ db, logger: pino({ level: 'silent' }) });
+    const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger: pino({ level: 'silent' }) });
     await registry.start();
     expect(registry.get('sd-xf3301-kitchen')).toMatchObject({ siteId: 'h-xf-3-301', centerId: 'fc-gulou' });
     await registry.stop();

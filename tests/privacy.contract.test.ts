@@ -17,6 +17,7 @@ import { createPrivacy, type Privacy } from '../privacy/index.ts';
 import type { SqlRunner } from '../storage/index.ts';
 import { DAY_SHIFT_TIME, finding, manualClock, recordingChannel, registryFile, startAlerts, tempDir, WEBHOOK_SECRET } from './alerts.fixture.ts';
 import { rejection, sqlBackends, type TestDatabase } from './support/sql-backends.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 
 const backends = sqlBackends();
 const tmp = tempDir();
@@ -45,9 +46,9 @@ interface Node {
 async function node(db: TestDatabase, runner: SqlRunner = db.runner, at = DAY_SHIFT_TIME, file?: string): Promise<Node> {
   const local = db.sqlite && runner === db.runner ? db.sqlite : openDatabase(file ?? join(tmp.dir, `node${++files}.db`));
   const clock = manualClock(at);
-  const registry = createRegistry({ db: local, logger: silent, clock });
+  const registry = createRegistry({ storage: sqliteRegistryStorage(local), logger: silent, clock });
   await registry.start();
-  registry.importFile(registryFile());
+  await registry.importFile(registryFile());
   const privacy = createPrivacy({ db: local, sql: runner, registry, clock, logger: silent, config: { pseudonymiseAfterDays: 365, readAuditDedupMinutes: 5, readAuditKeepDays: 1095 } });
   return { db, local, registry, privacy, clock };
 }

@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import pino from 'pino';
 import { openDatabase } from '../app/db.ts';
 import { createRegistry } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 import { registerRegistryCommands } from '../app/commands/registry.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../config/registry.example.yaml', import.meta.url));
@@ -28,7 +29,7 @@ async function run(...args: string[]): Promise<{ out: string; err: string; exitC
   registerRegistryCommands(program, async () => {
     opened++;
     const db = openDatabase(dbFile);
-    const registry = createRegistry({ db, logger: pino({ level: 'silent' }) });
+    const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger: pino({ level: 'silent' }) });
     await registry.start();
     return { registry, close: async () => { await registry.stop(); db.close(); closed++; } };
   });
@@ -95,7 +96,7 @@ describe('registry commands', () => {
     expect(list.out).not.toContain(secret!);
     // The secret works against the stored registry.
     const db = openDatabase(dbFile);
-    const registry = createRegistry({ db, logger: pino({ level: 'silent' }) });
+    const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger: pino({ level: 'silent' }) });
     await registry.start();
     expect(registry.verifySecret('sd-cli-1', secret!)).toBe('ok');
     await registry.stop();

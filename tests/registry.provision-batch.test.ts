@@ -14,6 +14,7 @@ import { openDatabase } from '../app/db.ts';
 import { registerRegistryCommands } from '../app/commands/registry.ts';
 import { registerBatchProvision, qrPayload } from '../app/commands/provision-batch.ts';
 import { createRegistry, loadRegistryFile } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../config/registry.example.yaml', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'wf-batch-'));
@@ -22,7 +23,7 @@ const dbFile = join(dir, 'watchfire.db');
 
 async function open() {
   const db = openDatabase(dbFile);
-  const registry = createRegistry({ db, logger: pino({ level: 'silent' }) });
+  const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger: pino({ level: 'silent' }) });
   await registry.start();
   return { registry, db, close: async () => { await registry.stop(); db.close(); } };
 }
@@ -39,8 +40,8 @@ async function wf(...args: string[]): Promise<string> {
 describe('wf device provision-csv', () => {
   it('issues each new device a secret once, as a CSV and QR labels that match the gateway\'s check', async () => {
     const h = await open();
-    h.registry.importFile(loadRegistryFile(EXAMPLE));
-    const before = h.registry.provision('sd-xf3301-kitchen').secret; // provisioned earlier: kept
+    await h.registry.importFile(loadRegistryFile(EXAMPLE));
+    const before = (await h.registry.provision('sd-xf3301-kitchen')).secret; // provisioned earlier: kept
     await h.close();
     const csv = join(dir, 'install.csv');
     writeFileSync(csv, 'id,type,siteId,location\nsd-new-1,smoke_detector,h-xf-3-301,卧室\nsd-new-2,smoke_detector,h-xf-3-301,"客厅, 北墙"\nsd-xf3301-kitchen,smoke_detector,h-xf-3-301,厨房吊顶\n');

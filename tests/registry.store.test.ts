@@ -1,4 +1,5 @@
-// The registry in SQLite: survives a restart, keeps secrets only hashed, answers the hot path from
+// The registry on SQLite (through the storage seam, as app/ wires it without storage.postgresUrl):
+// survives a restart, keeps secrets only hashed, answers the hot path from
 // memory, and tells listeners what changed.
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { openDatabase, type Db } from '../app/db.ts';
 import { createRegistry, loadRegistryFile, parseRegistryCsv, parseRegistryYaml, type Registry } from '../registry/index.ts';
+import { sqliteRegistryStorage } from './support/registries.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import type { RegistryChange } from '../contracts/ports.ts';
 
@@ -20,14 +22,14 @@ const logger = pino({ level: 'silent' });
 
 async function open(file: string): Promise<{ db: Db; registry: Registry; close(): Promise<void> }> {
   const db = openDatabase(file);
-  const registry = createRegistry({ db, logger, clock: { now: () => 1_700_000_000_000 } });
+  const registry = createRegistry({ storage: sqliteRegistryStorage(db), logger, clock: { now: () => 1_700_000_000_000 } });
   await registry.start();
   return { db, registry, close: async () => { await registry.stop(); db.close(); } };
 }
 
-function codeOf(fn: () => unknown): string {
+async function codeOf(fn: () => Promise<unknown>): Promise<string> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(WatchfireError);
     return (err as WatchfireError).code;
@@ -43,7 +45,7 @@ describe('registry store', () => {
 
   it('imports the example and resolves each device\'s center, grid and default interval', async () => {
     const { registry, close } = await open(file);
-    const { upserted } = registry.importFile(loadRegistryFile(EXAMPLE));
+    const { upserted } = await registry.importFile(loadRegistryFile(EXAMPLE));
     expect(upserted).toEqual({ centers: 1, grids: 2, sites: 5, devices: 9, people: 9, rosters: 1 });
     expect(registry.get('sd-xf3301-kitchen')).toMatchObject({ type: 'smoke_detector', siteId: 'h-xf-3-301', centerId: 'fc-gulou', gridId: 'g-xingfu', intervalSec: 300, enabled: true, location: '厨房吊顶' });
     expect(registry.get('sd-xf5502-living')!.intervalSec).toBe(86_400);
@@ -58,9 +60,9 @@ describe('registry store', () => {
 
   it('keeps everything across close and reopen', async () => {
     const a = await open(file);
-    a.registry.importFile(loadRegistryFile(EXAMPLE));
-    const { secret } = a.registry.provision('fp-icbc-gulou');
-    a.registry.setDeviceEnabled('ss-hx7-sw', false);
+    await a.registry.importFile(loadRegistryFile(EXAMPLE));
+    const { secret } = await a.registry.provision('fp-icbc-gulou');
+    await a.registry.setDeviceEnabled('ss-hx7-sw', false);
     const before = { centers: a.registry.centers(), grids: a.registry.grids(), sites: a.registry.sites(), people: a.registry.people(), devices: [...a.registry.all()], roster: a.registry.roster('fc-gulou') };
     await a.close();
 
@@ -73,12 +75,12 @@ describe('registry store', () => {
 
   it('provisions a ≥128-bit secret and stores only its hash', async () => {
     const { db, registry, close } = await open(file);
-    registry.importFile(loadRegistryFile(EXAMPLE));
-    const { deviceId, secret } = registry.provision('sd-xf3301-kitchen');
+    await registry.importFile(loadRegistryFile(EXAMPLE));
+    const { deviceId, secret } = await registry.provision('sd-xf3301-kitchen');
     expect(deviceId).toBe('sd-xf3301-kitchen');
     expect(Buffer.from(secret, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
-    expect(registry.provision('sd-xf3301-kitchen').secret).not.toBe(secret);
-    const second = registry.provision('sd-xf3301-kitchen').secret;
+    expect((await registry.provision('sd-xf3301-kitchen')).secret).not.toBe(secret);
+    const second = (await registry.provision('sd-xf3301-kitchen')).secret;
     const row = db.prepare('SELECT secret_hash, json FROM registry_devices WHERE id = ?').get('sd-xf3301-kitchen') as { secret_hash: string; json: string };
     expect(row.secret_hash).toMatch(/^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$/);
     expect(row.json).not.toContain('sha256');
@@ -98,36 +100,36 @@ describe('registry store', () => {
 
   it('verifies secrets: ok, bad_secret, unknown, disabled', async () => {
     const { registry, close } = await open(file);
-    registry.importFile(loadRegistryFile(EXAMPLE));
-    const { secret } = registry.provision('ss-hx7-ne');
+    await registry.importFile(loadRegistryFile(EXAMPLE));
+    const { secret } = await registry.provision('ss-hx7-ne');
     expect(registry.verifySecret('ss-hx7-ne', secret)).toBe('ok');
     expect(registry.verifySecret('ss-hx7-ne', Buffer.from(secret))).toBe('ok');
     expect(registry.verifySecret('ss-hx7-ne', `${secret}x`)).toBe('bad_secret');
     expect(registry.verifySecret('ss-hx7-ne', undefined)).toBe('bad_secret');
     expect(registry.verifySecret('ss-hx7-sw', secret)).toBe('bad_secret'); // never provisioned
     expect(registry.verifySecret('no-such-device', secret)).toBe('unknown');
-    registry.setDeviceEnabled('ss-hx7-ne', false);
+    await registry.setDeviceEnabled('ss-hx7-ne', false);
     expect(registry.verifySecret('ss-hx7-ne', secret)).toBe('disabled');
     // Without the secret nobody learns that the device is merely disabled.
     expect(registry.verifySecret('ss-hx7-ne', 'guess')).toBe('bad_secret');
-    registry.setDeviceEnabled('ss-hx7-ne', true);
+    await registry.setDeviceEnabled('ss-hx7-ne', true);
     expect(registry.verifySecret('ss-hx7-ne', secret)).toBe('ok');
-    expect(codeOf(() => registry.provision('no-such-device'))).toBe('WF_REGISTRY_NOT_FOUND');
-    expect(codeOf(() => registry.setDeviceEnabled('no-such-device', false))).toBe('WF_REGISTRY_NOT_FOUND');
+    expect(await codeOf(() => registry.provision('no-such-device'))).toBe('WF_REGISTRY_NOT_FOUND');
+    expect(await codeOf(() => registry.setDeviceEnabled('no-such-device', false))).toBe('WF_REGISTRY_NOT_FOUND');
     await close();
   });
 
   it('keeps secret hashes on re-import unless the file carries one', async () => {
     const { registry, close } = await open(file);
     const example = loadRegistryFile(EXAMPLE);
-    registry.importFile(example);
-    const { secret } = registry.provision('sd-hx1104-hall');
-    registry.importFile(example);
+    await registry.importFile(example);
+    const { secret } = await registry.provision('sd-hx1104-hall');
+    await registry.importFile(example);
     expect(registry.verifySecret('sd-hx1104-hall', secret)).toBe('ok');
-    const other = registry.provision('sd-hx1104-bedroom').secret;
+    const other = (await registry.provision('sd-hx1104-bedroom')).secret;
     // A file carrying a hash (a migration from another installation) replaces the stored one.
     const { hashSecret } = await import('../contracts/secrets.ts');
-    registry.importFile(parseRegistryYaml(`devices:\n  - { id: sd-hx1104-hall, type: smoke_detector, siteId: h-hx-1-104, secretHash: '${hashSecret('from-file-secret')}' }\n`, { registered: registry.snapshot() }));
+    await registry.importFile(parseRegistryYaml(`devices:\n  - { id: sd-hx1104-hall, type: smoke_detector, siteId: h-hx-1-104, secretHash: '${hashSecret('from-file-secret')}' }\n`, { registered: registry.snapshot() }));
     expect(registry.verifySecret('sd-hx1104-hall', secret)).toBe('bad_secret');
     expect(registry.verifySecret('sd-hx1104-hall', 'from-file-secret')).toBe('ok');
     expect(registry.verifySecret('sd-hx1104-bedroom', other)).toBe('ok');
@@ -136,34 +138,34 @@ describe('registry store', () => {
 
   it('moves devices with their site and tells listeners what changed', async () => {
     const { registry, close } = await open(file);
-    registry.importFile(loadRegistryFile(EXAMPLE));
+    await registry.importFile(loadRegistryFile(EXAMPLE));
     const seen: RegistryChange[][] = [];
     const off = registry.onChange((c) => seen.push([...c]));
     registry.onChange(() => {
       throw new Error('a failing listener must not stop the others');
     });
     const site = registry.site('h-xf-5-502')!;
-    registry.importFile({ centers: [], grids: [], devices: [], people: [], rosters: [], sites: [{ ...site, gridId: 'g-hongxing' }] });
+    await registry.importFile({ centers: [], grids: [], devices: [], people: [], rosters: [], sites: [{ ...site, gridId: 'g-hongxing' }] });
     expect(registry.get('sd-xf5502-living')!.gridId).toBe('g-hongxing');
     expect(seen[0]).toEqual([{ kind: 'site', id: 'h-xf-5-502', op: 'upsert' }, { kind: 'device', id: 'sd-xf5502-living', op: 'upsert' }]);
-    registry.setDeviceEnabled('sd-xf5502-living', false);
+    await registry.setDeviceEnabled('sd-xf5502-living', false);
     expect(seen[1]).toEqual([{ kind: 'device', id: 'sd-xf5502-living', op: 'upsert' }]);
     off();
-    registry.setDeviceEnabled('sd-xf5502-living', true);
+    await registry.setDeviceEnabled('sd-xf5502-living', true);
     expect(seen).toHaveLength(2);
     await close();
   });
 
   it('imports a CSV of devices for registered sites, and refuses dangling references whole', async () => {
     const { registry, close } = await open(file);
-    registry.importFile(loadRegistryFile(EXAMPLE));
+    await registry.importFile(loadRegistryFile(EXAMPLE));
     const ok = parseRegistryCsv('devices', 'id,type,siteId,location\nsd-new-1,smoke_detector,h-xf-5-502,卧室\n');
-    registry.importFile(ok);
+    await registry.importFile(ok);
     expect(registry.get('sd-new-1')).toMatchObject({ centerId: 'fc-gulou', gridId: 'g-xingfu', intervalSec: 300 });
     const bad = parseRegistryCsv('devices', 'id,type,siteId\nsd-new-2,smoke_detector,h-xf-5-502\nsd-new-3,smoke_detector,h-99\n');
     let err: WatchfireError | undefined;
     try {
-      registry.importFile(bad);
+      await registry.importFile(bad);
     } catch (e) {
       err = e as WatchfireError;
     }
@@ -179,15 +181,15 @@ describe('registry store', () => {
 
   it('upserts single devices, and removes entries only when nothing refers to them', async () => {
     const { registry, close } = await open(file);
-    registry.importFile(loadRegistryFile(EXAMPLE));
-    registry.upsertDevice({ id: 'sd-extra', type: 'smoke_detector', siteId: 'h-xf-3-301', location: '书房', enabled: true, intervalSec: 600 });
+    await registry.importFile(loadRegistryFile(EXAMPLE));
+    await registry.upsertDevice({ id: 'sd-extra', type: 'smoke_detector', siteId: 'h-xf-3-301', location: '书房', enabled: true, intervalSec: 600 });
     expect(registry.get('sd-extra')).toMatchObject({ intervalSec: 600, centerId: 'fc-gulou' });
-    expect(codeOf(() => registry.upsertDevice({ id: 'sd-x', type: 'smoke_detector', siteId: 'h-99', location: '', enabled: true }))).toBe('WF_REGISTRY_INVALID');
-    expect(codeOf(() => registry.remove('site', 'h-xf-3-301'))).toBe('WF_REGISTRY_IN_USE');
-    expect(codeOf(() => registry.remove('person', 'p-gw-wang'))).toBe('WF_REGISTRY_IN_USE');
-    expect(codeOf(() => registry.remove('device', 'nope'))).toBe('WF_REGISTRY_NOT_FOUND');
-    for (const d of registry.devicesOfSite('h-xf-3-301')) registry.remove('device', d.id);
-    registry.remove('site', 'h-xf-3-301');
+    expect(await codeOf(() => registry.upsertDevice({ id: 'sd-x', type: 'smoke_detector', siteId: 'h-99', location: '', enabled: true }))).toBe('WF_REGISTRY_INVALID');
+    expect(await codeOf(() => registry.remove('site', 'h-xf-3-301'))).toBe('WF_REGISTRY_IN_USE');
+    expect(await codeOf(() => registry.remove('person', 'p-gw-wang'))).toBe('WF_REGISTRY_IN_USE');
+    expect(await codeOf(() => registry.remove('device', 'nope'))).toBe('WF_REGISTRY_NOT_FOUND');
+    for (const d of registry.devicesOfSite('h-xf-3-301')) await registry.remove('device', d.id);
+    await registry.remove('site', 'h-xf-3-301');
     expect(registry.site('h-xf-3-301')).toBeUndefined();
     expect(registry.get('sd-extra')).toBeUndefined();
     expect(registry.verifySecret('sd-extra', 'x')).toBe('unknown');

@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { WatchfireError } from '../contracts/errors.ts';
-import type { RejectRecord } from '../contracts/ports.ts';
+import type { RegistryChange, RejectRecord } from '../contracts/ports.ts';
 import { RegistryFile } from '../contracts/registry.ts';
 import type { RegistryEntity } from '../contracts/storage.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { freePort } from '../ingest/influxd.ts';
-import { loadAll, prepareWrites } from '../registry/store.ts';
 import { createDeadLetterStorage, createRegistryStorage, migratePostgres, postgresRunner, POSTGRES_MIGRATIONS } from '../storage/index.ts';
 import type { Tables } from '../storage/tables.ts';
 import { sqlBackends, type SqlBackend, rejection } from './support/sql-backends.ts';
@@ -253,6 +252,68 @@ describe.each(backends)('storage contract on $name', (backend) => {
       // Each row is one writer's whole value, never a mix.
       for (const d of file.devices) expect(['a', 'b']).toContain(d.location);
     });
+
+    it('gets the entities asked for, in the order first stored, absent ones left out, with their secret hashes', async () => {
+      const { runner } = await backend.open();
+      const store = createRegistryStorage({ sql: runner });
+      await store.upsert(entities(), 1_000);
+      await store.setSecret('sd-3', 'sha256$05$06', 2_000);
+      const got = await store.get({ device: ['sd-3', 'sd-1', 'nope', 'sd-3'], site: ['h-2'], roster: ['fc-1'], center: [] });
+      expect(got.file).toEqual({ ...RegistryFile.parse({}), devices: [county.devices[0], county.devices[2]], sites: [county.sites[1]], rosters: county.rosters });
+      expect(got.hashes).toEqual(new Map([['sd-3', 'sha256$05$06']]));
+      // More ids than one query takes: every one is read.
+      const many = Array.from({ length: 2_500 }, (_, i) => ({ kind: 'device' as const, value: { ...county.devices[0]!, id: `sd-m${i}` } }));
+      await store.upsert(many, 3_000);
+      const all = await store.get({ device: many.map((e) => e.value.id).reverse() });
+      expect(all.file.devices.map((d) => d.id)).toEqual(many.map((e) => e.value.id));
+      expect((await store.get({})).file).toEqual(RegistryFile.parse({}));
+    });
+
+    it('announces each committed write to the other writers\' watchers (PostgreSQL), never a rolled-back one, never to the writer itself', async () => {
+      const db = await backend.open();
+      const a = createRegistryStorage({ sql: db.runner });
+      const b = createRegistryStorage({ sql: db.another() });
+      const heardByA: RegistryChange[] = [];
+      const heardByB: RegistryChange[] = [];
+      const gaps: string[] = [];
+      const stopA = await a.watch({ changed: (c) => heardByA.push(...c), gap: () => gaps.push('a') });
+      const stopB = await b.watch({ changed: (c) => heardByB.push(...c), gap: () => gaps.push('b') });
+      await a.upsert(entities().filter((e) => e.kind !== 'device'), 1_000);
+      await a.upsert([{ kind: 'device', value: county.devices[0]! }], 1_000);
+      await a.setSecret('sd-1', 'sha256$01$02', 2_000);
+      await a.setSecret('nope', 'sha256$01$02', 2_000);
+      await a.remove('roster', 'fc-1');
+      await a.remove('roster', 'fc-1');
+      const bad = { kind: 'grid', value: { id: 'g-bad', name: 'no center' } } as unknown as RegistryEntity;
+      await rejection(a.upsert([{ kind: 'center', value: { ...county.centers[0]!, name: 'rolled back' } }, bad], 3_000));
+      // A write of 2,000 devices: more than one NOTIFY payload holds.
+      const many = Array.from({ length: 2_000 }, (_, i) => ({ kind: 'device' as const, value: { ...county.devices[0]!, id: `sd-长的名字-${i}` } }));
+      await a.upsert(many, 4_000);
+      if (backend.name === 'SQLite') {
+        // One node owns the file: there is no one to hear, and nothing is heard.
+        expect(heardByB).toEqual([]);
+      } else {
+        const expected: RegistryChange[] = [
+          ...entities().filter((e) => e.kind !== 'device').map((e) => ({ kind: e.kind, id: e.kind === 'roster' ? e.value.centerId : e.value.id, op: 'upsert' as const })),
+          { kind: 'device', id: 'sd-1', op: 'upsert' },
+          { kind: 'device', id: 'sd-1', op: 'upsert' },
+          { kind: 'roster', id: 'fc-1', op: 'remove' },
+          ...many.map((e) => ({ kind: 'device' as const, id: e.value.id, op: 'upsert' as const })),
+        ];
+        await waitFor(() => heardByB.length >= expected.length, { what: 'every announcement' });
+        expect(heardByB).toEqual(expected);
+      }
+      expect(heardByA).toEqual([]);
+      expect(gaps).toEqual([]);
+      await stopA();
+      await stopB();
+      // Stopped: heard no more.
+      const before = heardByB.length;
+      await a.remove('device', 'sd-1');
+      await b.upsert([{ kind: 'center', value: county.centers[0]! }], 5_000);
+      await a.upsert([{ kind: 'center', value: county.centers[0]! }], 5_000);
+      expect(heardByB).toHaveLength(before);
+    });
   });
 });
 
@@ -300,19 +361,6 @@ describe('the two schemas and the embedded stores', () => {
 
   it('on SQLite the seam reads and writes the very rows the embedded stores do', async () => {
     const { runner, sqlite: db } = await sqlite.open();
-    // Registry: written by registry/store.ts, loaded through the seam, and the other way round.
-    const writes = prepareWrites(db!);
-    for (const c of county.centers) writes.center(c, 1);
-    for (const g of county.grids) writes.grid(g, 1);
-    for (const x of county.sites) writes.site(x, 1);
-    for (const d of county.devices) writes.device(d, 1);
-    writes.secret('sd-1', 'sha256$aa$bb', 1);
-    const seam = createRegistryStorage({ sql: runner });
-    const viaSeam = await seam.load();
-    expect(viaSeam.file).toEqual({ ...county, people: [], rosters: [] });
-    expect(viaSeam.hashes).toEqual(new Map([['sd-1', 'sha256$aa$bb']]));
-    await seam.upsert(entities().filter((e) => e.kind === 'person' || e.kind === 'roster'), 2);
-    expect(loadAll(db!)).toEqual({ file: county, hashes: new Map([['sd-1', 'sha256$aa$bb']]) });
     // Dead letters: appended through the seam, listed by ingest/dead-letters.ts.
     await createDeadLetterStorage({ sql: runner }).append([rec(1, { deviceId: undefined }), rec(2)], 100);
     const embedded = createDeadLetterStore({ db: db!, logger: pino({ level: 'silent' }) });
@@ -345,6 +393,24 @@ describe('the two schemas and the embedded stores', () => {
     expect(String(await gone)).toMatch(/terminat/);
     expect(await store.count()).toBe(1);
     await runner.close();
+  });
+
+  it('a registry watcher whose PostgreSQL connection drops listens again and is told of the gap; it hears what follows', async () => {
+    const db = await postgres.open();
+    const writer = createRegistryStorage({ sql: db.another() });
+    const heard: RegistryChange[] = [];
+    let gaps = 0;
+    const stop = await createRegistryStorage({ sql: db.runner }).watch({ changed: (c) => heard.push(...c), gap: () => { gaps++; } });
+    const listening = () => db.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'");
+    expect((await listening())[0]!.n).toBe(1);
+    await db.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'");
+    await waitFor(() => gaps === 1, { what: 'the gap after the listening connection came back' });
+    expect((await listening())[0]!.n).toBe(1);
+    await writer.upsert([{ kind: 'center', value: county.centers[0]! }], 1_000);
+    await waitFor(() => heard.length === 1, { what: 'the write after the gap' });
+    expect(heard).toEqual([{ kind: 'center', id: 'fc-1', op: 'upsert' }]);
+    await stop();
+    await waitFor(async () => (await listening())[0]!.n === 0, { what: 'the listening connection closed' });
   });
 
   it('a PostgreSQL runner that cannot reach its server rejects, it does not hang or throw', async () => {

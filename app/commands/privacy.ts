@@ -1,21 +1,21 @@
 // `wf privacy …` (issue 18 point 8, PIPL): export everything held about one resident, erase it,
 // pseudonymise what is past the retention now, verify the audit trail, list who read what.
 // The subject is a site id, or a resident's exact name or phone when it names exactly one site.
-// These commands open the database directly: on a running server, erase through the API
-// (POST /api/privacy/erase/:id) so the server's in-memory registry forgets at once; here the
-// running server would keep its copy until restarted. With storage.postgresUrl they work on the
-// shared PostgreSQL, as the server's alerts do (app/stores.ts), and on this node's file for the
-// registry, shift handovers and read audit.
+// These commands open the database directly: on a running server with the embedded SQLite file,
+// erase through the API (POST /api/privacy/erase/:id) so the server's in-memory registry forgets
+// at once; here it would keep its copy until restarted. With storage.postgresUrl they work on the
+// shared PostgreSQL, as the server's alerts do (app/stores.ts), and the registry's change is
+// announced to the running nodes, which follow it at once; shift handovers stay in this node's file.
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import type { Config } from '../../contracts/config.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
-import { createRegistry } from '../../registry/index.ts';
+import { createRegistry, type Registry } from '../../registry/index.ts';
 import { createPrivacy, type Privacy } from '../../privacy/index.ts';
 import { openDatabase } from '../db.ts';
-import { openSharedStores } from '../stores.ts';
+import { openSharedStores, type SharedStores } from '../stores.ts';
 import { out, root } from './output.ts';
 
 function cliUser(): string {
@@ -30,18 +30,20 @@ async function withPrivacy(cmd: Command, config: () => Config, fn: (p: Privacy, 
   const cfg = config();
   const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
   const logger = pino({ level: 'silent' });
-  const registry = createRegistry({ db, logger });
   let failure: WatchfireError | undefined;
-  let stores: Awaited<ReturnType<typeof openSharedStores>> | undefined;
+  let stores: SharedStores | undefined;
+  let registry: Registry | undefined;
   try {
+    // The registry where the nodes keep it (storage.postgresUrl): an erasure here reaches them all.
     stores = await openSharedStores({ config: cfg, db, logger });
+    registry = createRegistry({ storage: stores.registry, logger });
     await registry.start();
     await fn(createPrivacy({ db, sql: stores.runner, registry, clock: { now: () => Date.now() }, logger, config: cfg.privacy }), cfg);
   } catch (err) {
     if (!(err instanceof WatchfireError)) throw err;
     failure = err;
   } finally {
-    await registry.stop();
+    await registry?.stop();
     await stores?.close();
     db.close();
   }

@@ -7,14 +7,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { Database } from 'better-sqlite3';
 import QRCode from 'qrcode';
 import type { RegistryReader, RegistryWriter } from '../../contracts/ports.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
 import { parseRegistryCsv, snapshotOf, validateRegistry } from '../../registry/index.ts';
 import { out, root } from './output.ts';
 
-export type OpenRegistryDb = () => Promise<{ registry: RegistryReader & RegistryWriter; db: Database; close(): Promise<void> }>;
+export type OpenRegistryDb = () => Promise<{ registry: RegistryReader & RegistryWriter & { provisioned(id: string): boolean }; close(): Promise<void> }>;
 
 export interface SheetRow { id: string; siteId: string; location: string; username: string; secret: string }
 
@@ -48,16 +47,17 @@ export function registerBatchProvision(program: Command, open: OpenRegistryDb): 
       const csvPath = join(dir, `secrets-${stamp}.csv`);
       const htmlPath = join(dir, `labels-${stamp}.html`);
       if (existsSync(csvPath) || existsSync(htmlPath)) root(cmd).error(`${csvPath} exists: not overwritten`, { exitCode: 1 });
-      const { registry, db, close } = await open();
-      let rows: SheetRow[] = [];
+      const { registry, close } = await open();
+      const rows: SheetRow[] = [];
       let skipped: string[] = [];
       try {
         const text = readFileSync(file, 'utf8');
         const parsed = validateRegistry(parseRegistryCsv('devices', text, { source: file }), { registered: snapshotOf(registry), source: file });
-        registry.importFile(parsed);
-        const issued = new Set((db.prepare('SELECT id FROM registry_devices WHERE secret_hash IS NOT NULL').all() as Array<{ id: string }>).map((r) => r.id));
-        skipped = parsed.devices.filter((d) => issued.has(d.id)).map((d) => d.id);
-        rows = parsed.devices.filter((d) => !issued.has(d.id)).map((d) => ({ id: d.id, siteId: d.siteId, location: d.location, username: d.id, secret: registry.provision(d.id).secret }));
+        await registry.importFile(parsed);
+        skipped = parsed.devices.filter((d) => registry.provisioned(d.id)).map((d) => d.id);
+        for (const d of parsed.devices.filter((x) => !registry.provisioned(x.id))) {
+          rows.push({ id: d.id, siteId: d.siteId, location: d.location, username: d.id, secret: (await registry.provision(d.id)).secret });
+        }
         if (rows.length) {
           mkdirSync(dir, { recursive: true, mode: 0o700 });
           const header = 'device,site,location,mqtt_username,secret,qr';

@@ -96,9 +96,9 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .addOption(kindOption())
     .option('--json', 'print {"file","upserted"} as JSON')
     .action(async (file: string, opts: { kind?: CsvKind; json?: boolean }, cmd: Command) => {
-      await withRegistry(cmd, open, (registry) => {
+      await withRegistry(cmd, open, async (registry) => {
         const parsed = parseFile(file, opts.kind, snapshotOf(registry));
-        const { upserted } = registry.importFile(parsed);
+        const { upserted } = await registry.importFile(parsed);
         if (opts.json) return out(cmd, JSON.stringify({ file, upserted }));
         out(cmd, `Imported ${file}: ${summary(upserted)}.`);
       });
@@ -126,7 +126,7 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
     .option('--interval <seconds>', 'expected reporting interval in seconds (default by type)')
     .option('--json', 'print {"id","username","secret"} as JSON only (issue 18: for installers\' tools)')
     .action(async (id: string, opts: { type?: DeviceType; site?: string; location?: string; interval?: string; json?: boolean }, cmd: Command) => {
-      await withRegistry(cmd, open, (registry) => {
+      await withRegistry(cmd, open, async (registry) => {
         const existing = registry.get(id);
         const changes = {
           ...(opts.type ? { type: opts.type } : {}),
@@ -137,13 +137,13 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
         if (!existing) {
           const missing = [!opts.type && '--type', !opts.site && '--site'].filter(Boolean);
           if (missing.length) throw new WatchfireError('WF_REGISTRY_NOT_FOUND', `No device "${id}"; to create it give ${missing.join(' and ')}`);
-          registry.upsertDevice({ id, location: '', enabled: true, ...changes } as Device);
+          await registry.upsertDevice({ id, location: '', enabled: true, ...changes } as Device);
           if (!opts.json) out(cmd, `Created device ${id} (${opts.type}) at site ${opts.site}.`);
         } else if (Object.keys(changes).length) {
-          registry.upsertDevice({ ...deviceOf(existing), ...changes });
+          await registry.upsertDevice({ ...deviceOf(existing), ...changes });
           if (!opts.json) out(cmd, `Updated device ${id}.`);
         }
-        const { secret } = registry.provision(id);
+        const { secret } = await registry.provision(id);
         if (opts.json) return out(cmd, JSON.stringify({ id, username: id, secret, created: !existing }));
         out(cmd, `Device ${id} provisioned. Its MQTT user name is ${id}; its secret:`);
         out(cmd, '');
@@ -160,8 +160,8 @@ export function registerRegistryCommands(program: Command, open: OpenRegistry): 
       .description(enabled ? 'let the device connect again' : 'refuse the device\'s connections (CONNACK 5) until enabled again')
       .option('--json', 'print {"id","enabled"} as JSON')
       .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-        await withRegistry(cmd, open, (registry) => {
-          registry.setDeviceEnabled(id, enabled);
+        await withRegistry(cmd, open, async (registry) => {
+          await registry.setDeviceEnabled(id, enabled);
           if (opts.json) return out(cmd, JSON.stringify({ id, enabled }));
           out(cmd, `Device ${id} ${enabled ? 'enabled' : 'disabled'}.`);
         });

@@ -1,7 +1,10 @@
 // Small registries for whole-system tests: one fire center, one grid, two homes of residents who
 // live alone, a disabled detector, a fire panel and a settlement point.
 import type { z } from 'zod';
+import type { Database } from 'better-sqlite3';
 import type { RegistryFile } from '../../contracts/registry.ts';
+import type { RegistryStorage } from '../../contracts/storage.ts';
+import { createRegistryStorage, sqliteRunner } from '../../storage/index.ts';
 
 export type RegistryInput = z.input<typeof RegistryFile>;
 
@@ -44,4 +47,9 @@ export function smallCounty(overrides: Partial<RegistryInput> = {}): RegistryInp
     ],
     ...overrides,
   };
+}
+
+/** The registry's durable copy on an open SQLite file, as app/stores.ts makes it without storage.postgresUrl. */
+export function sqliteRegistryStorage(db: Database): RegistryStorage {
+  return createRegistryStorage({ sql: sqliteRunner(db) });
 }

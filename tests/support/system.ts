@@ -73,9 +73,9 @@ export async function startTestSystem(opts: TestSystemOptions): Promise<TestSyst
   });
   await wf.start();
   const registry = RegistryFileSchema.parse(opts.registry);
-  wf.registry.importFile(registry);
+  await wf.registry.importFile(registry);
   const secrets: Record<string, string> = {};
-  for (const d of registry.devices) secrets[d.id] = wf.registry.provision(d.id).secret;
+  for (const d of registry.devices) secrets[d.id] = (await wf.registry.provision(d.id)).secret;
   const addr = wf.addresses();
   const mqttUrl = `mqtt://127.0.0.1:${addr.mqtt}`;
   const clients: MqttClient[] = [];
