@@ -13,6 +13,9 @@ import type { AuditNew } from '../contracts/storage.ts';
 import {
   cancelSteps, createEscalationStorage, createIncidentStorage, incidentById, migratePostgres, postgresRunner, touchIncident, tx, type SqlRunner, type TxBody,
 } from '../storage/index.ts';
+import { join } from 'node:path';
+import { parsePolicies } from '../alerts/index.ts';
+import { DAY_SHIFT_TIME, finding, shiftedClock, startAlerts, tempDir } from './alerts.fixture.ts';
 import { startTestPostgres, type TestPostgres } from './support/postgres.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -119,5 +122,43 @@ describe('a due step and an acknowledgement of its incident at once (PostgreSQL)
       yield* [];
       return { outcome: 'done' as const };
     })).toEqual([]);
+  });
+  it('a node whose due step another transaction holds looks again every 50 ms, not in a loop, and runs it once free', async () => {
+    const url = await server.createDatabase({ template: TEMPLATE });
+    const runner = postgresRunner({ connectionString: url });
+    closers.push(() => runner.close());
+    // The real runner; the start of each transaction (a pass of the scheduler) noted.
+    let passes: number[] = [];
+    const noted: SqlRunner = { ...runner, transaction: (body) => {
+      passes.push(performance.now());
+      return runner.transaction(body);
+    } };
+    // Steps that write no notification (no webhook channel here): only the scheduling is at stake.
+    const quiet = [{ to: 'liaison' as const, via: ['webhook' as const] }];
+    const policies = parsePolicies({ policies: [
+      { id: 'red', level: 'red', steps: [{ id: 'alarm', kind: 'alarm', notify: quiet }, { id: 'soon', kind: 'escalation', after: 1_500, until: 'acknowledged', notify: quiet }] },
+      { id: 'yellow', level: 'yellow', steps: [{ id: 'notice', kind: 'notice', notify: quiet }] },
+    ] });
+    const tmp = tempDir();
+    const h = await startAlerts({ file: join(tmp.dir, 'a.db'), clock: shiftedClock(DAY_SHIFT_TIME), alerts: { sql: noted, policies, escalationPollMs: 0 } });
+    const other = new pg.Client({ connectionString: url });
+    try {
+      await other.connect();
+      await h.alerts.handleFinding(finding());
+      // Another node's pass holds the step (its row locked) from before it is due until released.
+      await other.query('BEGIN');
+      expect((await other.query('SELECT id FROM alert_escalations WHERE done = 0 FOR UPDATE')).rowCount).toBe(1);
+      passes = [];
+      await waitFor(() => passes.length >= 5, { what: 'five passes at the held step' });
+      // Four intervals of at least BUSY_RETRY_MS (alerts/escalation.ts), timers firing no earlier than set.
+      expect(passes[4]! - passes[0]!).toBeGreaterThanOrEqual(4 * 50 - 5);
+      await other.query('COMMIT');
+      const [incident] = await h.alerts.service.list({});
+      await waitFor(async () => (await h.alerts.escalations.of(incident!.id)).some((s) => s.step === 'soon' && s.status === 'done'), { what: 'the step to run once free' });
+    } finally {
+      await other.end();
+      await h.close();
+      tmp.remove();
+    }
   });
 });
