@@ -1,7 +1,9 @@
 // node-cron drives the reports: a handover summary at each shift start (the shift's own pattern
 // and the roster's time zone), the daily report at 08:00 and the monthly grid-worker ratings on
 // the 1st, each in the center's time zone. Reports are stored once per period, so a firing that
-// repeats (or the catch-up after a restart) sends nothing twice.
+// repeats (or the catch-up after a restart) sends nothing twice. The reports are asynchronous (their
+// database may be a PostgreSQL shared by several nodes): a job's promise is awaited, its failure
+// logged, and stop() waits for the jobs still running.
 import { schedule, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { FiringClaims } from '../contracts/cluster.ts';
@@ -45,10 +47,13 @@ export function createSchedules(deps: {
     debug: (m: string | Error) => logger.debug(String(m)),
   };
 
-  function run(name: string, fn: () => unknown): void {
+  /** Firings under way (a claim being asked, a job running): stop() waits for them, so nothing writes after the module stopped. */
+  const running = new Set<Promise<void>>();
+
+  /** The job, awaited; a failure is logged, never thrown. */
+  async function run(name: string, fn: () => unknown): Promise<void> {
     try {
-      const p = fn();
-      if (p instanceof Promise) p.catch((err: unknown) => logger.error({ err, task: name }, 'scheduled task failed'));
+      await fn();
     } catch (err) {
       logger.error({ err, task: name }, 'scheduled task failed');
     }
@@ -56,23 +61,29 @@ export function createSchedules(deps: {
 
   /**
    * Runs a firing here when this node claims it (always without claims). When the claim cannot be
-   * asked (Redis away), the job runs: a report made twice is better than a duty skipped.
+   * asked (Redis away), the job runs: a report made twice is better than a duty skipped (and a
+   * report's insert makes it once all the same).
    */
   function runClaimed(name: string, firing: string, ttlMs: number, fn: () => unknown): void {
-    if (!deps.claims) {
-      run(name, fn);
-      return;
-    }
-    deps.claims.claim(name, firing, ttlMs).then(
-      (mine) => {
-        if (mine) run(name, fn);
-        else logger.debug({ task: name, firing }, 'another node runs this firing');
-      },
-      (err: unknown) => {
-        logger.warn({ err, task: name, firing }, 'could not claim a scheduled firing: running it here');
-        run(name, fn);
-      },
-    );
+    const claims = deps.claims;
+    const firingDone = (async () => {
+      if (claims) {
+        let mine: boolean;
+        try {
+          mine = await claims.claim(name, firing, ttlMs);
+        } catch (err) {
+          logger.warn({ err, task: name, firing }, 'could not claim a scheduled firing: running it here');
+          mine = true;
+        }
+        if (!mine) {
+          logger.debug({ task: name, firing }, 'another node runs this firing');
+          return;
+        }
+      }
+      await run(name, fn);
+    })();
+    running.add(firingDone);
+    void firingDone.finally(() => running.delete(firingDone));
   }
 
   function add(plan: PlannedTask, fn: () => unknown): void {
@@ -99,12 +110,9 @@ export function createSchedules(deps: {
     logger.info({ period: what, installedAt: deps.installedAt }, 'no report for a period before the installation');
     return false;
   };
-  const daily = (centerId: string, day: string) => {
-    if (existed(dayRange(day, rosters.timezoneOf(centerId)), day)) reports.daily(centerId, day);
-  };
-  const monthly = (centerId: string, month: string) => {
-    if (existed(monthRange(month, rosters.timezoneOf(centerId)), month)) reports.monthlyRatings(centerId, month);
-  };
+  const daily = (centerId: string, day: string) => (existed(dayRange(day, rosters.timezoneOf(centerId)), day) ? reports.daily(centerId, day) : undefined);
+  const monthly = (centerId: string, month: string) =>
+    (existed(monthRange(month, rosters.timezoneOf(centerId)), month) ? reports.monthlyRatings(centerId, month) : undefined);
 
   function plan(): void {
     clear();
@@ -121,20 +129,30 @@ export function createSchedules(deps: {
   }
 
   /** After a restart: the last daily and monthly reports that were due and are missing are made now. */
-  function catchUp(): void {
+  async function catchUp(): Promise<void> {
     const now = clock.now();
+    const due: Array<{ name: string; period: string; kind: 'daily' | 'monthly'; centerId: string; make: () => unknown }> = [];
     for (const c of registry.centers()) {
       const tz = rosters.timezoneOf(c.id);
       const w = wallClock(now, tz);
       if (now >= zonedInstant(tz, w.year, w.month, w.day, 8)) {
         const day = previousDay(c.id);
-        if (!reports.exists('daily', c.id, day)) runClaimed(`daily:${c.id}`, `catch-up:${day}`, CATCH_UP_CLAIM_MS, () => daily(c.id, day));
+        due.push({ name: `daily:${c.id}`, period: day, kind: 'daily', centerId: c.id, make: () => daily(c.id, day) });
       }
       if (now >= zonedInstant(tz, w.year, w.month, 1, 8, 5)) {
         const month = previousMonth(c.id);
-        if (!reports.exists('monthly', c.id, month)) runClaimed(`monthly:${c.id}`, `catch-up:${month}`, CATCH_UP_CLAIM_MS, () => monthly(c.id, month));
+        due.push({ name: `monthly:${c.id}`, period: month, kind: 'monthly', centerId: c.id, make: () => monthly(c.id, month) });
       }
     }
+    await Promise.all(due.map(async (d) => {
+      try {
+        if (await reports.exists(d.kind, d.centerId, d.period)) return;
+      } catch (err) {
+        // Whether it exists cannot be asked: make it anyway, as its insert does nothing when it does.
+        logger.warn({ err, task: d.name, period: d.period }, 'could not ask whether a due report exists: making it');
+      }
+      runClaimed(d.name, `catch-up:${d.period}`, CATCH_UP_CLAIM_MS, d.make);
+    }));
   }
 
   function clear(): void {
@@ -143,9 +161,10 @@ export function createSchedules(deps: {
   }
 
   return {
-    start(): void {
+    /** Plans the tasks; resolves once the catch-up has asked which due reports are missing and started making them. */
+    async start(): Promise<void> {
       plan();
-      catchUp();
+      await catchUp();
       const changes = registry as Partial<{ onChange(l: (c: ReadonlyArray<{ kind: string }>) => void): () => void }>;
       if (typeof changes.onChange === 'function') {
         unsubscribe = changes.onChange((cs) => {
@@ -153,10 +172,12 @@ export function createSchedules(deps: {
         });
       }
     },
-    stop(): void {
+    /** Stops planning and firing; resolves once the jobs running now have ended. */
+    async stop(): Promise<void> {
       unsubscribe?.();
       unsubscribe = undefined;
       clear();
+      await Promise.allSettled([...running]);
     },
     planned(): PlannedTask[] {
       return tasks.map((t) => t.plan);

@@ -97,11 +97,6 @@ export interface AlertsDeps {
   escalationPollMs?: number;
 }
 
-// Interim (lead's branch): the outbox-seam branch makes deliveries asynchronous itself.
-function interimDeliveries(d: { of(id: string): import('../contracts/incidents.ts').Delivery[] }) {
-  return { of: async (id: string) => d.of(id) };
-}
-
 export function createAlerts(deps: AlertsDeps) {
   const { db, bus, registry, clock, logger, config } = deps;
   const sql = deps.sql ?? sqliteRunner(db);
@@ -190,13 +185,15 @@ export function createAlerts(deps: AlertsDeps) {
     }
 
     const tokens = config.ack ? createAckTokens({ secret: config.ack.secret, ttlMs: config.ack.ttlMs }) : undefined;
-    const outbox = createOutbox({ db, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}) });
+    const outbox = createOutbox({
+      sql, clock, logger: logger.child({ part: 'outbox' }), metrics, channels, render, ...(deps.outbox ? { options: deps.outbox } : {}),
+    });
     refs.outbox = outbox;
     const escalation: Escalation = createEscalation({
       sql, clock, logger: logger.child({ part: 'escalation' }), bus, outbox, recipients, policies, metrics,
       pollMs: deps.escalationPollMs ?? (sql.dialect === 'postgres' ? 1_000 : 0),
     });
-    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: interimDeliveries(createDeliveries(db)) });
+    const incidents = createIncidents({ sql, bus, clock, logger, escalation, outbox, metrics, deliveries: createDeliveries(sql) });
     refs.incidents = incidents;
     const remoteAck = createRemoteAck({
       clock, logger: logger.child({ part: 'ack' }), registry, incident: incidents.get, outbox, tokens, timezoneOf: (c) => rosters.timezoneOf(c),
@@ -208,7 +205,7 @@ export function createAlerts(deps: AlertsDeps) {
       },
       options: { replyWords: config.ack?.replyWords ?? ['1'], keypressDigit: config.ack?.keypressDigit ?? '1' },
     });
-    const reports = createReports({ db, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
+    const reports = createReports({ sql, registry, rosters, outbox, clock, logger: logger.child({ part: 'reports' }), installedAt: deps.installedAt });
     refs.reports = reports;
     const schedules = createSchedules({ registry, rosters, reports, clock, logger: logger.child({ part: 'cron' }), installedAt: deps.installedAt, jobs: deps.jobs, claims: deps.claims });
     return { outbox, escalation, incidents, reports, schedules, remoteAck, unsubscribe: undefined as (() => void) | undefined };
@@ -219,20 +216,22 @@ export function createAlerts(deps: AlertsDeps) {
     return parts;
   }
 
+  // The public surface is asynchronous (issue 21): the stores run on a SQL runner that may be
+  // PostgreSQL. `async` also makes "alerts not started" a rejection, as every refusal is.
   const service: IncidentService = {
-    list: (f) => must().incidents.service.list(f),
-    get: (id) => must().incidents.service.get(id),
-    timeline: (id) => must().incidents.service.timeline(id),
-    acknowledge: (id, actor, note) => must().incidents.service.acknowledge(id, actor, note),
-    dispatch: (id, actor, assignee, note) => must().incidents.service.dispatch(id, actor, assignee, note),
-    onSite: (id, actor, note) => must().incidents.service.onSite(id, actor, note),
-    enRoute: (id, actor, note) => must().incidents.service.enRoute(id, actor, note),
-    resolve: (id, actor, body) => must().incidents.service.resolve(id, actor, body),
-    review: (id, actor, note) => must().incidents.service.review(id, actor, note),
-    note: (id, actor, text) => must().incidents.service.note(id, actor, text),
-    call: (id, actor, c) => must().incidents.service.call(id, actor, c),
-    deliveries: (id) => must().incidents.service.deliveries(id),
-    remarks: (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
+    list: async (f) => must().incidents.service.list(f),
+    get: async (id) => must().incidents.service.get(id),
+    timeline: async (id) => must().incidents.service.timeline(id),
+    acknowledge: async (id, actor, note) => must().incidents.service.acknowledge(id, actor, note),
+    dispatch: async (id, actor, assignee, note) => must().incidents.service.dispatch(id, actor, assignee, note),
+    onSite: async (id, actor, note) => must().incidents.service.onSite(id, actor, note),
+    enRoute: async (id, actor, note) => must().incidents.service.enRoute(id, actor, note),
+    resolve: async (id, actor, body) => must().incidents.service.resolve(id, actor, body),
+    review: async (id, actor, note) => must().incidents.service.review(id, actor, note),
+    note: async (id, actor, text) => must().incidents.service.note(id, actor, text),
+    call: async (id, actor, c) => must().incidents.service.call(id, actor, c),
+    deliveries: async (id) => must().incidents.service.deliveries(id),
+    remarks: async (centerId, from, to) => must().incidents.service.remarks(centerId, from, to),
   };
 
   const lifecycle: Lifecycle = {
@@ -254,7 +253,7 @@ export function createAlerts(deps: AlertsDeps) {
       });
       // Every due and overdue step runs before start() returns, as a restart finds them.
       await p.escalation.start();
-      if (deps.cron !== false) p.schedules.start();
+      if (deps.cron !== false) await p.schedules.start();
     },
     async stop() {
       const p = parts;
@@ -262,7 +261,7 @@ export function createAlerts(deps: AlertsDeps) {
       p.unsubscribe?.();
       // Held repeats are written before the database closes.
       await p.incidents.flush();
-      p.schedules.stop();
+      await p.schedules.stop();
       await p.escalation.stop();
       await p.outbox.stop();
       await Promise.allSettled([...own, consoleChannel].map((c) => c.close()));
@@ -287,38 +286,39 @@ export function createAlerts(deps: AlertsDeps) {
     service,
     /** Issue 19 point 5: the one action a signed link may take (the dashboards' /ack page). */
     ackLinks: {
-      inspect: (token) => must().remoteAck.links.inspect(token),
-      redeem: (token) => must().remoteAck.links.redeem(token),
+      inspect: async (token) => must().remoteAck.links.inspect(token),
+      redeem: async (token) => must().remoteAck.links.redeem(token),
     } satisfies AckLinks as AckLinks,
     policies,
     /** Console notifications (escalations, reminders) as an in-process stream. */
     console: consoleChannel,
     outbox: {
-      stats: () => must().outbox.stats(),
-      pending: (limit?: number) => must().outbox.pending(limit),
-      ofIncident: (incidentId: string) => must().outbox.ofIncident(incidentId),
-      attempts: (outboxId: number) => must().outbox.attempts(outboxId),
+      stats: async () => must().outbox.stats(),
+      pending: async (limit?: number) => must().outbox.pending(limit),
+      ofIncident: async (incidentId: string) => must().outbox.ofIncident(incidentId),
+      attempts: async (outboxId: number) => must().outbox.attempts(outboxId),
     },
     /** Issue 19 point 4: someone answered; the incident's call trees reach nobody else. Returns the stages cancelled. */
-    stopTree: (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
+    stopTree: async (incidentId: string) => must().escalation.stopTree(incidentId, clock.now()),
     /** Who a provider's callback is about (contracts/channels.ts); the callback adapter asks it. */
     ledger: {
-      byProviderId: (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
-      lastTo: (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
+      byProviderId: async (channel: string, providerId: string, outboxId?: number) => must().outbox.byProviderId(channel, providerId, outboxId),
+      lastTo: async (channel: string, phone: string, withinMs: number) => must().outbox.lastTo(channel, phone, withinMs),
     } satisfies ChannelLedger as ChannelLedger,
     escalations: {
-      pending: () => must().escalation.pending(),
-      of: (incidentId: string) => must().escalation.steps(incidentId),
+      pending: async () => must().escalation.pending(),
+      of: async (incidentId: string) => must().escalation.steps(incidentId),
     },
     rosters: {
       onDuty: (centerId: string, at: number) => rosters.onDuty(centerId, at),
       activeShifts: (centerId: string, at: number) => rosters.activeShifts(centerId, at),
     },
     reports: {
-      handover: (centerId: string, at: number) => must().reports.handover(centerId, at),
-      daily: (centerId: string, day: string) => must().reports.daily(centerId, day),
-      monthlyRatings: (centerId: string, month: string) => must().reports.monthlyRatings(centerId, month),
-      get: (id: number) => must().reports.get(id),
+      handover: async (centerId: string, at: number) => must().reports.handover(centerId, at),
+      daily: async (centerId: string, day: string) => must().reports.daily(centerId, day),
+      monthlyRatings: async (centerId: string, month: string) => must().reports.monthlyRatings(centerId, month),
+      get: async (id: number) => must().reports.get(id),
+      /** The cron plan, in memory: synchronous. */
       scheduled: () => must().schedules.planned(),
     },
   };

@@ -1,24 +1,32 @@
 // The durable outbox (DESIGN.md: "every notification goes through a durable outbox"). Rows are
-// written in the same transaction as the incident change that causes them; one worker per
-// channel sends them with bounded concurrency, exponential backoff and jitter, and records every
-// attempt. Channels never share a queue, so a slow or dead SMTP server delays no webhook.
+// written in the same transaction as the incident change that causes them (enqueue is a body for
+// the caller's runner.transaction); one worker per channel sends them with bounded concurrency,
+// exponential backoff and jitter, and records every attempt. Channels never share a queue, so a
+// slow or dead SMTP server delays no webhook.
 //
-// Delivery is at-least-once with a narrow window: a row is marked 'sending' before the hand-over
-// and 'sent' right after. A crash between the server accepting a message and the 'sent' commit
-// (milliseconds) leaves it 'sending'; on start such rows are sent again, carrying the same
-// Message-ID / delivery id so the receiver can drop the copy. No other path sends a row twice.
-import type { Database } from 'better-sqlite3';
+// The SQL is storage/outbox.ts's, on the embedded SQLite file or on a PostgreSQL that several
+// nodes share (issue 21 point 5). A worker claims due rows for itself with a lease
+// (OutboxStorage.claim) and records each outcome under that claim: two nodes never send one row at
+// once. A claim outlives the send timeout, so a live node's claim never lapses mid-send; a dead
+// node's does, and a periodic sweep on every node takes such rows back and sends them again.
+//
+// Delivery is at-least-once with a narrow window: a row is 'sending' under its claim before the
+// hand-over and 'sent' right after. A crash between the server accepting a message and the 'sent'
+// commit (milliseconds) leaves it 'sending': on one node (the embedded file) it is sent again at
+// start; with several nodes, by whichever node's sweep finds its claim lapsed. Either way it
+// carries the same Message-ID / delivery id so the receiver can drop the copy. No other path
+// sends a row twice.
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Clock } from '../contracts/ports.ts';
-import type { Locale } from '../contracts/registry.ts';
-import type { OutboxEntry, OutboxEntryAttempt, OutboxNew, OutboxStatus } from '../contracts/storage.ts';
+import type { OutboxClaim, OutboxEntry, OutboxEntryAttempt, OutboxNew, OutboxOutcome, OutboxStatus } from '../contracts/storage.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import type { InboundMatch, ReceiptStatus } from '../contracts/channels.ts';
+import { createOutboxStorage, insertOutboxRows } from '../storage/outbox.ts';
+import { tx, type SqlRunner, type TxBody } from '../storage/sql.ts';
 import { CHANNELS as CHANNEL_TABLE, CHANNEL_NAMES, type ChannelName } from './channels/registry.ts';
 import { ChannelRefusal, type Channel, type OutboundMessage } from './channels/types.ts';
 import type { AlertMetrics } from './metrics.ts';
-import { insertOutboxRows } from '../storage/outbox.ts';
-import { sqliteRunner, tx, type TxBody } from '../storage/sql.ts';
 
 /** A row to queue: the storage contract's (contracts/storage.ts), its channel one this module knows. */
 export type NewOutboxRow = Omit<OutboxNew, 'channel'> & { readonly channel: ChannelName };
@@ -29,12 +37,7 @@ export type { OutboxStatus };
 export type OutboxRow = Omit<OutboxEntry, 'channel'> & { readonly channel: ChannelName };
 
 /** An attempt as the storage contract keeps it, with the provider's delivery receipt (issue 19). */
-export interface OutboxAttempt extends OutboxEntryAttempt {
-  /** The provider's delivery receipt for this attempt, when it sent one. */
-  readonly receipt: ReceiptStatus | null;
-  readonly receiptAt: number | null;
-  readonly receiptDetail: string | null;
-}
+export type OutboxAttempt = OutboxEntryAttempt;
 
 export interface OutboxOptions {
   /** First retry delay; doubles per attempt (with ±50 % jitter) up to maxDelayMs. */
@@ -46,7 +49,35 @@ export interface OutboxOptions {
   readonly concurrency: Readonly<Record<ChannelName, number>>;
   /** A send that neither resolves nor rejects in this time counts as failed (default: the channel table's, per channel). */
   readonly sendTimeoutMs?: number | undefined;
+  /**
+   * How long a claimed row is this node's alone (default: the channel's send timeout plus
+   * LEASE_MARGIN_MS). It must outlast a render and a send (both bounded by the send timeout) and
+   * the write of the outcome; when it lapses, another node's sweep sends the row again.
+   */
+  readonly leaseMs?: number | undefined;
+  /** Between two sweeps when several nodes share the outbox (PostgreSQL); see SWEEP_MS. */
+  readonly sweepMs?: number | undefined;
 }
+
+/**
+ * A lease's margin over the send timeout: the outcome's write after a send that used all of its
+ * time (a database stalled for a failover takes seconds), and clock skew between nodes (each reads
+ * the lease against its own clock; NTP keeps them within milliseconds). A dead node's row waits at
+ * most its lease plus one sweep: 60-90 s for the channels' 30-60 s timeouts.
+ */
+export const LEASE_MARGIN_MS = 30_000;
+
+/**
+ * Between two sweeps on each node of a cluster (lapsed claims taken back, due rows picked up). A
+ * row that another node wrote is kicked by that node, so the sweep only finds what a dead or
+ * stalled node left: rows whose claim lapsed, retries it had scheduled, quiet-hour rows coming due.
+ * Five seconds adds little to the lease's 60-90 s before such a row is sent again, and costs each
+ * node one UPDATE and one claim per channel per five seconds.
+ */
+export const SWEEP_MS = 5_000;
+
+/** A pass that failed on the database (a pool error, a lock timeout) is tried again this much later. */
+const PASS_RETRY_MS = 1_000;
 
 export const DEFAULT_OUTBOX_OPTIONS: OutboxOptions = {
   baseDelayMs: 2_000,
@@ -55,23 +86,9 @@ export const DEFAULT_OUTBOX_OPTIONS: OutboxOptions = {
   concurrency: Object.fromEntries(CHANNEL_NAMES.map((c) => [c, CHANNEL_TABLE[c].concurrency])) as Record<ChannelName, number>,
 };
 
-type RawRow = {
-  id: number; channel: ChannelName; incident_id: string | null; report_id: number | null; kind: string; step: string | null;
-  recipient_kind: string; recipient_id: string; recipient_name: string; address: string; locale: Locale;
-  status: OutboxStatus; attempts: number; next_at: number; created_at: number; sent_at: number | null; last_error: string | null;
-};
-
-function toRow(r: RawRow): OutboxRow {
-  return {
-    id: r.id, channel: r.channel, incidentId: r.incident_id, reportId: r.report_id, kind: r.kind, step: r.step,
-    recipientKind: r.recipient_kind, recipientId: r.recipient_id, recipientName: r.recipient_name, address: r.address,
-    locale: r.locale, status: r.status, attempts: r.attempts, nextAt: r.next_at, createdAt: r.created_at, sentAt: r.sent_at,
-    lastError: r.last_error,
-  };
-}
-
 export interface OutboxDeps {
-  db: Database;
+  /** The embedded file's sqliteRunner (one node) or a PostgreSQL shared by several nodes. */
+  sql: SqlRunner;
   clock: Clock;
   logger: Logger;
   metrics: AlertMetrics;
@@ -79,54 +96,48 @@ export interface OutboxDeps {
   render: (row: OutboxRow) => Promise<OutboundMessage>;
   options?: Partial<OutboxOptions>;
   random?: () => number;
+  /** This node's name in claims (default `<hostname>:<pid>`). */
+  worker?: string;
 }
 
 const CHANNELS: readonly ChannelName[] = CHANNEL_NAMES;
 
-type RawAttempt = {
-  id: number; outbox_id: number; started_at: number; finished_at: number | null; outcome: OutboxAttempt['outcome']; error: string | null;
-  provider_id: string | null; receipt: ReceiptStatus | null; receipt_at: number | null; receipt_detail: string | null;
-};
+interface Worker {
+  timer: NodeJS.Timeout | undefined;
+  timerAt: number;
+  inFlight: Set<Promise<void>>;
+  kickQueued: boolean;
+  /** The pass running now: claims are asynchronous, and two at once would claim past the concurrency. */
+  pass: Promise<void> | undefined;
+  /** Something changed during the pass (a send finished, a row came): one more pass after it. */
+  again: boolean;
+}
 
 export function createOutbox(deps: OutboxDeps) {
-  const { db, clock, logger, metrics, channels, render } = deps;
+  const { sql, clock, logger, metrics, channels, render } = deps;
   const opts: OutboxOptions = { ...DEFAULT_OUTBOX_OPTIONS, ...deps.options, concurrency: { ...DEFAULT_OUTBOX_OPTIONS.concurrency, ...deps.options?.concurrency } };
   const random = deps.random ?? Math.random;
-  const kq = sqliteRunner(db).q;
+  const worker = deps.worker ?? `${hostname()}:${process.pid}`;
+  const store = createOutboxStorage({ sql });
+  // The embedded file has one process: every claim in it is this process's own. A PostgreSQL may
+  // be shared, so there only a lapsed claim is taken back, and a sweep finds other nodes' leftovers.
+  const shared = sql.dialect === 'postgres';
+  const sweepMs = opts.sweepMs ?? SWEEP_MS;
+  const timeoutOf = (c: ChannelName) => opts.sendTimeoutMs ?? CHANNEL_TABLE[c].sendTimeoutMs;
+  const leaseOf = (c: ChannelName) => opts.leaseMs ?? timeoutOf(c) + LEASE_MARGIN_MS;
 
-  const insert = db.prepare(`INSERT INTO alert_outbox
-    (channel, incident_id, report_id, kind, step, recipient_kind, recipient_id, recipient_name, address, locale, status, attempts, next_at, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`);
-  const nextDue = db.prepare(`SELECT * FROM alert_outbox WHERE channel = ? AND status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT 1`);
-  const earliest = db.prepare(`SELECT MIN(next_at) AS t FROM alert_outbox WHERE channel = ? AND status = 'pending'`).pluck();
-  const claim = db.prepare(`UPDATE alert_outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status = 'pending'`);
-  const attemptStart = db.prepare(`INSERT INTO alert_outbox_attempts (outbox_id, started_at, outcome) VALUES (?, ?, 'sending')`);
-  const attemptEnd = db.prepare(`UPDATE alert_outbox_attempts SET finished_at = ?, outcome = ?, error = ?, provider_id = ? WHERE id = ?`);
-  const receiptOf = db.prepare(`UPDATE alert_outbox_attempts SET receipt = ?, receipt_at = ?, receipt_detail = ? WHERE id = ?`);
-  const attemptByProvider = db.prepare(`SELECT a.id AS attempt, o.id AS outbox, o.incident_id AS incident, o.recipient_id AS recipient FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id
-    WHERE a.provider_id = ? AND o.channel = ? ORDER BY a.id DESC LIMIT 1`);
-  const lastAttemptOf = db.prepare(`SELECT a.id AS attempt, o.id AS outbox, o.incident_id AS incident, o.recipient_id AS recipient FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id
-    WHERE o.id = ? AND o.channel = ? ORDER BY a.id DESC LIMIT 1`);
-  const lastSentTo = db.prepare(`SELECT id AS outbox, incident_id AS incident, recipient_id AS recipient FROM alert_outbox
-    WHERE channel = ? AND address = ? AND status = 'sent' AND sent_at >= ? ORDER BY id DESC LIMIT 1`);
-  const markSent = db.prepare(`UPDATE alert_outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`);
-  const markRetry = db.prepare(`UPDATE alert_outbox SET status = ?, next_at = ?, last_error = ? WHERE id = ?`);
-  const recover = db.prepare(`UPDATE alert_outbox SET status = 'pending', next_at = ? WHERE status = 'sending'`);
-  const recoverAttempts = db.prepare(`UPDATE alert_outbox_attempts SET outcome = 'failed', error = 'interrupted: the process stopped during the attempt', finished_at = ? WHERE outcome = 'sending'`);
-  const countBy = db.prepare(`SELECT channel, status, COUNT(*) AS n FROM alert_outbox GROUP BY channel, status`);
-  const pendingRows = db.prepare(`SELECT * FROM alert_outbox WHERE status IN ('pending', 'sending', 'failed') ORDER BY id LIMIT ?`);
-  const byIncident = db.prepare(`SELECT * FROM alert_outbox WHERE incident_id = ? ORDER BY id`);
-  const attemptsOf = db.prepare(`SELECT * FROM alert_outbox_attempts WHERE outbox_id = ? ORDER BY id`);
-  const byId = db.prepare(`SELECT * FROM alert_outbox WHERE id = ?`);
-  const attemptTotals = db.prepare(`SELECT o.channel AS channel, a.outcome AS outcome, COUNT(*) AS n FROM alert_outbox_attempts a JOIN alert_outbox o ON o.id = a.outbox_id GROUP BY o.channel, a.outcome`);
-
-  interface Worker { timer: NodeJS.Timeout | undefined; timerAt: number; inFlight: Set<Promise<void>>; kickQueued: boolean }
-  const workers = new Map<ChannelName, Worker>(CHANNELS.map((c) => [c, { timer: undefined, timerAt: Infinity, inFlight: new Set(), kickQueued: false }]));
+  const workers = new Map<ChannelName, Worker>(CHANNELS.map((c) => [c, { timer: undefined, timerAt: Infinity, inFlight: new Set(), kickQueued: false, pass: undefined, again: false }]));
   let running = false;
+  /** Recovery at start: no pass claims before it is done (on one node it takes back every 'sending' row). */
+  let ready: Promise<void> = Promise.resolve();
+  let sweeper: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+  /** Rows not yet delivered per channel, as the last pass or sweep counted them (the gauge reads it synchronously). */
+  const depthOf = new Map<string, number>();
 
-  // Interim (lead's branch): the row inside the caller's runner transaction; the outbox-seam branch replaces this file.
+  /** Inside the caller's runner.transaction: `const id = yield* outbox.enqueue(row, now)`. */
   function* enqueue(row: NewOutboxRow, now: number): TxBody<number> {
-    const [r] = yield* tx.all(insertOutboxRows(kq, [row], now).returning('id'));
+    const [r] = yield* tx.all(insertOutboxRows(sql.q, [row], now).returning('id'));
     return r!.id;
   }
 
@@ -144,31 +155,57 @@ export function createOutbox(deps: OutboxDeps) {
       w.kickQueued = true;
       setTimeout(() => {
         w.kickQueued = false;
-        pump(c);
+        void pump(c);
       }, 0);
     }
   }
 
-  function pump(c: ChannelName): void {
+  /** Starts a pass, or asks the running one for another round. */
+  function pump(c: ChannelName): Promise<void> {
     const w = workers.get(c)!;
-    const channel = channels[c];
-    if (!running || !channel) return;
-    const now = clock.now();
-    while (w.inFlight.size < opts.concurrency[c]) {
-      const raw = nextDue.get(c, now) as RawRow | undefined;
-      if (!raw) break;
-      if (claim.run(raw.id).changes !== 1) break;
-      const attemptId = Number(attemptStart.run(raw.id, now).lastInsertRowid);
-      const p = deliver(channel, toRow({ ...raw, status: 'sending', attempts: raw.attempts + 1 }), attemptId);
-      w.inFlight.add(p);
-      void p.finally(() => {
-        w.inFlight.delete(p);
-        pump(c);
-      });
+    if (!running || !channels[c]) return Promise.resolve();
+    if (w.pass) {
+      w.again = true;
+      return w.pass;
     }
-    if (w.inFlight.size >= opts.concurrency[c]) return;
-    const t = earliest.get(c) as number | null;
-    if (t === null) return;
+    w.pass = pass(c, w, channels[c]).finally(() => {
+      w.pass = undefined;
+    });
+    return w.pass;
+  }
+
+  /** Claims what the free slots can take, starts their sends, and sets the timer for the next due row. Never rejects. */
+  async function pass(c: ChannelName, w: Worker, channel: Channel): Promise<void> {
+    try {
+      await ready;
+      do {
+        w.again = false;
+        const free = opts.concurrency[c] - w.inFlight.size;
+        if (free > 0) {
+          const claims = await store.claim({ channel: c, worker, now: clock.now(), limit: free, leaseMs: leaseOf(c) });
+          for (const claim of claims) {
+            const p = deliver(channel, claim);
+            w.inFlight.add(p);
+            void p.finally(() => {
+              w.inFlight.delete(p);
+              void pump(c);
+            });
+          }
+        }
+        const queue = await store.queue(c);
+        depthOf.set(c, queue.depth);
+        if (running && w.inFlight.size < opts.concurrency[c] && queue.nextDueAt !== undefined) wakeAt(c, w, queue.nextDueAt);
+      } while (w.again && running);
+    } catch (err) {
+      // The database failed us (a lost connection, a lock timeout): the rows stay where they are.
+      logger.error({ err, channel: c }, 'outbox pass failed: trying again shortly');
+      wakeAt(c, w, clock.now() + PASS_RETRY_MS);
+    }
+  }
+
+  function wakeAt(c: ChannelName, w: Worker, t: number): void {
+    if (!running) return;
+    const now = clock.now();
     const at = Math.max(t, now + 1);
     if (w.timer && w.timerAt <= at) return;
     if (w.timer) clearTimeout(w.timer);
@@ -177,20 +214,33 @@ export function createOutbox(deps: OutboxDeps) {
     w.timer = setTimeout(() => {
       w.timer = undefined;
       w.timerAt = Infinity;
-      pump(c);
+      void pump(c);
     }, Math.min(at - now, 2 ** 31 - 1));
   }
 
-  async function deliver(channel: Channel, row: OutboxRow, attemptId: number): Promise<void> {
+  /** Several nodes: take back the rows of lapsed claims (a dead node's), then look at every queue. */
+  async function sweep(): Promise<void> {
+    try {
+      const taken = await store.reclaimExpired(clock.now());
+      if (taken) logger.warn({ rows: taken }, 'outbox rows whose claim lapsed (their node stopped or stalled) are sent again (same Message-ID / delivery id)');
+    } catch (err) {
+      logger.error({ err }, 'outbox sweep could not take back lapsed claims');
+    }
+    await Promise.all(CHANNELS.map((c) => pump(c)));
+  }
+
+  async function deliver(channel: Channel, claim: OutboxClaim): Promise<void> {
+    const row = claim.row as OutboxRow;
     let error: unknown;
     let guard: NodeJS.Timeout | undefined;
     let providerId: string | null = null;
     const spec = CHANNEL_TABLE[row.channel];
-    const timeoutMs = opts.sendTimeoutMs ?? spec.sendTimeoutMs;
+    const timeoutMs = timeoutOf(row.channel);
     try {
-      const message = await render(row);
+      // The render reads the database too: the timeout bounds it with the send, so that the
+      // lease (longer than the timeout) covers both.
       const result = await Promise.race([
-        channel.send(message),
+        (async () => channel.send(await render(row)))(),
         new Promise<never>((_, rej) => {
           guard = setTimeout(() => rej(new WatchfireError(spec.code, `no outcome in ${timeoutMs} ms`)), timeoutMs);
         }),
@@ -202,118 +252,131 @@ export function createOutbox(deps: OutboxDeps) {
       if (guard) clearTimeout(guard);
     }
     const now = clock.now();
+    let outcome: OutboxOutcome;
+    let msg = '';
+    let giveUp = false;
     if (error === undefined) {
-      db.transaction(() => {
-        markSent.run(now, row.id);
-        attemptEnd.run(now, 'sent', null, providerId, attemptId);
-      })();
-      metrics.attempts.inc({ channel: row.channel, outcome: 'sent' });
+      outcome = { sent: true, at: now, providerId };
+    } else {
+      msg = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+      giveUp = now - row.createdAt >= opts.giveUpAfterMs;
+      // A refusal with a reset time (a per-number limit) is not retried before it: it would only count again.
+      const retryAt = Math.max(now + backoff(row.attempts), error instanceof ChannelRefusal ? error.retryAt : 0);
+      outcome = { sent: false, at: now, error: msg, retryAt, giveUp };
+    }
+    metrics.attempts.inc({ channel: row.channel, outcome: outcome.sent ? 'sent' : 'failed' });
+    let held: boolean;
+    try {
+      held = await store.finish(claim, outcome);
+    } catch (err) {
+      // The row stays 'sending' under this claim: when the lease lapses it is sent again.
+      logger.error({ err, outbox: row.id, channel: row.channel, sent: outcome.sent }, 'outbox could not record an attempt: the row is sent again once its claim lapses');
       return;
     }
-    const msg = error instanceof Error ? error.message : String(error);
-    const code = error instanceof WatchfireError ? error.code : undefined;
-    const giveUp = now - row.createdAt >= opts.giveUpAfterMs;
-    // A refusal with a reset time (a per-number limit) is not retried before it: it would only count again.
-    const next = Math.max(now + backoff(row.attempts), error instanceof ChannelRefusal ? error.retryAt : 0);
-    db.transaction(() => {
-      markRetry.run(giveUp ? 'failed' : 'pending', next, msg.slice(0, 1000), row.id);
-      attemptEnd.run(now, 'failed', msg.slice(0, 1000), null, attemptId);
-    })();
-    metrics.attempts.inc({ channel: row.channel, outcome: 'failed' });
+    if (!held) {
+      // This node stalled past its lease and the row was taken back: whatever happened here, the
+      // node that has it now records the outcome.
+      logger.warn({ outbox: row.id, channel: row.channel, sent: outcome.sent, claim: claim.claim }, 'outbox claim lapsed before its outcome was recorded: the row is another node\'s now');
+      return;
+    }
+    if (outcome.sent) return;
     if (giveUp) {
       logger.error({ code: 'WF_NOTIFY_GAVE_UP', outbox: row.id, channel: row.channel, incident: row.incidentId, to: row.address, attempts: row.attempts, err: msg }, 'notification failed for too long: marked failed');
     } else {
-      logger.warn({ code, outbox: row.id, channel: row.channel, incident: row.incidentId, attempts: row.attempts, retryInMs: next - now, err: msg }, 'notification attempt failed: will retry');
+      const code = error instanceof WatchfireError ? error.code : undefined;
+      logger.warn({ code, outbox: row.id, channel: row.channel, incident: row.incidentId, attempts: row.attempts, retryInMs: outcome.retryAt - now, err: msg }, 'notification attempt failed: will retry');
     }
   }
 
   return {
     enqueue,
     kick,
+    /** Recovers and starts the workers; the passes wait for the recovery (asynchronous: it runs on the database). */
     start(): void {
-      const now = clock.now();
-      const interrupted = db.transaction(() => {
-        recoverAttempts.run(now);
-        return recover.run(now).changes;
-      })();
-      if (interrupted) logger.warn({ rows: interrupted }, 'outbox rows interrupted while sending are sent again (same Message-ID / delivery id)');
+      if (running) return;
       for (const c of CHANNELS) {
         if (!channels[c]) logger.warn({ channel: c }, `no ${c} channel configured: its notifications are not written`);
       }
       running = true;
-      for (const c of CHANNELS) pump(c);
+      ready = (async () => {
+        try {
+          const now = clock.now();
+          const interrupted = shared ? await store.reclaimExpired(now) : await store.reclaimAll(now);
+          if (interrupted) logger.warn({ rows: interrupted }, 'outbox rows interrupted while sending are sent again (same Message-ID / delivery id)');
+          const counts = await store.counts();
+          for (const [c, n] of Object.entries(counts.byChannel)) depthOf.set(c, n.pending + n.sending);
+        } catch (err) {
+          logger.error({ err }, 'outbox recovery failed: rows left sending are taken back when their claims lapse');
+        }
+      })();
+      for (const c of CHANNELS) void pump(c);
+      if (shared) {
+        sweeper = setInterval(() => {
+          if (sweeping) return;
+          sweeping = sweep().finally(() => {
+            sweeping = undefined;
+          });
+        }, sweepMs);
+      }
     },
     /** Stops taking new rows off the queue and waits for the sends in flight. */
     async stop(): Promise<void> {
       running = false;
+      if (sweeper) clearInterval(sweeper);
+      sweeper = undefined;
       for (const w of workers.values()) {
         if (w.timer) clearTimeout(w.timer);
         w.timer = undefined;
         w.timerAt = Infinity;
       }
+      // A pass may be claiming now: its sends join inFlight when the claim returns.
+      await Promise.allSettled([ready, sweeping, ...[...workers.values()].map((w) => w.pass)]);
       await Promise.allSettled([...workers.values()].flatMap((w) => [...w.inFlight]));
     },
     has(channel: ChannelName): boolean {
       return !!channels[channel];
     },
-    stats() {
-      const byChannel: Record<string, Record<OutboxStatus, number>> = {};
-      for (const r of countBy.all() as Array<{ channel: string; status: OutboxStatus; n: number }>) {
-        byChannel[r.channel] ??= { pending: 0, sending: 0, sent: 0, failed: 0 };
-        byChannel[r.channel]![r.status] = r.n;
-      }
-      const attempts: Record<string, Record<string, number>> = {};
-      for (const r of attemptTotals.all() as Array<{ channel: string; outcome: string; n: number }>) {
-        attempts[r.channel] ??= {};
-        attempts[r.channel]![r.outcome] = r.n;
-      }
+    async stats() {
+      const { byChannel, attempts } = await store.counts();
       const inFlight = Object.fromEntries([...workers].map(([c, w]) => [c, w.inFlight.size]));
       return { byChannel, attempts, inFlight };
     },
     /** Rows not delivered yet (pending, sending, or given up), oldest first. */
-    pending(limit = 1000): OutboxRow[] {
-      return (pendingRows.all(limit) as RawRow[]).map(toRow);
+    async pending(limit = 1000): Promise<OutboxRow[]> {
+      return (await store.pending(limit)) as OutboxRow[];
     },
-    get(id: number): OutboxRow | undefined {
-      const r = byId.get(id) as RawRow | undefined;
-      return r ? toRow(r) : undefined;
+    async get(id: number): Promise<OutboxRow | undefined> {
+      return (await store.get(id)) as OutboxRow | undefined;
     },
-    ofIncident(incidentId: string): OutboxRow[] {
-      return (byIncident.all(incidentId) as RawRow[]).map(toRow);
+    async ofIncident(incidentId: string): Promise<OutboxRow[]> {
+      return (await store.ofIncident(incidentId)) as OutboxRow[];
     },
-    attempts(outboxId: number): OutboxAttempt[] {
-      return (attemptsOf.all(outboxId) as RawAttempt[]).map((a) => ({
-        id: a.id, outboxId: a.outbox_id, startedAt: a.started_at, finishedAt: a.finished_at, outcome: a.outcome, error: a.error,
-        providerId: a.provider_id, receipt: a.receipt, receiptAt: a.receipt_at, receiptDetail: a.receipt_detail,
-      }));
+    attempts(outboxId: number): Promise<OutboxAttempt[]> {
+      return store.attempts(outboxId);
     },
     /** The row whose attempt got this provider id (or, when given, the row itself): contracts/channels.ts ChannelLedger. */
-    byProviderId(channel: string, providerId: string, outboxId?: number): InboundMatch | undefined {
-      const r = (attemptByProvider.get(providerId, channel) ?? (outboxId !== undefined ? lastAttemptOf.get(outboxId, channel) : undefined)) as
-        { attempt: number; outbox: number; incident: string | null; recipient: string } | undefined;
-      return r ? { outboxId: r.outbox, incidentId: r.incident, recipientId: r.recipient } : undefined;
+    byProviderId(channel: string, providerId: string, outboxId?: number): Promise<InboundMatch | undefined> {
+      return store.byProviderId(channel, providerId, outboxId);
     },
-    lastTo(channel: string, address: string, withinMs: number): InboundMatch | undefined {
-      const r = lastSentTo.get(channel, address, clock.now() - withinMs) as { outbox: number; incident: string | null; recipient: string } | undefined;
-      return r ? { outboxId: r.outbox, incidentId: r.incident, recipientId: r.recipient } : undefined;
+    lastTo(channel: string, address: string, withinMs: number): Promise<InboundMatch | undefined> {
+      return store.lastSentTo(channel, address, clock.now() - withinMs);
     },
     /**
      * Records a provider's delivery receipt on the attempt that got this provider id (else on the
-     * row's last attempt); returns false when no attempt matches (an old or foreign receipt).
+     * row's last attempt); false when no attempt matches (an old or foreign receipt).
      */
-    recordReceipt(r: { channel: string; providerId: string; outboxId?: number | undefined; status: ReceiptStatus; at: number; detail?: string | undefined }): boolean {
-      const a = (attemptByProvider.get(r.providerId, r.channel) ?? (r.outboxId !== undefined ? lastAttemptOf.get(r.outboxId, r.channel) : undefined)) as { attempt: number } | undefined;
-      if (!a) return false;
-      receiptOf.run(r.status, r.at, r.detail?.slice(0, 500) ?? null, a.attempt);
+    async recordReceipt(r: { channel: string; providerId: string; outboxId?: number | undefined; status: ReceiptStatus; at: number; detail?: string | undefined }): Promise<boolean> {
+      if (!(await store.recordReceipt(r))) return false;
       metrics.receipts.inc({ channel: r.channel, status: r.status });
       return true;
     },
+    /**
+     * Rows not yet delivered per channel, for the gauge, which prom-client reads synchronously:
+     * as the last pass of each channel (or, in a cluster, the last sweep) counted them, so at
+     * most one send or one sweep old.
+     */
     depth(): Record<string, number> {
-      const out: Record<string, number> = {};
-      for (const r of countBy.all() as Array<{ channel: string; status: OutboxStatus; n: number }>) {
-        if (r.status === 'pending' || r.status === 'sending') out[r.channel] = (out[r.channel] ?? 0) + r.n;
-      }
-      return out;
+      return Object.fromEntries([...depthOf].filter(([, n]) => n > 0));
     },
   };
 }

@@ -2,13 +2,19 @@
 // with its enforcement list, and the monthly grid-worker ratings. Each is stored once per center
 // and period (a restart or a second cron firing finds it and sends nothing again) and emailed to
 // the supervisors and the manager through the outbox.
-import type { Database } from 'better-sqlite3';
+//
+// The SQL runs through a SqlRunner (storage/): the embedded SQLite file or a PostgreSQL shared by
+// several nodes. A report's facts are read on one snapshot (storage/report-facts.ts); the report and
+// its email rows are written in one transaction, whose insert does nothing when the (kind, center,
+// period) is stored already, so two nodes making the same report store one and mail it once.
 import type { Logger } from 'pino';
 import type { Clock, RegistryReader } from '../contracts/ports.ts';
 import type { Incident } from '../contracts/incidents.ts';
 import type { Person } from '../contracts/registry.ts';
-import { toIncident, type IncidentRow } from './store.ts';
-import type { Outbox } from './outbox.ts';
+import type { StoredReport } from '../contracts/storage.ts';
+import { createReportFacts, createReportStorage, insertReport, type SqlRunner, type TxBody } from '../storage/index.ts';
+import type { ChannelName } from './policies.ts';
+import type { NewOutboxRow } from './outbox.ts';
 import type { Rosters } from './roster.ts';
 import { rateGridWorker, type Rating, type WorkerMonth } from './rating.ts';
 import { dayRange, formatLocal, monthRange } from './zoned.ts';
@@ -43,36 +49,33 @@ export interface WorkerRating extends Rating {
 export const CLOSURE_TARGET_MS = { red: 2 * 3_600_000, yellow: 72 * 3_600_000, green: 72 * 3_600_000 } as const;
 const FEEDBACK_MIN_CHARS = 10;
 
+/** The outbox as a report uses it: rows queued inside the report's transaction, then a kick once it committed. */
+export interface ReportOutbox {
+  /** Inside the caller's runner.transaction: `const id = yield* outbox.enqueue(row, now)`. */
+  enqueue(row: NewOutboxRow, now: number): TxBody<number>;
+  has(channel: ChannelName): boolean;
+  kick(channel?: ChannelName): void;
+}
+
+/** A stored report as this module reads it (its body parsed); `created` as given. */
+export function toReport(r: StoredReport, created: boolean): Report {
+  return { id: r.id, kind: r.kind as ReportKind, centerId: r.centerId, period: r.period, createdAt: r.createdAt, body: JSON.parse(r.body) as ReportBody, created };
+}
+
 export function createReports(deps: {
-  db: Database; registry: RegistryReader; rosters: Rosters; outbox: Outbox; clock: Clock; logger: Logger;
+  sql: SqlRunner; registry: RegistryReader; rosters: Rosters; outbox: ReportOutbox; clock: Clock; logger: Logger;
   /** When this installation began (wf_meta.installed_at): no report covers time before it (issue 18 point 7). */
   installedAt?: number | undefined;
 }) {
-  const { db, registry, rosters, outbox, clock, logger } = deps;
+  const { sql, registry, rosters, outbox, clock, logger } = deps;
+  const stored = createReportStorage({ sql });
+  const facts = createReportFacts({ sql });
   // Issue 18 point 7: a report never covers time before the installation. The scheduler makes no
   // report for a period that ended before it; a period it began inside is reported from the
   // installation on, and says so (a first handover looked back 24 h, a first month from the 1st).
   const since = (from: number): number => (deps.installedAt !== undefined && deps.installedAt > from ? deps.installedAt : from);
   const sinceLines = (from: number, periodFrom: number, zone: string): { zh: string[]; en: string[] } =>
     from > periodFrom ? { zh: [`（自系统安装 ${formatLocal(from, zone)} 起）`], en: [`(since the installation at ${formatLocal(from, zone)})`] } : { zh: [], en: [] };
-  const st = {
-    insert: db.prepare('INSERT OR IGNORE INTO alert_reports (kind, center_id, period, created_at, body) VALUES (?, ?, ?, ?, ?)'),
-    get: db.prepare('SELECT * FROM alert_reports WHERE kind = ? AND center_id = ? AND period = ?'),
-    byId: db.prepare('SELECT * FROM alert_reports WHERE id = ?'),
-    lastOf: db.prepare('SELECT * FROM alert_reports WHERE kind = ? AND center_id = ? ORDER BY created_at DESC LIMIT 1'),
-    opened: db.prepare('SELECT * FROM alert_incidents WHERE center_id = ? AND opened_at >= ? AND opened_at < ? ORDER BY opened_at'),
-    resolvedIn: db.prepare('SELECT * FROM alert_incidents WHERE center_id = ? AND resolved_at >= ? AND resolved_at < ? ORDER BY resolved_at'),
-    active: db.prepare("SELECT * FROM alert_incidents WHERE center_id = ? AND active = 1 ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, opened_at"),
-    enforcement: db.prepare(`SELECT DISTINCT i.* FROM alert_incidents i JOIN alert_escalations e ON e.incident_id = i.id
-      WHERE i.center_id = ? AND i.active = 1 AND e.done = 1 AND e.step = 'enforcement' ORDER BY i.opened_at`),
-    pendingSteps: db.prepare(`SELECT COUNT(*) FROM alert_escalations e JOIN alert_incidents i ON i.id = e.incident_id WHERE i.center_id = ? AND e.done = 0`).pluck(),
-    firstTakeUp: db.prepare(`SELECT MIN(at) FROM alert_audit WHERE incident_id = ? AND action IN ('en_route', 'on_site') AND at >= ?`).pluck(),
-  };
-
-  type RawReport = { id: number; kind: ReportKind; center_id: string; period: string; created_at: number; body: string };
-  const toReport = (r: RawReport, created: boolean): Report => ({ id: r.id, kind: r.kind, centerId: r.center_id, period: r.period, createdAt: r.created_at, body: JSON.parse(r.body) as ReportBody, created });
-
-  const incidents = (rows: unknown[]) => (rows as IncidentRow[]).map(toIncident);
   const tz = (centerId: string) => rosters.timezoneOf(centerId);
   const line = (i: Incident, zone: string) => ({
     zh: `[${i.level === 'red' ? '红' : i.level === 'yellow' ? '黄' : '绿'}] ${i.title.zh} — ${registry.site(i.siteId)?.name ?? i.siteId} (${i.state}, ${formatLocal(i.openedAt, zone)})`,
@@ -80,40 +83,40 @@ export function createReports(deps: {
   });
 
   /** Stores the report once and queues its email in the same transaction; an existing one is returned as is. */
-  function store(kind: ReportKind, centerId: string, period: string, body: ReportBody, to: readonly Person[]): Report {
+  async function store(kind: ReportKind, centerId: string, period: string, body: ReportBody, to: readonly Person[]): Promise<Report> {
     const now = clock.now();
-    return db.transaction(() => {
-      const r = st.insert.run(kind, centerId, period, now, JSON.stringify(body));
-      if (r.changes === 0) return toReport(st.get.get(kind, centerId, period) as RawReport, false);
-      const id = Number(r.lastInsertRowid);
+    const email = outbox.has('email');
+    const put = await sql.transaction(function* () {
+      const r = yield* insertReport(sql.q, { kind, centerId, period, createdAt: now, body: JSON.stringify(body) });
+      // Only the node whose insert made the report queues its email: another's found it made.
+      if (!r.created) return { ...r, rows: 0 };
       const seen = new Set<string>();
       let rows = 0;
-      if (outbox.has('email')) {
+      if (email) {
         for (const p of to) {
           if (!p.email || seen.has(p.email)) continue;
           seen.add(p.email);
-          outbox.enqueue({ channel: 'email', incidentId: null, reportId: id, kind: `report:${kind}`, step: null, recipientKind: p.role, recipientId: p.id, recipientName: p.name, address: p.email, locale: p.locale }, now);
+          yield* outbox.enqueue({ channel: 'email', incidentId: null, reportId: r.report.id, kind: `report:${kind}`, step: null, recipientKind: p.role, recipientId: p.id, recipientName: p.name, address: p.email, locale: p.locale }, now);
           rows++;
         }
       }
-      if (rows === 0) logger.warn({ code: 'WF_NOTIFY_NO_RECIPIENT', kind, centerId, period }, 'report stored but nobody with an email to send it to');
-      return toReport(st.byId.get(id) as RawReport, true);
-    })();
+      return { ...r, rows };
+    });
+    if (put.created && put.rows === 0) logger.warn({ code: 'WF_NOTIFY_NO_RECIPIENT', kind, centerId, period }, 'report stored but nobody with an email to send it to');
+    return toReport(put.report, put.created);
   }
 
-  function finish(r: Report): Report {
+  async function finish(made: Promise<Report>): Promise<Report> {
+    const r = await made;
     if (r.created) outbox.kick('email');
     return r;
   }
 
-  function handover(centerId: string, at: number): Report {
+  async function handover(centerId: string, at: number): Promise<Report> {
     const zone = tz(centerId);
-    const last = st.lastOf.get('handover', centerId) as RawReport | undefined;
+    const last = await stored.last('handover', centerId);
     const from = since(last ? (JSON.parse(last.body) as ReportBody).to : at - 24 * 3_600_000);
-    const active = incidents(st.active.all(centerId));
-    const opened = incidents(st.opened.all(centerId, from, at));
-    const resolved = incidents(st.resolvedIn.all(centerId, from, at));
-    const pending = st.pendingSteps.get(centerId) as number;
+    const { active, opened, resolved, pendingSteps: pending } = await facts.handover(centerId, from, at);
     const duty = rosters.onDuty(centerId, at);
     const shiftNames = duty.shifts.map((s) => s.shift.name).join(', ') || '—';
     const lines = {
@@ -124,15 +127,12 @@ export function createReports(deps: {
     return finish(store('handover', centerId, formatLocal(at, zone), body, [...duty.supervisors, ...duty.operators]));
   }
 
-  function daily(centerId: string, day: string): Report {
+  async function daily(centerId: string, day: string): Promise<Report> {
     const zone = tz(centerId);
     const [dayFrom, to] = dayRange(day, zone);
     const from = since(dayFrom);
     const sinceNote = sinceLines(from, dayFrom, zone);
-    const opened = incidents(st.opened.all(centerId, from, to));
-    const resolved = incidents(st.resolvedIn.all(centerId, from, to));
-    const active = incidents(st.active.all(centerId));
-    const enforcement = incidents(st.enforcement.all(centerId));
+    const { opened, resolved, active, enforcement } = await facts.daily(centerId, from, to);
     const count = <K extends string>(xs: readonly Incident[], f: (i: Incident) => K | null) => xs.reduce<Record<string, number>>((acc, i) => {
       const k = f(i);
       if (k !== null) acc[k] = (acc[k] ?? 0) + 1;
@@ -170,7 +170,7 @@ export function createReports(deps: {
   }
 
   /** The month's facts for one grid worker: the incidents assigned to them, or of their grid when unassigned. */
-  function workerMonth(worker: Person, opened: readonly Incident[]): WorkerMonth {
+  function workerMonth(worker: Person, opened: readonly Incident[], takeUps: ReadonlyMap<string, number>): WorkerMonth {
     const mine = opened.filter((i) => i.assignee === worker.id || (i.assignee === null && i.gridId !== null && registry.grid(i.gridId)?.workerId === worker.id));
     const ackSeconds: number[] = [];
     const toSiteSeconds: number[] = [];
@@ -179,8 +179,8 @@ export function createReports(deps: {
     let feedback = 0;
     for (const i of mine) {
       if (i.dispatchedAt !== null) {
-        const took = st.firstTakeUp.get(i.id, i.dispatchedAt) as number | null;
-        if (took !== null) ackSeconds.push((took - i.dispatchedAt) / 1000);
+        const took = takeUps.get(i.id);
+        if (took !== undefined) ackSeconds.push((took - i.dispatchedAt) / 1000);
         if (i.onSiteAt !== null) toSiteSeconds.push((i.onSiteAt - i.dispatchedAt) / 1000);
       }
       if (i.resolvedAt !== null && i.disposition !== 'condition_cleared') {
@@ -192,15 +192,15 @@ export function createReports(deps: {
     return { tasks: mine.length, ackSeconds, toSiteSeconds, closed, closedWithinTarget: within, feedbackComplete: feedback };
   }
 
-  function monthlyRatings(centerId: string, month: string): Report & { ratings: WorkerRating[] } {
+  async function monthlyRatings(centerId: string, month: string): Promise<Report & { ratings: WorkerRating[] }> {
     const zone = tz(centerId);
     const [monthFrom, to] = monthRange(month, zone);
     const from = since(monthFrom);
     const sinceNote = sinceLines(from, monthFrom, zone);
-    const opened = incidents(st.opened.all(centerId, from, to));
+    const { opened, takeUps } = await facts.month(centerId, from, to);
     const workers = registry.people().filter((p) => p.role === 'grid_worker' && p.centerId === centerId);
     const ratings: WorkerRating[] = workers.map((w) => {
-      const m = workerMonth(w, opened);
+      const m = workerMonth(w, opened, takeUps);
       return { personId: w.id, name: w.name, month: m, ...rateGridWorker(m) };
     });
     const stars = (r: WorkerRating) => (r.stars === null ? '—' : '★'.repeat(r.stars) + '☆'.repeat(5 - r.stars));
@@ -210,17 +210,17 @@ export function createReports(deps: {
     };
     const body: ReportBody = { from, to, lines, data: { ratings } };
     const duty = rosters.onDuty(centerId, clock.now());
-    const report = finish(store('monthly', centerId, month, body, [...rosters.supervisorsOf(centerId), ...(duty.manager ? [duty.manager] : [])]));
+    const report = await finish(store('monthly', centerId, month, body, [...rosters.supervisorsOf(centerId), ...(duty.manager ? [duty.manager] : [])]));
     return { ...report, ratings: (report.body.data.ratings as WorkerRating[] | undefined) ?? ratings };
   }
 
-  function get(id: number): Report | undefined {
-    const r = st.byId.get(id) as RawReport | undefined;
+  async function get(id: number): Promise<Report | undefined> {
+    const r = await stored.byId(id);
     return r ? toReport(r, false) : undefined;
   }
 
-  function exists(kind: ReportKind, centerId: string, period: string): boolean {
-    return st.get.get(kind, centerId, period) !== undefined;
+  async function exists(kind: ReportKind, centerId: string, period: string): Promise<boolean> {
+    return (await stored.get(kind, centerId, period)) !== undefined;
   }
 
   return { handover, daily, monthlyRatings, get, exists };

@@ -5,6 +5,7 @@
 // Written through the store's writeLines (buffered, spooled when InfluxDB is down): never on the
 // alarm's path, and losing InfluxDB loses none of it.
 import { escape } from '@influxdata/influxdb-client';
+import type { Logger } from 'pino';
 import type { EventBus } from '../contracts/bus.ts';
 import type { Incident, IncidentEvent, IncidentService } from '../contracts/incidents.ts';
 import type { Clock, ReadingStore } from '../contracts/ports.ts';
@@ -45,11 +46,11 @@ export function openByAgeLines(open: readonly Incident[], now: number): string[]
   return [...byCenter].map(([center, counts]) => `incidents_open,center=${escape.tag(center)} ${AGES.map(([k], n) => `${k}=${counts[n]}i`).join(',')},total=${counts.reduce((a, b) => a + b, 0)}i ${Math.trunc(now)}000000`);
 }
 
-export function createIncidentAnnotations(deps: { bus: EventBus; store: Pick<ReadingStore, 'writeLines'>; incidents: Pick<IncidentService, 'list'>; clock: Clock }) {
+export function createIncidentAnnotations(deps: { bus: EventBus; store: Pick<ReadingStore, 'writeLines'>; incidents: Pick<IncidentService, 'list'>; clock: Clock; logger: Logger }) {
   let off: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const snapshot = () => {
-    const lines = openByAgeLines(deps.incidents.list({ active: true, limit: 1000 }), deps.clock.now());
+  const snapshot = async () => {
+    const lines = openByAgeLines(await deps.incidents.list({ active: true, limit: 1000 }), deps.clock.now());
     if (lines.length) deps.store.writeLines(lines);
   };
   return {
@@ -58,7 +59,8 @@ export function createIncidentAnnotations(deps: { bus: EventBus; store: Pick<Rea
         const line = incidentLine(ev);
         if (line) deps.store.writeLines([line]);
       });
-      timer = setInterval(snapshot, SNAPSHOT_MS);
+      // A failed read (the incident store away) loses one minute's point, never the process.
+      timer = setInterval(() => void snapshot().catch((err: unknown) => deps.logger.warn({ err }, 'open incidents snapshot for InfluxDB failed')), SNAPSHOT_MS);
       timer.unref();
     },
     stop(): void {

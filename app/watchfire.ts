@@ -23,6 +23,7 @@ import { createAlerts, loadPolicyFile } from '../alerts/index.ts';
 import { createRedisFiringClaims } from './claims.ts';
 import { createRedisConsoleRelay } from './console-relay.ts';
 import { createPartitioning } from './partitions.ts';
+import { createLiveMirror } from './live-mirror.ts';
 import { createGateway } from '../gateway/index.ts';
 import { createHttpServer } from '../dashboards/index.ts';
 import { createPipeline } from '../pipeline/index.ts';
@@ -202,7 +203,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // worker owning their site's partition (app/partitions.ts). Otherwise none of it exists.
     const part = config.cluster.enabled && config.cluster.partitions > 0
       ? createPartitioning({
-        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => pipeline.presence(p), bus,
+        cluster: config.cluster, directory: registry, engine, rules, presence: (p) => { pipeline.presence(p); live?.presence(p); }, bus,
         durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;
@@ -217,6 +218,14 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       logger: logger.child({ module: 'pipeline' }),
     });
+    // With the partitioned log a device's live state is on its partition owner's pipeline only:
+    // every node's console reads it through a mirror the owners feed over Redis.
+    const live = part
+      ? createLiveMirror({
+        redisUrl: config.cluster.redisUrl, nodeId: config.cluster.nodeId, partitions: config.cluster.partitions, directory: registry,
+        local: pipeline.deviceState, term: (n) => part.worker.term(n), bus, logger: logger.child({ module: 'cluster' }),
+      })
+      : undefined;
 
     const ingest = createIngest({
       directory: registry,
@@ -300,7 +309,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       metrics,
       health: () => health(),
       rules: { reload: (input: unknown) => (part ? part.reload(input) : rules.reload(input)) },
-      deviceState: pipeline.deviceState,
+      deviceState: live ? live.deviceState : pipeline.deviceState,
       onDuty: (centerId: string, at: number) => alerts.rosters.onDuty(centerId, at),
       logger: logger.child({ module: 'http' }),
       plugins: [
@@ -316,7 +325,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     // A command reaches a device by the way it arrives: its platform's API for NB-IoT, MQTT otherwise.
     const sendCommand = (deviceId: string, command: Command): Promise<void> =>
       platformCommands.handles(deviceId) ? platformCommands.send(deviceId, command) : gateway.publishCommand(deviceId, command);
-    return { registry, deadLetters, seqs, journal, store, late, rules, part, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
+    return { registry, deadLetters, seqs, journal, store, late, rules, part, live, alerts, claims, consoleRelay, pipeline, ingest, gateway, http, ingress, gbt, sendCommand, privacy };
   }
 
   function health() {
@@ -405,10 +414,12 @@ export function createWatchfire(deps: WatchfireDeps) {
     await p.store.start();
     await p.alerts.start();
     await p.consoleRelay?.start();
-    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock });
+    annotations = createIncidentAnnotations({ bus, store: p.store, incidents: p.alerts.service, clock, logger: logger.child({ module: 'annotations' }) });
     annotations.start();
     // Presence and the offline sweep: before HTTP and devices, as the wiring did before the move.
     await p.pipeline.start();
+    // Listening to the pipeline before the rule worker's first record, and the others' state loaded.
+    await p.live?.start();
     // The rule worker takes its partitions (and rebuilds them) before devices are let in.
     await p.part?.start();
     await p.http.start();
@@ -433,6 +444,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       // Reverse order: stop taking device traffic, then drain storage and the outbox.
       await p.gbt?.stop();
       await p.gateway.stop();
+      // What this node changed last is published while it still holds the partitions.
+      await p.live?.stop();
       // Partitions handed over (released) once the gateway appends no more.
       await p.part?.stop();
       await p.http.stop();
@@ -509,7 +522,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     /** Cluster mode with the partitioned log: the rule worker (undefined otherwise). */
     get ruleWorker() { return must().part?.worker; },
     get privacy() { return must().privacy; },
-    deviceState: (id: string) => parts?.pipeline.deviceState(id),
+    /** What the console shows: in cluster mode with the partitioned log, every owner's (app/live-mirror.ts). */
+    deviceState: (id: string) => (parts?.live ?? parts?.pipeline)?.deviceState(id),
     /** The ingress seam adapters use (issue 20); tests and the bench hand it frames too. */
     get ingress() { return must().ingress; },
     get gbt26875() { return must().gbt; },

@@ -50,12 +50,12 @@ const sys = await startTestSystem({
 });
 try {
   // 1,000 open red incidents, each with its notifications queued behind the slowed channels.
-  for (let i = 0; i < OPEN; i++) sys.wf.alerts.handleFinding({
+  for (let i = 0; i < OPEN; i++) await sys.wf.alerts.handleFinding({
     ruleId: 'smoke.alarm', level: 'red', score: 90, category: 'fire', condition: 'alarm',
     message: { en: 'Fire: smoke alarm', zh: '火警：烟感报警' }, deviceId: `sd${i}`, deviceType: 'smoke_detector',
     siteId: `h${i}`, centerId: 'fc', gridId: 'g', zone: undefined, ts: Date.now(), confirmed: false, clears: false,
   });
-  const open = sys.wf.alerts.service.list({ active: true, limit: 1000 }).length;
+  const open = (await sys.wf.alerts.service.list({ active: true, limit: 1000 })).length;
 
   const clients = await Promise.all(Array.from({ length: ALARMS }, (_, k) => sys.connectDevice(`sd${OPEN + k}`)));
   for (const c of clients) (c.stream as unknown as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);

@@ -54,17 +54,17 @@ await alerts.start();
 const made = performance.now();
 for (let n = 0; n < INCIDENTS; n++) {
   const i = n % HOMES;
-  alerts.handleFinding({ ruleId: 'smoke.alarm', level: 'red', score: 90, category: 'fire', condition: 'alarm', message: { en: 'Smoke alarm', zh: '烟感报警' },
+  await alerts.handleFinding({ ruleId: 'smoke.alarm', level: 'red', score: 90, category: 'fire', condition: 'alarm', message: { en: 'Smoke alarm', zh: '烟感报警' },
     deviceId: `sd${i}`, deviceType: 'smoke_detector', siteId: `h${i}`, centerId: 'fc1', gridId: 'g1', zone: undefined, ts: t, confirmed: false, clears: false });
-  const id = alerts.service.list({ siteId: `h${i}`, active: true, limit: 1 })[0]!.id;
-  alerts.service.acknowledge(id, 'op1');
-  alerts.service.note(id, 'op1', `住户${i}说是做饭`);
-  alerts.service.call(id, 'op1', { contact: `联系人${i}`, phone: `139${String(i).padStart(8, '0')}`, outcome: 'reached' });
-  alerts.service.resolve(id, 'op1', { disposition: 'nuisance', feedback: `住户${i}烧焦了锅` });
+  const id = (await alerts.service.list({ siteId: `h${i}`, active: true, limit: 1 }))[0]!.id;
+  await alerts.service.acknowledge(id, 'op1');
+  await alerts.service.note(id, 'op1', `住户${i}说是做饭`);
+  await alerts.service.call(id, 'op1', { contact: `联系人${i}`, phone: `139${String(i).padStart(8, '0')}`, outcome: 'reached' });
+  await alerts.service.resolve(id, 'op1', { disposition: 'nuisance', feedback: `住户${i}烧焦了锅` });
   t += 1_000;
   if (n % 500 === 499) await new Promise((r) => setTimeout(r, 20)); // let the outbox send
 }
-while (alerts.outbox.pending().length) await new Promise((r) => setTimeout(r, 50));
+while ((await alerts.outbox.pending()).length) await new Promise((r) => setTimeout(r, 50));
 const count = (sql: string) => db.prepare(sql).pluck().get() as number;
 const setup = { incidents: count('SELECT COUNT(*) FROM alert_incidents'), audit: count('SELECT COUNT(*) FROM alert_audit'), outbox: count('SELECT COUNT(*) FROM alert_outbox'), seconds: Math.round(performance.now() - made) / 1000 };
 

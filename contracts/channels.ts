@@ -58,9 +58,9 @@ export type ChannelInbound =
  */
 export interface ChannelLedger {
   /** The outbox row whose attempt returned this provider id (or, given, the row of that id). */
-  byProviderId(channel: string, providerId: string, outboxId?: number): InboundMatch | undefined;
+  byProviderId(channel: string, providerId: string, outboxId?: number): Promise<InboundMatch | undefined>;
   /** The newest row sent on `channel` to this phone (E.164) within `withinMs`. */
-  lastTo(channel: string, phone: string, withinMs: number): InboundMatch | undefined;
+  lastTo(channel: string, phone: string, withinMs: number): Promise<InboundMatch | undefined>;
 }
 
 /** E.164 as providers want it; a bare 11-digit mainland mobile number or 0-prefixed landline gets +86. */

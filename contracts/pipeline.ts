@@ -21,9 +21,14 @@ export interface Scorer {
   sweep(now: number): readonly Finding[];
 }
 
-/** Where findings go to become incidents (alerts/). Synchronous: the alarm never waits on I/O. */
+/**
+ * Where findings go to become incidents (alerts/). The alarm never waits on I/O: the pipeline
+ * hands a finding over and goes on, never awaiting what this returns. A handler that records
+ * through a database returns a promise that resolves once the finding is recorded (tests and
+ * benches await it) and never rejects: its failures are logged and counted by the handler.
+ */
 export interface FindingHandler {
-  handleFinding(f: Finding, receivedAt?: number): void;
+  handleFinding(f: Finding, receivedAt?: number): void | Promise<void>;
 }
 
 /** The live state of one device, for the site view and the operator console. */

@@ -7,6 +7,7 @@
 // registry/store.ts: better-sqlite3 answers in microseconds, and an await there would cost every
 // reading a turn of the event loop). These interfaces are what cluster mode wires instead, and
 // what the synchronous stores' write-behind parts can move onto.
+import type { InboundMatch, ReceiptStatus } from './channels.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Category, Level } from './findings.ts';
 import type { AuditEntry, Disposition, Incident, IncidentFilter, IncidentState } from './incidents.ts';
@@ -114,6 +115,53 @@ export interface OutboxEntryAttempt {
   readonly outcome: 'sending' | 'sent' | 'failed';
   readonly error: string | null;
   readonly providerId: string | null;
+  /** The provider's delivery receipt for this attempt, when it sent one (issue 19). */
+  readonly receipt: ReceiptStatus | null;
+  readonly receiptAt: number | null;
+  readonly receiptDetail: string | null;
+}
+
+/** Rows per channel and status, and attempts per channel and outcome. */
+export interface OutboxCounts {
+  readonly byChannel: Record<string, Record<OutboxStatus, number>>;
+  readonly attempts: Record<string, Record<string, number>>;
+}
+
+/** What the queue of one channel holds: the earliest pending row's due time, and rows not yet delivered (pending or sending). */
+export interface OutboxQueue {
+  readonly nextDueAt: number | undefined;
+  readonly depth: number;
+}
+
+/** An incident's row with what became of it (issue 19 point 6): its newest receipt and its last finished attempt. */
+export interface OutboxDeliveryRow {
+  readonly id: number;
+  readonly channel: string;
+  readonly kind: string;
+  readonly step: string | null;
+  readonly recipientKind: string;
+  readonly recipientId: string;
+  readonly recipientName: string;
+  readonly status: OutboxStatus;
+  readonly attempts: number;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+  readonly lastError: string | null;
+  readonly receipt: ReceiptStatus | null;
+  readonly receiptAt: number | null;
+  readonly receiptDetail: string | null;
+  /** When its last attempt finished (the time of giving up, for a failed row). */
+  readonly failedAt: number | null;
+}
+
+export interface OutboxReceipt {
+  readonly channel: string;
+  readonly providerId: string;
+  /** The row the provider named, if any: its last attempt takes the receipt when no attempt has the provider id. */
+  readonly outboxId?: number | undefined;
+  readonly status: ReceiptStatus;
+  readonly at: number;
+  readonly detail?: string | undefined;
 }
 
 /** A row this claimer alone may send until `until`, and the attempt started for it. */
@@ -146,10 +194,32 @@ export interface OutboxStorage {
   finish(claim: OutboxClaim, outcome: OutboxOutcome): Promise<boolean>;
   /** Puts rows whose claim lapsed by `now` back to pending, their attempts failed: how many. */
   reclaimExpired(now: number): Promise<number>;
+  /**
+   * Puts every 'sending' row back to pending, due at `now`, its attempt failed: for the one
+   * process that owns the database (the embedded file), starting, when any claim is its own from
+   * before a crash. Never in cluster mode, where another node's claim is alive. How many.
+   */
+  reclaimAll(now: number): Promise<number>;
   get(id: number): Promise<OutboxEntry | undefined>;
+  /** Oldest first. */
   attempts(outboxId: number): Promise<OutboxEntryAttempt[]>;
   /** When the channel's earliest pending row is due; undefined when none is pending. */
   nextDueAt(channel: string): Promise<number | undefined>;
+  /** nextDueAt and the rows not yet delivered of one channel, in one read. */
+  queue(channel: string): Promise<OutboxQueue>;
+  /** Rows not yet delivered, oldest first: pending, sending or given up. */
+  pending(limit: number): Promise<OutboxEntry[]>;
+  /** The incident's rows, oldest first. */
+  ofIncident(incidentId: string): Promise<OutboxEntry[]>;
+  /** The incident's rows but the console's, oldest first, each with its newest receipt (issue 19 point 6). */
+  deliveries(incidentId: string): Promise<OutboxDeliveryRow[]>;
+  counts(): Promise<OutboxCounts>;
+  /** The row whose attempt got this provider id, newest attempt first; else the row `outboxId` itself, when of that channel. */
+  byProviderId(channel: string, providerId: string, outboxId?: number): Promise<InboundMatch | undefined>;
+  /** The newest row of the channel sent to the address at or after `since` (an SMS reply names no message). */
+  lastSentTo(channel: string, address: string, since: number): Promise<InboundMatch | undefined>;
+  /** Records a receipt on the attempt byProviderId finds (its last attempt); false when none matches. */
+  recordReceipt(r: OutboxReceipt): Promise<boolean>;
 }
 
 // ---- console users and sessions (dashboards) ----
@@ -245,6 +315,23 @@ export interface ReportStorage {
   byId(id: number): Promise<StoredReport | undefined>;
   /** The center's newest report of that kind. */
   last(kind: string, centerId: string): Promise<StoredReport | undefined>;
+}
+
+/**
+ * What a report is written from (alerts/reports.ts), each report's facts read on one snapshot so
+ * its numbers agree with one another while other nodes write. Incidents of one center; `active`
+ * is red first, then oldest first; every list breaks ties by id in byte order.
+ */
+export interface ReportFacts {
+  /** The shift's handover: open now, opened and resolved in [from, to), escalation steps still pending. */
+  handover(centerId: string, from: number, to: number): Promise<{ active: Incident[]; opened: Incident[]; resolved: Incident[]; pendingSteps: number }>;
+  /** The daily report: opened and resolved in [from, to), open now, and the open ones whose enforcement step ran (the enforcement list). */
+  daily(centerId: string, from: number, to: number): Promise<{ opened: Incident[]; resolved: Incident[]; active: Incident[]; enforcement: Incident[] }>;
+  /**
+   * The month's ratings: incidents opened in [from, to), and for each of them that was dispatched,
+   * when someone first took it up (en route or on site) at or after its dispatch.
+   */
+  month(centerId: string, from: number, to: number): Promise<{ opened: Incident[]; takeUps: ReadonlyMap<string, number> }>;
 }
 
 // ---- escalation steps (alerts) ----

@@ -62,7 +62,7 @@ export interface SummaryInput {
 
 const within = (t: number | null, from: number, to: number) => t !== null && t >= from && t < to;
 
-export function summarise(input: SummaryInput): HandoverSummary {
+export async function summarise(input: SummaryInput): Promise<HandoverSummary> {
   const { registry, centerId, from, to, now } = input;
   const siteName = (id: string) => registry.site(id)?.name ?? id;
   const line = (i: Incident): z.infer<typeof HandoverLine> => ({
@@ -70,13 +70,13 @@ export function summarise(input: SummaryInput): HandoverSummary {
     openedAt: i.openedAt, acknowledgedAt: i.acknowledgedAt, dispatchedAt: i.dispatchedAt, resolvedAt: i.resolvedAt,
     assigneeName: personName(registry, i.assignee), disposition: i.disposition,
   });
-  const all = listAll(input.incidents, { centerId });
+  const all = await listAll(input.incidents, { centerId });
   const byId = new Map(all.map((i) => [i.id, i]));
   const remark = (e: AuditEntry): z.infer<typeof HandoverRemark> => ({
     incidentId: e.incidentId, siteName: siteName(byId.get(e.incidentId)?.siteId ?? e.incidentId), at: e.at,
     actorName: personName(registry, e.actor) ?? e.actor, kind: e.action === 'note' ? 'note' : e.action.slice('call:'.length), text: e.note ?? '',
   });
-  const remarks = input.incidents.remarks(centerId, from, to).map(remark);
+  const remarks = (await input.incidents.remarks(centerId, from, to)).map(remark);
   const calls = remarks.filter((r) => r.kind !== 'note');
   const notes = remarks.filter((r) => r.kind === 'note');
   const oldestFirst = (a: Incident, b: Incident) => a.openedAt - b.openedAt;
@@ -89,10 +89,13 @@ export function summarise(input: SummaryInput): HandoverSummary {
   // Still open at the end of the range: red first, then the longest waiting.
   const open = all.filter((i) => i.openedAt < to && (i.resolvedAt === null || i.resolvedAt >= to))
     .sort((a, b) => (a.level === 'red' ? 0 : 1) - (b.level === 'red' ? 0 : 1) || a.openedAt - b.openedAt);
-  const stillOpen = open.slice(0, LIST_CAP).map((i) => {
-    const last = input.incidents.timeline(i.id).filter((e) => (e.action === 'note' || e.action.startsWith('call:')) && e.at < to).at(-1);
-    return { ...line(i), ageMs: Math.max(0, Math.min(now, to) - i.openedAt), lastNote: last ? remark(last) : null };
-  });
+  // One timeline after the other: up to LIST_CAP reads at once would crowd the store's
+  // connections, which the alarm path shares, for a page nobody waits on to the millisecond.
+  const stillOpen = [];
+  for (const i of open.slice(0, LIST_CAP)) {
+    const last = (await input.incidents.timeline(i.id)).filter((e) => (e.action === 'note' || e.action.startsWith('call:')) && e.at < to).at(-1);
+    stillOpen.push({ ...line(i), ageMs: Math.max(0, Math.min(now, to) - i.openedAt), lastNote: last ? remark(last) : null });
+  }
 
   const offlineByIncident = new Set(all.filter((i) => i.resolvedAt === null && i.condition === 'offline').map((i) => i.deviceId));
   const offline: HandoverSummary['offline'] = [];

@@ -46,10 +46,12 @@ export function createHttpMetrics(registry: Registry, deps: { incidents: Inciden
     help: 'Incidents not yet resolved, by level and state',
     labelNames: ['level', 'state'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       // Computed at scrape time from the incident store: a scrape every 15 s costs one query.
+      // Reset after the read, so a scrape never sees the gauge empty while the query runs.
+      const active = await listAll(deps.incidents, { active: true });
       this.reset();
-      for (const i of listAll(deps.incidents, { active: true })) this.inc({ level: i.level, state: i.state });
+      for (const i of active) this.inc({ level: i.level, state: i.state });
     },
   });
   return { requests, logins, sseDrops };

@@ -67,11 +67,11 @@ function quantile(sorted: number[], q: number): number | null {
   return Math.round(sorted[i]! / 1000);
 }
 
-/** Pages through list() (capped at 1000 a page by the contract). */
-export function listAll(service: IncidentService, filter: IncidentFilter, maxPages = 20): Incident[] {
+/** Pages through list() (capped at 1000 a page by the contract), one page after the other. */
+export async function listAll(service: IncidentService, filter: IncidentFilter, maxPages = 20): Promise<Incident[]> {
   const out: Incident[] = [];
   for (let page = 0; page < maxPages; page++) {
-    const batch = service.list({ ...filter, limit: 1000, offset: page * 1000 });
+    const batch = await service.list({ ...filter, limit: 1000, offset: page * 1000 });
     out.push(...batch);
     if (batch.length < 1000) break;
   }

@@ -14,13 +14,13 @@ export interface ScopeDeps {
 }
 
 /** May this user open this site (its resident, contacts, devices, chart, live readings)? */
-export function canSeeSite(deps: ScopeDeps, user: User, site: Site): boolean {
+export async function canSeeSite(deps: ScopeDeps, user: User, site: Site): Promise<boolean> {
   if (user.centerId && site.centerId !== user.centerId) return false;
   if (user.role !== 'grid_worker') return true;
   const me = actorOf(user);
   if (site.gridId && deps.registry.grid(site.gridId)?.workerId === me) return true;
   // A home of one of their tasks, open or closed: they went there and may need to call back.
-  return deps.incidents.list({ siteId: site.id, assignee: me, limit: 1 }).length > 0;
+  return (await deps.incidents.list({ siteId: site.id, assignee: me, limit: 1 })).length > 0;
 }
 
 /** Device ids a center-bound user may read dead letters of; undefined: everything (no center). */

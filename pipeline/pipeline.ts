@@ -1,7 +1,8 @@
 // The pipeline's middle (issue 15 point 7): what happens to a valid reading between ingest and the
 // outside world. Score it, hand it to storage (write() only buffers), raise its findings, keep the
 // device's live state; and, on a timer, the offline sweep. All synchronous and in memory on the
-// alarm path (DESIGN.md "Data flow"): nothing here waits on InfluxDB, SQLite, SMTP or a client.
+// alarm path (DESIGN.md "Data flow"): nothing here waits on InfluxDB, SQLite, SMTP or a client;
+// findings are handed to the incident side, whose promise (when it returns one) is not awaited.
 //
 //   ingest ─reading─▶ onReading ─▶ scorer.evaluate ─scored─▶ store.write
 //                                        └─findings─▶ bus 'finding' + findings.handleFinding
@@ -68,7 +69,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   function raise(f: Finding, receivedAt?: number): void {
     bus.emit('finding', f);
-    findings.handleFinding(f, receivedAt);
+    // Handed over, not awaited: the next reading must not wait on the incident store. The handler's
+    // promise never rejects (contracts/pipeline.ts): an incident it could not record is logged there.
+    void findings.handleFinding(f, receivedAt);
   }
 
   function onReading(reading: Reading): void {

@@ -225,16 +225,29 @@ export function createIncidentStorage(deps: IncidentStorageDeps) {
     },
 
     async openedIn(centerId: string, from: number, to: number) {
-      return sorted(await runner.all(q.selectFrom('alert_incidents').selectAll().where('center_id', '=', centerId)
-        .where('opened_at', '>=', from).where('opened_at', '<', to).orderBy('opened_at').orderBy(idOrder)));
+      return sorted(await runner.all(openedInQuery(runner, centerId, from, to)));
     },
 
     async resolvedIn(centerId: string, from: number, to: number) {
-      return sorted(await runner.all(q.selectFrom('alert_incidents').selectAll().where('center_id', '=', centerId)
-        .where('resolved_at', '>=', from).where('resolved_at', '<', to).orderBy('resolved_at').orderBy(idOrder)));
+      return sorted(await runner.all(resolvedInQuery(runner, centerId, from, to)));
     },
   } satisfies IncidentStorage;
 }
 
 /** The SQL implementation: IncidentStorage, each write with its optional same-transaction body. */
 export type SqlIncidentStorage = ReturnType<typeof createIncidentStorage>;
+
+/** A text id in byte order on both: PostgreSQL's default collation is the server's locale, SQLite sorts bytes. */
+export const idByteOrder = (dialect: SqlRunner['dialect']) => (dialect === 'postgres' ? sql`id COLLATE "C"` : sql`id`);
+
+/** A center's incidents opened in [from, to), oldest first: openedIn(), and a report's facts read on one snapshot (report-facts.ts). */
+export function openedInQuery(runner: Pick<SqlRunner, 'q' | 'dialect'>, centerId: string, from: number, to: number) {
+  return runner.q.selectFrom('alert_incidents').selectAll().where('center_id', '=', centerId)
+    .where('opened_at', '>=', from).where('opened_at', '<', to).orderBy('opened_at').orderBy(idByteOrder(runner.dialect));
+}
+
+/** A center's incidents resolved in [from, to), by resolution time: resolvedIn(), and a report's facts (report-facts.ts). */
+export function resolvedInQuery(runner: Pick<SqlRunner, 'q' | 'dialect'>, centerId: string, from: number, to: number) {
+  return runner.q.selectFrom('alert_incidents').selectAll().where('center_id', '=', centerId)
+    .where('resolved_at', '>=', from).where('resolved_at', '<', to).orderBy('resolved_at').orderBy(idByteOrder(runner.dialect));
+}

@@ -7,7 +7,8 @@ export { createRegistryStorage, type RegistryStorageDeps } from './registry.ts';
 export { createOutboxStorage, type OutboxStorageDeps } from './outbox.ts';
 export { createUserStorage, type UserStorageDeps } from './users.ts';
 export { createLeaseStorage, type LeaseStorageDeps } from './leases.ts';
-export { createReportStorage, type ReportStorageDeps } from './reports.ts';
+export { createReportStorage, insertReport, type ReportStorageDeps } from './reports.ts';
+export { createReportFacts, type ReportFactsDeps } from './report-facts.ts';
 export {
   createEscalationStorage, scheduleSteps, cancelSteps, cancelTreeSteps, digestedBefore, type EscalationStorage, type EscalationStorageDeps, type StepOutcome } from './escalations.ts';
 export {

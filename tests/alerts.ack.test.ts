@@ -60,8 +60,8 @@ describe('acknowledging without a login', () => {
       db: h.db, users: createUserStorage({ sql: sqliteRunner(h.db) }), registry: h.registry, incidents: h.alerts.service, ackLinks: h.alerts.ackLinks, bus: h.bus, metrics: new Metrics(),
       health: () => ({ live: true, ready: true, checks: {} }), logger: pino({ level: 'silent' }), clock,
     });
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     // The contacts' messages (default policy: webhook to the SMS gateway at once).
     await vi.waitFor(() => expect(webhook.sent.filter((m) => m.recipient.id.startsWith('h1#contact'))).toHaveLength(2));
     const to = (rid: string) => webhook.sent.find((m) => m.recipient.id === rid)!;
@@ -90,19 +90,19 @@ describe('acknowledging without a login', () => {
     expect(page.body).toContain('Sent to 王芳 (Webhook)');
     expect(page.body).toContain('data-status="ready"');
     expect(page.body).toContain(`<form method="post" action="/ack/${token}?lang=en">`);
-    expect(h.alerts.service.get(id)!.state).toBe('open');
+    expect((await h.alerts.service.get(id))!.state).toBe('open');
     clock.advance(20_000);
     const post = await app.inject({ method: 'POST', url: `/ack/${token}?lang=zh-CN`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
     expect(post.statusCode).toBe(200);
     expect(post.body).toContain('data-status="done"');
     expect(post.body).toContain('已确认接警');
-    const inc = h.alerts.service.get(id)!;
+    const inc = (await h.alerts.service.get(id))!;
     expect(inc.state).toBe('acknowledged');
     expect(inc.acknowledgedAt).toBe(DAY_SHIFT_TIME + 20_000);
     const again = await app.inject({ method: 'POST', url: `/ack/${token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
     expect(again.body).toContain('data-status="already"');
     expect(again.body).not.toContain('<form');
-    const acks = h.alerts.service.timeline(id).filter((a) => a.action === 'acknowledge');
+    const acks = (await h.alerts.service.timeline(id)).filter((a) => a.action === 'acknowledge');
     expect(acks).toHaveLength(1);
     expect(acks[0]).toMatchObject({ actor: 'h1#contact1', note: expect.stringMatching(/^王芳 acknowledged with the link in the webhook \(message \d+\)$/), noteZh: expect.stringMatching(/^王芳 通过Webhook 推送中的一键接警链接确认/) });
   });
@@ -121,7 +121,7 @@ describe('acknowledging without a login', () => {
     const late = await app.inject({ method: 'POST', url: `/ack/${token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
     expect(late.statusCode).toBe(410);
     expect(late.body).toContain('data-status="expired"');
-    expect(h.alerts.service.get(id)!.state).toBe('open');
+    expect((await h.alerts.service.get(id))!.state).toBe('open');
   });
 
   it('an SMS reply "1" acknowledges as its sender; other words land in the timeline', async () => {
@@ -129,11 +129,14 @@ describe('acknowledging without a login', () => {
     const son = to('h1#contact0');
     const match = { outboxId: son.id, incidentId: id, recipientId: 'h1#contact0' };
     const reply = (text: string): ChannelInbound => ({ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text, at: clock.now(), match });
+    const remarked = h.incident((e) => e.kind === 'updated' && e.actor === 'h1#contact0');
     h.bus.emit('channel.inbound', reply('我马上过去'));
-    expect(h.alerts.service.get(id)!.state).toBe('open');
+    expect((await remarked).incident.state).toBe('open');
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', reply(' 1 '));
-    expect(h.alerts.service.get(id)!.state).toBe('acknowledged');
-    const tl = h.alerts.service.timeline(id);
+    expect((await acked).incident.state).toBe('acknowledged');
+    expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
+    const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'reply:sms')).toMatchObject({ actor: 'h1#contact0', note: '李明 replied by SMS: 我马上过去', noteZh: '李明 回复短信：我马上过去' });
     expect(tl.find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', noteZh: expect.stringContaining('李明 回复短信“1”确认接警') });
   });
@@ -142,11 +145,14 @@ describe('acknowledging without a login', () => {
     const { id, h, to } = await setup();
     const match = (rid: string) => ({ outboxId: to(rid).id, incidentId: id, recipientId: rid });
     const press = (rid: string, digits: string): ChannelInbound => ({ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: `call-${rid}`, digits, at: clock.now(), match: match(rid) });
+    const answered = h.incident((e) => e.kind === 'updated' && e.actor === 'h1#contact1');
     h.bus.emit('channel.inbound', press('h1#contact1', '9'));
-    expect(h.alerts.service.get(id)!.state).toBe('open');
+    expect((await answered).incident.state).toBe('open');
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', press('h1#contact0', '1'));
-    expect(h.alerts.service.get(id)!.state).toBe('acknowledged');
-    const tl = h.alerts.service.timeline(id);
+    expect((await acked).incident.state).toBe('acknowledged');
+    expect((await h.alerts.service.get(id))!.state).toBe('acknowledged');
+    const tl = await h.alerts.service.timeline(id);
     expect(tl.find((a) => a.action === 'answered:voice')).toMatchObject({ actor: 'h1#contact1', note: '王芳 answered the voice call and pressed 9' });
     expect(tl.find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('李明 acknowledged by pressing 1 in the voice call') });
   });

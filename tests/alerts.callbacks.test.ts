@@ -47,11 +47,11 @@ beforeAll(async () => {
   h.bus.on('channel.inbound', 'test', (e) => events.push(e));
   app = Fastify();
   await app.register(notifyCallbackRoutes({ config: { token: TOKEN, allowFrom: [], replyWindowMs: 24 * 3_600_000 }, ledger: h.alerts.ledger, bus: h.bus, logger: pino({ level: 'silent' }), metrics: new MetricsRegistry() }));
-  h.alerts.handleFinding(finding());
-  incidentId = h.alerts.service.list({ active: true })[0]!.id;
+  await h.alerts.handleFinding(finding());
+  incidentId = (await h.alerts.service.list({ active: true }))[0]!.id;
   // The first contact (13900000001) gets an SMS and a call; waiting for the outbox to mark them sent.
-  await waitFor(() => {
-    const rows = h.alerts.outbox.ofIncident(incidentId).filter((r) => r.recipientId === 'h1#contact0');
+  await waitFor(async () => {
+    const rows = (await h.alerts.outbox.ofIncident(incidentId)).filter((r) => r.recipientId === 'h1#contact0');
     return rows.length === 2 && rows.every((r) => r.status === 'sent');
   }, { what: 'SMS and call to the first contact sent' });
   sms = fake.messages.find((m) => m.service === 'aliyun.sms' && m.to === '+8613900000001')!;
@@ -65,13 +65,13 @@ afterAll(async () => {
 });
 
 const post = (path: string, body: unknown, token = TOKEN) => app.inject({ method: 'POST', url: `/callbacks/${token}/${path}`, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-const rowOf = (channel: string) => h.alerts.outbox.ofIncident(incidentId).find((r) => r.recipientId === 'h1#contact0' && r.channel === channel)!;
+const rowOf = async (channel: string) => (await h.alerts.outbox.ofIncident(incidentId)).find((r) => r.recipientId === 'h1#contact0' && r.channel === channel)!;
 
 describe('provider callbacks', () => {
-  it('the SMS went out with the site and alarm in the template variables and the outbox id as OutId', () => {
+  it('the SMS went out with the site and alarm in the template variables and the outbox id as OutId', async () => {
     expect(sms.params).toEqual({ site: '张桂英家', title: expect.stringContaining('烟感报警') as unknown as string });
-    expect(sms.outId).toBe(String(rowOf('sms').id));
-    expect(call.outId).toBe(String(rowOf('voice').id));
+    expect(sms.outId).toBe(String((await rowOf('sms')).id));
+    expect(call.outId).toBe(String((await rowOf('voice')).id));
   });
 
   it('Alibaba SmsReport: recorded on the attempt as delivered and published matched to the row, once even when pushed twice', async () => {
@@ -83,8 +83,8 @@ describe('provider callbacks', () => {
     await post('aliyun/sms-report', report);
     const got = events.slice(before);
     expect(got).toHaveLength(1);
-    expect(got[0]).toMatchObject({ kind: 'receipt', channel: 'sms', provider: 'aliyun', status: 'delivered', providerId: sms.providerId, at: Date.parse('2026-11-23T10:00:05+08:00'), match: { outboxId: rowOf('sms').id, incidentId, recipientId: 'h1#contact0' } });
-    const attempt = h.alerts.outbox.attempts(rowOf('sms').id).at(-1)!;
+    expect(got[0]).toMatchObject({ kind: 'receipt', channel: 'sms', provider: 'aliyun', status: 'delivered', providerId: sms.providerId, at: Date.parse('2026-11-23T10:00:05+08:00'), match: { outboxId: (await rowOf('sms')).id, incidentId, recipientId: 'h1#contact0' } });
+    const attempt = (await h.alerts.outbox.attempts((await rowOf('sms')).id)).at(-1)!;
     expect(attempt).toMatchObject({ providerId: sms.providerId, receipt: 'delivered', receiptAt: Date.parse('2026-11-23T10:00:05+08:00') });
     expect(attempt.receiptDetail).toContain('DELIVERED');
   });
@@ -93,10 +93,10 @@ describe('provider callbacks', () => {
     const before = events.length;
     const res = await post('aliyun/sms-up', [{ phone_number: '13900000001', send_time: '2026-11-23 10:01:00', content: '1', sign_name: '鼓楼消防', dest_code: '1234', sequence_id: 99 }]);
     expect(res.statusCode).toBe(200);
-    expect(events.slice(before)).toEqual([{ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text: '1', at: Date.parse('2026-11-23T10:01:00+08:00'), match: { outboxId: rowOf('sms').id, incidentId, recipientId: 'h1#contact0' } }]);
+    expect(events.slice(before)).toEqual([{ kind: 'reply', channel: 'sms', provider: 'aliyun', from: '+8613900000001', text: '1', at: Date.parse('2026-11-23T10:01:00+08:00'), match: { outboxId: (await rowOf('sms')).id, incidentId, recipientId: 'h1#contact0' } }]);
      // "1" is the default reply word: the contact acknowledged from the phone, audited as him, by SMS.
-    expect(h.alerts.service.get(incidentId)!.state).toBe('acknowledged');
-    expect(h.alerts.service.timeline(incidentId).find((x) => x.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by replying "1" to the SMS') });
+    expect((await h.alerts.service.get(incidentId))!.state).toBe('acknowledged');
+    expect((await h.alerts.service.timeline(incidentId)).find((x) => x.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by replying "1" to the SMS') });
   });
 
   it('a reply from a phone Watchfire never texted is published without a match', async () => {
@@ -109,9 +109,9 @@ describe('provider callbacks', () => {
     const before = events.length;
     const key = await post('tencent/voice', { voicekey_callback: { call_from: '', callid: call.providerId, keypress: '1', mobile: '13900000001', nationcode: '86' } });
     expect(key.json()).toEqual({ result: 0, errmsg: 'OK' });
-    expect(events.slice(before)).toMatchObject([{ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: call.providerId, digits: '1', match: { outboxId: rowOf('voice').id, incidentId } }]);
+    expect(events.slice(before)).toMatchObject([{ kind: 'keypress', channel: 'voice', provider: 'tencent', providerId: call.providerId, digits: '1', match: { outboxId: (await rowOf('voice')).id, incidentId } }]);
     await post('tencent/voice', { voiceprompt_callback: { result: '1', accept_time: '0', call_from: '', callid: call.providerId, end_calltime: '1795399260', fee: '0', mobile: '13900000001', nationcode: '86', start_calltime: '1795399200' } });
-    expect(h.alerts.outbox.attempts(rowOf('voice').id).at(-1)).toMatchObject({ providerId: call.providerId, receipt: 'no_answer', receiptAt: 1795399260_000 });
+    expect((await h.alerts.outbox.attempts((await rowOf('voice')).id)).at(-1)).toMatchObject({ providerId: call.providerId, receipt: 'no_answer', receiptAt: 1795399260_000 });
   });
 
   it('Alibaba VoiceCallReport with DTMF (status 300000) is a keypress; other intermediate states publish nothing', async () => {
@@ -167,8 +167,8 @@ describe('acknowledging through the providers\' callbacks', () => {
     pinned = Fastify();
     await pinned.register(routes(['203.0.113.0/24']));
     const before = fake.messages.length;
-    h2.alerts.handleFinding(finding());
-    id = h2.alerts.service.list({ active: true })[0]!.id;
+    await h2.alerts.handleFinding(finding());
+    id = (await h2.alerts.service.list({ active: true }))[0]!.id;
     await fake.waitFor((ms) => ms.slice(before).some((m) => m.service === 'tencent.voice' && m.to === '+8613900000001'), 'the call to the first contact');
     call2 = fake.messages.slice(before).find((m) => m.service === 'tencent.voice' && m.to === '+8613900000001')!;
   });
@@ -187,14 +187,14 @@ describe('acknowledging through the providers\' callbacks', () => {
     expect((await push(pinned, keypress('1'))).statusCode).toBe(403);
     // From the provider's published range, the pinned route takes it: only the source made the difference.
     expect((await push(pinned, { voiceprompt_callback: { result: '0', callid: 'not-ours', mobile: '13900000001', nationcode: '86' } }, TOKEN, '203.0.113.7')).statusCode).toBe(200);
-    expect(h2.alerts.service.get(id)!.state).toBe('open');
-    expect(h2.alerts.service.timeline(id).filter((a) => a.actor !== 'system')).toEqual([]);
+    expect((await h2.alerts.service.get(id))!.state).toBe('open');
+    expect((await h2.alerts.service.timeline(id)).filter((a) => a.actor !== 'system')).toEqual([]);
   });
 
   it('the real keypress through the callback acknowledges as the person who pressed, naming the voice call', async () => {
     const r = await push(open, keypress('1'));
     expect(r.json()).toEqual({ result: 0, errmsg: 'OK' });
-    expect(h2.alerts.service.get(id)!.state).toBe('acknowledged');
-    expect(h2.alerts.service.timeline(id).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by pressing 1 in the voice call') });
+    expect((await h2.alerts.service.get(id))!.state).toBe('acknowledged');
+    expect((await h2.alerts.service.timeline(id)).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', note: expect.stringContaining('by pressing 1 in the voice call') });
   });
 });

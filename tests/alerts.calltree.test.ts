@@ -40,7 +40,7 @@ async function setup(file = join(tmp.dir, `t${n++}.db`), registry?: RegistryFile
   });
 }
 
-const who = (h: Harness, id: string) => h.alerts.outbox.ofIncident(id).filter((r) => r.channel !== 'console').map((r) => `${r.channel}:${r.recipientId}`);
+const who = async (h: Harness, id: string) => (await h.alerts.outbox.ofIncident(id)).filter((r) => r.channel !== 'console').map((r) => `${r.channel}:${r.recipientId}`);
 
 let h: Harness | undefined;
 beforeEach(() => {
@@ -70,18 +70,18 @@ describe('policy schema', () => {
 describe('call tree', () => {
   it('reaches the resident, then the contacts after 60 s, then the grid worker after 90 s more', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    expect(who(h, id)).toEqual(['webhook:h1#resident']);
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    expect(await who(h, id)).toEqual(['webhook:h1#resident']);
     await vi.advanceTimersByTimeAsync(59_999);
-    expect(who(h, id)).toHaveLength(1);
+    expect(await who(h, id)).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    expect(who(h, id).slice(1)).toEqual(['webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
+    expect((await who(h, id)).slice(1)).toEqual(['webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
     await vi.advanceTimersByTimeAsync(90_000);
-    expect(who(h, id).slice(4)).toEqual(['webhook:gw-wang']);
+    expect((await who(h, id)).slice(4)).toEqual(['webhook:gw-wang']);
     await vi.advanceTimersByTimeAsync(3_600_000);
-    expect(who(h, id)).toHaveLength(5);
-    const tl = h.alerts.service.timeline(id).filter((a) => a.action === 'tree:tree');
+    expect(await who(h, id)).toHaveLength(5);
+    const tl = (await h.alerts.service.timeline(id)).filter((a) => a.action === 'tree:tree');
     expect(tl.map((a) => a.note)).toEqual([
       'call tree 1/3, resident: 1 notification(s) queued; emergency contacts in 60 s unless answered',
       'call tree 2/3, emergency contacts: 3 notification(s) queued; grid worker in 90 s unless answered',
@@ -92,76 +92,78 @@ describe('call tree', () => {
 
   it('an acknowledgement stops it: nobody after', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     await vi.advanceTimersByTimeAsync(30_000);
-    h.alerts.service.acknowledge(id, 'op-liu');
+    await h.alerts.service.acknowledge(id, 'op-liu');
     await vi.advanceTimersByTimeAsync(3_600_000);
-    expect(who(h, id)).toEqual(['webhook:h1#resident']);
-    expect(h.alerts.escalations.of(id).map((s) => [s.step, s.stage, s.status])).toEqual([['tree', 1, 'cancelled']]);
+    expect(await who(h, id)).toEqual(['webhook:h1#resident']);
+    expect((await h.alerts.escalations.of(id)).map((s) => [s.step, s.stage, s.status])).toEqual([['tree', 1, 'cancelled']]);
   });
 
   it('stopping it (a keypress) calls nobody else and leaves the incident open', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(h.alerts.stopTree(id)).toBe(1);
+    expect(await h.alerts.stopTree(id)).toBe(1);
     await vi.advanceTimersByTimeAsync(3_600_000);
-    expect(who(h, id)).toHaveLength(4);
-    expect(h.alerts.service.get(id)!.state).toBe('open');
+    expect(await who(h, id)).toHaveLength(4);
+    expect((await h.alerts.service.get(id))!.state).toBe('open');
   });
 
   it('a stage that reaches nobody passes on at once', async () => {
     const reg = registryFile();
     delete reg.sites[0]!.resident!.phone;
     h = await setup(undefined, reg);
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     await vi.advanceTimersByTimeAsync(0);
-    expect(who(h, id)).toEqual(['webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
+    expect(await who(h, id)).toEqual(['webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
   });
 
   it('carries on after a restart exactly once', async () => {
     const file = join(tmp.dir, `t${n++}.db`);
     h = await setup(file);
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     await vi.advanceTimersByTimeAsync(10_000);
     await h.close();
     // Down across the contacts' turn: on start the stage runs at once, the next waits its 90 s.
     vi.setSystemTime(DAY_SHIFT_TIME + 120_000);
     h = await setup(file);
     await vi.advanceTimersByTimeAsync(0);
-    expect(who(h, id)).toHaveLength(4);
+    expect(await who(h, id)).toHaveLength(4);
     await vi.advanceTimersByTimeAsync(89_999);
-    expect(who(h, id)).toHaveLength(4);
+    expect(await who(h, id)).toHaveLength(4);
     await vi.advanceTimersByTimeAsync(1);
-    expect(who(h, id)).toHaveLength(5);
-    expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'done']]);
+    expect(await who(h, id)).toHaveLength(5);
+    expect((await h.alerts.escalations.of(id)).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'done']]);
   });
 });
 
 describe('end to end: nobody answers at home, the son presses 1', () => {
   it('calls the resident, then after 60 s without an answer the contacts; the son’s keypress acknowledges and nobody else is called', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    expect(who(h, id)).toEqual(['webhook:h1#resident']);
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    expect(await who(h, id)).toEqual(['webhook:h1#resident']);
     // The resident's call is not answered: a receipt says so; the tree waits its 60 s regardless.
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(who(h, id)).toEqual(['webhook:h1#resident', 'webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
+    expect(await who(h, id)).toEqual(['webhook:h1#resident', 'webhook:h1#contact0', 'webhook:h1#contact1', 'email:h1#contact1']);
     await vi.advanceTimersByTimeAsync(25_000);
-    const son = h.alerts.outbox.ofIncident(id).find((r) => r.recipientId === 'h1#contact0')!;
+    const son = (await h.alerts.outbox.ofIncident(id)).find((r) => r.recipientId === 'h1#contact0')!;
+    const acked = h.incident((e) => e.kind === 'transition');
     h.bus.emit('channel.inbound', { kind: 'keypress', channel: 'voice', provider: 'aliyun', providerId: 'call-1', digits: '1', at: Date.now(), match: { outboxId: son.id, incidentId: id, recipientId: son.recipientId } });
-    const inc = h.alerts.service.get(id)!;
+    await acked;
+    const inc = (await h.alerts.service.get(id))!;
     expect(inc.state).toBe('acknowledged');
     expect(inc.acknowledgedAt).toBe(DAY_SHIFT_TIME + 85_000);
     await vi.advanceTimersByTimeAsync(3_600_000);
     // The grid worker was never called.
-    expect(who(h, id)).toHaveLength(4);
-    expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
-    expect(h.alerts.service.timeline(id).map((a) => `${a.action}:${a.actor}`)).toEqual(['opened:system', 'tree:tree:system', 'tree:tree:system', 'acknowledge:h1#contact0']);
+    expect(await who(h, id)).toHaveLength(4);
+    expect((await h.alerts.escalations.of(id)).map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
+    expect((await h.alerts.service.timeline(id)).map((a) => `${a.action}:${a.actor}`)).toEqual(['opened:system', 'tree:tree:system', 'tree:tree:system', 'acknowledge:h1#contact0']);
   });
 });
 
@@ -175,32 +177,32 @@ describe('nobody is going to answer', () => {
       config: { webhook: { url: 'http://127.0.0.1:9/sms-gateway', secret: WEBHOOK_SECRET } },
       alerts: { policies: parsePolicies({ policies: [{ id: 'r', level: 'red', steps: [calls('grid_worker')] }, ...TREE.policies.slice(1)] }), channels: { voice, webhook: recordingChannel('webhook') } },
     });
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    const row = (rid: string, ch = 'voice') => h!.alerts.outbox.ofIncident(id).find((r) => r.recipientId === rid && r.channel === ch);
-    const receipt = (rid: string, status: 'no_answer' | 'busy' | 'delivered', ch = 'voice') => h!.bus.emit('channel.inbound', {
-      kind: 'receipt', channel: ch, provider: 'aliyun', status, providerId: `x-${rid}-${ch}`, at: Date.now(), match: { outboxId: row(rid, ch)!.id, incidentId: id, recipientId: rid },
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    const row = async (rid: string, ch = 'voice') => (await h!.alerts.outbox.ofIncident(id)).find((r) => r.recipientId === rid && r.channel === ch);
+    const receipt = async (rid: string, status: 'no_answer' | 'busy' | 'delivered', ch = 'voice') => h!.bus.emit('channel.inbound', {
+      kind: 'receipt', channel: ch, provider: 'aliyun', status, providerId: `x-${rid}-${ch}`, at: Date.now(), match: { outboxId: (await row(rid, ch))!.id, incidentId: id, recipientId: rid },
     });
     await vi.advanceTimersByTimeAsync(10_000);
     // The text was delivered: nothing to hurry about.
-    receipt('h1#resident', 'delivered', 'webhook');
+    await receipt('h1#resident', 'delivered', 'webhook');
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(row('h1#contact0')).toBeUndefined();
+    expect(await row('h1#contact0')).toBeUndefined();
     // The resident's phone rang out at 20 s: the contacts are called now, not at 60 s.
-    receipt('h1#resident', 'no_answer');
+    await receipt('h1#resident', 'no_answer');
     await vi.advanceTimersByTimeAsync(0);
-    expect(row('h1#contact0')!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
-    expect(row('h1#contact1')!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
+    expect((await row('h1#contact0'))!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
+    expect((await row('h1#contact1'))!.createdAt).toBe(DAY_SHIFT_TIME + 20_000);
     // One contact not answering is not enough; the second one busy is.
     await vi.advanceTimersByTimeAsync(10_000);
-    receipt('h1#contact0', 'no_answer');
+    await receipt('h1#contact0', 'no_answer');
     await vi.advanceTimersByTimeAsync(0);
-    expect(row('gw-wang')).toBeUndefined();
+    expect(await row('gw-wang')).toBeUndefined();
     await vi.advanceTimersByTimeAsync(5_000);
-    receipt('h1#contact1', 'busy');
+    await receipt('h1#contact1', 'busy');
     await vi.advanceTimersByTimeAsync(0);
-    expect(row('gw-wang')!.createdAt).toBe(DAY_SHIFT_TIME + 35_000);
-    expect(h.alerts.escalations.of(id).map((s) => [s.stage, s.status, s.dueAt - DAY_SHIFT_TIME])).toEqual([[1, 'done', 20_000], [2, 'done', 35_000]]);
+    expect((await row('gw-wang'))!.createdAt).toBe(DAY_SHIFT_TIME + 35_000);
+    expect((await h.alerts.escalations.of(id)).map((s) => [s.stage, s.status, s.dueAt - DAY_SHIFT_TIME])).toEqual([[1, 'done', 20_000], [2, 'done', 35_000]]);
   });
 });
 
@@ -230,18 +232,18 @@ describe('per-person reach', () => {
     const both = [{ to: 'grid_worker' as const, via: ['webhook' as const, 'email' as const] }];
     h = await setup(undefined, reg, { policies: [{ id: 'r', level: 'red', steps: [{ id: 'a', kind: 'alarm', notify: both }] }, { id: 'y', level: 'yellow', steps: [{ id: 'n', kind: 'notice', notify: both }] }] });
     // 10:00 local: inside 09:00–11:30.
-    h.alerts.handleFinding(finding({ level: 'yellow', category: 'maintenance', condition: 'low_battery', ruleId: 'smoke.battery', message: { en: 'Low battery', zh: '电量低' } }));
-    const yellow = h.alerts.service.list({ level: ['yellow'] })[0]!.id;
-    const held = h.alerts.outbox.ofIncident(yellow).filter((r) => r.recipientId === 'gw-wang');
+    await h.alerts.handleFinding(finding({ level: 'yellow', category: 'maintenance', condition: 'low_battery', ruleId: 'smoke.battery', message: { en: 'Low battery', zh: '电量低' } }));
+    const yellow = (await h.alerts.service.list({ level: ['yellow'] }))[0]!.id;
+    const held = (await h.alerts.outbox.ofIncident(yellow)).filter((r) => r.recipientId === 'gw-wang');
     expect(held.map((r) => [r.channel, r.nextAt])).toEqual([['email', Date.parse('2026-11-23T11:30:00+08:00')], ['webhook', Date.parse('2026-11-23T11:30:00+08:00')]]);
-    h.alerts.handleFinding(finding());
-    const red = h.alerts.service.list({ level: ['red'] })[0]!.id;
-    const now = h.alerts.outbox.ofIncident(red).filter((r) => r.recipientId === 'gw-wang');
+    await h.alerts.handleFinding(finding());
+    const red = (await h.alerts.service.list({ level: ['red'] }))[0]!.id;
+    const now = (await h.alerts.outbox.ofIncident(red)).filter((r) => r.recipientId === 'gw-wang');
     expect(now.map((r) => [r.channel, r.nextAt])).toEqual([['email', DAY_SHIFT_TIME], ['webhook', DAY_SHIFT_TIME]]);
     // The held ones go out at 11:30, not before.
     await vi.advanceTimersByTimeAsync(Date.parse('2026-11-23T11:30:00+08:00') - DAY_SHIFT_TIME - 1);
-    expect(h.alerts.outbox.ofIncident(yellow).filter((r) => r.recipientId === 'gw-wang').map((r) => r.status)).toEqual(['pending', 'pending']);
+    expect((await h.alerts.outbox.ofIncident(yellow)).filter((r) => r.recipientId === 'gw-wang').map((r) => r.status)).toEqual(['pending', 'pending']);
     await vi.advanceTimersByTimeAsync(1);
-    expect(h.alerts.outbox.ofIncident(yellow).filter((r) => r.recipientId === 'gw-wang').map((r) => r.status)).toEqual(['sent', 'sent']);
+    expect((await h.alerts.outbox.ofIncident(yellow)).filter((r) => r.recipientId === 'gw-wang').map((r) => r.status)).toEqual(['sent', 'sent']);
   });
 });

@@ -25,10 +25,10 @@ describe('deliveries', () => {
       config: { webhook: { url: 'http://127.0.0.1:9/sms-gateway', secret: WEBHOOK_SECRET } },
       alerts: { channels: { webhook, email }, outbox: { giveUpAfterMs: 0 } },
     });
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    await vi.waitFor(() => expect(h!.alerts.service.deliveries(id).filter((d) => d.outcome === 'queued' || d.outcome === 'sending')).toEqual([]));
-    const rows = h.alerts.service.deliveries(id);
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    await vi.waitFor(async () => expect((await h!.alerts.service.deliveries(id)).filter((d) => d.outcome === 'queued' || d.outcome === 'sending')).toEqual([]));
+    const rows = await h.alerts.service.deliveries(id);
     expect(rows.every((d) => d.channel !== 'console')).toBe(true);
     const row = (rid: string, ch: string) => rows.find((d) => d.recipientId === rid && d.channel === ch)!;
     expect(row('op-liu', 'email')).toMatchObject({ outcome: 'failed', detail: '550 mailbox unavailable', attempts: 1 });
@@ -43,7 +43,9 @@ describe('deliveries', () => {
     h.bus.emit('channel.inbound', receipt('h1#contact0', 'answered'));
     h.bus.emit('channel.inbound', receipt('h1#contact1', 'no_answer', 'MN:0001 用户关机'));
     h.bus.emit('channel.inbound', receipt('gw-wang', 'delivered'));
-    const after = h.alerts.service.deliveries(id);
+    // Receipts are recorded asynchronously (the outbox's store may be a network database).
+    await vi.waitFor(async () => expect((await h!.alerts.service.deliveries(id)).filter((d) => d.outcome === 'sent')).toEqual([]));
+    const after = await h.alerts.service.deliveries(id);
     const outcome = (rid: string, ch: string) => after.find((d) => d.recipientId === rid && d.channel === ch)!;
     expect(outcome('h1#contact0', 'webhook')).toMatchObject({ outcome: 'answered', outcomeAt: DAY_SHIFT_TIME + 5_000, recipientName: '李明', recipientKind: 'contacts' });
     expect(outcome('h1#contact1', 'webhook')).toMatchObject({ outcome: 'no_answer', detail: 'MN:0001 用户关机' });

@@ -18,7 +18,7 @@ async function setup(): Promise<Harness> {
   });
 }
 
-const to = (h: Harness, id: string, kind: string) => h.alerts.outbox.ofIncident(id).filter((r) => r.kind === kind).map((r) => `${r.channel}:${r.recipientId}`).sort();
+const to = async (h: Harness, id: string, kind: string) => (await h.alerts.outbox.ofIncident(id)).filter((r) => r.kind === kind).map((r) => `${r.channel}:${r.recipientId}`).sort();
 
 let h: Harness | undefined;
 beforeEach(() => {
@@ -33,36 +33,36 @@ afterEach(async () => {
 describe('dispatch reaches the worker', () => {
   it('notifies the assignee at once and escalates every 3 min until they set out', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    h.alerts.service.acknowledge(id, 'op-liu');
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    await h.alerts.service.acknowledge(id, 'op-liu');
     // Dispatched to someone other than the grid's own worker: the chosen one is told.
-    h.alerts.service.dispatch(id, 'op-liu', 'sup-ma');
-    expect(to(h, id, 'dispatch')).toEqual(['email:sup-ma', 'webhook:sup-ma']);
+    await h.alerts.service.dispatch(id, 'op-liu', 'sup-ma');
+    expect(await to(h, id, 'dispatch')).toEqual(['email:sup-ma', 'webhook:sup-ma']);
     await vi.advanceTimersByTimeAsync(3 * 60_000 - 1);
-    expect(to(h, id, 'not_accepted')).toEqual([]);
+    expect(await to(h, id, 'not_accepted')).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(to(h, id, 'not_accepted')).toEqual(['console:fc1', 'email:op-liu', 'email:op-sun', 'email:sup-huang', 'email:sup-ma', 'webhook:sup-huang', 'webhook:sup-ma']);
+    expect(await to(h, id, 'not_accepted')).toEqual(['console:fc1', 'email:op-liu', 'email:op-sun', 'email:sup-huang', 'email:sup-ma', 'webhook:sup-huang', 'webhook:sup-ma']);
     await vi.advanceTimersByTimeAsync(3 * 60_000);
-    expect(to(h, id, 'not_accepted')).toHaveLength(14);
+    expect(await to(h, id, 'not_accepted')).toHaveLength(14);
     // 出发: the chain stops.
-    h.alerts.service.enRoute(id, 'sup-ma');
+    await h.alerts.service.enRoute(id, 'sup-ma');
     await vi.advanceTimersByTimeAsync(30 * 60_000);
-    expect(to(h, id, 'not_accepted')).toHaveLength(14);
-    const tl = h.alerts.service.timeline(id);
+    expect(await to(h, id, 'not_accepted')).toHaveLength(14);
+    const tl = await h.alerts.service.timeline(id);
     expect(tl.filter((e) => e.action === 'escalation:not_accepted').map((e) => e.noteZh)).toEqual(['未出发升级：已发出 7 条通知', '未出发升级：已发出 7 条通知']);
   });
 
   it('reaches the grid worker by webhook (SMS gateway) and stops escalating on arrival', async () => {
     h = await setup();
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
-    h.alerts.service.acknowledge(id, 'op-liu');
-    h.alerts.service.dispatch(id, 'op-liu', 'gw-wang');
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
+    await h.alerts.service.acknowledge(id, 'op-liu');
+    await h.alerts.service.dispatch(id, 'op-liu', 'gw-wang');
     // gw-wang has a phone and no email: the SMS gateway webhook reaches them.
-    expect(to(h, id, 'dispatch')).toEqual(['webhook:gw-wang']);
-    h.alerts.service.onSite(id, 'gw-wang');
+    expect(await to(h, id, 'dispatch')).toEqual(['webhook:gw-wang']);
+    await h.alerts.service.onSite(id, 'gw-wang');
     await vi.advanceTimersByTimeAsync(30 * 60_000);
-    expect(to(h, id, 'not_accepted')).toEqual([]);
+    expect(await to(h, id, 'not_accepted')).toEqual([]);
   });
 });

@@ -85,6 +85,8 @@ export interface Harness {
   registry: Registry;
   bus: EventBus;
   events: IncidentEvent[];
+  /** The next bus 'incident' event that matches, from now on (what a reply, a keypress or a timer did, once done). */
+  incident(match: (e: IncidentEvent) => boolean): Promise<IncidentEvent>;
   alerts: Alerts;
   close(): Promise<void>;
 }
@@ -115,8 +117,16 @@ export async function startAlerts(opts: {
     ...opts.alerts,
   });
   await alerts.start();
+  let waiters = 0;
+  const incident = (match: (e: IncidentEvent) => boolean) => new Promise<IncidentEvent>((resolve) => {
+    const off = bus.on('incident', `test.wait.${waiters++}`, (e) => {
+      if (!match(e)) return;
+      off();
+      resolve(e);
+    });
+  });
   return {
-    db, file: opts.file, registry, bus, events, alerts,
+    db, file: opts.file, registry, bus, events, incident, alerts,
     async close() {
       await alerts.stop();
       await registry.stop();

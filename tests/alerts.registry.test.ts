@@ -126,29 +126,33 @@ describe('receipts on attempts', () => {
         },
       },
     });
-    h.alerts.handleFinding(finding());
-    const incident = h.alerts.service.list({ active: true })[0]!;
-    const rows = await waitFor(() => {
-      const r = h!.alerts.outbox.ofIncident(incident.id).filter((x) => x.channel === 'webhook');
+    await h.alerts.handleFinding(finding());
+    const incident = (await h.alerts.service.list({ active: true }))[0]!;
+    const rows = await waitFor(async () => {
+      const r = (await h!.alerts.outbox.ofIncident(incident.id)).filter((x) => x.channel === 'webhook');
       return r.length >= 3 && r.every((x) => x.status === 'sent') ? r : undefined;
     }, { what: 'webhook rows sent' });
     const gw = rows.find((r) => r.recipientId === 'gw-wang')!;
-    const gwAttempts = h.alerts.outbox.attempts(gw.id);
+    const gwAttempts = await h.alerts.outbox.attempts(gw.id);
     expect(gwAttempts.map((a) => a.outcome)).toEqual(['failed', 'sent']);
     // The base retry delay is 10–20 ms: only the refusal's reset time held the row back this long.
     expect(gwAttempts[1]!.startedAt).toBeGreaterThanOrEqual(retryAt);
     expect(gwAttempts[1]!.providerId).toBe(`biz-${gw.id}`);
 
-    const match = h.alerts.ledger.byProviderId('webhook', `biz-${gw.id}`);
+    const match = await h.alerts.ledger.byProviderId('webhook', `biz-${gw.id}`);
     expect(match).toEqual({ outboxId: gw.id, incidentId: incident.id, recipientId: 'gw-wang' });
-    expect(h.alerts.ledger.lastTo('webhook', gw.address, 60_000)?.outboxId).toBe(Math.max(...rows.filter((r) => r.address === gw.address).map((r) => r.id)));
-    expect(h.alerts.ledger.byProviderId('webhook', 'nobody')).toBeUndefined();
+    expect((await h.alerts.ledger.lastTo('webhook', gw.address, 60_000))?.outboxId).toBe(Math.max(...rows.filter((r) => r.address === gw.address).map((r) => r.id)));
+    expect(await h.alerts.ledger.byProviderId('webhook', 'nobody')).toBeUndefined();
 
     const receipt: ChannelInbound = { kind: 'receipt', channel: 'webhook', provider: 'aliyun', status: 'delivered', providerId: `biz-${gw.id}`, at: 1234, detail: 'DELIVERED', match };
     h.bus.emit('channel.inbound', receipt);
-    const after = h.alerts.outbox.attempts(gw.id)[1]!;
+    // Recorded asynchronously (the outbox's store may be a network database).
+    const after = await waitFor(async () => {
+      const a = (await h!.alerts.outbox.attempts(gw.id))[1];
+      return a?.receipt ? a : undefined;
+    }, { what: 'receipt recorded' });
     expect(after).toMatchObject({ receipt: 'delivered', receiptAt: 1234, receiptDetail: 'DELIVERED' });
     // The other rows got no receipt.
-    for (const r of rows.filter((x) => x.id !== gw.id)) expect(h.alerts.outbox.attempts(r.id).every((a) => a.receipt === null)).toBe(true);
+    for (const r of rows.filter((x) => x.id !== gw.id)) expect((await h.alerts.outbox.attempts(r.id)).every((a) => a.receipt === null)).toBe(true);
   });
 });

@@ -36,12 +36,12 @@ async function storm(policies = DEFAULT_POLICIES) {
     alerts: { policies, channels: { email, webhook }, outbox: { baseDelayMs: 10, maxDelayMs: 50 } },
   });
   for (let n = 0; n < EVENTS; n++) {
-    h.alerts.handleFinding(zoneFinding(String((n % 4) + 1)));
+    await h.alerts.handleFinding(zoneFinding(String((n % 4) + 1)));
     await vi.advanceTimersByTimeAsync(SPAN_MS / EVENTS);
   }
   await vi.advanceTimersByTimeAsync(1_000);
   const rows = h.db.prepare(`SELECT o.channel, o.recipient_id AS who, o.step, o.created_at AS at FROM alert_outbox o WHERE o.incident_id IS NOT NULL`).all() as Array<{ channel: string; who: string; step: string; at: number }>;
-  return { rows, email, webhook, incidents: h.alerts.service.list({ active: true }) };
+  return { rows, email, webhook, incidents: await h.alerts.service.list({ active: true }) };
 }
 
 /** Messages per (person, channel, step), and how many rounds of that step ran in the storm. */
@@ -66,7 +66,7 @@ describe('an alarm storm of one panel', () => {
     const digest = email.sent.find((m) => m.address === 'huang@example.org')!;
     expect(digest.subject).toMatch(/此处另有3条/);
     expect(digest.text).toMatch(/此处另有未处置警情（3条）/);
-    expect(h!.alerts.service.timeline(incidents[0]!.id).length).toBeGreaterThan(0);
+    expect((await h!.alerts.service.timeline(incidents[0]!.id)).length).toBeGreaterThan(0);
   });
 
   it('sends one per zone when the policy turns the digest off (the test can tell the difference)', async () => {

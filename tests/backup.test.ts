@@ -56,7 +56,7 @@ function startNotes(ids: readonly string[]): { stop(): Promise<number> } {
   let n = 0;
   const loop = (async () => {
     while (running) {
-      sys.wf.alerts.service.note(ids[n % ids.length]!, 'p-op', `巡查记录 ${++n}`);
+      await sys.wf.alerts.service.note(ids[n % ids.length]!, 'p-op', `巡查记录 ${++n}`);
       await new Promise<void>((r) => setImmediate(r));
     }
   })();
@@ -74,16 +74,16 @@ describe('wf backup and wf restore', () => {
       const detector = await sys.connectDevice(id);
       await detector.publishAsync(topics.events(id), JSON.stringify(id === 'fp-1' ? { type: 'fire', seq: 1, loop: 1, point: 12, zone: '3F' } : { type: 'alarm', seq: 1 }), { qos: 1 });
     }
-    await sys.waitFor(() => sys.wf.alerts.service.list({}).length >= 2, { what: 'two incidents' });
-    const first = sys.wf.alerts.service.list({})[0]!;
-    sys.wf.alerts.service.acknowledge(first.id, 'p-op', '收到');
+    await sys.waitFor(async () => (await sys.wf.alerts.service.list({})).length >= 2, { what: 'two incidents' });
+    const first = (await sys.wf.alerts.service.list({}))[0]!;
+    await sys.wf.alerts.service.acknowledge(first.id, 'p-op', '收到');
     await sys.waitFor(async () => (await sys.count('telemetry')) >= 2000, { what: '2,000 readings stored' });
-    const notes = startNotes(sys.wf.alerts.service.list({}).map((i) => i.id));
+    const notes = startNotes((await sys.wf.alerts.service.list({})).map((i) => i.id));
 
     // What the system holds when the backup begins (every PUBACKed reading, shipped or still in
     // the journal); readings, notes and their audit entries go on arriving during it.
-    const incidents = sys.wf.alerts.service.list({});
-    const timelines = new Map(incidents.map((i) => [i.id, sys.wf.alerts.service.timeline(i.id)]));
+    const incidents = await sys.wf.alerts.service.list({});
+    const timelines = new Map(await Promise.all(incidents.map(async (i) => [i.id, await sys.wf.alerts.service.timeline(i.id)] as const)));
     const acked = new Set(load.acked);
     const influx = { rpc: rpcAddressOf(readFileSync(join(sys.influx.dataDir, 'influxd.conf'), 'utf8'))!, database: sys.influx.database };
     const result = await backup({ dbFile: join(sys.dataDir, 'watchfire.db'), journalDir: join(sys.dataDir, 'journal'), dir: join(work, 'backups'), influx });

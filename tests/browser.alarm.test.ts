@@ -57,11 +57,11 @@ describe('an alarm nobody can miss', () => {
 
   const tones = () => page.evaluate(() => (window as unknown as { wfTones: number }).wfTones);
   const raise = (deviceId: string, zone?: string) => sys.wf.alerts.handleFinding(fireFinding(deviceId, zone ? { zone } : {}));
-  const idOf = (deviceId: string, zone?: string) => sys.wf.alerts.service.list({ active: true }).find((i) => i.deviceId === deviceId && (zone === undefined || i.zone === zone))!.id;
+  const idOf = async (deviceId: string, zone?: string) => (await sys.wf.alerts.service.list({ active: true })).find((i) => i.deviceId === deviceId && (zone === undefined || i.zone === zone))!.id;
 
   it('covers the console while sound is locked, until a click turns it on', async () => {
     await page.waitForSelector('body[data-sound="locked"]');
-    raise('sd-1');
+    await raise('sd-1');
     await page.waitForSelector('.card[data-level="red"][data-state="open"]');
     await page.waitForSelector('body[data-alarm="on"]');
     const blocker = page.locator('#sound-blocker');
@@ -84,7 +84,7 @@ describe('an alarm nobody can miss', () => {
   });
 
   it('puts a new red on top of an older panel storm, with favicon, title and banner', async () => {
-    for (const zone of ['1', '2', '3', '4', '5']) raise('fp-1', zone);
+    for (const zone of ['1', '2', '3', '4', '5']) await raise('fp-1', zone);
     await page.waitForFunction(() => document.querySelectorAll('.card[data-level="red"]').length === 6);
     // Tag every card node: a rebuilt card would lose its tag.
     await page.evaluate(() => {
@@ -93,8 +93,8 @@ describe('an alarm nobody can miss', () => {
     await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(0);
 
-    raise('sd-2');
-    const home = idOf('sd-2');
+    await raise('sd-2');
+    const home = await idOf('sd-2');
     const first = page.locator('.card').first();
     await page.waitForSelector(`.card[data-incident-id="${home}"]`);
     await expect(first.getAttribute('data-incident-id')).resolves.toBe(home);
@@ -114,7 +114,7 @@ describe('an alarm nobody can miss', () => {
   });
 
   it('patches the acknowledged card in place and quiets everything once all are acknowledged', async () => {
-    const zone1 = idOf('fp-1', '1');
+    const zone1 = await idOf('fp-1', '1');
     const card = await page.$(`.card[data-incident-id="${zone1}"]`);
     await (await card!.$('[data-action="acknowledge"]'))!.click();
     await page.waitForSelector(`.card[data-incident-id="${zone1}"][data-state="acknowledged"]`);
@@ -122,7 +122,7 @@ describe('an alarm nobody can miss', () => {
     expect(await card!.evaluate((el) => el.isConnected && (el as HTMLElement).dataset.state)).toBe('acknowledged');
     expect(await page.evaluate(() => [...document.querySelectorAll('.card')].filter((c) => (c as HTMLElement & { wfTag?: string }).wfTag).length)).toBe(6);
 
-    for (const i of sys.wf.alerts.service.list({ active: true, state: ['open'] })) sys.wf.alerts.service.acknowledge(i.id, 'op1');
+    for (const i of await sys.wf.alerts.service.list({ active: true, state: ['open'] })) await sys.wf.alerts.service.acknowledge(i.id, 'op1');
     await page.waitForSelector('body[data-alarm="off"]');
     await expect(page.getAttribute('#favicon', 'href')).resolves.toBe('/favicon.svg');
     await page.waitForFunction(() => !document.title.startsWith('('));
@@ -132,7 +132,7 @@ describe('an alarm nobody can miss', () => {
 
   it('groups a panel storm by site, collapsed past five zones, with one button that acknowledges every new zone', async () => {
     const quiet = await tones();
-    for (const zone of ['6', '7', '8']) raise('fp-1', zone);
+    for (const zone of ['6', '7', '8']) await raise('fp-1', zone);
     // A new red after silence sounds at once, not at the next round.
     await page.waitForFunction((n) => (window as unknown as { wfTones: number }).wfTones >= n + 3, quiet);
     const group = page.locator('.group[data-site-id="b1"]');
@@ -151,8 +151,9 @@ describe('an alarm nobody can miss', () => {
     await page.waitForSelector('.group[data-site-id="b1"][data-collapsed="true"]');
     await group.locator('[data-action="acknowledge-group"]').click();
     await page.waitForSelector('body[data-alarm="off"]');
-    expect(sys.wf.alerts.service.list({ active: true, state: ['open'] })).toEqual([]);
-    const acks = sys.wf.alerts.service.list({ active: true }).filter((i) => i.siteId === 'b1').map((i) => sys.wf.alerts.service.timeline(i.id).filter((e) => e.action === 'acknowledge').map((e) => e.actor));
+    expect(await sys.wf.alerts.service.list({ active: true, state: ['open'] })).toEqual([]);
+    const b1 = (await sys.wf.alerts.service.list({ active: true })).filter((i) => i.siteId === 'b1');
+    const acks = await Promise.all(b1.map(async (i) => (await sys.wf.alerts.service.timeline(i.id)).filter((e) => e.action === 'acknowledge').map((e) => e.actor)));
     expect(acks.flat()).toEqual(Array(8).fill('op1'));
     expect(await group.locator('[data-action="acknowledge-group"]').isVisible()).toBe(false);
     expect(errors).toEqual([]);

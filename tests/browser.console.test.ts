@@ -66,7 +66,7 @@ describe('operator console and grid worker page in Chromium', () => {
     const id = (await card.getAttribute('data-incident-id'))!;
     await op.waitForSelector(`.detail[data-incident-id="${id}"]`);
     // Times are the center's (Asia/Shanghai), whatever the browser's own zone (Europe/Berlin here).
-    const openedAt = sys.wf.alerts.service.get(id)!.openedAt;
+    const openedAt = (await sys.wf.alerts.service.get(id))!.openedAt;
     const shanghai = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(openedAt);
     await expect(card.locator('.opened').textContent()).resolves.toBe(shanghai);
     await op.screenshot({ path: join(ARTIFACTS, 'console-queue-alarm.png'), animations: 'disabled' });
@@ -104,9 +104,9 @@ describe('operator console and grid worker page in Chromium', () => {
     await phone.waitForSelector('.tasks .empty');
     // Resolved: gone from the operator's live queue, waiting for review.
     await op.waitForSelector(`.card[data-incident-id="${id}"]`, { state: 'detached' });
-    const incident = sys.wf.alerts.service.get(id)!;
+    const incident = (await sys.wf.alerts.service.get(id))!;
     expect(incident).toMatchObject({ state: 'resolved', disposition: 'nuisance', assignee: 'w1' });
-    const actors = sys.wf.alerts.service.timeline(id).filter((e) => e.actor !== 'system').map((e) => [e.action, e.actor]);
+    const actors = (await sys.wf.alerts.service.timeline(id)).filter((e) => e.actor !== 'system').map((e) => [e.action, e.actor]);
     expect(actors).toEqual([['acknowledge', 'op1'], ['dispatch', 'op1'], ['en_route', 'w1'], ['on_site', 'w1'], ['resolve', 'w1']]);
 
     // The site view: resident, contacts, devices, the chart from InfluxDB and the timeline.

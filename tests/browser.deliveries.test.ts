@@ -59,10 +59,10 @@ describe('every message and call on the timeline', () => {
   });
 
   it('shows each with its outcome, the outcomes the providers\' receipts bring, in both languages', async () => {
-    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
-    const id = sys.wf.alerts.service.list({ active: true })[0]!.id;
+    await sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    const id = (await sys.wf.alerts.service.list({ active: true }))[0]!.id;
     // The email, and a text and a call to each of the resident (13800000001) and the grid worker (13700000003).
-    await sys.waitFor(() => sys.wf.alerts.service.deliveries(id).filter((d) => d.outcome === 'sent').length === 5, { what: 'all five sent' });
+    await sys.waitFor(async () => (await sys.wf.alerts.service.deliveries(id)).filter((d) => d.outcome === 'sent').length === 5, { what: 'all five sent' });
     const sent = (service: 'aliyun.sms' | 'aliyun.voice', to: string) => fake.messages.find((m) => m.service === service && m.to === to)!;
 
     const op = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
@@ -115,7 +115,7 @@ describe('every message and call on the timeline', () => {
     ]);
 
     // The API says the same.
-    expect(sys.wf.alerts.service.deliveries(id).map((d) => [d.channel, d.recipientId, d.outcome]).sort()).toEqual([
+    expect((await sys.wf.alerts.service.deliveries(id)).map((d) => [d.channel, d.recipientId, d.outcome]).sort()).toEqual([
       ['email', 'op1', 'sent'], ['sms', 's1#resident', 'failed'], ['sms', 'w1', 'delivered'], ['voice', 's1#resident', 'no_answer'], ['voice', 'w1', 'answered'],
     ]);
     expect(errors).toEqual([]);

@@ -39,16 +39,16 @@ describe('incident history in the console', () => {
 
   it('searches and filters every incident of the center, and exports what it shows', async () => {
     const svc = sys.wf.alerts.service;
-    const raise = (deviceId: string, over: Parameters<typeof fireFinding>[1] = {}) => {
-      sys.wf.alerts.handleFinding(fireFinding(deviceId, over));
-      return svc.list({ active: true }).find((i) => i.deviceId === deviceId)!.id;
+    const raise = async (deviceId: string, over: Parameters<typeof fireFinding>[1] = {}) => {
+      await sys.wf.alerts.handleFinding(fireFinding(deviceId, over));
+      return (await svc.list({ active: true })).find((i) => i.deviceId === deviceId)!.id;
     };
-    const kitchen = raise('sd-1');
-    const drill = raise('fp-1', { zone: '3' });
-    const battery = raise('sd-2', { ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' } });
+    const kitchen = await raise('sd-1');
+    const drill = await raise('fp-1', { zone: '3' });
+    const battery = await raise('sd-2', { ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' } });
     for (const [id, disposition, feedback] of [[kitchen, 'nuisance', '锅烧干了，已关火'], [drill, 'test', '月度消防演练']] as const) {
-      svc.acknowledge(id, 'op1');
-      svc.resolve(id, 'op1', { disposition, feedback });
+      await svc.acknowledge(id, 'op1');
+      await svc.resolve(id, 'op1', { disposition, feedback });
     }
 
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', timezoneId: 'Europe/Berlin' });

@@ -44,7 +44,7 @@ describe('links in emails open the incident they name', () => {
   async function alarmMail(deviceId: string, seq: number): Promise<{ id: string; mail: TestMail }> {
     const device = await sys.connectDevice(deviceId);
     await device.publishAsync(topics.events(deviceId), JSON.stringify({ type: 'alarm', ts: Date.now(), seq }), { qos: 1 });
-    const id = await sys.waitFor(() => sys.wf.alerts.service.list({ active: true }).find((i) => i.deviceId === deviceId)?.id, { what: `incident of ${deviceId}` });
+    const id = await sys.waitFor(async () => (await sys.wf.alerts.service.list({ active: true })).find((i) => i.deviceId === deviceId)?.id, { what: `incident of ${deviceId}` });
     const [mail] = await sys.smtp!.waitForMails((ms) => ms.some((m) => m.to.includes('op@example.test') && m.text.includes(encodeURIComponent(id))), `alarm email for ${id}`);
     return { id, mail: sys.smtp!.mails.find((m) => m.to.includes('op@example.test') && m.text.includes(encodeURIComponent(id))) ?? mail! };
   }
@@ -82,8 +82,8 @@ describe('links in emails open the incident they name', () => {
     await expect(page.locator('.detail .site-name').textContent()).resolves.toBe('张桂英家');
 
     // Resolved, it is no longer in the live queue; its link still opens it.
-    sys.wf.alerts.service.acknowledge(older.id, 'p-op');
-    sys.wf.alerts.service.resolve(older.id, 'p-op', { disposition: 'test', feedback: '测试' });
+    await sys.wf.alerts.service.acknowledge(older.id, 'p-op');
+    await sys.wf.alerts.service.resolve(older.id, 'p-op', { disposition: 'test', feedback: '测试' });
     await page.waitForSelector(`.card[data-incident-id="${older.id}"]`, { state: 'detached' });
     await page.goto('about:blank');
     await page.goto(linkIn(older.mail));

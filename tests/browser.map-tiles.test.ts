@@ -112,7 +112,7 @@ describe('the map of sites on a configured tile source', () => {
   }
 
   it('draws every site on the tile holding its coordinates, before and after a zoom, and fetches only from the tile source', async () => {
-    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    await sys.wf.alerts.handleFinding(fireFinding('sd-1'));
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
     expect((await context.request.post(`${sys.httpUrl}/api/auth/login`, { data: { username: 'op', password: PASSWORD } })).status()).toBe(200);
     const page = await context.newPage();

@@ -68,8 +68,8 @@ describe('a dispatched task reaches the grid worker’s phone', () => {
     expect(await phone.evaluate(() => document.body.dataset.taskAlert)).toBeUndefined();
     await phone.waitForSelector('body[data-sound="enabled"]');
 
-    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
-    const id = sys.wf.alerts.service.list({ active: true })[0]!.id;
+    await sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    const id = (await sys.wf.alerts.service.list({ active: true }))[0]!.id;
     const op = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
     op.on('pageerror', (e) => errors.push(e.message));
     await op.goto(`${sys.httpUrl}/login.html`);

@@ -50,11 +50,11 @@ describe('a shift\'s tools in the console', () => {
   }
 
   const raise = (deviceId: string, over: Parameters<typeof fireFinding>[1] = {}) => sys.wf.alerts.handleFinding(fireFinding(deviceId, over));
-  const idOf = (deviceId: string, zone?: string) => sys.wf.alerts.service.list({ active: true }).find((i) => i.deviceId === deviceId && (zone === undefined || i.zone === zone))!.id;
+  const idOf = async (deviceId: string, zone?: string) => (await sys.wf.alerts.service.list({ active: true })).find((i) => i.deviceId === deviceId && (zone === undefined || i.zone === zone))!.id;
 
   it('draws the sites in their live colours on a plain grid and lists the open incidents, patched in place', async () => {
-    raise('sd-1', { message: { en: 'Fire: smoke at alarm level 1.045 dB/m', zh: '火警：烟雾浓度达到报警值 1.045 dB/m' } });
-    const home = idOf('sd-1');
+    await raise('sd-1', { message: { en: 'Fire: smoke at alarm level 1.045 dB/m', zh: '火警：烟雾浓度达到报警值 1.045 dB/m' } });
+    const home = await idOf('sd-1');
     // 李建国's detector reports, so the map knows it online before it goes silent.
     const detector = await sys.connectDevice('sd-2');
     await sys.waitFor(async () => sys.wf.deviceState('sd-2')?.online === true, { what: 'sd-2 online' });
@@ -80,7 +80,7 @@ describe('a shift\'s tools in the console', () => {
     await page.evaluate(() => {
       for (const g of document.querySelectorAll('.map-svg .site')) (g as Element & { wfTag?: string }).wfTag = g.getAttribute('data-site-id')!;
     });
-    raise('fp-1', { zone: '3' });
+    await raise('fp-1', { zone: '3' });
     await page.waitForSelector('.map-svg .site[data-site-id="b1"][data-colour="red"]');
     detector.stream.destroy();
     await page.waitForSelector('.map-svg .site[data-site-id="s2"][data-colour="grey"]', { timeout: 15_000 });
@@ -124,12 +124,12 @@ describe('a shift\'s tools in the console', () => {
   });
 
   it('hands the shift over with a remark and the summary, and the incoming supervisor signs for it', async () => {
-    const home = idOf('sd-1');
+    const home = await idOf('sd-1');
     const svc = sys.wf.alerts.service;
-    svc.call(home, 'op1', { contact: '王秀英', phone: '13800000001', outcome: 'no_answer' });
-    svc.note(home, 'op1', '住户耳背，已请网格员上门');
-    svc.acknowledge(home, 'op1');
-    svc.dispatch(home, 'op1', 'w1');
+    await svc.call(home, 'op1', { contact: '王秀英', phone: '13800000001', outcome: 'no_answer' });
+    await svc.note(home, 'op1', '住户耳背，已请网格员上门');
+    await svc.acknowledge(home, 'op1');
+    await svc.dispatch(home, 'op1', 'w1');
     const out = await open('op', '#/handover');
     await out.waitForSelector('.handover-counts [data-count="stillOpen"] .value');
     await expect(out.locator('.handover-counts [data-count="stillOpen"] .value').textContent()).resolves.toBe('2');
@@ -164,16 +164,16 @@ describe('a shift\'s tools in the console', () => {
   });
 
   it('shows a 50-zone panel storm as one collapsed group below a new home fire', async () => {
-    for (const i of sys.wf.alerts.service.list({ active: true })) {
-      if (i.state === 'open') sys.wf.alerts.service.acknowledge(i.id, 'op1');
-      sys.wf.alerts.service.resolve(i.id, 'op1', { disposition: 'test', feedback: '测试结束' });
+    for (const i of await sys.wf.alerts.service.list({ active: true })) {
+      if (i.state === 'open') await sys.wf.alerts.service.acknowledge(i.id, 'op1');
+      await sys.wf.alerts.service.resolve(i.id, 'op1', { disposition: 'test', feedback: '测试结束' });
     }
     const page = await open('op', '#/queue');
     await page.waitForSelector('.queue-col .empty');
-    for (let z = 1; z <= 50; z++) raise('fp-1', { zone: String(z) });
+    for (let z = 1; z <= 50; z++) await raise('fp-1', { zone: String(z) });
     await page.waitForFunction(() => document.querySelector('.group[data-site-id="b1"] .group-count')?.textContent === '共50条警情');
-    raise('sd-2');
-    const home = idOf('sd-2');
+    await raise('sd-2');
+    const home = await idOf('sd-2');
     await page.waitForSelector(`.card[data-incident-id="${home}"]`);
     const group = page.locator('.group[data-site-id="b1"]');
     expect(await group.getAttribute('data-collapsed')).toBe('true');
@@ -187,7 +187,7 @@ describe('a shift\'s tools in the console', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'storm-50-collapsed.png'), animations: 'disabled' });
     await group.locator('[data-action="acknowledge-group"]').click();
     await page.waitForFunction(() => !document.querySelector('.group[data-site-id="b1"] .group-open')?.textContent);
-    expect(sys.wf.alerts.service.list({ active: true, state: ['open'] }).map((i) => i.id)).toEqual([home]);
+    expect((await sys.wf.alerts.service.list({ active: true, state: ['open'] })).map((i) => i.id)).toEqual([home]);
     expect(errors).toEqual([]);
   }, 150_000); // fifty alarms through the whole system and the browser: slow on a loaded 2-core machine
 });

@@ -59,9 +59,9 @@ describe('Chinese everywhere in a zh-CN view', () => {
   }
 
   it('labels the console, the timeline and the phone page in Chinese', async () => {
-    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
-    sys.wf.alerts.handleFinding(fireFinding('fp-1', { zone: '2' }));
-    const home = sys.wf.alerts.service.list({ active: true }).find((i) => i.deviceId === 'sd-1')!;
+    await sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    await sys.wf.alerts.handleFinding(fireFinding('fp-1', { zone: '2' }));
+    const home = (await sys.wf.alerts.service.list({ active: true })).find((i) => i.deviceId === 'sd-1')!;
     const op = await signIn('op', { width: 1440, height: 900 });
     await op.waitForSelector(`.card[data-incident-id="${home.id}"]`);
     await op.locator(`.card[data-incident-id="${home.id}"]`).click();

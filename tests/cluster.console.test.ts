@@ -45,18 +45,18 @@ describe('console streams across nodes', () => {
     await opA.next('hello');
 
     // Another center's alarm first (sd-9 is center c2's): op (center c1) is not told, on either node.
-    a.raise('sd-9');
-    const inc = a.raise('sd-1');
+    await a.raise('sd-9');
+    const inc = await a.raise('sd-1');
     const seenOnB = await opB.next('incident');
     expect(seenOnB.data).toMatchObject({ kind: 'opened', incident: { id: inc.id, level: 'red', deviceId: 'sd-1' } });
-    a.incidents.acknowledge(inc.id, 'op1');
+    await a.incidents.acknowledge(inc.id, 'op1');
     // On B the very next event is the acknowledgement: c2's alarm never came.
     expect((await opB.any()).data).toMatchObject({ actor: 'op1', incident: { id: inc.id, state: 'acknowledged' } });
     // On A: opened, then acknowledged — each once (B's relay does not echo them back).
     expect((await opA.any()).data).toMatchObject({ kind: 'opened', incident: { id: inc.id } });
     expect((await opA.any()).data).toMatchObject({ incident: { id: inc.id, state: 'acknowledged' } });
     // And back the other way: B's alarm on A's console.
-    const fromB = b.raise('sd-2');
+    const fromB = await b.raise('sd-2');
     expect((await opA.next('incident', (d) => (d.incident as { id: string }).id === fromB.id)).data).toMatchObject({ kind: 'opened' });
     opA.close();
     opB.close();

@@ -34,7 +34,7 @@ function node(name: string, redisUrl: string, made: string[], job?: { pattern: s
   const claims = createRedisFiringClaims({ redisUrl, nodeId: name, logger: silent });
   closers.push(() => claims.close());
   const reports = {
-    exists: () => false,
+    exists: async () => false,
     daily: (c: string, day: string) => { made.push(`${name} daily ${c} ${day}`); },
     monthlyRatings: (c: string, month: string) => { made.push(`${name} monthly ${c} ${month}`); },
     handover: () => undefined,
@@ -49,11 +49,11 @@ describe('scheduled jobs in a cluster', () => {
     const made: string[] = [];
     // Three nodes, a job every second (node-cron's seconds field).
     const nodes = ['node-a', 'node-b', 'node-c'].map((n) => node(n, redis.url, made, { pattern: '* * * * * *', ran }));
-    for (const n of nodes) n.start();
+    await Promise.all(nodes.map((n) => n.start()));
     try {
       await waitFor(() => new Set(ran.map(([, s]) => s)).size >= 4, { what: 'four firings', timeoutMs: 20_000 });
     } finally {
-      for (const n of nodes) n.stop();
+      await Promise.all(nodes.map((n) => n.stop()));
     }
     const perSecond = new Map<number, string[]>();
     for (const [who, s] of ran) perSecond.set(s, [...(perSecond.get(s) ?? []), who]);
@@ -66,8 +66,8 @@ describe('scheduled jobs in a cluster', () => {
     const made: string[] = [];
     // Nothing listens on this port.
     const s = node('node-x', `redis://127.0.0.1:${await freePort()}`, made);
-    s.start();
-    s.stop();
+    await s.start();
+    await s.stop();
     await waitFor(() => made.length === 2, { what: 'the catch-up run without Redis' });
     expect(made.sort()).toEqual(['node-x daily fc-1 2026-11-30', 'node-x monthly fc-1 2026-11']);
   });

@@ -94,12 +94,12 @@ describe('readings partitioned by site across two nodes', () => {
     const { owner, other } = ownerOf('h-1');
     const confirmed = await waitFor(() => seen[owner].findings.find((f) => f.siteId === 'h-1' && f.confirmed), { what: 'a confirmed fire at h-1' });
     expect(confirmed.message.en).toMatch(/second detector sd-[12]/);
-    expect(nodes[owner].wf.alerts.service.list({ siteId: 'h-1' })).toMatchObject([{ level: 'red', category: 'fire' }]);
+    expect(await nodes[owner].wf.alerts.service.list({ siteId: 'h-1' })).toMatchObject([{ level: 'red', category: 'fire' }]);
     // Both readings were scored on the owner, each once; the other node scored neither.
     expect(seen[owner].handled.filter((h) => h.startsWith('sd-1:') || h.startsWith('sd-2:')).sort()).toEqual(['sd-1:1', 'sd-2:1']);
     expect(seen[other].handled.filter((h) => h.startsWith('sd-1:') || h.startsWith('sd-2:'))).toEqual([]);
     expect(seen[other].findings.filter((f) => f.siteId === 'h-1')).toEqual([]);
-    expect(nodes[other].wf.alerts.service.list({ siteId: 'h-1' })).toEqual([]);
+    expect(await nodes[other].wf.alerts.service.list({ siteId: 'h-1' })).toEqual([]);
   });
 
   it("takes a panel's last will to the owner of its partition, from whichever gateway published it", async () => {

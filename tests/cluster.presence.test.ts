@@ -87,10 +87,10 @@ describe('presence across nodes', () => {
     // As on one node: offline at once, and after the reading sent before it (the log's order).
     await waitFor(() => about(owner, 'fp-1').includes('finding fp-1 any.offline_disconnect'), { what: "the owner's offline finding" });
     expect(about(owner, 'fp-1')).toEqual(['reading fp-1:1', 'finding fp-1 any.offline_disconnect']);
-    expect(nodes[owner].wf.alerts.service.list({ siteId: 'b-1' })).toMatchObject([{ deviceId: 'fp-1', level: 'yellow' }]);
+    expect(await nodes[owner].wf.alerts.service.list({ siteId: 'b-1' })).toMatchObject([{ deviceId: 'fp-1', level: 'yellow' }]);
     // The gateway's node applies nothing of it: no finding, no live state of a device it does not own.
     expect(about(other, 'fp-1')).toEqual([]);
-    expect(nodes[other].wf.deviceState('fp-1')).toBeUndefined();
+    expect(nodes[other].wf.pipeline.deviceState('fp-1')).toBeUndefined();
 
     // Back on the other node's gateway: the owner hears it online again, once.
     const again = await nodes[other].connectDevice('fp-1', noWill);
@@ -120,7 +120,7 @@ describe('presence across nodes', () => {
     await waitFor(() => nodes[owner].wf.deviceState('st-1')?.online === false, { what: 'st-1 offline on its owner' });
     nodes[other].wf.ingress.heard('st-1', Date.now(), 'gbt26875');
     await waitFor(() => nodes[owner].wf.deviceState('st-1')?.online === true, { what: "st-1's heartbeat on its owner" });
-    expect(nodes[other].wf.deviceState('st-1')).toBeUndefined();
+    expect(nodes[other].wf.pipeline.deviceState('st-1')).toBeUndefined();
   });
 
   it('rebuilds presence on a new owner from the log: it knows the panel went offline, and clears it when it is back', async () => {

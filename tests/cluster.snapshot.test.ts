@@ -59,7 +59,7 @@ function reference(list: readonly Frame[]): string[] {
   const found: string[] = [];
   const bus = createEventBus();
   const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices });
-  const pipeline = createPipeline({ scorer: engine, store: { write: () => undefined }, findings: { handleFinding: (f) => found.push(said(f)) }, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
+  const pipeline = createPipeline({ scorer: engine, store: { write: () => undefined }, findings: { handleFinding: (f) => { found.push(said(f)); } }, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
   const ingest = createIngest({ directory: devices, deadLetters: { add: () => undefined, list: () => [], count: () => 0 }, sink: pipeline.onReading, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
   for (const f of list) ingest.accept(f);
   return found;
@@ -98,7 +98,7 @@ function node(name: string, snapshotMs = 50): Promise<Node> {
     cluster: { ...cluster, log: { ...cluster.log } }, directory: devices, engine: (d, ruleSet) => createRuleEngine({ ruleSet, devices: d }), rules,
     presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), logger, metrics,
   });
-  const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => found.push(said(f)) }, bus, busPresence: false, metrics, logger });
+  const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => { found.push(said(f)); } }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
     directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: () => deadLetters, count: () => deadLetters.length }),

@@ -42,7 +42,7 @@ describe('dashboards API', () => {
     // Logout last: it ends the session the other calls use.
     const writes = routes.filter((r) => r.method !== 'GET' && r.roles !== 'public').sort((a, b) => Number(a.url === '/api/auth/logout') - Number(b.url === '/api/auth/logout'));
     expect(writes.map((w) => w.url)).toEqual(expect.arrayContaining(['/api/incidents/:id/acknowledge', '/api/incidents/:id/resolve', '/api/incidents/:id/review', '/api/users']));
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     let refusals = 0;
     for (const w of writes) {
       const url = w.url.replace(':id', inc.id);
@@ -60,11 +60,11 @@ describe('dashboards API', () => {
     }
     expect(refusals).toBeGreaterThan(10);
     // The refused calls changed nothing: only what allowed roles did is in the trail.
-    expect(ctx.incidents.timeline(inc.id).every((e) => ['system', 'op1', 'w1', 'sup1'].includes(e.actor))).toBe(true);
+    expect((await ctx.incidents.timeline(inc.id)).every((e) => ['system', 'op1', 'w1', 'sup1'].includes(e.actor))).toBe(true);
   });
 
   it('refuses writes without a session (401) and without or with a wrong CSRF token (403)', async () => {
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     const url = `/api/incidents/${inc.id}/acknowledge`;
     expect((await call('POST', url, undefined, {})).statusCode).toBe(401);
     const noToken = await call('POST', url, s.operator, {}, { csrf: null });
@@ -72,7 +72,7 @@ describe('dashboards API', () => {
     expect(asJson(noToken).code).toBe('WF_HTTP_CSRF');
     const otherSessions = await call('POST', url, s.operator, {}, { csrf: s.supervisor.csrf });
     expect(asJson(otherSessions).code).toBe('WF_HTTP_CSRF');
-    expect(ctx.incidents.get(inc.id)!.state).toBe('open');
+    expect((await ctx.incidents.get(inc.id))!.state).toBe('open');
     const ok = await call('POST', url, s.operator, {});
     expect(ok.statusCode).toBe(200);
     expect(asJson(ok).state).toBe('acknowledged');
@@ -105,8 +105,8 @@ describe('dashboards API', () => {
   });
 
   it('answers 400 with the field and the reason, and writes nothing', async () => {
-    const inc = ctx.raise('sd-1');
-    const before = ctx.incidents.timeline(inc.id).length;
+    const inc = await ctx.raise('sd-1');
+    const before = (await ctx.incidents.timeline(inc.id)).length;
     const bad = await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, { disposition: 'aliens', feedback: '   ' });
     expect(bad.statusCode).toBe(400);
     const body = asJson(bad);
@@ -127,37 +127,37 @@ describe('dashboards API', () => {
     const nobody = await call('POST', `/api/incidents/${inc.id}/dispatch`, s.operator, { assignee: 'ghost' });
     expect(nobody.statusCode).toBe(400);
     expect(asJson(nobody).errors![0]!.field).toBe('assignee');
-    expect(ctx.incidents.get(inc.id)).toMatchObject({ state: 'open', assignee: null, disposition: null });
-    expect(ctx.incidents.timeline(inc.id)).toHaveLength(before);
+    expect(await ctx.incidents.get(inc.id)).toMatchObject({ state: 'open', assignee: null, disposition: null });
+    expect(await ctx.incidents.timeline(inc.id)).toHaveLength(before);
   });
 
   it('answers 404 for an unknown incident or one of another center, 409 for a stale transition', async () => {
     expect(asJson(await call('GET', '/api/incidents/nope', s.operator)).code).toBe('WF_INCIDENT_NOT_FOUND');
     const unknown = await call('POST', '/api/incidents/nope/acknowledge', s.operator, {});
     expect(unknown.statusCode).toBe(404);
-    const west = ctx.raise('sd-9');
+    const west = await ctx.raise('sd-9');
     expect((await call('POST', `/api/incidents/${west.id}/acknowledge`, s.operator, {})).statusCode).toBe(404);
-    expect(ctx.incidents.get(west.id)!.state).toBe('open');
+    expect((await ctx.incidents.get(west.id))!.state).toBe('open');
     // The admin has no center: sees everything (read-only for incidents).
     expect((await call('GET', `/api/incidents/${west.id}`, s.admin)).statusCode).toBe(200);
 
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     const resolve = { disposition: 'nuisance', feedback: 'Burnt rice, window opened' };
     // The lifecycle is the alerts module's: an alarm nobody acknowledged cannot be closed.
     expect((await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, resolve)).statusCode).toBe(409);
     expect((await call('POST', `/api/incidents/${inc.id}/acknowledge`, s.operator, {})).statusCode).toBe(200);
     expect((await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, resolve)).statusCode).toBe(200);
-    const trail = ctx.incidents.timeline(inc.id).length;
+    const trail = (await ctx.incidents.timeline(inc.id)).length;
     const stale = await call('POST', `/api/incidents/${inc.id}/resolve`, s.operator, { disposition: 'real_fire', feedback: 'again' });
     expect(stale.statusCode).toBe(409);
     expect(asJson(stale).code).toBe('WF_INCIDENT_TRANSITION');
-    expect(ctx.incidents.get(inc.id)).toMatchObject({ state: 'resolved', disposition: 'nuisance' });
-    expect(ctx.incidents.timeline(inc.id)).toHaveLength(trail);
+    expect(await ctx.incidents.get(inc.id)).toMatchObject({ state: 'resolved', disposition: 'nuisance' });
+    expect(await ctx.incidents.timeline(inc.id)).toHaveLength(trail);
     expect((await call('GET', '/api/no-such-route', s.operator)).statusCode).toBe(404);
   });
 
   it('runs the whole loop with the actor taken from the logged-in user', async () => {
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     const list = asJson(await call('GET', '/api/incidents?active=true&level=red', s.operator)) as { incidents: Array<{ id: string; context: { siteName: string; resident: { name: string }; gridWorkerId: string } }> };
     expect(list.incidents[0]).toMatchObject({ id: inc.id, context: { siteName: '梅园新村 3-2-401', resident: { name: '王秀英' }, gridWorkerId: 'w1' } });
     // The worker sees nothing before the dispatch.
@@ -181,12 +181,12 @@ describe('dashboards API', () => {
   });
 
   it("does not let a grid worker act on someone else's task", async () => {
-    const inc = ctx.raise('sd-3');
+    const inc = await ctx.raise('sd-3');
     await call('POST', `/api/incidents/${inc.id}/acknowledge`, s.operator, {});
     expect((await call('POST', `/api/incidents/${inc.id}/dispatch`, s.operator, { assignee: 'w2' })).statusCode).toBe(200);
     const r = await call('POST', `/api/incidents/${inc.id}/on-site`, s.grid_worker, {});
     expect(r.statusCode).toBe(404);
-    expect(ctx.incidents.get(inc.id)!.state).toBe('dispatched');
+    expect((await ctx.incidents.get(inc.id))!.state).toBe('dispatched');
   });
 
   it('serves an OpenAPI document built from the same schemas, with the roles of each route', async () => {
@@ -201,8 +201,8 @@ describe('dashboards API', () => {
   });
 
   it('serves health, readiness and Prometheus metrics with open incidents by level', async () => {
-    ctx.raise('sd-1');
-    ctx.raise('sd-3', LOW_BATTERY);
+    await ctx.raise('sd-1');
+    await ctx.raise('sd-3', LOW_BATTERY);
     expect((await ctx.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect(asJson(await ctx.app.inject({ method: 'GET', url: '/readyz' }))).toMatchObject({ ready: true });
     const m = await ctx.app.inject({ method: 'GET', url: '/metrics' });

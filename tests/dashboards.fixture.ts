@@ -116,10 +116,10 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
   });
   for (const u of Object.values(USERS)) if (!(await users.find(u.username))) await createUser(users, { ...u, password: PASSWORD }, { cost: TEST_COST });
   /** Raises a finding through the real alerts module and returns the incident it opened or updated. */
-  const raise = (deviceId: string, over: Partial<Finding> = {}) => {
+  const raise = async (deviceId: string, over: Partial<Finding> = {}) => {
     const f = finding(deviceId, over);
-    alerts.handleFinding(f);
-    const found = alerts.service.list({ siteId: f.siteId, active: true }).find((i) => i.deviceId === deviceId && i.condition === f.condition);
+    await alerts.handleFinding(f);
+    const found = (await alerts.service.list({ siteId: f.siteId, active: true })).find((i) => i.deviceId === deviceId && i.condition === f.condition);
     if (!found) throw new Error(`no incident for ${deviceId} ${f.condition}`);
     return found;
   };

@@ -25,8 +25,8 @@ describe('HTTP API fuzzing from its OpenAPI document', () => {
     sessions = { anonymous: undefined };
     for (const role of USER_ROLES) sessions[role] = await login(ctx.app, USERS[role].username);
     ops = operationsOf((await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json()).filter((o) => !SKIP.has(`${o.method} ${o.url}`));
-    const incident = ctx.raise('sd-1');
-    ctx.raise('sd-9');
+    const incident = await ctx.raise('sd-1');
+    await ctx.raise('sd-9');
     // Real ids mixed into the path parameters, so handlers are reached, not only the 404 path.
     knownIds.push(incident.id, 's1', 's9', 'sd-1');
   });

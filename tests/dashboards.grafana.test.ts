@@ -164,13 +164,13 @@ describe('the incidents dashboard over a running Watchfire', () => {
 
   it('shows an incident handled in Watchfire: time to acknowledge and to site, openings, the center and site, the red annotation', async () => {
     const svc = sys.wf.alerts.service;
-    sys.wf.alerts.handleFinding(fireFinding('sd-1'));
-    const id = await sys.waitFor(() => svc.list({ active: true })[0]?.id, { what: 'the incident' });
-    svc.acknowledge(id, 'op1');
-    svc.dispatch(id, 'op1', 'w1');
-    svc.enRoute(id, 'w1');
-    svc.onSite(id, 'w1');
-    const inc = svc.get(id)!;
+    await sys.wf.alerts.handleFinding(fireFinding('sd-1'));
+    const id = await sys.waitFor(async () => (await svc.list({ active: true }))[0]?.id, { what: 'the incident' });
+    await svc.acknowledge(id, 'op1');
+    await svc.dispatch(id, 'op1', 'w1');
+    await svc.enRoute(id, 'w1');
+    await svc.onSite(id, 'w1');
+    const inc = (await svc.get(id))!;
     // A point for the opening and each change of state (setting out, 出发, changes none).
     const actions = async () => (await sys.influx.query(`SELECT "state", "action" FROM "incident" WHERE "id" = '${id}'`)).map((r) => r.action);
     await expect.poll(actions, { timeout: 15_000 }).toEqual(['opened', 'acknowledged', 'dispatched', 'on_site']);

@@ -26,17 +26,17 @@ const post = (s: Session, url: string, payload: unknown) => ctx.app.inject({ met
 const get = (s: Session, url: string) => ctx.app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
 
 /** A shift's work: a fire acknowledged, called about, noted and dispatched; one resolved; a detector offline; the other center's fire. */
-function aShift() {
-  const fire = ctx.raise('sd-1');
-  ctx.incidents.note(fire.id, 'op1', '住户耳背，多打几次');
-  ctx.incidents.call(fire.id, 'op1', { contact: '王秀英', phone: '13800000001', outcome: 'no_answer' });
-  ctx.incidents.acknowledge(fire.id, 'op1');
-  ctx.incidents.dispatch(fire.id, 'op1', 'w1');
-  const kitchen = ctx.raise('sd-3');
-  ctx.incidents.acknowledge(kitchen.id, 'op1');
-  ctx.incidents.resolve(kitchen.id, 'op1', { disposition: 'nuisance', feedback: '做饭烟雾，已通风' });
-  const offline = ctx.raise('sd-2', OFFLINE);
-  ctx.raise('sd-9');
+async function aShift() {
+  const fire = await ctx.raise('sd-1');
+  await ctx.incidents.note(fire.id, 'op1', '住户耳背，多打几次');
+  await ctx.incidents.call(fire.id, 'op1', { contact: '王秀英', phone: '13800000001', outcome: 'no_answer' });
+  await ctx.incidents.acknowledge(fire.id, 'op1');
+  await ctx.incidents.dispatch(fire.id, 'op1', 'w1');
+  const kitchen = await ctx.raise('sd-3');
+  await ctx.incidents.acknowledge(kitchen.id, 'op1');
+  await ctx.incidents.resolve(kitchen.id, 'op1', { disposition: 'nuisance', feedback: '做饭烟雾，已通风' });
+  const offline = await ctx.raise('sd-2', OFFLINE);
+  await ctx.raise('sd-9');
   return { fire, kitchen, offline };
 }
 
@@ -44,7 +44,7 @@ const shanghai = (ms: number) => new Intl.DateTimeFormat('sv-SE', { timeZone: 'A
 
 describe('the shift summary', () => {
   it('summarises the roster\'s shift on duty: what happened, what is still open and why', async () => {
-    const { fire, kitchen, offline } = aShift();
+    const { fire, kitchen, offline } = await aShift();
     const res = await get(op, '/api/handover');
     expect(res.statusCode).toBe(200);
     const s = res.json();
@@ -70,13 +70,13 @@ describe('the shift summary', () => {
   });
 
   it('exports text to print and CSV for Excel, in the reader\'s language and the center\'s clock', async () => {
-    const { fire } = aShift();
+    const { fire } = await aShift();
     const zh = await get(op, '/api/handover?format=text&lang=zh-CN');
     expect(zh.headers['content-type']).toContain('text/plain');
     expect(zh.body).toContain('交接班 · 城东联合消防中心');
     expect(zh.body).toContain('未闭环警情 (2)');
     expect(zh.body).toMatch(/\[红\] 烟感火警 — 梅园新村 3-2-401 \(已派单\), 已持续 \d+分钟; 最近备注: 王秀英 13800000001/);
-    expect(zh.body).toContain(`${shanghai(ctx.incidents.get(fire.id)!.openedAt)} 梅园新村 3-2-401 · 陈值班 · 无人接听: 王秀英 13800000001`);
+    expect(zh.body).toContain(`${shanghai((await ctx.incidents.get(fire.id))!.openedAt)} 梅园新村 3-2-401 · 陈值班 · 无人接听: 王秀英 13800000001`);
     expect(zh.body).toContain('离线设备 (1)');
     const en = await get(op, '/api/handover?format=text&lang=en');
     expect(en.body).toContain('Shift handover');
@@ -87,14 +87,14 @@ describe('the shift summary', () => {
     const rows = csv.body.split('\r\n');
     expect(rows[0]).toBe('\uFEFF栏目,时间,等级,内容,地点,状态,人员,说明');
     expect(rows.filter((r) => r.startsWith('未闭环警情,'))).toHaveLength(2);
-    expect(rows).toContain(`通话记录,${shanghai(ctx.incidents.get(fire.id)!.openedAt)},,无人接听,梅园新村 3-2-401,,陈值班,王秀英 13800000001`);
+    expect(rows).toContain(`通话记录,${shanghai((await ctx.incidents.get(fire.id))!.openedAt)},,无人接听,梅园新村 3-2-401,,陈值班,王秀英 13800000001`);
     for (const m of OTHER_CENTER_MARKERS) expect(csv.body + zh.body).not.toContain(m);
   });
 });
 
 describe('handing over and receiving', () => {
   it('records the remark and the receipt with names and times, once, by another person, for good', async () => {
-    aShift();
+    await aShift();
     const s = (await get(op, '/api/handover')).json();
     const handed = await post(op, '/api/handovers', { from: s.from, to: s.to, remark: '3-2-401 王秀英家网格员已在路上，请跟进到场情况' });
     expect(handed.statusCode).toBe(200);

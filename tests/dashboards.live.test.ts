@@ -26,16 +26,16 @@ describe('live stream', () => {
     const workerStream = await openStream(base, worker);
     await workerStream.next('hello');
 
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     const opened = await opStream.next('incident');
     expect(opened.data).toMatchObject({ kind: 'opened', incident: { id: inc.id, level: 'red', context: { siteName: '梅园新村 3-2-401', resident: { name: '王秀英' } } } });
     // Another center's alarm is not this operator's business.
-    const west = ctx.raise('sd-9');
-    ctx.incidents.acknowledge(inc.id, 'op1');
+    const west = await ctx.raise('sd-9');
+    await ctx.incidents.acknowledge(inc.id, 'op1');
     // The very next event is the acknowledgement: west's alarm, raised in between, never came.
     const acked = await opStream.next('incident');
     expect(acked.data).toMatchObject({ actor: 'op1', incident: { id: inc.id, state: 'acknowledged' } });
-    ctx.incidents.dispatch(inc.id, 'op1', 'w1');
+    await ctx.incidents.dispatch(inc.id, 'op1', 'w1');
     // The worker hears of nothing until the task is theirs; then the dispatch arrives.
     const got = await workerStream.next('incident');
     expect(got.data).toMatchObject({ kind: 'transition', incident: { id: inc.id, state: 'dispatched', assignee: 'w1' } });
@@ -44,8 +44,8 @@ describe('live stream', () => {
     // Disconnect, miss two updates, reconnect with Last-Event-ID: both are replayed, in order.
     const lastSeen = opStream.lastId();
     opStream.close();
-    ctx.incidents.onSite(inc.id, 'w1');
-    ctx.incidents.resolve(inc.id, 'w1', { disposition: 'nuisance', feedback: 'burnt rice' });
+    await ctx.incidents.onSite(inc.id, 'w1');
+    await ctx.incidents.resolve(inc.id, 'w1', { disposition: 'nuisance', feedback: 'burnt rice' });
     const again = await openStream(base, op, lastSeen);
     expect(((await again.next('incident')).data.incident as { state: string }).state).toBe('on_site');
     expect(((await again.next('incident')).data.incident as { state: string }).state).toBe('resolved');
@@ -80,7 +80,7 @@ describe('live stream', () => {
     expect((await site.next('reading')).data).toMatchObject({ deviceId: 'sd-1', values: { smoke: 0.02 } });
     site.close();
     // The plain stream gets incidents but no readings: the next thing it sees is this alarm.
-    ctx.raise('sd-1');
+    await ctx.raise('sd-1');
     expect((await plain.any()).type).toBe('incident');
     plain.close();
   });
@@ -110,7 +110,7 @@ describe('site view', () => {
     ctx = await makeServer({ influx, deviceState: (id) => live.get(id) });
     const op = await login(ctx.app, 'op');
     const get = (url: string) => ctx!.app.inject({ method: 'GET', url, headers: { cookie: op.cookie } });
-    ctx.raise('sd-1');
+    await ctx.raise('sd-1');
     const site = (await get('/api/sites/s1')).json() as { site: { resident: { name: string }; contacts: Array<{ name: string; phone: string }> }; grid: { workerName: string }; devices: Array<{ id: string; online: boolean; battery: number | null }>; incidents: unknown[] };
     expect(site.site.resident.name).toBe('王秀英');
     expect(site.site.contacts[0]).toMatchObject({ name: '王强', phone: '13900000002' });
@@ -146,11 +146,11 @@ describe('overview', () => {
   it('counts sites by colour per center and grid, offline devices, low batteries, open incidents by age and response times', async () => {
     const live = new Map<string, DeviceLive>([['sd-3', { online: false, lastSeen: Date.now() - 7200_000 }], ['sd-2', { online: true, last: { battery: 15 } }]]);
     ctx = await makeServer({ deviceState: (id) => live.get(id) });
-    const red = ctx.raise('sd-1');
-    ctx.raise('sd-3', OFFLINE);
-    ctx.raise('sd-2', LOW_BATTERY);
-    ctx.raise('sd-9');
-    ctx.incidents.acknowledge(red.id, 'op1');
+    const red = await ctx.raise('sd-1');
+    await ctx.raise('sd-3', OFFLINE);
+    await ctx.raise('sd-2', LOW_BATTERY);
+    await ctx.raise('sd-9');
+    await ctx.incidents.acknowledge(red.id, 'op1');
     const sup = await login(ctx.app, 'sup');
     const o = (await ctx.app.inject({ method: 'GET', url: '/api/overview', headers: { cookie: sup.cookie } })).json() as {
       centers: Array<{ id: string; sites: Record<string, number>; open: Record<string, number>; devicesOffline: number; batteriesLow: number; openByAge: Array<{ key: string; red: number; yellow: number }>; today: { opened: number; acknowledged: number; ackMedianSec: number | null } }>;

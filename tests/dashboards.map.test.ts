@@ -21,8 +21,8 @@ describe('the map of sites', () => {
     ctx = await makeServer({ deviceState: (id) => (id in online ? { online: online[id]! } : undefined) });
     await ctx.server.start();
     ctx.registry.importFile({ centers: [], grids: [], devices: [], people: [], rosters: [], sites: [{ ...REGISTRY.sites.find((x) => x.id === 's1')!, lat: 30.6, lon: 119.8 }] });
-    const fire = ctx.raise('sd-1');
-    ctx.raise('sd-9');
+    const fire = await ctx.raise('sd-1');
+    await ctx.raise('sd-9');
     const op = await login(ctx.app, USERS.operator.username);
     const res = await ctx.app.inject({ method: 'GET', url: '/api/map', headers: { cookie: op.cookie } });
     expect(res.statusCode).toBe(200);

@@ -59,14 +59,14 @@ describe('scope matrix: every route × every role × own / other center', () => 
       admin: await login(ctx.app, USERS.admin.username),
     };
     // A shift handover of each center (issue 17 point 6), with what its center's shift saw.
-    ctx.raise('sd-1');
-    ctx.raise('sd-9');
+    await ctx.raise('sd-1');
+    await ctx.raise('sd-9');
     const handovers = createHandoverStore(ctx.db);
-    const handed = (centerId: string) => String(handovers.handOver({
+    const handed = async (centerId: string) => String(handovers.handOver({
       centerId, from: 0, to: Date.now(), remark: `${centerId} remark`, user: 'someone', name: 'Someone', at: Date.now(),
-      summary: summarise({ registry: ctx.registry, incidents: ctx.incidents, centerId, timezone: 'Asia/Shanghai', from: 0, to: Date.now(), now: Date.now() }),
+      summary: await summarise({ registry: ctx.registry, incidents: ctx.incidents, centerId, timezone: 'Asia/Shanghai', from: 0, to: Date.now(), now: Date.now() }),
     }).id);
-    ids.handover = { own: handed('c1'), other_center: handed('c2'), other_grid: handed('c1') };
+    ids.handover = { own: await handed('c1'), other_center: await handed('c2'), other_grid: await handed('c1') };
     ops = new Map(operationsOf((await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json()).map((o) => [`${o.method} ${o.url}`, o]));
   });
   afterAll(async () => {
@@ -74,16 +74,16 @@ describe('scope matrix: every route × every role × own / other center', () => 
   });
 
   /** Fresh incidents for each write: the own one is the grid worker's task at a home of his grid. */
-  function freshIncidents(): void {
-    const close = (i: Incident) => {
-      if (i.state === 'open') ctx.incidents.acknowledge(i.id, 'op1');
-      if (!['resolved', 'reviewed'].includes(ctx.incidents.get(i.id)!.state)) ctx.incidents.resolve(i.id, 'op1', { disposition: 'test', feedback: 'matrix reset' });
+  async function freshIncidents(): Promise<void> {
+    const close = async (i: Incident) => {
+      if (i.state === 'open') await ctx.incidents.acknowledge(i.id, 'op1');
+      if (!['resolved', 'reviewed'].includes((await ctx.incidents.get(i.id))!.state)) await ctx.incidents.resolve(i.id, 'op1', { disposition: 'test', feedback: 'matrix reset' });
     };
-    for (const i of ctx.incidents.list({ active: true })) close(i);
-    const own = ctx.raise('sd-1');
-    ctx.incidents.acknowledge(own.id, 'op1');
-    ctx.incidents.dispatch(own.id, 'op1', 'w1');
-    ids.incident = { own: own.id, other_center: ctx.raise('sd-9').id, other_grid: ctx.raise('sd-3').id };
+    for (const i of await ctx.incidents.list({ active: true })) await close(i);
+    const own = await ctx.raise('sd-1');
+    await ctx.incidents.acknowledge(own.id, 'op1');
+    await ctx.incidents.dispatch(own.id, 'op1', 'w1');
+    ids.incident = { own: own.id, other_center: (await ctx.raise('sd-9')).id, other_grid: (await ctx.raise('sd-3')).id };
   }
 
   async function call(method: string, url: string, who: Caller, body: unknown): Promise<{ status: number; body: string; code?: string }> {
@@ -118,10 +118,10 @@ describe('scope matrix: every route × every role × own / other center', () => 
       }
     };
     await until('event: hello');
-    ctx.raise('sd-9');
+    await ctx.raise('sd-9');
     ctx.bus.emit('device.presence', { deviceId: 'sd-9', online: false, at: Date.now(), reason: 'socket' });
     // Own center: a step on the own incident (the grid worker's task, so he receives it too).
-    ctx.incidents.enRoute(ids.incident.own, 'w1');
+    await ctx.incidents.enRoute(ids.incident.own, 'w1');
     await until('"actor":"w1"');
     ac.abort();
     return { status: 200, body: text };
@@ -167,7 +167,7 @@ describe('scope matrix: every route × every role × own / other center', () => 
       const op = ops.get(`${r.method} ${r.url}`);
       for (const v of VARIANTS) {
         for (const who of CALLERS) {
-          freshIncidents();
+          await freshIncidents();
           const params = r.url.match(/:\w+/g) ?? [];
           const objects = objectsFor(r.url, ids);
           if (params.length) expect(objects, `${r.url}: which objects fill ${params.join(', ')}? Add the collection to objectsFor()`).toBeDefined();

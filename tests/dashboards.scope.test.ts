@@ -18,15 +18,15 @@ describe('dispatch targets', () => {
   it("dispatches only to a grid worker of the incident's center, and says why not", async () => {
     ctx = await makeServer();
     const op = await login(ctx.app, USERS.operator.username);
-    const inc = ctx.raise('sd-1');
-    ctx.incidents.acknowledge(inc.id, 'op1');
+    const inc = await ctx.raise('sd-1');
+    await ctx.incidents.acknowledge(inc.id, 'op1');
     const url = `/api/incidents/${inc.id}/dispatch`;
     for (const [assignee, reason] of [['op9', /not of the incident's center c1/], ['w9', /not of the incident's center/], ['op1', /a operator cannot be dispatched to; allowed: grid_worker/], ['ghost', /no person ghost/]] as const) {
       const res = await post(ctx, url, op, { assignee });
       expect(res.statusCode, assignee).toBe(400);
       expect(res.json()).toMatchObject({ code: 'WF_HTTP_VALIDATION', errors: [{ field: 'assignee', in: 'body', reason: expect.stringMatching(reason) as string }] });
     }
-    expect(ctx.incidents.get(inc.id)!.state).toBe('acknowledged');
+    expect((await ctx.incidents.get(inc.id))!.state).toBe('acknowledged');
     const ok = await post(ctx, url, op, { assignee: 'w2' });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ state: 'dispatched', assignee: 'w2' });
@@ -35,8 +35,8 @@ describe('dispatch targets', () => {
   it('follows http.dispatchRoles when a deployment lets operators take tasks', async () => {
     ctx = await makeServer({ config: { dispatchRoles: ['grid_worker', 'operator'] } });
     const op = await login(ctx.app, USERS.operator.username);
-    const inc = ctx.raise('sd-1');
-    ctx.incidents.acknowledge(inc.id, 'op1');
+    const inc = await ctx.raise('sd-1');
+    await ctx.incidents.acknowledge(inc.id, 'op1');
     expect((await post(ctx, `/api/incidents/${inc.id}/dispatch`, op, { assignee: 'op9' })).statusCode).toBe(400);
     expect((await post(ctx, `/api/incidents/${inc.id}/dispatch`, op, { assignee: 'op1' })).json()).toMatchObject({ assignee: 'op1' });
   });
@@ -61,8 +61,8 @@ describe('people and homes in scope', () => {
     expect((await get(ctx, '/api/sites/s2', w)).statusCode).toBe(404);
     expect((await get(ctx, '/api/sites/s2/readings', w)).statusCode).toBe(404);
     // ...until an incident there is dispatched to him.
-    const inc = ctx.raise('sd-3');
-    ctx.incidents.acknowledge(inc.id, 'op1');
+    const inc = await ctx.raise('sd-3');
+    await ctx.incidents.acknowledge(inc.id, 'op1');
     expect((await post(ctx, `/api/incidents/${inc.id}/dispatch`, op, { assignee: 'w1' })).statusCode).toBe(200);
     const site = await get(ctx, '/api/sites/s2', w);
     expect(site.statusCode).toBe(200);

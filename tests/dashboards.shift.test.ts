@@ -23,7 +23,7 @@ const get = (s: Session, url: string) => ctx.app.inject({ method: 'GET', url, he
 
 describe('notes and the call log', () => {
   it('records a note and a call with its outcome in the timeline, state unchanged', async () => {
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     expect((await post(op, `/api/incidents/${inc.id}/note`, { note: '电话未接通，已通知网格员' })).statusCode).toBe(200);
     const call = await post(op, `/api/incidents/${inc.id}/call`, { contact: '王强', phone: '13900000002', outcome: 'no_answer', note: '响铃无人接' });
     expect(call.statusCode).toBe(200);
@@ -37,25 +37,25 @@ describe('notes and the call log', () => {
   });
 
   it('refuses an unknown outcome and an empty note with field errors, and hides other people\'s incidents', async () => {
-    const inc = ctx.raise('sd-1');
+    const inc = await ctx.raise('sd-1');
     const bad = await post(op, `/api/incidents/${inc.id}/call`, { contact: '王强', outcome: 'maybe' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'WF_HTTP_VALIDATION', errors: [expect.objectContaining({ field: 'outcome' })] });
     expect((await post(op, `/api/incidents/${inc.id}/note`, { note: '  ' })).json()).toMatchObject({ code: 'WF_HTTP_VALIDATION' });
     // Not dispatched to this grid worker: not theirs to write on.
     expect((await post(worker, `/api/incidents/${inc.id}/note`, { note: 'x' })).statusCode).toBe(404);
-    expect(ctx.incidents.timeline(inc.id).map((e) => e.action)).toEqual(['opened']);
+    expect((await ctx.incidents.timeline(inc.id)).map((e) => e.action)).toEqual(['opened']);
   });
 });
 
 describe('incident history', () => {
   it('filters by disposition, text and time and exports CSV in the center\'s words and time zone', async () => {
-    const a = ctx.raise('sd-1');
-    const b = ctx.raise('sd-3');
-    ctx.raise('sd-9'); // the other center's: never in this operator's history
+    const a = await ctx.raise('sd-1');
+    const b = await ctx.raise('sd-3');
+    await ctx.raise('sd-9'); // the other center's: never in this operator's history
     for (const [i, d] of [[a, 'test'], [b, 'nuisance']] as const) {
-      ctx.incidents.acknowledge(i.id, 'op1');
-      ctx.incidents.resolve(i.id, 'op1', { disposition: d, feedback: d === 'test' ? '月度测试, "正常"' : '=HYPERLINK("x")' });
+      await ctx.incidents.acknowledge(i.id, 'op1');
+      await ctx.incidents.resolve(i.id, 'op1', { disposition: d, feedback: d === 'test' ? '月度测试, "正常"' : '=HYPERLINK("x")' });
     }
     const all = (await get(op, '/api/history')).json().incidents as Array<{ id: string }>;
     expect(all.map((i) => i.id).sort()).toEqual([a.id, b.id].sort());
@@ -83,7 +83,7 @@ describe('incident history', () => {
   });
 
   it('finds an incident of the asked time range behind more than 20,000 newer ones (the range is applied in SQL, before the page limit)', async () => {
-    const old = ctx.raise('sd-1');
+    const old = await ctx.raise('sd-1');
     // Resolved, so that it sorts among the others (open ones come first).
     ctx.db.prepare("UPDATE alert_incidents SET active = 0, state = 'resolved', resolved_at = opened_at WHERE id = ?").run(old.id);
     // 20,500 newer incidents of the same center, copied from the first row with later times.
@@ -96,9 +96,9 @@ describe('incident history', () => {
   });
 
   it('filters by center, grid, level and category, and an operator never leaves their own center', async () => {
-    const fire = ctx.raise('sd-1'); // s1, grid g1: red fire
-    const battery = ctx.raise('sd-3', LOW_BATTERY); // s2, grid g2: yellow maintenance
-    const west = ctx.raise('sd-9'); // center c2
+    const fire = await ctx.raise('sd-1'); // s1, grid g1: red fire
+    const battery = await ctx.raise('sd-3', LOW_BATTERY); // s2, grid g2: yellow maintenance
+    const west = await ctx.raise('sd-9'); // center c2
     const ids = async (s: Session, query: string) => ((await get(s, `/api/history${query}`)).json().incidents as Array<{ id: string }>).map((i) => i.id).sort();
     expect(await ids(op, '?gridId=g1')).toEqual([fire.id]);
     expect(await ids(op, '?gridId=g2')).toEqual([battery.id]);

@@ -55,8 +55,8 @@ describe('the demo’s phones', () => {
     });
     const harness = h;
     inbound = (e) => harness.bus.emit('channel.inbound', e);
-    h.alerts.handleFinding(finding());
-    const id = h.alerts.service.list({})[0]!.id;
+    await h.alerts.handleFinding(finding());
+    const id = (await h.alerts.service.list({}))[0]!.id;
     const to = (e164: string, kind: PhoneEvent['kind']) => phones.events().find((e) => e.to === e164 && e.kind === kind);
 
     // The resident: a call read out and a text, with the link and the reply that acknowledge.
@@ -68,20 +68,29 @@ describe('the demo’s phones', () => {
 
     // At once, not a minute later, the contacts' phones ring; the son answers and presses 1.
     await waitFor(() => to('+8613900000001', 'call'), { what: 'the son’s call' });
-    const created = (rid: string) => h!.alerts.service.deliveries(id).find((d) => d.recipientId === rid && d.channel === 'voice')!.createdAt;
-    expect(created('h1#contact0') - created('h1#resident')).toBeLessThan(60_000);
+    const created = async (rid: string) => (await h!.alerts.service.deliveries(id)).find((d) => d.recipientId === rid && d.channel === 'voice')!.createdAt;
+    expect(await created('h1#contact0') - await created('h1#resident')).toBeLessThan(60_000);
+    // Alerts act on the keypress after the bus delivers it: its acknowledgement is the event awaited.
+    const acknowledged = new Promise<void>((resolve) => {
+      const off = h!.bus.on('incident', 'demo-phones-ack', (e) => {
+        if (e.incident.id !== id || e.kind !== 'transition' || e.incident.state !== 'acknowledged') return;
+        off();
+        resolve();
+      });
+    });
     const press = await fetch(`${base}/phones/${to('+8613900000001', 'call')!.id}/press`, { method: 'POST', redirect: 'manual' });
     expect(press.status).toBe(303);
-    const inc = h.alerts.service.get(id)!;
+    await acknowledged;
+    const inc = (await h.alerts.service.get(id))!;
     expect(inc.state).toBe('acknowledged');
-    expect(h.alerts.service.timeline(id).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', noteZh: expect.stringContaining('李明 在语音电话中按 1 键确认接警') });
-    expect(h.alerts.escalations.of(id).filter((s) => s.step === 'call_tree').map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
+    expect((await h.alerts.service.timeline(id)).find((a) => a.action === 'acknowledge')).toMatchObject({ actor: 'h1#contact0', noteZh: expect.stringContaining('李明 在语音电话中按 1 键确认接警') });
+    expect((await h.alerts.escalations.of(id)).filter((s) => s.step === 'call_tree').map((s) => [s.stage, s.status])).toEqual([[1, 'done'], [2, 'cancelled']]);
 
     // Every call and text with its outcome, as the timeline shows it; the grid worker's phone never rang.
-    const outcome = (rid: string, ch: string) => h!.alerts.service.deliveries(id).find((d) => d.recipientId === rid && d.channel === ch)?.outcome;
-    await waitFor(() => outcome('h1#resident', 'voice') === 'no_answer' && outcome('h1#contact0', 'voice') === 'answered', { what: 'the receipts on the attempts' });
-    expect(outcome('h1#resident', 'sms')).toBe('sent');
-    expect(h.alerts.service.deliveries(id).some((d) => d.recipientId === 'gw-wang')).toBe(false);
+    const outcome = async (rid: string, ch: string) => (await h!.alerts.service.deliveries(id)).find((d) => d.recipientId === rid && d.channel === ch)?.outcome;
+    await waitFor(async () => await outcome('h1#resident', 'voice') === 'no_answer' && await outcome('h1#contact0', 'voice') === 'answered', { what: 'the receipts on the attempts' });
+    expect(await outcome('h1#resident', 'sms')).toBe('sent');
+    expect((await h.alerts.service.deliveries(id)).some((d) => d.recipientId === 'gw-wang')).toBe(false);
     expect(phones.events().some((e) => e.to === '+8613600000021')).toBe(false);
 
     // The page shows the phones.

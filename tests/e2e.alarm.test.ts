@@ -51,7 +51,7 @@ describe('a smoke alarm in the home of a resident who lives alone', () => {
     await sys.waitFor(async () => (await sys.count('event', `"device"='sd-1' AND "event"='alarm' AND "level"='red'`)) === 2, { what: 'two red alarm events in InfluxDB' });
     expect(findings.some((f) => f.deviceId === 'sd-1' && f.level === 'red' && f.category === 'fire')).toBe(true);
 
-    const incidents = sys.wf.alerts.service.list({ siteId: 'h-1' });
+    const incidents = await sys.wf.alerts.service.list({ siteId: 'h-1' });
     expect(incidents).toHaveLength(1);
     const incident = incidents[0]!;
     expect(incident).toMatchObject({ level: 'red', category: 'fire', state: 'open', findingCount: 2 });
@@ -75,13 +75,13 @@ describe('a smoke alarm in the home of a resident who lives alone', () => {
   it('stops escalating once an operator acknowledges', async () => {
     const detector = await sys.connectDevice('sd-3');
     await detector.publishAsync(topics.events('sd-3'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
-    const incident = await sys.waitFor(() => sys.wf.alerts.service.list({ siteId: 'h-2' }).find((i) => i.level === 'red'), { what: 'h-2 incident' });
-    const unacknowledgedStep = () => sys.wf.alerts.escalations.of(incident.id).filter((e) => e.step === 'unacknowledged' && e.status === 'pending');
-    expect(unacknowledgedStep()).toHaveLength(1);
-    sys.wf.alerts.service.acknowledge(incident.id, 'p-op', '已电话联系老人');
-    expect(sys.wf.alerts.service.get(incident.id)?.state).toBe('acknowledged');
+    const incident = await sys.waitFor(async () => (await sys.wf.alerts.service.list({ siteId: 'h-2' })).find((i) => i.level === 'red'), { what: 'h-2 incident' });
+    const unacknowledgedStep = async () => (await sys.wf.alerts.escalations.of(incident.id)).filter((e) => e.step === 'unacknowledged' && e.status === 'pending');
+    expect(await unacknowledgedStep()).toHaveLength(1);
+    await sys.wf.alerts.service.acknowledge(incident.id, 'p-op', '已电话联系老人');
+    expect((await sys.wf.alerts.service.get(incident.id))?.state).toBe('acknowledged');
     // The escalation step for this incident is cancelled, not merely late.
-    expect(unacknowledgedStep()).toHaveLength(0);
+    expect(await unacknowledgedStep()).toHaveLength(0);
     await detector.endAsync();
   });
 });

@@ -196,7 +196,7 @@ describe('presence', () => {
     expect(await offline).toMatchObject({ deviceId: 'fp-1', online: false, reason: 'will' });
     expect(sys.wf.gateway.isOnline('fp-1')).toBe(false);
     // DESIGN.md: a panel's will makes it offline at once, as a yellow maintenance incident.
-    const incident = await sys.waitFor(() => sys.wf.alerts.service.list({ siteId: 'b-1' }).find((i) => i.condition === 'offline'), { what: 'offline incident' });
+    const incident = await sys.waitFor(async () => (await sys.wf.alerts.service.list({ siteId: 'b-1' })).find((i) => i.condition === 'offline'), { what: 'offline incident' });
     expect(incident.level).toBe('yellow');
     panel.end(true);
   });

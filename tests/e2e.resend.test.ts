@@ -26,10 +26,10 @@ describe('re-sends recognised for good', () => {
     sys = await startTestSystem({ registry: smallCounty(), influx });
     let device: MqttClient = await sys.connectDevice('sd-3');
     await device.publishAsync(topics.events('sd-3'), alarm, { qos: 1 });
-    const incident = await sys.waitFor(() => sys!.wf.alerts.service.list({ siteId: 'h-2' }).find((i) => i.level === 'red'), { what: 'the red incident' });
+    const incident = await sys.waitFor(async () => (await sys!.wf.alerts.service.list({ siteId: 'h-2' })).find((i) => i.level === 'red'), { what: 'the red incident' });
     await sys.smtp!.waitForMails((m) => m.some((x) => x.to.includes('op@example.test')), 'the alarm email');
-    sys.wf.alerts.service.acknowledge(incident.id, 'p-op');
-    sys.wf.alerts.service.resolve(incident.id, 'p-op', { disposition: 'nuisance', feedback: '烹饪烟雾' });
+    await sys.wf.alerts.service.acknowledge(incident.id, 'p-op');
+    await sys.wf.alerts.service.resolve(incident.id, 'p-op', { disposition: 'nuisance', feedback: '烹饪烟雾' });
     // Far more newer readings than the old window of 8 held.
     for (let seq = 2; seq <= 40; seq++) await device.publishAsync(topics.telemetry('sd-3'), reading(seq), { qos: 1 });
 
@@ -38,7 +38,7 @@ describe('re-sends recognised for good', () => {
     await device.publishAsync(topics.telemetry('sd-3'), reading(5, 1.5), { qos: 1 }); // same seq, changed value
     expect(sys.wf.ingest.deviceStats('sd-3')).toMatchObject({ readings: 40, duplicates: 2 });
     const incidents = () => sys!.wf.alerts.service.list({ siteId: 'h-2' });
-    expect(incidents()).toMatchObject([{ id: incident.id, state: 'resolved', findingCount: 1 }]);
+    expect(await incidents()).toMatchObject([{ id: incident.id, state: 'resolved', findingCount: 1 }]);
 
     await sys.wf.store.flush();
     expect(await sys.count('telemetry', `"device"='sd-3'`)).toBe(39);
@@ -53,14 +53,14 @@ describe('re-sends recognised for good', () => {
     for (let seq = 2; seq <= 40; seq++) await device.publishAsync(topics.telemetry('sd-3'), reading(seq, 0.3), { qos: 1 });
     // 40 more duplicates: the 2 from before the restart are remembered with the rest.
     expect(sys.wf.ingest.deviceStats('sd-3')).toMatchObject({ readings: 0, duplicates: 42 });
-    expect(sys.wf.alerts.service.list({ siteId: 'h-2' })).toMatchObject([{ id: incident.id, state: 'resolved', findingCount: 1 }]);
+    expect(await sys.wf.alerts.service.list({ siteId: 'h-2' })).toMatchObject([{ id: incident.id, state: 'resolved', findingCount: 1 }]);
 
     // The device reboots and starts seq again from 0, its clock moving on: heard, stored, raised.
     const boot = Date.now() - 1000;
     await device.publishAsync(topics.events('sd-3'), JSON.stringify({ type: 'alarm', seq: 0, ts: boot }), { qos: 1 });
     await device.publishAsync(topics.telemetry('sd-3'), JSON.stringify({ seq: 1, ts: boot + 500, smoke: 0.02 }), { qos: 1 });
     expect(sys.wf.ingest.deviceStats('sd-3')).toMatchObject({ readings: 2, duplicates: 42 });
-    const reopened = await sys.waitFor(() => sys!.wf.alerts.service.list({ siteId: 'h-2' }).find((i) => i.state !== 'resolved'), { what: 'the new alarm\'s incident' });
+    const reopened = await sys.waitFor(async () => (await sys!.wf.alerts.service.list({ siteId: 'h-2' })).find((i) => i.state !== 'resolved'), { what: 'the new alarm\'s incident' });
     expect(reopened.level).toBe('red');
     await sys.wf.store.flush();
     expect(await sys.count('telemetry', `"device"='sd-3'`)).toBe(40);

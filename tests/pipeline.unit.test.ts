@@ -75,6 +75,24 @@ describe('a reading through the middle', () => {
     expect(pipeline.deviceState('panel-1')).toBeUndefined();
   });
 
+  it('hands a finding to a handler whose promise is still pending and goes on to the next reading', () => {
+    // alerts.handleFinding resolves once the incident is recorded (issue 21: maybe on PostgreSQL);
+    // the alarm path must not wait for that, so readings behind it are scored at once.
+    const pending: Array<() => void> = [];
+    const slow = createPipeline({
+      scorer: createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: directory([det, panel]) }),
+      store: { write: (s) => void written.push(s) },
+      findings: { handleFinding: (f, receivedAt) => new Promise<void>((resolve) => { handled.push({ f, receivedAt }); pending.push(resolve); }) },
+      bus, metrics: new Registry(), logger: pino({ level: 'silent' }), clock: { now: () => Date.now() },
+    });
+    slow.onReading(event(det, T0, { type: 'alarm' }, { receivedAt: T0 + 1 }));
+    slow.onReading(event(panel, T0 + 1, { type: 'fire', zone: '1' }, { receivedAt: T0 + 2 }));
+    expect(written).toHaveLength(2);
+    expect(handled.map((h) => h.f.deviceId)).toEqual(['det-1', 'panel-1']);
+    expect(pending).toHaveLength(2);
+    for (const resolve of pending) resolve();
+  });
+
   it('the rule latency histogram is fed from the first reading', async () => {
     pipeline.onReading(telemetry(det, T0, { smoke: 0 }));
     expect(await metrics.getSingleMetricAsString('watchfire_rules_latency_seconds')).toMatch(/^watchfire_rules_latency_seconds_count 1$/m);

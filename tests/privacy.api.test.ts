@@ -22,7 +22,7 @@ describe('privacy over HTTP', () => {
     const op = await login(c.app, USERS.operator.username);
     const sup = await login(c.app, USERS.supervisor.username);
     const admin = await login(c.app, USERS.admin.username);
-    const inc = c.raise('sd-1');
+    const inc = await c.raise('sd-1');
     for (let i = 0; i < 3; i++) expect((await get(c, '/api/sites/s1', op)).statusCode).toBe(200);
     expect((await get(c, `/api/incidents/${inc.id}`, op)).statusCode).toBe(200);
     for (let i = 0; i < 5; i++) expect((await get(c, '/api/incidents', op)).statusCode).toBe(200);
@@ -59,7 +59,7 @@ describe('privacy over HTTP', () => {
     const c = (ctx = await makeServer());
     const admin = await login(c.app, USERS.admin.username);
     const sup = await login(c.app, USERS.supervisor.username);
-    c.raise('sd-1');
+    await c.raise('sd-1');
     const refused = await post(c, '/api/privacy/erase/s1', admin, { reason: 'request 17' });
     expect([refused.statusCode, (refused.json() as { code: string }).code]).toEqual([409, 'WF_PRIVACY_OPEN_INCIDENT']);
     expect((await post(c, '/api/privacy/erase/s2', sup, { reason: 'request 18' })).statusCode).toBe(403);

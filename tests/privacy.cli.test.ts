@@ -32,12 +32,12 @@ describe('wf privacy', () => {
   it('pseudonymises, exports, erases and verifies from the command line', async () => {
     const clock = manualClock(DAY_SHIFT_TIME);
     const h = await startAlerts({ file: dbFile, clock, config: { webhook: { url: 'http://127.0.0.1:9/sms', secret: WEBHOOK_SECRET } }, alerts: { channels: { webhook: recordingChannel('webhook'), email: recordingChannel('email') } } });
-    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ ts: clock.now() }));
     const id = h.events.at(-1)!.incident.id;
-    h.alerts.service.acknowledge(id, 'op-liu');
-    h.alerts.service.call(id, 'op-liu', { contact: '张桂英', phone: '13800000001', outcome: 'no_answer' });
-    h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: '做饭' });
-    await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+    await h.alerts.service.acknowledge(id, 'op-liu');
+    await h.alerts.service.call(id, 'op-liu', { contact: '张桂英', phone: '13800000001', outcome: 'no_answer' });
+    await h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: '做饭' });
+    await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
     await h.close();
 
     // Closed on 2026-11-23: not past a 10,000-day retention, past a 1-day one.

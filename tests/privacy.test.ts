@@ -39,14 +39,14 @@ async function setup(start: number) {
 
 /** An alarm at h1 handled to the end, with a note and a call log that name the resident. */
 async function closedIncident(h: Harness, clock: ReturnType<typeof manualClock>, over = {}): Promise<string> {
-  h.alerts.handleFinding(finding({ ts: clock.now(), ...over }));
+  await h.alerts.handleFinding(finding({ ts: clock.now(), ...over }));
   const id = h.events.at(-1)!.incident.id;
-  h.alerts.service.acknowledge(id, 'op-liu');
-  h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
-  h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
-  h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
+  await h.alerts.service.acknowledge(id, 'op-liu');
+  await h.alerts.service.note(id, 'op-liu', `${RESIDENT}说是做饭的烟，电话 138 0000 0001`);
+  await h.alerts.service.call(id, 'op-liu', { contact: '李明', phone: '13900000001', outcome: 'reached', note: '儿子马上过去' });
+  await h.alerts.service.resolve(id, 'op-liu', { disposition: 'nuisance', feedback: `${RESIDENT}在厨房烧焦了锅` });
   // Sent, so that the outbox rows are ones the retention may touch.
-  await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+  await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
   return id;
 }
 
@@ -73,12 +73,12 @@ describe('privacy: retention', () => {
     const old = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME - 400 * DAY + 3_600_000);
     // Still open 400 days later: an incident nobody closed is never touched.
-    h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ deviceId: 'fp1', deviceType: 'fire_panel', siteId: 'b1', category: 'fire', zone: '2', ts: clock.now() }));
     const open = h.events.at(-1)!.incident.id;
-    h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
+    await h.alerts.service.note(open, 'op-liu', `tell ${RESIDENT}'s neighbour 13900000002`);
     // A low battery at her home, open at the handover: the report names the home (张桂英家).
-    h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
-    const report = h.alerts.reports.handover('fc1', clock.now());
+    await h.alerts.handleFinding(finding({ ruleId: 'smoke.low_battery', level: 'yellow', score: 45, category: 'maintenance', condition: 'low_battery', message: { en: 'Low battery', zh: '低电量' }, ts: clock.now() }));
+    const report = await h.alerts.reports.handover('fc1', clock.now());
     expect(report.body.lines.zh.join()).toContain('张桂英家');
     const oldHandover = receivedHandover(h, clock.now());
     clock.set(DAY_SHIFT_TIME - 10 * DAY);
@@ -151,7 +151,7 @@ describe('privacy: export and erase', () => {
 
   it('refuses to erase while an incident of the site is open, and without a reason', async () => {
     const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
-    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ ts: clock.now() }));
     const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as WatchfireError).code; } return undefined; };
     expect(code(() => pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
     expect(code(() => pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
@@ -162,13 +162,13 @@ describe('privacy: export and erase', () => {
     const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
     const first = await closedIncident(h, clock);
     clock.advance(DAY);
-    h.alerts.handleFinding(finding({ ts: clock.now() }));
+    await h.alerts.handleFinding(finding({ ts: clock.now() }));
     const second = h.events.at(-1)!.incident.id;
     // A handover report naming the home (张桂英家) of the incident open at the time.
-    h.alerts.reports.handover('fc1', clock.now());
-    h.alerts.service.acknowledge(second, 'op-liu');
-    h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
-    await vi.waitFor(() => expect(h.alerts.outbox.pending()).toEqual([]));
+    await h.alerts.reports.handover('fc1', clock.now());
+    await h.alerts.service.acknowledge(second, 'op-liu');
+    await h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
+    await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
     pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
     // A shift handover (issue 17), signed for and so final, whose summary and remark name them.
     const handover = receivedHandover(h, clock.now());

@@ -100,9 +100,9 @@ describe('real bridge load test replayed over MQTT', () => {
   });
 
   it('the sensor fault opens a maintenance incident of its own, titled as what it is', async () => {
-    const ofLaser = () => sys.wf.alerts.service.list({ siteId: 'olab-bridge', limit: 1000 }).filter((i) => i.deviceId === 'olab-1-lwa4');
-    await sys.waitFor(() => ofLaser().some((i) => i.condition === 'sensor_fault'), { what: 'the sensor_fault incident' });
-    const [incident, ...others] = ofLaser();
+    const ofLaser = async () => (await sys.wf.alerts.service.list({ siteId: 'olab-bridge', limit: 1000 })).filter((i) => i.deviceId === 'olab-1-lwa4');
+    await sys.waitFor(async () => (await ofLaser()).some((i) => i.condition === 'sensor_fault'), { what: 'the sensor_fault incident' });
+    const [incident, ...others] = await ofLaser();
     expect(others).toEqual([]);
     expect(incident).toMatchObject({ level: 'yellow', category: 'maintenance', condition: 'sensor_fault', deviceId: 'olab-1-lwa4' });
     expect(incident!.title.en).toMatch(/^Sensor fault: settlement reads -1000000 mm/);

@@ -28,7 +28,7 @@ describe('demo traffic', () => {
     await sys.waitFor(() => all.every((d) => sys.wf.deviceState(d.id)?.lastSeen !== undefined), { what: 'every device to report' });
 
     // The rotation opens with a fire spreading through a home.
-    const fire = await sys.waitFor(() => sys.wf.alerts.service.list({ level: ['red'] }).find((i) => i.category === 'fire' && i.confirmed), { what: 'a confirmed fire', timeoutMs: 30_000 });
+    const fire = await sys.waitFor(async () => (await sys.wf.alerts.service.list({ level: ['red'] })).find((i) => i.category === 'fire' && i.confirmed), { what: 'a confirmed fire', timeoutMs: 30_000 });
     const site = county.registry.sites.find((s) => s.id === fire.siteId)!;
     expect(site.kind).toBe('home');
     await sys.smtp!.waitForMails((m) => m.some((x) => x.subject.includes(site.name)), 'an email about the fire');

@@ -55,7 +55,7 @@ describe('the ingress fleet', () => {
   it('gbt-panel-fire: a red fire incident for the building, the point cleared by the reset', async () => {
     expect(await fleet.runScenario('gbt-panel-fire', 'gbt-1')).toBe('gbt-1');
     const siteId = registry.devices.find((d) => d.id === 'gbt-1')!.siteId;
-    const inc = await sys.waitFor(() => sys.wf.alerts.service.list({ siteId }).find((i) => i.category === 'fire' && i.level === 'red'), { what: 'the panel fire incident' });
+    const inc = await sys.waitFor(async () => (await sys.wf.alerts.service.list({ siteId })).find((i) => i.category === 'fire' && i.level === 'red'), { what: 'the panel fire incident' });
     expect(inc.deviceId).toBe('gbt-1');
     await sys.waitFor(async () => (await sys.count('event', `"device"='gbt-1' AND "event"='fire_clear'`)) === 1, { what: 'the point cleared after the reset' });
   });
@@ -64,7 +64,7 @@ describe('the ingress fleet', () => {
     for (const id of ['nb-1', 'nb-2']) {
       expect(await fleet.runScenario('nbiot-home-alarm', id)).toBe(id);
       const siteId = registry.devices.find((d) => d.id === id)!.siteId;
-      await sys.waitFor(() => sys.wf.alerts.service.list({ siteId }).find((i) => i.category === 'fire' && i.level === 'red'), { what: `the ${id} fire incident` });
+      await sys.waitFor(async () => (await sys.wf.alerts.service.list({ siteId })).find((i) => i.category === 'fire' && i.level === 'red'), { what: `the ${id} fire incident` });
       await sys.waitFor(async () => (await sys.count('event', `"device"='${id}' AND "event"='alarm_clear'`)) === 1, { what: `${id} alarm cleared` });
     }
   });

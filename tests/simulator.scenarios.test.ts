@@ -63,24 +63,24 @@ describe('scenarios against a real gateway', () => {
 
   const run = (name: string, speed = SPEED, options = {}) =>
     runScenario({ scenario: scenario(name), url: sys.mqttUrl, registry, credentials: sys.secrets, speed, seed: 11, targets: targets.get(name)!, options });
-  const incidentsOf = (siteId: string): Incident[] => sys.wf.alerts.service.list({ siteId, limit: 1000 });
+  const incidentsOf = (siteId: string): Promise<Incident[]> => sys.wf.alerts.service.list({ siteId, limit: 1000 });
 
   it('fire-spread: one confirmed red fire incident at the right home, nowhere else', async () => {
     const t = targets.get('fire-spread')!;
-    const before = sys.wf.alerts.service.list({ level: ['red'], limit: 1000 }).map((i) => i.id);
+    const before = (await sys.wf.alerts.service.list({ level: ['red'], limit: 1000 })).map((i) => i.id);
     await run('fire-spread', SPEED);
-    const fire = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'fire' && i.confirmed), { what: 'a confirmed fire incident' });
+    const fire = await sys.waitFor(async () => (await incidentsOf(t.siteId)).find((i) => i.category === 'fire' && i.confirmed), { what: 'a confirmed fire incident' });
     expect(fire).toMatchObject({ level: 'red', siteId: t.siteId, category: 'fire', confirmed: true });
-    expect(incidentsOf(t.siteId).filter((i) => i.category === 'fire')).toHaveLength(1);
-    const newRed = sys.wf.alerts.service.list({ level: ['red'], limit: 1000 }).filter((i) => !before.includes(i.id));
+    expect((await incidentsOf(t.siteId)).filter((i) => i.category === 'fire')).toHaveLength(1);
+    const newRed = (await sys.wf.alerts.service.list({ level: ['red'], limit: 1000 })).filter((i) => !before.includes(i.id));
     expect(newRed.map((i) => i.siteId)).toEqual([t.siteId]);
   });
 
   it('kitchen-smoke: one red incident through pre-alarm, alarm, hush and clear, closed with feedback', async () => {
     const t = targets.get('kitchen-smoke')!;
     await run('kitchen-smoke');
-    const list = await sys.waitFor(() => {
-      const l = incidentsOf(t.siteId).filter((i) => i.category === 'fire');
+    const list = await sys.waitFor(async () => {
+      const l = (await incidentsOf(t.siteId)).filter((i) => i.category === 'fire');
       return l.length && l[0]!.level === 'red' ? l : undefined;
     }, { what: 'the kitchen smoke incident' });
     expect(list).toHaveLength(1);
@@ -90,11 +90,11 @@ describe('scenarios against a real gateway', () => {
     expect(inc.state).toBe('open');
     expect(inc.findingCount).toBeGreaterThanOrEqual(2);
     const svc = sys.wf.alerts.service;
-    svc.acknowledge(inc.id, 'op-1-1');
-    const resolved = svc.resolve(inc.id, 'op-1-1', { disposition: 'nuisance', feedback: '老人炒菜油烟，已电话确认，开窗通风后恢复' });
+    await svc.acknowledge(inc.id, 'op-1-1');
+    const resolved = await svc.resolve(inc.id, 'op-1-1', { disposition: 'nuisance', feedback: '老人炒菜油烟，已电话确认，开窗通风后恢复' });
     expect(resolved).toMatchObject({ state: 'resolved', disposition: 'nuisance' });
-    expect(svc.timeline(inc.id).map((a) => a.toState)).toEqual(expect.arrayContaining(['acknowledged', 'resolved']));
-    expect(incidentsOf(t.siteId).filter((i) => i.category === 'fire')).toHaveLength(1);
+    expect((await svc.timeline(inc.id)).map((a) => a.toState)).toEqual(expect.arrayContaining(['acknowledged', 'resolved']));
+    expect((await incidentsOf(t.siteId)).filter((i) => i.category === 'fire')).toHaveLength(1);
   });
 
   it('panel-storm: hundreds of fire events, one incident per zone', async () => {
@@ -107,7 +107,7 @@ describe('scenarios against a real gateway', () => {
       return n >= 40 ? n : undefined;
     }, { what: 'the storm in InfluxDB' });
     expect(fireEvents).toBeGreaterThanOrEqual(40);
-    const fires = sys.wf.alerts.service.list({ siteId: t.siteId, limit: 1000 }).filter((i) => i.deviceId === panel.id && i.category === 'fire');
+    const fires = (await sys.wf.alerts.service.list({ siteId: t.siteId, limit: 1000 })).filter((i) => i.deviceId === panel.id && i.category === 'fire');
     const zoned = fires.filter((i) => i.zone !== null);
     expect(new Set(zoned.map((i) => i.zone)).size).toBe(zonesHit);
     expect(zoned).toHaveLength(zonesHit);
@@ -120,11 +120,11 @@ describe('scenarios against a real gateway', () => {
   it('settlement-creep: the building\'s incident goes yellow, then red', { timeout: 120_000 }, async () => {
     const t = targets.get('settlement-creep')!;
     await run('settlement-creep');
-    const inc = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'structural' && i.level === 'red'), { what: 'a red structural incident' });
+    const inc = await sys.waitFor(async () => (await incidentsOf(t.siteId)).find((i) => i.category === 'structural' && i.level === 'red'), { what: 'a red structural incident' });
     const levels = events.filter((e) => e.incident.id === inc.id && (e.kind === 'opened' || e.kind === 'raised')).map((e) => e.incident.level);
     expect(levels[0]).toBe('yellow');
     expect(levels.at(-1)).toBe('red');
-    expect(incidentsOf(t.siteId).filter((i) => i.category === 'structural')).toHaveLength(1);
+    expect((await incidentsOf(t.siteId)).filter((i) => i.category === 'structural')).toHaveLength(1);
   });
 
   it('dying-battery and tamper: yellow maintenance incidents that resolve themselves', async () => {
@@ -132,11 +132,11 @@ describe('scenarios against a real gateway', () => {
     const tampered = targets.get('tamper')!;
     await Promise.all([run('dying-battery'), run('tamper', 2 * SPEED)]);
     for (const [t, condition] of [[battery, 'low_battery'], [tampered, 'tamper']] as const) {
-      const inc = await sys.waitFor(() => incidentsOf(t.siteId).find((i) => i.category === 'maintenance' && i.deviceId === t.deviceIds[0]), { what: `a ${condition} incident` });
+      const inc = await sys.waitFor(async () => (await incidentsOf(t.siteId)).find((i) => i.category === 'maintenance' && i.deviceId === t.deviceIds[0]), { what: `a ${condition} incident` });
       expect(inc.level).toBe('yellow');
       expect(inc.condition).toContain(condition === 'low_battery' ? 'battery' : 'tamper');
-      expect(incidentsOf(t.siteId).some((i) => i.level === 'red')).toBe(false);
-      await sys.waitFor(() => sys.wf.alerts.service.get(inc.id)?.state === 'resolved', { what: `the ${condition} incident to resolve itself` });
+      expect((await incidentsOf(t.siteId)).some((i) => i.level === 'red')).toBe(false);
+      await sys.waitFor(async () => (await sys.wf.alerts.service.get(inc.id))?.state === 'resolved', { what: `the ${condition} incident to resolve itself` });
     }
   });
 
@@ -146,7 +146,7 @@ describe('scenarios against a real gateway', () => {
     await run('malformed');
     const expected = scenario('malformed').expects.deadLetters!;
     await sys.waitFor(() => expected.every((code) => sys.wf.deadLetters.count({ deviceId: id, code }) > 0), { what: 'dead letters of every kind' });
-    expect(incidentsOf(t.siteId)).toHaveLength(0);
+    expect(await incidentsOf(t.siteId)).toHaveLength(0);
     await sys.waitFor(async () => (await sys.count('telemetry', `"device" = '${id}' AND "smoke" >= 0.011 AND "smoke" <= 0.012`, 'smoke')) === 2, { what: 'the two good readings of the mixed batch' });
   });
 
@@ -160,9 +160,9 @@ describe('scenarios against a real gateway', () => {
     const start = Date.now();
     const hold = { holdMs: OFFLINE_AFTER_MS + SWEEP_MS + 4_000 };
     const runs = Promise.all([run('silent-device', 1, hold), run('power-loss', 1, hold)]);
-    const offlineSince = (siteId: string) => incidentsOf(siteId).filter((i) => i.condition === 'offline' && i.openedAt >= start);
+    const offlineSince = async (siteId: string) => (await incidentsOf(siteId)).filter((i) => i.condition === 'offline' && i.openedAt >= start);
 
-    const inc = await sys.waitFor(() => offlineSince(silent.siteId).find((i) => i.deviceId === id), { what: 'an offline incident', timeoutMs: 30_000 });
+    const inc = await sys.waitFor(async () => (await offlineSince(silent.siteId)).find((i) => i.deviceId === id), { what: 'an offline incident', timeoutMs: 30_000 });
     const lastSeen = sys.wf.deviceState(id)?.lastSeen;
     expect(lastSeen).toBeGreaterThanOrEqual(start);
     expect(inc.level).toBe('yellow');
@@ -171,16 +171,16 @@ describe('scenarios against a real gateway', () => {
     expect(inc.openedAt - lastSeen!).toBeLessThanOrEqual(OFFLINE_AFTER_MS + SWEEP_MS + 2_000);
 
     // The dark home: one offline incident per detector, and no fire.
-    const dark = await sys.waitFor(() => {
-      const l = offlineSince(home.siteId);
+    const dark = await sys.waitFor(async () => {
+      const l = await offlineSince(home.siteId);
       return l.length === home.deviceIds.length ? l : undefined;
     }, { what: 'one offline incident per detector of the home', timeoutMs: 30_000 });
     expect(new Set(dark.map((i) => i.deviceId))).toEqual(new Set(home.deviceIds));
     for (const i of dark) expect(i.level).toBe('yellow');
-    expect(incidentsOf(home.siteId).some((i) => i.category === 'fire')).toBe(false);
+    expect((await incidentsOf(home.siteId)).some((i) => i.category === 'fire')).toBe(false);
 
     await runs;
-    await sys.waitFor(() => [inc, ...dark].every((i) => sys.wf.alerts.service.get(i.id)?.state === 'resolved'), { what: 'the offline incidents to resolve themselves' });
+    await sys.waitFor(async () => (await Promise.all([inc, ...dark].map((i) => sys.wf.alerts.service.get(i.id)))).every((i) => i?.state === 'resolved'), { what: 'the offline incidents to resolve themselves' });
   });
 });
 

@@ -58,7 +58,7 @@ describe.each(backends)('outbox contract on $name', (backend) => {
       expect(x.row).toMatchObject({ status: 'sending', attempts: 1 });
       expect(x.claim).toMatch(/^node-a:/);
       expect(x.until).toBe(35_000);
-      expect(await store.attempts(x.row.id)).toEqual([{ id: x.attemptId, outboxId: x.row.id, startedAt: 5_000, finishedAt: null, outcome: 'sending', error: null, providerId: null }]);
+      expect(await store.attempts(x.row.id)).toEqual([{ id: x.attemptId, outboxId: x.row.id, startedAt: 5_000, finishedAt: null, outcome: 'sending', error: null, providerId: null, receipt: null, receiptAt: null, receiptDetail: null }]);
     }
     expect(new Set(first.map((x) => x.attemptId)).size).toBe(2);
     const second = await store.claim({ channel: 'email', worker: 'node-a', now: 5_000, limit: 10, leaseMs: 30_000 });
@@ -140,5 +140,89 @@ describe.each(backends)('outbox contract on $name', (backend) => {
     expect(await rejection(store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 1, leaseMs: 0 }))).toBeInstanceOf(RangeError);
     expect(await rejection(store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 1.5, leaseMs: 1_000 }))).toBeInstanceOf(RangeError);
     expect((await store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 1, leaseMs: 1_000 }))).toHaveLength(1);
+  });
+
+  it('on the one process that owns the database, takes back every row it was sending, lapsed or not', async () => {
+    const store = createOutboxStorage({ sql: (await backend.open()).runner });
+    await store.enqueue([row(1), row(2), row(3)], 1_000);
+    const claims = await store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 2, leaseMs: 60_000 });
+    expect(await store.reclaimExpired(2_000)).toBe(0);
+    expect(await store.reclaimAll(2_000)).toBe(2);
+    for (const c of claims) {
+      expect(await store.get(c.row.id)).toMatchObject({ status: 'pending', nextAt: 2_000, attempts: 1 });
+      expect(await store.attempts(c.row.id)).toEqual([expect.objectContaining({ outcome: 'failed', finishedAt: 2_000, error: expect.stringMatching(/process stopped/) })]);
+      expect(await store.finish(c, { sent: true, at: 2_100, providerId: null })).toBe(false);
+    }
+    expect(await store.reclaimAll(2_000)).toBe(0);
+  });
+
+  it('counts, queues and lists rows: pending, of an incident, per channel and status', async () => {
+    const store = createOutboxStorage({ sql: (await backend.open()).runner });
+    const [a, b, c, d] = await store.enqueue([
+      row(1, { incidentId: 'inc-x' }), row(2, { incidentId: 'inc-x', notBefore: 9_000 }), row(3, { channel: 'sms', incidentId: 'inc-x' }), row(4),
+    ], 1_000);
+    expect(await store.queue('email')).toEqual({ nextDueAt: 1_000, depth: 3 });
+    const [first, second] = await store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 2, leaseMs: 60_000 });
+    expect([first!.row.id, second!.row.id]).toEqual([a, d]);
+    await store.finish(first!, { sent: true, at: 1_100, providerId: 'p-1' });
+    // d is still sending: it counts in the depth, not in the next due time.
+    expect(await store.queue('email')).toEqual({ nextDueAt: 9_000, depth: 2 });
+    expect(await store.queue('voice')).toEqual({ nextDueAt: undefined, depth: 0 });
+    expect((await store.pending(10)).map((r) => r.id)).toEqual([b, c, d]);
+    expect((await store.pending(1)).map((r) => r.id)).toEqual([b]);
+    expect((await store.ofIncident('inc-x')).map((r) => r.id)).toEqual([a, b, c]);
+    expect(await store.ofIncident('inc-none')).toEqual([]);
+    expect(await store.counts()).toEqual({
+      byChannel: { email: { pending: 1, sending: 1, sent: 1, failed: 0 }, sms: { pending: 1, sending: 0, sent: 0, failed: 0 } },
+      attempts: { email: { sent: 1, sending: 1 } },
+    });
+  });
+
+  it('matches provider callbacks to rows and records receipts on their attempts', async () => {
+    const store = createOutboxStorage({ sql: (await backend.open()).runner });
+    const [a, b] = await store.enqueue([row(1, { channel: 'sms', address: '+8613800000001' }), row(2, { channel: 'sms', address: '+8613800000001' })], 1_000);
+    const [ca, cb] = await store.claim({ channel: 'sms', worker: 'w', now: 1_000, limit: 2, leaseMs: 60_000 });
+    await store.finish(ca!, { sent: true, at: 1_100, providerId: 'biz-a' });
+    await store.finish(cb!, { sent: false, at: 1_100, error: 'busy', retryAt: 2_000, giveUp: false });
+    const matchA = { outboxId: a!, incidentId: 'inc-1', recipientId: 'p-1' };
+    expect(await store.byProviderId('sms', 'biz-a')).toEqual(matchA);
+    expect(await store.byProviderId('voice', 'biz-a')).toBeUndefined();
+    expect(await store.byProviderId('sms', 'biz-unknown')).toBeUndefined();
+    // An unknown provider id that names its row: the row's last attempt.
+    expect(await store.byProviderId('sms', 'biz-unknown', b!)).toEqual({ outboxId: b, incidentId: 'inc-2', recipientId: 'p-2' });
+    expect(await store.byProviderId('voice', 'biz-unknown', b!)).toBeUndefined();
+    // Only a sent row answers an SMS reply; b failed.
+    expect(await store.lastSentTo('sms', '+8613800000001', 1_000)).toEqual(matchA);
+    expect(await store.lastSentTo('sms', '+8613800000001', 1_101)).toBeUndefined();
+    expect(await store.lastSentTo('sms', '+8613800000002', 0)).toBeUndefined();
+
+    expect(await store.recordReceipt({ channel: 'sms', providerId: 'biz-a', status: 'delivered', at: 1_500, detail: 'DELIVRD \u0000' })).toBe(true);
+    expect(await store.recordReceipt({ channel: 'sms', providerId: 'biz-x', outboxId: b!, status: 'failed', at: 1_600 })).toBe(true);
+    expect(await store.recordReceipt({ channel: 'sms', providerId: 'biz-x', status: 'failed', at: 1_600 })).toBe(false);
+    expect((await store.attempts(a!)).at(-1)).toMatchObject({ receipt: 'delivered', receiptAt: 1_500, receiptDetail: 'DELIVRD \uFFFD' });
+    expect((await store.attempts(b!)).at(-1)).toMatchObject({ receipt: 'failed', receiptAt: 1_600, receiptDetail: null });
+  });
+
+  it("lists an incident's deliveries but the console's, each with its newest receipt and last finished attempt", async () => {
+    const store = createOutboxStorage({ sql: (await backend.open()).runner });
+    const [mail, voice, , other] = await store.enqueue([
+      row(1, { incidentId: 'inc-d' }), row(2, { channel: 'voice', incidentId: 'inc-d' }), row(3, { channel: 'console', incidentId: 'inc-d' }), row(4, { incidentId: 'inc-e' }),
+    ], 1_000);
+    const [cm] = await store.claim({ channel: 'email', worker: 'w', now: 1_000, limit: 1, leaseMs: 60_000 });
+    await store.finish(cm!, { sent: false, at: 1_200, error: 'mailbox unknown', retryAt: 2_000, giveUp: true });
+    const [v1] = await store.claim({ channel: 'voice', worker: 'w', now: 1_000, limit: 1, leaseMs: 60_000 });
+    await store.finish(v1!, { sent: false, at: 1_100, error: 'busy', retryAt: 1_500, giveUp: false });
+    const [v2] = await store.claim({ channel: 'voice', worker: 'w', now: 1_500, limit: 1, leaseMs: 60_000 });
+    await store.finish(v2!, { sent: true, at: 1_600, providerId: 'call-2' });
+    await store.recordReceipt({ channel: 'voice', providerId: 'call-2', status: 'no_answer', at: 1_700, detail: 'no one' });
+    const base = { kind: 'alarm', step: 'first', recipientKind: 'contact', createdAt: 1_000 };
+    expect(await store.deliveries('inc-d')).toEqual([
+      { ...base, id: mail, channel: 'email', recipientId: 'p-1', recipientName: '联系人1', status: 'failed', attempts: 1, sentAt: null, lastError: 'mailbox unknown',
+        receipt: null, receiptAt: null, receiptDetail: null, failedAt: 1_200 },
+      { ...base, id: voice, channel: 'voice', recipientId: 'p-2', recipientName: '联系人2', status: 'sent', attempts: 2, sentAt: 1_600, lastError: null,
+        receipt: 'no_answer', receiptAt: 1_700, receiptDetail: 'no one', failedAt: 1_600 },
+    ]);
+    expect((await store.deliveries('inc-e')).map((d) => d.id)).toEqual([other]);
+    expect(await store.deliveries('inc-none')).toEqual([]);
   });
 });

@@ -1,9 +1,13 @@
 // Reports behind the storage seam, and the runner's transaction they are written in (issue 21
 // points 2 and 5): the same cases on SQLite and a real PostgreSQL. Two nodes building the same
-// daily report store it once and mail it once.
+// daily report store it once and mail it once. And the facts the reports are written from
+// (storage/report-facts.ts), in byte order whatever the server's collation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OutboxNew } from '../contracts/storage.ts';
-import { createReportStorage, tx } from '../storage/index.ts';
+import type { AuditNew, IncidentNew, OutboxNew } from '../contracts/storage.ts';
+import {
+  createEscalationStorage, createIncidentStorage, createReportFacts, createReportStorage, insertReport, tx, type SqlIncidentStorage, type TxBody,
+} from '../storage/index.ts';
+import { insertOutboxRows } from '../storage/outbox.ts';
 import { sqlBackends, type TestDatabase } from './support/sql-backends.ts';
 
 const backends = sqlBackends();
@@ -102,5 +106,114 @@ describe.each(backends)('report storage and transactions on $name', (backend) =>
     // Ties on created_at go to the later id.
     expect(await reports.last('daily', 'fc-1')).toEqual(sameTime.report);
     expect(await reports.last('daily', 'fc-9')).toBeUndefined();
+  });
+});
+
+function incident(id: string, over: Partial<IncidentNew> = {}): IncidentNew {
+  return {
+    id, key: `site:${id}:fire`, level: 'red', score: 0.9, category: 'fire', condition: 'smoke', centerId: 'fc-1', siteId: `s-${id}`, gridId: 'g-1',
+    deviceId: `d-${id}`, zone: null, title: { en: 'Smoke', zh: '烟雾' }, confirmed: false, lastReading: null, recurrenceOf: null, ...over,
+  };
+}
+
+const by = (action: string, actor = 'op-1'): AuditNew => ({ actor, action, note: null, noteZh: null });
+const ids = (xs: ReadonlyArray<{ id: string }>) => xs.map((x) => x.id);
+
+function* done<R>(value?: R): TxBody<{ outcome: 'done'; value?: R }> {
+  yield* [];
+  return { outcome: 'done', value };
+}
+
+/**
+ * Center fc-1: three open incidents opened at the same instant whose ids sort differently in byte
+ * order (Z < a < b) and in a locale's (a < b < Z), one resolved, one opened after the period; and
+ * one of center fc-2 that no report of fc-1 may count.
+ */
+async function plant(store: SqlIncidentStorage) {
+  await store.open(incident('inc-a'), 1_000, by('opened'));
+  await store.open(incident('inc-Z'), 1_000, by('opened'));
+  await store.open(incident('inc-b', { level: 'yellow', category: 'maintenance' }), 1_000, by('opened'));
+  await store.open(incident('inc-r'), 500, by('opened'));
+  await store.transition('inc-r', { from: 'open', to: 'resolved', at: 1_500, stamp: 'resolvedAt', disposition: 'nuisance' }, by('resolve'));
+  await store.open(incident('inc-late'), 5_000, by('opened'));
+  await store.open(incident('inc-other', { centerId: 'fc-2' }), 1_000, by('opened'));
+}
+
+describe.each(backends)('report facts on $name', (backend) => {
+  it('the handover: open red first then oldest, opened and resolved in the shift, pending escalation steps of the center', async () => {
+    const db = await backend.open();
+    await plant(createIncidentStorage({ sql: db.runner }));
+    const steps = createEscalationStorage({ sql: db.runner });
+    const step = (incidentId: string, dueAt: number) => ({ incidentId, policy: 'p', step: 'reminder', untilState: 'acknowledged', dueAt, stage: null });
+    await steps.schedule([step('inc-a', 0), step('inc-a', 9_000), step('inc-b', 9_000), step('inc-other', 9_000)], 0);
+    await steps.runDue(10, 10, () => done());
+    const facts = await createReportFacts({ sql: db.runner }).handover('fc-1', 800, 2_000);
+    expect(ids(facts.active)).toEqual(['inc-Z', 'inc-a', 'inc-late', 'inc-b']);
+    expect(ids(facts.opened)).toEqual(['inc-Z', 'inc-a', 'inc-b']);
+    expect(ids(facts.resolved)).toEqual(['inc-r']);
+    expect(facts.resolved[0]).toMatchObject({ state: 'resolved', resolvedAt: 1_500, disposition: 'nuisance', openedAt: 500 });
+    expect(facts.pendingSteps).toBe(2);
+    expect(await createReportFacts({ sql: db.runner }).handover('fc-9', 0, 9_000)).toEqual({ active: [], opened: [], resolved: [], pendingSteps: 0 });
+  });
+
+  it('the daily report: the enforcement list holds each open incident whose enforcement step ran, once, in byte order of id', async () => {
+    const db = await backend.open();
+    await plant(createIncidentStorage({ sql: db.runner }));
+    const steps = createEscalationStorage({ sql: db.runner });
+    const enforcement = (incidentId: string, dueAt: number) => ({ incidentId, policy: 'p', step: 'enforcement', untilState: 'resolved', dueAt, stage: null });
+    // inc-a's ran twice (a repeat), inc-Z's ran, inc-b's is still pending, inc-r's ran but it is resolved, inc-other is fc-2's.
+    await steps.schedule([enforcement('inc-a', 0), enforcement('inc-a', 1), enforcement('inc-Z', 0), enforcement('inc-b', 9_000), enforcement('inc-r', 0), enforcement('inc-other', 0)], 0);
+    await steps.runDue(10, 10, () => done());
+    const facts = await createReportFacts({ sql: db.runner }).daily('fc-1', 0, 2_000);
+    expect(ids(facts.enforcement)).toEqual(['inc-Z', 'inc-a']);
+    expect(ids(facts.opened)).toEqual(['inc-r', 'inc-Z', 'inc-a', 'inc-b']);
+    expect(ids(facts.resolved)).toEqual(['inc-r']);
+    expect(ids(facts.active)).toEqual(['inc-Z', 'inc-a', 'inc-late', 'inc-b']);
+  });
+
+  it('the month: for each dispatched incident opened in it, the first en route or on site at or after the dispatch', async () => {
+    const db = await backend.open();
+    const store = createIncidentStorage({ sql: db.runner });
+    await plant(store);
+    // inc-a: dispatched at 1 100, en route at 1 200, on site at 1 300: taken up at 1 200.
+    await store.transition('inc-a', { from: 'open', to: 'dispatched', at: 1_100, stamp: 'dispatchedAt', assignee: 'gw-1' }, by('dispatch'));
+    await store.remark('inc-a', 1_200, by('en_route', 'gw-1'));
+    await store.transition('inc-a', { from: 'dispatched', to: 'on_site', at: 1_300, stamp: 'onSiteAt' }, by('on_site', 'gw-1'));
+    // inc-b: an en route before its dispatch does not count; on site at 1 400 does.
+    await store.remark('inc-b', 1_050, by('en_route', 'gw-1'));
+    await store.transition('inc-b', { from: 'open', to: 'dispatched', at: 1_100, stamp: 'dispatchedAt', assignee: 'gw-1' }, by('dispatch'));
+    await store.transition('inc-b', { from: 'dispatched', to: 'on_site', at: 1_400, stamp: 'onSiteAt' }, by('on_site', 'gw-1'));
+    // inc-Z: en route but never dispatched; inc-late and inc-other: taken up, but outside the month or the center.
+    await store.remark('inc-Z', 1_200, by('en_route', 'gw-1'));
+    for (const id of ['inc-late', 'inc-other']) {
+      await store.transition(id, { from: 'open', to: 'dispatched', at: 6_000, stamp: 'dispatchedAt', assignee: 'gw-1' }, by('dispatch'));
+      await store.remark(id, 6_100, by('en_route', 'gw-1'));
+    }
+    const facts = await createReportFacts({ sql: db.runner }).month('fc-1', 0, 2_000);
+    expect(ids(facts.opened)).toEqual(['inc-r', 'inc-Z', 'inc-a', 'inc-b']);
+    expect(facts.opened.find((i) => i.id === 'inc-a')).toMatchObject({ assignee: 'gw-1', dispatchedAt: 1_100, onSiteAt: 1_300, gridId: 'g-1' });
+    expect(new Map(facts.takeUps)).toEqual(new Map([['inc-a', 1_200], ['inc-b', 1_400]]));
+  });
+
+  it('insertReport in the caller\'s transaction: the caller queues deliveries only for the report it made, and a rollback leaves nothing', async () => {
+    const db = await backend.open();
+    const { q } = db.runner;
+    const make = (createdAt: number) => db.runner.transaction(function* () {
+      const put = yield* insertReport(q, report('2026-12-06', createdAt));
+      if (put.created) yield* tx.run(insertOutboxRows(q, [{ ...delivery(1), reportId: put.report.id }], createdAt));
+      return put;
+    });
+    await expect(db.runner.transaction(function* () {
+      yield* insertReport(q, report('2026-12-06', 500));
+      throw new Error('the deliveries could not be queued');
+    })).rejects.toThrow('could not be queued');
+    const [first, second] = await Promise.all([make(1_000), db.another().transaction(function* () {
+      return yield* insertReport(q, report('2026-12-06', 2_000));
+    })]);
+    expect([first!.created, second!.created].filter(Boolean)).toHaveLength(1);
+    expect(second!.report).toEqual(first!.report);
+    const stored = await createReportStorage({ sql: db.runner }).get('daily', 'fc-1', '2026-12-06');
+    expect(stored).toEqual(first!.report);
+    expect(await outboxOf(db)).toEqual(first!.created ? [{ report_id: stored!.id, n: 1, due: 1_000 }] : []);
   });
 });

@@ -63,6 +63,8 @@ export interface RuleWorkerDeps {
 export interface RuleWorker extends Lifecycle {
   /** Partitions this worker owns, and whether each is rebuilt (serving). */
   owned(): ReadonlyMap<number, boolean>;
+  /** The lease term this worker holds a partition under (rebuilt or not); undefined when it does not hold it. */
+  term(partition: number): number | undefined;
   /**
    * Stops without releasing or acknowledging anything, as a process that dies would: the leases
    * run out and another worker takes the partitions over. For a node that must leave at once, and
@@ -370,6 +372,10 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
 
   return {
     owned: () => new Map([...owned].map(([p, o]) => [p, o.ready])),
+    term(partition) {
+      const o = owned.get(partition);
+      return o && !o.gone ? o.term : undefined;
+    },
     async start() {
       if (running) return;
       running = true;

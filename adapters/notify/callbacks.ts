@@ -74,12 +74,14 @@ export function notifyCallbackRoutes(deps: NotifyCallbacksDeps) {
     return b.length === token.length && timingSafeEqual(b, token);
   }
 
-  function publish(kind: CallbackKind, parsed: ReturnType<typeof parseCallback>): number {
+  async function publish(kind: CallbackKind, parsed: ReturnType<typeof parseCallback>): Promise<number> {
     let n = 0;
+    // In the provider's order, one after the other; seen() is asked before the ledger is, so a
+    // retry arriving while this one is matched is still published once.
     for (const p of parsed) {
       const e = p.event;
       if (seen(JSON.stringify(e))) continue;
-      const match = e.kind === 'reply' ? ledger.lastTo('sms', e.from, config.replyWindowMs) : ledger.byProviderId(e.channel, e.providerId, p.outboxId);
+      const match = e.kind === 'reply' ? await ledger.lastTo('sms', e.from, config.replyWindowMs) : await ledger.byProviderId(e.channel, e.providerId, p.outboxId);
       const event: ChannelInbound = { ...e, match };
       if (!match) logger.info({ kind, event: e.kind, provider: e.provider }, 'provider callback matches no notification Watchfire sent (old, or another system\'s)');
       bus.emit('channel.inbound', event);
@@ -108,7 +110,7 @@ export function notifyCallbackRoutes(deps: NotifyCallbacksDeps) {
           } catch {
             throw new CallbackFormatError('not JSON');
           }
-          published = publish(kind, parseCallback(kind, body, clock.now()));
+          published = await publish(kind, parseCallback(kind, body, clock.now()));
         } catch (err) {
           if (!(err instanceof CallbackFormatError)) throw err;
           count.labels(kind, 'malformed').inc();

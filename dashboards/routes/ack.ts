@@ -93,7 +93,7 @@ export function ackRoutes(app: App, links: AckLinks): void {
     schema: { hide: true, params: Params, querystring: Query },
     handler: async (req, reply) => {
       const { token } = req.params;
-      const v = links.inspect(token);
+      const v = await links.inspect(token);
       return send(reply, v, token, langOf(req.query, v));
     },
   });
@@ -105,7 +105,7 @@ export function ackRoutes(app: App, links: AckLinks): void {
     schema: { hide: true, params: Params, querystring: Query },
     handler: async (req, reply) => {
       const { token } = req.params;
-      const v = links.redeem(token);
+      const v = await links.redeem(token);
       req.log.info({ status: v.status, incident: v.incident?.id, channel: v.channel }, 'acknowledge link used');
       return send(reply, v, token, langOf(req.query, v));
     },

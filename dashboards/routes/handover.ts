@@ -78,7 +78,7 @@ export function handoverRoutes(app: App, deps: HttpDeps): void {
       const centerId = centerOf(user, req.query.centerId);
       const r = rangeOf(req.query, now(), (at) => deps.onDuty?.(centerId, at));
       if (r.to <= r.from) throw httpError('WF_HTTP_VALIDATION', 'The range ends before it starts', [{ field: 'to', in: 'querystring', reason: 'must be after from' }]);
-      const s = summaryOf(centerId, r.from, r.to, r.duty);
+      const s = await summaryOf(centerId, r.from, r.to, r.duty);
       if (!req.query.format || req.query.format === 'json') return s;
       const x = exported(req.query.format, langOf(req.query.lang, user), s);
       return reply.type(x.type).header('content-disposition', x.disposition).send(x.body as never); // a string: sent as is, not through the JSON schema
@@ -109,7 +109,8 @@ export function handoverRoutes(app: App, deps: HttpDeps): void {
       const to = Math.min(req.body.to, at);
       if (to <= req.body.from) throw httpError('WF_HTTP_VALIDATION', 'The range ends before it starts', [{ field: 'to', in: 'body', reason: 'must be after from' }]);
       const duty = deps.onDuty?.(centerId, req.body.from);
-      const h = store.handOver({ centerId, from: req.body.from, to, summary: summaryOf(centerId, req.body.from, to, duty), remark: req.body.remark, user: user.username, name: nameOf(user), at });
+      const summary = await summaryOf(centerId, req.body.from, to, duty);
+      const h = store.handOver({ centerId, from: req.body.from, to, summary, remark: req.body.remark, user: user.username, name: nameOf(user), at });
       deps.logger.info({ handover: h.id, centerId, by: user.username }, 'shift handed over');
       return h;
     },

@@ -66,8 +66,8 @@ function parseList(q: z.infer<typeof ListQuery>, user: User) {
 
 export function incidentRoutes(app: App, deps: HttpDeps): void {
   const tz = deps.config.timezone;
-  const visible = (id: string, user: User): Incident => {
-    const inc = deps.incidents.get(id);
+  const visible = async (id: string, user: User): Promise<Incident> => {
+    const inc = await deps.incidents.get(id);
     // Not yours to see is answered like not there: ids of other centers' incidents stay private.
     if (!inc || !canSee(user, inc)) throw httpError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
     return inc;
@@ -81,7 +81,7 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'List and filter incidents, queue order (red first, unacknowledged first, oldest first)', querystring: ListQuery, response: { 200: ListAnswer, ...errors } },
     handler: async (req) => {
       const filter = parseList(req.query, userOf(req));
-      const list = deps.incidents.list(filter);
+      const list = await deps.incidents.list(filter);
       // One row per user per few minutes for the queue (it shows residents' names and phones).
       if (list.some((i) => personalSite(deps.registry.site(i.siteId)))) auditRead(deps, req, 'incidents', null, null, filter.centerId ?? null);
       return { incidents: list.sort(queueOrder).map(view) };
@@ -94,10 +94,10 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     config: { roles: ['operator', 'grid_worker', 'supervisor', 'admin'] },
     schema: { tags: ['incidents'], summary: 'One incident with its timeline from the audit trail and every message and call about it with its outcome (sent, delivered, answered, no answer, failed)', params: Id, response: { 200: Detail, ...errors } },
     handler: async (req) => {
-      const inc = visible(req.params.id, userOf(req));
+      const inc = await visible(req.params.id, userOf(req));
       if (personalSite(deps.registry.site(inc.siteId))) auditRead(deps, req, 'incident', inc.id, inc.siteId, inc.centerId);
-      const timeline = deps.incidents.timeline(inc.id).map((e) => timelineEntry(deps.registry, e));
-      return { incident: view(inc), timeline, deliveries: deps.incidents.deliveries(inc.id) };
+      const [entries, deliveries] = await Promise.all([deps.incidents.timeline(inc.id), deps.incidents.deliveries(inc.id)]);
+      return { incident: view(inc), timeline: entries.map((e) => timelineEntry(deps.registry, e)), deliveries };
     },
   });
 
@@ -108,8 +108,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'Acknowledge (接警): stops the alarm sound on every console', params: Id, body: Note, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return view(deps.incidents.acknowledge(inc.id, actorOf(user), req.body?.note));
+      const inc = await visible(req.params.id, user);
+      return view(await deps.incidents.acknowledge(inc.id, actorOf(user), req.body?.note));
     },
   });
 
@@ -129,8 +129,9 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
       const refused: Array<{ id: string; code: string; message: string }> = [];
       for (const id of new Set(req.body.ids)) {
         try {
-          const inc = visible(id, user);
-          acknowledged.push(view(deps.incidents.acknowledge(inc.id, actorOf(user), req.body.note)));
+          // Awaited inside the try, so a refused acknowledgement (a rejected promise) is listed, not fatal.
+          const inc = await visible(id, user);
+          acknowledged.push(view(await deps.incidents.acknowledge(inc.id, actorOf(user), req.body.note)));
         } catch (err) {
           const e = err as { code?: string; message?: string };
           if (!e.code) throw err;
@@ -148,12 +149,12 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: "Dispatch (派单) to a grid worker, by default the site's", params: Id, body: DispatchBody, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
+      const inc = await visible(req.params.id, user);
       const assignee = req.body?.assignee ?? (inc.gridId ? deps.registry.grid(inc.gridId)?.workerId : undefined);
       if (!assignee) throw httpError('WF_HTTP_VALIDATION', 'No grid worker to dispatch to', [{ field: 'assignee', in: 'body', reason: "the site's grid has no grid worker: name one" }]);
       const refusal = dispatchRefusal(deps.registry, inc, assignee, deps.config.dispatchRoles);
       if (refusal) throw httpError('WF_HTTP_VALIDATION', `Cannot dispatch to ${assignee}: ${refusal}`, [{ field: 'assignee', in: 'body', reason: refusal }]);
-      return view(deps.incidents.dispatch(inc.id, actorOf(user), assignee, req.body?.note));
+      return view(await deps.incidents.dispatch(inc.id, actorOf(user), assignee, req.body?.note));
     },
   });
 
@@ -164,8 +165,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: '"On my way" (出发): recorded in the timeline, state unchanged', params: Id, body: Note, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return view(deps.incidents.enRoute(inc.id, actorOf(user), req.body?.note));
+      const inc = await visible(req.params.id, user);
+      return view(await deps.incidents.enRoute(inc.id, actorOf(user), req.body?.note));
     },
   });
 
@@ -176,8 +177,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'Arrived on site (到场)', params: Id, body: Note, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return view(deps.incidents.onSite(inc.id, actorOf(user), req.body?.note));
+      const inc = await visible(req.params.id, user);
+      return view(await deps.incidents.onSite(inc.id, actorOf(user), req.body?.note));
     },
   });
 
@@ -188,8 +189,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'Resolve (处置完毕) with a disposition and what was found', params: Id, body: ResolveBody, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return view(deps.incidents.resolve(inc.id, actorOf(user), req.body));
+      const inc = await visible(req.params.id, user);
+      return view(await deps.incidents.resolve(inc.id, actorOf(user), req.body));
     },
   });
 
@@ -200,8 +201,8 @@ export function incidentRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'Supervisor review (复盘) of a resolved incident', params: Id, body: Note, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return view(deps.incidents.review(inc.id, actorOf(user), req.body?.note));
+      const inc = await visible(req.params.id, user);
+      return view(await deps.incidents.review(inc.id, actorOf(user), req.body?.note));
     },
   });
 

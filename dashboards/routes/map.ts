@@ -52,7 +52,7 @@ export function mapRoutes(app: App, deps: HttpDeps): void {
       const user = userOf(req);
       const center = user.centerId ?? undefined;
       const open = new Map<string, z.infer<typeof MapIncident>[]>();
-      for (const i of listAll(deps.incidents, { active: true, ...(center ? { centerId: center } : {}) })) {
+      for (const i of await listAll(deps.incidents, { active: true, ...(center ? { centerId: center } : {}) })) {
         if (i.level === 'green') continue;
         open.set(i.siteId, [...(open.get(i.siteId) ?? []), { id: i.id, level: i.level, state: i.state, title: i.title, openedAt: i.openedAt }]);
       }

@@ -74,10 +74,14 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
     handler: async (req) => {
       const user = userOf(req);
       const scope = user.centerId ? { centerId: user.centerId } : {};
-      const active = listAll(deps.incidents, { ...scope, active: true });
       // Today's incidents, closed ones included. list() orders active first, then the newest
       // (alerts/incidents.ts), within a level: a few pages per level reach back past today.
-      const recent = [...listAll(deps.incidents, { ...scope, level: ['red'] }, 5), ...listAll(deps.incidents, { ...scope, level: ['yellow'] }, 5)];
+      const [active, red, yellow] = await Promise.all([
+        listAll(deps.incidents, { ...scope, active: true }),
+        listAll(deps.incidents, { ...scope, level: ['red'] }, 5),
+        listAll(deps.incidents, { ...scope, level: ['yellow'] }, 5),
+      ]);
+      const recent = [...red, ...yellow];
       return computeOverview({ registry: deps.registry, active, recent, deviceState: deps.deviceState, now: now(), defaultTimezone: deps.config.timezone, centerId: user.centerId });
     },
   });
@@ -91,13 +95,15 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       summary: 'Server-sent events: incident, presence, and (with ?site=) readings of that site; honours Last-Event-ID',
       querystring: z.object({ site: z.string().max(64).optional() }),
     },
-    handler: (req, reply) => {
+    handler: async (req, reply) => {
       const user = userOf(req);
       const siteId = req.query.site;
       // Readings of a site are for those who may open the site (issue 16: a grid worker's homes).
+      // The console's own stream (no site) awaits nothing: it is served in the request's tick.
+      // A hijacked reply is left alone by Fastify when the handler resolves.
       if (siteId !== undefined) {
         const site = deps.registry.site(siteId);
-        if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${siteId}`);
+        if (!site || !(await canSeeSite(deps, user, site))) throw httpError('WF_HTTP_NOT_FOUND', `No site ${siteId}`);
       }
       hub.serve(req, reply, user, siteId);
     },

@@ -43,8 +43,8 @@ function localTime(ms: number | null, tz: string): string {
 
 export function shiftRoutes(app: App, deps: HttpDeps): void {
   const tz = deps.config.timezone;
-  const visible = (id: string, user: User): Incident => {
-    const inc = deps.incidents.get(id);
+  const visible = async (id: string, user: User): Promise<Incident> => {
+    const inc = await deps.incidents.get(id);
     if (!inc || !canSee(user, inc)) throw httpError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
     return inc;
   };
@@ -56,8 +56,8 @@ export function shiftRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'An operator\'s note on the incident (e.g. 电话未接通); the state is unchanged', params: Id, body: NoteBody, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return viewOf(deps.registry, deps.incidents.note(inc.id, actorOf(user), req.body.note), tz);
+      const inc = await visible(req.params.id, user);
+      return viewOf(deps.registry, await deps.incidents.note(inc.id, actorOf(user), req.body.note), tz);
     },
   });
 
@@ -68,8 +68,8 @@ export function shiftRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['incidents'], summary: 'Log a call and its outcome (reached, no_answer, busy, unreachable, wrong_number)', params: Id, body: CallBody, response: { 200: IncidentView, ...errors } },
     handler: async (req) => {
       const user = userOf(req);
-      const inc = visible(req.params.id, user);
-      return viewOf(deps.registry, deps.incidents.call(inc.id, actorOf(user), req.body), tz);
+      const inc = await visible(req.params.id, user);
+      return viewOf(deps.registry, await deps.incidents.call(inc.id, actorOf(user), req.body), tz);
     },
   });
 
@@ -91,7 +91,7 @@ export function shiftRoutes(app: App, deps: HttpDeps): void {
         // The time range in SQL: listAll reads at most 20 pages, and they must be pages of this range.
         ...(q.from !== undefined ? { openedFrom: q.from } : {}), ...(q.to !== undefined ? { openedBefore: q.to } : {}) };
       const text = q.q?.toLowerCase();
-      const found = listAll(deps.incidents, base)
+      const found = (await listAll(deps.incidents, base))
         .filter((i) => (q.from === undefined || i.openedAt >= q.from) && (q.to === undefined || i.openedAt < q.to)
           && (!q.category || i.category === q.category) && (!q.disposition || i.disposition === q.disposition))
         .map((i) => viewOf(deps.registry, i, tz))

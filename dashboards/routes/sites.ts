@@ -100,9 +100,9 @@ function mergeSteps(a: Array<Record<string, unknown>>, b: Array<Record<string, u
 }
 
 export function siteRoutes(app: App, deps: HttpDeps): void {
-  const visibleSite = (id: string, user: User) => {
+  const visibleSite = async (id: string, user: User) => {
     const site = deps.registry.site(id);
-    if (!site || !canSeeSite(deps, user, site)) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
+    if (!site || !(await canSeeSite(deps, user, site))) throw httpError('WF_HTTP_NOT_FOUND', `No site ${id}`);
     return site;
   };
 
@@ -113,7 +113,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     schema: { tags: ['sites'], summary: "Site view: resident, emergency contacts, devices with live state, recent incidents. A grid worker sees the homes of their grid and of their tasks only", params: Id, response: { 200: SiteView, 401: ApiError, 403: ApiError, 404: ApiError } },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user);
+      const site = await visibleSite(req.params.id, user);
       if (personalSite(site)) auditRead(deps, req, 'site', site.id, site.id, site.centerId);
       const center = deps.registry.center(site.centerId);
       const grid = site.gridId ? deps.registry.grid(site.gridId) : undefined;
@@ -133,7 +133,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
           battery: typeof battery === 'number' ? battery : null,
         };
       });
-      const incidents = deps.incidents.list({ siteId: site.id, limit: 50 })
+      const incidents = (await deps.incidents.list({ siteId: site.id, limit: 50 }))
         .filter((i) => canSee(user, i))
         .sort((a, b) => b.openedAt - a.openedAt)
         .slice(0, 20)
@@ -170,7 +170,7 @@ export function siteRoutes(app: App, deps: HttpDeps): void {
     },
     handler: async (req) => {
       const user = userOf(req);
-      const site = visibleSite(req.params.id, user);
+      const site = await visibleSite(req.params.id, user);
       const to = deps.clock?.now() ?? Date.now();
       const hours = req.query.hours;
       const from = to - hours * 3600_000;
