@@ -159,7 +159,9 @@ export function createWatchfire(deps: WatchfireDeps) {
     const rules = engine(registry, ruleSet);
     ruleSetNow = () => rules.ruleSet();
     // Issue 18 point 8: residents' personal data: pseudonymised nightly, exported and erased on request.
-    const privacy = createPrivacy({ db: database, registry, clock, logger: logger.child({ module: 'privacy' }), config: config.privacy });
+    // On storage.postgresUrl's PostgreSQL, where alerts keep incidents, the trail, the outbox and
+    // reports, so that an erasure or the nightly run reaches the rows every node shares.
+    const privacy = createPrivacy({ db: database, sql: shared.runner, registry, clock, logger: logger.child({ module: 'privacy' }), config: config.privacy });
     const privacyJob = {
       name: 'privacy:pseudonymise', pattern: config.privacy.nightly, timezone: config.timezone,
       run: async () => logger.child({ module: 'privacy' }).info(await privacy.pseudonymise(), 'personal data of old closed incidents pseudonymised'),

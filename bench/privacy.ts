@@ -81,7 +81,7 @@ h.disable();
 
 // An erasure of one home (its 10 incidents), and its leftover scan over every text column.
 const e0 = performance.now();
-const e = privacy.erase('h7', 'bench', 'bench');
+const e = await privacy.erase('h7', 'bench', 'bench');
 const eraseMs = performance.now() - e0;
 const { findLeftovers } = await import('../privacy/index.ts');
 const s0 = performance.now();
@@ -92,7 +92,7 @@ console.log(JSON.stringify({
   at: new Date().toISOString(), loadavg: loadavg().map((x) => Math.round(x * 100) / 100), setup,
   pseudonymise: { ...r, ms: Math.round(runMs), cpuMs: Math.round((cpu.user + cpu.system) / 1000), perIncidentUs: Math.round((runMs * 1000) / Math.max(1, r.incidents)), longestStallMs: Math.round(h.max / 1e6), p99StallMs: Math.round(h.percentile(99) / 1e6) },
   erase: { ms: Math.round(eraseMs), counts: e.counts, leftovers: e.leftovers.length, leftoverScanMs: Math.round(scanMs) },
-  verify: privacy.verify().ok,
+  verify: (await privacy.verify()).ok,
 }, null, 2));
 await alerts.stop();
 await registry.stop();

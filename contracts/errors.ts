@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   // residents' personal data (issue 18 point 8, privacy/)
   WF_PRIVACY_NOT_FOUND: 'No site with that id, and no resident with that name or phone (or more than one: they are listed), to export or erase.',
   WF_PRIVACY_OPEN_INCIDENT: 'Erasure refused: the site has open incidents (they are listed); an emergency in progress needs its address and contacts. Close them first.',
+  WF_PRIVACY_GUARD: 'The erasures could not be read to check a registry import against them (the database alerts run on did not answer): the import was checked against the erasures known before; the next import or start checks again.',
   WF_PRIVACY_REIMPORTED: 'A registry import (the registry file at start, a CSV) brought back a resident or contact that was erased: erased again from the registry; remove them from the file.',
   WF_PRIVACY_REASON: 'Erasure refused: a reason (the request it answers) is required and recorded in the audit trail.',
   WF_DEMO_DEV_ONLY: '`wf demo` was run on a production install (npm ci --omit=dev): the demo and its mail catcher need the development packages.',

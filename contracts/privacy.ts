@@ -30,10 +30,12 @@ export interface ReadAudit {
   /**
    * Records that `reader` read `resource` (of site `siteId`), at most once per reader and resource
    * per dedup window (privacy.readAuditDedupMinutes): a console polling a site writes one row per
-   * window, not one per request. Exports are always recorded.
+   * window, not one per request. Exports are always recorded. Resolves once written (at once
+   * when the window already holds it); the dedup is decided before any write, synchronously.
    */
-  record(reader: Reader, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): void;
-  list(filter: { siteId?: string | undefined; username?: string | undefined; centerId?: string | undefined; before?: number | undefined; limit: number }): ReadRow[];
+  record(reader: Reader, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): Promise<void>;
+  /** Newest first, from every node (the rows live where alerts/ runs: on PostgreSQL in cluster mode). */
+  list(filter: { siteId?: string | undefined; username?: string | undefined; centerId?: string | undefined; before?: number | undefined; limit: number }): Promise<ReadRow[]>;
 }
 
 export const ErasureResult = z.object({
@@ -47,7 +49,11 @@ export const ErasureResult = z.object({
   counts: z.record(z.string(), z.number()),
   /** Columns where the resident's name, phone, address or a contact's still occur (e.g. another resident's notes): review them. */
   leftovers: z.array(z.object({ table: z.string(), column: z.string(), rows: z.number() })),
-  /** False when another connection kept old pages in the WAL: run `wf privacy erase` again once Watchfire is stopped, or wait for its checkpoint. */
+  /**
+   * False when another connection kept old pages in the SQLite WAL (run `wf privacy erase` again
+   * once Watchfire is stopped, or wait for its checkpoint), or on PostgreSQL when the VACUUM of
+   * the rewritten tables failed (their old row versions stay until the next autovacuum).
+   */
   walCleared: z.boolean(),
 });
 export type ErasureResult = z.infer<typeof ErasureResult>;
@@ -95,8 +101,9 @@ export type PrivacyExport = z.infer<typeof PrivacyExport>;
 export interface PrivacyService {
   /** A site id, or a resident's exact name or phone when it names exactly one site. */
   resolve(subject: string): { siteId: string; centerId: string };
-  export(subject: string, reader: Reader): PrivacyExport;
-  erase(subject: string, actor: string, reason: string): ErasureResult;
-  verify(): AuditVerification;
+  // Asynchronous: the rows live on whichever database alerts/ runs (issue 21), PostgreSQL included.
+  export(subject: string, reader: Reader): Promise<PrivacyExport>;
+  erase(subject: string, actor: string, reason: string): Promise<ErasureResult>;
+  verify(): Promise<AuditVerification>;
   readonly reads: ReadAudit;
 }

@@ -122,9 +122,7 @@ export function personalSite(site: Site | undefined): boolean {
 export function auditRead(deps: HttpDeps, req: FastifyRequest, resource: ReadResource, resourceId: string | null, siteId: string | null, centerId: string | null): void {
   const user = req.user;
   if (!user || !deps.privacy) return;
-  try {
-    deps.privacy.reads.record({ username: user.username, role: user.role, centerId: user.centerId }, resource, resourceId, siteId, centerId);
-  } catch (err) {
-    req.log.error({ err, resource, resourceId }, 'could not record a read of personal data');
-  }
+  // Not awaited: the read is answered while its row is written (on PostgreSQL, over the network).
+  deps.privacy.reads.record({ username: user.username, role: user.role, centerId: user.centerId }, resource, resourceId, siteId, centerId)
+    .catch((err: unknown) => req.log.error({ err, resource, resourceId }, 'could not record a read of personal data'));
 }

@@ -8,19 +8,25 @@
 // - outbox rows to the contacts: name and address replaced; errors and attempts scrubbed;
 // - reports naming the home or resident: scrubbed;
 // - privacy_erasures: who, when, why, the counts per table.
-// Refused while the site has an open incident. Then the WAL is checkpointed and truncated, and
-// every text column of every table is searched for what was erased (the leftovers are listed).
+// Refused while the site has an open incident. Then the WAL is checkpointed and truncated (on
+// PostgreSQL the touched tables vacuumed), and every text column of every table of both
+// databases is searched for what was erased (the leftovers are listed).
 import type { Database } from 'better-sqlite3';
 import type { RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { ErasureResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
 import { hmac, pseudonymOf, scrub, termsOf, textTerm, type Term } from './terms.ts';
-import { clearWal, contactIndex, rewriteHandover, rewriteNote, withSecureDelete, type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type Sql } from './sql.ts';
+import {
+  clearWal, contactIndex, handoverSql, rewriteHandover, rewriteNote, scrubbedHandover, sharedLeftovers, sharedSql, tx, vacuumShared, withSecureDelete,
+  type AuditRow, type HandoverRaw, type IncidentRaw, type OutboxRaw, type SqlRunner,
+} from './sql.ts';
 
 export interface EraseDeps {
+  /** This node's SQLite file: registry, shift handovers, secure_delete and the WAL. */
   db: Database;
-  sql: Sql;
+  /** Where alerts/ runs: on SQLite a runner on `db` itself, or the PostgreSQL every node shares. */
+  sql: SqlRunner;
   key: string;
   registry: RegistryReader & Pick<RegistryWriter, 'importFile'>;
 }
@@ -70,74 +76,110 @@ export function findLeftovers(db: Database, literals: readonly string[]): Erasur
   return out;
 }
 
-export function erase(deps: EraseDeps, site: Site, actor: string, reason: string, now: number): ErasureResult {
-  const { db, sql, key, registry } = deps;
+/**
+ * The part of an erasure in this node's SQLite file: the center's shift handovers (their
+ * summaries list its homes' incidents, notes and calls), then the registry (last, so that a
+ * failure before leaves it and its in-memory maps untouched). Synchronous: on SQLite it runs
+ * inside the erasure's one transaction.
+ */
+function eraseLocal(deps: EraseDeps, site: Site, p: string, terms: readonly Term[], cause: string, now: number): number {
+  const hs = handoverSql(deps.db);
+  let n = 0;
+  for (const h of hs.handoversOfCenter.all(site.centerId) as HandoverRaw[]) {
+    if (rewriteHandover(hs, deps.key, now, cause, h, (t) => scrub(t, terms))) n++;
+  }
+  deps.registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
+  return n;
+}
+
+export async function erase(deps: EraseDeps, site: Site, actor: string, reason: string, now: number): Promise<ErasureResult> {
+  const { db, sql, key } = deps;
   const why = reason.trim();
   if (!why) throw new WatchfireError('WF_PRIVACY_REASON', 'Say why (--reason): the request this erasure answers is recorded in the audit trail');
   const p = pseudonymOf(key, site.id);
   const terms: Term[] = termsOf(site, p);
-  const result = withSecureDelete(db, () => db.transaction(() => {
-    const open = sql.openOfSite.all(site.id) as string[];
-    if (open.length) throw new WatchfireError('WF_PRIVACY_OPEN_INCIDENT', `Site ${site.id} has open incidents; close them before erasing`, open);
-    const counts: Record<string, number> = { registry_sites: 0, alert_incidents: 0, alert_audit: 0, alert_outbox: 0, alert_outbox_attempts: 0, alert_reports: 0, shift_handovers: 0 };
-    const incidents = sql.incidentsOfSite.all(site.id) as IncidentRaw[];
-    // The erasure's own record comes first: the redactions below name it.
-    const id = Number(db.prepare("INSERT INTO privacy_erasures (at, actor, reason, site_id, pseudonym, counts, erased) VALUES (?, ?, ?, ?, ?, 'pending', ?)")
-      .run(now, actor, why, site.id, p, JSON.stringify(erasedMarks(key, terms))).lastInsertRowid);
-    const cause = `erasure:${id}`;
-    const outboxRows = new Map<number, OutboxRaw>();
-    for (const i of incidents) {
-      sql.updateIncident.run(scrub(i.title_en, terms), scrub(i.title_zh, terms), scrub(i.last_reading, terms), i.feedback === null ? null : `[${p}: erased]`, now, i.id);
-      counts.alert_incidents!++;
-      for (const a of sql.auditOf.all(i.id) as AuditRow[]) {
-        const person = personText(a, p);
-        const note = person ? person.note : scrub(a.note, terms);
-        const zh = person ? scrub(person.zh, terms) : scrub(a.note_zh, terms);
-        if (rewriteNote(sql, key, now, cause, a, note, zh)) counts.alert_audit!++;
+  const s = sharedSql(sql);
+  // On SQLite the runner works on this very file: the handovers and the registry join the
+  // erasure's one transaction. On PostgreSQL no transaction spans both databases: the shared rows
+  // commit first, with the handovers counted ahead, then this node's file in a transaction of
+  // its own. Should that fail, the erasure is recorded and the registry still holds the person:
+  // erasing again finishes it (and the guard, privacy/guard.ts, erases the registry part again
+  // at the next start or import, from the erasure's marks).
+  const together = sql.dialect === 'sqlite';
+  const plannedHandovers = together ? 0
+    : (handoverSql(db).handoversOfCenter.all(site.centerId) as HandoverRaw[]).filter((h) => scrubbedHandover(h, (t) => scrub(t, terms)) !== undefined).length;
+  const result = await withSecureDelete(db, async () => {
+    const r = await sql.transaction(function* () {
+      const open = yield* tx.all(s.openOfSite(site.id));
+      if (open.length) throw new WatchfireError('WF_PRIVACY_OPEN_INCIDENT', `Site ${site.id} has open incidents; close them before erasing`, open.map((o) => o.id));
+      const counts: Record<string, number> = { registry_sites: 0, alert_incidents: 0, alert_audit: 0, alert_outbox: 0, alert_outbox_attempts: 0, alert_reports: 0, shift_handovers: 0 };
+      const incidents: IncidentRaw[] = yield* tx.all(s.incidentsOfSite(site.id));
+      // The erasure's own record comes first: the redactions below name it.
+      const [made] = yield* tx.all(s.insertErasure({ at: now, actor, reason: why, site_id: site.id, pseudonym: p, erased: JSON.stringify(erasedMarks(key, terms)) }));
+      const id = Number(made!.id);
+      const cause = `erasure:${id}`;
+      const outboxRows = new Map<number, OutboxRaw>();
+      for (const i of incidents) {
+        yield* tx.run(s.updateIncident(i.id, { title_en: scrub(i.title_en, terms), title_zh: scrub(i.title_zh, terms), last_reading: scrub(i.last_reading, terms), feedback: i.feedback === null ? null : `[${p}: erased]` }, now));
+        counts.alert_incidents!++;
+        const audit: AuditRow[] = yield* tx.all(s.auditOf(i.id));
+        for (const a of audit) {
+          const person = personText(a, p);
+          const note = person ? person.note : scrub(a.note, terms);
+          const zh = person ? scrub(person.zh, terms) : scrub(a.note_zh, terms);
+          if (yield* rewriteNote(s, key, now, cause, a, note, zh)) counts.alert_audit!++;
+        }
+        yield* tx.run(s.appendAudit({
+          incident_id: i.id, at: now, actor, action: 'privacy_erase', from_state: i.state, to_state: i.state,
+          note: `personal data of site ${site.id} erased (erasure #${id}, pseudonym ${p}): ${why}`,
+          note_zh: `已删除地点 ${site.id} 的个人信息（删除记录 #${id}，化名 ${p}）：${why}`,
+        }));
+        for (const o of (yield* tx.all(s.outboxOfIncident(i.id))) as OutboxRaw[]) outboxRows.set(o.id, o);
       }
-      sql.appendAudit.run(i.id, now, actor, 'privacy_erase', i.state, i.state,
-        `personal data of site ${site.id} erased (erasure #${id}, pseudonym ${p}): ${why}`,
-        `已删除地点 ${site.id} 的个人信息（删除记录 #${id}，化名 ${p}）：${why}`);
-      for (const o of sql.outboxOfIncident.all(i.id) as OutboxRaw[]) outboxRows.set(o.id, o);
-    }
-    for (const o of sql.outboxToContacts.all(site.id, site.id) as OutboxRaw[]) outboxRows.set(o.id, o);
-    for (const o of outboxRows.values()) {
-      const contact = contactIndex(o.recipient_id);
-      const mine = contact?.siteId === site.id;
-      const own = mine ? [textTerm(o.address, `[${p}:contact${contact.index}:address]`, 4)].filter((t): t is Term => t !== undefined) : [];
-      const all = [...own, ...terms];
-      const name = mine ? `[${p}:contact${contact.index}]` : o.recipient_name;
-      const address = mine ? `[${p}:contact${contact.index}:address]` : o.address;
-      sql.updateOutbox.run(name, address, scrub(o.last_error, all), now, o.id);
-      counts.alert_outbox!++;
-      for (const a of sql.attemptsOf.all(o.id) as Array<{ id: number; error: string | null; receipt_detail: string | null }>) {
-        const e = scrub(a.error, all);
-        const d = scrub(a.receipt_detail ?? null, all);
-        if (e !== a.error || d !== (a.receipt_detail ?? null)) {
-          sql.updateAttempt.run(e, d, a.id);
-          counts.alert_outbox_attempts!++;
+      for (const o of (yield* tx.all(s.outboxToContacts(site.id))) as OutboxRaw[]) outboxRows.set(o.id, o);
+      for (const o of outboxRows.values()) {
+        const contact = contactIndex(o.recipient_id);
+        const mine = contact?.siteId === site.id;
+        const own = mine ? [textTerm(o.address, `[${p}:contact${contact.index}:address]`, 4)].filter((t): t is Term => t !== undefined) : [];
+        const all = [...own, ...terms];
+        const name = mine ? `[${p}:contact${contact.index}]` : o.recipient_name;
+        const address = mine ? `[${p}:contact${contact.index}:address]` : o.address;
+        yield* tx.run(s.updateOutbox(o.id, { recipient_name: name, address, last_error: scrub(o.last_error, all) }, now));
+        counts.alert_outbox!++;
+        for (const a of yield* tx.all(s.attemptsOf(o.id))) {
+          const e = scrub(a.error, all);
+          const d = scrub(a.receipt_detail ?? null, all);
+          if (e !== a.error || d !== (a.receipt_detail ?? null)) {
+            yield* tx.run(s.updateAttempt(a.id, e, d));
+            counts.alert_outbox_attempts!++;
+          }
         }
       }
-    }
-    for (const r of sql.reports.all() as Array<{ id: number; body: string }>) {
-      const body = scrub(r.body, terms);
-      if (body !== r.body) {
-        db.prepare('UPDATE alert_reports SET body = ? WHERE id = ?').run(body, r.id);
-        counts.alert_reports!++;
+      for (const rep of yield* tx.all(s.reports())) {
+        const body = scrub(rep.body, terms);
+        if (body !== rep.body) {
+          yield* tx.run(s.updateReport(rep.id, body, undefined));
+          counts.alert_reports!++;
+        }
+      }
+      counts.shift_handovers = together ? eraseLocal(deps, site, p, terms, cause, now) : plannedHandovers;
+      counts.registry_sites = 1;
+      yield* tx.run(s.finishErasure(id, JSON.stringify(counts)));
+      return { id, counts };
+    });
+    if (!together) {
+      try {
+        db.transaction(() => eraseLocal(deps, site, p, terms, `erasure:${r.id}`, now))();
+      } catch (err) {
+        throw new Error(`erasure #${r.id} is recorded on the shared database, but this node's registry and shift handovers were not erased (${(err as Error).message}): erase ${site.id} again`, { cause: err });
       }
     }
-    // The center's shift handovers: their summaries list its homes' incidents, notes and calls.
-    for (const h of sql.handoversOfCenter.all(site.centerId) as HandoverRaw[]) {
-      if (rewriteHandover(sql, key, now, cause, h, (t) => scrub(t, terms))) counts.shift_handovers!++;
-    }
-    // Last, so that a failure above leaves the registry (and its in-memory maps) untouched.
-    registry.importFile({ centers: [], grids: [], sites: [erasedSite(site, p)], devices: [], people: [], rosters: [] });
-    counts.registry_sites = 1;
-    db.prepare('UPDATE privacy_erasures SET counts = ? WHERE id = ?').run(JSON.stringify(counts), id);
-    return { id, counts };
-  })());
-  // The old pages of the rows rewritten above may still sit in the WAL: copy it back and empty it.
-  const walCleared = clearWal(db);
-  const leftovers = findLeftovers(db, terms.map((t) => t.literal));
+    return r;
+  });
+  // The old pages of the rows rewritten above may still sit in the WAL: copy it back and empty
+  // it. On PostgreSQL the rewritten rows' old versions stay in their pages until VACUUM.
+  const walCleared = clearWal(db) && await vacuumShared(sql);
+  const literals = terms.map((t) => t.literal);
+  const leftovers = [...findLeftovers(db, literals), ...await sharedLeftovers(sql, literals)];
   return { erasureId: result.id, siteId: site.id, pseudonym: p, at: now, actor, reason: why, counts: result.counts, leftovers, walCleared };
 }

@@ -1,20 +1,27 @@
 // The privacy module (issue 18 point 8, PIPL): residents' personal data is pseudonymised after
 // privacy.pseudonymiseAfterDays, exported and erased on request, and its reads are recorded.
-// createPrivacy does no I/O; statements are prepared on first use. See privacy/README.md.
+// createPrivacy does no I/O; statements are prepared and the key read on first use. See privacy/README.md.
+//
+// Where: the incidents, audit trail, outbox, reports, erasures and redactions are read and
+// rewritten through `sql`, the runner alerts/ runs on (this node's SQLite file, or with
+// storage.postgresUrl the PostgreSQL every node shares), so an erasure or the nightly run reaches
+// every copy, and the read audit with them; the registry and shift handovers stay in this node's
+// file (`db`).
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock, Lifecycle, RegistryReader, RegistryWriter } from '../contracts/ports.ts';
 import type { Site } from '../contracts/registry.ts';
 import type { PrivacyService, RetentionResult } from '../contracts/privacy.ts';
 import { WatchfireError } from '../contracts/errors.ts';
-import { privacyKey } from './terms.ts';
-import { prepareSql, type Sql } from './sql.ts';
+import { keyOf, sqliteRunner, type SqlRunner } from './sql.ts';
 import { createReadAudit } from './reads.ts';
 import { createRetention } from './retention.ts';
-import { erase } from './erase.ts';
+import { erase, erasedMarks } from './erase.ts';
 import { exportSite } from './export.ts';
 import { verifyAuditTrail } from './verify.ts';
 import { createGuard } from './guard.ts';
+
+import { termsOf } from './terms.ts';
 
 export { pseudonymOf, termsOf, scrub } from './terms.ts';
 export { verifyAuditTrail } from './verify.ts';
@@ -29,7 +36,13 @@ export interface PrivacyConfig {
 }
 
 export interface PrivacyDeps {
+  /** This node's SQLite file: registry, shift handovers, wf_meta.privacy_key. */
   db: Database;
+  /**
+   * Where alerts/ runs its SQL (default: sqliteRunner(db)). A SQLite runner must be on `db`
+   * itself: an erasure then changes both in one transaction.
+   */
+  sql?: SqlRunner;
   registry: RegistryReader & Pick<RegistryWriter, 'importFile'>;
   clock: Clock;
   logger: Logger;
@@ -39,16 +52,18 @@ export interface PrivacyDeps {
 export type Privacy = PrivacyService & Lifecycle & {
   /** Pseudonymises what is older than the retention (or `days`), yielding between batches. */
   pseudonymise(days?: number): Promise<RetentionResult>;
-  /** The same, synchronously (the command line, where nothing else waits on the event loop). */
-  pseudonymiseSync(days?: number): RetentionResult;
 };
 
 export function createPrivacy(deps: PrivacyDeps): Privacy {
   const { db, registry, clock, config } = deps;
-  const reads = createReadAudit({ db, clock, dedupMs: config.readAuditDedupMinutes * 60_000 });
-  let ready: { sql: Sql; key: string } | undefined;
-  const must = () => (ready ??= { sql: prepareSql(db), key: privacyKey(db) });
-  const guard = createGuard({ db, key: () => must().key, registry, logger: deps.logger });
+  const sql = deps.sql ?? sqliteRunner(db);
+  const reads = createReadAudit({ sql, clock, dedupMs: config.readAuditDedupMinutes * 60_000 });
+  let key: Promise<string> | undefined;
+  const keyNow = () => (key ??= keyOf(sql, db).catch((err: unknown) => {
+    key = undefined;
+    throw err;
+  }));
+  const guard = createGuard({ db, sql, key: keyNow, registry, logger: deps.logger });
 
   function site(subject: string): Site {
     const s = registry.site(subject);
@@ -60,19 +75,12 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
     throw new WatchfireError('WF_PRIVACY_NOT_FOUND', `No site ${subject}, and no resident with that exact name or phone`);
   }
 
-  function retentionOf(days: number | undefined) {
-    const now = clock.now();
-    const cutoff = now - (days ?? config.pseudonymiseAfterDays) * DAY;
-    const { sql, key } = must();
-    return { now, cutoff, r: createRetention({ db, sql, key, registry }) };
-  }
   const pruneReads = (now: number) => reads.prune(now - config.readAuditKeepDays * DAY);
 
   return {
     /** Watches registry imports so that an erasure is not undone by a stale registry file. */
-    start() {
-      guard.start();
-      return Promise.resolve();
+    async start() {
+      await guard.start();
     },
     stop() {
       guard.stop();
@@ -83,30 +91,29 @@ export function createPrivacy(deps: PrivacyDeps): Privacy {
       const s = site(subject);
       return { siteId: s.id, centerId: s.centerId };
     },
-    export(subject, reader) {
+    async export(subject, reader) {
       const s = site(subject);
       const now = clock.now();
-      const { sql, key } = must();
-      reads.record(reader, 'export', s.id, s.id, s.centerId);
-      return exportSite({ db, sql, key, registry, reads }, s, now);
+      const k = await keyNow();
+      // Recorded before anything is handed out: an export whose read cannot be recorded fails.
+      await reads.record(reader, 'export', s.id, s.id, s.centerId);
+      return exportSite({ sql, key: k, registry, reads }, s, now);
     },
-    erase(subject, actor, reason) {
+    async erase(subject, actor, reason) {
       const s = site(subject);
-      const { sql, key } = must();
-      const r = erase({ db, sql, key, registry }, s, actor, reason, clock.now());
+      const k = await keyNow();
+      const r = await erase({ db, sql, key: k, registry }, s, actor, reason, clock.now());
+      guard.remember(s.id, erasedMarks(k, termsOf(s, '')), k);
       deps.logger.warn({ erasure: r.erasureId, site: r.siteId, actor, counts: r.counts, leftovers: r.leftovers.length }, 'personal data of a resident erased');
       return r;
     },
-    verify: () => verifyAuditTrail(db),
+    verify: () => verifyAuditTrail(sql),
     async pseudonymise(days) {
-      const { now, cutoff, r } = retentionOf(days);
+      const now = clock.now();
+      const cutoff = now - (days ?? config.pseudonymiseAfterDays) * DAY;
+      const r = createRetention({ db, sql, key: await keyNow(), registry });
       const c = await r.run(now, cutoff);
-      return { cutoff, ...c, readAuditDeleted: pruneReads(now) };
-    },
-    pseudonymiseSync(days) {
-      const { now, cutoff, r } = retentionOf(days);
-      const c = r.runSync(now, cutoff);
-      return { cutoff, ...c, readAuditDeleted: pruneReads(now) };
+      return { cutoff, ...c, readAuditDeleted: await pruneReads(now) };
     },
   };
 }

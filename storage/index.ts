@@ -1,6 +1,7 @@
 // The storage seam's implementations (issue 21 point 2): each store of contracts/storage.ts on
 // SQLite or PostgreSQL through one SqlRunner. app/ chooses the runner; modules take the stores.
 export { sqliteRunner, postgresRunner, tx, type SqlRunner, type PostgresOptions, type TxBody, type TxStep } from './sql.ts';
+export type { Tables } from './tables.ts';
 export { migratePostgres, POSTGRES_MIGRATIONS, type PostgresMigration, type PostgresMigrationResult } from './postgres-migrations.ts';
 export { createDeadLetterStorage, type DeadLetterStorageDeps } from './dead-letters.ts';
 export { createRegistryStorage, type RegistryStorageDeps } from './registry.ts';

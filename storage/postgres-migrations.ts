@@ -229,6 +229,107 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
         FOR EACH ROW EXECUTE FUNCTION alert_audit_append_only();
       CREATE TRIGGER alert_audit_no_truncate BEFORE TRUNCATE ON alert_audit
         FOR EACH STATEMENT EXECUTE FUNCTION alert_audit_append_only();` },
+  // Mirrors SQLite's migration 11 (app/migrations/0011-privacy.ts) for the tables that live here:
+  // privacy/ rewrites residents' personal text in incidents, the audit trail, the outbox and
+  // reports wherever they are (issue 18 point 8), so its own records sit beside them.
+  // - privacy_key: the pseudonyms' HMAC key, one for every node (a pseudonym must be the same
+  //   whichever node computed it). Not drawn here: the first node to need it writes the key of
+  //   its own SQLite file (wf_meta.privacy_key) with ON CONFLICT DO NOTHING, so an installation
+  //   that moves onto PostgreSQL keeps its pseudonyms; every node then reads the one stored.
+  //   Never changed nor deleted (its pseudonyms and the erasures' HMACs depend on it).
+  // - privacy_erasures, privacy_redactions: append-only, as on SQLite (an erasure's counts are
+  //   written once, 'pending' until then), TRUNCATE refused too.
+  // - alert_audit_no_update now lets an UPDATE through exactly when it changes only note/note_zh,
+  //   to the text of that entry's latest privacy_redactions row (SQLite's trigger of migration 11).
+  // - read_audit: who read which resident's data (privacy/reads.ts), from every node, so that an
+  //   export and GET /api/privacy/reads list the reads of the whole cluster.
+  // shift_handovers and privacy_handover_redactions stay in each node's SQLite file.
+  { version: 8, name: 'privacy: privacy_key, privacy_erasures, privacy_redactions, read_audit; alert_audit rewrites only by redaction', sql: `
+      CREATE TABLE privacy_key (
+        only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        value TEXT NOT NULL CHECK (value ~ '^[0-9a-f]{64}$')
+      );
+      CREATE FUNCTION privacy_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
+      CREATE TRIGGER privacy_key_no_update BEFORE UPDATE OR DELETE ON privacy_key
+        FOR EACH ROW EXECUTE FUNCTION privacy_append_only();
+      CREATE TRIGGER privacy_key_no_truncate BEFORE TRUNCATE ON privacy_key
+        FOR EACH STATEMENT EXECUTE FUNCTION privacy_append_only();
+
+      CREATE TABLE privacy_erasures (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        site_id TEXT NOT NULL,
+        pseudonym TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        erased TEXT NOT NULL DEFAULT '[]'
+      );
+      CREATE INDEX privacy_erasures_site ON privacy_erasures (site_id);
+      CREATE FUNCTION privacy_erasures_counts_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF OLD.counts = 'pending' AND NEW.id IS NOT DISTINCT FROM OLD.id AND NEW.at IS NOT DISTINCT FROM OLD.at
+            AND NEW.actor IS NOT DISTINCT FROM OLD.actor AND NEW.reason IS NOT DISTINCT FROM OLD.reason
+            AND NEW.site_id IS NOT DISTINCT FROM OLD.site_id AND NEW.pseudonym IS NOT DISTINCT FROM OLD.pseudonym
+            AND NEW.erased IS NOT DISTINCT FROM OLD.erased THEN
+            RETURN NEW;
+          END IF;
+          RAISE EXCEPTION 'privacy_erasures is append-only';
+        END $$;
+      CREATE TRIGGER privacy_erasures_no_update BEFORE UPDATE ON privacy_erasures
+        FOR EACH ROW EXECUTE FUNCTION privacy_erasures_counts_once();
+      CREATE TRIGGER privacy_erasures_no_delete BEFORE DELETE ON privacy_erasures
+        FOR EACH ROW EXECUTE FUNCTION privacy_append_only();
+      CREATE TRIGGER privacy_erasures_no_truncate BEFORE TRUNCATE ON privacy_erasures
+        FOR EACH STATEMENT EXECUTE FUNCTION privacy_append_only();
+
+      CREATE TABLE privacy_redactions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        audit_id BIGINT NOT NULL,
+        cause TEXT NOT NULL,
+        before_hmac TEXT NOT NULL,
+        note TEXT,
+        note_zh TEXT
+      );
+      CREATE INDEX privacy_redactions_audit ON privacy_redactions (audit_id, id);
+      CREATE TRIGGER privacy_redactions_no_update BEFORE UPDATE ON privacy_redactions
+        FOR EACH ROW EXECUTE FUNCTION privacy_append_only();
+      CREATE TRIGGER privacy_redactions_no_delete BEFORE DELETE ON privacy_redactions
+        FOR EACH ROW EXECUTE FUNCTION privacy_append_only();
+      CREATE TRIGGER privacy_redactions_no_truncate BEFORE TRUNCATE ON privacy_redactions
+        FOR EACH STATEMENT EXECUTE FUNCTION privacy_append_only();
+
+      CREATE FUNCTION alert_audit_redaction_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.id IS NOT DISTINCT FROM OLD.id AND NEW.incident_id IS NOT DISTINCT FROM OLD.incident_id
+            AND NEW.at IS NOT DISTINCT FROM OLD.at AND NEW.actor IS NOT DISTINCT FROM OLD.actor
+            AND NEW.action IS NOT DISTINCT FROM OLD.action AND NEW.from_state IS NOT DISTINCT FROM OLD.from_state
+            AND NEW.to_state IS NOT DISTINCT FROM OLD.to_state
+            AND EXISTS (SELECT 1 FROM privacy_redactions r
+              WHERE r.id = (SELECT MAX(id) FROM privacy_redactions WHERE audit_id = OLD.id)
+                AND r.note IS NOT DISTINCT FROM NEW.note AND r.note_zh IS NOT DISTINCT FROM NEW.note_zh) THEN
+            RETURN NEW;
+          END IF;
+          RAISE EXCEPTION 'alert_audit is append-only (only a recorded redaction may rewrite a note)';
+        END $$;
+      CREATE TABLE read_audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        username TEXT NOT NULL,
+        role TEXT NOT NULL,
+        center_id TEXT,
+        resource TEXT NOT NULL,
+        resource_id TEXT,
+        site_id TEXT
+      );
+      CREATE INDEX read_audit_site ON read_audit (site_id, at);
+      CREATE INDEX read_audit_at ON read_audit (at);
+
+      DROP TRIGGER alert_audit_no_update ON alert_audit;
+      CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit
+        FOR EACH ROW EXECUTE FUNCTION alert_audit_redaction_only();` },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

@@ -140,6 +140,47 @@ export interface AuditTable {
   note_zh: string | null;
 }
 
+/** privacy/: one row per erasure (app/migrations/0011-privacy.ts); counts 'pending' until it finished. */
+export interface PrivacyErasuresTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  reason: string;
+  site_id: string;
+  pseudonym: string;
+  counts: string;
+  erased: Generated<string>;
+}
+
+/** privacy/: one row per rewrite of an audit entry, the text it has now (alert_audit's trigger checks it). */
+export interface PrivacyRedactionsTable {
+  id: Generated<number>;
+  at: number;
+  audit_id: number;
+  cause: string;
+  before_hmac: string;
+  note: string | null;
+  note_zh: string | null;
+}
+
+/** privacy/reads.ts: who read which resident's data, when. */
+export interface ReadAuditTable {
+  id: Generated<number>;
+  at: number;
+  username: string;
+  role: string;
+  center_id: string | null;
+  resource: string;
+  resource_id: string | null;
+  site_id: string | null;
+}
+
+/** PostgreSQL only: the pseudonyms' key every node shares (SQLite keeps its own in wf_meta). */
+export interface PrivacyKeyTable {
+  only_row: Generated<boolean>;
+  value: string;
+}
+
 export interface LeasesTable {
   name: string;
   holder: string;
@@ -163,6 +204,10 @@ export interface Tables {
   alert_escalations: EscalationsTable;
   alert_incidents: IncidentsTable;
   alert_audit: AuditTable;
+  privacy_erasures: PrivacyErasuresTable;
+  privacy_redactions: PrivacyRedactionsTable;
+  privacy_key: PrivacyKeyTable;
+  read_audit: ReadAuditTable;
   registry_centers: RegistryColumns & { id: string };
   registry_grids: RegistryColumns & { id: string; center_id: string; worker_id: string | null };
   registry_sites: RegistryColumns & { id: string; kind: string; center_id: string; grid_id: string | null };

@@ -1,8 +1,11 @@
 // Issue 21 point 2, "the product running on PostgreSQL": two whole Watchfire nodes, each with its
 // own data directory (its own SQLite file), both given one storage.postgresUrl. The console's
 // users and sessions are on that PostgreSQL: a session signed in on node A opens on node B, and
-// neither SQLite file holds a user. The alarm path's stores stay on each node's SQLite.
+// neither SQLite file holds a user. So are incidents, their timelines, escalation steps and the
+// outbox: an alarm a detector sends to node A is an incident node B lists and acknowledges, and
+// node A sees the acknowledgement.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topics } from '../contracts/protocol.ts';
 import { createUser } from '../dashboards/users.ts';
 import { smallCounty } from './support/registries.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
@@ -38,5 +41,34 @@ describe('two nodes on one PostgreSQL (storage.postgresUrl)', () => {
     expect(await onB.json()).toMatchObject({ user: { username: 'op', role: 'operator', centerId: 'fc-1' } });
     // The rows are on PostgreSQL only; each node's SQLite file keeps its own (alarm-path) tables.
     for (const n of nodes) expect(n.wf.db.prepare('SELECT COUNT(*) AS n FROM users').get()).toEqual({ n: 0 });
+  });
+
+  it('an alarm on node A is an incident node B lists and acknowledges; A sees it acknowledged; no SQLite file holds it', async () => {
+    const [a, b] = nodes as [TestSystem, TestSystem];
+    await createUser(b.wf.users, { username: 'op-b', role: 'operator', password: 'op-pass-456', centerId: 'fc-1' }, { cost: TEST_COST });
+    const login = await fetch(`${b.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'op-b', password: 'op-pass-456' }) });
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('wf_session='))!.split(';')[0]!;
+    const { csrf } = await login.json() as { csrf: string };
+    const detector = await a.connectDevice('sd-1');
+    try {
+      await detector.publishAsync(topics.events('sd-1'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
+      const listed = await b.waitFor(async () => {
+        const r = await fetch(`${b.httpUrl}/api/incidents?state=open`, { headers: { cookie } });
+        const body = await r.json() as { incidents: Array<{ id: string; level: string; deviceId: string }> };
+        return body.incidents.find((i) => i.deviceId === 'sd-1');
+      }, { what: "node A's incident listed by node B" });
+      expect(listed.level).toBe('red');
+      const ack = await fetch(`${b.httpUrl}/api/incidents/${listed.id}/acknowledge`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
+      expect(ack.status).toBe(200);
+      const onA = await a.wf.alerts.service.get(listed.id);
+      expect(onA).toMatchObject({ state: 'acknowledged', deviceId: 'sd-1' });
+      expect((await a.wf.alerts.service.timeline(listed.id)).map((e) => `${e.action}:${e.actor}`)).toEqual(['opened:system', 'acknowledge:op-b']);
+      // Node A opened the incident and scheduled its escalation; node B's acknowledgement cancelled
+      // it and scheduled the next (nobody on site), on the shared rows.
+      expect((await a.wf.alerts.escalations.of(listed.id)).map((s) => `${s.step}:${s.status}`)).toEqual(['unacknowledged:cancelled', 'not_on_site:pending']);
+      for (const n of nodes) expect(n.wf.db.prepare('SELECT COUNT(*) AS n FROM alert_incidents').get()).toEqual({ n: 0 });
+    } finally {
+      await detector.endAsync();
+    }
   });
 });

@@ -27,7 +27,7 @@ describe('privacy over HTTP', () => {
     expect((await get(c, `/api/incidents/${inc.id}`, op)).statusCode).toBe(200);
     for (let i = 0; i < 5; i++) expect((await get(c, '/api/incidents', op)).statusCode).toBe(200);
     // Another center's read: not for c1's supervisor.
-    c.privacy.reads.record({ username: 'op9', role: 'operator', centerId: 'c2' }, 'site', 's9', 's9', 'c2');
+    await c.privacy.reads.record({ username: 'op9', role: 'operator', centerId: 'c2' }, 'site', 's9', 's9', 'c2');
 
     const res = await get(c, '/api/privacy/reads', sup);
     expect(res.statusCode).toBe(200);

@@ -86,7 +86,7 @@ describe('privacy: retention', () => {
     const recent = await closedIncident(h, clock);
     clock.set(DAY_SHIFT_TIME);
 
-    const r = privacy.pseudonymiseSync();
+    const r = await privacy.pseudonymise();
     expect(r.incidents).toBe(1);
     expect(r.reports).toBe(1);
     expect(JSON.stringify(rows(h, 'SELECT body FROM alert_reports'))).not.toContain(RESIDENT);
@@ -100,7 +100,7 @@ describe('privacy: retention', () => {
     expect(r.auditEntries).toBeGreaterThanOrEqual(3);
     expect(r.outboxRows).toBeGreaterThan(0);
 
-    const p = privacy.export('h1', { username: 'test', role: 'admin' }).subject.pseudonym;
+    const p = (await privacy.export('h1', { username: 'test', role: 'admin' })).subject.pseudonym;
     expect(p).toMatch(/^P-[0-9a-f]{10}$/);
     const oldTimeline = rows(h, 'SELECT action, note FROM alert_audit WHERE incident_id = ? ORDER BY id', old);
     const text = JSON.stringify(oldTimeline);
@@ -119,8 +119,8 @@ describe('privacy: retention', () => {
     expect(rows(h, "SELECT COUNT(*) AS n FROM alert_outbox WHERE incident_id = ? AND recipient_name = '李明'", recent)[0]!.n).toBeGreaterThan(0);
 
     // Done once: a second run finds nothing; the trail verifies and names each rewrite.
-    expect(privacy.pseudonymiseSync()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0, handovers: 0 });
-    const v = privacy.verify();
+    expect(await privacy.pseudonymise()).toMatchObject({ incidents: 0, auditEntries: 0, outboxRows: 0, handovers: 0 });
+    const v = await privacy.verify();
     expect(v).toMatchObject({ ok: true, problems: [] });
     expect(v.redacted).toBe(r.auditEntries);
     // Nothing else may rewrite the trail: no record, no update.
@@ -136,8 +136,8 @@ describe('privacy: export and erase', () => {
     const s = await setup(DAY_SHIFT_TIME);
     privacy = s.privacy;
     const id = await closedIncident(s.h, s.clock);
-    const byName = privacy.export(RESIDENT, { username: 'sup-huang', role: 'supervisor', centerId: 'fc1' });
-    expect(privacy.export('138 0000 0001', { username: 'sup-huang', role: 'supervisor' }).subject.siteId).toBe('h1');
+    const byName = await privacy.export(RESIDENT, { username: 'sup-huang', role: 'supervisor', centerId: 'fc1' });
+    expect((await privacy.export('138 0000 0001', { username: 'sup-huang', role: 'supervisor' })).subject.siteId).toBe('h1');
     expect(byName.subject.siteId).toBe('h1');
     expect(byName.site).toMatchObject({ name: '张桂英家', resident: { name: RESIDENT, phone: PHONE, age: 84 } });
     expect(byName.devices.map((d) => d.id)).toEqual(['sd1', 'sd2']);
@@ -145,16 +145,16 @@ describe('privacy: export and erase', () => {
     expect(inc.timeline.map((t) => t.action)).toEqual(['opened', 'acknowledge', 'note', 'call:reached', 'resolve']);
     expect(inc.notifications.some((o) => o.recipientName === '李明' && o.attempts.length === 1)).toBe(true);
     // The export is itself a read of personal data, recorded with who and when.
-    expect(privacy.reads.list({ siteId: 'h1', limit: 10 }).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
-    expect(() => privacy.export('nobody', { username: 'x', role: 'admin' })).toThrow(WatchfireError);
+    expect((await privacy.reads.list({ siteId: 'h1', limit: 10 })).map((r) => [r.username, r.resource])).toEqual([['sup-huang', 'export'], ['sup-huang', 'export']]);
+    await expect(privacy.export('nobody', { username: 'x', role: 'admin' })).rejects.toThrow(WatchfireError);
   });
 
   it('refuses to erase while an incident of the site is open, and without a reason', async () => {
     const { h, clock, privacy: pv } = await setup(DAY_SHIFT_TIME);
     await h.alerts.handleFinding(finding({ ts: clock.now() }));
-    const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as WatchfireError).code; } return undefined; };
-    expect(code(() => pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
-    expect(code(() => pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
+    const code = async (p: Promise<unknown>) => { try { await p; } catch (e) { return (e as WatchfireError).code; } return undefined; };
+    expect(await code(pv.erase('h1', 'admin', 'request of the resident\'s son'))).toBe('WF_PRIVACY_OPEN_INCIDENT');
+    expect(await code(pv.erase('b1', 'admin', '  '))).toBe('WF_PRIVACY_REASON');
     expect(h.registry.site('h1')?.resident?.name).toBe(RESIDENT);
   });
 
@@ -169,14 +169,14 @@ describe('privacy: export and erase', () => {
     await h.alerts.service.acknowledge(second, 'op-liu');
     await h.alerts.service.resolve(second, 'op-liu', { disposition: 'test', feedback: '测试' });
     await vi.waitFor(async () => expect(await h.alerts.outbox.pending()).toEqual([]));
-    pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
+    await pv.reads.record({ username: 'op-liu', role: 'operator' }, 'site', 'h1', 'h1', 'fc1');
     // A shift handover (issue 17), signed for and so final, whose summary and remark name them.
     const handover = receivedHandover(h, clock.now());
     expect(() => h.db.prepare('UPDATE shift_handovers SET remark = ? WHERE id = ?').run('changed', handover)).toThrow(/final/);
     for (const s of PERSONAL) expect(fileHas(h.file, s).length + rows(h, 'SELECT 1 FROM registry_sites WHERE json LIKE ?', `%${s}%`).length).toBeGreaterThan(0);
     const auditBefore = (rows(h, 'SELECT COUNT(*) AS n FROM alert_audit')[0]!.n as number);
 
-    const r = pv.erase('h1', 'admin-zhao', 'PIPL art. 47 request of 2026-12-01 (ticket 17)');
+    const r = await pv.erase('h1', 'admin-zhao', 'PIPL art. 47 request of 2026-12-01 (ticket 17)');
     expect(r.leftovers).toEqual([]);
     expect(r.walCleared).toBe(true);
     expect(r.counts).toMatchObject({ registry_sites: 1, alert_incidents: 2 });
@@ -202,9 +202,9 @@ describe('privacy: export and erase', () => {
     expect(rows(h, 'SELECT actor, reason, site_id, counts FROM privacy_erasures')).toEqual([
       { actor: 'admin-zhao', reason: 'PIPL art. 47 request of 2026-12-01 (ticket 17)', site_id: 'h1', counts: JSON.stringify(r.counts) },
     ]);
-    expect(pv.verify()).toMatchObject({ ok: true, erasures: 1 });
+    expect(await pv.verify()).toMatchObject({ ok: true, erasures: 1 });
     // The export after the erasure still lists the incidents, under the pseudonym, and the erasure.
-    const after = pv.export('h1', { username: 'admin-zhao', role: 'admin' });
+    const after = await pv.export('h1', { username: 'admin-zhao', role: 'admin' });
     expect(after.erasures).toHaveLength(1);
     expect(after.incidents).toHaveLength(2);
     expect(JSON.stringify(after)).not.toContain(RESIDENT);
@@ -212,7 +212,7 @@ describe('privacy: export and erase', () => {
     h.db.exec('VACUUM');
     h.db.pragma('wal_checkpoint(TRUNCATE)');
     for (const s of PERSONAL) expect(fileHas(h.file, s), s).toEqual([]);
-    expect(pv.verify().ok).toBe(true);
+    expect((await pv.verify()).ok).toBe(true);
   });
 
   it('a rewrite of the trail that bypasses its redaction record is found by verify (here: the trigger dropped by hand)', async () => {
@@ -220,7 +220,7 @@ describe('privacy: export and erase', () => {
     const id = await closedIncident(h, clock);
     h.db.exec('DROP TRIGGER alert_audit_no_delete');
     h.db.prepare("DELETE FROM alert_audit WHERE incident_id = ? AND action = 'note'").run(id);
-    const v = pv.verify();
+    const v = await pv.verify();
     expect(v.ok).toBe(false);
     expect(v.problems.join('\n')).toMatch(/1 entries are missing[\s\S]*alert_audit_no_delete is missing/);
   });
@@ -230,21 +230,21 @@ describe('privacy: read audit', () => {
   it('writes one row per user and resource per window; exports always; old rows are pruned by the nightly run', async () => {
     const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
     const op = { username: 'op-liu', role: 'operator', centerId: 'fc1' };
-    for (let i = 0; i < 10; i++) privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    privacy.reads.record(op, 'incident', 'i1', 'h1', 'fc1');
-    privacy.reads.record({ ...op, username: 'op-sun' }, 'site', 'h1', 'h1', 'fc1');
+    for (let i = 0; i < 10; i++) await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'incident', 'i1', 'h1', 'fc1');
+    await privacy.reads.record({ ...op, username: 'op-sun' }, 'site', 'h1', 'h1', 'fc1');
     clock.advance(5 * 60_000 - 1);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
     clock.advance(1);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    privacy.export('h1', op);
-    privacy.export('h1', op);
-    expect(privacy.reads.list({ siteId: 'h1', limit: 100 }).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    await privacy.export('h1', op);
+    await privacy.export('h1', op);
+    expect((await privacy.reads.list({ siteId: 'h1', limit: 100 })).map((r) => `${r.username} ${r.resource}`).reverse()).toEqual([
       'op-liu site', 'op-liu incident', 'op-sun site', 'op-liu site', 'op-liu export', 'op-liu export',
     ]);
     clock.advance(1096 * DAY);
-    privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
-    expect(privacy.pseudonymiseSync().readAuditDeleted).toBe(6);
+    await privacy.reads.record(op, 'site', 'h1', 'h1', 'fc1');
+    expect((await privacy.pseudonymise()).readAuditDeleted).toBe(6);
     expect(rows(h, 'SELECT COUNT(*) AS n FROM read_audit')[0]!.n).toBe(1);
   });
 });
@@ -254,7 +254,7 @@ describe('privacy: an erasure is not undone by importing the registry again', ()
     const { h, clock, privacy } = await setup(DAY_SHIFT_TIME);
     await closedIncident(h, clock);
     await privacy.start();
-    const r = privacy.erase('h1', 'admin', 'request 17');
+    const r = await privacy.erase('h1', 'admin', 'request 17');
     // The installer's registry file still lists her (as at every start with registryFile).
     const { registryFile } = await import('./alerts.fixture.ts');
     h.registry.importFile(registryFile());

@@ -262,7 +262,7 @@ describe('the two schemas and the embedded stores', () => {
   const TABLES: ReadonlyArray<keyof Tables> = [
     'dead_letters', 'registry_centers', 'registry_grids', 'registry_sites', 'registry_devices', 'registry_people', 'registry_rosters',
     'alert_outbox', 'alert_outbox_attempts', 'users', 'sessions', 'wf_leases', 'alert_reports', 'alert_escalations',
-    'alert_incidents', 'alert_audit',
+    'alert_incidents', 'alert_audit', 'privacy_erasures', 'privacy_redactions', 'read_audit',
   ];
 
   it('PostgreSQL\'s tables mirror SQLite\'s: the same columns, the same nullability, the same indexes', async () => {
@@ -283,8 +283,8 @@ describe('the two schemas and the embedded stores', () => {
     const { runner, another, exec } = await postgres.open();
     // open() migrated already: a second run has nothing to do.
     expect(await migratePostgres(runner)).toEqual({ from: POSTGRES_MIGRATIONS.length, to: POSTGRES_MIGRATIONS.length, applied: [] });
-    // The audit trail's trigger function outlives its table.
-    await exec(`DROP TABLE wf_schema, ${TABLES.join(', ')}; DROP FUNCTION alert_audit_append_only`);
+    // The trigger functions (the audit trail's, privacy's) outlive their tables.
+    await exec(`DROP TABLE wf_schema, privacy_key, ${TABLES.join(', ')}; DROP FUNCTION alert_audit_append_only, alert_audit_redaction_only, privacy_append_only, privacy_erasures_counts_once`);
     const results = await Promise.all([migratePostgres(runner), migratePostgres(another())]);
     expect(results.map((r) => r.applied.length).sort()).toEqual([0, POSTGRES_MIGRATIONS.length]);
     await exec('UPDATE wf_schema SET version = 99');

@@ -3,7 +3,9 @@
 // The subject is a site id, or a resident's exact name or phone when it names exactly one site.
 // These commands open the database directly: on a running server, erase through the API
 // (POST /api/privacy/erase/:id) so the server's in-memory registry forgets at once; here the
-// running server would keep its copy until restarted.
+// running server would keep its copy until restarted. With storage.postgresUrl they work on the
+// shared PostgreSQL, as the server's alerts do (app/stores.ts), and on this node's file for the
+// registry, shift handovers and read audit.
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -13,6 +15,7 @@ import { WatchfireError } from '../../contracts/errors.ts';
 import { createRegistry } from '../../registry/index.ts';
 import { createPrivacy, type Privacy } from '../../privacy/index.ts';
 import { openDatabase } from '../db.ts';
+import { openSharedStores } from '../stores.ts';
 import { out, root } from './output.ts';
 
 function cliUser(): string {
@@ -29,14 +32,17 @@ async function withPrivacy(cmd: Command, config: () => Config, fn: (p: Privacy, 
   const logger = pino({ level: 'silent' });
   const registry = createRegistry({ db, logger });
   let failure: WatchfireError | undefined;
+  let stores: Awaited<ReturnType<typeof openSharedStores>> | undefined;
   try {
+    stores = await openSharedStores({ config: cfg, db, logger });
     await registry.start();
-    await fn(createPrivacy({ db, registry, clock: { now: () => Date.now() }, logger, config: cfg.privacy }), cfg);
+    await fn(createPrivacy({ db, sql: stores.runner, registry, clock: { now: () => Date.now() }, logger, config: cfg.privacy }), cfg);
   } catch (err) {
     if (!(err instanceof WatchfireError)) throw err;
     failure = err;
   } finally {
     await registry.stop();
+    await stores?.close();
     db.close();
   }
   if (failure) root(cmd).error(`${failure.code}: ${failure.message}`, { exitCode: 1, code: failure.code });
@@ -48,8 +54,8 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
   privacy.command('export <subject>')
     .description('print everything held about one resident as JSON (site id, or the exact name or phone of a resident); recorded as a read')
     .option('--json', 'one line of JSON instead of indented')
-    .action((subject: string, o: { json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p) => {
-      const e = p.export(subject, { username: cliUser(), role: 'cli' });
+    .action((subject: string, o: { json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p) => {
+      const e = await p.export(subject, { username: cliUser(), role: 'cli' });
       out(cmd, o.json ? JSON.stringify(e) : JSON.stringify(e, null, 2));
     }));
 
@@ -58,10 +64,10 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
     .requiredOption('--reason <text>', 'the request this answers, e.g. "PIPL request of 2026-12-01, ticket 17" (not the person\'s name)')
     .option('--by <name>', 'who erases (default cli:<your login>)')
     .option('--json', 'print the result as JSON')
-    .action((subject: string, o: { reason: string; by?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p, cfg) => {
-      const r = p.erase(subject, o.by ?? cliUser(), o.reason);
+    .action((subject: string, o: { reason: string; by?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p, cfg) => {
+      const r = await p.erase(subject, o.by ?? cliUser(), o.reason);
       const warnings = [
-        ...(r.walCleared ? [] : ['another process holds the database open: old pages may remain in the WAL until its next checkpoint']),
+        ...(r.walCleared ? [] : ['another process holds the database open (or PostgreSQL could not VACUUM): old copies of the rewritten rows may remain until the next checkpoint or autovacuum']),
         ...(cfg.registryFile ? [`${cfg.registryFile} is loaded at every start: remove the resident and contacts of ${r.siteId} there too, or they come back`] : []),
         'backups taken before now still hold the data until they are rotated out (backup.keep)',
       ];
@@ -78,18 +84,18 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
     .description('pseudonymise now what the nightly job would: incidents closed more than privacy.pseudonymiseAfterDays ago, their notes and sent notifications')
     .option('--days <n>', 'closed more than this many days ago (default privacy.pseudonymiseAfterDays)')
     .option('--json', 'print the result as JSON')
-    .action((o: { days?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p) => {
+    .action((o: { days?: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p) => {
       const days = o.days === undefined ? undefined : Number(o.days);
       if (days !== undefined && !(Number.isInteger(days) && days >= 1)) throw new WatchfireError('WF_CONFIG_INVALID', `--days: expected a whole number of days ≥ 1, got "${o.days}"`);
-      const r = p.pseudonymiseSync(days);
+      const r = await p.pseudonymise(days);
       out(cmd, o.json ? JSON.stringify(r) : `closed before ${new Date(r.cutoff).toISOString()}: ${r.incidents} incidents, ${r.auditEntries} timeline entries, ${r.outboxRows} notifications, ${r.attempts} attempts, ${r.reports} reports pseudonymised; ${r.readAuditDeleted} old read-audit rows deleted`);
     }));
 
   privacy.command('verify')
     .description('check the audit trail: no entry missing, the triggers in place, every rewrite matching its redaction record')
     .option('--json', 'print the result as JSON')
-    .action((o: { json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p) => {
-      const v = p.verify();
+    .action((o: { json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p) => {
+      const v = await p.verify();
       out(cmd, o.json ? JSON.stringify(v) : `${v.ok ? 'audit trail OK' : 'audit trail BROKEN'}: ${v.entries} entries, ${v.redacted} pseudonymised, ${v.erasures} erasures${v.problems.map((x) => `\n  - ${x}`).join('')}`);
       if (!v.ok) process.exitCode = 1;
     }));
@@ -100,8 +106,8 @@ export function registerPrivacyCommands(program: Command, config: () => Config):
     .option('--user <name>', 'only reads by this user')
     .option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON lines, one read per line')
-    .action((o: { site?: string; user?: string; limit: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, (p) => {
-      const rows = p.reads.list({ siteId: o.site, username: o.user, limit: Number(o.limit) || 100 });
+    .action((o: { site?: string; user?: string; limit: string; json?: boolean }, cmd: Command) => withPrivacy(cmd, config, async (p) => {
+      const rows = await p.reads.list({ siteId: o.site, username: o.user, limit: Number(o.limit) || 100 });
       for (const r of rows) out(cmd, o.json ? JSON.stringify(r) : `${new Date(r.at).toISOString()}  ${r.username} (${r.role})  ${r.resource}${r.resourceId ? ` ${r.resourceId}` : ''}${r.siteId && r.siteId !== r.resourceId ? ` site ${r.siteId}` : ''}`);
       if (!o.json && !rows.length) out(cmd, 'No reads recorded.');
     }));

@@ -58,7 +58,7 @@ export function privacyRoutes(app: App, deps: HttpDeps): void {
     handler: async (req) => {
       const user = userOf(req);
       const q = req.query;
-      return { reads: privacy.reads.list({ siteId: q.siteId, username: q.username, before: q.before, limit: q.limit, ...(user.centerId ? { centerId: user.centerId } : {}) }) };
+      return { reads: await privacy.reads.list({ siteId: q.siteId, username: q.username, before: q.before, limit: q.limit, ...(user.centerId ? { centerId: user.centerId } : {}) }) };
     },
   });
 }
