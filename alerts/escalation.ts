@@ -39,6 +39,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Steps run per transaction: a long backlog after a restart is worked through in passes of this many. */
 const PASS = 100;
 
+/**
+ * A pass that took no step while one is due (another node's pass holds it, or a transition holds
+ * its incident: storage/escalations.ts skips those) looks again this much later. Re-armed at the
+ * due time itself, which is past, it would pass again at once, two queries per turn of the event
+ * loop for as long as the other transaction lasts.
+ */
+const BUSY_RETRY_MS = 50;
+
 export interface EscalationDeps {
   sql: SqlRunner;
   clock: Clock;
@@ -233,6 +241,7 @@ export function createEscalation(deps: EscalationDeps) {
 
   /** Runs every due step, PASS per transaction, then points the timer at the next one. */
   async function runDue(): Promise<void> {
+    let took = 0;
     for (;;) {
       if (!running) return;
       const now = clock.now();
@@ -245,11 +254,12 @@ export function createEscalation(deps: EscalationDeps) {
         arm(clock.now() + 1_000);
         return;
       }
+      took += ran.length;
       for (const r of ran) if (r.value) bus.emit('incident', r.value);
       if (ran.length) outbox.kick();
       if (ran.length < PASS) break;
     }
-    await rearm();
+    await rearm(took === 0);
   }
 
   /** A pass now, or right after the one in progress (a timer or a poll while it runs). */
@@ -285,7 +295,8 @@ export function createEscalation(deps: EscalationDeps) {
     }, delay);
   }
 
-  async function rearm(): Promise<void> {
+  /** Points the timer at the earliest pending step; `busy`: the last pass took none, so a step already due is held by someone else. */
+  async function rearm(busy = false): Promise<void> {
     let t: number | undefined;
     try {
       t = await storage.nextDueAt();
@@ -298,7 +309,10 @@ export function createEscalation(deps: EscalationDeps) {
       if (timer) clearTimeout(timer);
       timer = undefined;
       timerAt = Infinity;
-    } else arm(t);
+    } else {
+      const now = clock.now();
+      arm(busy && t <= now ? now + BUSY_RETRY_MS : t);
+    }
   }
 
   return {

@@ -74,14 +74,32 @@ export function createEscalationStorage(deps: EscalationStorageDeps) {
 
     /**
      * Runs up to `limit` (≥ 1) steps due at `now`, oldest due first, each through `body` inside
-     * this call's transaction; the bodies' values, in that order.
+     * this call's transaction; the bodies' values, in that order. On PostgreSQL a step whose
+     * incident another transaction holds (a transition in progress) is not among them: still due.
      */
     async runDue<R>(now: number, limit: number, body: (step: EscalationStep) => TxBody<StepOutcome<R>>): Promise<Array<{ step: EscalationStep } & StepOutcome<R>>> {
       if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a whole number ≥ 1, got ${limit}`);
       const due = q.selectFrom('alert_escalations').selectAll().where('done', '=', 0).where('due_at', '<=', now)
         .orderBy('due_at').orderBy('id').limit(limit);
       return deps.sql.transaction(function* () {
-        const rows = yield* tx.all(dialect === 'postgres' ? due.forUpdate().skipLocked() : due);
+        let rows = yield* tx.all(dialect === 'postgres' ? due.forUpdate().skipLocked() : due);
+        if (dialect === 'postgres' && rows.length) {
+          // The steps' incidents too, before any body runs, and only those no one holds. A body
+          // writes its incident (touchIncident), while a transition (an acknowledgement) writes the
+          // incident first and then cancels its pending steps: waiting here for an incident whose
+          // transition waits for one of our steps is a deadlock, and PostgreSQL would abort one
+          // side (the operator's acknowledgement, seen: 40P01). So a step whose incident is
+          // locked is left due for a later pass, once the transition committed (and cancelled it,
+          // or not). Two passes likewise never wait on each other's incidents. A step whose
+          // incident is gone still runs: its body cancels it.
+          const ids = [...new Set(rows.map((r) => r.incident_id))];
+          const held = new Set((yield* tx.all(q.selectFrom('alert_incidents').select('id').where('id', 'in', ids).forNoKeyUpdate().skipLocked())).map((r) => r.id));
+          const busy = ids.filter((id) => !held.has(id));
+          if (busy.length) {
+            const locked = new Set((yield* tx.all(q.selectFrom('alert_incidents').select('id').where('id', 'in', busy))).map((r) => r.id));
+            rows = rows.filter((r) => !locked.has(r.incident_id));
+          }
+        }
         const out: Array<{ step: EscalationStep } & StepOutcome<R>> = [];
         for (const row of rows) {
           const step = toStep(row);
