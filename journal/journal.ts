@@ -334,6 +334,8 @@ export function createJournal(deps: JournalDeps): Journal {
       stopped = true;
       wakeReaders();
       await seal();
+      // Sealing the active segment may delete it (every record confirmed): that unlink too.
+      await Promise.all(deleting);
     },
     append(line) {
       buf.push(line);

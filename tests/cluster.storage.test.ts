@@ -49,7 +49,9 @@ describe('two nodes on one PostgreSQL (storage.postgresUrl)', () => {
     const login = await fetch(`${b.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'op-b', password: 'op-pass-456' }) });
     const cookie = login.headers.getSetCookie().find((c) => c.startsWith('wf_session='))!.split(';')[0]!;
     const { csrf } = await login.json() as { csrf: string };
-    const detector = await a.connectDevice('sd-1');
+    // Both nodes provisioned the county at start on the one registry they share: the secret is the last one made.
+    const { secret } = await a.wf.registry.provision('sd-1');
+    const detector = await a.connectDevice('sd-1', { password: secret });
     try {
       await detector.publishAsync(topics.events('sd-1'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
       const listed = await b.waitFor(async () => {
