@@ -14,7 +14,7 @@ import type { Incident, IncidentEvent, IncidentState } from '../contracts/incide
 import type { EventBus } from '../contracts/bus.ts';
 import type { AuditNew, EscalationStep } from '../contracts/storage.ts';
 import {
-  cancelSteps, cancelTreeSteps, createEscalationStorage, digestedBefore, incidentById, insertAudit, scheduleSteps, toIncident, touchIncident, tx,
+  cancelSteps, cancelTreeSteps, createEscalationStorage, digestedOf, incidentById, insertAudit, scheduleSteps, toIncident, touchIncident, tx,
   type SqlRunner, type StepOutcome, type TxBody,
 } from '../storage/index.ts';
 import { policyFor, untilRank, type ChannelName, type EscalationPolicies, type Notify, type Policy, type Step, type StepKind } from './policies.ts';
@@ -93,30 +93,31 @@ export function createEscalation(deps: EscalationDeps) {
    */
   function* notify(i: Incident, step: Step, kind: string, now: number, entries: readonly Notify[] = step.notify): TxBody<number> {
     const seen = new Set<string>();
-    let written = 0;
     const available = (c: ChannelName) => outbox.has(c);
     // Storm digest (issue 17 point 3): within the window (and within one repeat of the step), a
     // person already told of this step for another incident of the site is not told again.
     const window = Math.min(policyOf(i)?.storm.window ?? 0, step.every ?? Infinity);
-    for (const n of entries) {
-      const { rows: all, targets } = recipients.rows(n, i, now, kind, step.id, available, seen);
-      const rows: NewOutboxRow[] = [];
-      for (const r of all) {
-        const hit = window > 0
-          ? (yield* tx.all(digestedBefore(q, { step: step.id, recipientId: r.recipientId, channel: r.channel, since: now - window, siteId: i.siteId, incidentId: i.id }))).length > 0
-          : false;
-        if (!hit) rows.push(r);
-      }
-      for (const r of rows) yield* outbox.enqueue(r, now);
-      written += rows.length;
-      if (all.length > rows.length) metrics.digested.inc({ step: step.id }, all.length - rows.length);
+    const planned = entries.map((n) => ({ n, ...recipients.rows(n, i, now, kind, step.id, available, seen) }));
+    const candidates = planned.flatMap((p) => p.rows);
+    // One question for every candidate row, and one INSERT for the rows that remain.
+    const told = new Set<string>();
+    if (window > 0 && candidates.length) {
+      const ids = [...new Set(candidates.map((r) => r.recipientId))];
+      for (const d of yield* tx.all(digestedOf(q, { step: step.id, recipientIds: ids, since: now - window, siteId: i.siteId, incidentId: i.id }))) told.add(`${d.recipient_id}\u0000${d.channel}`);
+    }
+    const rows: NewOutboxRow[] = [];
+    for (const { n, rows: all, targets } of planned) {
+      const kept = all.filter((r) => !told.has(`${r.recipientId}\u0000${r.channel}`));
+      rows.push(...kept);
+      if (all.length > kept.length) metrics.digested.inc({ step: step.id }, all.length - kept.length);
       if (all.length === 0 && !n.via.every((c) => !available(c))) {
         metrics.noRecipient.inc({ step: step.id, to: n.to });
         logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, candidates: targets },
           `nobody to notify: ${n.to} of ${i.centerId} has no one reachable by ${n.via.join('/')}`);
       }
     }
-    return written;
+    yield* outbox.enqueue(rows, now);
+    return rows.length;
   }
 
   function* schedule(i: Incident, p: Policy, s: Step, dueAt: number, now: number, stage: number | null = null): TxBody<void> {

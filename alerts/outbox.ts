@@ -135,10 +135,16 @@ export function createOutbox(deps: OutboxDeps) {
   /** Rows not yet delivered per channel, as the last pass or sweep counted them (the gauge reads it synchronously). */
   const depthOf = new Map<string, number>();
 
-  /** Inside the caller's runner.transaction: `const id = yield* outbox.enqueue(row, now)`. */
-  function* enqueue(row: NewOutboxRow, now: number): TxBody<number> {
-    const [r] = yield* tx.all(insertOutboxRows(sql.q, [row], now).returning('id'));
-    return r!.id;
+  /**
+   * Inside the caller's runner.transaction: `const ids = yield* outbox.enqueue(rows, now)`. One
+   * INSERT for all of a step's rows: on PostgreSQL each statement is a round trip the alarm's
+   * console event waits for.
+   */
+  function* enqueue(rows: readonly NewOutboxRow[], now: number): TxBody<number[]> {
+    if (!rows.length) return [];
+    const made = yield* tx.all(insertOutboxRows(sql.q, rows, now).returning('id'));
+    // Both number a multi-row VALUES in order; RETURNING's own order is not promised.
+    return made.map((r) => r.id).sort((a, b) => a - b);
   }
 
   function backoff(attempts: number): number {

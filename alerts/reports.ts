@@ -51,8 +51,8 @@ const FEEDBACK_MIN_CHARS = 10;
 
 /** The outbox as a report uses it: rows queued inside the report's transaction, then a kick once it committed. */
 export interface ReportOutbox {
-  /** Inside the caller's runner.transaction: `const id = yield* outbox.enqueue(row, now)`. */
-  enqueue(row: NewOutboxRow, now: number): TxBody<number>;
+  /** Inside the caller's runner.transaction: `const ids = yield* outbox.enqueue(rows, now)`. */
+  enqueue(rows: readonly NewOutboxRow[], now: number): TxBody<number[]>;
   has(channel: ChannelName): boolean;
   kick(channel?: ChannelName): void;
 }
@@ -91,16 +91,16 @@ export function createReports(deps: {
       // Only the node whose insert made the report queues its email: another's found it made.
       if (!r.created) return { ...r, rows: 0 };
       const seen = new Set<string>();
-      let rows = 0;
+      const mails: NewOutboxRow[] = [];
       if (email) {
         for (const p of to) {
           if (!p.email || seen.has(p.email)) continue;
           seen.add(p.email);
-          yield* outbox.enqueue({ channel: 'email', incidentId: null, reportId: r.report.id, kind: `report:${kind}`, step: null, recipientKind: p.role, recipientId: p.id, recipientName: p.name, address: p.email, locale: p.locale }, now);
-          rows++;
+          mails.push({ channel: 'email', incidentId: null, reportId: r.report.id, kind: `report:${kind}`, step: null, recipientKind: p.role, recipientId: p.id, recipientName: p.name, address: p.email, locale: p.locale });
         }
       }
-      return { ...r, rows };
+      yield* outbox.enqueue(mails, now);
+      return { ...r, rows: mails.length };
     });
     if (put.created && put.rows === 0) logger.warn({ code: 'WF_NOTIFY_NO_RECIPIENT', kind, centerId, period }, 'report stored but nobody with an email to send it to');
     return toReport(put.report, put.created);

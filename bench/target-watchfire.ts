@@ -15,7 +15,7 @@ import pino from 'pino';
 import { loadConfig } from '../app/config.ts';
 import { createWatchfire } from '../app/watchfire.ts';
 import { RegistryFile } from '../contracts/registry.ts';
-import { createUser } from '../dashboards/index.ts';
+import { createUser, findUser } from '../dashboards/index.ts';
 import { watchStalls } from './lib/stall-watch.ts';
 import type { Channel, OutboundMessage } from '../alerts/index.ts';
 
@@ -69,7 +69,10 @@ await wf.start();
 if (!args.restart) {
   const registry = RegistryFile.parse(JSON.parse(readFileSync(args.registryFile, 'utf8')));
   await wf.registry.importFile(registry);
-  await createUser(wf.users, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+  // Cluster nodes on one PostgreSQL share their users: the second node finds the first's.
+  if (!(await findUser(wf.users, args.consoleUser.username))) {
+    await createUser(wf.users, { username: args.consoleUser.username, role: 'admin', password: args.consoleUser.password }, { cost: { N: 1024, r: 8, p: 1 } });
+  }
 }
 
 // Incidents as the bus sees them, for the alarm scenarios' cross-check against the stream.

@@ -52,13 +52,15 @@ export function cancelTreeSteps(q: Kysely<Tables>, incidentId: string, now: numb
 }
 
 /**
- * The storm digest's question (issue 17 point 3), for a step's transaction: has this person had this
- * step on this channel since `since`, for another incident of the same site? (index alert_outbox_digest)
+ * The storm digest's question (issue 17 point 3), for a step's transaction, about all of a step's
+ * candidate rows at once: which of these people had this step since `since`, on which channel,
+ * for another incident of the same site? Their (recipient, channel) pairs. One query, not one per
+ * row: on PostgreSQL every statement is a round trip the alarm waits for.
  */
-export function digestedBefore(q: Kysely<Tables>, d: { step: string; recipientId: string; channel: string; since: number; siteId: string; incidentId: string }) {
-  return q.selectFrom('alert_outbox as o').innerJoin('alert_incidents as i', 'i.id', 'o.incident_id').select(sql<number>`1`.as('hit'))
-    .where('o.step', '=', d.step).where('o.recipient_id', '=', d.recipientId).where('o.channel', '=', d.channel)
-    .where('o.created_at', '>', d.since).where('i.site_id', '=', d.siteId).where('o.incident_id', '!=', d.incidentId).limit(1);
+export function digestedOf(q: Kysely<Tables>, d: { step: string; recipientIds: readonly string[]; since: number; siteId: string; incidentId: string }) {
+  return q.selectFrom('alert_outbox as o').innerJoin('alert_incidents as i', 'i.id', 'o.incident_id').select(['o.recipient_id', 'o.channel']).distinct()
+    .where('o.step', '=', d.step).where('o.recipient_id', 'in', d.recipientIds)
+    .where('o.created_at', '>', d.since).where('i.site_id', '=', d.siteId).where('o.incident_id', '!=', d.incidentId);
 }
 
 export function createEscalationStorage(deps: EscalationStorageDeps) {

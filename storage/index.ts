@@ -11,6 +11,6 @@ export { createLeaseStorage, type LeaseStorageDeps } from './leases.ts';
 export { createReportStorage, insertReport, type ReportStorageDeps } from './reports.ts';
 export { createReportFacts, type ReportFactsDeps } from './report-facts.ts';
 export {
-  createEscalationStorage, scheduleSteps, cancelSteps, cancelTreeSteps, digestedBefore, type EscalationStorage, type EscalationStorageDeps, type StepOutcome } from './escalations.ts';
+  createEscalationStorage, scheduleSteps, cancelSteps, cancelTreeSteps, digestedOf, type EscalationStorage, type EscalationStorageDeps, type StepOutcome } from './escalations.ts';
 export {
   createIncidentStorage, incidentById, insertAudit, touchIncident, toIncident, type IncidentStorageDeps, type IncidentThen, type SqlIncidentStorage } from './incidents.ts';

@@ -64,9 +64,7 @@ function node(sql: SqlRunner, worker: string, clock: Clock, send: (m: OutboundMe
 
 async function enqueue(sql: SqlRunner, outbox: Outbox, n: number, now: number): Promise<number[]> {
   return sql.transaction(function* () {
-    const ids: number[] = [];
-    for (let i = 0; i < n; i++) ids.push(yield* outbox.enqueue(row(i), now));
-    return ids;
+    return yield* outbox.enqueue(Array.from({ length: n }, (_, i) => row(i)), now);
   });
 }
 

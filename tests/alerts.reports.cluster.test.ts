@@ -42,9 +42,9 @@ afterAll(async () => {
 function outboxOn(runner: SqlRunner): ReportOutbox & { kicks: number } {
   const o = {
     kicks: 0,
-    *enqueue(row: Parameters<ReportOutbox['enqueue']>[0], now: number) {
-      const [made] = yield* tx.all(insertOutboxRows(runner.q, [row], now).returning('id'));
-      return made!.id;
+    *enqueue(rows: Parameters<ReportOutbox['enqueue']>[0], now: number) {
+      if (!rows.length) return [];
+      return (yield* tx.all(insertOutboxRows(runner.q, rows, now).returning('id'))).map((r) => r.id);
     },
     has: () => true,
     kick: () => {
