@@ -8,6 +8,7 @@ import pino from 'pino';
 import { openDatabase } from '../app/db.ts';
 import type { RejectRecord } from '../contracts/ports.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
+import { createDeadLetterStorage, sqliteRunner } from '../storage/index.ts';
 
 const logger = pino({ level: 'silent' });
 let dir: string;
@@ -23,7 +24,7 @@ function rec(i: number, over: Partial<RejectRecord> = {}): RejectRecord {
 describe('dead-letter store', () => {
   it('queues add() in memory and writes it in one transaction on the next tick', async () => {
     const db = openDatabase(join(dir, 'a.db'));
-    const store = createDeadLetterStore({ db, logger });
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger });
     await store.start();
     store.add(rec(1));
     store.add(rec(2));
@@ -37,35 +38,35 @@ describe('dead-letter store', () => {
 
   it('lists newest first and filters by device, code and time; list/count see what was just added', async () => {
     const db = openDatabase(join(dir, 'b.db'));
-    const store = createDeadLetterStore({ db, logger });
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger });
     await store.start();
     for (let i = 0; i < 30; i++) store.add(rec(i));
-    expect(store.count()).toBe(30);
-    expect(store.count({ deviceId: 'odd' })).toBe(15);
-    expect(store.count({ code: 'WF_INGEST_NOT_JSON' })).toBe(10);
-    expect(store.count({ deviceId: 'odd', code: 'WF_INGEST_NOT_JSON' })).toBe(5);
-    const newest = store.list({ limit: 3 });
+    expect((await store.count())).toBe(30);
+    expect((await store.count({ deviceId: 'odd' }))).toBe(15);
+    expect((await store.count({ code: 'WF_INGEST_NOT_JSON' }))).toBe(10);
+    expect((await store.count({ deviceId: 'odd', code: 'WF_INGEST_NOT_JSON' }))).toBe(5);
+    const newest = (await store.list({ limit: 3 }));
     expect(newest.map((r) => r.reason)).toEqual(['reason 29', 'reason 28', 'reason 27']);
     expect(newest[0]).toMatchObject({ at: 1_000_029, deviceId: 'odd', topic: 'v1/devices/x/telemetry', code: 'WF_INGEST_SCHEMA', index: 29, payload: '{"i":29}' });
-    expect(store.list({ limit: 1, before: 1_000_025 })[0]!.reason).toBe('reason 24');
-    expect(store.list({ deviceId: 'even', code: 'WF_INGEST_NOT_JSON' }).map((r) => r.reason)).toEqual(['reason 24', 'reason 18', 'reason 12', 'reason 6', 'reason 0']);
-    expect(store.list({ limit: 100 }).find((r) => r.reason === 'reason 5')!.index).toBeUndefined();
+    expect((await store.list({ limit: 1, before: 1_000_025 }))[0]!.reason).toBe('reason 24');
+    expect((await store.list({ deviceId: 'even', code: 'WF_INGEST_NOT_JSON' })).map((r) => r.reason)).toEqual(['reason 24', 'reason 18', 'reason 12', 'reason 6', 'reason 0']);
+    expect((await store.list({ limit: 100 })).find((r) => r.reason === 'reason 5')!.index).toBeUndefined();
     store.add(rec(99, { deviceId: undefined }));
-    expect(store.list({ limit: 1 })[0]!.deviceId).toBeUndefined();
+    expect((await store.list({ limit: 1 }))[0]!.deviceId).toBeUndefined();
     await store.stop();
     db.close();
   });
 
   it('keeps only the newest maxRows', async () => {
     const db = openDatabase(join(dir, 'c.db'));
-    const store = createDeadLetterStore({ db, logger, maxRows: 50 });
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger, maxRows: 50 });
     await store.start();
     for (let i = 0; i < 120; i++) {
       store.add(rec(i));
-      if (i % 7 === 0) store.flush();
+      if (i % 7 === 0) await store.flush();
     }
-    expect(store.count()).toBe(50);
-    const all = store.list({ limit: 1000 });
+    expect((await store.count())).toBe(50);
+    const all = (await store.list({ limit: 1000 }));
     expect(all[0]!.reason).toBe('reason 119');
     expect(all.at(-1)!.reason).toBe('reason 70');
     await store.stop();
@@ -75,26 +76,26 @@ describe('dead-letter store', () => {
   it('writes what is queued at stop, and finds it again after a restart', async () => {
     const file = join(dir, 'd.db');
     let db = openDatabase(file);
-    let store = createDeadLetterStore({ db, logger });
+    let store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger });
     await store.start();
     for (let i = 0; i < 10; i++) store.add(rec(i));
     await store.stop();
     db.close();
     db = openDatabase(file);
-    store = createDeadLetterStore({ db, logger });
+    store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger });
     await store.start();
-    expect(store.count()).toBe(10);
+    expect((await store.count())).toBe(10);
     await store.stop();
     db.close();
   });
 
   it('bounds the memory queue and counts what it had to drop', async () => {
     const db = openDatabase(join(dir, 'e.db'));
-    const store = createDeadLetterStore({ db, logger, maxQueued: 5 });
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger, maxQueued: 5 });
     await store.start();
     for (let i = 0; i < 8; i++) store.add(rec(i));
     expect(store.dropped).toBe(3);
-    expect(store.count()).toBe(5);
+    expect((await store.count())).toBe(5);
     await store.stop();
     db.close();
   });
