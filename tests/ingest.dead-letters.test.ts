@@ -1,6 +1,9 @@
 // The dead-letter store on a real SQLite file: queued off the hot path, listed and counted with
-// filters, bounded retention, and nothing queued lost at stop.
+// filters, bounded retention, and nothing queued lost at stop. On a real PostgreSQL (issue 21:
+// storage.postgresUrl): one write out at a time, batches in order, stop() waiting for the write
+// out; and a database that cannot be reached costs the batch, logged and counted, never a throw.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +11,9 @@ import pino from 'pino';
 import { openDatabase } from '../app/db.ts';
 import type { RejectRecord } from '../contracts/ports.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
-import { createDeadLetterStorage, sqliteRunner } from '../storage/index.ts';
+import { freePort } from '../ingest/influxd.ts';
+import { createDeadLetterStorage, migratePostgres, postgresRunner, sqliteRunner } from '../storage/index.ts';
+import { startTestPostgres, type TestPostgres } from './support/postgres.ts';
 
 const logger = pino({ level: 'silent' });
 let dir: string;
@@ -32,6 +37,11 @@ describe('dead-letter store', () => {
     expect((db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n).toBe(0);
     await new Promise((r) => setImmediate(r));
     expect((db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n).toBe(2);
+    // On SQLite the write commits inside flush() (app/watchfire.ts's journal participant relies on it).
+    store.add(rec(3));
+    const written = store.flush();
+    expect((db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n).toBe(3);
+    await written;
     await store.stop();
     db.close();
   });
@@ -98,5 +108,58 @@ describe('dead-letter store', () => {
     expect((await store.count())).toBe(5);
     await store.stop();
     db.close();
+  });
+});
+
+describe('dead-letter store on PostgreSQL', () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startTestPostgres();
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it('writes one batch at a time, in order: what arrives while a write is out goes whole as the next; stop() waits for it', async () => {
+    const runner = postgresRunner({ connectionString: await pg.createDatabase() });
+    await migratePostgres(runner);
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: runner }), logger });
+    await store.start();
+    for (let i = 0; i < 5; i++) store.add(rec(i));
+    const first = store.flush();
+    // The round trip is out: these wait in memory, and every flush now is the one next batch.
+    for (let i = 5; i < 12; i++) store.add(rec(i));
+    expect(store.pending).toBe(true);
+    expect(store.queued).toBe(7);
+    const next = store.flush();
+    expect(store.flush()).toBe(next);
+    await first;
+    await next;
+    expect(store.pending).toBe(false);
+    expect((await store.list({ limit: 100 })).map((r) => r.reason).reverse()).toEqual(Array.from({ length: 12 }, (_, i) => `reason ${i}`));
+    // Queued, and a write out, when stop() is called: both are written before it resolves.
+    for (let i = 12; i < 15; i++) store.add(rec(i));
+    void store.flush();
+    for (let i = 15; i < 20; i++) store.add(rec(i));
+    await store.stop();
+    expect(store.pending).toBe(false);
+    expect(await createDeadLetterStorage({ sql: runner }).count()).toBe(20);
+    await runner.close();
+  });
+
+  it('a write that fails is logged with the number lost and counted; later ones go on', async () => {
+    const lines: string[] = [];
+    const metrics = new Registry();
+    const port = await freePort(); // nobody listens there
+    const runner = postgresRunner({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    const store = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: runner }), logger: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }), metrics });
+    for (let i = 0; i < 3; i++) store.add(rec(i));
+    await store.flush();
+    store.add(rec(3));
+    await store.stop();
+    expect(store.lost).toBe(4);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([{ lost: 3, msg: 'dead-letter write failed' }, { lost: 1, msg: 'dead-letter write failed' }]);
+    expect(await metrics.getSingleMetricAsString('watchfire_dead_letters_lost_total')).toMatch(/reason="write_failed"} 4$/m);
+    await runner.close();
   });
 });
