@@ -9,7 +9,7 @@
 //   --repeats=N                         alarm runs (Watchfire then Node-RED) back to back; medians (3 with --full)
 //   journal                             the journal's group commit alone, fsync on and off (issue 15)
 //   npm run bench -- cluster-log        issue 21: the partitioned log on a real redis-server, fsync always and off; on request only
-//   npm run bench -- cluster [--devices=38000] [--partitions=16]  issue 21: two processes sharing Redis beside one node; on request only
+//   npm run bench -- cluster [--devices=38000] [--partitions=16] [--postgres]  issue 21: two processes sharing Redis (and PostgreSQL) beside one node; on request only
 //   npm run bench -- soak [--soak-min=30] [--devices=2000] [--rate=1000] [--hostile-ops=40]
 //                                       issue 16: mixed hostile and honest traffic; on request only
 import { spawnSync } from 'node:child_process';
@@ -133,6 +133,7 @@ for (const s of scenarios) {
           stepSec: Number(flag('step-sec') ?? 10),
           alarms: Number(flag('alarms') ?? 50),
           partitions: Number(flag('partitions') ?? 0),
+          postgres: argv.includes('--postgres'),
         }, log);
         break;
       case 'cluster-log':

@@ -18,6 +18,7 @@ import { merge, newHistogram, percentiles, summarize, type LatencySummary } from
 import { startWatchfireTarget, type WatchfireTarget } from '../lib/targets.ts';
 import { connectDevices } from './alarm.ts';
 import { startTestRedis } from '../../tests/support/redis.ts';
+import { startTestPostgres, type TestPostgres } from '../../tests/support/postgres.ts';
 import { topics } from '../../contracts/protocol.ts';
 
 export interface ClusterBenchOptions {
@@ -30,6 +31,12 @@ export interface ClusterBenchOptions {
    * log (cluster.partitions; issue 21 point 4) on a Redis that fsyncs every write.
    */
   partitions?: number;
+  /**
+   * Both nodes share one PostgreSQL (storage.postgresUrl, a server this bench starts): the
+   * registry, incidents, escalations and the outbox on it, so the alarm → console figure includes
+   * the incident's write there (issue 21 points 2 and 5).
+   */
+  postgres?: boolean;
 }
 
 interface Node {
@@ -158,10 +165,16 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
   }
   const partitions = o.partitions ?? 0;
   const redis = await startTestRedis({ durable: partitions > 0 });
+  let pg: TestPostgres | undefined;
   const nodes: Node[] = [];
   try {
+    let shared: Record<string, unknown> = {};
+    if (o.postgres) {
+      pg = await startTestPostgres();
+      shared = { 'storage.postgresUrl': await pg.createDatabase({ name: 'wf_bench' }) };
+    }
     for (const id of ['bench-a', 'bench-b']) {
-      const target = await startWatchfireTarget(county.registry, clusterConfig(redis.url, id, partitions));
+      const target = await startWatchfireTarget(county.registry, { ...clusterConfig(redis.url, id, partitions), ...shared });
       const devices = id === 'bench-a' ? county.load.slice(0, half) : county.load.slice(half);
       nodes.push({ target, pool: await createLoadPool({ host: target.host, port: target.port, devices, sourceAddresses: 8 }) });
     }
@@ -176,6 +189,7 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
     for (const n of nodes) await n.pool.close();
     for (const n of nodes) await n.target.stop();
     await redis.stop();
+    await pg?.stop();
   }
   const c = data.cluster;
   const s = data.single;
@@ -183,7 +197,7 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
   const pubacks = (p: Phase | undefined) => p?.steps.map((st) => `${st.rate}/s: ${st.puback.p50} / ${st.puback.p99}`).join('; ') ?? '–';
   return {
     // With the log on, its own file beside the run without it (bench/results/cluster-partitioned.json).
-    scenario: partitions > 0 ? 'cluster-partitioned' : 'cluster',
+    scenario: `${partitions > 0 ? 'cluster-partitioned' : 'cluster'}${o.postgres ? '-postgres' : ''}`,
     targets: [
       { what: 'devices connected to two processes', target: '≥ 38,000', measured: String(c?.connected ?? 0), met: (c?.connected ?? 0) >= 38_000 },
     ],
@@ -197,7 +211,7 @@ export async function cluster(o: ClusterBenchOptions, log: (s: string) => void):
       `| peak RSS per node, MiB | ${s?.peakRssMiB.join(' / ') ?? '–'} | ${c?.peakRssMiB.join(' / ') ?? '–'} |`,
       `| alarm → console p50 / p99 ms | same node: ${(data.alarmToConsole?.sameNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.sameNode as { p99?: number })?.p99 ?? '–'} | other node: ${(data.alarmToConsole?.otherNode as { p50?: number })?.p50 ?? '–'} / ${(data.alarmToConsole?.otherNode as { p99?: number })?.p99 ?? '–'} |`,
       '',
-      `Two Watchfire processes in cluster mode on this 2-core machine with one redis-server, each with its own influxd, the load generator beside them; one node measured first with half the devices and half of each step. ${partitions > 0 ? `Readings go through the partitioned log (${partitions} partitions, Redis appendfsync always): each is appended where it arrives and scored by the node owning its site's partition.` : 'Each node scores what its own devices send (run with --partitions=N for the partitioned log).'}`,
+      `Two Watchfire processes in cluster mode on this 2-core machine with one redis-server, each with its own influxd, the load generator beside them; one node measured first with half the devices and half of each step. ${partitions > 0 ? `Readings go through the partitioned log (${partitions} partitions, Redis appendfsync always): each is appended where it arrives and scored by the node owning its site's partition.` : 'Each node scores what its own devices send (run with --partitions=N for the partitioned log).'}${o.postgres ? ' Both nodes on one PostgreSQL (storage.postgresUrl; fsync on): the registry, incidents, escalations and the outbox shared.' : ''}`,
     ],
     data: { options: o, ...data },
   };
