@@ -1,8 +1,8 @@
 // The stores behind the storage seam (issue 21 point 2), on the database the config names: the
 // embedded SQLite file by default, or the PostgreSQL every node shares when storage.postgresUrl is
 // set: the console's users and sessions, the registry (the alarm path reads it from memory, only
-// its writes wait on the database), and the alerts' incidents, escalations, outbox and reports
-// (alerts/ runs its SQL through `runner`). Nothing on the device path waits on them: a reading's
+// its writes wait on the database), the alerts' incidents, escalations, outbox and reports
+// (alerts/ runs its SQL through `runner`), and the dead letters (written behind the device path). Nothing on the device path waits on them: a reading's
 // PUBACK waits for the journal, and a finding reaches alerts/ after it, off the hot path.
 import type { Logger } from 'pino';
 import type { Config } from '../contracts/config.ts';

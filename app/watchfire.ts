@@ -30,6 +30,7 @@ import { createPipeline } from '../pipeline/index.ts';
 import { createPrivacy } from '../privacy/index.ts';
 import { createIncidentAnnotations } from './annotations.ts';
 import { openSharedStores, type SharedStores } from './stores.ts';
+import { createDeadLetterStorage } from '../storage/index.ts';
 import { readFileSync } from 'node:fs';
 import { verifySecret } from '../contracts/secrets.ts';
 import { rejectRecordOf, type IngressPort } from '../contracts/ingress.ts';
@@ -48,16 +49,20 @@ export type { DeviceLiveState } from '../contracts/pipeline.ts';
 
 /**
  * A rejected frame's PUBACK stands behind its dead letter (issue 15 point 4: never acked and lost).
- * dirty() writes the queued rejects to SQLite at once (one small transaction), so that the WAL
- * participant listed after it sees that commit and syncs it in the same group commit.
+ * dirty() starts writing the queued rejects at once. On SQLite that write commits inside dirty()
+ * (one small synchronous transaction), so the WAL participant listed after it sees that commit
+ * and syncs it in the same group commit; on PostgreSQL (storage.postgresUrl) sync() waits for
+ * the round trip, so the group's PUBACKs go once the rejects are committed there.
  */
-function deadLetterParticipant(deadLetters: { readonly queued: number; flush(): void }) {
+function deadLetterParticipant(deadLetters: { readonly pending: boolean; flush(): Promise<void> }) {
+  let writing: Promise<void> = Promise.resolve();
   return {
     dirty(): boolean {
-      if (deadLetters.queued > 0) deadLetters.flush();
-      return false;
+      if (!deadLetters.pending) return false;
+      writing = deadLetters.flush();
+      return true;
     },
-    sync: async (): Promise<void> => undefined,
+    sync: (): Promise<void> => writing,
   };
 }
 
@@ -105,7 +110,8 @@ export function createWatchfire(deps: WatchfireDeps) {
       // Overrides are checked by the engine's own schema against the running rule set (issue 14).
       checkRules: (type, override) => checkDeviceRules(ruleSetNow(), type, override),
     });
-    const deadLetters = createDeadLetterStore({ db: database, logger: logger.child({ module: 'dead-letters' }) });
+    // Issue 21: on the shared PostgreSQL when storage.postgresUrl is set, so every node's console lists every node's rejects.
+    const deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: shared.runner }), logger: logger.child({ module: 'dead-letters' }), metrics });
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
     // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.

@@ -23,7 +23,7 @@ const devs = Array.from({ length: N }, (_, i) =>
 const dir = directory(devs);
 const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices: dir });
 const ingest = createIngest({
-  directory: dir, deadLetters: { add() {}, list: () => [], count: () => 0 }, sink: (r) => void engine.evaluate(r),
+  directory: dir, deadLetters: { add() {}, list: async () => [], count: async () => 0 }, sink: (r) => void engine.evaluate(r),
   bus: createEventBus(), metrics: new Registry(), logger: pino({ level: 'silent' }),
 });
 const T0 = Date.now() - 100 * 3_600_000;

@@ -70,8 +70,9 @@ export interface RejectRecord {
 export interface DeadLetterStore {
   add(rec: RejectRecord): void;
   /** deviceIds: only rejects of these devices (a center's scope, issue 16); none without a device. */
-  list(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; limit?: number; before?: number }): RejectRecord[];
-  count(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode }): number;
+  /** Newest first; what add() queued is written first, so it is listed (issue 21: on whichever database the stores use). */
+  list(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode; limit?: number; before?: number }): Promise<RejectRecord[]>;
+  count(filter?: { deviceId?: string; deviceIds?: readonly string[]; code?: ErrorCode }): Promise<number>;
 }
 
 export interface StoreStats {

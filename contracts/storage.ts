@@ -3,11 +3,9 @@
 // several nodes (cluster mode). storage/ implements them for both; tests/storage.contract.test.ts
 // holds both to the same cases.
 //
-// The embedded default keeps its synchronous stores on the alarm path (ingest/dead-letters.ts:
-// better-sqlite3 answers in microseconds, and an await there would cost every reading a turn of
-// the event loop). These interfaces are what cluster mode wires instead, and what the synchronous
-// stores' write-behind parts can move onto. The registry runs on RegistryStorage on both
-// databases: its reads are answered from memory, only its (rare) writes wait on the database.
+// Nothing on the alarm path awaits them: the dead letters (ingest/dead-letters.ts) queue in
+// memory and write behind through DeadLetterStorage, and the registry runs on RegistryStorage on
+// both databases: its reads are answered from memory, only its (rare) writes wait on the database.
 import type { InboundMatch, ReceiptStatus } from './channels.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Category, Level } from './findings.ts';

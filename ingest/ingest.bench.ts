@@ -29,7 +29,7 @@ for (let d = 0; d < 1000; d++) {
   devices.set(`sd-${d}`, { id: `sd-${d}`, type: 'smoke_detector', siteId: `s${d}`, centerId: 'c1', gridId: 'g1', location: '', intervalSec: 300, enabled: true, rules: undefined, meta: undefined });
 }
 const directory: DeviceDirectory = { get: (id) => devices.get(id), verifySecret: () => 'ok', all: () => devices.values() };
-const deadLetters: DeadLetterStore = { add() {}, list: () => [], count: () => 0 };
+const deadLetters: DeadLetterStore = { add() {}, list: async () => [], count: async () => 0 };
 let delivered = 0;
 const ingest = createIngest({ directory, deadLetters, sink: () => { delivered++; }, bus: createEventBus(), metrics: new Registry(), logger: pino({ level: 'silent' }), ...(seqs ? { seqs } : {}) });
 

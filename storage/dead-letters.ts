@@ -1,6 +1,6 @@
 // Dead letters behind the storage seam (contracts/storage.ts): the SQL of ingest/dead-letters.ts
-// as one set of kysely queries for SQLite and PostgreSQL. The embedded default keeps
-// ingest/dead-letters.ts (its in-memory queue and synchronous flush) on the hot path.
+// as one set of kysely queries for SQLite and PostgreSQL. ingest/dead-letters.ts keeps the
+// in-memory queue on the hot path and writes its batches through append().
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { ErrorCode } from '../contracts/errors.ts';
 import type { DeadLetterFilter, DeadLetterStorage } from '../contracts/storage.ts';

@@ -70,7 +70,7 @@ describe('a transmission unit of a registered panel', () => {
     await u.systemState((1 << SYSTEM_BITS.normal) | (1 << SYSTEM_BITS.mainPowerFault));
     await sys.waitFor(async () => (await sys.count('event', `"device"='fp-1' AND "event"='main_power_fail'`)) === 1, { what: 'main_power_fail stored' });
     // Heartbeats and state objects map to readings ingest takes: nothing of the unit was refused.
-    expect(sys.wf.deadLetters.list({ deviceId: 'fp-1' })).toEqual([]);
+    expect(await sys.wf.deadLetters.list({ deviceId: 'fp-1' })).toEqual([]);
     await u.close();
     await sys.waitFor(() => presence.some((p) => p.deviceId === 'fp-1' && !p.online), { what: 'offline on close' });
   });
@@ -112,7 +112,7 @@ describe('what the listener refuses', () => {
     u.sendRaw(frame);
     const deny = await u.waitFrame((f) => f.command === COMMAND.deny && f.serial === 42);
     expect(deny.destination).toBe(UNIT);
-    await sys.waitFor(() => deadLetters('WF_GBT_FRAME').some((d) => d.reason.startsWith('checksum') && d.topic.startsWith('gbt26875:tcp 127.0.0.1')), { what: 'checksum dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_GBT_FRAME')).some((d) => d.reason.startsWith('checksum') && d.topic.startsWith('gbt26875:tcp 127.0.0.1')), { what: 'checksum dead letter' });
     // The unit goes on: the next good frame is confirmed.
     expect(await u.heartbeat()).toMatchObject({ command: COMMAND.confirm });
     await u.close();
@@ -122,7 +122,7 @@ describe('what the listener refuses', () => {
     const u = await unit();
     const adu = Buffer.concat([Buffer.from([ADU_TYPE.componentState, 1]), Buffer.alloc(45)]);
     expect(await u.sendData(adu)).toMatchObject({ command: COMMAND.deny });
-    const dl = await sys.waitFor(() => deadLetters('WF_GBT_FRAME').find((d) => d.reason.includes('type flag 2 with 1 object(s) of 46 bytes')), { what: 'short object dead letter' });
+    const dl = await sys.waitFor(async () => (await deadLetters('WF_GBT_FRAME')).find((d) => d.reason.includes('type flag 2 with 1 object(s) of 46 bytes')), { what: 'short object dead letter' });
     expect(dl.deviceId).toBe('fp-1');
     await u.close();
   });
@@ -159,7 +159,7 @@ describe('what the listener refuses', () => {
       const deny = u.waitFrame((f) => f.command === COMMAND.deny && f.serial === serial);
       u.sendRaw(bytes);
       await deny;
-      await sys.waitFor(() => deadLetters('WF_GBT_FRAME').some((d) => d.reason.includes(reason) && d.payload.startsWith('4040')), { what: `dead letter: ${reason}` });
+      await sys.waitFor(async () => (await deadLetters('WF_GBT_FRAME')).some((d) => d.reason.includes(reason) && d.payload.startsWith('4040')), { what: `dead letter: ${reason}` });
     }
     expect(await u.heartbeat()).toMatchObject({ command: COMMAND.confirm });
     await u.close();
@@ -170,7 +170,7 @@ describe('what the listener refuses', () => {
     const frame = encodeFrame({ serial: 9, at: Date.now(), source: UNIT, destination: '0000000000c1', command: COMMAND.send }, 480);
     const answer = u.sendFrame(Buffer.concat([Buffer.from('garbage'), frame]), 9);
     expect(await answer).toMatchObject({ command: COMMAND.confirm });
-    await sys.waitFor(() => deadLetters('WF_GBT_FRAME').some((d) => d.reason.includes("no start marker '@@'")), { what: 'junk dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_GBT_FRAME')).some((d) => d.reason.includes("no start marker '@@'")), { what: 'junk dead letter' });
     await u.close();
   });
 
@@ -178,21 +178,21 @@ describe('what the listener refuses', () => {
     const u = await unit('0000000bad00');
     expect(await u.heartbeat()).toMatchObject({ command: COMMAND.deny });
     await u.closedP;
-    await sys.waitFor(() => deadLetters('WF_GBT_UNKNOWN_UNIT').some((d) => d.reason.includes('0000000bad00')), { what: 'unknown unit dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_GBT_UNKNOWN_UNIT')).some((d) => d.reason.includes('0000000bad00')), { what: 'unknown unit dead letter' });
   });
 
   it('refuses a unit registered to a device that is not a fire panel', async () => {
     const u = await unit('00000000a1ff');
     expect(await u.heartbeat()).toMatchObject({ command: COMMAND.deny });
     await u.closedP;
-    await sys.waitFor(() => deadLetters('WF_GBT_UNKNOWN_UNIT').some((d) => d.deviceId === 'st-x' && d.reason.includes('settlement_sensor')), { what: 'family dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_GBT_UNKNOWN_UNIT')).some((d) => d.deviceId === 'st-x' && d.reason.includes('settlement_sensor')), { what: 'family dead letter' });
   });
 
   it('refuses a registered unit connecting from outside its allow-list', async () => {
     const u = await unit(FENCED);
     expect(await u.heartbeat()).toMatchObject({ command: COMMAND.deny });
     await u.closedP;
-    await sys.waitFor(() => deadLetters('WF_GBT_NOT_ALLOWED').some((d) => d.deviceId === 'fp-2' && d.reason.includes('127.0.0.1')), { what: 'allow-list dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_GBT_NOT_ALLOWED')).some((d) => d.deviceId === 'fp-2' && d.reason.includes('127.0.0.1')), { what: 'allow-list dead letter' });
   });
 
   it('drops a connection that sends no frame at all, without touching the others', async () => {

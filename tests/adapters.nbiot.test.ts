@@ -123,18 +123,18 @@ describe('OneNET HTTP push', () => {
   it('refuses a wrong signature with 403 and ingests nothing of it', async () => {
     const body = onenet.onenetBody({ type: 1, dev_id: 1, imei: SD1.imei, ds_id: 'event', at: Date.now(), value: { type: 'tamper' } }, 'not-the-token');
     expect((await onenet.post(body)).status).toBe(403);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_SIGNATURE').some((d) => d.topic.startsWith('onenet:POST /ingress/onenet') && d.payload.includes('tamper')), { what: 'signature dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_SIGNATURE')).some((d) => d.topic.startsWith('onenet:POST /ingress/onenet') && d.payload.includes('tamper')), { what: 'signature dead letter' });
     expect(await sys.count('event', `"device"='sd-1' AND "event"='tamper'`)).toBe(0);
   });
 
   it('answers 200 for an unknown IMEI and a malformed message, dead-lettering each with its reason', async () => {
     expect((await onenet.dataReport({ imei: '869999999999999', platformId: '1' }, { battery: 50 })).status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_UNKNOWN_DEVICE').some((d) => d.reason.includes('869999999999999')), { what: 'unknown IMEI dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_UNKNOWN_DEVICE')).some((d) => d.reason.includes('869999999999999')), { what: 'unknown IMEI dead letter' });
     expect((await onenet.post(onenet.onenetBody({ type: 9, dev_id: 1, at: 1 }))).status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.reason.includes('expected message type 1, 2 or 7')), { what: 'format dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_FORMAT')).some((d) => d.reason.includes('expected message type 1, 2 or 7')), { what: 'format dead letter' });
     // A fire panel has no NB-IoT path (contracts/families.ts), even with an IMEI in its meta.
     expect((await onenet.dataReport({ imei: '869000000000009', platformId: '9' }, { battery: 50 })).status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_UNKNOWN_DEVICE').some((d) => d.deviceId === 'fp-1' && d.reason.includes('fire_panel cannot arrive by onenet')), { what: 'family dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_UNKNOWN_DEVICE')).some((d) => d.deviceId === 'fp-1' && d.reason.includes('fire_panel cannot arrive by onenet')), { what: 'family dead letter' });
   });
 });
 
@@ -172,17 +172,17 @@ describe('CTWing subscription push', () => {
     expect((await ctwing.post(online)).status).toBe(200);
     expect(presence).toContainEqual(expect.objectContaining({ deviceId: 'sd-2', online: true, at: 1589444231825 }));
     expect((await ctwing.post(data)).status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.deviceId === 'sd-2' && d.reason.includes('vendor binary')), { what: 'vendor APPdata dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_FORMAT')).some((d) => d.deviceId === 'sd-2' && d.reason.includes('vendor binary')), { what: 'vendor APPdata dead letter' });
   });
 
   it('refuses a wrong path token with 403, and dead-letters JSON that is no CTWing message', async () => {
     const wrong = await fetch(`${sys.httpUrl}/ingress/ctwing/wrong-token-wrong-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(wrong.status).toBe(403);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_SIGNATURE').some((d) => d.topic.includes('/ingress/ctwing/…') && !d.topic.includes('wrong-token')), { what: 'token dead letter without the token' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_SIGNATURE')).some((d) => d.topic.includes('/ingress/ctwing/…') && !d.topic.includes('wrong-token')), { what: 'token dead letter without the token' });
     expect((await ctwing.post('{"messageType":"somethingElse","deviceId":"x","timestamp":1}')).status).toBe(200);
     expect((await ctwing.post('not json')).status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.reason.startsWith('not JSON')), { what: 'not-JSON dead letter' });
-    expect(deadLetters('WF_NBIOT_FORMAT').some((d) => d.reason.includes('got "somethingElse"'))).toBe(true);
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_FORMAT')).some((d) => d.reason.startsWith('not JSON')), { what: 'not-JSON dead letter' });
+    expect((await deadLetters('WF_NBIOT_FORMAT')).some((d) => d.reason.includes('got "somethingElse"'))).toBe(true);
   });
 });
 
@@ -192,7 +192,7 @@ describe('pushes the HTTP server itself would refuse', () => {
   it('reads another content type as text: dead-lettered for what it is, answered 200', async () => {
     const res = await fetch(`${sys.httpUrl}/ingress/ctwing/${CTWING_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'deviceId=1&battery=50' });
     expect(res.status).toBe(200);
-    await sys.waitFor(() => deadLetters('WF_NBIOT_FORMAT').some((d) => d.topic.startsWith('ctwing:') && d.reason.startsWith('not JSON') && d.payload === 'deviceId=1&battery=50'), { what: 'form body dead letter' });
+    await sys.waitFor(async () => (await deadLetters('WF_NBIOT_FORMAT')).some((d) => d.topic.startsWith('ctwing:') && d.reason.startsWith('not JSON') && d.payload === 'deviceId=1&battery=50'), { what: 'form body dead letter' });
   });
 
   it('dead-letters a body over the limit with its size and answers 200; 403 with a wrong CTWing token', async () => {
@@ -200,9 +200,9 @@ describe('pushes the HTTP server itself would refuse', () => {
     const post = (path: string) => fetch(`${sys.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
     expect((await post(`/ingress/ctwing/${CTWING_TOKEN}`)).status).toBe(200);
     expect((await post('/ingress/onenet')).status).toBe(200);
-    const tooBig = () => deadLetters('WF_NBIOT_FORMAT').filter((d) => d.reason.includes('over the 262144-byte limit') && d.reason.includes(`(${Buffer.byteLength(big)} bytes)`));
-    await sys.waitFor(() => tooBig().length === 2, { what: 'two size dead letters' });
-    expect(tooBig().map((d) => d.topic.split(':')[0]).sort()).toEqual(['ctwing', 'onenet']);
+    const tooBig = async () => (await deadLetters('WF_NBIOT_FORMAT')).filter((d) => d.reason.includes('over the 262144-byte limit') && d.reason.includes(`(${Buffer.byteLength(big)} bytes)`));
+    await sys.waitFor(async () => (await tooBig()).length === 2, { what: 'two size dead letters' });
+    expect((await tooBig()).map((d) => d.topic.split(':')[0]).sort()).toEqual(['ctwing', 'onenet']);
     expect((await post('/ingress/ctwing/wrong-token-wrong-token')).status).toBe(403);
   });
 });

@@ -11,6 +11,7 @@ import { openDatabase } from '../app/db.ts';
 import { registerStoreCommands } from '../app/commands/store.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { createRefusedStore } from '../ingest/store/refused.ts';
+import { createDeadLetterStorage, sqliteRunner } from '../storage/index.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'wf-cli-ops-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -27,10 +28,10 @@ async function wf(...args: string[]): Promise<string> {
 describe('wf rejects and wf store refused', () => {
   it('lists dead letters newest first, filtered, as text or JSON lines', async () => {
     const db = openDatabase(join(dataDir, 'watchfire.db'));
-    const dl = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
+    const dl = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger: pino({ level: 'silent' }) });
     dl.add({ at: 1_000, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_NOT_JSON', reason: 'Unexpected token', index: undefined, payload: '{oops' });
     dl.add({ at: 2_000, deviceId: 'sd-2', topic: 'v1/devices/sd-2/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: 3, payload: '[…]' });
-    dl.flush();
+    await dl.stop();
     db.close();
     const lines = (await wf('rejects', '--json')).trim().split('\n').map((l) => JSON.parse(l) as { deviceId: string; code: string });
     expect(lines.map((r) => [r.deviceId, r.code])).toEqual([['sd-2', 'WF_INGEST_SCHEMA'], ['sd-1', 'WF_INGEST_NOT_JSON']]);

@@ -147,9 +147,9 @@ describe('readings partitioned by site across two nodes', () => {
     expect(h3(other).sort()).toEqual(['sd-4:2', 'sd-4:3', 'sd-4:4', 'sd-5:6']);
     expect(nodes[other].wf.ingest.deviceStats('sd-5')?.duplicates).toBe(1);
     // The bad frame: one dead letter, on the node that handled it; the rebuild replayed it quietly.
-    await waitFor(() => nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' }).length === 1, { what: "the owner's dead letter" });
-    expect(nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' })).toMatchObject([{ code: 'WF_INGEST_NOT_JSON', topic: topics.telemetry('sd-5') }]);
-    expect(nodes[other].wf.deadLetters.list({ deviceId: 'sd-5' })).toEqual([]);
+    await waitFor(async () => (await nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' })).length === 1, { what: "the owner's dead letter" });
+    expect(await nodes[owner].wf.deadLetters.list({ deviceId: 'sd-5' })).toMatchObject([{ code: 'WF_INGEST_NOT_JSON', topic: topics.telemetry('sd-5') }]);
+    expect(await nodes[other].wf.deadLetters.list({ deviceId: 'sd-5' })).toEqual([]);
     await waitFor(async () => ((await db.xpending(`wf:log:{${p}}`, 'rules')) as [number])[0] === 0, { what: 'the new owner to acknowledge what it handled' });
   }, 30_000);
 });

@@ -59,7 +59,7 @@ async function node(name: string): Promise<Node> {
   const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: () => undefined }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
-    directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: () => deadLetters, count: () => deadLetters.length }),
+    directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: async () => deadLetters, count: async () => deadLetters.length }),
     sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus), metrics, logger,
   });
   part.attach(ingest, (done) => done());

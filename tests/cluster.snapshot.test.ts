@@ -60,7 +60,7 @@ function reference(list: readonly Frame[]): string[] {
   const bus = createEventBus();
   const engine = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices });
   const pipeline = createPipeline({ scorer: engine, store: { write: () => undefined }, findings: { handleFinding: (f) => { found.push(said(f)); } }, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
-  const ingest = createIngest({ directory: devices, deadLetters: { add: () => undefined, list: () => [], count: () => 0 }, sink: pipeline.onReading, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
+  const ingest = createIngest({ directory: devices, deadLetters: { add: () => undefined, list: async () => [], count: async () => 0 }, sink: pipeline.onReading, bus, metrics: new Registry(), logger: pino({ level: 'silent' }) });
   for (const f of list) ingest.accept(f);
   return found;
 }
@@ -101,7 +101,7 @@ function node(name: string, snapshotMs = 50): Promise<Node> {
   const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => { found.push(said(f)); } }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
-    directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: () => deadLetters, count: () => deadLetters.length }),
+    directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: async () => deadLetters, count: async () => deadLetters.length }),
     sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus), metrics, logger,
   });
   part.attach(ingest, (done) => done());

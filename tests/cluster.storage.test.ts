@@ -3,7 +3,8 @@
 // users and sessions are on that PostgreSQL: a session signed in on node A opens on node B, and
 // neither SQLite file holds a user. So are incidents, their timelines, escalation steps and the
 // outbox: an alarm a detector sends to node A is an incident node B lists and acknowledges, and
-// node A sees the acknowledgement.
+// node A sees the acknowledgement. And the dead letters: garbage a device sends to node A is a
+// reject node B's console lists.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../contracts/protocol.ts';
 import { createUser } from '../dashboards/users.ts';
@@ -71,6 +72,30 @@ describe('two nodes on one PostgreSQL (storage.postgresUrl)', () => {
       for (const n of nodes) expect(n.wf.db.prepare('SELECT COUNT(*) AS n FROM alert_incidents').get()).toEqual({ n: 0 });
     } finally {
       await detector.endAsync();
+    }
+  });
+
+  it("garbage a device sends to node A is a dead letter node B's console lists with its code; no SQLite file holds it", async () => {
+    const [a, b] = nodes as [TestSystem, TestSystem];
+    await createUser(b.wf.users, { username: 'admin-b', role: 'admin', password: 'admin-pass-789' }, { cost: TEST_COST });
+    const login = await fetch(`${b.httpUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin-b', password: 'admin-pass-789' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('wf_session='))!.split(';')[0]!;
+    const { secret } = await a.wf.registry.provision('sd-2');
+    const device = await a.connectDevice('sd-2', { password: secret });
+    try {
+      // PROTOCOL.md "What the gateway does with bad input": acknowledged, dead-lettered with WF_INGEST_NOT_JSON.
+      await device.publishAsync(topics.telemetry('sd-2'), 'smoke=0.3', { qos: 1 });
+      const listed = await b.waitFor(async () => {
+        const r = await fetch(`${b.httpUrl}/api/rejects?deviceId=sd-2`, { headers: { cookie } });
+        const body = await r.json() as { total: number; rejects: Array<{ code: string; topic: string; payload: string }> };
+        return body.total > 0 && body;
+      }, { what: "node A's dead letter listed by node B" });
+      expect(listed).toMatchObject({ total: 1, rejects: [{ code: 'WF_INGEST_NOT_JSON', topic: topics.telemetry('sd-2'), payload: 'smoke=0.3' }] });
+      expect(await a.wf.deadLetters.count({ deviceId: 'sd-2' })).toBe(1);
+      for (const n of nodes) expect(n.wf.db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get()).toEqual({ n: 0 });
+    } finally {
+      await device.endAsync();
     }
   });
 });

@@ -13,7 +13,7 @@ import { sqliteRegistryStorage } from './support/registries.ts';
 import { createAlerts } from '../alerts/index.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
 import { openDatabase } from '../app/db.ts';
-import { createUserStorage, sqliteRunner } from '../storage/index.ts';
+import { createDeadLetterStorage, createUserStorage, sqliteRunner } from '../storage/index.ts';
 import { createPrivacy } from '../privacy/index.ts';
 import { createHttpServer, createUser } from '../dashboards/index.ts';
 import type { HttpDeps } from '../dashboards/kit.ts';
@@ -92,7 +92,7 @@ export async function makeServer(over: Partial<Omit<HttpDeps, 'config'>> & { con
   // Issue 18 point 8: exports, erasures and the read audit, on the same database.
   const privacy = createPrivacy({ db, registry, clock: systemClock, logger, config: Config.parse({}).privacy });
   // Real dead letters: one from each center's device, and one from a device nobody registered.
-  const deadLetters = createDeadLetterStore({ db, logger });
+  const deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger });
   await deadLetters.start();
   deadLetters.add({ at: 1, deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C1-DEAD-LETTER"}' });
   deadLetters.add({ at: 2, deviceId: 'sd-9', topic: 'v1/devices/sd-9/telemetry', code: 'WF_INGEST_SCHEMA', reason: 'smoke: expected number', index: undefined, payload: '{"smoke":"C2-DEAD-LETTER"}' });

@@ -124,7 +124,7 @@ describe('bad input', () => {
     await client.publishAsync(topics.telemetry('sd-2'), '42', { qos: 1 });
 
     await sys.waitFor(async () => (await sys.count('telemetry', `"device"='sd-2'`)) === 2, { what: 'the two valid readings' });
-    const reasons = rejects().map((r) => `${r.code} ${r.reason}`);
+    const reasons = (await rejects()).map((r) => `${r.code} ${r.reason}`);
     expect(reasons).toEqual(expect.arrayContaining([
       'WF_INGEST_SCHEMA smoke: expected number 0..2, got "high"',
       'WF_INGEST_SCHEMA temp: expected number -40..150, got "hot"',
@@ -134,10 +134,10 @@ describe('bad input', () => {
       expect.stringMatching(/^WF_INGEST_TOO_LARGE /),
       expect.stringMatching(/^WF_INGEST_NOT_OBJECT /),
     ]));
-    const tooLarge = rejects('WF_INGEST_TOO_LARGE')[0]!;
+    const tooLarge = (await rejects('WF_INGEST_TOO_LARGE'))[0]!;
     expect(tooLarge.topic).toBe(topics.telemetry('sd-2'));
     expect(tooLarge.payload.length).toBeLessThanOrEqual(4096);
-    expect(rejects('WF_INGEST_SCHEMA').find((r) => r.reason.startsWith('smoke'))?.index).toBe(1);
+    expect((await rejects('WF_INGEST_SCHEMA')).find((r) => r.reason.startsWith('smoke'))?.index).toBe(1);
     await client.endAsync();
   });
 

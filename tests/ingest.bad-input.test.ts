@@ -13,6 +13,7 @@ import type { Reading } from '../contracts/reading.ts';
 import { MAX_JSON_DEPTH, topics } from '../contracts/protocol.ts';
 import { createIngest } from '../ingest/ingest.ts';
 import { createDeadLetterStore, type DeadLetters } from '../ingest/dead-letters.ts';
+import { createDeadLetterStorage, sqliteRunner } from '../storage/index.ts';
 import { nestsDeeperThan } from '../ingest/json-depth.ts';
 import { publish, startTestGateway, type TestGateway } from './gateway.fixture.ts';
 
@@ -38,7 +39,7 @@ describe('ingest alone', () => {
   };
   beforeEach(async () => {
     db = openDatabase(':memory:');
-    deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
+    deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger: pino({ level: 'silent' }) });
     await deadLetters.start();
     readings = [];
     emitted = [];
@@ -49,9 +50,9 @@ describe('ingest alone', () => {
     db.close();
   });
 
-  it('rejects JSON nested 20,000 deep whole, with its first 4 KiB, before anything recursive sees it', () => {
+  it('rejects JSON nested 20,000 deep whole, with its first 4 KiB, before anything recursive sees it', async () => {
     expect(ingest.accept(frame(nested(20_000)))).toEqual({ accepted: 0, rejected: 1, duplicates: 0 });
-    const [rec] = deadLetters.list();
+    const [rec] = (await deadLetters.list());
     expect(rec).toMatchObject({ code: 'WF_INGEST_TOO_DEEP', deviceId: 'sd-1', reason: `arrays/objects nested more than ${MAX_JSON_DEPTH} deep` });
     expect(rec!.payload).toBe('['.repeat(4096));
     expect(emitted).toHaveLength(1);
@@ -65,18 +66,18 @@ describe('ingest alone', () => {
     expect(nestsDeeperThan(Buffer.from('{"a":"\\\\",[[1]]}'), 2)).toBe(true);
   });
 
-  it('names a non-finite number as such, not "got null"', () => {
+  it('names a non-finite number as such, not "got null"', async () => {
     ingest.accept(frame('[{"smoke":1e999},{"temp":-1e999}]'));
-    expect(deadLetters.list().map((r) => r.reason).sort()).toEqual([
+    expect((await deadLetters.list()).map((r) => r.reason).sort()).toEqual([
       'smoke: expected number 0..2, got Infinity (not a finite number)',
       'temp: expected number -40..150, got -Infinity (not a finite number)',
     ]);
   });
 
-  it('rejects telemetry with no value its device type knows (WF_INGEST_EMPTY), and the rest of its batch goes on', () => {
+  it('rejects telemetry with no value its device type knows (WF_INGEST_EMPTY), and the rest of its batch goes on', async () => {
     const out = ingest.accept(frame(JSON.stringify([{}, { ts: NOW - 1000, seq: 7 }, { note: 5 }, { ts: NOW - 500, seq: 8, smoke: 0.02 }])));
     expect(out).toEqual({ accepted: 1, rejected: 3, duplicates: 0 });
-    const recs = deadLetters.list().reverse();
+    const recs = (await deadLetters.list()).reverse();
     expect(recs.map((r) => [r.code, r.index])).toEqual([['WF_INGEST_EMPTY', 0], ['WF_INGEST_EMPTY', 1], ['WF_INGEST_EMPTY', 2]]);
     expect(recs[0]!.reason).toBe('(root): expected at least one of smoke, temp, co, battery, rssi, got none');
     expect(readings.map((r) => r.values)).toEqual([{ smoke: 0.02 }]);
@@ -86,24 +87,24 @@ describe('ingest alone', () => {
     expect(ingest.accept(frame('{"type":"test"}', 'events')).accepted).toBe(1);
   });
 
-  it('dead-letters the frame with WF_INGEST_INTERNAL when ingest throws before it knows the device', () => {
+  it('dead-letters the frame with WF_INGEST_INTERNAL when ingest throws before it knows the device', async () => {
     const broken = build({ directory: { ...directory, get: () => { throw new Error('registry bug'); } } });
     expect(broken.accept(frame('{"smoke":0.5}'))).toEqual({ accepted: 0, rejected: 1, duplicates: 0 });
-    expect(deadLetters.list()).toMatchObject([{ code: 'WF_INGEST_INTERNAL', deviceId: 'sd-1', payload: '{"smoke":0.5}', reason: 'ingest failed on this input: Error: registry bug' }]);
+    expect((await deadLetters.list())).toMatchObject([{ code: 'WF_INGEST_INTERNAL', deviceId: 'sd-1', payload: '{"smoke":0.5}', reason: 'ingest failed on this input: Error: registry bug' }]);
   });
 
-  it('dead-letters each element ingest throws on, with its index, and goes on with the batch', () => {
+  it('dead-letters each element ingest throws on, with its index, and goes on with the batch', async () => {
     // A registry row whose type ingest does not know: looking up its schema throws.
     const odd = { ...sd1, type: 'toaster' } as unknown as DeviceInfo;
     const broken = build({ directory: { ...directory, get: () => odd } });
     expect(broken.accept(frame('[{"smoke":0.1},{"smoke":0.2}]'))).toEqual({ accepted: 0, rejected: 2, duplicates: 0 });
-    expect(deadLetters.list().reverse().map((r) => [r.code, r.index, r.payload])).toEqual([['WF_INGEST_INTERNAL', 0, '{"smoke":0.1}'], ['WF_INGEST_INTERNAL', 1, '{"smoke":0.2}']]);
+    expect((await deadLetters.list()).reverse().map((r) => [r.code, r.index, r.payload])).toEqual([['WF_INGEST_INTERNAL', 0, '{"smoke":0.1}'], ['WF_INGEST_INTERNAL', 1, '{"smoke":0.2}']]);
   });
 
   it('a dead-letter store that throws does not make the reject path throw: the reject is logged with its payload', async () => {
     const lines: string[] = [];
     const metrics = new Registry();
-    const failing: DeadLetterStore = { add: () => { throw new Error('disk gone'); }, list: () => [], count: () => 0 };
+    const failing: DeadLetterStore = { add: () => { throw new Error('disk gone'); }, list: async () => [], count: async () => 0 };
     const broken = createIngest({ directory, deadLetters: failing, sink: () => undefined, bus: createEventBus(), metrics, logger: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }), clock: { now: () => NOW } });
     expect(broken.accept(frame('not json'))).toEqual({ accepted: 0, rejected: 1, duplicates: 0 });
     expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([{ code: 'WF_INGEST_NOT_JSON', payload: 'not json', msg: 'reject could not be dead-lettered' }]);
@@ -118,7 +119,7 @@ describe('through the gateway, with real MQTT clients', () => {
   const dead = (code: string) => deadLetters.list({ code: code as RejectRecord['code'] });
   beforeAll(async () => {
     db = openDatabase(':memory:');
-    deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
+    deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger: pino({ level: 'silent' }) });
     await deadLetters.start();
     // Default limits: maxPacketBytes 66,048 and maxPacketHardBytes 262,144.
     t = await startTestGateway({
@@ -140,7 +141,7 @@ describe('through the gateway, with real MQTT clients', () => {
     const before = t.gateway.stats();
     const big = JSON.stringify({ smoke: 0.01, pad: 'x'.repeat(100_000) });
     await publish(c, topics.telemetry('sd-1'), big, { qos: 1 }); // resolves on its PUBACK
-    const [rec] = dead('WF_INGEST_TOO_LARGE');
+    const [rec] = await dead('WF_INGEST_TOO_LARGE');
     expect(rec).toMatchObject({ deviceId: 'sd-1', topic: topics.telemetry('sd-1') });
     expect(rec!.reason).toMatch(/^MQTT packet of 1000\d\d bytes: at most 66048 \(gateway\.maxPacketBytes\)/);
     expect(rec!.payload).toBe(big.slice(0, 4096));
@@ -169,11 +170,11 @@ describe('through the gateway, with real MQTT clients', () => {
   it('JSON nested 20,000 deep is acknowledged only as a dead letter, and the device goes on', async () => {
     const c = await t.device('sd-3');
     await publish(c, topics.telemetry('sd-3'), nested(20_000), { qos: 1 });
-    expect(dead('WF_INGEST_TOO_DEEP').map((r) => r.deviceId)).toEqual(['sd-3']);
+    expect((await dead('WF_INGEST_TOO_DEEP')).map((r) => r.deviceId)).toEqual(['sd-3']);
     await publish(c, topics.telemetry('sd-3'), '{"smoke":1e999}', { qos: 1 });
-    expect(dead('WF_INGEST_SCHEMA').map((r) => r.reason)).toContain('smoke: expected number 0..2, got Infinity (not a finite number)');
+    expect((await dead('WF_INGEST_SCHEMA')).map((r) => r.reason)).toContain('smoke: expected number 0..2, got Infinity (not a finite number)');
     await publish(c, topics.telemetry('sd-3'), '{}', { qos: 1 });
-    expect(dead('WF_INGEST_EMPTY').map((r) => r.deviceId)).toEqual(['sd-3']);
+    expect((await dead('WF_INGEST_EMPTY')).map((r) => r.deviceId)).toEqual(['sd-3']);
     expect(c.connected).toBe(true);
     expect(t.gateway.stats().sinkErrors).toBe(0);
     c.end(true);
@@ -182,7 +183,7 @@ describe('through the gateway, with real MQTT clients', () => {
   it('an exception inside ingest dead-letters the frame (WF_INGEST_INTERNAL) before its PUBACK', async () => {
     const c = await t.device('sd-6');
     await publish(c, topics.events('sd-6'), '{"type":"alarm","seq":1}', { qos: 1 });
-    expect(dead('WF_INGEST_INTERNAL')).toMatchObject([{ deviceId: 'sd-6', topic: topics.events('sd-6'), payload: '{"type":"alarm","seq":1}' }]);
+    expect(await dead('WF_INGEST_INTERNAL')).toMatchObject([{ deviceId: 'sd-6', topic: topics.events('sd-6'), payload: '{"type":"alarm","seq":1}' }]);
     expect(t.gateway.stats().sinkErrors).toBe(0); // contained in ingest, not escaped to the gateway
     c.end(true);
   });

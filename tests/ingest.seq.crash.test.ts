@@ -51,7 +51,7 @@ describe('kill -9 of a process taking readings', () => {
       await seqs.start();
       const ingest = createIngest({
         directory: { get: (id) => (id === 'sd-1' ? sd1 : undefined), verifySecret: () => 'ok', all: () => [sd1] },
-        deadLetters: { add: () => undefined, list: () => [], count: () => 0 },
+        deadLetters: { add: () => undefined, list: async () => [], count: async () => 0 },
         sink: () => undefined, bus: createEventBus(), metrics: new Registry(), logger: pino({ level: 'silent' }), seqs,
       });
       const resend = (seq: number) => ingest.accept({ deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', payload: Buffer.from(JSON.stringify({ seq, ts: T0 + seq, smoke: 0.01 })), qos: 1, retain: false, receivedAt: Date.now() });

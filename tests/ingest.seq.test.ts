@@ -19,7 +19,7 @@ const NOW = Date.UTC(2026, 11, 7, 6, 0, 0);
 const T0 = NOW - 3_600_000;
 const sd1: DeviceInfo = { id: 'sd-1', type: 'smoke_detector', siteId: 's1', centerId: 'c1', gridId: undefined, location: '', intervalSec: 300, enabled: true, rules: undefined, meta: undefined };
 const directory: DeviceDirectory = { get: (id) => (id === 'sd-1' ? sd1 : undefined), verifySecret: () => 'ok', all: () => [sd1] };
-const noDeadLetters: DeadLetterStore = { add: () => undefined, list: () => [], count: () => 0 };
+const noDeadLetters: DeadLetterStore = { add: () => undefined, list: async () => [], count: async () => 0 };
 const log = pino({ level: 'silent' });
 
 function frame(body: unknown, kind = 'telemetry', receivedAt = NOW): Frame {

@@ -10,6 +10,7 @@ import type { Reading } from '../contracts/reading.ts';
 import { EARLIEST_TS_MS } from '../contracts/protocol.ts';
 import { createIngest } from '../ingest/ingest.ts';
 import { createDeadLetterStore } from '../ingest/dead-letters.ts';
+import { createDeadLetterStorage, sqliteRunner } from '../storage/index.ts';
 import type { DeadLetters } from '../ingest/dead-letters.ts';
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -42,7 +43,7 @@ function frame(deviceId: string, kind: string, payload: unknown, receivedAt = NO
 
 beforeEach(async () => {
   db = openDatabase(':memory:');
-  deadLetters = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
+  deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: sqliteRunner(db) }), logger: pino({ level: 'silent' }) });
   await deadLetters.start();
   readings = [];
   emitted = [];
@@ -63,44 +64,44 @@ async function counter(name: string, labels: Record<string, string> = {}): Promi
 }
 
 describe('whole-message rejects', () => {
-  it('rejects a payload that is not JSON, with the reason, topic and payload kept', () => {
+  it('rejects a payload that is not JSON, with the reason, topic and payload kept', async () => {
     const out = ingest.accept(frame('sd-1', 'telemetry', '{"smoke": 0.1,'));
     expect(out).toEqual({ accepted: 0, rejected: 1, duplicates: 0 });
-    const [rec] = deadLetters.list();
+    const [rec] = (await deadLetters.list());
     expect(rec).toMatchObject({ code: 'WF_INGEST_NOT_JSON', deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', payload: '{"smoke": 0.1,', index: undefined });
     expect(rec!.reason).toMatch(/^not UTF-8 JSON: /);
     expect(emitted).toHaveLength(1);
     expect(readings).toHaveLength(0);
   });
 
-  it('rejects bytes that are not UTF-8 as not JSON', () => {
+  it('rejects bytes that are not UTF-8 as not JSON', async () => {
     ingest.accept(frame('sd-1', 'telemetry', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])));
-    expect(deadLetters.list()[0]!.code).toBe('WF_INGEST_NOT_JSON');
+    expect((await deadLetters.list())[0]!.code).toBe('WF_INGEST_NOT_JSON');
   });
 
-  it('rejects a payload over 64 KiB whole and keeps only its first 4 KiB', () => {
+  it('rejects a payload over 64 KiB whole and keeps only its first 4 KiB', async () => {
     const big = JSON.stringify({ smoke: 0.01, pad: 'x'.repeat(70 * 1024) });
     const out = ingest.accept(frame('sd-1', 'telemetry', big));
     expect(out.rejected).toBe(1);
-    const [rec] = deadLetters.list();
+    const [rec] = (await deadLetters.list());
     expect(rec!.code).toBe('WF_INGEST_TOO_LARGE');
     expect(rec!.reason).toBe(`payload of ${Buffer.byteLength(big)} bytes: at most 65536`);
     expect(rec!.payload).toHaveLength(4096);
     expect(readings).toHaveLength(0);
   });
 
-  it('rejects an array of 501 elements whole, and takes one of 500', () => {
+  it('rejects an array of 501 elements whole, and takes one of 500', async () => {
     const el = (i: number) => ({ smoke: 0.01, seq: i, ts: NOW - 1000 + i });
     expect(ingest.accept(frame('sd-1', 'telemetry', Array.from({ length: 501 }, (_, i) => el(i))))).toEqual({ accepted: 0, rejected: 1, duplicates: 0 });
-    expect(deadLetters.list()[0]).toMatchObject({ code: 'WF_INGEST_BATCH_TOO_LARGE', reason: 'array of 501 elements: at most 500' });
+    expect((await deadLetters.list())[0]).toMatchObject({ code: 'WF_INGEST_BATCH_TOO_LARGE', reason: 'array of 501 elements: at most 500' });
     expect(readings).toHaveLength(0);
     expect(ingest.accept(frame('sd-1', 'telemetry', Array.from({ length: 500 }, (_, i) => el(i))))).toEqual({ accepted: 500, rejected: 0, duplicates: 0 });
     expect(readings).toHaveLength(500);
   });
 
-  it('rejects JSON that is neither an object nor an array', () => {
+  it('rejects JSON that is neither an object nor an array', async () => {
     for (const p of ['42', '"alarm"', 'null', 'true']) ingest.accept(frame('sd-1', 'events', p));
-    const recs = deadLetters.list({ code: 'WF_INGEST_NOT_OBJECT' });
+    const recs = (await deadLetters.list({ code: 'WF_INGEST_NOT_OBJECT' }));
     expect(recs).toHaveLength(4);
     expect(recs.map((r) => r.reason).sort()).toEqual([
       '(root): expected an object or an array of objects, got boolean',
@@ -110,12 +111,12 @@ describe('whole-message rejects', () => {
     ]);
   });
 
-  it('rejects unknown devices and foreign topics', () => {
+  it('rejects unknown devices and foreign topics', async () => {
     ingest.accept(frame('ghost', 'telemetry', { smoke: 0 }));
     ingest.accept({ ...frame('sd-1', 'telemetry', { smoke: 0 }), topic: 'v1/devices/sd-1/other' });
     ingest.accept({ ...frame('sd-1', 'telemetry', { smoke: 0 }), topic: 'v1/devices/fp-1/telemetry' });
-    expect(deadLetters.count({ code: 'WF_INGEST_UNKNOWN_DEVICE' })).toBe(1);
-    expect(deadLetters.count({ code: 'WF_INGEST_TOPIC' })).toBe(2);
+    expect((await deadLetters.count({ code: 'WF_INGEST_UNKNOWN_DEVICE' }))).toBe(1);
+    expect((await deadLetters.count({ code: 'WF_INGEST_TOPIC' }))).toBe(2);
     expect(readings).toHaveLength(0);
   });
 });
@@ -132,7 +133,7 @@ describe('element rejects keep the rest of the batch', () => {
     const out = ingest.accept(frame('sd-1', 'telemetry', batch));
     expect(out).toEqual({ accepted: 2, rejected: 3, duplicates: 0 });
     expect(readings.map((r) => r.values)).toEqual([{ smoke: 0.02 }, { battery: 55 }]);
-    const recs = deadLetters.list({ deviceId: 'sd-1' }).sort((a, b) => a.index! - b.index!);
+    const recs = (await deadLetters.list({ deviceId: 'sd-1' })).sort((a, b) => a.index! - b.index!);
     expect(recs.map((r) => [r.index, r.code, r.reason])).toEqual([
       [1, 'WF_INGEST_SCHEMA', 'smoke: expected number 0..2, got "high"'],
       [2, 'WF_INGEST_SCHEMA', 'temp: expected number -40..150, got "x"'],
@@ -142,21 +143,21 @@ describe('element rejects keep the rest of the batch', () => {
 
     const ev = ingest.accept(frame('sd-1', 'events', [{ type: 'alarm', seq: 10 }, { type: 'explode', seq: 11 }]));
     expect(ev).toEqual({ accepted: 1, rejected: 1, duplicates: 0 });
-    expect(deadLetters.list({ code: 'WF_INGEST_SCHEMA', limit: 1 })[0]!.reason).toBe(
+    expect((await deadLetters.list({ code: 'WF_INGEST_SCHEMA', limit: 1 }))[0]!.reason).toBe(
       'type: expected one of alarm, alarm_clear, hush, test, fault, fault_clear, low_battery, tamper, tamper_clear, command_ack, got "explode"',
     );
     expect(await counter('watchfire_ingest_rejects_total', { code: 'WF_INGEST_SCHEMA' })).toBe(3);
     expect(ingest.deviceStats('sd-1')!.rejects).toEqual({ WF_INGEST_SCHEMA: 3, WF_INGEST_NOT_OBJECT: 1 });
   });
 
-  it('validates panel events by the panel schema: point events need loop and point', () => {
+  it('validates panel events by the panel schema: point events need loop and point', async () => {
     const out = ingest.accept(frame('fp-1', 'events', [
       { type: 'fire', loop: 1, point: 12, zone: 3, label: '3F corridor', seq: 1 },
       { type: 'fire', loop: 1, seq: 2 },
       { type: 'main_power_fail', seq: 3 },
     ]));
     expect(out).toEqual({ accepted: 2, rejected: 1, duplicates: 0 });
-    expect(deadLetters.list()[0]!.reason).toBe('point: expected integer ≥ 0, got nothing');
+    expect((await deadLetters.list())[0]!.reason).toBe('point: expected integer ≥ 0, got nothing');
     const fire = readings[0]!;
     expect(fire.kind).toBe('event');
     expect(fire.kind === 'event' && fire.event.type).toBe('fire');
@@ -164,10 +165,10 @@ describe('element rejects keep the rest of the batch', () => {
     expect(fire).toMatchObject({ deviceId: 'fp-1', deviceType: 'fire_panel', siteId: 'site-fp-1', centerId: 'c1', gridId: undefined, seq: 1 });
   });
 
-  it('validates status payloads and dead-letters bad ones', () => {
+  it('validates status payloads and dead-letters bad ones', async () => {
     expect(ingest.accept(frame('fp-1', 'status', { online: true }))).toEqual({ accepted: 1, rejected: 0, duplicates: 0 });
     expect(ingest.accept(frame('fp-1', 'status', { online: 'yes' })).rejected).toBe(1);
-    expect(deadLetters.list()[0]).toMatchObject({ code: 'WF_INGEST_SCHEMA', reason: 'online: Invalid input: expected boolean, received string, got "yes"' });
+    expect((await deadLetters.list())[0]).toMatchObject({ code: 'WF_INGEST_SCHEMA', reason: 'online: Invalid input: expected boolean, received string, got "yes"' });
     expect(readings).toHaveLength(0);
   });
 });
@@ -184,13 +185,13 @@ describe('readings', () => {
     expect(readings[1]!.ts).toBe(NOW);
   });
 
-  it('reads ISO 8601 timestamps with an offset', () => {
+  it('reads ISO 8601 timestamps with an offset', async () => {
     ingest.accept(frame('ss-1', 'telemetry', { settlement: 3.2, ts: '2026-11-23T19:59:30+08:00' }));
     expect(readings[0]!.ts).toBe(Date.UTC(2026, 10, 23, 11, 59, 30));
     expect(readings[0]!.flags).toEqual([]);
     ingest.accept(frame('ss-1', 'telemetry', { settlement: 3.2, ts: '2026-11-23T11:59:30' }));
     // Without an offset the time is ambiguous (PROTOCOL.md): rejected, with the field named.
-    expect(deadLetters.list()[0]!.reason).toBe('ts: Invalid ISO datetime, got "2026-11-23T11:59:30"');
+    expect((await deadLetters.list())[0]!.reason).toBe('ts: Invalid ISO datetime, got "2026-11-23T11:59:30"');
     expect(readings).toHaveLength(1);
   });
 
@@ -226,7 +227,7 @@ describe('readings', () => {
     ]);
     ingest.accept(frame('ss-1', 'telemetry', [{ settlement: 2400, tiltX: 35 }, { settlement: 12000 }]));
     expect(readings.slice(3).map((r) => r.flags)).toEqual([[], ['out_of_range']]);
-    expect(deadLetters.list({ deviceId: 'sd-1' })).toEqual([]);
+    expect((await deadLetters.list({ deviceId: 'sd-1' }))).toEqual([]);
     expect(await counter('watchfire_ingest_out_of_range_total')).toBe(3);
   });
 
@@ -239,7 +240,7 @@ describe('readings', () => {
     // Another device's identical seq/ts is its own.
     expect(ingest.accept(frame('ss-1', 'telemetry', { settlement: 1, seq: 1000, ts: NOW - 600_000 })).accepted).toBe(1);
     expect(readings).toHaveLength(502);
-    expect(deadLetters.count()).toBe(0);
+    expect((await deadLetters.count())).toBe(0);
     expect(await counter('watchfire_ingest_duplicates_total')).toBe(500);
     expect(ingest.deviceStats('sd-1')!.duplicates).toBe(500);
   });
@@ -259,12 +260,12 @@ describe('readings', () => {
     expect(await counter('watchfire_ingest_seq_gaps_total')).toBe(4);
   });
 
-  it('keeps going when the reading sink throws, and dead-letters each reading it threw on (issue 15)', () => {
+  it('keeps going when the reading sink throws, and dead-letters each reading it threw on (issue 15)', async () => {
     const bus = createEventBus();
     let calls = 0;
     const broken = createIngest({ directory, deadLetters, bus, metrics: new Registry(), logger: pino({ level: 'silent' }), sink: () => { calls++; throw new Error('boom'); } });
     expect(broken.accept(frame('sd-1', 'telemetry', [{ smoke: 0 }, { smoke: 0.1 }]))).toEqual({ accepted: 0, rejected: 2, duplicates: 0 });
     expect(calls).toBe(2);
-    expect(deadLetters.list().map((r) => [r.code, r.index, r.payload])).toEqual([['WF_INGEST_INTERNAL', 1, '{"smoke":0.1}'], ['WF_INGEST_INTERNAL', 0, '{"smoke":0}']]);
+    expect((await deadLetters.list()).map((r) => [r.code, r.index, r.payload])).toEqual([['WF_INGEST_INTERNAL', 1, '{"smoke":0.1}'], ['WF_INGEST_INTERNAL', 0, '{"smoke":0}']]);
   });
 });

@@ -31,7 +31,7 @@ beforeAll(async () => {
   // Every run as its device, its series uploaded with the measurement times.
   const total = await uploadRuns(sys, RUNS, BASE);
   await sys.waitFor(async () => (await sys.count('telemetry', `"device" =~ /^(nrc|delco)-/`)) === total, { what: `all ${total} real readings stored`, timeoutMs: 60_000 });
-  expect(sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
+  expect(await sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
 }, 120_000);
 afterAll(async () => {
   await sys?.stop();

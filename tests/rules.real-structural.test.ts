@@ -41,7 +41,7 @@ beforeAll(async () => {
   // Every run as its device, its series uploaded with the measurement times.
   const total = await uploadRuns(sys, RUNS, BASE);
   await sys.waitFor(async () => (await sys.count('telemetry', `"device" =~ /^olab-/`)) === total, { what: `all ${total} real readings stored`, timeoutMs: 90_000 });
-  expect(sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
+  expect(await sys.wf.deadLetters.list({ limit: 5 })).toEqual([]);
 }, 180_000);
 afterAll(async () => {
   await sys?.stop();

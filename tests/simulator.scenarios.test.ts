@@ -145,7 +145,7 @@ describe('scenarios against a real gateway', () => {
     const id = t.deviceIds[0]!;
     await run('malformed');
     const expected = scenario('malformed').expects.deadLetters!;
-    await sys.waitFor(() => expected.every((code) => sys.wf.deadLetters.count({ deviceId: id, code }) > 0), { what: 'dead letters of every kind' });
+    await sys.waitFor(async () => (await Promise.all(expected.map((code) => sys.wf.deadLetters.count({ deviceId: id, code })))).every((n) => n > 0), { what: 'dead letters of every kind' });
     expect(await incidentsOf(t.siteId)).toHaveLength(0);
     await sys.waitFor(async () => (await sys.count('telemetry', `"device" = '${id}' AND "smoke" >= 0.011 AND "smoke" <= 0.012`, 'smoke')) === 2, { what: 'the two good readings of the mixed batch' });
   });

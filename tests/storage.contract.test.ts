@@ -359,13 +359,15 @@ describe('the two schemas and the embedded stores', () => {
     expect(await migratePostgres(runner, next('CREATE TABLE half (x INT);'))).toEqual({ from: latest, to: latest + 1, applied: [`${latest + 1}: test: half`] });
   });
 
-  it('on SQLite the seam reads and writes the very rows the embedded stores do', async () => {
+  it('on SQLite the seam reads and writes the very rows of the embedded file', async () => {
     const { runner, sqlite: db } = await sqlite.open();
-    // Dead letters: appended through the seam, listed by ingest/dead-letters.ts.
-    await createDeadLetterStorage({ sql: runner }).append([rec(1, { deviceId: undefined }), rec(2)], 100);
-    const embedded = createDeadLetterStore({ db: db!, logger: pino({ level: 'silent' }) });
-    expect(embedded.list()).toEqual(await createDeadLetterStorage({ sql: runner }).list());
-    expect(embedded.count({ deviceId: 'even' })).toBe(1);
+    // Dead letters: queued by ingest/dead-letters.ts, written through the seam into the file's table.
+    const embedded = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: runner }), logger: pino({ level: 'silent' }) });
+    embedded.add(rec(1, { deviceId: undefined }));
+    embedded.add(rec(2));
+    await embedded.flush();
+    expect(db!.prepare('SELECT device_id, reason FROM dead_letters ORDER BY id').all()).toEqual([{ device_id: null, reason: 'reason 1' }, { device_id: 'even', reason: 'reason 2' }]);
+    expect(await embedded.count({ deviceId: 'even' })).toBe(1);
   });
 
   it('a snapshot\'s reads agree on PostgreSQL although another node commits between them', async () => {

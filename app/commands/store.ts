@@ -6,9 +6,11 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import type { Config } from '../../contracts/config.ts';
 import type { ErrorCode } from '../../contracts/errors.ts';
-import { createDeadLetterStore, createRefusedStore, downsampleRange, type PostLines } from '../../ingest/index.ts';
+import { createRefusedStore, downsampleRange, type PostLines } from '../../ingest/index.ts';
 import { durationMs } from '../../contracts/downsampling.ts';
 import { openDatabase } from '../db.ts';
+import { openSharedStores, type SharedStores } from '../stores.ts';
+import { createDeadLetterStorage } from '../../storage/index.ts';
 import { out } from './output.ts';
 
 /** The URL of the InfluxDB Watchfire writes to: influx.url, or the running local influxd's. */
@@ -29,20 +31,24 @@ export function registerStoreCommands(program: Command, config: () => Config): v
     .option('--code <code>', 'only this code (WF_INGEST_SCHEMA, …)')
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print JSON lines, one reject per line')
-    .action((o: { device?: string; code?: string; limit: string; json?: boolean }, cmd: Command) => {
+    .action(async (o: { device?: string; code?: string; limit: string; json?: boolean }, cmd: Command) => {
       const cfg = config();
       const db = openDatabase(join(resolve(cfg.dataDir), 'watchfire.db'));
+      let stores: SharedStores | undefined;
       try {
-        const store = createDeadLetterStore({ db, logger: pino({ level: 'silent' }) });
+        // Where the nodes keep them: the SQLite file, or storage.postgresUrl's PostgreSQL (every node's rejects).
+        stores = await openSharedStores({ config: cfg, db, logger: pino({ level: 'warn' }) });
+        const store = createDeadLetterStorage({ sql: stores.runner });
         const filter = { ...(o.device ? { deviceId: o.device } : {}), ...(o.code ? { code: o.code as ErrorCode } : {}) };
-        const rows = store.list({ ...filter, limit: Number(o.limit) });
+        const rows = await store.list({ ...filter, limit: Number(o.limit) });
         if (o.json) {
           for (const r of rows) out(cmd, JSON.stringify(r));
           return;
         }
-        out(cmd, `${store.count(filter)} dead letters${o.device ? ` of ${o.device}` : ''}${o.code ? ` with ${o.code}` : ''}; newest ${rows.length}:`);
+        out(cmd, `${await store.count(filter)} dead letters${o.device ? ` of ${o.device}` : ''}${o.code ? ` with ${o.code}` : ''}; newest ${rows.length}:`);
         for (const r of rows) out(cmd, `${new Date(r.at).toISOString()}  ${r.code}  ${r.deviceId ?? '-'}  ${r.topic}${r.index !== undefined ? `[${r.index}]` : ''}  ${r.reason}`);
       } finally {
+        await stores?.close();
         db.close();
       }
     });

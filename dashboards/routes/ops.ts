@@ -131,8 +131,8 @@ export function opsRoutes(app: App, deps: HttpDeps, hub: StreamHub): void {
       // unknown devices (no center to tie them to) are for center-less staff.
       const deviceIds = devicesInScope(deps.registry, userOf(req));
       const f = { ...(deviceId ? { deviceId } : {}), ...(code ? { code: code as ErrorCode } : {}), ...(deviceIds ? { deviceIds } : {}) };
-      const rejects = dl.list({ ...f, limit, ...(before !== undefined ? { before } : {}) }).map((r) => ({ ...r, deviceId: r.deviceId ?? null, index: r.index ?? null }));
-      return { total: dl.count(f), rejects };
+      const [rows, total] = await Promise.all([dl.list({ ...f, limit, ...(before !== undefined ? { before } : {}) }), dl.count(f)]);
+      return { total, rejects: rows.map((r) => ({ ...r, deviceId: r.deviceId ?? null, index: r.index ?? null })) };
     },
   });
 

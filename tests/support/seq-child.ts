@@ -20,7 +20,7 @@ const seqs = createSeqStore({ db, dir: join(dir!, 'seq'), logger: pino({ level: 
 await seqs.start();
 const ingest = createIngest({
   directory: { get: (id) => (id === 'sd-1' ? sd1 : undefined), verifySecret: () => 'ok', all: () => [sd1] },
-  deadLetters: { add: () => undefined, list: () => [], count: () => 0 },
+  deadLetters: { add: () => undefined, list: async () => [], count: async () => 0 },
   sink: () => undefined, bus: createEventBus(), metrics: new Registry(), logger: pino({ level: 'silent' }), seqs,
 });
 let seq = Number(first);
