@@ -52,9 +52,15 @@ export type { DeviceLiveState } from '../contracts/pipeline.ts';
  * dirty() starts writing the queued rejects at once. On SQLite that write commits inside dirty()
  * (one small synchronous transaction), so the WAL participant listed after it sees that commit
  * and syncs it in the same group commit; on PostgreSQL (storage.postgresUrl) sync() waits for
- * the round trip, so the group's PUBACKs go once the rejects are committed there.
+ * the round trip, so the group's PUBACKs go once the rejects are committed there — but at most
+ * `boundMs`: a PostgreSQL that stops answering must not hold every device's PUBACK, alarms
+ * included (life-safety first). Past the bound the group goes without it, WF_DEAD_LETTER_SLOW is
+ * logged and counted, and the rejects stay queued for their write; a crash before it loses them.
  */
-function deadLetterParticipant(deadLetters: { readonly pending: boolean; flush(): Promise<void> }) {
+/** How long a group's PUBACKs wait for their rejects' dead letters on PostgreSQL. */
+const DEAD_LETTER_BOUND_MS = 1_000;
+
+export function deadLetterParticipant(deadLetters: { readonly pending: boolean; flush(): Promise<void> }, opts: { boundMs: number; onLate(): void }) {
   let writing: Promise<void> = Promise.resolve();
   return {
     dirty(): boolean {
@@ -62,7 +68,16 @@ function deadLetterParticipant(deadLetters: { readonly pending: boolean; flush()
       writing = deadLetters.flush();
       return true;
     },
-    sync: (): Promise<void> => writing,
+    sync(): Promise<void> {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          opts.onLate();
+          resolve();
+        }, opts.boundMs);
+      });
+      return Promise.race([writing, late]).finally(() => clearTimeout(timer));
+    },
   };
 }
 
@@ -112,6 +127,15 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     // Issue 21: on the shared PostgreSQL when storage.postgresUrl is set, so every node's console lists every node's rejects.
     const deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: shared.runner }), logger: logger.child({ module: 'dead-letters' }), metrics });
+    const lateDeadLetters = new Counter({ name: 'watchfire_dead_letters_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their rejects' dead letters committed (PostgreSQL slow or away)`, registers: [metrics] });
+    let lateLogged = 0;
+    const deadLetterLate = () => {
+      lateDeadLetters.inc();
+      const now = clock.now();
+      if (now - lateLogged < 60_000) return;
+      lateLogged = now;
+      logger.error({ code: 'WF_DEAD_LETTER_SLOW', boundMs: DEAD_LETTER_BOUND_MS, queued: deadLetters.queued }, 'dead letters not committed in time: PUBACKs go without them (the database is slow or away); they stay queued for their write');
+    };
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
     // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.
@@ -123,7 +147,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       fsync: config.journal.fsync,
       maxBytes: config.influx.spoolMaxBytes,
       warnRatio: config.influx.spoolWarnRatio,
-      participants: [seqs.participant, deadLetterParticipant(deadLetters), ...(wal ? [wal] : [])],
+      participants: [seqs.participant, deadLetterParticipant(deadLetters, { boundMs: DEAD_LETTER_BOUND_MS, onLate: deadLetterLate }), ...(wal ? [wal] : [])],
       adoptSpool: join(dataDir, 'spool'),
       logger: logger.child({ module: 'journal' }),
       metrics,
