@@ -51,6 +51,18 @@ export type Registry = RegistryReader & RegistryWriter & RegistryChanges & Lifec
   snapshot(): RegistryFile;
 };
 
+/** A file's entities in the order references follow, so a reader of the tables sees no dangling ids mid-way. */
+export function registryEntities(file: RegistryFile): RegistryEntity[] {
+  return [
+    ...file.centers.map((value) => ({ kind: 'center' as const, value })),
+    ...file.people.map((value) => ({ kind: 'person' as const, value })),
+    ...file.grids.map((value) => ({ kind: 'grid' as const, value })),
+    ...file.sites.map((value) => ({ kind: 'site' as const, value })),
+    ...file.devices.map((value) => ({ kind: 'device' as const, value })),
+    ...file.rosters.map((value) => ({ kind: 'roster' as const, value })),
+  ];
+}
+
 export function createRegistry(deps: RegistryDeps): Registry {
   const { storage, logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -192,15 +204,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     importFile: (input) => write(async () => {
       // References may point at what is registered already (a CSV of devices for known sites).
       const file = validateRegistry(input, { registered: mem.snapshot(), ...(deps.checkRules ? { checkRules: deps.checkRules } : {}) });
-      // Order follows references, so a reader of the tables sees no dangling ids mid-way.
-      const entities: RegistryEntity[] = [
-        ...file.centers.map((value) => ({ kind: 'center' as const, value })),
-        ...file.people.map((value) => ({ kind: 'person' as const, value })),
-        ...file.grids.map((value) => ({ kind: 'grid' as const, value })),
-        ...file.sites.map((value) => ({ kind: 'site' as const, value })),
-        ...file.devices.map((value) => ({ kind: 'device' as const, value })),
-        ...file.rosters.map((value) => ({ kind: 'roster' as const, value })),
-      ];
+      const entities = registryEntities(file);
       await storage.upsert(entities, clock.now());
       const changes: RegistryChange[] = [];
       const up = (kind: RegistryChange['kind'], id: string) => changes.push({ kind, id, op: 'upsert' });

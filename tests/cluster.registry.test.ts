@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { createProgram } from '../app/cli.ts';
 import type { RegistryChange } from '../contracts/ports.ts';
@@ -19,6 +19,7 @@ import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestPostgres, type TestPostgres } from './support/postgres.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
+import { connackRefusal } from './support/mqtt-raw.ts';
 
 let pgServer: TestPostgres;
 let influx: TestInfluxd;
@@ -52,14 +53,7 @@ function connect(node: TestSystem, id: string, password: string): Promise<MqttCl
     .then((c) => (clients.push(c), c));
 }
 
-async function refusal(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as ErrorWithReasonCode).code as number | undefined;
-  }
-  throw new Error('expected the CONNECT to be refused');
-}
+const refusal = connackRefusal;
 
 /** Resolves when the node's registry reports a change that `match` accepts (subscribe before the write). */
 function heard(node: TestSystem, match: (c: RegistryChange) => boolean): Promise<readonly RegistryChange[]> {

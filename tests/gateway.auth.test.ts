@@ -1,8 +1,8 @@
 // CONNECT: device credentials, refusals with their CONNACK codes and counters, MQTT 5, keep-alive,
 // observer accounts. Real broker, real sockets, real mqtt clients.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorWithReasonCode } from 'mqtt';
 import { startTestGateway, secretOf, type TestGateway } from './gateway.fixture.ts';
+import { connackRefusal } from './support/mqtt-raw.ts';
 
 const OBSERVER = { name: 'recorder', password: 'observer-pass-0123456789' };
 
@@ -16,14 +16,7 @@ afterAll(async () => {
   await t?.stop();
 });
 
-async function refusal(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as ErrorWithReasonCode).code as number | undefined;
-  }
-  throw new Error('expected the CONNECT to be refused');
-}
+const refusal = connackRefusal;
 
 describe('gateway authentication', () => {
   it('accepts a device with its secret and counts the connection', async () => {

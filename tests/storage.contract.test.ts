@@ -15,6 +15,7 @@ import type { Tables } from '../storage/tables.ts';
 import { sqlBackends, type SqlBackend, rejection } from './support/sql-backends.ts';
 import { waitFor } from './support/wait.ts';
 import { smallCounty } from './support/registries.ts';
+import { registryEntities } from '../registry/registry.ts';
 
 function rec(i: number, over: Partial<RejectRecord> = {}): RejectRecord {
   return {
@@ -25,14 +26,7 @@ function rec(i: number, over: Partial<RejectRecord> = {}): RejectRecord {
 
 const county = RegistryFile.parse(smallCounty());
 function entities(file = county): RegistryEntity[] {
-  return [
-    ...file.centers.map((value) => ({ kind: 'center' as const, value })),
-    ...file.people.map((value) => ({ kind: 'person' as const, value })),
-    ...file.grids.map((value) => ({ kind: 'grid' as const, value })),
-    ...file.sites.map((value) => ({ kind: 'site' as const, value })),
-    ...file.devices.map((value) => ({ kind: 'device' as const, value })),
-    ...file.rosters.map((value) => ({ kind: 'roster' as const, value })),
-  ];
+  return registryEntities(file);
 }
 
 const backends = sqlBackends();

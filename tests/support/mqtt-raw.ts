@@ -69,3 +69,13 @@ export function rawPeer(port: number, opts: { localAddress?: string } = {}): Pro
 export function connectPacket(username: string, password: string | undefined, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `${username}-raw`, keepalive: 60, username, ...(password !== undefined ? { password: Buffer.from(password) } : {}), ...extra };
 }
+
+/** The CONNACK reason code an mqtt.js CONNECT was refused with (5: not authorised); throws when it was accepted. */
+export async function connackRefusal(p: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: unknown }).code as number | undefined;
+  }
+  throw new Error('expected the CONNECT to be refused');
+}
