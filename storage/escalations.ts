@@ -58,9 +58,12 @@ export function cancelTreeSteps(q: Kysely<Tables>, incidentId: string, now: numb
  * row: on PostgreSQL every statement is a round trip the alarm waits for.
  */
 export function digestedOf(q: Kysely<Tables>, d: { step: string; recipientIds: readonly string[]; since: number; siteId: string; incidentId: string }) {
-  return q.selectFrom('alert_outbox as o').innerJoin('alert_incidents as i', 'i.id', 'o.incident_id').select(['o.recipient_id', 'o.channel']).distinct()
-    .where('o.step', '=', d.step).where('o.recipient_id', 'in', d.recipientIds)
-    .where('o.created_at', '>', d.since).where('i.site_id', '=', d.siteId).where('o.incident_id', '!=', d.incidentId);
+  // From the site's incidents (index alert_incidents_site) to their rows (alert_outbox_incident):
+  // a busy operator has a row for every incident of the center, a site has a few incidents. The
+  // CROSS JOIN fixes that order on SQLite, whose planner has no statistics; PostgreSQL plans it.
+  return q.selectFrom('alert_incidents as i').crossJoin('alert_outbox as o').select(['o.recipient_id', 'o.channel']).distinct()
+    .whereRef('o.incident_id', '=', 'i.id').where('i.site_id', '=', d.siteId).where('i.id', '!=', d.incidentId)
+    .where('o.step', '=', d.step).where('o.recipient_id', 'in', d.recipientIds).where('o.created_at', '>', d.since);
 }
 
 export function createEscalationStorage(deps: EscalationStorageDeps) {

@@ -330,6 +330,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
       DROP TRIGGER alert_audit_no_update ON alert_audit;
       CREATE TRIGGER alert_audit_no_update BEFORE UPDATE ON alert_audit
         FOR EACH ROW EXECUTE FUNCTION alert_audit_redaction_only();` },
+  // Mirrors SQLite migration 15: the storm digest starts from the site's incidents.
+  { version: 9, name: 'alerts: index alert_incidents_site', sql: 'CREATE INDEX alert_incidents_site ON alert_incidents (site_id, active);' },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").
