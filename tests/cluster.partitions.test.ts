@@ -14,7 +14,7 @@ import { topics } from '../contracts/protocol.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { smallCounty } from './support/registries.ts';
-import { partitionedNode, startTestSystem, type TestSystem } from './support/system.ts';
+import { partitionedNode, partitionsShared, startTestSystem, type TestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const PARTITIONS = 4;
@@ -74,7 +74,7 @@ beforeAll(async () => {
   nodes.a = await node('a');
   nodes.b = await node('b');
   // A took every partition alone; with B alive each takes its fair share (2 of 4).
-  await waitFor(() => [nodes.a, nodes.b].every((n) => [...n.wf.ruleWorker!.owned().values()].filter(Boolean).length === PARTITIONS / 2), { what: 'the partitions shared 2 and 2', timeoutMs: 15_000 });
+  await partitionsShared([nodes.a, nodes.b], PARTITIONS);
 }, 60_000);
 afterAll(async () => {
   await nodes.a?.stop();

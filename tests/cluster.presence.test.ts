@@ -12,7 +12,7 @@ import { topics } from '../contracts/protocol.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { smallCounty } from './support/registries.ts';
-import { partitionedNode, startTestSystem, type TestSystem } from './support/system.ts';
+import { partitionedNode, partitionsShared, startTestSystem, type TestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const PARTITIONS = 4;
@@ -52,7 +52,7 @@ beforeAll(async () => {
   influx = await startTestInfluxd();
   nodes.a = await node('a');
   nodes.b = await node('b');
-  await waitFor(() => [nodes.a, nodes.b].every((n) => [...n.wf.ruleWorker!.owned().values()].filter(Boolean).length === PARTITIONS / 2), { what: 'the partitions shared 2 and 2', timeoutMs: 15_000 });
+  await partitionsShared([nodes.a, nodes.b], PARTITIONS);
 }, 60_000);
 afterAll(async () => {
   await nodes.a?.stop();

@@ -131,3 +131,11 @@ export function partitionedNode(o: { redisUrl: string; nodeId: string; partition
     'cluster.log.leaseMs': o.leaseMs ?? 600,
   };
 }
+
+/** Waits until the in-process nodes own an even share of the partitions each (a fresh cluster settled). */
+export function partitionsShared(nodes: readonly TestSystem[], partitions: number): Promise<true> {
+  const share = partitions / nodes.length;
+  return waitFor(() => nodes.every((n) => [...n.wf.ruleWorker!.owned().values()].filter(Boolean).length === share) || undefined,
+    { what: `the partitions shared ${nodes.map(() => share).join(' and ')}`, timeoutMs: 15_000 });
+}
+
