@@ -60,6 +60,14 @@ export interface JournalReader {
   confirm(batch: JournalBatch): void;
   /** Durable records not yet handed out by read(). */
   unread(): number;
+  /**
+   * Calls `done` once every record durable at this call is confirmed (InfluxDB stored it, or
+   * refused it for good), in whatever order the shippers confirmed their batches. Records still
+   * in the open group are not waited for: call it after durable(). Never called if this run stops
+   * first (what was not confirmed is shipped after the next start). Cluster mode's rule worker
+   * uses it to tell the log how far a partition's readings are in InfluxDB (worker/rule-worker.ts).
+   */
+  shipped(done: () => void): void;
 }
 
 /** Something else whose commits a PUBACK must cover (the incident store's SQLite WAL). */

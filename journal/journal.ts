@@ -50,6 +50,9 @@ interface Segment {
   bytes: number;
   handed: number;
   confirmed: number;
+  /** Records [0, prefix) are all confirmed; `after` holds confirmed ranges past a gap (shippers confirm out of order). */
+  prefix: number;
+  after: Array<[from: number, to: number]>;
   /** Durable records not yet handed out, while this is the active segment or being read back. */
   mem: string[] | undefined;
   /** Index within the segment of mem[0]: what is before it was handed out and dropped. */
@@ -59,6 +62,13 @@ interface Segment {
 }
 
 type Done = (err?: Error) => void;
+
+/** A shipped() waiter: every record before line `line` of segment `n` (and of every earlier segment). */
+interface ShippedWaiter {
+  readonly n: number;
+  readonly line: number;
+  readonly done: () => void;
+}
 
 const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
@@ -91,6 +101,8 @@ export function createJournal(deps: JournalDeps): Journal {
   let unshippedBytes = 0;
   let unread = 0;
   let readWaiters: Array<() => void> = [];
+  /** shipped() callbacks, in registration order (so by position). */
+  let shippedWaiters: ShippedWaiter[] = [];
   let warned = false;
   let fullLogged = false;
 
@@ -142,7 +154,7 @@ export function createJournal(deps: JournalDeps): Journal {
     if (!active) {
       const n = nextN++;
       const { path, fh } = await createSegmentFile(deps.dir, n, deps.fsync);
-      const seg: Segment = { n, path, lines: 0, bytes: 0, handed: 0, confirmed: 0, mem: [], memBase: 0, loading: undefined, sealed: false };
+      const seg: Segment = { n, path, lines: 0, bytes: 0, handed: 0, confirmed: 0, prefix: 0, after: [], mem: [], memBase: 0, loading: undefined, sealed: false };
       segments.push(seg);
       active = { seg, fh };
     }
@@ -273,6 +285,30 @@ export function createJournal(deps: JournalDeps): Journal {
     checkLevel();
   }
 
+  /** Whether every record before line `line` of segment `n` is confirmed: earlier segments are gone (deleted once wholly confirmed) or wholly confirmed. */
+  function confirmedTo(n: number, line: number): boolean {
+    for (const s of segments) {
+      if (s.n > n) break;
+      if (s.prefix < (s.n === n ? line : s.lines)) return false;
+    }
+    return true;
+  }
+
+  function releaseShipped(): void {
+    let k = 0;
+    while (k < shippedWaiters.length && confirmedTo(shippedWaiters[k]!.n, shippedWaiters[k]!.line)) k++;
+    if (k === 0) return;
+    const ready = shippedWaiters.slice(0, k);
+    shippedWaiters = shippedWaiters.slice(k);
+    for (const w of ready) {
+      try {
+        w.done();
+      } catch (err) {
+        log.error({ err }, 'a journal shipped() callback threw');
+      }
+    }
+  }
+
   /** Makes sure seg.mem holds the segment's records from seg.memBase on (reading a sealed one back). */
   async function load(seg: Segment): Promise<void> {
     if (seg.mem) return;
@@ -300,7 +336,7 @@ export function createJournal(deps: JournalDeps): Journal {
   return {
     async start() {
       for (const f of await findSegments(deps.dir, deps.adoptSpool)) {
-        segments.push({ ...f, handed: 0, confirmed: 0, mem: undefined, memBase: 0, loading: undefined, sealed: true });
+        segments.push({ ...f, handed: 0, confirmed: 0, prefix: 0, after: [], mem: undefined, memBase: 0, loading: undefined, sealed: true });
         unshippedLines += f.lines;
         unshippedBytes += f.bytes;
         unread += f.lines;
@@ -332,6 +368,7 @@ export function createJournal(deps: JournalDeps): Journal {
       }
       started = false;
       stopped = true;
+      shippedWaiters = [];
       wakeReaders();
       await seal();
       // Sealing the active segment may delete it (every record confirmed): that unlink too.
@@ -384,7 +421,21 @@ export function createJournal(deps: JournalDeps): Journal {
       if (!seg) return;
       seg.confirmed += batch.lines.length;
       unshippedLines -= batch.lines.length;
+      const to = batch.from + batch.lines.length;
+      if (batch.from <= seg.prefix) {
+        seg.prefix = Math.max(seg.prefix, to);
+        // Ranges confirmed earlier past a gap that this batch closed.
+        seg.after.sort((x, y) => x[0] - y[0]);
+        while (seg.after.length > 0 && seg.after[0]![0] <= seg.prefix) seg.prefix = Math.max(seg.prefix, seg.after.shift()![1]);
+      } else seg.after.push([batch.from, to]);
       maybeDelete(seg);
+      if (shippedWaiters.length > 0) releaseShipped();
+    },
+    shipped(done) {
+      // The end of what is written now: the active segment's last line, or (none active) before the next segment.
+      const w: ShippedWaiter = active ? { n: active.seg.n, line: active.seg.lines, done } : { n: nextN, line: 0, done };
+      if (shippedWaiters.length === 0 && confirmedTo(w.n, w.line)) done();
+      else shippedWaiters.push(w);
     },
     unread: () => unread,
     stats(): JournalStats {

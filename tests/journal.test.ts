@@ -258,6 +258,50 @@ describe('journal', () => {
     await j.stop();
   });
 
+  it('calls shipped() back once everything durable at the call is confirmed, however the shippers confirm out of order, across segments', async () => {
+    // Segments of about 20 records: the waits span sealed segments and the active one.
+    const j = journalAt(freshDir(), { segmentBytes: 20 * lp(0).length });
+    await j.start();
+    const told: string[] = [];
+    const mark = (name: string): void => j.shipped(() => told.push(name));
+    for (let i = 0; i < 30; i++) j.append(lp(i));
+    await durable(j);
+    mark('first 30');
+    // Appended, not yet durable: not waited for by the next mark (call it after durable()).
+    j.append(lp(30));
+    mark('first 30 again');
+    await durable(j);
+    for (let i = 31; i < 50; i++) j.append(lp(i));
+    await durable(j);
+    mark('all 50');
+    expect(told).toEqual([]);
+    // Two shippers take batches of 10 and confirm the later ones first.
+    const batches = [];
+    for (;;) {
+      const b = j.unread() > 0 ? await j.read(10) : undefined;
+      if (!b) break;
+      batches.push(b);
+    }
+    expect(batches.reduce((n, b) => n + b.lines.length, 0)).toBe(50);
+    const [b0, ...rest] = batches;
+    for (const b of rest.filter((x) => x.lines.includes(lp(30)) || x.lines.includes(lp(49)))) j.confirm(b);
+    expect(told).toEqual([]);
+    for (const b of rest.filter((x) => !x.lines.includes(lp(30)) && !x.lines.includes(lp(49)) && !x.lines.includes(lp(29)))) j.confirm(b);
+    // The batch holding record 0 is not confirmed: nothing is shipped in order yet.
+    expect(told).toEqual([]);
+    j.confirm(b0!);
+    const with29 = rest.find((x) => x.lines.includes(lp(29)));
+    if (with29) {
+      expect(told).toEqual([]);
+      j.confirm(with29);
+    }
+    expect(told).toEqual(['first 30', 'first 30 again', 'all 50']);
+    // Nothing unconfirmed: at once.
+    mark('nothing left');
+    expect(told.at(-1)).toBe('nothing left');
+    await j.stop();
+  });
+
   it('says when its unshipped tail reaches the cap, once, and counts every group in its metrics', async () => {
     const codes: string[] = [];
     const logger = pino({ level: 'warn' }, new Writable({ write(chunk, _e, cb) { codes.push(JSON.parse(String(chunk)).code); cb(); } }));
