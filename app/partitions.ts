@@ -28,7 +28,7 @@ import type { DevicePresence, EventBus } from '../contracts/bus.ts';
 import { partitionOf, presenceOfFrame, type PartitionLane } from '../contracts/cluster.ts';
 import type { Config } from '../contracts/config.ts';
 import type { Scorer } from '../contracts/pipeline.ts';
-import type { DeadLetterStore, DeviceDirectory, Frame, FrameSink, ReadingSink } from '../contracts/ports.ts';
+import type { DeadLetterStore, DeviceDirectory, Frame, FrameSink, ReadingSink, ReadingStore } from '../contracts/ports.ts';
 import { ByteReader, ByteWriter } from '../contracts/bytes.ts';
 import { parseTopic } from '../contracts/protocol.ts';
 import type { Reading } from '../contracts/reading.ts';
@@ -60,6 +60,8 @@ export interface PartitioningDeps {
   bus: EventBus;
   /** The node's journal wait: a record is acknowledged in the log once what it did is durable here. */
   durable: (done: (err?: Error) => void) => void;
+  /** The node's journal: called back once what is durable now is in InfluxDB (the partitions' stored marks). */
+  shipped: (done: () => void) => void;
   logger: Logger;
   metrics: Registry;
 }
@@ -73,7 +75,8 @@ export interface Partitioning {
   quiet: {
     deadLetters(d: DeadLetterStore): DeadLetterStore;
     bus(b: EventBus): EventBus;
-    sink(live: ReadingSink): ReadingSink;
+    /** `store`: where a restored record's reading goes (lane.restore), scored by its partition's engine. */
+    sink(live: ReadingSink, store: Pick<ReadingStore, 'write'>): ReadingSink;
   };
   /** Built after ingest (it is ingest's deps' user): the gateway's sink and its durable wait. */
   attach(ingest: Ingest, journalDurable: (done: (err?: Error) => void) => void): LogAppender;
@@ -116,6 +119,8 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
   let stopPresence: (() => void) | undefined;
   /** True while a lane replays a record: ingest's side effects are off. */
   let replaying = false;
+  /** True while a lane restores a record: as replaying, but its reading is stored. */
+  let restoring = false;
 
   const partitionOfDevice = (id: string): number | undefined => {
     const d = directory.get(id);
@@ -184,22 +189,26 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     const engine = deps.engine(directoryOf(partition), deps.rules.ruleSet());
     engines.set(partition, engine);
     forget(partition);
+    const rebuild = (frame: Frame, store: boolean): void => {
+      const told = presenceOfFrame(frame);
+      if (told) {
+        engine.presence(told);
+        return;
+      }
+      replaying = true;
+      restoring = store;
+      try {
+        sink.replay(frame);
+        const p = presenceOf(frame);
+        if (p) engine.presence(p);
+      } finally {
+        replaying = false;
+        restoring = false;
+      }
+    };
     return {
-      replay(frame) {
-        const told = presenceOfFrame(frame);
-        if (told) {
-          engine.presence(told);
-          return;
-        }
-        replaying = true;
-        try {
-          sink.replay(frame);
-          const p = presenceOf(frame);
-          if (p) engine.presence(p);
-        } finally {
-          replaying = false;
-        }
-      },
+      replay: (frame) => rebuild(frame, false),
+      restore: (frame) => rebuild(frame, true),
       handle(frame) {
         const told = presenceOfFrame(frame);
         if (told) {
@@ -238,6 +247,7 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     lanes: lane,
     worker: node,
     durable: deps.durable,
+    shipped: deps.shipped,
     leaseMs: cluster.log.leaseMs,
     retentionMs: cluster.log.retentionMs,
     snapshotMs: cluster.log.snapshotMs,
@@ -269,10 +279,15 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
           return b.listenerErrors;
         },
       }),
-      // Rebuilding scores the reading into its partition's engine and throws the result away.
-      sink: (live) => (r) => {
-        if (replaying) engineOf(r).evaluate(r);
-        else live(r);
+      // Rebuilding scores the reading into its partition's engine and throws the result away, or
+      // (restoring) stores it as scored, the same point its old owner wrote or would have.
+      sink: (live, store) => (r) => {
+        if (!replaying) {
+          live(r);
+          return;
+        }
+        const ev = engineOf(r).evaluate(r);
+        if (restoring) store.write({ reading: r, score: ev.score, level: ev.level });
       },
     },
     attach(i, journalDurable) {

@@ -237,7 +237,7 @@ export function createWatchfire(deps: WatchfireDeps) {
     const part = config.cluster.enabled && config.cluster.partitions > 0
       ? createPartitioning({
         cluster: config.cluster, directory: registry, engine, rules, presence: (p) => { pipeline.presence(p); live?.presence(p); }, bus,
-        durable: (done) => journal.durable(done), logger: logger.child({ module: 'cluster' }), metrics,
+        durable: (done) => journal.durable(done), shipped: (done) => journal.shipped(done), logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;
     const pipeline = createPipeline({
@@ -264,7 +264,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       directory: registry,
       // With the partitioned log, the re-send memory is the partition's, rebuilt from the log.
       ...(part
-        ? { deadLetters: part.quiet.deadLetters(deadLetters), sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus) }
+        ? { deadLetters: part.quiet.deadLetters(deadLetters), sink: part.quiet.sink(pipeline.onReading, store), bus: part.quiet.bus(bus) }
         : { deadLetters, seqs, sink: pipeline.onReading, bus }),
       clock,
       metrics,

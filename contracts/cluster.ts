@@ -181,7 +181,8 @@ export interface PartitionedLog extends Lifecycle {
   delivered(partition: number): Promise<LogOffset>;
   /**
    * Drops records appended more than `ageMs` ago (approximately: whole internal nodes only), but
-   * never one after `keep` (the partition's newest snapshot: what a new owner replays after it).
+   * never one after `keep` (the older of the partition's newest snapshot and its stored mark: what
+   * a new owner replays, or stores again, after it).
    */
   trim(partition: number, ageMs: number, keep?: LogOffset): Promise<void>;
   /** The owner handled these records (scored, incidents committed). */
@@ -201,6 +202,16 @@ export interface PartitionedLog extends Lifecycle {
   saveSnapshot(partition: number, term: number, snapshot: Buffer): Promise<boolean>;
   /** The partition's snapshot as saved (undefined when none): decodeSnapshot reads it. */
   loadSnapshot(partition: number): Promise<Buffer | undefined>;
+  /**
+   * Records up to `offset` of the partition are in InfluxDB: every reading its owner (or an owner
+   * before it) handled up to there is confirmed. Only under the current term (false otherwise), as
+   * a snapshot. A new owner stores again what its predecessor acknowledged after it (their
+   * readings were in that node's journal only, unshipped when it died; InfluxDB keeps one point
+   * per reading, so what was shipped after all is not doubled).
+   */
+  saveStored(partition: number, term: number, offset: LogOffset): Promise<boolean>;
+  /** The partition's stored mark (saveStored), undefined when none was ever saved. */
+  loadStored(partition: number): Promise<LogOffset | undefined>;
   /** The oldest record still in the partition (undefined when it is empty) and the last ever appended (LOG_START: none). */
   retained(partition: number): Promise<{ first: LogOffset | undefined; last: LogOffset }>;
 }
@@ -275,6 +286,12 @@ export interface PartitionLane {
    * with every side effect off (no dead letter, no stored reading, no finding, no bus event).
    */
   replay(frame: Frame): void;
+  /**
+   * Rebuild of a record its old owner acknowledged but may not have shipped to InfluxDB (after the
+   * partition's stored mark): replay() that stores the reading, as scored then (same point, so
+   * nothing is doubled), and has no other side effect.
+   */
+  restore(frame: Frame): void;
   /** Live: the path a frame takes on one node (ingest → rules → storage and incidents). */
   handle(frame: Frame): void;
   /** The partition went to another worker (or this one stops): its state is dropped. */

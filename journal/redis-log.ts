@@ -36,8 +36,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('ZCARD', KEYS[1])`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-// A snapshot is written only under the current term, and replaces the last one in one SET (a reader
-// sees the old or the new, never half of one). Term and snapshot share the partition's hash tag.
+// A snapshot (or a stored mark) is written only under the current term, and replaces the last one
+// in one SET (a reader sees the old or the new, never half of one). They share the partition's hash tag.
 const SNAPSHOT = `if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1`;
@@ -73,6 +73,7 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
   const leaseKey = (p: number): string => `${prefix}lease:{${p}}`;
   const snapshotKey = (p: number): string => `${prefix}snap:{${p}}`;
   const termKey = (p: number): string => `${prefix}term:{${p}}`;
+  const storedKey = (p: number): string => `${prefix}stored:{${p}}`;
   const keys = (parts: readonly number[]): string[] => parts.map(key);
   let db: Redis | undefined;
   /** Append connections; writers[p % length] carries partition p. */
@@ -257,6 +258,16 @@ export function createRedisLog(opts: RedisLogOptions): PartitionedLog {
     async saveSnapshot(partition, term, snapshot) {
       check(partition);
       return (await live().eval(SNAPSHOT, 2, termKey(partition), snapshotKey(partition), String(term), snapshot)) === 1;
+    },
+
+    async saveStored(partition, term, offset) {
+      check(partition);
+      return (await live().eval(SNAPSHOT, 2, termKey(partition), storedKey(partition), String(term), offset)) === 1;
+    },
+
+    async loadStored(partition) {
+      check(partition);
+      return (await live().get(storedKey(partition))) ?? undefined;
     },
 
     async retained(partition) {

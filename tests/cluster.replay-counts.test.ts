@@ -54,13 +54,13 @@ async function node(name: string): Promise<Node> {
   const rules = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices });
   const part = createPartitioning({
     cluster, directory: devices, engine: (d, ruleSet) => createRuleEngine({ ruleSet, devices: d }), rules,
-    presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), logger, metrics,
+    presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), shipped: (done) => done(), logger, metrics,
   });
   const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: () => undefined }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
     directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: async () => deadLetters, count: async () => deadLetters.length }),
-    sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus), metrics, logger,
+    sink: part.quiet.sink(pipeline.onReading, { write: () => undefined }), bus: part.quiet.bus(bus), metrics, logger,
   });
   part.attach(ingest, (done) => done());
   const made: Node = { part, metrics, handled, deadLetters };

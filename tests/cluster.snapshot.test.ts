@@ -96,13 +96,13 @@ function node(name: string, snapshotMs = 50): Promise<Node> {
   const rules = createRuleEngine({ ruleSet: DEFAULT_RULE_SET, devices });
   const part = createPartitioning({
     cluster: { ...cluster, log: { ...cluster.log } }, directory: devices, engine: (d, ruleSet) => createRuleEngine({ ruleSet, devices: d }), rules,
-    presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), logger, metrics,
+    presence: (p) => pipeline.presence(p), bus, durable: (done) => done(), shipped: (done) => done(), logger, metrics,
   });
   const pipeline = createPipeline({ scorer: part.scorer, store: { write: () => undefined }, findings: { handleFinding: (f) => { found.push(said(f)); } }, bus, busPresence: false, metrics, logger });
   bus.on('reading.scored', 'test', (s) => handled.push(s.reading.seq!));
   const ingest = createIngest({
     directory: devices, deadLetters: part.quiet.deadLetters({ add: (r) => void deadLetters.push(r), list: async () => deadLetters, count: async () => deadLetters.length }),
-    sink: part.quiet.sink(pipeline.onReading), bus: part.quiet.bus(bus), metrics, logger,
+    sink: part.quiet.sink(pipeline.onReading, { write: () => undefined }), bus: part.quiet.bus(bus), metrics, logger,
   });
   part.attach(ingest, (done) => done());
   const made: Node = { part, ingest, found, handled, warnings, deadLetters };
@@ -279,24 +279,85 @@ describe('a new owner with a snapshot and records left pending', () => {
       const seen: string[] = [];
       const lanes: PartitionLanes = () => ({
         replay: (f) => seen.push(`replay ${f.payload.toString()}`),
+        restore: (f) => seen.push(`restore ${f.payload.toString()}`),
         handle: (f) => seen.push(`handle ${f.payload.toString()}`),
         close: () => undefined,
         save: () => Buffer.from(seen.join()),
         load: (s) => seen.push(`load ${Buffer.from(s).toString()}`),
       });
-      const worker = createRuleWorker({ log, lanes, worker: 'next', durable: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50, snapshotMs: 60_000 });
+      const worker = createRuleWorker({ log, lanes, worker: 'next', durable: (done) => done(), shipped: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50, snapshotMs: 60_000 });
       await worker.start();
       try {
         await waitFor(() => worker.owned().get(0) === true, { what: 'the lease to run out and the partition to move' });
         await waitFor(() => seen.length === 6, { what: 'r6 and r7 handled' });
         // r3, r4: pending at or before the snapshot (in its state or not: unknown), handled first.
-        // r5: acknowledged after it, replayed. r6, r7: never read, handled.
-        expect(seen).toEqual(['load r0 r1 r2 r3 r4', 'handle r3', 'handle r4', 'replay r5', 'handle r6', 'handle r7']);
+        // r5: acknowledged after it, replayed with its reading stored again (the dead owner saved no
+        // stored mark: as a version before them, it counts as stored up to its snapshot).
+        // r6, r7: never read, handled.
+        expect(seen).toEqual(['load r0 r1 r2 r3 r4', 'handle r3', 'handle r4', 'restore r5', 'handle r6', 'handle r7']);
         await waitFor(async () => ((await db.xpending('w:log:{0}', 'rules')) as [number])[0] === 0, { what: 'everything acknowledged' });
       } finally {
         await worker.stop();
       }
     } finally {
+      await log.stop();
+    }
+  }, 30_000);
+});
+
+describe('a snapshot and the stored mark', () => {
+  it('is saved only once its readings are in InfluxDB, after the stored mark that covers it', async () => {
+    await fresh();
+    const log = createRedisLog({ redisUrl: redis.url, partitions: 1, prefix: 's:' });
+    await log.start();
+    const frame = (i: number): Buffer => encodeFrame({ deviceId: 'sd-1', topic: 'v1/devices/sd-1/telemetry', payload: Buffer.from(`r${i}`), qos: 1, retain: false, receivedAt: 1_700_000_000_000 + i });
+    // This node's journal, as far as the worker sees it: InfluxDB confirms only when the test says.
+    const held: Array<() => void> = [];
+    let away = true;
+    const shipped = (done: () => void): void => {
+      if (away) held.push(done);
+      else done();
+    };
+    const seen: string[] = [];
+    const lanes: PartitionLanes = () => ({
+      replay: (f) => seen.push(`replay ${f.payload.toString()}`),
+      restore: (f) => seen.push(`restore ${f.payload.toString()}`),
+      handle: (f) => seen.push(`handle ${f.payload.toString()}`),
+      close: () => undefined,
+      save: () => Buffer.from(seen.join()),
+      load: () => undefined,
+    });
+    const worker = createRuleWorker({ log, lanes, worker: 'a', durable: (done) => done(), shipped, logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 150, blockMs: 20, snapshotMs: 1 });
+    try {
+      await worker.start();
+      for (let i = 0; i < 5; i++) await log.append('site-1', frame(i));
+      await waitFor(() => seen.length === 5, { what: 'r0..r4 handled' });
+      const last = (await log.read(0, LOG_START, 10)).at(-1)!.offset;
+      await waitFor(async () => ((await db.xpending('s:log:{0}', 'rules')) as [number])[0] === 0, { what: 'r0..r4 acknowledged' });
+      // Three renewals go by (each resets the lease's TTL); with InfluxDB away there is no stored
+      // mark, so no snapshot, though one is due at every renewal.
+      let renewed = 0;
+      let prev = Infinity;
+      await waitFor(async () => {
+        const t = await db.pttl('s:lease:{0}');
+        if (t > prev) renewed++;
+        prev = t;
+        return renewed >= 3;
+      }, { what: 'three lease renewals', intervalMs: 10 });
+      expect(await log.loadSnapshot(0)).toBeUndefined();
+      expect(await log.loadStored(0)).toBeUndefined();
+      expect(held.length).toBeGreaterThan(0);
+      // InfluxDB confirms: the mark reaches r4, then the snapshot holding r0..r4 is saved.
+      away = false;
+      for (const done of held.splice(0)) done();
+      const snap = await waitFor(async () => {
+        const raw = await log.loadSnapshot(0);
+        return raw ? decodeSnapshot(raw) : undefined;
+      }, { what: 'the snapshot' });
+      expect(snap.offset).toBe(last);
+      expect(await log.loadStored(0)).toBe(last);
+    } finally {
+      await worker.stop();
       await log.stop();
     }
   }, 30_000);

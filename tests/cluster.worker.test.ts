@@ -41,23 +41,27 @@ function recorder(log: PartitionedLog, name: string, leaseMs = 300): { worker: R
   const closed: number[] = [];
   const lanes: PartitionLanes = (p) => ({
     replay: (f) => seen.push(`replay ${f.payload.toString()}`),
+    restore: (f) => seen.push(`restore ${f.payload.toString()}`),
     handle: (f) => seen.push(`handle ${f.payload.toString()}`),
     close: () => closed.push(p),
   });
-  const worker = createRuleWorker({ log, lanes, worker: name, durable: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs, blockMs: 50 });
+  const worker = createRuleWorker({ log, lanes, worker: name, durable: (done) => done(), shipped: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs, blockMs: 50 });
   open.push(worker);
   return { worker, seen, closed };
 }
 
 describe('the rule worker', () => {
-  it("takes a dead owner's partition: replays what it acknowledged, handles what it left pending, then the rest", async () => {
+  it("takes a dead owner's partition: replays what it acknowledged, stores again what it had not shipped, handles what it left pending, then the rest", async () => {
     const log = await logOf('w1:');
-    // A previous owner (by hand): read r0..r5, handled and acknowledged r0..r2, died.
-    expect(await log.claim(0, 'dead', 200)).toBe(true);
+    // A previous owner (by hand): read r0..r5, handled and acknowledged r0..r2, had r0 and r1 in
+    // InfluxDB (its stored mark) and r2 in its journal only, died.
+    const term = await log.claimTerm(0, 'dead', 200);
+    expect(term).toBeGreaterThan(0);
     for (let i = 0; i < 6; i++) await log.append('site-1', frame(i));
     const read = await log.readNew(0, 'dead', { count: 100, blockMs: 50 });
     expect(read).toHaveLength(6);
     await log.ack(0, read.slice(0, 3).map((r) => r.offset));
+    expect(await log.saveStored(0, term, read[1]!.offset)).toBe(true);
     // Appended after it died, never read by anyone.
     for (let i = 6; i < 8; i++) await log.append('site-1', frame(i));
 
@@ -67,13 +71,14 @@ describe('the rule worker', () => {
     await log.append('site-1', frame(8));
     await waitFor(() => next.seen.length === 9, { what: 'r8 handled' });
     expect(next.seen).toEqual([
-      'replay r0', 'replay r1', 'replay r2',
+      'replay r0', 'replay r1', 'restore r2',
       'handle r3', 'handle r4', 'handle r5',
       'handle r6', 'handle r7', 'handle r8',
     ]);
     await waitFor(async () => (await log.takeOver(0, 'probe', 100)).length === 0, { what: 'nothing left pending' });
 
-    // A clean stop releases at once: the next worker need not wait for the lease, and replays all.
+    // A clean stop saves its stored mark (all nine shipped here) and releases at once: the next
+    // worker need not wait for the lease, and replays all without storing anything again.
     await next.worker.stop();
     expect(next.closed).toEqual([0]);
     expect(await log.owner(0)).toBeUndefined();

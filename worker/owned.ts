@@ -18,4 +18,14 @@ export interface Owned {
   snapped: LogOffset;
   /** When a snapshot was last written or tried (or the partition taken). */
   snappedAt: number;
+  /** Records up to here are in InfluxDB (confirmed to this node's journal, or the stored mark it was taken with). */
+  stored: LogOffset;
+  /** The stored mark last saved to the log (what a new owner would start storing after). */
+  storedSaved: LogOffset;
+  /** The newest handled record whose reading this node's journal has yet to confirm, if any. */
+  storing: LogOffset | undefined;
+  /** Whether a journal shipped() callback for this partition is outstanding. */
+  watching: boolean;
+  /** Called when `stored` moves or the partition is dropped. */
+  storedListeners: Set<() => void>;
 }

@@ -46,6 +46,8 @@ export interface RuleWorkerDeps {
   worker: string;
   /** Calls back once what was handled so far is durable on this node (the journal's group commit). */
   durable: (done: (err?: Error) => void) => void;
+  /** Calls back once every reading durable on this node now is in InfluxDB (the journal's shipped()). */
+  shipped: (done: () => void) => void;
   logger: Logger;
   metrics: Registry;
   /** Lease length; renewed every third of it. */
@@ -100,6 +102,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
 
   const handled = hotCounter(deps.metrics, 'watchfire_cluster_records_handled_total', 'Log records handled live by this node\'s rule worker (scored, stored, incidents raised)');
   const replayed = hotCounter(deps.metrics, 'watchfire_cluster_records_replayed_total', 'Log records replayed with side effects off to rebuild a partition\'s rule state');
+  const restored = hotCounter(deps.metrics, 'watchfire_cluster_records_restored_total', 'Log records an earlier owner acknowledged after its stored mark, replayed here with their readings stored again (they may have been in its journal only)');
   const moves = hotCounter(deps.metrics, 'watchfire_cluster_partitions_taken_total', 'Partitions this node\'s rule worker took (and rebuilt)');
   const snaps = createSnapshots({ log, lanes: deps.lanes, logger, metrics: deps.metrics });
   const { ack, fence } = createFencing({ log, owned, drop: (o) => drop(o), logger });
@@ -124,16 +127,20 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     }
   }
 
-  function run(o: Owned, r: LogRecord, live: boolean): void {
+  function run(o: Owned, r: LogRecord, how: 'handle' | 'replay' | 'restore'): void {
     const f = frameOf(r);
     if (!f) return;
     try {
-      if (live) {
+      if (how === 'handle') {
         o.lane.handle(f);
         handled.n++;
-      } else {
+      } else if (how === 'replay') {
         o.lane.replay(f);
         replayed.n++;
+      } else {
+        o.lane.restore(f);
+        replayed.n++;
+        restored.n++;
       }
     } catch (err) {
       // Ingest contains its own failures (dead letters); this is a bug in the lane itself.
@@ -143,9 +150,59 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
 
   const durable = (): Promise<void> => new Promise((resolve, reject) => deps.durable((err) => (err ? reject(err) : resolve())));
 
+  /** Records up to `offset` are in InfluxDB: the stored mark moves (saved to the log at the next renewal). */
+  function advance(o: Owned, offset: LogOffset): void {
+    if (compareOffsets(offset, o.stored) <= 0) return;
+    o.stored = offset;
+    for (const l of [...o.storedListeners]) l();
+  }
+
+  /**
+   * Called once `offset` and what came before it were handled and are durable here: the stored
+   * mark follows once the journal has shipped them. One shipped() wait per partition at a time;
+   * records handled meanwhile are covered by the next one, registered when it returns.
+   */
+  function track(o: Owned, offset: LogOffset): void {
+    if (o.gone || compareOffsets(offset, o.stored) <= 0) return;
+    if (!o.storing || compareOffsets(offset, o.storing) > 0) o.storing = offset;
+    if (o.watching) return;
+    o.watching = true;
+    const target = o.storing;
+    deps.shipped(() => {
+      o.watching = false;
+      if (o.gone) return;
+      advance(o, target);
+      const next = o.storing;
+      o.storing = undefined;
+      if (next && compareOffsets(next, target) > 0) track(o, next);
+    });
+  }
+
+  /** Resolves true once the stored mark reaches `offset`, false if the partition is dropped first. */
+  function storedTo(o: Owned, offset: LogOffset): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!o.gone && compareOffsets(o.stored, offset) < 0) return;
+        o.storedListeners.delete(check);
+        resolve(!o.gone);
+      };
+      o.storedListeners.add(check);
+      check();
+    });
+  }
+
+  async function saveStored(o: Owned): Promise<void> {
+    const mark = o.stored;
+    if (mark === o.storedSaved || o.gone) return;
+    if (await log.saveStored(o.partition, o.term, mark)) {
+      if (compareOffsets(mark, o.storedSaved) > 0) o.storedSaved = mark;
+    }
+  }
+
   function drop(o: Owned): void {
     if (o.gone) return;
     o.gone = true;
+    for (const l of [...o.storedListeners]) l();
     if (owned.get(o.partition) === o) owned.delete(o.partition);
     try {
       o.lane.close();
@@ -155,7 +212,10 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   }
 
   async function open(partition: number, term: number): Promise<void> {
-    const o: Owned = { partition, term, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now() };
+    const o: Owned = {
+      partition, term, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now(),
+      stored: LOG_START, storedSaved: LOG_START, storing: undefined, watching: false, storedListeners: new Set(),
+    };
     owned.set(partition, o);
     const t0 = Date.now();
     try {
@@ -165,14 +225,24 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       const taken = await log.takeOver(partition, worker, MAX_PENDING);
       const pending = new Set(taken.map((r) => r.offset));
       const acks: LogOffset[] = [];
+      const mark = await log.loadStored(partition);
       const from = snapshotMs > 0 ? await snaps.restore(o, until) : undefined;
       if (o.gone) return;
+      // Where this partition's readings are known to be in InfluxDB. None saved: a log no owner
+      // shipped from yet (everything retained is stored again), or one from before stored marks
+      // (taken to be stored up to its snapshot, as that version did).
+      const stored = mark ?? from ?? LOG_START;
+      if (from !== undefined && compareOffsets(stored, from) < 0) {
+        logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition, stored, snapshot: from }, 'the partition snapshot is newer than its stored mark: readings between them, if their owner died unshipped, are not stored again');
+      }
+      o.stored = o.storedSaved = stored;
+      let again = 0;
       let after = LOG_START;
       if (from !== undefined) {
         // Pending at or before the snapshot (in its state or not: unknown): live, first.
         for (const r of taken) {
           if (compareOffsets(r.offset, from) > 0) continue;
-          run(o, r, true);
+          run(o, r, 'handle');
           acks.push(r.offset);
         }
         after = o.last = o.snapped = from;
@@ -184,22 +254,26 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         for (const r of page) {
           if (compareOffsets(r.offset, until) > 0) break rebuild;
           const live = pending.has(r.offset);
-          run(o, r, live);
+          // Acknowledged by an earlier owner after its stored mark: its reading may have been in
+          // that node's journal only, so it is stored again (the same point, never a second one).
+          run(o, r, live ? 'handle' : compareOffsets(r.offset, stored) > 0 ? 'restore' : 'replay');
           if (live) acks.push(r.offset);
+          else if (compareOffsets(r.offset, stored) > 0) again++;
           n++;
           after = o.last = r.offset;
         }
         if (page.length < PAGE) break;
       }
       if (o.gone) return;
-      if (acks.length > 0) {
+      if (acks.length > 0 || again > 0) {
         await durable();
-        await ack(o, acks);
+        track(o, o.last);
+        if (acks.length > 0) await ack(o, acks);
         if (o.gone) return;
       }
       o.ready = true;
       moves.n++;
-      logger.info({ partition, records: n, pendingHandled: acks.length, fromSnapshot: from ?? null, upTo: until, ms: Date.now() - t0 }, 'partition taken: rule state rebuilt from the log');
+      logger.info({ partition, records: n, pendingHandled: acks.length, storedAgain: again, stored, fromSnapshot: from ?? null, upTo: until, ms: Date.now() - t0 }, 'partition taken: rule state rebuilt from the log');
       awake();
     } catch (err) {
       // Given back, so that this or another worker tries again from the start.
@@ -209,10 +283,26 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     }
   }
 
-  /** Writes the partition's snapshot between batches: the state then holds exactly the records up to `last`, all acknowledged (or kept for the next renewal's retry). */
-  async function snapshot(o: Owned): Promise<void> {
-    while (inBatch) await inBatch;
-    if (!o.gone && running) await snaps.write(o);
+  /**
+   * Writes the partition's snapshot between batches: the state then holds exactly the records up to
+   * `last`, all acknowledged (or kept for the next renewal's retry). It is saved once their readings
+   * are in InfluxDB, with the stored mark first: a new owner never loads a state whose readings it
+   * could not store again. Not awaited by the renewal (InfluxDB may be away for an hour).
+   */
+  const snapping = new Map<Owned, Promise<void>>();
+  function snapshot(o: Owned): void {
+    if (snapping.has(o)) return;
+    const done = (async () => {
+      while (inBatch) await inBatch;
+      if (o.gone || !running) return;
+      await snaps.write(o, async (offset) => {
+        if (!(await storedTo(o, offset))) return false;
+        await saveStored(o);
+        return compareOffsets(o.storedSaved, offset) >= 0;
+      });
+    })().catch((err: unknown) => logger.error({ code: 'WF_CLUSTER_SNAPSHOT', partition: o.partition, err: (err as Error).message }, 'partition snapshot failed'))
+      .finally(() => snapping.delete(o));
+    snapping.set(o, done);
   }
 
   async function tick(): Promise<void> {
@@ -244,10 +334,11 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         if (late.length === 0 || o.gone) continue;
         logger.warn({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, records: late.length }, 'records left pending by a worker that lost the partition: handled now');
         for (const r of late) {
-          run(o, r, true);
+          run(o, r, 'handle');
           if (compareOffsets(r.offset, o.last) > 0) o.last = r.offset;
         }
         await durable();
+        track(o, o.last);
         await ack(o, late.map((r) => r.offset));
       }
       // More than a fair share (a node joined): the newest-numbered go back, each after what was
@@ -257,6 +348,8 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         drop(o);
         await idle();
         await Promise.all([...opening]);
+        // Still under its term: the stored mark goes with it, so the next owner stores again only what this node's journal has not shipped.
+        if (o.ready && o.stored !== o.storedSaved) await log.saveStored(o.partition, o.term, o.stored);
         await log.release(o.partition, worker);
         logger.info({ partition: o.partition, share }, 'partition given back for another worker');
       }
@@ -277,10 +370,18 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         for (const o of owned.values()) {
           if (o.ready && !o.gone && o.last !== o.snapped && Date.now() - o.snappedAt >= snapshotMs && (!due || o.snappedAt < due.snappedAt)) due = o;
         }
-        if (due) await snapshot(due);
+        if (due) snapshot(due);
+      }
+      // The stored marks that moved: what a new owner would store again starts after them.
+      for (const o of [...owned.values()]) {
+        if (!running) return;
+        if (o.ready && !o.gone) await saveStored(o);
       }
       if (ticks % TRIM_EVERY === 0) {
-        for (const o of owned.values()) if (o.ready) await log.trim(o.partition, retentionMs, snapshotMs > 0 ? o.snapped : undefined);
+        // Never past the newest snapshot, nor past a record whose reading is not known to be in InfluxDB.
+        for (const o of owned.values()) {
+          if (o.ready) await log.trim(o.partition, retentionMs, snapshotMs > 0 && compareOffsets(o.snapped, o.storedSaved) < 0 ? o.snapped : o.storedSaved);
+        }
       }
     } catch (err) {
       logger.error({ code: 'WF_CLUSTER_LOG_WORKER', err: (err as Error).message }, 'partition leases could not be renewed this time');
@@ -326,7 +427,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
           const o = owned.get(r.partition);
           // Lost meanwhile: left pending, for the new owner.
           if (!o || o.gone || !o.ready) continue;
-          run(o, r, true);
+          run(o, r, 'handle');
           o.last = r.offset;
           let list = acks.get(o);
           if (!list) acks.set(o, (list = []));
@@ -334,6 +435,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         }
         if (acks.size > 0) {
           await durable();
+          for (const [o, offsets] of acks) track(o, offsets.at(-1)!);
           await Promise.all([...acks].map(([o, offsets]) => ack(o, offsets)));
         }
       } catch (err) {
@@ -366,6 +468,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     for (const o of [...owned.values()]) drop(o);
     await ticking;
     await Promise.all([...opening]);
+    await Promise.all([...snapping.values()]);
     await loop;
     loop = undefined;
   }
@@ -390,10 +493,14 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     },
     halt,
     async stop() {
-      const mine = [...owned.keys()];
+      const mine = [...owned.values()];
       await halt();
-      // A clean stop hands the partitions over at once, not after the lease runs out.
-      for (const p of mine) await log.release(p, worker).catch((err: Error) => logger.warn({ partition: p, err: err.message }, 'lease not released; it runs out'));
+      for (const o of mine) {
+        // Its stored mark as far as this node's journal has shipped (what the next owner stores
+        // again starts after it), then the partition is handed over at once, not after the lease runs out.
+        if (o.ready && o.stored !== o.storedSaved) await log.saveStored(o.partition, o.term, o.stored).catch((err: Error) => logger.warn({ partition: o.partition, err: err.message }, 'stored mark not saved; the next owner stores again from the last one'));
+        await log.release(o.partition, worker).catch((err: Error) => logger.warn({ partition: o.partition, err: err.message }, 'lease not released; it runs out'));
+      }
     },
   };
 }

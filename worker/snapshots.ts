@@ -32,8 +32,11 @@ export interface Snapshots {
    * again, never rebuilt short of its snapshot because Redis did not answer once.
    */
   restore(o: Owned, until: LogOffset): Promise<LogOffset | undefined>;
-  /** Writes the partition's state now, tagged with `o.last`; failures are logged, never thrown. */
-  write(o: Owned): Promise<void>;
+  /**
+   * Takes the partition's state now, tagged with `o.last`, and saves it once `ready(offset)` says
+   * yes (false: not saved, tried again next period); failures are logged, never thrown.
+   */
+  write(o: Owned, ready?: (offset: LogOffset) => Promise<boolean>): Promise<void>;
 }
 
 /** Deflated off the event loop, at the fastest level: the state is mostly doubles. */
@@ -88,7 +91,7 @@ export function createSnapshots(deps: SnapshotsDeps): Snapshots {
       }
     },
 
-    async write(o) {
+    async write(o, ready) {
       if (!o.lane.save) return;
       const offset = o.last;
       try {
@@ -98,6 +101,7 @@ export function createSnapshots(deps: SnapshotsDeps): Snapshots {
         const packed = await deflate(state, { level: 1 });
         const bytes = encodeSnapshot({ partitions: log.partitions, partition: o.partition, offset, takenAt: Date.now(), state: packed });
         if (o.gone) return;
+        if (ready && !(await ready(offset))) return;
         if (await log.saveSnapshot(o.partition, o.term, bytes)) {
           o.snapped = offset;
           written.n++;
