@@ -8,14 +8,23 @@
 //      read and come to this worker through the group.
 //   2. `takeOver`: the pending records become this worker's.
 //   3. Rebuild: every retained record up to `delivered`, oldest first, through the lane. An
-//      acknowledged one is replayed with side effects off (its incident, stored reading and dead
-//      letter exist already, made by the owner that acknowledged it). A pending one is handled
+//      acknowledged one is replayed with side effects off (its incident and dead letter exist
+//      already, made by the owner that acknowledged it); one acknowledged after the partition's
+//      stored mark is replayed with its reading stored again (restore: the owner acknowledged it
+//      once its own journal held it, and may have died before that journal shipped it; InfluxDB
+//      keeps one point per reading, so one that did ship is not doubled). A pending one is handled
 //      live, in its place in the order: whether its owner got as far as its incident before dying
 //      is not known, and an alarm handled twice is better than one never handled (at least once;
 //      an incident's key makes the second a no-op where the incident store is shared, issue 21
 //      point 2).
 //   4. From then on, new records through the consumer group: handled, and acknowledged once this
 //      node's journal (and the SQLite WAL beside it) holds what they did.
+// The stored mark (contracts/cluster.ts saveStored): once the journal says what was durable after
+// a batch is in InfluxDB (shipped()), the partition's mark moves to the batch's last record; it is
+// saved under the term at every renewal, at a give-back and at a clean stop. A snapshot is saved
+// only once the mark covers it (so a new owner never loads a state whose readings it could not
+// store again), and the log is never trimmed past the mark: while InfluxDB is away, Redis keeps the
+// partition's records as the journal keeps their readings.
 // Losing a partition (a renewal refused: the lease ran out, another worker has it) closes its lane
 // at once; what was read and not yet acknowledged stays pending for the new owner.
 //
