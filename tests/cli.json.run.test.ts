@@ -126,6 +126,7 @@ const ROWS: readonly Row[] = [
   ['device list', () => inProcess(configFile, ['device', 'list']), (v) => expect(v[0]).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'sd-new' })]))],
   ['user create-admin', () => inProcess(configFile, ['user', 'create-admin', 'root1']), has('password')],
   ['user add', () => inProcess(configFile, ['user', 'add', 'op9', '--role', 'operator']), has('password')],
+  ['user set-password', () => inProcess(configFile, ['user', 'set-password', 'op9']), has('password')],
   ['user list', () => inProcess(configFile, ['user', 'list']), (v) => expect(v[0]).toHaveLength(2)],
   ['sim county', () => inProcess(configFile, ['sim', 'county', '--out', file('county'), '--homes', '3']), has('registryFile')],
   ['sim scenarios', () => inProcess(configFile, ['sim', 'scenarios']), (v) => expect((v[0] as unknown[]).length).toBeGreaterThan(3)],

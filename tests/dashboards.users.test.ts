@@ -63,7 +63,22 @@ describe('users', () => {
     expect((await listUsers(users)).map((u) => [u.username, u.role, u.personId])).toEqual([['root', 'admin', null], ['zhang', 'grid_worker', 'w1']]);
     await expect(program.parseAsync(['node', 'wf', 'user', 'create-admin', 'root', '--password', 'another-one'])).rejects.toThrow(/WF_HTTP_CONFLICT/);
     await expect(program.parseAsync(['node', 'wf', 'user', 'add', 'x', '--role', 'king'])).rejects.toThrow(/--role must be one of/);
-    expect(closed).toBe(4);
+    // A forgotten password: a new one, generated and printed once; the old one and its sessions end.
+    const session = await createSession(users, 'zhang', Date.now());
+    expect(await loadSession(users, session.token, Date.now())).toBeDefined();
+    await program.parseAsync(['node', 'wf', 'user', 'set-password', 'zhang']);
+    expect(lines.at(-2)).toBe('password of zhang changed; their sessions have ended');
+    const fresh = lines.at(-1)!.split(': ')[1]!;
+    expect(fresh.length).toBeGreaterThanOrEqual(24);
+    expect(await verifyLogin(users, 'zhang', 'zhang-pass-1')).toBeUndefined();
+    expect((await verifyLogin(users, 'zhang', fresh))?.username).toBe('zhang');
+    expect(await loadSession(users, session.token, Date.now())).toBeUndefined();
+    await program.parseAsync(['node', 'wf', 'user', 'set-password', 'zhang', '--password', 'zhang-pass-2']);
+    expect((await verifyLogin(users, 'zhang', 'zhang-pass-2'))?.username).toBe('zhang');
+    await expect(program.parseAsync(['node', 'wf', 'user', 'set-password', 'nobody', '--password', 'whatever-1'])).rejects.toThrow(/WF_HTTP_NOT_FOUND/);
+    await expect(program.parseAsync(['node', 'wf', 'user', 'set-password', 'zhang', '--password', 'short'])).rejects.toThrow();
+    expect((await verifyLogin(users, 'zhang', 'zhang-pass-2'))?.username).toBe('zhang');
+    expect(closed).toBe(8);
   });
 });
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { UserStorage } from '../../contracts/storage.ts';
-import { createUser, listUsers, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
+import { createUser, listUsers, setUserPassword, USER_ROLES, type UserRole } from '../../dashboards/index.ts';
 import { WatchfireError } from '../../contracts/errors.ts';
 
 type Open = () => Promise<{ users: UserStorage; close(): Promise<void> }>;
@@ -66,6 +66,20 @@ export function registerUserCommands(program: Command, open: Open, out: (line: s
         }).catch(fail);
         if (o.json) return out(JSON.stringify({ ...u, ...(o.password ? {} : { password }) }));
         out(`${u.role} ${u.username} created${u.personId ? ` (person ${u.personId})` : ''}`);
+        if (!o.password) out(`password (shown once, store it now): ${password}`);
+      });
+    });
+
+  user.command('set-password <username>')
+    .description('Give a user a new password (a forgotten one, or one that leaked): every session of theirs ends; without --password one is generated and printed once')
+    .option('--password <password>', 'password (at least 8 characters)')
+    .option('--json', 'print {"username", "password"} as JSON ("password" only when it was generated)')
+    .action(async (username: string, o: { password?: string; json?: boolean }) => {
+      const password = o.password ?? generatePassword();
+      await withUsers(open, async (store) => {
+        await setUserPassword(store, username, password).catch(fail);
+        if (o.json) return out(JSON.stringify({ username, ...(o.password ? {} : { password }) }));
+        out(`password of ${username} changed; their sessions have ended`);
         if (!o.password) out(`password (shown once, store it now): ${password}`);
       });
     });
