@@ -19,8 +19,22 @@ export interface SharedStores {
   readonly runner: SqlRunner;
   /** The registry's durable copy (registry/registry.ts keeps it in memory and follows it). */
   readonly registry: RegistryStorage;
+  /**
+   * An installation-wide value (wf_meta): on SQLite `local` (this node's own, kept in its file);
+   * on PostgreSQL the one every node shares — the first node to ask stores its own `local`, so an
+   * installation moving onto PostgreSQL keeps it, and every node then uses the one stored.
+   */
+  shared(key: string, local: string): Promise<string>;
   /** Closes the PostgreSQL pool; the SQLite handle stays its owner's. */
   close(): Promise<void>;
+}
+
+async function sharedValue(runner: SqlRunner, key: string, local: string): Promise<string> {
+  if (runner.dialect === 'sqlite') return local;
+  await runner.run(runner.q.insertInto('wf_meta').values({ key, value: local }).onConflict((oc) => oc.column('key').doNothing()));
+  const [row] = await runner.all(runner.q.selectFrom('wf_meta').select('value').where('key', '=', key));
+  if (!row) throw new WatchfireError('WF_DB_POSTGRES', `wf_meta.${key} is missing on PostgreSQL right after it was stored`);
+  return row.value;
 }
 
 export interface SharedStoresDeps {
@@ -52,5 +66,9 @@ export async function openSharedStores(deps: SharedStoresDeps): Promise<SharedSt
   } else {
     runner = sqliteRunner(deps.db);
   }
-  return { dialect: runner.dialect, users: createUserStorage({ sql: runner }), registry: createRegistryStorage({ sql: runner }), runner, close: () => runner.close() };
+  return {
+    dialect: runner.dialect, users: createUserStorage({ sql: runner }), registry: createRegistryStorage({ sql: runner }), runner,
+    shared: (key, local) => sharedValue(runner, key, local),
+    close: () => runner.close(),
+  };
 }

@@ -115,7 +115,7 @@ export function createWatchfire(deps: WatchfireDeps) {
   });
   const exceptionDevices = new Set<string>();
 
-  function build(database: Db, url: string, shared: SharedStores) {
+  function build(database: Db, url: string, shared: SharedStores, ackSecret: string) {
     let ruleSetNow: () => RuleSet = () => DEFAULT_RULE_SET;
     const registry = createRegistry({
       // Issue 21: on the shared PostgreSQL when storage.postgresUrl is set, every node following it.
@@ -215,7 +215,7 @@ export function createWatchfire(deps: WatchfireDeps) {
         channels: config.alerts.channels,
         providers: config.alerts.providers,
         ack: {
-          secret: config.alerts.ack.secret ?? ackLinkKey(database),
+          secret: ackSecret,
           ttlMs: config.alerts.ack.linkTtlHours * 3_600_000,
           replyWords: config.alerts.ack.replyWords,
           keypressDigit: config.alerts.ack.keypressDigit,
@@ -422,7 +422,10 @@ export function createWatchfire(deps: WatchfireDeps) {
       ...(config.influx.username ? { username: config.influx.username } : {}),
       ...(config.influx.password ? { password: config.influx.password } : {}),
     });
-    parts = build(db, influxUrl, stores);
+    // The key of one-tap acknowledge links: configured, or made once and kept; on PostgreSQL one
+    // for every node, so that a link one node sent opens on whichever node the balancer picks.
+    const ackSecret = config.alerts.ack.secret ?? await stores.shared('ack_link_key', ackLinkKey(db));
+    parts = build(db, influxUrl, stores, ackSecret);
     const p = parts;
     // Retention and downsampling (issue 18 point 6): in the background, never in the way of start;
     // InfluxDB 2.x refuses these InfluxQL statements, which is said once.

@@ -332,6 +332,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = Object.freeze([
         FOR EACH ROW EXECUTE FUNCTION alert_audit_redaction_only();` },
   // Mirrors SQLite migration 15: the storm digest starts from the site's incidents.
   { version: 9, name: 'alerts: index alert_incidents_site', sql: 'CREATE INDEX alert_incidents_site ON alert_incidents (site_id, active);' },
+  // Mirrors SQLite's wf_meta (its migration 2): values every node must share, such as the key that
+  // signs one-tap acknowledge links (a link one node sent must open on any other).
+  { version: 10, name: 'app: wf_meta', sql: 'CREATE TABLE wf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);' },
 ]);
 
 // pg_advisory_xact_lock's key: any constant no other user of the database takes ("wfmi").

@@ -181,6 +181,12 @@ export interface PrivacyKeyTable {
   value: string;
 }
 
+/** Installation-wide values by key (SQLite: this node's file; PostgreSQL: every node's). */
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
 export interface LeasesTable {
   name: string;
   holder: string;
@@ -200,6 +206,7 @@ export interface Tables {
   users: UsersTable;
   sessions: SessionsTable;
   wf_leases: LeasesTable;
+  wf_meta: MetaTable;
   alert_reports: ReportsTable;
   alert_escalations: EscalationsTable;
   alert_incidents: IncidentsTable;

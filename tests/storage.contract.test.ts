@@ -317,7 +317,7 @@ describe('the two schemas and the embedded stores', () => {
   const TABLES: ReadonlyArray<keyof Tables> = [
     'dead_letters', 'registry_centers', 'registry_grids', 'registry_sites', 'registry_devices', 'registry_people', 'registry_rosters',
     'alert_outbox', 'alert_outbox_attempts', 'users', 'sessions', 'wf_leases', 'alert_reports', 'alert_escalations',
-    'alert_incidents', 'alert_audit', 'privacy_erasures', 'privacy_redactions', 'read_audit',
+    'alert_incidents', 'alert_audit', 'privacy_erasures', 'privacy_redactions', 'read_audit', 'wf_meta',
   ];
 
   it('PostgreSQL\'s tables mirror SQLite\'s: the same columns, the same nullability, the same indexes', async () => {
