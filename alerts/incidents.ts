@@ -280,6 +280,15 @@ export function createIncidents(deps: IncidentsDeps) {
     return queued(() => flushHeld());
   }
 
+  /**
+   * Every finding that arrived before is recorded (its incident opened or updated and committed),
+   * except repeats held for their window (counts on an incident that is recorded). Unlike
+   * settled(), it lets the repeats' hold be: a storm is still written once per window.
+   */
+  function recorded(): Promise<void> {
+    return queued(async () => undefined);
+  }
+
   async function must(id: string): Promise<Incident> {
     const i = await store.get(id);
     if (!i) throw new WatchfireError('WF_INCIDENT_NOT_FOUND', `No incident ${id}`);
@@ -424,6 +433,7 @@ export function createIncidents(deps: IncidentsDeps) {
     remark: (id: string, actor: string, action: string, note: { en: string; zh: string }) => remark(id, actor, action, note.en, note.zh),
     /** Writes what is held (stop, and before the database closes). */
     flush: settled,
+    recorded,
     get: (id: string) => store.get(id),
     openAtSite: (siteId: string, exceptId: string) => store.openAtSite(siteId, exceptId),
     activeByLevel: () => store.activeByLevel(),

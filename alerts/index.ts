@@ -276,6 +276,14 @@ export function createAlerts(deps: AlertsDeps) {
      * first notifications queued, bus 'incident' emitted); never rejects. Nothing on the device
      * path waits for it. Call only between start() and stop().
      */
+    /**
+     * Resolves once every finding handed over before is recorded (repeats held for their window
+     * aside): cluster mode's rule worker acknowledges a log record only then, so a record whose
+     * alarm a dying node had not committed is handled again by the next owner. Never rejects.
+     */
+    recorded(): Promise<void> {
+      return parts ? parts.incidents.recorded() : Promise.resolve();
+    },
     handleFinding(f: Finding, receivedAt?: number): Promise<void> {
       if (!parts) {
         logger.fatal({ finding: f }, 'finding arrived while alerts are not started');

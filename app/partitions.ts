@@ -62,6 +62,8 @@ export interface PartitioningDeps {
   durable: (done: (err?: Error) => void) => void;
   /** The node's journal: called back once what is durable now is in InfluxDB (the partitions' stored marks). */
   shipped: (done: () => void) => void;
+  /** The alerts: resolves once the findings handed over so far are recorded (a record is acknowledged in the log only then). */
+  recorded?: () => Promise<void>;
   logger: Logger;
   metrics: Registry;
 }
@@ -248,6 +250,7 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
     worker: node,
     durable: deps.durable,
     shipped: deps.shipped,
+    ...(deps.recorded ? { recorded: deps.recorded } : {}),
     leaseMs: cluster.log.leaseMs,
     retentionMs: cluster.log.retentionMs,
     snapshotMs: cluster.log.snapshotMs,

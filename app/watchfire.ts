@@ -237,7 +237,8 @@ export function createWatchfire(deps: WatchfireDeps) {
     const part = config.cluster.enabled && config.cluster.partitions > 0
       ? createPartitioning({
         cluster: config.cluster, directory: registry, engine, rules, presence: (p) => { pipeline.presence(p); live?.presence(p); }, bus,
-        durable: (done) => journal.durable(done), shipped: (done) => journal.shipped(done), logger: logger.child({ module: 'cluster' }), metrics,
+        durable: (done) => journal.durable(done), shipped: (done) => journal.shipped(done), recorded: () => alerts.recorded(),
+        logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;
     const pipeline = createPipeline({

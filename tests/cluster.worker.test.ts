@@ -4,6 +4,7 @@
 // then what was never read, then what comes; a clean stop gives the partitions back at once. And
 // the gateway's side (journal/log-appender.ts): a PUBACK's durable wait ends once the log has the
 // frame, byte for byte, or with the error when it could not take it.
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { waitFor } from './support/wait.ts';
 
 let redis: TestRedis;
-const open: Array<PartitionedLog | RuleWorker> = [];
+const open: Array<Pick<PartitionedLog | RuleWorker, 'stop'>> = [];
 beforeAll(async () => {
   redis = await startTestRedis({ durable: true });
 }, 30_000);
@@ -115,6 +116,43 @@ describe('the rule worker', () => {
     expect(handledAll().map((s) => s.slice(7)).sort()).toEqual(Array.from({ length: n }, (_, i) => `r${i}`).sort());
     // b rebuilt its two partitions from what a had handled there, without handling it again.
     expect(b.seen.filter((s) => s.startsWith('replay')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('acknowledging once what a record raised is recorded', () => {
+  it('leaves handled records pending while their findings are not committed, so the next owner handles them again; acknowledges once they are', async () => {
+    const log = await logOf('w3:');
+    const db = new Redis(redis.url);
+    open.push({ stop: async () => void db.disconnect() });
+    // a's alerts take their time (a PostgreSQL that is slow, or gone): the barrier opens when the test says.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const seenA: string[] = [];
+    const lanes: PartitionLanes = () => ({
+      replay: (f) => seenA.push(`replay ${f.payload.toString()}`),
+      restore: (f) => seenA.push(`restore ${f.payload.toString()}`),
+      handle: (f) => seenA.push(`handle ${f.payload.toString()}`),
+      close: () => undefined,
+    });
+    const a = createRuleWorker({ log, lanes, worker: 'a', durable: (done) => done(), shipped: (done) => done(), recorded: () => gate, logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50 });
+    await a.start();
+    for (let i = 0; i < 3; i++) await log.append('site-1', frame(i));
+    await waitFor(() => seenA.length === 3, { what: 'a to handle r0..r2' });
+    // Scoring goes on meanwhile: the read loop does not wait for the barrier.
+    await log.append('site-1', frame(3));
+    await waitFor(() => seenA.length === 4, { what: 'a to handle r3 while r0..r2 wait' });
+    const pendingNow = async (): Promise<number> => ((await db.xpending('w3:log:{0}', 'rules')) as [number])[0];
+    expect(await pendingNow()).toBe(4);
+    // a dies before its alerts committed: the next owner handles r0..r3 again, it does not replay them.
+    await a.halt();
+    const b = recorder(log, 'b');
+    await b.worker.start();
+    await waitFor(() => b.seen.length === 4, { what: 'b to take the partition and handle what a left' });
+    expect(b.seen).toEqual(['handle r0', 'handle r1', 'handle r2', 'handle r3']);
+    await waitFor(async () => (await pendingNow()) === 0, { what: 'b to acknowledge them' });
+    // a's barrier opening late acknowledges nothing under its old term.
+    release();
+    expect(await pendingNow()).toBe(0);
   });
 });
 

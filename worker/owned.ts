@@ -28,4 +28,6 @@ export interface Owned {
   watching: boolean;
   /** Called when `stored` moves or the partition is dropped. */
   storedListeners: Set<() => void>;
+  /** Its acknowledgements waiting for what their records raised to be recorded, in order. */
+  acking: Promise<void>;
 }

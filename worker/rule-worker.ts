@@ -18,7 +18,11 @@
 //      an incident's key makes the second a no-op where the incident store is shared, issue 21
 //      point 2).
 //   4. From then on, new records through the consumer group: handled, and acknowledged once this
-//      node's journal (and the SQLite WAL beside it) holds what they did.
+//      node's journal (and the SQLite WAL beside it) holds what they did and the findings they
+//      raised are recorded (`recorded`: their incidents committed, on PostgreSQL too). That last
+//      wait is off the read loop (later()): a slow database delays acknowledgements, never the
+//      scoring of the next record; a node that dies first leaves those records pending, and the
+//      next owner handles them again rather than replaying an alarm nobody recorded.
 // The stored mark (contracts/cluster.ts saveStored): once the journal says what was durable after
 // a batch is in InfluxDB (shipped()), the partition's mark moves to the batch's last record; it is
 // saved under the term at every renewal, at a give-back and at a clean stop. A snapshot is saved
@@ -57,6 +61,12 @@ export interface RuleWorkerDeps {
   durable: (done: (err?: Error) => void) => void;
   /** Calls back once every reading durable on this node now is in InfluxDB (the journal's shipped()). */
   shipped: (done: () => void) => void;
+  /**
+   * Resolves once what the records handled so far raised is recorded beyond this node (their
+   * findings' incidents committed on the shared database): a record is acknowledged only then, so
+   * an alarm a dying node had not committed is handled again by the next owner. Absent: at once.
+   */
+  recorded?: () => Promise<void>;
   logger: Logger;
   metrics: Registry;
   /** Lease length; renewed every third of it. */
@@ -187,6 +197,32 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
     });
   }
 
+  const recorded = deps.recorded ?? ((): Promise<void> => Promise.resolve());
+
+  /**
+   * Acknowledges handled records once `barrier` says what they raised is recorded: behind the
+   * partition's earlier acknowledgements, without holding the read loop (a slow or hung database
+   * must not stop the scoring of the next alarm). Refused or failed, they are retried at the next
+   * renewal while this worker owns the partition, and handled again by the next owner otherwise.
+   */
+  function later(o: Owned, offsets: readonly LogOffset[], barrier: Promise<void>): void {
+    if (offsets.length === 0) return;
+    o.acking = o.acking
+      .then(() => barrier)
+      .then(() => ack(o, offsets))
+      .catch((err: unknown) => {
+        logger.error({ code: 'WF_CLUSTER_LOG_WORKER', partition: o.partition, err: (err as Error).message }, 'handled records could not be acknowledged; retried at the next renewal');
+        if (!o.gone) unacked.set(o, [...(unacked.get(o) ?? []), ...offsets]);
+      });
+  }
+
+  /** Waits for a partition's acknowledgements in flight, at most `ms` (what is left is handled again by the next owner). */
+  async function acked(o: Owned, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([o.acking, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+
   /** Resolves true once the stored mark reaches `offset`, false if the partition is dropped first. */
   function storedTo(o: Owned, offset: LogOffset): Promise<boolean> {
     return new Promise((resolve) => {
@@ -223,7 +259,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
   async function open(partition: number, term: number): Promise<void> {
     const o: Owned = {
       partition, term, lane: deps.lanes(partition), ready: false, gone: false, last: LOG_START, snapped: LOG_START, snappedAt: Date.now(),
-      stored: LOG_START, storedSaved: LOG_START, storing: undefined, watching: false, storedListeners: new Set(),
+      stored: LOG_START, storedSaved: LOG_START, storing: undefined, watching: false, storedListeners: new Set(), acking: Promise.resolve(),
     };
     owned.set(partition, o);
     const t0 = Date.now();
@@ -277,7 +313,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       if (acks.length > 0 || again > 0) {
         await durable();
         track(o, o.last);
-        if (acks.length > 0) await ack(o, acks);
+        later(o, acks, recorded());
         if (o.gone) return;
       }
       o.ready = true;
@@ -348,7 +384,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         }
         await durable();
         track(o, o.last);
-        await ack(o, late.map((r) => r.offset));
+        later(o, late.map((r) => r.offset), recorded());
       }
       // More than a fair share (a node joined): the newest-numbered go back, each after what was
       // read of it is handled and acknowledged (the read loop's batch, a rebuild's pending ones).
@@ -357,6 +393,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         drop(o);
         await idle();
         await Promise.all([...opening]);
+        await acked(o, Math.floor(leaseMs / 3));
         // Still under its term: the stored mark goes with it, so the next owner stores again only what this node's journal has not shipped.
         if (o.ready && o.stored !== o.storedSaved) await log.saveStored(o.partition, o.term, o.stored);
         await log.release(o.partition, worker);
@@ -444,8 +481,12 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
         }
         if (acks.size > 0) {
           await durable();
-          for (const [o, offsets] of acks) track(o, offsets.at(-1)!);
-          await Promise.all([...acks].map(([o, offsets]) => ack(o, offsets)));
+          // One barrier for the batch: the findings its records raised were handed over above.
+          const barrier = recorded();
+          for (const [o, offsets] of acks) {
+            track(o, offsets.at(-1)!);
+            later(o, offsets, barrier);
+          }
         }
       } catch (err) {
         // Handled, not acknowledged: acknowledged again at the next renewal while this worker owns
@@ -505,6 +546,7 @@ export function createRuleWorker(deps: RuleWorkerDeps): RuleWorker {
       const mine = [...owned.values()];
       await halt();
       for (const o of mine) {
+        await acked(o, Math.floor(leaseMs / 3));
         // Its stored mark as far as this node's journal has shipped (what the next owner stores
         // again starts after it), then the partition is handed over at once, not after the lease runs out.
         if (o.ready && o.stored !== o.storedSaved) await log.saveStored(o.partition, o.term, o.stored).catch((err: Error) => logger.warn({ partition: o.partition, err: err.message }, 'stored mark not saved; the next owner stores again from the last one'));
