@@ -266,13 +266,17 @@ export function createIncidents(deps: IncidentsDeps) {
     }
   }
 
+  /** Findings handed over and not yet recorded (or their failure logged). */
+  let unrecorded = 0;
+
   /** The alarm path: resolves once the finding is recorded (or its failure logged); never rejects. */
   function handleFinding(f: Finding, receivedAt?: number): Promise<void> {
     if (f.level === 'green' && !f.clears) {
       metrics.findings.inc({ outcome: 'ignored' });
       return Promise.resolve();
     }
-    return queued(() => handleOne(f, receivedAt));
+    unrecorded++;
+    return queued(() => handleOne(f, receivedAt).finally(() => void unrecorded--));
   }
 
   /** Everything that arrived before is written: what a person reads or changes is never behind the findings. */
@@ -434,6 +438,10 @@ export function createIncidents(deps: IncidentsDeps) {
     /** Writes what is held (stop, and before the database closes). */
     flush: settled,
     recorded,
+    /** Whether a finding handed over is not yet recorded. */
+    get unrecorded(): boolean {
+      return unrecorded > 0;
+    },
     get: (id: string) => store.get(id),
     openAtSite: (siteId: string, exceptId: string) => store.openAtSite(siteId, exceptId),
     activeByLevel: () => store.activeByLevel(),

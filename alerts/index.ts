@@ -284,6 +284,10 @@ export function createAlerts(deps: AlertsDeps) {
     recorded(): Promise<void> {
       return parts ? parts.incidents.recorded() : Promise.resolve();
     },
+    /** Whether a finding handed over is not yet recorded (what recorded() would wait for). */
+    get unrecorded(): boolean {
+      return parts?.incidents.unrecorded ?? false;
+    },
     handleFinding(f: Finding, receivedAt?: number): Promise<void> {
       if (!parts) {
         logger.fatal({ finding: f }, 'finding arrived while alerts are not started');

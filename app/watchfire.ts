@@ -136,6 +136,23 @@ export function createWatchfire(deps: WatchfireDeps) {
       lateLogged = now;
       logger.error({ code: 'WF_DEAD_LETTER_SLOW', boundMs: DEAD_LETTER_BOUND_MS, queued: deadLetters.queued }, 'dead letters not committed in time: PUBACKs go without them (the database is slow or away); they stay queued for their write');
     };
+    const partitioned = config.cluster.enabled && config.cluster.partitions > 0;
+    const lateFindings = new Counter({ name: 'watchfire_findings_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their findings' incidents committed (PostgreSQL slow or away)`, registers: [metrics] });
+    let lateFindingsLogged = 0;
+    const findingsLate = () => {
+      lateFindings.inc();
+      const now = clock.now();
+      if (now - lateFindingsLogged < 60_000) return;
+      lateFindingsLogged = now;
+      logger.error({ code: 'WF_FINDINGS_SLOW', boundMs: DEAD_LETTER_BOUND_MS }, 'findings not committed in time: PUBACKs go without their incidents (the database is slow or away); they stay queued for their write');
+    };
+    /** The alerts' findings as a durability participant (created below; asked only once the journal runs). */
+    const findings = {
+      get pending(): boolean {
+        return alerts.unrecorded;
+      },
+      flush: (): Promise<void> => alerts.recorded(),
+    };
     // Issue 15 point 3: what was accepted is remembered across restarts, so no re-send is taken
     // twice. Its log lines are synced in the same group commit as the PUBACK they stand behind.
     // Lines are logged only once the journal has their readings (never ahead of it), before PUBACKs.
@@ -147,7 +164,15 @@ export function createWatchfire(deps: WatchfireDeps) {
       fsync: config.journal.fsync,
       maxBytes: config.influx.spoolMaxBytes,
       warnRatio: config.influx.spoolWarnRatio,
-      participants: [seqs.participant, deadLetterParticipant(deadLetters, { boundMs: DEAD_LETTER_BOUND_MS, onLate: deadLetterLate }), ...(wal ? [wal] : [])],
+      participants: [
+        seqs.participant, deadLetterParticipant(deadLetters, { boundMs: DEAD_LETTER_BOUND_MS, onLate: deadLetterLate }), ...(wal ? [wal] : []),
+        // With incidents on PostgreSQL and no partitioned log, an alarm's PUBACK also stands behind
+        // its incident's commit (bounded as the dead letters' is): a crash after the PUBACK must not
+        // lose the incident of an alarm the device will never send again. On SQLite the finding
+        // commits before the group (synchronously, behind the WAL participant); with the
+        // partitioned log the record is acknowledged in the log only once recorded (worker/).
+        ...(shared.dialect === 'postgres' && !partitioned ? [deadLetterParticipant(findings, { boundMs: DEAD_LETTER_BOUND_MS, onLate: findingsLate })] : []),
+      ],
       adoptSpool: join(dataDir, 'spool'),
       logger: logger.child({ module: 'journal' }),
       metrics,

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',
   WF_DB_POSTGRES: 'The PostgreSQL of storage.postgresUrl could not be reached or refused the connection: at start, Watchfire does not start (the message names the cause); a pooled connection failing while idle is only logged, discarded, and replaced by the next query.',
+  WF_FINDINGS_SLOW: "Findings (an alarm's incident, a warning's) were not committed on storage.postgresUrl's PostgreSQL within 1 s: the group's PUBACKs went without them, so a PostgreSQL that stops answering holds no device's PUBACK; the findings are still queued for their incidents (a crash before they commit loses them). Logged at most once a minute, counted in watchfire_findings_puback_unbound_total.",
   WF_DEAD_LETTER_SLOW: "Rejects' dead letters were not committed on storage.postgresUrl's PostgreSQL within 1 s: the group's PUBACKs went without them, so a PostgreSQL that stops answering holds no device's PUBACK; the rejects stay queued for their write (a crash before it loses them). Logged at most once a minute, counted in watchfire_dead_letters_puback_unbound_total.",
   // backup and restore (issue 18 point 4)
   WF_BACKUP_FAILED: 'A backup could not be completed (SQLite copy, integrity check or influxd backup failed); the partial directory was removed, older backups are kept.',

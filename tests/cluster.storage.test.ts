@@ -4,7 +4,8 @@
 // neither SQLite file holds a user. So are incidents, their timelines, escalation steps and the
 // outbox: an alarm a detector sends to node A is an incident node B lists and acknowledges, and
 // node A sees the acknowledgement. And the dead letters: garbage a device sends to node A is a
-// reject node B's console lists.
+// reject node B's console lists. An alarm's PUBACK stands behind its incident's commit there.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../contracts/protocol.ts';
 import { createUser } from '../dashboards/users.ts';
@@ -14,13 +15,14 @@ import { startTestPostgres, type TestPostgres } from './support/postgres.ts';
 import { startTestSystem, type TestSystem } from './support/system.ts';
 import { TEST_COST } from './dashboards.fixture.ts';
 
-let pg: TestPostgres;
+let postgres: TestPostgres;
+let url: string;
 let influx: TestInfluxd;
 const nodes: TestSystem[] = [];
 
 beforeAll(async () => {
-  [pg, influx] = await Promise.all([startTestPostgres(), startTestInfluxd()]);
-  const url = await pg.createDatabase({ name: 'wf_cluster' });
+  [postgres, influx] = await Promise.all([startTestPostgres(), startTestInfluxd()]);
+  url = await postgres.createDatabase({ name: 'wf_cluster' });
   // Started together: both migrate the empty database at once (one does, the other waits).
   nodes.push(...await Promise.all([1, 2].map(() => startTestSystem({ registry: smallCounty(), influx, smtp: false, config: { 'storage.postgresUrl': url } }))));
 });
@@ -28,7 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const n of nodes.splice(0)) await n.stop();
   await influx?.stop();
-  await pg?.stop();
+  await postgres?.stop();
 });
 
 describe('two nodes on one PostgreSQL (storage.postgresUrl)', () => {
@@ -55,6 +57,15 @@ describe('two nodes on one PostgreSQL (storage.postgresUrl)', () => {
     const detector = await a.connectDevice('sd-1', { password: secret });
     try {
       await detector.publishAsync(topics.events('sd-1'), JSON.stringify({ type: 'alarm', seq: 1 }), { qos: 1 });
+      // The PUBACK came once the incident was committed on PostgreSQL (a crash after it cannot
+      // lose an alarm the device will not send again): read there, at once, past every node.
+      const direct = new pg.Client({ connectionString: url });
+      await direct.connect();
+      try {
+        expect((await direct.query(`SELECT level FROM alert_incidents WHERE device_id = 'sd-1'`)).rows).toEqual([{ level: 'red' }]);
+      } finally {
+        await direct.end();
+      }
       const listed = await b.waitFor(async () => {
         const r = await fetch(`${b.httpUrl}/api/incidents?state=open`, { headers: { cookie } });
         const body = await r.json() as { incidents: Array<{ id: string; level: string; deviceId: string }> };
