@@ -5,6 +5,14 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ERROR_CODES, WatchfireError, type ErrorCode } from '../contracts/errors.ts';
 
+/**
+ * A moment in ms since the epoch that dates and exports can show: 1970 to the end of 9999 (beyond,
+ * a Date is invalid and formatting it throws: a 500 where the caller deserves a 400).
+ */
+export const EpochMs = z.number().int().min(0).max(253_402_300_799_999);
+/** EpochMs from a query string. */
+export const EpochMsQuery = z.coerce.number().int().min(0).max(253_402_300_799_999);
+
 export const FieldError = z.object({ field: z.string(), in: z.string(), reason: z.string() });
 export const ApiError = z.object({
   code: z.string().describe('A WF_* code from contracts/errors.ts'),

@@ -90,6 +90,15 @@ describe('the shift summary', () => {
     expect(rows).toContain(`通话记录,${shanghai((await ctx.incidents.get(fire.id))!.openedAt)},,无人接听,梅园新村 3-2-401,,陈值班,王秀英 13800000001`);
     for (const m of OTHER_CENTER_MARKERS) expect(csv.body + zh.body).not.toContain(m);
   });
+
+  it('refuses a range no date can show with a 400 naming the field, not a 500 (found by the API fuzzer)', async () => {
+    await aShift();
+    for (const url of ['/api/handover?from=0&to=9007199254740991&format=csv', '/api/handover?from=-1', '/api/history?to=9007199254740991']) {
+      const r = await get(op, url);
+      expect(r.statusCode, url).toBe(400);
+      expect(r.json(), url).toMatchObject({ code: 'WF_HTTP_VALIDATION', errors: [{ in: 'querystring' }] });
+    }
+  });
 });
 
 describe('handing over and receiving', () => {

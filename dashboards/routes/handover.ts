@@ -2,7 +2,7 @@
 // shift on duty), handing over with a remark, and the incoming operator's receipt; each printable
 // and exportable as text or CSV. Scoped to the user's center like everything else.
 import { z } from 'zod';
-import { ApiError, httpError } from '../http-errors.ts';
+import { ApiError, EpochMs, EpochMsQuery, httpError } from '../http-errors.ts';
 import { userOf, type App, type HttpDeps } from '../kit.ts';
 import type { User } from '../users.ts';
 import { HandoverSummary, rangeOf, summarise } from '../handover.ts';
@@ -20,16 +20,16 @@ const Export = {
 };
 const SummaryQuery = z.object({
   centerId: z.string().optional().describe('Only for users without a center; a center\'s staff always get their own'),
-  from: z.coerce.number().int().optional().describe('Start (ms since the epoch); default: the start of the roster\'s shift on duty'),
-  to: z.coerce.number().int().optional().describe('End (ms); default now'),
+  from: EpochMsQuery.optional().describe('Start (ms since the epoch); default: the start of the roster\'s shift on duty'),
+  to: EpochMsQuery.optional().describe('End (ms); default now'),
   hours: z.coerce.number().int().min(1).max(72).optional().describe('The last N hours instead of the shift (8, 12)'),
   shift: z.enum(['current', 'previous']).optional().describe('The roster\'s shift on duty now (default) or the one before it'),
   ...Export,
 });
 const HandOverBody = z.object({
   centerId: z.string().optional(),
-  from: z.number().int(),
-  to: z.number().int(),
+  from: EpochMs,
+  to: EpochMs,
   remark: z.string().trim().min(1).max(4000).describe('What the incoming shift must know (交班留言)'),
 });
 const ReceiveBody = z.object({ note: z.string().trim().max(2000).optional() });

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CallBody, Disposition, IncidentState, type Incident } from '../../contracts/incidents.ts';
 import { Category, Level } from '../../contracts/findings.ts';
 import { DISPOSITION_WORDS, STATE_WORDS } from '../../contracts/words.ts';
-import { ApiError, httpError } from '../http-errors.ts';
+import { ApiError, EpochMsQuery, httpError } from '../http-errors.ts';
 import { actorOf, auditRead, canSee, userOf, type App, type HttpDeps } from '../kit.ts';
 import { listAll } from '../overview.ts';
 import type { User } from '../users.ts';
@@ -16,8 +16,8 @@ const FIELD = ['grid_worker', 'operator', 'supervisor'] as const;
 const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError };
 
 const HistoryQuery = z.object({
-  from: z.coerce.number().int().optional().describe('Opened at or after (ms since the epoch)'),
-  to: z.coerce.number().int().optional().describe('Opened before (ms since the epoch)'),
+  from: EpochMsQuery.optional().describe('Opened at or after (ms since the epoch)'),
+  to: EpochMsQuery.optional().describe('Opened before (ms since the epoch)'),
   centerId: z.string().optional(),
   gridId: z.string().optional(),
   level: Level.optional(),
