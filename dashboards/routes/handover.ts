@@ -33,7 +33,7 @@ const HandOverBody = z.object({
   remark: z.string().trim().min(1).max(4000).describe('What the incoming shift must know (交班留言)'),
 });
 const ReceiveBody = z.object({ note: z.string().trim().max(2000).optional() });
-const Id = z.object({ id: z.coerce.number().int().min(1) });
+const Id = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 
 export function handoverRoutes(app: App, deps: HttpDeps): void {
   const store = createHandoverStore(deps.db);

@@ -27,7 +27,7 @@ const ListQuery = z.object({
   assignee: z.string().optional(),
   active: z.enum(['true', 'false']).optional().describe('true: only incidents not yet resolved'),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
-  offset: z.coerce.number().int().min(0).optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).optional(),
 });
 
 const ListAnswer = z.object({ incidents: z.array(IncidentView) });

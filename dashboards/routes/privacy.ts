@@ -13,7 +13,7 @@ const EraseBody = z.object({ reason: z.string().trim().min(1).max(500).describe(
 const ReadsQuery = z.object({
   siteId: z.string().max(64).optional(),
   username: z.string().max(64).optional(),
-  before: z.coerce.number().int().optional().describe('Rows with a smaller id (paging)'),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe('Rows with a smaller id (paging)'),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError };
