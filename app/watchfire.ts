@@ -127,25 +127,26 @@ export function createWatchfire(deps: WatchfireDeps) {
     });
     // Issue 21: on the shared PostgreSQL when storage.postgresUrl is set, so every node's console lists every node's rejects.
     const deadLetters = createDeadLetterStore({ storage: createDeadLetterStorage({ sql: shared.runner }), logger: logger.child({ module: 'dead-letters' }), metrics });
-    const lateDeadLetters = new Counter({ name: 'watchfire_dead_letters_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their rejects' dead letters committed (PostgreSQL slow or away)`, registers: [metrics] });
-    let lateLogged = 0;
-    const deadLetterLate = () => {
-      lateDeadLetters.inc();
-      const now = clock.now();
-      if (now - lateLogged < 60_000) return;
-      lateLogged = now;
-      logger.error({ code: 'WF_DEAD_LETTER_SLOW', boundMs: DEAD_LETTER_BOUND_MS, queued: deadLetters.queued }, 'dead letters not committed in time: PUBACKs go without them (the database is slow or away); they stay queued for their write');
+    /** A group commit whose PUBACKs went without a participant past its bound: counted, and logged at most once a minute. */
+    const unbound = (counter: Counter, log: () => void): (() => void) => {
+      let logged = 0;
+      return () => {
+        counter.inc();
+        const now = clock.now();
+        if (now - logged < 60_000) return;
+        logged = now;
+        log();
+      };
     };
+    const deadLetterLate = unbound(
+      new Counter({ name: 'watchfire_dead_letters_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their rejects' dead letters committed (PostgreSQL slow or away)`, registers: [metrics] }),
+      () => logger.error({ code: 'WF_DEAD_LETTER_SLOW', boundMs: DEAD_LETTER_BOUND_MS, queued: deadLetters.queued }, 'dead letters not committed in time: PUBACKs go without them (the database is slow or away); they stay queued for their write'),
+    );
     const partitioned = config.cluster.enabled && config.cluster.partitions > 0;
-    const lateFindings = new Counter({ name: 'watchfire_findings_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their findings' incidents committed (PostgreSQL slow or away)`, registers: [metrics] });
-    let lateFindingsLogged = 0;
-    const findingsLate = () => {
-      lateFindings.inc();
-      const now = clock.now();
-      if (now - lateFindingsLogged < 60_000) return;
-      lateFindingsLogged = now;
-      logger.error({ code: 'WF_FINDINGS_SLOW', boundMs: DEAD_LETTER_BOUND_MS }, 'findings not committed in time: PUBACKs go without their incidents (the database is slow or away); they stay queued for their write');
-    };
+    const findingsLate = unbound(
+      new Counter({ name: 'watchfire_findings_puback_unbound_total', help: `Group commits whose PUBACKs went after ${DEAD_LETTER_BOUND_MS} ms without their findings' incidents committed (PostgreSQL slow or away)`, registers: [metrics] }),
+      () => logger.error({ code: 'WF_FINDINGS_SLOW', boundMs: DEAD_LETTER_BOUND_MS }, 'findings not committed in time: PUBACKs go without their incidents (the database is slow or away); they stay queued for their write'),
+    );
     /** The alerts' findings as a durability participant (created below; asked only once the journal runs). */
     const findings = {
       get pending(): boolean {

@@ -7,10 +7,11 @@ import pino from 'pino';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, LOG_START, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
+import { encodeFrame, LOG_START, type PartitionedLog } from '../contracts/cluster.ts';
 import { createRedisLog } from '../journal/redis-log.ts';
 import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
+import { recordingLanes } from './support/lanes.ts';
 import { waitFor } from './support/wait.ts';
 
 let redis: TestRedis;
@@ -38,12 +39,7 @@ async function logOf(prefix: string): Promise<PartitionedLog> {
 function recorder(log: PartitionedLog, name: string, leaseMs: number) {
   const seen: string[] = [];
   const warnings: Array<{ msg: string; partition?: number }> = [];
-  const lanes: PartitionLanes = () => ({
-    replay: (f) => seen.push(`replay ${f.payload.toString()}`),
-    restore: (f) => seen.push(`restore ${f.payload.toString()}`),
-    handle: (f) => seen.push(`handle ${f.payload.toString()}`),
-    close: () => undefined,
-  });
+  const lanes = recordingLanes(seen);
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as { msg: string }) });
   const worker = createRuleWorker({ log, lanes, worker: name, durable: (done) => done(), shipped: (done) => done(), logger, metrics: new Registry(), leaseMs, blockMs: 50 });
   open.push(worker);

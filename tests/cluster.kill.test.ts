@@ -5,8 +5,6 @@
 // the dead node's lease runs out, rebuilds its state from the log, scores what was waiting, and
 // confirms the fire when the second detector alarms — by the first one's alarm, which it replayed
 // and did not handle again (its incident counts one finding, not two).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
@@ -14,12 +12,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../contracts/cluster.ts';
 import { topics } from '../contracts/protocol.ts';
-import { freePort } from '../ingest/influxd.ts';
+import { startClusterNode, stopClusterNodes, type ClusterNode } from './support/cluster-node.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
-import { startWatchfireProcess, writeConfig, type WatchfireProcess } from './support/process.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { smallCounty } from './support/registries.ts';
-import { startTestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const PARTITIONS = 4;
@@ -36,48 +32,22 @@ const registry = smallCounty({
   ],
 });
 
-interface Node {
-  name: string;
-  dataDir: string;
-  mqttUrl: string;
-  secrets: Record<string, string>;
-  proc: WatchfireProcess;
-}
-
 let redis: TestRedis;
 let db: Redis;
 let influx: TestInfluxd;
-const nodes: Node[] = [];
+const nodes: ClusterNode[] = [];
 const clients: MqttClient[] = [];
 
-async function node(name: string): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `wf-cluster-${name}-`));
-  // Registry and device secrets written by an in-process Watchfire on the node's data dir.
-  const setup = await startTestSystem({ registry, influx, smtp: false, dataDir });
-  const secrets = setup.secrets;
-  await setup.stop({ keepData: true });
-  const mqttPort = await freePort();
-  const config = writeConfig(dataDir, {
-    dataDir,
-    log: { level: 'info' },
-    gateway: { host: '127.0.0.1', port: mqttPort },
-    http: { host: '127.0.0.1', port: await freePort() },
-    influx: { url: influx.url, database: influx.database, flushIntervalMs: 100 },
-    cluster: { enabled: true, redisUrl: redis.url, nodeId: name, heartbeatMs: 1_000, partitions: PARTITIONS, log: { leaseMs: LEASE_MS } },
-  });
-  const proc = startWatchfireProcess(config);
-  await proc.ready;
-  return { name, dataDir, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, secrets, proc };
-}
+const node = (name: string): Promise<ClusterNode> => startClusterNode({ name, registry, influx, redis, partitions: PARTITIONS, leaseMs: LEASE_MS });
 
-async function device(n: Node, id: string): Promise<MqttClient> {
+async function device(n: ClusterNode, id: string): Promise<MqttClient> {
   const c = await mqtt.connectAsync(n.mqttUrl, { clientId: id, username: id, password: n.secrets[id]!, reconnectPeriod: 0, connectTimeout: 5_000 });
   clients.push(c);
   return c;
 }
 
 /** The node's open incidents at the site, read from its SQLite file (read-only, beside the process). */
-function incidents(n: Node): Array<{ level: string; confirmed: number; finding_count: number; device_id: string }> {
+function incidents(n: ClusterNode): Array<{ level: string; confirmed: number; finding_count: number; device_id: string }> {
   const sql = new Database(join(n.dataDir, 'watchfire.db'), { readonly: true, fileMustExist: true });
   try {
     return sql.prepare('SELECT level, confirmed, finding_count, device_id FROM alert_incidents WHERE site_id = ? AND active = 1').all(SITE) as never;
@@ -101,11 +71,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of clients) c.end(true);
-  for (const n of nodes) await n.proc.kill('SIGTERM');
+  await stopClusterNodes(nodes, clients);
   db?.disconnect();
   await Promise.all([influx?.stop(), redis?.stop()]);
-  for (const n of nodes) rmSync(n.dataDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('kill -9 of the node owning a partition', () => {

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBus } from '../contracts/bus.ts';
-import { decodeSnapshot, encodeFrame, encodeSnapshot, LOG_START, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
+import { decodeSnapshot, encodeFrame, encodeSnapshot, LOG_START, type PartitionedLog } from '../contracts/cluster.ts';
 import { Config } from '../contracts/config.ts';
 import type { Finding } from '../contracts/findings.ts';
 import type { Frame, RejectRecord } from '../contracts/ports.ts';
@@ -30,6 +30,7 @@ import { createRuleEngine, DEFAULT_RULE_SET } from '../rules/index.ts';
 import { createRuleWorker } from '../worker/index.ts';
 import { device, directory, prng } from '../rules/test-support.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
+import { recordingLanes } from './support/lanes.ts';
 import { waitFor } from './support/wait.ts';
 
 const T0 = Date.UTC(2026, 9, 1);
@@ -277,14 +278,7 @@ describe('a new owner with a snapshot and records left pending', () => {
       expect(await log.saveSnapshot(0, term, encodeSnapshot({ partitions: 1, partition: 0, offset: read[4]!.offset, takenAt: Date.now(), state }))).toBe(true);
 
       const seen: string[] = [];
-      const lanes: PartitionLanes = () => ({
-        replay: (f) => seen.push(`replay ${f.payload.toString()}`),
-        restore: (f) => seen.push(`restore ${f.payload.toString()}`),
-        handle: (f) => seen.push(`handle ${f.payload.toString()}`),
-        close: () => undefined,
-        save: () => Buffer.from(seen.join()),
-        load: (s) => seen.push(`load ${Buffer.from(s).toString()}`),
-      });
+      const lanes = recordingLanes(seen, () => ({ save: () => Buffer.from(seen.join()), load: (s) => void seen.push(`load ${Buffer.from(s).toString()}`) }));
       const worker = createRuleWorker({ log, lanes, worker: 'next', durable: (done) => done(), shipped: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50, snapshotMs: 60_000 });
       await worker.start();
       try {
@@ -319,14 +313,7 @@ describe('a snapshot and the stored mark', () => {
       else done();
     };
     const seen: string[] = [];
-    const lanes: PartitionLanes = () => ({
-      replay: (f) => seen.push(`replay ${f.payload.toString()}`),
-      restore: (f) => seen.push(`restore ${f.payload.toString()}`),
-      handle: (f) => seen.push(`handle ${f.payload.toString()}`),
-      close: () => undefined,
-      save: () => Buffer.from(seen.join()),
-      load: () => undefined,
-    });
+    const lanes = recordingLanes(seen, () => ({ save: () => Buffer.from(seen.join()), load: () => undefined }));
     const worker = createRuleWorker({ log, lanes, worker: 'a', durable: (done) => done(), shipped, logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 150, blockMs: 20, snapshotMs: 1 });
     try {
       await worker.start();

@@ -6,62 +6,32 @@
 // survivor, taking the partition, stores again what A acknowledged after A's stored mark (none:
 // A never shipped), scored as A scored it; each reading lands once, and the survivor's own mark
 // follows once its journal has shipped them.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareOffsets, decodeFrame } from '../contracts/cluster.ts';
 import { topics } from '../contracts/protocol.ts';
 import { freePort } from '../ingest/influxd.ts';
+import { startClusterNode, stopClusterNodes, type ClusterNode } from './support/cluster-node.ts';
 import { startTestInfluxd, type TestInfluxd } from './support/influxd.ts';
-import { startWatchfireProcess, writeConfig, type WatchfireProcess } from './support/process.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
 import { smallCounty } from './support/registries.ts';
-import { startTestSystem } from './support/system.ts';
 import { waitFor } from './support/wait.ts';
 
 const READINGS = 40;
 const T0 = Date.now() - 10 * 60_000;
 
-interface Node {
-  name: string;
-  dataDir: string;
-  mqttUrl: string;
-  httpUrl: string;
-  secrets: Record<string, string>;
-  proc: WatchfireProcess;
-}
-
 let redis: TestRedis;
 let db: Redis;
 let influx: TestInfluxd;
-const nodes: Node[] = [];
+const nodes: ClusterNode[] = [];
 const clients: MqttClient[] = [];
 
-async function node(name: string, influxUrl: string): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), `wf-unshipped-${name}-`));
-  // Registry and device secrets written by an in-process Watchfire on the node's data dir.
-  const setup = await startTestSystem({ registry: smallCounty(), influx, smtp: false, dataDir });
-  const secrets = setup.secrets;
-  await setup.stop({ keepData: true });
-  const [mqttPort, httpPort] = [await freePort(), await freePort()];
-  const config = writeConfig(dataDir, {
-    dataDir,
-    log: { level: 'info' },
-    gateway: { host: '127.0.0.1', port: mqttPort },
-    http: { host: '127.0.0.1', port: httpPort },
-    influx: { url: influxUrl, database: influx.database, flushIntervalMs: 100 },
-    cluster: { enabled: true, redisUrl: redis.url, nodeId: name, heartbeatMs: 1_000, partitions: 1, log: { leaseMs: 1_000 } },
-  });
-  const proc = startWatchfireProcess(config);
-  await proc.ready;
-  return { name, dataDir, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, httpUrl: `http://127.0.0.1:${httpPort}`, secrets, proc };
-}
+const node = (name: string, influxUrl: string): Promise<ClusterNode> =>
+  startClusterNode({ name, registry: smallCounty(), influx, influxUrl, redis, partitions: 1, leaseMs: 1_000 });
 
 /** One counter from a node's /metrics (loopback needs no token). */
-async function metric(n: Node, name: string): Promise<number> {
+async function metric(n: ClusterNode, name: string): Promise<number> {
   const text = await (await fetch(`${n.httpUrl}/metrics`)).text();
   const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
@@ -81,16 +51,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of clients) c.end(true);
-  for (const n of nodes) await n.proc.kill('SIGTERM');
+  await stopClusterNodes(nodes, clients);
   db?.disconnect();
   await Promise.all([influx?.stop(), redis?.stop()]);
-  for (const n of nodes) rmSync(n.dataDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('kill -9 of a partition owner whose journal had not shipped', () => {
   it('the survivor stores every reading the dead owner acknowledged, each once', async () => {
-    const [a, b] = nodes as [Node, Node];
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
     // The device on B's gateway: it outlives A. Every reading goes through the log to A.
     const sd1 = await mqtt.connectAsync(b.mqttUrl, { clientId: 'sd-1', username: 'sd-1', password: b.secrets['sd-1']!, reconnectPeriod: 0 });
     clients.push(sd1);

@@ -8,13 +8,14 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, LOG_START, type PartitionedLog, type PartitionLanes } from '../contracts/cluster.ts';
+import { decodeFrame, encodeFrame, LOG_START, type PartitionedLog } from '../contracts/cluster.ts';
 import type { Frame } from '../contracts/ports.ts';
 import type { DeviceInfo } from '../contracts/registry.ts';
 import { createLogAppender } from '../journal/log-appender.ts';
 import { createRedisLog } from '../journal/redis-log.ts';
 import { createRuleWorker, type RuleWorker } from '../worker/index.ts';
 import { startTestRedis, type TestRedis } from './support/redis.ts';
+import { recordingLanes } from './support/lanes.ts';
 import { waitFor } from './support/wait.ts';
 
 let redis: TestRedis;
@@ -40,12 +41,7 @@ async function logOf(prefix: string, partitions = 1): Promise<PartitionedLog> {
 function recorder(log: PartitionedLog, name: string, leaseMs = 300): { worker: RuleWorker; seen: string[]; closed: number[] } {
   const seen: string[] = [];
   const closed: number[] = [];
-  const lanes: PartitionLanes = (p) => ({
-    replay: (f) => seen.push(`replay ${f.payload.toString()}`),
-    restore: (f) => seen.push(`restore ${f.payload.toString()}`),
-    handle: (f) => seen.push(`handle ${f.payload.toString()}`),
-    close: () => closed.push(p),
-  });
+  const lanes = recordingLanes(seen, (p) => ({ close: () => void closed.push(p) }));
   const worker = createRuleWorker({ log, lanes, worker: name, durable: (done) => done(), shipped: (done) => done(), logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs, blockMs: 50 });
   open.push(worker);
   return { worker, seen, closed };
@@ -128,12 +124,7 @@ describe('acknowledging once what a record raised is recorded', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const seenA: string[] = [];
-    const lanes: PartitionLanes = () => ({
-      replay: (f) => seenA.push(`replay ${f.payload.toString()}`),
-      restore: (f) => seenA.push(`restore ${f.payload.toString()}`),
-      handle: (f) => seenA.push(`handle ${f.payload.toString()}`),
-      close: () => undefined,
-    });
+    const lanes = recordingLanes(seenA);
     const a = createRuleWorker({ log, lanes, worker: 'a', durable: (done) => done(), shipped: (done) => done(), recorded: () => gate, logger: pino({ level: 'silent' }), metrics: new Registry(), leaseMs: 300, blockMs: 50 });
     await a.start();
     for (let i = 0; i < 3; i++) await log.append('site-1', frame(i));
