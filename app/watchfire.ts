@@ -264,6 +264,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       ? createPartitioning({
         cluster: config.cluster, directory: registry, engine, rules, presence: (p) => { pipeline.presence(p); live?.presence(p); }, bus,
         durable: (done) => journal.durable(done), shipped: (done) => journal.shipped(done), recorded: () => alerts.recorded(),
+        ...(late ? { late: (from: number, to: number) => late.add(from, to) } : {}),
         logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;

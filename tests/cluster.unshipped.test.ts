@@ -5,7 +5,8 @@
 // nobody listens on), so every reading is in A's journal only when A is killed with SIGKILL. The
 // survivor, taking the partition, stores again what A acknowledged after A's stored mark (none:
 // A never shipped), scored as A scored it; each reading lands once, and the survivor's own mark
-// follows once its journal has shipped them.
+// follows once its journal has shipped them. The readings are three hours old (A was down that
+// long, say): their 5-minute aggregates in long_term are made too.
 import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,8 @@ import { smallCounty } from './support/registries.ts';
 import { waitFor } from './support/wait.ts';
 
 const READINGS = 40;
-const T0 = Date.now() - 10 * 60_000;
+/** Three hours ago, 5-minute aligned: older than the continuous query recomputes (15 min), so only Watchfire's late aggregation puts them in long_term. */
+const T0 = Math.floor((Date.now() - 3 * 3_600_000) / 300_000) * 300_000;
 
 let redis: TestRedis;
 let db: Redis;
@@ -57,7 +59,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe('kill -9 of a partition owner whose journal had not shipped', () => {
-  it('the survivor stores every reading the dead owner acknowledged, each once', async () => {
+  it('the survivor stores every reading the dead owner acknowledged, each once, with its long_term aggregates', async () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode];
     // The device on B's gateway: it outlives A. Every reading goes through the log to A.
     const sd1 = await mqtt.connectAsync(b.mqttUrl, { clientId: 'sd-1', username: 'sd-1', password: b.secrets['sd-1']!, reconnectPeriod: 0 });
@@ -94,8 +96,18 @@ describe('kill -9 of a partition owner whose journal had not shipped', () => {
     await waitFor(async () => (await db.get('wf:stored:{0}')) === last, { what: 'node B to save its stored mark', timeoutMs: 15_000 });
 
     // A reading after the move: handled by B, stored once.
-    await sd1.publishAsync(topics.telemetry('sd-1'), JSON.stringify({ seq: READINGS + 1, ts: T0 + (READINGS + 1) * 1000, smoke: 0.01, temp: 21, battery: 90 }), { qos: 1 });
+    await sd1.publishAsync(topics.telemetry('sd-1'), JSON.stringify({ seq: READINGS + 1, ts: Date.now(), smoke: 0.01, temp: 21, battery: 90 }), { qos: 1 });
     await waitFor(async () => (await storedSeqs()).length > READINGS, { what: 'the next reading in InfluxDB' });
     expect(await storedSeqs()).toEqual([...want, READINGS + 1]);
+
+    // long_term has the restored readings' 5-minute aggregates (all 40 in one bucket, three hours
+    // ago): B made them again (at the latest when it stops), as it does for what it ships late
+    // itself. The live reading of now is the continuous query's, every 5 minutes in production.
+    sd1.end(true);
+    expect(await b.proc.kill('SIGTERM')).toBe(0);
+    const buckets = await influx.query(`SELECT "min_smoke", "max_smoke", "mean_smoke" FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-1' AND time < ${T0 + 300_000}ms`);
+    expect(buckets).toHaveLength(1);
+    expect(buckets[0]).toMatchObject({ min_smoke: 0, max_smoke: 0.04 });
+    expect(buckets[0]!.mean_smoke as number).toBeCloseTo(0.02, 10);
   }, 90_000);
 });
