@@ -100,6 +100,14 @@ describe('kill -9 of a partition owner whose journal had not shipped', () => {
     await waitFor(async () => (await storedSeqs()).length > READINGS, { what: 'the next reading in InfluxDB' });
     expect(await storedSeqs()).toEqual([...want, READINGS + 1]);
 
+    // The device re-sends one of the readings A took (its PUBACK lost, say): B rebuilt the re-send
+    // memory with the readings it stored again, so it is a counted duplicate, stored no second time.
+    const seq = 5;
+    const before = await metric(b, 'watchfire_ingest_duplicates_total');
+    await sd1.publishAsync(topics.telemetry('sd-1'), JSON.stringify({ seq, ts: T0 + seq * 1000, smoke: 0.01 * (seq % 5), temp: 21, battery: 90 }), { qos: 1 });
+    await waitFor(async () => (await metric(b, 'watchfire_ingest_duplicates_total')) === before + 1, { what: 'the re-send counted as a duplicate on B' });
+    expect(await storedSeqs()).toEqual([...want, READINGS + 1]);
+
     // long_term has the restored readings' 5-minute aggregates (all 40 in one bucket, three hours
     // ago): B made them again (at the latest when it stops), as it does for what it ships late
     // itself. The live reading of now is the continuous query's, every 5 minutes in production.
