@@ -272,11 +272,6 @@ export function createAlerts(deps: AlertsDeps) {
   return {
     ...lifecycle,
     /**
-     * The alarm path: resolves once the finding is recorded (its incident opened or updated, its
-     * first notifications queued, bus 'incident' emitted); never rejects. Nothing on the device
-     * path waits for it. Call only between start() and stop().
-     */
-    /**
      * Resolves once every finding handed over before is recorded (repeats held for their window
      * aside): cluster mode's rule worker acknowledges a log record only then, so a record whose
      * alarm a dying node had not committed is handled again by the next owner. Never rejects.
@@ -288,6 +283,12 @@ export function createAlerts(deps: AlertsDeps) {
     get unrecorded(): boolean {
       return parts?.incidents.unrecorded ?? false;
     },
+    /**
+     * The alarm path: resolves once the finding is recorded (its incident opened or updated, its
+     * first notifications queued, bus 'incident' emitted); never rejects. Scoring never waits for
+     * it; a PUBACK only on PostgreSQL without the partitioned log, at most 1 s (app/watchfire.ts).
+     * Call only between start() and stop().
+     */
     handleFinding(f: Finding, receivedAt?: number): Promise<void> {
       if (!parts) {
         logger.fatal({ finding: f }, 'finding arrived while alerts are not started');
