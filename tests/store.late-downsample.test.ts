@@ -7,7 +7,8 @@ import { startTestSystem } from './support/system.ts';
 import { startTestInfluxd } from './support/influxd.ts';
 import { smallCounty } from './support/registries.ts';
 import { topics } from '../contracts/protocol.ts';
-import { spanOfLines } from '../ingest/store/late-downsample.ts';
+import { CQ_REACH_MS, createLateDownsampler, spanOfLines } from '../ingest/store/late-downsample.ts';
+import pino from 'pino';
 
 const influx = await startTestInfluxd();
 afterAll(() => influx.stop());
@@ -16,6 +17,22 @@ describe('late readings and long_term', () => {
   it('finds the span of a batch from its nanosecond timestamps', () => {
     expect(spanOfLines(['telemetry,device=a smoke=1 1700000000123456789', 'telemetry,device=a smoke=2 1699999999000000000', 'torn'])).toEqual([1699999999000, 1700000000123]);
     expect(spanOfLines([])).toBeUndefined();
+  });
+
+  it('leaves to the continuous query what its next run still reaches, and aggregates only the older part', async () => {
+    const now = Date.UTC(2026, 11, 7, 23, 42, 17);
+    const runs: Array<[number, number]> = [];
+    const late = createLateDownsampler({ run: async (from, to) => void runs.push([from, to]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    // A segment's tail read back a second after it was written: the continuous query has it.
+    late.add(now - 8_000, now - 1_000);
+    late.add(now - CQ_REACH_MS, now - 1_000);
+    await late.stop();
+    expect(runs).toEqual([]);
+    // An outage's readings: the part older than the reach is aggregated, up to the reach.
+    const again = createLateDownsampler({ run: async (from, to) => void runs.push([from, to]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    again.add(now - 3_600_000, now - 1_000);
+    await again.stop();
+    expect(runs).toEqual([[now - 3_600_000, now - CQ_REACH_MS + 1]]);
   });
 
   it('aggregates readings of an hour ago shipped after an outage', { timeout: 120_000 }, async () => {

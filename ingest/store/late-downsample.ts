@@ -5,7 +5,21 @@
 // writer reports the time span of every batch it shipped late (one that failed first, or was read
 // back from disk); spans are merged and, a little later, that period is aggregated again from the
 // raw readings (downsampleRange, idempotent). Off the hot path: a timer, one InfluxQL per day.
+//
+// Only what the continuous query will not reach is late. A batch the writer retried once, or read
+// back from a sealed segment (every segment rotation leaves a few unread lines), usually holds
+// readings of seconds ago; the continuous query's next run aggregates those anyway. Aggregating
+// them again cost influxd a 5-minute bucket's query every 30 s under steady load — up to a core,
+// with its queries timing out (issue 15: found by `npm run bench -- firmware` at 5,000/s).
 import type { Logger } from 'pino';
+import { DOWNSAMPLE_STEP_SEC, RAW_TAIL_MS } from '../../contracts/downsampling.ts';
+
+/**
+ * How far back the continuous query's next run still reaches, ms: it runs every 5 minutes over
+ * the last RAW_TAIL_MS, so a reading stored now is aggregated by it if it is younger than
+ * RAW_TAIL_MS − 5 min (the next run is at most 5 minutes away).
+ */
+export const CQ_REACH_MS = RAW_TAIL_MS - DOWNSAMPLE_STEP_SEC * 1000;
 
 export interface LateDownsamplerDeps {
   /** Aggregates [from, to) again: downsampleRange with the retention config. */
@@ -19,7 +33,7 @@ export interface LateDownsamplerDeps {
 }
 
 export interface LateDownsampler {
-  /** A batch with readings from `from` to `to` (ms) was stored late. */
+  /** A batch with readings from `from` to `to` (ms) was stored late; the part the continuous query still reaches is left to it. */
   add(from: number, to: number): void;
   /** Aggregates what is gathered now and stops the timer. */
   stop(): Promise<void>;
@@ -61,6 +75,9 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
   return {
     add(from, to) {
       if (!Number.isFinite(from) || !Number.isFinite(to)) return;
+      const reach = now() - CQ_REACH_MS;
+      if (from >= reach) return;
+      to = Math.min(to, reach);
       span = span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to];
       schedule();
     },

@@ -50,13 +50,13 @@ export function retentionStatements(c: RetentionConfig, have: { policies: Map<st
   return out;
 }
 
-async function influxql(c: RetentionConfig, stmt: string): Promise<Array<{ name?: string; columns: string[]; values?: unknown[][] }>> {
+async function influxql(c: RetentionConfig, stmt: string, timeoutMs = 10_000): Promise<Array<{ name?: string; columns: string[]; values?: unknown[][] }>> {
   const params = new URLSearchParams({ q: stmt, db: c.database });
   if (c.username !== undefined) {
     params.set('u', c.username);
     params.set('p', c.password ?? '');
   }
-  const res = await fetch(`${c.url}/query`, { method: 'POST', body: params, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${c.url}/query`, { method: 'POST', body: params, signal: AbortSignal.timeout(timeoutMs) });
   const body = (await res.json()) as { results?: Array<{ error?: string; series?: Array<{ name?: string; columns: string[]; values?: unknown[][] }> }>; error?: string };
   const err = body.error ?? body.results?.[0]?.error;
   if (!res.ok || err) throw new Error(`${stmt.slice(0, 60)}…: ${err ?? res.status}`);
@@ -80,11 +80,16 @@ export async function ensureRetention(c: RetentionConfig, log?: Logger): Promise
   return stmts;
 }
 
+const CHUNK_MS = 3_600_000;
+
 /**
- * Writes the 5-minute aggregates of [from, to) again from the raw readings, a day at a time. A
+ * Writes the 5-minute aggregates of [from, to) again from the raw readings, an hour at a time. A
  * continuous query only ever computes the bucket that just closed: readings that reach InfluxDB
  * later (shipped from the journal after an outage) or before the query existed (an upgrade) are
  * not aggregated until this runs (`wf store downsample`). Re-running it rewrites the same points.
+ * An hour of a large county is millions of readings: each query gets a minute, not the 10 s of
+ * the statements above (one 5-minute bucket's query timed out at 10 s while influxd took 5,000
+ * readings/s in `npm run bench -- firmware`).
  */
 export async function downsampleRange(c: RetentionConfig, from: number, to: number): Promise<{ buckets: number; written: number }> {
   const db = q(c.database);
@@ -92,9 +97,9 @@ export async function downsampleRange(c: RetentionConfig, from: number, to: numb
   const start = Math.floor(from / step) * step;
   let written = 0;
   let buckets = 0;
-  for (let t = start; t < to; t += 86_400_000) {
-    const end = Math.min(t + 86_400_000, Math.ceil(to / step) * step);
-    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms GROUP BY time(5m), *`);
+  for (let t = start; t < to; t += CHUNK_MS) {
+    const end = Math.min(t + CHUNK_MS, Math.ceil(to / step) * step);
+    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms GROUP BY time(5m), *`, 60_000);
     written += Number(r[0]?.values?.[0]?.[1] ?? 0);
     buckets += Math.round((end - t) / step);
   }
