@@ -162,6 +162,34 @@ describe('journal', () => {
     await j.stop();
   });
 
+  it('keeps the few records a shipper has not taken yet when their segment seals: no read back from disk at a rotation', async () => {
+    // At 5,000 readings/s a segment seals every ~8 s with a shipper a batch behind. Reading the
+    // 8 MiB back and splitting it on the event loop for those few records stalled every PUBACK,
+    // and the batch was reported as stored late (issue 15's 5,000/s tail).
+    const dir = freshDir();
+    const j = journalAt(dir, { segmentBytes: 4096, fsync: false });
+    await j.start();
+    const batches: Array<{ lines: readonly string[]; fromDisk: boolean; segment: number }> = [];
+    for (let g = 0; g < 30; g++) {
+      for (let i = 0; i < 10; i++) j.append(lp(g * 10 + i));
+      await durable(j);
+      // The shipper is two records behind.
+      while (j.unread() > 2) {
+        const b = (await j.read(j.unread() - 2))!;
+        batches.push(b);
+        j.confirm(b);
+      }
+    }
+    const tail = (await j.read(100))!;
+    batches.push(tail);
+    j.confirm(tail);
+    expect(new Set(batches.map((b) => b.segment)).size).toBeGreaterThan(3);
+    expect(batches.filter((b) => b.fromDisk)).toEqual([]);
+    expect(batches.flatMap((b) => b.lines)).toEqual(Array.from({ length: 300 }, (_, i) => lp(i)));
+    expect(j.stats()).toMatchObject({ heldLines: 0, unshippedLines: 0, segments: 1 });
+    await j.stop();
+  });
+
   it('lets go of a sealed segment read back from disk as it is handed out', async () => {
     const dir = freshDir();
     const j = journalAt(dir, { segmentBytes: 4096, fsync: false });
