@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { constants, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
@@ -23,6 +24,11 @@ export interface LocalInfluxdOptions {
   readyTimeoutMs?: number;
   /** CPU niceness of influxd (default 5: below Watchfire; 0 keeps the caller's). */
   niceness?: number;
+  /**
+   * Cores influxd's Go scheduler may run on at once (GOMAXPROCS; default every core but one,
+   * at least 1). A GOMAXPROCS in Watchfire's environment is passed on instead.
+   */
+  maxProcs?: number;
   /** CREATE DATABASE at start (default true); false for a restore, which refuses an existing one. */
   createDatabase?: boolean;
 }
@@ -209,7 +215,12 @@ export async function spawnLocalInfluxd(opts: LocalInfluxdOptions): Promise<Spaw
   const niceness = opts.niceness ?? 5;
   const nicePath = niceness > 0 ? await findOnPath('nice') : undefined;
   const [command, ...args] = [...(nicePath ? [nicePath, '-n', String(niceness)] : []), path, '-config', configFile];
-  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // And never on every core: a continuous query over the last 15 minutes, or a compaction, ran on
+  // both cores of a 2-core machine for seconds, and every PUBACK waited behind it whatever the
+  // nice level (issue 15, `npm run bench -- firmware`). With one core left, the gateway always has one.
+  const maxProcs = opts.maxProcs ?? Math.max(1, availableParallelism() - 1);
+  const env = process.env.GOMAXPROCS ? process.env : { ...process.env, GOMAXPROCS: String(maxProcs) };
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-8000);

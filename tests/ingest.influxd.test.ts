@@ -2,9 +2,9 @@
 // data after a restart, and a missing binary says how to install it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WatchfireError } from '../contracts/errors.ts';
 import { rewriteConfig, startLocalInfluxd } from '../ingest/influxd.ts';
@@ -53,6 +53,31 @@ describe('local influxd', () => {
       await expect(createInfluxQuery({ url: second.url, database: 'keep' }).query('SELEC nonsense')).rejects.toThrow(/error parsing query/);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('runs below Watchfire: nice 5, and on every core but one (GOMAXPROCS)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wf-influxd-p-'));
+    dirs.push(dataDir);
+    const d = await startLocalInfluxd({ dataDir, database: 'prio' });
+    try {
+      const conf = join(dataDir, 'influxd.conf');
+      const pid = readdirSync('/proc').filter((x) => /^\d+$/.test(x)).find((x) => {
+        try {
+          const cmd = readFileSync(`/proc/${x}/cmdline`, 'utf8');
+          return cmd.startsWith('/') && cmd.includes('influxd\0') && cmd.includes(conf);
+        } catch {
+          return false;
+        }
+      });
+      expect(pid).toBeDefined();
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(env).toContain(`GOMAXPROCS=${process.env.GOMAXPROCS ?? Math.max(1, availableParallelism() - 1)}`);
+      // /proc/<pid>/stat: the 19th field is the nice value (after the parenthesised command).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(5);
+    } finally {
+      await d.stop();
     }
   });
 
