@@ -64,12 +64,6 @@ export interface PartitioningDeps {
   shipped: (done: () => void) => void;
   /** The alerts: resolves once the findings handed over so far are recorded (a record is acknowledged in the log only then). */
   recorded?: () => Promise<void>;
-  /**
-   * Told the time of every reading a new owner stores again (lane.restore): it may be older than
-   * the continuous query recomputes (a dead owner's unshipped outage), so its 5-minute aggregates
-   * are made again (ingest/store/late-downsample.ts). Absent: downsampling is off.
-   */
-  late?: (from: number, to: number) => void;
   logger: Logger;
   metrics: Registry;
 }
@@ -297,8 +291,9 @@ export function createPartitioning(deps: PartitioningDeps): Partitioning {
         }
         const ev = engineOf(r).evaluate(r);
         if (restoring) {
+          // Older than the continuous query reaches (a dead owner's unshipped outage), its
+          // 5-minute aggregates are made again once it is stored (ingest/store/late-downsample.ts).
           store.write({ reading: r, score: ev.score, level: ev.level });
-          deps.late?.(r.ts, r.ts);
         }
       },
     },

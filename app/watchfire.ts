@@ -181,14 +181,14 @@ export function createWatchfire(deps: WatchfireDeps) {
     // Readings stored late (after an outage) get their 5-minute aggregates too (issue 18 point 6).
     const late = config.influx.retention.downsample
       ? createLateDownsampler({
-        run: (from, to) => downsampleRange({ url, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention }, from, to),
+        run: (from, to, devices) => downsampleRange({ url, database: config.influx.database, username: config.influx.username, password: config.influx.password, ...config.influx.retention }, from, to, devices),
         rawKeptMs: durationMs(config.influx.retention.raw),
         logger: logger.child({ module: 'store' }),
       })
       : undefined;
     const store = createInfluxStore({
       config: { ...config.influx, url },
-      ...(late ? { late: (from: number, to: number) => late.add(from, to) } : {}),
+      ...(late ? { late: (lines: readonly string[]) => late.addLines(lines) } : {}),
       journal,
       logger: logger.child({ module: 'store' }),
       metrics,
@@ -264,7 +264,6 @@ export function createWatchfire(deps: WatchfireDeps) {
       ? createPartitioning({
         cluster: config.cluster, directory: registry, engine, rules, presence: (p) => { pipeline.presence(p); live?.presence(p); }, bus,
         durable: (done) => journal.durable(done), shipped: (done) => journal.shipped(done), recorded: () => alerts.recorded(),
-        ...(late ? { late: (from: number, to: number) => late.add(from, to) } : {}),
         logger: logger.child({ module: 'cluster' }), metrics,
       })
       : undefined;

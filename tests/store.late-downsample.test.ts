@@ -7,7 +7,7 @@ import { startTestSystem } from './support/system.ts';
 import { startTestInfluxd } from './support/influxd.ts';
 import { smallCounty } from './support/registries.ts';
 import { topics } from '../contracts/protocol.ts';
-import { CQ_REACH_MS, createLateDownsampler, spanOfLines } from '../ingest/store/late-downsample.ts';
+import { CQ_REACH_MS, createLateDownsampler, MAX_NAMED_DEVICES, spanOfLines } from '../ingest/store/late-downsample.ts';
 import pino from 'pino';
 
 const influx = await startTestInfluxd();
@@ -21,18 +21,44 @@ describe('late readings and long_term', () => {
 
   it('leaves to the continuous query what its next run still reaches, and aggregates only the older part', async () => {
     const now = Date.UTC(2026, 11, 7, 23, 42, 17);
-    const runs: Array<[number, number]> = [];
-    const late = createLateDownsampler({ run: async (from, to) => void runs.push([from, to]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    const runs: Array<[number, number, readonly string[] | undefined]> = [];
+    const make = () => createLateDownsampler({ run: async (from, to, devices) => void runs.push([from, to, devices]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    const late = make();
     // A segment's tail read back a second after it was written: the continuous query has it.
     late.add(now - 8_000, now - 1_000);
     late.add(now - CQ_REACH_MS, now - 1_000);
+    late.addLines([`telemetry,center=c,device=sd-1 smoke=0.01 ${now - 2_000}000123`]);
     await late.stop();
     expect(runs).toEqual([]);
     // An outage's readings: the part older than the reach is aggregated, up to the reach.
-    const again = createLateDownsampler({ run: async (from, to) => void runs.push([from, to]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    const again = make();
     again.add(now - 3_600_000, now - 1_000);
     await again.stop();
-    expect(runs).toEqual([[now - 3_600_000, now - CQ_REACH_MS + 1]]);
+    expect(runs).toEqual([[now - 3_600_000, now - CQ_REACH_MS + 1, undefined]]);
+  });
+
+  it('takes every stored batch: its old telemetry lines are aggregated for their devices only, events and new lines left out', async () => {
+    const now = Date.UTC(2026, 11, 7, 23, 42, 17);
+    const hour = now - 3_600_000;
+    const runs: Array<[number, number, readonly string[] | undefined]> = [];
+    const make = () => createLateDownsampler({ run: async (from, to, devices) => void runs.push([from, to, devices]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    const late = make();
+    late.addLines([
+      `telemetry,center=c,device=sd-1,site=h smoke=0.01,score=0i ${hour}000007`,
+      `telemetry,center=c,device=sd-1,site=h smoke=0.02,score=0i ${hour + 60_000}000008`,
+      // An escaped device id (line protocol escapes comma, equals and space in tags).
+      `telemetry,center=c,device=a\\,b\\=c\\ d,site=h smoke=0.03,score=0i ${hour + 120_000}000001`,
+      `event,center=c,device=sd-9,event=alarm,site=h score=100i ${hour - 60_000}000001`,
+      `telemetry,center=c,device=sd-2,site=h smoke=0.04,score=0i ${now - 1_000}000001`,
+    ]);
+    await late.stop();
+    expect(runs).toEqual([[hour, hour + 120_001, ['a,b=c d', 'sd-1']]]);
+    // Past MAX_NAMED_DEVICES the period is aggregated for every device.
+    runs.length = 0;
+    const many = make();
+    many.addLines(Array.from({ length: MAX_NAMED_DEVICES + 1 }, (_, i) => `telemetry,device=sd-${i} smoke=0.01 ${hour + i}000000`));
+    await many.stop();
+    expect(runs).toEqual([[hour, hour + MAX_NAMED_DEVICES + 1, undefined]]);
   });
 
   it('aggregates readings of an hour ago shipped after an outage', { timeout: 120_000 }, async () => {
@@ -53,5 +79,21 @@ describe('late readings and long_term', () => {
     }
     const rows = await influx.query(`SELECT max_smoke, min_smoke FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-2'`);
     expect(rows.map((r) => [r.max_smoke, r.min_smoke])).toEqual([[0.028, 0.01], [0.048, 0.03]]);
+  });
+
+  it("aggregates a device's upload of readings it buffered an hour ago, with InfluxDB up all along", { timeout: 120_000 }, async () => {
+    const sys = await startTestSystem({ registry: smallCounty(), smtp: false, influx });
+    try {
+      await sys.waitFor(async () => (await influx.query('SHOW CONTINUOUS QUERIES')).some((r) => r.name === 'wf_telemetry_5m'), { what: 'the continuous query' });
+      const base = Math.floor((Date.now() - 3_600_000) / 300_000) * 300_000;
+      const c = await sys.connectDevice('sd-3');
+      // Shipped at once, never retried or read back: before, only such batches were taken as late.
+      await c.publishAsync(topics.telemetry('sd-3'), JSON.stringify([0.01, 0.03, 0.02].map((v, i) => ({ ts: base + i * 150_000, seq: i + 1, smoke: v }))), { qos: 1 });
+      await sys.waitFor(async () => (await sys.count('telemetry', `"device" = 'sd-3'`)) >= 3, { what: 'stored' });
+    } finally {
+      await sys.stop();
+    }
+    const rows = await influx.query(`SELECT max_smoke, min_smoke FROM "long_term"."telemetry_5m" WHERE "device" = 'sd-3'`);
+    expect(rows.map((r) => [r.max_smoke, r.min_smoke])).toEqual([[0.03, 0.01], [0.02, 0.02]]);
   });
 });

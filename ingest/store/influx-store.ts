@@ -18,7 +18,6 @@ import type { Journal, JournalBatch } from '../../contracts/journal.ts';
 import type { ReadingStore, StoreStats } from '../../contracts/ports.ts';
 import { LineFormatter } from './line.ts';
 import { postLines, ensureDatabase } from './http.ts';
-import { spanOfLines } from './late-downsample.ts';
 
 export interface InfluxStoreDeps {
   config: Config['influx'] & { url: string };
@@ -28,8 +27,8 @@ export interface InfluxStoreDeps {
   metrics: Registry;
   /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
   refused?: { add(lines: readonly string[], reason: string): void };
-  /** Told the time span of every batch stored late (failed first, or read back from disk): its aggregates are due again (late-downsample.ts). */
-  late?: (fromMs: number, toMs: number) => void;
+  /** Handed every batch InfluxDB stored: readings in it the continuous query will not reach get their aggregates again (late-downsample.ts). */
+  late?: (lines: readonly string[]) => void;
   /** InfluxDB being started beside us (a local influxd): nothing is shipped before it settles;
    * readings wait in the journal meanwhile, so devices are served from the first second. */
   until?: Promise<unknown>;
@@ -106,14 +105,10 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   /** Posts one batch until InfluxDB has it (or calls it malformed); gives up only on stop. */
   async function ship(batch: JournalBatch): Promise<boolean> {
     let delay = minDelay;
-    let failedOnce = false;
     for (;;) {
       try {
         await postLines(transport, writePath, batch.lines, gzipThreshold);
-        if (deps.late && (batch.fromDisk || failedOnce)) {
-          const span = spanOfLines(batch.lines);
-          if (span) deps.late(span[0], span[1]);
-        }
+        deps.late?.(batch.lines);
         if (failing) log.info({ unshipped: journal.stats().unshippedLines }, 'InfluxDB is back: shipping the journal');
         failing = false;
         const n = batch.lines.length;
@@ -127,7 +122,6 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       } catch (err) {
         failures.inc();
         failedBatches++;
-        failedOnce = true;
         if (err instanceof HttpError && err.statusCode === 400) {
           // Malformed or a field type conflict: 1.x has already written the good lines of a
           // partial write, and no retry can fix the rest.

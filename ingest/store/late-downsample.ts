@@ -1,29 +1,32 @@
 // Readings that reach InfluxDB late get their 5-minute aggregates (issue 18 point 6). The
-// continuous query only recomputes the last 15 minutes; readings shipped from the journal after
-// an outage (or after a restart with an unshipped tail) are older than that, and without this
-// they would be in the raw readings but missing from `long_term`, where long charts look. The
-// writer reports the time span of every batch it shipped late (one that failed first, or was read
-// back from disk); spans are merged and, a little later, that period is aggregated again from the
-// raw readings (downsampleRange, idempotent). Off the hot path: a timer, one InfluxQL per day.
+// continuous query recomputes only the last CQ_RESAMPLE_FOR_MS; readings stored after it can no
+// longer reach them — shipped from the journal after an outage, restored by a partition's new
+// owner, or a device's buffered upload of the last hour — would be in the raw readings but missing
+// from `long_term`, where long charts look. The writer hands every batch it stored to addLines();
+// the telemetry lines the continuous query will not reach are gathered (time span and devices)
+// and, a little later, aggregated again from the raw readings (downsampleRange, idempotent):
+// for just those devices when they are few, else for every device. Off the hot path: a timer,
+// one InfluxQL per hour of readings.
 //
-// Only what the continuous query will not reach is late. A batch the writer retried once, or read
-// back from a sealed segment (every segment rotation leaves a few unread lines), usually holds
-// readings of seconds ago; the continuous query's next run aggregates those anyway. Aggregating
-// them again cost influxd a 5-minute bucket's query every 30 s under steady load — up to a core,
-// with its queries timing out (issue 15: found by `npm run bench -- firmware` at 5,000/s).
+// Only what the continuous query will not reach is late. Aggregating readings of seconds ago
+// again (a batch retried once, a sealed segment's tail) cost influxd a 5-minute bucket's query
+// every 30 s under steady load — up to a core, with its queries timing out (issue 15: found by
+// `npm run bench -- firmware` at 5,000/s).
 import type { Logger } from 'pino';
-import { DOWNSAMPLE_STEP_SEC, RAW_TAIL_MS } from '../../contracts/downsampling.ts';
+import { CQ_RESAMPLE_FOR_MS, DOWNSAMPLE_STEP_SEC } from '../../contracts/downsampling.ts';
 
 /**
  * How far back the continuous query's next run still reaches, ms: it runs every 5 minutes over
- * the last RAW_TAIL_MS, so a reading stored now is aggregated by it if it is younger than
- * RAW_TAIL_MS − 5 min (the next run is at most 5 minutes away).
+ * the last CQ_RESAMPLE_FOR_MS, so a reading stored now is aggregated by it if it is younger than
+ * that less 5 minutes (the next run is at most 5 minutes away).
  */
-export const CQ_REACH_MS = RAW_TAIL_MS - DOWNSAMPLE_STEP_SEC * 1000;
+export const CQ_REACH_MS = CQ_RESAMPLE_FOR_MS - DOWNSAMPLE_STEP_SEC * 1000;
+/** Above this many devices a late period is aggregated for every device: one query, not a long list. */
+export const MAX_NAMED_DEVICES = 200;
 
 export interface LateDownsamplerDeps {
-  /** Aggregates [from, to) again: downsampleRange with the retention config. */
-  run(from: number, to: number): Promise<unknown>;
+  /** Aggregates [from, to) again, for these devices or (undefined) every device: downsampleRange with the retention config. */
+  run(from: number, to: number, devices: readonly string[] | undefined): Promise<unknown>;
   logger: Logger;
   now?: () => number;
   /** Raw readings older than this are gone: nothing to aggregate (ms; null: kept forever). */
@@ -33,8 +36,10 @@ export interface LateDownsamplerDeps {
 }
 
 export interface LateDownsampler {
-  /** A batch with readings from `from` to `to` (ms) was stored late; the part the continuous query still reaches is left to it. */
-  add(from: number, to: number): void;
+  /** Readings of `device` (undefined: of any device) from `from` to `to` (ms) were stored; the part the continuous query still reaches is left to it. */
+  add(from: number, to: number, device?: string): void;
+  /** A batch of line protocol InfluxDB has just stored: its telemetry lines the continuous query will not reach are added. */
+  addLines(lines: readonly string[]): void;
   /** Aggregates what is gathered now and stops the timer. */
   stop(): Promise<void>;
 }
@@ -43,6 +48,8 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
   const now = deps.now ?? Date.now;
   const delay = deps.delayMs ?? 30_000;
   let span: [number, number] | undefined;
+  /** The devices of the span; undefined: every device. */
+  let devices: Set<string> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
@@ -52,14 +59,17 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
     const oldest = deps.rawKeptMs === null ? -Infinity : now() - deps.rawKeptMs;
     const from = Math.max(span[0], oldest);
     const to = span[1] + 1; // downsampleRange's end is exclusive
+    const named = devices ? [...devices].sort() : undefined;
     span = undefined;
+    devices = undefined;
     if (from >= to) return;
+    const which = named ? { devices: named.length <= 5 ? named : `${named.length} devices` } : { devices: 'all' };
     try {
-      const r = await deps.run(from, to);
-      deps.logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), result: r }, 'readings stored late: their 5-minute aggregates written');
+      const r = await deps.run(from, to, named);
+      deps.logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), ...which, result: r }, 'readings stored late: their 5-minute aggregates written');
     } catch (err) {
       // Said, not retried in a loop: `wf store downsample` does it by hand.
-      deps.logger.warn({ err: (err as Error).message, from: new Date(from).toISOString(), to: new Date(to).toISOString() }, 'could not write the 5-minute aggregates of readings stored late (wf store downsample --from … --to …)');
+      deps.logger.warn({ err: (err as Error).message, from: new Date(from).toISOString(), to: new Date(to).toISOString(), ...which }, 'could not write the 5-minute aggregates of readings stored late (wf store downsample --from … --to …)');
     }
   }
   function schedule(): void {
@@ -72,14 +82,35 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
     }, delay);
     timer.unref();
   }
+  function gather(from: number, to: number, device: string | undefined): void {
+    // A span already for every device stays so; one more device past the bound makes it so.
+    if (!span) devices = device === undefined ? undefined : new Set([device]);
+    else if (devices) {
+      if (device === undefined) devices = undefined;
+      else {
+        devices.add(device);
+        if (devices.size > MAX_NAMED_DEVICES) devices = undefined;
+      }
+    }
+    span = span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to];
+    schedule();
+  }
   return {
-    add(from, to) {
+    add(from, to, device) {
       if (!Number.isFinite(from) || !Number.isFinite(to)) return;
       const reach = now() - CQ_REACH_MS;
       if (from >= reach) return;
-      to = Math.min(to, reach);
-      span = span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to];
-      schedule();
+      gather(from, Math.min(to, reach), device);
+    },
+    addLines(lines) {
+      const reach = now() - CQ_REACH_MS;
+      for (const l of lines) {
+        // Only telemetry is aggregated; events are not.
+        if (!l.startsWith('telemetry,')) continue;
+        const ms = msOfLine(l);
+        if (ms === undefined || ms >= reach) continue;
+        gather(ms, ms, deviceOfLine(l));
+      }
     },
     async stop() {
       clearTimeout(timer);
@@ -90,15 +121,38 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
   };
 }
 
+/** The time (ms) of a line-protocol line with a nanosecond timestamp (ingest/store/line.ts). */
+function msOfLine(l: string): number | undefined {
+  const ns = l.slice(l.lastIndexOf(' ') + 1);
+  if (ns.length <= 6) return undefined;
+  const ms = Number(ns.slice(0, -6));
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The `device` tag of a line, unescaped (line protocol escapes `,`, `=` and space in tags with `\`); undefined if it has none. */
+export function deviceOfLine(l: string): string | undefined {
+  const at = l.indexOf(',device=');
+  if (at < 0) return undefined;
+  let out = '';
+  for (let i = at + 8; i < l.length; i++) {
+    const c = l[i]!;
+    if (c === '\\' && i + 1 < l.length) {
+      out += l[++i];
+      continue;
+    }
+    if (c === ',' || c === ' ') break;
+    out += c;
+  }
+  return out;
+}
+
 /** The time span (ms) of line-protocol lines with nanosecond timestamps (ingest/store/line.ts). */
 export function spanOfLines(lines: readonly string[]): [number, number] | undefined {
   let lo = Infinity;
   let hi = -Infinity;
   for (const l of lines) {
-    const ns = l.slice(l.lastIndexOf(' ') + 1);
-    if (ns.length <= 6) continue;
-    const ms = Number(ns.slice(0, -6));
-    if (!Number.isFinite(ms)) continue;
+    const ms = msOfLine(l);
+    if (ms === undefined) continue;
     if (ms < lo) lo = ms;
     if (ms > hi) hi = ms;
   }

@@ -5,7 +5,7 @@
 // and Grafana use for long ranges (contracts/downsampling.ts has the cut-over). InfluxDB 1.x only: 2.x has buckets and tasks
 // (README "Containers"); there these statements fail and Watchfire says so once and goes on.
 import type { Logger } from 'pino';
-import { DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP, RAW_TAIL_MS } from '../../contracts/downsampling.ts';
+import { CQ_RESAMPLE_FOR_MS, DOWNSAMPLE_STEP_SEC, DOWNSAMPLED, LONG_TERM_RP } from '../../contracts/downsampling.ts';
 
 export interface RetentionConfig {
   url: string;
@@ -35,11 +35,11 @@ export function retentionStatements(c: RetentionConfig, have: { policies: Map<st
       ? `ALTER RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)}`
       : `CREATE RETENTION POLICY ${q(LONG_TERM_RP)} ON ${db} DURATION ${dur(c.longTerm)} REPLICATION 1`);
     const body = `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" GROUP BY time(5m), *`;
-    // RESAMPLE FOR: each run computes the last buckets again, not only the one that just closed —
-    // devices send batches of readings taken up to minutes earlier (and the journal ships them a
-    // moment after), so a bucket is complete only some minutes after its end (RAW_TAIL_MS, which
-    // the charts read raw). Later arrivals: `wf store downsample`.
-    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} RESAMPLE EVERY 5m FOR ${RAW_TAIL_MS / 60_000}m BEGIN ${body} END`;
+    // RESAMPLE FOR: each run computes the last bucket again, not only the one that just closed —
+    // the journal ships readings a moment after they arrive, so a bucket is complete only after
+    // its end. Later arrivals (an outage, a device's buffered upload) are aggregated by the
+    // writer's late downsampler, or by hand with `wf store downsample`.
+    const want = `CREATE CONTINUOUS QUERY ${q(CQ)} ON ${db} RESAMPLE EVERY 5m FOR ${CQ_RESAMPLE_FOR_MS / 60_000}m BEGIN ${body} END`;
     // InfluxDB prints a CQ back without quotes: compare on the words, not the quoting.
     const norm = (s: string) => s.replace(/"/g, '');
     if (have.cq !== undefined && norm(have.cq) !== norm(want)) out.push(`DROP CONTINUOUS QUERY ${q(CQ)} ON ${db}`);
@@ -91,7 +91,9 @@ const CHUNK_MS = 3_600_000;
  * the statements above (one 5-minute bucket's query timed out at 10 s while influxd took 5,000
  * readings/s in `npm run bench -- firmware`).
  */
-export async function downsampleRange(c: RetentionConfig, from: number, to: number): Promise<{ buckets: number; written: number }> {
+export async function downsampleRange(c: RetentionConfig, from: number, to: number, devices?: readonly string[]): Promise<{ buckets: number; written: number }> {
+  // Only these devices' series: each has its own aggregates (GROUP BY * keeps every tag).
+  const only = devices?.length ? ` AND (${devices.map((d) => `"device" = '${d.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(' OR ')})` : '';
   const db = q(c.database);
   const step = DOWNSAMPLE_STEP_SEC * 1000;
   const start = Math.floor(from / step) * step;
@@ -99,7 +101,7 @@ export async function downsampleRange(c: RetentionConfig, from: number, to: numb
   let buckets = 0;
   for (let t = start; t < to; t += CHUNK_MS) {
     const end = Math.min(t + CHUNK_MS, Math.ceil(to / step) * step);
-    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms GROUP BY time(5m), *`, 60_000);
+    const r = await influxql(c, `SELECT min(*), max(*), mean(*) INTO ${db}.${q(LONG_TERM_RP)}.${q(DOWNSAMPLED)} FROM ${db}."autogen"."telemetry" WHERE time >= ${t}ms AND time < ${end}ms${only} GROUP BY time(5m), *`, 60_000);
     written += Number(r[0]?.values?.[0]?.[1] ?? 0);
     buckets += Math.round((end - t) / step);
   }
