@@ -72,7 +72,7 @@ describe('local influxd', () => {
       });
       expect(pid).toBeDefined();
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-      expect(env).toContain(`GOMAXPROCS=${process.env.GOMAXPROCS ?? Math.max(1, availableParallelism() - 1)}`);
+      expect(env).toContain(`GOMAXPROCS=${process.env.GOMAXPROCS || Math.max(1, availableParallelism() - 1)}`);
       // /proc/<pid>/stat: the 19th field is the nice value (after the parenthesised command).
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(5);
