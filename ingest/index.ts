@@ -20,5 +20,5 @@ export type { RetentionConfig } from './store/retention.ts';
 export type { RefusedStore, RefusedBatch, PostLines } from './store/refused.ts';
 export type { InfluxBackupTarget } from './influx-backup.ts';
 export type { LocalInfluxd, LocalInfluxdOptions } from './influxd.ts';
-export { createLateDownsampler, spanOfLines } from './store/late-downsample.ts';
+export { createLateDownsampler } from './store/late-downsample.ts';
 export type { LateDownsampler } from './store/late-downsample.ts';

@@ -9,12 +9,12 @@
 //
 // Reader side: the InfluxDB writer reads durable records in order; the active segment's records
 // not yet handed to it are also kept in memory (at most one segment, and a sealed segment's
-// small unread tail), older segments are read back from disk. What read() hands out leaves the journal's memory at once: the reader holds
-// it until InfluxDB confirms it, and it is never handed out again in this run (an unconfirmed
-// batch stays on disk and is shipped after the next start). Keeping handed-out records until the
-// segment sealed held ~750 B of heap per reading, up to ~33 MiB per 8 MiB segment, all of it
-// already in InfluxDB (bench/lib/journal-heap-probe.ts). A segment is deleted once every record
-// of it is confirmed.
+// small unread tail), older segments are read back from disk. What read() hands out leaves the
+// journal's memory at once: the reader holds it until InfluxDB confirms it, and it is never
+// handed out again in this run (an unconfirmed batch stays on disk and is shipped after the next
+// start). Keeping handed-out records until the segment sealed held ~750 B of heap per reading, up
+// to ~33 MiB per 8 MiB segment, all of it already in InfluxDB (bench/lib/journal-heap-probe.ts).
+// A segment is deleted once every record of it is confirmed.
 import type { FileHandle } from 'node:fs/promises';
 import { readFile, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';

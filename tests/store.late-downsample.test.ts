@@ -7,34 +7,38 @@ import { startTestSystem } from './support/system.ts';
 import { startTestInfluxd } from './support/influxd.ts';
 import { smallCounty } from './support/registries.ts';
 import { topics } from '../contracts/protocol.ts';
-import { CQ_REACH_MS, createLateDownsampler, MAX_NAMED_DEVICES, spanOfLines } from '../ingest/store/late-downsample.ts';
+import { CQ_REACH_MS, createLateDownsampler, MAX_NAMED_DEVICES } from '../ingest/store/late-downsample.ts';
 import pino from 'pino';
 
 const influx = await startTestInfluxd();
 afterAll(() => influx.stop());
 
 describe('late readings and long_term', () => {
-  it('finds the span of a batch from its nanosecond timestamps', () => {
-    expect(spanOfLines(['telemetry,device=a smoke=1 1700000000123456789', 'telemetry,device=a smoke=2 1699999999000000000', 'torn'])).toEqual([1699999999000, 1700000000123]);
-    expect(spanOfLines([])).toBeUndefined();
+  it('finds the span of a batch from its nanosecond timestamps, torn lines left out', async () => {
+    const now = 1_700_000_000_123 + 3_600_000;
+    const runs: Array<[number, number, readonly string[] | undefined]> = [];
+    const late = createLateDownsampler({ run: async (from, to, devices) => void runs.push([from, to, devices]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    late.addLines(['telemetry,device=a smoke=1 1700000000123456789', 'telemetry,device=a smoke=2 1699999999000000000', 'torn', 'telemetry,device=b smoke=3']);
+    late.addLines([]);
+    await late.stop();
+    expect(runs).toEqual([[1699999999000, 1700000000124, ['a']]]);
   });
 
-  it('leaves to the continuous query what its next run still reaches, and aggregates only the older part', async () => {
+  it('leaves to the continuous query what its next run still reaches, and aggregates only the older readings', async () => {
     const now = Date.UTC(2026, 11, 7, 23, 42, 17);
     const runs: Array<[number, number, readonly string[] | undefined]> = [];
     const make = () => createLateDownsampler({ run: async (from, to, devices) => void runs.push([from, to, devices]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
     const late = make();
-    // A segment's tail read back a second after it was written: the continuous query has it.
-    late.add(now - 8_000, now - 1_000);
-    late.add(now - CQ_REACH_MS, now - 1_000);
-    late.addLines([`telemetry,center=c,device=sd-1 smoke=0.01 ${now - 2_000}000123`]);
+    // A segment's tail read back a second after it was written, and a reading just within the
+    // query's reach: the continuous query has them.
+    late.addLines([`telemetry,center=c,device=sd-1 smoke=0.01 ${now - 2_000}000123`, `telemetry,center=c,device=sd-1 smoke=0.01 ${now - CQ_REACH_MS}000124`]);
     await late.stop();
     expect(runs).toEqual([]);
-    // An outage's readings: the part older than the reach is aggregated, up to the reach.
+    // An outage's readings beside new ones: only the old one is aggregated.
     const again = make();
-    again.add(now - 3_600_000, now - 1_000);
+    again.addLines([`telemetry,center=c,device=sd-1 smoke=0.01 ${now - 3_600_000}000001`, `telemetry,center=c,device=sd-2 smoke=0.01 ${now - 1_000}000002`]);
     await again.stop();
-    expect(runs).toEqual([[now - 3_600_000, now - CQ_REACH_MS + 1, undefined]]);
+    expect(runs).toEqual([[now - 3_600_000, now - 3_600_000 + 1, ['sd-1']]]);
   });
 
   it('takes every stored batch: its old telemetry lines are aggregated for their devices only, events and new lines left out', async () => {

@@ -36,8 +36,6 @@ export interface LateDownsamplerDeps {
 }
 
 export interface LateDownsampler {
-  /** Readings of `device` (undefined: of any device) from `from` to `to` (ms) were stored; the part the continuous query still reaches is left to it. */
-  add(from: number, to: number, device?: string): void;
   /** A batch of line protocol InfluxDB has just stored: its telemetry lines the continuous query will not reach are added. */
   addLines(lines: readonly string[]): void;
   /** Aggregates what is gathered now and stops the timer. */
@@ -82,7 +80,7 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
     }, delay);
     timer.unref();
   }
-  function gather(from: number, to: number, device: string | undefined): void {
+  function gather(ms: number, device: string | undefined): void {
     // A span already for every device stays so; one more device past the bound makes it so.
     if (!span) devices = device === undefined ? undefined : new Set([device]);
     else if (devices) {
@@ -92,16 +90,10 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
         if (devices.size > MAX_NAMED_DEVICES) devices = undefined;
       }
     }
-    span = span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to];
+    span = span ? [Math.min(span[0], ms), Math.max(span[1], ms)] : [ms, ms];
     schedule();
   }
   return {
-    add(from, to, device) {
-      if (!Number.isFinite(from) || !Number.isFinite(to)) return;
-      const reach = now() - CQ_REACH_MS;
-      if (from >= reach) return;
-      gather(from, Math.min(to, reach), device);
-    },
     addLines(lines) {
       const reach = now() - CQ_REACH_MS;
       for (const l of lines) {
@@ -109,7 +101,7 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
         if (!l.startsWith('telemetry,')) continue;
         const ms = msOfLine(l);
         if (ms === undefined || ms >= reach) continue;
-        gather(ms, ms, deviceOfLine(l));
+        gather(ms, deviceOfLine(l));
       }
     },
     async stop() {
@@ -130,7 +122,7 @@ function msOfLine(l: string): number | undefined {
 }
 
 /** The `device` tag of a line, unescaped (line protocol escapes `,`, `=` and space in tags with `\`); undefined if it has none. */
-export function deviceOfLine(l: string): string | undefined {
+function deviceOfLine(l: string): string | undefined {
   const at = l.indexOf(',device=');
   if (at < 0) return undefined;
   let out = '';
@@ -144,17 +136,4 @@ export function deviceOfLine(l: string): string | undefined {
     out += c;
   }
   return out;
-}
-
-/** The time span (ms) of line-protocol lines with nanosecond timestamps (ingest/store/line.ts). */
-export function spanOfLines(lines: readonly string[]): [number, number] | undefined {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const l of lines) {
-    const ms = msOfLine(l);
-    if (ms === undefined) continue;
-    if (ms < lo) lo = ms;
-    if (ms > hi) hi = ms;
-  }
-  return lo <= hi ? [lo, hi] : undefined;
 }
