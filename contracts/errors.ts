@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   WF_REGISTRY_IN_USE: 'A registry entry cannot be removed while others refer to it (a site with devices, a grid with sites, …); they are listed.',
   WF_INFLUXD_MISSING: 'No InfluxDB URL is configured and no `influxd` is on PATH to start a local one (apt-get install influxdb).',
   WF_INFLUXD_START: 'The local influxd could not be started or did not become ready.',
+  WF_INFLUXD_STALE: 'An influxd of an earlier run was still running on the data directory: it is stopped before a new one starts (or, if it cannot be, Watchfire does not start).',
   // SQL store schema (issue 18: app/migrations/)
   WF_DB_TOO_NEW: 'The database was written by a newer Watchfire (its schema version is above the newest this release knows): refused, nothing changed.',
   WF_DB_MIGRATION: 'A schema migration failed at start; the transaction was rolled back and the database is as it was.',

@@ -5,7 +5,7 @@
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { access, mkdir, writeFile } from 'node:fs/promises';
-import { constants, readFileSync } from 'node:fs';
+import { constants, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -175,6 +175,56 @@ async function waitReady(url: string, child: ChildProcess, configFile: string, t
   throw new WatchfireError('WF_INFLUXD_START', `influxd did not answer ${url}/ping within ${timeoutMs} ms`, [output().slice(-2000)]);
 }
 
+/** The pids of running influxd processes started with this config file (Linux /proc; none elsewhere). */
+function influxdsOf(configFile: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('influxd') && argv.includes(configFile)) out.push(Number(e));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+/**
+ * An influxd of an earlier run still on this data directory (its Watchfire was killed before it
+ * could stop it, by a version without the death signal below) is stopped before a new one starts:
+ * two of them on one directory write over each other's files.
+ */
+async function stopStale(configFile: string, logger: Logger | undefined): Promise<void> {
+  const stale = influxdsOf(configFile);
+  if (stale.length === 0) return;
+  logger?.warn({ code: 'WF_INFLUXD_STALE', pids: stale, configFile }, 'an influxd of an earlier run is still running on this data directory: stopping it first');
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of stale) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const killAt = Date.now() + 10_000;
+  while (influxdsOf(configFile).length > 0) {
+    if (Date.now() > killAt + 5_000) {
+      throw new WatchfireError('WF_INFLUXD_STALE', `influxd ${stale.join(', ')} still runs on ${configFile} and could not be stopped; stop it, then start Watchfire again`);
+    }
+    if (Date.now() > killAt) signal('SIGKILL');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Starts influxd and waits until it answers (and has the database). */
 export async function startLocalInfluxd(opts: LocalInfluxdOptions): Promise<LocalInfluxd> {
   const d = await spawnLocalInfluxd(opts);
@@ -208,13 +258,22 @@ export async function spawnLocalInfluxd(opts: LocalInfluxdOptions): Promise<Spaw
   let next = 0;
   const config = rewriteConfig(defaults, { dataDir: opts.dataDir, httpPort, ports: () => others[next++ % others.length]! });
   const configFile = join(opts.dataDir, 'influxd.conf');
+  await stopStale(configFile, opts.logger);
   await writeFile(configFile, config);
 
   // Below Watchfire's own priority: on a shared box the alarm path gets the CPU first, and storage,
   // which is asynchronous and spooled, catches up after. `nice` is in coreutils.
   const niceness = opts.niceness ?? 5;
   const nicePath = niceness > 0 ? await findOnPath('nice') : undefined;
-  const [command, ...args] = [...(nicePath ? [nicePath, '-n', String(niceness)] : []), path, '-config', configFile];
+  // It dies with Watchfire (PR_SET_PDEATHSIG through util-linux's setpriv): after a kill -9 of
+  // Watchfire, its influxd lived on, and the next start ran a second influxd on the same data
+  // directory beside it. Its WAL is synced on every write, so a kill loses nothing it answered.
+  const setprivPath = await findOnPath('setpriv');
+  const [command, ...args] = [
+    ...(setprivPath ? [setprivPath, '--pdeathsig', 'KILL'] : []),
+    ...(nicePath ? [nicePath, '-n', String(niceness)] : []),
+    path, '-config', configFile,
+  ];
   // And never on every core: a continuous query over the last 15 minutes, or a compaction, ran on
   // both cores of a 2-core machine for seconds, and every PUBACK waited behind it whatever the
   // nice level (issue 15, `npm run bench -- firmware`). With one core left, the gateway always has one.

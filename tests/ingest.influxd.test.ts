@@ -1,7 +1,7 @@
 // The local influxd: its config stays on loopback and under its data dir, it comes back with its
 // data after a restart, and a missing binary says how to install it.
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -14,6 +14,26 @@ const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
+
+/** Running influxd processes started with this config file. */
+function influxdPids(conf: string): string[] {
+  return readdirSync('/proc').filter((x) => /^\d+$/.test(x)).filter((x) => {
+    try {
+      const cmd = readFileSync(`/proc/${x}/cmdline`, 'utf8');
+      return cmd.startsWith('/') && cmd.includes('influxd\0') && cmd.includes(conf);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('local influxd', () => {
   it('rewrites the default config: directories under dataDir, every listener on 127.0.0.1, no reporting', () => {
@@ -61,15 +81,7 @@ describe('local influxd', () => {
     dirs.push(dataDir);
     const d = await startLocalInfluxd({ dataDir, database: 'prio' });
     try {
-      const conf = join(dataDir, 'influxd.conf');
-      const pid = readdirSync('/proc').filter((x) => /^\d+$/.test(x)).find((x) => {
-        try {
-          const cmd = readFileSync(`/proc/${x}/cmdline`, 'utf8');
-          return cmd.startsWith('/') && cmd.includes('influxd\0') && cmd.includes(conf);
-        } catch {
-          return false;
-        }
-      });
+      const [pid] = influxdPids(join(dataDir, 'influxd.conf'));
       expect(pid).toBeDefined();
       const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       expect(env).toContain(`GOMAXPROCS=${process.env.GOMAXPROCS || Math.max(1, availableParallelism() - 1)}`);
@@ -78,6 +90,45 @@ describe('local influxd', () => {
       expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(5);
     } finally {
       await d.stop();
+    }
+  });
+
+  it('dies with the Watchfire that started it: a kill -9 leaves no influxd behind', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wf-influxd-k-'));
+    dirs.push(dataDir);
+    const conf = join(dataDir, 'influxd.conf');
+    const script = `import { startLocalInfluxd } from './ingest/influxd.ts'; const d = await startLocalInfluxd({ dataDir: ${JSON.stringify(dataDir)}, database: 'k' }); console.log(d.url);`;
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      parent.stdout.once('data', (b: Buffer) => resolve(b.toString().trim()));
+      parent.once('exit', (code) => reject(new Error(`parent exited ${code}`)));
+    });
+    expect((await fetch(`${url}/ping`)).status).toBe(204);
+    expect(influxdPids(conf)).toHaveLength(1);
+    parent.kill('SIGKILL');
+    await until('the orphaned influxd to exit', () => influxdPids(conf).length === 0);
+  });
+
+  it('stops an influxd of an earlier run still on the data directory before starting its own', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wf-influxd-s-'));
+    dirs.push(dataDir);
+    const conf = join(dataDir, 'influxd.conf');
+    // As if its Watchfire had been killed by a version without the death signal: never stopped.
+    const earlier = await startLocalInfluxd({ dataDir, database: 'stale' });
+    const [old] = influxdPids(conf);
+    expect(old).toBeDefined();
+    const w = await fetch(`${earlier.url}/write?db=stale`, { method: 'POST', body: 'm,t=a v=7 1700000000000000000' });
+    expect(w.status).toBe(204);
+    const next = await startLocalInfluxd({ dataDir, database: 'stale' });
+    try {
+      expect(influxdPids(conf)).not.toContain(old);
+      expect(influxdPids(conf)).toHaveLength(1);
+      await expect(fetch(`${earlier.url}/ping`)).rejects.toThrow();
+      // Stopped cleanly (SIGTERM): what it had acknowledged is there for the new one.
+      const rows = await createInfluxQuery({ url: next.url, database: 'stale' }).query('SELECT v FROM m');
+      expect(rows).toEqual([{ _measurement: 'm', time: 1_700_000_000_000, v: 7 }]);
+    } finally {
+      await next.stop();
     }
   });
 
