@@ -175,6 +175,18 @@ async function waitReady(url: string, child: ChildProcess, configFile: string, t
   throw new WatchfireError('WF_INFLUXD_START', `influxd did not answer ${url}/ping within ${timeoutMs} ms`, [output().slice(-2000)]);
 }
 
+/** util-linux's setpriv if it knows --pdeathsig (2.33 and later); undefined otherwise. */
+async function pdeathsigWrapper(): Promise<string | undefined> {
+  const setpriv = await findOnPath('setpriv');
+  if (!setpriv) return undefined;
+  try {
+    const { stdout } = await promisify(execFile)(setpriv, ['--help']);
+    return stdout.includes('--pdeathsig') ? setpriv : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pids of running influxd processes started with this config file (Linux /proc; none elsewhere). */
 function influxdsOf(configFile: string): number[] {
   let entries: string[];
@@ -268,7 +280,7 @@ export async function spawnLocalInfluxd(opts: LocalInfluxdOptions): Promise<Spaw
   // It dies with Watchfire (PR_SET_PDEATHSIG through util-linux's setpriv): after a kill -9 of
   // Watchfire, its influxd lived on, and the next start ran a second influxd on the same data
   // directory beside it. Its WAL is synced on every write, so a kill loses nothing it answered.
-  const setprivPath = await findOnPath('setpriv');
+  const setprivPath = await pdeathsigWrapper();
   const [command, ...args] = [
     ...(setprivPath ? [setprivPath, '--pdeathsig', 'KILL'] : []),
     ...(nicePath ? [nicePath, '-n', String(niceness)] : []),
