@@ -112,8 +112,8 @@ export function createEscalation(deps: EscalationDeps) {
       if (all.length > kept.length) metrics.digested.inc({ step: step.id }, all.length - kept.length);
       if (all.length === 0 && !n.via.every((c) => !available(c))) {
         metrics.noRecipient.inc({ step: step.id, to: n.to });
-        logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, candidates: targets },
-          `nobody to notify: ${n.to} of ${i.centerId} has no one reachable by ${n.via.join('/')}`);
+        logger.error({ code: 'WF_NOTIFY_NO_RECIPIENT', incident: i.id, level: i.level, step: step.id, to: n.to, via: n.via, site: i.siteId, center: i.centerId, candidates: targets },
+          `nobody to notify: ${n.to} of site ${i.siteId} (center ${i.centerId}) has no one reachable by ${n.via.join('/')}`);
       }
     }
     yield* outbox.enqueue(rows, now);

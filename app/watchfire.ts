@@ -188,7 +188,7 @@ export function createWatchfire(deps: WatchfireDeps) {
       : undefined;
     const store = createInfluxStore({
       config: { ...config.influx, url },
-      ...(late ? { late: (lines: readonly string[]) => late.addLines(lines) } : {}),
+      ...(late ? { late } : {}),
       journal,
       logger: logger.child({ module: 'store' }),
       metrics,

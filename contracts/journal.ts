@@ -42,12 +42,18 @@ export interface JournalWriter {
   full(): boolean;
 }
 
-/** A run of durable records handed to the shipper; confirm() it once InfluxDB has stored it. */
-export interface JournalBatch {
-  readonly lines: readonly string[];
-  /** Segment number and first index within it, for logs. */
+/** Where a batch is in the journal: what confirm() needs (a shipper may let go of the lines themselves). */
+export interface JournalRange {
+  /** Segment number and first index within it. */
   readonly segment: number;
   readonly from: number;
+  /** Records in the batch. */
+  readonly count: number;
+}
+
+/** A run of durable records handed to the shipper; confirm() it once InfluxDB has stored it. */
+export interface JournalBatch extends JournalRange {
+  readonly lines: readonly string[];
   /** Read back from a sealed segment on disk (an earlier run's, or one sealed during an outage) rather than from memory. */
   readonly fromDisk: boolean;
 }
@@ -57,7 +63,7 @@ export interface JournalReader {
   /** The next up to `max` durable records not yet handed out; waits for some. Undefined once stopped. */
   read(max: number): Promise<JournalBatch | undefined>;
   /** InfluxDB stored (or refused for good) this batch: a segment whose every line is confirmed is deleted. */
-  confirm(batch: JournalBatch): void;
+  confirm(batch: JournalRange): void;
   /** Durable records not yet handed out by read(). */
   unread(): number;
   /**

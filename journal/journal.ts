@@ -418,7 +418,7 @@ export function createJournal(deps: JournalDeps): Journal {
           const fromDisk = seg.readBack;
           seg.handed = to;
           unread -= to - from;
-          return { lines: take(seg, from, to), segment: seg.n, from, fromDisk } satisfies JournalBatch;
+          return { lines: take(seg, from, to), segment: seg.n, from, count: to - from, fromDisk } satisfies JournalBatch;
         }
         await new Promise<void>((r) => readWaiters.push(r));
       }
@@ -426,9 +426,9 @@ export function createJournal(deps: JournalDeps): Journal {
     confirm(batch) {
       const seg = segments.find((s) => s.n === batch.segment);
       if (!seg) return;
-      seg.confirmed += batch.lines.length;
-      unshippedLines -= batch.lines.length;
-      const to = batch.from + batch.lines.length;
+      seg.confirmed += batch.count;
+      unshippedLines -= batch.count;
+      const to = batch.from + batch.count;
       if (batch.from <= seg.prefix) {
         seg.prefix = Math.max(seg.prefix, to);
         // Ranges confirmed earlier past a gap that this batch closed.

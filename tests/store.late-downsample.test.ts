@@ -65,6 +65,22 @@ describe('late readings and long_term', () => {
     expect(runs).toEqual([[hour, hour + MAX_NAMED_DEVICES + 1, undefined]]);
   });
 
+  it('scan() only looks (the writer scans before its POST); add() after InfluxDB stored the batch gathers it', async () => {
+    const now = Date.UTC(2026, 11, 8, 2, 0, 0);
+    const hour = now - 3_600_000;
+    const runs: Array<[number, number, readonly string[] | undefined]> = [];
+    const late = createLateDownsampler({ run: async (from, to, devices) => void runs.push([from, to, devices]), rawKeptMs: null, logger: pino({ level: 'silent' }), now: () => now, delayMs: 60_000 });
+    expect(late.scan([`telemetry,device=sd-1 smoke=0.01 ${now - 1_000}000000`, `event,device=sd-1,event=alarm score=100i ${hour}000000`])).toBeUndefined();
+    const a = late.scan([`telemetry,device=sd-1 smoke=0.01 ${hour}000000`, `telemetry,device=sd-2 smoke=0.01 ${hour + 60_000}000000`]);
+    expect(a).toEqual({ from: hour, to: hour + 60_000, devices: new Set(['sd-1', 'sd-2']) });
+    // A batch that was scanned but never stored (InfluxDB away, the run stopped) aggregates nothing.
+    late.scan([`telemetry,device=sd-3 smoke=0.01 ${hour - 60_000}000000`]);
+    late.add(a!);
+    late.add(late.scan([`telemetry,device=sd-4 smoke=0.01 ${hour + 120_000}000000`])!);
+    await late.stop();
+    expect(runs).toEqual([[hour, hour + 120_001, ['sd-1', 'sd-2', 'sd-4']]]);
+  });
+
   it('aggregates readings of an hour ago shipped after an outage', { timeout: 120_000 }, async () => {
     const sys = await startTestSystem({ registry: smallCounty(), smtp: false, influx });
     try {

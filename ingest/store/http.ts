@@ -23,14 +23,14 @@ export function linesBody(lines: readonly string[]): Buffer {
   return body;
 }
 
-/** `gzipThreshold`: bodies of this many bytes or more are gzipped by the transport (undefined: never). */
-export function postLines(transport: Transport, path: string, lines: readonly string[], gzipThreshold?: number): Promise<void> {
+/** Posts a body of newline-separated lines (linesBody). `gzipThreshold`: bodies of this many bytes or more are gzipped by the transport (undefined: never). */
+export function postBody(transport: Transport, path: string, body: Buffer, gzipThreshold?: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let status: number | undefined;
     // The transport's send() is typed for a string and makes its body with Buffer.from(body,
     // 'utf-8'), which takes a Buffer as well (a copy, outside the heap too): @influxdata/influxdb-client
     // 1.35 NodeHttpTransport.createRequestMessage; tests/ingest.store.test.ts stores Chinese text through it.
-    transport.send(path, linesBody(lines) as unknown as string, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, ...(gzipThreshold !== undefined ? { gzipThreshold } : {}) }, {
+    transport.send(path, body as unknown as string, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, ...(gzipThreshold !== undefined ? { gzipThreshold } : {}) }, {
       responseStarted(_headers, statusCode) {
         status = statusCode;
       },

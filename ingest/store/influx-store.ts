@@ -14,10 +14,11 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import type { Config } from '../../contracts/config.ts';
-import type { Journal, JournalBatch } from '../../contracts/journal.ts';
+import type { Journal, JournalBatch, JournalRange } from '../../contracts/journal.ts';
 import type { ReadingStore, StoreStats } from '../../contracts/ports.ts';
 import { LineFormatter } from './line.ts';
-import { postLines, ensureDatabase } from './http.ts';
+import { postBody, ensureDatabase, linesBody } from './http.ts';
+import type { LateSpan } from './late-downsample.ts';
 
 export interface InfluxStoreDeps {
   config: Config['influx'] & { url: string };
@@ -27,13 +28,27 @@ export interface InfluxStoreDeps {
   metrics: Registry;
   /** Where lines InfluxDB refuses (400) are kept for replay (issue 18 point 6); without it they are dropped, counted and logged. */
   refused?: { add(lines: readonly string[], reason: string): void };
-  /** Handed every batch InfluxDB stored: readings in it the continuous query will not reach get their aggregates again (late-downsample.ts). */
-  late?: (lines: readonly string[]) => void;
+  /** Readings of a batch the continuous query will not reach (scanned before the POST) get their aggregates again once InfluxDB stored it (late-downsample.ts). */
+  late?: { scan(lines: readonly string[]): LateSpan | undefined; add(span: LateSpan): void };
   /** InfluxDB being started beside us (a local influxd): nothing is shipped before it settles;
    * readings wait in the journal meanwhile, so devices are served from the first second. */
   until?: Promise<unknown>;
   /** Tuning for tests; defaults suit production. */
   retry?: { minDelayMs?: number; maxDelayMs?: number; requestTimeoutMs?: number };
+}
+
+/**
+ * A batch as it is shipped: its body, its place in the journal and what of it is late, not its
+ * strings. A batch waits in the POST for InfluxDB (tens to hundreds of ms under load), long
+ * enough for a young-generation GC to find its lines alive and copy them, and the next to
+ * promote them — with them the group text they are slices of (journal.ts): the largest share
+ * of what outlived young-generation GC at 5,000 readings/s, and so of the full GCs behind
+ * PUBACK p99 (issue 15). The body's bytes live outside the V8 heap.
+ */
+interface Shipment extends JournalRange {
+  readonly body: Buffer;
+  readonly fromDisk: boolean;
+  readonly late: LateSpan | undefined;
 }
 
 export interface InfluxStore extends ReadingStore {
@@ -102,16 +117,20 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     lines.labels(`dropped_${reason}`).inc(n);
   }
 
+  function shipment(batch: JournalBatch): Shipment {
+    return { segment: batch.segment, from: batch.from, count: batch.count, fromDisk: batch.fromDisk, body: linesBody(batch.lines), late: deps.late?.scan(batch.lines) };
+  }
+
   /** Posts one batch until InfluxDB has it (or calls it malformed); gives up only on stop. */
-  async function ship(batch: JournalBatch): Promise<boolean> {
+  async function ship(batch: Shipment): Promise<boolean> {
     let delay = minDelay;
     for (;;) {
       try {
-        await postLines(transport, writePath, batch.lines, gzipThreshold);
-        deps.late?.(batch.lines);
+        await postBody(transport, writePath, batch.body, gzipThreshold);
+        if (batch.late) deps.late?.add(batch.late);
         if (failing) log.info({ unshipped: journal.stats().unshippedLines }, 'InfluxDB is back: shipping the journal');
         failing = false;
-        const n = batch.lines.length;
+        const n = batch.count;
         // "Replayed": read back from disk, behind an outage or from an earlier run.
         if (batch.fromDisk) {
           replayed += n;
@@ -124,10 +143,11 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         failedBatches++;
         if (err instanceof HttpError && err.statusCode === 400) {
           // Malformed or a field type conflict: 1.x has already written the good lines of a
-          // partial write, and no retry can fix the rest.
-          drop(batch.lines.length, 'rejected');
-          deps.refused?.add(batch.lines, err.message);
-          log.error({ code: 'WF_STORE_WRITE', err: err.message, lines: batch.lines.length, first: batch.lines[0] }, 'InfluxDB rejected lines as malformed');
+          // partial write, and no retry can fix the rest. Rare: the lines are decoded again here.
+          const refused = batch.body.toString('utf8').split('\n');
+          drop(batch.count, 'rejected');
+          deps.refused?.add(refused, err.message);
+          log.error({ code: 'WF_STORE_WRITE', err: err.message, lines: batch.count, first: refused[0] }, 'InfluxDB rejected lines as malformed');
           return true;
         }
         if (err instanceof HttpError && err.statusCode === 404) await ensureDatabase(cfg, timeout, log);
@@ -165,16 +185,17 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       // Only stop interrupts a read: a worker waiting here has nothing to ship. A read still
       // pending at stop may take a batch nobody ships: it is not confirmed, so it stays on disk
       // and is shipped after the next start.
-      const next = await readOrStop();
-      if (!next) return;
-      inflightLines += next.lines.length;
+      const batch = await readOrStop();
+      if (!batch) return;
+      const next = shipment(batch);
+      inflightLines += next.count;
       const ok = await ship(next);
-      inflightLines -= next.lines.length;
+      inflightLines -= next.count;
       if (ok) journal.confirm(next);
       settled();
       // A short batch means the journal is nearly shipped: wait for more rather than post many
       // small requests (influxd's cost is per request as much as per line).
-      if (ok && next.lines.length < cfg.batchSize && hurry === 0 && !stopping) await sleep(cfg.flushIntervalMs);
+      if (ok && next.count < cfg.batchSize && hurry === 0 && !stopping) await sleep(cfg.flushIntervalMs);
     }
   }
   const stopSignal = (): void => {

@@ -6,7 +6,9 @@
 // the telemetry lines the continuous query will not reach are gathered (time span and devices)
 // and, a little later, aggregated again from the raw readings (downsampleRange, idempotent):
 // for just those devices when they are few, else for every device. Off the hot path: a timer,
-// one InfluxQL per hour of readings.
+// one InfluxQL per hour of readings. The writer scans a batch before posting it (scan()) and adds
+// what it found once InfluxDB has it (add()), so that it can let go of the batch's strings while
+// the POST is in flight (influx-store.ts).
 //
 // Only what the continuous query will not reach is late. Aggregating readings of seconds ago
 // again (a batch retried once, a sealed segment's tail) cost influxd a 5-minute bucket's query
@@ -35,8 +37,19 @@ export interface LateDownsamplerDeps {
   delayMs?: number;
 }
 
+/** What of a batch the continuous query will not reach: its time span (ms, inclusive) and devices (undefined: every device). */
+export interface LateSpan {
+  readonly from: number;
+  readonly to: number;
+  readonly devices: ReadonlySet<string> | undefined;
+}
+
 export interface LateDownsampler {
-  /** A batch of line protocol InfluxDB has just stored: its telemetry lines the continuous query will not reach are added. */
+  /** What of these lines the continuous query will not reach, if anything; adds nothing yet. */
+  scan(lines: readonly string[]): LateSpan | undefined;
+  /** A span scan() found in a batch InfluxDB has now stored: it is aggregated again a little later. */
+  add(span: LateSpan): void;
+  /** scan() and add() at once, for a batch InfluxDB has just stored. */
   addLines(lines: readonly string[]): void;
   /** Aggregates what is gathered now and stops the timer. */
   stop(): Promise<void>;
@@ -80,29 +93,47 @@ export function createLateDownsampler(deps: LateDownsamplerDeps): LateDownsample
     }, delay);
     timer.unref();
   }
-  function gather(ms: number, device: string | undefined): void {
+  function scan(lines: readonly string[]): LateSpan | undefined {
+    const reach = now() - CQ_REACH_MS;
+    let from = Infinity;
+    let to = -Infinity;
+    let named: Set<string> | undefined = new Set();
+    for (const l of lines) {
+      // Only telemetry is aggregated; events are not.
+      if (!l.startsWith('telemetry,')) continue;
+      const ms = msOfLine(l);
+      if (ms === undefined || ms >= reach) continue;
+      if (ms < from) from = ms;
+      if (ms > to) to = ms;
+      // One device past the bound, or a line without one, makes it every device.
+      const device = deviceOfLine(l);
+      if (device === undefined) named = undefined;
+      else if (named) {
+        named.add(device);
+        if (named.size > MAX_NAMED_DEVICES) named = undefined;
+      }
+    }
+    return from <= to ? { from, to, devices: named } : undefined;
+  }
+  function add(late: LateSpan): void {
     // A span already for every device stays so; one more device past the bound makes it so.
-    if (!span) devices = device === undefined ? undefined : new Set([device]);
+    if (!span) devices = late.devices && new Set(late.devices);
     else if (devices) {
-      if (device === undefined) devices = undefined;
+      if (!late.devices) devices = undefined;
       else {
-        devices.add(device);
+        for (const d of late.devices) devices.add(d);
         if (devices.size > MAX_NAMED_DEVICES) devices = undefined;
       }
     }
-    span = span ? [Math.min(span[0], ms), Math.max(span[1], ms)] : [ms, ms];
+    span = span ? [Math.min(span[0], late.from), Math.max(span[1], late.to)] : [late.from, late.to];
     schedule();
   }
   return {
+    scan,
+    add,
     addLines(lines) {
-      const reach = now() - CQ_REACH_MS;
-      for (const l of lines) {
-        // Only telemetry is aggregated; events are not.
-        if (!l.startsWith('telemetry,')) continue;
-        const ms = msOfLine(l);
-        if (ms === undefined || ms >= reach) continue;
-        gather(ms, deviceOfLine(l));
-      }
+      const late = scan(lines);
+      if (late) add(late);
     },
     async stop() {
       clearTimeout(timer);
