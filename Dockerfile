@@ -26,4 +26,4 @@ VOLUME ["/data"]
 EXPOSE 1883 8883 8080
 HEALTHCHECK --interval=30s --timeout=40s --start-period=60s CMD ["node", "deploy/healthz.mjs", "http://127.0.0.1:8080/healthz"]
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=64", "--heap-growing-percent=50", "dist/app/main.js", "start"]
+CMD ["node", "--max-semi-space-size=64", "--heap-growing-percent=100", "dist/app/main.js", "start"]

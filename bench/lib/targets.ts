@@ -67,7 +67,7 @@ export interface WatchfireTarget extends Target {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The V8 flags `npm start` runs Watchfire with (package.json), so the bench measures what runs. */
-const WATCHFIRE_NODE_FLAGS = ['--max-semi-space-size=64', '--heap-growing-percent=50'];
+const WATCHFIRE_NODE_FLAGS = ['--max-semi-space-size=64', '--heap-growing-percent=100'];
 const CONSOLE_USER = { username: 'bench', password: 'bench-console-password-1' };
 
 interface WatchfireArgs {
