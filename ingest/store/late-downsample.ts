@@ -2,13 +2,13 @@
 // continuous query recomputes only the last CQ_RESAMPLE_FOR_MS; readings stored after it can no
 // longer reach them — shipped from the journal after an outage, restored by a partition's new
 // owner, or a device's buffered upload of the last hour — would be in the raw readings but missing
-// from `long_term`, where long charts look. The writer hands every batch it stored to addLines();
-// the telemetry lines the continuous query will not reach are gathered (time span and devices)
-// and, a little later, aggregated again from the raw readings (downsampleRange, idempotent):
-// for just those devices when they are few, else for every device. Off the hot path: a timer,
-// one InfluxQL per hour of readings. The writer scans a batch before posting it (scan()) and adds
-// what it found once InfluxDB has it (add()), so that it can let go of the batch's strings while
-// the POST is in flight (influx-store.ts).
+// from `long_term`, where long charts look. The writer scans every batch before posting it
+// (scan(): the telemetry lines the continuous query will not reach, as a time span and devices)
+// and adds what it found once InfluxDB has stored the batch (add()), so that it can let go of the
+// batch's strings while the POST is in flight (influx-store.ts). A little later the gathered span
+// is aggregated again from the raw readings (downsampleRange, idempotent): for just those devices
+// when they are few, else for every device. Off the hot path: a timer, one InfluxQL per hour of
+// readings.
 //
 // Only what the continuous query will not reach is late. Aggregating readings of seconds ago
 // again (a batch retried once, a sealed segment's tail) cost influxd a 5-minute bucket's query
